@@ -1,0 +1,179 @@
+"""What the design stage hands to the numerical core: :class:`ReTerm` and :class:`Design`.
+
+This module is the contract between ``lmerpy.design`` (which builds these from a Formula and a
+DataFrame) and ``lmerpy.pls`` / ``lmerpy.models`` (which only read them).
+
+R equivalents: :class:`Design` is what ``lme4::lFormula()`` returns (``fr``, ``X``, ``reTrms``)
+flattened; :class:`ReTerm` is one term of ``reTrms`` (``Ztlist[[i]]``, ``cnms[[i]]``,
+``flist``/``assign``, ``Lambdat`` block).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+
+@dataclass
+class ReTerm:
+    """One random-effects term after lme4's ordering.
+
+    Attributes
+    ----------
+    group_name : str
+        Grouping factor name as lme4 prints it (``"Subject"``, ``"cask:batch"``).
+    cnms : list of str
+        Column names of the term's raw model matrix (``["(Intercept)", "Days"]``).
+    levels : list of str
+        Levels of the grouping factor that occur in the data, in R's order.
+    codes : ndarray of int64, shape (n,)
+        0-based level index of each observation.
+    X : ndarray, shape (n, p_i)
+        The raw model matrix of the bar's left side (R's ``mmList[[i]]``).
+    theta_offset : int
+        Position of this term's first θ in the full θ vector.
+    row_offset : int
+        Position of this term's first row in Zt (lme4's ``Gp[i]``).
+    """
+
+    group_name: str
+    cnms: List[str]
+    levels: List[str]
+    codes: np.ndarray
+    X: np.ndarray
+    theta_offset: int = 0
+    row_offset: int = 0
+
+    @property
+    def n_levels(self) -> int:
+        return len(self.levels)
+
+    @property
+    def n_columns(self) -> int:
+        """p_i, the number of columns of the raw model matrix."""
+        return len(self.cnms)
+
+    @property
+    def n_theta(self) -> int:
+        p = self.n_columns
+        return p * (p + 1) // 2
+
+    @property
+    def n_rows(self) -> int:
+        """q_i = levels x columns: this term's rows in Zt."""
+        return self.n_levels * self.n_columns
+
+
+@dataclass
+class Design:
+    """Everything the fit needs, with lme4's names (R: the value of ``lFormula()``).
+
+    Attributes
+    ----------
+    formula : lmerpy.formula.terms.Formula
+    fr : pandas.DataFrame
+        The model frame: the rows kept after NA removal, the variables used (R's ``fr``).
+    y : ndarray, shape (n,) or (n, 2)
+        The response (two columns for ``cbind(successes, failures)``).
+    X : ndarray, shape (n, p)
+        Fixed-effects model matrix after dropping rank-deficient columns.
+    X_colnames : list of str
+        R's column names (``"(Intercept)"``, ``"Days"``, ``"Days:Sexmale"``...).
+    offset : ndarray, shape (n,)
+        Sum of ``offset()`` terms and the ``offset=`` argument (zeros if none).
+    weights : ndarray, shape (n,)
+        Prior weights (ones if none).
+    reterms : list of ReTerm
+        In lme4's order (decreasing number of levels, with lme4's reverse-ties quirk).
+    Zt : scipy.sparse.csc_matrix, shape (q, n)
+        Transposed random-effects model matrix, rows by term, then level, then column.
+    Lambdat : scipy.sparse.csc_matrix, shape (q, q)
+        Λ' at the starting θ (upper triangular); structural nonzeros as lme4's.
+    Lind : ndarray of int64
+        1-based θ index of each structural nonzero of ``Lambdat.data`` (CSC order), as lme4.
+    theta : ndarray
+        Starting θ (1 on diagonals, 0 off them).
+    lower : ndarray
+        Lower bounds of θ (0 on diagonals, -inf off them).
+    theta_names : list of str
+        lme4's names (``"Subject.(Intercept)"``, ``"Subject.Days.(Intercept)"``, ...).
+    cnms : dict
+        group name -> column names, in term order; a repeated group name (from ``||``) keeps
+        each term as a separate entry in :attr:`reterms`; the dict view merges nothing: use
+        :meth:`cnms_list` for lme4's list with repeated names.
+    flist : pandas.DataFrame
+        The distinct grouping factors as Categoricals (R's ``flist``), columns named as lme4.
+    assign : list of int
+        For each term, the column of ``flist`` holding its grouping factor (R's
+        ``attr(flist, "assign")``, 0-based here).
+    n_dropped : int
+        Rows removed because a used variable was missing (R's ``na.action``).
+    dropped_rows : ndarray of int
+        Positions (0-based, in the caller's frame) of those rows.
+    REML : bool
+    info : dict
+        Everything ``predict(newdata)`` needs to rebuild X and Z: factor levels, contrast
+        matrices, poly coefficients, scale centres (built by the design stage).
+    """
+
+    formula: Any
+    fr: pd.DataFrame
+    y: np.ndarray
+    X: np.ndarray
+    X_colnames: List[str]
+    offset: np.ndarray
+    weights: np.ndarray
+    reterms: List[ReTerm]
+    Zt: sp.csc_matrix
+    Lambdat: sp.csc_matrix
+    Lind: np.ndarray
+    theta: np.ndarray
+    lower: np.ndarray
+    theta_names: List[str]
+    flist: pd.DataFrame
+    assign: List[int]
+    REML: bool = True
+    n_dropped: int = 0
+    dropped_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    info: Dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        return self.X.shape[0]
+
+    @property
+    def p(self) -> int:
+        return self.X.shape[1]
+
+    @property
+    def q(self) -> int:
+        return self.Zt.shape[0]
+
+    def cnms_list(self):
+        """lme4's ``cnms``: a list of (group name, column names), one per term, names repeated."""
+        return [(t.group_name, list(t.cnms)) for t in self.reterms]
+
+    @property
+    def cnms(self) -> Dict[str, List[str]]:
+        out: Dict[str, List[str]] = {}
+        for name, cols in self.cnms_list():
+            key, k = name, 1
+            while key in out:  # lme4 prints a repeated factor as Subject, Subject.1
+                key = f"{name}.{k}"
+                k += 1
+            out[key] = cols
+        return out
+
+    @property
+    def Gp(self) -> np.ndarray:
+        """lme4's ``Gp``: cumulative row offsets of the terms in Zt (length terms + 1)."""
+        return np.array([0] + list(np.cumsum([t.n_rows for t in self.reterms])), dtype=np.int64)
+
+    def lambdat_at(self, theta) -> sp.csc_matrix:
+        """Λ' at a given θ (a copy of the template with ``data = theta[Lind - 1]``)."""
+        out = self.Lambdat.copy()
+        out.data = np.asarray(theta, dtype=float)[self.Lind - 1]
+        return out
