@@ -1,0 +1,155 @@
+"""Accessors shared by every fitted mixed model (lme4's ``merMod`` methods).
+
+A fitted model holds its :class:`~lmerpy.design.structures.Design`, the optimizer's
+:class:`~lmerpy.optimize.OptSummary` and the penalized-least-squares solution at the optimum;
+everything here only reads them. Methods carry R's names (``fit.fixef()``), and
+``lmerpy.functions`` exposes the same as module-level functions (``fixef(fit)``).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from ..errors import LmerpyError
+from .ranef import build_coef, build_ranef
+from .varcorr import VarCorr
+
+
+class LogLik(float):
+    """A log-likelihood with its degrees of freedom (R: class ``logLik``)."""
+
+    def __new__(cls, value, df, nobs, REML=False):
+        obj = super().__new__(cls, value)
+        obj.df, obj.nobs, obj.REML = int(df), int(nobs), bool(REML)
+        return obj
+
+    def __repr__(self):
+        from ..display.rformat import format_number
+        kind = "'log Lik.'"
+        return f"{kind} {format_number(float(self), digits=7)} (df={self.df})"
+
+    __str__ = __repr__
+
+
+class MixedModel:
+    """Base class of fitted models: the parts of lme4's ``merMod`` common to LMMs and GLMMs."""
+
+    #: lme4's class name, printed in the summary title
+    r_class = "merMod"
+
+    def __init__(self, design, devfun, optsum, solution, data=None, call=None):
+        self.design = design
+        self.devfun = devfun
+        self.optsum = optsum
+        self._sol = solution
+        self._data = data
+        self.call = dict(call or {})
+
+    # ------------------------------------------------------------------ basic quantities
+    @property
+    def theta(self) -> np.ndarray:
+        return np.asarray(self.optsum.theta, dtype=float)
+
+    def fixef(self) -> pd.Series:
+        """R: ``fixef(fit)``: the fixed-effects estimates β̂, named as R names them."""
+        return pd.Series(np.asarray(self._sol.beta, dtype=float), index=list(self.design.X_colnames))
+
+    def nobs(self) -> int:
+        """R: ``nobs(fit)``."""
+        return int(self.design.n)
+
+    def ngrps(self) -> pd.Series:
+        """R: ``ngrps(fit)``: number of levels of each grouping factor."""
+        fl = self.design.flist
+        return pd.Series([len(fl[c].cat.categories) for c in fl.columns], index=list(fl.columns))
+
+    def vcov(self) -> pd.DataFrame:
+        """R: ``vcov(fit)``: covariance matrix of β̂ as a DataFrame."""
+        names = list(self.design.X_colnames)
+        return pd.DataFrame(np.asarray(self._vcov_beta(), dtype=float), index=names, columns=names)
+
+    def _vcov_beta(self):
+        return self._sol.vcov_beta
+
+    def isSingular(self, tol=1e-4) -> bool:
+        """R: ``isSingular(fit, tol = 1e-4)``: some θ with a zero lower bound is below ``tol``."""
+        lower = np.asarray(self.design.lower)
+        th = self.theta
+        return bool(np.any(th[lower == 0] < tol))
+
+    def VarCorr(self) -> VarCorr:
+        """R: ``VarCorr(fit)``: variances, standard deviations and correlations."""
+        return VarCorr.from_theta(self.design.reterms, self.theta, self.sigma(), use_sc=self._use_sc)
+
+    _use_sc = True
+
+    def ranef(self, condVar=True):
+        """R: ``ranef(fit, condVar = TRUE)``: conditional modes per grouping factor."""
+        cv = self._sol.cond_var if condVar else None
+        return build_ranef(self.design, np.asarray(self._sol.b, dtype=float), cv)
+
+    def coef(self):
+        """R: ``coef(fit)``: β̂ plus conditional modes, one DataFrame per grouping factor."""
+        return build_coef(self.fixef(), self.ranef(condVar=False))
+
+    def npar(self) -> int:
+        """Number of parameters: β, θ and σ (lme4's ``df`` of logLik)."""
+        return self.design.p + len(self.theta) + int(self._use_sc)
+
+    def df_residual(self) -> int:
+        """R: ``df.residual(fit)`` = n − number of parameters."""
+        return self.nobs() - self.npar()
+
+    def AIC(self) -> float:
+        """R: ``AIC(fit)`` (uses the REML criterion for REML fits, as lme4)."""
+        ll = self.logLik()
+        return -2.0 * float(ll) + 2.0 * ll.df
+
+    def BIC(self) -> float:
+        """R: ``BIC(fit)``."""
+        ll = self.logLik()
+        return -2.0 * float(ll) + math.log(ll.nobs) * ll.df
+
+    def fitted(self) -> pd.Series:
+        """R: ``fitted(fit)``: conditional fitted values (response scale)."""
+        return pd.Series(np.asarray(self._sol.fitted, dtype=float), index=self.design.fr.index)
+
+    # ------------------------------------------------------------------ matrices
+    def model_matrix(self, type="fixed"):
+        """R: ``model.matrix(fit, type = "fixed" | "random" | "randomListRaw")``."""
+        if type == "fixed":
+            return pd.DataFrame(self.design.X, columns=list(self.design.X_colnames),
+                                index=self.design.fr.index)
+        if type == "random":
+            return self.design.Zt.T.tocsc()
+        if type == "randomListRaw":
+            return [t.X for t in self.design.reterms]
+        raise LmerpyError(f"model_matrix: unknown type {type!r} (use 'fixed', 'random' or 'randomListRaw')")
+
+    def getME(self, name):
+        """R: ``getME(fit, name)``: the one door to every internal piece (see ``getme.NAMES``)."""
+        from .getme import get_me
+        return get_me(self, name)
+
+    # ------------------------------------------------------------------ printing
+    def summary(self, **kwargs):
+        from .summary import ModelSummary
+        return ModelSummary(self, **kwargs)
+
+    def __str__(self):
+        from ..display import format_print
+        from .summary import summary_input
+        return format_print(summary_input(self))
+
+    def __repr__(self):
+        return self.__str__()
+
+    # ------------------------------------------------------------------ helpers
+    def _lambdat(self):
+        return self.design.lambdat_at(self.theta)
+
+    def _Z(self):
+        return sp.csc_matrix(self.design.Zt.T)

@@ -1,0 +1,214 @@
+"""Linear mixed models: ``lmer()`` and its modular steps, and the fitted-model class.
+
+R equivalents: ``lme4::lmer``, ``lFormula`` → ``mkLmerDevfun`` → ``optimizeLmer`` →
+``mkMerMod``, and the ``lmerMod`` methods (``sigma``, ``logLik``, ``deviance``, ``REMLcrit``,
+``residuals``, ``refit``, ``refitML``, ``update``).
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataError, LmerpyError
+from .base import LogLik, MixedModel
+
+
+class LinearMixedModel(MixedModel):
+    """A fitted linear mixed model (R: class ``lmerMod``)."""
+
+    r_class = "lmerMod"
+
+    @property
+    def REML(self) -> bool:
+        return bool(self.devfun.REML)
+
+    def sigma(self) -> float:
+        """R: ``sigma(fit)``: the residual standard deviation (REML or ML estimate as fitted)."""
+        return float(self._sol.sigma)
+
+    def logLik(self, REML=None) -> LogLik:
+        """R: ``logLik(fit)``: −REMLcrit/2 for REML fits, −deviance/2 for ML fits."""
+        reml = self.REML if REML is None else bool(REML)
+        if reml and not self.REML:
+            raise LmerpyError("cannot compute the REML log-likelihood of a model fitted by ML")
+        value = -0.5 * (self._sol.reml_criterion if reml else self._sol.deviance_ml)
+        return LogLik(value, self.npar(), self.nobs(), REML=reml)
+
+    def REMLcrit(self) -> float:
+        """R: ``REMLcrit(fit)``: the REML criterion at the optimum (REML fits only)."""
+        if not self.REML:
+            raise LmerpyError("REMLcrit: the model was fitted by ML; use deviance()")
+        return float(self._sol.reml_criterion)
+
+    def deviance(self, REML=None) -> float:
+        """R: ``deviance(fit, REML = NULL)``.
+
+        For an ML fit, the ML deviance. For a REML fit, ``REML=False`` gives the ML deviance
+        evaluated at the REML estimates (as lme4); ``REML=None`` returns the REML criterion
+        with lme4's deprecation warning.
+        """
+        if REML is None:
+            if self.REML:
+                warnings.warn("deviance() is deprecated for REML fits; use REMLcrit for the REML "
+                              "criterion or deviance(.,REML=FALSE) for deviance calculated at the "
+                              "REML fit", FutureWarning, stacklevel=2)
+                return float(self._sol.reml_criterion)
+            return float(self._sol.deviance_ml)
+        if REML:
+            return self.REMLcrit()
+        return float(self._sol.deviance_ml)
+
+    def _summary_deviance(self):
+        return float(self._sol.deviance_ml)
+
+    def residuals(self, type="response", scaled=False) -> pd.Series:
+        """R: ``residuals(fit, type = "response" | "pearson" | "working", scaled = FALSE)``."""
+        y = np.asarray(self.design.y, dtype=float)
+        r = y - np.asarray(self._sol.fitted, dtype=float)
+        if type == "pearson":
+            r = r * np.sqrt(self.design.weights)
+        elif type not in ("response", "working"):
+            raise LmerpyError(f"residuals: unknown type {type!r} for a linear mixed model "
+                              "(use 'response', 'pearson' or 'working')")
+        if scaled:
+            r = r / self.sigma()
+        return pd.Series(r, index=self.design.fr.index)
+
+    resid = residuals
+
+    # ------------------------------------------------------------------ refitting
+    def refit(self, newresp=None, REML=None, control=None):
+        """R: ``refit(fit, newresp)``: the same model with a new response, reusing the design,
+        the cross-products of X and Z and the symbolic factorisation; starts at the current θ."""
+        devfun = self.devfun
+        if REML is not None and bool(REML) != self.REML:
+            devfun = mkLmerDevfun(self.design, REML=bool(REML), backend=devfun.backend_name)
+        design = self.design
+        if newresp is not None:
+            y = np.asarray(newresp, dtype=float).reshape(-1)
+            if y.shape[0] != design.n:
+                raise DataError(f"refit: newresp has {y.shape[0]} values; the model has {design.n} observations")
+            if not np.all(np.isfinite(y)):
+                raise DataError("refit: newresp has missing or infinite values")
+            devfun = devfun.with_response(y)
+            design = devfun.design
+        opt = optimizeLmer(devfun, start=self.theta, control=control or self.call.get("control"))
+        return mkMerMod(devfun, opt, design, data=self._data, call=self.call)
+
+    def refitML(self):
+        """R: ``refitML(fit)``: refit a REML fit by maximum likelihood."""
+        if not self.REML:
+            return self
+        return self.refit(REML=False)
+
+    def update(self, formula=None, **kwargs):
+        """R: ``update(fit, ...)``: refit with some arguments changed (``formula`` given whole)."""
+        args = dict(self.call)
+        args.update(kwargs)
+        if formula is not None:
+            args["formula"] = formula
+        return lmer(**args)
+
+
+# ---------------------------------------------------------------------- modular steps
+
+
+def mkLmerDevfun(lf, REML=None, backend=None, control=None):
+    """R: ``mkLmerDevfun(fr, X, reTrms, REML)``: the profiled deviance as a function of θ.
+
+    Parameters
+    ----------
+    lf : Design
+        What :func:`lFormula` returns.
+    REML : bool, optional
+        Defaults to ``lf.REML``.
+    backend : {"cholmod", "scipy"}, optional
+        Sparse Cholesky backend (default: the best available, see ``lmerpy.show_config()``).
+
+    Returns
+    -------
+    lmerpy.pls.LmmDeviance
+        Callable θ → REML criterion or ML deviance; ``.gradient(θ)``, ``.solve(θ)``.
+    """
+    from ..pls import LmmDeviance
+    reml = lf.REML if REML is None else bool(REML)
+    return LmmDeviance(lf, REML=reml, backend=backend)
+
+
+def optimizeLmer(devfun, start=None, lower=None, control=None, verbose=0):
+    """R: ``optimizeLmer(devfun, ...)``: minimise the profiled deviance over θ.
+
+    Returns the :class:`lmerpy.optimize.OptSummary` (optimizer, settings, start and final θ,
+    evaluation count, return code, fit log, convergence messages).
+    """
+    from ..optimize import check_conv, lmerControl, optimize_lmer
+    design = devfun.design
+    control = control if control is not None else lmerControl()
+    theta0 = np.asarray(design.theta if start is None else _start_theta(start, design), dtype=float)
+    low = np.asarray(design.lower if lower is None else lower, dtype=float)
+    opt = optimize_lmer(devfun, theta0, low, control=control, verbose=verbose)
+    check_conv(devfun, opt, low, control)
+    return opt
+
+
+def _start_theta(start, design):
+    if isinstance(start, dict):
+        start = start.get("theta")
+    th = np.asarray(start, dtype=float).reshape(-1)
+    if th.shape[0] != len(design.theta):
+        raise LmerpyError(f"start: expected {len(design.theta)} θ values "
+                          f"({', '.join(design.theta_names)}), got {th.shape[0]}")
+    if np.any(th < design.lower):
+        raise LmerpyError("start: θ values below their lower bounds (diagonal entries must be >= 0)")
+    return th
+
+
+def mkMerMod(devfun, opt, lf=None, data=None, call=None):
+    """R: ``mkMerMod(rho, opt, reTrms, fr)``: the fitted-model object at the optimum."""
+    design = devfun.design if lf is None else lf
+    sol = devfun.solve(np.asarray(opt.theta, dtype=float))
+    return LinearMixedModel(design, devfun, opt, sol, data=data, call=call)
+
+
+def lmer(formula, data, REML=True, weights=None, offset=None, contrasts=None, na_action="omit",
+         control=None, start=None, verbose=0, backend=None):
+    """Fit a linear mixed-effects model (R: ``lme4::lmer``).
+
+    Parameters
+    ----------
+    formula : str
+        An lme4 formula, e.g. ``"Reaction ~ Days + (Days | Subject)"``.
+    data : pandas.DataFrame
+        Never modified.
+    REML : bool
+        REML (default) or maximum likelihood.
+    weights, offset : array-like, optional
+        Prior weights and an offset (added to any ``offset()`` terms), one per row of ``data``.
+    contrasts : dict, optional
+        Per-factor contrasts, R names: ``{"treat": "contr.sum"}``.
+    na_action : {"omit"}
+        Rows with a missing value in any used variable are dropped.
+    control : lmerpy.optimize.Control, optional
+        ``lmerControl(...)``.
+    start : array-like or dict, optional
+        Starting θ.
+    verbose : int
+        Print each evaluation when > 0.
+    backend : {"cholmod", "scipy"}, optional
+        Sparse Cholesky backend.
+
+    Returns
+    -------
+    LinearMixedModel
+    """
+    from ..design import lFormula
+    lf = lFormula(formula, data, REML=REML, weights=weights, offset=offset, contrasts=contrasts,
+                  na_action=na_action)
+    devfun = mkLmerDevfun(lf, backend=backend)
+    opt = optimizeLmer(devfun, start=start, control=control, verbose=verbose)
+    call = dict(formula=formula, data=data, REML=REML, weights=weights, offset=offset,
+                contrasts=contrasts, na_action=na_action, control=control, start=start,
+                verbose=verbose, backend=backend)
+    return mkMerMod(devfun, opt, lf, data=data, call=call)

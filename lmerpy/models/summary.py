@@ -1,0 +1,107 @@
+"""``summary(fit)``: the tables of a fitted model and lme4's printed text.
+
+R equivalent: ``summary(fit)`` (class ``summary.merMod``): its ``$coefficients``, ``$varcor``,
+``$residuals``, and ``print(summary(fit))``.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..display import format_summary
+from ..display.inputs import SummaryInput
+
+
+def _data_name(fit):
+    data = fit._data
+    if data is None:
+        return None
+    name = getattr(data, "attrs", {}).get("name") if hasattr(data, "attrs") else None
+    return name or "data"
+
+
+def coefficient_table(fit) -> pd.DataFrame:
+    """R: ``summary(fit)$coefficients``: Estimate, Std. Error, t value (z value, Pr(>|z|) for
+    GLMMs with a fixed scale)."""
+    beta = fit.fixef()
+    se = np.sqrt(np.diag(fit.vcov().to_numpy()))
+    stat = beta.to_numpy() / se
+    tab = pd.DataFrame({"Estimate": beta.to_numpy(), "Std. Error": se}, index=beta.index)
+    if fit._use_sc:
+        tab["t value"] = stat
+    else:
+        from scipy.stats import norm
+        tab["z value"] = stat
+        tab["Pr(>|z|)"] = 2.0 * norm.sf(np.abs(stat))
+    return tab
+
+
+def summary_input(fit) -> SummaryInput:
+    """Collect what lme4's printers need from a fitted model."""
+    tab = coefficient_table(fit)
+    vc = fit.VarCorr()
+    opt = fit.optsum
+    if getattr(fit, "REML", False):
+        criteria = {"REML": float(fit.REMLcrit())}
+    else:
+        ll = fit.logLik()
+        criteria = {"AIC": fit.AIC(), "BIC": fit.BIC(), "logLik": float(ll),
+                    "deviance": fit._summary_deviance(), "df.resid": fit.df_residual()}
+    ngrps = fit.ngrps()
+    fam = getattr(fit, "family", None)
+    return SummaryInput(
+        kind=getattr(fit, "r_kind", "lmer"),
+        REML=bool(getattr(fit, "REML", False)),
+        family=getattr(fam, "family", None),
+        link=getattr(fam, "link", None),
+        nAGQ=int(getattr(fit, "nAGQ", 1)),
+        formula=fit.design.formula.deparse(),
+        data_name=_data_name(fit),
+        criteria=criteria,
+        scaled_residuals=fit.residuals(type="pearson", scaled=True).to_numpy(),
+        varcorr=vc.blocks(),
+        sigma=fit.sigma() if fit._use_sc else None,
+        use_sc=fit._use_sc,
+        nobs=fit.nobs(),
+        ngrps=[(k, int(v)) for k, v in ngrps.items()],
+        coef_names=list(tab.index),
+        estimate=tab["Estimate"].to_numpy(),
+        std_error=tab["Std. Error"].to_numpy(),
+        statistic_name="t value" if fit._use_sc else "z value",
+        p_values=None if fit._use_sc else tab["Pr(>|z|)"].to_numpy(),
+        vcov=fit.vcov().to_numpy(),
+        optimizer=getattr(opt, "optimizer", "nloptwrap"),
+        conv_code=int(getattr(opt, "return_code", 0) if getattr(opt, "return_code", 0) is not None else 0),
+        conv_messages=list(getattr(opt, "conv_messages", []) or []),
+    )
+
+
+class ModelSummary:
+    """R: ``summary(fit)``. ``str()`` gives lme4's printed summary.
+
+    Attributes
+    ----------
+    coefficients : DataFrame
+        ``Estimate``, ``Std. Error``, ``t value`` (R's ``$coefficients``).
+    varcor : VarCorr
+    residuals : Series
+        Scaled Pearson residuals (R's ``$residuals``).
+    """
+
+    def __init__(self, fit, correlation=None):
+        self.fit = fit
+        self.coefficients = coefficient_table(fit)
+        self.varcor = fit.VarCorr()
+        self.residuals = fit.residuals(type="pearson", scaled=True)
+        self.sigma = fit.sigma()
+        self.ngrps = fit.ngrps()
+        self.correlation = correlation
+        self._input = summary_input(fit)
+        if correlation is not None:
+            self._input.correlation = correlation
+
+    def __str__(self):
+        return format_summary(self._input)
+
+    def __repr__(self):
+        return self.__str__()
