@@ -2,7 +2,12 @@
 
 Linear and generalized linear mixed-effects models with R's formula language, lme4's numbers
 and lme4's printed summaries, on a sparse-Cholesky penalized least squares core.
+
+>>> import lmerpy
+>>> fit = lmerpy.lmer("Reaction ~ Days + (Days | Subject)", lmerpy.datasets.load("sleepstudy"))
 """
+import importlib
+
 __version__ = "0.1.0"
 
 from ._config import show_config  # noqa: E402
@@ -12,8 +17,40 @@ from .errors import (  # noqa: E402
 )
 from . import datasets  # noqa: E402
 
-__all__ = [
-    "__version__", "show_config", "datasets",
-    "LmerpyError", "FormulaSyntaxError", "FormulaError", "UnknownColumnError", "DataError",
-    "DesignError", "FitError", "ConvergenceWarning", "LmerpyMessage",
-]
+# Public names and the module that defines each; imported on first use so that
+# ``import lmerpy`` stays light.
+_LAZY = {
+    "parse_formula": "lmerpy.formula",
+    "lFormula": "lmerpy.design",
+    "build_design": "lmerpy.design",
+    "lmer": "lmerpy.models",
+    "mkLmerDevfun": "lmerpy.models",
+    "optimizeLmer": "lmerpy.models",
+    "mkMerMod": "lmerpy.models",
+    "LinearMixedModel": "lmerpy.models",
+    "lmerControl": "lmerpy.optimize",
+    "glmerControl": "lmerpy.optimize",
+    "OptSummary": "lmerpy.optimize",
+}
+_FUNCTIONS = ["fixef", "ranef", "coef", "VarCorr", "sigma", "logLik", "AIC", "BIC", "deviance",
+              "REMLcrit", "nobs", "ngrps", "vcov", "fitted", "residuals", "resid", "df_residual",
+              "isSingular", "model_matrix", "getME", "update", "refit", "refitML", "summary"]
+_LAZY.update({name: "lmerpy.functions" for name in _FUNCTIONS})
+
+
+def __getattr__(name):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'lmerpy' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
+
+__all__ = ["__version__", "show_config", "datasets", "LmerpyError", "FormulaSyntaxError",
+           "FormulaError", "UnknownColumnError", "DataError", "DesignError", "FitError",
+           "ConvergenceWarning", "LmerpyMessage", *_LAZY]

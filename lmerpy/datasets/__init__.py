@@ -51,4 +51,5 @@ def load(name):
             levels = [levels]
         df[col] = pd.Categorical(df[col].astype(str), categories=[str(x) for x in levels],
                                  ordered=col in ordered)
+    df.attrs["name"] = key  # printed as "Data: sleepstudy" by summary()
     return df
