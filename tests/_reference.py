@@ -1,0 +1,83 @@
+"""Loading the lme4 golden cases and their data for the tests (no R needed)."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import lmerpy
+
+REF = Path(__file__).parent / "reference"
+
+
+def all_cases(*subdirs):
+    """Every golden JSON in tests/reference (top level) and the given sub-folders."""
+    out = []
+    for d in (REF, *[REF / s for s in subdirs]):
+        for p in sorted(d.glob("*.json")):
+            ref = json.loads(p.read_text())
+            ref.setdefault("id", p.stem)
+            ref["_path"] = str(p)
+            out.append(ref)
+    return out
+
+
+def lmer_cases():
+    """The lmer fits that lme4 completed (no expected error)."""
+    return [r for r in all_cases("lmer") if r.get("fn") == "lmer" and "expect_error" not in r
+            and "error" not in r]
+
+
+def glmer_cases():
+    return [r for r in all_cases("glmer") if r.get("fn") == "glmer" and "expect_error" not in r
+            and "error" not in r]
+
+
+def load_case_data(ref):
+    """The case's data set: bundled in lmerpy, or tests/reference/data/NAME.csv (+ levels)."""
+    name = ref["data"]
+    csv = REF / "data" / f"{name}.csv"
+    if not csv.exists():
+        return lmerpy.datasets.load(name)
+    df = pd.read_csv(csv, keep_default_na=True)
+    meta_path = REF / "data" / f"{name}.levels.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    ordered = set(meta.get("ordered") or [])
+    for col, levels in (meta.get("levels") or {}).items():
+        if isinstance(levels, str):
+            levels = [levels]
+        df[col] = pd.Categorical(df[col].astype(str).where(df[col].notna()),
+                                 categories=[str(x) for x in levels], ordered=col in ordered)
+    df.attrs["name"] = name
+    return df
+
+
+def column_expression(expr, data):
+    """Evaluate the goldens' simple weight expressions ('w', '1/w') without eval()."""
+    expr = expr.replace(" ", "")
+    if expr.startswith("1/"):
+        return 1.0 / data[expr[2:]].to_numpy(dtype=float)
+    return data[expr].to_numpy(dtype=float)
+
+
+def case_kwargs(ref, data):
+    """lmer/glmer keyword arguments for a golden case (weights, contrasts, offset...)."""
+    kw = {}
+    if ref.get("weights"):
+        kw["weights"] = column_expression(ref["weights"], data)
+    if ref.get("contrasts"):
+        facs = [c for c in data.columns
+                if isinstance(data[c].dtype, pd.CategoricalDtype) and not data[c].dtype.ordered]
+        kw["contrasts"] = {c: ref["contrasts"] for c in facs}
+    args = ref.get("args") or {}
+    for key, value in args.items():
+        if key == "contrasts":
+            kw["contrasts"] = {k: (np.asarray(v, dtype=float) if isinstance(v, list) else v)
+                               for k, v in value.items()}
+        elif key == "offset_column":
+            kw["offset"] = data[value].to_numpy(dtype=float)
+        elif key == "weights_column":
+            kw["weights"] = data[value].to_numpy(dtype=float)
+        else:
+            raise KeyError(f"case {ref['id']}: unknown args key {key!r}")
+    return kw

@@ -1,0 +1,127 @@
+"""lmer against lme4 1.1-31 golden fits (tests/reference/*.json and tests/reference/lmer/*.json).
+
+Tolerances (stated once, used everywhere):
+- log-likelihood / REML criterion: 1e-4 absolute (the optimum itself);
+- fixed effects: 2e-3 of their standard error; standard errors: 1e-3 relative;
+- variance components (sdcor): 1e-3 relative (correlations 2e-3 absolute);
+- conditional modes: 2e-3 of their conditional SD; conditional SDs 1e-3 relative;
+- fitted values: 1e-4 of the response's SD;
+- summary text: identical to lme4's, the ``Data:`` line aside (R prints the data's name).
+"""
+import json
+import math
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import lmerpy
+
+from _reference import lmer_cases, load_case_data, case_kwargs
+
+CASES = lmer_cases()
+
+
+def _fit(ref):
+    data = load_case_data(ref)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return lmerpy.lmer(ref["formula"], data, REML=bool(ref["REML"]), **case_kwargs(ref, data))
+
+
+@pytest.fixture(scope="module")
+def fits():
+    return {}
+
+
+def get_fit(fits, ref):
+    if ref["id"] not in fits:
+        fits[ref["id"]] = _fit(ref)
+    return fits[ref["id"]]
+
+
+def _params(cases):
+    out = []
+    for ref in cases:
+        marks = [pytest.mark.slow] if ref["nobs"] > 20000 else []
+        out.append(pytest.param(ref, id=ref["id"], marks=marks))
+    return out
+
+
+@pytest.mark.parametrize("ref", _params(CASES))
+def test_criterion_and_fixed_effects(fits, ref):
+    fit = get_fit(fits, ref)
+    assert float(fit.logLik()) == pytest.approx(ref["logLik"], abs=1e-4)
+    if ref["REML"]:
+        assert fit.REMLcrit() == pytest.approx(ref["REMLcrit"], abs=2e-4)
+    else:
+        assert fit.deviance() == pytest.approx(ref["deviance"], abs=2e-4)
+    assert fit.AIC() == pytest.approx(ref["AIC"], abs=2e-4)
+    assert fit.BIC() == pytest.approx(ref["BIC"], abs=2e-4)
+    assert fit.logLik().df == ref["df"]
+    fe = fit.fixef()
+    assert list(fe.index) == list(ref["fixef"])
+    se = np.sqrt(np.diag(fit.vcov().to_numpy()))
+    for k, (name, want) in enumerate(ref["fixef"].items()):
+        assert abs(fe[name] - want) <= 2e-3 * ref["se"][name], name
+        assert se[k] == pytest.approx(ref["se"][name], rel=1e-3), name
+    assert fit.sigma() == pytest.approx(ref["sigma"], rel=1e-3)
+    assert fit.nobs() == ref["nobs"]
+    assert dict(fit.ngrps()) == ref["ngrps"]
+    assert fit.isSingular() == bool(ref["singular"])
+
+
+@pytest.mark.parametrize("ref", _params(CASES))
+def test_variance_components(fits, ref):
+    fit = get_fit(fits, ref)
+    got = fit.VarCorr().as_dataframe()
+    want = pd.DataFrame(ref["varcorr"]).replace({"": None})
+    assert len(got) == len(want)
+    for (_, g), (_, w) in zip(got.iterrows(), want.iterrows()):
+        assert g["grp"] == w["grp"]
+        assert (g["var1"] or None) == (w["var1"] or None)
+        assert (g["var2"] or None) == (w["var2"] or None)
+        if w["var2"] is None:   # a standard deviation
+            assert g["sdcor"] == pytest.approx(w["sdcor"], rel=1e-3, abs=1e-6 * ref["sigma"])
+        else:                   # a correlation
+            assert g["sdcor"] == pytest.approx(w["sdcor"], abs=2e-3)
+    assert np.asarray(fit.theta) == pytest.approx(np.asarray(ref["theta"]), abs=2e-3, rel=1e-3)
+
+
+@pytest.mark.parametrize("ref", _params(CASES))
+def test_conditional_modes(fits, ref):
+    fit = get_fit(fits, ref)
+    re = fit.ranef(condVar=True)
+    assert list(re.keys()) == list(ref["ranef"])
+    for name, block in ref["ranef"].items():
+        frame = re[name]
+        assert list(frame.columns) == list(block["columns"])
+        assert [str(x) for x in frame.index] == [str(x) for x in block["levels"]]
+        vals = np.asarray(block["values"], dtype=float)
+        sd = np.asarray(block["condsd"], dtype=float)
+        scale = np.maximum(sd, 1e-3 * ref["sigma"])
+        assert np.all(np.abs(frame.to_numpy() - vals) <= 2e-3 * scale + 1e-8)
+        assert re.condsd(name).to_numpy() == pytest.approx(sd, rel=1e-3, abs=1e-6 * ref["sigma"])
+
+
+@pytest.mark.parametrize("ref", _params([r for r in CASES if "fitted" in r]))
+def test_fitted_and_residuals(fits, ref):
+    fit = get_fit(fits, ref)
+    f = fit.fitted().to_numpy()
+    r = np.asarray(ref["fitted"], dtype=float)
+    scale = np.std(r)
+    assert np.max(np.abs(f - r)) <= 1e-4 * scale
+    res = fit.residuals().to_numpy()
+    assert np.max(np.abs(res - np.asarray(ref["residuals"], dtype=float))) <= 1e-4 * scale
+
+
+def _strip_data_line(text):
+    return "\n".join(line for line in text.splitlines() if not line.startswith("   Data:"))
+
+
+@pytest.mark.parametrize("ref", _params(CASES))
+def test_summary_text_identical_to_lme4(fits, ref):
+    fit = get_fit(fits, ref)
+    assert _strip_data_line(str(fit.summary())) == _strip_data_line(ref["summary_text"])
