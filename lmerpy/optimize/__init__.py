@@ -1,0 +1,27 @@
+"""The optimizer stage: θ -> θ̂ with lme4's optimizers, restarts and convergence checks.
+
+R equivalents: ``lmerControl``, ``glmerControl``, ``optimizeLmer``, ``optimizeGlmer``,
+``checkConv``, ``fit@optinfo``. See ``docs/convergence.md`` for how the checks are computed.
+
+Public API
+----------
+lmerControl, glmerControl -> Control
+optimize_lmer(devfun, theta0, lower, control=None, verbose=0) -> OptSummary
+optimize_glmer(devfun, x0, lower, control=None, verbose=0, *, stage, nAGQ, n_theta, beta_sd)
+check_conv(devfun, optsum, lower, control) -> list of lme4's messages
+minimize_bounded(fun, x0, lower, upper=None, method="bobyqa", ...) -> MinimizeResult
+"""
+from .checks import SINGULAR_MESSAGE, check_conv, check_hess
+from .control import (CHECK_ACTIONS, OPTIMIZERS, Control, ControlError, ConvCheck,
+                      glmerControl, lmerControl)
+from .derivs import compute_derivs, deriv12, derivs_analytic
+from .lmer import optimize_glmer, optimize_lmer, optimizer_settings
+from .minimize import MinimizeResult, OptimizerError, minimize_bounded
+from .optsum import OptSummary
+
+__all__ = [
+    "lmerControl", "glmerControl", "Control", "ConvCheck", "ControlError", "OPTIMIZERS",
+    "CHECK_ACTIONS", "optimize_lmer", "optimize_glmer", "optimizer_settings", "check_conv",
+    "check_hess", "SINGULAR_MESSAGE", "OptSummary", "minimize_bounded", "MinimizeResult",
+    "OptimizerError", "compute_derivs", "deriv12", "derivs_analytic",
+]

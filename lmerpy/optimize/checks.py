@@ -1,0 +1,209 @@
+"""lme4's post-fit convergence checks (R: ``lme4:::checkConv`` and ``lme4:::checkHess``).
+
+The messages are lme4 1.1-31's, character for character, with one correction: the gradient
+message names the component with the largest (scaled) gradient, where lme4 always says
+``component 1`` (it takes ``which.max`` of the scalar maximum).
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from ..errors import ConvergenceWarning, FitError
+
+__all__ = ["check_conv", "check_hess", "emit", "SINGULAR_MESSAGE"]
+
+SINGULAR_MESSAGE = "boundary (singular) fit: see help('isSingular')"
+
+
+def emit(message, action, stacklevel=3):
+    """Act on a failed check: "message"/"warning" warn with ConvergenceWarning, "stop" raises
+    :class:`lmerpy.errors.FitError`, "ignore" does nothing."""
+    if action in ("message", "warning"):
+        warnings.warn(message, ConvergenceWarning, stacklevel=stacklevel)
+    elif action == "stop":
+        raise FitError(message)
+
+
+def _chol_upper(H):
+    """R's ``chol(H)`` (upper triangular R with H = R'R), or None when H is not PD."""
+    try:
+        return np.linalg.cholesky(H).T
+    except np.linalg.LinAlgError:
+        return None
+
+
+def check_hess(H, tol, hesstype=""):
+    """Eigenvalue checks of a Hessian (R: ``lme4:::checkHess``).
+
+    Parameters
+    ----------
+    H : ndarray (k, k)
+    tol : float
+    hesstype : str
+        ``""`` for the full Hessian, ``"fixed-effect"`` for the β block.
+
+    Returns
+    -------
+    codes : list of int
+        0 when fine; -6 non-finite; -3 negative eigenvalues; -4 numerically singular;
+        2 very large eigenvalue; 3 large eigenvalue ratio.
+    messages : list of str
+    """
+    H = np.atleast_2d(np.asarray(H, dtype=float))
+    if not np.all(np.isfinite(H)):
+        return [-6], ["Problem with Hessian check (infinite or missing values?)"]
+    try:
+        evd = np.linalg.eigvalsh(H)
+    except np.linalg.LinAlgError:
+        return [-6], ["Problem with Hessian check (infinite or missing values?)"]
+    codes, messages = [], []
+    negative = int(np.sum(evd < -tol))
+    if negative:
+        return [-3], [" ".join(["Model failed to converge:", "degenerate", hesstype,
+                                f"Hessian with {negative} negative eigenvalues"])]
+    zero = int(np.sum(np.abs(evd) < tol))
+    if zero or _chol_upper(H) is None:
+        return [-4], [" ".join([hesstype, "Hessian is numerically singular: parameters are not "
+                                "uniquely determined"])]
+    emax, emin = float(np.max(evd)), float(np.min(evd))
+    if emax * tol > 1:
+        codes.append(2)
+        messages.append("Model is nearly unidentifiable: very large eigenvalue"
+                        "\n - Rescale variables?")
+    if emin / emax < tol:
+        codes.append(3)
+        messages.append("Model is nearly unidentifiable: large eigenvalue ratio"
+                        "\n - Rescale variables?")
+    return (codes or [0]), messages
+
+
+def _gradient_message(derivs, coefs, cc):
+    """Scaled-gradient check; returns (code, message or None)."""
+    g = np.asarray(derivs["gradient"], dtype=float).ravel()
+    H = np.atleast_2d(np.asarray(derivs.get("Hessian"), dtype=float))
+    scgrad = None
+    if H.shape == (g.size, g.size) and np.all(np.isfinite(H)):
+        R = _chol_upper(H)
+        if R is not None:
+            from scipy.linalg import solve_triangular
+            scgrad = solve_triangular(R, g, lower=False)
+    if scgrad is None or np.any(np.isnan(scgrad)):
+        return -1, "unable to evaluate scaled gradient"
+    mingrad = np.minimum(np.abs(scgrad), np.abs(g))
+    k = int(np.argmax(mingrad))
+    maxmingrad = float(mingrad[k])
+    if maxmingrad > cc.tol:
+        return -1, ("Model failed to converge with max|grad| = %g (tol = %g, component %d)"
+                    % (maxmingrad, cc.tol, k + 1))
+    return 0, None
+
+
+def check_conv(devfun, optsum, lower=None, control=None, *, n_theta=None, stacklevel=2):
+    """lme4's post-fit convergence checks (R: ``lme4:::checkConv``).
+
+    In order: (1) singular fit — some θ with lower bound 0 below ``check_conv_singular.tol``
+    (then nothing else is checked); (2) the gradient: with H = R'R (Cholesky), the scaled
+    gradient s = R⁻¹g, fail when max_k min(|s_k|, |g_k|) > tol (and the optional ``relTol``
+    check of max|g/θ|); (3) the Hessian's eigenvalues (:func:`check_hess`), first of the β
+    block when ``n_theta`` is given and the parameter vector is longer (glmer's second stage).
+    lme4 1.1-31 never runs that β-block check for glmer, because its lower bounds there cover
+    (θ, β); lmerpy runs it only when asked by ``n_theta``.
+
+    The gradient and Hessian are ``optsum.derivs`` (computed with the analytic gradient when
+    the deviance has one, see :mod:`lmerpy.optimize.derivs`); when they are missing and
+    ``control.calc_derivs`` is on, they are computed here with ``devfun``.
+
+    Parameters
+    ----------
+    devfun : callable or None
+        The deviance (only used when derivatives must be computed).
+    optsum : OptSummary
+        Updated in place: ``conv_messages``, ``conv_code`` (and ``derivs`` if computed).
+    lower : array_like, optional
+        Lower bounds (``optsum.lower`` by default).
+    control : Control, optional
+        ``lmerControl()`` by default.
+    n_theta : int, optional
+        Number of θ in the parameter vector (enables the β-block Hessian check).
+
+    Returns
+    -------
+    list of str
+        lme4's messages; each failed check is also emitted as a
+        :class:`lmerpy.errors.ConvergenceWarning` (lme4's "message" and "warning" actions) or
+        raised as :class:`lmerpy.errors.FitError` ("stop").
+    """
+    from .control import lmerControl
+    from .derivs import compute_derivs
+    if control is None:
+        control = lmerControl()
+    coefs = np.asarray(optsum.theta, dtype=float).ravel()
+    lbound = np.asarray(optsum.lower if lower is None else lower, dtype=float).ravel()
+    lbound = np.where(np.isnan(lbound), -np.inf, lbound)
+    messages, code = [], 0
+    sl = stacklevel + 1
+
+    def finish():
+        optsum.conv_messages = list(messages)
+        optsum.conv_code = int(code)
+        return list(messages)
+
+    cc = control.check_conv_singular
+    bcoefs = np.flatnonzero(lbound == 0)
+    bcoefs = bcoefs[bcoefs < coefs.size]
+    is_singular = bool(np.any(coefs[bcoefs] < cc.tol))
+    if cc.action != "ignore" and is_singular:
+        messages.append(SINGULAR_MESSAGE)
+        emit(SINGULAR_MESSAGE, cc.action, sl)
+    if is_singular:
+        return finish()
+
+    derivs = optsum.derivs
+    if derivs is None and control.calc_derivs and devfun is not None:
+        derivs = compute_derivs(devfun, coefs, lbound, optsum.upper, control.use_gradient,
+                                fx=optsum.fmin)
+        optsum.derivs = {k: derivs[k] for k in ("gradient", "Hessian", "method")}
+        optsum.derivs_evals += int(derivs.get("evals", 0))
+        devfun(coefs)  # leave the deviance's state at the optimum
+    if derivs is None:
+        return finish()
+
+    g = np.asarray(derivs["gradient"], dtype=float)
+    cc = control.check_conv_grad
+    if np.any(np.isnan(g)):
+        code = -5
+        messages.append("Gradient contains NAs")
+        emit(messages[-1], cc.action, sl)
+        return finish()
+    if cc.action != "ignore":
+        c, msg = _gradient_message(derivs, coefs, cc)
+        if msg is not None:
+            code = c
+            messages.append(msg)
+            emit(msg, cc.action, sl)
+        if cc.relTol is not None:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                rel = float(np.max(np.abs(g / coefs)))
+            if rel > cc.relTol:
+                code = -2
+                msg = ("Model failed to converge with max|relative grad| = %g (tol = %g)"
+                       % (rel, cc.relTol))
+                messages.append(msg)
+                emit(msg, cc.action, sl)
+
+    cc = control.check_conv_hess
+    if cc.action != "ignore":
+        H = np.atleast_2d(np.asarray(derivs["Hessian"], dtype=float))
+        blocks = []
+        if n_theta is not None and coefs.size > n_theta:
+            blocks.append((H[n_theta:, n_theta:], "fixed-effect"))
+        blocks.append((H, ""))
+        for Hb, kind in blocks:
+            codes, msgs = check_hess(Hb, cc.tol, kind)
+            if any(c != 0 for c in codes):
+                code = codes[0]
+                messages.extend(msgs)
+                emit(";".join(msgs), cc.action, sl)
+    return finish()

@@ -1,0 +1,377 @@
+"""The optimizer stage of lmer and glmer (R: ``lme4::optimizeLmer``, ``lme4:::optimizeGlmer``,
+``lme4:::optwrap``, ``lme4:::check.boundary``).
+
+``devfun`` is any callable θ -> deviance (``lmerpy.pls.LmmDeviance`` for lmer); when it has a
+``gradient(θ)`` method the gradient-based optimizer and the analytic post-fit derivatives use
+it. After :func:`optimize_lmer` returns, the last call to ``devfun`` was at the optimum (unless
+``use_last_params``), so its internal state (factor, β̂, û) belongs to θ̂, as in lme4.
+"""
+from __future__ import annotations
+
+import time
+import warnings
+
+import numpy as np
+
+from ..errors import ConvergenceWarning
+from .control import Control, ControlError, glmerControl, lmerControl
+from .derivs import compute_derivs, has_gradient
+from .minimize import DEFAULT_SETTINGS, MinimizeResult, minimize_bounded
+from .optsum import OptSummary
+
+__all__ = ["optimize_lmer", "optimize_glmer", "optimizer_settings", "lme4_start",
+           "RESTART_EDGE_STEP"]
+
+#: Step of restart_edge's one-sided difference into the interior (lme4's ``btol``).
+RESTART_EDGE_STEP = 1e-5
+
+_NM_KEYS = {"maxfun": "maxeval", "FtolAbs": "ftol_abs", "FtolRel": "ftol_rel",
+            "XtolRel": "xtol_rel", "xst": "initial_step", "xt": "xtol_abs",
+            "MinfMax": "stopval"}
+_NM_IGNORED = {"iprint", "verbose", "warnOnly"}
+_BOBYQA_IGNORED = {"iprint", "npt", "obstop", "force.start", "force_start"}
+_NLOPTWRAP_KEYS = {"algorithm", "xtol_abs", "ftol_abs", "xtol_rel", "ftol_rel", "maxeval",
+                   "maxtime", "stopval", "initial_step", "population"}
+_NLOPTWRAP_IGNORED = {"print_level"}
+_LBFGSB_KEYS = {"ftol", "gtol", "maxiter", "maxfun", "maxcor", "maxls"}
+
+
+def _reject(optimizer, unknown, allowed):
+    raise ControlError(f"optCtrl: unknown setting(s) {', '.join(sorted(unknown))} for optimizer "
+                       f"{optimizer!r}; allowed: {', '.join(sorted(allowed))}")
+
+
+def optimizer_settings(optimizer, optCtrl, x0, *, adj=False, n_theta=None, beta_sd=None):
+    """Translate an lme4 optimizer name and its ``optCtrl`` into a method and NLopt/scipy
+    settings (R: the defaults in ``nloptwrap``, ``minqa::bobyqa``, ``lme4::Nelder_Mead`` and
+    ``optwrap(adj = TRUE)`` for glmer's second stage).
+
+    Returns
+    -------
+    method : str
+    settings : dict
+    x0 : ndarray
+        The start (``"bobyqa"`` moves an all-zero start to 0.001, as lme4's optwrap).
+    """
+    optCtrl = dict(optCtrl or {})
+    x0 = np.array(x0, dtype=float).ravel()
+    n = x0.size
+    if optimizer == "nloptwrap":
+        unknown = set(optCtrl) - _NLOPTWRAP_KEYS - _NLOPTWRAP_IGNORED
+        if unknown:
+            _reject(optimizer, unknown, _NLOPTWRAP_KEYS)
+        st = dict(DEFAULT_SETTINGS["bobyqa"])
+        st["algorithm"] = "NLOPT_LN_BOBYQA"
+        st.update({k: v for k, v in optCtrl.items() if k in _NLOPTWRAP_KEYS})
+        method = str(st["algorithm"])
+        return method, st, x0
+    if optimizer == "bobyqa":
+        allowed = {"rhobeg", "rhoend", "maxfun"}
+        unknown = set(optCtrl) - allowed - _BOBYQA_IGNORED
+        if unknown:
+            _reject(optimizer, unknown, allowed)
+        if np.all(x0 == 0):
+            x0[:] = 0.001
+        rhobeg = optCtrl.get("rhobeg")
+        rhoend = optCtrl.get("rhoend")
+        if adj:
+            rhobeg = 2e-4 if rhobeg is None else rhobeg
+            rhoend = 2e-7 if rhoend is None else rhoend
+        if rhobeg is None:
+            rhobeg = min(0.95, 0.2 * float(np.max(np.abs(x0))))
+        if rhoend is None:
+            rhoend = 1e-6 * rhobeg
+        st = {"initial_step": float(rhobeg), "xtol_abs": float(rhoend), "xtol_rel": 0.0,
+              "ftol_abs": 0.0,
+              "maxeval": int(optCtrl.get("maxfun", 10000))}
+        return "bobyqa", st, x0
+    if optimizer == "Nelder_Mead":
+        unknown = set(optCtrl) - set(_NM_KEYS) - _NM_IGNORED
+        if unknown:
+            _reject(optimizer, unknown, _NM_KEYS)
+        xst = optCtrl.get("xst")
+        if xst is None and adj and n_theta is not None:
+            bsd = np.full(n - n_theta, 10.0) if beta_sd is None else \
+                np.minimum(np.asarray(beta_sd, dtype=float).ravel(), 10.0)
+            xst = 0.2 * np.concatenate([np.full(n_theta, 0.1), bsd])
+        if xst is None:
+            xst = np.full(n, 0.02)
+        xst = np.broadcast_to(np.asarray(xst, dtype=float), (n,)).copy()
+        xt = optCtrl.get("xt")
+        xt = xst * 5e-4 if xt is None else np.broadcast_to(np.asarray(xt, float), (n,)).copy()
+        st = dict(DEFAULT_SETTINGS["nelder_mead"])
+        st.update({"initial_step": xst, "xtol_abs": xt})
+        for k, v in optCtrl.items():
+            if k in _NM_KEYS and k not in ("xst", "xt"):
+                st[_NM_KEYS[k]] = v
+        return "nelder_mead", st, x0
+    if optimizer == "lbfgsb":
+        unknown = set(optCtrl) - _LBFGSB_KEYS
+        if unknown:
+            _reject(optimizer, unknown, _LBFGSB_KEYS)
+        st = dict(DEFAULT_SETTINGS["lbfgsb"])
+        st.update(optCtrl)
+        return "lbfgsb", st, x0
+    raise ControlError(f"unknown optimizer {optimizer!r}")
+
+
+def _return_code(optimizer, status):
+    """lme4's optimizer convergence code (R: ``optinfo$conv$opt``) from NLopt's status."""
+    if optimizer == "nloptwrap":
+        return status if (status < 0 or status == 5) else 0
+    if optimizer == "bobyqa":
+        return 1 if status == 5 else (status if status < 0 else 0)
+    if optimizer == "Nelder_Mead":
+        return 4 if status == 5 else (status if status < 0 else 0)
+    if optimizer == "lbfgsb":
+        return status if status in (5, -4) else 0
+    return 0 if status >= 0 else status
+
+
+def _run_callable(opt_fun, devfun, x0, lower, upper, optCtrl, verbose, fitlog):
+    from .minimize import _Recorder
+    rec = _Recorder(devfun, verbose=verbose, fitlog=fitlog)
+    res = opt_fun(rec, x0.copy(), lower.copy(), upper.copy(), **(optCtrl or {}))
+    get = (lambda k, d=None: res.get(k, d)) if isinstance(res, dict) else \
+        (lambda k, d=None: getattr(res, k, d))
+    x = get("x", get("par"))
+    if x is None:
+        raise ControlError("a custom optimizer must return 'x' (or 'par')")
+    x = np.asarray(x, dtype=float).ravel()
+    f = get("fun", get("fval"))
+    f = float(devfun(x)) if f is None else float(f)
+    code = int(get("return_code", get("conv", get("convergence", 0))) or 0)
+    return MinimizeResult(x=x, fun=f, feval=int(get("feval", rec.count)), status=code,
+                          message=str(get("message", "")),
+                          method=getattr(opt_fun, "__name__", "custom"),
+                          settings=dict(optCtrl or {}), fitlog=[])
+
+
+def _run(optimizer, devfun, x0, lower, upper, optCtrl, verbose, fitlog, adj, n_theta,
+         beta_sd):
+    """One optimizer run (R: ``optwrap`` without the derivatives)."""
+    if callable(optimizer):
+        res = _run_callable(optimizer, devfun, x0, lower, upper, optCtrl, verbose, fitlog)
+        return res, res.status, res.settings
+    method, st, x0 = optimizer_settings(optimizer, optCtrl, x0, adj=adj, n_theta=n_theta,
+                                        beta_sd=beta_sd)
+    grad = devfun.gradient if has_gradient(devfun) else None
+    if method == "lbfgsb" and grad is None:
+        raise ControlError("optimizer 'lbfgsb' needs a deviance with a gradient() method")
+    res = minimize_bounded(devfun, x0, lower, upper, method=method, grad=grad,
+                           settings=st, verbose=verbose, fitlog=fitlog)
+    st = dict(res.settings)
+    st["method"] = method
+    return res, _return_code(optimizer, res.status), st
+
+
+def _optimize(devfun, x0, lower, upper, control, optimizer, *, verbose, restart_edge,
+              boundary_tol, calc_derivs, adj=False, n_theta=None, beta_sd=None):
+    t0 = time.perf_counter()
+    x0 = np.array(x0, dtype=float).ravel()
+    n = x0.size
+    lower = np.full(n, -np.inf) if lower is None else \
+        np.broadcast_to(np.asarray(lower, dtype=float), (n,)).copy()
+    upper = np.full(n, np.inf) if upper is None else \
+        np.broadcast_to(np.asarray(upper, dtype=float), (n,)).copy()
+    lower = np.where(np.isnan(lower), -np.inf, lower)
+    upper = np.where(np.isnan(upper), np.inf, upper)
+    fitlog = []
+    opt_name = optimizer if isinstance(optimizer, str) else \
+        getattr(optimizer, "__name__", "custom")
+    verbose = int(verbose or 0)
+
+    def run(start):
+        res, code, st = _run(optimizer, devfun, start, lower, upper, control.optCtrl, verbose,
+                             fitlog, adj, n_theta, beta_sd)
+        warns = []
+        if code != 0:
+            w = f"convergence code {code} from {opt_name}"
+            if res.message:
+                w += f": {res.message}"
+            warnings.warn(w, ConvergenceWarning, stacklevel=4)
+            warns.append(w)
+        return res, code, st, warns
+
+    def f_logged(x):
+        f = float(devfun(x))
+        fitlog.append((np.array(x, dtype=float), f))
+        return f
+
+    res, code, st, warns = run(x0)
+    theta, fval = res.x.copy(), res.fun
+    restarted = False
+    if restart_edge:
+        bvals = np.flatnonzero(theta == lower)
+        if bvals.size:
+            d0 = f_logged(theta)
+            bgrad = []
+            for i in bvals:
+                t = theta.copy()
+                t[i] = lower[i] + RESTART_EDGE_STEP
+                bgrad.append((f_logged(t) - d0) / RESTART_EDGE_STEP)
+            if any(b < 0 for b in bgrad):
+                if verbose:
+                    print("some theta parameters on the boundary, restarting")
+                restarted = True
+                res, code, st, warns2 = run(theta)
+                warns += warns2
+                theta, fval = res.x.copy(), res.fun
+    if boundary_tol > 0:
+        bdiff = theta - lower
+        edge = np.flatnonzero((bdiff > 0) & (bdiff < boundary_tol))
+        if edge.size:
+            pp = theta.copy()
+            for i in edge:
+                t = theta.copy()
+                t[i] = lower[i]
+                if f_logged(t) <= fval:
+                    pp[i] = lower[i]
+            fnew = f_logged(pp)
+            if fnew <= fval:
+                theta, fval = pp, fnew
+    elapsed = time.perf_counter() - t0
+    optsum = OptSummary(
+        optimizer=opt_name, settings=st, theta_start=x0, theta=theta, fmin=float(fval),
+        feval=len(fitlog), return_code=int(code), message=res.message, fitlog=fitlog,
+        lower=lower, upper=upper, warnings=warns, status=int(res.status),
+        restarted=restarted, optimizer_evals=int(res.feval), elapsed=elapsed)
+    last_at_opt = bool(fitlog) and np.array_equal(fitlog[-1][0], theta)
+    if calc_derivs:
+        if verbose > 10:
+            print("computing derivatives")
+        d = compute_derivs(devfun, theta, lower, upper, control.use_gradient, fx=fval)
+        optsum.derivs = {k: d[k] for k in ("gradient", "Hessian", "method")}
+        optsum.derivs_evals = int(d.get("evals", 0))
+        last_at_opt = False
+    if not control.use_last_params and not last_at_opt:
+        devfun(theta)
+    return optsum
+
+
+def optimize_lmer(devfun, theta0, lower, control=None, verbose=0, *, upper=None):
+    """Minimize the profiled deviance over θ (R: ``lme4::optimizeLmer``).
+
+    Runs the control's optimizer from ``theta0``; then, as lme4: ``restart_edge`` (a θ on its
+    bound while the one-sided difference quotient into the interior, step 1e-5, is negative
+    -> one restart from there), boundary snapping (each θ within ``boundary_tol`` of its bound
+    is moved onto it when that does not raise the deviance), and, with ``calc_derivs``, the
+    gradient and Hessian at the optimum. The convergence checks are run separately by
+    :func:`lmerpy.optimize.check_conv` (as lme4's ``lmer`` calls ``checkConv``).
+
+    Parameters
+    ----------
+    devfun : callable
+        θ -> deviance; optional ``gradient(θ)``.
+    theta0 : array_like
+        Start (lme4: 1 on diagonals, 0 off them).
+    lower : array_like
+        Lower bounds (0 on diagonals, -inf off them).
+    control : Control, optional
+        :func:`lmerControl` by default.
+    verbose : int
+        1: each evaluation printed like nloptr's ``print_level = 1``; 2: also θ.
+    upper : array_like, optional
+        Upper bounds (none in lme4).
+
+    Returns
+    -------
+    OptSummary
+        An optimizer return code other than 0 is also emitted as a ConvergenceWarning
+        ``convergence code 5 from nloptwrap: NLOPT_MAXEVAL_REACHED: ...`` (as lme4's optwrap).
+    """
+    if control is None:
+        control = lmerControl()
+    if not isinstance(control, Control):
+        raise ControlError("control must come from lmerControl(); got "
+                           f"{type(control).__name__}")
+    return _optimize(devfun, theta0, lower, upper, control, control.stage_optimizer(1),
+                     verbose=verbose, restart_edge=control.restart_edge,
+                     boundary_tol=control.boundary_tol, calc_derivs=control.calc_derivs)
+
+
+def optimize_glmer(devfun, x0, lower, control=None, verbose=0, *, stage=1, nAGQ=1,
+                   n_theta=None, beta_sd=None, upper=None):
+    """One stage of glmer's optimization (R: ``lme4:::optimizeGlmer`` as ``glmer`` calls it).
+
+    Stage 1 optimizes θ with β inside PIRLS (the nAGQ = 0 fit) with the control's first
+    optimizer, no derivatives, and restart_edge / boundary snapping only when ``nAGQ == 0``
+    (it is then the final stage). Stage 2 optimizes (θ, β) with the second optimizer and
+    lme4's adjusted settings (``bobyqa``: rhobeg 2e-4, rhoend 2e-7; ``Nelder_Mead``: initial
+    steps 0.02 for θ and 0.2·min(SD(β̂), 10) for β, ``xt = 5e-4·xst``), then boundary
+    snapping, restart_edge if asked, and the derivatives (``calc_derivs``).
+
+    Parameters
+    ----------
+    devfun : callable
+        Stage 1: θ -> deviance; stage 2: (θ, β) -> deviance.
+    x0, lower : array_like
+        Start and lower bounds of the stage's parameter vector.
+    control : Control, optional
+        :func:`glmerControl` by default.
+    stage : {1, 2}
+    nAGQ : int
+    n_theta : int, optional
+        Length of θ (stage 2; needed for Nelder_Mead's steps).
+    beta_sd : array_like, optional
+        Standard errors of β̂ from stage 1 (R: ``sqrt(diag(pp$unsc()))``), for Nelder_Mead.
+
+    Returns
+    -------
+    OptSummary
+    """
+    if control is None:
+        control = glmerControl()
+    if not isinstance(control, Control):
+        raise ControlError("control must come from glmerControl(); got "
+                           f"{type(control).__name__}")
+    if stage == 1:
+        final = nAGQ == 0
+        return _optimize(devfun, x0, lower, upper, control, control.stage_optimizer(1),
+                         verbose=verbose,
+                         restart_edge=control.restart_edge if final else False,
+                         boundary_tol=control.boundary_tol if final else 0.0,
+                         calc_derivs=False)
+    if stage != 2:
+        raise ControlError(f"stage must be 1 or 2; got {stage!r}")
+    return _optimize(devfun, x0, lower, upper, control, control.stage_optimizer(2),
+                     verbose=verbose, restart_edge=control.restart_edge,
+                     boundary_tol=control.boundary_tol, calc_derivs=control.calc_derivs,
+                     adj=True, n_theta=n_theta, beta_sd=beta_sd)
+
+
+def lme4_start(y, groups, lower=None):
+    """lme4's starting θ for models whose random terms are all scalar intercepts
+    (R: the start chosen inside ``lme4::mkLmerDevfun``), or None when it does not apply.
+
+    θ_i = sqrt(v_i / v_e) with v_i = var(ave(y, f_i)) (the variance of the group means spread
+    over the observations) and v_e = var(y) - Σ v_i, used only when v_e > 0; otherwise lme4
+    keeps θ = 1.
+
+    Parameters
+    ----------
+    y : array_like (n,)
+        Response.
+    groups : list of array_like (n,)
+        Integer level codes of each term's grouping factor, in θ order.
+    lower : array_like, optional
+        Lower bounds of θ (lme4 also requires v_i / v_e >= lower_i²).
+    """
+    y = np.asarray(y, dtype=float).ravel()
+    if y.size < 2 or not groups:
+        return None
+    v = []
+    for codes in groups:
+        codes = np.asarray(codes).ravel()
+        inv = np.unique(codes, return_inverse=True)[1].ravel()
+        means = np.bincount(inv, weights=y) / np.bincount(inv)
+        v.append(np.var(means[inv], ddof=1))
+    v = np.array(v)
+    v_e = np.var(y, ddof=1) - v.sum()
+    if not (np.isfinite(v_e) and v_e > 0):
+        return None
+    v_rel = v / v_e
+    lo = np.zeros_like(v_rel) if lower is None else np.asarray(lower, dtype=float).ravel()
+    if np.all(v_rel >= np.where(np.isfinite(lo), lo, 0.0) ** 2):
+        return np.sqrt(v_rel)
+    return None

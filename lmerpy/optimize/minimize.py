@@ -1,0 +1,336 @@
+"""Generic bounded minimization: NLopt (BOBYQA, Nelder-Mead, any NLopt algorithm) and L-BFGS-B.
+
+:func:`minimize_bounded` knows nothing about mixed models: it minimizes ``fun(x)`` over a box,
+records every evaluation, and reports NLopt-style status codes and nloptr's messages. The
+lme4-specific layer (optimizer names, lme4's settings, restart_edge, boundary snapping) is in
+:mod:`lmerpy.optimize.lmer`.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from ..errors import LmerpyError
+
+__all__ = ["minimize_bounded", "MinimizeResult", "NLOPT_MESSAGES", "METHODS",
+           "DEFAULT_SETTINGS"]
+
+#: nloptr's status messages (R: ``nloptr()$message``), by NLopt status code.
+NLOPT_MESSAGES = {
+    1: "NLOPT_SUCCESS: Generic success return value.",
+    2: "NLOPT_STOPVAL_REACHED: Optimization stopped because stopval (above) was reached.",
+    3: "NLOPT_FTOL_REACHED: Optimization stopped because ftol_rel or ftol_abs (above) was "
+       "reached.",
+    4: "NLOPT_XTOL_REACHED: Optimization stopped because xtol_rel or xtol_abs (above) was "
+       "reached.",
+    5: "NLOPT_MAXEVAL_REACHED: Optimization stopped because maxeval (above) was reached.",
+    6: "NLOPT_MAXTIME_REACHED: Optimization stopped because maxtime (above) was reached.",
+    -1: "NLOPT_FAILURE: Generic failure code.",
+    -2: "NLOPT_INVALID_ARGS: Invalid arguments (e.g. lower bounds are bigger than upper "
+        "bounds, an unknown algorithm was specified, etcetera).",
+    -3: "NLOPT_OUT_OF_MEMORY: Ran out of memory.",
+    -4: "NLOPT_ROUNDOFF_LIMITED: Roundoff errors led to a breakdown of the optimization "
+        "algorithm. In this case, the returned minimum may still be useful. (e.g. this error "
+        "occurs in NEWUOA if one tries to achieve a tolerance too close to machine precision.)",
+    -5: "NLOPT_FORCED_STOP: Halted because of a forced termination: the user called "
+        "nlopt_force_stop(opt) or nlopt_opt::force_stop() from the user's objective function.",
+}
+
+#: Methods of :func:`minimize_bounded` (any NLopt algorithm name such as ``"LN_SBPLX"`` or
+#: ``"NLOPT_LN_SBPLX"`` is accepted as well).
+METHODS = ("bobyqa", "nelder_mead", "lbfgsb", "nlopt_lbfgs")
+
+#: Default settings of each method (lme4's nloptwrap settings for BOBYQA; lme4's Nelder_Mead
+#: tolerances for Nelder-Mead).
+DEFAULT_SETTINGS = {
+    "bobyqa": {"xtol_abs": 1e-8, "ftol_abs": 1e-8, "xtol_rel": 1e-4, "maxeval": 100000},
+    # lme4's Nelder_Mead stops on x only (its FtolAbs/FtolRel are set but never tested), so
+    # the f-tolerances are off here; NLopt's would stop it early, short of the optimum.
+    "nelder_mead": {"initial_step": 0.02, "xtol_abs": 1e-5, "ftol_abs": 0.0,
+                    "ftol_rel": 0.0, "xtol_rel": 1e-7, "maxeval": 10000},
+    "nlopt": {"xtol_abs": 1e-8, "ftol_abs": 1e-8, "xtol_rel": 1e-4, "maxeval": 100000},
+    "nlopt_lbfgs": {"ftol_rel": 1e-12, "xtol_abs": 1e-10, "maxeval": 10000},
+    "lbfgsb": {"ftol": 1e-13, "gtol": 1e-6, "maxiter": 15000, "maxfun": 15000, "maxcor": 10},
+}
+
+_NLOPT_KEYS = {"xtol_abs", "ftol_abs", "xtol_rel", "ftol_rel", "maxeval", "maxtime", "stopval",
+               "initial_step", "algorithm", "population"}
+_LBFGSB_KEYS = {"ftol", "gtol", "maxiter", "maxfun", "maxcor", "maxls", "eps"}
+
+
+class OptimizerError(LmerpyError, ValueError):
+    """Bad arguments to the optimizer (unknown method or setting, start outside the bounds)."""
+
+
+@dataclass
+class MinimizeResult:
+    """What :func:`minimize_bounded` returns.
+
+    Attributes
+    ----------
+    x : ndarray
+        The best point found (never worse than any evaluated point).
+    fun : float
+        ``fun(x)``.
+    feval : int
+        Number of evaluations of ``fun`` (each L-BFGS evaluation also computes the gradient).
+    status : int
+        NLopt's status code (positive = success; 5 = maxeval reached; negative = failure); for
+        L-BFGS-B: 4 converged (projected gradient), 3 converged (relative reduction of f),
+        5 evaluation/iteration limit, -4 line search failed.
+    message : str
+        nloptr's message for ``status`` (or scipy's, prefixed the same way).
+    method : str
+    settings : dict
+        The settings in effect.
+    fitlog : list of (ndarray, float)
+        Every evaluation, in order.
+    elapsed : float
+        Seconds spent.
+    """
+
+    x: np.ndarray
+    fun: float
+    feval: int
+    status: int
+    message: str
+    method: str
+    settings: Dict[str, Any]
+    fitlog: List[Tuple[np.ndarray, float]] = field(default_factory=list)
+    elapsed: float = 0.0
+
+
+def _as_bounds(x0, lower, upper):
+    x0 = np.array(x0, dtype=float).ravel()
+    n = x0.size
+    if n == 0:
+        raise OptimizerError("nothing to optimize: the parameter vector is empty")
+    lo = np.full(n, -np.inf) if lower is None else np.array(lower, dtype=float).ravel()
+    hi = np.full(n, np.inf) if upper is None else np.array(upper, dtype=float).ravel()
+    if lo.size == 1 and n > 1:
+        lo = np.repeat(lo, n)
+    if hi.size == 1 and n > 1:
+        hi = np.repeat(hi, n)
+    if lo.size != n or hi.size != n:
+        raise OptimizerError(f"bounds have length {lo.size}/{hi.size} but the start has {n}")
+    lo = np.where(np.isnan(lo), -np.inf, lo)
+    hi = np.where(np.isnan(hi), np.inf, hi)
+    if np.any(lo > hi):
+        k = int(np.argmax(lo > hi))
+        raise OptimizerError(f"lower bound {lo[k]} > upper bound {hi[k]} for parameter {k + 1}")
+    if not np.all(np.isfinite(x0)):
+        raise OptimizerError(f"the start {x0.tolist()} has non-finite values")
+    if np.any(x0 < lo) or np.any(x0 > hi):
+        k = int(np.argmax((x0 < lo) | (x0 > hi)))
+        raise OptimizerError(f"start value {x0[k]} of parameter {k + 1} is outside its bounds "
+                             f"[{lo[k]}, {hi[k]}]")
+    return x0, lo, hi
+
+
+class _Recorder:
+    """Wraps ``fun``: counts, logs, prints (verbose) and remembers the best point."""
+
+    def __init__(self, fun, verbose=0, fitlog=None, label=None):
+        self.fun = fun
+        self.verbose = int(verbose or 0)
+        self.fitlog = [] if fitlog is None else fitlog
+        self.start_len = len(self.fitlog)
+        self.best_x = None
+        self.best_f = math.inf
+        self.error = None
+        self.label = label
+
+    @property
+    def count(self):
+        return len(self.fitlog) - self.start_len
+
+    def __call__(self, x):
+        x = np.array(x, dtype=float)
+        f = float(self.fun(x))
+        self.fitlog.append((x.copy(), f))
+        if f < self.best_f or self.best_x is None:
+            self.best_f, self.best_x = f, x.copy()
+        if self.verbose:
+            k = self.count
+            print(f"iteration: {k}")
+            if self.verbose >= 2:
+                print("\tx = (" + ", ".join(f"{v:f}" for v in x) + ")")
+            print(f"\tf(x) = {f:f}")
+        return f
+
+
+def _nlopt_algorithm(method):
+    import nlopt
+    name = method.upper()
+    if name.startswith("NLOPT_"):
+        name = name[6:]
+    table = {"BOBYQA": "LN_BOBYQA", "NELDER_MEAD": "LN_NELDERMEAD",
+             "NLOPT_LBFGS": "LD_LBFGS"}
+    name = table.get(name, name)
+    alg = getattr(nlopt, name, None)
+    if not isinstance(alg, int) or not name[:3] in ("LN_", "LD_", "GN_", "GD_"):
+        raise OptimizerError(f"unknown optimization method {method!r}; use one of "
+                             f"{', '.join(METHODS)} or an NLopt algorithm name such as "
+                             "'LN_SBPLX'")
+    return alg, name
+
+
+def _run_nlopt(rec, grad, x0, lo, hi, method, settings):
+    import nlopt
+    alg, algname = _nlopt_algorithm(settings.get("algorithm", method))
+    needs_grad = algname.startswith(("LD_", "GD_"))
+    if needs_grad and grad is None:
+        raise OptimizerError(f"NLopt algorithm {algname} needs a gradient function")
+    n = x0.size
+    opt = nlopt.opt(alg, n)
+    opt.set_lower_bounds(lo)
+    opt.set_upper_bounds(hi)
+    for key in ("xtol_rel", "ftol_rel", "ftol_abs", "maxtime", "stopval"):
+        if key in settings and settings[key] is not None:
+            getattr(opt, "set_" + key)(float(settings[key]))
+    if settings.get("xtol_abs") is not None:
+        xa = np.broadcast_to(np.asarray(settings["xtol_abs"], dtype=float), (n,))
+        opt.set_xtol_abs(np.array(xa))
+    if settings.get("maxeval") is not None:
+        opt.set_maxeval(int(settings["maxeval"]))
+    if settings.get("initial_step") is not None:
+        st = np.broadcast_to(np.asarray(settings["initial_step"], dtype=float), (n,))
+        opt.set_initial_step(np.array(st))
+    if settings.get("population"):
+        opt.set_population(int(settings["population"]))
+
+    def objective(x, g):
+        try:
+            f = rec(x)
+            if g.size > 0:
+                g[:] = np.asarray(grad(np.array(x, dtype=float)), dtype=float)
+            return f
+        except BaseException as e:  # noqa: BLE001 - re-raised after NLopt unwinds
+            rec.error = e
+            raise nlopt.ForcedStop() from e
+
+    opt.set_min_objective(objective)
+    status = None
+    try:
+        xopt = opt.optimize(x0)
+        status = int(opt.last_optimize_result())
+    except nlopt.ForcedStop:
+        if rec.error is not None:
+            raise rec.error
+        status = nlopt.FORCED_STOP
+    except nlopt.RoundoffLimited:
+        status = nlopt.ROUNDOFF_LIMITED
+    except MemoryError:
+        status = nlopt.OUT_OF_MEMORY
+    except ValueError as e:
+        if rec.error is not None:
+            raise rec.error
+        raise OptimizerError(f"NLopt rejected the problem: {e}") from None
+    except RuntimeError:
+        if rec.error is not None:
+            raise rec.error
+        status = nlopt.FAILURE
+    if rec.best_x is None:  # failed before any evaluation
+        f0 = rec(x0)
+        return x0, f0, status
+    if status is not None and status > 0:
+        xopt = np.asarray(xopt, dtype=float)
+        # NLopt returns the best point; take ours when they differ (never worse)
+        if not np.array_equal(xopt, rec.best_x):
+            return rec.best_x.copy(), rec.best_f, status
+        return xopt, rec.best_f, status
+    return rec.best_x.copy(), rec.best_f, status
+
+
+def _run_lbfgsb(rec, grad, x0, lo, hi, settings):
+    from scipy.optimize import minimize
+    if grad is None:
+        raise OptimizerError("method 'lbfgsb' needs a gradient function (devfun.gradient)")
+    bounds = [(None if not np.isfinite(a) else a, None if not np.isfinite(b) else b)
+              for a, b in zip(lo, hi)]
+    opts = {k: settings[k] for k in _LBFGSB_KEYS if k in settings}
+
+    def fg(x):
+        f = rec(x)
+        return f, np.asarray(grad(np.array(x, dtype=float)), dtype=float)
+
+    res = minimize(fg, x0, jac=True, method="L-BFGS-B", bounds=bounds, options=opts)
+    msg = str(res.message)
+    if res.status == 0:
+        status = 4 if "PROJ" in msg.upper() else 3
+    elif res.status == 1:
+        status = 5
+    else:
+        status = -4
+    text = {4: "LBFGSB_GTOL_REACHED: projected gradient below gtol",
+            3: "LBFGSB_FTOL_REACHED: relative reduction of f below ftol",
+            5: "LBFGSB_MAXEVAL_REACHED: iteration or evaluation limit reached",
+            -4: "LBFGSB_LINESEARCH_FAILED: the line search could not reduce f"}[status]
+    return rec.best_x.copy(), rec.best_f, status, f"{text} ({msg})"
+
+
+def minimize_bounded(fun, x0, lower=None, upper=None, method="bobyqa", *, grad=None,
+                     settings=None, verbose=0, fitlog=None):
+    """Minimize ``fun`` over a box, recording every evaluation.
+
+    R equivalent: the optimizer call inside ``lme4:::optwrap`` (``nloptwrap``, ``bobyqa``,
+    ``Nelder_Mead``); generic, so it serves θ for lmer and (θ, β) for glmer's second stage.
+
+    Parameters
+    ----------
+    fun : callable
+        ``fun(x) -> float``.
+    x0 : array_like
+        Start; must lie within the bounds.
+    lower, upper : array_like or None
+        Bounds (``None``/``nan`` entries mean unbounded).
+    method : str
+        ``"bobyqa"`` (NLopt LN_BOBYQA), ``"nelder_mead"`` (NLopt LN_NELDERMEAD), ``"lbfgsb"``
+        (scipy L-BFGS-B with ``grad``), ``"nlopt_lbfgs"`` (NLopt LD_LBFGS with ``grad``), or
+        any NLopt algorithm name (``"LN_SBPLX"``, ``"NLOPT_LN_COBYLA"``...).
+    grad : callable, optional
+        ``grad(x) -> ndarray``; required by the gradient-based methods.
+    settings : dict, optional
+        Overrides of :data:`DEFAULT_SETTINGS` for the method. NLopt methods take ``xtol_abs``,
+        ``ftol_abs``, ``xtol_rel``, ``ftol_rel``, ``maxeval``, ``maxtime``, ``stopval``,
+        ``initial_step`` (scalar or vector; NLopt's default step when absent) and
+        ``algorithm``; ``"lbfgsb"`` takes scipy's ``ftol``, ``gtol``, ``maxiter``, ``maxfun``,
+        ``maxcor``, ``maxls``.
+    verbose : int
+        1 prints each evaluation like nloptr's ``print_level = 1``; 2 also prints x.
+    fitlog : list, optional
+        A list to append ``(x, f)`` pairs to (a new one is made otherwise).
+
+    Returns
+    -------
+    MinimizeResult
+    """
+    t0 = time.perf_counter()
+    x0, lo, hi = _as_bounds(x0, lower, upper)
+    key = method.lower() if isinstance(method, str) else method
+    if not isinstance(key, str):
+        raise OptimizerError(f"method must be a string; got {method!r}")
+    if key in ("nelder_mead", "neldermead"):
+        key = "nelder_mead"
+    base = DEFAULT_SETTINGS.get(key, DEFAULT_SETTINGS["nlopt"])
+    st = dict(base)
+    st.update(settings or {})
+    allowed = _LBFGSB_KEYS if key == "lbfgsb" else _NLOPT_KEYS
+    unknown = sorted(set(st) - allowed)
+    if unknown:
+        raise OptimizerError(f"unknown setting(s) {', '.join(unknown)} for method {method!r}; "
+                             f"allowed: {', '.join(sorted(allowed))}")
+    rec = _Recorder(fun, verbose=verbose, fitlog=fitlog)
+    if key == "lbfgsb":
+        x, f, status, msg = _run_lbfgsb(rec, grad, x0, lo, hi, st)
+    else:
+        x, f, status = _run_nlopt(rec, grad, x0, lo, hi, key, st)
+        msg = NLOPT_MESSAGES.get(status, f"NLopt status {status}")
+    log = rec.fitlog[rec.start_len:] if fitlog is not None else rec.fitlog
+    return MinimizeResult(x=np.asarray(x, dtype=float), fun=float(f), feval=rec.count,
+                          status=int(status), message=msg, method=key, settings=st,
+                          fitlog=log, elapsed=time.perf_counter() - t0)
