@@ -94,11 +94,12 @@ lmer_case <- function(id, data, formula, covers, REML = TRUE, weights = NULL,
 }
 
 ## ---- the issue's seeds -------------------------------------------------------------------------
-lmer_case("sleep_ri_reml", "sleepstudy", "Reaction ~ Days + (1|Subject)",
-          "random intercept, REML")
-lmer_case("sleep_ri_ml", "sleepstudy", "Reaction ~ Days + (1|Subject)",
-          "random intercept, ML", REML = FALSE)
-lmer_case("sleep_ri_plus_slope", "sleepstudy", "Reaction ~ Days + (1|Subject) + (0+Days|Subject)",
+lmer_case("seed_sleep_ri_reml", "sleepstudy", "Reaction ~ Days + (1|Subject)",
+          "random intercept, REML (same model as ../sleep_ri_reml.json)")
+lmer_case("seed_sleep_ri_ml", "sleepstudy", "Reaction ~ Days + (1|Subject)",
+          "random intercept, ML (same model as ../sleep_ri_ml.json)", REML = FALSE)
+lmer_case("seed_sleep_ri_plus_slope", "sleepstudy",
+          "Reaction ~ Days + (1|Subject) + (0+Days|Subject)",
           "two uncorrelated terms on one factor written out (Subject, Subject.1)")
 lmer_case("bhh_penicillin_sum_reml", "bhh_penicillin", "yield ~ treat + (1|blend)",
           "BHH penicillin, randomized blocks, contr.sum, REML", contrasts = "contr.sum")
@@ -159,4 +160,4 @@ lmer_case("sleep_poly2", "sleepstudy", "Reaction ~ poly(Days, 2) + (Days|Subject
           "growth curve with orthogonal poly(x, 2)")
 lmer_case("sleep_log_response", "sleepstudy", "log(Reaction) ~ Days + (Days|Subject)",
           "log() response")
-lmer_case("na_rows", "synth_na", "y ~ x + f + (1|g)", "NA rows dropped (na.omit)")
+lmer_case("na_rows_fit", "synth_na", "y ~ x + f + (1|g)", "NA rows dropped (na.omit)")
