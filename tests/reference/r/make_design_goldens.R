@@ -81,7 +81,8 @@ design_case("resp_prop_weights", S, "s/n ~ x + (1|g)",
 design_case("op_star", S, "y ~ x * f + (1|g)", "a*b = a + b + a:b (numeric x factor)")
 design_case("op_star3", S, "y ~ f * h * x + (1|g)", "three-way a*b*c, column order and names")
 design_case("op_colon_factors", S, "y ~ f:h + (1|g)",
-            "factor:factor interaction without main effects (full dummy coding for one factor)")
+            paste("factor:factor interaction without main effects: intercept + all 6 cells,",
+                  "rank deficient, lme4 drops fc:hhi"))
 design_case("op_factor_colon_x", S, "y ~ f:x + (1|g)",
             "f:x without f: one slope column per level of f")
 design_case("op_x_plus_x_colon_f", S, "y ~ x + x:f + (1|g)", "x + x:f: contrasts on the slopes")
@@ -153,7 +154,7 @@ design_case("re_factor_slope", S, "y ~ f + (f|g)", "(f|g): 3 correlated columns 
 design_case("re_zero_factor", S, "y ~ f + (0 + f|g)", "(0 + f|g): one column per level")
 design_case("re_interaction_group", S, "y ~ x + (1|a:b)", "(1|a:b): interaction grouping factor")
 design_case("re_nested", S, "y ~ x + (1|a/b)", "(1|a/b) -> (1|a) + (1|b:a)")
-design_case("re_nested3", S, "y ~ x + (1|a/b/c)", "(1|a/b/c) -> (1|a) + (1|b:a) + (1|c:b:a)")
+design_case("re_nested3", S, "y ~ x + (1|a/b/c)", "(1|a/b/c) -> (1|a) + (1|b:a) + (1|c:(b:a)), R's name for the innermost factor")
 design_case("re_nested_slope", S, "y ~ x + (x|a/b)", "(x|a/b): vector term on each level")
 design_case("re_crossed", S, "y ~ x + (1|g) + (1|g2)", "crossed grouping factors")
 design_case("re_vector3", S, "y ~ x + z + (1 + x + z|g)", "3-column vector term, 6 thetas")
