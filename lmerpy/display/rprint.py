@@ -1,0 +1,333 @@
+"""R's ``print.default`` layouts and ``stats::printCoefmat``.
+
+Each function returns the printed text the way ``paste(capture.output(print(x)),
+collapse = "\\n")`` shows it in R: no final newline.
+
+* :func:`print_named_vector` -- a named vector (``print(c(a = 1, b = 2))``).
+* :func:`print_matrix` -- a character matrix (``print(m, quote = FALSE, right = )``), split
+  into column blocks when wider than ``width`` exactly as R does.
+* :func:`print_numeric_matrix` -- a numeric matrix (each column formatted on its own).
+* :func:`format_coef_table` -- ``printCoefmat()``: estimates and standard errors rounded
+  together, test statistics, ``format.pval`` p-values, significance stars and legend.
+"""
+from __future__ import annotations
+
+import math
+from typing import List, Optional, Sequence
+
+import numpy as np
+
+from .rformat import DBL_EPSILON, format_numbers, format_pval, is_na, round_r, zapsmall
+from .rtext import cat, strwrap
+
+__all__ = [
+    "print_named_vector", "print_matrix", "print_numeric_matrix", "format_coef_table",
+    "signif_stars", "SIGNIF_LEGEND",
+]
+
+#: ``attr(symnum(p, ...), "legend")`` with R's UTF-8 curly quotes
+SIGNIF_LEGEND = "0 \u2018***\u2019 0.001 \u2018**\u2019 0.01 \u2018*\u2019 0.05 \u2018.\u2019 0.1 \u2018 \u2019 1"
+
+
+def print_named_vector(values: Sequence, names: Sequence[str], digits: int = 7,
+                       gap: int = 1, width: int = 80, quote: bool = False) -> str:
+    """R's ``print()`` of a named vector.
+
+    Parameters
+    ----------
+    values : sequence of str or of numbers
+        Strings are printed as given (right-justified, as R does for named character
+        vectors); numbers are formatted together with R's ``format(digits = )`` rules.
+    names : sequence of str
+    digits, gap, width : int
+        R's ``print(digits = )``, ``print.gap`` and ``options(width)``.
+    """
+    vals = list(values)
+    if vals and all(isinstance(v, str) for v in vals):
+        enc = [f'"{v}"' if quote else v for v in vals]
+    else:
+        enc = format_numbers(vals, digits=digits)
+    w = max([len(s) for s in enc] + [len(n) for n in names] + [0])
+    per_line = max(1, width // (w + gap))
+    lines = []
+    for start in range(0, len(vals), per_line):
+        idx = range(start, min(start + per_line, len(vals)))
+        lines.append("".join(names[k].rjust(w) + " " * gap for k in idx))
+        lines.append("".join(enc[k].rjust(w) + " " * gap for k in idx))
+    return "\n".join(lines)
+
+
+def _blocks(col_widths: List[int], rlabw: int, gap: int, width: int) -> List[range]:
+    """Column blocks as R's printMatrix splits them (each line narrower than ``width``)."""
+    out, jmin, c = [], 0, len(col_widths)
+    while jmin < c:
+        tot = rlabw
+        jmax = jmin
+        while True:
+            tot += col_widths[jmax] + gap
+            jmax += 1
+            if not (jmax < c and tot + col_widths[jmax] + gap < width):
+                break
+        out.append(range(jmin, jmax))
+        jmin = jmax
+    return out
+
+
+def print_matrix(cells: Sequence[Sequence[str]], row_names: Optional[Sequence[str]] = None,
+                 col_names: Optional[Sequence[str]] = None, right: bool = False,
+                 quote: bool = False, gap: int = 1, width: int = 80,
+                 na_print: str = "NA") -> str:
+    """R's ``print(m, quote = FALSE, right = )`` of a character matrix.
+
+    Parameters
+    ----------
+    cells : rows of strings (``None`` = NA, printed as ``na_print``)
+    row_names, col_names : sequences of str, optional
+        Without them R prints ``[1,]`` / ``[,1]``.
+    right : bool
+        Right-justify entries and column labels (default: left, as R).
+    """
+    rows = [[na_print if v is None else (f'"{v}"' if quote else str(v)) for v in r] for r in cells]
+    nr = len(rows)
+    nc = len(rows[0]) if nr else (len(col_names) if col_names is not None else 0)
+    if row_names is not None:
+        rlabels = [str(v) for v in row_names]
+        rlabw = max([len(v) for v in rlabels] + [0])
+    else:
+        rlabels = [f"[{i + 1},]" for i in range(nr)]
+        rlabw = len(str(nr + 1)) + 3
+    if col_names is not None:
+        clabels = [str(v) for v in col_names]
+    else:
+        clabels = [f"[,{j + 1}]" for j in range(nc)]
+    cw = []
+    for j in range(nc):
+        wj = max([len(rows[i][j]) for i in range(nr)] + [0])
+        cw.append(max(wj, len(clabels[j])))
+    lines = []
+    if nc == 0:
+        lines.append(" " * rlabw)
+        lines.extend(lab.ljust(rlabw) for lab in rlabels)
+        return "\n".join(lines)
+    for blk in _blocks(cw, rlabw, gap, width):
+        head = " " * rlabw
+        for j in blk:
+            lab = clabels[j]
+            if col_names is None:
+                head += " " * gap + lab + " " * (cw[j] - len(lab))
+            elif right:
+                head += " " * (gap + cw[j] - len(lab)) + lab
+            else:
+                head += " " * gap + lab + " " * (cw[j] - len(lab))
+        lines.append(head)
+        for i in range(nr):
+            if row_names is not None:
+                ln = rlabels[i].ljust(rlabw)
+            else:
+                ln = rlabels[i].rjust(rlabw)
+            for j in blk:
+                v = rows[i][j]
+                ln += " " * gap + (v.rjust(cw[j]) if right else v.ljust(cw[j]))
+            lines.append(ln)
+    return "\n".join(lines)
+
+
+def print_numeric_matrix(x, row_names: Optional[Sequence[str]] = None,
+                         col_names: Optional[Sequence[str]] = None, digits: int = 7,
+                         gap: int = 1, width: int = 80, na_print: str = "NA") -> str:
+    """R's ``print()`` of a numeric matrix: each column formatted separately (common decimals
+    within a column), column labels right-justified."""
+    a = np.asarray(x, dtype=object)
+    nr, nc = a.shape
+    cols = [format_numbers(list(a[:, j]), digits=digits, na_string=na_print) for j in range(nc)]
+    cells = [[cols[j][i] for j in range(nc)] for i in range(nr)]
+    if col_names is None:
+        return print_matrix(cells, row_names, None, right=True, gap=gap, width=width)
+    return print_matrix(cells, row_names, col_names, right=True, gap=gap, width=width)
+
+
+# --------------------------------------------------------------------------- printCoefmat
+
+
+def signif_stars(pv: Sequence) -> List[str]:
+    """R's ``symnum(pv, cutpoints = c(0, .001, .01, .05, .1, 1), symbols = c("***", "**",
+    "*", ".", " "))``: intervals closed on the right, 0 included; NA gives ``""``."""
+    out = []
+    for p in pv:
+        if is_na(p):
+            out.append("")
+            continue
+        p = float(p)
+        if p <= 0.001:
+            out.append("***")
+        elif p <= 0.01:
+            out.append("**")
+        elif p <= 0.05:
+            out.append("*")
+        elif p <= 0.1:
+            out.append(".")
+        else:
+            out.append(" ")
+    return out
+
+
+def _parse_num(s: str) -> float:
+    try:
+        return float(s)
+    except ValueError:
+        return float("nan")
+
+
+def format_coef_table(table, row_names: Sequence[str], col_names: Sequence[str],
+                      digits: int = 5, signif_stars_: bool = True,
+                      signif_legend: Optional[bool] = None, dig_tst: Optional[int] = None,
+                      cs_ind: Optional[Sequence[int]] = None,
+                      tst_ind: Optional[Sequence[int]] = None, zap_ind: Sequence[int] = (),
+                      P_values: Optional[bool] = None, has_Pvalue: Optional[bool] = None,
+                      eps_Pvalue: float = DBL_EPSILON, na_print: str = "NA",
+                      width: int = 80) -> str:
+    """R's ``printCoefmat(x, digits, signif.stars, ...)`` as text.
+
+    Parameters
+    ----------
+    table : 2-D array_like of float (NaN or None = NA)
+        The coefficient matrix (e.g. Estimate, Std. Error, t value[, Pr(>|t|)]).
+    row_names, col_names : sequences of str
+    digits : int
+        R's ``digits`` (lme4's summary uses 4; R's default is ``max(3, getOption("digits")
+        - 2)`` = 5).
+    signif_stars_ : bool
+        Add the significance-star column (and legend) when a p-value column is present.
+    dig_tst : int, optional
+        Digits of the test statistics (default ``max(1, min(5, digits - 1))``).
+    cs_ind, tst_ind, zap_ind : sequences of int, optional
+        0-based columns of coefficients/standard errors (rounded together), of test
+        statistics, and to ``zapsmall``; defaults as R (``cs_ind`` = the first k columns,
+        ``tst_ind`` = the next one).
+    P_values, has_Pvalue : bool, optional
+        Default: the last column is a p-value if its name starts with ``"Pr("`` or
+        ``"p-v"`` and there are at least 4 columns.
+    eps_Pvalue : float
+        p-values below print as ``< eps`` (R: ``.Machine$double.eps``).
+
+    Returns
+    -------
+    str
+        The printed table (and ``---`` legend), without a final newline.
+    """
+    raw = np.asarray(table, dtype=object)
+    if raw.ndim != 2:
+        raise ValueError("'table' must be a coefficient matrix (2-D)")
+    nr, nc = raw.shape
+    xm = np.array([[float("nan") if v is None else float(v) for v in row] for row in raw],
+                  dtype=float).reshape(nr, nc)
+    is_true_na = np.array([[v is None or (not isinstance(v, (float, np.floating)) and is_na(v))
+                            for v in row] for row in raw], dtype=bool).reshape(nr, nc)
+    cn = list(col_names)
+    if has_Pvalue is None:
+        has_Pvalue = nc >= 4 and len(cn) > 0 and cn[-1][:3] in ("Pr(", "p-v")
+    if P_values is None:
+        P_values = has_Pvalue
+    elif P_values and not has_Pvalue:
+        raise ValueError("'P.values' is TRUE, but 'has.Pvalue' is not")
+    if has_Pvalue and not P_values:
+        xm = xm[:, :-1]
+        is_true_na = is_true_na[:, :-1]
+        cn = cn[:-1]
+        nc -= 1
+        has_Pvalue = False
+    if tst_ind is None:
+        k = nc - int(has_Pvalue) - 1
+        tst_ind = [k] if k < nc else []
+    else:
+        tst_ind = list(tst_ind)
+        k = nc - int(has_Pvalue) - len(tst_ind)
+    if cs_ind is None:
+        cs_ind = list(range(k))
+    else:
+        cs_ind = list(cs_ind)
+        if len(cs_ind) > k:
+            raise ValueError("wrong k / cs.ind")
+    if dig_tst is None:
+        dig_tst = max(1, min(5, digits - 1))
+    Cf = [["" for _ in range(nc)] for _ in range(nr)]
+    ina = np.isnan(xm)
+    ok = ~ina
+    for i in zap_ind:
+        xm[:, i] = zapsmall(xm[:, i], digits)
+    if cs_ind:
+        coef_se = xm[:, cs_ind]
+        acs = np.abs(coef_se)
+        fin = np.isfinite(acs)
+        if fin.any():
+            nz = acs[fin & (acs != 0)]
+            if nz.size:
+                digmin = 1 + np.floor(np.log10(np.array([nz.min(), nz.max()])))
+            else:
+                digmin = np.array([1.0])
+            dec = max(1, int(np.max(digits - digmin)))
+            f = format_numbers(list(round_r(coef_se, dec).ravel(order="F")), digits=digits)
+            pos = 0
+            for jj, j in enumerate(cs_ind):
+                for i in range(nr):
+                    Cf[i][j] = f[pos]
+                    pos += 1
+    if tst_ind:
+        t = xm[:, tst_ind]
+        f = format_numbers(list(round_r(t, dig_tst).ravel(order="F")), digits=digits)
+        pos = 0
+        for j in tst_ind:
+            for i in range(nr):
+                Cf[i][j] = f[pos]
+                pos += 1
+    others = [j for j in range(nc) if j not in cs_ind and j not in tst_ind
+              and not (has_Pvalue and j == nc - 1)]
+    for j in others:
+        f = format_numbers(list(xm[:, j]), digits=digits)
+        for i in range(nr):
+            Cf[i][j] = f[i]
+    ok_t = ok.copy()
+    for j in tst_ind:
+        ok_t[:, j] = False
+    last = nc - 1 if has_Pvalue else nc
+    cells = [(i, j) for j in range(last) for i in range(nr) if ok_t[i, j]]
+    fix = [(i, j) for (i, j) in cells
+           if (xm[i, j] == 0) != (_parse_num(Cf[i][j]) == 0) and not math.isnan(_parse_num(Cf[i][j]))]
+    if fix:
+        f = format_numbers([xm[i, j] for (i, j) in fix], digits=max(1, digits - 1))
+        for (i, j), s in zip(fix, f):
+            Cf[i][j] = s
+    for i in range(nr):
+        for j in range(nc):
+            if ina[i, j]:
+                Cf[i][j] = "NaN" if not is_true_na[i, j] else na_print
+    col_labels = list(cn)
+    show_stars = False
+    if P_values:
+        pv = xm[:, nc - 1]
+        okp = ok[:, nc - 1]
+        if okp.any():
+            fp = format_pval([pv[i] for i in range(nr) if okp[i]], digits=dig_tst,
+                             eps=eps_Pvalue)
+            it = iter(fp)
+            for i in range(nr):
+                if okp[i]:
+                    Cf[i][nc - 1] = next(it)
+            show_stars = signif_stars_ and bool(np.any(pv[okp] < 0.1))
+            if show_stars:
+                st = signif_stars(pv)
+                wst = max(len(s) for s in st)
+                for i in range(nr):
+                    Cf[i].append(st[i].ljust(wst))
+                col_labels.append("")
+    text = print_matrix(Cf, row_names, col_labels, right=True, width=width, na_print=na_print)
+    if signif_legend is None:
+        signif_legend = show_stars
+    if show_stars and signif_legend:
+        sleg = [SIGNIF_LEGEND]
+        if width < len(SIGNIF_LEGEND):
+            sleg = strwrap(SIGNIF_LEGEND, width=width - 2, prefix="  ")
+        extra = max(len(v.encode("utf-8")) - len(v) for v in sleg)
+        text += "\n" + cat("---\nSignif. codes:  ", sleg, sep="", fill=width + 4 + extra,
+                           width=width)[:-1]
+    return text
