@@ -37,6 +37,14 @@ class ReTerm:
         Position of this term's first θ in the full θ vector.
     row_offset : int
         Position of this term's first row in Zt (lme4's ``Gp[i]``).
+    term_label : str
+        lme4's term name (``names(getME(fit, "Ztlist"))``), e.g. ``"Days | Subject"``.
+    group_exprs : tuple
+        The grouping factor's expression nodes (several for ``a:b``), for new data.
+    lhs_spec : lmerpy.design.model_matrix.MatrixSpec or None
+        How the raw model matrix ``X`` was coded, for new data.
+    double_bar : bool
+        The term came from expanding ``||``.
     """
 
     group_name: str
@@ -46,6 +54,10 @@ class ReTerm:
     X: np.ndarray
     theta_offset: int = 0
     row_offset: int = 0
+    term_label: str = ""
+    group_exprs: tuple = ()
+    lhs_spec: Any = None
+    double_bar: bool = False
 
     @property
     def n_levels(self) -> int:
@@ -117,6 +129,12 @@ class Design:
     info : dict
         Everything ``predict(newdata)`` needs to rebuild X and Z: factor levels, contrast
         matrices, poly coefficients, scale centres (built by the design stage).
+    dropped_columns : list of str
+        Fixed-effect columns dropped as rank deficient (lme4's ``attr(X, "col.dropped")``).
+    messages : list of str
+        lme4's design-stage messages and warnings issued (rank drop, scale, checks).
+    na_action : str
+        ``"omit"``, ``"exclude"`` (fitted values and residuals padded with NaN) or ``"fail"``.
     """
 
     formula: Any
@@ -139,6 +157,9 @@ class Design:
     n_dropped: int = 0
     dropped_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     info: Dict[str, Any] = field(default_factory=dict)
+    dropped_columns: List[str] = field(default_factory=list)
+    messages: List[str] = field(default_factory=list)
+    na_action: str = "omit"
 
     @property
     def n(self) -> int:
@@ -171,6 +192,11 @@ class Design:
     def Gp(self) -> np.ndarray:
         """lme4's ``Gp``: cumulative row offsets of the terms in Zt (length terms + 1)."""
         return np.array([0] + list(np.cumsum([t.n_rows for t in self.reterms])), dtype=np.int64)
+
+    @property
+    def Zt_rownames(self) -> List[str]:
+        """lme4's ``rownames(Zt)``: each term's levels, each repeated once per column."""
+        return [lv for t in self.reterms for lv in t.levels for _ in range(t.n_columns)]
 
     def lambdat_at(self, theta) -> sp.csc_matrix:
         """Λ' at a given θ (a copy of the template with ``data = theta[Lind - 1]``)."""

@@ -1,0 +1,274 @@
+"""The model frame: evaluate every variable a formula uses, drop incomplete rows, tidy factors.
+
+R equivalent: ``model.frame(subbars(formula), data, weights, offset, na.action = na.omit,
+drop.unused.levels = TRUE)`` as ``lme4::lFormula`` calls it, followed by lme4's
+``factorize`` (character columns become factors) and its response checks.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataError, FormulaError
+from ..formula.terms import Call, Name
+from .evaluate import Evaluator, Factor, Numeric, drop_unused, is_missing, take
+from .naming import var_name
+
+__all__ = ["ModelFrame", "formula_variables", "build_frame", "evaluate_argument"]
+
+
+@dataclass
+class ModelFrame:
+    """The evaluated variables of a formula on the complete rows (R's ``fr``).
+
+    Attributes
+    ----------
+    n : int
+        Rows kept.
+    values : dict
+        Variable expression -> :class:`Numeric` / :class:`Factor` on the kept rows, in R's
+        variable order (response excluded); factors have unused levels dropped.
+    response : Numeric or Factor or None
+    weights : ndarray or None
+        Prior weights (the ``weights`` argument).
+    offset : ndarray
+        Sum of ``offset()`` terms of the fixed part and the ``offset`` argument (zeros if none).
+    has_offset : bool
+    kept : ndarray of bool
+        Over the caller's rows: True where the row was kept.
+    dropped_rows : ndarray of int
+        0-based positions of rows dropped for missing values.
+    state : dict
+        ``poly`` coefficients, ``scale`` centres and column levels learned here (for new data).
+    row_index : pandas.Index
+        The caller's index labels of the kept rows.
+    """
+
+    n: int
+    values: Dict[Any, Any]
+    response: Any
+    weights: Optional[np.ndarray]
+    offset: np.ndarray
+    has_offset: bool
+    kept: np.ndarray
+    dropped_rows: np.ndarray
+    state: dict
+    row_index: pd.Index
+    response_expr: Any = None
+    offset_terms: List[Any] = field(default_factory=list)
+
+    def to_frame(self) -> pd.DataFrame:
+        """R's ``fr`` as a DataFrame: response, variables (factors as Categoricals, matrix
+        variables one column per matrix column), then ``(weights)`` and ``(offset)``."""
+        cols: Dict[str, Any] = {}
+        if self.response is not None:
+            _put(cols, var_name(self.response_expr), self.response)
+        for expr, val in self.values.items():
+            _put(cols, var_name(expr), val)
+        if self.weights is not None:
+            cols["(weights)"] = self.weights
+        if self.has_offset:
+            cols["(offset)"] = self.offset
+        return pd.DataFrame(cols, index=self.row_index)
+
+
+def _put(cols, name, val):
+    if isinstance(val, Factor):
+        cols[name] = pd.Categorical.from_codes(val.codes, categories=val.levels,
+                                               ordered=val.ordered)
+    elif val.values.ndim == 2 and val.values.shape[1] > 1:
+        cn = val.colnames or [str(i + 1) for i in range(val.values.shape[1])]
+        for i, c in enumerate(cn):
+            cols[f"{name}{c}" if c else f"{name}{i + 1}"] = val.values[:, i]
+    else:
+        cols[name] = val.values.reshape(-1)
+
+
+def _add(out: list, seen: set, expr):
+    if expr is None or expr in seen:
+        return
+    if isinstance(expr, Call) and expr.func == "offset":
+        return
+    seen.add(expr)
+    out.append(expr)
+
+
+def formula_variables(formula) -> List[Any]:
+    """Distinct variable expressions of the formula's right side in R's order: the fixed part,
+    then each random term's left side and grouping variables (R: ``subbars(formula)``)."""
+    out: List[Any] = []
+    seen: set = set()
+    for v in formula.fixed.variables:
+        _add(out, seen, v)
+    for t in formula.fixed.terms:
+        for v in t.factors:
+            _add(out, seen, v)
+    for rt in formula.random:
+        for v in rt.lhs.variables:
+            _add(out, seen, v)
+        for t in rt.lhs.terms:
+            for v in t.factors:
+                _add(out, seen, v)
+        for g in rt.group:
+            _add(out, seen, g)
+    return out
+
+
+def evaluate_argument(arg, ev: Evaluator, what: str) -> Optional[np.ndarray]:
+    """The ``weights``/``offset`` argument as a float vector over all rows of the data.
+
+    ``arg`` may be None, a column name, an expression node, or an array-like of length n.
+    """
+    if arg is None:
+        return None
+    if isinstance(arg, str):
+        val = ev.variable(Name(arg))
+    elif hasattr(arg, "deparse") and not isinstance(arg, (np.ndarray, pd.Series, list)):
+        val = ev.variable(arg)
+    else:
+        arr = np.asarray(arg.to_numpy(dtype=float, na_value=np.nan)
+                         if isinstance(arg, pd.Series) else arg, dtype=float).reshape(-1)
+        if arr.shape[0] != ev.n:
+            raise DataError(f"'{what}' has length {arr.shape[0]} but the data have {ev.n} rows")
+        return arr
+    if isinstance(val, Factor):
+        raise DataError(f"'{what}' must be numeric, not a factor")
+    vals = np.asarray(val.values, dtype=float)
+    if vals.ndim == 2:
+        if vals.shape[1] != 1:
+            raise DataError(f"'{what}' must be a single numeric column")
+        vals = vals[:, 0]
+    return vals
+
+
+def _check_finite(val, name: str):
+    vals = val.values if isinstance(val, Numeric) else np.asarray(val, dtype=float)
+    bad = np.isinf(vals)
+    if bad.ndim == 2:
+        bad = bad.any(axis=1)
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        shown = ", ".join(str(r) for r in rows[:5]) + (", ..." if rows.size > 5 else "")
+        raise DataError(f"variable '{name}' has infinite values ({rows.size} "
+                        f"row{'s' if rows.size != 1 else ''} of the model frame, positions "
+                        f"{shown})")
+
+
+def build_frame(formula, data: pd.DataFrame, weights=None, offset=None, na_action="omit",
+                glmer: bool = False) -> ModelFrame:
+    """Evaluate the variables of ``formula`` on ``data`` and drop incomplete rows.
+
+    Parameters
+    ----------
+    formula : lmerpy.formula.terms.Formula
+    data : pandas.DataFrame
+        Never modified.
+    weights, offset : None, str, expression node or array-like
+    na_action : {"omit", "exclude", "fail"}
+        ``"omit"``/``"exclude"`` drop rows with a missing value in any used variable (R's
+        ``na.omit``/``na.exclude``); ``"fail"`` raises instead (``na.fail``).
+    glmer : bool
+        Allow a factor or two-column (``cbind``) response (binomial GLMMs).
+
+    Returns
+    -------
+    ModelFrame
+    """
+    if not isinstance(data, pd.DataFrame):
+        raise DataError(f"data must be a pandas DataFrame, not {type(data).__name__}")
+    if na_action not in ("omit", "exclude", "fail"):
+        raise DataError(f"na_action must be 'omit', 'exclude' or 'fail', not {na_action!r}")
+    ev = Evaluator(data)
+    n_all = ev.n
+    response = None
+    if formula.response is not None:
+        response = ev.variable(formula.response)
+    exprs = formula_variables(formula)
+    values = {e: ev.variable(e) for e in exprs}
+    offset_terms = list(formula.fixed.offsets)
+    off_vals = [evaluate_argument(o, ev, f"offset({var_name(o)})") for o in offset_terms]
+    w = evaluate_argument(weights, ev, "weights")
+    o_arg = evaluate_argument(offset, ev, "offset")
+
+    missing = np.zeros(n_all, dtype=bool)
+    if response is not None:
+        missing |= is_missing(response)
+    for v in values.values():
+        missing |= is_missing(v)
+    for o in off_vals:
+        missing |= np.isnan(o)
+    if w is not None:
+        missing |= np.isnan(w)
+    if o_arg is not None:
+        missing |= np.isnan(o_arg)
+    if missing.any() and na_action == "fail":
+        bad = [var_name(e) for e, v in values.items() if is_missing(v).any()]
+        raise DataError(f"missing values in object (na_action='fail'): "
+                        f"{', '.join(bad) or 'response/weights/offset'}")
+    kept = ~missing
+    rows = np.flatnonzero(kept)
+    if rows.size == 0:
+        raise DataError("0 (non-NA) cases: every row has a missing value in a variable the "
+                        "model uses")
+    values = {e: _tidy(take(v, rows)) for e, v in values.items()}
+    if response is not None:
+        response = take(response, rows)
+    for e, v in values.items():
+        if isinstance(v, Numeric):
+            _check_finite(v, var_name(e))
+    total_offset = np.zeros(rows.size)
+    for o, vals in zip(offset_terms, off_vals):
+        _check_finite(vals[rows], f"offset({var_name(o)})")
+        total_offset += vals[rows]
+    if o_arg is not None:
+        _check_finite(o_arg[rows], "offset")
+        total_offset += o_arg[rows]
+    if w is not None:
+        w = w[rows]
+        _check_finite(w, "weights")
+        if np.any(w < 0):
+            raise DataError("negative weights are not allowed (all weights must be >= 0)")
+    if response is not None:
+        response = _check_response(response, formula.response, glmer)
+    return ModelFrame(n=int(rows.size), values=values, response=response, weights=w,
+                      offset=total_offset, has_offset=bool(offset_terms) or o_arg is not None,
+                      kept=kept, dropped_rows=np.flatnonzero(missing).astype(np.int64),
+                      state=ev.state, row_index=data.index[rows],
+                      response_expr=formula.response, offset_terms=offset_terms)
+
+
+def _tidy(v):
+    """R's ``drop.unused.levels``: factors lose levels no kept row uses (logicals keep both)."""
+    if isinstance(v, Factor) and not v.logical:
+        return drop_unused(v)
+    return v
+
+
+def _check_response(resp, expr, glmer: bool):
+    name = var_name(expr)
+    if isinstance(resp, Factor):
+        if resp.logical:
+            return Numeric(resp.codes.astype(float))
+        if not glmer:
+            raise DataError(f"response '{name}' must be numeric (it is a factor with levels "
+                            f"{', '.join(resp.levels[:5])}{', ...' if len(resp.levels) > 5 else ''}"
+                            f"); lmer needs a numeric response")
+        return resp
+    if resp.values.ndim == 2:
+        if resp.values.shape[1] == 1:
+            return Numeric(resp.values[:, 0], None, resp.integer)
+        if not glmer or resp.values.shape[1] != 2:
+            raise DataError(f"response '{name}' has {resp.values.shape[1]} columns; "
+                            f"{'lmer needs a single numeric column' if not glmer else 'a matrix response must have 2 columns (successes, failures)'}")
+    _check_finite(resp, name)
+    return resp
+
+
+def check_formula(formula):
+    """Reject formulas the design stage cannot use (no response)."""
+    if formula.response is None:
+        raise FormulaError("the formula has no response (left-hand side); write it as "
+                           "'y ~ ...'")

@@ -1,0 +1,251 @@
+"""Random-effects terms: grouping factors, Zt, the Λ' template, θ layout, lme4's checks.
+
+R equivalents: ``lme4::mkReTrms`` and ``mkBlist`` (grouping factor via ``%i%``, raw model
+matrix of the bar's left side, Khatri-Rao product for Zt, term reordering, ``Lambdat``,
+``Lind``, ``theta``, ``lower``, ``flist`` with its ``assign``), ``tnames`` (θ names) and the
+checks ``checkNlevels`` and ``checkZdims``.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from ..errors import DesignError, FormulaError, LmerpyMessage
+from .evaluate import Factor, drop_unused, to_factor
+from .model_matrix import model_matrix
+from .naming import var_name
+from .structures import ReTerm
+
+__all__ = ["interact", "grouping_factor", "RandomEffects", "build_reterms", "theta_layout",
+           "lambdat_template", "build_zt", "theta_names", "DEFAULT_CHECKS", "GLMER_CHECKS"]
+
+DEFAULT_CHECKS = {
+    "check.nobs.vs.rankZ": "ignore", "check.nobs.vs.nlev": "stop", "check.nlev.gtreq.5": "ignore",
+    "check.nlev.gtr.1": "stop", "check.nobs.vs.nRE": "stop", "check.rankX": "message+drop.cols",
+    "check.scaleX": "warning", "check.formula.LHS": "stop",
+}
+GLMER_CHECKS = dict(DEFAULT_CHECKS, **{"check.response.not.const": "stop"})
+
+
+def interact(f1: Factor, f2: Factor) -> Factor:
+    """lme4's ``f1 %i% f2``: the combinations present, labelled ``"l1:l2"``, ordered with the
+    first factor varying slowest."""
+    n2 = len(f2.levels)
+    miss = (f1.codes < 0) | (f2.codes < 0)
+    key = np.where(miss, -1, f1.codes * n2 + f2.codes)
+    uniq, inv = np.unique(key[~miss], return_inverse=True)
+    codes = np.full(key.shape[0], -1, dtype=np.int64)
+    codes[~miss] = inv
+    levels = [f"{f1.levels[k // n2]}:{f2.levels[k % n2]}" for k in uniq.tolist()]
+    return Factor(codes, levels)
+
+
+def grouping_factor(group_exprs, values: Dict[Any, Any]) -> Factor:
+    """The grouping factor of a bar (R: ``factor(eval(makeFac(a %i% b)), exclude = NA)``)."""
+    facs = [to_factor(values[g], var_name(g)) for g in group_exprs]
+    f = facs[0]
+    for g in facs[1:]:
+        f = interact(f, g)
+    return drop_unused(Factor(f.codes, list(f.levels), False, False))
+
+
+def theta_layout(p: int):
+    """For one term with ``p`` columns: the CSC pattern of one level's block of Λ' (upper
+    triangular) as ``(rows, theta_index)`` per column, θ indices 0-based in lme4's column-major
+    lower-triangle order, and which θ are diagonal."""
+    rows, tidx, counts = [], [], []
+    for r in range(p):           # column r of T' = row r of T
+        for s in range(r + 1):   # T[r, s], r >= s
+            rows.append(s)
+            tidx.append(s * p - s * (s - 1) // 2 + (r - s))
+        counts.append(r + 1)
+    diag = np.zeros(p * (p + 1) // 2, dtype=bool)
+    diag[[s * p - s * (s - 1) // 2 for s in range(p)]] = True
+    return np.array(rows), np.array(tidx), np.array(counts), diag
+
+
+def lambdat_template(terms: List[ReTerm]):
+    """lme4's ``Lambdat`` (CSC, at the starting θ), ``Lind`` (1-based), ``theta``, ``lower``."""
+    data_rows, data_lind, col_counts = [], [], []
+    theta, lower = [], []
+    for t in terms:
+        p, nl = t.n_columns, t.n_levels
+        rows, tidx, counts, diag = theta_layout(p)
+        lvl = np.repeat(np.arange(nl) * p, rows.size)
+        data_rows.append(t.row_offset + lvl + np.tile(rows, nl))
+        data_lind.append(np.tile(tidx, nl) + t.theta_offset + 1)
+        col_counts.append(np.tile(counts, nl))
+        theta.append(diag.astype(float))
+        lower.append(np.where(diag, 0.0, -np.inf))
+    q = sum(t.n_rows for t in terms)
+    rows = np.concatenate(data_rows) if data_rows else np.zeros(0, dtype=np.int64)
+    lind = np.concatenate(data_lind).astype(np.int64) if data_lind else np.zeros(0, np.int64)
+    counts = np.concatenate(col_counts) if col_counts else np.zeros(0, dtype=np.int64)
+    theta0 = np.concatenate(theta) if theta else np.zeros(0)
+    lower0 = np.concatenate(lower) if lower else np.zeros(0)
+    indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    lam = sp.csc_matrix((theta0[lind - 1], rows.astype(np.int64), indptr), shape=(q, q))
+    return lam, lind, theta0, lower0
+
+
+def build_zt(terms: List[ReTerm], n: int) -> sp.csc_matrix:
+    """Zt (q x n, CSC): column j holds, for each term, ``X_i[j, :]`` at rows
+    ``offset_i + level_j * p_i + (0..p_i-1)``; explicit zeros dropped (lme4's ``drop0``)."""
+    q = sum(t.n_rows for t in terms)
+    if not terms:
+        return sp.csc_matrix((0, n))
+    rows = np.hstack([t.row_offset + t.codes[:, None] * t.n_columns
+                      + np.arange(t.n_columns)[None, :] for t in terms])
+    vals = np.hstack([np.asarray(t.X, dtype=float) for t in terms])
+    mask = vals != 0
+    indptr = np.concatenate([[0], np.cumsum(mask.sum(axis=1))]).astype(np.int64)
+    zt = sp.csc_matrix((vals[mask], rows[mask].astype(np.int64), indptr), shape=(q, n))
+    zt.has_sorted_indices = True
+    return zt
+
+
+def theta_names(terms: List[ReTerm]) -> List[str]:
+    """lme4's ``tnames``: ``g.c`` for a diagonal entry, ``g.row.col`` below the diagonal."""
+    out = []
+    for t in terms:
+        c = t.cnms
+        for s in range(len(c)):
+            for r in range(s, len(c)):
+                out.append(f"{t.group_name}.{c[r]}" if r == s
+                           else f"{t.group_name}.{c[r]}.{c[s]}")
+    return out
+
+
+@dataclass
+class RandomEffects:
+    """The random-effects part of a design (R: ``reTrms``)."""
+
+    terms: List[ReTerm]
+    Zt: sp.csc_matrix
+    Lambdat: sp.csc_matrix
+    Lind: np.ndarray
+    theta: np.ndarray
+    lower: np.ndarray
+    theta_names: List[str]
+    flist: pd.DataFrame
+    assign: List[int]
+    messages: List[str]
+
+
+def _act(level: str, msg: str, exc=DesignError):
+    if level == "stop":
+        raise exc(msg)
+    if level in ("warning", "message"):
+        warnings.warn(msg, LmerpyMessage, stacklevel=4)
+
+
+def build_reterms(random_terms, values: Dict[Any, Any], n: int,
+                  checks: Optional[Dict[str, str]] = None, glmer: bool = False) -> RandomEffects:
+    """Build every random-effects term and lme4's Λ/θ structures.
+
+    Parameters
+    ----------
+    random_terms : sequence of lmerpy.formula.terms.RandomTerm
+    values : dict
+        The model frame's variables.
+    n : int
+        Number of observations.
+    checks : dict, optional
+        lme4's ``check.*`` levels (``"stop"``, ``"warning"``, ``"ignore"``).
+    glmer : bool
+        Use glmer's comparisons (``allow.n = TRUE``: a term may have as many levels or random
+        effects as observations).
+    """
+    if not random_terms:
+        raise FormulaError("No random effects terms specified in formula")
+    checks = dict(GLMER_CHECKS if glmer else DEFAULT_CHECKS, **(checks or {}))
+    built = []
+    for rt in random_terms:
+        ff = grouping_factor(rt.group, values)
+        X_i, spec = model_matrix(rt.lhs, values, None, n=n)
+        label = f"{rt.lhs_text} | {rt.group_label}"
+        if X_i.shape[1] == 0:
+            raise DesignError(f"random-effects term ({label}) has no columns: its left side "
+                              f"'{rt.lhs_text}' is empty")
+        if np.isnan(X_i).any():
+            raise DesignError(f"NA in Z (random-effects model matrix) for term ({label})")
+        built.append((rt, ff, X_i, spec, label))
+    nl = np.array([len(b[1].levels) for b in built])
+    if np.any(np.diff(nl) > 0):
+        order = np.argsort(nl, kind="stable")[::-1]
+        built = [built[i] for i in order]
+    terms: List[ReTerm] = []
+    row_off = theta_off = 0
+    for rt, ff, X_i, spec, label in built:
+        t = ReTerm(group_name=rt.group_label, cnms=list(spec.colnames), levels=list(ff.levels),
+                   codes=ff.codes.astype(np.int64), X=X_i, theta_offset=theta_off,
+                   row_offset=row_off, term_label=label, group_exprs=tuple(rt.group),
+                   lhs_spec=spec, double_bar=bool(getattr(rt, "double_bar", False)))
+        terms.append(t)
+        row_off += t.n_rows
+        theta_off += t.n_theta
+    # flist: distinct grouping factors by name, in term order
+    names = [t.group_name for t in terms]
+    unique = list(dict.fromkeys(names))
+    assign = [unique.index(nm) for nm in names]
+    first = {nm: names.index(nm) for nm in unique}
+    flist = pd.DataFrame({nm: pd.Categorical.from_codes(terms[first[nm]].codes,
+                                                        categories=terms[first[nm]].levels)
+                          for nm in unique})
+    messages = _check_levels(unique, [terms[first[nm]].n_levels for nm in unique], n, checks,
+                             glmer)
+    messages += _check_zdims(terms, n, checks, glmer)
+    Zt = build_zt(terms, n)
+    lam, lind, theta0, lower0 = lambdat_template(terms)
+    return RandomEffects(terms=terms, Zt=Zt, Lambdat=lam, Lind=lind, theta=theta0, lower=lower0,
+                         theta_names=theta_names(terms), flist=flist, assign=assign,
+                         messages=messages)
+
+
+def _check_levels(names, nlevels, n, checks, allow_n):
+    out = []
+    nlev = np.asarray(nlevels)
+    lvl = checks.get("check.nlev.gtr.1", "stop")
+    if lvl != "ignore" and np.any(nlev < 2):
+        bad = [nm for nm, k in zip(names, nlev) if k < 2]
+        msg = f"grouping factors must have > 1 sampled level (problems: {', '.join(bad)})"
+        _act(lvl, msg)
+        out.append(msg)
+    lvl = checks.get("check.nobs.vs.nlev", "stop")
+    bad_mask = nlev > n if allow_n else nlev >= n
+    if lvl != "ignore" and np.any(bad_mask):
+        bad = [nm for nm, b in zip(names, bad_mask) if b]
+        msg = (f"number of levels of each grouping factor must be {'<=' if allow_n else '<'} "
+               f"number of observations (problems: {', '.join(bad)})")
+        _act(lvl, msg)
+        out.append(msg)
+    lvl = checks.get("check.nlev.gtreq.5", "ignore")
+    if lvl != "ignore" and np.any(nlev < 5):
+        msg = "grouping factors with < 5 sampled levels may give unreliable estimates"
+        _act(lvl, msg)
+        out.append(msg)
+    return out
+
+
+def _check_zdims(terms, n, checks, allow_n):
+    lvl = checks.get("check.nobs.vs.nRE", "stop")
+    out = []
+    if lvl == "ignore":
+        return out
+    for t in terms:
+        q = t.n_rows
+        unident = n < q if allow_n else n <= q
+        if unident:
+            rstr = "" if allow_n else " and the residual variance (or scale parameter)"
+            msg = (f"number of observations (={n}) {'<' if allow_n else '<='} number of random "
+                   f"effects (={q}) for term ({t.term_label}); the random-effects parameters"
+                   f"{rstr} are probably unidentifiable")
+            _act(lvl, msg)
+            if msg not in out:
+                out.append(msg)
+    return out
