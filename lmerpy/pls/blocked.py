@@ -1,0 +1,360 @@
+"""Block Cholesky of A(θ) with NumPy/SciPy only (the ``"scipy"`` backend).
+
+The term with the most random effects is eliminated first: its diagonal block of A is
+block-diagonal (one p₁×p₁ block per level, because every observation belongs to one level),
+so its factor L₁₁ is a batch of tiny Cholesky factors. The rest of A (every other term) is
+held dense: with F = A₂₁L₁₁'⁻¹ (sparse, the pattern of A₂₁) the Schur complement
+S = A₂₂ − FF' is factorised by LAPACK. This is MixedModels.jl's layout with all trailing
+blocks dense; all fill-in of a crossed design lands in S (InstEval: 1142×1142). For small q
+the whole of A is simply held dense (no first block).
+
+In the permuted order P (first term first, the others in their original order)::
+
+    P A P' = L L',   L = [[L₁₁, 0], [F, L₂₂]],   L₂₂ L₂₂' = S.
+
+FF' is accumulated over precomputed index pairs (two slots of A₂₁ in the same level of the
+first term), which also give the sparse inverse subset of A (Takahashi's recurrences in
+block form) for the gradient.
+
+R equivalent: none in lme4 (which always uses CHOLMOD); MixedModels.jl's ``updateL!``.
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.linalg import lapack
+
+from ..errors import LmerpyError
+
+__all__ = ["BlockedFactor", "blocked_plan", "MAX_DENSE", "DENSE_Q"]
+
+#: largest dense trailing block (q₂) the blocked backend accepts (q₂² doubles: 512 MB)
+MAX_DENSE = 8000
+#: up to this q the whole of A is factorised as one dense matrix
+DENSE_Q = 100
+#: most slot pairs kept as index arrays (16 bytes each); beyond it sparse products are used
+PAIR_BUDGET = 8_000_000
+
+
+def blocked_plan(smap, blocks, max_dense=MAX_DENSE):
+    """How the blocked backend would factor A: (first term index or None, q₂, feasible).
+
+    ``None`` as first term means "all dense" (small q).
+    """
+    if smap.q <= DENSE_Q or not blocks:
+        return None, smap.q, smap.q <= max_dense
+    sizes = [nl * nc for _, nl, nc in blocks]
+    t = int(np.argmax(sizes))
+    off, nl, nc = blocks[t]
+    q2 = smap.q - nl * nc
+    if q2 > max_dense:
+        return t, q2, False
+    lo, hi = off, off + nl * nc
+    r, c = smap.rows, smap.cols
+    both = (r >= lo) & (r < hi) & (c >= lo) & (c < hi)
+    if np.any((r[both] - lo) // nc != (c[both] - lo) // nc):
+        return t, q2, False  # the first term's block is not block-diagonal by level
+    return t, q2, True
+
+
+class _Structure:
+    """Index maps of the blocked layout (built once per pattern)."""
+
+    def __init__(self, smap, blocks, first):
+        q = smap.q
+        if first is None:
+            off, nl, p1 = 0, 0, 1
+        else:
+            off, nl, p1 = blocks[first]
+        q1 = nl * p1
+        self.q, self.q1, self.q2, self.nl, self.p1 = q, q1, q - q1, nl, p1
+        q2 = self.q2
+        I1 = np.arange(off, off + q1)
+        mask = np.ones(q, dtype=bool)
+        mask[I1] = False
+        I2 = np.flatnonzero(mask)
+        self.I1, self.I2 = I1, I2
+        self.perm = np.concatenate((I1, I2)).astype(np.int64)
+        self.identity_perm = bool(np.array_equal(self.perm, np.arange(q)))
+        loc2 = np.full(q, -1, dtype=np.int64)
+        loc2[I2] = np.arange(q2)
+        r, c = smap.rows, smap.cols
+        in1r = (r >= off) & (r < off + q1)
+        in1c = (c >= off) & (c < off + q1)
+        # dense block: lower entries for the factorisation, all entries for the inverse
+        sel22 = (~in1r) & (~in1c)
+        r2, c2 = loc2[r[sel22]], loc2[c[sel22]]
+        pos22 = np.flatnonzero(sel22)
+        low = r2 >= c2
+        self.pos22_low = pos22[low]
+        self.flat22_low = c2[low] * q2 + r2[low]          # Fortran order
+        self.pos22 = pos22
+        self.flat22 = c2 * q2 + r2
+        self.ns = 0
+        if nl == 0:
+            return
+        # diagonal blocks of the first term: positions (nl, p1, p1), all in the pattern
+        g = np.arange(nl)[:, None, None]
+        i = np.arange(p1)[None, :, None]
+        j = np.arange(p1)[None, None, :]
+        rr = np.broadcast_to(off + g * p1 + i, (nl, p1, p1)).ravel()
+        cc = np.broadcast_to(off + g * p1 + j, (nl, p1, p1)).ravel()
+        self.posD = smap.positions(rr, cc).reshape(nl, p1, p1)
+        if np.any(self.posD < 0):
+            raise LmerpyError("internal error: a diagonal block of A is not in its pattern")
+        # slots: (row of the dense part, level of the first term) pairs where A21 is nonzero,
+        # sorted by row, then level
+        sel = (~in1r) & in1c
+        key = np.unique(loc2[r[sel]] * nl + (c[sel] - off) // p1)
+        self.slot_row = (key // nl).astype(np.int64)
+        self.slot_lev = (key % nl).astype(np.int64)
+        ns = key.shape[0]
+        self.ns = ns
+        orow = I2[self.slot_row]
+        ocol = off + self.slot_lev[:, None] * p1 + np.arange(p1)[None, :]
+        orow_b = np.broadcast_to(orow[:, None], ocol.shape)
+        self.posB = smap.positions(orow_b.ravel(), ocol.ravel()).reshape(ns, p1)
+        self.posBt = smap.positions(ocol.ravel(), orow_b.ravel()).reshape(ns, p1)
+        self.maskB = (self.posB >= 0).astype(float)
+        self.posB0 = np.maximum(self.posB, 0)
+        self.F_indices = (self.slot_lev[:, None] * p1 + np.arange(p1)[None, :]).ravel()
+        self.F_indptr = np.concatenate(
+            ([0], np.cumsum(np.bincount(self.slot_row, minlength=q2) * p1)))
+        # slots grouped by level; within a level they stay sorted by row
+        self.lev_order = np.argsort(self.slot_lev, kind="stable")
+        counts = np.bincount(self.slot_lev, minlength=nl)
+        self.lev_ptr = np.concatenate(([0], np.cumsum(counts)))
+        npairs = int(np.sum(counts * (counts + 1) // 2))
+        self.has_pairs = npairs <= PAIR_BUDGET
+        if self.has_pairs:
+            # pairs (s, t) of slots in one level with row_s >= row_t (t up to s inclusive)
+            lo_ = self.lev_order
+            pos_in_lev = np.arange(ns) - np.repeat(self.lev_ptr[:-1], counts)
+            cnt = pos_in_lev + 1
+            s_idx = np.repeat(lo_, cnt)
+            first_ = np.repeat(self.lev_ptr[:-1], counts)           # per ordered slot
+            start = np.repeat(first_, cnt)
+            o = np.arange(npairs) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+            t_idx = lo_[start + o]
+            self.ps = s_idx.astype(np.int64)
+            self.pt = t_idx.astype(np.int64)
+            self.pdest = self.slot_row[self.pt] * q2 + self.slot_row[self.ps]  # lower, F order
+            self.poff = self.ps != self.pt
+
+
+class BlockedFactor:
+    """Blocked factor of A(θ) (see the module docstring); same interface as CholmodFactor.
+
+    Parameters
+    ----------
+    smap : ScalingMap
+    blocks : list of (row_offset, n_levels, n_columns)
+    first : int or None
+        Term eliminated first (None: all of A dense).
+    """
+
+    name = "scipy"
+
+    def __init__(self, smap, blocks, first=None, _structure=None):
+        self.smap = smap
+        self.q = smap.q
+        self.st = _structure if _structure is not None else _Structure(smap, blocks, first)
+        self.perm = self.st.perm
+        self._logdet = None
+        st = self.st
+        self.F = None
+        if st.ns:
+            self.F = sp.csr_matrix((np.zeros(st.ns * st.p1), st.F_indices, st.F_indptr),
+                                   shape=(st.q2, st.q1))
+            self.FT = sp.csc_matrix((self.F.data, st.F_indices, st.F_indptr),
+                                    shape=(st.q1, st.q2))  # shares data with F
+
+    def copy(self):
+        return BlockedFactor(self.smap, None, _structure=self.st)
+
+    # -- factorisation -------------------------------------------------------------------
+    def factor(self, values):
+        st = self.st
+        p1, q2 = st.p1, st.q2
+        ld = 0.0
+        if st.nl:
+            D = values[st.posD]
+            if p1 == 1:
+                l1 = np.sqrt(D[:, 0, 0])
+                self.L1 = l1[:, None, None]
+                self.L1inv = (1.0 / l1)[:, None, None]
+                ld = 2.0 * np.sum(np.log(l1))
+            else:
+                L1 = np.linalg.cholesky(D)
+                self.L1 = L1
+                self.L1inv = np.linalg.inv(L1)
+                ld = 2.0 * np.sum(np.log(np.diagonal(L1, axis1=1, axis2=2)))
+        if q2 == 0:
+            self._logdet = float(ld)
+            return
+        if st.ns:
+            B = values[st.posB0] * st.maskB
+            if p1 == 1:
+                Fs = B * self.L1inv[st.slot_lev, 0, :]
+            else:
+                Fs = np.einsum("sij,sj->si", self.L1inv[st.slot_lev], B)
+            self.Fs = Fs
+            self.F.data[:] = Fs.ravel()
+        if st.ns and st.has_pairs:
+            if p1 == 1:
+                prod = Fs[st.ps, 0] * Fs[st.pt, 0]
+            else:
+                prod = np.einsum("sc,sc->s", Fs[st.ps], Fs[st.pt])
+            vec = np.bincount(np.concatenate((st.flat22_low, st.pdest)),
+                              weights=np.concatenate((values[st.pos22_low], -prod)),
+                              minlength=q2 * q2)
+        else:
+            vec = np.zeros(q2 * q2)
+            vec[st.flat22_low] = values[st.pos22_low]
+        S = vec.reshape((q2, q2), order="F")
+        if st.ns and not st.has_pairs:
+            S -= np.tril((self.F @ self.FT).toarray())
+        L2, info = lapack.dpotrf(S, lower=1, clean=1, overwrite_a=1)
+        if info != 0:  # A ≥ I, so only a rounding catastrophe can get here
+            raise LmerpyError(f"Cholesky factorisation of the random-effects block failed "
+                              f"(LAPACK dpotrf info = {info})")
+        self.L2 = L2
+        self._logdet = float(ld + 2.0 * np.sum(np.log(np.diagonal(L2))))
+
+    def logdet(self):
+        return self._logdet
+
+    # -- solves --------------------------------------------------------------------------
+    def _l1_solve(self, B1, transpose=False):
+        st = self.st
+        k = B1.shape[1]
+        if st.p1 == 1:
+            return self.L1inv[:, 0, :] * B1
+        Bg = B1.reshape(st.nl, st.p1, k)
+        sub = "gji,gjk->gik" if transpose else "gij,gjk->gik"
+        return np.einsum(sub, self.L1inv, Bg).reshape(st.q1, k)
+
+    def solve_L(self, B):
+        """L⁻¹ P B."""
+        st = self.st
+        B = np.asarray(B, dtype=float)
+        vec = B.ndim == 1
+        B2d = B.reshape(st.q, -1)
+        if not st.identity_perm:
+            B2d = B2d[st.perm]
+        if st.nl:
+            c1 = self._l1_solve(B2d[:st.q1])
+            if st.q2 == 0:
+                return c1.ravel() if vec else c1
+            r2 = B2d[st.q1:] - self.F @ c1 if st.ns else B2d[st.q1:]
+            c2 = lapack.dtrtrs(self.L2, r2, lower=1)[0]
+            out = np.vstack((c1, c2))
+        else:
+            out = lapack.dtrtrs(self.L2, B2d, lower=1)[0]
+        return out.ravel() if vec else out
+
+    def solve_Lt(self, C):
+        """P' L'⁻¹ C."""
+        st = self.st
+        C = np.asarray(C, dtype=float)
+        vec = C.ndim == 1
+        C2d = C.reshape(st.q, -1)
+        if st.nl == 0:
+            out = lapack.dtrtrs(self.L2, C2d, lower=1, trans=1)[0]
+            return out.ravel() if vec else out
+        out = np.empty_like(C2d)
+        if st.q2:
+            x2 = lapack.dtrtrs(self.L2, C2d[st.q1:], lower=1, trans=1)[0]
+            r1 = C2d[:st.q1] - self.FT @ x2 if st.ns else C2d[:st.q1]
+            out[st.I2] = x2
+        else:
+            r1 = C2d[:st.q1]
+        out[st.I1] = self._l1_solve(r1, transpose=True)
+        return out.ravel() if vec else out
+
+    def solve_A(self, B):
+        return self.solve_Lt(self.solve_L(B))
+
+    def L_matrix(self):
+        """L (CSC, lower triangular) in the permuted order; L L' = A[perm][:, perm]."""
+        st = self.st
+        p1 = st.p1
+        rows, cols, vals = [], [], []
+        if st.nl:
+            g = np.repeat(np.arange(st.nl), p1 * p1)
+            i = np.tile(np.repeat(np.arange(p1), p1), st.nl)
+            j = np.tile(np.tile(np.arange(p1), p1), st.nl)
+            v = self.L1.reshape(-1)
+            keep = i >= j
+            rows.append(g[keep] * p1 + i[keep])
+            cols.append(g[keep] * p1 + j[keep])
+            vals.append(v[keep])
+        if st.q2:
+            if st.ns:
+                Fc = self.F.tocoo()
+                rows.append(Fc.row + st.q1)
+                cols.append(Fc.col)
+                vals.append(Fc.data)
+            ii, jj = np.tril_indices(st.q2)
+            rows.append(ii + st.q1)
+            cols.append(jj + st.q1)
+            vals.append(self.L2[ii, jj])
+        L = sp.coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                          shape=(st.q, st.q))
+        L = sp.csc_matrix(L)
+        L.eliminate_zeros()
+        return L
+
+    # -- A⁻¹ on the pattern ----------------------------------------------------------------
+    def inverse_on_pattern(self):
+        """A⁻¹'s values on the full pattern of A (the sparse inverse subset)."""
+        st = self.st
+        p1 = st.p1
+        out = np.zeros(self.smap.nnz)
+        if st.q2:
+            Sinv = lapack.dpotri(self.L2, lower=1)[0]
+            iu = np.triu_indices(st.q2, 1)
+            Sinv[iu] = Sinv.T[iu]
+            out[st.pos22] = Sinv.ravel(order="F")[st.flat22]
+        if st.nl == 0:
+            return out
+        Li = self.L1inv  # (nl, p1, p1)
+        W = np.broadcast_to(np.eye(p1), (st.nl, p1, p1)).copy()
+        if st.ns:
+            T = self._sinv_f(Sinv)
+            # W_g = I + Σ_{s∈g} F_s' T_s
+            np.add.at(W, st.slot_lev, self.Fs[:, :, None] * T[:, None, :])
+            # Σ21 at slots: −T_s L1inv_g
+            S21 = -np.einsum("sj,sjc->sc", T, Li[st.slot_lev])
+            okB = st.posB >= 0
+            out[st.posB[okB]] = S21[okB]
+            okBt = st.posBt >= 0
+            out[st.posBt[okBt]] = S21[okBt]
+        S11 = np.einsum("gji,gjk,gkl->gil", Li, W, Li)
+        out[st.posD.ravel()] = S11.ravel()
+        return out
+
+    def _sinv_f(self, Sinv):
+        """T_s = (S⁻¹F)[row_s, level_s block] for every slot s."""
+        st = self.st
+        p1 = st.p1
+        T = np.empty((st.ns, p1))
+        if st.has_pairs:
+            sv = Sinv.ravel(order="F")[st.pdest]
+            off = st.poff
+            for c in range(p1):
+                T[:, c] = (np.bincount(st.ps, weights=sv * self.Fs[st.pt, c], minlength=st.ns)
+                           + np.bincount(st.pt[off], weights=sv[off] * self.Fs[st.ps[off], c],
+                                         minlength=st.ns))
+            return T
+        step = max(1, int(4_000_000 // max(st.q2, 1)) // p1)
+        for g0 in range(0, st.nl, step):
+            g1 = min(st.nl, g0 + step)
+            sl = st.lev_order[st.lev_ptr[g0]:st.lev_ptr[g1]]
+            if sl.size == 0:
+                continue
+            blk = np.asarray(self.FT[g0 * p1:g1 * p1] @ Sinv)  # (chunk·p1, q2)
+            lev = st.slot_lev[sl] - g0
+            rows = lev[:, None] * p1 + np.arange(p1)[None, :]
+            T[sl] = blk[rows, st.slot_row[sl][:, None]]
+        return T

@@ -1,0 +1,286 @@
+"""Cross-products formed once per model, and the map that scales them by Λ_θ.
+
+Everything of size n is touched here, at construction, and never again per θ:
+
+* :class:`CrossProducts` holds Z'WZ (sparse q×q), Z'WX (q×p), X'WX (p×p);
+* :class:`ResponseProducts` holds the response's products Z'Wỹ, X'Wỹ, ỹ'Wỹ, where
+  ỹ = y − offset − Xβ₀ and β₀ is the weighted least-squares fit. Subtracting Xβ₀ changes
+  nothing in exact arithmetic (the penalized least-squares problem just shifts β by β₀) but it
+  keeps r² = ỹ'Wỹ − ‖c‖² free of the cancellation a large response mean would cause;
+* :class:`ScalingMap` gives the values of A = Λ'Z'WZΛ + I on a fixed sparsity pattern as one
+  sparse mat-vec in θ⊗θ: ``A.data = C @ kron(θ, θ) (+ 1 on the diagonal)``.
+
+R equivalent: the pieces of lme4's ``merPredD`` (``Ut``/``LamtUt``/``V``/``VtV``) that
+``mkLmerDevfun()`` prepares before the optimizer runs.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..errors import DataError
+
+__all__ = ["CrossProducts", "ResponseProducts", "ScalingMap", "expand_pairs"]
+
+
+def _as_csc(M, shape=None):
+    M = sp.csc_matrix(M, dtype=float)
+    if shape is not None and M.shape != shape:
+        raise DataError(f"matrix has shape {M.shape}, expected {shape}")
+    M.sum_duplicates()
+    M.sort_indices()
+    return M
+
+
+class CrossProducts:
+    """The weighted cross-products of Z and X (all the O(n) work of a deviance function).
+
+    Parameters
+    ----------
+    Zt : sparse (q, n)
+    X : ndarray (n, p)
+    weights : ndarray (n,)
+        Prior weights, ≥ 0.
+
+    Attributes
+    ----------
+    ZtWZ : scipy.sparse.csc_matrix (q, q), symmetric, full pattern
+    ZtWX : ndarray (q, p)
+    XtWX : ndarray (p, p)
+    """
+
+    def __init__(self, Zt, X, weights):
+        self.Zt = _as_csc(Zt)
+        self.X = np.ascontiguousarray(np.asarray(X, dtype=float).reshape(self.Zt.shape[1], -1))
+        self.weights = np.asarray(weights, dtype=float).reshape(-1)
+        n = self.Zt.shape[1]
+        if self.weights.shape[0] != n:
+            raise DataError(f"weights have length {self.weights.shape[0]}, expected {n}")
+        ZtW = self.Zt @ sp.diags(self.weights)
+        self.ZtW = sp.csc_matrix(ZtW)
+        self.ZtWZ = _as_csc(ZtW @ self.Zt.T)
+        self.ZtWX = np.asarray(ZtW @ self.X)
+        self.XtWX = self.X.T @ (self.weights[:, None] * self.X)
+        self.n = n
+        self.p = self.X.shape[1]
+        self.q = self.Zt.shape[0]
+
+    def response(self, y, offset):
+        """Products of a response with Z and X (:class:`ResponseProducts`)."""
+        return ResponseProducts(self, y, offset)
+
+
+class ResponseProducts:
+    """Z'Wỹ, X'Wỹ and ỹ'Wỹ for ỹ = y − offset − Xβ₀ (see the module docstring).
+
+    Attributes
+    ----------
+    y, offset : ndarray (n,)
+    beta0 : ndarray (p,)
+        The weighted least-squares coefficients subtracted from the response.
+    ZtWy : ndarray (q,)
+    XtWy : ndarray (p,)
+    yWy : float
+    """
+
+    def __init__(self, cp: CrossProducts, y, offset):
+        y = np.asarray(y, dtype=float).reshape(-1)
+        off = np.zeros(cp.n) if offset is None else np.asarray(offset, dtype=float).reshape(-1)
+        if y.shape[0] != cp.n:
+            raise DataError(f"the response has length {y.shape[0]}, expected {cp.n}")
+        if off.shape[0] != cp.n:
+            raise DataError(f"the offset has length {off.shape[0]}, expected {cp.n}")
+        if not np.all(np.isfinite(y)):
+            raise DataError("the response contains non-finite values")
+        self.y = y
+        self.offset = off
+        yt = y - off
+        sw = np.sqrt(cp.weights)
+        if cp.p:
+            beta0 = np.linalg.lstsq(sw[:, None] * cp.X, sw * yt, rcond=None)[0]
+            yt = yt - cp.X @ beta0
+        else:
+            beta0 = np.zeros(0)
+        self.beta0 = beta0
+        wy = cp.weights * yt
+        self.ZtWy = np.asarray(cp.Zt @ wy).reshape(-1)
+        self.XtWy = cp.X.T @ wy
+        self.yWy = float(yt @ wy)
+
+
+def expand_pairs(start1, n1, start2, n2):
+    """All index pairs (k1, k2) with k1 in [start1, start1+n1), k2 in [start2, start2+n2).
+
+    Vectorised over entries; returns (entry, k1, k2), each of length Σ n1·n2.
+    """
+    cnt = n1 * n2
+    total = int(cnt.sum())
+    entry = np.repeat(np.arange(cnt.shape[0]), cnt)
+    first = np.concatenate(([0], np.cumsum(cnt)[:-1]))
+    o = np.arange(total) - np.repeat(first, cnt)
+    n2e = n2[entry]
+    return entry, start1[entry] + o // n2e, start2[entry] + o % n2e
+
+
+@dataclass
+class _Pattern:
+    """A symmetric sparsity pattern in CSC order (column-major, rows sorted)."""
+
+    rows: np.ndarray
+    cols: np.ndarray
+    indptr: np.ndarray
+    q: int
+
+
+class ScalingMap:
+    """Values of A(θ) = Λ_θ'Z'WZΛ_θ + I on a fixed pattern, as a linear map of θ⊗θ.
+
+    Λ' = ``Lambdat`` has structural nonzeros whose values are θ[Lind − 1]. Entry (a, b) of
+    Λ'MΛ is Σ_{c,d} Λ'[a,c] M[c,d] Λ'[b,d], a sum of M[c,d]·θ_i·θ_j terms, so the vector of
+    A's values on its (full, symmetric) pattern is ``C @ kron(θ, θ)`` plus 1 on the diagonal,
+    with C a constant sparse matrix built here once. The pattern also holds every entry of the
+    diagonal blocks (level × columns of a term) so that A⁻¹ is available there.
+
+    Parameters
+    ----------
+    M : sparse (q, q)
+        Z'WZ.
+    Lambdat : sparse (q, q)
+        The template of Λ' (any values; its pattern matters).
+    Lind : ndarray of int
+        1-based θ index of each structural nonzero of ``Lambdat`` in CSC order.
+    n_theta : int
+    blocks : list of (row_offset, n_levels, n_columns)
+        The terms' row blocks in Zt.
+
+    Attributes
+    ----------
+    rows, cols : ndarray
+        The full pattern of A in CSC order.
+    diag_pos : ndarray
+        Position of A[j, j] in the pattern, for each j.
+    lower_pos : ndarray
+        Positions of the lower triangle (row ≥ column), in CSC order.
+    lower_indices, lower_indptr : ndarray
+        CSC structure of that lower triangle.
+    C : scipy.sparse.csr_matrix, shape (nnz, n_theta**2)
+    """
+
+    def __init__(self, M, Lambdat, Lind, n_theta, blocks):
+        Lt = _template_csc(Lambdat, Lind)
+        self.Lt = Lt
+        q = Lt.shape[0]
+        self.q = q
+        self.n_theta = int(n_theta)
+        self.Lind0 = Lt.lind0  # 0-based θ index per Lt.data entry (CSC order)
+        # Lt entries as (row i, column j): Λ[j, i] = θ[Lind0]
+        self.lt_rows = Lt.indices.astype(np.int64)
+        self.lt_cols = np.repeat(np.arange(q), np.diff(Lt.indptr)).astype(np.int64)
+        Mc = sp.coo_matrix(M)
+        mr, mc, mv = Mc.row.astype(np.int64), Mc.col.astype(np.int64), Mc.data
+        keep = mv != 0
+        mr, mc, mv = mr[keep], mc[keep], mv[keep]
+        ncol = np.diff(Lt.indptr).astype(np.int64)
+        start = Lt.indptr[:-1].astype(np.int64)
+        # (Λ'MΛ)[a, b] += Λ'[a, c] M[c, d] Λ'[b, d]
+        e, k1, k2 = expand_pairs(start[mr], ncol[mr], start[mc], ncol[mc])
+        a = Lt.indices[k1].astype(np.int64)
+        b = Lt.indices[k2].astype(np.int64)
+        pair = self.Lind0[k1] * self.n_theta + self.Lind0[k2]
+        val = mv[e]
+        # pattern: contributions ∪ diagonal ∪ full diagonal blocks of every term
+        extra_r, extra_c = [np.arange(q)], [np.arange(q)]
+        for off, nl, nc in blocks:
+            if nc > 1:
+                lv = np.repeat(np.arange(nl), nc * nc)
+                r = off + lv * nc + np.tile(np.repeat(np.arange(nc), nc), nl)
+                c = off + lv * nc + np.tile(np.tile(np.arange(nc), nc), nl)
+                extra_r.append(r)
+                extra_c.append(c)
+        er = np.concatenate(extra_r)
+        ec = np.concatenate(extra_c)
+        keys = np.unique(np.concatenate((b * q + a, ec * q + er)))
+        self.rows = (keys % q).astype(np.int64)
+        self.cols = (keys // q).astype(np.int64)
+        self.nnz = keys.shape[0]
+        self.indptr = np.concatenate(([0], np.cumsum(np.bincount(self.cols, minlength=q))))
+        pos = np.searchsorted(keys, b * q + a)
+        self.C = sp.csr_matrix(sp.coo_matrix((val, (pos, pair)),
+                                             shape=(self.nnz, self.n_theta ** 2)))
+        self.C.sum_duplicates()
+        self.CT = sp.csr_matrix(self.C.T)
+        # small maps are faster as dense arrays (no sparse-call overhead per θ)
+        self._Cdense = self.C.toarray() if self.nnz * self.n_theta ** 2 <= 40_000 else None
+        self.diag_pos = np.searchsorted(keys, np.arange(q) * q + np.arange(q))
+        low = self.rows >= self.cols
+        self.lower_pos = np.flatnonzero(low)
+        self.lower_indices = self.rows[low].astype(np.int32)
+        self.lower_indptr = np.concatenate(
+            ([0], np.cumsum(np.bincount(self.cols[low], minlength=q)))).astype(np.int32)
+        self._keys = keys
+
+    def positions(self, rows, cols):
+        """Positions of entries (rows, cols) in the pattern (−1 where absent)."""
+        keys = np.asarray(cols, dtype=np.int64) * self.q + np.asarray(rows, dtype=np.int64)
+        pos = np.searchsorted(self._keys, keys)
+        pos = np.minimum(pos, self.nnz - 1)
+        ok = self._keys[pos] == keys
+        return np.where(ok, pos, -1)
+
+    def values(self, theta):
+        """A(θ)'s values on the full pattern (CSC order)."""
+        th = np.asarray(theta, dtype=float)
+        tt = np.multiply.outer(th, th).ravel()
+        v = self._Cdense @ tt if self._Cdense is not None else self.C @ tt
+        v[self.diag_pos] += 1.0
+        return v
+
+    def lower_matrix(self, values):
+        """The lower triangle of A as a CSC matrix (what CHOLMOD reads)."""
+        return sp.csc_matrix((values[self.lower_pos], self.lower_indices, self.lower_indptr),
+                             shape=(self.q, self.q))
+
+    def full_matrix(self, values):
+        """A as a CSC matrix with the full symmetric pattern."""
+        return sp.csc_matrix((values, self.rows, self.indptr), shape=(self.q, self.q))
+
+    def lambdat(self, theta):
+        """Λ' at θ (a new CSC matrix with the template's pattern)."""
+        th = np.asarray(theta, dtype=float)
+        return sp.csc_matrix((th[self.Lind0], self.Lt.indices, self.Lt.indptr),
+                             shape=(self.q, self.q))
+
+    def trace_gradient(self, theta, ainv_values):
+        """∂/∂θ_k of log|A| given A⁻¹ on the pattern: tr(A⁻¹ ∂A/∂θ_k) for every k."""
+        th = np.asarray(theta, dtype=float)
+        G = (self.CT @ ainv_values).reshape(self.n_theta, self.n_theta)
+        return G @ th + G.T @ th
+
+
+class _Template:
+    def __init__(self, indices, indptr, lind0, shape):
+        self.indices = indices
+        self.indptr = indptr
+        self.lind0 = lind0
+        self.shape = shape
+
+
+def _template_csc(Lambdat, Lind):
+    """Λ' template in canonical CSC order with its 0-based θ index per structural nonzero."""
+    Lt = sp.csc_matrix(Lambdat)
+    if not Lt.has_sorted_indices:
+        # keep the pairing of data entries and Lind while sorting
+        Lt = Lt.copy()
+        Lt.data = np.arange(Lt.nnz, dtype=float)
+        Lt.sort_indices()
+        order = Lt.data.astype(np.int64)
+    else:
+        order = np.arange(Lt.nnz)
+    lind = np.asarray(Lind, dtype=np.int64).reshape(-1)
+    if lind.shape[0] != Lt.nnz:
+        raise DataError(f"Lind has {lind.shape[0]} entries but Lambdat has {Lt.nnz} "
+                        "structural nonzeros")
+    return _Template(Lt.indices.astype(np.int64), Lt.indptr.astype(np.int64),
+                     lind[order] - 1, Lt.shape)

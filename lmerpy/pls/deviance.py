@@ -1,0 +1,362 @@
+"""The profiled deviance of a linear mixed model as a function of θ (lme4's ``devfun``).
+
+R equivalent: the function ``lme4::mkLmerDevfun()`` returns, and the ``merPredD`` /
+``lmerResp`` objects behind it (``pwrssUpdate``, ``Laplace``).
+
+Per θ nothing of size n is touched: A = Λ'Z'WZΛ + I comes from a constant map of θ⊗θ
+(:class:`~.crossprod.ScalingMap`), it is refactorised numerically over a fixed symbolic
+analysis, and r² comes from the cross-products::
+
+    [R_ZX | c_u] = L⁻¹ P Λ' Z'W [X | ỹ]
+    R_X'R_X = X'WX − R_ZX'R_ZX                   (dense Cholesky; else FitError)
+    c_β = R_X'⁻¹ (X'Wỹ − R_ZX'c_u),  β̂ = R_X⁻¹ c_β
+    r² = ỹ'Wỹ − ‖c_u‖² − ‖c_β‖²
+    ML:   log|L|² + n[1 + log(2π r²/n)] − Σ log w
+    REML: log|L|² + log|R_X|² + (n−p)[1 + log(2π r²/(n−p))] − Σ log w
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.linalg import lapack
+
+from ..errors import DataError, FitError, LmerpyError
+from .blocked import MAX_DENSE, BlockedFactor, blocked_plan
+from .cholmod_backend import CholmodFactor, cholmod_available
+from .crossprod import CrossProducts, ScalingMap
+
+__all__ = ["LmmDeviance", "available_backends", "BACKENDS"]
+
+_LOG2PI = float(np.log(2.0 * np.pi))
+BACKENDS = ("cholmod", "scipy")
+#: with CHOLMOD installed, "best available" still takes the blocked backend while its dense
+#: block is at most this big (a dense Cholesky of it costs less than CHOLMOD's overhead and
+#: supernodal fill on crossed designs) or dense enough
+_BLOCKED_Q2_CHEAP = 300
+_BLOCKED_MIN_DENSITY = 0.1
+
+
+def available_backends():
+    """Names of the usable factorisation backends (``"cholmod"`` first when installed).
+
+    R equivalent: none (lme4 always uses CHOLMOD through the Matrix package).
+    """
+    return [b for b in BACKENDS if b != "cholmod" or cholmod_available()]
+
+
+class _State:
+    """Everything computed at one θ by a deviance evaluation."""
+
+    __slots__ = ("theta", "ldL2", "RZX", "cu", "RX", "ldRX2", "cbeta", "r2",
+                 "crit_ml", "crit_reml", "_u", "_beta_c")
+
+    def __init__(self, theta):
+        self.theta = theta
+        self._u = None
+        self._beta_c = None
+
+    @property
+    def beta_c(self):
+        if self._beta_c is None:
+            if self.cbeta.shape[0]:
+                self._beta_c = lapack.dtrtrs(self.RX, self.cbeta[:, None])[0][:, 0]
+            else:
+                self._beta_c = np.zeros(0)
+        return self._beta_c
+
+
+class LmmDeviance:
+    """Profiled REML criterion or ML deviance of an LMM as a function of θ.
+
+    R equivalent: ``lme4::mkLmerDevfun(fr, X, reTrms, REML = ...)``.
+
+    Parameters
+    ----------
+    design : lmerpy.design.structures.Design
+        X, y, Zt, the Λ' template with ``Lind``, weights, offset and the terms.
+    REML : bool
+        True: ``__call__`` returns lme4's REML criterion; False: the ML deviance (−2 log L).
+    backend : {"cholmod", "scipy", None}
+        Factorisation of A = Λ'Z'WZΛ + I. ``"cholmod"`` is lme4's sparse Cholesky
+        (scikit-sparse); ``"scipy"`` is a blocked Cholesky (the largest term's block-diagonal
+        part eliminated first, the rest dense; all of A dense when q ≤ 100) needing only
+        SciPy. None picks the faster one for this design: the blocked backend when its dense
+        block is small or dense anyway (crossed designs such as InstEval), CHOLMOD when that
+        block would be large and sparse (deeply nested designs) or too large to hold.
+
+    Attributes
+    ----------
+    REML : bool
+    backend_name : str
+    n_evals : int
+        Number of criterion evaluations (``__call__``) so far.
+    n, p, q, n_theta : int
+    theta0, lower : ndarray
+        Starting θ and its lower bounds (from the design).
+
+    Notes
+    -----
+    Not thread-safe: one object holds one factorisation. Use :meth:`with_response` (cheap)
+    to get an independent object per thread or per response.
+    """
+
+    def __init__(self, design, REML=True, backend=None, *, _template=None, _y=None):
+        self.design = design
+        self.REML = bool(REML)
+        if _template is not None:
+            self._share(_template)
+        else:
+            self._build(design, backend)
+        y = design.y if _y is None else _y
+        y = np.asarray(y, dtype=float)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y[:, 0]
+        if y.ndim != 1:
+            raise DataError("a linear mixed model needs a single numeric response column")
+        self.resp = self.cp.response(y, getattr(design, "offset", None))
+        self._KB = np.column_stack((self.cp.ZtWX, self.resp.ZtWy))
+        self._G0 = np.empty((self.p + 1, self.p + 1))
+        self._G0[:self.p, :self.p] = self.cp.XtWX
+        self._G0[:self.p, self.p] = self._G0[self.p, :self.p] = self.resp.XtWy
+        self._G0[self.p, self.p] = self.resp.yWy
+        self._Lt = self.smap.lambdat(self.theta0)
+        self.n_evals = 0
+        self._state = None
+
+    # -- construction -------------------------------------------------------------------
+    def _build(self, design, backend):
+        n = design.X.shape[0]
+        w = getattr(design, "weights", None)
+        w = np.ones(n) if w is None else np.asarray(w, dtype=float).reshape(-1)
+        if w.shape[0] != n:
+            raise DataError(f"weights have length {w.shape[0]}, expected {n}")
+        if np.any(~np.isfinite(w)) or np.any(w < 0):
+            raise DataError("prior weights must be finite and non-negative")
+        self.cp = CrossProducts(design.Zt, design.X, w)
+        with np.errstate(divide="ignore"):
+            self.sum_log_w = float(np.sum(np.log(w)))
+        self.blocks = [(int(t.row_offset), int(t.n_levels), int(t.n_columns))
+                       for t in design.reterms]
+        theta0 = np.asarray(design.theta, dtype=float).reshape(-1)
+        self.theta0 = theta0
+        self.n_theta = theta0.shape[0]
+        lower = getattr(design, "lower", None)
+        self.lower = (np.full(self.n_theta, -np.inf) if lower is None
+                      else np.asarray(lower, dtype=float).reshape(-1))
+        self.smap = ScalingMap(self.cp.ZtWZ, design.Lambdat, design.Lind, self.n_theta,
+                               self.blocks)
+        if self.smap.Lind0.size and (self.smap.Lind0.min() < 0
+                                     or self.smap.Lind0.max() >= self.n_theta):
+            raise DataError("Lind refers to a θ index outside 1..length(theta)")
+        self._helper = None
+        self.factor = self._make_backend(backend)
+
+    def _blocked(self):
+        """(BlockedFactor or None, q₂) for this pattern; built once."""
+        if self._helper is None:
+            first, q2, ok = blocked_plan(self.smap, self.blocks)
+            self._helper = (BlockedFactor(self.smap, self.blocks, first) if ok else None, q2)
+        return self._helper
+
+    def _make_backend(self, backend):
+        names = available_backends()
+        key = None if backend is None else str(backend).lower()
+        if key not in (None,) + BACKENDS:
+            raise LmerpyError(f"unknown backend {backend!r}; choose one of {list(BACKENDS)}")
+        if key == "cholmod" and "cholmod" not in names:
+            raise LmerpyError("backend 'cholmod' needs scikit-sparse (sksparse.cholmod), "
+                              "which is not installed; use backend='scipy'")
+        if key == "cholmod":
+            return CholmodFactor(self.smap)
+        blk, q2 = self._blocked()
+        if key == "scipy":
+            if blk is None:
+                raise LmerpyError(
+                    f"backend 'scipy' holds the random effects outside the largest term in a "
+                    f"dense block, here {q2} x {q2} (limit {MAX_DENSE}); install scikit-sparse "
+                    f"for backend='cholmod'")
+            return blk.copy()
+        # best available
+        if blk is not None and ("cholmod" not in names or q2 <= _BLOCKED_Q2_CHEAP
+                                or _density(blk) >= _BLOCKED_MIN_DENSITY):
+            return blk.copy()
+        if "cholmod" in names:
+            return CholmodFactor(self.smap)
+        raise LmerpyError(
+            f"this design needs a dense {q2} x {q2} block without scikit-sparse (limit "
+            f"{MAX_DENSE}); install scikit-sparse (CHOLMOD)")
+
+    def _share(self, other):
+        for name in ("cp", "sum_log_w", "blocks", "theta0", "n_theta", "lower", "smap",
+                     "_helper"):
+            setattr(self, name, getattr(other, name))
+        self.factor = other.factor.copy()
+        if self._helper is not None and self._helper[0] is not None:
+            self._helper = (self._helper[0].copy(), self._helper[1])
+
+    def with_response(self, y):
+        """A deviance function for a new response, reusing Z'WZ, Z'WX, X'WX and the analysis.
+
+        R equivalent: ``refit(fit, newresp)`` (and ``bootMer``'s refits). Weights, offset and
+        the REML flag are kept; ``n_evals`` starts at 0.
+        """
+        return LmmDeviance(self.design, REML=self.REML, _template=self, _y=y)
+
+    # -- sizes ----------------------------------------------------------------------------
+    @property
+    def backend_name(self):
+        return self.factor.name
+
+    @property
+    def n(self):
+        return self.cp.n
+
+    @property
+    def p(self):
+        return self.cp.p
+
+    @property
+    def q(self):
+        return self.cp.q
+
+    # -- evaluation -------------------------------------------------------------------------
+    def _theta(self, theta):
+        th = np.array(theta, dtype=float).reshape(-1)
+        if th.shape[0] != self.n_theta:
+            raise DataError(f"theta has length {th.shape[0]}, expected {self.n_theta}")
+        if not np.isfinite(th.sum()):
+            raise DataError("theta contains non-finite values")
+        return th
+
+    def _lambdat(self, theta):
+        Lt = self._Lt
+        Lt.data[:] = theta[self.smap.Lind0]
+        return Lt
+
+    def _evaluate(self, theta):
+        st = self._state
+        if st is not None and np.array_equal(st.theta, theta):
+            return st
+        st = _State(theta.copy())
+        self._state = None
+        fac = self.factor
+        fac.factor(self.smap.values(theta))
+        st.ldL2 = fac.logdet()
+        R = fac.solve_L(self._lambdat(theta) @ self._KB)
+        p = self.p
+        st.RZX = R[:, :p]
+        st.cu = R[:, p]
+        G = self._G0 - R.T @ R            # [[VtV, X'Wỹ − R_ZX'c_u], [·, ỹ'Wỹ − c_u'c_u]]
+        if p:
+            RX, info = lapack.dpotrf(G[:p, :p], lower=0, clean=1)
+            if info != 0:
+                raise FitError("Downdated VtV is not positive definite")
+            st.RX = RX
+            st.ldRX2 = float(2.0 * np.sum(np.log(np.diagonal(RX))))
+            st.cbeta = lapack.dtrtrs(RX, G[:p, p:], trans=1)[0][:, 0]
+            r2 = G[p, p] - st.cbeta @ st.cbeta
+        else:
+            st.RX = np.zeros((0, 0))
+            st.ldRX2 = 0.0
+            st.cbeta = np.zeros(0)
+            r2 = G[0, 0]
+        self._state = st
+        if not r2 > 1e-9 * self.resp.yWy:  # cancellation: recompute from the residual vector
+            r2 = self._direct_pwrss(st)
+        st.r2 = float(r2)
+        n, nmp = self.n, self.n - p
+        if not st.r2 > 0:
+            st.crit_ml = st.crit_reml = -np.inf
+        else:
+            lr = np.log(st.r2)
+            st.crit_ml = st.ldL2 + n * (1.0 + _LOG2PI + lr - np.log(n)) - self.sum_log_w
+            st.crit_reml = (st.ldL2 + st.ldRX2 + nmp * (1.0 + _LOG2PI + lr - np.log(nmp))
+                            - self.sum_log_w) if nmp > 0 else np.nan
+        return st
+
+    def _ensure_factored(self, st):
+        if self._state is not st:
+            self.factor.factor(self.smap.values(st.theta))
+            self._state = st
+
+    def _u(self, st):
+        if st._u is None:
+            v = st.cu - st.RZX @ st.beta_c if self.p else st.cu
+            self._ensure_factored(st)
+            st._u = self.factor.solve_Lt(v)
+        return st._u
+
+    def _direct_pwrss(self, st):
+        u = self._u(st)
+        b = self.smap.lambdat(st.theta).T @ u
+        yt = self.resp.y - self.resp.offset
+        if self.p:
+            yt = yt - self.cp.X @ (self.resp.beta0 + st.beta_c)
+        r = yt - np.asarray(self.cp.Zt.T @ b).reshape(-1)
+        return float(np.sum(self.cp.weights * r * r) + u @ u)
+
+    def __call__(self, theta):
+        """The profiled REML criterion (``REML=True``) or ML deviance at θ.
+
+        Raises
+        ------
+        FitError
+            ``Downdated VtV is not positive definite`` when R_X'R_X is not positive definite.
+        """
+        th = self._theta(theta)
+        self.n_evals += 1
+        st = self._evaluate(th)
+        return float(st.crit_reml if self.REML else st.crit_ml)
+
+    def gradient(self, theta):
+        """Analytic gradient of the same criterion with respect to θ (not counted).
+
+        R equivalent: none; lme4 differences the deviance numerically after the fit.
+        """
+        from .gradient import deviance_gradient
+        th = self._theta(theta)
+        st = self._evaluate(th)
+        return deviance_gradient(self, st)
+
+    def solve(self, theta):
+        """The full penalized least squares solution at θ (:class:`PlsSolution`).
+
+        Not counted in ``n_evals``. R equivalent: the state of a fitted ``merMod``.
+        """
+        from .solution import PlsSolution
+        th = self._theta(theta)
+        st = self._evaluate(th)
+        return PlsSolution(self, st)
+
+    # -- A⁻¹ on the pattern (gradient, conditional variances) ------------------------------
+    def _inverse_on_pattern(self, st):
+        """Values of A(θ)⁻¹ on A's full pattern."""
+        if isinstance(self.factor, BlockedFactor):
+            self._ensure_factored(st)
+            return self.factor.inverse_on_pattern()
+        blk, q2 = self._blocked()
+        if blk is not None:
+            blk.factor(self.smap.values(st.theta))
+            return blk.inverse_on_pattern()
+        if self.q <= 6000:
+            self._ensure_factored(st)
+            Ainv = self.factor.solve_A(np.eye(self.q))
+            return Ainv[self.smap.rows, self.smap.cols]
+        raise LmerpyError(
+            "the sparse inverse of A needed here (analytic gradient, conditional variances) "
+            f"is not implemented for this design (q = {self.q}, dense block {q2} x {q2} "
+            f"above {MAX_DENSE})")
+
+
+def _density(blk):
+    """Fraction of the dense block's lower triangle that is structurally nonzero (estimate)."""
+    st = blk.st
+    if st.q2 == 0:
+        return 1.0
+    tri = st.q2 * (st.q2 + 1) / 2.0
+    if st.ns and st.has_pairs:
+        nz = np.unique(np.concatenate((st.flat22_low, st.pdest))).shape[0]
+    elif st.ns:
+        return 1.0  # more slot pairs than the budget: S is large and dense
+    else:
+        nz = st.flat22_low.shape[0]
+    return nz / tri
