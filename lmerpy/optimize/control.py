@@ -129,6 +129,11 @@ class Control:
         ``gradient`` when it has one (Hessian by central differences of that gradient) and
         lme4's finite differences of the deviance otherwise; ``True`` requires the analytic
         gradient; ``False`` always uses lme4's finite differences (``deriv12``).
+    restart_unconverged : bool
+        lmerpy addition: when the derivatives are analytic, the fit is not singular, the
+        optimizer reported success and yet the scaled gradient fails lme4's gradient check,
+        restart the optimizer once from the optimum and keep the result if the deviance went
+        down (so a gradient warning only remains when a restart could not fix it).
     check_* (pre-fit)
         lme4's design checks with lme4's defaults, for the design stage to read.
     mod_type : {"lmer", "glmer"}
@@ -146,6 +151,7 @@ class Control:
     check_conv_hess: ConvCheck = ConvCheck("warning", 1e-6)
     optCtrl: Dict[str, Any] = field(default_factory=dict)
     use_gradient: Union[str, bool] = "auto"
+    restart_unconverged: bool = True
     check_nobs_vs_rankZ: str = "ignore"
     check_nobs_vs_nlev: str = "stop"
     check_nlev_gtreq_5: str = "ignore"
@@ -253,6 +259,7 @@ def _validated(ctl):
         ctl, optimizer=opt, boundary_tol=btol, optCtrl=dict(optctrl),
         restart_edge=bool(ctl.restart_edge), calc_derivs=bool(ctl.calc_derivs),
         use_last_params=bool(ctl.use_last_params),
+        restart_unconverged=bool(ctl.restart_unconverged),
         check_conv_grad=ConvCheck.make(ctl.check_conv_grad, "check_conv_grad"),
         check_conv_singular=ConvCheck.make(ctl.check_conv_singular, "check_conv_singular"),
         check_conv_hess=ConvCheck.make(ctl.check_conv_hess, "check_conv_hess"))
@@ -261,10 +268,10 @@ def _validated(ctl):
 def lmerControl(optimizer="nloptwrap", restart_edge=True, boundary_tol=1e-5, calc_derivs=True,
                 check_conv_grad=("warning", 2e-3), check_conv_singular=("message", 1e-4),
                 check_conv_hess=("warning", 1e-6), optCtrl=None, use_gradient="auto", *,
-                use_last_params=False, check_nobs_vs_rankZ="ignore", check_nobs_vs_nlev="stop",
-                check_nlev_gtreq_5="ignore", check_nlev_gtr_1="stop", check_nobs_vs_nRE="stop",
-                check_rankX="message+drop.cols", check_scaleX="warning",
-                check_formula_LHS="stop"):
+                use_last_params=False, restart_unconverged=True, check_nobs_vs_rankZ="ignore",
+                check_nobs_vs_nlev="stop", check_nlev_gtreq_5="ignore", check_nlev_gtr_1="stop",
+                check_nobs_vs_nRE="stop", check_rankX="message+drop.cols",
+                check_scaleX="warning", check_formula_LHS="stop"):
     """Settings of an :func:`lmer` fit (R: ``lme4::lmerControl``).
 
     Parameters
@@ -289,6 +296,9 @@ def lmerControl(optimizer="nloptwrap", restart_edge=True, boundary_tol=1e-5, cal
         Optimizer settings (see :class:`Control`).
     use_gradient : {"auto", True, False}
         How the post-fit derivatives are computed (see :class:`Control`).
+    restart_unconverged : bool
+        lmerpy addition (see :class:`Control`): restart once when the analytic scaled gradient
+        fails lme4's gradient check.
     use_last_params, check_nobs_vs_rankZ, check_nobs_vs_nlev, check_nlev_gtreq_5,
     check_nlev_gtr_1, check_nobs_vs_nRE, check_rankX, check_scaleX, check_formula_LHS
         As lme4's ``use.last.params`` and pre-fit ``check.*`` arguments, same defaults.
@@ -300,6 +310,7 @@ def lmerControl(optimizer="nloptwrap", restart_edge=True, boundary_tol=1e-5, cal
     return _validated(Control(
         optimizer=optimizer, restart_edge=restart_edge, boundary_tol=boundary_tol,
         calc_derivs=calc_derivs, use_last_params=use_last_params,
+        restart_unconverged=restart_unconverged,
         check_conv_grad=check_conv_grad, check_conv_singular=check_conv_singular,
         check_conv_hess=check_conv_hess, optCtrl=optCtrl or {}, use_gradient=use_gradient,
         check_nobs_vs_rankZ=check_nobs_vs_rankZ, check_nobs_vs_nlev=check_nobs_vs_nlev,
@@ -312,7 +323,8 @@ def glmerControl(optimizer=("bobyqa", "Nelder_Mead"), restart_edge=False, bounda
                  calc_derivs=True, check_conv_grad=("warning", 2e-3),
                  check_conv_singular=("message", 1e-4), check_conv_hess=("warning", 1e-6),
                  optCtrl=None, use_gradient="auto", *, tolPwrss=1e-7, compDev=True,
-                 nAGQ0initStep=True, use_last_params=False, check_nobs_vs_rankZ="ignore",
+                 nAGQ0initStep=True, use_last_params=False, restart_unconverged=True,
+                 check_nobs_vs_rankZ="ignore",
                  check_nobs_vs_nlev="stop", check_nlev_gtreq_5="ignore",
                  check_nlev_gtr_1="stop", check_nobs_vs_nRE="stop",
                  check_rankX="message+drop.cols", check_scaleX="warning",
@@ -350,6 +362,7 @@ def glmerControl(optimizer=("bobyqa", "Nelder_Mead"), restart_edge=False, bounda
     return _validated(Control(
         optimizer=optimizer, restart_edge=restart_edge, boundary_tol=boundary_tol,
         calc_derivs=calc_derivs, use_last_params=use_last_params,
+        restart_unconverged=restart_unconverged,
         check_conv_grad=check_conv_grad, check_conv_singular=check_conv_singular,
         check_conv_hess=check_conv_hess, optCtrl=optCtrl or {}, use_gradient=use_gradient,
         check_nobs_vs_rankZ=check_nobs_vs_rankZ, check_nobs_vs_nlev=check_nobs_vs_nlev,

@@ -24,6 +24,8 @@ __all__ = ["optimize_lmer", "optimize_glmer", "optimizer_settings", "lme4_start"
 
 #: Step of restart_edge's one-sided difference into the interior (lme4's ``btol``).
 RESTART_EDGE_STEP = 1e-5
+#: How far into the interior a gradient-based optimizer is restarted by restart_edge.
+GRADIENT_RESTART_STEP = 1e-2
 
 _NM_KEYS = {"maxfun": "maxeval", "FtolAbs": "ftol_abs", "FtolRel": "ftol_rel",
             "XtolRel": "xtol_rel", "xst": "initial_step", "xt": "xtol_abs",
@@ -165,6 +167,50 @@ def _run(optimizer, devfun, x0, lower, upper, optCtrl, verbose, fitlog, adj, n_t
     return res, _return_code(optimizer, res.status), st
 
 
+def _gradient_based(optimizer, optCtrl):
+    if optimizer == "lbfgsb":
+        return True
+    alg = str((optCtrl or {}).get("algorithm", "")).upper()
+    return optimizer == "nloptwrap" and ("_LD_" in alg or alg.startswith("LD_"))
+
+
+def _snap(f_logged, theta, fval, lower, boundary_tol):
+    """Boundary snapping (R: ``lme4:::check.boundary``): each θ within ``boundary_tol`` above
+    its bound is put on the bound when that does not raise the deviance."""
+    if not boundary_tol > 0:
+        return theta, fval
+    bdiff = theta - lower
+    edge = np.flatnonzero((bdiff > 0) & (bdiff < boundary_tol))
+    if not edge.size:
+        return theta, fval
+    pp = theta.copy()
+    for i in edge:
+        t = theta.copy()
+        t[i] = lower[i]
+        if f_logged(t) <= fval:
+            pp[i] = lower[i]
+    if np.array_equal(pp, theta):
+        return theta, fval
+    fnew = f_logged(pp)
+    if fnew <= fval:
+        return pp, fnew
+    return theta, fval
+
+
+def _fails_gradient_check(derivs, theta, lower, control):
+    """Would lme4's scaled-gradient check fail here (on a non-singular fit)?"""
+    from .checks import _gradient_message
+    cc = control.check_conv_grad
+    sing = control.check_conv_singular
+    bc = np.flatnonzero(lower == 0)
+    if np.any(theta[bc] < sing.tol):
+        return False
+    if not np.all(np.isfinite(derivs["gradient"])):
+        return False
+    c, msg = _gradient_message(derivs, theta, cc)
+    return msg is not None and msg.startswith("Model failed")
+
+
 def _optimize(devfun, x0, lower, upper, control, optimizer, *, verbose, restart_edge,
               boundary_tol, calc_derivs, adj=False, n_theta=None, beta_sd=None):
     t0 = time.perf_counter()
@@ -210,40 +256,51 @@ def _optimize(devfun, x0, lower, upper, control, optimizer, *, verbose, restart_
                 t = theta.copy()
                 t[i] = lower[i] + RESTART_EDGE_STEP
                 bgrad.append((f_logged(t) - d0) / RESTART_EDGE_STEP)
-            if any(b < 0 for b in bgrad):
+            neg = bvals[np.asarray(bgrad) < 0]
+            if neg.size:
                 if verbose:
                     print("some theta parameters on the boundary, restarting")
                 restarted = True
-                res, code, st, warns2 = run(theta)
+                start = theta.copy()
+                if _gradient_based(optimizer, control.optCtrl):
+                    # a gradient method would stay put: the projected gradient is zero there
+                    start[neg] = np.minimum(lower[neg] + GRADIENT_RESTART_STEP,
+                                            0.5 * (lower[neg] + upper[neg]))
+                res, code, st, warns2 = run(start)
                 warns += warns2
                 theta, fval = res.x.copy(), res.fun
-    if boundary_tol > 0:
-        bdiff = theta - lower
-        edge = np.flatnonzero((bdiff > 0) & (bdiff < boundary_tol))
-        if edge.size:
-            pp = theta.copy()
-            for i in edge:
-                t = theta.copy()
-                t[i] = lower[i]
-                if f_logged(t) <= fval:
-                    pp[i] = lower[i]
-            fnew = f_logged(pp)
-            if fnew <= fval:
-                theta, fval = pp, fnew
+    theta, fval = _snap(f_logged, theta, fval, lower, boundary_tol)
+    derivs = None
+    if calc_derivs:
+        if verbose > 10:
+            print("computing derivatives")
+        derivs = compute_derivs(devfun, theta, lower, upper, control.use_gradient, fx=fval)
+        derivs_evals = int(derivs.get("evals", 0))
+    else:
+        derivs_evals = 0
+    retried = False
+    if (control.restart_unconverged and derivs is not None and derivs["method"] == "analytic"
+            and code == 0 and _fails_gradient_check(derivs, theta, lower, control)):
+        if verbose:
+            print("gradient check failed at the optimum, restarting")
+        retried = True
+        res2, code2, st2, warns2 = run(theta)
+        t2, f2 = _snap(f_logged, res2.x.copy(), res2.fun, lower, boundary_tol)
+        warns += warns2
+        if f2 < fval:
+            theta, fval, res, code, st = t2, f2, res2, code2, st2
+            derivs = compute_derivs(devfun, theta, lower, upper, control.use_gradient, fx=fval)
+            derivs_evals += int(derivs.get("evals", 0))
     elapsed = time.perf_counter() - t0
     optsum = OptSummary(
         optimizer=opt_name, settings=st, theta_start=x0, theta=theta, fmin=float(fval),
         feval=len(fitlog), return_code=int(code), message=res.message, fitlog=fitlog,
         lower=lower, upper=upper, warnings=warns, status=int(res.status),
-        restarted=restarted, optimizer_evals=int(res.feval), elapsed=elapsed)
-    last_at_opt = bool(fitlog) and np.array_equal(fitlog[-1][0], theta)
-    if calc_derivs:
-        if verbose > 10:
-            print("computing derivatives")
-        d = compute_derivs(devfun, theta, lower, upper, control.use_gradient, fx=fval)
-        optsum.derivs = {k: d[k] for k in ("gradient", "Hessian", "method")}
-        optsum.derivs_evals = int(d.get("evals", 0))
-        last_at_opt = False
+        restarted=restarted, retried=retried, optimizer_evals=int(res.feval),
+        derivs_evals=derivs_evals, elapsed=elapsed)
+    if derivs is not None:
+        optsum.derivs = {k: derivs[k] for k in ("gradient", "Hessian", "method")}
+    last_at_opt = derivs is None and bool(fitlog) and np.array_equal(fitlog[-1][0], theta)
     if not control.use_last_params and not last_at_opt:
         devfun(theta)
     return optsum
@@ -270,7 +327,8 @@ def optimize_lmer(devfun, theta0, lower, control=None, verbose=0, *, upper=None)
     control : Control, optional
         :func:`lmerControl` by default.
     verbose : int
-        1: each evaluation printed like nloptr's ``print_level = 1``; 2: also θ.
+        >= 1: each evaluation printed like lme4's nloptwrap output (``iteration: k`` /
+        ``f(x) = ...``); >= 3: also θ.
     upper : array_like, optional
         Upper bounds (none in lme4).
 

@@ -157,20 +157,19 @@ class _Recorder:
         if self.verbose:
             k = self.count
             print(f"iteration: {k}")
-            if self.verbose >= 2:
-                print("\tx = (" + ", ".join(f"{v:f}" for v in x) + ")")
+            if self.verbose >= 3:
+                print("\tx = ( " + ", ".join(f"{v:f}" for v in x) + " )")
             print(f"\tf(x) = {f:f}")
         return f
 
 
 def _nlopt_algorithm(method):
     import nlopt
-    name = method.upper()
-    if name.startswith("NLOPT_"):
-        name = name[6:]
     table = {"BOBYQA": "LN_BOBYQA", "NELDER_MEAD": "LN_NELDERMEAD",
              "NLOPT_LBFGS": "LD_LBFGS"}
-    name = table.get(name, name)
+    name = table.get(method.upper(), method.upper())
+    if name.startswith("NLOPT_"):
+        name = name[6:]
     alg = getattr(nlopt, name, None)
     if not isinstance(alg, int) or not name[:3] in ("LN_", "LD_", "GN_", "GD_"):
         raise OptimizerError(f"unknown optimization method {method!r}; use one of "
@@ -301,7 +300,8 @@ def minimize_bounded(fun, x0, lower=None, upper=None, method="bobyqa", *, grad=N
         ``algorithm``; ``"lbfgsb"`` takes scipy's ``ftol``, ``gtol``, ``maxiter``, ``maxfun``,
         ``maxcor``, ``maxls``.
     verbose : int
-        1 prints each evaluation like nloptr's ``print_level = 1``; 2 also prints x.
+        1 or 2 print each evaluation like nloptr's ``print_level = 1`` (``iteration: k`` and
+        ``f(x) = ...``); 3 or more also print x, as lme4's ``verbose = 3``.
     fitlog : list, optional
         A list to append ``(x, f)`` pairs to (a new one is made otherwise).
 

@@ -98,6 +98,9 @@ class OptSummary:
         The backend's raw status (NLopt's code).
     restarted : bool
         Whether restart_edge restarted the optimizer.
+    retried : bool
+        Whether the optimizer was restarted because the analytic scaled gradient failed lme4's
+        gradient check (``restart_unconverged``, a lmerpy addition).
     derivs_evals : int
         Deviance/gradient evaluations spent on the derivatives.
     elapsed : float
@@ -121,6 +124,7 @@ class OptSummary:
     warnings: List[str] = field(default_factory=list)
     status: int = 0
     restarted: bool = False
+    retried: bool = False
     derivs_evals: int = 0
     optimizer_evals: int = 0
     elapsed: float = 0.0
@@ -158,7 +162,8 @@ class OptSummary:
             "lower": _enc_vec(self.lower), "upper": _enc_vec(self.upper), "derivs": d,
             "conv_messages": list(self.conv_messages), "conv_code": int(self.conv_code),
             "warnings": list(self.warnings), "status": int(self.status),
-            "restarted": bool(self.restarted), "derivs_evals": int(self.derivs_evals),
+            "restarted": bool(self.restarted), "retried": bool(self.retried),
+            "derivs_evals": int(self.derivs_evals),
             "optimizer_evals": int(self.optimizer_evals), "elapsed": float(self.elapsed),
         }
 
@@ -186,6 +191,7 @@ class OptSummary:
             conv_messages=list(d.get("conv_messages", [])),
             conv_code=int(d.get("conv_code", 0)), warnings=list(d.get("warnings", [])),
             status=int(d.get("status", 0)), restarted=bool(d.get("restarted", False)),
+            retried=bool(d.get("retried", False)),
             derivs_evals=int(d.get("derivs_evals", 0)),
             optimizer_evals=int(d.get("optimizer_evals", 0)), elapsed=float(d.get("elapsed", 0.0)))
 
