@@ -22,6 +22,7 @@ class Name:
     """A column reference (backquotes stripped: `` `my var` `` -> ``Name("my var")``)."""
 
     name: str
+    parens: int = 0
 
     def deparse(self) -> str:
         from .deparse import deparse
@@ -30,10 +31,12 @@ class Name:
 
 @dataclass(frozen=True)
 class Number:
-    """A numeric literal; ``text`` keeps how it was written (R prints ``2``, not ``2.0``)."""
+    """A numeric literal; ``text`` is how R deparses it (R prints ``2``, not ``2.0``; ``1e5`` as
+    ``1e+05``; an integer literal keeps its ``L``: ``2L``)."""
 
     value: float
     text: str
+    parens: int = 0
 
     def deparse(self) -> str:
         from .deparse import deparse
@@ -46,6 +49,7 @@ class Constant:
 
     value: Union[bool, None, float, str]
     text: str
+    parens: int = 0
 
     def deparse(self) -> str:
         from .deparse import deparse
@@ -59,6 +63,10 @@ class Call:
     func: str
     args: Tuple["Expr", ...] = ()
     kwargs: Tuple[Tuple[str, "Expr"], ...] = ()
+    parens: int = 0
+    #: Where each keyword argument stood in the written argument list, when keyword arguments
+    #: came before positional ones (``f(a = 1, b)`` -> ``(0,)``); empty means "after them all".
+    kwarg_positions: Tuple[int, ...] = ()
 
     def deparse(self) -> str:
         from .deparse import deparse
@@ -68,11 +76,14 @@ class Call:
 @dataclass(frozen=True)
 class BinOp:
     """Arithmetic inside a call or ``I()``: op is one of ``+ - * / ^ %% %/%``; also ``:`` and
-    ``%in%`` when they appear inside a call's argument (e.g. ``interaction``)."""
+    ``%in%`` when they appear inside a call's argument (e.g. ``interaction``). Comparisons and
+    logic (``== != < > <= >= & && | ||``) and other ``%op%`` operators are BinOps too; a
+    comparison may also stand as a model variable by itself (``y ~ x > 2``, as in R)."""
 
     op: str
     left: "Expr"
     right: "Expr"
+    parens: int = 0
 
     def deparse(self) -> str:
         from .deparse import deparse
@@ -81,10 +92,11 @@ class BinOp:
 
 @dataclass(frozen=True)
 class UnaryOp:
-    """Unary ``-x`` or ``+x`` inside a call."""
+    """Unary ``-x`` or ``+x`` inside a call; also logical ``!x``."""
 
     op: str
     operand: "Expr"
+    parens: int = 0
 
     def deparse(self) -> str:
         from .deparse import deparse
@@ -92,6 +104,12 @@ class UnaryOp:
 
 
 Expr = Union[Name, Number, Constant, Call, BinOp, UnaryOp]
+
+# ``parens`` (every node): how many pairs of parentheses were written around the node, as R
+# keeps them (R's ``(`` calls): ``I((x + 1)^2)`` has ``BinOp("+", ..., parens=1)``, which is how
+# ``deparse`` gives back ``(x + 1)^2``. Evaluation ignores it; it is part of equality because R
+# treats ``log((x))`` and ``log(x)`` as different variables. A term factor, a response or a
+# grouping variable never carries the formula-level parentheses around it (``y ~ (x)`` is x).
 
 # --------------------------------------------------------------------------- terms
 
@@ -173,14 +191,24 @@ class RandomTerm:
     group: Tuple[Expr, ...]
     lhs_text: str
     double_bar: bool = False
+    #: The grouping expression as lme4 holds it (``b:a``; ``c:(b:a)`` for ``(1 | a/b/c)``);
+    #: ``group`` is this expression flattened into its variables.
+    group_expr: Optional[Expr] = field(default=None, compare=False)
 
     @property
     def group_label(self) -> str:
-        """lme4's grouping-factor name, e.g. ``"Subject"``, ``"cask:batch"``."""
+        """lme4's grouping-factor name, e.g. ``"Subject"``, ``"cask:batch"``, ``"c:(b:a)"``
+        (R: ``deparse(bar[[3]])``; a lone non-syntactic name is not backquoted there)."""
+        if self.group_expr is not None:
+            from .deparse import deparse_group_label
+            return deparse_group_label(self.group_expr)
         return ":".join(g.deparse() for g in self.group)
 
     def deparse(self) -> str:
         """``"(0 + Days | Subject)"``"""
+        if self.group_expr is not None:
+            from .deparse import deparse_formula_expr
+            return f"({self.lhs_text} | {deparse_formula_expr(self.group_expr)})"
         return f"({self.lhs_text} | {self.group_label})"
 
 
@@ -206,11 +234,35 @@ class Formula:
     fixed: ModelTerms
     random: Tuple[RandomTerm, ...] = ()
     _deparsed: str = field(default="", compare=False, repr=False)
+    #: The parsed formula after ``expandDoubleVerts`` (``lmerpy.formula.parser.FormulaTree``).
+    _tree: object = field(default=None, compare=False, repr=False)
 
     def deparse(self) -> str:
         """R's ``deparse`` of the formula after ``expandDoubleVerts`` (what lme4's summary prints
-        after ``Formula:``), e.g. ``Reaction ~ Days + ((1 | Subject) + (0 + Days | Subject))``."""
+        after ``Formula:``), e.g. ``Reaction ~ Days + ((1 | Subject) + (0 + Days | Subject))``.
+
+        One line; R splits formulas longer than 60 characters: see :meth:`deparse_lines`."""
         return self._deparsed
+
+    def deparse_lines(self, width_cutoff: int = 60):
+        """R's ``deparse(formula, width.cutoff)``: a list of lines, continuation lines indented
+        by 4 spaces. lme4's summary prints them with ``cat("Formula:", lines, fill = TRUE)``."""
+        from .deparse import deparse_lines
+        return deparse_lines(self._tree.formula_node(), width_cutoff)
+
+    @property
+    def frame_variables(self) -> Tuple[Expr, ...]:
+        """The variables of lme4's model frame ``fr``, in R's order: the response, then each
+        distinct variable of ``subbars(formula)`` (fixed part with offsets, random left sides,
+        grouping variables). R: ``attr(terms(subbars(formula)), "variables")``."""
+        from .parser import frame_variables
+        return frame_variables(self)
+
+    def all_vars(self) -> Tuple[str, ...]:
+        """Every name the formula reads as a column, in order (R's ``all.vars(formula)``):
+        symbols anywhere, function names excluded."""
+        from .parser import all_vars
+        return all_vars(self)
 
     def __str__(self) -> str:
         return self.deparse()

@@ -1,0 +1,231 @@
+"""lme4's random-effects bars: where they may stand, ``||``, ``/`` nesting, ``findbars``/``nobars``.
+
+Follows lme4 1.1-31 (``expandDoubleVerts``, ``findbars`` with ``expandSlash`` and
+``makeInteraction``, ``nobars_``) over our expression nodes:
+
+* ``(x || g)`` becomes one bar per term label of the left side: ``(1 | g) + (0 + x | g)``; a
+  factor stays one correlated block; ``(0 + x || g)`` is ``(0 + x | g)``.
+* ``(x | a/b)`` becomes ``(x | b:a)`` and ``(x | a)`` -- in that order, as lme4 returns them;
+  ``a/b/c`` gives ``c:(b:a)``, ``b:a``, ``a`` (lme4's grouping-factor names).
+* ``nobars`` drops every bar from the right side, with lme4's exact rules (so
+  ``y ~ (1 | g) - 1`` keeps its intercept, as in lme4).
+
+lmerpy is stricter than lme4 in one way: a bar may only stand where it means something -- at
+the top of the right side, in a chain of ``+`` (or the left of a ``-``), in parentheses. lme4
+silently accepts ``x * (1 | g)`` or ``log(1 | g)``; here they are a :class:`FormulaError`.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Callable, List, Optional, Set, Tuple
+
+from ..errors import FormulaError
+from .algebra import FORMULA_OPS, compute_terms, is_dot, strip_parens
+from .deparse import deparse, deparse_formula_expr
+from .terms import BinOp, Call, Constant, Name, Number, UnaryOp
+
+__all__ = ["is_bar", "any_bars", "check_bar_positions", "expand_double_verts", "find_bars",
+           "nobars_tree", "group_variables"]
+
+BAR_OPS = ("|", "||")
+
+
+def is_bar(e) -> bool:
+    """A bar, with or without parentheses around it."""
+    return isinstance(e, BinOp) and e.op in BAR_OPS
+
+
+def _children(e):
+    if isinstance(e, BinOp):
+        return (e.left, e.right)
+    if isinstance(e, UnaryOp):
+        return (e.operand,)
+    if isinstance(e, Call):
+        return tuple(e.args) + tuple(v for _, v in e.kwargs)
+    return ()
+
+
+def any_bars(e) -> bool:
+    return is_bar(e) or any(any_bars(c) for c in _children(e))
+
+
+def _walk(e):
+    yield e
+    for c in _children(e):
+        yield from _walk(c)
+
+
+def check_bar_positions(rhs):
+    """Raise :class:`FormulaError` for a bar anywhere but in a ``+`` chain (or parentheses, or
+    the left of ``-``) of the right side, and for a bar inside a bar."""
+
+    def check(e, where: Optional[str]):
+        if is_bar(e):
+            if where is not None:
+                raise FormulaError(
+                    f"random-effects term '({deparse(strip_parens(e))})' inside {where}: bars "
+                    "must stand at the top level of the formula, joined by '+', "
+                    "e.g. y ~ x + (1 | g)")
+            for side in (e.left, e.right):
+                inner = next((x for x in _walk(side) if is_bar(x)), None)
+                if inner is not None:
+                    raise FormulaError(
+                        f"nested bars: '{deparse(strip_parens(inner))}' inside the random-effects "
+                        f"term '({deparse(strip_parens(e))})'")
+            return
+        if isinstance(e, BinOp):
+            if e.op == "+":
+                check(e.left, where)
+                check(e.right, where)
+            elif e.op == "-":
+                check(e.left, where)
+                check(e.right, where or f"the removal '- {deparse(e.right)}'")
+            else:
+                ctx = where or f"'{deparse(strip_parens(e))}' (operator '{e.op}')"
+                check(e.left, ctx)
+                check(e.right, ctx)
+        elif isinstance(e, UnaryOp):
+            check(e.operand, where if e.op == "+" else (where or f"'{e.op}' (a unary operator)"))
+        elif isinstance(e, Call):
+            for c in _children(e):
+                check(c, where or f"the call '{e.func}()'")
+
+    check(rhs, None)
+
+
+def _lhs_terms(lhs, bar):
+    if any(is_dot(x) for x in _walk(lhs)):
+        raise FormulaError(f"'.' is not allowed in the random-effects term '({deparse(bar)})'")
+    return compute_terms(lhs, allow_offset=False,
+                         where=f"in the random-effects term '({deparse(bar)})'")
+
+
+def expand_double_verts(rhs, reparse: Callable[[str], object]) -> Tuple[object, Set[int]]:
+    """lme4's ``expandDoubleVerts``: every ``(lhs || g)`` becomes a sum of single bars, one per
+    term label of ``lhs`` (``1`` first when ``lhs`` has an intercept), each ``0 + label | g``.
+
+    Returns the new right side and the ``id``s of the bar nodes made from ``||`` (their
+    :class:`RandomTerm` gets ``double_bar=True``). ``reparse`` parses a right side from text:
+    lme4 builds the new bars by pasting term labels, so do we.
+    """
+    generated: Set[int] = set()
+
+    def expand(e):
+        if is_bar(e) and e.op == "||":
+            core = strip_parens(e)
+            terms = _lhs_terms(core.left, core)
+            pieces = (["1"] if terms.intercept else []) + ["0+" + lab for lab in terms.labels]
+            if not pieces:
+                raise FormulaError(f"the random-effects term '({deparse(core)})' has no terms")
+            group = deparse_formula_expr(core.right)
+            new = reparse("(" + ")+(".join(f"{p}|{group}" for p in pieces) + ")")
+            new = replace(new, parens=new.parens + e.parens)
+            generated.update(id(x) for x in _walk(new) if is_bar(x))
+            return new
+        if isinstance(e, BinOp) and e.op == "+":
+            return replace(e, left=expand(e.left), right=expand(e.right))
+        if isinstance(e, BinOp) and e.op == "-":
+            return replace(e, left=expand(e.left))
+        if isinstance(e, UnaryOp) and e.op == "+":
+            return replace(e, operand=expand(e.operand))
+        return e
+
+    return expand(rhs), generated
+
+
+def _has_slash(e) -> bool:
+    return any(isinstance(x, BinOp) and x.op == "/" for x in _walk(e))
+
+
+def _slash_terms(e):
+    if not _has_slash(e):
+        return e
+    if not (isinstance(e, BinOp) and e.op == "/" and not e.parens):
+        raise FormulaError(f"unparseable formula for grouping factor: '{deparse(e)}'")
+    return [_slash_terms(e.left), _slash_terms(e.right)]
+
+
+def _make_interaction(x):
+    if not isinstance(x, list):
+        if not (isinstance(x, Name) and not x.parens):
+            raise FormulaError(
+                f"unparseable formula for grouping factor: the outermost level of a nested "
+                f"grouping 'a/b' must be a variable name, not '{deparse(x)}' (write the "
+                "interaction out: (1 | a:b) + (1 | c:a:b))")
+        return x
+    trm1 = _make_interaction(x[0])
+    trm11 = trm1[0] if isinstance(trm1, list) else trm1
+    return [BinOp(":", x[1], trm11), trm1]
+
+
+def _flatten(x) -> List:
+    if isinstance(x, list):
+        return [y for item in x for y in _flatten(item)]
+    return [x]
+
+
+def find_bars(rhs) -> List[Tuple[object, object, int]]:
+    """lme4's ``findbars`` (on a right side already through :func:`expand_double_verts`):
+    ``(lhs, group_expr, id_of_bar_node)`` per bar, ``/`` nesting expanded as lme4 does."""
+
+    def fb(e):
+        if is_bar(e):
+            return [e]
+        out = []
+        for c in _children(e):
+            out.extend(fb(c))
+        return out
+
+    result = []
+    for node in fb(rhs):
+        bar = strip_parens(node)
+        trms = _slash_terms(bar.right)
+        if isinstance(trms, list):
+            for g in _flatten(_make_interaction(trms)):
+                result.append((bar.left, g, id(node)))
+        else:
+            result.append((bar.left, bar.right, id(node)))
+    return result
+
+
+def nobars_tree(e):
+    """lme4's ``nobars_``: the right side without its bars, or None if nothing is left."""
+    if not any_bars(e):
+        return e
+    if is_bar(e) and not e.parens:
+        return None
+    if e.parens:
+        inner = replace(e, parens=e.parens - 1)
+        if is_bar(inner) and not inner.parens:
+            return None
+        nb = nobars_tree(inner)
+        return None if nb is None else replace(nb, parens=nb.parens + 1)
+    if isinstance(e, UnaryOp):
+        nb = nobars_tree(e.operand)
+        return None if nb is None else replace(e, operand=nb)
+    if isinstance(e, BinOp):
+        nb2, nb3 = nobars_tree(e.left), nobars_tree(e.right)
+        if nb2 is None:
+            return nb3
+        if nb3 is None:
+            return nb2
+        return replace(e, left=nb2, right=nb3)
+    return e
+
+
+def group_variables(group, bar_text: str) -> Tuple:
+    """The variables of a grouping expression: ``b:a`` -> ``(b, a)``; parentheses dropped.
+    Only variables (names, calls) and their ``:`` interactions make a grouping factor."""
+    core = strip_parens(group)
+    if isinstance(core, BinOp) and core.op == ":":
+        return group_variables(core.left, bar_text) + group_variables(core.right, bar_text)
+    if isinstance(core, Constant) and core.text in ("T", "F"):
+        return (Name(core.text),)
+    bad = (isinstance(core, (Number, Constant)) or is_dot(core)
+           or (isinstance(core, BinOp) and core.op in FORMULA_OPS)
+           or (isinstance(core, UnaryOp) and core.op in "+-"))
+    if bad:
+        raise FormulaError(
+            f"invalid grouping factor '{deparse(group)}' in the random-effects term "
+            f"'({bar_text})': use a variable, an interaction a:b, or nesting a/b")
+    return (core,)
