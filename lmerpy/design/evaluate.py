@@ -308,8 +308,10 @@ class Evaluator:
         if isinstance(v, Factor) and not v.logical:
             if self.fit:
                 self.state.setdefault(key, list(v.levels))
-            elif key in self.state:
-                v = relabel(v, self.state[key])
+            elif key in self.state:  # fit-time codes first; labels new to the fit after them
+                fit_levels = list(self.state[key])
+                known = set(fit_levels)
+                v = relabel(v, fit_levels + [lv for lv in v.levels if lv not in known])
         return v
 
 

@@ -253,7 +253,7 @@ def _check_response(resp, expr, glmer: bool):
         if resp.logical:
             return Numeric(resp.codes.astype(float))
         if not glmer:
-            raise DataError(f"response '{name}' must be numeric (it is a factor with levels "
+            raise DataError(f"response must be numeric: '{name}' is a factor (levels "
                             f"{', '.join(resp.levels[:5])}{', ...' if len(resp.levels) > 5 else ''}"
                             f"); lmer needs a numeric response")
         return resp

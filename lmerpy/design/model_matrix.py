@@ -124,6 +124,13 @@ def _default_coding(f: Factor, name: str, contrasts: Dict[str, Any]) -> Coding:
     return contr_poly(f.levels) if f.ordered else contr_treatment(f.levels)
 
 
+def _contrast_label(coding: Coding):
+    """R's entry of ``attr(X, "contrasts")``: the function name, or the user's matrix."""
+    if coding.name == "matrix":
+        return {"matrix": coding.matrix.copy(), "colnames": coding.colnames}
+    return coding.name
+
+
 def model_matrix(model_terms, values: Dict[Any, Any], contrasts: Optional[Dict[str, Any]] = None,
                  response=None, n: Optional[int] = None) -> Tuple[np.ndarray, MatrixSpec]:
     """Build R's ``model.matrix(terms, frame, contrasts.arg)``.
@@ -186,7 +193,7 @@ def model_matrix(model_terms, values: Dict[Any, Any], contrasts: Optional[Dict[s
                 if key not in codings:
                     if codes[v] == 1:
                         codings[key] = _default_coding(val, name, contrasts)
-                        used_contrasts[name] = codings[key].name
+                        used_contrasts[name] = _contrast_label(codings[key])
                     else:
                         codings[key] = indicator_coding(val.levels)
                 parts.append((v, name, codings[key]))
@@ -194,6 +201,10 @@ def model_matrix(model_terms, values: Dict[Any, Any], contrasts: Optional[Dict[s
                 parts.append((v, name, None))
         specs.append(TermSpec(t.label if _has_label(t) else ":".join(p[1] for p in parts),
                               parts))
+    for v, isf in is_factor.items():  # R's attr(X, "contrasts") names every factor of X
+        name = var_name(v)
+        if isf and name not in used_contrasts:
+            used_contrasts[name] = _contrast_label(_default_coding(values[v], name, contrasts))
     for name in contrasts:
         if name not in used_contrasts and not any(var_name(v) == name for v in is_factor):
             warnings.warn(f"variable '{name}' is absent, its contrast will be ignored",
