@@ -18,7 +18,14 @@ from lmerpy.display import SummaryInput, VarCorrBlock, format_summary
 from _reference import all_cases, column_expression, load_case_data
 
 CASES = [r for r in all_cases("lmer", "glmer")
-         if r.get("fn") in ("lmer", "glmer") and "summary_text" in r]
+         if r.get("fn") in ("lmer", "glmer", "glmer.nb") and "summary_text" in r]
+
+NO_SCALE = ("binomial", "poisson")         # + negative binomial: families without a scale
+
+
+def _has_scale(ref):
+    return ref["fn"] == "lmer" or not (ref["family"] in NO_SCALE
+                                       or ref["family"].startswith("Negative Binomial"))
 
 
 def varcorr_blocks(rows):
@@ -60,7 +67,15 @@ def _response(ref, data):
     if m:
         s, f = data[m.group(1)].to_numpy(float), data[m.group(2)].to_numpy(float)
         return s / (s + f), s + f
-    return data[lhs].to_numpy(float), np.ones(len(data))
+    m = re.fullmatch(r"(\w+)\s*/\s*(\w+)", lhs)
+    if m:                                  # a proportion; its trials come as prior weights
+        return data[m.group(1)].to_numpy(float) / data[m.group(2)].to_numpy(float), 1.0
+    col = data[lhs]
+    if not np.issubdtype(col.dtype, np.number):   # factor/logical: first level = failure
+        if hasattr(col, "cat"):
+            return (col.cat.codes.to_numpy() > 0).astype(float), 1.0
+        return col.astype(str).isin(["TRUE", "True"]).to_numpy(float), 1.0
+    return col.to_numpy(float), 1.0
 
 
 def _prior_weights(ref, data):
@@ -71,7 +86,11 @@ def _prior_weights(ref, data):
 
 
 def _pearson(ref):
-    """lme4's ``residuals(fit, "pearson", scaled = TRUE)`` from the fitted values."""
+    """lme4's ``residuals(fit, "pearson", scaled = TRUE)``: the golden's own Pearson residuals
+    when stored, else computed from its fitted values and the data."""
+    scale = ref["sigma"] if _has_scale(ref) else 1.0
+    if ref["fn"] != "lmer" and "residuals_pearson" in ref:
+        return np.asarray(ref["residuals_pearson"], float) / scale
     mu = np.asarray(ref["fitted"], float)
     data = load_case_data(ref)
     pw = _prior_weights(ref, data)
@@ -83,14 +102,20 @@ def _pearson(ref):
     y, w = _response(ref, data)
     if pw is not None:
         w = w * pw
-    if ref["family"] == "binomial":
+    fam = ref["family"]
+    if fam == "binomial":
         var = mu * (1 - mu)
-    elif ref["family"] == "poisson":
+    elif fam == "poisson":
         var = mu
+    elif fam == "Gamma":
+        var = mu ** 2
+    elif fam == "inverse.gaussian":
+        var = mu ** 3
+    elif fam.startswith("Negative Binomial"):
+        var = mu + mu ** 2 / ref["nb_theta"]
     else:
-        raise NotImplementedError(ref["family"])
-    return np.sqrt(w / var) * (y - mu) / (ref["sigma"] if ref["family"] not in
-                                           ("binomial", "poisson") else 1.0)
+        raise NotImplementedError(fam)
+    return np.sqrt(w / var) * (y - mu) / scale
 
 
 def _formula_lines(text):
@@ -118,9 +143,9 @@ def _fit_messages(ref):
 
 
 def summary_input(ref, residuals=True):
-    glmm = ref["fn"] == "glmer"
+    glmm = ref["fn"] != "lmer"
     blocks, sigma = varcorr_blocks(ref["varcorr"])
-    use_sc = not (glmm and ref["family"] in ("binomial", "poisson"))
+    use_sc = _has_scale(ref)
     n = ref["nobs"]
     df = ref["df"]
     if ref["REML"]:
@@ -134,9 +159,9 @@ def summary_input(ref, residuals=True):
     names = list(ref["fixef"])
     est = np.array([ref["fixef"][k] for k in names])
     se = np.array([ref["se"][k] for k in names])
-    pv = None if use_sc else 2 * norm.sf(np.abs(est / se))
+    pv = 2 * norm.sf(np.abs(est / se)) if glmm else None    # lme4: Pr(>|z|) for every GLMM
     return SummaryInput(
-        kind=ref["fn"], REML=bool(ref["REML"]),
+        kind="glmer" if glmm else "lmer", REML=bool(ref["REML"]),
         family=ref["family"] if glmm else None, link=ref["link"] if glmm else None,
         nAGQ=int(ref["nAGQ"]), formula=_formula_lines(ref["summary_text"]), data_name="df",
         criteria=criteria,
@@ -145,7 +170,7 @@ def summary_input(ref, residuals=True):
         ngrps=list(ref["ngrps"].items()), coef_names=names, estimate=est, std_error=se,
         statistic_name="t value" if use_sc else "z value", p_values=pv,
         vcov=np.asarray(ref["vcov"], float),
-        optimizer="Nelder_Mead" if glmm else "nloptwrap", conv_code=0,
+        optimizer=ref.get("optimizer") or ("Nelder_Mead" if glmm else "nloptwrap"), conv_code=0,
         conv_messages=[m for m in ref.get("r_messages") or [] if not m.startswith(_SCALE_MSG)],
         weights_name=ref.get("weights"),
         offset_name=(ref.get("args") or {}).get("offset_column"),

@@ -173,7 +173,7 @@ def format_vc_table(blocks: Sequence[VarCorrBlock], sigma: Optional[float], digi
         corr_rows: List[List[str]] = []
         for b in blocks:
             p = len(b.names)
-            cm = np.ones((1, 1)) if b.corr is None else np.asarray(b.corr, dtype=float)
+            cm = np.eye(p) if b.corr is None else np.asarray(b.corr, dtype=float)
             cc = format_numbers(list(round_r(cm, dig).ravel()), nsmall=dig)
             for i in range(p):
                 r = [cc[i * p + j] if j < i else "" for j in range(p)]

@@ -390,12 +390,7 @@ def _encode_real(v, w: int, d: int, e: int, na_string: str = "NA") -> str:
     if v == 0.0:
         v = 0.0
     if e:
-        s = "%.*e" % (d, v)
-        if e >= 2:
-            mant, ex = s.split("e")
-            sign, digs = ex[0], ex[1:]
-            s = f"{mant}e{sign}{digs.rjust(3, '0')}"
-        return s.rjust(w)
+        return "%*.*e" % (w, d, v)
     return "%*.*f" % (w, d, v)
 
 
@@ -491,58 +486,68 @@ def format_pval(pv, digits: int = 5, eps: float = DBL_EPSILON, na_form: str = "N
 # --------------------------------------------------------------------------- formatC
 
 
-def formatC(x, width: int = 0, digits: Optional[int] = None, format: str = "g",
-            flag: str = "") -> List[str]:
-    """R's ``formatC(x, width, digits, format, flag)`` for doubles: C-style formatting of each
-    element separately (``format`` one of ``"d"``, ``"f"``, ``"e"``, ``"E"``, ``"g"``,
-    ``"G"``, ``"fg"``)."""
+def formatC(x, width: Optional[int] = None, digits: Optional[int] = None,
+            format: Optional[str] = None, flag: str = "") -> List[str]:
+    """R's ``formatC(x, width, digits, format, flag)`` for numbers: C ``sprintf`` of each
+    element on its own.
+
+    As in R, ``digits`` defaults to 4 (2 for ``format = "d"``), a negative one means C's 6,
+    and ``width`` defaults to ``digits + 1`` when ``digits`` is given (else 1); ``format`` is
+    one of ``"d"`` (values truncated to integers), ``"f"``, ``"e"``, ``"E"``, ``"g"``,
+    ``"G"`` (default) or ``"fg"`` (``digits`` significant digits in fixed notation, trailing
+    zeros dropped unless ``flag`` has ``"#"``).
+    """
+    if format is None:
+        format = "g"
+    if format not in ("d", "f", "e", "E", "g", "G", "fg"):
+        raise ValueError(f"formatC: unknown format {format!r}")
+    if width is None and digits is None:
+        width = 1
+    if digits is None:
+        digits = 2 if format == "d" else 4
+    elif digits < 0:
+        digits = 6
+    if width is None:
+        width = digits + 1
+    elif width == 0:
+        width = digits
+    if digits > 0 and "#" in flag:
+        digits = -digits
+    dig, rm_trailing_0 = abs(digits), digits >= 0
+    cflag = flag.replace("'", "").replace("I", "")
     out = []
     for v in _flat(x):
         if is_na(v) or math.isinf(float(v)):
             s = "NA" if _is_true_na(v) else ("NaN" if math.isnan(float(v)) else
                                              ("Inf" if float(v) > 0 else "-Inf"))
-            out.append(s.rjust(width) if "-" not in flag else s.ljust(width))
+            w = abs(width)
+            out.append(s.ljust(w) if (flag == "-" or width < 0) else s.rjust(w))
             continue
         v = float(v)
         if format == "d":
-            spec = "%" + flag + (str(width) if width else "") + "d"
-            out.append(spec % int(np.rint(v)))
-            continue
-        if format == "fg":
-            out.append(_format_fg(v, width, 6 if digits is None else digits, flag))
-            continue
-        prec = "" if digits is None or digits < 0 else "." + str(digits)
-        spec = "%" + flag + (str(width) if width else "") + prec + format
-        out.append(spec % v)
+            out.append(("%" + cflag + "*d") % (width, int(v)))
+        elif format == "fg":
+            out.append(_format_fg(v, width, dig, cflag, rm_trailing_0))
+        else:
+            out.append(("%" + cflag + "*.*" + format) % (width, dig, v))
     return out
 
 
-def _format_fg(x: float, width: int, dig: int, flag: str) -> str:
-    keep0 = "#" in flag
-    fl = flag.replace("#", "")
-    if x == 0.0:
-        s = "0"
-    else:
-        ax = abs(x)
-        iex = int(math.floor(math.log10(ax) + 1e-12))
-        X = _round1(ax / 10.0 ** iex + 1e-12, dig - 1)
-        xx = x
-        if iex > 0 and X >= 10:
-            xx = X * 10.0 ** iex
-            iex += 1
-        if iex == -4 and abs(xx) < 1e-4:
-            iex = -5
-        if iex < -4:
-            s = "%.*f" % (dig - 1 - iex, xx)
-            if not keep0 and "." in s:
-                s = s.rstrip("0").rstrip(".")
-        else:
-            s = ("%#.*g" if keep0 else "%.*g") % ((iex + 1) if iex >= dig else dig, xx)
-    if "-" in fl:
-        return s.ljust(width)
-    if "0" in fl:
-        return s.rjust(width, "0")
-    return s.rjust(width)
+def _format_fg(xx: float, width: int, dig: int, flag: str, rm_trailing_0: bool) -> str:
+    if xx == 0.0:
+        return "0"
+    ax = abs(xx)
+    iex = int(math.floor(math.log10(ax) + 1e-12))
+    X = _round1(ax / 10.0 ** iex + 1e-12, dig - 1)
+    if iex > 0 and X >= 10:
+        xx = X * 10.0 ** iex
+        iex += 1
+    if iex == -4 and abs(xx) < 1e-4:
+        iex = -5
+    if iex < -4:
+        s = ("%" + flag + ".*f") % (dig - 1 - iex, xx)
+        return s.rstrip("0") if rm_trailing_0 else s
+    return ("%" + flag + "*.*g") % (width, (iex + 1) if iex >= dig else dig, xx)
 
 
 # --------------------------------------------------------------------------- quantile

@@ -76,7 +76,7 @@ def _blocks(col_widths: List[int], rlabw: int, gap: int, width: int) -> List[ran
 def print_matrix(cells: Sequence[Sequence[str]], row_names: Optional[Sequence[str]] = None,
                  col_names: Optional[Sequence[str]] = None, right: bool = False,
                  quote: bool = False, gap: int = 1, width: int = 80,
-                 na_print: str = "NA") -> str:
+                 na_print: str = "NA", numeric: bool = False) -> str:
     """R's ``print(m, quote = FALSE, right = )`` of a character matrix.
 
     Parameters
@@ -86,6 +86,8 @@ def print_matrix(cells: Sequence[Sequence[str]], row_names: Optional[Sequence[st
         Without them R prints ``[1,]`` / ``[,1]``.
     right : bool
         Right-justify entries and column labels (default: left, as R).
+    numeric : bool
+        Lay out as R prints a numeric matrix (``[,1]`` labels right-justified too).
     """
     rows = [[na_print if v is None else (f'"{v}"' if quote else str(v)) for v in r] for r in cells]
     nr = len(rows)
@@ -113,9 +115,9 @@ def print_matrix(cells: Sequence[Sequence[str]], row_names: Optional[Sequence[st
         head = " " * rlabw
         for j in blk:
             lab = clabels[j]
-            if col_names is None:
+            if col_names is None and not numeric:
                 head += " " * gap + lab + " " * (cw[j] - len(lab))
-            elif right:
+            elif right or numeric:
                 head += " " * (gap + cw[j] - len(lab)) + lab
             else:
                 head += " " * gap + lab + " " * (cw[j] - len(lab))
@@ -141,9 +143,8 @@ def print_numeric_matrix(x, row_names: Optional[Sequence[str]] = None,
     nr, nc = a.shape
     cols = [format_numbers(list(a[:, j]), digits=digits, na_string=na_print) for j in range(nc)]
     cells = [[cols[j][i] for j in range(nc)] for i in range(nr)]
-    if col_names is None:
-        return print_matrix(cells, row_names, None, right=True, gap=gap, width=width)
-    return print_matrix(cells, row_names, col_names, right=True, gap=gap, width=width)
+    return print_matrix(cells, row_names, col_names, right=True, gap=gap, width=width,
+                        numeric=True)
 
 
 # --------------------------------------------------------------------------- printCoefmat
@@ -178,7 +179,7 @@ def _parse_num(s: str) -> float:
         return float("nan")
 
 
-def format_coef_table(table, row_names: Sequence[str], col_names: Sequence[str],
+def format_coef_table(table, row_names: Optional[Sequence[str]], col_names: Sequence[str],
                       digits: int = 5, signif_stars_: bool = True,
                       signif_legend: Optional[bool] = None, dig_tst: Optional[int] = None,
                       cs_ind: Optional[Sequence[int]] = None,
@@ -192,7 +193,7 @@ def format_coef_table(table, row_names: Sequence[str], col_names: Sequence[str],
     ----------
     table : 2-D array_like of float (NaN or None = NA)
         The coefficient matrix (e.g. Estimate, Std. Error, t value[, Pr(>|t|)]).
-    row_names, col_names : sequences of str
+    row_names, col_names : sequences of str (``row_names=None`` prints ``[1,]``...)
     digits : int
         R's ``digits`` (lme4's summary uses 4; R's default is ``max(3, getOption("digits")
         - 2)`` = 5).
