@@ -20,7 +20,7 @@ from .minimize import DEFAULT_SETTINGS, MinimizeResult, minimize_bounded
 from .optsum import OptSummary
 
 __all__ = ["optimize_lmer", "optimize_glmer", "optimizer_settings", "lme4_start",
-           "RESTART_EDGE_STEP"]
+           "lme4_start_theta", "RESTART_EDGE_STEP"]
 
 #: Step of restart_edge's one-sided difference into the interior (lme4's ``btol``).
 RESTART_EDGE_STEP = 1e-5
@@ -433,3 +433,20 @@ def lme4_start(y, groups, lower=None):
     if np.all(v_rel >= np.where(np.isfinite(lo), lo, 0.0) ** 2):
         return np.sqrt(v_rel)
     return None
+
+
+def lme4_start_theta(design):
+    """lme4's starting θ for a :class:`lmerpy.design.structures.Design` (R: the start
+    ``mkLmerDevfun`` sets): :func:`lme4_start` when every random term is a scalar intercept
+    on its own grouping factor, else ``design.theta`` (1 on diagonals, 0 off them)."""
+    theta = np.asarray(design.theta, dtype=float)
+    terms = list(design.reterms)
+    if not terms or any(list(t.cnms) != ["(Intercept)"] for t in terms):
+        return theta
+    if len({t.group_name for t in terms}) != len(terms) or len(terms) != theta.size:
+        return theta
+    y = np.asarray(design.y, dtype=float)
+    if y.ndim != 1:
+        return theta
+    start = lme4_start(y, [t.codes for t in terms], design.lower)
+    return theta if start is None else start
