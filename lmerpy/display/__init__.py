@@ -11,7 +11,9 @@ from .mermod import (
     format_residual_quantiles, format_summary, format_title, format_varcorr, format_vc_table,
     method_title,
 )
-from .rprint import format_coef_table, print_matrix, print_named_vector, print_numeric_matrix
+from .rprint import (
+    format_anova, format_coef_table, print_matrix, print_named_vector, print_numeric_matrix,
+)
 from .rformat import (
     format_info, format_number, format_numbers, format_pval, formatC, quantile7, round_r,
     signif, zapsmall,
@@ -19,7 +21,7 @@ from .rformat import (
 from .rtext import abbreviate, cat, make_names, strwrap
 
 __all__ = [
-    "SummaryInput", "VarCorrBlock",
+    "SummaryInput", "VarCorrBlock", "format_anova",
     "format_summary", "format_print", "format_varcorr", "format_coef_table",
     "format_aictab", "format_fixef_correlation", "format_ngrps", "format_residual_quantiles",
     "format_title", "format_vc_table", "method_title",

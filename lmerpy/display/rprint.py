@@ -9,6 +9,7 @@ collapse = "\\n")`` shows it in R: no final newline.
 * :func:`print_numeric_matrix` -- a numeric matrix (each column formatted on its own).
 * :func:`format_coef_table` -- ``printCoefmat()``: estimates and standard errors rounded
   together, test statistics, ``format.pval`` p-values, significance stars and legend.
+* :func:`format_anova` -- ``print.anova()`` (model comparison and ANOVA tables).
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from .rtext import cat, strwrap
 
 __all__ = [
     "print_named_vector", "print_matrix", "print_numeric_matrix", "format_coef_table",
-    "signif_stars", "SIGNIF_LEGEND",
+    "signif_stars", "SIGNIF_LEGEND", "format_anova",
 ]
 
 #: ``attr(symnum(p, ...), "legend")`` with R's UTF-8 curly quotes
@@ -172,6 +173,11 @@ def signif_stars(pv: Sequence) -> List[str]:
     return out
 
 
+def _with_na(a: np.ndarray, na: np.ndarray) -> list:
+    """Column-major values with R's NA as None (NA and NaN format to different widths)."""
+    return [None if m else float(v) for v, m in zip(np.ravel(a, order="F"), np.ravel(na, order="F"))]
+
+
 def _parse_num(s: str) -> float:
     try:
         return float(s)
@@ -267,7 +273,8 @@ def format_coef_table(table, row_names: Optional[Sequence[str]], col_names: Sequ
             else:
                 digmin = np.array([1.0])
             dec = max(1, int(np.max(digits - digmin)))
-            f = format_numbers(list(round_r(coef_se, dec).ravel(order="F")), digits=digits)
+            f = format_numbers(_with_na(round_r(coef_se, dec), is_true_na[:, cs_ind]),
+                               digits=digits)
             pos = 0
             for jj, j in enumerate(cs_ind):
                 for i in range(nr):
@@ -275,7 +282,7 @@ def format_coef_table(table, row_names: Optional[Sequence[str]], col_names: Sequ
                     pos += 1
     if tst_ind:
         t = xm[:, tst_ind]
-        f = format_numbers(list(round_r(t, dig_tst).ravel(order="F")), digits=digits)
+        f = format_numbers(_with_na(round_r(t, dig_tst), is_true_na[:, tst_ind]), digits=digits)
         pos = 0
         for j in tst_ind:
             for i in range(nr):
@@ -284,7 +291,7 @@ def format_coef_table(table, row_names: Optional[Sequence[str]], col_names: Sequ
     others = [j for j in range(nc) if j not in cs_ind and j not in tst_ind
               and not (has_Pvalue and j == nc - 1)]
     for j in others:
-        f = format_numbers(list(xm[:, j]), digits=digits)
+        f = format_numbers(_with_na(xm[:, [j]], is_true_na[:, [j]]), digits=digits)
         for i in range(nr):
             Cf[i][j] = f[i]
     ok_t = ok.copy()
@@ -332,3 +339,39 @@ def format_coef_table(table, row_names: Optional[Sequence[str]], col_names: Sequ
         text += "\n" + cat("---\nSignif. codes:  ", sleg, sep="", fill=width + 4 + extra,
                            width=width)[:-1]
     return text
+
+
+# --------------------------------------------------------------------------- print.anova
+
+
+def format_anova(table, row_names: Optional[Sequence[str]], col_names: Sequence[str],
+                 heading: Optional[Sequence[str]] = None, digits: int = 5,
+                 signif_stars_: bool = True, width: int = 80) -> str:
+    """R's ``print.anova()``: the heading lines, then ``printCoefmat`` with the columns R picks.
+
+    Columns named ``"... value"``, ``F``, ``Cp`` or ``Chisq`` are test statistics; a last
+    column starting ``P(``/``Pr(`` holds p-values; the rest, except ``*Df`` columns, are
+    ``zapsmall``-ed; NA prints as blank.
+
+    Parameters
+    ----------
+    table : 2-D array_like (None or NaN = NA)
+    heading : sequence of str, optional
+        R's ``attr(x, "heading")``: each element is printed followed by a newline.
+    digits : int
+        R's default ``max(getOption("digits") - 2, 3)`` = 5.
+    """
+    import re
+    cn = list(col_names)
+    nc = len(cn)
+    has_p = bool(re.match(r"^(P|Pr)\(", cn[-1]))
+    zap = list(range(nc - 1 if has_p else nc))
+    tst = [j for j, c in enumerate(cn) if c[1:7] == " value"]
+    tst += [j for j, c in enumerate(cn) if c in ("F", "Cp", "Chisq")]
+    zap = [j for j in zap if j not in tst]
+    zap = [j for j in zap if not cn[j].endswith("Df")]
+    body = format_coef_table(table, row_names, cn, digits=digits, signif_stars_=signif_stars_,
+                             cs_ind=[], tst_ind=tst, zap_ind=zap, P_values=has_p,
+                             has_Pvalue=has_p, na_print="", width=width)
+    head = "".join(h + "\n" for h in heading) if heading else ""
+    return head + body
