@@ -11,65 +11,15 @@ import pytest
 
 import lmerpy.datasets as datasets
 from lmerpy.design import build_design, lFormula, model_matrices_for
-from lmerpy.errors import (DataError, DesignError, FormulaError, LmerpyError, LmerpyMessage,
+from lmerpy.errors import (DataError, DesignError, FormulaError, LmerpyMessage,
                            UnknownColumnError)
-from lmerpy.formula.terms import (BinOp, Call, Formula, ModelTerms, Name, Number, RandomTerm,
-                                  Term)
+from lmerpy.formula import parse_formula
 
 TOL = 1e-10
 
 
 def _formula(text):
-    """parse_formula once the parser is installed; until then the few formulas used here are
-    built by hand from the terms dataclasses."""
-    try:
-        from lmerpy.formula import parse_formula
-        return parse_formula(text)
-    except ImportError:
-        return _HAND[text]()
-
-
-def _mt(*factor_lists, intercept=True):
-    variables = []
-    for fl in factor_lists:
-        for v in fl:
-            if v not in variables:
-                variables.append(v)
-    return ModelTerms(terms=tuple(Term(tuple(fl)) for fl in factor_lists), intercept=intercept,
-                      variables=tuple(variables))
-
-
-def _rt(lhs, group, text, intercept=True):
-    return RandomTerm(_mt(*lhs, intercept=intercept), tuple(group), text)
-
-
-D, S, R = Name("Days"), Name("Subject"), Name("Reaction")
-POLY = Call("poly", (D, Number(2.0, "2")))
-SCALE = Call("scale", (D,))
-_HAND = {
-    "Reaction ~ Days + (Days | Subject)":
-        lambda: Formula("", R, _mt([D]), (_rt([[D]], [S], "Days"),)),
-    "Reaction ~ Days + (1 | Subject)":
-        lambda: Formula("", R, _mt([D]), (_rt([], [S], "1"),)),
-    "Reaction ~ Dayz + (1 | Subject)":
-        lambda: Formula("", R, _mt([Name("Dayz")]), (_rt([], [S], "1"),)),
-    "Reaction ~ foo(Days) + (1 | Subject)":
-        lambda: Formula("", R, _mt([Call("foo", (D,))]), (_rt([], [S], "1"),)),
-    "Reaction ~ log(Days) + (1 | Subject)":
-        lambda: Formula("", R, _mt([Call("log", (D,))]), (_rt([], [S], "1"),)),
-    "Reaction ~ poly(Days, 2) + (scale(Days) | Subject)":
-        lambda: Formula("", R, _mt([POLY]), (_rt([[SCALE]], [S], "scale(Days)"),)),
-    "y ~ x + f + (1 | g)":
-        lambda: Formula("", Name("y"), _mt([Name("x")], [Name("f")]),
-                        (_rt([], [Name("g")], "1"),)),
-    "y ~ x + (x | g)":
-        lambda: Formula("", Name("y"), _mt([Name("x")]), (_rt([[Name("x")]], [Name("g")], "x"),)),
-    "y ~ x + (1 | g)":
-        lambda: Formula("", Name("y"), _mt([Name("x")]), (_rt([], [Name("g")], "1"),)),
-    "y ~ service + (1 | s) + (1 | d) + (1 | dept)":
-        lambda: Formula("", Name("y"), _mt([Name("service")]),
-                        tuple(_rt([], [Name(g)], "1") for g in ("s", "d", "dept"))),
-}
+    return parse_formula(text)
 
 
 @pytest.fixture

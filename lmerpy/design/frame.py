@@ -14,7 +14,8 @@ import pandas as pd
 
 from ..errors import DataError, FormulaError
 from ..formula.terms import Call, Name
-from .evaluate import Evaluator, Factor, Numeric, drop_unused, is_missing, take
+from .evaluate import Evaluator
+from .values import Factor, Numeric, drop_unused, is_missing, take
 from .naming import var_name
 
 __all__ = ["ModelFrame", "formula_variables", "build_frame", "evaluate_argument"]

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError, FormulaError, LmerpyMessage
-from .evaluate import Factor
+from .values import Factor
 from .frame import build_frame, check_formula
 from .model_matrix import check_scale, drop_rank_deficient, model_matrix, rank_message
 from .naming import var_name

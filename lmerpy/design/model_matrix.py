@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import DataError, LmerpyMessage
 from .contrasts import Coding, contr_poly, contr_treatment, indicator_coding, resolve_contrast
-from .evaluate import Factor, Numeric
+from .values import Factor, Numeric
 from .naming import var_name
 
 __all__ = ["TermSpec", "MatrixSpec", "factor_pattern", "model_matrix", "build_columns",
@@ -173,10 +173,13 @@ def model_matrix(model_terms, values: Dict[Any, Any], contrasts: Optional[Dict[s
     is_factor = {v: isinstance(values[v], Factor) for t in terms for v in t.factors}
     pattern = factor_pattern(model_terms, is_factor)
     order = _variable_order(model_terms)
-    # R's model.matrix.default checks every factor of the formula has 2+ levels
-    for v, isf in is_factor.items():
+    # R's model.matrix.default sets contrasts on every factor among the formula's variables
+    # (also one whose terms were all removed, as in ``. - g``), so each needs 2+ levels
+    all_factors = [v for v in order if v != response and v in values
+                   and isinstance(values[v], Factor)]
+    for v in all_factors:
         f = values[v]
-        if isf and not f.logical and len(f.levels) < 2:
+        if not f.logical and len(f.levels) < 2:
             _default_coding(f, var_name(v), {})
     codings: Dict[Tuple[Any, int], Coding] = {}
     specs: List[TermSpec] = []
@@ -201,12 +204,12 @@ def model_matrix(model_terms, values: Dict[Any, Any], contrasts: Optional[Dict[s
                 parts.append((v, name, None))
         specs.append(TermSpec(t.label if _has_label(t) else ":".join(p[1] for p in parts),
                               parts))
-    for v, isf in is_factor.items():  # R's attr(X, "contrasts") names every factor of X
+    for v in all_factors:  # R's attr(X, "contrasts") names every factor variable
         name = var_name(v)
-        if isf and name not in used_contrasts:
+        if name not in used_contrasts:
             used_contrasts[name] = _contrast_label(_default_coding(values[v], name, contrasts))
     for name in contrasts:
-        if name not in used_contrasts and not any(var_name(v) == name for v in is_factor):
+        if name not in used_contrasts and not any(var_name(v) == name for v in order):
             warnings.warn(f"variable '{name}' is absent, its contrast will be ignored",
                           LmerpyMessage, stacklevel=3)
     colnames, assign = [], []

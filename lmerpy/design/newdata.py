@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
-from .evaluate import Evaluator, Factor, relabel, to_factor
+from .evaluate import Evaluator
+from .values import Factor, relabel, to_factor
 from .model_matrix import MatrixSpec, build_columns
 from .naming import var_name
 from .reterms import interact

@@ -16,7 +16,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ..errors import DesignError, FormulaError, LmerpyMessage
-from .evaluate import Factor, drop_unused, to_factor
+from .values import Factor, drop_unused, to_factor
 from .model_matrix import model_matrix
 from .naming import var_name
 from .structures import ReTerm

@@ -10,7 +10,7 @@ flattened; :class:`ReTerm` is one term of ``reTrms`` (``Ztlist[[i]]``, ``cnms[[i
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List
 
 import numpy as np
 import pandas as pd

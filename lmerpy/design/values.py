@@ -1,0 +1,186 @@
+"""Values of model variables: numeric vectors/matrices and factors (R's view of columns).
+
+R equivalents: a numeric vector or matrix (``poly``, ``cbind``, ``scale`` give matrices), a
+``factor`` (integer codes into levels), a ``logical`` (a factor with levels ``FALSE``/``TRUE``
+in model matrices); ``factor()``, ``droplevels()`` and the conversion of a data-frame column.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, List, Optional
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataError, FormulaError
+from .rformat import format_number, r_sort_key
+
+__all__ = ["Numeric", "Factor", "is_missing", "take", "factor_from_labels", "to_factor",
+           "drop_unused", "relabel", "column_value", "label"]
+
+
+@dataclass
+class Numeric:
+    """A numeric variable: ``values`` has shape (n,) or, for a matrix (``poly``, ``cbind``,
+    ``scale``), (n, k) with optional ``colnames``; ``integer`` marks an integer column (its
+    factor labels are printed in full, as R prints integers)."""
+
+    values: np.ndarray
+    colnames: Optional[List[str]] = None
+    integer: bool = False
+
+    @property
+    def is_matrix(self) -> bool:
+        return self.values.ndim == 2
+
+    @property
+    def ncol(self) -> int:
+        return self.values.shape[1] if self.values.ndim == 2 else 1
+
+
+@dataclass
+class Factor:
+    """A factor: ``codes`` (int64, -1 for missing) index ``levels`` (strings, R's order).
+
+    ``logical`` marks an R logical (levels always ``FALSE``, ``TRUE``: never dropped);
+    ``ordered`` an ordered factor (``contr.poly`` by default).
+    """
+
+    codes: np.ndarray
+    levels: List[str]
+    ordered: bool = False
+    logical: bool = False
+
+    @property
+    def ncol(self) -> int:
+        return 1
+
+
+Value = Any  # Numeric | Factor | scalar literal (float, bool, str, None, list)
+
+
+def is_missing(v) -> np.ndarray:
+    """Row-wise missingness (R's ``is.na``; NaN counts as missing, as in ``na.omit``)."""
+    if isinstance(v, Factor):
+        return v.codes < 0
+    vals = v.values
+    if vals.ndim == 2:
+        return np.isnan(vals).any(axis=1)
+    return np.isnan(vals)
+
+
+def take(v, rows):
+    """The value restricted to ``rows`` (an index array or boolean mask)."""
+    if isinstance(v, Factor):
+        return Factor(v.codes[rows], list(v.levels), v.ordered, v.logical)
+    return Numeric(v.values[rows], v.colnames, v.integer)
+
+
+def factor_from_labels(labels: np.ndarray, missing: np.ndarray, levels=None,
+                       ordered=False) -> Factor:
+    """A factor from an array of string labels (levels sorted as R sorts, unless given)."""
+    present = labels[~missing]
+    if levels is None:
+        levels = sorted(set(present.tolist()), key=r_sort_key)
+    index = {lv: i for i, lv in enumerate(levels)}
+    codes = np.full(labels.shape[0], -1, dtype=np.int64)
+    if present.size:
+        codes[~missing] = [index.get(s, -1) for s in present.tolist()]
+    return Factor(codes, list(levels), ordered)
+
+
+def to_factor(v, name: str = "") -> Factor:
+    """R's ``factor(x)``: numbers become levels sorted numerically and labelled as R prints
+    them; a logical keeps its observed levels; a factor is returned unchanged."""
+    if isinstance(v, Factor):
+        if v.logical:
+            used = sorted(set(v.codes[v.codes >= 0].tolist()))
+            remap = np.full(2, -1, dtype=np.int64)
+            remap[used] = np.arange(len(used))
+            codes = np.where(v.codes >= 0, remap[np.maximum(v.codes, 0)], -1)
+            return Factor(codes, [v.levels[i] for i in used])
+        return v
+    vals = np.asarray(v.values, dtype=float)
+    if vals.ndim == 2:
+        if vals.shape[1] != 1:
+            raise FormulaError(f"cannot make a factor of the matrix '{name}'")
+        vals = vals[:, 0]
+    missing = np.isnan(vals)
+    uniq, inv = np.unique(vals[~missing], return_inverse=True)
+    codes = np.full(vals.shape[0], -1, dtype=np.int64)
+    codes[~missing] = inv
+    return Factor(codes, [format_number(u, integer=v.integer) for u in uniq])
+
+
+def label(x, integer=False) -> str:
+    if isinstance(x, (bool, np.bool_)):
+        return "TRUE" if x else "FALSE"
+    if isinstance(x, (int, np.integer)):
+        return str(int(x))
+    if isinstance(x, (float, np.floating)):
+        return format_number(float(x), integer=integer)
+    return str(x)
+
+
+def column_value(series: pd.Series, name: str) -> Any:
+    """Convert one DataFrame column to a :class:`Numeric` or :class:`Factor` (R's view of it:
+    strings, booleans and Categoricals are factors; numbers are numeric)."""
+    dtype = series.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        cats = dtype.categories
+        integer = pd.api.types.is_integer_dtype(cats.dtype)
+        levels = [label(c, integer) for c in cats]
+        if len(set(levels)) != len(levels):
+            raise DataError(f"column '{name}' has categories that print alike: {levels}")
+        codes = np.asarray(series.cat.codes, dtype=np.int64)
+        return Factor(codes, levels, bool(dtype.ordered))
+    if pd.api.types.is_bool_dtype(dtype):
+        missing = np.asarray(series.isna(), dtype=bool)
+        vals = series.to_numpy(dtype=object)
+        codes = np.where(missing, -1, np.asarray([bool(x) if not m else False
+                                                  for x, m in zip(vals, missing)], dtype=np.int64))
+        return Factor(codes.astype(np.int64), ["FALSE", "TRUE"], logical=True)
+    if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_complex_dtype(dtype):
+        integer = pd.api.types.is_integer_dtype(dtype)
+        vals = series.to_numpy(dtype=float, na_value=np.nan)
+        return Numeric(np.asarray(vals, dtype=float), None, integer)
+    if pd.api.types.is_datetime64_any_dtype(dtype) or pd.api.types.is_timedelta64_dtype(dtype) \
+            or pd.api.types.is_complex_dtype(dtype):
+        raise DataError(f"column '{name}' has type {dtype}, which a model formula cannot use; "
+                        f"convert it to numbers or strings")
+    # object / string columns
+    raw = series.to_numpy(dtype=object)
+    missing = np.asarray(pd.isna(series), dtype=bool)
+    present = [x for x, m in zip(raw, missing) if not m]
+    if present and all(isinstance(x, (bool, np.bool_)) for x in present):
+        codes = np.array([-1 if m else int(bool(x)) for x, m in zip(raw, missing)], dtype=np.int64)
+        return Factor(codes, ["FALSE", "TRUE"], logical=True)
+    if present and all(isinstance(x, (int, float, np.integer, np.floating))
+                       and not isinstance(x, (bool, np.bool_)) for x in present):
+        integer = all(isinstance(x, (int, np.integer)) for x in present)
+        vals = np.array([np.nan if m else float(x) for x, m in zip(raw, missing)], dtype=float)
+        return Numeric(vals, None, integer)
+    labels = np.array(["" if m else label(x) for x, m in zip(raw, missing)], dtype=object)
+    return factor_from_labels(labels, missing)
+
+
+
+def relabel(v: Factor, levels: List[str]) -> Factor:
+    """Recode a factor onto another level set by label (labels not in ``levels`` become -1)."""
+    index = {lv: i for i, lv in enumerate(levels)}
+    remap = np.array([index.get(lv, -1) for lv in v.levels] + [-1], dtype=np.int64)
+    codes = remap[np.where(v.codes >= 0, v.codes, len(v.levels))]
+    return Factor(codes, list(levels), v.ordered, v.logical)
+
+
+def drop_unused(f: Factor) -> Factor:
+    """R's ``droplevels``/``factor(f)``: remove levels no observation uses (logicals keep both)."""
+    if f.logical:
+        return f
+    used = np.zeros(len(f.levels), dtype=bool)
+    used[f.codes[f.codes >= 0]] = True
+    if used.all():
+        return f
+    remap = np.cumsum(used) - 1
+    codes = np.where(f.codes >= 0, remap[np.maximum(f.codes, 0)], -1).astype(np.int64)
+    return Factor(codes, [lv for lv, u in zip(f.levels, used) if u], f.ordered, False)
