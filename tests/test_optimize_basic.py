@@ -367,3 +367,21 @@ def test_optimize_glmer_stages():
     assert o2.optimizer == "Nelder_Mead"
     assert o2.theta == pytest.approx(f2.c, abs=1e-3)
     assert o2.derivs is not None
+
+
+def test_without_derivatives_only_the_singular_check_runs():
+    # glmer with nAGQ = 0: its only stage computes no derivatives (lme4: checkConv(NULL, ...))
+    f = Quadratic(np.diag([1.0, -1.0]), [0.5, 0.5])    # a saddle: Hessian checks would fail
+    with pytest.warns(ConvergenceWarning, match="^convergence code 1 from bobyqa: NLOPT_MAXEVAL"):
+        opt = optimize_glmer(f, [0.5, 0.5], [0.0, -np.inf], stage=1, nAGQ=0,
+                             control=glmerControl(optCtrl={"maxfun": 20}))
+    assert opt.derivs is None and opt.return_code == 1 and opt.feval == 20
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert check_conv(f, opt) == []
+    with pytest.warns(ConvergenceWarning) as rec:
+        msgs = check_conv(f, opt, compute_missing=True)
+    assert opt.derivs is not None
+    assert msgs == ["unable to evaluate scaled gradient",
+                    "Model failed to converge: degenerate  Hessian with 1 negative eigenvalues"]
+    assert [str(w.message) for w in rec] == msgs

@@ -8,7 +8,6 @@ no false alarms from the analytic gradient. lme4's evaluation counts are quoted 
 """
 import warnings
 
-import numpy as np
 import pytest
 
 from lmerpy.optimize import check_conv, lme4_start_theta, lmerControl, optimize_lmer

@@ -100,7 +100,8 @@ def _gradient_message(derivs, coefs, cc):
     return 0, None
 
 
-def check_conv(devfun, optsum, lower=None, control=None, *, n_theta=None, stacklevel=2):
+def check_conv(devfun, optsum, lower=None, control=None, *, n_theta=None, compute_missing=False,
+               stacklevel=2):
     """lme4's post-fit convergence checks (R: ``lme4:::checkConv``).
 
     In order: (1) singular fit — some θ with lower bound 0 below ``check_conv_singular.tol``
@@ -111,9 +112,11 @@ def check_conv(devfun, optsum, lower=None, control=None, *, n_theta=None, stackl
     lme4 1.1-31 never runs that β-block check for glmer, because its lower bounds there cover
     (θ, β); lmerpy runs it only when asked by ``n_theta``.
 
-    The gradient and Hessian are ``optsum.derivs`` (computed with the analytic gradient when
-    the deviance has one, see :mod:`lmerpy.optimize.derivs`); when they are missing and
-    ``control.calc_derivs`` is on, they are computed here with ``devfun``.
+    The gradient and Hessian are ``optsum.derivs`` (computed by the optimizer stage with the
+    analytic gradient when the deviance has one, see :mod:`lmerpy.optimize.derivs`). Without
+    them only the singular-fit check runs, as lme4 (e.g. glmer with nAGQ = 0, whose only stage
+    computes no derivatives), unless ``compute_missing=True`` asks to compute them here with
+    ``devfun``.
 
     Parameters
     ----------
@@ -127,6 +130,8 @@ def check_conv(devfun, optsum, lower=None, control=None, *, n_theta=None, stackl
         ``lmerControl()`` by default.
     n_theta : int, optional
         Number of θ in the parameter vector (enables the β-block Hessian check).
+    compute_missing : bool
+        Compute missing derivatives with ``devfun`` (then left evaluated at the optimum).
 
     Returns
     -------
@@ -161,7 +166,7 @@ def check_conv(devfun, optsum, lower=None, control=None, *, n_theta=None, stackl
         return finish()
 
     derivs = optsum.derivs
-    if derivs is None and control.calc_derivs and devfun is not None:
+    if derivs is None and compute_missing and devfun is not None:
         derivs = compute_derivs(devfun, coefs, lbound, optsum.upper, control.use_gradient,
                                 fx=optsum.fmin)
         optsum.derivs = {k: derivs[k] for k in ("gradient", "Hessian", "method")}
