@@ -17,7 +17,6 @@ import scipy.sparse as sp
 from _reference import REF, load_case_data
 from lmerpy.design import build_design
 from lmerpy.errors import FormulaError, LmerpyError, LmerpyMessage, UnknownColumnError
-from lmerpy.formula.terms import BinOp, Name, Number
 
 parse_formula = pytest.importorskip("lmerpy.formula").__dict__.get("parse_formula")
 if parse_formula is None:  # the parser has not landed yet
@@ -43,19 +42,10 @@ DESIGN_CASES = [c for c in CASES if c.values[0].get("design")]
 ERROR_CASES = [c for c in CASES if c.values[0].get("expect_error")]
 
 
-def _weights_arg(text):
-    """The goldens' weights are a column name or ``1/column`` (built as an expression node,
-    evaluated by lmerpy's fixed-table evaluator; nothing is eval'ed)."""
-    text = text.replace(" ", "")
-    if text.startswith("1/"):
-        return BinOp("/", Number(1.0, "1"), Name(text[2:]))
-    return text
-
-
 def _kwargs(ref):
     kw = {"REML": bool(ref.get("REML", True))}
     if ref.get("weights"):
-        kw["weights"] = _weights_arg(ref["weights"])
+        kw["weights"] = ref["weights"]  # a column name or "1/w": parsed, never eval'ed
     if ref.get("contrasts"):
         kw["contrasts"] = ref["contrasts"]
     for key, value in (ref.get("args") or {}).items():

@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Optional
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError, FormulaError
+from ..errors import DataError, FormulaError, LmerpyError
 from ..formula.terms import Call, Name
 from .evaluate import Evaluator
 from .values import Factor, Numeric, drop_unused, is_missing, take
@@ -118,6 +118,21 @@ def formula_variables(formula) -> List[Any]:
     return out
 
 
+def _argument_expr(text: str, ev: Evaluator, what: str):
+    """A column name, or an R expression over the columns (``"1/w"``, ``"log(t)"``), parsed
+    by the formula parser (never eval'ed)."""
+    if text in ev._columns:
+        return Name(text)
+    from ..formula import parse_formula
+    try:
+        f = parse_formula(f"~ I({text})")
+        expr = f.fixed.terms[0].factors[0]
+    except (LmerpyError, IndexError) as e:
+        raise DataError(f"'{what}' = {text!r} is neither a column of the data nor an "
+                        f"expression over its columns ({e})") from None
+    return expr.args[0]
+
+
 def evaluate_argument(arg, ev: Evaluator, what: str) -> Optional[np.ndarray]:
     """The ``weights``/``offset`` argument as a float vector over all rows of the data.
 
@@ -126,7 +141,7 @@ def evaluate_argument(arg, ev: Evaluator, what: str) -> Optional[np.ndarray]:
     if arg is None:
         return None
     if isinstance(arg, str):
-        val = ev.variable(Name(arg))
+        val = ev.variable(_argument_expr(arg, ev, what))
     elif hasattr(arg, "deparse") and not isinstance(arg, (np.ndarray, pd.Series, list)):
         val = ev.variable(arg)
     else:
