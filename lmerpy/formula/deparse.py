@@ -142,9 +142,8 @@ def _needsparens(main_prec: int, main_rightassoc: bool, arg, left: bool) -> bool
         _, prec, _ = _binop_info(arg.op)
     elif isinstance(arg, UnaryOp):
         prec = _UNARY_PREC[arg.op]
-        if arg.op != "!":  # R's "binary operator used as unary": never parenthesised on the right
-            if not left:
-                return False
+        if not left:  # a unary operand on the right is never parenthesised: a^-b, a == !b
+            return False
     else:
         return False
     if main_prec == PREC_COMPARE and prec == PREC_COMPARE:

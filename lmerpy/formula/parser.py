@@ -293,18 +293,20 @@ def _parse_sides(text: str):
         raise FormulaError(f"a formula must be a string, not {type(text).__name__}")
     if not text.strip():
         raise _syntax_error(text, "empty formula", 0)
-    tokens = _lex(text)
-    _check_structure(text, tokens)
     try:
         return _parser().parse(text)
-    except _ReservedWord as e:
-        raise _syntax_error(text, f"unexpected reserved word '{e.token.value}'",
-                            e.token.start_pos) from None
-    except UnexpectedToken as e:
-        raise _unexpected_token(text, tokens, e) from None
-    except UnexpectedInput as e:  # pragma: no cover - other Lark input errors
-        raise _syntax_error(text, "invalid formula", getattr(e, "pos_in_stream", 0) or 0) \
-            from None
+    except (UnexpectedInput, _ReservedWord) as e:
+        error = e
+    # The parse failed: find the first fault, with the most helpful message.
+    tokens = _lex(text)  # a bad character is reported here
+    _check_structure(text, tokens)  # unbalanced parentheses, missing or second '~'
+    if isinstance(error, _ReservedWord):
+        raise _syntax_error(text, f"unexpected reserved word '{error.token.value}'",
+                            error.token.start_pos)
+    if isinstance(error, UnexpectedToken):
+        raise _unexpected_token(text, tokens, error)
+    raise _syntax_error(text, "invalid formula",  # pragma: no cover - other Lark input errors
+                        getattr(error, "pos_in_stream", 0) or 0)
 
 
 def _reparse_rhs(text: str):
