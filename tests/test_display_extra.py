@@ -569,3 +569,9 @@ def test_titles():
                         "lmerModLmerTest") == (
         "Linear mixed model fit by REML. t-tests use Satterthwaite's method [\n"
         "lmerModLmerTest]")
+
+
+def test_long_formula_given_as_one_line_is_split_like_deparse():
+    s = extra_input("long_formula")
+    s.formula = s.formula[0] + s.formula[1].lstrip()   # one line; R's deparse() gave two
+    assert format_summary(s) == R_EXTRA["long_formula/summary"]

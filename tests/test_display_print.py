@@ -283,3 +283,46 @@ def test_varcorr_comp_errors():
         format_varcorr(blocks, sigma, comp=("Corr",))
     with pytest.raises(ValueError, match="either"):
         format_varcorr(blocks, sigma, comp=())
+
+
+def test_summary_options_match_r():
+    # R: print(summary(fm1), ranef.comp = "Std.Dev.", show.resids = FALSE)  (fm1 = sleep_slope)
+    from lmerpy.display import format_summary
+    s = summary_input(REFS["sleep_slope"])
+    want = "\n".join([
+        "Linear mixed model fit by REML ['lmerMod']",
+        "Formula: Reaction ~ Days + (Days | Subject)",
+        "   Data: df",
+        "",
+        "REML criterion at convergence: 1743.6",
+        "",
+        "Random effects:",
+        " Groups   Name        Std.Dev. Corr",
+        " Subject  (Intercept) 24.741       ",
+        "          Days         5.922   0.07",
+        " Residual             25.592       ",
+        "Number of obs: 180, groups:  Subject, 18",
+        "",
+        "Fixed effects:",
+        "            Estimate Std. Error t value",
+        "(Intercept)  251.405      6.825  36.838",
+        "Days          10.467      1.546   6.771",
+        "",
+        "Correlation of Fixed Effects:",
+        "     (Intr)",
+        "Days -0.138",
+    ])
+    assert format_summary(s, ranef_comp="Std.Dev.", show_resids=False) == want
+
+
+def test_print_with_variances_matches_r():
+    # R: print(fm1, ranef.comp = c("Variance", "Std.Dev."))
+    s = summary_input(REFS["sleep_slope"])
+    lines = format_print(s, ranef_comp=("Variance", "Std.Dev.")).split("\n")
+    assert lines[4:9] == [
+        "Random effects:",
+        " Groups   Name        Variance Std.Dev. Corr",
+        " Subject  (Intercept) 612.10   24.741       ",
+        "          Days         35.07    5.922   0.07",
+        " Residual             654.94   25.592       ",
+    ]

@@ -17,7 +17,7 @@ from lmerpy.display.rformat import (
 from lmerpy.display.rprint import (
     format_coef_table, print_matrix, print_named_vector, print_numeric_matrix,
 )
-from lmerpy.display.rtext import abbreviate, cat, make_names, strwrap
+from lmerpy.display.rtext import abbreviate, cat, deparse_lines, make_names, strwrap
 
 NAN, INF = float("nan"), float("inf")
 
@@ -388,3 +388,44 @@ def test_formatC_defaults_match_r():
     assert formatC([99.5], format="fg", digits=2) == ["100"]
     # R: formatC(-7.25, format = "d")  (as.integer truncates)
     assert formatC([-7.25], format="d") == ["-7"]
+
+
+# R: deparse(as.formula(f)) for each f (its default width.cutoff = 60)
+DEPARSE = [
+    ("Reaction ~ Days + I(Days^2) + I(Days^3) + I(Days^4) + I(Days^5) + I(Days^6) + I(Days^7)"
+     " + I(Days^8) + I(Days^9) + (1 | Subject)",
+     ["Reaction ~ Days + I(Days^2) + I(Days^3) + I(Days^4) + I(Days^5) + ",
+      "    I(Days^6) + I(Days^7) + I(Days^8) + I(Days^9) + (1 | Subject)"]),
+    ("y ~ x1 + x2 + x3 + x4 + x5 + x6 + x7 + x8 + x9 + x10 + x11 + x12 + (1 | g)",
+     ["y ~ x1 + x2 + x3 + x4 + x5 + x6 + x7 + x8 + x9 + x10 + x11 + ", "    x12 + (1 | g)"]),
+    ("cbind(incidence, size - incidence) ~ period + (1 | herd)",
+     ["cbind(incidence, size - incidence) ~ period + (1 | herd)"]),
+    ("TICKS ~ YEAR + HEIGHT + (1 | BROOD) + (1 | INDEX) + (1 | LOCATION)",
+     ["TICKS ~ YEAR + HEIGHT + (1 | BROOD) + (1 | INDEX) + (1 | LOCATION)"]),
+    ("log(Reaction) ~ poly(Days, 2) + Days:Subject + (1 + Days + I(Days^2) + I(Days^3) | "
+     "Subject) + (1 | Subject:Days)",
+     ["log(Reaction) ~ poly(Days, 2) + Days:Subject + (1 + Days + I(Days^2) + ",
+      "    I(Days^3) | Subject) + (1 | Subject:Days)"]),
+    ("y ~ aaaaaaaaaa * bbbbbbbbbbbb * cccccccccccc * dddddddddddd * eeeeeeeeeeee * ffffffffff"
+     " * gggggggggggg * hhhhhhhhhhhh + (1 | g)",
+     ["y ~ aaaaaaaaaa * bbbbbbbbbbbb * cccccccccccc * dddddddddddd * ",
+      "    eeeeeeeeeeee * ffffffffff * gggggggggggg * hhhhhhhhhhhh + ", "    (1 | g)"]),
+    ("y ~ x + (1 + aaaaaaaaaaa + bbbbbbbbbbbbb + cccccccccccccccc + dddddddddddddd + "
+     "eeeeeeeeeeeeee + fffffffffff | g)",
+     ["y ~ x + (1 + aaaaaaaaaaa + bbbbbbbbbbbbb + cccccccccccccccc + ",
+      "    dddddddddddddd + eeeeeeeeeeeeee + fffffffffff | g)"]),
+    ("y ~ x + offset(log(aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa)) + poly(bbbbbbbbbbbbbbbbbbbbbbbbbbbbbb,"
+     " 3, raw = TRUE) + (1 | g)",
+     ["y ~ x + offset(log(aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa)) + poly(bbbbbbbbbbbbbbbbbbbbbbbbbbbbbb, ",
+      "    3, raw = TRUE) + (1 | g)"]),
+    ("response_with_a_very_long_name_indeed ~ predictor_one + predictor_two + predictor_three + "
+     "predictor_four + predictor_five + predictor_six + predictor_seven + predictor_eight + (1 | g)",
+     ["response_with_a_very_long_name_indeed ~ predictor_one + predictor_two + ",
+      "    predictor_three + predictor_four + predictor_five + predictor_six + ",
+      "    predictor_seven + predictor_eight + (1 | g)"]),
+]
+
+
+@pytest.mark.parametrize("one_line,r_lines", DEPARSE)
+def test_deparse_lines_matches_r(one_line, r_lines):
+    assert deparse_lines(one_line) == r_lines

@@ -53,8 +53,9 @@ class SummaryInput:
     nAGQ : int
         Adaptive Gauss-Hermite points of a GLMM (1 = Laplace).
     formula : str or list of str
-        The formula as R deparses it (``"Reaction ~ Days + (Days | Subject)"``); a list
-        gives the lines of a long ``deparse()``.
+        The formula as R deparses it (``"Reaction ~ Days + (Days | Subject)"``). A long
+        one-line string is split into lines as R's ``deparse()`` does (width cutoff 60); a
+        list is taken as the lines of ``deparse()``.
     data_name : str or None
         Printed on the ``   Data:`` line (no line when None).
     weights_name, offset_name, subset_name : str or None

@@ -14,7 +14,7 @@ import numpy as np
 from .inputs import SummaryInput, VarCorrBlock
 from .rformat import format_number, format_numbers, is_na, quantile7, round_r, zapsmall
 from .rprint import format_coef_table, print_matrix, print_named_vector
-from .rtext import abbreviate, cat, make_names, strwrap
+from .rtext import abbreviate, cat, deparse_lines, make_names, strwrap
 
 __all__ = [
     "method_title", "format_title", "format_aictab", "format_residual_quantiles",
@@ -79,7 +79,12 @@ def _call_lines(s: SummaryInput, long: bool, width: int) -> List[str]:
         vals = [value] if isinstance(value, str) else list(value)
         out.append(_text(cat(label, vals, fill=True, width=width)))
 
-    line("Formula:", s.formula)
+    fml = s.formula
+    if isinstance(fml, str) and "\n" not in fml:
+        fml = deparse_lines(fml)              # R's deparse() splits long formulas
+    elif isinstance(fml, str):
+        fml = fml.split("\n")
+    line("Formula:", fml)
     line("   Data:", s.data_name)
     line("Weights:", s.weights_name)
     line(" Offset:", s.offset_name)
@@ -296,7 +301,9 @@ def _header(s: SummaryInput, width: int, long: bool) -> str:
 
 
 def format_summary(s: SummaryInput, width: int = 80, digits: int = 4,
-                   signif_stars: bool = True) -> str:
+                   signif_stars: bool = True,
+                   ranef_comp: Sequence[str] = ("Variance", "Std.Dev."),
+                   show_resids: bool = True) -> str:
     """R: ``print(summary(fit))`` (lme4's ``print.summary.merMod``), as text.
 
     Parameters
@@ -308,14 +315,19 @@ def format_summary(s: SummaryInput, width: int = 80, digits: int = 4,
         lme4's default ``max(3, getOption("digits") - 3)`` = 4.
     signif_stars : bool
         R's ``options(show.signif.stars)``.
+    ranef_comp, show_resids
+        R's ``print(summary(fit), ranef.comp = , show.resids = )``.
     """
     out = _header(s, width, long=True)
     out += "\n"
     out += format_aictab(s.criteria, 1, width) + "\n"
     out += "\n"
-    out += format_residual_quantiles(s.scaled_residuals, digits, width=width) + "\n"
+    if show_resids:
+        out += format_residual_quantiles(s.scaled_residuals, digits, width=width) + "\n"
     out += "Random effects:\n"
-    out += _vc_text(s.varcorr, s.sigma, digits, ("Variance", "Std.Dev."), s.use_sc, width) + "\n"
+    if isinstance(ranef_comp, str):
+        ranef_comp = (ranef_comp,)
+    out += _vc_text(s.varcorr, s.sigma, digits, ranef_comp, s.use_sc, width) + "\n"
     out += format_ngrps(s.ngrps, s.nobs, width) + "\n"
     p = len(s.coef_names)
     if p > 0:
@@ -335,13 +347,16 @@ def format_summary(s: SummaryInput, width: int = 80, digits: int = 4,
     return _text(out)
 
 
-def format_print(s: SummaryInput, width: int = 80, digits: int = 4) -> str:
+def format_print(s: SummaryInput, width: int = 80, digits: int = 4,
+                 ranef_comp: Sequence[str] = ("Std.Dev.",)) -> str:
     """R: ``print(fit)`` (lme4's ``print.merMod``): criteria to 4 decimals, a Std.Dev.-only
-    random-effects table and the fixed effects as a named vector."""
+    random-effects table (R's ``ranef.comp``) and the fixed effects as a named vector."""
+    if isinstance(ranef_comp, str):
+        ranef_comp = (ranef_comp,)
     out = _header(s, width, long=False)
     out += format_aictab(s.criteria, 4, width) + "\n"
     out += "Random effects:\n"
-    out += _vc_text(s.varcorr, s.sigma, digits, ("Std.Dev.",), s.use_sc, width) + "\n"
+    out += _vc_text(s.varcorr, s.sigma, digits, ranef_comp, s.use_sc, width) + "\n"
     out += format_ngrps(s.ngrps, s.nobs, width) + "\n"
     if len(s.coef_names) > 0:
         out += "Fixed Effects:\n"

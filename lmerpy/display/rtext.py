@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 from typing import Iterable, List, Optional, Sequence, Union
 
-__all__ = ["abbreviate", "strwrap", "cat", "make_names", "format_strings", "paste_r"]
+__all__ = ["abbreviate", "strwrap", "cat", "make_names", "format_strings", "paste_r",
+           "deparse_lines"]
 
 _R_RESERVED = {
     "if", "else", "repeat", "while", "function", "for", "next", "break", "TRUE", "FALSE", "NULL",
@@ -284,3 +285,57 @@ def paste_r(*parts: Union[str, Sequence[str]], sep: str = " ", collapse: Optiona
     n = max(len(v) for v in vecs) if vecs else 0
     res = [sep.join(v[i % len(v)] for v in vecs) for i in range(n)]
     return collapse.join(res) if collapse is not None else res
+
+
+# --------------------------------------------------------------------------- deparse
+
+
+_SPACED_OPS = {"+", "-", "*", "~", "|", "||", "&", "&&", "==", "!=", "<", ">", "<=", ">=",
+               "<-", "->"}
+
+
+def deparse_lines(text: str, cutoff: int = 60, indent: str = "    ") -> List[str]:
+    """Split a one-line deparsed R expression (a formula) into the lines R's ``deparse()``
+    gives: after a spaced binary operator (``" + "``, ``" ~ "``, ``" | "``...) or an
+    argument comma, the line is ended once it is longer than ``cutoff`` (R's
+    ``width.cutoff = 60``), and continuation lines are indented by four spaces.
+
+    Examples
+    --------
+    >>> deparse_lines("y ~ x1 + x2 + x3 + x4 + x5 + x6 + x7 + x8 + x9 + x10 + x11 + x12 + (1 | g)")
+    ['y ~ x1 + x2 + x3 + x4 + x5 + x6 + x7 + x8 + x9 + x10 + x11 + ', '    x12 + (1 | g)']
+    """
+    lines: List[str] = []
+    cur = ""
+    i, n = 0, len(text)
+    quote = None
+    while i < n:
+        c = text[i]
+        cur += c
+        i += 1
+        if quote:
+            if c == "\\" and i < n:
+                cur += text[i]
+                i += 1
+            elif c == quote:
+                quote = None
+            continue
+        if c in "\"'`":
+            quote = c
+            continue
+        brk = False
+        if c == "," and i < n and text[i] == " ":
+            cur += " "
+            i += 1
+            brk = True
+        elif c == " " and i < n:
+            # cur ends with " op " ?
+            m = re.search(r" (%[^%]*%|[^\sA-Za-z0-9_.()\[\]{},\"'`]+) $", cur)
+            if m and (m.group(1) in _SPACED_OPS or m.group(1).startswith("%")) \
+                    and len(cur) - len(m.group(0)) > 0:
+                brk = True
+        if brk and len(cur) > cutoff:
+            lines.append(cur)
+            cur = indent
+    lines.append(cur)
+    return lines
