@@ -243,3 +243,14 @@ def test_insteval_builds_fast():
     assert des.Zt.shape == (4114, 73421) and des.Zt.nnz == 3 * 73421
     assert [t.group_name for t in des.reterms] == ["s", "d", "dept"]
     assert elapsed < 1.0, f"InstEval design took {elapsed:.2f} s"
+
+
+def test_pi_and_in_operator_inside_expressions():
+    df = pd.DataFrame({"y": np.arange(20.0) % 7, "x": np.arange(20.0), "f": list("abcd") * 5,
+                       "g": np.repeat(np.arange(5), 4)})
+    des = build_design(_formula('y ~ I(sin(2*pi*x/10)) + I(f %in% c("a", "b")) + (1 | g)'), df)
+    # R: colnames(model.matrix(~ I(sin(2*pi*x/10)) + I(f %in% c("a", "b")), df))
+    assert des.X_colnames == ["(Intercept)", "I(sin(2 * pi * x/10))",
+                              'I(f %in% c("a", "b"))TRUE']
+    np.testing.assert_allclose(des.X[:, 1], np.sin(2 * np.pi * np.arange(20) / 10), atol=TOL)
+    np.testing.assert_array_equal(des.X[:, 2], np.tile([1, 1, 0, 0], 5))

@@ -22,14 +22,16 @@ from ..formula.terms import BinOp, Call, Constant, Name, Number, UnaryOp
 from .functions import (FUNCTIONS, align, apply_elementwise, as_numeric, poly_fit,
                         poly_predict, values_of, wrap)
 from .naming import deparse
-from .values import (Factor, Numeric, column_value, drop_unused, is_missing, relabel, take,
-                     to_factor)
+from .values import (Factor, Numeric, column_value, drop_unused, is_missing, label, relabel,
+                     take, to_factor)
 
 __all__ = ["Numeric", "Factor", "Evaluator", "FUNCTIONS", "column_value", "to_factor",
            "is_missing", "take", "drop_unused", "relabel", "poly_fit", "poly_predict"]
 
 
 # --------------------------------------------------------------------------- the evaluator
+
+_CONSTANTS = {"pi": float(np.pi), "T": True, "F": False}
 
 
 class Evaluator:
@@ -108,6 +110,8 @@ class Evaluator:
 
     def _lookup(self, name: str):
         col = self._columns.get(name)
+        if col is None and name in _CONSTANTS:  # R's base constants, when no column has the name
+            return _CONSTANTS[name]
         if col is None:
             cols = list(self._columns)
             close = difflib.get_close_matches(name, cols, n=3, cutoff=0.6)
@@ -185,6 +189,20 @@ def _binop(op, a, b, expr):
         return _logical_op(np.logical_and, a, b, op)
     if op in ("|", "||"):
         return _logical_op(np.logical_or, a, b, op)
+    if op == "%in%" and isinstance(b, (list, str, float, int, bool)):
+        return _membership(a, b if isinstance(b, list) else [b])
     raise FormulaError(f"operator '{op}' cannot be used inside '{deparse(expr)}'")
+
+
+def _membership(a, items):
+    """R's ``x %in% c(...)`` inside an expression (``I(f %in% c("a", "b"))``)."""
+    if isinstance(a, Factor):
+        wanted = {label(x) for x in items}
+        hit = np.array([lv in wanted for lv in a.levels] + [False])
+        return _logical_result(hit[np.where(a.codes >= 0, a.codes, len(a.levels))],
+                               np.zeros(a.codes.shape[0], dtype=bool))
+    x = np.asarray(values_of(as_numeric(a, "%in%")), dtype=float)
+    nums = [float(v) for v in items if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    return _logical_result(np.isin(x, nums), np.zeros(x.shape, dtype=bool))
 
 
