@@ -25,7 +25,7 @@ from .deparse import deparse, deparse_formula_expr
 from .terms import BinOp, Call, Constant, Name, Number, UnaryOp
 
 __all__ = ["is_bar", "any_bars", "check_bar_positions", "expand_double_verts", "find_bars",
-           "nobars_tree", "group_variables"]
+           "nobars_tree", "group_variables", "lhs_terms"]
 
 BAR_OPS = ("|", "||")
 
@@ -93,7 +93,8 @@ def check_bar_positions(rhs):
     check(rhs, None)
 
 
-def _lhs_terms(lhs, bar):
+def lhs_terms(lhs, bar):
+    """R's ``terms(~ lhs)`` of a bar's left side (no ``.``, no ``offset()``)."""
     if any(is_dot(x) for x in _walk(lhs)):
         raise FormulaError(f"'.' is not allowed in the random-effects term '({deparse(bar)})'")
     return compute_terms(lhs, allow_offset=False,
@@ -113,7 +114,7 @@ def expand_double_verts(rhs, reparse: Callable[[str], object]) -> Tuple[object, 
     def expand(e):
         if is_bar(e) and e.op == "||":
             core = strip_parens(e)
-            terms = _lhs_terms(core.left, core)
+            terms = lhs_terms(core.left, core)
             pieces = (["1"] if terms.intercept else []) + ["0+" + lab for lab in terms.labels]
             if not pieces:
                 raise FormulaError(f"the random-effects term '({deparse(core)})' has no terms")

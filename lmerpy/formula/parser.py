@@ -22,10 +22,9 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedTok
 from ..errors import FormulaError, FormulaSyntaxError
 from .algebra import compute_terms, extract_variables, is_dot
 from .bars import (any_bars, check_bar_positions, expand_double_verts, find_bars,
-                   group_variables, nobars_tree)
-from .deparse import RESERVED_WORDS, deparse, deparse_formula_expr, format_number
-from .terms import (BinOp, Call, Constant, Formula, ModelTerms, Name, Number, RandomTerm,
-                    UnaryOp)
+                   group_variables, lhs_terms, nobars_tree)
+from .deparse import RESERVED_WORDS, deparse, deparse_formula_expr, format_number, quote_string
+from .terms import BinOp, Call, Constant, Formula, Name, Number, RandomTerm, UnaryOp
 
 __all__ = ["parse_formula", "findbars", "nobars", "expand_dot", "frame_variables", "all_vars",
            "FormulaTree", "grammar_text"]
@@ -109,7 +108,6 @@ class _ToExpr(Transformer):
 
     def string(self, c):
         value = _name_text(c[0])
-        from .deparse import quote_string
         return Constant(value, quote_string(value))
 
     def paren(self, c):
@@ -358,9 +356,7 @@ def _build(text: str) -> Formula:
         bar_text = f"{deparse_formula_expr(lhs)} | {deparse_formula_expr(group)}"
         if any(is_dot(x) for x in (lhs, group)):
             raise FormulaError(f"'.' is not allowed in the random-effects term '({bar_text})'")
-        from .bars import _lhs_terms
-        lhs_terms = _lhs_terms(lhs, BinOp("|", lhs, group))
-        random.append(RandomTerm(lhs=lhs_terms, group=group_variables(group, bar_text),
+        random.append(RandomTerm(lhs=lhs_terms(lhs, BinOp("|", lhs, group)), group=group_variables(group, bar_text),
                                  lhs_text=deparse_formula_expr(lhs),
                                  double_bar=node_id in doubles, group_expr=group))
     fixed_rhs = nobars_tree(rhs)

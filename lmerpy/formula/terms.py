@@ -149,8 +149,10 @@ class ModelTerms:
     offsets : tuple of Expr
         The arguments of ``offset(...)`` terms, in order (they are not model terms).
     variables : tuple of Expr
-        R's ``attr(terms, "variables")`` without the response: each distinct variable in order
-        of first appearance. Term factors are ordered by this.
+        R's ``attr(terms, "variables")`` without the response and without the ``offset()``
+        variables (their arguments are in ``offsets``): each distinct variable in order of
+        first appearance, including variables of removed terms (``a*b - a`` keeps ``a``).
+        Term factors are ordered by this.
     has_dot : bool
         The formula used ``.`` (all other columns); expand it with
         :meth:`Formula.expand_dot` once the data's columns are known.
