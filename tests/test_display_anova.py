@@ -125,6 +125,6 @@ def test_anova_without_stars():
     # R: print(anova(fm0, fm1), signif.stars = FALSE) -- last line as below
     t = TABLES["a01"]
     txt = format_anova(t["table"], t["rows"], t["cols"], heading=t["heading"],
-                       signif_stars_=False)
+                       signif_stars=False)
     assert "Signif. codes" not in txt and "***" not in txt
     assert txt.endswith("fm1    6 1763.9 1783.1 -875.97   1751.9 42.139  2  7.072e-10")

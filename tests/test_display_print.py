@@ -326,3 +326,20 @@ def test_print_with_variances_matches_r():
         "          Days         35.07    5.922   0.07",
         " Residual             654.94   25.592       ",
     ]
+
+
+def test_negative_binomial_family_name_matches_r():
+    from lmerpy.display import negative_binomial_family_name
+    # R: MASS::negative.binomial(t)$family for t = 3.30339464787759, 2, 123456.123456, 1.2345e-5
+    assert [negative_binomial_family_name(t) for t in
+            (3.30339464787759, 2, 123456.123456, 0.000012345)] == [
+        "Negative Binomial(3.3034)", "Negative Binomial(2)", "Negative Binomial(123456.1)",
+        "Negative Binomial(0)"]
+
+
+def test_repeated_group_names_made_unique_like_lme4():
+    # (Days || Subject): lme4's VarCorr names the two terms Subject and Subject.1
+    blocks, sigma = _blocks("sleep_uncorr")
+    for b in blocks:
+        b.group = "Subject"
+    assert format_varcorr(blocks, sigma, comp=("Std.Dev.",)) == R_VARCORR_SD["sleep_uncorr"]

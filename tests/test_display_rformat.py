@@ -328,7 +328,7 @@ CASES = [
      lambda: lines(format_coef_table([[1.5, 0.5, 3, 0.2], [None, None, None, None]], None, ["Estimate", "Std. Error", "t value", "Pr(>|t|)"])),
      ['     Estimate Std. Error t value Pr(>|t|)', '[1,]      1.5        0.5       3      0.2', '[2,]       NA         NA      NA       NA']),
     ('capture.output(printCoefmat(cbind(Estimate = c(1.5, -2), "Std. Error" = c(0.5, 0.25), "t value" = c(3, -8), "Pr(>|t|)" = c(0.0027, 1e-20)), signif.stars = FALSE))',
-     lambda: lines(format_coef_table([[1.5, 0.5, 3, 0.0027], [-2, 0.25, -8, 1e-20]], None, ["Estimate", "Std. Error", "t value", "Pr(>|t|)"], signif_stars_=False)),
+     lambda: lines(format_coef_table([[1.5, 0.5, 3, 0.0027], [-2, 0.25, -8, 1e-20]], None, ["Estimate", "Std. Error", "t value", "Pr(>|t|)"], signif_stars=False)),
      ['     Estimate Std. Error t value Pr(>|t|)', '[1,]     1.50       0.50       3   0.0027', '[2,]    -2.00       0.25      -8   <2e-16']),
     ('capture.output(printCoefmat(cbind(Estimate = c(123.5, 0.0012), "Std. Error" = c(12.2, 0.0003), "t value" = c(10.1, 4))))',
      lambda: lines(format_coef_table([[123.5, 12.2, 10.1], [0.0012, 0.0003, 4]], None, ["Estimate", "Std. Error", "t value"])),

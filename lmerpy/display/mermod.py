@@ -19,7 +19,7 @@ from .rtext import abbreviate, cat, deparse_lines, make_names, strwrap
 __all__ = [
     "method_title", "format_title", "format_aictab", "format_residual_quantiles",
     "format_vc_table", "format_varcorr", "format_ngrps", "format_fixef_correlation",
-    "format_summary", "format_print", "COR_MAX",
+    "format_summary", "format_print", "COR_MAX", "negative_binomial_family_name",
 ]
 
 #: lme4's ``getOption("lme4.summary.cor.max")``
@@ -59,6 +59,12 @@ def format_title(title: str, class_name: str, width: int = 80) -> str:
         lines = strwrap(title, width=width - 2, exdent=2)
         return _text(cat(lines, " [", class_name, "]", sep="", fill=True, width=width))
     return f"{title} ['{class_name}']"
+
+
+def negative_binomial_family_name(theta: float) -> str:
+    """The family name ``glmer.nb`` fits print (MASS's ``negative.binomial(theta)$family``):
+    ``"Negative Binomial(3.3034)"`` -- theta rounded to 4 decimals, shown with 7 digits."""
+    return f"Negative Binomial({format_number(round_r(float(theta), 4), 7)})"
 
 
 def _family_line(family: Optional[str], link: Optional[str], width: int) -> Optional[str]:
@@ -334,7 +340,7 @@ def format_summary(s: SummaryInput, width: int = 80, digits: int = 4,
         out += "\nFixed effects:\n"
         mat, names = _coef_matrix(s)
         out += format_coef_table(mat, s.coef_names, names, digits=digits,
-                                 signif_stars_=signif_stars, width=width) + "\n"
+                                 signif_stars=signif_stars, width=width) + "\n"
         correlation = s.correlation
         if correlation is None:
             correlation = p <= COR_MAX

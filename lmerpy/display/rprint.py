@@ -23,7 +23,7 @@ from .rtext import cat, strwrap
 
 __all__ = [
     "print_named_vector", "print_matrix", "print_numeric_matrix", "format_coef_table",
-    "signif_stars", "SIGNIF_LEGEND", "format_anova",
+    "star_symbols", "SIGNIF_LEGEND", "format_anova",
 ]
 
 #: ``attr(symnum(p, ...), "legend")`` with R's UTF-8 curly quotes
@@ -151,7 +151,7 @@ def print_numeric_matrix(x, row_names: Optional[Sequence[str]] = None,
 # --------------------------------------------------------------------------- printCoefmat
 
 
-def signif_stars(pv: Sequence) -> List[str]:
+def star_symbols(pv: Sequence) -> List[str]:
     """R's ``symnum(pv, cutpoints = c(0, .001, .01, .05, .1, 1), symbols = c("***", "**",
     "*", ".", " "))``: intervals closed on the right, 0 included; NA gives ``""``."""
     out = []
@@ -186,7 +186,7 @@ def _parse_num(s: str) -> float:
 
 
 def format_coef_table(table, row_names: Optional[Sequence[str]], col_names: Sequence[str],
-                      digits: int = 5, signif_stars_: bool = True,
+                      digits: int = 5, signif_stars: bool = True,
                       signif_legend: Optional[bool] = None, dig_tst: Optional[int] = None,
                       cs_ind: Optional[Sequence[int]] = None,
                       tst_ind: Optional[Sequence[int]] = None, zap_ind: Sequence[int] = (),
@@ -203,7 +203,7 @@ def format_coef_table(table, row_names: Optional[Sequence[str]], col_names: Sequ
     digits : int
         R's ``digits`` (lme4's summary uses 4; R's default is ``max(3, getOption("digits")
         - 2)`` = 5).
-    signif_stars_ : bool
+    signif_stars : bool
         Add the significance-star column (and legend) when a p-value column is present.
     dig_tst : int, optional
         Digits of the test statistics (default ``max(1, min(5, digits - 1))``).
@@ -321,9 +321,9 @@ def format_coef_table(table, row_names: Optional[Sequence[str]], col_names: Sequ
             for i in range(nr):
                 if okp[i]:
                     Cf[i][nc - 1] = next(it)
-            show_stars = signif_stars_ and bool(np.any(pv[okp] < 0.1))
+            show_stars = signif_stars and bool(np.any(pv[okp] < 0.1))
             if show_stars:
-                st = signif_stars(pv)
+                st = star_symbols(pv)
                 wst = max(len(s) for s in st)
                 for i in range(nr):
                     Cf[i].append(st[i].ljust(wst))
@@ -346,7 +346,7 @@ def format_coef_table(table, row_names: Optional[Sequence[str]], col_names: Sequ
 
 def format_anova(table, row_names: Optional[Sequence[str]], col_names: Sequence[str],
                  heading: Optional[Sequence[str]] = None, digits: int = 5,
-                 signif_stars_: bool = True, width: int = 80) -> str:
+                 signif_stars: bool = True, width: int = 80) -> str:
     """R's ``print.anova()``: the heading lines, then ``printCoefmat`` with the columns R picks.
 
     Columns named ``"... value"``, ``F``, ``Cp`` or ``Chisq`` are test statistics; a last
@@ -370,7 +370,7 @@ def format_anova(table, row_names: Optional[Sequence[str]], col_names: Sequence[
     tst += [j for j, c in enumerate(cn) if c in ("F", "Cp", "Chisq")]
     zap = [j for j in zap if j not in tst]
     zap = [j for j in zap if not cn[j].endswith("Df")]
-    body = format_coef_table(table, row_names, cn, digits=digits, signif_stars_=signif_stars_,
+    body = format_coef_table(table, row_names, cn, digits=digits, signif_stars=signif_stars,
                              cs_ind=[], tst_ind=tst, zap_ind=zap, P_values=has_p,
                              has_Pvalue=has_p, na_print="", width=width)
     head = "".join(h + "\n" for h in heading) if heading else ""
