@@ -201,3 +201,54 @@ def test_rank_deficient_columns_keep_order():
     assert drop_rank_deficient(X_).tolist() == [0, 1, 3]
     X_[:, 3] = 0.0
     assert drop_rank_deficient(X_).tolist() == [0, 1]
+
+
+# --------------------------------------------------------------------------- Zt and Λ' layout
+
+try:
+    from hypothesis import given, settings, strategies as st
+except ImportError:  # pragma: no cover
+    given = None
+
+
+def _naive_zt(des):
+    """Zt by the definition (a loop over observations): row offset + level * p + column."""
+    zt = np.zeros((des.q, des.n))
+    for t in des.reterms:
+        for j in range(des.n):
+            for c in range(t.n_columns):
+                zt[t.row_offset + t.codes[j] * t.n_columns + c, j] = t.X[j, c]
+    return zt
+
+
+if given is not None:
+    @settings(max_examples=25, deadline=None)
+    @given(n=st.integers(8, 40), k1=st.integers(2, 5), k2=st.integers(2, 7),
+           seed=st.integers(0, 10_000))
+    def test_zt_and_lambdat_layout_by_definition(n, k1, k2, seed):
+        from lmerpy.design import build_design
+        from lmerpy.formula import parse_formula
+        rng = np.random.default_rng(seed)
+        df = pd.DataFrame({"y": rng.normal(size=n),
+                           "x": rng.integers(0, 3, size=n).astype(float),  # zeros: dropped
+                           "g": rng.integers(0, k1, size=n), "h": rng.integers(0, k2, size=n)})
+        if df["g"].nunique() < 2 or df["h"].nunique() < 2:
+            return
+        des = build_design(parse_formula("y ~ x + (x | g) + (1 | h)"), df,
+                           control={"check.nobs.vs.nRE": "ignore", "check.nobs.vs.nlev": "ignore"})
+        dense = _naive_zt(des)
+        np.testing.assert_array_equal(des.Zt.toarray(), dense)
+        assert des.Zt.nnz == np.count_nonzero(dense)  # explicit zeros dropped
+        lam = des.lambdat_at(np.arange(1, des.theta.size + 1, dtype=float)).toarray()
+        assert np.allclose(lam, np.triu(lam))  # upper triangular
+        for t in des.reterms:  # each level's block is T' with θ in column-major lower order
+            p = t.n_columns
+            T = np.zeros((p, p))
+            idx = t.theta_offset + 1
+            for s in range(p):
+                for r in range(s, p):
+                    T[r, s] = idx
+                    idx += 1
+            for lv in range(t.n_levels):
+                o = t.row_offset + lv * p
+                np.testing.assert_array_equal(lam[o:o + p, o:o + p], T.T)
