@@ -21,7 +21,6 @@ fits (``fixef``, ``sqrt(diag(vcov))``, ``vcov``, ``sigma``, ``summary(fit)$AICta
     # printed with paste(capture.output(print(summary(fit))), collapse = "\\n") and print(fit);
     # R_SUMMARY_WIDTH40: the same for reference fits under options(width = 40)
 """
-import math
 
 import numpy as np
 import pytest

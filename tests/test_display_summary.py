@@ -6,7 +6,6 @@ match ``summary_text`` character for character. The ``Formula:`` line is an inpu
 ``deparse`` of the formula, which the formula module produces); it is read from the text.
 """
 import math
-import os
 import re
 
 import numpy as np

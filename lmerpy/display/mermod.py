@@ -121,8 +121,8 @@ def format_residual_quantiles(resid, digits: int = 4, title: str = "Scaled resid
     """lme4's ``.prt.resids``: the title, the five type-7 quantiles zapped to ``digits + 1``
     and printed with ``digits``, and a blank line."""
     r = np.asarray([float(v) for v in np.ravel(np.asarray(resid, dtype=object)) if not is_na(v)])
-    rq = zapsmall(quantile7(r), digits + 1)
-    body = print_named_vector(list(rq), ["Min", "1Q", "Median", "3Q", "Max"], digits=digits,
+    rq = list(zapsmall(quantile7(r), digits + 1)) if r.size else [None] * 5   # R: NA
+    body = print_named_vector(rq, ["Min", "1Q", "Median", "3Q", "Max"], digits=digits,
                               width=width)
     return title + " \n" + body + "\n"
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
-from typing import Iterable, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -40,7 +40,8 @@ _DBL_DIG = 15
 
 
 def is_na(v) -> bool:
-    """True for R's ``NA`` (``None``, ``pandas.NA``) and for NaN (R's ``is.na`` is TRUE for both)."""
+    """True for R's ``NA`` (``None``, ``pandas.NA``) and for NaN (R's ``is.na`` is TRUE for
+    both)."""
     if v is None:
         return True
     try:

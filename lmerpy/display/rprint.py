@@ -27,7 +27,8 @@ __all__ = [
 ]
 
 #: ``attr(symnum(p, ...), "legend")`` with R's UTF-8 curly quotes
-SIGNIF_LEGEND = "0 \u2018***\u2019 0.001 \u2018**\u2019 0.01 \u2018*\u2019 0.05 \u2018.\u2019 0.1 \u2018 \u2019 1"
+SIGNIF_LEGEND = ("0 \u2018***\u2019 0.001 \u2018**\u2019 0.01 \u2018*\u2019 0.05 \u2018.\u2019 "
+                 "0.1 \u2018 \u2019 1")
 
 
 def print_named_vector(values: Sequence, names: Sequence[str], digits: int = 7,
@@ -175,7 +176,8 @@ def star_symbols(pv: Sequence) -> List[str]:
 
 def _with_na(a: np.ndarray, na: np.ndarray) -> list:
     """Column-major values with R's NA as None (NA and NaN format to different widths)."""
-    return [None if m else float(v) for v, m in zip(np.ravel(a, order="F"), np.ravel(na, order="F"))]
+    return [None if m else float(v)
+            for v, m in zip(np.ravel(a, order="F"), np.ravel(na, order="F"))]
 
 
 def _parse_num(s: str) -> float:
@@ -299,8 +301,11 @@ def format_coef_table(table, row_names: Optional[Sequence[str]], col_names: Sequ
         ok_t[:, j] = False
     last = nc - 1 if has_Pvalue else nc
     cells = [(i, j) for j in range(last) for i in range(nr) if ok_t[i, j]]
-    fix = [(i, j) for (i, j) in cells
-           if (xm[i, j] == 0) != (_parse_num(Cf[i][j]) == 0) and not math.isnan(_parse_num(Cf[i][j]))]
+    fix = []
+    for (i, j) in cells:
+        shown = _parse_num(Cf[i][j])
+        if not math.isnan(shown) and (xm[i, j] == 0) != (shown == 0):
+            fix.append((i, j))
     if fix:
         f = format_numbers([xm[i, j] for (i, j) in fix], digits=max(1, digits - 1))
         for (i, j), s in zip(fix, f):

@@ -7,7 +7,7 @@ Latin text of model names and for the curly quotes of the significance legend).
 from __future__ import annotations
 
 import re
-from typing import Iterable, List, Optional, Sequence, Union
+from typing import List, Optional, Sequence, Union
 
 __all__ = ["abbreviate", "strwrap", "cat", "make_names", "format_strings", "paste_r",
            "deparse_lines"]
