@@ -18,7 +18,8 @@ from .evaluate import Evaluator
 from .values import Factor, Numeric, drop_unused, is_missing, take
 from .naming import var_name
 
-__all__ = ["ModelFrame", "formula_variables", "build_frame", "evaluate_argument"]
+__all__ = ["ModelFrame", "formula_variables", "build_frame", "evaluate_argument",
+           "argument_text"]
 
 
 @dataclass
@@ -131,6 +132,24 @@ def _argument_expr(text: str, ev: Evaluator, what: str):
         raise DataError(f"'{what}' = {text!r} is neither a column of the data nor an "
                         f"expression over its columns ({e})") from None
     return expr.args[0]
+
+
+def argument_text(arg, data: pd.DataFrame) -> Optional[str]:
+    """How lme4's summary names a ``weights``/``offset`` argument (``Weights: w``,
+    ``Offset: 1/w``): R's deparse of the expression; ``None`` for a plain array, or a
+    Series' name when it has one."""
+    if arg is None:
+        return None
+    if isinstance(arg, str):
+        try:
+            return var_name(_argument_expr(arg, Evaluator(data.iloc[:0]), "argument"))
+        except LmerpyError:
+            return arg
+    if hasattr(arg, "deparse") and not isinstance(arg, (np.ndarray, pd.Series, list)):
+        return var_name(arg)
+    if isinstance(arg, pd.Series) and arg.name is not None:
+        return str(arg.name)
+    return None
 
 
 def evaluate_argument(arg, ev: Evaluator, what: str) -> Optional[np.ndarray]:

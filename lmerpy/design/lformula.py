@@ -14,7 +14,7 @@ import pandas as pd
 
 from ..errors import DataError, FormulaError, LmerpyMessage
 from .values import Factor
-from .frame import build_frame, check_formula
+from .frame import argument_text, build_frame, check_formula
 from .model_matrix import check_scale, drop_rank_deficient, model_matrix, rank_message
 from .naming import var_name
 from .reterms import DEFAULT_CHECKS, GLMER_CHECKS, build_reterms
@@ -149,6 +149,8 @@ def build_design(formula, data: pd.DataFrame, REML: bool = True, weights=None, o
                                     if isinstance(v, Factor) else
                                     {"kind": "numeric", "ncol": v.ncol})
                       for e, v in frame.values.items()},
+        "weights_text": argument_text(weights, data),
+        "offset_text": argument_text(offset, data),
         "checks": checks,
         "glmer": glmer,
     }

@@ -128,7 +128,15 @@ class Design:
     REML : bool
     info : dict
         Everything ``predict(newdata)`` needs to rebuild X and Z: factor levels, contrast
-        matrices, poly coefficients, scale centres (built by the design stage).
+        matrices, poly coefficients, scale centres (built by the design stage). Keys:
+        ``state`` (poly/scale coefficients and column levels, for the evaluator), ``fixed``
+        (the X :class:`~lmerpy.design.model_matrix.MatrixSpec`), ``contrasts`` (R's
+        ``attr(X, "contrasts")``), ``X_assign`` (R's ``attr(X, "assign")`` after drops),
+        ``response`` (its name), ``response_levels`` (factor response, glmer),
+        ``offset_terms``, ``variables`` (per model-frame variable: kind and levels),
+        ``weights_text``/``offset_text`` (how summary names the arguments: ``Weights: w``),
+        ``checks`` (lme4's check levels used), ``glmer``. Use
+        :func:`lmerpy.design.model_matrices_for` rather than reading ``state``/``fixed``.
     dropped_columns : list of str
         Fixed-effect columns dropped as rank deficient (lme4's ``attr(X, "col.dropped")``).
     messages : list of str
