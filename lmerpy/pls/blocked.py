@@ -25,6 +25,7 @@ import scipy.sparse as sp
 from scipy.linalg import lapack
 
 from ..errors import LmerpyError
+from .crossprod import unique_sorted
 
 __all__ = ["BlockedFactor", "blocked_plan", "MAX_DENSE", "DENSE_Q"]
 
@@ -32,8 +33,9 @@ __all__ = ["BlockedFactor", "blocked_plan", "MAX_DENSE", "DENSE_Q"]
 MAX_DENSE = 8000
 #: up to this q the whole of A is factorised as one dense matrix
 DENSE_Q = 100
-#: most slot pairs kept as index arrays (16 bytes each); beyond it sparse products are used
-PAIR_BUDGET = 8_000_000
+#: most slot pairs kept as index arrays (~12 bytes each, ~28 more once the gradient is used);
+#: beyond it sparse products are used
+PAIR_BUDGET = 4_000_000
 
 
 def blocked_plan(smap, blocks, max_dense=MAX_DENSE):
@@ -89,7 +91,8 @@ class _Structure:
         self.pos22_low = pos22[low]
         self.flat22_low = c2[low] * q2 + r2[low]          # Fortran order
         self.pos22 = pos22
-        self.flat22 = c2 * q2 + r2
+        # every entry read from the lower triangle of the (symmetric) inverse
+        self.flat22 = np.minimum(r2, c2) * q2 + np.maximum(r2, c2)
         self.ns = 0
         if nl == 0:
             return
@@ -105,7 +108,7 @@ class _Structure:
         # slots: (row of the dense part, level of the first term) pairs where A21 is nonzero,
         # sorted by row, then level
         sel = (~in1r) & in1c
-        key = np.unique(loc2[r[sel]] * nl + (c[sel] - off) // p1)
+        key = unique_sorted(loc2[r[sel]] * nl + (c[sel] - off) // p1)
         self.slot_row = (key // nl).astype(np.int64)
         self.slot_lev = (key % nl).astype(np.int64)
         ns = key.shape[0]
@@ -136,10 +139,34 @@ class _Structure:
             start = np.repeat(first_, cnt)
             o = np.arange(npairs) - np.repeat(np.cumsum(cnt) - cnt, cnt)
             t_idx = lo_[start + o]
-            self.ps = s_idx.astype(np.int64)
-            self.pt = t_idx.astype(np.int64)
-            self.pdest = self.slot_row[self.pt] * q2 + self.slot_row[self.ps]  # lower, F order
-            self.poff = self.ps != self.pt
+            pdest = self.slot_row[t_idx] * q2 + self.slot_row[s_idx]  # lower, Fortran order
+            order = np.argsort(pdest, kind="stable")  # sequential scatter in bincount
+            itype = np.int32 if max(ns, q2 * q2) < 2 ** 31 - 1 else np.int64
+            self.ps = s_idx[order].astype(itype)
+            self.pt = t_idx[order].astype(itype)
+            self.pdest = pdest[order].astype(itype)
+            self.poff = np.flatnonzero(self.ps != self.pt).astype(itype)
+            self.dest_all = np.concatenate((self.flat22_low, self.pdest)).astype(itype)
+            self.n22 = self.flat22_low.shape[0]
+            self._q_struct = None
+
+    def q_structure(self):
+        """CSR structure of Q (ns × ns): Q[s, t] = S⁻¹[row_s, row_t] for slots s, t of one level
+        with row_s ≥ row_t (Q + Q' − diag(Q) is the whole symmetric matrix).
+
+        Returns (indptr, indices, flat index into S⁻¹'s lower triangle per entry, flat index of
+        each slot's diagonal entry). Built on first use (the gradient), so a deviance-only
+        object never pays for it.
+        """
+        if self._q_struct is None:
+            ps = self.ps.astype(np.int64)
+            order = np.argsort(ps * self.ns + self.pt, kind="stable")
+            indptr = np.concatenate(([0], np.cumsum(np.bincount(ps, minlength=self.ns))))
+            itype = self.pdest.dtype
+            diag = self.slot_row * self.q2 + self.slot_row
+            self._q_struct = (indptr.astype(itype), self.pt[order], self.pdest[order],
+                              diag.astype(itype))
+        return self._q_struct
 
 
 class BlockedFactor:
@@ -161,6 +188,7 @@ class BlockedFactor:
         self.st = _structure if _structure is not None else _Structure(smap, blocks, first)
         self.perm = self.st.perm
         self._logdet = None
+        self._wbuf = None
         st = self.st
         self.F = None
         if st.ns:
@@ -201,20 +229,24 @@ class BlockedFactor:
             self.Fs = Fs
             self.F.data[:] = Fs.ravel()
         if st.ns and st.has_pairs:
+            w = self._wbuf
+            if w is None:
+                w = self._wbuf = np.empty(st.dest_all.shape[0])
+            w[:st.n22] = values[st.pos22_low]
             if p1 == 1:
-                prod = Fs[st.ps, 0] * Fs[st.pt, 0]
+                f = Fs[:, 0]
+                np.multiply(np.negative(f)[st.ps], f[st.pt], out=w[st.n22:])
             else:
-                prod = np.einsum("sc,sc->s", Fs[st.ps], Fs[st.pt])
-            vec = np.bincount(np.concatenate((st.flat22_low, st.pdest)),
-                              weights=np.concatenate((values[st.pos22_low], -prod)),
-                              minlength=q2 * q2)
+                w[st.n22:] = -np.einsum("sc,sc->s", Fs[st.ps], Fs[st.pt])
+            vec = np.bincount(st.dest_all, weights=w, minlength=q2 * q2)
         else:
             vec = np.zeros(q2 * q2)
             vec[st.flat22_low] = values[st.pos22_low]
         S = vec.reshape((q2, q2), order="F")
         if st.ns and not st.has_pairs:
             S -= np.tril((self.F @ self.FT).toarray())
-        L2, info = lapack.dpotrf(S, lower=1, clean=1, overwrite_a=1)
+        # the upper triangle of S is zero (only the lower one is filled): no need to clean
+        L2, info = lapack.dpotrf(S, lower=1, clean=0, overwrite_a=1)
         if info != 0:  # A ≥ I, so only a rounding catastrophe can get here
             raise LmerpyError(f"Cholesky factorisation of the random-effects block failed "
                               f"(LAPACK dpotrf info = {info})")
@@ -312,18 +344,20 @@ class BlockedFactor:
         p1 = st.p1
         out = np.zeros(self.smap.nnz)
         if st.q2:
-            Sinv = lapack.dpotri(self.L2, lower=1)[0]
-            iu = np.triu_indices(st.q2, 1)
-            Sinv[iu] = Sinv.T[iu]
-            out[st.pos22] = Sinv.ravel(order="F")[st.flat22]
+            Sinv = lapack.dpotri(self.L2, lower=1)[0]   # lower triangle of S⁻¹ (F order)
+            sflat = Sinv.ravel(order="F")
+            out[st.pos22] = sflat[st.flat22]
         if st.nl == 0:
             return out
         Li = self.L1inv  # (nl, p1, p1)
         W = np.broadcast_to(np.eye(p1), (st.nl, p1, p1)).copy()
         if st.ns:
-            T = self._sinv_f(Sinv)
+            T = self._sinv_f(Sinv, sflat)
             # W_g = I + Σ_{s∈g} F_s' T_s
-            np.add.at(W, st.slot_lev, self.Fs[:, :, None] * T[:, None, :])
+            for a in range(p1):
+                for b_ in range(p1):
+                    W[:, a, b_] += np.bincount(st.slot_lev, weights=self.Fs[:, a] * T[:, b_],
+                                               minlength=st.nl)
             # Σ21 at slots: −T_s L1inv_g
             S21 = -np.einsum("sj,sjc->sc", T, Li[st.slot_lev])
             okB = st.posB >= 0
@@ -334,19 +368,19 @@ class BlockedFactor:
         out[st.posD.ravel()] = S11.ravel()
         return out
 
-    def _sinv_f(self, Sinv):
-        """T_s = (S⁻¹F)[row_s, level_s block] for every slot s."""
+    def _sinv_f(self, Sinv, sflat):
+        """T_s = (S⁻¹F)[row_s, level_s block] for every slot s (S⁻¹: lower triangle only)."""
         st = self.st
         p1 = st.p1
         T = np.empty((st.ns, p1))
         if st.has_pairs:
-            sv = Sinv.ravel(order="F")[st.pdest]
-            off = st.poff
-            for c in range(p1):
-                T[:, c] = (np.bincount(st.ps, weights=sv * self.Fs[st.pt, c], minlength=st.ns)
-                           + np.bincount(st.pt[off], weights=sv[off] * self.Fs[st.ps[off], c],
-                                         minlength=st.ns))
-            return T
+            indptr, indices, src, diag = st.q_structure()
+            Q = sp.csr_matrix((sflat[src], indices, indptr), shape=(st.ns, st.ns))
+            F = self.Fs
+            T = np.asarray(Q @ F) + np.asarray(Q.T @ F) - sflat[diag][:, None] * F
+            return T.reshape(st.ns, p1)
+        iu = np.triu_indices(st.q2, 1)
+        Sinv[iu] = Sinv.T[iu]
         step = max(1, int(4_000_000 // max(st.q2, 1)) // p1)
         for g0 in range(0, st.nl, step):
             g1 = min(st.nl, g0 + step)

@@ -20,9 +20,10 @@ import numpy as np
 from scipy.linalg import lapack
 
 from ..errors import DataError, FitError, LmerpyError
-from .blocked import MAX_DENSE, BlockedFactor, blocked_plan
+from .blocked import DENSE_Q, MAX_DENSE, BlockedFactor, blocked_plan
 from .cholmod_backend import CholmodFactor, cholmod_available
 from .crossprod import CrossProducts, ScalingMap
+from .takahashi import TakahashiPlan, takahashi_work
 
 __all__ = ["LmmDeviance", "available_backends", "BACKENDS"]
 
@@ -33,6 +34,10 @@ BACKENDS = ("cholmod", "scipy")
 #: supernodal fill on crossed designs) or dense enough
 _BLOCKED_Q2_CHEAP = 300
 _BLOCKED_MIN_DENSITY = 0.1
+#: most work (Σ_j |R_j|², ~24 bytes each in the plan) for Takahashi's sparse inverse subset
+_TAKAHASHI_BUDGET = 5_000_000
+#: largest q for which a dense A⁻¹ (q solves with the factor) is the last resort
+_DENSE_INVERSE_Q = 6000
 
 
 def available_backends():
@@ -148,6 +153,7 @@ class LmmDeviance:
                                      or self.smap.Lind0.max() >= self.n_theta):
             raise DataError("Lind refers to a θ index outside 1..length(theta)")
         self._helper = None
+        self._tk_plan = None
         self.factor = self._make_backend(backend)
 
     def _blocked(self):
@@ -187,7 +193,7 @@ class LmmDeviance:
 
     def _share(self, other):
         for name in ("cp", "sum_log_w", "blocks", "theta0", "n_theta", "lower", "smap",
-                     "_helper"):
+                     "_helper", "_tk_plan"):
             setattr(self, name, getattr(other, name))
         self.factor = other.factor.copy()
         if self._helper is not None and self._helper[0] is not None:
@@ -329,22 +335,39 @@ class LmmDeviance:
 
     # -- A⁻¹ on the pattern (gradient, conditional variances) ------------------------------
     def _inverse_on_pattern(self, st):
-        """Values of A(θ)⁻¹ on A's full pattern."""
+        """Values of A(θ)⁻¹ on A's full pattern (the sparse inverse subset).
+
+        Blocked backend: its own block formulas. CHOLMOD: Takahashi's recurrences on L when
+        they are cheap (little fill: nested designs), else the blocked formulas on the side
+        (crossed designs: one dense block), else q dense solves (q ≤ 6000).
+        """
         if isinstance(self.factor, BlockedFactor):
             self._ensure_factored(st)
             return self.factor.inverse_on_pattern()
         blk, q2 = self._blocked()
+        if blk is not None and self.q <= DENSE_Q:
+            blk.factor(self.smap.values(st.theta))
+            return blk.inverse_on_pattern()
+        self._ensure_factored(st)
+        L = self.factor.L_matrix()
+        plan = self._tk_plan
+        if plan is None or (plan is not False and not plan.matches(L)):
+            plan = False
+            if takahashi_work(L) <= _TAKAHASHI_BUDGET:
+                plan = TakahashiPlan(L, self.factor.perm, self.smap.rows, self.smap.cols)
+            self._tk_plan = plan
+        if plan:
+            return plan.inverse(L)
         if blk is not None:
             blk.factor(self.smap.values(st.theta))
             return blk.inverse_on_pattern()
-        if self.q <= 6000:
-            self._ensure_factored(st)
+        if self.q <= _DENSE_INVERSE_Q:
             Ainv = self.factor.solve_A(np.eye(self.q))
             return Ainv[self.smap.rows, self.smap.cols]
         raise LmerpyError(
             "the sparse inverse of A needed here (analytic gradient, conditional variances) "
-            f"is not implemented for this design (q = {self.q}, dense block {q2} x {q2} "
-            f"above {MAX_DENSE})")
+            f"is too large for this design (q = {self.q}: the factor has too much fill for "
+            f"Takahashi's recurrences and the dense block would be {q2} x {q2})")
 
 
 def _density(blk):
@@ -354,7 +377,10 @@ def _density(blk):
         return 1.0
     tri = st.q2 * (st.q2 + 1) / 2.0
     if st.ns and st.has_pairs:
-        nz = np.unique(np.concatenate((st.flat22_low, st.pdest))).shape[0]
+        mark = np.zeros(st.q2 * st.q2, dtype=bool)
+        mark[st.flat22_low] = True
+        mark[st.pdest] = True
+        nz = int(np.count_nonzero(mark))
     elif st.ns:
         return 1.0  # more slot pairs than the budget: S is large and dense
     else:

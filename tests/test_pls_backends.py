@@ -1,0 +1,267 @@
+"""Both backends on larger synthetic designs, against an independent dense computation.
+
+The reference designs all have q ≤ 100, where the "scipy" backend holds A dense. These
+designs (q of a few hundred) exercise the blocked layout (first term block-diagonal with
+p₁ = 1 and 2, slot pairs, and the pair-free fallback), CHOLMOD with Takahashi's sparse
+inverse subset (nested design) and with the blocked inverse on the side (crossed design).
+The dense reference solves lme4's penalized least squares problem with NumPy only.
+"""
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+import lmerpy.pls.blocked as blocked_mod
+from lmerpy.design.structures import Design, ReTerm
+from lmerpy.pls import LmmDeviance, available_backends
+
+from test_pls_gradient import assert_gradient_matches
+
+BACKENDS = available_backends()
+
+
+def make_design(y, X, terms, weights=None, offset=None, REML=True):
+    """Design from terms [(name, codes, Xi, cnms)], in the order given (lme4's Zt/Λ' layout)."""
+    n = len(y)
+    reterms, Zblocks, Lrows, Lcols, Lind = [], [], [], [], []
+    row = th = 0
+    for name, codes, Xi, cnms in terms:
+        codes = np.asarray(codes, dtype=np.int64)
+        nl = int(codes.max()) + 1
+        p = Xi.shape[1]
+        r = (row + codes[:, None] * p + np.arange(p)[None, :]).ravel()
+        c = np.repeat(np.arange(n), p)
+        Zblocks.append((Xi.ravel(), r, c))
+        # Λ' block per level: upper triangle of T', column-major, θ index of T[c, r]
+        idx = {}
+        k = 0
+        for rr in range(p):
+            for cc in range(rr, p):
+                idx[(cc, rr)] = k
+                k += 1
+        for lev in range(nl):
+            for cc in range(p):
+                for rr in range(cc + 1):
+                    Lrows.append(row + lev * p + rr)
+                    Lcols.append(row + lev * p + cc)
+                    Lind.append(th + idx[(cc, rr)] + 1)
+        reterms.append(ReTerm(name, list(cnms), [str(i) for i in range(nl)], codes, Xi,
+                              theta_offset=th, row_offset=row))
+        row += nl * p
+        th += p * (p + 1) // 2
+    q = row
+    data = np.concatenate([b[0] for b in Zblocks])
+    Zt = sp.csc_matrix(sp.coo_matrix((data, (np.concatenate([b[1] for b in Zblocks]),
+                                             np.concatenate([b[2] for b in Zblocks]))),
+                                     shape=(q, n)))
+    Zt.eliminate_zeros()
+    order = np.lexsort((Lrows, Lcols))
+    Lrows, Lcols, Lind = (np.asarray(a)[order] for a in (Lrows, Lcols, Lind))
+    theta0 = np.array([1.0 if i == j else 0.0 for _, _, Xi, _ in terms
+                       for j in range(Xi.shape[1]) for i in range(j, Xi.shape[1])])
+    lower = np.where(theta0 == 1.0, 0.0, -np.inf)
+    Lt = sp.csc_matrix((theta0[Lind - 1], Lrows, np.concatenate(
+        ([0], np.cumsum(np.bincount(Lcols, minlength=q))))), shape=(q, q))
+    return Design(formula=None, fr=pd.DataFrame({"y": y}), y=np.asarray(y, float), X=X,
+                  X_colnames=[f"x{i}" for i in range(X.shape[1])],
+                  offset=np.zeros(n) if offset is None else offset,
+                  weights=np.ones(n) if weights is None else weights, reterms=reterms,
+                  Zt=Zt, Lambdat=Lt, Lind=Lind, theta=theta0, lower=lower,
+                  theta_names=[f"t{i}" for i in range(len(theta0))],
+                  flist=pd.DataFrame(), assign=list(range(len(terms))), REML=REML)
+
+
+def dense_reference(des, theta, REML):
+    """lme4's deviance, β̂, b̃ and Var(b|y) by dense linear algebra (independent of lmerpy.pls)."""
+    Lt = des.lambdat_at(theta).toarray()
+    Z = des.Zt.toarray().T
+    w = des.weights
+    X, y = des.X, des.y - des.offset
+    ZL = Z @ Lt.T
+    A = ZL.T @ (w[:, None] * ZL) + np.eye(des.q)
+    K = ZL.T @ (w[:, None] * X)
+    M = np.block([[A, K], [K.T, X.T @ (w[:, None] * X)]])
+    rhs = np.concatenate((ZL.T @ (w * y), X.T @ (w * y)))
+    sol = np.linalg.solve(M, rhs)
+    u, beta = sol[:des.q], sol[des.q:]
+    r = y - X @ beta - ZL @ u
+    r2 = np.sum(w * r * r) + u @ u
+    ldL2 = np.linalg.slogdet(A)[1]
+    V = X.T @ (w[:, None] * X) - K.T @ np.linalg.solve(A, K)
+    ldRX2 = np.linalg.slogdet(V)[1]
+    n, p = des.n, des.p
+    slw = np.sum(np.log(w))
+    if REML:
+        dev = ldL2 + ldRX2 + (n - p) * (1 + np.log(2 * np.pi * r2 / (n - p))) - slw
+        s2 = r2 / (n - p)
+    else:
+        dev = ldL2 + n * (1 + np.log(2 * np.pi * r2 / n)) - slw
+        s2 = r2 / n
+    Vb = s2 * Lt.T @ np.linalg.inv(A) @ Lt
+    return dict(dev=dev, beta=beta, b=Lt.T @ u, Vb=Vb, sigma=np.sqrt(s2))
+
+
+def crossed_design(seed=3, n=1500, l1=170, l2=45, slope=True, weights=False):
+    rng = np.random.default_rng(seed)
+    g1 = rng.integers(0, l1, n)
+    g2 = rng.integers(0, l2, n)
+    g1 = np.unique(g1, return_inverse=True)[1]
+    g2 = np.unique(g2, return_inverse=True)[1]
+    x = rng.normal(size=n)
+    X = np.column_stack((np.ones(n), x))
+    b1 = rng.normal(size=(g1.max() + 1, 2)) * [1.0, 0.5]
+    b2 = rng.normal(size=g2.max() + 1) * 0.7
+    y = 2 + 0.3 * x + b1[g1, 0] + b1[g1, 1] * x + b2[g2] + rng.normal(size=n)
+    X1 = X if slope else X[:, :1]
+    terms = [("g1", g1, X1, ["(Intercept)", "x"][:X1.shape[1]]),
+             ("g2", g2, np.ones((n, 1)), ["(Intercept)"])]
+    w = rng.uniform(0.5, 2.0, n) if weights else None
+    return make_design(y, X, terms, weights=w)
+
+
+def nested_design(seed=4, schools=40, per=6, n_per=6):
+    rng = np.random.default_rng(seed)
+    cls = np.repeat(np.arange(schools * per), n_per)
+    sch = cls // per
+    n = cls.shape[0]
+    x = rng.normal(size=n)
+    y = 1 + 0.5 * x + rng.normal(size=schools)[sch] + 0.8 * rng.normal(size=schools * per)[cls] \
+        + rng.normal(size=n)
+    X = np.column_stack((np.ones(n), x))
+    terms = [("class:school", cls, np.ones((n, 1)), ["(Intercept)"]),
+             ("school", sch, np.ones((n, 1)), ["(Intercept)"])]
+    return make_design(y, X, terms)
+
+
+DESIGNS = {
+    "crossed_slope": lambda: crossed_design(),
+    "crossed_scalar_weighted": lambda: crossed_design(slope=False, weights=True),
+    "nested": lambda: nested_design(),
+}
+
+
+@pytest.fixture(scope="module", params=list(DESIGNS))
+def design(request):
+    return request.param, DESIGNS[request.param]()
+
+
+def _thetas(des):
+    rng = np.random.default_rng(11)
+    th1 = np.where(des.lower == 0, rng.uniform(0.3, 1.5, des.theta.shape[0]),
+                   rng.uniform(-0.4, 0.4, des.theta.shape[0]))
+    return [des.theta, th1]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("REML", [True, False], ids=["REML", "ML"])
+def test_against_dense_reference(design, backend, REML):
+    name, des = design
+    assert des.q > blocked_mod.DENSE_Q  # not the all-dense path
+    dev = LmmDeviance(des, REML=REML, backend=backend)
+    for th in _thetas(des):
+        ref = dense_reference(des, th, REML)
+        assert dev(th) == pytest.approx(ref["dev"], rel=1e-10)
+        sol = dev.solve(th)
+        np.testing.assert_allclose(sol.beta, ref["beta"], rtol=1e-8)
+        np.testing.assert_allclose(sol.b, ref["b"], rtol=1e-7, atol=1e-9)
+        assert sol.sigma == pytest.approx(ref["sigma"], rel=1e-10)
+        for i, t in enumerate(des.reterms):
+            cv = sol.cond_var(i)
+            for g in range(0, t.n_levels, 7):
+                idx = t.row_offset + g * t.n_columns + np.arange(t.n_columns)
+                np.testing.assert_allclose(cv[g], ref["Vb"][np.ix_(idx, idx)], rtol=1e-8,
+                                           atol=1e-12)
+        L = sol.L
+        A = (des.lambdat_at(th) @ des.Zt @ sp.diags(des.weights) @ des.Zt.T
+             @ des.lambdat_at(th).T).toarray() + np.eye(des.q)
+        P = sol.perm
+        np.testing.assert_allclose((L @ L.T).toarray(), A[np.ix_(P, P)], atol=1e-9)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_gradient_on_larger_designs(design, backend):
+    name, des = design
+    for REML in (True, False):
+        dev = LmmDeviance(des, REML=REML, backend=backend)
+        for th in _thetas(des):
+            assert_gradient_matches(dev, th)
+
+
+def test_blocked_without_slot_pairs(design, monkeypatch):
+    """Beyond the pair budget FF' and S⁻¹F come from sparse products: same numbers."""
+    name, des = design
+    th = _thetas(des)[1]
+    with_pairs = LmmDeviance(des, REML=True, backend="scipy")
+    monkeypatch.setattr(blocked_mod, "PAIR_BUDGET", 0)
+    no_pairs = LmmDeviance(des, REML=True, backend="scipy")
+    if no_pairs.factor.st.ns:
+        assert not no_pairs.factor.st.has_pairs
+    assert no_pairs(th) == pytest.approx(with_pairs(th), rel=1e-12)
+    np.testing.assert_allclose(no_pairs.gradient(th), with_pairs.gradient(th), rtol=1e-9,
+                               atol=1e-9)
+    np.testing.assert_allclose(no_pairs.solve(th).cond_var(0), with_pairs.solve(th).cond_var(0),
+                               rtol=1e-10)
+
+
+def test_blocked_layout_in_use(design):
+    name, des = design
+    dev = LmmDeviance(des, backend="scipy")
+    st = dev.factor.st
+    first = int(np.argmax([t.n_rows for t in des.reterms]))
+    assert st.q1 == des.reterms[first].n_rows and st.q2 == des.q - st.q1
+    assert st.ns > 0
+
+
+@pytest.mark.skipif("cholmod" not in BACKENDS, reason="scikit-sparse not installed")
+def test_cholmod_inverse_paths(design):
+    """Nested: Takahashi on CHOLMOD's factor; both paths give the same A⁻¹ entries."""
+    from lmerpy.pls.takahashi import TakahashiPlan
+    name, des = design
+    dev = LmmDeviance(des, REML=True, backend="cholmod")
+    th = _thetas(des)[1]
+    st = dev._evaluate(np.asarray(th, float))
+    L = dev.factor.L_matrix()
+    plan = TakahashiPlan(L, dev.factor.perm, dev.smap.rows, dev.smap.cols)
+    z = plan.inverse(L)
+    blk = LmmDeviance(des, REML=True, backend="scipy")
+    blk._evaluate(np.asarray(th, float))
+    np.testing.assert_allclose(z, blk.factor.inverse_on_pattern(), rtol=1e-9, atol=1e-12)
+    dev._inverse_on_pattern(st)
+    if name == "nested":
+        assert dev._tk_plan  # little fill: Takahashi is the chosen path
+
+
+def test_default_backend_choice():
+    """Best available: blocked when the dense block is small or dense anyway (crossed),
+    CHOLMOD when it would be large and sparse (many nested groups)."""
+    assert LmmDeviance(crossed_design()).backend_name == "scipy"
+    big_nested = nested_design(schools=400, per=3, n_per=3)
+    dev = LmmDeviance(big_nested)
+    assert dev.backend_name == ("cholmod" if "cholmod" in BACKENDS else "scipy")
+    ref = dense_reference(big_nested, [0.8, 0.6], True)
+    assert dev([0.8, 0.6]) == pytest.approx(ref["dev"], rel=1e-10)
+    if "cholmod" in BACKENDS:
+        assert_gradient_matches(dev, [0.8, 0.6])
+        assert dev._tk_plan  # gradient through Takahashi's recurrences
+
+
+@pytest.mark.skipif("cholmod" not in BACKENDS, reason="scikit-sparse not installed")
+def test_cholmod_inverse_fallbacks(monkeypatch):
+    """Too much fill for Takahashi: the blocked formulas on the side, else dense solves."""
+    import lmerpy.pls.deviance as devmod
+    des = crossed_design()
+    th = _thetas(des)[1]
+    ref = dense_reference(des, th, True)
+    monkeypatch.setattr(devmod, "_TAKAHASHI_BUDGET", 0)
+    dev = LmmDeviance(des, REML=True, backend="cholmod")
+    assert_gradient_matches(dev, th)
+    assert dev._tk_plan is False and dev._helper[0] is not None
+    cv = dev.solve(th).cond_var(1)
+    t = des.reterms[1]
+    np.testing.assert_allclose(cv[:, 0, 0], np.diag(ref["Vb"])[t.row_offset:], rtol=1e-8)
+    monkeypatch.setattr(devmod, "blocked_plan", lambda smap, blocks: (0, des.q, False))
+    dev2 = LmmDeviance(des, REML=True, backend="cholmod")
+    assert dev2._blocked()[0] is None
+    np.testing.assert_allclose(dev2.gradient(th), dev.gradient(th), rtol=1e-9, atol=1e-9)
+    with pytest.raises(Exception, match="backend 'scipy'"):
+        LmmDeviance(des, backend="scipy")
