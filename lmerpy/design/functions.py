@@ -64,6 +64,8 @@ def poly_predict(x: np.ndarray, degree: int, alpha, norm2) -> np.ndarray:
 
 
 def as_numeric(v, what: str):
+    """R's arithmetic coercion: numbers stay, logicals become 0/1, a factor is an error naming
+    the operation (R: ``not meaningful for factors``)."""
     if isinstance(v, Factor):
         if v.logical:
             return Numeric(np.where(v.codes < 0, np.nan, v.codes.astype(float)))
@@ -79,6 +81,7 @@ def as_numeric(v, what: str):
 
 
 def values_of(v):
+    """The raw array of a :class:`Numeric` (scalars pass through)."""
     return v.values if isinstance(v, Numeric) else v
 
 
@@ -93,6 +96,7 @@ def align(a, b):
 
 
 def wrap(res, *operands):
+    """An arithmetic result as a :class:`Numeric`, keeping a matrix operand's column names."""
     if not isinstance(res, np.ndarray) or res.ndim == 0:
         return float(res)
     colnames = None
@@ -104,6 +108,7 @@ def wrap(res, *operands):
 
 
 def apply_elementwise(fn, v):
+    """Apply a numpy function elementwise (NaN for invalid input, as R gives NaN)."""
     with np.errstate(all="ignore"):
         res = fn(values_of(v))
     return wrap(res, v)
