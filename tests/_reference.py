@@ -64,7 +64,7 @@ def case_kwargs(ref, data):
     """lmer/glmer keyword arguments for a golden case (weights, contrasts, offset...)."""
     kw = {}
     if ref.get("weights"):
-        kw["weights"] = column_expression(ref["weights"], data)
+        kw["weights"] = ref["weights"]   # an R expression over the columns, as lme4 takes it
     if ref.get("contrasts"):
         facs = [c for c in data.columns
                 if isinstance(data[c].dtype, pd.CategoricalDtype) and not data[c].dtype.ordered]
@@ -75,7 +75,7 @@ def case_kwargs(ref, data):
             kw["contrasts"] = {k: (np.asarray(v, dtype=float) if isinstance(v, list) else v)
                                for k, v in value.items()}
         elif key == "offset_column":
-            kw["offset"] = data[value].to_numpy(dtype=float)
+            kw["offset"] = value             # a column name, printed as lme4's " Offset:" line
         elif key == "weights_column":
             kw["weights"] = data[value].to_numpy(dtype=float)
         else:

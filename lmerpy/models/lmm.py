@@ -143,10 +143,12 @@ def optimizeLmer(devfun, start=None, lower=None, control=None, verbose=0):
     Returns the :class:`lmerpy.optimize.OptSummary` (optimizer, settings, start and final θ,
     evaluation count, return code, fit log, convergence messages).
     """
-    from ..optimize import check_conv, lmerControl, optimize_lmer
+    from ..optimize import check_conv, lme4_start_theta, lmerControl, optimize_lmer
     design = devfun.design
     control = control if control is not None else lmerControl()
-    theta0 = np.asarray(design.theta if start is None else _start_theta(start, design), dtype=float)
+    # lme4 starts models whose random terms are all scalar intercepts from the data
+    theta0 = lme4_start_theta(design) if start is None else _start_theta(start, design)
+    theta0 = np.asarray(theta0, dtype=float)
     low = np.asarray(design.lower if lower is None else lower, dtype=float)
     opt = optimize_lmer(devfun, theta0, low, control=control, verbose=verbose)
     check_conv(devfun, opt, low, control)

@@ -27,11 +27,10 @@ def coefficient_table(fit) -> pd.DataFrame:
     se = np.sqrt(np.diag(fit.vcov().to_numpy()))
     stat = beta.to_numpy() / se
     tab = pd.DataFrame({"Estimate": beta.to_numpy(), "Std. Error": se}, index=beta.index)
-    if fit._use_sc:
-        tab["t value"] = stat
-    else:
+    # lme4: a t value where the family has a scale parameter, z otherwise; GLMMs get p-values
+    tab["t value" if fit._use_sc else "z value"] = stat
+    if getattr(fit, "r_kind", "lmer") == "glmer":
         from scipy.stats import norm
-        tab["z value"] = stat
         tab["Pr(>|z|)"] = 2.0 * norm.sf(np.abs(stat))
     return tab
 
@@ -49,13 +48,14 @@ def summary_input(fit) -> SummaryInput:
                     "deviance": fit._summary_deviance(), "df.resid": fit.df_residual()}
     ngrps = fit.ngrps()
     fam = getattr(fit, "family", None)
+    stat_name = "t value" if fit._use_sc else "z value"
     return SummaryInput(
         kind=getattr(fit, "r_kind", "lmer"),
         REML=bool(getattr(fit, "REML", False)),
         family=getattr(fam, "family", None),
         link=getattr(fam, "link", None),
         nAGQ=int(getattr(fit, "nAGQ", 1)),
-        formula=fit.design.formula.deparse(),
+        formula=fit.design.formula.deparse_lines(),
         data_name=_data_name(fit),
         criteria=criteria,
         scaled_residuals=fit.residuals(type="pearson", scaled=True).to_numpy(),
@@ -67,12 +67,15 @@ def summary_input(fit) -> SummaryInput:
         coef_names=list(tab.index),
         estimate=tab["Estimate"].to_numpy(),
         std_error=tab["Std. Error"].to_numpy(),
-        statistic_name="t value" if fit._use_sc else "z value",
-        p_values=None if fit._use_sc else tab["Pr(>|z|)"].to_numpy(),
+        statistic_name=stat_name,
+        p_values=tab["Pr(>|z|)"].to_numpy() if "Pr(>|z|)" in tab else None,
         vcov=fit.vcov().to_numpy(),
         optimizer=getattr(opt, "optimizer", "nloptwrap"),
         conv_code=int(getattr(opt, "return_code", 0) if getattr(opt, "return_code", 0) is not None else 0),
         conv_messages=list(getattr(opt, "conv_messages", []) or []),
+        weights_name=fit.design.info.get("weights_text"),
+        offset_name=fit.design.info.get("offset_text"),
+        fit_messages=list(getattr(fit.design, "messages", []) or []),
     )
 
 

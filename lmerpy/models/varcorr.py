@@ -98,7 +98,14 @@ class VarCorr:
                     rows.append((t.group, t.names[c], t.names[r], t.cov[r, c], corr[r, c]))
         if self.use_sc and self.sigma is not None:
             rows.append(("Residual", None, None, self.sigma ** 2, self.sigma))
-        return pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
+        out = pd.DataFrame({
+            "grp": pd.Series([r[0] for r in rows], dtype=object),
+            "var1": pd.Series([r[1] for r in rows], dtype=object),
+            "var2": pd.Series([r[2] for r in rows], dtype=object),
+            "vcov": np.array([r[3] for r in rows], dtype=float),
+            "sdcor": np.array([r[4] for r in rows], dtype=float),
+        })
+        return out
 
     def blocks(self):
         """The terms as :class:`lmerpy.display.inputs.VarCorrBlock` for the printers."""
