@@ -133,8 +133,18 @@ def mkLmerDevfun(lf, REML=None, backend=None, control=None):
         Callable θ → REML criterion or ML deviance; ``.gradient(θ)``, ``.solve(θ)``.
     """
     from ..pls import LmmDeviance
+    y = np.asarray(lf.y, dtype=float)
+    if y.ndim == 1 and y.size and np.ptp(y - np.asarray(lf.offset, dtype=float)) == 0:
+        # lme4 fits this with sigma = 0 and a singular-fit message; the deviance is -Inf there
+        raise DataError(f"the response is constant ({_response_label(lf)} = {y[0]:g} in every "
+                        "row): the residual variance cannot be estimated")
     reml = lf.REML if REML is None else bool(REML)
     return LmmDeviance(lf, REML=reml, backend=backend)
+
+
+def _response_label(lf):
+    resp = getattr(lf.formula, "response", None)
+    return resp.deparse() if resp is not None else "response"
 
 
 def optimizeLmer(devfun, start=None, lower=None, control=None, verbose=0):
