@@ -187,20 +187,22 @@ def test_gradient_on_larger_designs(design, backend):
             assert_gradient_matches(dev, th)
 
 
-def test_blocked_without_slot_pairs(design, monkeypatch):
-    """Beyond the pair budget FF' and S⁻¹F come from sparse products: same numbers."""
+@pytest.mark.parametrize("mode", ["pairs", "dense", "sparse"])
+def test_blocked_modes_agree(design, mode, monkeypatch):
+    """FF' and S⁻¹F by slot pairs, dense BLAS or sparse products: the same numbers."""
     name, des = design
     th = _thetas(des)[1]
-    with_pairs = LmmDeviance(des, REML=True, backend="scipy")
-    monkeypatch.setattr(blocked_mod, "PAIR_BUDGET", 0)
-    no_pairs = LmmDeviance(des, REML=True, backend="scipy")
-    if no_pairs.factor.st.ns:
-        assert not no_pairs.factor.st.has_pairs
-    assert no_pairs(th) == pytest.approx(with_pairs(th), rel=1e-12)
-    np.testing.assert_allclose(no_pairs.gradient(th), with_pairs.gradient(th), rtol=1e-9,
-                               atol=1e-9)
-    np.testing.assert_allclose(no_pairs.solve(th).cond_var(0), with_pairs.solve(th).cond_var(0),
-                               rtol=1e-10)
+    ref = dense_reference(des, th, True)
+    monkeypatch.setattr(blocked_mod, "MODE_OVERRIDE", mode)
+    dev = LmmDeviance(des, REML=True, backend="scipy")
+    assert dev.factor.st.mode == mode and dev.factor.st.ns > 0
+    assert dev(th) == pytest.approx(ref["dev"], rel=1e-10)
+    assert_gradient_matches(dev, th)
+    sol = dev.solve(th)
+    np.testing.assert_allclose(sol.b, ref["b"], rtol=1e-7, atol=1e-9)
+    for i, t in enumerate(des.reterms):
+        idx = t.row_offset + np.arange(t.n_levels) * t.n_columns
+        np.testing.assert_allclose(sol.cond_var(i)[:, 0, 0], ref["Vb"][idx, idx], rtol=1e-8)
 
 
 def test_blocked_layout_in_use(design):

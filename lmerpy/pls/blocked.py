@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.linalg import lapack
+from scipy.linalg import blas, lapack
 
 from ..errors import LmerpyError
 from .crossprod import unique_sorted
@@ -33,9 +33,28 @@ __all__ = ["BlockedFactor", "blocked_plan", "MAX_DENSE", "DENSE_Q"]
 MAX_DENSE = 8000
 #: up to this q the whole of A is factorised as one dense matrix
 DENSE_Q = 100
-#: most slot pairs kept as index arrays (~12 bytes each, ~28 more once the gradient is used);
-#: beyond it sparse products are used
+#: most slot pairs kept as index arrays (~12 bytes each, ~28 more once the gradient is used)
 PAIR_BUDGET = 4_000_000
+#: largest F (q₂ × q₁) held dense for BLAS products (doubles: 160 MB)
+DENSE_F_MAX = 20_000_000
+#: force a way of forming FF' and S⁻¹F ("pairs", "dense", "sparse"); None: by cost (tests)
+MODE_OVERRIDE = None
+
+
+def _choose_mode(q1, q2, p1, npairs):
+    """How FF' (and S⁻¹F) are formed: index pairs, dense BLAS, or sparse products.
+
+    Pairs cost ~20 dense flops each (gathers and scatters), dense FF' costs q₂²q₁/2 flops.
+    """
+    if MODE_OVERRIDE is not None:
+        return MODE_OVERRIDE
+    dense_ok = q2 * q1 <= DENSE_F_MAX
+    pairs_ok = npairs <= PAIR_BUDGET
+    if dense_ok and (not pairs_ok or 0.5 * q2 * q2 * q1 <= 20.0 * npairs * p1):
+        return "dense"
+    if pairs_ok:
+        return "pairs"
+    return "sparse"
 
 
 def blocked_plan(smap, blocks, max_dense=MAX_DENSE):
@@ -128,7 +147,10 @@ class _Structure:
         counts = np.bincount(self.slot_lev, minlength=nl)
         self.lev_ptr = np.concatenate(([0], np.cumsum(counts)))
         npairs = int(np.sum(counts * (counts + 1) // 2))
-        self.has_pairs = npairs <= PAIR_BUDGET
+        self.mode = _choose_mode(q1, q2, p1, npairs)
+        self.has_pairs = self.mode == "pairs"
+        # F (q2 × q1) dense in Fortran order: flat index of each slot entry
+        self.F_flat = (self.F_indices.reshape(ns, p1) * q2 + self.slot_row[:, None]).ravel()
         if self.has_pairs:
             # pairs (s, t) of slots in one level with row_s >= row_t (t up to s inclusive)
             lo_ = self.lev_order
@@ -191,11 +213,14 @@ class BlockedFactor:
         self._wbuf = None
         st = self.st
         self.F = None
+        self.Fd = None
         if st.ns:
             self.F = sp.csr_matrix((np.zeros(st.ns * st.p1), st.F_indices, st.F_indptr),
                                    shape=(st.q2, st.q1))
             self.FT = sp.csc_matrix((self.F.data, st.F_indices, st.F_indptr),
                                     shape=(st.q1, st.q2))  # shares data with F
+            if st.mode == "dense":
+                self.Fd = np.zeros((st.q2, st.q1), order="F")
 
     def copy(self):
         return BlockedFactor(self.smap, None, _structure=self.st)
@@ -211,7 +236,7 @@ class BlockedFactor:
                 l1 = np.sqrt(D[:, 0, 0])
                 self.L1 = l1[:, None, None]
                 self.L1inv = (1.0 / l1)[:, None, None]
-                ld = 2.0 * np.sum(np.log(l1))
+                ld = 2.0 * np.log(l1).sum()
             else:
                 L1 = np.linalg.cholesky(D)
                 self.L1 = L1
@@ -228,6 +253,8 @@ class BlockedFactor:
                 Fs = np.einsum("sij,sj->si", self.L1inv[st.slot_lev], B)
             self.Fs = Fs
             self.F.data[:] = Fs.ravel()
+            if self.Fd is not None:
+                self.Fd.ravel(order="F")[st.F_flat] = Fs.ravel()
         if st.ns and st.has_pairs:
             w = self._wbuf
             if w is None:
@@ -243,7 +270,9 @@ class BlockedFactor:
             vec = np.zeros(q2 * q2)
             vec[st.flat22_low] = values[st.pos22_low]
         S = vec.reshape((q2, q2), order="F")
-        if st.ns and not st.has_pairs:
+        if st.ns and st.mode == "dense":
+            S = blas.dsyrk(-1.0, self.Fd, beta=1.0, c=S, lower=1, overwrite_c=1)
+        elif st.ns and st.mode == "sparse":
             S -= np.tril((self.F @ self.FT).toarray())
         # the upper triangle of S is zero (only the lower one is filled): no need to clean
         L2, info = lapack.dpotrf(S, lower=1, clean=0, overwrite_a=1)
@@ -251,7 +280,7 @@ class BlockedFactor:
             raise LmerpyError(f"Cholesky factorisation of the random-effects block failed "
                               f"(LAPACK dpotrf info = {info})")
         self.L2 = L2
-        self._logdet = float(ld + 2.0 * np.sum(np.log(np.diagonal(L2))))
+        self._logdet = float(ld + 2.0 * np.log(L2.diagonal()).sum())
 
     def logdet(self):
         return self._logdet
@@ -373,6 +402,9 @@ class BlockedFactor:
         st = self.st
         p1 = st.p1
         T = np.empty((st.ns, p1))
+        if st.mode == "dense":
+            SF = blas.dsymm(1.0, Sinv, self.Fd, lower=1)   # S⁻¹F (q2 × q1), lower of S⁻¹
+            return SF.ravel(order="F")[st.F_flat].reshape(st.ns, p1)
         if st.has_pairs:
             indptr, indices, src, diag = st.q_structure()
             Q = sp.csr_matrix((sflat[src], indices, indptr), shape=(st.ns, st.ns))

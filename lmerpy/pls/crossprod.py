@@ -22,7 +22,8 @@ import scipy.sparse as sp
 
 from ..errors import DataError
 
-__all__ = ["CrossProducts", "ResponseProducts", "ScalingMap", "expand_pairs", "unique_sorted"]
+__all__ = ["CrossProducts", "ResponseProducts", "ScalingMap", "LambdaOps", "expand_pairs",
+           "unique_sorted"]
 
 
 def unique_sorted(x):
@@ -295,3 +296,47 @@ def _template_csc(Lambdat, Lind):
                         "structural nonzeros")
     return _Template(Lt.indices.astype(np.int64), Lt.indptr.astype(np.int64),
                      lind[order] - 1, Lt.shape)
+
+
+class LambdaOps:
+    """Products with Λ', Λ and Z'WZ at the current θ, without building new matrices per θ.
+
+    Small q: dense arrays (NumPy products have far less call overhead than sparse ones);
+    otherwise one CSC Λ' whose data is updated in place, and its CSR reading as Λ (same
+    arrays, no transpose). One object per deviance function (not shared between threads).
+    """
+
+    DENSE_Q = 200
+
+    def __init__(self, smap, ZtWZ):
+        q = smap.q
+        self.q = q
+        self.lind0 = smap.Lind0
+        self.dense = q <= self.DENSE_Q
+        if self.dense:
+            self.flat = smap.lt_rows * q + smap.lt_cols
+            self.Lt = np.zeros((q, q))
+            self.M = ZtWZ.toarray()
+        else:
+            Lt = smap.lambdat(np.zeros(smap.n_theta))
+            self.Lt = Lt
+            self.Lam = sp.csr_matrix((Lt.data, Lt.indices, Lt.indptr), shape=(q, q))
+            self.M = ZtWZ
+
+    def set(self, theta):
+        if self.dense:
+            self.Lt.flat[self.flat] = theta[self.lind0]
+        else:
+            self.Lt.data[:] = theta[self.lind0]   # Lam shares this array
+
+    def lt_mul(self, B):
+        """Λ' B."""
+        return self.Lt @ B
+
+    def lam_mul(self, B):
+        """Λ B."""
+        return self.Lt.T @ B if self.dense else self.Lam @ B
+
+    def m_mul(self, B):
+        """Z'WZ B."""
+        return self.M @ B

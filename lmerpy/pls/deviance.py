@@ -16,13 +16,15 @@ analysis, and r² comes from the cross-products::
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy.linalg import lapack
 
 from ..errors import DataError, FitError, LmerpyError
 from .blocked import DENSE_Q, MAX_DENSE, BlockedFactor, blocked_plan
 from .cholmod_backend import CholmodFactor, cholmod_available
-from .crossprod import CrossProducts, ScalingMap
+from .crossprod import CrossProducts, LambdaOps, ScalingMap
 from .takahashi import TakahashiPlan, takahashi_work
 
 __all__ = ["LmmDeviance", "available_backends", "BACKENDS"]
@@ -123,7 +125,8 @@ class LmmDeviance:
         self._G0[:self.p, :self.p] = self.cp.XtWX
         self._G0[:self.p, self.p] = self._G0[self.p, :self.p] = self.resp.XtWy
         self._G0[self.p, self.p] = self.resp.yWy
-        self._Lt = self.smap.lambdat(self.theta0)
+        self._lam = LambdaOps(self.smap, self.cp.ZtWZ)
+        self._lam_theta = None
         self.n_evals = 0
         self._state = None
 
@@ -233,21 +236,23 @@ class LmmDeviance:
             raise DataError("theta contains non-finite values")
         return th
 
-    def _lambdat(self, theta):
-        Lt = self._Lt
-        Lt.data[:] = theta[self.smap.Lind0]
-        return Lt
+    def _lambda_ops(self, theta):
+        """Λ-products (:class:`~.crossprod.LambdaOps`) set to θ."""
+        if self._lam_theta is not theta:
+            self._lam.set(theta)
+            self._lam_theta = theta
+        return self._lam
 
     def _evaluate(self, theta):
         st = self._state
-        if st is not None and np.array_equal(st.theta, theta):
+        if st is not None and (st.theta == theta).all():
             return st
         st = _State(theta.copy())
         self._state = None
         fac = self.factor
         fac.factor(self.smap.values(theta))
         st.ldL2 = fac.logdet()
-        R = fac.solve_L(self._lambdat(theta) @ self._KB)
+        R = fac.solve_L(self._lambda_ops(st.theta).lt_mul(self._KB))
         p = self.p
         st.RZX = R[:, :p]
         st.cu = R[:, p]
@@ -257,7 +262,7 @@ class LmmDeviance:
             if info != 0:
                 raise FitError("Downdated VtV is not positive definite")
             st.RX = RX
-            st.ldRX2 = float(2.0 * np.sum(np.log(np.diagonal(RX))))
+            st.ldRX2 = float(2.0 * np.log(RX.diagonal()).sum())
             st.cbeta = lapack.dtrtrs(RX, G[:p, p:], trans=1)[0][:, 0]
             r2 = G[p, p] - st.cbeta @ st.cbeta
         else:
@@ -273,9 +278,9 @@ class LmmDeviance:
         if not st.r2 > 0:
             st.crit_ml = st.crit_reml = -np.inf
         else:
-            lr = np.log(st.r2)
-            st.crit_ml = st.ldL2 + n * (1.0 + _LOG2PI + lr - np.log(n)) - self.sum_log_w
-            st.crit_reml = (st.ldL2 + st.ldRX2 + nmp * (1.0 + _LOG2PI + lr - np.log(nmp))
+            lr = math.log(st.r2)
+            st.crit_ml = st.ldL2 + n * (1.0 + _LOG2PI + lr - math.log(n)) - self.sum_log_w
+            st.crit_reml = (st.ldL2 + st.ldRX2 + nmp * (1.0 + _LOG2PI + lr - math.log(nmp))
                             - self.sum_log_w) if nmp > 0 else np.nan
         return st
 
@@ -293,7 +298,7 @@ class LmmDeviance:
 
     def _direct_pwrss(self, st):
         u = self._u(st)
-        b = self.smap.lambdat(st.theta).T @ u
+        b = self._lambda_ops(st.theta).lam_mul(u)
         yt = self.resp.y - self.resp.offset
         if self.p:
             yt = yt - self.cp.X @ (self.resp.beta0 + st.beta_c)

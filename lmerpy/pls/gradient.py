@@ -18,7 +18,7 @@ R equivalent: none — lme4 differentiates the deviance numerically (``calc.deri
 from __future__ import annotations
 
 import numpy as np
-from scipy.linalg import solve_triangular
+from scipy.linalg import lapack
 
 __all__ = ["deviance_gradient"]
 
@@ -31,9 +31,9 @@ def deviance_gradient(dev, st):
     u = dev._u(st)
     ainv = dev._inverse_on_pattern(st)
     g_logdet = smap.trace_gradient(th, ainv)
-    Lt = smap.lambdat(th)
-    b = Lt.T @ u                                   # Λû
-    zwr = dev.resp.ZtWy - cp.ZtWZ @ b              # Z'Wρ
+    lam = dev._lambda_ops(st.theta)
+    b = lam.lam_mul(u)                             # Λû
+    zwr = dev.resp.ZtWy - lam.m_mul(b)             # Z'Wρ
     if dev.p:
         zwr = zwr - cp.ZtWX @ st.beta_c
     i, j, k = smap.lt_rows, smap.lt_cols, smap.Lind0
@@ -46,8 +46,8 @@ def deviance_gradient(dev, st):
             dev._ensure_factored(st)
             C = dev.factor.solve_Lt(st.RZX).reshape(dev.q, dev.p)
             # H = C V⁻¹ with V = R_X'R_X
-            H = solve_triangular(st.RX, solve_triangular(st.RX, C.T, trans="T")).T
-            N = cp.ZtWX - cp.ZtWZ @ (Lt.T @ C)    # Z'W(X − ZΛC)
+            H = lapack.dpotrs(st.RX, C.T, lower=0)[0].T
+            N = cp.ZtWX - lam.m_mul(lam.lam_mul(C))    # Z'W(X − ZΛC)
             v = np.einsum("ep,ep->e", N[j], H[i])
             g = g - 2.0 * np.bincount(k, weights=v, minlength=nth)
     else:
