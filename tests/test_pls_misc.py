@@ -170,3 +170,34 @@ def test_insteval(backend):
         sd = np.sqrt(sol.cond_var(i)[:, 0, 0])
         np.testing.assert_allclose(sd, np.asarray(rg["condsd"])[:, 0], rtol=1e-5)
     assert_gradient_matches(dev, th)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_no_fixed_effects(backend):
+    """p = 0 (``Yield ~ 0 + (1|Batch)``): REML and ML coincide. lme4 1.1-31:
+    ``f <- lmer(Yield ~ 0 + (1|Batch), Dyestuff, devFunOnly = TRUE); f(0.5); f(3)``."""
+    des = design_from_ref(load_ref("dyestuff"))
+    des.X = np.zeros((des.n, 0))
+    for REML in (True, False):
+        dev = LmmDeviance(des, REML=REML, backend=backend)
+        assert dev(0.5) == pytest.approx(505.638024237153, rel=1e-10)
+        assert dev(3.0) == pytest.approx(434.293397145713, rel=1e-10)
+        assert_gradient_matches(dev, [0.5])
+        sol = dev.solve([3.0])
+        assert sol.beta.shape == (0,) and sol.vcov_beta.shape == (0, 0)
+        assert sol.ldRX2 == 0.0
+        np.testing.assert_allclose(sol.fitted, des.Zt.T @ sol.b)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_pickle_round_trip(sleep, backend):
+    """Deviance functions can be sent to worker processes (parallel bootstrap)."""
+    import pickle
+    ref, des = sleep
+    dev = LmmDeviance(des, REML=True, backend=backend)
+    dev(ref["theta"])
+    dev2 = pickle.loads(pickle.dumps(dev))
+    assert dev2.backend_name == backend
+    assert dev2(ref["theta"]) == pytest.approx(ref["REMLcrit"], rel=1e-7)
+    np.testing.assert_allclose(dev2.gradient([1.0, 0.0, 1.0]), dev.gradient([1.0, 0.0, 1.0]),
+                               rtol=1e-12)

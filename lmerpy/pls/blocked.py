@@ -12,9 +12,12 @@ In the permuted order P (first term first, the others in their original order)::
 
     P A P' = L L',   L = [[L₁₁, 0], [F, L₂₂]],   L₂₂ L₂₂' = S.
 
-FF' is accumulated over precomputed index pairs (two slots of A₂₁ in the same level of the
-first term), which also give the sparse inverse subset of A (Takahashi's recurrences in
-block form) for the gradient.
+FF' = Σ_g F_g F_g' (one sparse column block per level g of the first term) is formed in one
+of three ways, chosen by cost: over precomputed index pairs of "slots" (nonzero rows of F_g)
+within a level (InstEval), as a dense BLAS ``syrk`` when F is small enough to hold dense
+(few trailing levels, many slots per level), or as a sparse product. The same structures
+give S⁻¹F at the slots, hence A⁻¹ on its own pattern (the sparse inverse subset in block
+form) for the gradient and the conditional variances.
 
 R equivalent: none in lme4 (which always uses CHOLMOD); MixedModels.jl's ``updateL!``.
 """

@@ -55,6 +55,12 @@ class CholmodFactor:
         self._logdet = None
         self._values = None
 
+    def __getstate__(self):  # CHOLMOD factors cannot be pickled: redo the analysis
+        return {"smap": self.smap}
+
+    def __setstate__(self, state):
+        self.__init__(state["smap"])
+
     def copy(self):
         """An independent factor sharing the symbolic analysis (for ``with_response``)."""
         return CholmodFactor(self.smap, _factor=self._f.copy())
