@@ -190,3 +190,15 @@ def test_caller_frame_not_mutated(sleep):
     before = sleep.copy(deep=True)
     lmerpy.lmer(FM1, sleep)
     pd.testing.assert_frame_equal(sleep, before)
+
+
+def test_polish_reaches_the_exact_optimum():
+    """lmerControl(polish=True): Newton steps on the analytic gradient after BOBYQA. On
+    Orthodont (flat in the intercept SD) BOBYQA, like lme4, stops with max|grad| ~ 1e-2."""
+    d = datasets.load("Orthodont")
+    f0 = lmerpy.lmer("distance ~ age*Sex + (age|Subject)", d)
+    f1 = lmerpy.lmer("distance ~ age*Sex + (age|Subject)", d,
+                     control=lmerpy.lmerControl(polish=True))
+    assert np.max(np.abs(f0.devfun.gradient(f0.theta))) > 1e-3
+    assert np.max(np.abs(f1.devfun.gradient(f1.theta))) < 1e-6
+    assert f1.REMLcrit() < f0.REMLcrit() - 1e-6

@@ -6,7 +6,10 @@ Tolerances (stated once, used everywhere):
 - variance components (sdcor): 1e-3 relative (correlations 2e-3 absolute);
 - conditional modes: 2e-3 of their conditional SD; conditional SDs 1e-3 relative;
 - fitted values: 1e-4 of the response's SD;
-- summary text: identical to lme4's, the ``Data:`` line aside (R prints the data's name).
+- summary text: at lme4's θ̂, identical to lme4's (the ``Data:`` line aside: R prints the
+  data's name); at lmerpy's own θ̂, identical but for one unit in the last printed digit of a
+  number, as the two BOBYQA runs stop at slightly different points within their tolerance
+  (InstEval's t value 111.858 vs 111.859), or a rounding tie decided by floating-point noise.
 
 Where lme4 itself warned (``r_warnings``), a strictly higher log-likelihood is accepted (a better
 optimum than lme4's); the estimates are then compared only when the optima coincide.
@@ -138,13 +141,21 @@ def test_fitted_and_residuals(fits, ref):
     assert np.max(np.abs(res - np.asarray(ref["residuals"], dtype=float))) <= 1e-4 * scale
 
 
+def fit_at_theta(fit, theta):
+    """The same model evaluated at a given θ (lme4's θ̂), through the modular steps."""
+    import dataclasses
+    opt = dataclasses.replace(fit.optsum, theta=np.asarray(theta, dtype=float))
+    return lmerpy.mkMerMod(fit.devfun, opt, fit.design, data=fit._data, call=fit.call)
+
+
 _NUM = re.compile(r"-?\d+\.\d+(?:e[-+]\d+)?")
 
 
-def _rounding_ties_only(got, want, values):
-    """True when ``got`` and ``want`` differ only in numbers printed one unit apart in the last
-    digit whose midpoint is, to 1e-9 relative, one of ``values``: an exact rounding tie, where
-    the printed digit is decided by floating-point noise (lme4's as much as ours)."""
+def _last_digit_only(got, want, values=None):
+    """True when ``got`` and ``want`` differ only in numbers printed one unit apart in their
+    last digit. With ``values``, the midpoint must also be, to 1e-9 relative, one of them: an
+    exact rounding tie, where the printed digit is decided by floating-point noise (lme4's as
+    much as ours)."""
     g_lines, w_lines = got.splitlines(), want.splitlines()
     if len(g_lines) != len(w_lines):
         return False
@@ -160,7 +171,7 @@ def _rounding_ties_only(got, want, values):
             if len(b.split(".")[1]) != decimals or abs(float(a) - float(b)) > 1.5 * 10.0 ** -decimals:
                 return False
             mid = (float(a) + float(b)) / 2
-            if not any(abs(abs(v) - abs(mid)) <= 1e-9 * abs(mid) for v in values):
+            if values is not None and not any(abs(abs(v) - abs(mid)) <= 1e-9 * abs(mid) for v in values):
                 return False
     return True
 
@@ -182,5 +193,14 @@ def test_summary_text_identical_to_lme4(fits, ref):
         got = got[:len(want)] if not better_optimum(fit, ref) else got.split("\nScaled residuals")[0]
         want = want if not better_optimum(fit, ref) else want.split("\nScaled residuals")[0]
     if got != want:
+        assert _last_digit_only(got, want), f"{got}\n!=\n{want}"
+
+
+@pytest.mark.parametrize("ref", _params([r for r in CASES if not r.get("r_warnings")]))
+def test_summary_text_at_lme4_theta_is_identical(fits, ref):
+    fit = fit_at_theta(get_fit(fits, ref), ref["theta"])
+    got = _strip_data_line(str(fit.summary()))
+    want = _strip_data_line(ref["summary_text"])
+    if got != want:
         coefs = fit.summary().coefficients.to_numpy().ravel()
-        assert _rounding_ties_only(got, want, coefs), f"{got}\n!=\n{want}"
+        assert _last_digit_only(got, want, coefs), f"{got}\n!=\n{want}"

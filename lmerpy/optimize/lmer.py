@@ -211,6 +211,39 @@ def _fails_gradient_check(derivs, theta, lower, control):
     return msg is not None and msg.startswith("Model failed")
 
 
+def _newton_polish(devfun, f_logged, theta, fval, derivs, lower, upper, max_steps=3):
+    """Newton steps θ ← θ − H⁻¹g on the coordinates off their bounds, each kept only if it
+    lowers the deviance; the gradient is refreshed at the new point (the Hessian, which
+    changes little over such a step, is kept). Returns (θ, f, derivs, gradient evaluations)."""
+    H = np.asarray(derivs["Hessian"], dtype=float)
+    g = np.asarray(derivs["gradient"], dtype=float)
+    evals = 0
+    for _ in range(max_steps):
+        free = (theta > lower) & (theta < upper)
+        if not free.any() or not np.all(np.isfinite(g[free])):
+            break
+        Hf = H[np.ix_(free, free)]
+        try:
+            c = np.linalg.cholesky(Hf)          # only a positive-definite Hessian gives a descent step
+        except np.linalg.LinAlgError:
+            break
+        step = np.zeros_like(theta)
+        step[free] = -np.linalg.solve(c.T, np.linalg.solve(c, g[free]))
+        cand = np.clip(theta + step, lower, upper)
+        if np.array_equal(cand, theta):
+            break
+        fc = f_logged(cand)
+        if not fc < fval:
+            break
+        theta, fval = cand, fc
+        g = np.asarray(devfun.gradient(theta), dtype=float)
+        evals += 1
+    if evals:
+        derivs = dict(derivs)
+        derivs["gradient"] = g
+    return theta, fval, derivs, evals
+
+
 def _optimize(devfun, x0, lower, upper, control, optimizer, *, verbose, restart_edge,
               boundary_tol, calc_derivs, adj=False, n_theta=None, beta_sd=None):
     t0 = time.perf_counter()
@@ -278,6 +311,11 @@ def _optimize(devfun, x0, lower, upper, control, optimizer, *, verbose, restart_
         derivs_evals = int(derivs.get("evals", 0))
     else:
         derivs_evals = 0
+    if (getattr(control, "polish", False) and derivs is not None
+            and derivs["method"] == "analytic" and code == 0):
+        theta, fval, derivs, extra = _newton_polish(devfun, f_logged, theta, fval, derivs,
+                                                    lower, upper)
+        derivs_evals += extra
     retried = False
     if (control.restart_unconverged and derivs is not None and derivs["method"] == "analytic"
             and code == 0 and _fails_gradient_check(derivs, theta, lower, control)):
