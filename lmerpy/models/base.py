@@ -134,6 +134,39 @@ class MixedModel:
         from .getme import get_me
         return get_me(self, name)
 
+    # ------------------------------------------------------------------ inference (lmerpy.inference)
+    def predict(self, newdata=None, re_form=None, allow_new_levels=False, type="link", **kwargs):
+        """R: ``predict(fit, newdata, re.form, allow.new.levels, type)``."""
+        from ..inference.predict import predict
+        return predict(self, newdata=newdata, re_form=re_form, allow_new_levels=allow_new_levels,
+                       type=type, **kwargs)
+
+    def simulate(self, nsim=1, seed=None, use_u=False, re_form=None, newdata=None, **kwargs):
+        """R: ``simulate(fit, nsim, seed, use.u, re.form, newdata)``."""
+        from ..inference.simulate import simulate
+        return simulate(self, nsim=nsim, seed=seed, use_u=use_u, re_form=re_form,
+                        newdata=newdata, **kwargs)
+
+    def anova(self, *others, **kwargs):
+        """R: ``anova(fit, ...)``: sequential F table, or the LRT table against other fits."""
+        from ..inference.anova import anova
+        return anova(self, *others, **kwargs)
+
+    def drop1(self, test="Chisq", **kwargs):
+        """R: ``drop1(fit, test = "Chisq")``."""
+        from ..inference.anova import drop1
+        return drop1(self, test=test, **kwargs)
+
+    def confint(self, parm=None, level=0.95, method="profile", **kwargs):
+        """R: ``confint(fit, parm, level, method = "profile" | "Wald" | "boot")``."""
+        from ..inference.confint import confint
+        return confint(self, parm=parm, level=level, method=method, **kwargs)
+
+    def profile(self, **kwargs):
+        """R: ``profile(fit)``."""
+        from ..inference.profile import profile
+        return profile(self, **kwargs)
+
     # ------------------------------------------------------------------ printing
     def summary(self, **kwargs):
         from .summary import ModelSummary
