@@ -101,7 +101,8 @@ def dense_reference(des, theta, REML):
     return dict(dev=dev, beta=beta, b=Lt.T @ u, Vb=Vb, sigma=np.sqrt(s2))
 
 
-def crossed_design(seed=3, n=1500, l1=170, l2=45, slope=True, weights=False):
+def crossed_design(seed=3, n=1500, l1=170, l2=45, slope=True, weights=False,
+                   slope2=False):
     rng = np.random.default_rng(seed)
     g1 = rng.integers(0, l1, n)
     g2 = rng.integers(0, l2, n)
@@ -113,8 +114,9 @@ def crossed_design(seed=3, n=1500, l1=170, l2=45, slope=True, weights=False):
     b2 = rng.normal(size=g2.max() + 1) * 0.7
     y = 2 + 0.3 * x + b1[g1, 0] + b1[g1, 1] * x + b2[g2] + rng.normal(size=n)
     X1 = X if slope else X[:, :1]
+    X2 = X if slope2 else X[:, :1]
     terms = [("g1", g1, X1, ["(Intercept)", "x"][:X1.shape[1]]),
-             ("g2", g2, np.ones((n, 1)), ["(Intercept)"])]
+             ("g2", g2, X2, ["(Intercept)", "x"][:X2.shape[1]])]
     w = rng.uniform(0.5, 2.0, n) if weights else None
     return make_design(y, X, terms, weights=w)
 
@@ -136,6 +138,7 @@ def nested_design(seed=4, schools=40, per=6, n_per=6):
 DESIGNS = {
     "crossed_slope": lambda: crossed_design(),
     "crossed_scalar_weighted": lambda: crossed_design(slope=False, weights=True),
+    "crossed_trailing_slope": lambda: crossed_design(slope=False, slope2=True, l2=60),
     "nested": lambda: nested_design(),
 }
 

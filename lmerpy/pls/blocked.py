@@ -165,15 +165,75 @@ class _Structure:
             o = np.arange(npairs) - np.repeat(np.cumsum(cnt) - cnt, cnt)
             t_idx = lo_[start + o]
             pdest = self.slot_row[t_idx] * q2 + self.slot_row[s_idx]  # lower, Fortran order
-            order = np.argsort(pdest, kind="stable")  # sequential scatter in bincount
             itype = np.int32 if max(ns, q2 * q2) < 2 ** 31 - 1 else np.int64
-            self.ps = s_idx[order].astype(itype)
-            self.pt = t_idx[order].astype(itype)
-            self.pdest = pdest[order].astype(itype)
+            self.ps = s_idx.astype(itype)
+            self.pt = t_idx.astype(itype)
+            self.pdest = pdest.astype(itype)
             self.poff = np.flatnonzero(self.ps != self.pt).astype(itype)
-            self.dest_all = np.concatenate((self.flat22_low, self.pdest)).astype(itype)
-            self.n22 = self.flat22_low.shape[0]
             self._q_struct = None
+            self._pairs_map(smap, off, I1, I2, loc2, orow_b, ocol)
+
+    def _pairs_map(self, smap, off, I1, I2, loc2, orow_b, ocol):
+        """S as a linear map of the first term's H_g = Λ₁_g A₁₁_g⁻¹ Λ₁_g' (p₁×p₁ per level).
+
+        S = Λ₂'(M₂₂ − M₂₁ H M₁₂)Λ₂ + I with M = Z'WZ. The lower triangle of X = M₂₂ − M₂₁HM₁₂
+        is ``m22 − G @ vec(H)`` with G constant (one row per lower entry of X, one column per
+        entry of H, a nonzero per slot pair and column pair): one sequential sparse
+        mat-vec per θ instead of gathering F over every pair.
+        """
+        q2, nl, p1, ns = self.q2, self.nl, self.p1, self.ns
+        M = smap.M
+        m_slot = np.asarray(M[orow_b.ravel(), ocol.ravel()]).reshape(ns, p1)
+        # lower entries of M22 (Fortran-order flat index)
+        Mc = M.tocoo()
+        r2, c2 = loc2[Mc.row], loc2[Mc.col]
+        keep = (r2 >= 0) & (c2 >= 0) & (r2 >= c2)
+        m22_dest = c2[keep] * q2 + r2[keep]
+        m22_val = Mc.data[keep]
+        lookup = np.zeros(q2 * q2, dtype=self.pdest.dtype)   # flat entry -> row of G
+        lookup[self.pdest] = 1
+        lookup[m22_dest] = 1
+        xdest = np.flatnonzero(lookup)
+        lookup[xdest] = np.arange(xdest.shape[0])
+        self.xdest = xdest
+        self.xr = xdest % q2
+        self.xc = xdest // q2
+        self.m22 = np.bincount(lookup[m22_dest], weights=m22_val, minlength=xdest.shape[0])
+        prow = lookup[self.pdest]
+        del lookup
+        # G in CSC form, one column per (level, c, c'); the pairs are already grouped by
+        # level, so no sort is needed when p1 = 1 (row indices may be unsorted in a column)
+        pp = p1 * p1
+        lev = self.slot_lev[self.ps]
+        cnt = np.bincount(lev, minlength=nl)
+        if p1 == 1:
+            rows, vals = prow, m_slot[self.ps, 0] * m_slot[self.pt, 0]
+        else:
+            cc, cc2 = np.divmod(np.arange(pp), p1)
+            cols = (lev[:, None] * pp + np.arange(pp)[None, :]).ravel()
+            order = np.argsort(cols, kind="stable")
+            rows = np.repeat(prow, pp)[order]
+            vals = (m_slot[self.ps][:, cc] * m_slot[self.pt][:, cc2]).ravel()[order]
+        indptr = np.concatenate(([0], np.cumsum(np.repeat(cnt, pp))))
+        self.G = sp.csc_matrix((vals, rows, indptr), shape=(xdest.shape[0], nl * pp))
+        # Λ₁' blocks per level and Λ₂' (θ-index maps)
+        lt_r, lt_c, lind = smap.lt_rows, smap.lt_cols, smap.Lind0
+        in1 = (lt_r >= off) & (lt_r < off + self.q1) & (lt_c >= off) & (lt_c < off + self.q1)
+        g = (lt_r[in1] - off) // p1
+        self.lt1_flat = g * p1 * p1 + ((lt_r[in1] - off) % p1) * p1 + (lt_c[in1] - off) % p1
+        self.lt1_lind = lind[in1]
+        r2l, c2l = loc2[lt_r], loc2[lt_c]
+        in2 = (r2l >= 0) & (c2l >= 0)
+        self.lam2_scalar = bool(np.all(r2l[in2] == c2l[in2]))
+        if self.lam2_scalar:
+            self.lam2_lind = np.zeros(q2, dtype=np.int64)
+            self.lam2_lind[r2l[in2]] = lind[in2]
+        else:
+            order = np.lexsort((r2l[in2], c2l[in2]))
+            self.lam2_rows = r2l[in2][order]
+            self.lam2_indptr = np.concatenate(
+                ([0], np.cumsum(np.bincount(c2l[in2], minlength=q2))))
+            self.lam2_lindc = lind[in2][order]
 
     def q_structure(self):
         """CSR structure of Q (ns × ns): Q[s, t] = S⁻¹[row_s, row_t] for slots s, t of one level
@@ -213,7 +273,6 @@ class BlockedFactor:
         self.st = _structure if _structure is not None else _Structure(smap, blocks, first)
         self.perm = self.st.perm
         self._logdet = None
-        self._wbuf = None
         st = self.st
         self.F = None
         self.Fd = None
@@ -229,7 +288,34 @@ class BlockedFactor:
         return BlockedFactor(self.smap, None, _structure=self.st)
 
     # -- factorisation -------------------------------------------------------------------
-    def factor(self, values):
+    def _schur_pairs(self, theta):
+        """S (Fortran-order flat, lower triangle) = Λ₂'(M₂₂ − M₂₁HM₁₂)Λ₂ + I."""
+        st = self.st
+        p1, q2 = st.p1, st.q2
+        lt1 = np.zeros(st.nl * p1 * p1)
+        lt1[st.lt1_flat] = theta[st.lt1_lind]
+        if p1 == 1:
+            h = (self.L1inv[:, 0, 0] * lt1) ** 2
+        else:
+            W = np.einsum("gij,gjk->gik", self.L1inv, lt1.reshape(st.nl, p1, p1))
+            h = np.einsum("gji,gjk->gik", W, W).ravel()
+        xv = st.m22 - st.G @ h
+        vec = np.zeros(q2 * q2)
+        if st.lam2_scalar:
+            lam = theta[st.lam2_lind]
+            vec[st.xdest] = xv * lam[st.xr] * lam[st.xc]
+        else:
+            X = np.zeros((q2, q2))
+            X[st.xr, st.xc] = xv
+            X[st.xc, st.xr] = xv
+            L2t = sp.csc_matrix((theta[st.lam2_lindc], st.lam2_rows, st.lam2_indptr),
+                                shape=(q2, q2))
+            Y = np.asarray(L2t @ X)                       # Λ₂'X
+            vec = np.asarray(L2t @ Y.T).T.ravel(order="F").copy()   # Λ₂'XΛ₂ (symmetric)
+        vec[::q2 + 1] += 1.0
+        return vec
+
+    def factor(self, values, theta=None):
         st = self.st
         p1, q2 = st.p1, st.q2
         ld = 0.0
@@ -259,16 +345,7 @@ class BlockedFactor:
             if self.Fd is not None:
                 self.Fd.ravel(order="F")[st.F_flat] = Fs.ravel()
         if st.ns and st.has_pairs:
-            w = self._wbuf
-            if w is None:
-                w = self._wbuf = np.empty(st.dest_all.shape[0])
-            w[:st.n22] = values[st.pos22_low]
-            if p1 == 1:
-                f = Fs[:, 0]
-                np.multiply(np.negative(f)[st.ps], f[st.pt], out=w[st.n22:])
-            else:
-                w[st.n22:] = -np.einsum("sc,sc->s", Fs[st.ps], Fs[st.pt])
-            vec = np.bincount(st.dest_all, weights=w, minlength=q2 * q2)
+            vec = self._schur_pairs(theta)
         else:
             vec = np.zeros(q2 * q2)
             vec[st.flat22_low] = values[st.pos22_low]
@@ -277,7 +354,7 @@ class BlockedFactor:
             S = blas.dsyrk(-1.0, self.Fd, beta=1.0, c=S, lower=1, overwrite_c=1)
         elif st.ns and st.mode == "sparse":
             S -= np.tril((self.F @ self.FT).toarray())
-        # the upper triangle of S is zero (only the lower one is filled): no need to clean
+        # only the lower triangle of S is read; the upper one is never used afterwards
         L2, info = lapack.dpotrf(S, lower=1, clean=0, overwrite_a=1)
         if info != 0:  # A ≥ I, so only a rounding catastrophe can get here
             raise LmerpyError(f"Cholesky factorisation of the random-effects block failed "

@@ -65,8 +65,8 @@ class CholmodFactor:
         """An independent factor sharing the symbolic analysis (for ``with_response``)."""
         return CholmodFactor(self.smap, _factor=self._f.copy())
 
-    def factor(self, values):
-        """Numeric factorisation of A with the given pattern values."""
+    def factor(self, values, theta=None):
+        """Numeric factorisation of A with the given pattern values (θ is not needed)."""
         A = self.smap.lower_matrix(values)
         self._f.cholesky_inplace(A)
         self._values = values

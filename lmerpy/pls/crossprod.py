@@ -183,6 +183,7 @@ class ScalingMap:
     def __init__(self, M, Lambdat, Lind, n_theta, blocks):
         Lt = _template_csc(Lambdat, Lind)
         self.Lt = Lt
+        self.M = sp.csr_matrix(M)
         q = Lt.shape[0]
         self.q = q
         self.n_theta = int(n_theta)

@@ -250,7 +250,7 @@ class LmmDeviance:
         st = _State(theta.copy())
         self._state = None
         fac = self.factor
-        fac.factor(self.smap.values(theta))
+        fac.factor(self.smap.values(theta), theta)
         st.ldL2 = fac.logdet()
         R = fac.solve_L(self._lambda_ops(st.theta).lt_mul(self._KB))
         p = self.p
@@ -286,7 +286,7 @@ class LmmDeviance:
 
     def _ensure_factored(self, st):
         if self._state is not st:
-            self.factor.factor(self.smap.values(st.theta))
+            self.factor.factor(self.smap.values(st.theta), st.theta)
             self._state = st
 
     def _u(self, st):
@@ -351,7 +351,7 @@ class LmmDeviance:
             return self.factor.inverse_on_pattern()
         blk, q2 = self._blocked()
         if blk is not None and self.q <= DENSE_Q:
-            blk.factor(self.smap.values(st.theta))
+            blk.factor(self.smap.values(st.theta), st.theta)
             return blk.inverse_on_pattern()
         self._ensure_factored(st)
         L = self.factor.L_matrix()
@@ -364,7 +364,7 @@ class LmmDeviance:
         if plan:
             return plan.inverse(L)
         if blk is not None:
-            blk.factor(self.smap.values(st.theta))
+            blk.factor(self.smap.values(st.theta), st.theta)
             return blk.inverse_on_pattern()
         if self.q <= _DENSE_INVERSE_Q:
             Ainv = self.factor.solve_A(np.eye(self.q))
