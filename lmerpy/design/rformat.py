@@ -2,7 +2,7 @@
 
 R equivalents: ``as.character(<double>)`` (15 significant digits, R's choice between fixed and
 scientific notation), ``sort(<character>)`` in a UTF-8 locale with ICU (the "root" collation R
-uses by default), ``make.names``-style syntactic names and the backquoting of ``deparse``.
+uses by default).
 These decide factor levels made from numeric or string columns and model-matrix column names.
 """
 from __future__ import annotations
@@ -13,27 +13,7 @@ import unicodedata
 
 import numpy as np
 
-__all__ = ["format_number", "format_levels", "r_sort_key", "r_sorted", "is_syntactic",
-           "backquote"]
-
-_R_RESERVED = frozenset({
-    "if", "else", "repeat", "while", "function", "for", "next", "break", "TRUE", "FALSE",
-    "NULL", "Inf", "NaN", "NA", "NA_integer_", "NA_real_", "NA_character_", "NA_complex_", "in",
-})
-_SYNTACTIC = re.compile(r"^((([A-Za-z]|[.][A-Za-z._])[A-Za-z0-9._]*)|[.])$")
-
-
-def is_syntactic(name: str) -> bool:
-    """True when ``name`` is a syntactic R name (no backquotes needed; R's ``make.names`` rule)."""
-    return bool(_SYNTACTIC.match(name)) and name not in _R_RESERVED
-
-
-def backquote(name: str) -> str:
-    """R's ``deparse`` of a symbol: ``x`` stays ``x``, ``my var`` becomes `` `my var` ``."""
-    if is_syntactic(name):
-        return name
-    return "`" + name.replace("\\", "\\\\").replace("`", "\\`") + "`"
-
+__all__ = ["format_number", "format_levels", "r_sort_key", "r_sorted"]
 
 def _sig_digits(x: float, digits: int = 15) -> int:
     """The fewest significant digits (<= ``digits``) showing ``x`` as R does at ``digits``."""

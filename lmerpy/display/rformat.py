@@ -427,17 +427,15 @@ def format_number(x, digits: int = 7, nsmall: int = 0, scipen: int = 0) -> str:
 
 
 def as_character(x: float) -> str:
-    """R's ``as.character()`` / ``paste()`` of a double: up to 15 significant digits."""
+    """R's ``as.character()`` / ``paste()`` of a double: up to 15 significant digits, R's
+    choice of fixed or scientific notation (``1e+05``). One implementation for the package: the
+    design stage's, which also labels factor levels made from numbers."""
     if _is_true_na(x):
         return "NA"
-    v = float(x)
-    if math.isnan(v):
+    if isinstance(x, float) and math.isnan(x):
         return "NaN"
-    if math.isinf(v):
-        return "Inf" if v > 0 else "-Inf"
-    if v == int(v) and abs(v) < 1e15:
-        return str(int(v))
-    return format_number(v, digits=15)
+    from ..design.rformat import format_number as _as_character
+    return _as_character(x)
 
 
 # --------------------------------------------------------------------------- format.pval
