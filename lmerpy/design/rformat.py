@@ -8,7 +8,6 @@ These decide factor levels made from numeric or string columns and model-matrix 
 from __future__ import annotations
 
 import math
-import re
 import unicodedata
 
 import numpy as np
