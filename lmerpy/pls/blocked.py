@@ -78,6 +78,11 @@ def blocked_plan(smap, blocks, max_dense=MAX_DENSE):
     both = (r >= lo) & (r < hi) & (c >= lo) & (c < hi)
     if np.any((r[both] - lo) // nc != (c[both] - lo) // nc):
         return t, q2, False  # the first term's block is not block-diagonal by level
+    # Λ must not couple the first term with the others, nor two of its levels
+    a, b = smap.lt_rows, smap.lt_cols
+    ina, inb = (a >= lo) & (a < hi), (b >= lo) & (b < hi)
+    if np.any(ina != inb) or np.any((a[ina] - lo) // nc != (b[ina] - lo) // nc):
+        return t, q2, False
     return t, q2, True
 
 
