@@ -200,6 +200,15 @@ def test_blocked_modes_agree(design, mode, monkeypatch):
     dev = LmmDeviance(des, REML=True, backend="scipy")
     assert dev.factor.st.mode == mode and dev.factor.st.ns > 0
     assert dev(th) == pytest.approx(ref["dev"], rel=1e-10)
+    # factor() from A's values alone (as PIRLS uses it) equals the θ-map route
+    th = np.asarray(th, dtype=float)
+    vals = dev.smap.values(th)
+    f_vals, f_theta = dev.factor.copy(), dev.factor.copy()
+    f_vals.factor(vals)
+    f_theta.factor(vals, th)
+    assert f_vals.logdet() == pytest.approx(f_theta.logdet(), rel=1e-12)
+    B = np.random.default_rng(0).normal(size=(des.q, 2))
+    np.testing.assert_allclose(f_vals.solve_L(B), f_theta.solve_L(B), rtol=1e-9, atol=1e-12)
     assert_gradient_matches(dev, th)
     sol = dev.solve(th)
     np.testing.assert_allclose(sol.b, ref["b"], rtol=1e-7, atol=1e-9)

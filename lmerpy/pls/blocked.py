@@ -176,9 +176,24 @@ class _Structure:
             self.pdest = pdest.astype(itype)
             self.poff = np.flatnonzero(self.ps != self.pt).astype(itype)
             self._q_struct = None
-            self._pairs_map(smap, off, I1, I2, loc2, orow_b, ocol)
+            self._dest_all = None
+            self.G = None
+            self._gmap_args = (smap, off, loc2, orow_b, ocol)
 
-    def _pairs_map(self, smap, off, I1, I2, loc2, orow_b, ocol):
+    def dest_all(self):
+        """Destinations (Fortran-order flat, lower) of A₂₂'s entries, then of every pair."""
+        if self._dest_all is None:
+            self._dest_all = np.concatenate((self.flat22_low, self.pdest)).astype(
+                self.pdest.dtype)
+        return self._dest_all
+
+    def theta_map(self):
+        """Build (once) the θ-map of S used when factor() is given θ (see _pairs_map)."""
+        if self.G is None:
+            self._pairs_map(*self._gmap_args)
+        return self.G
+
+    def _pairs_map(self, smap, off, loc2, orow_b, ocol):
         """S as a linear map of the first term's H_g = Λ₁_g A₁₁_g⁻¹ Λ₁_g' (p₁×p₁ per level).
 
         S = Λ₂'(M₂₂ − M₂₁ H M₁₂)Λ₂ + I with M = Z'WZ. The lower triangle of X = M₂₂ − M₂₁HM₁₂
@@ -321,6 +336,12 @@ class BlockedFactor:
         return vec
 
     def factor(self, values, theta=None):
+        """Numeric factorisation of A from its values on the pattern.
+
+        Pass θ only when ``values == smap.values(θ)`` (A built from ``smap.M``): the Schur
+        complement then comes from a faster θ-map of M (pair mode). Without θ everything is
+        computed from ``values`` alone (e.g. PIRLS, where the weights inside A change).
+        """
         st = self.st
         p1, q2 = st.p1, st.q2
         ld = 0.0
@@ -349,8 +370,20 @@ class BlockedFactor:
             self.F.data[:] = Fs.ravel()
             if self.Fd is not None:
                 self.Fd.ravel(order="F")[st.F_flat] = Fs.ravel()
-        if st.ns and st.has_pairs:
+        if st.ns and st.has_pairs and theta is not None:
+            st.theta_map()
             vec = self._schur_pairs(theta)
+        elif st.ns and st.has_pairs:
+            dest = st.dest_all()
+            w = np.empty(dest.shape[0])
+            n22 = st.flat22_low.shape[0]
+            w[:n22] = values[st.pos22_low]
+            if p1 == 1:
+                f = Fs[:, 0]
+                np.multiply(np.negative(f)[st.ps], f[st.pt], out=w[n22:])
+            else:
+                w[n22:] = -np.einsum("sc,sc->s", Fs[st.ps], Fs[st.pt])
+            vec = np.bincount(dest, weights=w, minlength=q2 * q2)
         else:
             vec = np.zeros(q2 * q2)
             vec[st.flat22_low] = values[st.pos22_low]
