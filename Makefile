@@ -15,7 +15,7 @@ test: setup
 	OPENBLAS_NUM_THREADS=1 $(PY) -m pytest -q
 
 bench: setup
-	$(PY) benchmarks/run.py
+	$(PY) benchmarks/run.py --report
 
 clean:
 	rm -rf .venv build *.egg-info

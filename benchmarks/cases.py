@@ -1,0 +1,140 @@
+"""The benchmark cases: model, data, size class, and how each side fits it.
+
+Each :class:`Case` is fitted by lmerpy (``lmerpy.lmer`` / ``lmerpy.glmer``) and by lme4
+(``lme4::lmer`` / ``lme4::glmer``) with default controls on both sides.
+"""
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import pandas as pd
+
+from . import synthetic
+
+
+@dataclass(frozen=True)
+class Case:
+    """One benchmark case.
+
+    Attributes
+    ----------
+    name : str
+        Short id (``--cases`` takes these).
+    title : str
+        Label in the table and plot.
+    fn : {"lmer", "glmer"}
+    formula : str
+        The lme4 formula, identical text on both sides.
+    data : str
+        A bundled data set (``lmerpy.datasets.load``) or ``"synthetic"``.
+    family : str, optional
+        GLMM family name (R's and lmerpy's: ``"binomial"``, ``"poisson"``).
+    synthetic : dict
+        Arguments of :func:`benchmarks.synthetic.crossed` when ``data == "synthetic"``.
+    size : {"small", "large", "xlarge"}
+        ``small`` cases get 5 repetitions by default, ``large`` 3; ``xlarge`` run only with
+        ``--large`` (3 repetitions).
+    inner : int
+        Fits per timed repetition (the repetition's time is divided by it): fast fits are timed
+        in batches so that clock resolution and scheduling noise do not dominate.
+    """
+
+    name: str
+    title: str
+    fn: str
+    formula: str
+    data: str
+    family: Optional[str] = None
+    synthetic: dict = field(default_factory=dict)
+    size: str = "small"
+    inner: int = 1
+
+    @property
+    def default_reps(self):
+        return 5 if self.size == "small" else 3
+
+    def to_dict(self):
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d):
+        return cls(**d)
+
+
+CROSSED = "y ~ x + (x | g1) + (1 | g2)"
+
+CASES = [
+    Case("sleepstudy", "sleepstudy (Days|Subject)", "lmer",
+         "Reaction ~ Days + (Days | Subject)", "sleepstudy", inner=20),
+    Case("penicillin", "Penicillin (1|plate)+(1|sample)", "lmer",
+         "diameter ~ 1 + (1 | plate) + (1 | sample)", "Penicillin", inner=10),
+    Case("pastes", "Pastes (1|batch/cask)", "lmer",
+         "strength ~ 1 + (1 | batch/cask)", "Pastes", inner=10),
+    Case("insteval", "InstEval (1|s)+(1|d)+(1|dept)", "lmer",
+         "y ~ service + (1 | s) + (1 | d) + (1 | dept)", "InstEval", size="large"),
+    Case("insteval_service", "InstEval (1|s)+(1|d)+(service|dept)", "lmer",
+         "y ~ service + (1 | s) + (1 | d) + (service | dept)", "InstEval", size="large"),
+    Case("crossed_200k", "crossed 200k (x|g1)+(1|g2)", "lmer", CROSSED, "synthetic",
+         synthetic=dict(n_rows=200_000, n_g1=2_000, n_g2=300, seed=20240501), size="large"),
+    Case("crossed_1m", "crossed 1M (x|g1)+(1|g2)", "lmer", CROSSED, "synthetic",
+         synthetic=dict(n_rows=1_000_000, n_g1=10_000, n_g2=1_000, seed=20240502),
+         size="xlarge"),
+    Case("crossed_10m", "crossed 10M (x|g1)+(1|g2)", "lmer", CROSSED, "synthetic",
+         synthetic=dict(n_rows=10_000_000, n_g1=100_000, n_g2=3_000, seed=20240503),
+         size="xlarge"),
+    Case("cbpp", "cbpp binomial (1|herd)", "glmer",
+         "cbind(incidence, size - incidence) ~ period + (1 | herd)", "cbpp",
+         family="binomial", inner=5),
+    Case("grouseticks", "grouseticks Poisson 3 intercepts", "glmer",
+         "TICKS ~ YEAR + HEIGHT + (1 | BROOD) + (1 | INDEX) + (1 | LOCATION)", "grouseticks",
+         family="poisson", inner=2),
+    Case("verbagg", "VerbAgg binomial (1|id)+(1|item)", "glmer",
+         "r2 ~ Anger + Gender + btype + situ + (1 | id) + (1 | item)", "VerbAgg",
+         family="binomial"),
+]
+
+BY_NAME = {c.name: c for c in CASES}
+
+
+def select(names=None, large=False, quick=False):
+    """The cases to run: ``names`` (in suite order), else every case but ``xlarge`` ones unless
+    ``large``; ``quick`` keeps only the ``small`` ones."""
+    if names:
+        unknown = [n for n in names if n not in BY_NAME]
+        if unknown:
+            raise SystemExit(f"unknown case(s) {', '.join(unknown)}; "
+                             f"known: {', '.join(BY_NAME)}")
+        return [c for c in CASES if c.name in set(names)]
+    out = [c for c in CASES if large or c.size != "xlarge"]
+    if quick:
+        out = [c for c in out if c.size == "small"]
+    return out
+
+
+def load_data(case):
+    """The case's data frame, as lmerpy sees it (bundled data set or seeded synthetic)."""
+    if case.data == "synthetic":
+        return synthetic.crossed(**case.synthetic)
+    import lmerpy
+    return lmerpy.datasets.load(case.data)
+
+
+def write_csv(df, directory, stem="data"):
+    """Write ``df`` for R: ``stem.csv`` (factors as their labels, no row names) and
+    ``stem.levels.json`` (``{"levels": {col: [...]}, "ordered": [...]}``, the format of
+    ``tests/reference/data``). Returns the two paths."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    levels, ordered = {}, []
+    for col in df.columns:
+        dtype = df[col].dtype
+        if isinstance(dtype, pd.CategoricalDtype):
+            levels[col] = [str(v) for v in dtype.categories]
+            if dtype.ordered:
+                ordered.append(col)
+    csv = directory / f"{stem}.csv"
+    lev = directory / f"{stem}.levels.json"
+    df.to_csv(csv, index=False)
+    lev.write_text(json.dumps({"levels": levels, "ordered": ordered}))
+    return csv, lev

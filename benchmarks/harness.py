@@ -1,0 +1,298 @@
+"""Run benchmark cases: an lmerpy worker and an lme4 worker per case, repetitions alternating.
+
+Each side runs in its own fresh process (``worker.py`` / ``r_bench.R``) that loads its data,
+does one untimed warm-up fit of a small model, takes its memory baseline and then answers
+commands; the harness sends ``fit`` to lmerpy, then to lme4, then lmerpy again..., so both see
+the same machine load. Both processes run with one BLAS thread (``OPENBLAS_NUM_THREADS=1``
+etc. in their environment; the lmerpy worker also applies threadpoolctl).
+"""
+import functools
+import json
+import os
+import platform
+import queue
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from . import cases as _cases
+
+HERE = Path(__file__).resolve().parent
+PREFIX = "@@BENCH "
+SCHEMA = "lmerpy-bench/1"
+THREAD_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+              "BLIS_NUM_THREADS": "1", "VECLIB_MAXIMUM_THREADS": "1"}
+
+
+def bench_env():
+    env = dict(os.environ)
+    env.update(THREAD_ENV)
+    return env
+
+
+class WorkerError(RuntimeError):
+    pass
+
+
+class Worker:
+    """A line-protocol subprocess: ``ask(cmd)`` writes a command and waits for its answer."""
+
+    def __init__(self, argv, label, log_path):
+        self.label = label
+        self.log = open(log_path, "w")
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=self.log, text=True, env=bench_env(), bufsize=1)
+        self.lines = queue.Queue()
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self):
+        for line in self.proc.stdout:
+            if line.startswith(PREFIX):
+                self.lines.put(line[len(PREFIX):])
+            else:
+                self.log.write(line)
+        self.lines.put(None)
+
+    def receive(self, timeout):
+        try:
+            line = self.lines.get(timeout=timeout)
+        except queue.Empty:
+            self.close(kill=True)
+            raise WorkerError(f"{self.label}: no answer within {timeout:.0f} s") from None
+        if line is None:
+            raise WorkerError(f"{self.label}: worker exited (code {self.proc.poll()}); "
+                              f"see {self.log.name}")
+        return json.loads(line)
+
+    def ask(self, cmd, timeout):
+        try:
+            self.proc.stdin.write(cmd + "\n")
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError) as exc:
+            raise WorkerError(f"{self.label}: worker is gone ({exc})") from None
+        return self.receive(timeout)
+
+    def close(self, kill=False):
+        if self.proc.poll() is None:
+            if not kill:
+                try:
+                    self.proc.stdin.write("quit\n")
+                    self.proc.stdin.flush()
+                    self.proc.wait(timeout=30)
+                except (OSError, subprocess.TimeoutExpired):
+                    pass
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.flush()
+
+
+@functools.lru_cache(maxsize=None)
+def r_available():
+    """``(True, "")`` when Rscript runs and loads lme4 and jsonlite, else ``(False, why)``."""
+    rscript = shutil.which("Rscript")
+    if rscript is None:
+        return False, "Rscript not found"
+    try:
+        res = subprocess.run([rscript, "-e", "suppressPackageStartupMessages({library(lme4); "
+                              "library(jsonlite)}); cat('ok')"], capture_output=True, text=True,
+                             timeout=120, env=bench_env())
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return False, f"Rscript failed: {exc}"
+    if res.stdout.strip() != "ok":
+        return False, "R packages lme4/jsonlite not loadable: " + res.stderr.strip()[-300:]
+    return True, ""
+
+
+def _median(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def _summarise(side):
+    """Medians and derived figures of one side's record (in place)."""
+    fits = [f for f in side.get("fits", []) if "time" in f]
+    side["times"] = [f["time"] for f in fits]
+    side["median"] = _median(side["times"])
+    side["min"] = min(side["times"]) if side["times"] else None
+    last = fits[-1] if fits else {}
+    for key in ("feval", "optimizer_evals", "optimizer", "objective", "theta", "nobs",
+                "backend", "conv_messages"):
+        if key in last:
+            side[key] = last[key]
+    warns = sorted({w for f in fits for w in f.get("warnings", [])})
+    side["warnings"] = warns
+    feval = side.get("feval")
+    side["time_per_feval"] = side["median"] / feval if side["median"] and feval else None
+    mem = side.get("memory") or {}
+    if mem.get("peak_rss_mb") is not None and mem.get("baseline_rss_mb") is not None:
+        mem["delta_mb"] = max(0.0, mem["peak_rss_mb"] - mem["baseline_rss_mb"])
+    return side
+
+
+def _start_python(case, tmp, timeout):
+    w = Worker([sys.executable, str(HERE / "worker.py"), json.dumps(case.to_dict())],
+               "lmerpy", Path(tmp) / "lmerpy.log")
+    return w, w.receive(timeout)
+
+
+def _start_r(case, tmp, timeout):
+    df = _cases.load_data(case)
+    csv, lev = _cases.write_csv(df, tmp)
+    del df
+    spec = Path(tmp) / "spec.json"
+    spec.write_text(json.dumps({"csv": str(csv), "levels": str(lev), "formula": case.formula,
+                                "fn": case.fn, "family": case.family or "",
+                                "inner": case.inner}))
+    w = Worker([shutil.which("Rscript"), str(HERE / "r_bench.R"), str(spec)], "lme4",
+               Path(tmp) / "lme4.log")
+    return w, w.receive(timeout)
+
+
+def run_case(case, reps, with_r=True, timeout=3600.0, log=print):
+    """Run one case; returns its result record (see docs/performance.md for the fields)."""
+    rec = {"name": case.name, "title": case.title, "fn": case.fn, "formula": case.formula,
+           "family": case.family, "data": case.data, "synthetic": case.synthetic or None,
+           "size": case.size, "inner": case.inner, "reps": reps,
+           "loadavg_start": _loadavg()}
+    sides = {"lmerpy": {}, "lme4": {}}
+    workers = {}
+    with tempfile.TemporaryDirectory(prefix=f"bench-{case.name}-") as tmp:
+        starters = [("lmerpy", _start_python)]
+        if with_r:
+            starters.append(("lme4", _start_r))
+        else:
+            sides["lme4"] = {"available": False, "reason": "lme4 not run"}
+        for label, start in starters:
+            try:
+                w, ready = start(case, tmp, timeout)
+                workers[label] = w
+                sides[label].update({"available": bool(ready.get("available", False)),
+                                     "reason": ready.get("reason"), "ready": ready,
+                                     "fits": []})
+                if not ready.get("ready", False) or not ready.get("available", False):
+                    sides[label]["error"] = ready.get("error") or ready.get("reason")
+                    sides[label]["available"] = False
+            except (WorkerError, OSError) as exc:
+                sides[label].update({"available": False, "error": str(exc)})
+        active = [lb for lb in ("lmerpy", "lme4") if sides[lb].get("available")]
+        for i in range(reps):
+            for label in list(active):
+                cmd = "fit keep" if i == reps - 1 else "fit"
+                try:
+                    ans = workers[label].ask(cmd, timeout)
+                except WorkerError as exc:
+                    ans = {"error": str(exc)}
+                if "error" in ans:
+                    sides[label]["error"] = ans["error"]
+                    active.remove(label)
+                    log(f"  {label}: error: {ans['error']}")
+                    continue
+                sides[label]["fits"].append(ans)
+                log(f"  rep {i + 1}/{reps} {label:6s} {fmt_time(ans['time'])}"
+                    f"  feval {ans.get('feval')}")
+        for label in active:
+            for cmd, key in (("mem", "memory"), ("evals", "per_eval")):
+                try:
+                    ans = workers[label].ask(cmd, timeout)
+                except WorkerError as exc:
+                    ans = {"error": str(exc)}
+                sides[label][key] = ans
+        for label, w in workers.items():
+            w.close()
+            if sides[label].get("error"):
+                sides[label]["log_tail"] = _tail(Path(w.log.name))
+    for side in sides.values():
+        if side.get("available"):
+            _summarise(side)
+        else:
+            side.pop("fits", None)
+    rec["lmerpy"], rec["lme4"] = sides["lmerpy"], sides["lme4"]
+    a, b = sides["lmerpy"].get("median"), sides["lme4"].get("median")
+    rec["ratio"] = b / a if a and b else None
+    oa, ob = sides["lmerpy"].get("objective"), sides["lme4"].get("objective")
+    rec["objective_diff"] = oa - ob if oa is not None and ob is not None else None
+    rec["n"] = sides["lmerpy"].get("nobs") or sides["lme4"].get("nobs") or \
+        (sides["lmerpy"].get("ready") or {}).get("n_rows")
+    rec["loadavg_end"] = _loadavg()
+    return rec
+
+
+def _tail(path, n=2000):
+    try:
+        return path.read_text()[-n:]
+    except OSError:
+        return ""
+
+
+def _loadavg():
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def machine_info():
+    info = {"host": socket.gethostname(), "platform": platform.platform(),
+            "cpus": os.cpu_count(), "python": sys.version.split()[0]}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                info["cpu"] = line.split(":", 1)[1].strip()
+                break
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                info["mem_total_gib"] = round(int(line.split()[1]) / 2 ** 20, 1)
+    except OSError:
+        pass
+    return info
+
+
+def run_suite(selected, reps=None, with_r=True, timeout=3600.0, log=print):
+    """Run the cases; returns the whole results document (``SCHEMA``)."""
+    r_ok, r_why = r_available() if with_r else (False, "disabled (--no-r)")
+    if with_r and not r_ok:
+        log(f"lme4 side skipped: {r_why}")
+    started = datetime.now(timezone.utc)
+    doc = {"schema": SCHEMA, "date": started.isoformat(timespec="seconds"),
+           "machine": machine_info(),
+           "settings": {"blas_threads": 1, "env": THREAD_ENV, "alternating": True,
+                        "lme4": r_ok, "lme4_skipped_reason": None if r_ok else r_why,
+                        "reps": reps, "timing": "median over repetitions of the time per fit "
+                        "(a repetition fits `inner` times); each side in its own warm process"},
+           "cases": []}
+    t0 = time.perf_counter()
+    for case in selected:
+        n_reps = reps or case.default_reps
+        log(f"[{case.name}] {case.fn} {case.formula}  (reps {n_reps}, inner {case.inner})")
+        rec = run_case(case, n_reps, with_r=r_ok, timeout=timeout, log=log)
+        log("  -> " + one_line(rec))
+        doc["cases"].append(rec)
+    doc["wall_seconds"] = round(time.perf_counter() - t0, 1)
+    return doc
+
+
+def fmt_time(t):
+    if t is None:
+        return "—"
+    if t < 1e-3:
+        return f"{t * 1e6:.0f} µs"
+    if t < 1.0:
+        return f"{t * 1e3:.3g} ms"
+    return f"{t:.3g} s"
+
+
+def one_line(rec):
+    a, b = rec["lmerpy"], rec["lme4"]
+    parts = [f"lmerpy {fmt_time(a.get('median')) if a.get('available') else 'n/a'}",
+             f"lme4 {fmt_time(b.get('median')) if b.get('available') else 'n/a'}"]
+    if rec.get("ratio"):
+        parts.append(f"lme4/lmerpy {rec['ratio']:.2f}x")
+    return ", ".join(parts)

@@ -1,0 +1,183 @@
+"""Render a results document as the table and plot of ``docs/performance.md``.
+
+``write_report(doc, md_path, png_path)`` replaces the text between the markers
+``<!-- bench:results:start -->`` and ``<!-- bench:results:end -->`` in ``md_path`` (the rest of
+the page is hand-written and kept) and draws fit time against n (log-log, lmerpy vs lme4) to
+``png_path`` with matplotlib's Agg backend.
+"""
+import math
+import os
+from pathlib import Path
+
+from .harness import fmt_time
+
+START = "<!-- bench:results:start -->"
+END = "<!-- bench:results:end -->"
+
+
+def _side_ok(side):
+    return bool(side.get("available")) and side.get("median") is not None
+
+
+def _pair(a, b, fmt):
+    return f"{fmt(a)} / {fmt(b)}"
+
+
+def _int(v):
+    return "—" if v is None else f"{int(v)}"
+
+
+def _mib(v):
+    return "—" if v is None else f"{v:.0f}"
+
+
+def _na(side):
+    why = side.get("reason") or side.get("error") or "not run"
+    return f"n/a ({why.splitlines()[0][:60]})"
+
+
+def _cell(text):
+    return str(text).replace("|", "\\|")
+
+
+def table(doc):
+    """The markdown results table (one row per case)."""
+    head = ("| case | n | lmerpy | lme4 | lme4 / lmerpy | evaluations (lmerpy / lme4) "
+            "| per evaluation (lmerpy / lme4) | fit time ÷ evaluations (lmerpy / lme4) "
+            "| peak memory Δ MiB (lmerpy / lme4) | −2 logLik: lmerpy − lme4 | lmerpy backend |")
+    rows = [head, "|" + "---|" * 11]
+    for rec in doc["cases"]:
+        a, b = rec["lmerpy"], rec["lme4"]
+        ta = fmt_time(a["median"]) if _side_ok(a) else _na(a)
+        tb = fmt_time(b["median"]) if _side_ok(b) else _na(b)
+        ratio = f"**{rec['ratio']:.2f}x**" if rec.get("ratio") else "—"
+        pe = (a.get("per_eval") or {}).get("per_eval"), (b.get("per_eval") or {}).get("per_eval")
+        ma = (a.get("memory") or {}).get("delta_mb")
+        mb = (b.get("memory") or {}).get("delta_mb")
+        diff = rec.get("objective_diff")
+        rows.append("| " + " | ".join(_cell(c) for c in [
+            rec["title"], f"{rec['n']:,}" if rec.get("n") else "—", ta, tb, ratio,
+            _pair(a.get("feval"), b.get("feval"), _int),
+            _pair(pe[0], pe[1], fmt_time),
+            _pair(a.get("time_per_feval"), b.get("time_per_feval"), fmt_time),
+            _pair(ma, mb, _mib),
+            "—" if diff is None else f"{diff:+.2g}",
+            a.get("backend") or "—",
+        ]) + " |")
+    return "\n".join(rows)
+
+
+def header(doc):
+    m, s = doc.get("machine", {}), doc.get("settings", {})
+    py = lme = {}
+    for rec in doc["cases"]:
+        py = py or (rec["lmerpy"].get("ready") or {}).get("versions") or {}
+        lme = lme or (rec["lme4"].get("ready") or {}).get("versions") or {}
+    loads = [x for rec in doc["cases"] for key in ("loadavg_start", "loadavg_end")
+             for x in (rec.get(key) or [])[:1]]
+    lines = [
+        f"Run {doc.get('date', '?')} on `{m.get('host', '?')}` ({m.get('cpu', '?')}, "
+        f"{m.get('cpus', '?')} CPUs, {m.get('mem_total_gib', '?')} GiB), "
+        f"{doc.get('wall_seconds', '?')} s in all.",
+        f"One BLAS thread on both sides ({', '.join(f'{k}={v}' for k, v in s.get('env', {}).items())}"
+        f"; lmerpy also pins its pools with threadpoolctl). Repetitions alternate lmerpy, lme4, "
+        "lmerpy, …; times are medians of the time per fit in a warm process.",
+        f"lmerpy {py.get('lmerpy', '?')} (Python {py.get('python', '?')}, numpy "
+        f"{py.get('numpy', '?')}, scipy {py.get('scipy', '?')}, sparse Cholesky: "
+        f"{py.get('sparse_cholesky', '?')}); "
+        + (f"{lme.get('R', 'R ?')}, lme4 {lme.get('lme4', '?')}, BLAS `{lme.get('BLAS', '?')}`."
+           if lme else f"lme4 not run ({s.get('lme4_skipped_reason')})."),
+    ]
+    if loads:
+        lines.append(f"Machine load (1-min load average at the start/end of each case): "
+                     f"{min(loads):.2f}–{max(loads):.2f} on {m.get('cpus', '?')} cores — "
+                     "other work shared the machine, so compare ratios rather than absolute "
+                     "times.")
+    return "\n\n".join(lines)
+
+
+def render(doc, img_rel="img/performance.png"):
+    """The generated block: header, table, notes on unavailable sides, plot link."""
+    parts = [START, "", header(doc), "", table(doc), ""]
+    warn_lines = []
+    for rec in doc["cases"]:
+        for label in ("lmerpy", "lme4"):
+            ws = rec[label].get("warnings") or []
+            if ws:
+                warn_lines.append(f"- {rec['title']}, {label}: " + "; ".join(
+                    w.replace("\n", " ")[:160] for w in ws[:3]))
+    if warn_lines:
+        parts += ["Warnings and messages during the fits:", ""] + warn_lines + [""]
+    parts += [f"![fit time against n, lmerpy vs lme4]({img_rel})", "", END]
+    return "\n".join(parts)
+
+
+def plot(doc, png_path):
+    """Median fit time against n (log-log), lmerpy and lme4, one point per case and side."""
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 6), dpi=110)
+    colors = {"lmerpy": "tab:blue", "lme4": "tab:orange"}
+    markers = {"lmer": "o", "glmer": "^"}
+    for label, color in colors.items():
+        for fn, marker in markers.items():
+            pts = [(rec["n"], rec[label]["median"]) for rec in doc["cases"]
+                   if rec.get("n") and rec["fn"] == fn and _side_ok(rec[label])]
+            if pts:
+                ax.plot(*zip(*pts), ls="none", marker=marker, ms=7, color=color,
+                        mfc=color if label == "lmerpy" else "none", mew=1.6,
+                        label=f"{label} ({'LMM' if fn == 'lmer' else 'GLMM'})")
+        crossed = sorted((rec["n"], rec[label]["median"]) for rec in doc["cases"]
+                         if rec.get("data") == "synthetic" and rec.get("n")
+                         and _side_ok(rec[label]))
+        if len(crossed) > 1:
+            ax.plot(*zip(*crossed), color=color, lw=1, alpha=0.6)
+    seen = {}
+    for rec in doc["cases"]:
+        ys = [rec[lb]["median"] for lb in colors if _side_ok(rec[lb])]
+        if rec.get("n") and ys:
+            if len(ys) == 2:
+                ax.plot([rec["n"]] * 2, ys, color="0.7", lw=0.8, zorder=0)
+            k = round(math.log10(rec["n"]) * 10)  # labels of cases with near-equal n stack
+            shift = 9 * (seen.get(k, 0))
+            seen[k] = seen.get(k, 0) + 1
+            ax.annotate(rec["title"], (rec["n"], max(ys)), textcoords="offset points",
+                        xytext=(5, 4 + shift), fontsize=7, color="0.25")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("observations n")
+    ax.set_ylabel("median fit time (s)")
+    ax.set_title("Fit time, lmerpy vs lme4 (one BLAS thread, side by side)")
+    ax.grid(True, which="both", alpha=0.25)
+    ax.margins(x=0.15, y=0.15)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    png_path = Path(png_path)
+    png_path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(png_path)
+    plt.close(fig)
+    return png_path
+
+
+def write_report(doc, md_path, png_path):
+    """Update the generated block of ``md_path`` (created if missing) and draw ``png_path``."""
+    md_path, png_path = Path(md_path), Path(png_path)
+    rel = os.path.relpath(png_path, md_path.parent).replace(os.sep, "/")
+    block = render(doc, img_rel=rel)
+    text = md_path.read_text() if md_path.exists() else f"# Performance\n\n{START}\n{END}\n"
+    if START in text and END in text:
+        pre, rest = text.split(START, 1)
+        post = rest.split(END, 1)[1]
+        text = pre + block + post
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    md_path.parent.mkdir(parents=True, exist_ok=True)
+    md_path.write_text(text)
+    try:
+        plot(doc, png_path)
+    except ImportError:
+        return md_path, None  # matplotlib missing: table only (pip install lmerpy[bench])
+    return md_path, png_path

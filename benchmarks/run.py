@@ -1,0 +1,97 @@
+"""lmerpy vs lme4, side by side: ``make bench`` or ``python benchmarks/run.py [options]``.
+
+Every case is fitted by lmerpy and — when ``Rscript`` with lme4 and jsonlite is installed — by
+lme4 in the same run, repetitions alternating. Results go to
+``benchmarks/results/<date>-<host>.json`` and ``latest.json``; ``--report`` also rewrites the
+table in ``docs/performance.md`` and the plot ``docs/img/performance.png``.
+
+Examples
+--------
+    python benchmarks/run.py                         # every case but the 1M/10M ones
+    python benchmarks/run.py --cases sleepstudy,insteval --reps 3
+    python benchmarks/run.py --quick --no-r          # small cases, lmerpy only
+    python benchmarks/run.py --report                # run, then update docs/performance.md
+    python benchmarks/run.py --report-only           # redraw the docs from latest.json
+"""
+import argparse
+import json
+import socket
+import sys
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks import cases as _cases  # noqa: E402
+from benchmarks import harness, report  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results"
+DOC = ROOT / "docs" / "performance.md"
+PNG = ROOT / "docs" / "img" / "performance.png"
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--cases", help="comma-separated case names (default: all but --large ones); "
+                   "known: " + ", ".join(_cases.BY_NAME))
+    p.add_argument("--reps", type=int, help="repetitions per side (default: 5 small, 3 large)")
+    p.add_argument("--quick", action="store_true", help="only the small cases")
+    p.add_argument("--large", action="store_true", help="also the 1M- and 10M-row cases")
+    p.add_argument("--no-r", action="store_true", help="lmerpy only, even if lme4 is present")
+    p.add_argument("--out", type=Path, help="results file (default: "
+                   "benchmarks/results/<date>-<host>.json; partial runs add '-partial' and "
+                   "leave latest.json alone)")
+    p.add_argument("--report", action="store_true",
+                   help="after running, write docs/performance.md and docs/img/performance.png")
+    p.add_argument("--report-only", action="store_true",
+                   help="only redraw the docs from --results (no fitting)")
+    p.add_argument("--results", type=Path, default=RESULTS / "latest.json",
+                   help="results file for --report-only (default: latest.json)")
+    p.add_argument("--doc", type=Path, default=DOC, help=argparse.SUPPRESS)
+    p.add_argument("--png", type=Path, default=PNG, help=argparse.SUPPRESS)
+    p.add_argument("--timeout", type=float, default=3600.0,
+                   help="seconds to wait for any single answer of a worker")
+    return p.parse_args(argv)
+
+
+def default_out(partial):
+    host = socket.gethostname().split(".")[0] or "host"
+    stem = f"{date.today().isoformat()}-{host}" + ("-partial" if partial else "")
+    return RESULTS / f"{stem}.json"
+
+
+def save(doc, path, latest):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(doc, indent=1, sort_keys=False, allow_nan=False, default=str) + "\n"
+    path.write_text(text)
+    if latest:
+        (path.parent / "latest.json").write_text(text)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.report_only:
+        doc = json.loads(args.results.read_text())
+        md, png = report.write_report(doc, args.doc, args.png)
+        print(f"wrote {md}" + (f" and {png}" if png else " (matplotlib missing: no plot)"))
+        return 0
+    names = [n.strip() for n in args.cases.split(",") if n.strip()] if args.cases else None
+    selected = _cases.select(names, large=args.large, quick=args.quick)
+    partial = bool(names) or args.quick
+    doc = harness.run_suite(selected, reps=args.reps, with_r=not args.no_r,
+                            timeout=args.timeout)
+    doc["settings"]["command"] = " ".join(["benchmarks/run.py", *(argv or sys.argv[1:])])
+    out = args.out or default_out(partial)
+    save(doc, out, latest=args.out is None and not partial)
+    print(f"results: {out}")
+    print(report.table(doc))
+    if args.report:
+        md, png = report.write_report(doc, args.doc, args.png)
+        print(f"wrote {md}" + (f" and {png}" if png else " (matplotlib missing: no plot)"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
