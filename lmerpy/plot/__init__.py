@@ -1,0 +1,23 @@
+"""Plots of fitted mixed models (matplotlib, an optional extra: ``pip install 'lmerpy[plot]'``).
+
+Every function returns a :class:`matplotlib.figure.Figure` and never calls ``plt.show()``;
+matplotlib is imported only when a plot is drawn. R equivalents:
+
+=============================  ======================================================
+``caterpillar(fit)``           ``lattice::dotplot(ranef(fit, condVar = TRUE))``
+``qqplot_ranef(fit)``          ``lattice::qqmath(ranef(fit, condVar = TRUE))``
+``qqplot_residuals(fit)``      ``qqnorm(resid(fit)); qqline(resid(fit))``
+``residuals_vs_fitted(fit)``   ``plot(fit)`` (with ``type = c("p", "smooth")``)
+``profile_plot(prof)``         ``lattice::xyplot(profile(fit))``
+``panel_plot(data, f, fit)``   ``lattice::xyplot(y ~ x | g, data)`` with fitted lines
+``lowess(x, y)``               ``stats::lowess(x, y)``
+=============================  ======================================================
+"""
+from .caterpillar import caterpillar, qqplot_ranef
+from .diagnostics import qqplot_residuals, residuals_vs_fitted
+from .panel import panel_plot
+from .profile_plot import profile_plot
+from .smooth import lowess
+
+__all__ = ["caterpillar", "qqplot_ranef", "qqplot_residuals", "residuals_vs_fitted",
+           "profile_plot", "panel_plot", "lowess"]

@@ -1,0 +1,111 @@
+"""Residual diagnostics: R's ``plot(fit)`` and ``qqnorm(resid(fit))``.
+
+R equivalents: ``plot(fit)`` (lme4's ``plot.merMod``: Pearson residuals against fitted values),
+``qqnorm(residuals(fit)); qqline(residuals(fit))``.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.stats import norm
+
+from ..errors import LmerpyError
+from ._figure import figure_size, new_figure
+from .smooth import lowess
+
+__all__ = ["ppoints", "qqplot_residuals", "residuals_vs_fitted"]
+
+
+def ppoints(n):
+    """R's ``ppoints(n)``: probability points (i − a)/(n + 1 − 2a), a = 3/8 for n ≤ 10, else 1/2."""
+    n = int(n)
+    a = 3.0 / 8.0 if n <= 10 else 0.5
+    return (np.arange(1, n + 1) - a) / (n + 1 - 2 * a) if n > 0 else np.zeros(0)
+
+
+def qqline_coefficients(y, probs=(0.25, 0.75)):
+    """R's ``qqline(y)``: intercept and slope of the line through the quartile pairs."""
+    y = np.asarray(y, dtype=float)
+    y = y[np.isfinite(y)]
+    yq = np.quantile(y, probs)          # R's quantile type 7 (numpy's default "linear")
+    xq = norm.ppf(probs)
+    slope = (yq[1] - yq[0]) / (xq[1] - xq[0])
+    return float(yq[0] - slope * xq[0]), float(slope)
+
+
+def _residuals(fit, type):
+    if not (hasattr(fit, "residuals") and hasattr(fit, "fitted")):
+        raise LmerpyError(f"expected a fitted mixed model, not a {fit.__class__.__name__}")
+    return np.asarray(fit.residuals(type=type), dtype=float)
+
+
+def qqplot_residuals(fit, type="pearson", line=True, figsize=None):
+    """Normal quantile-quantile plot of the residuals (R: ``qqnorm(resid(fit)); qqline(...)``).
+
+    Parameters
+    ----------
+    fit : LinearMixedModel or GeneralizedLinearMixedModel
+    type : str
+        Residual type passed to ``fit.residuals(type=...)`` (``"pearson"``, ``"response"``,
+        ``"deviance"``…).
+    line : bool
+        Draw R's ``qqline`` (through the first and third quartiles).
+    figsize : (float, float), optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes: theoretical quantiles ``qnorm(ppoints(n))`` on x, sorted residuals on y.
+    """
+    r = _residuals(fit, type)
+    r = np.sort(r[np.isfinite(r)])
+    fig = new_figure(*figure_size(figsize, (5.0, 5.0)))
+    ax = fig.add_subplot(1, 1, 1)
+    q = norm.ppf(ppoints(r.shape[0]))
+    ax.plot(q, r, linestyle="none", marker="o", markersize=4, markerfacecolor="none",
+            label="residuals")
+    if line and r.shape[0] >= 2:
+        a, b = qqline_coefficients(r)
+        ax.axline((0.0, a), slope=b, color="C3", linewidth=1, label="qqline")
+    ax.set_title("Normal Q-Q Plot")
+    ax.set_xlabel("Theoretical Quantiles")
+    ax.set_ylabel(f"Sample Quantiles ({type} residuals)")
+    ax.grid(True, color="0.9")
+    return fig
+
+
+def residuals_vs_fitted(fit, type="pearson", smooth=False, span=2.0 / 3.0, figsize=None):
+    """Residuals against fitted values (R: ``plot(fit)``, lme4's ``plot.merMod``).
+
+    Parameters
+    ----------
+    fit : LinearMixedModel or GeneralizedLinearMixedModel
+    type : str
+        Residual type (lme4's default is ``"pearson"``).
+    smooth : bool
+        Add R's ``lowess`` smoother (span ``span``) of the residuals on the fitted values.
+    span : float
+        The smoother's ``f``.
+    figsize : (float, float), optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes with the points, a dashed line at zero and, if asked, the smoother.
+    """
+    r = _residuals(fit, type)
+    f = np.asarray(fit.fitted(), dtype=float)
+    if f.shape != r.shape:
+        raise LmerpyError(f"fitted values ({f.shape[0]}) and residuals ({r.shape[0]}) differ in length")
+    ok = np.isfinite(f) & np.isfinite(r)
+    fig = new_figure(*figure_size(figsize, (6.0, 4.5)))
+    ax = fig.add_subplot(1, 1, 1)
+    ax.plot(f[ok], r[ok], linestyle="none", marker="o", markersize=4, markerfacecolor="none",
+            label="residuals")
+    ax.axhline(0.0, color="0.4", linestyle="--", linewidth=1)
+    if smooth and ok.sum() >= 2:
+        sx, sy = lowess(f[ok], r[ok], f=span)
+        ax.plot(sx, sy, color="C3", linewidth=1.5, label="lowess")
+    ax.set_xlabel("Fitted values")
+    ax.set_ylabel(f"{type.capitalize()} residuals")
+    ax.grid(True, color="0.9")
+    return fig
