@@ -295,9 +295,146 @@ class gaussian(Family):
         return float(nobs * (np.log(2.0 * np.pi * dev / nobs) + 1.0) + 2.0 - np.sum(np.log(wt)))
 
 
+class negative_binomial(Family):
+    """R: ``MASS::negative.binomial(theta, link = "log")``: the negative binomial with a known
+    shape θ (variance μ + μ²/θ); links log, identity, sqrt. ``glmer_nb`` estimates θ.
+
+    Parameters
+    ----------
+    theta : float
+        The shape (R's ``theta``, lme4's ``getME(fit, "glmer.nb.theta")``), > 0.
+    link : str
+
+    Attributes
+    ----------
+    family : str
+        MASS's name, e.g. ``"Negative Binomial(3.3034)"`` (θ rounded to 4 decimals).
+    """
+
+    family = "Negative Binomial"
+    links = ("log", "identity", "sqrt")
+    default_link = "log"
+
+    def __init__(self, theta, link=None):
+        try:
+            th = float(theta)
+        except (TypeError, ValueError):
+            raise LmerpyError(f"negative_binomial: theta must be a positive number, got "
+                              f"{theta!r}") from None
+        if not (np.isfinite(th) and th > 0):
+            raise LmerpyError(f"negative_binomial: theta must be a positive number, got {theta!r}")
+        super().__init__(link)
+        self.theta = th
+        from .display.mermod import negative_binomial_family_name
+        self.family = negative_binomial_family_name(th)
+
+    def variance(self, mu):
+        return mu + mu ** 2 / self.theta
+
+    def validmu(self, mu):
+        return bool(np.all(np.isfinite(mu)) and np.all(mu > 0))
+
+    def dev_resids(self, y, mu, wt):
+        th = self.theta
+        y = np.asarray(y, dtype=float)
+        return 2.0 * wt * (y * np.log(np.maximum(1.0, y) / mu)
+                           - (y + th) * np.log((y + th) / (mu + th)))
+
+    def aic(self, y, n, mu, wt, dev):
+        th = self.theta
+        y = np.asarray(y, dtype=float)
+        term = ((y + th) * np.log(mu + th) - special.xlogy(y, mu) + special.gammaln(y + 1.0)
+                - th * np.log(th) + special.gammaln(th) - special.gammaln(th + y))
+        return 2.0 * float(np.sum(term * wt))
+
+    def mustart(self, y, wt):
+        y = np.asarray(y, dtype=float)
+        return y + (y == 0) / 6.0
+
+    def __eq__(self, other):
+        return isinstance(other, negative_binomial) and self.link == other.link \
+            and self.theta == other.theta
+
+    def __hash__(self):
+        return hash((self.family, self.link, self.theta))
+
+
+def theta_ml(y, mu, weights=None, limit=10, eps=np.finfo(float).eps ** 0.25, n=None):
+    """Maximum-likelihood negative binomial shape θ for given means (R: ``MASS::theta.ml``).
+
+    Newton's method on the score of the negative binomial log-likelihood in θ, from the
+    moment estimate n / Σ w (y/μ − 1)², as MASS. Where MASS fails (θ growing without bound
+    for data that look Poisson, a zero information, a negative estimate) this returns a finite
+    value and says why in ``warning`` instead of raising.
+
+    Parameters
+    ----------
+    y, mu : array_like
+        Counts and their fitted means.
+    weights : array_like, optional
+    limit : int
+        Most Newton iterations.
+    eps : float
+        Stop when the Newton step is below ``eps`` in absolute value.
+    n : float, optional
+        Σ weights by default.
+
+    Returns
+    -------
+    theta : float
+    info : dict
+        ``se`` (1/sqrt(information)), ``iterations``, ``warning`` (None or MASS's text:
+        ``"iteration limit reached"``, ``"estimate truncated at zero"``, or lmerpy's
+        ``"estimate diverges (the data look Poisson)"``).
+    """
+    y = np.asarray(y, dtype=float).reshape(-1)
+    mu = np.asarray(mu, dtype=float).reshape(-1)
+    w = np.ones_like(y) if weights is None else np.asarray(weights, dtype=float).reshape(-1)
+    n = float(np.sum(w)) if n is None else float(n)
+
+    def score(th):
+        return float(np.sum(w * (special.digamma(th + y) - special.digamma(th) + np.log(th)
+                                 + 1.0 - np.log(th + mu) - (y + th) / (mu + th))))
+
+    def info(th):
+        return float(np.sum(w * (-special.polygamma(1, th + y) + special.polygamma(1, th)
+                                 - 1.0 / th + 2.0 / (mu + th) - (y + th) / (mu + th) ** 2)))
+
+    denom = float(np.sum(w * (y / mu - 1.0) ** 2))
+    t0 = n / denom if denom > 0 else 1e6
+    warn = None
+    it = 0
+    i = np.nan
+    del_ = 1.0
+    big = 1e8
+    while True:
+        it += 1
+        if not (it < limit and abs(del_) > eps):
+            break
+        t0 = abs(t0)
+        i = info(t0)
+        if not (np.isfinite(i) and i != 0.0):
+            warn = "estimate diverges (the data look Poisson)"
+            break
+        del_ = score(t0) / i
+        if not np.isfinite(del_):
+            warn = "estimate diverges (the data look Poisson)"
+            break
+        t0 = t0 + del_
+        if t0 > big:
+            t0, warn = big, "estimate diverges (the data look Poisson)"
+            break
+    if t0 < 0:
+        t0, warn = 0.0, "estimate truncated at zero"
+    elif warn is None and it == limit:
+        warn = "iteration limit reached"
+    se = 1.0 / np.sqrt(i) if np.isfinite(i) and i > 0 else np.nan
+    return float(t0), {"se": float(se), "iterations": it, "warning": warn}
+
+
 FAMILIES = {"binomial": binomial, "poisson": poisson, "Gamma": Gamma, "gamma": Gamma,
             "inverse.gaussian": inverse_gaussian, "inverse_gaussian": inverse_gaussian,
-            "gaussian": gaussian}
+            "gaussian": gaussian, "negative_binomial": negative_binomial}
 
 
 def as_family(family):
@@ -307,6 +444,9 @@ def as_family(family):
     if isinstance(family, type) and issubclass(family, Family):
         return family()
     if isinstance(family, str):
+        if family in ("negative_binomial", "negative.binomial"):
+            raise LmerpyError("the negative binomial family needs its theta: "
+                              "negative_binomial(theta), or use glmer_nb() to estimate it")
         cls = FAMILIES.get(family)
         if cls is None:
             raise LmerpyError(f"unknown family {family!r}; available: binomial, poisson, Gamma, "

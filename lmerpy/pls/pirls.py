@@ -15,8 +15,8 @@ Everything fixed is built once by :class:`GlmmStructure`: the pattern of U = Λ'
 are a fixed linear map of θ), every pair of entries of U sharing an observation and its place
 in A's pattern (so A's values for new weights are one weighted ``bincount``: O(n k²) for k
 random effects per observation, no n×q matrix), and the Cholesky backend with its symbolic
-analysis — CHOLMOD or the blocked SciPy factor of :mod:`lmerpy.pls.blocked`, reused for every
-iteration and every θ.
+analysis — CHOLMOD or a dense / block-first SciPy factor (:mod:`lmerpy.pls.glmm_factor`), reused
+for every iteration and every θ.
 
 R equivalent: ``pwrssUpdate`` / ``glmerLaplace`` in lme4's ``src/external.cpp`` and the
 ``merPredD`` methods ``updateXwts``, ``updateDecomp``, ``solve``, ``solveU``.
@@ -28,9 +28,8 @@ import scipy.sparse as sp
 from scipy.linalg import lapack
 
 from ..errors import FitError, LmerpyError
-from .blocked import BlockedFactor, blocked_plan
-from .cholmod_backend import CholmodFactor, cholmod_available
 from .crossprod import ScalingMap, unique_sorted
+from .glmm_factor import make_glmm_factor
 
 __all__ = ["GlmmStructure", "PirlsState", "pirls", "PirlsError"]
 
@@ -91,7 +90,7 @@ class GlmmStructure:
         self.smap = ScalingMap(M, design.Lambdat, design.Lind, self.n_theta, self.blocks)
         self._build_u_map()
         self._build_pairs()
-        self.factor = _make_factor(self.smap, self.blocks, backend)
+        self.factor = make_glmm_factor(self.smap, self.blocks, backend)
         self._theta = None
 
     # -- U = Λ'Z' as a linear map of θ --------------------------------------------------------
@@ -161,35 +160,6 @@ class GlmmStructure:
         return self.smap.lambdat(theta)
 
 
-def _make_factor(smap, blocks, backend):
-    """The Cholesky backend for A's pattern, chosen as lmer chooses it."""
-    from .deviance import (_BLOCKED_MIN_DENSITY, _BLOCKED_Q2_CHEAP, BACKENDS, _density,
-                           available_backends)
-    names = available_backends()
-    key = None if backend is None else str(backend).lower()
-    if key not in (None,) + BACKENDS:
-        raise LmerpyError(f"unknown backend {backend!r}; choose one of {list(BACKENDS)}")
-    if key == "cholmod":
-        if not cholmod_available():
-            raise LmerpyError("backend 'cholmod' needs scikit-sparse (sksparse.cholmod), "
-                              "which is not installed; use backend='scipy'")
-        return CholmodFactor(smap)
-    first, q2, ok = blocked_plan(smap, blocks)
-    blk = BlockedFactor(smap, blocks, first) if ok else None
-    if key == "scipy":
-        if blk is None:
-            raise LmerpyError(f"backend 'scipy' would need a dense {q2} x {q2} block for this "
-                              f"design; install scikit-sparse for backend='cholmod'")
-        return blk
-    if blk is not None and ("cholmod" not in names or q2 <= _BLOCKED_Q2_CHEAP
-                            or _density(blk) >= _BLOCKED_MIN_DENSITY):
-        return blk
-    if "cholmod" in names:
-        return CholmodFactor(smap)
-    raise LmerpyError(f"this design needs a dense {q2} x {q2} block without scikit-sparse; "
-                      f"install scikit-sparse (CHOLMOD)")
-
-
 class PirlsState:
     """The result of PIRLS at one θ (and β).
 
@@ -210,7 +180,7 @@ class PirlsState:
     """
 
     __slots__ = ("theta", "beta", "u", "eta", "mu", "w", "z", "ldL2", "devres", "devres_sum",
-                 "ussq", "pdev", "iterations", "offset_total")
+                 "ussq", "pdev", "iterations", "offset_total", "precise", "criterion")
 
 
 def _solve_full(S, fac, w, z, X):
@@ -250,9 +220,12 @@ def pirls(S, resp, theta, eta, *, beta=None, tol=1e-7, maxit=MAXIT, max_halvings
     tol : float
         lme4's ``tolPwrss``: stop when |Δ pdev| / pdev < tol.
     precise : bool
-        Keep iterating after ``tol`` is met until the change is at rounding level (at most 4
-        more iterations): the deviance is then accurate to rounding, which finite-difference
-        derivatives need.
+        False (lme4): stop at ``tol``; log|L|² is then that of the weights *before* the last
+        update, as in lme4, so the Laplace deviance carries an error of first order in the
+        last step (about 1e-4 on a deviance of 200 is typical). True: keep iterating until
+        the penalized deviance stops changing (at most 4 more iterations), then refactorise
+        at the final weights: the Laplace deviance at ũ to rounding accuracy, which
+        finite-difference derivatives need.
 
     Returns
     -------
@@ -271,13 +244,10 @@ def pirls(S, resp, theta, eta, *, beta=None, tol=1e-7, maxit=MAXIT, max_halvings
     off = resp.offset if not u_only else resp.offset + (X @ beta if S.p else 0.0)
     fam = resp.family
     oldpdev = np.inf
-    u_old = None
-    beta_old = None
-    converged = False
-    extra = 0
-    st = PirlsState()
+    u_old = beta_old = None
     eta = np.asarray(eta, dtype=float)
-    for it in range(1, maxit + 1):
+
+    def step(eta):
         mu, w, z = resp.working(eta, off)
         if not (np.all(np.isfinite(w)) and np.all(np.isfinite(z))):
             raise PirlsError("non-finite working weights or response in PIRLS "
@@ -288,45 +258,30 @@ def pirls(S, resp, theta, eta, *, beta=None, tol=1e-7, maxit=MAXIT, max_halvings
             b = beta if u_only else np.zeros(0)
         else:
             u, b = _solve_full(S, fac, w, z, X)
-        eta_new = off + S.Ut @ u
+        return u, b, w, z
+
+    def predictor(u, b):
+        e = off + S.Ut @ u
         if not u_only and S.p:
-            eta_new = eta_new + X @ b
-        mu_new = fam.linkinv(eta_new)
-        dr = resp.dev_resids(mu_new)
-        pdev = float(np.sum(dr) + u @ u)
-        if np.isnan(pdev):
-            pdev = np.inf
-        change = abs(oldpdev - pdev) / pdev if np.isfinite(oldpdev) else np.inf
-        if converged:  # precise mode: polishing steps
-            if pdev > oldpdev or change < 1e-14 or extra >= 4:
-                if pdev > oldpdev:  # rounding noise: keep the previous iterate
-                    break
-                _store(st, theta, b, u, eta_new, mu_new, w, z, fac, dr, pdev, it, off)
-                break
-            extra += 1
+            e = e + X @ b
+        mu = fam.linkinv(e)
+        dr = resp.dev_resids(mu)
+        pd_ = float(np.sum(dr) + u @ u)
+        return e, mu, dr, (np.inf if np.isnan(pd_) else pd_)
+
+    st = PirlsState()
+    for it in range(1, maxit + 1):
+        u, b, w, z = step(eta)
+        eta_new, mu_new, dr, pdev = predictor(u, b)
+        if abs(oldpdev - pdev) < tol * pdev:
             _store(st, theta, b, u, eta_new, mu_new, w, z, fac, dr, pdev, it, off)
-            oldpdev, u_old, beta_old, eta = pdev, u, b, eta_new
-            continue
-        if change < tol:
-            _store(st, theta, b, u, eta_new, mu_new, w, z, fac, dr, pdev, it, off)
-            if not precise:
-                return st
-            converged = True
-            oldpdev, u_old, beta_old, eta = pdev, u, b, eta_new
-            continue
+            break
         if pdev > oldpdev:  # step halving towards the previous iterate
             for _ in range(max_halvings):
                 u = 0.5 * (u_old + u)
                 if not u_only:
                     b = 0.5 * (beta_old + b)
-                eta_new = off + S.Ut @ u
-                if not u_only and S.p:
-                    eta_new = eta_new + X @ b
-                mu_new = fam.linkinv(eta_new)
-                dr = resp.dev_resids(mu_new)
-                pdev = float(np.sum(dr) + u @ u)
-                if np.isnan(pdev):
-                    pdev = np.inf
+                eta_new, mu_new, dr, pdev = predictor(u, b)
                 if pdev <= oldpdev:
                     break
             if not pdev - oldpdev <= tol:
@@ -336,8 +291,25 @@ def pirls(S, resp, theta, eta, *, beta=None, tol=1e-7, maxit=MAXIT, max_halvings
             raise PirlsError("PIRLS: the penalized deviance is not finite")
         oldpdev, u_old, beta_old, eta = pdev, u, b, eta_new
     else:
-        if not converged:
-            raise PirlsError(f"pwrssUpdate did not converge in {maxit} iterations")
+        raise PirlsError(f"pwrssUpdate did not converge in {maxit} iterations")
+    if not precise:
+        return st
+    # polish: Newton steps until the penalized deviance settles, then log|L|² at ũ itself
+    it = st.iterations
+    for _ in range(4):
+        u, b, w, z = step(st.eta)
+        eta_new, mu_new, dr, pdev = predictor(u, b)
+        if not pdev <= st.pdev + 1e-13 * abs(st.pdev):
+            break
+        change = st.pdev - pdev
+        it += 1
+        _store(st, theta, b, u, eta_new, mu_new, w, z, fac, dr, pdev, it, off)
+        if change <= 1e-14 * abs(pdev):
+            break
+    mu, w, z = resp.working(st.eta, off)
+    fac.factor(S.a_values(w))
+    st.w, st.z = w, z
+    st.ldL2 = float(fac.logdet())
     return st
 
 

@@ -1,0 +1,527 @@
+"""Generalized linear mixed models: ``glmer()``, its modular steps, and the fitted-model class.
+
+R equivalents: ``lme4::glmer`` and its steps ``glFormula`` → ``mkGlmerDevfun`` →
+``optimizeGlmer`` (stage 1: θ with β inside PIRLS, the nAGQ = 0 fit) → ``updateGlmerDevfun``
+→ ``optimizeGlmer`` (stage 2: (θ, β) on the Laplace or adaptive Gauss–Hermite deviance) →
+``mkMerMod``, and the ``glmerMod`` methods. ``glmer_nb`` is in :mod:`lmerpy.models.glmer_nb`.
+
+Where lmerpy differs from lme4 (on purpose):
+
+* the log-likelihood of nAGQ > 1 fits is on the Laplace scale (it includes the saturated
+  constant; lme4 issue #161), so ``logLik``/``AIC``/``BIC`` and the summary's criteria line
+  differ from lme4's printout by that constant — every other number is lme4's;
+* nAGQ > 1 is refused for families with a dispersion parameter (Gamma, inverse Gaussian),
+  whose quadrature "deviance" has no log-likelihood scale.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ConvergenceWarning, DataError, LmerpyError
+from ..families import as_family, binomial
+from .base import LogLik, MixedModel
+
+__all__ = ["GeneralizedLinearMixedModel", "glmer", "glFormula", "mkGlmerDevfun",
+           "updateGlmerDevfun", "optimizeGlmer", "mkGlmerMod"]
+
+_VCOV_FALLBACK = ("variance-covariance matrix computed from finite-difference Hessian is\n"
+                  "not positive definite or contains NA values: falling back to var-cov "
+                  "estimated from RX")
+
+
+class GeneralizedLinearMixedModel(MixedModel):
+    """A fitted generalized linear mixed model (R: class ``glmerMod``).
+
+    Attributes
+    ----------
+    family : lmerpy.families.Family
+    nAGQ : int
+        0 (PIRLS only), 1 (Laplace) or the number of adaptive Gauss–Hermite nodes.
+    optsum : OptSummary
+        The last stage's optimization (R: ``fit@optinfo``).
+    optsum_stage1 : OptSummary or None
+        The first stage's (nAGQ = 0) optimization when a second stage followed.
+    """
+
+    r_class = "glmerMod"
+    r_kind = "glmer"
+    REML = False
+
+    def __init__(self, design, devfun, optsum, solution, family, nAGQ, data=None, call=None,
+                 optsum_stage1=None):
+        super().__init__(design, devfun, optsum, solution, data=data, call=call)
+        self.family = family
+        self.nAGQ = int(nAGQ)
+        self._use_sc = bool(family.has_scale)
+        self.optsum_stage1 = optsum_stage1
+        self._vcov_cache = None
+
+    # ------------------------------------------------------------------ parameters
+    @property
+    def theta(self) -> np.ndarray:
+        return np.asarray(self._sol.theta, dtype=float)
+
+    def sigma(self) -> float:
+        """R: ``sigma(fit)``: 1 for binomial/Poisson/negative binomial; for Gamma and inverse
+        Gaussian the estimated scale sqrt(pwrss / n) (lme4's ``sigmaML``)."""
+        return float(self._sol.sigma)
+
+    def npar(self) -> int:
+        """β, θ, the scale (if any) and the negative binomial θ (lme4's ``npar.merMod``)."""
+        n = self.design.p + len(self.theta) + int(self._use_sc)
+        return n + int("Negative Binomial" in self.family.family)
+
+    def logLik(self) -> LogLik:
+        """R: ``logLik(fit)``: −deviance/2 at the optimum, on the Laplace scale for every
+        nAGQ (lme4 omits the saturated constant for nAGQ > 1)."""
+        return LogLik(-0.5 * self._sol.criterion, self.npar(), self.nobs(), REML=False)
+
+    def deviance(self) -> float:
+        """R: ``deviance(fit)``: the sum of squared deviance residuals at the conditional
+        modes (not −2 logLik, as lme4)."""
+        return float(np.sum(self._sol.devres))
+
+    def _summary_deviance(self):
+        return -2.0 * float(self.logLik())
+
+    # ------------------------------------------------------------------ vcov
+    def _vcov_beta(self):
+        if self._vcov_cache is None:
+            self._vcov_cache = vcov_glmm(self.optsum, self._sol, len(self.theta))
+        return self._vcov_cache
+
+    def vcov(self, use_hessian=None) -> pd.DataFrame:
+        """R: ``vcov(fit, use.hessian = NULL)``: from the finite-difference Hessian of the
+        deviance over (θ, β) when the fit has one (nAGQ >= 1), 2·[H⁻¹]_ββ, else (and with
+        lme4's warning when that matrix is not positive definite) σ²(R_X'R_X)⁻¹."""
+        names = list(self.design.X_colnames)
+        if use_hessian is False:
+            V = self._sol.sigma ** 2 * self._sol.unsc()
+        else:
+            if use_hessian and (self.optsum.derivs is None
+                                or np.shape(self.optsum.derivs["Hessian"])[0] <= len(self.theta)):
+                raise LmerpyError("'use.hessian'=TRUE specified, but Hessian is unavailable")
+            V = self._vcov_beta()
+        return pd.DataFrame(np.asarray(V, dtype=float), index=names, columns=names)
+
+    # ------------------------------------------------------------------ per observation
+    def fitted(self) -> pd.Series:
+        """R: ``fitted(fit)``: the conditional means μ on the response scale (proportions for
+        binomial)."""
+        return pd.Series(np.asarray(self._sol.mu, dtype=float), index=self.design.fr.index)
+
+    def residuals(self, type="deviance", scaled=False) -> pd.Series:
+        """R: ``residuals(fit, type = "deviance" | "pearson" | "working" | "response",
+        scaled = FALSE)``; deviance residuals by default."""
+        resp = self.devfun.resp
+        y, mu = resp.y, self._sol.mu
+        if type == "deviance":
+            d = np.sqrt(np.clip(self._sol.devres, 0.0, None))
+            r = np.where(y > mu, d, -d)
+        elif type == "pearson":
+            r = resp.pearson(mu)
+        elif type == "working":
+            r = (y - mu) / self.family.mu_eta(self._sol.eta)
+        elif type == "response":
+            r = y - mu
+        else:
+            raise LmerpyError(f"residuals: unknown type {type!r} (use 'deviance', 'pearson', "
+                              "'working' or 'response')")
+        if scaled:
+            r = r / self.sigma()
+        return pd.Series(r, index=self.design.fr.index)
+
+    resid = residuals
+
+    def predict(self, newdata=None, re_form=None, allow_new_levels=False, type="link",
+                **kwargs):
+        """R: ``predict(fit, newdata, re.form, type = "link" | "response")``. For the fitted
+        data with all random effects: the linear predictor η (offset included) or μ."""
+        if type not in ("link", "response"):
+            raise LmerpyError(f"predict: type must be 'link' or 'response', not {type!r}")
+        if newdata is None and re_form is None and not kwargs:
+            v = self._sol.eta if type == "link" else self._sol.mu
+            return pd.Series(np.asarray(v, dtype=float), index=self.design.fr.index)
+        return super().predict(newdata=newdata, re_form=re_form,
+                               allow_new_levels=allow_new_levels, type=type, **kwargs)
+
+    def weights(self, type="prior"):
+        """R: ``weights(fit, type = "prior" | "working")``."""
+        if type == "prior":
+            return pd.Series(self.devfun.resp.weights.copy(), index=self.design.fr.index)
+        if type == "working":
+            resp = self.devfun.resp
+            _, w, _ = resp.working(self._sol.eta, self._sol.eta)
+            return pd.Series(w, index=self.design.fr.index)
+        raise LmerpyError("weights: type must be 'prior' or 'working'")
+
+    # ------------------------------------------------------------------ getME
+    def _getme_extra(self):
+        return _LazyME(self)
+
+    # ------------------------------------------------------------------ refitting
+    def refit(self, newresp=None, control=None):
+        """R: ``refit(fit, newresp)``: the same model with a new response (e.g. simulated),
+        reusing the design and the factorisation; one optimization from the current (θ, β)
+        (θ only for nAGQ = 0), as lme4."""
+        design = self.design
+        if newresp is not None:
+            design = _with_response(design, newresp)
+        return _refit(self, design, self.family, control=control)
+
+    def update(self, formula=None, **kwargs):
+        """R: ``update(fit, ...)``: refit with some arguments changed (``formula`` whole)."""
+        args = dict(self.call)
+        args.update(kwargs)
+        if formula is not None:
+            args["formula"] = formula
+        if args.pop("fn", "glmer") == "glmer.nb":
+            from .glmer_nb import glmer_nb
+            args.pop("family", None)
+            return glmer_nb(**args)
+        return glmer(**args)
+
+
+class _LazyME:
+    """getME names a GLMM answers differently from an LMM (computed on request)."""
+
+    def __init__(self, fit):
+        self.fit = fit
+        s = fit._sol
+        resp = fit.devfun.resp
+        self._get = {
+            "y": lambda: resp.y.copy(),
+            "mu": lambda: s.mu.copy(),
+            "u": lambda: s.u.copy(),
+            "b": lambda: s.b.copy(),
+            "L": lambda: s.L,
+            "RX": lambda: s.RX,
+            "RZX": lambda: s.RZX,
+            "weights": lambda: resp.weights.copy(),
+            "offset": lambda: resp.offset.copy(),
+            "devcomp": lambda: _devcomp(fit),
+            "Lambdat": lambda: s.Lambdat,
+            "Lambda": lambda: s.Lambdat.T.tocsc(),
+            "glmer.nb.theta": lambda: _nb_theta(fit),
+        }
+
+    def __contains__(self, name):
+        return name in self._get
+
+    def __getitem__(self, name):
+        return self._get[name]()
+
+
+def _nb_theta(fit):
+    th = getattr(fit.family, "theta", None)
+    if th is None:
+        raise LmerpyError("getME(fit, 'glmer.nb.theta'): not a negative binomial fit")
+    return float(th)
+
+
+def _devcomp(fit):
+    s, d = fit._sol, fit.design
+    n, p, q = d.n, d.p, d.q
+    ldRX2 = (float(2.0 * np.log(np.abs(np.diag(s.RX))).sum()) if s.RX is not None else np.nan)
+    cmp = {"ldL2": s.ldL2, "ldRX2": ldRX2, "wrss": s.wrss, "ussq": s.ussq, "pwrss": s.pwrss,
+           "drsum": s.drsum, "REML": np.nan, "dev": s.criterion,
+           "sigmaML": s.sigma if fit._use_sc else np.nan, "sigmaREML": np.nan,
+           "tolPwrss": fit.devfun.tolPwrss}
+    dims = {"N": n, "n": n, "p": p, "nmp": n - p, "nth": len(fit.theta), "q": q,
+            "nAGQ": fit.nAGQ, "compDev": 1, "useSc": int(fit._use_sc),
+            "reTrms": len(d.reterms), "REML": 0, "GLMM": 1, "NLMM": 0}
+    return {"cmp": cmp, "dims": dims}
+
+
+def vcov_glmm(optsum, sol, n_theta):
+    """lme4's ``vcov.merMod`` for a GLMM: 2·sym(H⁻¹)_ββ from the Hessian H of the deviance over
+    (θ, β) when available; σ²(R_X'R_X)⁻¹ otherwise or (with lme4's warning) when that matrix is
+    not positive definite or has missing values."""
+    V = sol.sigma ** 2 * sol.unsc()
+    derivs = getattr(optsum, "derivs", None)
+    H = None if derivs is None else np.atleast_2d(np.asarray(derivs.get("Hessian"), dtype=float))
+    if H is None or H.shape[0] <= n_theta:
+        return V
+    try:
+        Hi = np.linalg.inv(H)
+    except np.linalg.LinAlgError:
+        Hi = np.full(H.shape, np.nan)
+    Vh = Hi[n_theta:, n_theta:]
+    Vh = Vh + Vh.T
+    bad = not np.all(np.isfinite(Vh))
+    if not bad:
+        bad = bool(np.min(np.linalg.eigvalsh(Vh)) <= 0)
+    if bad:
+        warnings.warn(_VCOV_FALLBACK, ConvergenceWarning, stacklevel=4)
+        return V
+    return Vh
+
+
+def _with_response(design, newresp):
+    """A copy of the design with a new response (vector, (n, 2) counts or a factor)."""
+    import dataclasses
+    y = newresp
+    if isinstance(y, (pd.Series, pd.DataFrame)):
+        y = y.to_numpy()
+    if isinstance(y, pd.Categorical) or (hasattr(y, "dtype")
+                                         and isinstance(y.dtype, pd.CategoricalDtype)):
+        y = (pd.Categorical(y).codes != 0).astype(float)
+    y = np.asarray(y, dtype=float)
+    if y.shape[0] != design.n:
+        raise DataError(f"refit: newresp has {y.shape[0]} values; the model has {design.n} "
+                        "observations")
+    return dataclasses.replace(design, y=y)
+
+
+# ---------------------------------------------------------------------- modular steps
+
+
+def glFormula(formula, data, family=binomial, weights=None, offset=None, contrasts=None,
+              na_action="omit", control=None):
+    """R: ``glFormula(formula, data, family, ...)``: the model frame, X, the random-effects
+    structures and lme4's glmer checks (a factor or ``cbind(successes, failures)`` response,
+    a constant response is an error, the level checks with ``<=``).
+
+    Returns
+    -------
+    Design
+        With ``info["family"]`` set to the family.
+    """
+    from ..design import build_design
+    from ..optimize import glmerControl
+    fam = as_family(family)
+    if fam.family.startswith("quasi"):
+        raise LmerpyError('"quasi" families cannot be used in glmer')
+    ctl = control if control is not None else glmerControl()
+    checks = {k: getattr(ctl, k.replace(".", "_")) for k in
+              ("check.nobs.vs.rankZ", "check.nobs.vs.nlev", "check.nlev.gtreq.5",
+               "check.nlev.gtr.1", "check.nobs.vs.nRE", "check.rankX", "check.scaleX",
+               "check.formula.LHS", "check.response.not.const")
+              if getattr(ctl, k.replace(".", "_"), None) is not None}
+    design = build_design(formula, data, REML=False, weights=weights, offset=offset,
+                          contrasts=contrasts, na_action=na_action, glmer=True, control=checks)
+    design.info["family"] = fam
+    return design
+
+
+def mkGlmerDevfun(glmod, family=None, nAGQ=0, control=None, backend=None):
+    """R: ``mkGlmerDevfun(fr, X, reTrms, family, nAGQ = 0)``: the deviance function after the
+    initial PIRLS at the start θ (θ → deviance with β in PIRLS for nAGQ = 0; (θ, β) →
+    deviance for nAGQ >= 1).
+
+    Returns
+    -------
+    lmerpy.pls.glmm_deviance.GlmmDeviance
+    """
+    from ..optimize import glmerControl
+    from ..pls.glmm_deviance import GlmmDeviance
+    fam = as_family(family if family is not None else glmod.info.get("family", binomial()))
+    ctl = control if control is not None else glmerControl()
+    return GlmmDeviance(glmod, fam, nAGQ=nAGQ, tolPwrss=ctl.tolPwrss, backend=backend,
+                        init_beta=bool(ctl.nAGQ0initStep))
+
+
+def updateGlmerDevfun(devfun, nAGQ=1):
+    """R: ``updateGlmerDevfun(devfun, reTrms, nAGQ)``: the (θ, β) deviance for nAGQ >= 1,
+    its PIRLS started from the first stage's linear predictor."""
+    return devfun.stage2(nAGQ)
+
+
+def optimizeGlmer(devfun, control=None, nAGQ=None, start=None, verbose=0, beta_sd=None):
+    """R: ``optimizeGlmer(devfun, stage = 1 | 2, ...)``: minimise the deviance.
+
+    The stage follows the deviance: θ only (stage 1, the control's first optimizer, boundary
+    snapping only when it is the final stage, i.e. ``nAGQ == 0``) or (θ, β) (stage 2, the
+    second optimizer with lme4's adjusted initial steps, then boundary snapping and, with
+    ``calc_derivs``, the finite-difference gradient and Hessian at the optimum).
+
+    Parameters
+    ----------
+    devfun : GlmmDeviance
+    control : Control, optional
+        ``glmerControl()`` by default.
+    nAGQ : int, optional
+        The fit's nAGQ (decides whether stage 1 is final); defaults to ``devfun.nAGQ``.
+    start : array_like, optional
+        The stage's start (θ, or (θ, β)); default ``devfun.start()``.
+    beta_sd : array_like, optional
+        Standard errors of β for Nelder–Mead's initial steps (stage 2).
+
+    Returns
+    -------
+    OptSummary
+    """
+    from ..optimize import glmerControl, optimize_glmer
+    ctl = control if control is not None else glmerControl()
+    x0 = devfun.start() if start is None else np.asarray(start, dtype=float).reshape(-1)
+    target = devfun.nAGQ if nAGQ is None else int(nAGQ)
+    if devfun.nAGQ == 0:
+        return optimize_glmer(devfun, x0, devfun.lower, ctl, verbose, stage=1, nAGQ=target)
+    return optimize_glmer(devfun, x0, devfun.lower, ctl, verbose, stage=2, nAGQ=target,
+                          n_theta=devfun.n_theta, beta_sd=beta_sd)
+
+
+def mkGlmerMod(devfun, opt, glmod=None, data=None, call=None, optsum_stage1=None):
+    """R: ``mkMerMod(environment(devfun), opt, reTrms, fr)`` for a GLMM."""
+    sol = devfun.solve(np.asarray(opt.theta, dtype=float))
+    design = devfun.design if glmod is None else glmod
+    return GeneralizedLinearMixedModel(design, devfun, opt, sol, devfun.family, devfun.nAGQ,
+                                       data=data, call=call, optsum_stage1=optsum_stage1)
+
+
+def _start_parts(start, design):
+    """(θ start or None, β start or None) from ``start`` (array = θ, or dict theta/fixef)."""
+    if start is None:
+        return None, None
+    if isinstance(start, dict):
+        bad = set(start) - {"theta", "fixef"}
+        if bad:
+            raise LmerpyError(f"bad name(s) for start vector ({', '.join(sorted(bad))}); "
+                              "should be 'theta' and/or 'fixef'")
+        th, fe = start.get("theta"), start.get("fixef")
+    else:
+        th, fe = start, None
+    if th is not None:
+        th = np.asarray(th, dtype=float).reshape(-1)
+        if th.shape[0] != len(design.theta):
+            raise LmerpyError(f"start: expected {len(design.theta)} theta values "
+                              f"({', '.join(design.theta_names)}), got {th.shape[0]}")
+        if np.any(th < design.lower):
+            raise LmerpyError("start: theta values below their lower bounds (diagonal "
+                              "entries must be >= 0)")
+    if fe is not None:
+        fe = np.asarray(fe, dtype=float).reshape(-1)
+        if fe.shape[0] != design.p:
+            raise LmerpyError(f"start: expected {design.p} fixef values "
+                              f"({', '.join(design.X_colnames)}), got {fe.shape[0]}")
+    return th, fe
+
+
+def _check_nAGQ(nAGQ):
+    try:
+        k = int(nAGQ)
+    except (TypeError, ValueError):
+        raise LmerpyError(f"nAGQ must be a whole number, got {nAGQ!r}") from None
+    if k != nAGQ or not 0 <= k <= 100:
+        raise LmerpyError(f"nAGQ must be a whole number from 0 to 100, got {nAGQ!r}")
+    return k
+
+
+def fit_glmm(glmod, fam, nAGQ=1, control=None, start=None, verbose=0, backend=None,
+             data=None, call=None):
+    """glmer's fitting steps on a design (shared by :func:`glmer` and ``glmer_nb``)."""
+    from ..optimize import check_conv, glmerControl
+    from ..pls.agq import check_agq
+    ctl = control if control is not None else glmerControl()
+    check_agq(glmod, nAGQ)
+    th_start, fe_start = _start_parts(start, glmod)
+    if fe_start is not None and nAGQ == 0:
+        raise LmerpyError("should not specify both start$fixef and nAGQ==0")
+    devfun = mkGlmerDevfun(glmod, fam, nAGQ=0 if ctl.nAGQ0initStep else 1, control=ctl,
+                           backend=backend)
+    opt1 = None
+    if ctl.nAGQ0initStep:
+        opt1 = optimizeGlmer(devfun, ctl, nAGQ=nAGQ, start=th_start, verbose=verbose)
+        if nAGQ == 0:
+            check_conv(devfun, opt1, devfun.lower, ctl)
+            return mkGlmerMod(devfun, opt1, glmod, data=data, call=call)
+        sol1 = devfun.solve(opt1.theta, precise=False)
+        th2 = opt1.theta
+        beta_sd = np.sqrt(np.diag(sol1.unsc()))
+        dev2 = updateGlmerDevfun(devfun, nAGQ)
+    else:
+        dev2 = devfun.stage2(nAGQ) if nAGQ > 1 else devfun
+        th2 = devfun.theta0 if th_start is None else th_start
+        beta_sd = None
+    beta2 = dev2.beta0 if fe_start is None else fe_start
+    opt = optimizeGlmer(dev2, ctl, nAGQ=nAGQ, start=np.concatenate((th2, beta2)),
+                        verbose=verbose, beta_sd=beta_sd)
+    if ctl.calc_derivs:
+        check_conv(dev2, opt, dev2.lower, ctl)
+    return mkGlmerMod(dev2, opt, glmod, data=data, call=call, optsum_stage1=opt1)
+
+
+def _refit(fit, design, family, control=None, calc_derivs=None, quiet=False):
+    """One optimization from the fit's parameters for a new response or family (R:
+    ``refit.merMod``); the design's structure and factorisation are reused."""
+    from ..optimize import check_conv, glmerControl
+    from ..pls.glmm_deviance import GlmmDeviance
+    ctl = control if control is not None else (fit.call.get("control") or glmerControl())
+    if calc_derivs is not None:
+        ctl = ctl.replace(calc_derivs=bool(calc_derivs))
+    old = fit.devfun
+    lp0 = fit._sol.eta - old.resp.offset
+    dev = GlmmDeviance(design, family, nAGQ=fit.nAGQ, tolPwrss=old.tolPwrss, structure=old.S,
+                       lp0=lp0, beta0=fit._sol.beta)
+    if fit.nAGQ == 0:
+        x0 = fit.theta
+    else:
+        x0 = np.concatenate((fit.theta, fit._sol.beta))
+    sd = np.sqrt(np.clip(np.diag(fit._sol.unsc()), 0.0, None)) if fit.nAGQ else None
+    with warnings.catch_warnings():
+        if quiet:
+            warnings.simplefilter("ignore")
+        opt = optimizeGlmer(dev, ctl, nAGQ=fit.nAGQ, start=x0, beta_sd=sd)
+        if ctl.calc_derivs or fit.nAGQ == 0:
+            check_conv(dev, opt, dev.lower, ctl)
+    return mkGlmerMod(dev, opt, design, data=fit._data, call=fit.call)
+
+
+def glmer(formula, data, family=binomial, nAGQ=1, weights=None, offset=None, contrasts=None,
+          na_action="omit", control=None, start=None, verbose=0, backend=None):
+    """Fit a generalized linear mixed-effects model (R: ``lme4::glmer``).
+
+    Parameters
+    ----------
+    formula : str
+        An lme4 formula, e.g. ``"cbind(incidence, size - incidence) ~ period + (1 | herd)"``.
+    data : pandas.DataFrame
+        Never modified.
+    family : Family, Family class or str
+        ``binomial()`` (default), ``poisson()``, ``Gamma(link="log")``, ``inverse_gaussian()``,
+        ``gaussian(link="log")``, ``negative_binomial(theta)``, or a name (``"poisson"``).
+        Binomial responses: 0/1 numbers, booleans, a two-level factor (first level =
+        failure), ``cbind(successes, failures)``, or proportions with ``weights``.
+        ``gaussian()`` with the identity link fits ``lmer()`` instead, with lme4's warning.
+    nAGQ : int
+        0: θ only, β estimated in PIRLS (fast, approximate); 1: Laplace (default); > 1:
+        adaptive Gauss–Hermite quadrature with nAGQ nodes (one scalar random-effects term).
+    weights, offset : optional
+        Prior weights and an offset, one per row (or a column name / R expression).
+    contrasts : dict, optional
+    na_action : {"omit", "exclude", "fail"}
+    control : Control, optional
+        ``glmerControl(...)``.
+    start : array-like or dict, optional
+        θ start, or ``{"theta": ..., "fixef": ...}``.
+    verbose : int
+    backend : {"cholmod", "scipy"}, optional
+
+    Returns
+    -------
+    GeneralizedLinearMixedModel
+    """
+    from ..optimize import Control, glmerControl
+    fam = as_family(family)
+    nAGQ = _check_nAGQ(nAGQ)
+    if fam.family == "gaussian" and fam.link == "identity":
+        warnings.warn("calling glmer() with family=gaussian (identity link) as a shortcut to "
+                      "lmer() is deprecated; please call lmer() directly", FutureWarning,
+                      stacklevel=2)
+        from .lmm import lmer
+        return lmer(formula, data, weights=weights, offset=offset, contrasts=contrasts,
+                    na_action=na_action, start=start, verbose=verbose, backend=backend)
+    if control is None:
+        control = glmerControl()
+    elif not isinstance(control, Control) or control.mod_type != "glmer":
+        raise LmerpyError("control must come from glmerControl()")
+    glmod = glFormula(formula, data, family=fam, weights=weights, offset=offset,
+                      contrasts=contrasts, na_action=na_action, control=control)
+    call = dict(fn="glmer", formula=formula, data=data, family=fam, nAGQ=nAGQ, weights=weights,
+                offset=offset, contrasts=contrasts, na_action=na_action, control=control,
+                start=start, verbose=verbose, backend=backend)
+    return fit_glmm(glmod, fam, nAGQ=nAGQ, control=control, start=start, verbose=verbose,
+                    backend=backend, data=data, call=call)

@@ -1,0 +1,337 @@
+"""Cholesky factors of A = Λ'Z'WZΛ + I whose weights W change at every PIRLS iteration.
+
+lmer's factors (:mod:`lmerpy.pls.blocked`) may precompute products of the fixed Z'WZ; a GLMM's
+working weights change at every PIRLS iteration, so the factors here take A's values on its
+fixed pattern and nothing else. The symbolic work (index maps, CHOLMOD's analysis) is done
+once per design.
+
+* :class:`DenseFactor`: small q, all of A dense (LAPACK).
+* :class:`BlockFirstFactor`: the term with the most random effects first — its block of A is
+  block-diagonal by level (one p₁×p₁ Cholesky per level) — and the remaining terms as one dense
+  Schur complement S = A₂₂ − FF', F = A₂₁L₁₁'⁻¹ (crossed designs such as VerbAgg: 316 + 24).
+* CHOLMOD (:class:`lmerpy.pls.cholmod_backend.CholmodFactor`), as lme4, for large or deeply
+  nested designs.
+
+All have ``factor(values)``, ``logdet()``, ``solve_L(B)`` = L⁻¹PB, ``solve_Lt(C)`` = P'L'⁻¹C,
+``solve_A``, ``L_matrix()``, ``perm`` and :func:`diag_block_inverse` gives the diagonal blocks
+of A⁻¹ (conditional variances).
+
+R equivalent: the ``L`` of lme4's ``merPredD`` (always CHOLMOD there).
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.linalg import blas, lapack
+
+from ..errors import LmerpyError
+from .cholmod_backend import CholmodFactor, cholmod_available
+from .crossprod import unique_sorted
+
+__all__ = ["DenseFactor", "BlockFirstFactor", "make_glmm_factor", "diag_block_inverse"]
+
+#: up to this q all of A is factorised dense
+DENSE_Q = 100
+#: largest dense Schur complement the block-first factor takes without being asked
+CHEAP_Q2 = 400
+#: largest dense Schur complement at all (q₂² doubles)
+MAX_Q2 = 6000
+
+
+def _trsm(L, B, trans=False):
+    B = np.asarray(B, dtype=float)
+    vec = B.ndim == 1
+    out = lapack.dtrtrs(L, B[:, None] if vec else B, lower=1, trans=int(trans))[0]
+    return out[:, 0] if vec else out
+
+
+def _chol_lower(M):
+    L, info = lapack.dpotrf(M, lower=1, clean=1, overwrite_a=1)
+    if info != 0:
+        raise LmerpyError(f"Cholesky factorisation of Λ'Z'WZΛ + I failed (LAPACK dpotrf info "
+                          f"= {info}): the working weights are not finite or positive")
+    return L
+
+
+class DenseFactor:
+    """A held dense (small q)."""
+
+    name = "dense"
+
+    def __init__(self, smap):
+        self.q = q = smap.q
+        self.perm = np.arange(q)
+        low = smap.lower_pos
+        self._low_pos = low
+        self._low_flat = smap.cols[low] * q + smap.rows[low]   # Fortran order
+        self._rows, self._cols = smap.rows, smap.cols
+        self.L = None
+
+    def factor(self, values):
+        q = self.q
+        A = np.zeros(q * q)
+        A[self._low_flat] = values[self._low_pos]
+        self.L = _chol_lower(A.reshape((q, q), order="F"))
+        self._logdet = float(2.0 * np.log(np.diagonal(self.L)).sum())
+
+    def logdet(self):
+        return self._logdet
+
+    def solve_L(self, B):
+        return _trsm(self.L, B)
+
+    def solve_Lt(self, C):
+        return _trsm(self.L, C, trans=True)
+
+    def solve_A(self, B):
+        return self.solve_Lt(self.solve_L(B))
+
+    def L_matrix(self):
+        return sp.csc_matrix(np.tril(self.L))
+
+    def inverse(self):
+        """A⁻¹ (dense)."""
+        Li = _trsm(self.L, np.eye(self.q))
+        return Li.T @ Li
+
+
+class BlockFirstFactor:
+    """The largest term's block first (block-diagonal by level), the rest as a dense Schur
+    complement.
+
+    Parameters
+    ----------
+    smap : ScalingMap
+        A's pattern.
+    blocks : list of (row_offset, n_levels, n_columns)
+    first : int
+        The term eliminated first; its block of A must be block-diagonal by level.
+    """
+
+    name = "blocked"
+
+    def __init__(self, smap, blocks, first):
+        q = smap.q
+        off, nl, p1 = blocks[first]
+        q1 = nl * p1
+        q2 = q - q1
+        self.q, self.q1, self.q2, self.nl, self.p1 = q, q1, q2, nl, p1
+        I1 = np.arange(off, off + q1)
+        mask = np.ones(q, dtype=bool)
+        mask[I1] = False
+        I2 = np.flatnonzero(mask)
+        self.I1, self.I2 = I1, I2
+        self.perm = np.concatenate((I1, I2)).astype(np.int64)
+        r, c = smap.rows, smap.cols
+        g = np.arange(nl)[:, None, None]
+        rr = np.broadcast_to(off + g * p1 + np.arange(p1)[None, :, None], (nl, p1, p1))
+        cc = np.broadcast_to(off + g * p1 + np.arange(p1)[None, None, :], (nl, p1, p1))
+        self._posD = smap.positions(rr.ravel(), cc.ravel()).reshape(nl, p1, p1)
+        if np.any(self._posD < 0):
+            raise LmerpyError("internal error: a diagonal block of A is not in its pattern")
+        loc2 = np.full(q, -1, dtype=np.int64)
+        loc2[I2] = np.arange(q2)
+        in1r = (r >= off) & (r < off + q1)
+        in1c = (c >= off) & (c < off + q1)
+        both = np.flatnonzero(~in1r & ~in1c)
+        low = loc2[r[both]] >= loc2[c[both]]
+        self._pos22 = both[low]
+        self._flat22 = loc2[c[both[low]]] * q2 + loc2[r[both[low]]]
+        # slots: (row of part 2, level of term 1) with some A21 entry; p1 values each
+        sel = np.flatnonzero(~in1r & in1c)
+        key = unique_sorted(loc2[r[sel]] * nl + (c[sel] - off) // p1)
+        srow, slev = key // nl, key % nl
+        ns = key.shape[0]
+        self.ns = ns
+        self._slev = slev
+        ocol = off + slev[:, None] * p1 + np.arange(p1)[None, :]
+        posB = smap.positions(np.broadcast_to(I2[srow][:, None], ocol.shape).ravel(),
+                              ocol.ravel()).reshape(ns, p1)
+        self._maskB = (posB >= 0).astype(float)
+        self._posB = np.maximum(posB, 0)
+        ind = (slev[:, None] * p1 + np.arange(p1)[None, :]).ravel()
+        indptr = np.concatenate(([0], np.cumsum(np.bincount(srow, minlength=q2) * p1)))
+        self.F = sp.csr_matrix((np.zeros(ns * p1), ind, indptr), shape=(q2, q1))
+        # dense F' products when F is not very sparse
+        self._dense_F = q2 * q1 <= 4 * max(ns * p1, 1) or q2 * q1 <= 200_000
+        self._Fflat = (ind.reshape(ns, p1) * q2 + srow[:, None]).ravel()   # Fortran (q2, q1)
+        self.L2 = np.zeros((0, 0))
+
+    def factor(self, values):
+        nl, p1, q2 = self.nl, self.p1, self.q2
+        D = values[self._posD]
+        if p1 == 1:
+            l1 = np.sqrt(D[:, 0, 0])
+            self.L1inv = (1.0 / l1)[:, None, None]
+            self.L1 = l1[:, None, None]
+            ld = 2.0 * np.log(l1).sum()
+        else:
+            L1 = np.linalg.cholesky(D)
+            self.L1 = L1
+            self.L1inv = np.linalg.inv(L1)
+            ld = 2.0 * np.log(np.diagonal(L1, axis1=1, axis2=2)).sum()
+        if q2 == 0:
+            self._logdet = float(ld)
+            return
+        vec = np.zeros(q2 * q2)
+        vec[self._flat22] = values[self._pos22]
+        S = vec.reshape((q2, q2), order="F")
+        if self.ns:
+            B = values[self._posB] * self._maskB
+            if p1 == 1:
+                Fs = B * self.L1inv[self._slev, 0, :]
+            else:
+                Fs = np.einsum("sij,sj->si", self.L1inv[self._slev], B)
+            self.F.data[:] = Fs.ravel()
+            if self._dense_F:
+                Fd = np.zeros(q2 * self.q1)
+                Fd[self._Fflat] = Fs.ravel()
+                Fd = Fd.reshape((q2, self.q1), order="F")
+                S = blas.dsyrk(-1.0, Fd, beta=1.0, c=S, lower=1, overwrite_c=1)
+            else:
+                S -= np.tril((self.F @ self.F.T).toarray())
+        self.L2 = _chol_lower(S)
+        self._logdet = float(ld + 2.0 * np.log(np.diagonal(self.L2)).sum())
+
+    def logdet(self):
+        return self._logdet
+
+    def _l1(self, B1, transpose=False):
+        k = B1.shape[1]
+        if self.p1 == 1:
+            return self.L1inv[:, 0, :] * B1
+        Bg = B1.reshape(self.nl, self.p1, k)
+        sub = "gji,gjk->gik" if transpose else "gij,gjk->gik"
+        return np.einsum(sub, self.L1inv, Bg).reshape(self.q1, k)
+
+    def solve_L(self, B):
+        """L⁻¹ P B (rows in the permuted order: term 1 first)."""
+        B = np.asarray(B, dtype=float)
+        vec = B.ndim == 1
+        B2d = B[:, None] if vec else B
+        X1 = self._l1(B2d[self.I1])
+        out = np.empty((self.q, B2d.shape[1]))
+        out[:self.q1] = X1
+        if self.q2:
+            out[self.q1:] = _trsm(self.L2, B2d[self.I2] - self.F @ X1)
+        return out[:, 0] if vec else out
+
+    def solve_Lt(self, C):
+        """P' L'⁻¹ C."""
+        C = np.asarray(C, dtype=float)
+        vec = C.ndim == 1
+        C2d = C[:, None] if vec else C
+        out = np.empty((self.q, C2d.shape[1]))
+        C1 = C2d[:self.q1]
+        if self.q2:
+            Y2 = _trsm(self.L2, C2d[self.q1:], trans=True)
+            out[self.I2] = Y2
+            C1 = C1 - self.F.T @ Y2
+        out[self.I1] = self._l1(C1, transpose=True)
+        return out[:, 0] if vec else out
+
+    def solve_A(self, B):
+        return self.solve_Lt(self.solve_L(B))
+
+    def L_matrix(self):
+        """L in the permuted order (L L' = A[perm][:, perm])."""
+        nl, p1 = self.nl, self.p1
+        g = np.repeat(np.arange(nl), p1 * p1)
+        i = np.tile(np.repeat(np.arange(p1), p1), nl)
+        j = np.tile(np.tile(np.arange(p1), p1), nl)
+        L1 = sp.csr_matrix((self.L1.reshape(-1), (g * p1 + i, g * p1 + j)),
+                           shape=(self.q1, self.q1))
+        L22 = sp.csr_matrix(np.tril(self.L2))
+        return sp.csc_matrix(sp.bmat([[sp.tril(L1), None], [self.F, L22]]))
+
+    def diag_blocks(self, rows_start, nlev, ncol):
+        """Diagonal blocks (nlev, ncol, ncol) of A⁻¹ starting at original row ``rows_start``."""
+        idx = rows_start + np.arange(nlev * ncol)
+        out = np.empty((nlev, ncol, ncol))
+        # term 1: (A⁻¹)₁₁ = L₁₁'⁻¹ (I + G'G) L₁₁⁻¹ with G = L₂₂⁻¹F
+        if idx[0] >= self.I1[0] and idx[-1] <= self.I1[-1] and ncol == self.p1 \
+                and nlev == self.nl:
+            G = _trsm(self.L2, self.F.toarray()) if self.q2 else np.zeros((0, self.q1))
+            Gg = G.reshape(G.shape[0], self.nl, self.p1)
+            inner = np.einsum("rgi,rgj->gij", Gg, Gg) + np.eye(self.p1)[None]
+            Li = self.L1inv
+            return np.einsum("gki,gkl,glj->gij", Li, inner, Li)
+        # other terms: (A⁻¹)₂₂ = S⁻¹
+        loc = np.searchsorted(self.I2, idx)
+        Sinv_cols = _trsm(self.L2, _trsm(self.L2, np.eye(self.q2)[:, loc]), trans=True)
+        sub = Sinv_cols[loc]
+        for g in range(nlev):
+            s = slice(g * ncol, (g + 1) * ncol)
+            out[g] = sub[s, s]
+        return out
+
+
+def make_glmm_factor(smap, blocks, backend=None):
+    """Choose the factor for A's pattern: ``"cholmod"``, ``"scipy"`` (dense or block-first)
+    or None (dense for q <= 100, block-first while its dense part is small, else CHOLMOD)."""
+    key = None if backend is None else str(backend).lower()
+    if key not in (None, "cholmod", "scipy"):
+        raise LmerpyError(f"unknown backend {backend!r}; choose one of ['cholmod', 'scipy']")
+    have_cholmod = cholmod_available()
+    if key == "cholmod":
+        if not have_cholmod:
+            raise LmerpyError("backend 'cholmod' needs scikit-sparse (sksparse.cholmod), "
+                              "which is not installed; use backend='scipy'")
+        return CholmodFactor(smap)
+    if smap.q <= DENSE_Q:
+        return DenseFactor(smap)
+    first, q2 = _first_term(smap, blocks)
+    if first is not None and (q2 <= CHEAP_Q2 or (not have_cholmod or key == "scipy")
+                              and q2 <= MAX_Q2):
+        return BlockFirstFactor(smap, blocks, first)
+    if key != "scipy" and have_cholmod:
+        return CholmodFactor(smap)
+    raise LmerpyError(f"backend 'scipy' would need a dense {q2} x {q2} block for this design; "
+                      "install scikit-sparse (CHOLMOD)")
+
+
+def _first_term(smap, blocks):
+    """The term with the most random effects if its block of A is block-diagonal by level."""
+    if not blocks:
+        return None, smap.q
+    t = int(np.argmax([nl * nc for _, nl, nc in blocks]))
+    off, nl, nc = blocks[t]
+    r, c = smap.rows, smap.cols
+    both = (r >= off) & (r < off + nl * nc) & (c >= off) & (c < off + nl * nc)
+    if np.any((r[both] - off) // nc != (c[both] - off) // nc):
+        return None, smap.q
+    return t, smap.q - nl * nc
+
+
+def diag_block_inverse(fac, smap, rows_start, nlev, ncol):
+    """Diagonal blocks (nlev, ncol, ncol) of A⁻¹ for one term (at the last factorisation)."""
+    if isinstance(fac, BlockFirstFactor):
+        return fac.diag_blocks(rows_start, nlev, ncol)
+    idx = rows_start + np.arange(nlev * ncol)
+    if isinstance(fac, DenseFactor):
+        Ai = fac.inverse()
+        sub = Ai[np.ix_(idx, idx)]
+    else:
+        from .takahashi import TakahashiPlan, takahashi_work
+        L = fac.L_matrix()
+        if takahashi_work(L) <= 5_000_000:
+            g = np.repeat(np.arange(nlev), ncol * ncol)
+            i = np.tile(np.repeat(np.arange(ncol), ncol), nlev)
+            j = np.tile(np.tile(np.arange(ncol), ncol), nlev)
+            rows = rows_start + g * ncol + i
+            cols = rows_start + g * ncol + j
+            pos = smap.positions(rows, cols)
+            plan = TakahashiPlan(L, fac.perm, smap.rows, smap.cols)
+            vals = plan.inverse(L)[pos]
+            return vals.reshape(nlev, ncol, ncol)
+        if smap.q > 6000:
+            raise LmerpyError("conditional variances: the sparse inverse of A is too large "
+                              f"for this design (q = {smap.q})")
+        E = np.zeros((smap.q, idx.shape[0]))
+        E[idx, np.arange(idx.shape[0])] = 1.0
+        sub = fac.solve_A(E)[idx]
+    out = np.empty((nlev, ncol, ncol))
+    for g in range(nlev):
+        s = slice(g * ncol, (g + 1) * ncol)
+        out[g] = sub[s, s]
+    return out
