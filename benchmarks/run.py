@@ -15,8 +15,10 @@ Examples
 """
 import argparse
 import json
+import os
 import socket
 import sys
+import tempfile
 from datetime import date
 from pathlib import Path
 
@@ -70,6 +72,29 @@ def save(doc, path, latest):
         (path.parent / "latest.json").write_text(text)
 
 
+def exclusive(log=print):
+    """Hold a machine-wide lock so that two benchmark runs never time each other's load.
+
+    Waits (saying so) while another ``run.py`` holds it; released when the process exits.
+    """
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        return None
+    fh = open(Path(tempfile.gettempdir()) / "lmerpy-bench.lock", "a+")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.seek(0)
+        log(f"waiting for another benchmark run to finish ({fh.read().strip() or '?'})")
+        fcntl.flock(fh, fcntl.LOCK_EX)
+    fh.seek(0)
+    fh.truncate()
+    fh.write(f"pid {os.getpid()}: {' '.join(sys.argv)}")
+    fh.flush()
+    return fh
+
+
 def main(argv=None):
     args = parse_args(argv)
     if args.report_only:
@@ -80,6 +105,7 @@ def main(argv=None):
     names = [n.strip() for n in args.cases.split(",") if n.strip()] if args.cases else None
     selected = _cases.select(names, large=args.large, quick=args.quick)
     partial = bool(names) or args.quick
+    lock = exclusive()  # noqa: F841 - held until exit
     doc = harness.run_suite(selected, reps=args.reps, with_r=not args.no_r,
                             timeout=args.timeout)
     doc["settings"]["command"] = " ".join(["benchmarks/run.py", *(argv or sys.argv[1:])])

@@ -101,10 +101,17 @@ class LmerpySide:
         import numpy as np
         devfun = fit.devfun
         par = np.asarray(fit.optsum.theta, dtype=float)
-        if self.case.fn != "lmer" and hasattr(fit, "fixef"):
-            n_theta = len(fit.design.theta) if hasattr(fit, "design") else len(par)
-            if len(par) == n_theta:  # glmer's devfun of stage 2 takes (θ, β)
-                par = np.concatenate([par, np.asarray(fit.fixef(), dtype=float)])
+        what = "fit.devfun(theta) at the optimum"
+        if self.case.fn != "lmer":
+            # glmer's devfun (stage 2) takes (θ, β); accept a θ-only devfun as well
+            full = np.concatenate([par, np.asarray(fit.fixef(), dtype=float)])
+            for cand, label in ((par, "theta"), (full, "(theta, beta)")):
+                try:
+                    devfun(cand)
+                except Exception:  # noqa: BLE001 - wrong length for this devfun
+                    continue
+                par, what = cand, f"fit.devfun({label}) at the optimum"
+                break
         nudged = par + 1e-6 * (np.abs(par) + 1e-3)
         times = []
         start = time.perf_counter()
@@ -115,9 +122,7 @@ class LmerpySide:
             times.append(time.perf_counter() - t0)
             if len(times) >= min_evals and time.perf_counter() - start > budget:
                 break
-        return {"per_eval": float(np.median(times)), "n_evals": len(times),
-                "what": "fit.devfun(theta) at the optimum" if self.case.fn == "lmer"
-                else "fit.devfun((theta, beta)) at the optimum"}
+        return {"per_eval": float(np.median(times)), "n_evals": len(times), "what": what}
 
 
 def describe_fit(fit):
