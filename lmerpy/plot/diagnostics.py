@@ -54,7 +54,8 @@ def qqplot_residuals(fit, type="pearson", line=True, figsize=None):
     Returns
     -------
     matplotlib.figure.Figure
-        One axes: theoretical quantiles ``qnorm(ppoints(n))`` on x, sorted residuals on y.
+        One axes: theoretical quantiles ``qnorm(ppoints(n))`` on x, sorted residuals on y
+        (artist gid ``"points"``), and the line (gid ``"qqline"``).
     """
     r = _residuals(fit, type)
     r = np.sort(r[np.isfinite(r)])
@@ -62,10 +63,10 @@ def qqplot_residuals(fit, type="pearson", line=True, figsize=None):
     ax = fig.add_subplot(1, 1, 1)
     q = norm.ppf(ppoints(r.shape[0]))
     ax.plot(q, r, linestyle="none", marker="o", markersize=4, markerfacecolor="none",
-            label="residuals")
+            label="residuals", gid="points")
     if line and r.shape[0] >= 2:
         a, b = qqline_coefficients(r)
-        ax.axline((0.0, a), slope=b, color="C3", linewidth=1, label="qqline")
+        ax.axline((0.0, a), slope=b, color="C3", linewidth=1, label="qqline", gid="qqline")
     ax.set_title("Normal Q-Q Plot")
     ax.set_xlabel("Theoretical Quantiles")
     ax.set_ylabel(f"Sample Quantiles ({type} residuals)")
@@ -90,7 +91,8 @@ def residuals_vs_fitted(fit, type="pearson", smooth=False, span=2.0 / 3.0, figsi
     Returns
     -------
     matplotlib.figure.Figure
-        One axes with the points, a dashed line at zero and, if asked, the smoother.
+        One axes with the points (artist gid ``"points"``), a dashed line at zero (``"zero"``)
+        and, if asked, the smoother (``"lowess"``).
     """
     r = _residuals(fit, type)
     f = np.asarray(fit.fitted(), dtype=float)
@@ -100,11 +102,11 @@ def residuals_vs_fitted(fit, type="pearson", smooth=False, span=2.0 / 3.0, figsi
     fig = new_figure(*figure_size(figsize, (6.0, 4.5)))
     ax = fig.add_subplot(1, 1, 1)
     ax.plot(f[ok], r[ok], linestyle="none", marker="o", markersize=4, markerfacecolor="none",
-            label="residuals")
-    ax.axhline(0.0, color="0.4", linestyle="--", linewidth=1)
+            label="residuals", gid="points")
+    ax.axhline(0.0, color="0.4", linestyle="--", linewidth=1, gid="zero")
     if smooth and ok.sum() >= 2:
         sx, sy = lowess(f[ok], r[ok], f=span)
-        ax.plot(sx, sy, color="C3", linewidth=1.5, label="lowess")
+        ax.plot(sx, sy, color="C3", linewidth=1.5, label="lowess", gid="lowess")
     ax.set_xlabel("Fitted values")
     ax.set_ylabel(f"{type.capitalize()} residuals")
     ax.grid(True, color="0.9")

@@ -171,7 +171,8 @@ def profile_plot(prof, conf=DEFAULT_CONF, absVal=False, which=None, points=True,
     matplotlib.figure.Figure
         One axes per parameter, titled by its name. Artist gids: ``"spline"`` (the curve),
         ``"profile_points"``, ``"conf_limits"`` (a LineCollection of the vertical segments,
-        lower then upper limit for each level in increasing order).
+        lower then upper limit for each level in increasing order; a limit the profile does not
+        reach, lme4's NA, has no segment).
     """
     conf = np.atleast_1d(np.asarray(conf, dtype=float))
     if conf.size == 0 or np.any(~np.isfinite(conf) | (conf <= 0) | (conf >= 1)):
