@@ -1,0 +1,287 @@
+"""Hypothesis (contrast) matrices of the fixed-effect terms for F tests, as lmerTest builds them.
+
+R equivalents: ``lmerTest:::get_contrasts_type1`` (Doolittle decomposition of X'X),
+``lmerTest:::get_contrasts_type2_unfolded`` (marginal tests for terms contained in no other,
+type II for the rest), ``lmerTest:::get_contrasts_type3`` / ``extract_contrasts_type3``
+(estimable functions of the cell-means parametrisation made orthogonal to the terms that
+contain a term), ``lmerTest:::containment`` and ``lmerTest:::doolittle``.
+
+Each function returns ``{term label: L}`` with L a (k × p) array over the columns of X.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Dict, List
+
+import numpy as np
+
+from ..errors import LmerpyError
+
+__all__ = ["contrasts_type1", "contrasts_type2", "contrasts_type3", "doolittle", "containment"]
+
+_GINV_TOL = float(np.sqrt(np.finfo(float).eps))
+
+
+def _zapsmall(x, digits=7):
+    from ..display.rformat import zapsmall
+    return np.asarray(zapsmall(np.asarray(x, dtype=float), digits), dtype=float)
+
+
+def _ginv(a):
+    """MASS::ginv: Moore-Penrose inverse dropping singular values below sqrt(eps)·max."""
+    return np.linalg.pinv(np.asarray(a, dtype=float), rcond=_GINV_TOL)
+
+
+def doolittle(x, eps=1e-6):
+    """LU decomposition without pivoting, L unit lower triangular (R: ``lmerTest:::doolittle``).
+
+    Entries below ``eps`` in absolute value are set to 0; a pivot below ``eps`` gives a zero
+    column of L.
+    """
+    x = np.asarray(x, dtype=float)
+    n = x.shape[0]
+    L = np.eye(n)
+    U = np.zeros((n, n))
+    for i in range(n):
+        U[i, :] = x[i, :] - L[i, :i] @ U[:i, :]
+        if i + 1 < n:
+            col = x[i + 1:, i] - L[i + 1:, :i] @ U[:i, i]
+            L[i + 1:, i] = 0.0 if abs(U[i, i]) < eps else col / U[i, i]
+    L[np.abs(L) < eps] = 0.0
+    U[np.abs(U) < eps] = 0.0
+    return L, U
+
+
+# ---------------------------------------------------------------------------------- terms
+
+
+class _Terms:
+    """The fixed-effect terms of a fit: labels, variables, X columns of each term."""
+
+    def __init__(self, fit):
+        d = fit.design
+        spec = d.info.get("fixed")
+        if spec is None:
+            raise LmerpyError("the fit's design has no fixed-effects specification")
+        self.fit = fit
+        self.spec = spec
+        self.labels: List[str] = [t.label for t in spec.terms]
+        self.intercept = bool(spec.intercept)
+        self.X = np.asarray(d.X, dtype=float)
+        self.colnames = list(d.X_colnames)
+        assign = d.info.get("X_assign")
+        if assign is None:
+            assign = [spec.assign[i] for i in spec.keep]
+        self.assign = np.asarray(assign, dtype=int)
+        self.vars = [[part[0] for part in t.parts] for t in spec.terms]
+        self.numeric = {}
+        for t in spec.terms:
+            for expr, _name, coding in t.parts:
+                self.numeric[expr] = coding is None
+
+    def cols(self, label):
+        j = self.labels.index(label) + 1
+        return np.flatnonzero(self.assign == j)
+
+
+def containment(terms: "_Terms") -> Dict[str, List[str]]:
+    """For each term, the terms that contain it (R: ``lmerTest:::containment``): all of its
+    variables and more, with the same numeric variables."""
+    out = {}
+    for a, va in zip(terms.labels, terms.vars):
+        sa = set(va)
+        na = {v for v in va if terms.numeric[v]}
+        cont = []
+        for b, vb in zip(terms.labels, terms.vars):
+            sb = set(vb)
+            nb = {v for v in vb if terms.numeric[v]}
+            if sa <= sb and sb - sa and na == nb:
+                cont.append(b)
+        out[a] = cont
+    return out
+
+
+# ---------------------------------------------------------------------------------- type I
+
+
+def _type1_from(X, assign, labels):
+    L = doolittle(X.T @ X)[0].T
+    out = {}
+    for j, lab in enumerate(labels, start=1):
+        out[lab] = L[assign == j, :]
+    return out
+
+
+def contrasts_type1(fit) -> Dict[str, np.ndarray]:
+    """Sequential (type I) hypotheses (R: ``lmerTest:::get_contrasts_type1``).
+
+    A model whose only column is the intercept has no term to test: ``{}``.
+    """
+    t = _Terms(fit)
+    p = t.X.shape[1]
+    if p == 0 or (p == 1 and t.intercept):
+        return {}
+    return _type1_from(t.X, t.assign, t.labels)
+
+
+# ---------------------------------------------------------------------------------- type II
+
+
+def contrasts_type2(fit) -> Dict[str, np.ndarray]:
+    """Type II hypotheses (R: ``lmerTest:::get_contrasts_type2_unfolded``): marginal tests of
+    the terms contained in no other term, type II tests of the others."""
+    t = _Terms(fit)
+    if t.X.shape[1] <= 1 or len(t.labels) <= 1:
+        return contrasts_type1(fit)
+    cont = containment(t)
+    p = t.X.shape[1]
+    out = {}
+    for lab in t.labels:
+        cols = t.cols(lab)
+        if not cont[lab]:
+            out[lab] = np.eye(p)[cols]
+            continue
+        cols_term = np.concatenate([cols] + [t.cols(c) for c in cont[lab]])
+        rest = np.setdiff1d(np.arange(p), cols_term)
+        order = np.concatenate([rest, cols_term])
+        Xnew = t.X[:, order]
+        Lc = doolittle(Xnew.T @ Xnew)[0].T
+        is_term = np.isin(order, cols)
+        rows = Lc[is_term]
+        back = np.empty_like(order)
+        back[order] = np.arange(p)
+        out[lab] = rows[:, back]
+    return {lab: out[lab] for lab in t.labels}
+
+
+# ---------------------------------------------------------------------------------- type III
+
+
+def _rebuild(fit, spec_changes):
+    """Model matrix of the fit's fixed part on its own rows with the factor codings replaced:
+    ``spec_changes(coding, levels) -> coding`` for each factor part."""
+    from ..design import model_matrices_for
+    d = fit.design
+    spec = d.info["fixed"]
+    new_spec = copy.copy(spec)
+    new_terms = []
+    for ts in spec.terms:
+        parts = []
+        for expr, name, coding in ts.parts:
+            if coding is not None:
+                coding = spec_changes(coding, spec.levels[expr])
+            parts.append((expr, name, coding))
+        new_terms.append(type(ts)(ts.label, parts))
+    new_spec.terms = new_terms
+    new_spec.keep = slice(None)          # every column (nothing dropped)
+    new_design = copy.copy(d)
+    new_design.info = dict(d.info)
+    new_design.info["fixed"] = new_spec
+    return model_matrices_for(new_design, _model_rows(fit), fixed=True, random=False).X
+
+
+def _model_rows(fit):
+    data = getattr(fit, "_data", None)
+    if data is None:
+        raise LmerpyError("type II/III hypotheses need the data the model was fitted to "
+                          "(the fit has none)")
+    dropped = np.asarray(getattr(fit.design, "dropped_rows", []), dtype=int)
+    if dropped.size:
+        keep = np.setdiff1d(np.arange(len(data)), dropped)
+        data = data.iloc[keep]
+    if len(data) != fit.design.n:
+        raise LmerpyError("the fit's data no longer match its model frame")
+    return data
+
+
+def _treatment(coding, levels):
+    from ..design import contr_treatment
+    if coding.matrix.shape[1] == len(levels):      # indicator coding (no intercept) stays
+        return coding
+    return contr_treatment(levels)
+
+
+def _indicator(coding, levels):
+    from ..design.contrasts import indicator_coding
+    return indicator_coding(levels)
+
+
+def _extract_type3(t: _Terms, X, assign, cont):
+    """lmerTest's ``extract_contrasts_type3`` for a treatment-coded X (with its ``assign``)."""
+    rdX = _rebuild(t.fit, _indicator)
+    rd_assign = _assign_for(t, _indicator)
+    L = _zapsmall((_ginv(X) @ rdX).T)             # rows: rdX columns, columns: X columns
+    cols = {lab: np.flatnonzero(assign == j) for j, lab in enumerate(t.labels, start=1)}
+    order = [len(v) for v in t.vars]
+    for lab in [t.labels[i] for i in np.argsort(-np.asarray(order), kind="stable")]:
+        if cont[lab]:
+            A = L[:, np.concatenate([cols[c] for c in cont[lab]])]
+            Y = L[:, cols[lab]]
+            coef = np.linalg.lstsq(A, Y, rcond=None)[0]
+            L[:, cols[lab]] = _zapsmall(Y - A @ coef)
+    # the rows of L named as X's columns: the rdX column equal to each X column of its term
+    rows = []
+    for k in range(X.shape[1]):
+        cand = np.flatnonzero(rd_assign == assign[k])
+        hit = [c for c in cand if np.array_equal(rdX[:, c], X[:, k])]
+        if not hit:
+            raise LmerpyError(f"type III hypotheses: cannot match column {k + 1} of the "
+                              "treatment-coded model matrix")
+        rows.append(hit[0])
+    L = L[rows, :]
+    out = {}
+    for lab in t.labels:
+        Lt = L[:, cols[lab]].T
+        out[lab] = Lt[np.abs(Lt).sum(axis=1) > 1e-8]
+    return out
+
+
+def _assign_for(t: _Terms, transform):
+    """R's ``assign`` of the matrix :func:`_rebuild` makes with ``transform``."""
+    spec = t.spec
+    out = [0] if spec.intercept else []
+    for j, ts in enumerate(spec.terms, start=1):
+        w = 1
+        for expr, _name, coding in ts.parts:
+            if coding is not None:
+                w *= transform(coding, spec.levels[expr]).matrix.shape[1]
+        out += [j] * (w * _numeric_width(t, ts))
+    return np.asarray(out, dtype=int)
+
+
+def _numeric_width(t: _Terms, ts):
+    """Product of the widths of a term's numeric parts (1 for plain vectors): its width in X
+    divided by the widths of its coded factors."""
+    j = t.labels.index(ts.label) + 1
+    spec = t.fit.design.info["fixed"]
+    width_all = sum(1 for a in spec.assign if a == j)
+    coded = 1
+    for expr, _name, coding in ts.parts:
+        if coding is not None:
+            coded *= coding.matrix.shape[1]
+    return max(1, width_all // max(coded, 1))
+
+
+def contrasts_type3(fit) -> Dict[str, np.ndarray]:
+    """Type III hypotheses (R: ``lmerTest:::get_contrasts_type3``).
+
+    With treatment contrasts everywhere, the estimable functions of the all-indicator
+    (cell-means) coding of each term, made orthogonal to the terms containing it; other
+    codings are handled through a treatment-coded copy of X and mapped back
+    (``ginv(X_treatment) X``).
+    """
+    t = _Terms(fit)
+    if t.X.shape[1] <= 1 or len(t.labels) <= 1:
+        return contrasts_type1(fit)
+    cont = containment(t)
+    codings = list((fit.design.info.get("contrasts") or {}).values())
+    if codings and all(c == "contr.treatment" for c in codings):
+        return _extract_type3(t, t.X, t.assign, cont)
+    from ..design.model_matrix import drop_rank_deficient
+    Xt_all = _rebuild(fit, _treatment)
+    assign_all = _assign_for(t, _treatment)
+    keep = drop_rank_deficient(Xt_all)
+    Xt = Xt_all[:, keep]
+    L3 = _extract_type3(t, Xt, assign_all[keep], cont)
+    mapping = _zapsmall(_ginv(Xt) @ t.X)
+    return {lab: L @ mapping for lab, L in L3.items()}
