@@ -88,10 +88,10 @@ def read_data(path, factors=()):
         s = df[col]
         if pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s):
             continue
-        labels = s.astype(object).where(s.notna())
-        levels = sorted({str(v) for v in labels.dropna()}, key=r_sort_key)
-        df[col] = pd.Categorical(labels.map(lambda v: None if v is None or v is np.nan else str(v)),
-                                 categories=levels)
+        missing = s.isna().to_numpy()
+        labels = [None if m else str(v) for v, m in zip(s.to_numpy(dtype=object), missing)]
+        levels = sorted({v for v in labels if v is not None}, key=r_sort_key)
+        df[col] = pd.Categorical(labels, categories=levels)
     for col in factors:
         if col not in df.columns:
             import difflib
