@@ -206,17 +206,18 @@ def test_fit_error_unknown_column(sleep_csv):
 
 def test_fit_usage_errors(sleep_csv):
     f = "Reaction ~ Days + (1|Subject)"
-    _fail(run("fit", sleep_csv, f, "--family", "binomal"), 2,
-          "unknown family 'binomal'; did you mean 'binomial'?", "poisson")
+    family = run("fit", sleep_csv, f, "--family", "binomal")
+    _fail(family, 2, "unknown family 'binomal'; did you mean 'binomial'?", "poisson")
     _fail(run("fit", sleep_csv, f, "--family", "poisson", "--link", "logit"), 2,
           'link "logit" not available for poisson family')
     _fail(run("fit", sleep_csv, f, "--nagq", "5"), 2, "--nagq needs --family")
     _fail(run("fit", sleep_csv, f, "--link", "log"), 2, "--link needs --family")
     _fail(run("fit", sleep_csv, f, "--family", "poisson", "--nagq", "-1"), 2, "--nagq must be 0")
-    _fail(run("fit", sleep_csv), 2, "the following arguments are required: formula")
+    missing = run("fit", sleep_csv)
+    _fail(missing, 2, "the following arguments are required: formula")
     _fail(run("fit", sleep_csv, f, "--bogus"), 2, "unrecognized arguments: --bogus")
     _fail(run("frobnicate"), 2, "invalid choice: 'frobnicate'")
-    for out in (run("fit", sleep_csv, f, "--family", "binomal"), run("fit", sleep_csv)):
+    for out in (family, missing):
         assert len(out.stderr.splitlines()) == 1
     bare = run()
     assert bare.returncode == 2 and "usage: lmerpy" in bare.stderr
