@@ -29,8 +29,9 @@ def lmer_cases():
 
 
 def glmer_cases():
-    return [r for r in all_cases("glmer") if r.get("fn") == "glmer" and "expect_error" not in r
-            and "error" not in r]
+    """The glmer and glmer.nb fits lme4 completed."""
+    return [r for r in all_cases("glmer") if r.get("fn") in ("glmer", "glmer.nb")
+            and "expect_error" not in r and "error" not in r]
 
 
 def load_case_data(ref):

@@ -411,8 +411,9 @@ def _check_nAGQ(nAGQ):
 
 
 def fit_glmm(glmod, fam, nAGQ=1, control=None, start=None, verbose=0, backend=None,
-             data=None, call=None):
-    """glmer's fitting steps on a design (shared by :func:`glmer` and ``glmer_nb``)."""
+             data=None, call=None, precise=False):
+    """glmer's fitting steps on a design (shared by :func:`glmer` and ``glmer_nb``);
+    ``precise`` evaluates the Laplace deviance at ũ itself (see ``GlmmDeviance.precise``)."""
     from ..optimize import check_conv, glmerControl
     from ..pls.agq import check_agq
     ctl = control if control is not None else glmerControl()
@@ -422,6 +423,7 @@ def fit_glmm(glmod, fam, nAGQ=1, control=None, start=None, verbose=0, backend=No
         raise LmerpyError("should not specify both start$fixef and nAGQ==0")
     devfun = mkGlmerDevfun(glmod, fam, nAGQ=0 if ctl.nAGQ0initStep else 1, control=ctl,
                            backend=backend)
+    devfun.precise = bool(precise)
     opt1 = None
     if ctl.nAGQ0initStep:
         opt1 = optimizeGlmer(devfun, ctl, nAGQ=nAGQ, start=th_start, verbose=verbose)
@@ -432,8 +434,10 @@ def fit_glmm(glmod, fam, nAGQ=1, control=None, start=None, verbose=0, backend=No
         th2 = opt1.theta
         beta_sd = np.sqrt(np.diag(sol1.unsc()))
         dev2 = updateGlmerDevfun(devfun, nAGQ)
+        dev2.precise = bool(precise)
     else:
         dev2 = devfun.stage2(nAGQ) if nAGQ > 1 else devfun
+        dev2.precise = bool(precise)
         th2 = devfun.theta0 if th_start is None else th_start
         beta_sd = None
     beta2 = dev2.beta0 if fe_start is None else fe_start
@@ -446,7 +450,8 @@ def fit_glmm(glmod, fam, nAGQ=1, control=None, start=None, verbose=0, backend=No
 
 def _refit(fit, design, family, control=None, calc_derivs=None, quiet=False):
     """One optimization from the fit's parameters for a new response or family (R:
-    ``refit.merMod``); the design's structure and factorisation are reused."""
+    ``refit.merMod``); the design's structure and factorisation are reused, and the deviance
+    keeps the fit's ``precise`` setting."""
     from ..optimize import check_conv, glmerControl
     from ..pls.glmm_deviance import GlmmDeviance
     ctl = control if control is not None else (fit.call.get("control") or glmerControl())
@@ -456,6 +461,7 @@ def _refit(fit, design, family, control=None, calc_derivs=None, quiet=False):
     lp0 = fit._sol.eta - old.resp.offset
     dev = GlmmDeviance(design, family, nAGQ=fit.nAGQ, tolPwrss=old.tolPwrss, structure=old.S,
                        lp0=lp0, beta0=fit._sol.beta)
+    dev.precise = old.precise
     if fit.nAGQ == 0:
         x0 = fit.theta
     else:

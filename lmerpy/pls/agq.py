@@ -86,7 +86,7 @@ def agq_deviance(S, resp, st, codes, rule):
             continue
         du = z * sd
         u = st.u + du
-        eta = st.eta + S.Ut @ du
+        eta = st.eta + S.ut_mul(du)
         dr = resp.dev_resids(fam.linkinv(eta))
         devc = np.bincount(codes, weights=dr, minlength=q) + u * u
         log_terms.append(np.log(w) + 0.5 * z * z - 0.5 * (devc - devc0))

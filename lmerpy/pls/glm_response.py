@@ -163,6 +163,7 @@ class GlmResponse:
         fam = self.family.family
         y, w = self.y, self.weights
         self._aic_kind = None
+        self._nb_log = fam.startswith("Negative Binomial") and self.family.link == "log"
         if fam == "binomial":
             m = self.n_trials if np.any(self.n_trials > 1) else w
             m = np.round(m)
@@ -173,22 +174,39 @@ class GlmResponse:
             self._bin_const = (special.gammaln(m + 1) - special.gammaln(k + 1)
                                - special.gammaln(m - k + 1))
             self._aic_kind = "binomial"
+            self._y1 = 1.0 - y
+            self._dr_const = special.xlogy(y, y) + special.xlogy(self._y1, self._y1)
+            self._w2 = 2.0 * w
+            self._binary = bool(np.all((y == 0) | (y == 1)))
+            self._y_is_1 = y == 1
+            # integer successes: aic(μ) = Σ devres(μ) + aic(y) exactly
+            self._aic_from_dev = bool(np.all(np.abs(m * y - k) <= 1e-9 * np.maximum(m, 1.0))
+                                      and np.all((m > 0) | (w == 0)))
         elif fam == "poisson":
             self._pois_const = special.gammaln(y + 1.0)
             self._aic_kind = "poisson"
+            self._dr_const = special.xlogy(y, y) - y
+            self._w2 = 2.0 * w
+            self._aic_from_dev = True
+        if self._aic_kind is not None:
+            self._aic_sat = self._aic_direct(y)
+
+    def _aic_direct(self, mu):
+        if self._aic_kind == "binomial":
+            ll = (self._bin_const + special.xlogy(self._bin_k, mu)
+                  + special.xlog1py(self._bin_mk, -mu))
+            return -2.0 * float(np.sum(self._bin_scale * ll))
+        ll = special.xlogy(self.y, mu) - mu - self._pois_const
+        return -2.0 * float(np.sum(ll * self.weights))
 
     def aic(self, mu, dev=None):
         """−2 log-likelihood of y given μ with the saturated constants (R: ``family$aic(y, n,
         mu, wt, dev)``; for Gamma / inverse Gaussian / gaussian it uses ``dev`` for the
         dispersion, as R)."""
-        kind = self._aic_kind
-        if kind == "binomial":
-            ll = (self._bin_const + special.xlogy(self._bin_k, mu)
-                  + special.xlog1py(self._bin_mk, -mu))
-            return -2.0 * float(np.sum(self._bin_scale * ll))
-        if kind == "poisson":
-            ll = special.xlogy(self.y, mu) - mu - self._pois_const
-            return -2.0 * float(np.sum(ll * self.weights))
+        if self._aic_kind is not None:
+            if self._aic_from_dev and dev is not None:
+                return float(dev) + self._aic_sat
+            return self._aic_direct(mu)
         if dev is None:
             dev = float(np.sum(self.dev_resids(mu)))
         return float(self.family.aic(self.y, self.n_trials, mu, self.weights, dev))
@@ -199,20 +217,52 @@ class GlmResponse:
         if self.family.has_scale:
             raise DataError("the saturated log-likelihood is not defined for a family with a "
                             "dispersion parameter")
+        if self._aic_kind is not None:
+            return self._aic_sat
         return self.aic(self.y, dev=0.0)
 
     # ------------------------------------------------------------------ pieces of PIRLS
     def dev_resids(self, mu):
         """Squared deviance residuals (R: ``family$dev.resids(y, mu, wt)``)."""
+        kind = self._aic_kind
+        if kind == "binomial":   # the family's formula with y's terms computed once
+            # μ is kept inside [eps, 1 - eps] by the links, so y·log(μ) needs no xlogy
+            if self._binary:
+                return -self._w2 * np.log(np.where(self._y_is_1, mu, 1.0 - mu))
+            return self._w2 * (self._dr_const - self.y * np.log(mu)
+                               - self._y1 * np.log(1.0 - mu))
+        if kind == "poisson" and self.family.link == "log":   # μ >= eps
+            return self._w2 * (self._dr_const - self.y * np.log(mu) + mu)
+        if kind == "poisson":
+            return self._w2 * (self._dr_const - special.xlogy(self.y, mu) + mu)
         return self.family.dev_resids(self.y, mu, self.weights)
 
-    def working(self, eta, offset_total):
+    def working(self, eta, offset_total, mu=None, observed=False):
         """Working weights and response at η (lme4's ``sqrtWrkWt()²`` and ``wrkResp()``).
 
-        Returns (mu, w, z): w = wt·(dμ/dη)²/V(μ), z = η − offset + (y − μ)/(dμ/dη).
+        Returns (mu, w, z): w = wt·(dμ/dη)²/V(μ), z = η − offset + (y − μ)/(dμ/dη). ``mu``
+        may be passed when already known (= linkinv(η)). ``observed=True`` gives Newton's
+        weights (the observed information) where they are known to be positive — the
+        negative binomial with log link: w = wt·θμ(θ + y)/(θ + μ)² — so that PIRLS converges
+        quadratically there; Fisher's otherwise.
         """
         fam = self.family
-        mu = fam.linkinv(eta)
+        if mu is None:
+            mu = fam.linkinv(eta)
+        if observed and self._nb_log:
+            th = fam.theta
+            tm = th + mu
+            w = self.weights * th * mu * (th + self.y) / (tm * tm)
+            s = self.weights * (self.y - mu) * th / tm
+            return mu, w, (eta - offset_total) + s / w
+        kind, link = self._aic_kind, fam.link
+        if (kind == "binomial" and link == "logit") or (kind == "poisson" and link == "log"):
+            # canonical links: dμ/dη = V(μ) (lme4 bounds both below by machine epsilon)
+            me = mu * (1.0 - mu) if kind == "binomial" else mu
+            np.maximum(me, _EPS, out=me)
+            w = self.weights * me
+            z = (eta - offset_total) + (self.y - mu) / me
+            return mu, w, z
         me = fam.mu_eta(eta)
         var = fam.variance(mu)
         with np.errstate(divide="ignore", invalid="ignore"):

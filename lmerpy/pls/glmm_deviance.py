@@ -181,9 +181,11 @@ class GlmmDeviance:
         self.n_evals += 1
         return float(self._evaluate(pars, self.precise).criterion)
 
-    def solve(self, pars, precise=False):
-        """Everything at the given parameters (:class:`GlmmSolution`); not counted."""
-        return GlmmSolution(self, self._evaluate(pars, precise))
+    def solve(self, pars, precise=None):
+        """Everything at the given parameters (:class:`GlmmSolution`); not counted.
+        ``precise`` defaults to the object's setting."""
+        return GlmmSolution(self, self._evaluate(pars, self.precise if precise is None
+                                                 else precise))
 
     def start(self, theta=None):
         """This stage's start: θ (and β for nAGQ >= 1)."""
@@ -205,7 +207,7 @@ class GlmmDeviance:
         if not p:
             return np.zeros((S.q, 0)), np.zeros((0, 0))
         wX = st.w[:, None] * S.X
-        RZX = S.factor.solve_L(np.asarray(S.U @ wX))
+        RZX = S.factor.solve_L(np.asarray(S.u_mul(wX)))
         VtV = S.X.T @ wX - RZX.T @ RZX
         RX, info = lapack.dpotrf(VtV, lower=0, clean=1)
         return RZX, (RX if info == 0 else None)

@@ -32,8 +32,10 @@ __all__ = ["DenseFactor", "BlockFirstFactor", "make_glmm_factor", "diag_block_in
 
 #: up to this q all of A is factorised dense
 DENSE_Q = 100
-#: largest dense Schur complement the block-first factor takes without being asked
-CHEAP_Q2 = 400
+#: the block-first factor is preferred to CHOLMOD while its dense Schur complement is this small
+#: or at least this dense
+CHEAP_Q2 = 60
+DENSE_SCHUR = 0.25
 #: largest dense Schur complement at all (q₂² doubles)
 MAX_Q2 = 6000
 
@@ -152,8 +154,18 @@ class BlockFirstFactor:
         ind = (slev[:, None] * p1 + np.arange(p1)[None, :]).ravel()
         indptr = np.concatenate(([0], np.cumsum(np.bincount(srow, minlength=q2) * p1)))
         self.F = sp.csr_matrix((np.zeros(ns * p1), ind, indptr), shape=(q2, q1))
-        # dense F' products when F is not very sparse
-        self._dense_F = q2 * q1 <= 4 * max(ns * p1, 1) or q2 * q1 <= 200_000
+        self.FT = sp.csc_matrix((self.F.data, ind, indptr), shape=(q1, q2))  # shares data
+        self.Fd = None
+        # FF' by a dense rank-k update when F is not sparse, else by a sparse product
+        self._dense_F = ns * p1 >= 0.2 * q2 * q1
+        # structural density of the Schur complement's lower triangle (for the choice of
+        # backend): A22's pattern and that of FF'
+        inc = sp.csr_matrix((np.ones(ns), (srow, slev)), shape=(q2, max(nl, 1)))
+        pat = (inc @ inc.T) + sp.csr_matrix((np.ones(self._pos22.shape[0]),
+                                             (loc2[r[self._pos22]], loc2[c[self._pos22]])),
+                                            shape=(q2, q2))
+        nz = sp.tril(pat).nnz + q2
+        self.schur_density = min(1.0, nz / max(q2 * (q2 + 1) / 2, 1))
         self._Fflat = (ind.reshape(ns, p1) * q2 + srow[:, None]).ravel()   # Fortran (q2, q1)
         self.L2 = np.zeros((0, 0))
 
@@ -187,9 +199,10 @@ class BlockFirstFactor:
                 Fd = np.zeros(q2 * self.q1)
                 Fd[self._Fflat] = Fs.ravel()
                 Fd = Fd.reshape((q2, self.q1), order="F")
+                self.Fd = Fd
                 S = blas.dsyrk(-1.0, Fd, beta=1.0, c=S, lower=1, overwrite_c=1)
             else:
-                S -= np.tril((self.F @ self.F.T).toarray())
+                S -= np.tril((self.F @ self.FT).toarray())
         self.L2 = _chol_lower(S)
         self._logdet = float(ld + 2.0 * np.log(np.diagonal(self.L2)).sum())
 
@@ -213,7 +226,8 @@ class BlockFirstFactor:
         out = np.empty((self.q, B2d.shape[1]))
         out[:self.q1] = X1
         if self.q2:
-            out[self.q1:] = _trsm(self.L2, B2d[self.I2] - self.F @ X1)
+            FX = self.Fd @ X1 if self.Fd is not None else self.F @ X1
+            out[self.q1:] = _trsm(self.L2, B2d[self.I2] - FX)
         return out[:, 0] if vec else out
 
     def solve_Lt(self, C):
@@ -226,7 +240,7 @@ class BlockFirstFactor:
         if self.q2:
             Y2 = _trsm(self.L2, C2d[self.q1:], trans=True)
             out[self.I2] = Y2
-            C1 = C1 - self.F.T @ Y2
+            C1 = C1 - (self.Fd.T @ Y2 if self.Fd is not None else self.FT @ Y2)
         out[self.I1] = self._l1(C1, transpose=True)
         return out[:, 0] if vec else out
 
@@ -268,7 +282,8 @@ class BlockFirstFactor:
 
 def make_glmm_factor(smap, blocks, backend=None):
     """Choose the factor for A's pattern: ``"cholmod"``, ``"scipy"`` (dense or block-first)
-    or None (dense for q <= 100, block-first while its dense part is small, else CHOLMOD)."""
+    or None (dense for q <= 100; block-first while its Schur complement is small or dense
+    anyway, as in crossed designs; else CHOLMOD, which keeps nested designs sparse)."""
     key = None if backend is None else str(backend).lower()
     if key not in (None, "cholmod", "scipy"):
         raise LmerpyError(f"unknown backend {backend!r}; choose one of ['cholmod', 'scipy']")
@@ -281,9 +296,11 @@ def make_glmm_factor(smap, blocks, backend=None):
     if smap.q <= DENSE_Q:
         return DenseFactor(smap)
     first, q2 = _first_term(smap, blocks)
-    if first is not None and (q2 <= CHEAP_Q2 or (not have_cholmod or key == "scipy")
-                              and q2 <= MAX_Q2):
-        return BlockFirstFactor(smap, blocks, first)
+    if first is not None and q2 <= MAX_Q2:
+        blk = BlockFirstFactor(smap, blocks, first)
+        if (key == "scipy" or not have_cholmod or q2 <= CHEAP_Q2
+                or blk.schur_density >= DENSE_SCHUR):
+            return blk
     if key != "scipy" and have_cholmod:
         return CholmodFactor(smap)
     raise LmerpyError(f"backend 'scipy' would need a dense {q2} x {q2} block for this design; "

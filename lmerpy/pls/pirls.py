@@ -11,12 +11,11 @@ repeatedly solving the penalized weighted least squares problem of the working r
 with lme4's convergence rule (relative change of the penalized deviance Σ devres + ‖u‖²
 below ``tolPwrss``) and step halving when the penalized deviance rises.
 
-Everything fixed is built once by :class:`GlmmStructure`: the pattern of U = Λ'Z' (its values
-are a fixed linear map of θ), every pair of entries of U sharing an observation and its place
-in A's pattern (so A's values for new weights are one weighted ``bincount``: O(n k²) for k
-random effects per observation, no n×q matrix), and the Cholesky backend with its symbolic
-analysis — CHOLMOD or a dense / block-first SciPy factor (:mod:`lmerpy.pls.glmm_factor`), reused
-for every iteration and every θ.
+Everything fixed is built once by :class:`GlmmStructure`: two constant sparse maps — the
+weights to Z'WZ on its pattern (every pair of Z' entries of one observation: O(n k²) for k
+random effects per observation, no n×q matrix) and Z'WZ to A = Λ'Z'WZΛ + I (entries θ_iθ_j,
+refreshed per θ) — and the Cholesky backend with its symbolic analysis: CHOLMOD or a dense /
+block-first SciPy factor (:mod:`lmerpy.pls.glmm_factor`), reused for every iteration and θ.
 
 R equivalent: ``pwrssUpdate`` / ``glmerLaplace`` in lme4's ``src/external.cpp`` and the
 ``merPredD`` methods ``updateXwts``, ``updateDecomp``, ``solve``, ``solveU``.
@@ -28,7 +27,7 @@ import scipy.sparse as sp
 from scipy.linalg import lapack
 
 from ..errors import FitError, LmerpyError
-from .crossprod import ScalingMap, unique_sorted
+from .crossprod import ScalingMap, expand_pairs
 from .glmm_factor import make_glmm_factor
 
 __all__ = ["GlmmStructure", "PirlsState", "pirls", "PirlsError"]
@@ -36,6 +35,8 @@ __all__ = ["GlmmStructure", "PirlsState", "pirls", "PirlsError"]
 #: lme4's limits: PIRLS iterations and step halvings per iteration
 MAXIT = 100
 MAX_HALVINGS = 20
+#: most extra iterations of the precise mode
+MAX_POLISH = 60
 
 
 class PirlsError(FitError):
@@ -55,20 +56,25 @@ def _expand(counts):
 class GlmmStructure:
     """What PIRLS needs that does not change with θ, β or the weights (built once per design).
 
+    A(θ, w) = Λ'(Z'WZ)Λ + I is formed in two sparse mat-vecs with constant structure:
+    ``M = Pz @ w`` (the values of Z'WZ on its pattern: every pair of Z' entries of one
+    observation) and ``A = K_θ @ M + I`` (K_θ's entries are θ_iθ_j products of Λ' entries,
+    refreshed once per θ). Products with U = Λ'Z' go through Z' (constant) and Λ' (q×q).
+
     Parameters
     ----------
     design : lmerpy.design.structures.Design
     backend : {"cholmod", "scipy", None}
-        Cholesky backend for A (None: chosen by the design, as for lmer).
+        Cholesky backend for A (None: chosen by the design, see
+        :func:`lmerpy.pls.glmm_factor.make_glmm_factor`).
 
     Attributes
     ----------
     X : ndarray (n, p)
+    Zt : scipy.sparse.csc_matrix (q, n)
     smap : ScalingMap
         A's fixed pattern (and positions in it).
-    factor : CholmodFactor or BlockedFactor
-    U : scipy.sparse.csc_matrix (q, n)
-        Λ'Z' at the θ last set by :meth:`set_theta` (pattern fixed, data updated in place).
+    factor : DenseFactor, BlockFirstFactor or CholmodFactor
     """
 
     def __init__(self, design, backend=None):
@@ -76,6 +82,7 @@ class GlmmStructure:
         Zt.sum_duplicates()
         Zt.sort_indices()
         self.Zt = Zt
+        self.Z = sp.csr_matrix(Zt.T)
         q, n = Zt.shape
         self.q, self.n = q, n
         self.X = np.ascontiguousarray(np.asarray(design.X, dtype=float).reshape(n, -1))
@@ -83,77 +90,86 @@ class GlmmStructure:
         self.blocks = [(int(t.row_offset), int(t.n_levels), int(t.n_columns))
                        for t in design.reterms]
         self.n_theta = int(np.asarray(design.theta).shape[0])
-        # A's structural pattern: that of Λ'|Z'||Z|Λ (values never cancel), as lmer's map
+        # Z'WZ's structural pattern (values never cancel) and A's, as lmer's map builds it
         Zabs = Zt.copy()
         Zabs.data = np.ones_like(Zabs.data)
         M = sp.csc_matrix(Zabs @ Zabs.T)
+        M.sort_indices()
         self.smap = ScalingMap(M, design.Lambdat, design.Lind, self.n_theta, self.blocks)
-        self._build_u_map()
-        self._build_pairs()
+        self._build_m_map(M)
+        self._build_k_map(M)
+        Lt = self.smap.Lt
+        self.Lt = sp.csc_matrix((np.zeros(Lt.indices.shape[0]), Lt.indices, Lt.indptr),
+                                shape=(q, q))
+        self.Lam = sp.csr_matrix((self.Lt.data, Lt.indices, Lt.indptr), shape=(q, q))
         self.factor = make_glmm_factor(self.smap, self.blocks, backend)
         self._theta = None
 
-    # -- U = Λ'Z' as a linear map of θ --------------------------------------------------------
-    def _build_u_map(self):
-        Zt, Lt, q = self.Zt, self.smap.Lt, self.q
-        zr = Zt.indices.astype(np.int64)                         # row c of each Z' entry
-        zc = np.repeat(np.arange(self.n), np.diff(Zt.indptr))   # column j (observation)
-        lt_ptr = Lt.indptr.astype(np.int64)
-        cnt = lt_ptr[zr + 1] - lt_ptr[zr]                        # Λ' entries in column c
-        e, o = _expand(cnt)
-        kl = lt_ptr[zr][e] + o
-        a = Lt.indices[kl].astype(np.int64)
-        j = zc[e]
-        key = j * q + a
-        keys = unique_sorted(key)
-        self._u_pos = np.searchsorted(keys, key)
-        self._u_theta = Lt.lind0[kl]
-        self._u_z = Zt.data[e]
-        nnz = keys.shape[0]
-        rows = (keys % q).astype(np.int32)
-        cols = keys // q
-        indptr = np.concatenate(([0], np.cumsum(np.bincount(cols, minlength=self.n))))
-        self.U = sp.csc_matrix((np.zeros(nnz), rows, indptr.astype(np.int32)),
-                               shape=(q, self.n))
-        self.Ut = sp.csr_matrix((self.U.data, rows, self.U.indptr), shape=(self.n, q))
-        self._u_direct = bool(np.array_equal(self._u_pos, np.arange(nnz)))
+    def _build_m_map(self, M):
+        """Pz (nnz(M) × n): M.data = Pz @ w is Z'WZ on M's pattern."""
+        Zt, q = self.Zt, self.q
+        cnt = np.diff(Zt.indptr).astype(np.int64)
+        col_of = np.repeat(np.arange(self.n), cnt)            # observation of each Z' entry
+        k1, o = _expand(cnt[col_of])
+        k2 = Zt.indptr[col_of][k1].astype(np.int64) + o
+        r1, r2 = Zt.indices[k1].astype(np.int64), Zt.indices[k2].astype(np.int64)
+        mkeys = np.repeat(np.arange(q), np.diff(M.indptr)) * q + M.indices  # CSC order
+        pos = np.searchsorted(mkeys, r2 * q + r1)
+        obs = col_of[k1]
+        order = np.lexsort((obs, pos))
+        self.Pz = sp.csr_matrix((Zt.data[k1][order] * Zt.data[k2][order],
+                                 obs[order].astype(np.int32),
+                                 np.concatenate(([0], np.cumsum(np.bincount(
+                                     pos, minlength=M.nnz)))).astype(np.int32)),
+                                shape=(M.nnz, self.n))
 
-    def _build_pairs(self):
-        """Every ordered pair of entries of U in one column (observation) and its position in
-        A's pattern: A = Σ_j w_j U[:, j] U[:, j]' + I."""
-        U = self.U
-        cnt_col = np.diff(U.indptr).astype(np.int64)
-        col_of = np.repeat(np.arange(self.n), cnt_col)
-        reps = cnt_col[col_of]
-        k1, o = _expand(reps)
-        k2 = U.indptr[col_of][k1].astype(np.int64) + o
-        pos = self.smap.positions(U.indices[k1], U.indices[k2])
+    def _build_k_map(self, M):
+        """K_θ (nnz(A) × nnz(M)): A.data = K_θ @ M.data + I, K's entries θ_iθ_j."""
+        Lt, smap, q = self.smap.Lt, self.smap, self.q
+        mc = np.repeat(np.arange(q), np.diff(M.indptr))
+        mr = M.indices.astype(np.int64)
+        start = Lt.indptr[:-1].astype(np.int64)
+        ncol = np.diff(Lt.indptr).astype(np.int64)
+        e, k1, k2 = expand_pairs(start[mr], ncol[mr], start[mc], ncol[mc])
+        a = Lt.indices[k1].astype(np.int64)
+        b = Lt.indices[k2].astype(np.int64)
+        pos = smap.positions(a, b)
         if np.any(pos < 0):  # cannot happen: the pattern is built from the same structure
             raise LmerpyError("internal error: an entry of Λ'Z'WZΛ is outside A's pattern")
-        order = np.argsort(pos, kind="stable")
-        self._pk1, self._pk2 = k1[order], k2[order]
-        self._ppos = pos[order]
-        self._pobs = col_of[k1[order]]
-        self._uu = None
+        order = np.lexsort((e, pos))
+        self._ki = Lt.lind0[k1][order]
+        self._kj = Lt.lind0[k2][order]
+        self.K = sp.csr_matrix((np.zeros(order.shape[0]), e[order].astype(np.int32),
+                                np.concatenate(([0], np.cumsum(np.bincount(
+                                    pos, minlength=smap.nnz)))).astype(np.int32)),
+                               shape=(smap.nnz, M.nnz))
+        # scalar terms (diagonal Λ'): A and Z'WZ share a pattern and K is diagonal
+        self._k_diag = bool(self.K.nnz == smap.nnz == M.nnz
+                            and np.array_equal(self.K.indices, np.arange(M.nnz)))
 
     def set_theta(self, theta):
-        """Set U = Λ'Z' (and the pair products) for θ."""
+        """Set Λ' and K_θ for θ."""
         th = np.asarray(theta, dtype=float)
         if self._theta is not None and np.array_equal(self._theta, th):
             return
-        vals = th[self._u_theta] * self._u_z
-        if self._u_direct:
-            self.U.data[:] = vals
-        else:
-            self.U.data[:] = np.bincount(self._u_pos, weights=vals, minlength=self.U.nnz)
-        self._uu = self.U.data[self._pk1] * self.U.data[self._pk2]
+        self.Lt.data[:] = th[self.smap.Lind0]          # Lam shares the array
+        np.multiply(th[self._ki], th[self._kj], out=self.K.data)
         self._theta = th.copy()
 
     def a_values(self, w):
-        """A = U W U' + I on the pattern, for working weights w."""
-        v = np.bincount(self._ppos, weights=w[self._pobs] * self._uu, minlength=self.smap.nnz)
+        """A = Λ'Z'WZΛ + I on the pattern, for working weights w."""
+        m = self.Pz @ w
+        v = self.K.data * m if self._k_diag else self.K @ m
         v[self.smap.diag_pos] += 1.0
         return v
+
+    def u_mul(self, B):
+        """U B = Λ'Z' B."""
+        return self.Lt @ (self.Zt @ B)
+
+    def ut_mul(self, u):
+        """U'u = ZΛu."""
+        return self.Z @ (self.Lam @ u)
 
     def lambdat(self, theta):
         """Λ' at θ (R: ``getME(fit, "Lambdat")``)."""
@@ -188,8 +204,8 @@ def _solve_full(S, fac, w, z, X):
     p = X.shape[1]
     wX = w[:, None] * X
     rhs = np.empty((S.q, p + 1))
-    rhs[:, :p] = S.U @ wX
-    rhs[:, p] = S.U @ (w * z)
+    rhs[:, :p] = S.u_mul(wX)
+    rhs[:, p] = S.u_mul(w * z)
     R = fac.solve_L(rhs)
     RZX, cu = R[:, :p], R[:, p]
     VtV = X.T @ wX - RZX.T @ RZX
@@ -223,9 +239,9 @@ def pirls(S, resp, theta, eta, *, beta=None, tol=1e-7, maxit=MAXIT, max_halvings
         False (lme4): stop at ``tol``; log|L|² is then that of the weights *before* the last
         update, as in lme4, so the Laplace deviance carries an error of first order in the
         last step (about 1e-4 on a deviance of 200 is typical). True: keep iterating until
-        the penalized deviance stops changing (at most 4 more iterations), then refactorise
-        at the final weights: the Laplace deviance at ũ to rounding accuracy, which
-        finite-difference derivatives need.
+        the linear predictor stops moving (to 1e-11 relative; at most 60 more iterations,
+        a few for canonical links), then refactorise at the final weights: the Laplace
+        deviance at ũ to rounding accuracy, which finite-difference derivatives need.
 
     Returns
     -------
@@ -247,21 +263,21 @@ def pirls(S, resp, theta, eta, *, beta=None, tol=1e-7, maxit=MAXIT, max_halvings
     u_old = beta_old = None
     eta = np.asarray(eta, dtype=float)
 
-    def step(eta):
-        mu, w, z = resp.working(eta, off)
+    def step(eta, mu=None, observed=False):
+        mu, w, z = resp.working(eta, off, mu, observed)
         if not (np.all(np.isfinite(w)) and np.all(np.isfinite(z))):
             raise PirlsError("non-finite working weights or response in PIRLS "
                              "(the linear predictor left the link's domain)")
         fac.factor(S.a_values(w))
         if u_only or not S.p:
-            u = fac.solve_Lt(fac.solve_L(S.U @ (w * z)))
+            u = fac.solve_Lt(fac.solve_L(S.u_mul(w * z)))
             b = beta if u_only else np.zeros(0)
         else:
             u, b = _solve_full(S, fac, w, z, X)
         return u, b, w, z
 
     def predictor(u, b):
-        e = off + S.Ut @ u
+        e = off + S.ut_mul(u)
         if not u_only and S.p:
             e = e + X @ b
         mu = fam.linkinv(e)
@@ -270,8 +286,9 @@ def pirls(S, resp, theta, eta, *, beta=None, tol=1e-7, maxit=MAXIT, max_halvings
         return e, mu, dr, (np.inf if np.isnan(pd_) else pd_)
 
     st = PirlsState()
+    mu = None
     for it in range(1, maxit + 1):
-        u, b, w, z = step(eta)
+        u, b, w, z = step(eta, mu)
         eta_new, mu_new, dr, pdev = predictor(u, b)
         if abs(oldpdev - pdev) < tol * pdev:
             _store(st, theta, b, u, eta_new, mu_new, w, z, fac, dr, pdev, it, off)
@@ -289,24 +306,25 @@ def pirls(S, resp, theta, eta, *, beta=None, tol=1e-7, maxit=MAXIT, max_halvings
                                  "pwrssUpdate")
         if not np.isfinite(pdev):
             raise PirlsError("PIRLS: the penalized deviance is not finite")
-        oldpdev, u_old, beta_old, eta = pdev, u, b, eta_new
+        oldpdev, u_old, beta_old, eta, mu = pdev, u, b, eta_new, mu_new
     else:
         raise PirlsError(f"pwrssUpdate did not converge in {maxit} iterations")
     if not precise:
         return st
-    # polish: Newton steps until the penalized deviance settles, then log|L|² at ũ itself
+    # polish: Newton steps (observed information where known to be positive, else scoring)
+    # until the linear predictor stops moving, then log|L|² (Fisher weights) at ũ itself
     it = st.iterations
-    for _ in range(4):
-        u, b, w, z = step(st.eta)
+    for _ in range(MAX_POLISH):
+        u, b, w, z = step(st.eta, st.mu, observed=True)
         eta_new, mu_new, dr, pdev = predictor(u, b)
-        if not pdev <= st.pdev + 1e-13 * abs(st.pdev):
+        if not pdev <= st.pdev + 1e-12 * abs(st.pdev):
             break
-        change = st.pdev - pdev
+        moved = float(np.max(np.abs(eta_new - st.eta))) if st.eta.size else 0.0
         it += 1
         _store(st, theta, b, u, eta_new, mu_new, w, z, fac, dr, pdev, it, off)
-        if change <= 1e-14 * abs(pdev):
+        if moved <= 1e-11 * (1.0 + float(np.max(np.abs(eta_new)))):
             break
-    mu, w, z = resp.working(st.eta, off)
+    mu, w, z = resp.working(st.eta, off, st.mu)
     fac.factor(S.a_values(w))
     st.w, st.z = w, z
     st.ldL2 = float(fac.logdet())
