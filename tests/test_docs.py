@@ -133,6 +133,17 @@ def parse_page(path: Path) -> Page:
     return page
 
 
+_IMAGE = re.compile(r"!\[[^\]]*\]\((?P<src>img/[^)\s]+\.png)\)")
+
+
+def page_images(path: Path):
+    """The ``img/NAME.png`` images a page shows. Each must be committed next to the page and
+    written (as ``NAME.png``, in the working directory) by the page's own code, so a shown
+    figure always comes from the code beside it. Regenerate them with
+    ``python tests/test_docs.py --write-images docs/tutorials/PAGE.md``."""
+    return sorted(set(_IMAGE.findall(path.read_text(encoding="utf-8"))))
+
+
 def _pages():
     return sorted(p for p in DOCS.rglob("*.md"))
 
@@ -186,6 +197,10 @@ def test_page_runs_and_prints_what_it_shows(path, tmp_path, monkeypatch):
         plt.close("all")
     except ImportError:
         pass
+    for image in page_images(path):
+        assert (path.parent / image).is_file(), f"{page.name}: the image {image} is missing"
+        assert (tmp_path / Path(image).name).is_file(), \
+            f"{page.name}: no code on the page writes {Path(image).name} (shown as {image})"
     assert compared or not any(b.expected for b in page.blocks), \
         f"{page.name}: no shown output was compared"
 
@@ -255,3 +270,27 @@ def test_mkdocs_build_strict(tmp_path):
                           cwd=ROOT, capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, f"mkdocs build --strict failed:\n{proc.stdout}\n{proc.stderr}"
     assert (tmp_path / "site" / "index.html").exists()
+
+
+def _write_images(page_path: Path):  # pragma: no cover - a maintenance command, not a test
+    """Run a page's code in its ``img/`` folder, so the figures it saves land there."""
+    page = parse_page(page_path)
+    target = page_path.parent / "img"
+    target.mkdir(exist_ok=True)
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    os.chdir(target)
+    namespace = {"__name__": f"docs_{page.name}"}
+    for block in page.blocks:
+        if block.run:
+            with contextlib.redirect_stdout(io.StringIO()):
+                exec(compile(block.code, f"{page.name}:{block.line}", "exec"), namespace)
+    wanted = {Path(i).name for i in page_images(page_path)}
+    for extra in sorted(p.name for p in target.glob("*.png") if p.name not in wanted):
+        print(f"note: {target / extra} is not shown by {page.name}")
+    print(f"wrote {', '.join(sorted(wanted))} in {target}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    if len(sys.argv) != 3 or sys.argv[1] != "--write-images":
+        sys.exit("usage: python tests/test_docs.py --write-images docs/PAGE.md")
+    _write_images(Path(sys.argv[2]).resolve())
