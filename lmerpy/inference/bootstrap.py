@@ -1,0 +1,359 @@
+"""Model-based bootstrap of a fitted mixed model (lme4's ``bootMer``) and its intervals.
+
+Responses are simulated from the fit (:func:`lmerpy.inference.simulate.simulate_responses`,
+seeded, in the calling process, so the result does not depend on the number of workers);
+each one is refitted cheaply with ``fit.refit(y)`` (same design, cross-products and symbolic
+factorisation; the optimizer starts at θ̂) and ``FUN`` is applied to the refit. Workers are
+processes (``concurrent.futures.ProcessPoolExecutor``); a tqdm progress bar is shown when
+tqdm is installed.
+
+Intervals follow the ``boot`` package's ``boot.ci`` (R: ``confint(fit, method = "boot",
+boot.type = …)``): ``perc`` and ``basic`` use its interpolated order statistics
+(``norm.inter``), ``norm`` the bias-corrected normal interval.
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+import pickle
+import warnings
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from typing import Callable, List, Optional
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from ..errors import LmerpyError
+
+__all__ = ["bootMer", "BootResult", "norm_inter", "pct_names", "refit_all"]
+
+
+# ----------------------------------------------------------------------------- intervals
+
+
+def norm_inter(t, alpha):
+    """Interpolated quantiles of a bootstrap sample (R: ``boot:::norm.inter``).
+
+    The (R+1)α-th order statistic, interpolated on the normal-quantile scale between
+    neighbouring order statistics when (R+1)α is not an integer.
+    """
+    t = np.asarray(t, dtype=float)
+    t = np.sort(t[np.isfinite(t)])
+    R = t.shape[0]
+    alpha = np.atleast_1d(np.asarray(alpha, dtype=float))
+    if R == 0:
+        return np.full(alpha.shape, np.nan)
+    rk = (R + 1) * alpha
+    if not np.all((rk > 1) & (rk < R)):
+        warnings.warn("extreme order statistics used as endpoints", UserWarning, stacklevel=3)
+    k = np.trunc(rk).astype(np.int64)
+    out = np.empty(alpha.shape)
+    for j in range(alpha.shape[0]):
+        kj = k[j]
+        if kj == rk[j]:
+            out[j] = t[min(max(kj, 1), R) - 1]
+        elif kj <= 0:
+            out[j] = t[0]
+        elif kj >= R:
+            out[j] = t[R - 1]
+        else:
+            z = stats.norm.ppf(alpha[j])
+            z1 = stats.norm.ppf(kj / (R + 1))
+            z2 = stats.norm.ppf((kj + 1) / (R + 1))
+            tk, tk1 = t[kj - 1], t[kj]
+            out[j] = tk + (z - z1) / (z2 - z1) * (tk1 - tk)
+    return out
+
+
+def pct_names(level: float) -> List[str]:
+    """R's column names of a confidence interval, e.g. ``["2.5 %", "97.5 %"]``."""
+    a = (1.0 - level) / 2.0
+    return [f"{100 * p:.3g} %" for p in (a, 1.0 - a)]
+
+
+class BootResult:
+    """The value of :func:`bootMer` (R: a ``bootMer``/``boot`` object).
+
+    Attributes
+    ----------
+    t0 : pandas.Series
+        ``FUN(fit)``.
+    t : pandas.DataFrame
+        One row per simulation, one column per element of ``t0``; NaN rows for failed refits.
+    R : int
+        Number of simulations.
+    sim : str
+        ``"parametric"`` or ``"semiparametric"``.
+    seed : object
+        The ``seed`` argument.
+    n_failed : int
+        Refits that raised an error (R: ``attr(b, "bootFail")``).
+    messages : dict
+        Error and warning messages of the refits with their counts.
+    """
+
+    def __init__(self, t0, t, R, sim, seed, n_failed, messages, mle=None):
+        self.t0 = t0
+        self.t = t
+        self.R = int(R)
+        self.sim = sim
+        self.seed = seed
+        self.n_failed = int(n_failed)
+        self.messages = messages
+        self.mle = mle or {}
+
+    def bias(self) -> pd.Series:
+        """mean(t*) − t0 per statistic (finite replicates)."""
+        return self.t.mean(axis=0, skipna=True) - self.t0
+
+    def std_error(self) -> pd.Series:
+        """Standard deviation of t* per statistic (finite replicates)."""
+        return self.t.std(axis=0, ddof=1, skipna=True)
+
+    def confint(self, type: str = "perc", level: float = 0.95, parm=None) -> pd.DataFrame:
+        """Bootstrap confidence intervals (R: ``confint(b, type = )``, ``boot.ci``).
+
+        Parameters
+        ----------
+        type : {"perc", "basic", "norm"}
+        level : float
+        parm : str or sequence of str, optional
+            Statistics to include (default all).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per statistic, columns ``"2.5 %"``, ``"97.5 %"`` (for level 0.95).
+        """
+        if type not in ("perc", "basic", "norm"):
+            raise LmerpyError(f"bootstrap confint: type must be 'perc', 'basic' or 'norm', "
+                              f"not {type!r}")
+        if not 0 < level < 1:
+            raise LmerpyError(f"level must be between 0 and 1, not {level}")
+        names = list(self.t0.index)
+        if parm is not None:
+            parm = [parm] if isinstance(parm, str) else list(parm)
+            bad = [p for p in parm if p not in names]
+            if bad:
+                raise LmerpyError(f"unknown parameter(s) {', '.join(bad)}; "
+                                  f"available: {', '.join(names)}")
+            names = parm
+        alpha = np.array([(1 - level) / 2, (1 + level) / 2])
+        rows = []
+        for nm in names:
+            tt = self.t[nm].to_numpy(dtype=float)
+            t0 = float(self.t0[nm])
+            if type == "perc":
+                rows.append(norm_inter(tt, alpha))
+            elif type == "basic":
+                q = norm_inter(tt, alpha[::-1])
+                rows.append(2.0 * t0 - q)
+            else:
+                fin = tt[np.isfinite(tt)]
+                bias = fin.mean() - t0
+                merr = fin.std(ddof=1) * stats.norm.ppf((1 + level) / 2)
+                rows.append(np.array([t0 - bias - merr, t0 - bias + merr]))
+        return pd.DataFrame(np.array(rows, dtype=float).reshape(len(names), 2), index=names,
+                            columns=pct_names(level))
+
+    def __str__(self):
+        from ..display.rprint import print_numeric_matrix
+        tab = np.column_stack([self.t0.to_numpy(dtype=float), self.bias().to_numpy(),
+                               self.std_error().to_numpy()])
+        rows = [f"t{i + 1}*" for i in range(tab.shape[0])]
+        head = f"{self.sim.upper()} BOOTSTRAP\n\n\nCall:\nbootMer(nsim = {self.R})\n\n\n"
+        body = print_numeric_matrix(tab, rows, ["original", "bias", "std. error"])
+        fail = (f"\n{self.n_failed} of {self.R} bootstrap refits failed"
+                if self.n_failed else "")
+        return head + "Bootstrap Statistics :\n" + body + fail
+
+    __repr__ = __str__
+
+
+# ----------------------------------------------------------------------------- refits
+
+
+def _as_vector(value, names=None):
+    if isinstance(value, pd.Series):
+        return value.to_numpy(dtype=float), [str(i) for i in value.index]
+    if isinstance(value, dict):
+        return np.asarray(list(value.values()), dtype=float), [str(k) for k in value]
+    arr = np.atleast_1d(np.asarray(value, dtype=float)).reshape(-1)
+    return arr, names or [f"t{i + 1}" for i in range(arr.shape[0])]
+
+
+def _one(fit, FUN, y, k):
+    """Refit on response ``y`` and apply FUN: (values or None, error, warnings)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            value = FUN(fit.refit(y))
+            arr, _ = _as_vector(value)
+            if arr.shape[0] != k:
+                raise LmerpyError(f"FUN returned {arr.shape[0]} values on a refit, "
+                                  f"{k} on the fit")
+            err = None
+        except Exception as exc:  # a failed refit is a NaN row, as in bootMer
+            arr, err = None, f"{type(exc).__name__}: {exc}"
+    return arr, err, [str(w.message) for w in caught]
+
+
+_WORKER = {}
+
+
+def _init_worker(payload):
+    if payload is not None:
+        _WORKER["fit"], _WORKER["FUN"] = pickle.loads(payload)
+
+
+def _run_chunk(start, ys, k):
+    fit, FUN = _WORKER["fit"], _WORKER["FUN"]
+    return start, [_one(fit, FUN, y, k) for y in ys]
+
+
+def _responses(Y, kind):
+    """Split simulated responses (m, nsim) or (m, 2, nsim) into per-simulation arrays."""
+    return [Y[..., j] for j in range(Y.shape[-1])]
+
+
+def _progress(total, enabled):
+    if not enabled:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, desc="bootMer", unit="refit")
+
+
+def refit_all(fit, FUN: Callable, ys: List[np.ndarray], k: int, n_jobs: int = 1,
+              progress: bool = False):
+    """``[(values, error, warnings)]`` of ``FUN(fit.refit(y))`` for each response, in order;
+    ``n_jobs`` processes (1: in this process)."""
+    n = len(ys)
+    out: List = [None] * n
+    n_jobs = int(n_jobs or 1)
+    if n_jobs < 0:
+        n_jobs = max(1, (mp.cpu_count() or 1) + 1 + n_jobs)
+    if n_jobs <= 1 or n <= 1:
+        bar = _progress(n, progress)
+        for i, y in enumerate(ys):
+            out[i] = _one(fit, FUN, y, k)
+            if bar is not None:
+                bar.update(1)
+        if bar is not None:
+            bar.close()
+        return out
+    methods = mp.get_all_start_methods()
+    if "fork" in methods:
+        # children inherit the fit and FUN: nothing but responses and results is pickled
+        ctx, payload = mp.get_context("fork"), None
+        _WORKER["fit"], _WORKER["FUN"] = fit, FUN
+    else:
+        ctx = mp.get_context()
+        try:
+            payload = pickle.dumps((fit, FUN))
+        except Exception as exc:
+            raise LmerpyError("bootMer with n_jobs > 1 needs FUN to be picklable (a function "
+                              f"defined at module level, not a lambda): {exc}") from None
+    chunk = max(1, n // (n_jobs * 8))
+    try:
+        with ProcessPoolExecutor(max_workers=n_jobs, mp_context=ctx, initializer=_init_worker,
+                                 initargs=(payload,)) as pool:
+            futures = [pool.submit(_run_chunk, s, ys[s:s + chunk], k)
+                       for s in range(0, n, chunk)]
+            bar = _progress(n, progress)
+            for fut in as_completed(futures):
+                start, res = fut.result()
+                out[start:start + len(res)] = res
+                if bar is not None:
+                    bar.update(len(res))
+            if bar is not None:
+                bar.close()
+    finally:
+        _WORKER.clear()
+    return out
+
+
+def _count(msgs):
+    counts = {}
+    for m in msgs:
+        counts[m] = counts.get(m, 0) + 1
+    return counts
+
+
+def bootMer(fit, FUN: Callable, nsim: int = 1, seed=None, use_u: bool = False, re_form=None,
+            type: str = "parametric", progress: bool = True, n_jobs: int = 1) -> BootResult:
+    """Model-based (semi-)parametric bootstrap (R: ``bootMer(x, FUN, nsim, seed, use.u,
+    re.form, type, parallel, ncpus)``).
+
+    Parameters
+    ----------
+    fit : LinearMixedModel or GeneralizedLinearMixedModel
+    FUN : callable
+        fit → number, sequence, dict or pandas Series (names are kept), e.g.
+        ``lambda m: m.fixef()``. With ``n_jobs > 1`` on a platform without ``fork`` it must
+        be picklable (defined at module level).
+    nsim : int
+        Number of bootstrap samples.
+    seed : None, int or numpy.random.Generator
+        Seeds the simulation (the result does not depend on ``n_jobs``).
+    use_u, re_form :
+        Which random effects the simulation conditions on, as in
+        :func:`~lmerpy.inference.simulate.simulate` (default: new random effects each time).
+    type : {"parametric", "semiparametric"}
+        ``semiparametric`` (needs ``use_u=True``): fitted values plus residuals resampled with
+        replacement, as lme4.
+    progress : bool
+        Show a tqdm progress bar (when tqdm is installed).
+    n_jobs : int
+        Worker processes (1: none; -1: one per CPU).
+
+    Returns
+    -------
+    BootResult
+        ``.t0``, ``.t`` (nsim × k DataFrame), ``.confint(type="perc"|"norm"|"basic")``.
+    """
+    from .simulate import as_generator, simulate_responses
+    nsim = int(nsim)
+    if nsim < 1:
+        raise LmerpyError(f"nsim must be a positive integer, not {nsim}")
+    if type not in ("parametric", "semiparametric"):
+        raise LmerpyError(f"bootMer: type must be 'parametric' or 'semiparametric', not {type!r}")
+    t0_raw = FUN(fit)
+    t0_arr, names = _as_vector(t0_raw)
+    k = t0_arr.shape[0]
+    rng = as_generator(seed)
+    if type == "parametric":
+        Y, _, kind = simulate_responses(fit, nsim=nsim, seed=rng, use_u=use_u, re_form=re_form)
+        ys = _responses(Y, kind)
+    else:
+        if re_form is not None:
+            raise LmerpyError("re_form cannot be used with semiparametric bootstrapping")
+        if not use_u:
+            raise LmerpyError("semiparametric bootstrapping with use_u=False not yet "
+                              "implemented (as in lme4)")
+        if getattr(fit, "family", None) is not None:
+            warnings.warn("semiparametric bootstrapping is questionable for GLMMs",
+                          UserWarning, stacklevel=2)
+        fitted = fit.fitted().to_numpy(dtype=float)
+        res = fit.residuals(type="response").to_numpy(dtype=float)
+        ys = [fitted + rng.choice(res, size=res.shape[0], replace=True) for _ in range(nsim)]
+    results = refit_all(fit, FUN, ys, k, n_jobs=n_jobs, progress=progress)
+    T = np.full((nsim, k), np.nan)
+    errors, warns = [], []
+    for i, (arr, err, ws) in enumerate(results):
+        if arr is not None:
+            T[i] = arr
+        else:
+            errors.append(err)
+        warns.extend(ws)
+    if errors:
+        warnings.warn(f"some bootstrap runs failed ({len(errors)}/{nsim})", UserWarning,
+                      stacklevel=2)
+    mle = {"beta": fit.fixef().to_numpy(), "theta": fit.theta}
+    if getattr(fit, "family", None) is None:
+        mle["sigma"] = fit.sigma()
+    return BootResult(pd.Series(t0_arr, index=names), pd.DataFrame(T, columns=names), nsim,
+                      type, seed if not isinstance(seed, np.random.Generator) else None,
+                      len(errors), {"error": _count(errors), "warning": _count(warns)}, mle)
