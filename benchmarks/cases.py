@@ -38,6 +38,8 @@ class Case:
     inner : int
         Fits per timed repetition (the repetition's time is divided by it): fast fits are timed
         in batches so that clock resolution and scheduling noise do not dominate.
+    short : str
+        Label in the plot (default: ``name``).
     """
 
     name: str
@@ -49,6 +51,7 @@ class Case:
     synthetic: dict = field(default_factory=dict)
     size: str = "small"
     inner: int = 1
+    short: str = ""
 
     @property
     def default_reps(self):
@@ -66,32 +69,35 @@ CROSSED = "y ~ x + (x | g1) + (1 | g2)"
 
 CASES = [
     Case("sleepstudy", "sleepstudy (Days|Subject)", "lmer",
-         "Reaction ~ Days + (Days | Subject)", "sleepstudy", inner=20),
+         "Reaction ~ Days + (Days | Subject)", "sleepstudy", inner=20, short="sleepstudy"),
     Case("penicillin", "Penicillin (1|plate)+(1|sample)", "lmer",
-         "diameter ~ 1 + (1 | plate) + (1 | sample)", "Penicillin", inner=10),
+         "diameter ~ 1 + (1 | plate) + (1 | sample)", "Penicillin", inner=10, short="Penicillin"),
     Case("pastes", "Pastes (1|batch/cask)", "lmer",
-         "strength ~ 1 + (1 | batch/cask)", "Pastes", inner=10),
+         "strength ~ 1 + (1 | batch/cask)", "Pastes", inner=10, short="Pastes"),
     Case("insteval", "InstEval (1|s)+(1|d)+(1|dept)", "lmer",
-         "y ~ service + (1 | s) + (1 | d) + (1 | dept)", "InstEval", size="large"),
+         "y ~ service + (1 | s) + (1 | d) + (1 | dept)", "InstEval", size="large",
+         short="InstEval"),
     Case("insteval_service", "InstEval (1|s)+(1|d)+(service|dept)", "lmer",
-         "y ~ service + (1 | s) + (1 | d) + (service | dept)", "InstEval", size="large"),
+         "y ~ service + (1 | s) + (1 | d) + (service | dept)", "InstEval", size="large",
+         short="InstEval (service|dept)"),
     Case("crossed_200k", "crossed 200k (x|g1)+(1|g2)", "lmer", CROSSED, "synthetic",
-         synthetic=dict(n_rows=200_000, n_g1=2_000, n_g2=300, seed=20240501), size="large"),
+         synthetic=dict(n_rows=200_000, n_g1=2_000, n_g2=300, seed=20240501), size="large",
+         short="crossed 200k"),
     Case("crossed_1m", "crossed 1M (x|g1)+(1|g2)", "lmer", CROSSED, "synthetic",
          synthetic=dict(n_rows=1_000_000, n_g1=10_000, n_g2=1_000, seed=20240502),
-         size="xlarge"),
+         size="xlarge", short="crossed 1M"),
     Case("crossed_10m", "crossed 10M (x|g1)+(1|g2)", "lmer", CROSSED, "synthetic",
          synthetic=dict(n_rows=10_000_000, n_g1=100_000, n_g2=3_000, seed=20240503),
-         size="xlarge"),
+         size="xlarge", short="crossed 10M"),
     Case("cbpp", "cbpp binomial (1|herd)", "glmer",
          "cbind(incidence, size - incidence) ~ period + (1 | herd)", "cbpp",
-         family="binomial", inner=5),
+         family="binomial", inner=5, short="cbpp"),
     Case("grouseticks", "grouseticks Poisson 3 intercepts", "glmer",
          "TICKS ~ YEAR + HEIGHT + (1 | BROOD) + (1 | INDEX) + (1 | LOCATION)", "grouseticks",
-         family="poisson", inner=2),
+         family="poisson", inner=2, short="grouseticks"),
     Case("verbagg", "VerbAgg binomial (1|id)+(1|item)", "glmer",
          "r2 ~ Anger + Gender + btype + situ + (1 | id) + (1 | item)", "VerbAgg",
-         family="binomial"),
+         family="binomial", short="VerbAgg"),
 ]
 
 BY_NAME = {c.name: c for c in CASES}

@@ -158,7 +158,8 @@ def _start_r(case, tmp, timeout):
 
 def run_case(case, reps, with_r=True, timeout=3600.0, log=print):
     """Run one case; returns its result record (see docs/performance.md for the fields)."""
-    rec = {"name": case.name, "title": case.title, "fn": case.fn, "formula": case.formula,
+    rec = {"name": case.name, "title": case.title, "short": case.short or case.name,
+           "fn": case.fn, "formula": case.formula,
            "family": case.family, "data": case.data, "synthetic": case.synthetic or None,
            "size": case.size, "inner": case.inner, "reps": reps,
            "loadavg_start": _loadavg()}

@@ -135,17 +135,10 @@ def plot(doc, png_path):
                          and _side_ok(rec[label]))
         if len(crossed) > 1:
             ax.plot(*zip(*crossed), color=color, lw=1, alpha=0.6)
-    seen = {}
     for rec in doc["cases"]:
         ys = [rec[lb]["median"] for lb in colors if _side_ok(rec[lb])]
-        if rec.get("n") and ys:
-            if len(ys) == 2:
-                ax.plot([rec["n"]] * 2, ys, color="0.7", lw=0.8, zorder=0)
-            k = round(math.log10(rec["n"]) * 10)  # labels of cases with near-equal n stack
-            shift = 9 * (seen.get(k, 0))
-            seen[k] = seen.get(k, 0) + 1
-            ax.annotate(rec["title"], (rec["n"], max(ys)), textcoords="offset points",
-                        xytext=(5, 4 + shift), fontsize=7, color="0.25")
+        if rec.get("n") and len(ys) == 2:
+            ax.plot([rec["n"]] * 2, ys, color="0.7", lw=0.8, zorder=0)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("observations n")
@@ -155,11 +148,39 @@ def plot(doc, png_path):
     ax.margins(x=0.15, y=0.15)
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
+    _label_points(fig, ax, doc, colors)
     png_path = Path(png_path)
     png_path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(png_path)
     plt.close(fig)
     return png_path
+
+
+def _label_points(fig, ax, doc, colors):
+    """Name each case beside its pair of points, moving labels up or down until none overlap."""
+    ax.set_xlim(ax.get_xlim())
+    ax.set_ylim(ax.get_ylim())
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    placed = []
+    recs = [r for r in doc["cases"] if r.get("n")]
+    for rec in sorted(recs, key=lambda r: r["n"]):
+        ys = [rec[lb]["median"] for lb in colors if _side_ok(rec[lb])]
+        if not ys:
+            continue
+        y = math.exp(sum(math.log(v) for v in ys) / len(ys))
+        text = rec.get("short") or rec.get("name")
+        for dy in (0, 9, -9, 18, -18, 27, -27, 36, -36):
+            ann = ax.annotate(text, (rec["n"], y), textcoords="offset points",
+                              xytext=(7, dy - 3), fontsize=7.5, color="0.2")
+            box = ann.get_window_extent(renderer)
+            if not any(box.overlaps(p) for p in placed):
+                break
+            ann.remove()
+        else:
+            ann = ax.annotate(text, (rec["n"], y), textcoords="offset points",
+                              xytext=(7, -3), fontsize=7.5, color="0.2")
+        placed.append(ann.get_window_extent(renderer))
 
 
 def write_report(doc, md_path, png_path):
