@@ -177,7 +177,7 @@ def fit_to_dict(fit):
     reml = bool(getattr(fit, "REML", False))
     out = {
         "formula": str(fit.call.get("formula", "")),
-        "data": (getattr(fit._data, "attrs", {}) or {}).get("name") if fit._data is not None else None,
+        "data": getattr(fit._data, "attrs", {}).get("name") if fit._data is not None else None,
         "model": "glmer" if fam is not None else "lmer",
         "REML": reml,
         "family": getattr(fam, "family", "gaussian"),

@@ -16,8 +16,7 @@ matplotlib.use("Agg")
 
 import lmerpy  # noqa: E402
 from lmerpy import plot  # noqa: E402
-from lmerpy.errors import (DataError, FormulaSyntaxError, LmerpyError,  # noqa: E402
-                           UnknownColumnError)
+from lmerpy.errors import DataError, FormulaSyntaxError, LmerpyError, UnknownColumnError  # noqa: E402
 from lmerpy.plot.panel import PanelFormula, parse_panel_formula  # noqa: E402
 
 REF = Path(__file__).parent / "reference"
@@ -59,7 +58,8 @@ def test_parse_panel_formula(text, want):
 
 
 @pytest.mark.parametrize("text, message, column", [
-    ("y ~ log(x) | g", "unexpected '(': a panel formula is 'y ~ x | group' with column names only", 7),
+    ("y ~ log(x) | g",
+     "unexpected '(': a panel formula is 'y ~ x | group' with column names only", 7),
     ("y ~ x |", "expected a grouping column name after '|', found the end of the formula", 7),
     ("y x | g", "expected '~', found 'x'", 2),
     ("~ x | g", "expected the response column name, found '~'", 0),
@@ -141,7 +141,8 @@ def test_two_conditioning_factors_and_a_factor_x(tmp_path):
 
 
 def test_backquoted_names(tmp_path):
-    df = pd.DataFrame({"my y": [1.0, 2.0, 3.0, 4.0], "x": [1, 2, 1, 2], "g 1": ["b", "b", "a", "a"]})
+    df = pd.DataFrame({"my y": [1.0, 2.0, 3.0, 4.0], "x": [1, 2, 1, 2],
+                       "g 1": ["b", "b", "a", "a"]})
     fig = plot.panel_plot(df, "`my y` ~ x | `g 1`")
     assert [ax.get_title() for ax in fig.axes] == ["a", "b"]
     assert fig.axes[0].get_ylabel() == "my y"
@@ -149,7 +150,8 @@ def test_backquoted_names(tmp_path):
 
 def test_errors_name_the_column(sleep):
     _, data, fit = sleep
-    with pytest.raises(UnknownColumnError, match="column 'Subjet' not found in data; did you mean 'Subject'"):
+    with pytest.raises(UnknownColumnError,
+                       match="column 'Subjet' not found in data; did you mean 'Subject'"):
         plot.panel_plot(data, "Reaction ~ Days | Subjet")
     with pytest.raises(UnknownColumnError, match="column 'reaction'"):
         plot.panel_plot(data, "reaction ~ Days | Subject")

@@ -97,7 +97,8 @@ def residuals_vs_fitted(fit, type="pearson", smooth=False, span=2.0 / 3.0, figsi
     r = _residuals(fit, type)
     f = np.asarray(fit.fitted(), dtype=float)
     if f.shape != r.shape:
-        raise LmerpyError(f"fitted values ({f.shape[0]}) and residuals ({r.shape[0]}) differ in length")
+        raise LmerpyError(f"fitted values ({f.shape[0]}) and residuals ({r.shape[0]}) differ "
+                          "in length")
     ok = np.isfinite(f) & np.isfinite(r)
     fig = new_figure(*figure_size(figsize, (6.0, 4.5)))
     ax = fig.add_subplot(1, 1, 1)

@@ -10,7 +10,6 @@ import difflib
 import itertools
 import re
 from dataclasses import dataclass
-from typing import List, Optional
 
 import numpy as np
 import pandas as pd
@@ -223,9 +222,10 @@ def panel_plot(data, formula, fit=None, ncols=None, figsize=None, sharex=True, s
     for labels, _ in cond:
         keep &= np.array([v is not None for v in labels])
     if not keep.any():
-        raise DataError(f"no rows with non-missing {', '.join((pf.response, pf.x) + pf.conditioning)}")
+        used = ", ".join((pf.response, pf.x, *pf.conditioning))
+        raise DataError(f"no rows with non-missing {used}")
     # panels: every combination of levels with data, first factor varying fastest (lattice)
-    combos: List[Optional[tuple]] = [None]
+    combos: list[tuple | None] = [None]
     if cond:
         combos = [tuple(reversed(c)) for c in itertools.product(*[o for _, o in reversed(cond)])]
     panels = []
@@ -247,8 +247,9 @@ def panel_plot(data, formula, fit=None, ncols=None, figsize=None, sharex=True, s
         ax.plot(x[rows], y[rows], linestyle="none", marker="o", markersize=3, color="C0",
                 markerfacecolor="none", gid="data")
         if fit is not None:
-            for values, gid, style in ((population, "population", dict(color="0.35", linestyle="--")),
-                                       (conditional, "conditional", dict(color="C3"))):
+            lines = ((population, "population", {"color": "0.35", "linestyle": "--"}),
+                     (conditional, "conditional", {"color": "C3"}))
+            for values, gid, style in lines:
                 lx, ly = _mean_by_x(x[rows], values[rows])
                 if lx.size:
                     ax.plot(lx, ly, linewidth=1.2, gid=gid, label=gid, **style)

@@ -8,8 +8,8 @@ with slopes 1/ζ'), which is also how ``confint(profile(fit))`` gets its limits.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional
 
 import numpy as np
 import pandas as pd
@@ -74,7 +74,7 @@ class ZetaSpline:
     x: np.ndarray
     zeta: np.ndarray
     forward: Callable
-    inverse: Optional[Callable]
+    inverse: Callable | None
 
     def limits(self, zeta_values):
         """Parameter values where ζ equals each of ``zeta_values`` (NaN where out of range)."""
