@@ -9,6 +9,7 @@ import math
 import os
 from pathlib import Path
 
+from .cases import BY_NAME
 from .harness import fmt_time
 
 START = "<!-- bench:results:start -->"
@@ -25,6 +26,14 @@ def _pair(a, b, fmt):
 
 def _int(v):
     return "—" if v is None else f"{int(v)}"
+
+
+def _restart_note(side):
+    """lmerpy's feval counts every evaluation; after a restart lme4 counts the last run only."""
+    last, total = side.get("optimizer_evals"), side.get("feval")
+    if last and total and last != total:
+        return f" ({last} in lmerpy's last run)"
+    return ""
 
 
 def _mib(v):
@@ -57,7 +66,7 @@ def table(doc):
         diff = rec.get("objective_diff")
         rows.append("| " + " | ".join(_cell(c) for c in [
             rec["title"], f"{rec['n']:,}" if rec.get("n") else "—", ta, tb, ratio,
-            _pair(a.get("feval"), b.get("feval"), _int),
+            _pair(a.get("feval"), b.get("feval"), _int) + _restart_note(a),
             _pair(pe[0], pe[1], fmt_time),
             _pair(a.get("time_per_feval"), b.get("time_per_feval"), fmt_time),
             _pair(ma, mb, _mib),
@@ -169,7 +178,8 @@ def _label_points(fig, ax, doc, colors):
         if not ys:
             continue
         y = math.exp(sum(math.log(v) for v in ys) / len(ys))
-        text = rec.get("short") or rec.get("name")
+        known = BY_NAME.get(rec.get("name"))
+        text = rec.get("short") or (known.short if known else "") or rec.get("name")
         for dy in (0, 9, -9, 18, -18, 27, -27, 36, -36):
             ann = ax.annotate(text, (rec["n"], y), textcoords="offset points",
                               xytext=(7, dy - 3), fontsize=7.5, color="0.2")
