@@ -347,3 +347,42 @@ def test_plots_need_neither_pyplot_nor_a_display(tmp_path):
     assert out.returncode == 0, out.stderr
     assert (tmp_path / "c.png").stat().st_size > 1000
     assert out.stdout.strip().lower() == "agg"
+
+
+# ---------------------------------------------------------------------- a GLMM
+
+
+def test_glmm_plots_against_lme4(tmp_path):
+    """cbpp binomial GLMM (lme4 golden cbpp_laplace.json): modes, intervals and fitted values
+    at the same tolerances; fitted proportions within 1e-4 absolute."""
+    try:
+        glmer = lmerpy.glmer
+    except AttributeError:
+        from lmerpy.models.glmm import glmer
+    ref = _ref("cbpp_laplace.json")
+    data = lmerpy.datasets.load(ref["data"])
+    fit = glmer(ref["formula"], data, family="binomial")
+    fig = plot.caterpillar(fit)
+    _png(fig, tmp_path)
+    (ax,) = fig.axes
+    values, condsd = _golden_ranef(ref, "herd")
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels == list(values["(Intercept)"].sort_values().index)
+    sd = condsd.loc[labels, "(Intercept)"].to_numpy()
+    x = _by_gid(ax, "condval").get_xdata()
+    assert np.all(np.abs(x - values.loc[labels, "(Intercept)"].to_numpy()) <= 2e-3 * sd)
+    seg = np.array(_segments_x(_by_gid(ax, "interval")))
+    np.testing.assert_allclose((seg[:, 1] - seg[:, 0]) / 2, Z95 * sd, rtol=1e-3)
+    rvf = plot.residuals_vs_fitted(fit, smooth=True)
+    _png(rvf, tmp_path, "rvf.png")
+    pts = _by_gid(rvf.axes[0], "points")
+    assert np.max(np.abs(pts.get_xdata() - np.asarray(ref["fitted"]))) <= 1e-4
+    panel = plot.panel_plot(data.assign(prop=data["incidence"] / data["size"]),
+                            "prop ~ period | herd", fit=fit)
+    assert len(panel.axes) == 15
+    rows = (data["herd"] == "1").to_numpy()
+    cond = _by_gid(panel.axes[0], "conditional").get_ydata()
+    pop = _by_gid(panel.axes[0], "population").get_ydata()
+    assert np.max(np.abs(cond - np.asarray(ref["fitted"])[rows])) <= 1e-4
+    eta = np.asarray(ref["predict_population"])[rows]          # predict(re.form = NA): link
+    assert np.max(np.abs(pop - 1 / (1 + np.exp(-eta)))) <= 1e-4
