@@ -21,14 +21,16 @@ class SplineError(LmerpyError):
 
 class PolySpline:
     """A piecewise polynomial: on ``(knots[i], knots[i+1]]`` (and at ``knots[0]``) the value is
-    ``sum_k coef[i, k] * (x - knots[i])**k``; NaN outside ``[knots[0], knots[-1]]``.
+    ``sum_k coef[i, k] * (x - knots[i])**k``. Outside ``[knots[0], knots[-1]]``: NaN, or for a
+    natural spline the straight line with the end value and slope.
 
-    R equivalent: class ``polySpline`` and ``predict.polySpline``.
+    R equivalent: classes ``polySpline`` / ``npolySpline`` and their ``predict`` methods.
     """
 
-    def __init__(self, knots, coef):
+    def __init__(self, knots, coef, natural=False):
         self.knots = np.asarray(knots, dtype=float)
         self.coef = np.asarray(coef, dtype=float)
+        self.natural = bool(natural)
 
     def __call__(self, x):
         x = np.atleast_1d(np.asarray(x, dtype=float))
@@ -46,11 +48,16 @@ class PolySpline:
             for j in range(c.shape[1] - 2, -1, -1):
                 y = y * dx + c[:, j]
             out[ok] = y
+        if self.natural:
+            lo, hi = x < k[0], x > k[-1]
+            out[lo] = self.coef[0, 0] + self.coef[0, 1] * (x[lo] - k[0])
+            out[hi] = self.coef[-1, 0] + self.coef[-1, 1] * (x[hi] - k[-1])
         return out
 
 
 def interp_spline(x, y) -> PolySpline:
-    """Natural cubic interpolating spline of ``y`` on ``x`` (R: ``interpSpline(y ~ x)``).
+    """Natural cubic interpolating spline of ``y`` on ``x`` (R: ``interpSpline(y ~ x)``),
+    extended linearly beyond the end knots as R's ``predict.npolySpline``.
 
     Raises
     ------
@@ -71,7 +78,7 @@ def interp_spline(x, y) -> PolySpline:
     coef = np.column_stack([y, cs(x, 1), cs(x, 2) / 2.0, cs(x, 3) / 6.0])
     coef[-1, 3] = 0.0
     coef[0, 2] = coef[-1, 2] = 0.0
-    return PolySpline(x, coef)
+    return PolySpline(x, coef, natural=True)
 
 
 def back_spline(sp: PolySpline) -> PolySpline:

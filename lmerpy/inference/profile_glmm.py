@@ -1,0 +1,116 @@
+"""Likelihood profiles of a generalized linear mixed model (R: ``profile(gfit)``).
+
+As lme4 (``profile.merMod`` with ``devfun2`` on a ``glmerMod``): every parameter, the random
+effects' standard deviations and correlations and the fixed effects alike, is profiled by
+fixing it and minimising the Laplace (or adaptive Gauss–Hermite) deviance over all the others
+with BOBYQA, warm-started from the neighbouring profile point; the first step away from the
+optimum is 1% of the parameter's value (0.001 when it is 0).
+"""
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pandas as pd
+from scipy.stats import chi2
+
+from ..errors import LmerpyError
+from .profile import (Profile, ProfileError, _bobyqa, _blocks, _finish, _select, _Stepper,
+                      _warn, sdcor_to_theta, theta_to_sdcor, var_par_names)
+
+__all__ = ["glmm_profile"]
+
+
+def glmm_profile(fit, which, alphamax, maxpts, delta, delta_cutoff, maxmult, devtol, signames):
+    """lme4's ``profile.merMod`` for a ``glmerMod`` (see :func:`lmerpy.inference.profile`)."""
+    if fit._use_sc:
+        raise LmerpyError("can't (yet) profile GLMMs with non-fixed scale parameters")
+    if int(getattr(fit, "nAGQ", 1)) < 1:
+        raise LmerpyError("profiling a GLMM needs its deviance over (theta, beta): refit with "
+                          "nAGQ >= 1 (nAGQ = 0 estimates beta inside PIRLS)")
+    dev = fit.devfun
+    blocks = _blocks(fit)
+    nth = len(fit.theta)
+    theta_hat = fit.theta.copy()
+    beta_hat = fit.fixef().to_numpy()
+    p = beta_hat.size
+    vnames = var_par_names(fit, signames, use_sc=False)
+    names = vnames + list(fit.design.X_colnames)
+    opt = np.concatenate([theta_to_sdcor(theta_hat, blocks), beta_hat])
+    optimum = pd.Series(opt, index=names)
+    nptot = opt.size
+    low = np.asarray(fit.design.lower, dtype=float)
+    lower = np.concatenate([np.maximum(low, -1.0), np.full(p, -np.inf)])
+    upper = np.concatenate([np.where(low == 0, np.inf, 1.0), np.full(p, np.inf)])
+    scale = np.concatenate([np.where(low == 0, 1.0, 1.0),
+                            np.maximum(np.sqrt(np.diag(np.asarray(fit.vcov(), dtype=float))),
+                                       1e-8)])
+    base = -2.0 * float(fit.logLik())
+
+    def dd(v):
+        th = sdcor_to_theta(v[:nth], blocks)
+        return float(dev(np.concatenate([th, v[nth:]])))
+
+    if not abs(dd(opt) - base) <= 1e-5 * max(1.0, abs(base)):
+        raise ProfileError("Profiling over both the residual variance and fixed effects is not "
+                           "numerically consistent with profiling over the fixed effects only")
+    cutoff = math.sqrt(chi2.ppf(1.0 - alphamax, nptot))
+    if delta is None:
+        delta = cutoff * delta_cutoff
+    stepper = _Stepper(delta, cutoff, maxpts, maxmult)
+    wanted = set(_select(which, names, names, len(vnames)))
+    state = {"lowest": 0.0, "na": False}
+    profiles = {}
+    try:
+        for w, name in enumerate(names):
+            if name not in wanted:
+                continue
+            free = np.array([k for k in range(nptot) if k != w], dtype=int)
+            pw = opt[w]
+
+            def zeta_at(x, prev_row, w=w, free=free, pw=pw, name=name):
+                full = np.asarray(prev_row[1:], dtype=float).copy()
+                full[w] = x
+
+                def f(xf):
+                    v = full.copy()
+                    v[free] = xf
+                    return dd(v)
+
+                try:
+                    xf, fv = _bobyqa(f, full[free], lower[free], upper[free], scale[free])
+                except (LmerpyError, FloatingPointError, np.linalg.LinAlgError):
+                    state["na"] = True
+                    row = np.full(nptot + 1, np.nan)
+                    row[1 + w] = x
+                    return np.nan, row
+                full[free] = xf
+                diff = fv - base
+                if diff < -devtol:
+                    raise ProfileError(f"profiling detected new, lower deviance (by {-diff:.3g}"
+                                       f" at {name} = {x:g})")
+                if diff < 0:
+                    state["lowest"] = min(state["lowest"], diff)
+                z = math.copysign(math.sqrt(max(diff, 0.0)), x - pw) if x != pw else 0.0
+                return z, np.concatenate([[z], full])
+
+            base_row = np.concatenate([[0.0], opt])
+            shift = 0.001 if pw == 0 else pw * 1.01
+            z1, row1 = zeta_at(shift, base_row)
+            pts = stepper.fill((pw, 0.0, base_row), (shift, z1, row1), lower[w], upper[w],
+                               zeta_at)
+            if pw > lower[w]:
+                pts += stepper.fill((shift, z1, row1), (pw, 0.0, base_row), lower[w], upper[w],
+                                    zeta_at)
+            profiles[name] = _finish(name, pts, names, lower[w], upper[w])
+    finally:
+        dev(np.concatenate([theta_hat, beta_hat]))       # leave the deviance at the optimum
+    msgs = list(dict.fromkeys(stepper.warnings))
+    if state["na"]:
+        msgs.append("NAs detected in profiling")
+    if state["lowest"] < 0:
+        msgs.append(f"slightly lower deviances (diff={state['lowest']:g}) detected")
+    for m in msgs:
+        _warn(m)
+    return Profile(profiles, optimum, base, msgs, n_var=len(vnames))
