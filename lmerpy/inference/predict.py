@@ -54,7 +54,7 @@ def linear_predictor(fit, newdata=None, re_form=None, allow_new_levels=False):
     sel = select_terms(fit, re_form, newdata)
     if sel:
         codes, unknown = newdata_terms(fit, newdata, list(sel))
-        check_levels(fit, sel, codes, unknown, allow_new_levels)
+        check_levels(fit, sel, codes, unknown, allow_new_levels, newdata)
         eta = eta + random_part(fit, sel, codes)
     return eta, index
 

@@ -16,7 +16,7 @@ from typing import Dict, List, Optional
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError, LmerpyError
+from ..errors import DataError, LmerpyError, UnknownColumnError
 
 __all__ = ["NA", "is_na_form", "parse_re_form", "select_terms", "term_b", "newdata_terms",
            "group_factor_on"]
@@ -102,17 +102,24 @@ def _lhs_colnames(rt, fit, newdata) -> List[str]:
     names_needed = list(lhs.variables) + [v for t in lhs.terms for v in t.factors]
     if not names_needed:
         return ["(Intercept)"] if lhs.intercept else []
-    data = fit._data if isinstance(getattr(fit, "_data", None), pd.DataFrame) else newdata
-    if data is None:
+    sources = [d for d in (getattr(fit, "_data", None), newdata) if isinstance(d, pd.DataFrame)]
+    if not sources:
         raise LmerpyError("re_form: cannot evaluate the left side of "
                           f"{rt.deparse()} without data")
-    ev = Evaluator(data, state={}, fit=True)
-    values = {}
-    for v in names_needed:
-        if v not in values:
-            values[v] = ev.variable(v)
-    _, spec = model_matrix(lhs, values, None, n=len(data))
-    return list(spec.colnames)
+    for k, data in enumerate(sources):
+        # the fit's data first (its factor levels); new data for variables only it has
+        try:
+            ev = Evaluator(data, state={}, fit=True)
+            values = {}
+            for v in names_needed:
+                if v not in values:
+                    values[v] = ev.variable(v)
+        except UnknownColumnError:
+            if k + 1 < len(sources):
+                continue
+            raise
+        _, spec = model_matrix(lhs, values, None, n=len(data))
+        return list(spec.colnames)
 
 
 def select_terms(fit, re_form, newdata=None) -> Optional[Dict[int, np.ndarray]]:
@@ -199,7 +206,17 @@ def group_factor_on(term, data, design):
     return f
 
 
-def check_levels(fit, selection, codes_by_term, unknown, allow_new_levels):
+def _in_appearance_order(term, newdata, design, labels):
+    """``labels`` ordered by their first appearance in ``newdata`` (as lme4 lists them)."""
+    f = group_factor_on(term, newdata, design)
+    codes = f.codes[f.codes >= 0]
+    _, first = np.unique(codes, return_index=True)
+    seen = [f.levels[c] for c in codes[np.sort(first)]]
+    wanted = set(labels)
+    return [lv for lv in seen if lv in wanted] or list(labels)
+
+
+def check_levels(fit, selection, codes_by_term, unknown, allow_new_levels, newdata=None):
     """lme4's checks on the grouping factors used: new levels and missing values."""
     if allow_new_levels:
         return
@@ -207,7 +224,10 @@ def check_levels(fit, selection, codes_by_term, unknown, allow_new_levels):
     for i in selection:
         g = terms[i].group_name
         if unknown.get(g):
-            raise DataError("new levels detected in newdata: " + ", ".join(unknown[g])
+            new = unknown[g]
+            if newdata is not None:
+                new = _in_appearance_order(terms[i], newdata, fit.design, new)
+            raise DataError("new levels detected in newdata: " + ", ".join(new)
                             + f" (grouping factor {g}; use allow_new_levels=True to predict "
                             "them with random effects 0)")
     for i in selection:
