@@ -32,7 +32,8 @@ def _restart_note(side):
     """lmerpy's feval counts every evaluation; after a restart lme4 counts the last run only."""
     last, total = side.get("optimizer_evals"), side.get("feval")
     if last and total and last != total:
-        return f" ({last} in lmerpy's last run)"
+        why = "retried" if side.get("retried") else "restarted" if side.get("restarted") else ""
+        return f" ({why + ': ' if why else ''}{last} in lmerpy's last run)"
     return ""
 
 

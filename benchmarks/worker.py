@@ -133,6 +133,9 @@ def describe_fit(fit):
         out["feval"] = int(getattr(opt, "feval", -1))
         out["optimizer_evals"] = int(getattr(opt, "optimizer_evals", 0)) or None
         out["optimizer"] = getattr(opt, "optimizer", None)
+        for key in ("restarted", "retried"):  # restart_edge / restart_unconverged
+            out[key] = bool(getattr(opt, key, False))
+        out["derivs_evals"] = int(getattr(opt, "derivs_evals", 0) or 0)
         out["conv_messages"] = list(getattr(opt, "conv_messages", []) or [])
         out["theta"] = [float(v) for v in getattr(opt, "theta", [])]
     try:
