@@ -6,43 +6,35 @@ R equivalents: lme4's ``predict``, ``simulate``, ``anova``, ``drop1``, ``bootMer
 >>> import lmerpy
 >>> fit = lmerpy.lmer("Reaction ~ Days + (Days | Subject)", lmerpy.datasets.load("sleepstudy"))
 >>> lmerpy.predict(fit, re_form=lmerpy.NA)          # population-level fitted values
+
+The functions are imported here eagerly: several share their module's name
+(``lmerpy.inference.predict`` the function vs. the module ``predict.py``), and binding the
+package attribute to the function once, at import, keeps ``lmerpy.inference.predict`` the
+function whatever is imported later.
 """
 import importlib
 
 from .reform import NA
-
-_LAZY = {
-    "predict": ".predict",
-    "simulate": ".simulate",
-    "anova": ".anova",
-    "drop1": ".anova",
-    "AnovaTable": ".anova",
-    "bootMer": ".bootstrap",
-    "BootResult": ".bootstrap",
-    "PBmodcomp": ".pbmodcomp",
-    # part B (profile / confint / ddf) -- imported when first used
-    "confint": ".confint",
-    "profile": ".profile",
-}
-
-__all__ = ["NA", *_LAZY]
+from .predict import predict
+from .simulate import simulate
+from .anova import AnovaTable, anova, drop1
+from .bootstrap import BootResult, bootMer
+from .pbmodcomp import PBmodcomp, PBModcompResult
 
 
-def __getattr__(name):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'lmerpy.inference' has no attribute {name!r}")
+def _optional(module, name):
+    """Part B's functions (profile / confint), bound when their modules exist."""
     try:
-        mod = importlib.import_module(module, __name__)
+        mod = importlib.import_module(f".{module}", __name__)
     except ModuleNotFoundError as exc:
-        if exc.name == f"{__name__}{module}":
-            raise AttributeError(f"lmerpy.inference.{name} is not available yet "
-                                 f"(module lmerpy.inference{module} is missing)") from None
+        if exc.name == f"{__name__}.{module}":
+            return None
         raise
-    value = getattr(mod, name)
-    globals()[name] = value
-    return value
+    return getattr(mod, name)
 
 
-def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+confint = _optional("confint", "confint")
+profile = _optional("profile", "profile")
+
+__all__ = ["NA", "predict", "simulate", "anova", "drop1", "AnovaTable", "bootMer", "BootResult",
+           "PBmodcomp", "PBModcompResult", "confint", "profile"]
