@@ -2,7 +2,7 @@
 
 R equivalents: ``lme4:::confint.merMod`` (``method = "profile"``, ``"Wald"``, ``"boot"``),
 ``lme4:::confint.thpr`` and ``lme4:::confint.bootMer`` (``boot::boot.ci`` percentile, basic and
-normal intervals).
+normal intervals, computed by :meth:`lmerpy.inference.bootstrap.BootResult.confint`).
 
 Rows follow lme4: the variance parameters in θ order (``.sig01``, ``.sig02``, …), ``.sigma``
 for models with a residual scale, then the fixed effects; with ``oldNames=False`` the variance
@@ -20,7 +20,7 @@ from scipy.stats import norm
 from ..errors import LmerpyError, LmerpyMessage
 from .profile import _select, profile, theta_to_sdcor, var_par_names
 
-__all__ = ["confint", "percent_labels", "boot_ci"]
+__all__ = ["confint", "percent_labels"]
 
 _METHODS = ("profile", "Wald", "boot")
 _BOOT_TYPES = ("perc", "basic", "norm")
@@ -30,8 +30,8 @@ def percent_labels(probs):
     """R's ``format.perc(probs, 3)``: ``["2.5 %", "97.5 %"]`` for ``[0.025, 0.975]``."""
     from ..display.rformat import format_numbers
     vals = [100.0 * float(p) for p in probs]
-    text = format_numbers(vals, digits=3)
-    return [t.strip() + " %" for t in text]
+    text = format_numbers(vals, digits=3, trim=True, scipen=100)   # scientific = FALSE
+    return [t + " %" for t in text]
 
 
 def _use_sc(fit):
@@ -54,65 +54,6 @@ def _wald(fit, names, vn, level):
     return full.loc[names]
 
 
-def boot_ci(t0, t, level=0.95, type="perc"):
-    """Bootstrap confidence limits of one statistic (R: ``boot::boot.ci(type = ...)``'s
-    ``percent``, ``basic`` and ``normal`` intervals).
-
-    Parameters
-    ----------
-    t0 : float
-        The statistic on the original data.
-    t : array_like
-        Its bootstrap replicates (non-finite ones are dropped, as boot does).
-    level : float
-    type : {"perc", "basic", "norm"}
-
-    Returns
-    -------
-    ndarray (2,)
-        Lower and upper limits.
-    """
-    t = np.asarray(t, dtype=float)
-    t = t[np.isfinite(t)]
-    if type == "norm":
-        if t.size < 2:
-            return np.full(2, np.nan)
-        bias = t.mean() - t0
-        merr = np.sqrt(np.var(t, ddof=1)) * norm.ppf((1.0 + level) / 2.0)
-        return np.array([t0 - bias - merr, t0 - bias + merr])
-    if type == "perc":
-        alpha = np.array([(1.0 - level) / 2.0, (1.0 + level) / 2.0])
-        return _norm_inter(t, alpha)
-    if type == "basic":
-        alpha = np.array([(1.0 + level) / 2.0, (1.0 - level) / 2.0])
-        return 2.0 * t0 - _norm_inter(t, alpha)
-    raise LmerpyError(f"boot_type must be one of {', '.join(_BOOT_TYPES)}; got {type!r}")
-
-
-def _norm_inter(t, alpha):
-    """boot's ``norm.inter``: order statistics interpolated on the normal quantile scale."""
-    R = t.size
-    if R == 0:
-        return np.full(alpha.shape, np.nan)
-    rk = (R + 1) * alpha
-    if not np.all((rk > 1) & (rk < R)):
-        warnings.warn("extreme order statistics used as endpoints", UserWarning, stacklevel=4)
-    k = np.trunc(rk).astype(int)
-    ts = np.sort(t)
-    out = np.empty(alpha.shape)
-    for i, (kk, r, a) in enumerate(zip(k, rk, alpha)):
-        if kk == 0:
-            out[i] = ts[0]
-        elif kk >= R:
-            out[i] = ts[R - 1]
-        elif kk == r:
-            out[i] = ts[kk - 1]
-        else:
-            z1, z2, z3 = norm.ppf(a), norm.ppf(kk / (R + 1)), norm.ppf((kk + 1) / (R + 1))
-            out[i] = ts[kk - 1] + (z1 - z2) / (z3 - z2) * (ts[kk] - ts[kk - 1])
-    return out
-
-
 def _boot_statistic(fit, vn):
     """lme4's default bootstrap statistic: sd/cor parameters (and sigma), then fixed effects."""
     blocks = [(int(t.theta_offset), int(t.n_columns)) for t in fit.design.reterms]
@@ -130,28 +71,16 @@ def _boot_statistic(fit, vn):
 
 
 def _boot(fit, names, vn, level, nsim, boot_type, seed, FUN, **kwargs):
-    try:
-        from .bootstrap import bootMer
-    except ImportError as e:  # part of lmerpy.inference not installed
-        raise LmerpyError("confint(method='boot') needs lmerpy.inference.bootstrap.bootMer") from e
+    from .bootstrap import bootMer
     stat = FUN if FUN is not None else _boot_statistic(fit, vn)
     bb = bootMer(fit, stat, nsim=nsim, seed=seed, **kwargs)
-    t0 = pd.Series(getattr(bb, "t0"))
-    t = getattr(bb, "t")
-    t = pd.DataFrame(np.asarray(t, dtype=float), columns=list(t0.index)) \
-        if not isinstance(t, pd.DataFrame) else t
-    if np.all(np.isnan(t.to_numpy(dtype=float))):
+    t = np.asarray(bb.t, dtype=float)
+    if t.size == 0 or np.all(np.isnan(t)):
         raise LmerpyError("*all* bootstrap runs failed!")
+    tab = bb.confint(type=boot_type, level=level)
     a = (1.0 - level) / 2.0
-    rows = []
-    for j, nm in enumerate(t0.index):
-        rows.append(boot_ci(float(t0.iloc[j]), t.iloc[:, j].to_numpy(dtype=float), level,
-                            boot_type))
-    tab = pd.DataFrame(np.array(rows).reshape(-1, 2), index=list(t0.index),
-                       columns=percent_labels([a, 1.0 - a]))
-    if FUN is None:
-        return tab.loc[names]
-    return tab
+    tab.columns = percent_labels([a, 1.0 - a])
+    return tab.loc[names] if FUN is None else tab
 
 
 def confint(fit, parm=None, level=0.95, method="profile", nsim=500, boot_type="perc",

@@ -82,17 +82,24 @@ def summary_input(fit) -> SummaryInput:
 class ModelSummary:
     """R: ``summary(fit)``. ``str()`` gives lme4's printed summary.
 
+    ``summary(ddf="Satterthwaite")`` or ``ddf="Kenward-Roger"`` (linear mixed models) gives
+    lmerTest's summary instead: the coefficient table gains ``df`` and ``Pr(>|t|)`` columns
+    and the title says which method made them (R: ``lmerTest::summary(fit, ddf = …)``);
+    ``ddf="lme4"`` or None is lme4's own.
+
     Attributes
     ----------
     coefficients : DataFrame
-        ``Estimate``, ``Std. Error``, ``t value`` (R's ``$coefficients``).
+        ``Estimate``, ``Std. Error``, ``t value`` (R's ``$coefficients``); with ``ddf``:
+        ``Estimate``, ``Std. Error``, ``df``, ``t value``, ``Pr(>|t|)``.
     varcor : VarCorr
     residuals : Series
         Scaled Pearson residuals (R's ``$residuals``).
     """
 
-    def __init__(self, fit, correlation=None):
+    def __init__(self, fit, correlation=None, ddf=None):
         self.fit = fit
+        self.ddf = None if ddf is None or str(ddf).lower() == "lme4" else ddf
         self.coefficients = coefficient_table(fit)
         self.varcor = fit.VarCorr()
         self.residuals = fit.residuals(type="pearson", scaled=True)
@@ -102,6 +109,25 @@ class ModelSummary:
         self._input = summary_input(fit)
         if correlation is not None:
             self._input.correlation = correlation
+        if self.ddf is not None:
+            self._lmertest()
+
+    def _lmertest(self):
+        """lmerTest's coefficient table and title (R: ``summary.lmerModLmerTest``)."""
+        from ..inference.ddf import _method, coef_table_ddf
+        method = _method(self.ddf)
+        self.ddf = method
+        tab = coef_table_ddf(self.fit, method)
+        self.coefficients = tab
+        s = self._input
+        what = "Satterthwaite's" if method == "Satterthwaite" else "Kenward-Roger's"
+        from ..display.mermod import method_title
+        s.title = method_title(s.kind, s.REML, s.nAGQ) + f". t-tests use {what} method"
+        s.class_name = "lmerModLmerTest"
+        s.std_error = tab["Std. Error"].to_numpy()
+        s.extra_columns = [("df", tab["df"].to_numpy())]
+        s.p_values = tab["Pr(>|t|)"].to_numpy()
+        s.p_value_name = "Pr(>|t|)"
 
     def __str__(self):
         return format_summary(self._input)
