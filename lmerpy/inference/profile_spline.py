@@ -138,6 +138,9 @@ def approx_linear(x, y, xout):
     if x.size == 0:
         return np.full(np.shape(xout), np.nan)
     ux, inv = np.unique(x, return_inverse=True)
+    if ux.size < x.size:
+        import warnings
+        warnings.warn("collapsing to unique 'x' values", UserWarning, stacklevel=4)
     uy = np.bincount(inv, weights=y) / np.bincount(inv)
     xout = np.asarray(xout, dtype=float)
     if ux.size == 1:

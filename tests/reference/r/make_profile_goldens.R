@@ -130,3 +130,7 @@ profile_case("cbpp", "cbpp",
   "binomial GLMM: every parameter profiled over all others (Laplace deviance over theta, beta)",
   "cbind(incidence, size - incidence) ~ period + (1|herd)", family = "binomial",
   confints = list(list(level = 0.9)))
+
+profile_case("small_slope", "synth_small",
+  "8 groups, correlated slope: the correlation's profile is flat up to both bounds (limits -1 and 1 by linear fall-back, lme4's warnings), the slope SD reaches 0",
+  "y ~ x + (x|g)", table = FALSE)
