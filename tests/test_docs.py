@@ -6,6 +6,10 @@ a column name). A ```` ```text ```` block that follows a python block (only blan
 is that block's expected standard output and must match exactly (trailing spaces and trailing
 blank lines aside), so every summary printed in the docs is what lmerpy prints.
 
+A ```` ```console ```` block holds shell commands, ``$ lmerpy ...``, each followed by what
+it prints; each runs as ``python -m lmerpy ...`` in the page's working directory and its
+standard output and error together must match the lines shown (only lmerpy commands run).
+
 Markers, as HTML comments (invisible on the site), on the line(s) just before a block:
 
 - ``<!-- docs-test: skip -->``: the block is shown, not run (e.g. a shell command in Python).
@@ -29,6 +33,7 @@ import importlib.util
 import io
 import os
 import re
+import shlex
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -52,6 +57,7 @@ class Block:
     expected: str | None = None    # the text block that follows, or None
     run: bool = True
     compare: bool = True
+    kind: str = "python"           # or "console": ``$ lmerpy ...`` lines and their output
 
 
 @dataclass
@@ -117,13 +123,15 @@ def parse_page(path: Path) -> Page:
     for info, start, end, body in _fences(lines):
         between = lines[last_end + 1:start]
         adjacent = last is not None and all(not s.strip() for s in between)
-        if info == "python":
+        if info in ("python", "console"):
             marks = _markers_before(lines, start)
             unknown = marks - {"skip", "no-compare"}
             if unknown:
                 raise ValueError(f"{path.name}:{start + 1}: unknown block marker(s) {sorted(unknown)}")
-            last = Block(body, start + 1, run="skip" not in marks, compare="no-compare" not in marks)
-            page.blocks.append(last)
+            block = Block(body, start + 1, run="skip" not in marks, compare="no-compare" not in marks,
+                          kind=info)
+            page.blocks.append(block)
+            last = block if info == "python" else None
         elif info == "text" and adjacent:
             last.expected = body
             last = None
@@ -142,6 +150,43 @@ def page_images(path: Path):
     figure always comes from the code beside it. Regenerate them with
     ``python tests/test_docs.py --write-images docs/tutorials/PAGE.md``."""
     return sorted(set(_IMAGE.findall(path.read_text(encoding="utf-8"))))
+
+
+def console_commands(body: str):
+    """Split a console block into ``(argv, expected_output)`` pairs: each ``$ lmerpy ...``
+    line is a command, the lines up to the next ``$`` line are what it prints."""
+    out = []
+    for line in body.splitlines():
+        if line.startswith("$ "):
+            out.append((shlex.split(line[2:]), []))
+        elif out:
+            out[-1][1].append(line)
+        elif line.strip():
+            raise ValueError(f"console block: output before the first '$ ' command: {line!r}")
+    return [(argv, "\n".join(text)) for argv, text in out]
+
+
+def run_console_block(block: Block, where: str, cwd: Path) -> int:
+    """Run each ``$ lmerpy ...`` command as ``python -m lmerpy ...`` in ``cwd``; compare its
+    standard output and error (together) with the lines shown. Returns the number compared."""
+    compared = 0
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", PYTHONPATH=os.pathsep.join(
+        filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    for argv, expected in console_commands(block.code):
+        if not argv or argv[0] != "lmerpy":
+            raise AssertionError(f"{where}: console blocks run only lmerpy commands, not {argv!r}")
+        proc = subprocess.run([sys.executable, "-m", "lmerpy", *argv[1:]], cwd=cwd, env=env,
+                              capture_output=True, text=True, timeout=600)
+        if block.compare:
+            got, want = _normalise(proc.stdout + proc.stderr), _normalise(expected)
+            if got != want:
+                diff = "\n".join(difflib.unified_diff(want.splitlines(), got.splitlines(),
+                                                      "shown in the docs", "printed now",
+                                                      lineterm=""))
+                pytest.fail(f"{where}: '$ {shlex.join(argv)}' printed something else "
+                            f"(exit status {proc.returncode})\n{diff}")
+            compared += 1
+    return compared
 
 
 def _pages():
@@ -177,8 +222,11 @@ def test_page_runs_and_prints_what_it_shows(path, tmp_path, monkeypatch):
     for block in page.blocks:
         if not block.run:
             continue
-        out = io.StringIO()
         where = f"{page.name}:{block.line}"
+        if block.kind == "console":
+            compared += run_console_block(block, where, tmp_path)
+            continue
+        out = io.StringIO()
         try:
             with contextlib.redirect_stdout(out):
                 exec(compile(block.code, where, "exec"), namespace)  # our own example code
@@ -201,7 +249,7 @@ def test_page_runs_and_prints_what_it_shows(path, tmp_path, monkeypatch):
         assert (path.parent / image).is_file(), f"{page.name}: the image {image} is missing"
         assert (tmp_path / Path(image).name).is_file(), \
             f"{page.name}: no code on the page writes {Path(image).name} (shown as {image})"
-    assert compared or not any(b.expected for b in page.blocks), \
+    assert compared or not any(b.expected or b.kind == "console" for b in page.blocks), \
         f"{page.name}: no shown output was compared"
 
 
@@ -234,6 +282,18 @@ def test_runner_reads_indented_fences(tmp_path):
                   encoding="utf-8")
     page = parse_page(md)
     assert [(b.code, b.expected) for b in page.blocks] == [("print('a')\n", "a\n")]
+
+
+def test_runner_splits_console_blocks(tmp_path):
+    md = tmp_path / "p.md"
+    md.write_text("```console\n$ lmerpy datasets sleepstudy --output 'my file.csv'\n"
+                  "$ lmerpy fit x.csv \"y ~ x + (1 | g)\"\nline 1\n\nline 3\n```\n"
+                  "```text\nnot paired with a console block\n```\n", encoding="utf-8")
+    page = parse_page(md)
+    assert [(b.kind, b.expected) for b in page.blocks] == [("console", None)]
+    assert console_commands(page.blocks[0].code) == [
+        (["lmerpy", "datasets", "sleepstudy", "--output", "my file.csv"], ""),
+        (["lmerpy", "fit", "x.csv", "y ~ x + (1 | g)"], "line 1\n\nline 3")]
 
 
 def test_runner_rejects_unknown_markers(tmp_path):
@@ -281,7 +341,7 @@ def _write_images(page_path: Path):  # pragma: no cover - a maintenance command,
     os.chdir(target)
     namespace = {"__name__": f"docs_{page.name}"}
     for block in page.blocks:
-        if block.run:
+        if block.run and block.kind == "python":
             with contextlib.redirect_stdout(io.StringIO()):
                 exec(compile(block.code, f"{page.name}:{block.line}", "exec"), namespace)
     wanted = {Path(i).name for i in page_images(page_path)}
