@@ -197,7 +197,8 @@ def test_fixed_effect_zeta_equals_offset_refit():
     pr = profile(fit, which="Days")
     assert list(pr.profiles) == ["Days"]
     tab = pr["Days"].table
-    for i in (1, len(tab) // 2, len(tab) - 2):
+    z = tab[".zeta"].to_numpy()
+    for i in (1, int(np.argmin(np.abs(z - 1.0))), len(tab) - 2):
         b = float(tab["Days"].iloc[i])
         d2 = data.copy()
         d2["off"] = b * d2["Days"]
@@ -252,3 +253,23 @@ def test_glmm_profile_restrictions():
         fit0 = lmerpy.glmer(f, cbpp, family="binomial", nAGQ=0)
     with pytest.raises(LmerpyError, match="nAGQ"):
         profile(fit0)
+
+
+def test_failed_points_become_na_as_lme4():
+    from lmerpy.errors import FitError
+    from lmerpy.inference.profile import _guard, _Stepper
+    state = {"na": False}
+
+    def zeta_at(x, start):
+        if x > 1.5:
+            raise FitError("Downdated VtV is not positive definite")
+        return x - 1.0, np.array([x - 1.0, x, 7.0])
+
+    g = _guard(zeta_at, 1, 3, state)
+    z, row = g(2.0, None)
+    assert np.isnan(z) and row[1] == 2.0 and np.isnan(row[2]) and state["na"]
+    st = _Stepper(delta=0.5, cutoff=3.0, maxpts=6, maxmult=10)
+    pts = st.fill((1.0, 0.0, np.array([0.0, 1.0, 7.0])), (1.2, 0.2, np.array([0.2, 1.2, 7.0])),
+                  -np.inf, np.inf, g)
+    assert len(pts) == 6 and np.isnan(pts[-1][1])
+    assert "Last two rows have identical or NA .zeta values: using minstep" in st.warnings

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from dataclasses import dataclass
+from typing import Any, Dict, List
 
 import numpy as np
 import pandas as pd
@@ -404,10 +404,28 @@ class _Stepper:
         while (i < self.maxpts and lowcut < pts[-1][0] < upcut
                and (np.isnan(pts[-1][1]) or abs(pts[-1][1]) <= self.cutoff)):
             x = self.next_value([(p[0], p[1]) for p in pts[-2:]], lowcut, upcut)
-            z, row = zeta_at(x, self._start(pts[-2], pts[-1], x))
+            fin = [p for p in pts if np.all(np.isfinite(p[2]))]
+            start = self._start(fin[-2], fin[-1], x) if len(fin) > 1 else fin[-1][2]
+            z, row = zeta_at(x, start)
             pts.append((x, z, row))
             i += 1
         return pts
+
+
+def _guard(zeta_at, col, width, state):
+    """lme4's ``tryCatch`` around a profile point: a failed fit gives ζ = NA (and lme4's
+    warning ``NAs detected in profiling``) instead of stopping the profile."""
+    def guarded(x, start):
+        try:
+            return zeta_at(x, start)
+        except ProfileError:
+            raise
+        except (LmerpyError, ValueError, ArithmeticError, np.linalg.LinAlgError):
+            state["na"] = True
+            row = np.full(width, np.nan)
+            row[col] = x
+            return np.nan, row
+    return guarded
 
 
 # ---------------------------------------------------------------------------------- LMM profile
@@ -464,7 +482,8 @@ def _lmm_profile(fit, which_names, alphamax, maxpts, delta, delta_cutoff, maxmul
         delta = cutoff * delta_cutoff
     stepper = _Stepper(delta, cutoff, maxpts, maxmult)
     se = np.sqrt(np.diag(np.asarray(ml.vcov(), dtype=float)))   # lme4: SEs of the ML refit
-    state = {"lowest": 0.0}
+    state = {"lowest": 0.0, "na": False}
+    width = 1 + nvp + p
 
     def deviance_diff(dev_value, where):
         diff = dev_value - base
@@ -505,6 +524,7 @@ def _lmm_profile(fit, which_names, alphamax, maxpts, delta, delta_cutoff, maxmul
             z = math.copysign(math.sqrt(dd), x - pw) if x != pw else 0.0
             return z, np.concatenate([[z], full, beta])
 
+        zeta_at = _guard(zeta_at, 1 + w, width, state)
         base_row = np.concatenate([[0.0], opt_var, beta_hat])
         shift = 0.001 if pw == 0 else pw * 1.01
         z1, row1 = zeta_at(shift, base_row)
@@ -546,6 +566,7 @@ def _lmm_profile(fit, which_names, alphamax, maxpts, delta, delta_cutoff, maxmul
             z = math.copysign(math.sqrt(dd), b - est) if b != est else 0.0
             return z, np.concatenate([[z], theta_to_sdcor(th, blocks, sig), [sig], bfix])
 
+        zeta_at = _guard(zeta_at, 1 + nvp + j, width, state)
         base_row = np.concatenate([[0.0], opt_var, beta_hat])
         shift = est + delta * se[j]
         z1, row1 = zeta_at(shift, base_row)
@@ -553,6 +574,8 @@ def _lmm_profile(fit, which_names, alphamax, maxpts, delta, delta_cutoff, maxmul
         down = stepper.fill((shift, z1, row1), (est, 0.0, base_row), -np.inf, np.inf, zeta_at)
         profiles[name] = _finish(name, up + down, vnames + fnames, np.nan, np.nan)
     msgs = list(dict.fromkeys(stepper.warnings))
+    if state["na"]:
+        msgs.append("NAs detected in profiling")
     if state["lowest"] < 0:
         msgs.append(f"slightly lower deviances (diff={state['lowest']:g}) detected")
     for m in msgs:

@@ -9,15 +9,14 @@ optimum is 1% of the parameter's value (0.001 when it is 0).
 from __future__ import annotations
 
 import math
-import warnings
 
 import numpy as np
 import pandas as pd
 from scipy.stats import chi2
 
 from ..errors import LmerpyError
-from .profile import (Profile, ProfileError, _bobyqa, _blocks, _finish, _select, _Stepper,
-                      _warn, sdcor_to_theta, theta_to_sdcor, var_par_names)
+from .profile import (Profile, ProfileError, _bobyqa, _blocks, _finish, _guard, _select,
+                      _Stepper, _warn, sdcor_to_theta, theta_to_sdcor, var_par_names)
 
 __all__ = ["glmm_profile"]
 
@@ -78,13 +77,7 @@ def glmm_profile(fit, which, alphamax, maxpts, delta, delta_cutoff, maxmult, dev
                     v[free] = xf
                     return dd(v)
 
-                try:
-                    xf, fv = _bobyqa(f, full[free], lower[free], upper[free], scale[free])
-                except (LmerpyError, FloatingPointError, np.linalg.LinAlgError):
-                    state["na"] = True
-                    row = np.full(nptot + 1, np.nan)
-                    row[1 + w] = x
-                    return np.nan, row
+                xf, fv = _bobyqa(f, full[free], lower[free], upper[free], scale[free])
                 full[free] = xf
                 diff = fv - base
                 if diff < -devtol:
@@ -95,6 +88,7 @@ def glmm_profile(fit, which, alphamax, maxpts, delta, delta_cutoff, maxmult, dev
                 z = math.copysign(math.sqrt(max(diff, 0.0)), x - pw) if x != pw else 0.0
                 return z, np.concatenate([[z], full])
 
+            zeta_at = _guard(zeta_at, 1 + w, nptot + 1, state)
             base_row = np.concatenate([[0.0], opt])
             shift = 0.001 if pw == 0 else pw * 1.01
             z1, row1 = zeta_at(shift, base_row)
