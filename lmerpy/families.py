@@ -360,7 +360,7 @@ class negative_binomial(Family):
         return hash((self.family, self.link, self.theta))
 
 
-def theta_ml(y, mu, weights=None, limit=10, eps=np.finfo(float).eps ** 0.25, n=None):
+def theta_ml(y, mu, weights=None, limit=10, eps=_EPS ** 0.25, n=None):
     """Maximum-likelihood negative binomial shape θ for given means (R: ``MASS::theta.ml``).
 
     Newton's method on the score of the negative binomial log-likelihood in θ, from the

@@ -77,9 +77,10 @@ def glmer_nb(formula, data, weights=None, offset=None, contrasts=None, na_action
     fam0 = negative_binomial(1.0, link=link)  # validates the link
     glmod = glFormula(formula, data, family=fam0, weights=weights, offset=offset,
                       contrasts=contrasts, na_action=na_action, control=ctl)
-    call = dict(fn="glmer.nb", formula=formula, data=data, weights=weights, offset=offset,
-                contrasts=contrasts, na_action=na_action, control=ctl, start=start,
-                verbose=verbose, backend=backend, nAGQ=nAGQ, link=link, tol=tol)
+    call = {"fn": "glmer.nb", "formula": formula, "data": data, "weights": weights,
+            "offset": offset, "contrasts": contrasts, "na_action": na_action, "control": ctl,
+            "start": start, "verbose": verbose, "backend": backend, "nAGQ": nAGQ, "link": link,
+            "tol": tol}
     notes = []
     quick = ctl.replace(calc_derivs=False)
     with warnings.catch_warnings():

@@ -24,8 +24,15 @@ from ..errors import ConvergenceWarning, DataError, LmerpyError
 from ..families import as_family, binomial
 from .base import LogLik, MixedModel
 
-__all__ = ["GeneralizedLinearMixedModel", "glmer", "glFormula", "mkGlmerDevfun",
-           "updateGlmerDevfun", "optimizeGlmer", "mkGlmerMod"]
+__all__ = [
+    "GeneralizedLinearMixedModel",
+    "glFormula",
+    "glmer",
+    "mkGlmerDevfun",
+    "mkGlmerMod",
+    "optimizeGlmer",
+    "updateGlmerDevfun",
+]
 
 _VCOV_FALLBACK = ("variance-covariance matrix computed from finite-difference Hessian is\n"
                   "not positive definite or contains NA values: falling back to var-cov "
@@ -526,8 +533,9 @@ def glmer(formula, data, family=binomial, nAGQ=1, weights=None, offset=None, con
         raise LmerpyError("control must come from glmerControl()")
     glmod = glFormula(formula, data, family=fam, weights=weights, offset=offset,
                       contrasts=contrasts, na_action=na_action, control=control)
-    call = dict(fn="glmer", formula=formula, data=data, family=fam, nAGQ=nAGQ, weights=weights,
-                offset=offset, contrasts=contrasts, na_action=na_action, control=control,
-                start=start, verbose=verbose, backend=backend)
+    call = {"fn": "glmer", "formula": formula, "data": data, "family": fam, "nAGQ": nAGQ,
+            "weights": weights, "offset": offset, "contrasts": contrasts,
+            "na_action": na_action, "control": control, "start": start, "verbose": verbose,
+            "backend": backend}
     return fit_glmm(glmod, fam, nAGQ=nAGQ, control=control, start=start, verbose=verbose,
                     backend=backend, data=data, call=call)

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import LmerpyError
 
-__all__ = ["GHrule", "agq_deviance", "AGQ_TERM_MESSAGE", "check_agq"]
+__all__ = ["AGQ_TERM_MESSAGE", "GHrule", "agq_deviance", "check_agq"]
 
 #: lme4's error text when nAGQ > 1 is asked for a model it does not apply to
 AGQ_TERM_MESSAGE = ("nAGQ > 1 is only available for models with a single, scalar "

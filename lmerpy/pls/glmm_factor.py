@@ -28,7 +28,7 @@ from ..errors import LmerpyError
 from .cholmod_backend import CholmodFactor, cholmod_available
 from .crossprod import unique_sorted
 
-__all__ = ["DenseFactor", "BlockFirstFactor", "make_glmm_factor", "diag_block_inverse"]
+__all__ = ["BlockFirstFactor", "DenseFactor", "diag_block_inverse", "make_glmm_factor"]
 
 #: up to this q all of A is factorised dense
 DENSE_Q = 100
@@ -170,7 +170,7 @@ class BlockFirstFactor:
         self.L2 = np.zeros((0, 0))
 
     def factor(self, values):
-        nl, p1, q2 = self.nl, self.p1, self.q2
+        p1, q2 = self.p1, self.q2
         D = values[self._posD]
         if p1 == 1:
             l1 = np.sqrt(D[:, 0, 0])

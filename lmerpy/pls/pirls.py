@@ -30,7 +30,7 @@ from ..errors import FitError, LmerpyError
 from .crossprod import ScalingMap, expand_pairs
 from .glmm_factor import make_glmm_factor
 
-__all__ = ["GlmmStructure", "PirlsState", "pirls", "PirlsError"]
+__all__ = ["GlmmStructure", "PirlsError", "PirlsState", "pirls"]
 
 #: lme4's limits: PIRLS iterations and step halvings per iteration
 MAXIT = 100
@@ -195,8 +195,24 @@ class PirlsState:
     iterations : int
     """
 
-    __slots__ = ("theta", "beta", "u", "eta", "mu", "w", "z", "ldL2", "devres", "devres_sum",
-                 "ussq", "pdev", "iterations", "offset_total", "precise", "criterion")
+    __slots__ = (
+        "beta",
+        "criterion",
+        "devres",
+        "devres_sum",
+        "eta",
+        "iterations",
+        "ldL2",
+        "mu",
+        "offset_total",
+        "pdev",
+        "precise",
+        "theta",
+        "u",
+        "ussq",
+        "w",
+        "z",
+    )
 
 
 def _solve_full(S, fac, w, z, X):
