@@ -30,6 +30,8 @@ from scipy.stats import chi2, norm
 
 from ..errors import LmerpyError
 from .profile_spline import SplineError, approx_linear, back_spline, interp_spline
+from .varpar import (_blocks, _var_bounds, sdcor_to_theta, theta_to_sdcor,  # noqa: F401
+                     var_par_names)
 
 __all__ = ["profile", "Profile", "ParameterProfile", "var_par_names", "theta_to_sdcor",
            "sdcor_to_theta", "ProfileError"]
@@ -39,142 +41,6 @@ _LOG2PI = math.log(2.0 * math.pi)
 
 class ProfileError(LmerpyError):
     """Profiling failed (R: ``profiling detected new, lower deviance`` and the like)."""
-
-
-# ---------------------------------------------------------------------------------- scales
-
-
-def _blocks(fit):
-    """(θ offset, number of columns) of each random-effects term, in θ order."""
-    return [(int(t.theta_offset), int(t.n_columns)) for t in fit.design.reterms]
-
-
-def _tri(p):
-    """Row and column indices of a p x p lower triangle in column-major order."""
-    tri = _TRI.get(p)
-    if tri is None:
-        cols, rows = np.triu_indices(p)
-        tri = _TRI[p] = (rows, cols)
-    return tri
-
-
-_TRI: Dict[int, Any] = {}
-
-
-def theta_to_sdcor(theta, blocks, sigma=1.0):
-    """θ → lme4's standard deviations and correlations (R: ``lme4:::Cv_to_Sv``).
-
-    Each term's Σ_i = σ² T_i T_i' becomes its standard deviations (at θ's diagonal positions)
-    and correlations (at its off-diagonal positions), in θ's column-major lower-triangle order.
-    σ itself is not appended.
-    """
-    theta = np.asarray(theta, dtype=float)
-    out = np.empty_like(theta)
-    for off, p in blocks:
-        if p == 1:
-            out[off] = abs(theta[off]) * sigma
-            continue
-        k = p * (p + 1) // 2
-        rows, cols = _tri(p)
-        T = np.zeros((p, p))
-        T[rows, cols] = theta[off:off + k]
-        S = (T @ T.T) * sigma ** 2
-        sd = np.sqrt(np.clip(np.diag(S), 0.0, None))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            cor = S / np.outer(sd, sd)
-        out[off:off + k] = np.where(rows == cols, sd[rows], cor[rows, cols])
-    return out
-
-
-def sdcor_to_theta(sdcor, blocks, sigma=1.0):
-    """lme4's standard deviations and correlations → θ (R: ``lme4:::Sv_to_Cv``).
-
-    T_i is the lower Cholesky factor of Σ_i/σ²; a positive semi-definite Σ_i (a zero standard
-    deviation, a correlation of ±1) gets zero columns where its pivots vanish.
-    """
-    v = np.asarray(sdcor, dtype=float)
-    out = np.empty_like(v)
-    for off, p in blocks:
-        if p == 1:
-            out[off] = v[off] / sigma
-            continue
-        if p == 2:
-            s1, r, s2 = v[off], v[off + 1], v[off + 2]
-            out[off] = s1 / sigma
-            if s1 > 0:
-                out[off + 1] = r * s2 / sigma
-                out[off + 2] = s2 * math.sqrt(max(0.0, 1.0 - r * r)) / sigma
-            else:
-                out[off + 1] = 0.0
-                out[off + 2] = s2 / sigma
-            continue
-        k = p * (p + 1) // 2
-        rows, cols = _tri(p)
-        blk = v[off:off + k]
-        diag = rows == cols
-        sd = np.zeros(p)
-        sd[rows[diag]] = blk[diag]
-        C = np.eye(p)
-        C[rows[~diag], cols[~diag]] = blk[~diag]
-        C[cols[~diag], rows[~diag]] = blk[~diag]
-        S = C * np.outer(sd, sd) / sigma ** 2
-        T = _semidefinite_cholesky(S)
-        out[off:off + k] = T[rows, cols]
-    return out
-
-
-def _semidefinite_cholesky(S):
-    try:
-        return np.linalg.cholesky(S)
-    except np.linalg.LinAlgError:
-        pass
-    p = S.shape[0]
-    L = np.zeros_like(S)
-    tol = 1e-14 * max(1.0, float(np.max(np.abs(np.diag(S)))))
-    for j in range(p):
-        d = S[j, j] - L[j, :j] @ L[j, :j]
-        if d <= tol:
-            continue
-        L[j, j] = math.sqrt(d)
-        L[j + 1:, j] = (S[j + 1:, j] - L[j + 1:, :j] @ L[j, :j]) / L[j, j]
-    return L
-
-
-def var_par_names(fit, old_names=True, use_sc=None):
-    """lme4's names of the variance parameters (R: ``lme4:::profnames``).
-
-    ``old_names=True``: ``.sig01``, ``.sig02``, …, ``.sigma``. ``False``:
-    ``sd_(Intercept)|Subject``, ``cor_Days.(Intercept)|Subject``, …, ``sigma``.
-    """
-    use_sc = fit._use_sc if use_sc is None else use_sc
-    nth = len(fit.theta)
-    if old_names:
-        names = [f".sig{i + 1:02d}" for i in range(nth)]
-    else:
-        names = []
-        for t in fit.design.reterms:
-            e, g = list(t.cnms), t.group_name
-            p = len(e)
-            for c in range(p):
-                for r in range(c, p):
-                    if r == c:
-                        names.append(f"sd_{e[r]}|{g}")
-                    else:
-                        names.append(f"cor_{e[r]}.{e[c]}|{g}")
-    if use_sc:
-        names.append(".sigma" if old_names else "sigma")
-    return names
-
-
-def _var_bounds(fit, use_sc):
-    """Bounds on the sd/cor scale: sd >= 0, -1 <= cor <= 1, sigma >= 0."""
-    low = np.asarray(fit.design.lower, dtype=float)
-    lower = np.maximum(low, -1.0)
-    upper = np.where(low == 0, np.inf, 1.0)
-    if use_sc:
-        lower = np.append(lower, 0.0)
-        upper = np.append(upper, np.inf)
-    return lower, upper
 
 
 # ---------------------------------------------------------------------------------- LMM pieces
