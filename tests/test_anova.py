@@ -94,6 +94,14 @@ def _sleep_fits():
     return f["m0"], f["m1"]
 
 
+def test_intercept_only_table():
+    """R: print(anova(lmer(Yield ~ 1 + (1|Batch), Dyestuff)))"""
+    fit = lmerpy.lmer("Yield ~ 1 + (1|Batch)", lmerpy.datasets.load("Dyestuff"))
+    tab = fit.anova()
+    assert tab.shape == (0, 4)
+    assert str(tab) == "Analysis of Variance Table\n     npar Sum Sq Mean Sq F value"
+
+
 def test_model_names():
     m0, m1 = _sleep_fits()
     with warnings.catch_warnings():

@@ -41,6 +41,9 @@ class AnovaTable(pd.DataFrame):
 
     def to_text(self, digits: int = 5, signif_stars: bool = True, width: int = 80) -> str:
         """R's ``print(x)`` as text (``digits = max(getOption("digits") - 2, 3)``)."""
+        if self.shape[0] == 0:   # R: the column names after the heading (an intercept-only fit)
+            head = "".join(h + "\n" for h in (getattr(self, "heading", None) or []))
+            return head + "     " + " ".join(str(c) for c in self.columns)
         table = [[None if (v is None or (isinstance(v, float) and math.isnan(v))) else float(v)
                   for v in row] for row in self.to_numpy(dtype=float)]
         return format_anova(table, [str(i) for i in self.index], [str(c) for c in self.columns],
