@@ -17,7 +17,7 @@ import multiprocessing as mp
 import pickle
 import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from typing import Callable, List, Optional
+from typing import Callable, List
 
 import numpy as np
 import pandas as pd

@@ -244,7 +244,7 @@ def simulate(fit, nsim=1, seed=None, use_u=False, re_form=None, newdata=None,
         For the terms conditioned on, as in :func:`~lmerpy.inference.predict.predict`.
     weights : array-like, optional
         Prior weights (default: the fit's; ones with ``newdata``). For binomial proportion
-        responses the number of trials.
+        and (with ``newdata``) ``cbind`` responses the number of trials.
 
     Returns
     -------
