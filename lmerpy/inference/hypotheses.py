@@ -210,6 +210,14 @@ def _extract_type3(t: _Terms, X, assign, cont):
     """lmerTest's ``extract_contrasts_type3`` for a treatment-coded X (with its ``assign``)."""
     rdX = _rebuild(t.fit, _indicator)
     rd_assign = _assign_for(t, _indicator)
+    empty = np.flatnonzero(np.all(rdX == 0, axis=0))
+    if empty.size:
+        import warnings
+        from ..errors import LmerpyMessage
+        names = _rd_names(t)
+        missing = ", ".join(names[k] if k < len(names) else str(k + 1) for k in empty)
+        warnings.warn(f"Missing cells for: {missing}. \nInterpret type III hypotheses with "
+                      "care.", LmerpyMessage, stacklevel=5)
     L = _zapsmall((_ginv(X) @ rdX).T)             # rows: rdX columns, columns: X columns
     cols = {lab: np.flatnonzero(assign == j) for j, lab in enumerate(t.labels, start=1)}
     order = [len(v) for v in t.vars]
@@ -247,6 +255,23 @@ def _assign_for(t: _Terms, transform):
                 w *= transform(coding, spec.levels[expr]).matrix.shape[1]
         out += [j] * (w * _numeric_width(t, ts))
     return np.asarray(out, dtype=int)
+
+
+def _rd_names(t: _Terms):
+    """Column names of the all-indicator matrix (first variable varying fastest, as R)."""
+    spec = t.spec
+    out = ["(Intercept)"] if spec.intercept else []
+    for ts in spec.terms:
+        names = [""]
+        nnum = _numeric_width(t, ts)
+        for expr, name, coding in ts.parts:
+            if coding is not None:
+                part = [name + lev for lev in spec.levels[expr]]
+            else:
+                part = [name] if nnum == 1 else [f"{name}{k + 1}" for k in range(nnum)]
+            names = [(a + ":" + b if a else b) for b in part for a in names]
+        out += names
+    return out
 
 
 def _numeric_width(t: _Terms, ts):

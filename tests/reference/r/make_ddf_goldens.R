@@ -5,7 +5,8 @@
 #   Rscript tests/reference/r/make_ddf_goldens.R [ID ...]
 # Needs lme4 1.1-31, lmerTest 3.1-3, pbkrtest 0.5.2, jsonlite.
 #
-# Keys: id, data, covers, formula, REML, weights, contrasts (per variable), fixef, theta,
+# Keys: id, data, subset (rows kept, an R expression; the test applies the same filter),
+# covers, formula, REML, weights, contrasts (per variable), fixef, theta,
 # sigma, r_messages; for each ddf in satterthwaite / kenward_roger:
 #   coefficients = summary(m, ddf)$coefficients as {rownames, colnames, values},
 #   anova_type1 / anova_type2 / anova_type3 = anova(m, type, ddf) as {heading, rownames,
@@ -56,9 +57,11 @@ collect <- function(expr) {
 `%||%` <- function(a, b) if (is.null(a)) b else a
 
 ddf_case <- function(id, data, covers, formula, REML = TRUE, weights = NULL, contrasts = NULL,
-                     kr = REML, types = 1:3, summary_text = c("Satterthwaite")) {
+                     kr = REML, types = 1:3, summary_text = c("Satterthwaite"),
+                     subset = NULL) {
   if (length(ONLY) && !(id %in% ONLY)) return(invisible(NULL))
   df <- load_data(data)
+  if (!is.null(subset)) df <- df[eval(str2lang(subset), df), , drop = FALSE]
   assign("df", df, envir = globalenv())
   cl <- call("lmer", formula = as.formula(formula, env = globalenv()), data = quote(df),
              REML = REML)
@@ -68,7 +71,8 @@ ddf_case <- function(id, data, covers, formula, REML = TRUE, weights = NULL, con
   fit <- collect(eval(cl, globalenv()))
   m <- fit$value
   assign("m", m, envir = globalenv())
-  out <- list(id = id, data = data, covers = covers, formula = formula, REML = REML,
+  out <- list(id = id, data = data, subset = subset, covers = covers, formula = formula,
+              REML = REML,
               weights = weights, contrasts = contrasts, fixef = named(fixef(m)),
               theta = arr(getME(m, "theta")), sigma = sigma(m),
               r_messages = arr(m@optinfo$conv$lme4$messages),
@@ -131,3 +135,7 @@ ddf_case("dyestuff2_singular", "Dyestuff2",
 ddf_case("orthodont_slope3", "Orthodont",
   "age*Sex with (age|Subject): anova types 1 and 2 (type 3 is in inference/orthodont_interaction)",
   "distance ~ age * Sex + (age|Subject)", types = c(1, 2))
+
+ddf_case("design_missing_cell", "synth_design",
+  "an empty f x h cell: lme4 drops the aliased column, lmerTest's 'Missing cells' message and type III tests",
+  "y ~ f * h + x + (1|g)", subset = "!(f == 'c' & h == 'hi')", types = c(2, 3))
