@@ -168,9 +168,11 @@ class MixedModel:
         return profile(self, **kwargs)
 
     # ------------------------------------------------------------------ printing
-    def summary(self, **kwargs):
+    def summary(self, correlation=None, ddf=None):
+        """R: ``summary(fit)``; ``ddf="Satterthwaite"`` or ``"Kenward-Roger"`` gives lmerTest's
+        ``summary(fit, ddf = …)`` (``df`` and ``Pr(>|t|)`` columns; linear mixed models)."""
         from .summary import ModelSummary
-        return ModelSummary(self, **kwargs)
+        return ModelSummary(self, correlation=correlation, ddf=ddf)
 
     def __str__(self):
         from ..display import format_print
