@@ -295,3 +295,38 @@ def test_bad_arguments(cbpp, synth):
         lmerpy.glmer(CBPP_F, cbpp, nAGQ=0, start={"fixef": [0, 0, 0, 0]})
     with pytest.raises(DataError, match="Response is constant"):
         lmerpy.glmer("y ~ 1 + (1 | g)", _binom_data(np.ones(12)))
+
+
+@pytest.mark.parametrize("full", [False, True], ids=["partly-crossed", "fully-crossed"])
+def test_factor_backends_agree_on_crossed_designs(full):
+    """Deviance, conditional modes and variances and the factor from the block-first (SciPy)
+    and CHOLMOD factors agree (150 x 12 levels partly crossed; 120 x 12 fully crossed)."""
+    from lmerpy.pls.glmm_deviance import GlmmDeviance
+    from lmerpy.pls.glmm_factor import BlockFirstFactor
+    rng = np.random.default_rng(11)
+    if full:
+        s_, i_ = np.meshgrid(np.arange(120), np.arange(12), indexing="ij")
+        s_, i_ = np.repeat(s_.ravel(), 2), np.repeat(i_.ravel(), 2)
+    else:
+        s_, i_ = rng.integers(0, 150, 1800), rng.integers(0, 12, 1800)
+    n = s_.shape[0]
+    df = pd.DataFrame({"s": pd.Categorical(s_), "i": pd.Categorical(i_),
+                       "x": rng.normal(size=n)})
+    df["y"] = rng.binomial(1, 0.4, n)
+    glmod = lmerpy.glFormula("y ~ x + (1 | s) + (1 | i)" if full else
+                             "y ~ x + (1 | s) + (x | i)", df)
+    devs = {b: GlmmDeviance(glmod, lmerpy.binomial(), nAGQ=1, backend=b)
+            for b in ("cholmod", "scipy")}
+    assert isinstance(devs["scipy"].S.factor, BlockFirstFactor)
+    x = np.array([0.8, 0.5, -0.4, 0.2]) if full else np.array([0.8, 0.5, 0.1, 0.3, -0.4, 0.2])
+    vals = {b: d(x) for b, d in devs.items()}
+    assert vals["scipy"] == pytest.approx(vals["cholmod"], abs=1e-9)
+    sols = {b: d.solve(x) for b, d in devs.items()}
+    for k in range(2):
+        np.testing.assert_allclose(sols["scipy"].cond_var(k), sols["cholmod"].cond_var(k),
+                                   rtol=1e-9, atol=1e-14)
+    np.testing.assert_allclose(sols["scipy"].u, sols["cholmod"].u, atol=1e-10)
+    L = sols["scipy"].L
+    A = devs["scipy"].S.smap.full_matrix(devs["scipy"].S.a_values(devs["scipy"]._state.w))
+    p = devs["scipy"].S.factor.perm
+    np.testing.assert_allclose((L @ L.T).toarray(), A.toarray()[np.ix_(p, p)], atol=1e-10)

@@ -167,6 +167,13 @@ class BlockFirstFactor:
         nz = sp.tril(pat).nnz + q2
         self.schur_density = min(1.0, nz / max(q2 * (q2 + 1) / 2, 1))
         self._Fflat = (ind.reshape(ns, p1) * q2 + srow[:, None]).ravel()   # Fortran (q2, q1)
+        # every (row, level) slot present and scalar first term (crossed designs): F in
+        # Fortran order is one gather of A's values times 1/L₁₁ per column
+        self._full = bool(p1 == 1 and ns == q2 * nl and np.all(posB >= 0))
+        if self._full:
+            order = np.argsort(self._Fflat)
+            self._posF = self._posB[:, 0][order]
+            self._levF = slev[order]
         self.L2 = np.zeros((0, 0))
 
     def factor(self, values):
@@ -188,7 +195,12 @@ class BlockFirstFactor:
         vec = np.zeros(q2 * q2)
         vec[self._flat22] = values[self._pos22]
         S = vec.reshape((q2, q2), order="F")
-        if self.ns:
+        if self._full:
+            Fd = values[self._posF]
+            Fd *= self.L1inv[:, 0, 0][self._levF]
+            self.Fd = Fd.reshape((q2, self.q1), order="F")
+            S = blas.dsyrk(-1.0, self.Fd, beta=1.0, c=S, lower=1, overwrite_c=1)
+        elif self.ns:
             B = values[self._posB] * self._maskB
             if p1 == 1:
                 Fs = B * self.L1inv[self._slev, 0, :]
@@ -256,7 +268,8 @@ class BlockFirstFactor:
         L1 = sp.csr_matrix((self.L1.reshape(-1), (g * p1 + i, g * p1 + j)),
                            shape=(self.q1, self.q1))
         L22 = sp.csr_matrix(np.tril(self.L2))
-        return sp.csc_matrix(sp.bmat([[sp.tril(L1), None], [self.F, L22]]))
+        F = sp.csr_matrix(self.Fd) if self.Fd is not None else self.F
+        return sp.csc_matrix(sp.bmat([[sp.tril(L1), None], [F, L22]]))
 
     def diag_blocks(self, rows_start, nlev, ncol):
         """Diagonal blocks (nlev, ncol, ncol) of A⁻¹ starting at original row ``rows_start``."""
@@ -265,7 +278,8 @@ class BlockFirstFactor:
         # term 1: (A⁻¹)₁₁ = L₁₁'⁻¹ (I + G'G) L₁₁⁻¹ with G = L₂₂⁻¹F
         if idx[0] >= self.I1[0] and idx[-1] <= self.I1[-1] and ncol == self.p1 \
                 and nlev == self.nl:
-            G = _trsm(self.L2, self.F.toarray()) if self.q2 else np.zeros((0, self.q1))
+            F = self.Fd if self.Fd is not None else self.F.toarray()
+            G = _trsm(self.L2, F) if self.q2 else np.zeros((0, self.q1))
             Gg = G.reshape(G.shape[0], self.nl, self.p1)
             inner = np.einsum("rgi,rgj->gij", Gg, Gg) + np.eye(self.p1)[None]
             Li = self.L1inv
