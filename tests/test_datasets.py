@@ -11,7 +11,7 @@ from lmerpy import datasets
 EXPECTED = {  # name: (rows, columns) as R's lme4 data sets
     "sleepstudy": (180, 3), "Penicillin": (144, 3), "Pastes": (60, 4), "Dyestuff": (30, 2),
     "Dyestuff2": (30, 2), "cbpp": (56, 4), "grouseticks": (403, 7), "InstEval": (73421, 7),
-    "Orthodont": (108, 4),
+    "Orthodont": (108, 4), "VerbAgg": (7584, 9), "Sitka": (395, 4),
 }
 
 
