@@ -102,6 +102,11 @@ class GlmmStructure:
         self.Lt = sp.csc_matrix((np.zeros(Lt.indices.shape[0]), Lt.indices, Lt.indptr),
                                 shape=(q, q))
         self.Lam = sp.csr_matrix((self.Lt.data, Lt.indices, Lt.indptr), shape=(q, q))
+        # scalar terms: Λ' is diagonal, its products are elementwise
+        diag = bool(np.array_equal(Lt.indices, np.arange(q))
+                    and np.array_equal(Lt.indptr, np.arange(q + 1)))
+        self._lam_diag_idx = self.smap.Lind0 if diag else None
+        self._lam_diag = np.zeros(q) if diag else None
         self.factor = make_glmm_factor(self.smap, self.blocks, backend)
         self._theta = None
 
@@ -137,8 +142,7 @@ class GlmmStructure:
         if np.any(pos < 0):  # cannot happen: the pattern is built from the same structure
             raise LmerpyError("internal error: an entry of Λ'Z'WZΛ is outside A's pattern")
         order = np.lexsort((e, pos))
-        self._ki = Lt.lind0[k1][order]
-        self._kj = Lt.lind0[k2][order]
+        self._kpair = Lt.lind0[k1][order] * self.n_theta + Lt.lind0[k2][order]
         self.K = sp.csr_matrix((np.zeros(order.shape[0]), e[order].astype(np.int32),
                                 np.concatenate(([0], np.cumsum(np.bincount(
                                     pos, minlength=smap.nnz)))).astype(np.int32)),
@@ -153,7 +157,9 @@ class GlmmStructure:
         if self._theta is not None and np.array_equal(self._theta, th):
             return
         self.Lt.data[:] = th[self.smap.Lind0]          # Lam shares the array
-        np.multiply(th[self._ki], th[self._kj], out=self.K.data)
+        self.K.data[:] = np.multiply.outer(th, th).ravel()[self._kpair]
+        if self._lam_diag is not None:
+            self._lam_diag = th[self._lam_diag_idx]
         self._theta = th.copy()
 
     def a_values(self, w):
@@ -165,10 +171,15 @@ class GlmmStructure:
 
     def u_mul(self, B):
         """U B = Λ'Z' B."""
+        if self._lam_diag is not None:
+            ZB = self.Zt @ B
+            return ZB * (self._lam_diag if ZB.ndim == 1 else self._lam_diag[:, None])
         return self.Lt @ (self.Zt @ B)
 
     def ut_mul(self, u):
         """U'u = ZΛu."""
+        if self._lam_diag is not None:
+            return self.Z @ (self._lam_diag * u)
         return self.Z @ (self.Lam @ u)
 
     def lambdat(self, theta):
