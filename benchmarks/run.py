@@ -43,8 +43,8 @@ def parse_args(argv=None):
     p.add_argument("--large", action="store_true", help="also the 1M- and 10M-row cases")
     p.add_argument("--no-r", action="store_true", help="lmerpy only, even if lme4 is present")
     p.add_argument("--out", type=Path, help="results file (default: "
-                   "benchmarks/results/<date>-<host>.json; partial runs add '-partial' and "
-                   "leave latest.json alone)")
+                   "benchmarks/results/<date>-<host>.json); a full run also writes latest.json "
+                   "beside it, partial runs (--cases, --quick) add '-partial' and do not")
     p.add_argument("--report", action="store_true",
                    help="after running, write docs/performance.md and docs/img/performance.png")
     p.add_argument("--report-only", action="store_true",
@@ -110,7 +110,7 @@ def main(argv=None):
                             timeout=args.timeout)
     doc["settings"]["command"] = " ".join(["benchmarks/run.py", *(argv or sys.argv[1:])])
     out = args.out or default_out(partial)
-    save(doc, out, latest=args.out is None and not partial)
+    save(doc, out, latest=not partial)
     print(f"results: {out}")
     print(report.table(doc))
     if args.report:
