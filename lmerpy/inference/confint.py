@@ -61,7 +61,9 @@ def _boot_statistic(fit, vn):
     def fun(m):
         sc = _use_sc(m)
         sig = float(m.sigma()) if sc else 1.0
-        vals = list(theta_to_sdcor(m.theta, blocks, sig))
+        # lme4: the SDs of an LMM are scaled by sigma; a GLMM's stay on the theta scale
+        lmm = getattr(m, "r_kind", "lmer") != "glmer"
+        vals = list(theta_to_sdcor(m.theta, blocks, sig if lmm else 1.0))
         if sc:
             vals.append(sig)
         vals.extend(m.fixef().to_numpy())
