@@ -155,11 +155,11 @@ def build_design(formula, data: pd.DataFrame, REML: bool = True, weights=None, o
         "glmer": glmer,
     }
     weights_arr = frame.weights if frame.weights is not None else np.ones(n)
-    return Design(formula=f, fr=frame.to_frame(), y=y, X=X,
+    return Design(formula=f, fr=frame.to_frame, y=y, X=X,
                   X_colnames=[spec.colnames[i] for i in keep], offset=frame.offset,
                   weights=np.asarray(weights_arr, dtype=float), reterms=re.terms, Zt=re.Zt,
                   Lambdat=re.Lambdat, Lind=re.Lind, theta=re.theta, lower=re.lower,
-                  theta_names=re.theta_names, flist=re.flist, assign=re.assign, REML=bool(REML),
+                  theta_names=re.theta_names, flist=lambda: re.flist, assign=re.assign, REML=bool(REML),
                   n_dropped=int(frame.dropped_rows.size), dropped_rows=frame.dropped_rows,
                   info=info, dropped_columns=list(spec.dropped), messages=messages,
                   na_action=na_action)

@@ -19,7 +19,7 @@ from ..errors import DesignError, FormulaError, LmerpyMessage
 from .values import Factor, drop_unused, to_factor
 from .model_matrix import model_matrix
 from .naming import var_name
-from .structures import ReTerm
+from .structures import ReTerm, lazy_fields
 
 __all__ = ["interact", "grouping_factor", "RandomEffects", "build_reterms", "theta_layout",
            "lambdat_template", "build_zt", "theta_names", "DEFAULT_CHECKS", "GLMER_CHECKS"]
@@ -137,6 +137,9 @@ class RandomEffects:
     messages: List[str]
 
 
+lazy_fields(RandomEffects, "flist")   # a DataFrame built on first access
+
+
 def _act(level: str, msg: str, exc=DesignError):
     if level == "stop":
         raise exc(msg)
@@ -194,9 +197,11 @@ def build_reterms(random_terms, values: Dict[Any, Any], n: int,
     unique = list(dict.fromkeys(names))
     assign = [unique.index(nm) for nm in names]
     first = {nm: names.index(nm) for nm in unique}
-    flist = pd.DataFrame({nm: pd.Categorical.from_codes(terms[first[nm]].codes,
-                                                        categories=terms[first[nm]].levels)
-                          for nm in unique})
+
+    def flist():
+        return pd.DataFrame({nm: pd.Categorical.from_codes(terms[first[nm]].codes,
+                                                           categories=terms[first[nm]].levels)
+                             for nm in unique})
     messages = _check_levels(unique, [terms[first[nm]].n_levels for nm in unique], n, checks,
                              glmer)
     messages += _check_zdims(terms, n, checks, glmer)

@@ -17,6 +17,41 @@ import pandas as pd
 import scipy.sparse as sp
 
 
+def lazy_fields(cls, *names):
+    """Let dataclass fields ``names`` of ``cls`` take a zero-argument callable that builds the
+    value on first access (pandas frames that a fit itself never reads, e.g. ``fr``).
+
+    The constructor and attribute assignment accept either the value or the callable; reading
+    the attribute always gives the value. Pickling and copying see the built value.
+    """
+    for name in names:
+        key = "_lazy_" + name
+
+        def get(self, key=key):
+            v = self.__dict__[key]
+            if callable(v) and not isinstance(v, (pd.DataFrame, pd.Series)):
+                v = v()
+                self.__dict__[key] = v
+            return v
+
+        def put(self, value, key=key):
+            self.__dict__[key] = value
+
+        setattr(cls, name, property(get, put))
+
+    def __getstate__(self, names=names):
+        for name in names:
+            getattr(self, name)
+        return dict(self.__dict__)
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+
+    cls.__getstate__ = __getstate__
+    cls.__setstate__ = __setstate__
+    return cls
+
+
 @dataclass
 class ReTerm:
     """One random-effects term after lme4's ordering.
@@ -88,6 +123,7 @@ class Design:
     formula : lmerpy.formula.terms.Formula
     fr : pandas.DataFrame
         The model frame: the rows kept after NA removal, the variables used (R's ``fr``).
+        Built on first access (the constructor also takes a callable returning it).
     y : ndarray, shape (n,) or (n, 2)
         The response (two columns for ``cbind(successes, failures)``).
     X : ndarray, shape (n, p)
@@ -118,6 +154,7 @@ class Design:
         :meth:`cnms_list` for lme4's list with repeated names.
     flist : pandas.DataFrame
         The distinct grouping factors as Categoricals (R's ``flist``), columns named as lme4.
+        Built on first access (the constructor also takes a callable returning it).
     assign : list of int
         For each term, the column of ``flist`` holding its grouping factor (R's
         ``attr(flist, "assign")``, 0-based here).
@@ -211,3 +248,7 @@ class Design:
         out = self.Lambdat.copy()
         out.data = np.asarray(theta, dtype=float)[self.Lind - 1]
         return out
+
+
+# the model frame and flist are pandas objects only accessors read: built on first use
+lazy_fields(Design, "fr", "flist")

@@ -132,7 +132,7 @@ def column_value(series: pd.Series, name: str) -> Any:
         levels = [label(c, integer) for c in cats]
         if len(set(levels)) != len(levels):
             raise DataError(f"column '{name}' has categories that print alike: {levels}")
-        codes = np.asarray(series.cat.codes, dtype=np.int64)
+        codes = np.asarray(series.array.codes, dtype=np.int64)
         return Factor(codes, levels, bool(dtype.ordered))
     if pd.api.types.is_bool_dtype(dtype):
         missing = np.asarray(series.isna(), dtype=bool)
@@ -140,6 +140,8 @@ def column_value(series: pd.Series, name: str) -> Any:
         codes = np.where(missing, -1, np.asarray([bool(x) if not m else False
                                                   for x, m in zip(vals, missing)], dtype=np.int64))
         return Factor(codes.astype(np.int64), ["FALSE", "TRUE"], logical=True)
+    if isinstance(dtype, np.dtype) and dtype.kind in "fiu":    # plain NumPy numbers: fast path
+        return Numeric(series.to_numpy().astype(float), None, dtype.kind in "iu")
     if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_complex_dtype(dtype):
         integer = pd.api.types.is_integer_dtype(dtype)
         vals = series.to_numpy(dtype=float, na_value=np.nan)

@@ -150,10 +150,10 @@ class _Recorder:
 
     def __call__(self, x):
         x = np.array(x, dtype=float)
-        f = float(self.fun(x))
-        self.fitlog.append((x.copy(), f))
+        f = float(self.fun(x.copy()))
+        self.fitlog.append((x, f))
         if f < self.best_f or self.best_x is None:
-            self.best_f, self.best_x = f, x.copy()
+            self.best_f, self.best_x = f, x     # x is this call's own copy, never modified
         if self.verbose:
             k = self.count
             print(f"iteration: {k}")

@@ -107,22 +107,17 @@ class _Structure:
         self.identity_perm = bool(np.array_equal(self.perm, np.arange(q)))
         loc2 = np.full(q, -1, dtype=np.int64)
         loc2[I2] = np.arange(q2)
+        self._smap, self._off = smap, off
+        self.ns = 0
+        if nl == 0:
+            # all dense: the pattern maps are built on first use (a small model's deviance
+            # and gradient never need them)
+            self._loc2 = loc2
+            return
+        self._pattern_maps(loc2)
         r, c = smap.rows, smap.cols
         in1r = (r >= off) & (r < off + q1)
         in1c = (c >= off) & (c < off + q1)
-        # dense block: lower entries for the factorisation, all entries for the inverse
-        sel22 = (~in1r) & (~in1c)
-        r2, c2 = loc2[r[sel22]], loc2[c[sel22]]
-        pos22 = np.flatnonzero(sel22)
-        low = r2 >= c2
-        self.pos22_low = pos22[low]
-        self.flat22_low = c2[low] * q2 + r2[low]          # Fortran order
-        self.pos22 = pos22
-        # every entry read from the lower triangle of the (symmetric) inverse
-        self.flat22 = np.minimum(r2, c2) * q2 + np.maximum(r2, c2)
-        self.ns = 0
-        if nl == 0:
-            return
         # diagonal blocks of the first term: positions (nl, p1, p1), all in the pattern
         g = np.arange(nl)[:, None, None]
         i = np.arange(p1)[None, :, None]
@@ -179,6 +174,31 @@ class _Structure:
             self._dest_all = None
             self.G = None
             self._gmap_args = (smap, off, loc2, orow_b, ocol)
+
+    def _pattern_maps(self, loc2):
+        """Positions of A's pattern inside the dense block (lower entries for the
+        factorisation, every entry for the inverse)."""
+        smap, off, q1, q2 = self._smap, self._off, self.q1, self.q2
+        r, c = smap.rows, smap.cols
+        in1r = (r >= off) & (r < off + q1)
+        in1c = (c >= off) & (c < off + q1)
+        sel22 = (~in1r) & (~in1c)
+        r2, c2 = loc2[r[sel22]], loc2[c[sel22]]
+        pos22 = np.flatnonzero(sel22)
+        low = r2 >= c2
+        self.pos22_low = pos22[low]
+        self.flat22_low = c2[low] * q2 + r2[low]          # Fortran order
+        self.pos22 = pos22
+        # every entry read from the lower triangle of the (symmetric) inverse
+        self.flat22 = np.minimum(r2, c2) * q2 + np.maximum(r2, c2)
+
+    def __getattr__(self, name):
+        # all-dense layout: pattern maps on first use
+        if name in ("pos22_low", "flat22_low", "pos22", "flat22") and "_loc2" in self.__dict__:
+            loc2 = self.__dict__.pop("_loc2")
+            self._pattern_maps(loc2)
+            return self.__dict__[name]
+        raise AttributeError(name)
 
     def dest_all(self):
         """Destinations (Fortran-order flat, lower) of A₂₂'s entries, then of every pair."""
@@ -399,6 +419,14 @@ class BlockedFactor:
                               f"(LAPACK dpotrf info = {info})")
         self.L2 = L2
         self._logdet = float(ld + 2.0 * np.log(L2.diagonal()).sum())
+
+    def set_dense(self, L, logdet):
+        """All-dense layout only: take a factor computed elsewhere (L L' = A, lower triangle
+        read) and its log-determinant."""
+        if self.st.nl:
+            raise LmerpyError("internal error: set_dense needs the all-dense layout")
+        self.L2 = L
+        self._logdet = float(logdet)
 
     def logdet(self):
         return self._logdet

@@ -38,12 +38,23 @@ def unique_sorted(x):
 
 
 def _as_csc(M, shape=None):
-    M = sp.csc_matrix(M, dtype=float)
-    if shape is not None and M.shape != shape:
-        raise DataError(f"matrix has shape {M.shape}, expected {shape}")
-    M.sum_duplicates()
-    M.sort_indices()
-    return M
+    if (sp.issparse(M) and M.format == "csc" and M.dtype == np.float64
+            and M.has_canonical_format):
+        out = M            # already canonical: no copy, no re-check
+    else:
+        out = sp.csc_matrix(M, dtype=float)
+        out.sum_duplicates()
+        out.sort_indices()
+    if shape is not None and out.shape != shape:
+        raise DataError(f"matrix has shape {out.shape}, expected {shape}")
+    return out
+
+
+#: Z is expanded to a dense q×n array for the products when q·n is at most this (small models:
+#: dense BLAS products cost microseconds, sparse constructors cost tens of them each)
+DENSE_Z_MAX = 400_000
+#: ... and q at most this
+DENSE_Z_Q = 200
 
 
 class CrossProducts:
@@ -59,6 +70,9 @@ class CrossProducts:
     Attributes
     ----------
     ZtWZ : scipy.sparse.csc_matrix (q, q), symmetric, full pattern
+        Built on first access when the products were formed densely (small models).
+    ZtWZ_dense : ndarray (q, q) or None
+        Z'WZ as a dense array for small models (q ≤ 200 and q·n ≤ 400 000), else None.
     ZtWX : ndarray (q, p)
     XtWX : ndarray (p, p)
     """
@@ -70,14 +84,61 @@ class CrossProducts:
         n = self.Zt.shape[1]
         if self.weights.shape[0] != n:
             raise DataError(f"weights have length {self.weights.shape[0]}, expected {n}")
-        ZtW = self.Zt @ sp.diags(self.weights)
-        self.ZtW = sp.csc_matrix(ZtW)
-        self.ZtWZ = _as_csc(ZtW @ self.Zt.T)
-        self.ZtWX = np.asarray(ZtW @ self.X)
-        self.XtWX = self.X.T @ (self.weights[:, None] * self.X)
         self.n = n
         self.p = self.X.shape[1]
-        self.q = self.Zt.shape[0]
+        self.q = q = self.Zt.shape[0]
+        self._ZtW = None
+        self._ZtWZ = None
+        self.ZtWZ_dense = None
+        if q <= DENSE_Z_Q and q * n <= DENSE_Z_MAX:
+            self._small_products()
+        else:
+            self.ZtWX = np.asarray(self.ZtW @ self.X)
+        self.XtWX = self.X.T @ (self.weights[:, None] * self.X)
+
+    def _small_products(self):
+        """Z'WZ (dense) and Z'WX with NumPy only, summing over the observations in order: the
+        same floating-point sums as SciPy's sparse products (bit for bit), without their
+        per-call overhead."""
+        Zt, q = self.Zt, self.q
+        ip = Zt.indptr
+        cnt = np.diff(ip)
+        obs = np.repeat(np.arange(self.n), cnt)
+        zw = Zt.data * self.weights[obs]                  # Z'W's values (Zt's pattern)
+        rows = Zt.indices.astype(np.int64)
+        e, k1, k2 = expand_pairs(ip[:-1].astype(np.int64), cnt.astype(np.int64),
+                                 ip[:-1].astype(np.int64), cnt.astype(np.int64))
+        key = rows[k1] * q + rows[k2]
+        self.ZtWZ_dense = np.bincount(key, weights=zw[k1] * Zt.data[k2],
+                                      minlength=q * q).reshape(q, q)
+        X = self.X
+        self.ZtWX = np.empty((q, self.p))
+        for c in range(self.p):
+            self.ZtWX[:, c] = np.bincount(rows, weights=zw * X[obs, c], minlength=q)
+
+    @property
+    def ZtW(self):
+        """Z'W (sparse, the pattern of Z')."""
+        if self._ZtW is None:
+            Zt = self.Zt
+            data = Zt.data * np.repeat(self.weights, np.diff(Zt.indptr))
+            self._ZtW = sp.csc_matrix((data, Zt.indices, Zt.indptr), shape=Zt.shape)
+        return self._ZtW
+
+    @property
+    def ZtWZ(self):
+        """Z'WZ (sparse CSC, symmetric, the structural pattern of the product)."""
+        if self._ZtWZ is None:
+            D = self.ZtWZ_dense
+            if D is not None:      # the sparse product's pattern: its nonzero sums
+                nzc, nzr = np.nonzero(D.T)         # column-major: CSC order
+                indptr = np.concatenate(([0], np.cumsum(np.bincount(nzc, minlength=self.q))))
+                M = sp.csc_matrix((D.T[nzc, nzr], nzr, indptr), shape=(self.q, self.q))
+                M.has_sorted_indices = True
+                self._ZtWZ = M
+            else:
+                self._ZtWZ = _as_csc(self.ZtW @ self.Zt.T)
+        return self._ZtWZ
 
     def response(self, y, offset):
         """Products of a response with Z and X (:class:`ResponseProducts`)."""
@@ -155,10 +216,13 @@ class ScalingMap:
     with C a constant sparse matrix built here once. The pattern also holds every entry of the
     diagonal blocks (level × columns of a term) so that A⁻¹ is available there.
 
+    The template part (Λ' pattern, θ index of each entry) is set at construction; the
+    pattern of A and the map C are built on first use of any of them.
+
     Parameters
     ----------
-    M : sparse (q, q)
-        Z'WZ.
+    M : sparse (q, q) or dense ndarray, or a callable returning it
+        Z'WZ (a callable defers forming it until the map is built).
     Lambdat : sparse (q, q)
         The template of Λ' (any values; its pattern matters).
     Lind : ndarray of int
@@ -180,10 +244,16 @@ class ScalingMap:
     C : scipy.sparse.csr_matrix, shape (nnz, n_theta**2)
     """
 
+    #: attributes built on first use by :meth:`_build_map` (a small dense model never needs
+    #: them: its deviance, gradient and solution work on dense arrays)
+    _LAZY = frozenset(("M", "rows", "cols", "nnz", "indptr", "C", "CT", "_Cdense", "diag_pos",
+                       "lower_pos", "lower_indices", "lower_indptr", "_keys"))
+
     def __init__(self, M, Lambdat, Lind, n_theta, blocks):
         Lt = _template_csc(Lambdat, Lind)
         self.Lt = Lt
-        self.M = sp.csr_matrix(M)
+        self._M_in = M
+        self._blocks = blocks
         q = Lt.shape[0]
         self.q = q
         self.n_theta = int(n_theta)
@@ -191,8 +261,47 @@ class ScalingMap:
         # Lt entries as (row i, column j): Λ[j, i] = θ[Lind0]
         self.lt_rows = Lt.indices.astype(np.int64)
         self.lt_cols = np.repeat(np.arange(q), np.diff(Lt.indptr)).astype(np.int64)
-        Mc = sp.coo_matrix(M)
-        mr, mc, mv = Mc.row.astype(np.int64), Mc.col.astype(np.int64), Mc.data
+
+    def __getattr__(self, name):
+        # only called for attributes not set yet: build the map once, then they exist
+        d = self.__dict__
+        if name in ScalingMap._LAZY and "_M_in" in d:
+            self._build_map()
+            return getattr(self, name)
+        if name in ("C", "CT") and "_Cdense" in d:        # small map kept dense
+            self.C = sp.csr_matrix(d["_Cdense"])
+            self.CT = sp.csr_matrix(self.C.T)
+            return d[name]
+        if name == "M" and "_M_csc" in d:
+            self.M = sp.csr_matrix(d["_M_csc"])
+            return d[name]
+        raise AttributeError(f"{type(self).__name__!s} has no attribute {name!r}")
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        if callable(state.get("_M_in")):      # a deferred Z'WZ: pickle the matrix itself
+            state["_M_in"] = state["_M_in"]()
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+
+    def _build_map(self):
+        M = self._M_in() if callable(self._M_in) else self._M_in
+        Lt, q, blocks = self.Lt, self.q, self._blocks
+        if isinstance(M, np.ndarray):             # dense Z'WZ (small models)
+            self._M_csc = M                       # self.M (CSR) on first use
+            mc, mr = np.nonzero(M.T)              # column-major: CSC order
+            mv = M.T[mc, mr]
+        elif sp.issparse(M) and M.format == "csc":
+            self._M_csc = M
+            mr = M.indices.astype(np.int64)
+            mc = np.repeat(np.arange(q, dtype=np.int64), np.diff(M.indptr))
+            mv = M.data
+        else:
+            self.M = sp.csr_matrix(M)
+            Mc = sp.coo_matrix(M)
+            mr, mc, mv = Mc.row.astype(np.int64), Mc.col.astype(np.int64), Mc.data
         keep = mv != 0
         mr, mc, mv = mr[keep], mc[keep], mv[keep]
         ncol = np.diff(Lt.indptr).astype(np.int64)
@@ -220,12 +329,23 @@ class ScalingMap:
         self.nnz = keys.shape[0]
         self.indptr = np.concatenate(([0], np.cumsum(np.bincount(self.cols, minlength=q))))
         pos = np.searchsorted(keys, b * q + a)
-        self.C = sp.csr_matrix(sp.coo_matrix((val, (pos, pair)),
-                                             shape=(self.nnz, self.n_theta ** 2)))
-        self.C.sum_duplicates()
-        self.CT = sp.csr_matrix(self.C.T)
-        # small maps are faster as dense arrays (no sparse-call overhead per θ)
-        self._Cdense = self.C.toarray() if self.nnz * self.n_theta ** 2 <= 40_000 else None
+        nt2 = self.n_theta ** 2
+        # small maps are faster as dense arrays (no sparse-call overhead per θ); without
+        # duplicate (entry, θ pair) terms — lme4's templates have none — the dense map is
+        # filled directly, with the values the sparse one would hold
+        self._Cdense = None
+        if self.nnz * nt2 <= 40_000:
+            ck = pos * nt2 + pair
+            if unique_sorted(ck).shape[0] == ck.shape[0]:
+                Cd = np.zeros(self.nnz * nt2)
+                Cd[ck] = val
+                self._Cdense = Cd.reshape(self.nnz, nt2)
+        if self._Cdense is None or self.nnz * nt2 > 40_000:
+            self.C = sp.csr_matrix(sp.coo_matrix((val, (pos, pair)), shape=(self.nnz, nt2)))
+            self.C.sum_duplicates()
+            self.CT = sp.csr_matrix(self.C.T)
+            if self.nnz * nt2 <= 40_000:
+                self._Cdense = self.C.toarray()
         self.diag_pos = np.searchsorted(keys, np.arange(q) * q + np.arange(q))
         low = self.rows >= self.cols
         self.lower_pos = np.flatnonzero(low)
@@ -233,6 +353,7 @@ class ScalingMap:
         self.lower_indptr = np.concatenate(
             ([0], np.cumsum(np.bincount(self.cols[low], minlength=q)))).astype(np.int32)
         self._keys = keys
+        del self._M_in
 
     def positions(self, rows, cols):
         """Positions of entries (rows, cols) in the pattern (−1 where absent)."""
@@ -310,6 +431,7 @@ class LambdaOps:
     DENSE_Q = 200
 
     def __init__(self, smap, ZtWZ):
+        """``ZtWZ``: Z'WZ, sparse or (small models) a dense array."""
         q = smap.q
         self.q = q
         self.lind0 = smap.Lind0
@@ -317,7 +439,7 @@ class LambdaOps:
         if self.dense:
             self.flat = smap.lt_rows * q + smap.lt_cols
             self.Lt = np.zeros((q, q))
-            self.M = ZtWZ.toarray()
+            self.M = ZtWZ if isinstance(ZtWZ, np.ndarray) else ZtWZ.toarray()
         else:
             Lt = smap.lambdat(np.zeros(smap.n_theta))
             self.Lt = Lt

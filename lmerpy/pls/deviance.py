@@ -54,12 +54,13 @@ class _State:
     """Everything computed at one θ by a deviance evaluation."""
 
     __slots__ = ("theta", "ldL2", "RZX", "cu", "RX", "ldRX2", "cbeta", "r2",
-                 "crit_ml", "crit_reml", "_u", "_beta_c")
+                 "crit_ml", "crit_reml", "_u", "_beta_c", "Lz")
 
     def __init__(self, theta):
         self.theta = theta
         self._u = None
         self._beta_c = None
+        self.Lz = None      # dense lower factor of A (small models' dense path), else None
 
     @property
     def beta_c(self):
@@ -125,10 +126,15 @@ class LmmDeviance:
         self._G0[:self.p, :self.p] = self.cp.XtWX
         self._G0[:self.p, self.p] = self._G0[self.p, :self.p] = self.resp.XtWy
         self._G0[self.p, self.p] = self.resp.yWy
-        self._lam = LambdaOps(self.smap, self.cp.ZtWZ)
+        M = self.cp.ZtWZ_dense
+        self._lam = LambdaOps(self.smap, self.cp.ZtWZ if M is None else M)
         self._lam_theta = None
         self.n_evals = 0
         self._state = None
+        self._fstate = None       # the state whose factorisation self.factor holds
+        fac = self.factor
+        # small models (all of A dense): the generic arithmetic without its call overhead
+        self._dense = isinstance(fac, BlockedFactor) and fac.st.nl == 0 and self._lam.dense
 
     # -- construction -------------------------------------------------------------------
     def _build(self, design, backend):
@@ -150,7 +156,9 @@ class LmmDeviance:
         lower = getattr(design, "lower", None)
         self.lower = (np.full(self.n_theta, -np.inf) if lower is None
                       else np.asarray(lower, dtype=float).reshape(-1))
-        self.smap = ScalingMap(self.cp.ZtWZ, design.Lambdat, design.Lind, self.n_theta,
+        cp = self.cp
+        self.smap = ScalingMap(lambda: cp.ZtWZ if cp.ZtWZ_dense is None else cp.ZtWZ_dense,
+                               design.Lambdat, design.Lind, self.n_theta,
                                self.blocks)
         if self.smap.Lind0.size and (self.smap.Lind0.min() < 0
                                      or self.smap.Lind0.max() >= self.n_theta):
@@ -229,10 +237,12 @@ class LmmDeviance:
 
     # -- evaluation -------------------------------------------------------------------------
     def _theta(self, theta):
-        th = np.array(theta, dtype=float).reshape(-1)
+        th = np.array(theta, dtype=float)
+        if th.ndim != 1:
+            th = th.reshape(-1)
         if th.shape[0] != self.n_theta:
             raise DataError(f"theta has length {th.shape[0]}, expected {self.n_theta}")
-        if not np.isfinite(th.sum()):
+        if not math.isfinite(th.sum()):
             raise DataError("theta contains non-finite values")
         return th
 
@@ -245,12 +255,61 @@ class LmmDeviance:
 
     def _evaluate(self, theta):
         st = self._state
-        if st is not None and (st.theta == theta).all():
+        if st is not None and st.theta.tobytes() == theta.tobytes():
             return st
+        if self._dense:
+            return self._evaluate_dense(theta)
+        return self._evaluate_generic(theta)
+
+    def _evaluate_dense(self, theta):
+        """All of A dense (small models): the operations of :meth:`_evaluate_generic` with the
+        blocked backend, inlined (the same arithmetic, bit for bit: lme4's BOBYQA path is
+        sensitive to the last bit of the deviance, so a different summation order would move
+        the optimum within BOBYQA's tolerance)."""
         st = _State(theta.copy())
         self._state = None
+        fst = self.factor.st
+        q, p = self.q, self.p
+        vals = self.smap.values(st.theta)
+        vec = np.zeros(q * q)
+        vec[fst.flat22_low] = vals[fst.pos22_low]
+        L2, info = lapack.dpotrf(vec.reshape((q, q), order="F"), lower=1, clean=0,
+                                 overwrite_a=1)
+        if info != 0:
+            return self._evaluate_generic(theta)      # reports the failure
+        st.Lz = L2
+        st.ldL2 = float(0.0 + 2.0 * np.log(L2.diagonal()).sum())
+        R = lapack.dtrtrs(L2, self._lambda_ops(st.theta).lt_mul(self._KB), lower=1)[0]
+        st.RZX = R[:, :p]
+        st.cu = R[:, p]
+        G = self._G0 - R.T @ R
+        if p:
+            RX, info = lapack.dpotrf(G[:p, :p], lower=0, clean=1)
+            if info != 0:
+                raise FitError("Downdated VtV is not positive definite")
+            st.RX = RX
+            st.ldRX2 = float(2.0 * np.log(RX.diagonal()).sum())
+            st.cbeta = lapack.dtrtrs(RX, G[:p, p:], trans=1)[0][:, 0]
+            r2 = G[p, p] - st.cbeta @ st.cbeta
+        else:
+            st.RX = np.zeros((0, 0))
+            st.ldRX2 = 0.0
+            st.cbeta = np.zeros(0)
+            r2 = G[0, 0]
+        self._state = st
+        if not r2 > 1e-9 * self.resp.yWy:
+            r2 = self._direct_pwrss(st)
+        st.r2 = float(r2)
+        self._criteria(st)
+        return st
+
+    def _evaluate_generic(self, theta):
+        st = _State(theta.copy())
+        self._state = None
+        self._fstate = None
         fac = self.factor
         fac.factor(self.smap.values(theta), theta)
+        self._fstate = st
         st.ldL2 = fac.logdet()
         R = fac.solve_L(self._lambda_ops(st.theta).lt_mul(self._KB))
         p = self.p
@@ -274,7 +333,11 @@ class LmmDeviance:
         if not r2 > 1e-9 * self.resp.yWy:  # cancellation: recompute from the residual vector
             r2 = self._direct_pwrss(st)
         st.r2 = float(r2)
-        n, nmp = self.n, self.n - p
+        self._criteria(st)
+        return st
+
+    def _criteria(self, st):
+        n, nmp = self.n, self.n - self.p
         if not st.r2 > 0:
             st.crit_ml = st.crit_reml = -np.inf
         else:
@@ -282,19 +345,53 @@ class LmmDeviance:
             st.crit_ml = st.ldL2 + n * (1.0 + _LOG2PI + lr - math.log(n)) - self.sum_log_w
             st.crit_reml = (st.ldL2 + st.ldRX2 + nmp * (1.0 + _LOG2PI + lr - math.log(nmp))
                             - self.sum_log_w) if nmp > 0 else np.nan
-        return st
 
     def _ensure_factored(self, st):
-        if self._state is not st:
-            self.factor.factor(self.smap.values(st.theta), st.theta)
-            self._state = st
+        """Make ``self.factor`` hold the factorisation of ``st`` (its L, solves, inverse)."""
+        if self._fstate is not st:
+            if st.Lz is not None:
+                self.factor.set_dense(st.Lz, st.ldL2)
+            else:
+                self.factor.factor(self.smap.values(st.theta), st.theta)
+            self._fstate = st
+
+    def _solve_Lt(self, st, C):
+        """P' L'⁻¹ C with the factor of ``st``."""
+        if st.Lz is not None:
+            C = np.asarray(C, dtype=float)
+            if C.shape[0] == 0:
+                return C.copy()
+            return lapack.dtrtrs(st.Lz, C, lower=1, trans=1)[0]
+        self._ensure_factored(st)
+        return self.factor.solve_Lt(C)
 
     def _u(self, st):
         if st._u is None:
             v = st.cu - st.RZX @ st.beta_c if self.p else st.cu
-            self._ensure_factored(st)
-            st._u = self.factor.solve_Lt(v)
+            st._u = self._solve_Lt(st, v)
         return st._u
+
+    def _mirror(self):
+        """Fortran-order flat positions of the strict upper triangle of a q×q array and of
+        their mirror images below the diagonal."""
+        if getattr(self, "_mirror_idx", None) is None:
+            r, c = np.triu_indices(self.q, 1)
+            self._mirror_idx = (c * self.q + r, r * self.q + c)
+        return self._mirror_idx
+
+    def _logdet_gradient(self, st):
+        """∂ log|A| / ∂θ_k = tr(A⁻¹ ∂A/∂θ_k) = 2 tr(A⁻¹Λ'MΛ_k) for every k."""
+        smap = self.smap
+        if st.Lz is not None:     # small dense model: A⁻¹ whole, no pattern maps
+            Ai = lapack.dpotri(st.Lz, lower=1)[0]        # lower triangle of A⁻¹
+            a = Ai.reshape(-1, order="F")
+            up, lo = self._mirror()
+            a[up] = a[lo]
+            lam = self._lambda_ops(st.theta)
+            B = Ai @ (lam.Lt @ lam.M)
+            v = B[smap.lt_rows, smap.lt_cols]
+            return 2.0 * np.bincount(smap.Lind0, weights=v, minlength=self.n_theta)
+        return smap.trace_gradient(st.theta, self._inverse_on_pattern(st))
 
     def _direct_pwrss(self, st):
         u = self._u(st)

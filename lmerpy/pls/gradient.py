@@ -26,11 +26,9 @@ __all__ = ["deviance_gradient"]
 def deviance_gradient(dev, st):
     """Gradient of ``dev``'s criterion at the evaluated state ``st``."""
     smap, cp = dev.smap, dev.cp
-    th = st.theta
     nth = dev.n_theta
     u = dev._u(st)
-    ainv = dev._inverse_on_pattern(st)
-    g_logdet = smap.trace_gradient(th, ainv)
+    g_logdet = dev._logdet_gradient(st)
     lam = dev._lambda_ops(st.theta)
     b = lam.lam_mul(u)                             # Λû
     zwr = dev.resp.ZtWy - lam.m_mul(b)             # Z'Wρ
@@ -43,8 +41,7 @@ def deviance_gradient(dev, st):
         factor = (dev.n - dev.p) / st.r2
         g = g_logdet + factor * dr2
         if dev.p:
-            dev._ensure_factored(st)
-            C = dev.factor.solve_Lt(st.RZX).reshape(dev.q, dev.p)
+            C = dev._solve_Lt(st, st.RZX).reshape(dev.q, dev.p)
             # H = C V⁻¹ with V = R_X'R_X
             H = lapack.dpotrs(st.RX, C.T, lower=0)[0].T
             N = cp.ZtWX - lam.m_mul(lam.lam_mul(C))    # Z'W(X − ZΛC)
