@@ -354,3 +354,14 @@ if __name__ == "__main__":  # pragma: no cover
     if len(sys.argv) != 3 or sys.argv[1] != "--write-images":
         sys.exit("usage: python tests/test_docs.py --write-images docs/PAGE.md")
     _write_images(Path(sys.argv[2]).resolve())
+
+
+def test_hook_renders_sphinx_roles_as_code():
+    spec = importlib.util.spec_from_file_location("rst_roles", DOCS / "_hooks" / "rst_roles.py")
+    hook = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hook)
+    html = ("see :func:<code>lmer</code>, :class:<code>~lmerpy.design.Design</code> and "
+            ":py:meth:<code>Design.cnms_list</code>; a formula <code>~(1|g)</code> stays")
+    assert hook.on_page_content(html) == ("see <code>lmer</code>, <code>Design</code> and "
+                                          "<code>Design.cnms_list</code>; a formula "
+                                          "<code>~(1|g)</code> stays")
