@@ -22,13 +22,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from _reference import load_case_data
 from scipy.stats import norm
 
 import lmerpy
 from lmerpy.errors import LmerpyError, LmerpyMessage
 from lmerpy.inference.confint import confint, percent_labels
-
-from _reference import load_case_data
 
 REF = Path(__file__).parent / "reference"
 INF = sorted((REF / "inference").glob("*.json"))

@@ -22,12 +22,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from _reference import load_case_data
 
 import lmerpy
 from lmerpy.errors import LmerpyError
 from lmerpy.inference.ddf import anova_ddf, coef_table_ddf, contest1D, contestMD
-
-from _reference import load_case_data
 
 REF = Path(__file__).parent / "reference"
 
@@ -266,7 +265,6 @@ def _dense_vcov_adj(fit):
     """pbkrtest's vcovAdj with Σ formed densely (n×n), as pbkrtest does; W⁻¹ for σ²."""
     d = fit.design
     X = np.asarray(d.X, dtype=float)
-    n, p = X.shape
     Zt = d.Zt.toarray()
     w = np.asarray(d.weights, dtype=float)
     s2 = fit.sigma() ** 2

@@ -18,15 +18,23 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from _reference import load_case_data
 
 import lmerpy
 from lmerpy.errors import LmerpyError
-from lmerpy.inference.profile import (Profile, profile, sdcor_to_theta, theta_to_sdcor,
-                                      var_par_names)
-from lmerpy.inference.profile_spline import (SplineError, approx_linear, back_spline,
-                                             interp_spline)
-
-from _reference import load_case_data
+from lmerpy.inference.profile import (
+    Profile,
+    profile,
+    sdcor_to_theta,
+    theta_to_sdcor,
+    var_par_names,
+)
+from lmerpy.inference.profile_spline import (
+    SplineError,
+    approx_linear,
+    back_spline,
+    interp_spline,
+)
 
 PROF = Path(__file__).parent / "reference" / "profile"
 
@@ -138,7 +146,7 @@ def test_sdcor_to_theta_semidefinite():
 
 @pytest.mark.parametrize("name", ["sleep_slope", "dyestuff2", "pastes", "cbpp"])
 def test_profile_table_matches_lme4(name):
-    ref, fit, pr, _ = _profile(name)
+    ref, _, pr, _ = _profile(name)
     df = pr.as_dataframe()
     cols = ref["profile"]["columns"]
     assert list(df.columns) == cols + [".par", ".focal"]
@@ -182,7 +190,7 @@ def test_singular_profile_points_as_lme4():
 
 
 def test_profile_of_reml_fit_uses_ml_deviance():
-    ref, fit, pr, _ = _profile("sleep_slope")
+    _, fit, pr, _ = _profile("sleep_slope")
     assert fit.REML
     ml = fit.refitML()
     assert pr.base_deviance == pytest.approx(ml.deviance(REML=False), abs=1e-8)

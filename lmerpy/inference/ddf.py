@@ -18,7 +18,6 @@ from __future__ import annotations
 import math
 import warnings
 import weakref
-from typing import Dict, List
 
 import numpy as np
 import pandas as pd
@@ -27,13 +26,20 @@ from scipy.linalg import solve_triangular
 
 from ..errors import LmerpyError
 
-__all__ = ["coef_table_ddf", "anova_ddf", "contest1D", "contestMD", "satterthwaite_pieces",
-           "DDF_METHODS"]
+__all__ = [
+    "DDF_METHODS",
+    "anova_ddf",
+    "coef_table_ddf",
+    "contest1D",
+    "contestMD",
+    "satterthwaite_pieces",
+]
 
 DDF_METHODS = ("Satterthwaite", "Kenward-Roger")
 _LOG2PI = math.log(2.0 * math.pi)
 _ZERO_TOL = math.sqrt(np.finfo(float).eps / 7e-7)   # numDeriv's zero.tol
-_CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_SQRT_EPS = math.sqrt(np.finfo(float).eps)
+_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _method(ddf):
@@ -177,7 +183,7 @@ class SatterthwaitePieces:
         self.hessian = H
         evals, evecs = np.linalg.eigh(H)
         evals, evecs = evals[::-1], evecs[:, ::-1]          # R's eigen(): decreasing
-        self.warnings: List[str] = []
+        self.warnings: list[str] = []
         neg = evals < -tol
         zero = (evals > -tol) & (evals < tol)
         if neg.any():
@@ -241,7 +247,7 @@ def _kr_pieces(fit):
 # ---------------------------------------------------------------------------------- tests
 
 
-def contest1D(fit, L, ddf="Satterthwaite", rhs=0.0) -> Dict[str, float]:
+def contest1D(fit, L, ddf="Satterthwaite", rhs=0.0) -> dict[str, float]:
     """t test of one contrast l'β = rhs (R: ``lmerTest::contest1D``).
 
     Returns
@@ -281,7 +287,7 @@ def _get_Fstat_ddf(nu, tol=1e-8):
     return 2.0 * E / (E - nu.size)
 
 
-def contestMD(fit, L, ddf="Satterthwaite", eps=math.sqrt(np.finfo(float).eps)):
+def contestMD(fit, L, ddf="Satterthwaite", eps=_SQRT_EPS):
     """F test of Lβ = 0 (R: ``lmerTest::contestMD``).
 
     Returns

@@ -11,13 +11,12 @@ Each function returns ``{term label: L}`` with L a (k × p) array over the colum
 from __future__ import annotations
 
 import copy
-from typing import Dict, List
 
 import numpy as np
 
 from ..errors import LmerpyError
 
-__all__ = ["contrasts_type1", "contrasts_type2", "contrasts_type3", "doolittle", "containment"]
+__all__ = ["containment", "contrasts_type1", "contrasts_type2", "contrasts_type3", "doolittle"]
 
 _GINV_TOL = float(np.sqrt(np.finfo(float).eps))
 
@@ -65,7 +64,7 @@ class _Terms:
             raise LmerpyError("the fit's design has no fixed-effects specification")
         self.fit = fit
         self.spec = spec
-        self.labels: List[str] = [t.label for t in spec.terms]
+        self.labels: list[str] = [t.label for t in spec.terms]
         self.intercept = bool(spec.intercept)
         self.X = np.asarray(d.X, dtype=float)
         self.colnames = list(d.X_colnames)
@@ -84,7 +83,7 @@ class _Terms:
         return np.flatnonzero(self.assign == j)
 
 
-def containment(terms: "_Terms") -> Dict[str, List[str]]:
+def containment(terms: _Terms) -> dict[str, list[str]]:
     """For each term, the terms that contain it (R: ``lmerTest:::containment``): all of its
     variables and more, with the same numeric variables."""
     out = {}
@@ -112,7 +111,7 @@ def _type1_from(X, assign, labels):
     return out
 
 
-def contrasts_type1(fit) -> Dict[str, np.ndarray]:
+def contrasts_type1(fit) -> dict[str, np.ndarray]:
     """Sequential (type I) hypotheses (R: ``lmerTest:::get_contrasts_type1``).
 
     A model whose only column is the intercept has no term to test: ``{}``.
@@ -127,7 +126,7 @@ def contrasts_type1(fit) -> Dict[str, np.ndarray]:
 # ---------------------------------------------------------------------------------- type II
 
 
-def contrasts_type2(fit) -> Dict[str, np.ndarray]:
+def contrasts_type2(fit) -> dict[str, np.ndarray]:
     """Type II hypotheses (R: ``lmerTest:::get_contrasts_type2_unfolded``): marginal tests of
     the terms contained in no other term, type II tests of the others."""
     t = _Terms(fit)
@@ -213,6 +212,7 @@ def _extract_type3(t: _Terms, X, assign, cont):
     empty = np.flatnonzero(np.all(rdX == 0, axis=0))
     if empty.size:
         import warnings
+
         from ..errors import LmerpyMessage
         names = _rd_names(t)
         missing = ", ".join(names[k] if k < len(names) else str(k + 1) for k in empty)
@@ -287,7 +287,7 @@ def _numeric_width(t: _Terms, ts):
     return max(1, width_all // max(coded, 1))
 
 
-def contrasts_type3(fit) -> Dict[str, np.ndarray]:
+def contrasts_type3(fit) -> dict[str, np.ndarray]:
     """Type III hypotheses (R: ``lmerTest:::get_contrasts_type3``).
 
     With treatment contrasts everywhere, the estimable functions of the all-indicator

@@ -19,7 +19,7 @@ from scipy.linalg import cho_factor, cho_solve
 
 from ..errors import LmerpyError
 
-__all__ = ["kr_pieces", "KenwardRoger"]
+__all__ = ["KenwardRoger", "kr_pieces"]
 
 #: largest n·(q + p) held densely (about 0.4 GB of float64)
 _MAX_DENSE = 50_000_000

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
-from typing import Any, Dict, List
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -30,11 +30,17 @@ from scipy.stats import chi2, norm
 
 from ..errors import LmerpyError
 from .profile_spline import SplineError, approx_linear, back_spline, interp_spline
-from .varpar import (_blocks, _var_bounds, sdcor_to_theta, theta_to_sdcor,  # noqa: F401
-                     var_par_names)
+from .varpar import _blocks, _var_bounds, sdcor_to_theta, theta_to_sdcor, var_par_names
 
-__all__ = ["profile", "Profile", "ParameterProfile", "var_par_names", "theta_to_sdcor",
-           "sdcor_to_theta", "ProfileError"]
+__all__ = [
+    "ParameterProfile",
+    "Profile",
+    "ProfileError",
+    "profile",
+    "sdcor_to_theta",
+    "theta_to_sdcor",
+    "var_par_names",
+]
 
 _LOG2PI = math.log(2.0 * math.pi)
 
@@ -126,14 +132,14 @@ class Profile:
     """
 
     def __init__(self, profiles, optimum, base_deviance, warnings_=None, n_var=0):
-        self.profiles: Dict[str, ParameterProfile] = profiles
+        self.profiles: dict[str, ParameterProfile] = profiles
         self.n_var = int(n_var)
         self.optimum: pd.Series = optimum
         self.base_deviance = float(base_deviance)
-        self.warnings: List[str] = list(warnings_ or [])
+        self.warnings: list[str] = list(warnings_ or [])
 
     @property
-    def parameters(self) -> List[str]:
+    def parameters(self) -> list[str]:
         return list(self.profiles)
 
     def __getitem__(self, name) -> ParameterProfile:
@@ -235,7 +241,7 @@ class _Stepper:
     def __init__(self, delta, cutoff, maxpts, maxmult, minstep=1e-6):
         self.delta, self.cutoff, self.maxpts = delta, cutoff, maxpts
         self.maxmult, self.minstep = maxmult, minstep
-        self.warnings: List[str] = []
+        self.warnings: list[str] = []
 
     def next_value(self, rows, lowcut, upcut):
         (p0, z0), (p1, z1) = rows[-2], rows[-1]
@@ -360,7 +366,7 @@ def _lmm_profile(fit, which_names, alphamax, maxpts, delta, delta_cutoff, maxmul
             state["lowest"] = min(state["lowest"], diff)
         return max(0.0, diff)
 
-    profiles: Dict[str, ParameterProfile] = {}
+    profiles: dict[str, ParameterProfile] = {}
     # ---- variance parameters (sd/cor scale, sigma)
     for w in range(nvp):
         name = vnames[w]

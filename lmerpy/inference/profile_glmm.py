@@ -15,8 +15,20 @@ import pandas as pd
 from scipy.stats import chi2
 
 from ..errors import LmerpyError
-from .profile import (Profile, ProfileError, _bobyqa, _blocks, _finish, _guard, _select,
-                      _Stepper, _warn, sdcor_to_theta, theta_to_sdcor, var_par_names)
+from .profile import (
+    Profile,
+    ProfileError,
+    _blocks,
+    _bobyqa,
+    _finish,
+    _guard,
+    _select,
+    _Stepper,
+    _warn,
+    sdcor_to_theta,
+    theta_to_sdcor,
+    var_par_names,
+)
 
 __all__ = ["glmm_profile"]
 

@@ -12,7 +12,7 @@ from scipy.interpolate import CubicSpline
 
 from ..errors import LmerpyError
 
-__all__ = ["PolySpline", "interp_spline", "back_spline", "approx_linear"]
+__all__ = ["PolySpline", "approx_linear", "back_spline", "interp_spline"]
 
 
 class SplineError(LmerpyError):

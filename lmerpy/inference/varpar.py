@@ -7,11 +7,11 @@ R equivalents: ``lme4:::Cv_to_Sv`` / ``Sv_to_Cv`` (θ ↔ sd/cor), ``lme4:::prof
 from __future__ import annotations
 
 import math
-from typing import Any, Dict
+from typing import Any
 
 import numpy as np
 
-__all__ = ["theta_to_sdcor", "sdcor_to_theta", "var_par_names"]
+__all__ = ["sdcor_to_theta", "theta_to_sdcor", "var_par_names"]
 
 
 def _blocks(fit):
@@ -28,7 +28,7 @@ def _tri(p):
     return tri
 
 
-_TRI: Dict[int, Any] = {}
+_TRI: dict[int, Any] = {}
 
 
 def theta_to_sdcor(theta, blocks, sigma=1.0):
