@@ -236,6 +236,24 @@ def test_glmer_nb_start_theta_and_family():
         lmerpy.glmer_nb(f, df, theta=-2)
 
 
+def test_glmer_nb_on_poisson_data_reaches_the_poisson_limit():
+    """Counts without overdispersion: MASS's theta.ml runs off (lme4's glmer.nb then searches
+    an interval that does not contain the optimum); lmerpy follows the flat profile up, stops
+    at θ = 1e6 with a warning, and the fit equals the Poisson GLMM's."""
+    rng = np.random.default_rng(3)
+    g = np.repeat(np.arange(30), 10)
+    x = rng.normal(size=300)
+    y = rng.poisson(np.exp(0.5 + 0.3 * x + rng.normal(scale=0.5, size=30)[g]))
+    df = pd.DataFrame({"y": y, "x": x, "g": pd.Categorical(g)})
+    with pytest.warns(ConvergenceWarning, match="no overdispersion"):
+        fit = lmerpy.glmer_nb("y ~ x + (1 | g)", df)
+    assert fit.getME("glmer.nb.theta") == pytest.approx(1e6)
+    pois = lmerpy.glmer("y ~ x + (1 | g)", df, family=lmerpy.poisson)
+    assert float(fit.logLik()) == pytest.approx(float(pois.logLik()), abs=1e-3)
+    se = np.sqrt(np.diag(pois.vcov().to_numpy()))
+    assert np.all(np.abs(fit.fixef().to_numpy() - pois.fixef().to_numpy()) <= 1e-2 * se)
+
+
 # ---------------------------------------------------------------------- bad input
 
 

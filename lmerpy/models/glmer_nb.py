@@ -1,6 +1,7 @@
 """Negative binomial GLMMs with the shape θ estimated: ``glmer_nb()`` (R: ``lme4::glmer.nb``).
 
-As lme4: a Poisson ``glmer`` fit gives the means for MASS's ``theta.ml`` start θ₀; then log θ
+As lme4: a Poisson ``glmer`` fit gives the means for MASS's ``theta.ml`` start θ₀ (its first
+stage, nAGQ = 0, is enough for a start: lme4 fits it fully); then log θ
 is optimized by Brent's method on log θ₀ ± 3 (tolerance 5e-5) with −2 log-likelihood (Laplace,
 saturated constants included: lme4 issue #287) as the objective, each evaluation refitting
 (θ_RE, β) from the previous optimum; the model at θ̂ is then fitted with the control's
@@ -19,8 +20,9 @@ Where lme4 is fragile, lmerpy is not:
 * ``theta.ml`` does not stop the fit when its Newton iteration diverges (data that look
   Poisson) or goes negative: the start is clamped and the search decides;
 * when the optimum lands on an end of the search interval the interval is moved and the search
-  repeated (lme4 returns the interval's end), up to θ = 1e6, beyond which the data are Poisson
-  for every practical purpose (a warning says so);
+  repeated (lme4 returns the interval's end); when the profile has flattened out towards large
+  θ (less than 0.01 of deviance over two units of log θ: the Poisson limit) θ̂ is set to 1e6, beyond which the data are Poisson for every practical
+  purpose, and a warning says so (as for any θ̂ above 1e5);
 * a refit that fails at some θ (PIRLS not converging at an extreme θ) makes that θ infeasible
   for the search instead of aborting the fit.
 """
@@ -40,6 +42,9 @@ __all__ = ["glmer_nb"]
 
 #: largest θ searched: beyond it the negative binomial is a Poisson to 1e-6 in variance
 THETA_MAX = 1e6
+#: deviance change over two units of log θ below which a profile rising towards large θ is
+#: taken as the Poisson limit (0.01 is far below any likelihood-ratio test's resolution)
+FLAT = 1e-2
 
 
 def glmer_nb(formula, data, weights=None, offset=None, contrasts=None, na_action="omit",
@@ -85,7 +90,7 @@ def glmer_nb(formula, data, weights=None, offset=None, contrasts=None, na_action
     quick = ctl.replace(calc_derivs=False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        g0 = fit_glmm(glmod, poisson(link=link), nAGQ=nAGQ, control=quick, start=start,
+        g0 = fit_glmm(glmod, poisson(link=link), nAGQ=0, control=quick, start=start,
                       backend=backend, data=data, call=call)
     if theta is None:
         resp = g0.devfun.resp
@@ -133,14 +138,19 @@ def glmer_nb(formula, data, weights=None, offset=None, contrasts=None, na_action
             lo, hi = lo - 0.8 * width, lo + 0.2 * width
             continue
         if hi - t_best < 10 * tol and hi < tmax:
+            # on the upper end: a profile that has flattened out (less than FLAT of deviance
+            # over two units of log θ) is the Poisson limit; otherwise search further up
+            if objective(t_best - 2.0) - float(res.fun) < FLAT:
+                t_best = tmax
+                break
             lo, hi = hi - 0.2 * width, hi + 0.8 * width
             continue
         break
     theta_hat = math.exp(t_best)
-    if t_best >= tmax - 10 * tol:
-        msg = (f"glmer_nb: the negative binomial theta went to its upper limit {THETA_MAX:g}: "
-               "the data show no overdispersion beyond the random effects (a Poisson GLMM "
-               "fits as well)")
+    if t_best >= math.log(THETA_MAX / 10):
+        msg = (f"glmer_nb: the negative binomial theta is {theta_hat:.4g} (limit "
+               f"{THETA_MAX:g}): the data show no overdispersion beyond the random effects; a "
+               "Poisson GLMM fits as well")
         notes.append(msg)
         warnings.warn(msg, ConvergenceWarning, stacklevel=2)
     # final fit at θ̂ from the search's last optimum: the control's optimizer (lme4's
