@@ -5,6 +5,11 @@ R equivalents: ``lme4::glmer`` and its steps ``glFormula`` → ``mkGlmerDevfun``
 → ``optimizeGlmer`` (stage 2: (θ, β) on the Laplace or adaptive Gauss–Hermite deviance) →
 ``mkMerMod``, and the ``glmerMod`` methods. ``glmer_nb`` is in :mod:`lmerpy.models.glmer_nb`.
 
+As lme4, every evaluation of the deviance restarts PIRLS from one linear predictor and takes
+log|L|² from the working weights one PIRLS step before ũ: that deviance is what lme4 optimizes
+and differentiates, so its estimates, log-likelihoods and (Hessian-based) standard errors are
+reproduced to about 1e-5 (see :mod:`lmerpy.pls.glmm_deviance`).
+
 Where lmerpy differs from lme4 (on purpose):
 
 * the log-likelihood of nAGQ > 1 fits is on the Laplace scale (it includes the saturated

@@ -165,8 +165,14 @@ class GlmmDeviance:
         if (st is not None and np.array_equal(st.theta, theta) and st.precise == bool(precise)
                 and (beta is None or np.array_equal(st.beta, beta))):
             return st
-        st = pirls(self.S, self.resp, theta, self.resp.offset + self.lp0, beta=beta,
-                   tol=self.tolPwrss, maxit=self.maxit, precise=precise)
+        try:
+            st = pirls(self.S, self.resp, theta, self.resp.offset + self.lp0, beta=beta,
+                       tol=self.tolPwrss, maxit=self.maxit, precise=precise)
+        except PirlsError as e:
+            where = f"theta = {np.array2string(theta, precision=6)}"
+            if beta is not None:
+                where += f", beta = {np.array2string(beta, precision=6)}"
+            raise PirlsError(f"{e} (at {where})") from None
         st.precise = bool(precise)
         if self.nAGQ > 1:
             st.criterion = agq_deviance(self.S, self.resp, st, self.codes, self.rule) \
