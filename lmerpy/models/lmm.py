@@ -124,8 +124,9 @@ def mkLmerDevfun(lf, REML=None, backend=None, control=None):
         What :func:`lFormula` returns.
     REML : bool, optional
         Defaults to ``lf.REML``.
-    backend : {"cholmod", "scipy"}, optional
-        Sparse Cholesky backend (default: the best available, see ``lmerpy.show_config()``).
+    backend : str, optional
+        ``"cholmod"`` or ``"scipy"`` (blocked Cholesky); default None picks the faster one for
+        the design (see ``lmerpy.show_config()`` for what is installed).
 
     Returns
     -------
@@ -208,8 +209,8 @@ def lmer(formula, data, REML=True, weights=None, offset=None, contrasts=None, na
         Starting θ.
     verbose : int
         Print each evaluation when > 0.
-    backend : {"cholmod", "scipy"}, optional
-        Sparse Cholesky backend.
+    backend : str, optional
+        ``"cholmod"`` or ``"scipy"``; default None picks the faster one for the design.
 
     Returns
     -------
