@@ -22,6 +22,8 @@ R equivalent: ``pwrssUpdate`` / ``glmerLaplace`` in lme4's ``src/external.cpp`` 
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import lapack
@@ -292,7 +294,7 @@ def pirls(S, resp, theta, eta, *, beta=None, tol=1e-7, maxit=MAXIT, max_halvings
 
     def step(eta, mu=None, observed=False):
         mu, w, z = resp.working(eta, off, mu, observed)
-        if not (np.all(np.isfinite(w)) and np.all(np.isfinite(z))):
+        if not math.isfinite(float(w.sum()) + float(z.sum())):   # any NaN or ±inf
             raise PirlsError("non-finite working weights or response in PIRLS "
                              "(the linear predictor left the link's domain)")
         fac.factor(S.a_values(w))
