@@ -154,6 +154,13 @@ class _Structure:
         self.has_pairs = self.mode == "pairs"
         # F (q2 × q1) dense in Fortran order: flat index of each slot entry
         self.F_flat = (self.F_indices.reshape(ns, p1) * q2 + self.slot_row[:, None]).ravel()
+        if self.mode == "dense":
+            # the slots in level order: F is then written column by column (sequentially)
+            lo_ = self.lev_order
+            self.d_posB0 = self.posB0[lo_]
+            self.d_maskB = self.maskB[lo_]
+            self.d_lev = self.slot_lev[lo_]
+            self.d_flat = self.F_flat.reshape(ns, p1)[lo_].ravel()
         if self.has_pairs:
             # pairs (s, t) of slots in one level with row_s >= row_t (t up to s inclusive)
             lo_ = self.lev_order
@@ -255,7 +262,11 @@ class _Structure:
             rows = np.repeat(prow, pp)[order]
             vals = (m_slot[self.ps][:, cc] * m_slot[self.pt][:, cc2]).ravel()[order]
         indptr = np.concatenate(([0], np.cumsum(np.repeat(cnt, pp))))
-        self.G = sp.csc_matrix((vals, rows, indptr), shape=(xdest.shape[0], nl * pp))
+        G = sp.csc_matrix((vals, rows, indptr), shape=(xdest.shape[0], nl * pp))
+        # row-wise (CSR, sorted columns) the mat-vec writes sequentially; it sums each row in
+        # the same order as the column-wise product, so the values are the same bits
+        self.G = G.tocsr()
+        self.G.sort_indices()
         # Λ₁' blocks per level and Λ₂' (θ-index maps)
         lt_r, lt_c, lind = smap.lt_rows, smap.lt_cols, smap.Lind0
         in1 = (lt_r >= off) & (lt_r < off + self.q1) & (lt_c >= off) & (lt_c < off + self.q1)
@@ -316,6 +327,10 @@ class BlockedFactor:
         st = self.st
         self.F = None
         self.Fd = None
+        self._Fs = None          # F's values at the slots, slot order (see Fs)
+        self._Fs_lev = None      # ... in level order (dense mode)
+        self._F_synced = False   # F.data holds _Fs
+        self._Sbuf = None        # the dense block's buffer, reused by every factorisation
         if st.ns:
             self.F = sp.csr_matrix((np.zeros(st.ns * st.p1), st.F_indices, st.F_indptr),
                                    shape=(st.q2, st.q1))
@@ -340,7 +355,7 @@ class BlockedFactor:
             W = np.einsum("gij,gjk->gik", self.L1inv, lt1.reshape(st.nl, p1, p1))
             h = np.einsum("gji,gjk->gik", W, W).ravel()
         xv = st.m22 - st.G @ h
-        vec = np.zeros(q2 * q2)
+        vec = self._zeroed_buffer()
         if st.lam2_scalar:
             lam = theta[st.lam2_lind]
             vec[st.xdest] = xv * lam[st.xr] * lam[st.xc]
@@ -351,9 +366,71 @@ class BlockedFactor:
             L2t = sp.csc_matrix((theta[st.lam2_lindc], st.lam2_rows, st.lam2_indptr),
                                 shape=(q2, q2))
             Y = np.asarray(L2t @ X)                       # Λ₂'X
-            vec = np.asarray(L2t @ Y.T).T.ravel(order="F").copy()   # Λ₂'XΛ₂ (symmetric)
+            vec[:] = np.asarray(L2t @ Y.T).T.ravel(order="F")   # Λ₂'XΛ₂ (symmetric)
         vec[::q2 + 1] += 1.0
         return vec
+
+    def _zeroed_buffer(self):
+        """The dense block's buffer (q₂² doubles, Fortran order when reshaped), zeroed."""
+        q2 = self.st.q2
+        if self._Sbuf is None:
+            self._Sbuf = np.zeros(q2 * q2)
+        else:
+            self._Sbuf.fill(0.0)
+        return self._Sbuf
+
+    def _first_blocks(self, D):
+        """Cholesky factors of the first term's diagonal blocks, their inverses, log-det."""
+        p1 = self.st.p1
+        if p1 == 1:
+            l1 = np.sqrt(D[:, 0, 0])
+            self.L1 = l1[:, None, None]
+            self.L1inv = (1.0 / l1)[:, None, None]
+            return 2.0 * np.log(l1).sum()
+        if p1 == 2:                       # closed form: [[a, 0], [b, c]]
+            a = np.sqrt(D[:, 0, 0])
+            b = D[:, 1, 0] / a
+            c = np.sqrt(D[:, 1, 1] - b * b)
+            L1 = np.zeros_like(D)
+            L1[:, 0, 0], L1[:, 1, 0], L1[:, 1, 1] = a, b, c
+            Li = np.zeros_like(D)
+            Li[:, 0, 0], Li[:, 1, 0], Li[:, 1, 1] = 1.0 / a, -b / (a * c), 1.0 / c
+            self.L1, self.L1inv = L1, Li
+            return 2.0 * (np.log(a).sum() + np.log(c).sum())
+        L1 = np.linalg.cholesky(D)
+        self.L1 = L1
+        self.L1inv = np.linalg.inv(L1)
+        return 2.0 * np.sum(np.log(np.diagonal(L1, axis1=1, axis2=2)))
+
+    def _slot_values(self, values, pos, mask, lev):
+        """F = A₂₁L₁₁'⁻¹ at the slots (rows of ``pos``), p₁ values per slot."""
+        B = values[pos] * mask
+        p1 = self.st.p1
+        Li = self.L1inv
+        if p1 == 1:
+            return B * Li[lev, 0, :]
+        if p1 == 2:
+            F = np.empty_like(B)
+            F[:, 0] = Li[lev, 0, 0] * B[:, 0]
+            F[:, 1] = Li[lev, 1, 0] * B[:, 0] + Li[lev, 1, 1] * B[:, 1]
+            return F
+        return np.einsum("sij,sj->si", Li[lev], B)
+
+    @property
+    def Fs(self):
+        """F's values at the slots (ns × p₁, slot order)."""
+        if self._Fs is None and self._Fs_lev is not None:
+            Fs = np.empty_like(self._Fs_lev)
+            Fs[self.st.lev_order] = self._Fs_lev
+            self._Fs = Fs
+        return self._Fs
+
+    def _sparse_F(self):
+        """F (CSR) and F' (CSC) with the current values."""
+        if not self._F_synced:
+            self.F.data[:] = self.Fs.ravel()
+            self._F_synced = True
+        return self.F
 
     def factor(self, values, theta=None):
         """Numeric factorisation of A from its values on the pattern.
@@ -366,30 +443,19 @@ class BlockedFactor:
         p1, q2 = st.p1, st.q2
         ld = 0.0
         if st.nl:
-            D = values[st.posD]
-            if p1 == 1:
-                l1 = np.sqrt(D[:, 0, 0])
-                self.L1 = l1[:, None, None]
-                self.L1inv = (1.0 / l1)[:, None, None]
-                ld = 2.0 * np.log(l1).sum()
-            else:
-                L1 = np.linalg.cholesky(D)
-                self.L1 = L1
-                self.L1inv = np.linalg.inv(L1)
-                ld = 2.0 * np.sum(np.log(np.diagonal(L1, axis1=1, axis2=2)))
+            ld = self._first_blocks(values[st.posD])
         if q2 == 0:
             self._logdet = float(ld)
             return
-        if st.ns:
-            B = values[st.posB0] * st.maskB
-            if p1 == 1:
-                Fs = B * self.L1inv[st.slot_lev, 0, :]
-            else:
-                Fs = np.einsum("sij,sj->si", self.L1inv[st.slot_lev], B)
-            self.Fs = Fs
+        if st.ns and st.mode == "dense":
+            Fl = self._slot_values(values, st.d_posB0, st.d_maskB, st.d_lev)
+            self.Fd.reshape(-1, order="F")[st.d_flat] = Fl.ravel()
+            self._Fs_lev, self._Fs, self._F_synced = Fl, None, False
+        elif st.ns:
+            Fs = self._slot_values(values, st.posB0, st.maskB, st.slot_lev)
+            self._Fs_lev, self._Fs = None, Fs
             self.F.data[:] = Fs.ravel()
-            if self.Fd is not None:
-                self.Fd.ravel(order="F")[st.F_flat] = Fs.ravel()
+            self._F_synced = True
         if st.ns and st.has_pairs and theta is not None:
             st.theta_map()
             vec = self._schur_pairs(theta)
@@ -398,6 +464,7 @@ class BlockedFactor:
             w = np.empty(dest.shape[0])
             n22 = st.flat22_low.shape[0]
             w[:n22] = values[st.pos22_low]
+            Fs = self._Fs
             if p1 == 1:
                 f = Fs[:, 0]
                 np.multiply(np.negative(f)[st.ps], f[st.pt], out=w[n22:])
@@ -405,7 +472,7 @@ class BlockedFactor:
                 w[n22:] = -np.einsum("sc,sc->s", Fs[st.ps], Fs[st.pt])
             vec = np.bincount(dest, weights=w, minlength=q2 * q2)
         else:
-            vec = np.zeros(q2 * q2)
+            vec = self._zeroed_buffer()
             vec[st.flat22_low] = values[st.pos22_low]
         S = vec.reshape((q2, q2), order="F")
         if st.ns and st.mode == "dense":
@@ -453,7 +520,12 @@ class BlockedFactor:
             c1 = self._l1_solve(B2d[:st.q1])
             if st.q2 == 0:
                 return c1.ravel() if vec else c1
-            r2 = B2d[st.q1:] - self.F @ c1 if st.ns else B2d[st.q1:]
+            if not st.ns:
+                r2 = B2d[st.q1:]
+            elif self.Fd is not None:
+                r2 = B2d[st.q1:] - self.Fd @ c1
+            else:
+                r2 = B2d[st.q1:] - self._sparse_F() @ c1
             c2 = lapack.dtrtrs(self.L2, r2, lower=1)[0]
             out = np.vstack((c1, c2))
         else:
@@ -472,7 +544,13 @@ class BlockedFactor:
         out = np.empty_like(C2d)
         if st.q2:
             x2 = lapack.dtrtrs(self.L2, C2d[st.q1:], lower=1, trans=1)[0]
-            r1 = C2d[:st.q1] - self.FT @ x2 if st.ns else C2d[:st.q1]
+            if not st.ns:
+                r1 = C2d[:st.q1]
+            elif self.Fd is not None:
+                r1 = C2d[:st.q1] - self.Fd.T @ x2
+            else:
+                self._sparse_F()
+                r1 = C2d[:st.q1] - self.FT @ x2
             out[st.I2] = x2
         else:
             r1 = C2d[:st.q1]
@@ -498,7 +576,7 @@ class BlockedFactor:
             vals.append(v[keep])
         if st.q2:
             if st.ns:
-                Fc = self.F.tocoo()
+                Fc = self._sparse_F().tocoo()
                 rows.append(Fc.row + st.q1)
                 cols.append(Fc.col)
                 vals.append(Fc.data)
@@ -549,7 +627,9 @@ class BlockedFactor:
         p1 = st.p1
         T = np.empty((st.ns, p1))
         if st.mode == "dense":
-            SF = blas.dsymm(1.0, Sinv, self.Fd, lower=1)   # S⁻¹F (q2 × q1), lower of S⁻¹
+            iu = np.triu_indices(st.q2, 1)
+            Sinv[iu] = Sinv.T[iu]                       # whole S⁻¹: GEMM beats SYMM
+            SF = Sinv @ self.Fd                         # S⁻¹F (q2 × q1)
             return SF.ravel(order="F")[st.F_flat].reshape(st.ns, p1)
         if st.has_pairs:
             indptr, indices, src, diag = st.q_structure()
