@@ -256,6 +256,19 @@ def machine_info():
     return info
 
 
+def source_info():
+    """The lmerpy source being measured: git commit and whether lmerpy/ had local changes."""
+    root = HERE.parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                              text=True, timeout=30).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "lmerpy"], cwd=root,
+                               capture_output=True, text=True, timeout=30).stdout.splitlines()
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return {"commit": head or None, "lmerpy_uncommitted_files": len(dirty)}
+
+
 def run_suite(selected, reps=None, with_r=True, timeout=3600.0, log=print):
     """Run the cases; returns the whole results document (``SCHEMA``)."""
     r_ok, r_why = r_available() if with_r else (False, "disabled (--no-r)")
@@ -263,7 +276,7 @@ def run_suite(selected, reps=None, with_r=True, timeout=3600.0, log=print):
         log(f"lme4 side skipped: {r_why}")
     started = datetime.now(timezone.utc)
     doc = {"schema": SCHEMA, "date": started.isoformat(timespec="seconds"),
-           "machine": machine_info(),
+           "machine": machine_info(), "source": source_info(),
            "settings": {"blas_threads": 1, "env": THREAD_ENV, "alternating": True,
                         "lme4": r_ok, "lme4_skipped_reason": None if r_ok else r_why,
                         "reps": reps, "timing": "median over repetitions of the time per fit "

@@ -77,6 +77,14 @@ def table(doc):
     return "\n".join(rows)
 
 
+def _source_text(src):
+    if not src or not src.get("commit"):
+        return ""
+    dirty = src.get("lmerpy_uncommitted_files") or 0
+    return (f" lmerpy at commit `{src['commit'][:10]}`"
+            + (f" plus uncommitted changes in {dirty} file(s) of lmerpy/." if dirty else "."))
+
+
 def header(doc):
     m, s = doc.get("machine", {}), doc.get("settings", {})
     py = lme = {}
@@ -88,7 +96,7 @@ def header(doc):
     lines = [
         f"Run {doc.get('date', '?')} on `{m.get('host', '?')}` ({m.get('cpu', '?')}, "
         f"{m.get('cpus', '?')} CPUs, {m.get('mem_total_gib', '?')} GiB), "
-        f"{doc.get('wall_seconds', '?')} s in all.",
+        f"{doc.get('wall_seconds', '?')} s in all." + _source_text(doc.get("source")),
         f"One BLAS thread on both sides ({', '.join(f'{k}={v}' for k, v in s.get('env', {}).items())}"
         f"; lmerpy also pins its pools with threadpoolctl). Repetitions alternate lmerpy, lme4, "
         "lmerpy, …; times are medians of the time per fit in a warm process.",
