@@ -1,5 +1,4 @@
 """The bundled data sets: names, shapes, factor levels and ordered-ness as in R."""
-import json
 
 import pandas as pd
 import pytest

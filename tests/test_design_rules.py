@@ -5,7 +5,6 @@ Expected values printed by R 4.2 / lme4 1.1-31 from ``lFormula(formula, synth_de
 """
 import warnings
 
-import numpy as np
 import pytest
 
 from _reference import load_case_data

@@ -3,7 +3,6 @@
 Expected numbers come from lme4 1.1-31 (R commands in comments, values also in
 tests/reference/sleep_slope.json).
 """
-import warnings
 
 import numpy as np
 import pandas as pd

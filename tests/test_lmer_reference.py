@@ -14,11 +14,8 @@ Tolerances (stated once, used everywhere):
 Where lme4 itself warned (``r_warnings``), a strictly higher log-likelihood is accepted (a better
 optimum than lme4's); the estimates are then compared only when the optima coincide.
 """
-import json
-import math
 import re
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
