@@ -143,6 +143,15 @@ class Control:
         extra evaluations. Off by default: lme4's own answers are BOBYQA's stopping points,
         and on flat problems (Orthodont REML) the exact optimum differs from them by ~1e-3 in
         a variance component.
+    gradient_min_q : int or None
+        lmerpy addition (lmer only; :func:`lmerControl` sets 1000): with the default optimizer
+        (``"nloptwrap"``, empty ``optCtrl``) and a deviance with an analytic gradient, models
+        with at least this many random effects (q) are fitted by ``"lbfgsb"`` instead of
+        BOBYQA. On large models one evaluation is a large Cholesky factorisation and the
+        gradient costs about two more, yet L-BFGS-B needs 14 (deviance, gradient) pairs on
+        InstEval where BOBYQA needs 76 deviances, and it stops at the optimum itself (BOBYQA
+        stops within its tolerance of it). Small models keep lme4's BOBYQA path, which
+        reproduces lme4's estimates to the printed digit. None: always the named optimizer.
     check_* (pre-fit)
         lme4's design checks with lme4's defaults, for the design stage to read.
     mod_type : {"lmer", "glmer"}
@@ -162,6 +171,7 @@ class Control:
     use_gradient: Union[str, bool] = "auto"
     restart_unconverged: bool = True
     polish: bool = False
+    gradient_min_q: Optional[int] = None
     check_nobs_vs_rankZ: str = "ignore"
     check_nobs_vs_nlev: str = "stop"
     check_nlev_gtreq_5: str = "ignore"
@@ -265,8 +275,17 @@ def _validated(ctl):
         if getattr(ctl, nm) not in _PREFIT:
             raise ControlError(f"{nm}: unknown value {getattr(ctl, nm)!r}; use one of "
                                f"{', '.join(_PREFIT)}")
+    gmq = ctl.gradient_min_q
+    if gmq is not None:
+        try:
+            gmq = int(gmq)
+        except (TypeError, ValueError):
+            raise ControlError(f"gradient_min_q must be an integer or None; got {gmq!r}") \
+                from None
+        if gmq < 0:
+            raise ControlError(f"gradient_min_q must be >= 0 or None; got {gmq!r}")
     return replace(
-        ctl, optimizer=opt, boundary_tol=btol, optCtrl=dict(optctrl),
+        ctl, optimizer=opt, boundary_tol=btol, optCtrl=dict(optctrl), gradient_min_q=gmq,
         restart_edge=bool(ctl.restart_edge), calc_derivs=bool(ctl.calc_derivs),
         use_last_params=bool(ctl.use_last_params),
         restart_unconverged=bool(ctl.restart_unconverged), polish=bool(ctl.polish),
@@ -279,7 +298,7 @@ def lmerControl(optimizer="nloptwrap", restart_edge=True, boundary_tol=1e-5, cal
                 check_conv_grad=("warning", 2e-3), check_conv_singular=("message", 1e-4),
                 check_conv_hess=("warning", 1e-6), optCtrl=None, use_gradient="auto", *,
                 use_last_params=False, restart_unconverged=True, polish=False,
-                check_nobs_vs_rankZ="ignore",
+                gradient_min_q=1000, check_nobs_vs_rankZ="ignore",
                 check_nobs_vs_nlev="stop", check_nlev_gtreq_5="ignore", check_nlev_gtr_1="stop",
                 check_nobs_vs_nRE="stop", check_rankX="message+drop.cols",
                 check_scaleX="warning", check_formula_LHS="stop"):
@@ -313,6 +332,10 @@ def lmerControl(optimizer="nloptwrap", restart_edge=True, boundary_tol=1e-5, cal
     polish : bool
         lmerpy addition (see :class:`Control`): Newton steps at the end on the analytic
         gradient.
+    gradient_min_q : int or None
+        lmerpy addition (see :class:`Control`): with the default optimizer, models with at
+        least this many random effects are fitted by L-BFGS-B on the analytic gradient
+        (fewer, costlier evaluations); None keeps BOBYQA for every size.
     use_last_params, check_nobs_vs_rankZ, check_nobs_vs_nlev, check_nlev_gtreq_5,
     check_nlev_gtr_1, check_nobs_vs_nRE, check_rankX, check_scaleX, check_formula_LHS
         As lme4's ``use.last.params`` and pre-fit ``check.*`` arguments, same defaults.
@@ -324,7 +347,7 @@ def lmerControl(optimizer="nloptwrap", restart_edge=True, boundary_tol=1e-5, cal
     return _validated(Control(
         optimizer=optimizer, restart_edge=restart_edge, boundary_tol=boundary_tol,
         calc_derivs=calc_derivs, use_last_params=use_last_params,
-        restart_unconverged=restart_unconverged, polish=polish,
+        restart_unconverged=restart_unconverged, polish=polish, gradient_min_q=gradient_min_q,
         check_conv_grad=check_conv_grad, check_conv_singular=check_conv_singular,
         check_conv_hess=check_conv_hess, optCtrl=optCtrl or {}, use_gradient=use_gradient,
         check_nobs_vs_rankZ=check_nobs_vs_rankZ, check_nobs_vs_nlev=check_nobs_vs_nlev,

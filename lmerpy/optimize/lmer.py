@@ -20,7 +20,7 @@ from .minimize import DEFAULT_SETTINGS, MinimizeResult, minimize_bounded
 from .optsum import OptSummary
 
 __all__ = ["optimize_lmer", "optimize_glmer", "optimizer_settings", "lme4_start",
-           "lme4_start_theta", "RESTART_EDGE_STEP"]
+           "lme4_start_theta", "lmer_optimizer", "RESTART_EDGE_STEP"]
 
 #: Step of restart_edge's one-sided difference into the interior (lme4's ``btol``).
 RESTART_EDGE_STEP = 1e-5
@@ -160,8 +160,19 @@ def _run(optimizer, devfun, x0, lower, upper, optCtrl, verbose, fitlog, adj, n_t
     grad = devfun.gradient if has_gradient(devfun) else None
     if method == "lbfgsb" and grad is None:
         raise ControlError("optimizer 'lbfgsb' needs a deviance with a gradient() method")
-    res = minimize_bounded(devfun, x0, lower, upper, method=method, grad=grad,
-                           settings=st, verbose=verbose, fitlog=fitlog)
+    rectify = getattr(devfun, "rectify_theta", None)
+    if method == "lbfgsb" and callable(rectify):
+        # Without the bounds at 0: the deviance is even in each column of a term's template,
+        # so 0 is a stationary point of every diagonal θ, where a projected gradient method
+        # stops for good; unbounded, it passes through, and the signs are fixed afterwards
+        # (MixedModels.jl's rectify!)
+        free = np.where(lower == 0, -np.inf, lower)
+        res = minimize_bounded(devfun, x0, free, upper, method=method, grad=grad,
+                               settings=st, verbose=verbose, fitlog=fitlog)
+        res.x = np.asarray(rectify(res.x), dtype=float)
+    else:
+        res = minimize_bounded(devfun, x0, lower, upper, method=method, grad=grad,
+                               settings=st, verbose=verbose, fitlog=fitlog)
     st = dict(res.settings)
     st["method"] = method
     return res, _return_code(optimizer, res.status), st
@@ -381,9 +392,22 @@ def optimize_lmer(devfun, theta0, lower, control=None, verbose=0, *, upper=None)
     if not isinstance(control, Control):
         raise ControlError("control must come from lmerControl(); got "
                            f"{type(control).__name__}")
-    return _optimize(devfun, theta0, lower, upper, control, control.stage_optimizer(1),
+    return _optimize(devfun, theta0, lower, upper, control, lmer_optimizer(devfun, control),
                      verbose=verbose, restart_edge=control.restart_edge,
                      boundary_tol=control.boundary_tol, calc_derivs=control.calc_derivs)
+
+
+def lmer_optimizer(devfun, control):
+    """The optimizer :func:`optimize_lmer` runs: the control's, except that the default
+    ``"nloptwrap"`` (with no ``optCtrl``) becomes ``"lbfgsb"`` for models with at least
+    ``control.gradient_min_q`` random effects when the deviance has an analytic gradient
+    (see :class:`lmerpy.optimize.Control`)."""
+    opt = control.stage_optimizer(1)
+    gmq = getattr(control, "gradient_min_q", None)
+    if (opt == "nloptwrap" and not control.optCtrl and gmq is not None
+            and has_gradient(devfun) and int(getattr(devfun, "q", 0) or 0) >= gmq):
+        return "lbfgsb"
+    return opt
 
 
 def optimize_glmer(devfun, x0, lower, control=None, verbose=0, *, stage=1, nAGQ=1,

@@ -54,13 +54,14 @@ class _State:
     """Everything computed at one θ by a deviance evaluation."""
 
     __slots__ = ("theta", "ldL2", "RZX", "cu", "RX", "ldRX2", "cbeta", "r2",
-                 "crit_ml", "crit_reml", "_u", "_beta_c", "Lz")
+                 "crit_ml", "crit_reml", "_u", "_beta_c", "Lz", "grad")
 
     def __init__(self, theta):
         self.theta = theta
         self._u = None
         self._beta_c = None
         self.Lz = None      # dense lower factor of A (small models' dense path), else None
+        self.grad = None    # the gradient, once computed
 
     @property
     def beta_c(self):
@@ -423,7 +424,27 @@ class LmmDeviance:
         from .gradient import deviance_gradient
         th = self._theta(theta)
         st = self._evaluate(th)
-        return deviance_gradient(self, st)
+        if st.grad is None:
+            st.grad = deviance_gradient(self, st)
+        return st.grad.copy()
+
+    def rectify_theta(self, theta):
+        """θ with each template column whose diagonal entry is negative negated.
+
+        Λ_i Λ_i' (hence the deviance) does not change when a column of a term's lower
+        triangular template T_i changes sign, so this maps any θ to the equivalent one with
+        non-negative diagonal (lme4's bounds). R equivalent: none (MixedModels.jl's
+        ``rectify!``).
+        """
+        th = np.array(theta, dtype=float).reshape(-1)
+        for t in self.design.reterms:
+            p, off = int(t.n_columns), int(t.theta_offset)
+            k = off
+            for j in range(p):              # column j of T: θ[k : k + p − j], diagonal first
+                if th[k] < 0:
+                    th[k:k + p - j] *= -1.0
+                k += p - j
+        return th
 
     def solve(self, theta):
         """The full penalized least squares solution at θ (:class:`PlsSolution`).
