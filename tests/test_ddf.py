@@ -15,13 +15,18 @@ Tolerances (lmerpy's own fit, whose θ̂ agrees with lme4's to ~1e-8):
 """
 import dataclasses
 import json
-import re
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from _compare import (
+    differs_only_in_numbers,
+    is_rounding_tie,
+    strip_data_line,
+    within_last_digit,
+)
 from _reference import load_case_data
 
 import lmerpy
@@ -155,34 +160,11 @@ def test_ddf_goldens(ref, key):
         assert not msgs
 
 
-_NUM = re.compile(r"-?\d+\.\d+(?:e[-+]\d+)?")
-
-
 def _same_but_ties(got, want, values):
     """Identical, or differing only in numbers one unit apart in the last printed digit whose
     midpoint is (to 1e-9) one of ``values``: an exact rounding tie."""
-    gl, wl = got.splitlines(), want.splitlines()
-    if len(gl) != len(wl):
-        return False
-    for g, w in zip(gl, wl):
-        if g == w:
-            continue
-        if _NUM.sub("#", g) != _NUM.sub("#", w):
-            return False
-        for a, b in zip(_NUM.findall(g), _NUM.findall(w)):
-            if a == b:
-                continue
-            dec = len(a.split(".")[1])
-            if abs(float(a) - float(b)) > 1.5 * 10.0 ** -dec:
-                return False
-            mid = (float(a) + float(b)) / 2
-            if not any(abs(abs(v) - abs(mid)) <= 1e-9 * abs(mid) for v in values):
-                return False
-    return True
-
-
-def _strip_data(text):
-    return "\n".join(ln for ln in text.splitlines() if not ln.startswith("   Data:"))
+    return differs_only_in_numbers(
+        got, want, lambda a, b: within_last_digit(a, b) and is_rounding_tie(a, b, values))
 
 
 @pytest.mark.parametrize("ref,key", [p for p in _ddf_cases()
@@ -194,7 +176,7 @@ def test_lmertest_summary_text(ref, key):
         data=fit._data, call=fit.call)
     ddf = "Satterthwaite" if key == "satterthwaite" else "Kenward-Roger"
     s = at_lme4.summary(ddf=ddf)
-    got, want = _strip_data(str(s)), _strip_data(ref[key]["summary_text"])
+    got, want = strip_data_line(str(s)), strip_data_line(ref[key]["summary_text"])
     assert got == want or _same_but_ties(got, want, s.coefficients.to_numpy().ravel()), \
         f"{got}\n!=\n{want}"
     assert list(s.coefficients.columns) == ["Estimate", "Std. Error", "df", "t value",

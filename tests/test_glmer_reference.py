@@ -34,12 +34,12 @@ Where lme4 itself warned (``r_warnings``), a strictly higher log-likelihood is a
 optimum than lme4's); the estimates are then compared only when the optima coincide.
 """
 import dataclasses
-import re
 import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
+from _compare import differs_only_in_numbers, strip_data_line
 from _reference import case_kwargs, glmer_cases, load_case_data
 
 import lmerpy
@@ -190,7 +190,6 @@ def test_fitted_residuals_and_predictions(fits, ref):
 
 # ---------------------------------------------------------------------- summary text
 
-_NUM = re.compile(r"-?\d+\.\d+(?:e[-+]\d+)?")
 #: at lmerpy's own optimum: Nelder-Mead stops within its tolerance at a slightly different
 #: point (1e-4 of an SE in β), which the 6-7 digits lme4 prints can show; p-values amplify it
 SUMMARY_REL, SUMMARY_ABS = 1e-3, 1e-5
@@ -210,21 +209,10 @@ def _unit(text):
 def _numbers_close(got, want, rel=0.0, abs_=0.0):
     """True when ``got`` and ``want`` are the same text but for numbers that differ by at most
     one unit in their last printed digit, or by at most ``rel`` relative or ``abs_``."""
-    g_lines, w_lines = got.splitlines(), want.splitlines()
-    if len(g_lines) != len(w_lines):
-        return False
-    for g, w in zip(g_lines, w_lines):
-        if g == w:
-            continue
-        if _NUM.sub("#", g) != _NUM.sub("#", w):
-            return False
-        for a, b in zip(_NUM.findall(g), _NUM.findall(w)):
-            if a == b:
-                continue
-            d = abs(float(a) - float(b))
-            if d > 1.5 * _unit(b) and d > rel * abs(float(b)) and d > abs_:
-                return False
-    return True
+    def agree(a, b):
+        d = abs(float(a) - float(b))
+        return not (d > 1.5 * _unit(b) and d > rel * abs(float(b)) and d > abs_)
+    return differs_only_in_numbers(got, want, agree)
 
 
 def _summary_lines(fit, ref):
@@ -245,11 +233,7 @@ def _summary_lines(fit, ref):
                               "df.resid": fit.df_residual()})
         assert mine in text
         text = text.replace(mine, ours)
-    return "\n".join(line for line in text.splitlines() if not line.startswith("   Data:"))
-
-
-def _strip_data_line(text):
-    return "\n".join(line for line in text.splitlines() if not line.startswith("   Data:"))
+    return strip_data_line(text)
 
 
 def fit_at_lme4(fit, ref):
@@ -271,7 +255,7 @@ def fit_at_lme4(fit, ref):
 def test_summary_text_as_lme4(fits, ref):
     fit = get_fit(fits, ref)
     got = _summary_lines(fit, ref)
-    want = _strip_data_line(ref["summary_text"])
+    want = strip_data_line(ref["summary_text"])
     if ref.get("r_warnings"):
         # lme4 warned that it did not converge (its Hessian is near singular): the text up to
         # the fixed effects, whose numbers test_criteria_and_fixed_effects compares
@@ -294,7 +278,7 @@ def test_summary_text_at_lme4_estimates_is_identical(fits, ref):
         fit.devfun.precise = True
     at = fit_at_lme4(fit, ref)
     got = _summary_lines(at, ref)
-    want = _strip_data_line(ref["summary_text"])
+    want = strip_data_line(ref["summary_text"])
     cut = want.find("\nFixed effects:")
     assert _numbers_close(got[:cut], want[:cut]), f"{got}\n!=\n{want}"
     assert _numbers_close(got[cut:], want[cut:], HESSIAN_REL), f"{got}\n!=\n{want}"

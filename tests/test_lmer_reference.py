@@ -14,16 +14,21 @@ Tolerances (stated once, used everywhere):
 Where lme4 itself warned (``r_warnings``), a strictly higher log-likelihood is accepted (a better
 optimum than lme4's); the estimates are then compared only when the optima coincide.
 """
-import re
 import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
+from _compare import (
+    decimals,
+    differs_only_in_numbers,
+    is_rounding_tie,
+    strip_data_line,
+    within_last_digit,
+)
+from _reference import case_kwargs, lmer_cases, load_case_data
 
 import lmerpy
-
-from _reference import lmer_cases, load_case_data, case_kwargs
 
 CASES = lmer_cases()
 
@@ -145,43 +150,22 @@ def fit_at_theta(fit, theta):
     return lmerpy.mkMerMod(fit.devfun, opt, fit.design, data=fit._data, call=fit.call)
 
 
-_NUM = re.compile(r"-?\d+\.\d+(?:e[-+]\d+)?")
-
-
 def _last_digit_only(got, want, values=None):
     """True when ``got`` and ``want`` differ only in numbers printed one unit apart in their
     last digit. With ``values``, the midpoint must also be, to 1e-9 relative, one of them: an
     exact rounding tie, where the printed digit is decided by floating-point noise (lme4's as
     much as ours)."""
-    g_lines, w_lines = got.splitlines(), want.splitlines()
-    if len(g_lines) != len(w_lines):
-        return False
-    for g, w in zip(g_lines, w_lines):
-        if g == w:
-            continue
-        if _NUM.sub("#", g) != _NUM.sub("#", w):
-            return False
-        for a, b in zip(_NUM.findall(g), _NUM.findall(w)):
-            if a == b:
-                continue
-            decimals = len(a.split(".")[1])
-            if len(b.split(".")[1]) != decimals or abs(float(a) - float(b)) > 1.5 * 10.0 ** -decimals:
-                return False
-            mid = (float(a) + float(b)) / 2
-            if values is not None and not any(abs(abs(v) - abs(mid)) <= 1e-9 * abs(mid) for v in values):
-                return False
-    return True
-
-
-def _strip_data_line(text):
-    return "\n".join(line for line in text.splitlines() if not line.startswith("   Data:"))
+    def agree(a, b):
+        return (decimals(b) == decimals(a) and within_last_digit(a, b)
+                and (values is None or is_rounding_tie(a, b, values)))
+    return differs_only_in_numbers(got, want, agree)
 
 
 @pytest.mark.parametrize("ref", _params(CASES))
 def test_summary_text_identical_to_lme4(fits, ref):
     fit = get_fit(fits, ref)
-    got = _strip_data_line(str(fit.summary()))
-    want = _strip_data_line(ref["summary_text"])
+    got = strip_data_line(str(fit.summary()))
+    want = strip_data_line(ref["summary_text"])
     if ref.get("r_warnings") and (better_optimum(fit, ref) or fit.optsum.conv_messages != ref.get("r_messages")):
         # lme4 printed its own (finite-difference) convergence warnings: compare the model's
         # description and tables up to lme4's convergence trailer
@@ -196,8 +180,8 @@ def test_summary_text_identical_to_lme4(fits, ref):
 @pytest.mark.parametrize("ref", _params([r for r in CASES if not r.get("r_warnings")]))
 def test_summary_text_at_lme4_theta_is_identical(fits, ref):
     fit = fit_at_theta(get_fit(fits, ref), ref["theta"])
-    got = _strip_data_line(str(fit.summary()))
-    want = _strip_data_line(ref["summary_text"])
+    got = strip_data_line(str(fit.summary()))
+    want = strip_data_line(ref["summary_text"])
     if got != want:
         coefs = fit.summary().coefficients.to_numpy().ravel()
         assert _last_digit_only(got, want, coefs), f"{got}\n!=\n{want}"
