@@ -1,11 +1,18 @@
-"""Comparing lmerpy's printed text with lme4's (R's ``print(summary(fit))``) in the golden tests.
+"""Comparing lmerpy's results with lme4's goldens: shared checks, each test's tolerances.
 
-Each test states its own tolerance for two printed numbers that differ (one unit in the last
-digit, an exact rounding tie, a relative error); the helpers here do the shared part: line by
-line, the text must be the same once its numbers are masked, and every pair of numbers that
-differ must pass the test's own check.
+Printed text (R's ``print(summary(fit))``): each test states its own tolerance for two printed
+numbers that differ (one unit in the last digit, an exact rounding tie, a relative error); the
+helpers here do the shared part: line by line, the text must be the same once its numbers are
+masked, and every pair of numbers that differ must pass the test's own check.
+
+Fitted values (lmer and glmer goldens): the log-likelihood, ``VarCorr`` and ``ranef`` compared
+with the tolerances each test passes in.
 """
 import re
+
+import numpy as np
+import pandas as pd
+import pytest
 
 #: a printed decimal number: ``0.006364``, ``-12.5``, ``2.78e-06``
 NUMBER = re.compile(r"-?\d+\.\d+(?:e[-+]\d+)?")
@@ -51,3 +58,52 @@ def is_rounding_tie(a, b, values):
     as much as ours)."""
     mid = (float(a) + float(b)) / 2
     return any(abs(abs(v) - abs(mid)) <= 1e-9 * abs(mid) for v in values)
+
+
+# ------------------------------------------------------------------ fitted values vs a golden
+
+
+def is_better_optimum(fit, ref, ll_abs):
+    """True when lmerpy found a strictly higher log-likelihood (by 1e-6) than lme4 where lme4
+    itself warned (``r_warnings``); otherwise assert that the log-likelihoods agree within
+    ``ll_abs`` and return False."""
+    ll = float(fit.logLik())
+    if ref.get("r_warnings") and ll > ref["logLik"] + 1e-6:
+        return True
+    assert ll == pytest.approx(ref["logLik"], abs=ll_abs)
+    return False
+
+
+def assert_varcorr_matches(fit, ref, sd_rel, sd_abs, cor_abs):
+    """``VarCorr(fit)`` row by row against the golden's ``varcorr`` (R's
+    ``as.data.frame(VarCorr(fit))``): the same groups and names; standard deviations within
+    ``sd_rel`` relative or ``sd_abs``, correlations within ``cor_abs``."""
+    got = fit.VarCorr().as_dataframe()
+    want = pd.DataFrame(ref["varcorr"]).replace({"": None})
+    assert len(got) == len(want)
+    for (_, g), (_, w) in zip(got.iterrows(), want.iterrows()):
+        assert g["grp"] == w["grp"]
+        assert (g["var1"] or None) == (w["var1"] or None)
+        assert (g["var2"] or None) == (w["var2"] or None)
+        if w["var2"] is None:   # a standard deviation
+            assert g["sdcor"] == pytest.approx(w["sdcor"], rel=sd_rel, abs=sd_abs)
+        else:                   # a correlation
+            assert g["sdcor"] == pytest.approx(w["sdcor"], abs=cor_abs)
+
+
+def assert_ranef_matches(fit, ref, mode_tol, sd_floor, condsd_rel, condsd_abs=None):
+    """``ranef(fit, condVar = TRUE)`` against the golden's ``ranef``: the same factors, terms
+    and levels; each conditional mode within ``mode_tol`` of its conditional SD (the SD taken
+    at least ``sd_floor``) plus 1e-8; the conditional SDs within ``condsd_rel`` relative (or
+    ``condsd_abs``; None: pytest.approx's default)."""
+    re_ = fit.ranef(condVar=True)
+    assert list(re_.keys()) == list(ref["ranef"])
+    for name, block in ref["ranef"].items():
+        frame = re_[name]
+        assert list(frame.columns) == list(block["columns"])
+        assert [str(x) for x in frame.index] == [str(x) for x in block["levels"]]
+        vals = np.asarray(block["values"], dtype=float)
+        sd = np.asarray(block["condsd"], dtype=float)
+        scale = np.maximum(sd, sd_floor)
+        assert np.all(np.abs(frame.to_numpy() - vals) <= mode_tol * scale + 1e-8)
+        assert re_.condsd(name).to_numpy() == pytest.approx(sd, rel=condsd_rel, abs=condsd_abs)

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 import lmerpy
 
@@ -32,6 +33,16 @@ def glmer_cases():
     """The glmer and glmer.nb fits lme4 completed."""
     return [r for r in all_cases("glmer") if r.get("fn") in ("glmer", "glmer.nb")
             and "expect_error" not in r and "error" not in r]
+
+
+def case_params(cases, slow_nobs):
+    """One ``pytest.param`` per case, with the case's id; marked ``slow`` above ``slow_nobs``
+    observations."""
+    out = []
+    for ref in cases:
+        marks = [pytest.mark.slow] if ref["nobs"] > slow_nobs else []
+        out.append(pytest.param(ref, id=ref["id"], marks=marks))
+    return out
 
 
 def load_case_data(ref):

@@ -37,10 +37,15 @@ import dataclasses
 import warnings
 
 import numpy as np
-import pandas as pd
 import pytest
-from _compare import differs_only_in_numbers, strip_data_line
-from _reference import case_kwargs, glmer_cases, load_case_data
+from _compare import (
+    assert_ranef_matches,
+    assert_varcorr_matches,
+    differs_only_in_numbers,
+    is_better_optimum,
+    strip_data_line,
+)
+from _reference import case_kwargs, case_params, glmer_cases, load_case_data
 
 import lmerpy
 from lmerpy.display.mermod import format_aictab
@@ -80,11 +85,7 @@ def get_fit(fits, ref):
 
 
 def _params(cases):
-    out = []
-    for ref in cases:
-        marks = [pytest.mark.slow] if ref["nobs"] > 50000 else []
-        out.append(pytest.param(ref, id=ref["id"], marks=marks))
-    return out
+    return case_params(cases, slow_nobs=50000)
 
 
 def _ll_tol(ref):
@@ -93,11 +94,7 @@ def _ll_tol(ref):
 
 def better_optimum(fit, ref):
     """True when lmerpy found a strictly higher log-likelihood where lme4 warned."""
-    ll = float(fit.logLik())
-    if ref.get("r_warnings") and ll > ref["logLik"] + 1e-6:
-        return True
-    assert ll == pytest.approx(ref["logLik"], abs=_ll_tol(ref))
-    return False
+    return is_better_optimum(fit, ref, ll_abs=_ll_tol(ref))
 
 
 @pytest.mark.parametrize("ref", _params(CASES))
@@ -134,17 +131,7 @@ def test_variance_components(fits, ref):
     if better_optimum(fit, ref):
         return
     assert np.asarray(fit.theta) == pytest.approx(np.asarray(ref["theta"]), abs=1e-4)
-    got = fit.VarCorr().as_dataframe()
-    want = pd.DataFrame(ref["varcorr"]).replace({"": None})
-    assert len(got) == len(want)
-    for (_, g), (_, w) in zip(got.iterrows(), want.iterrows()):
-        assert g["grp"] == w["grp"]
-        assert (g["var1"] or None) == (w["var1"] or None)
-        assert (g["var2"] or None) == (w["var2"] or None)
-        if w["var2"] is None:
-            assert g["sdcor"] == pytest.approx(w["sdcor"], rel=5e-4, abs=1e-6)
-        else:
-            assert g["sdcor"] == pytest.approx(w["sdcor"], abs=1e-3)
+    assert_varcorr_matches(fit, ref, sd_rel=5e-4, sd_abs=1e-6, cor_abs=1e-3)
 
 
 @pytest.mark.parametrize("ref", _params(CASES))
@@ -152,16 +139,7 @@ def test_conditional_modes(fits, ref):
     fit = get_fit(fits, ref)
     if better_optimum(fit, ref):
         return
-    re_ = fit.ranef(condVar=True)
-    assert list(re_.keys()) == list(ref["ranef"])
-    for name, block in ref["ranef"].items():
-        frame = re_[name]
-        assert list(frame.columns) == list(block["columns"])
-        assert [str(x) for x in frame.index] == [str(x) for x in block["levels"]]
-        vals = np.asarray(block["values"], dtype=float)
-        sd = np.asarray(block["condsd"], dtype=float)
-        assert np.all(np.abs(frame.to_numpy() - vals) <= 2e-3 * sd + 1e-8)
-        assert re_.condsd(name).to_numpy() == pytest.approx(sd, rel=1e-4)
+    assert_ranef_matches(fit, ref, mode_tol=2e-3, sd_floor=0.0, condsd_rel=1e-4)
 
 
 @pytest.mark.parametrize("ref", _params([r for r in CASES if "fitted" in r]))

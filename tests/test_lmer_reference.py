@@ -17,16 +17,18 @@ optimum than lme4's); the estimates are then compared only when the optima coinc
 import warnings
 
 import numpy as np
-import pandas as pd
 import pytest
 from _compare import (
+    assert_ranef_matches,
+    assert_varcorr_matches,
     decimals,
     differs_only_in_numbers,
+    is_better_optimum,
     is_rounding_tie,
     strip_data_line,
     within_last_digit,
 )
-from _reference import case_kwargs, lmer_cases, load_case_data
+from _reference import case_kwargs, case_params, lmer_cases, load_case_data
 
 import lmerpy
 
@@ -52,20 +54,12 @@ def get_fit(fits, ref):
 
 
 def _params(cases):
-    out = []
-    for ref in cases:
-        marks = [pytest.mark.slow] if ref["nobs"] > 20000 else []
-        out.append(pytest.param(ref, id=ref["id"], marks=marks))
-    return out
+    return case_params(cases, slow_nobs=20000)
 
 
 def better_optimum(fit, ref):
     """True when lmerpy found a strictly higher log-likelihood where lme4 warned."""
-    ll = float(fit.logLik())
-    if ref.get("r_warnings") and ll > ref["logLik"] + 1e-6:
-        return True
-    assert ll == pytest.approx(ref["logLik"], abs=1e-4)
-    return False
+    return is_better_optimum(fit, ref, ll_abs=1e-4)
 
 
 @pytest.mark.parametrize("ref", _params(CASES))
@@ -98,17 +92,7 @@ def test_variance_components(fits, ref):
     fit = get_fit(fits, ref)
     if better_optimum(fit, ref):
         return
-    got = fit.VarCorr().as_dataframe()
-    want = pd.DataFrame(ref["varcorr"]).replace({"": None})
-    assert len(got) == len(want)
-    for (_, g), (_, w) in zip(got.iterrows(), want.iterrows()):
-        assert g["grp"] == w["grp"]
-        assert (g["var1"] or None) == (w["var1"] or None)
-        assert (g["var2"] or None) == (w["var2"] or None)
-        if w["var2"] is None:   # a standard deviation
-            assert g["sdcor"] == pytest.approx(w["sdcor"], rel=1e-3, abs=1e-6 * ref["sigma"])
-        else:                   # a correlation
-            assert g["sdcor"] == pytest.approx(w["sdcor"], abs=2e-3)
+    assert_varcorr_matches(fit, ref, sd_rel=1e-3, sd_abs=1e-6 * ref["sigma"], cor_abs=2e-3)
     assert np.asarray(fit.theta) == pytest.approx(np.asarray(ref["theta"]), abs=2e-3, rel=1e-3)
 
 
@@ -117,17 +101,8 @@ def test_conditional_modes(fits, ref):
     fit = get_fit(fits, ref)
     if better_optimum(fit, ref):
         return
-    re = fit.ranef(condVar=True)
-    assert list(re.keys()) == list(ref["ranef"])
-    for name, block in ref["ranef"].items():
-        frame = re[name]
-        assert list(frame.columns) == list(block["columns"])
-        assert [str(x) for x in frame.index] == [str(x) for x in block["levels"]]
-        vals = np.asarray(block["values"], dtype=float)
-        sd = np.asarray(block["condsd"], dtype=float)
-        scale = np.maximum(sd, 1e-3 * ref["sigma"])
-        assert np.all(np.abs(frame.to_numpy() - vals) <= 2e-3 * scale + 1e-8)
-        assert re.condsd(name).to_numpy() == pytest.approx(sd, rel=1e-3, abs=1e-6 * ref["sigma"])
+    assert_ranef_matches(fit, ref, mode_tol=2e-3, sd_floor=1e-3 * ref["sigma"], condsd_rel=1e-3,
+                         condsd_abs=1e-6 * ref["sigma"])
 
 
 @pytest.mark.parametrize("ref", _params([r for r in CASES if "fitted" in r]))
