@@ -99,14 +99,18 @@ def _check_anova(tab, want):
 # ------------------------------------------------------------------------------ inference goldens
 
 
-def _inference_cases():
+def _method_params(refs):
+    """One (golden, method key) param per method the golden holds."""
     out = []
-    for p in sorted((REF / "inference").glob("*.json")):
-        ref = _load(p)
+    for ref in refs:
         for key in ("satterthwaite", "kenward_roger"):
             if key in ref:
                 out.append(pytest.param(ref, key, id=f"{ref['id']}-{key}"))
     return out
+
+
+def _inference_cases():
+    return _method_params(_load(p) for p in sorted((REF / "inference").glob("*.json")))
 
 
 @pytest.mark.parametrize("ref,key", _inference_cases())
@@ -132,12 +136,7 @@ def _ddf_fit(ref):
 
 
 def _ddf_cases():
-    out = []
-    for ref in DDF:
-        for key in ("satterthwaite", "kenward_roger"):
-            if key in ref:
-                out.append(pytest.param(ref, key, id=f"{ref['id']}-{key}"))
-    return out
+    return _method_params(DDF)
 
 
 @pytest.mark.parametrize("ref,key", _ddf_cases())
