@@ -161,6 +161,8 @@ class _Structure:
             self.d_maskB = self.maskB[lo_]
             self.d_lev = self.slot_lev[lo_]
             self.d_flat = self.F_flat.reshape(ns, p1)[lo_].ravel()
+            self.d_posB = self.posB[lo_]
+            self.d_posBt = self.posBt[lo_]
         if self.has_pairs:
             # pairs (s, t) of slots in one level with row_s >= row_t (t up to s inclusive)
             lo_ = self.lev_order
@@ -605,21 +607,41 @@ class BlockedFactor:
         Li = self.L1inv  # (nl, p1, p1)
         W = np.broadcast_to(np.eye(p1), (st.nl, p1, p1)).copy()
         if st.ns:
-            T = self._sinv_f(Sinv, sflat)
+            if st.mode == "dense":      # slots in level order throughout (sequential access)
+                T = self._sinv_f_dense(Sinv)
+                F, lev, posB, posBt = self._Fs_lev, st.d_lev, st.d_posB, st.d_posBt
+            else:
+                T = self._sinv_f(Sinv, sflat)
+                F, lev, posB, posBt = self.Fs, st.slot_lev, st.posB, st.posBt
             # W_g = I + Σ_{s∈g} F_s' T_s
             for a in range(p1):
                 for b_ in range(p1):
-                    W[:, a, b_] += np.bincount(st.slot_lev, weights=self.Fs[:, a] * T[:, b_],
+                    W[:, a, b_] += np.bincount(lev, weights=F[:, a] * T[:, b_],
                                                minlength=st.nl)
-            # Σ21 at slots: −T_s L1inv_g
-            S21 = -np.einsum("sj,sjc->sc", T, Li[st.slot_lev])
-            okB = st.posB >= 0
-            out[st.posB[okB]] = S21[okB]
-            okBt = st.posBt >= 0
-            out[st.posBt[okBt]] = S21[okBt]
+            # Σ21 at slots: −T_s L1inv_g  (L1inv lower triangular)
+            if p1 == 1:
+                S21 = -T * Li[lev, 0, :]
+            elif p1 == 2:
+                S21 = np.empty_like(T)
+                S21[:, 0] = -(T[:, 0] * Li[lev, 0, 0] + T[:, 1] * Li[lev, 1, 0])
+                S21[:, 1] = -(T[:, 1] * Li[lev, 1, 1])
+            else:
+                S21 = -np.einsum("sj,sjc->sc", T, Li[lev])
+            okB = posB >= 0
+            out[posB[okB]] = S21[okB]
+            okBt = posBt >= 0
+            out[posBt[okBt]] = S21[okBt]
         S11 = np.einsum("gji,gjk,gkl->gil", Li, W, Li)
         out[st.posD.ravel()] = S11.ravel()
         return out
+
+    def _sinv_f_dense(self, Sinv):
+        """Dense mode: T = S⁻¹F at the slots, in level order (S⁻¹: lower triangle given)."""
+        st = self.st
+        iu = np.triu_indices(st.q2, 1)
+        Sinv[iu] = Sinv.T[iu]                       # whole S⁻¹: GEMM beats SYMM
+        SF = Sinv @ self.Fd                         # S⁻¹F (q2 × q1)
+        return SF.reshape(-1, order="F")[st.d_flat].reshape(st.ns, st.p1)
 
     def _sinv_f(self, Sinv, sflat):
         """T_s = (S⁻¹F)[row_s, level_s block] for every slot s (S⁻¹: lower triangle only)."""
