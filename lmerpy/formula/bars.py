@@ -49,10 +49,12 @@ def any_bars(e) -> bool:
     return is_bar(e) or any(any_bars(c) for c in _children(e))
 
 
-def _walk(e):
+def walk_nodes(e):
+    """Every node of the expression ``e``, ``e`` first, depth-first in written order (a
+    call's positional arguments, then its keyword arguments' values)."""
     yield e
     for c in _children(e):
-        yield from _walk(c)
+        yield from walk_nodes(c)
 
 
 def check_bar_positions(rhs):
@@ -67,7 +69,7 @@ def check_bar_positions(rhs):
                     "must stand at the top level of the formula, joined by '+', "
                     "e.g. y ~ x + (1 | g)")
             for side in (e.left, e.right):
-                inner = next((x for x in _walk(side) if is_bar(x)), None)
+                inner = next((x for x in walk_nodes(side) if is_bar(x)), None)
                 if inner is not None:
                     raise FormulaError(
                         f"nested bars: '{deparse(strip_parens(inner))}' inside the random-effects "
@@ -95,7 +97,7 @@ def check_bar_positions(rhs):
 
 def lhs_terms(lhs, bar):
     """R's ``terms(~ lhs)`` of a bar's left side (no ``.``, no ``offset()``)."""
-    if any(is_dot(x) for x in _walk(lhs)):
+    if any(is_dot(x) for x in walk_nodes(lhs)):
         raise FormulaError(f"'.' is not allowed in the random-effects term '({deparse(bar)})'")
     return compute_terms(lhs, allow_offset=False,
                          where=f"in the random-effects term '({deparse(bar)})'")
@@ -121,7 +123,7 @@ def expand_double_verts(rhs, reparse: Callable[[str], object]) -> Tuple[object, 
             group = deparse_formula_expr(core.right)
             new = reparse("(" + ")+(".join(f"{p}|{group}" for p in pieces) + ")")
             new = replace(new, parens=new.parens + e.parens)
-            generated.update(id(x) for x in _walk(new) if is_bar(x))
+            generated.update(id(x) for x in walk_nodes(new) if is_bar(x))
             return new
         if isinstance(e, BinOp) and e.op == "+":
             return replace(e, left=expand(e.left), right=expand(e.right))
@@ -135,7 +137,7 @@ def expand_double_verts(rhs, reparse: Callable[[str], object]) -> Tuple[object, 
 
 
 def _has_slash(e) -> bool:
-    return any(isinstance(x, BinOp) and x.op == "/" for x in _walk(e))
+    return any(isinstance(x, BinOp) and x.op == "/" for x in walk_nodes(e))
 
 
 def _slash_terms(e):

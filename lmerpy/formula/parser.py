@@ -22,7 +22,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedTok
 from ..errors import FormulaError, FormulaSyntaxError
 from .algebra import compute_terms, extract_variables, is_dot
 from .bars import (any_bars, check_bar_positions, expand_double_verts, find_bars,
-                   group_variables, lhs_terms, nobars_tree)
+                   group_variables, lhs_terms, nobars_tree, walk_nodes)
 from .deparse import RESERVED_WORDS, deparse, deparse_formula_expr, format_number, quote_string
 from .terms import BinOp, Call, Constant, Formula, Name, Number, RandomTerm, UnaryOp
 
@@ -422,30 +422,22 @@ def nobars(formula) -> Formula:
                    _deparsed=deparse_formula_expr(new_tree.formula_node()))
 
 
+def _symbols(e, functions=False):
+    """The symbols of ``e`` in order of appearance, repeats included: names and the constants
+    ``T``, ``F``; with ``functions``, the names of the functions called too (R: ``all.names``
+    without operators; without ``functions``, ``all.vars``)."""
+    for x in walk_nodes(e):
+        if isinstance(x, Name):
+            yield x.name
+        elif isinstance(x, Constant) and x.text in ("T", "F"):
+            yield x.text
+        elif functions and isinstance(x, Call):
+            yield x.func
+
+
 def _lhs_symbols(e) -> set:
     """Every symbol of the response, function names included (R's ``CheckRHS``)."""
-    out = set()
-
-    def walk(x):
-        if isinstance(x, Name):
-            out.add(x.name)
-        elif isinstance(x, Constant) and x.text in ("T", "F"):
-            out.add(x.text)
-        elif isinstance(x, Call):
-            out.add(x.func)
-            for a in x.args:
-                walk(a)
-            for _, v in x.kwargs:
-                walk(v)
-        elif isinstance(x, BinOp):
-            walk(x.left)
-            walk(x.right)
-        elif isinstance(x, UnaryOp):
-            walk(x.operand)
-
-    if e is not None:
-        walk(e)
-    return out
+    return set() if e is None else set(_symbols(e, functions=True))
 
 
 def expand_dot(formula, columns: Iterable) -> Formula:
@@ -482,27 +474,4 @@ def frame_variables(formula) -> Tuple:
 def all_vars(formula) -> Tuple[str, ...]:
     """R's ``all.vars(formula)``: the names read as columns, in order of appearance."""
     f = parse_formula(formula)
-    out: List[str] = []
-
-    def add(name):
-        if name not in out:
-            out.append(name)
-
-    def walk(x):
-        if isinstance(x, Name):
-            add(x.name)
-        elif isinstance(x, Constant) and x.text in ("T", "F"):
-            add(x.text)
-        elif isinstance(x, Call):
-            for a in x.args:
-                walk(a)
-            for _, v in x.kwargs:
-                walk(v)
-        elif isinstance(x, BinOp):
-            walk(x.left)
-            walk(x.right)
-        elif isinstance(x, UnaryOp):
-            walk(x.operand)
-
-    walk(f._tree.formula_node())
-    return tuple(out)
+    return tuple(dict.fromkeys(_symbols(f._tree.formula_node())))
