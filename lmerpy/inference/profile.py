@@ -284,6 +284,44 @@ class _Stepper:
         return pts
 
 
+def _new_stepper(alphamax, nptot, delta, delta_cutoff, maxpts, maxmult):
+    """The stepper for ``nptot`` parameters: lme4's cutoff ``sqrt(qchisq(1 - alphamax,
+    nptot))`` and step ``delta`` (default ``cutoff * delta_cutoff``)."""
+    cutoff = math.sqrt(chi2.ppf(1.0 - alphamax, nptot))
+    if delta is None:
+        delta = cutoff * delta_cutoff
+    return _Stepper(delta, cutoff, maxpts, maxmult)
+
+
+def _check_consistent(value, base):
+    """lme4's check that the profiled deviance at the optimum (``value``) is the fit's own
+    (``base``), to 1e-5 relative."""
+    if not abs(value - base) <= 1e-5 * max(1.0, abs(base)):
+        raise ProfileError("Profiling over both the residual variance and fixed effects is not "
+                           "numerically consistent with profiling over the fixed effects only")
+
+
+def _check_diff(diff, devtol, state, where):
+    """A profiled deviance ``diff`` below the optimum's: by more than ``devtol`` lme4's error
+    (naming the point, ``where``); by less, kept as ``state["lowest"]`` for the warning."""
+    if diff < -devtol:
+        raise ProfileError(f"profiling detected new, lower deviance (by {-diff:.3g} at "
+                           f"{where})")
+    if diff < 0:
+        state["lowest"] = min(state["lowest"], diff)
+
+
+def _profile_messages(stepper, state):
+    """lme4's warnings after a profile: the stepper's (once each), ``NAs detected in
+    profiling`` after a failed point, and ``slightly lower deviances``."""
+    msgs = list(dict.fromkeys(stepper.warnings))
+    if state["na"]:
+        msgs.append("NAs detected in profiling")
+    if state["lowest"] < 0:
+        msgs.append(f"slightly lower deviances (diff={state['lowest']:g}) detected")
+    return msgs
+
+
 def _guard(zeta_at, col, width, state):
     """lme4's ``tryCatch`` around a profile point: a failed fit gives ζ = NA (and lme4's
     warning ``NAs detected in profiling``) instead of stopping the profile."""
@@ -344,26 +382,15 @@ def _lmm_profile(fit, which_names, alphamax, maxpts, delta, delta_cutoff, maxmul
     optimum = pd.Series(np.concatenate([opt_var, beta_hat]), index=vnames + fnames)
     lower, upper = _var_bounds(ml, use_sc=True)
     scale = np.where(np.isfinite(upper) & (upper == 1), 1.0, sigma_hat)   # cor: 1, sd: σ̂
-    check = pieces.unprofiled(theta_hat, sigma_hat)
-    if not abs(check - base) <= 1e-5 * max(1.0, abs(base)):
-        raise ProfileError("Profiling over both the residual variance and fixed effects is not "
-                           "numerically consistent with profiling over the fixed effects only")
-    nptot = nvp + p
-    cutoff = math.sqrt(chi2.ppf(1.0 - alphamax, nptot))
-    if delta is None:
-        delta = cutoff * delta_cutoff
-    stepper = _Stepper(delta, cutoff, maxpts, maxmult)
+    _check_consistent(pieces.unprofiled(theta_hat, sigma_hat), base)
+    stepper = _new_stepper(alphamax, nvp + p, delta, delta_cutoff, maxpts, maxmult)
     se = np.sqrt(np.diag(np.asarray(ml.vcov(), dtype=float)))   # lme4: SEs of the ML refit
     state = {"lowest": 0.0, "na": False}
     width = 1 + nvp + p
 
     def deviance_diff(dev_value, where):
         diff = dev_value - base
-        if diff < -devtol:
-            raise ProfileError(f"profiling detected new, lower deviance (by {-diff:.3g} at "
-                               f"{where})")
-        if diff < 0:
-            state["lowest"] = min(state["lowest"], diff)
+        _check_diff(diff, devtol, state, where)
         return max(0.0, diff)
 
     profiles: dict[str, ParameterProfile] = {}
@@ -440,16 +467,12 @@ def _lmm_profile(fit, which_names, alphamax, maxpts, delta, delta_cutoff, maxmul
 
         zeta_at = _guard(zeta_at, 1 + nvp + j, width, state)
         base_row = np.concatenate([[0.0], opt_var, beta_hat])
-        shift = est + delta * se[j]
+        shift = est + stepper.delta * se[j]
         z1, row1 = zeta_at(shift, base_row)
         up = stepper.fill((est, 0.0, base_row), (shift, z1, row1), -np.inf, np.inf, zeta_at)
         down = stepper.fill((shift, z1, row1), (est, 0.0, base_row), -np.inf, np.inf, zeta_at)
         profiles[name] = _finish(name, up + down, vnames + fnames, np.nan, np.nan)
-    msgs = list(dict.fromkeys(stepper.warnings))
-    if state["na"]:
-        msgs.append("NAs detected in profiling")
-    if state["lowest"] < 0:
-        msgs.append(f"slightly lower deviances (diff={state['lowest']:g}) detected")
+    msgs = _profile_messages(stepper, state)
     for m in msgs:
         _warn(m)
     return Profile(profiles, optimum, base, msgs, n_var=nvp)

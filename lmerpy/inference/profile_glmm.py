@@ -12,18 +12,19 @@ import math
 
 import numpy as np
 import pandas as pd
-from scipy.stats import chi2
 
 from ..errors import LmerpyError
 from .profile import (
     Profile,
-    ProfileError,
     _blocks,
     _bobyqa,
+    _check_consistent,
+    _check_diff,
     _finish,
     _guard,
+    _new_stepper,
+    _profile_messages,
     _select,
-    _Stepper,
     _warn,
     sdcor_to_theta,
     theta_to_sdcor,
@@ -63,13 +64,8 @@ def glmm_profile(fit, which, alphamax, maxpts, delta, delta_cutoff, maxmult, dev
         th = sdcor_to_theta(v[:nth], blocks)
         return float(dev(np.concatenate([th, v[nth:]])))
 
-    if not abs(dd(opt) - base) <= 1e-5 * max(1.0, abs(base)):
-        raise ProfileError("Profiling over both the residual variance and fixed effects is not "
-                           "numerically consistent with profiling over the fixed effects only")
-    cutoff = math.sqrt(chi2.ppf(1.0 - alphamax, nptot))
-    if delta is None:
-        delta = cutoff * delta_cutoff
-    stepper = _Stepper(delta, cutoff, maxpts, maxmult)
+    _check_consistent(dd(opt), base)
+    stepper = _new_stepper(alphamax, nptot, delta, delta_cutoff, maxpts, maxmult)
     wanted = set(_select(which, names, names, len(vnames)))
     state = {"lowest": 0.0, "na": False}
     profiles = {}
@@ -92,11 +88,7 @@ def glmm_profile(fit, which, alphamax, maxpts, delta, delta_cutoff, maxmult, dev
                 xf, fv = _bobyqa(f, full[free], lower[free], upper[free], scale[free])
                 full[free] = xf
                 diff = fv - base
-                if diff < -devtol:
-                    raise ProfileError(f"profiling detected new, lower deviance (by {-diff:.3g}"
-                                       f" at {name} = {x:g})")
-                if diff < 0:
-                    state["lowest"] = min(state["lowest"], diff)
+                _check_diff(diff, devtol, state, f"{name} = {x:g}")
                 z = math.copysign(math.sqrt(max(diff, 0.0)), x - pw) if x != pw else 0.0
                 return z, np.concatenate([[z], full])
 
@@ -112,11 +104,7 @@ def glmm_profile(fit, which, alphamax, maxpts, delta, delta_cutoff, maxmult, dev
             profiles[name] = _finish(name, pts, names, lower[w], upper[w])
     finally:
         dev(np.concatenate([theta_hat, beta_hat]))       # leave the deviance at the optimum
-    msgs = list(dict.fromkeys(stepper.warnings))
-    if state["na"]:
-        msgs.append("NAs detected in profiling")
-    if state["lowest"] < 0:
-        msgs.append(f"slightly lower deviances (diff={state['lowest']:g}) detected")
+    msgs = _profile_messages(stepper, state)
     for m in msgs:
         _warn(m)
     return Profile(profiles, optimum, base, msgs, n_var=len(vnames))
