@@ -103,17 +103,17 @@ def formula_variables(formula) -> List[Any]:
     then each random term's left side and grouping variables (R: ``subbars(formula)``)."""
     out: List[Any] = []
     seen: set = set()
-    for v in formula.fixed.variables:
-        _add(out, seen, v)
-    for t in formula.fixed.terms:
-        for v in t.factors:
+
+    def add_terms(model_terms):
+        for v in model_terms.variables:
             _add(out, seen, v)
-    for rt in formula.random:
-        for v in rt.lhs.variables:
-            _add(out, seen, v)
-        for t in rt.lhs.terms:
+        for t in model_terms.terms:
             for v in t.factors:
                 _add(out, seen, v)
+
+    add_terms(formula.fixed)
+    for rt in formula.random:
+        add_terms(rt.lhs)
         for g in rt.group:
             _add(out, seen, g)
     return out
