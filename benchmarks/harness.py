@@ -124,7 +124,8 @@ def _summarise(side):
     side["min"] = min(side["times"]) if side["times"] else None
     last = fits[-1] if fits else {}
     for key in ("feval", "optimizer_evals", "optimizer", "objective", "theta", "nobs",
-                "backend", "conv_messages", "restarted", "retried", "derivs_evals"):
+                "backend", "conv_messages", "restarted", "retried", "derivs_evals",
+                "uses_gradient"):
         if key in last:
             side[key] = last[key]
     warns = sorted({w for f in fits for w in f.get("warnings", [])})

@@ -28,6 +28,14 @@ def _int(v):
     return "—" if v is None else f"{int(v)}"
 
 
+def _gradient_note(side):
+    """A gradient-based lmerpy fit also pays the analytic gradient at each evaluation."""
+    g = (side.get("per_eval") or {}).get("per_gradient")
+    if side.get("uses_gradient") and g is not None:
+        return f" (+ {fmt_time(g)} gradient, {side.get('optimizer')})"
+    return ""
+
+
 def _restart_note(side):
     """lmerpy's feval counts every evaluation; after a restart lme4 counts the last run only."""
     last, total = side.get("optimizer_evals"), side.get("feval")
@@ -68,7 +76,7 @@ def table(doc):
         rows.append("| " + " | ".join(_cell(c) for c in [
             rec["title"], f"{rec['n']:,}" if rec.get("n") else "—", ta, tb, ratio,
             _pair(a.get("feval"), b.get("feval"), _int) + _restart_note(a),
-            _pair(pe[0], pe[1], fmt_time),
+            _pair(pe[0], pe[1], fmt_time) + _gradient_note(a),
             _pair(a.get("time_per_feval"), b.get("time_per_feval"), fmt_time),
             _pair(ma, mb, _mib),
             "—" if diff is None else f"{diff:+.2g}",

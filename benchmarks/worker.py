@@ -113,16 +113,26 @@ class LmerpySide:
                 par, what = cand, f"fit.devfun({label}) at the optimum"
                 break
         nudged = par + 1e-6 * (np.abs(par) + 1e-3)
-        times = []
+        # the analytic gradient at the same θ, after the deviance (what a gradient-based
+        # optimizer pays per iteration on top of the deviance; lme4 has none)
+        grad = getattr(devfun, "gradient", None) if self.case.fn == "lmer" else None
+        times, gtimes = [], []
         start = time.perf_counter()
         while len(times) < max_evals:
             x = par if len(times) % 2 == 0 else nudged
             t0 = time.perf_counter()
             devfun(x)
             times.append(time.perf_counter() - t0)
+            if grad is not None:
+                t0 = time.perf_counter()
+                grad(x)
+                gtimes.append(time.perf_counter() - t0)
             if len(times) >= min_evals and time.perf_counter() - start > budget:
                 break
-        return {"per_eval": float(np.median(times)), "n_evals": len(times), "what": what}
+        out = {"per_eval": float(np.median(times)), "n_evals": len(times), "what": what}
+        if gtimes:
+            out["per_gradient"] = float(np.median(gtimes))
+        return out
 
 
 def describe_fit(fit):
@@ -136,6 +146,9 @@ def describe_fit(fit):
         for key in ("restarted", "retried"):  # restart_edge / restart_unconverged
             out[key] = bool(getattr(opt, key, False))
         out["derivs_evals"] = int(getattr(opt, "derivs_evals", 0) or 0)
+        settings = getattr(opt, "settings", None) or {}
+        alg = str(settings.get("algorithm") or settings.get("method") or "").upper()
+        out["uses_gradient"] = out["optimizer"] == "lbfgsb" or "LD_" in alg
         out["conv_messages"] = list(getattr(opt, "conv_messages", []) or [])
         out["theta"] = [float(v) for v in getattr(opt, "theta", [])]
     try:
