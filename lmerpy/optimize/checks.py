@@ -87,8 +87,8 @@ def _gradient_message(derivs, coefs, cc):
     if H.shape == (g.size, g.size) and np.all(np.isfinite(H)):
         R = _chol_upper(H)
         if R is not None:
-            from scipy.linalg import solve_triangular
-            scgrad = solve_triangular(R, g, lower=False)
+            from scipy.linalg import lapack
+            scgrad = lapack.dtrtrs(R, g, lower=0)[0]
     if scgrad is None or np.any(np.isnan(scgrad)):
         return -1, "unable to evaluate scaled gradient"
     mingrad = np.minimum(np.abs(scgrad), np.abs(g))

@@ -209,6 +209,17 @@ class _Structure:
             return self.__dict__[name]
         raise AttributeError(name)
 
+    def b_scatter(self, posB, posBt):
+        """(positions in S21, their places in A's pattern) for A₂₁ and A₁₂ (cached per
+        ordering of the slots)."""
+        key = id(posB)
+        cache = self.__dict__.setdefault("_b_scatter", {})
+        if key not in cache:
+            b, bt = posB.reshape(-1), posBt.reshape(-1)
+            sel, selt = np.flatnonzero(b >= 0), np.flatnonzero(bt >= 0)
+            cache[key] = (sel, b[sel], selt, bt[selt])
+        return cache[key]
+
     def dest_all(self):
         """Destinations (Fortran-order flat, lower) of A₂₂'s entries, then of every pair."""
         if self._dest_all is None:
@@ -627,10 +638,10 @@ class BlockedFactor:
                 S21[:, 1] = -(T[:, 1] * Li[lev, 1, 1])
             else:
                 S21 = -np.einsum("sj,sjc->sc", T, Li[lev])
-            okB = posB >= 0
-            out[posB[okB]] = S21[okB]
-            okBt = posBt >= 0
-            out[posBt[okBt]] = S21[okBt]
+            sel, dst, selt, dstt = st.b_scatter(posB, posBt)
+            S21 = S21.reshape(-1)
+            out[dst] = S21[sel]
+            out[dstt] = S21[selt]
         S11 = np.einsum("gji,gjk,gkl->gil", Li, W, Li)
         out[st.posD.ravel()] = S11.ravel()
         return out
@@ -640,8 +651,8 @@ class BlockedFactor:
         st = self.st
         iu = np.triu_indices(st.q2, 1)
         Sinv[iu] = Sinv.T[iu]                       # whole S⁻¹: GEMM beats SYMM
-        SF = Sinv @ self.Fd                         # S⁻¹F (q2 × q1)
-        return SF.reshape(-1, order="F")[st.d_flat].reshape(st.ns, st.p1)
+        FS = self.Fd.T @ Sinv                       # (S⁻¹F)' in C order = S⁻¹F in Fortran
+        return FS.reshape(-1)[st.d_flat].reshape(st.ns, st.p1)
 
     def _sinv_f(self, Sinv, sflat):
         """T_s = (S⁻¹F)[row_s, level_s block] for every slot s (S⁻¹: lower triangle only)."""
