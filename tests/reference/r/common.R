@@ -1,7 +1,7 @@
 # Shared helpers for the lme4 golden-file generators.
 #
-# Sourced by make_design_goldens.R and make_lmer_goldens.R; run those from the repository
-# root:  Rscript tests/reference/r/make_lmer_goldens.R
+# Sourced by the make_*_goldens.R scripts; run those from the repository root, e.g.
+#   Rscript tests/reference/r/make_lmer_goldens.R
 # Needs R (>= 4.2), lme4 1.1-31 and jsonlite.  Numbers are written unrounded
 # (jsonlite digits = NA, i.e. 15 significant digits).
 
@@ -77,6 +77,21 @@ save_data <- function(df, name) {
   load_data(name)
 }
 
+## Write a data frame as one of lmerpy's bundled data sets, lmerpy/datasets/data/NAME.csv.gz +
+## NAME.levels.json (factors as strings with R's levels, ordered factors listed), and read it
+## back with load_data().
+save_bundled_data <- function(df, name) {
+  con <- gzfile(file.path(BUNDLED_DIR, paste0(name, ".csv.gz")), "w")
+  write.csv(df, con, row.names = FALSE, na = "NA")
+  close(con)
+  facs <- names(df)[vapply(df, is.factor, TRUE)]
+  meta <- list(levels = setNames(lapply(facs, function(f) I(levels(df[[f]]))), facs),
+               ordered = I(names(df)[vapply(df, is.ordered, TRUE)]))
+  writeLines(toJSON(meta, auto_unbox = TRUE, pretty = TRUE),
+             file.path(BUNDLED_DIR, paste0(name, ".levels.json")))
+  load_data(name)
+}
+
 ## ---- JSON --------------------------------------------------------------------------------
 
 ## Arrays are wrapped in I() so that length-1 vectors stay JSON arrays.
@@ -109,6 +124,43 @@ write_case <- function(x, dir, id) {
   kb <- file.size(path) / 1024
   if (kb > 400) warning(sprintf("%s is %.0f kB (> 400 kB)", path, kb))
   invisible(path)
+}
+
+## ---- tables and printed output ---------------------------------------------------------------
+
+`%||%` <- function(a, b) if (is.null(a)) b else a
+
+## An R table (anova data frame, coefficient matrix, confint matrix) as plain data: rownames,
+## colnames, values (rows; -Inf/Inf/NA as null), preceded by its heading when it has one.
+table_json <- function(tab) {
+  m <- as.matrix(as.data.frame(tab))
+  storage.mode(m) <- "double"
+  out <- list(rownames = arr(rownames(tab)), colnames = arr(colnames(tab)),
+              values = lapply(seq_len(nrow(m)), function(i) num_or_null(m[i, ])))
+  h <- attr(tab, "heading")
+  if (!is.null(h)) out <- c(list(heading = arr(sub("\n$", "", h))), out)
+  out
+}
+
+## What print(x) shows at width 80, as one string.
+printed <- function(x) {
+  old <- options(width = 80)
+  on.exit(options(old))
+  paste(capture.output(print(x)), collapse = "\n")
+}
+
+## A table (an anova table, ...) as table_json() gives it, followed by its printed text.
+printed_table_json <- function(tab) c(table_json(tab), list(text = printed(tab)))
+
+## Evaluate `expr`, collecting the texts of its warnings (all of them, in order) and muffling
+## its warnings and messages: list(value, warnings).
+collect_warnings <- function(expr) {
+  warns <- character(0)
+  value <- withCallingHandlers(expr, warning = function(w) {
+    warns <<- c(warns, conditionMessage(w))
+    invokeRestart("muffleWarning")
+  }, message = function(m) invokeRestart("muffleMessage"))
+  list(value = value, warnings = warns)
 }
 
 ## ---- building calls ------------------------------------------------------------------------

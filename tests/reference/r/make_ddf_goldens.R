@@ -29,33 +29,6 @@ ensure_one_blas_thread()
 OUT_DIR <- file.path(REF_DIR, "ddf")
 ONLY <- commandArgs(trailingOnly = TRUE)
 
-table_json <- function(tab) {
-  m <- as.matrix(as.data.frame(tab))
-  storage.mode(m) <- "double"
-  out <- list(rownames = arr(rownames(tab)), colnames = arr(colnames(tab)),
-              values = lapply(seq_len(nrow(m)), function(i) num_or_null(m[i, ])))
-  h <- attr(tab, "heading")
-  if (!is.null(h)) out <- c(list(heading = arr(sub("\n$", "", h))), out)
-  out
-}
-
-printed <- function(x) {
-  old <- options(width = 80)
-  on.exit(options(old))
-  paste(capture.output(print(x)), collapse = "\n")
-}
-
-collect <- function(expr) {
-  warns <- character(0)
-  value <- withCallingHandlers(expr, warning = function(w) {
-    warns <<- c(warns, conditionMessage(w))
-    invokeRestart("muffleWarning")
-  }, message = function(m) invokeRestart("muffleMessage"))
-  list(value = value, warnings = warns)
-}
-
-`%||%` <- function(a, b) if (is.null(a)) b else a
-
 ddf_case <- function(id, data, covers, formula, REML = TRUE, weights = NULL, contrasts = NULL,
                      kr = REML, types = 1:3, summary_text = c("Satterthwaite"),
                      subset = NULL) {
@@ -68,7 +41,7 @@ ddf_case <- function(id, data, covers, formula, REML = TRUE, weights = NULL, con
   cl[[1]] <- quote(lme4::lmer)
   if (!is.null(weights)) cl$weights <- as.name(weights)
   if (!is.null(contrasts)) cl$contrasts <- contrasts
-  fit <- collect(eval(cl, globalenv()))
+  fit <- collect_warnings(eval(cl, globalenv()))
   m <- fit$value
   assign("m", m, envir = globalenv())
   out <- list(id = id, data = data, subset = subset, covers = covers, formula = formula,
@@ -80,12 +53,12 @@ ddf_case <- function(id, data, covers, formula, REML = TRUE, weights = NULL, con
   t <- lmerTest::as_lmerModLmerTest(m)
   for (ddf in c("Satterthwaite", if (kr) "Kenward-Roger")) {
     key <- if (ddf == "Satterthwaite") "satterthwaite" else "kenward_roger"
-    res <- collect({
+    res <- collect_warnings({
       s <- summary(t, ddf = ddf)
       r <- list(coefficients = table_json(s$coefficients))
       for (ty in types) {
         a <- anova(t, type = ty, ddf = ddf)
-        r[[paste0("anova_type", ty)]] <- c(table_json(a), list(text = printed(a)))
+        r[[paste0("anova_type", ty)]] <- printed_table_json(a)
       }
       if (ddf %in% summary_text) r$summary_text <- printed(s)
       r

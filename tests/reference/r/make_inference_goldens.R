@@ -22,23 +22,6 @@ ONLY <- commandArgs(trailingOnly = TRUE)
 
 ## ---- JSON pieces -------------------------------------------------------------------------------
 
-## An R table (anova data frame, coefficient matrix, confint matrix) as plain data.
-table_json <- function(tab) {
-  m <- as.matrix(as.data.frame(tab))
-  storage.mode(m) <- "double"
-  out <- list(rownames = arr(rownames(tab)), colnames = arr(colnames(tab)),
-              values = lapply(seq_len(nrow(m)), function(i) num_or_null(m[i, ])))
-  h <- attr(tab, "heading")
-  if (!is.null(h)) out <- c(list(heading = arr(sub("\n$", "", h))), out)
-  out
-}
-
-printed <- function(x) {
-  old <- options(width = 80)
-  on.exit(options(old))
-  paste(capture.output(print(x)), collapse = "\n")
-}
-
 ## A new-data frame as {column: values}; factors written as their labels.
 newdata_json <- function(nd) {
   lapply(nd, function(col) if (is.factor(col)) arr(as.character(col)) else arr(col))
@@ -81,8 +64,6 @@ fit_model <- function(name, spec) {
     r_messages = arr(fit@optinfo$conv$lme4$messages)))
 }
 
-`%||%` <- function(a, b) if (is.null(a)) b else a
-
 ## ---- one case ----------------------------------------------------------------------------------
 
 ## models: named list of specs; main: the model for predict/anova(m)/confint/lmerTest.
@@ -117,7 +98,7 @@ inference_case <- function(id, data, covers, models, main = names(models)[1], pr
 
   if (anova_single) {
     a <- anova(m)
-    out$anova <- c(table_json(a), list(text = printed(a)))
+    out$anova <- printed_table_json(a)
   }
 
   if (length(compare)) {
@@ -128,7 +109,7 @@ inference_case <- function(id, data, covers, models, main = names(models)[1], pr
       r <- run_collect(cl, globalenv())
       if (inherits(r$value, "caught_error")) stop(id, ": ", r$value$message)
       c(list(models = arr(cmp$models), refit = refit, r_messages = arr(r$messages)),
-        table_json(r$value), list(text = printed(r$value)))
+        printed_table_json(r$value))
     })
   }
 
@@ -147,7 +128,7 @@ inference_case <- function(id, data, covers, models, main = names(models)[1], pr
       a <- anova(t, type = 3, ddf = ddf)
       key <- if (ddf == "Satterthwaite") "satterthwaite" else "kenward_roger"
       out[[key]] <- list(coefficients = table_json(s$coefficients),
-                         anova = c(table_json(a), list(text = printed(a))))
+                         anova = printed_table_json(a))
     }
   }
   write_case(out, OUT_DIR, id)

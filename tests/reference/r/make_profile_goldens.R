@@ -21,17 +21,6 @@ local({
 ensure_one_blas_thread()
 OUT_DIR <- file.path(REF_DIR, "profile")
 ONLY <- commandArgs(trailingOnly = TRUE)
-`%||%` <- function(a, b) if (is.null(a)) b else a
-
-collect <- function(expr) {
-  warns <- character(0)
-  value <- withCallingHandlers(expr, warning = function(w) {
-    warns <<- c(warns, conditionMessage(w))
-    invokeRestart("muffleWarning")
-  }, message = function(m) invokeRestart("muffleMessage"))
-  list(value = value, warnings = unique(warns))
-}
-
 ci_json <- function(ci, level, parm, oldNames, warns) {
   list(level = level, parm = if (is.null(parm)) NULL else arr(parm), oldNames = oldNames,
        rownames = arr(rownames(ci)), colnames = arr(colnames(ci)),
@@ -55,21 +44,21 @@ profile_case <- function(id, data, covers, formula, REML = TRUE, family = NULL,
               REML = if (is.null(family)) REML else FALSE, family = family, weights = weights,
               theta = arr(getME(m, "theta")), logLik = as.numeric(logLik(m)))
   if (table) {
-    pr <- collect(profile(m))
+    pr <- collect_warnings(profile(m))
     d <- as.data.frame(pr$value)
     cols <- setdiff(names(d), c(".par", ".focal"))
     out$profile <- list(columns = arr(cols), par = arr(as.character(d$.par)),
                         values = lapply(seq_len(nrow(d)),
                                         function(i) num_or_null(unlist(d[i, cols]))))
-    out$r_warnings <- arr(pr$warnings)
+    out$r_warnings <- arr(unique(pr$warnings))
   }
   out$confint <- lapply(confints, function(cc) {
     level <- cc$level %||% 0.95
     old <- cc$oldNames %||% TRUE
     args <- list(m, level = level, oldNames = old, method = "profile")
     if (!is.null(cc$parm)) args$parm <- cc$parm
-    r <- collect(do.call(confint, args))
-    ci_json(r$value, level, cc$parm, old, r$warnings)
+    r <- collect_warnings(do.call(confint, args))
+    ci_json(r$value, level, cc$parm, old, unique(r$warnings))
   })
   write_case(out, OUT_DIR, id)
   cat(sprintf("%-20s %s\n", id, paste(setdiff(names(out), c("id", "data", "covers")),

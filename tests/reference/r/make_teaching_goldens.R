@@ -27,28 +27,12 @@ OUT_DIR <- file.path(REF_DIR, "teaching")
 ## control) as a bundled lmerpy data set: `tree` stays an integer column as in MASS.
 make_sitka <- function() {
   df <- MASS::Sitka
-  path <- file.path(BUNDLED_DIR, "Sitka.csv.gz")
-  con <- gzfile(path, "w")
-  write.csv(df, con, row.names = FALSE, na = "NA")
-  close(con)
-  meta <- list(levels = list(treat = I(levels(df$treat))), ordered = I(character(0)))
-  writeLines(toJSON(meta, auto_unbox = TRUE, pretty = TRUE),
-             file.path(BUNDLED_DIR, "Sitka.levels.json"))
-  back <- load_data("Sitka")
+  back <- save_bundled_data(df, "Sitka")
   stopifnot(isTRUE(all.equal(back, df, check.attributes = FALSE)))
   invisible(back)
 }
 
 ## ---- JSON pieces -------------------------------------------------------------------------------
-
-table_json <- function(tab) {
-  m <- as.matrix(as.data.frame(tab))
-  storage.mode(m) <- "double"
-  list(heading = arr(sub("\n$", "", attr(tab, "heading"))), rownames = arr(rownames(tab)),
-       colnames = arr(colnames(tab)),
-       values = lapply(seq_len(nrow(m)), function(i) num_or_null(m[i, ])),
-       text = paste(capture.output(print(tab)), collapse = "\n"))
-}
 
 model_json <- function(m) {
   list(formula = deparse1(formula(m)), REML = isREML(m), fixef = as.list(fixef(m)),
@@ -79,7 +63,7 @@ case_penicillin <- function() {
     id = "bhh_penicillin_pb", data = "bhh_penicillin",
     covers = "randomized block design: treatment LRT (REML fits refitted by ML) and pbkrtest's parametric-bootstrap p-value",
     models = list(m = model_json(mML), m0 = model_json(m0ML)),
-    anova = table_json(a),
+    anova = printed_table_json(a),
     pbmodcomp = pb_json(mML, m0ML, nsim = 2000, seed = 20240601)),
     OUT_DIR, "bhh_penicillin_pb")
 }
@@ -97,8 +81,8 @@ case_sitka <- function() {
     id = "sitka_growth", data = "Sitka", derived = "time = Time / 100",
     covers = "growth curves with a correlated random quadratic per tree (ML): LRT of the ozone effect (3 df) and of its curvature (1 df) with a parametric bootstrap",
     models = list(m1 = model_json(m1), m2 = model_json(m2), m0 = model_json(m0)),
-    anova_treat = table_json(anova(m0, m1)),
-    anova_curvature = table_json(anova(m2, m1)),
+    anova_treat = printed_table_json(anova(m0, m1)),
+    anova_curvature = printed_table_json(anova(m2, m1)),
     pbmodcomp_curvature = pb_json(m1, m2, nsim = 300, seed = 20240602)),
     OUT_DIR, "sitka_growth")
 }
