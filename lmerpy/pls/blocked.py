@@ -164,21 +164,26 @@ class _Structure:
             self.d_posB = self.posB[lo_]
             self.d_posBt = self.posBt[lo_]
         if self.has_pairs:
-            # pairs (s, t) of slots in one level with row_s >= row_t (t up to s inclusive)
+            # pairs (s, t) of slots in one level with row_s >= row_t (t up to s inclusive), in
+            # s-major order with t ascending: already Q's CSR order (see q_structure)
+            # (built in the narrowest index type: these arrays are the largest of the layout)
+            itype = np.int32 if max(ns, q2 * q2, npairs) < 2 ** 31 - 1 else np.int64
             lo_ = self.lev_order
-            pos_in_lev = np.arange(ns) - np.repeat(self.lev_ptr[:-1], counts)
-            cnt = pos_in_lev + 1
-            s_idx = np.repeat(lo_, cnt)
-            first_ = np.repeat(self.lev_ptr[:-1], counts)           # per ordered slot
-            start = np.repeat(first_, cnt)
-            o = np.arange(npairs) - np.repeat(np.cumsum(cnt) - cnt, cnt)
-            t_idx = lo_[start + o]
-            pdest = self.slot_row[t_idx] * q2 + self.slot_row[s_idx]  # lower, Fortran order
-            itype = np.int32 if max(ns, q2 * q2) < 2 ** 31 - 1 else np.int64
-            self.ps = s_idx.astype(itype)
-            self.pt = t_idx.astype(itype)
-            self.pdest = pdest.astype(itype)
-            self.poff = np.flatnonzero(self.ps != self.pt).astype(itype)
+            rank = np.empty(ns, dtype=np.int64)
+            rank[lo_] = np.arange(ns)                    # place of each slot in level order
+            first_ = self.lev_ptr[self.slot_lev]         # its level's first place
+            cnt = rank - first_ + 1
+            indptr = np.concatenate(([0], np.cumsum(cnt)))
+            self.ps = np.repeat(np.arange(ns, dtype=itype), cnt)
+            tpos = np.arange(npairs, dtype=itype)        # place of t in level order
+            tpos -= np.repeat((indptr[:-1] - first_).astype(itype), cnt)
+            self.pt = lo_.astype(itype)[tpos]
+            del tpos
+            srow = self.slot_row.astype(itype)
+            self.pdest = srow[self.pt]                   # lower triangle, Fortran order
+            self.pdest *= itype(q2)
+            self.pdest += srow[self.ps]
+            self._pair_indptr = indptr.astype(itype)
             self._q_struct = None
             self._dest_all = None
             self.G = None
@@ -261,25 +266,22 @@ class _Structure:
         self.m22 = np.bincount(lookup[m22_dest], weights=m22_val, minlength=xdest.shape[0])
         prow = lookup[self.pdest]
         del lookup
-        # G in CSC form, one column per (level, c, c'); the pairs are already grouped by
-        # level, so no sort is needed when p1 = 1 (row indices may be unsorted in a column)
+        # G row-wise (CSR, columns sorted), one column per (level, c, c'): the mat-vec writes
+        # sequentially and sums each row in column order
         pp = p1 * p1
-        lev = self.slot_lev[self.ps]
-        cnt = np.bincount(lev, minlength=nl)
+        lev = self.slot_lev.astype(self.ps.dtype)[self.ps]
         if p1 == 1:
-            rows, vals = prow, m_slot[self.ps, 0] * m_slot[self.pt, 0]
+            rows, cols, vals = prow, lev, m_slot[self.ps, 0] * m_slot[self.pt, 0]
         else:
             cc, cc2 = np.divmod(np.arange(pp), p1)
             cols = (lev[:, None] * pp + np.arange(pp)[None, :]).ravel()
-            order = np.argsort(cols, kind="stable")
-            rows = np.repeat(prow, pp)[order]
-            vals = (m_slot[self.ps][:, cc] * m_slot[self.pt][:, cc2]).ravel()[order]
-        indptr = np.concatenate(([0], np.cumsum(np.repeat(cnt, pp))))
-        G = sp.csc_matrix((vals, rows, indptr), shape=(xdest.shape[0], nl * pp))
-        # row-wise (CSR, sorted columns) the mat-vec writes sequentially; it sums each row in
-        # the same order as the column-wise product, so the values are the same bits
-        self.G = G.tocsr()
-        self.G.sort_indices()
+            rows = np.repeat(prow, pp)
+            vals = (m_slot[self.ps][:, cc] * m_slot[self.pt][:, cc2]).ravel()
+        del lev
+        G = sp.csr_matrix((vals, (rows, cols)), shape=(xdest.shape[0], nl * pp))
+        del rows, cols, vals, prow
+        G.sort_indices()
+        self.G = G
         # Λ₁' blocks per level and Λ₂' (θ-index maps)
         lt_r, lt_c, lind = smap.lt_rows, smap.lt_cols, smap.Lind0
         in1 = (lt_r >= off) & (lt_r < off + self.q1) & (lt_c >= off) & (lt_c < off + self.q1)
@@ -307,14 +309,10 @@ class _Structure:
         each slot's diagonal entry). Built on first use (the gradient), so a deviance-only
         object never pays for it.
         """
-        if self._q_struct is None:
-            ps = self.ps.astype(np.int64)
-            order = np.argsort(ps * self.ns + self.pt, kind="stable")
-            indptr = np.concatenate(([0], np.cumsum(np.bincount(ps, minlength=self.ns))))
-            itype = self.pdest.dtype
+        if self._q_struct is None:        # the pairs are stored in this order: no copies
             diag = self.slot_row * self.q2 + self.slot_row
-            self._q_struct = (indptr.astype(itype), self.pt[order], self.pdest[order],
-                              diag.astype(itype))
+            self._q_struct = (self._pair_indptr, self.pt, self.pdest,
+                              diag.astype(self.pdest.dtype))
         return self._q_struct
 
 
