@@ -21,7 +21,7 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q -e ".[test]"
+.venv/bin/python -m pip install -q -e ".[test,bench]"
 if ! .venv/bin/python -c "import sksparse.cholmod" >/dev/null 2>&1; then
   if [ -n "$hdr" ]; then
     major=$(awk '/#define SUITESPARSE_MAIN_VERSION/ {print $3}' "$hdr")
