@@ -296,8 +296,76 @@ ranef_json <- function(fit) {
   setNames(out, names(re))
 }
 
-summary_text <- function(fit) {
-  old <- options(width = 80)
-  on.exit(options(old))
-  paste(capture.output(print(summary(fit))), collapse = "\n")
+summary_text <- function(fit) printed(summary(fit))
+
+## ---- lmer / glmer fit goldens ----------------------------------------------------------------
+
+## Messages lme4 signals while fitting that are about the design rather than convergence.
+DESIGN_MESSAGE <- "^fixed-effect model matrix is rank deficient"
+
+## Run a case's call (from make_call()) with run_collect(), stopping on an error; `seconds` is
+## the first run's time, or for a quick fit (< 1 s) the least of three runs.
+fit_timed <- function(id, mc) {
+  r <- run_collect(mc$call, mc$env)
+  if (inherits(r$value, "caught_error")) stop(id, ": ", r$value$message)
+  if (r$seconds < 1) {
+    for (k in 1:2) r$seconds <- min(r$seconds, run_collect(mc$call, mc$env)$seconds)
+  }
+  r
+}
+
+## `out` with what lme4 said about the design while fitting: expect_message (rank deficiency)
+## and dropped_columns (the X columns it dropped).
+with_design_notes <- function(out, fit, messages) {
+  design_msgs <- grep(DESIGN_MESSAGE, messages, value = TRUE)
+  if (length(design_msgs)) out$expect_message <- design_msgs[1]
+  dropped <- attr(getME(fit, "X"), "col.dropped")
+  if (!is.null(dropped)) out$dropped_columns <- arr(names(dropped))
+  out
+}
+
+## A fit's estimates, in the goldens' key order: nobs, ngrps, fixef, se, vcov, theta,
+## theta_names, sigma, varcorr.
+estimates_json <- function(fit) {
+  V <- as.matrix(vcov(fit))
+  list(
+    nobs = nobs(fit),
+    ngrps = as.list(ngrps(fit)),
+    fixef = named(fixef(fit)),
+    se = named(setNames(sqrt(diag(V)), names(fixef(fit)))),
+    vcov = rows(unname(V)),
+    theta = arr(getME(fit, "theta")),
+    theta_names = arr(names(getME(fit, "theta"))),
+    sigma = sigma(fit),
+    varcorr = varcorr_json(fit))
+}
+
+## A fit's `design` block: design_json() of its X and random-effects terms (without theta0),
+## then y and the offset (when not all zero).
+fit_design_json <- function(fit) {
+  rt <- list(Zt = getME(fit, "Zt"), Lambdat = getME(fit, "Lambdat"),
+             Lind = getME(fit, "Lind"), lower = getME(fit, "lower"), cnms = fit@cnms,
+             flist = getME(fit, "flist"), Gp = getME(fit, "Gp"),
+             nl = sapply(getME(fit, "flist"), nlevels)[attr(getME(fit, "flist"), "assign")])
+  des <- design_json(getME(fit, "X"), rt)
+  des$theta0 <- NULL
+  des$y <- arr(getME(fit, "y"))
+  off <- getME(fit, "offset")
+  des$offset <- if (any(off != 0)) arr(off) else NULL
+  des
+}
+
+## Finish a fit golden: R's fit time, warnings and convergence messages (from fit_timed()'s
+## `r`); write it to dir/ID.json and print one line (log-likelihood `ll`, theta in a column
+## `theta_width` characters wide).
+write_fit_case <- function(out, dir, id, fit, r, ll, theta_width) {
+  out$r_fit_seconds <- r$seconds
+  out$r_warnings <- arr(r$warnings)
+  out$r_messages <- arr(fit@optinfo$conv$lme4$messages)
+  write_case(out, dir, id)
+  cat(sprintf(paste0("%-26s logLik %12.4f  theta %-", theta_width, "s %s%s\n"), id, ll,
+              paste(signif(getME(fit, "theta"), 4), collapse = " "),
+              if (isSingular(fit)) "singular " else "",
+              paste(c(r$warnings, setdiff(r$messages, r$warnings)), collapse = " | ")))
+  invisible(out)
 }

@@ -24,16 +24,7 @@ ONLY <- commandArgs(trailingOnly = TRUE)
 ## levels JSON with R's levels and `resp` ordered.  Read back with load_data("VerbAgg").
 make_verbagg <- function() {
   df <- lme4::VerbAgg
-  path <- file.path(BUNDLED_DIR, "VerbAgg.csv.gz")
-  con <- gzfile(path, "w")
-  write.csv(df, con, row.names = FALSE, na = "NA")
-  close(con)
-  facs <- names(df)[vapply(df, is.factor, TRUE)]
-  meta <- list(levels = setNames(lapply(facs, function(f) I(levels(df[[f]]))), facs),
-               ordered = I(names(df)[vapply(df, is.ordered, TRUE)]))
-  writeLines(toJSON(meta, auto_unbox = TRUE, pretty = TRUE),
-             file.path(BUNDLED_DIR, "VerbAgg.levels.json"))
-  back <- load_data("VerbAgg")
+  back <- save_bundled_data(df, "VerbAgg")
   stopifnot(isTRUE(all.equal(back, df, check.attributes = FALSE)),
             identical(lapply(back, levels), lapply(df, levels)),
             identical(sapply(back, is.ordered), sapply(df, is.ordered)))
@@ -97,8 +88,6 @@ make_synth_glmm()
 
 ## ---- one case --------------------------------------------------------------------------------------
 
-DESIGN_MESSAGE <- "^fixed-effect model matrix is rank deficient"
-
 ## family: an R expression as a string ("binomial", "binomial(link = \"probit\")", ...), or
 ## NULL with fn = "glmer.nb".  per_obs: write fitted/residuals/predictions and the design block
 ## (default: n <= 2000).  keep_ranef: grouping factors whose ranef to keep (default all).
@@ -111,11 +100,8 @@ glmer_case <- function(id, data, formula, covers, family = "binomial", nAGQ = 1L
   mc <- make_call(fn, fml, df, weights = weights, contrasts = contrasts, args = args,
                   family = if (fn == "glmer") family else NULL)
   if (nAGQ != 1L) mc$call$nAGQ <- as.integer(nAGQ)
-  r <- run_collect(mc$call, mc$env)
-  if (inherits(r$value, "caught_error")) stop(id, ": ", r$value$message)
+  r <- fit_timed(id, mc)
   fit <- r$value
-  secs <- r$seconds
-  if (secs < 1) for (k in 1:2) secs <- min(secs, run_collect(mc$call, mc$env)$seconds)
 
   fam <- family(fit)
   ll <- logLik(fit)
@@ -130,23 +116,10 @@ glmer_case <- function(id, data, formula, covers, family = "binomial", nAGQ = 1L
               weights = weights, contrasts = contrasts)
   if (!is.null(args)) out$args <- args
   if (fn == "glmer.nb") out$nb_theta <- getME(fit, "glmer.nb.theta")
-  design_msgs <- grep(DESIGN_MESSAGE, r$messages, value = TRUE)
-  if (length(design_msgs)) out$expect_message <- design_msgs[1]
-  dropped <- attr(getME(fit, "X"), "col.dropped")
-  if (!is.null(dropped)) out$dropped_columns <- arr(names(dropped))
-  V <- as.matrix(vcov(fit))
+  out <- with_design_notes(out, fit, r$messages)
   re <- ranef_json(fit)
   if (!is.null(keep_ranef)) re <- re[keep_ranef]
-  out <- c(out, list(
-    nobs = n,
-    ngrps = as.list(ngrps(fit)),
-    fixef = named(fixef(fit)),
-    se = named(setNames(sqrt(diag(V)), names(fixef(fit)))),
-    vcov = rows(unname(V)),
-    theta = arr(getME(fit, "theta")),
-    theta_names = arr(names(getME(fit, "theta"))),
-    sigma = sigma(fit),
-    varcorr = varcorr_json(fit),
+  out <- c(out, estimates_json(fit), list(
     logLik = ll_out,
     minus2logLik = -2 * ll_out,
     df = dfll,
@@ -162,15 +135,7 @@ glmer_case <- function(id, data, formula, covers, family = "binomial", nAGQ = 1L
   }
   if (is.null(per_obs)) per_obs <- n <= 2000
   if (per_obs) {
-    rt <- list(Zt = getME(fit, "Zt"), Lambdat = getME(fit, "Lambdat"),
-               Lind = getME(fit, "Lind"), lower = getME(fit, "lower"), cnms = fit@cnms,
-               flist = getME(fit, "flist"), Gp = getME(fit, "Gp"),
-               nl = sapply(getME(fit, "flist"), nlevels)[attr(getME(fit, "flist"), "assign")])
-    des <- design_json(getME(fit, "X"), rt)
-    des$theta0 <- NULL
-    des$y <- arr(getME(fit, "y"))
-    off <- getME(fit, "offset")
-    des$offset <- if (any(off != 0)) arr(off) else NULL
+    des <- fit_design_json(fit)
     pw <- weights(fit, type = "prior")
     des$prior_weights <- if (any(pw != 1)) arr(pw) else NULL
     out$design <- des
@@ -181,15 +146,7 @@ glmer_case <- function(id, data, formula, covers, family = "binomial", nAGQ = 1L
     out$predict_population <- arr(predict(fit, re.form = NA))
   }
   out$optimizer <- fit@optinfo$optimizer
-  out$r_fit_seconds <- secs
-  out$r_warnings <- arr(r$warnings)
-  out$r_messages <- arr(fit@optinfo$conv$lme4$messages)
-  write_case(out, OUT_DIR, id)
-  cat(sprintf("%-26s logLik %12.4f  theta %-34s %s%s\n", id, ll_out,
-              paste(signif(getME(fit, "theta"), 4), collapse = " "),
-              if (isSingular(fit)) "singular " else "",
-              paste(c(r$warnings, setdiff(r$messages, r$warnings)), collapse = " | ")))
-  invisible(out)
+  write_fit_case(out, OUT_DIR, id, fit, r, ll_out, theta_width = 34)
 }
 
 CBPP <- "cbind(incidence, size - incidence) ~ period + (1|herd)"

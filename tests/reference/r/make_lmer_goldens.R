@@ -18,9 +18,6 @@ OUT_DIR <- file.path(REF_DIR, "lmer")
 ONLY <- commandArgs(trailingOnly = TRUE)
 make_all_data()
 
-## Messages lme4 signals while fitting that are about the design rather than convergence.
-DESIGN_MESSAGE <- "^fixed-effect model matrix is rank deficient"
-
 lmer_case <- function(id, data, formula, covers, REML = TRUE, weights = NULL,
                       contrasts = NULL, args = NULL) {
   if (length(ONLY) && !(id %in% ONLY)) return(invisible(NULL))
@@ -28,12 +25,8 @@ lmer_case <- function(id, data, formula, covers, REML = TRUE, weights = NULL,
   fml <- as.formula(formula, env = globalenv())
   mc <- make_call("lmer", fml, df, REML = REML, weights = weights, contrasts = contrasts,
                   args = args)
-  r <- run_collect(mc$call, mc$env)
-  if (inherits(r$value, "caught_error")) stop(id, ": ", r$value$message)
+  r <- fit_timed(id, mc)
   fit <- r$value
-  ## fit time: the first call, plus two more when it is quick (min of the runs)
-  secs <- r$seconds
-  if (secs < 1) for (k in 1:2) secs <- min(secs, run_collect(mc$call, mc$env)$seconds)
 
   is_reml <- isREML(fit)
   ll <- logLik(fit)
@@ -42,21 +35,8 @@ lmer_case <- function(id, data, formula, covers, REML = TRUE, weights = NULL,
               REML = REML, family = "gaussian", link = "identity", nAGQ = 1L,
               weights = weights, contrasts = contrasts)
   if (!is.null(args)) out$args <- args
-  design_msgs <- grep(DESIGN_MESSAGE, r$messages, value = TRUE)
-  if (length(design_msgs)) out$expect_message <- design_msgs[1]
-  dropped <- attr(getME(fit, "X"), "col.dropped")
-  if (!is.null(dropped)) out$dropped_columns <- arr(names(dropped))
-  V <- as.matrix(vcov(fit))
-  out <- c(out, list(
-    nobs = n,
-    ngrps = as.list(ngrps(fit)),
-    fixef = named(fixef(fit)),
-    se = named(setNames(sqrt(diag(V)), names(fixef(fit)))),
-    vcov = rows(unname(V)),
-    theta = arr(getME(fit, "theta")),
-    theta_names = arr(names(getME(fit, "theta"))),
-    sigma = sigma(fit),
-    varcorr = varcorr_json(fit),
+  out <- with_design_notes(out, fit, r$messages)
+  out <- c(out, estimates_json(fit), list(
     logLik = as.numeric(ll),
     df = attr(ll, "df"),
     AIC = AIC(fit),
@@ -67,30 +47,14 @@ lmer_case <- function(id, data, formula, covers, REML = TRUE, weights = NULL,
     ranef = ranef_json(fit),
     summary_text = summary_text(fit)))
   if (n <= 2000) {
-    re <- list(Zt = getME(fit, "Zt"), Lambdat = getME(fit, "Lambdat"),
-               Lind = getME(fit, "Lind"), lower = getME(fit, "lower"), cnms = fit@cnms,
-               flist = getME(fit, "flist"), Gp = getME(fit, "Gp"),
-               nl = sapply(getME(fit, "flist"), nlevels)[attr(getME(fit, "flist"), "assign")])
-    des <- design_json(getME(fit, "X"), re)
-    des$theta0 <- NULL
-    des$y <- arr(getME(fit, "y"))
-    off <- getME(fit, "offset")
-    des$offset <- if (any(off != 0)) arr(off) else NULL
+    des <- fit_design_json(fit)
     des$prior_weights <- if (is.null(weights)) NULL else arr(weights(fit))
     out$design <- des
     out$fitted <- arr(fitted(fit))
     out$residuals <- arr(residuals(fit))
     out$predict_population <- arr(predict(fit, re.form = NA))
   }
-  out$r_fit_seconds <- secs
-  out$r_warnings <- arr(r$warnings)
-  out$r_messages <- arr(fit@optinfo$conv$lme4$messages)
-  write_case(out, OUT_DIR, id)
-  cat(sprintf("%-26s logLik %12.4f  theta %-40s %s%s\n", id, as.numeric(ll),
-              paste(signif(getME(fit, "theta"), 4), collapse = " "),
-              if (isSingular(fit)) "singular " else "",
-              paste(c(r$warnings, setdiff(r$messages, r$warnings)), collapse = " | ")))
-  invisible(out)
+  write_fit_case(out, OUT_DIR, id, fit, r, as.numeric(ll), theta_width = 40)
 }
 
 ## ---- the issue's seeds -------------------------------------------------------------------------
