@@ -31,6 +31,13 @@ class Link:
     mu_eta: Callable          # dμ/dη
     valideta: Callable = staticmethod(lambda eta: True)
 
+    def __reduce__(self):   # the functions are lambdas: pickle the name (the fit's refits in
+        return (_link_named, (self.name,))   # bootMer's worker processes need this)
+
+
+def _link_named(name):
+    return LINKS[name]
+
 
 def _logit_inv(eta):
     with np.errstate(over="ignore"):

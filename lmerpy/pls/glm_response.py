@@ -190,6 +190,9 @@ class GlmResponse:
             self._aic_from_dev = True
         if self._aic_kind is not None:
             self._aic_sat = self._aic_direct(y)
+        link = self.family.link
+        self._canonical = ((self._aic_kind == "binomial" and link == "logit")
+                           or (self._aic_kind == "poisson" and link == "log"))
 
     def _aic_direct(self, mu):
         if self._aic_kind == "binomial":
@@ -246,6 +249,12 @@ class GlmResponse:
         negative binomial with log link: w = wt·θμ(θ + y)/(θ + μ)² — so that PIRLS converges
         quadratically there; Fisher's otherwise.
         """
+        mu, w, r = self.working_parts(eta, mu, observed)
+        return mu, w, (eta - offset_total) + r
+
+    def working_parts(self, eta, mu=None, observed=False):
+        """(mu, w, r) of :meth:`working` with z = (η − offset) + r: r = (y − μ)/(dμ/dη)
+        does not depend on the offset, so PIRLS computes it once per starting η."""
         fam = self.family
         if mu is None:
             mu = fam.linkinv(eta)
@@ -254,21 +263,19 @@ class GlmResponse:
             tm = th + mu
             w = self.weights * th * mu * (th + self.y) / (tm * tm)
             s = self.weights * (self.y - mu) * th / tm
-            return mu, w, (eta - offset_total) + s / w
-        kind, link = self._aic_kind, fam.link
-        if (kind == "binomial" and link == "logit") or (kind == "poisson" and link == "log"):
+            return mu, w, s / w
+        kind = self._aic_kind
+        if self._canonical:
             # canonical links: dμ/dη = V(μ) (lme4 bounds both below by machine epsilon)
             me = mu * (1.0 - mu) if kind == "binomial" else mu
             np.maximum(me, _EPS, out=me)
-            w = self.weights * me
-            z = (eta - offset_total) + (self.y - mu) / me
-            return mu, w, z
+            return mu, self.weights * me, (self.y - mu) / me
         me = fam.mu_eta(eta)
         var = fam.variance(mu)
         with np.errstate(divide="ignore", invalid="ignore"):
             w = self.weights * me * me / var
-            z = (eta - offset_total) + (self.y - mu) / me
-        return mu, w, z
+            r = (self.y - mu) / me
+        return mu, w, r
 
     def pearson(self, mu):
         """Pearson residuals sqrt(wt/V(μ))·(y − μ) (R: ``resid(fit, "pearson")``)."""

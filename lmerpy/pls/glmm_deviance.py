@@ -30,7 +30,7 @@ from ..errors import DataError, FitError
 from .agq import GHrule, agq_deviance, check_agq
 from .glm_response import GlmResponse
 from .glmm_factor import diag_block_inverse
-from .pirls import MAXIT, GlmmStructure, PirlsError, pirls
+from .pirls import MAXIT, GlmmStructure, PirlsError, PirlsStart, pirls
 
 __all__ = ["GlmmDeviance", "GlmmSolution"]
 
@@ -134,6 +134,16 @@ class GlmmDeviance:
         self.precise = False
         self._state = None
 
+    @property
+    def lp0(self):
+        """The linear predictor (offset excluded) every PIRLS starts from."""
+        return self._lp0
+
+    @lp0.setter
+    def lp0(self, value):
+        self._lp0 = None if value is None else np.asarray(value, dtype=float)
+        self._start = None
+
     # -- the stages -----------------------------------------------------------------------------
     def stage2(self, nAGQ=1):
         """The (θ, β) deviance for ``nAGQ >= 1``, starting PIRLS from the current state's linear
@@ -162,12 +172,15 @@ class GlmmDeviance:
     def _evaluate(self, pars, precise=False):
         theta, beta = self.split(pars)
         st = self._state
-        if (st is not None and np.array_equal(st.theta, theta) and st.precise == bool(precise)
-                and (beta is None or np.array_equal(st.beta, beta))):
+        if (st is not None and st.precise == bool(precise) and not (st.theta != theta).any()
+                and (beta is None or not (st.beta != beta).any())):
             return st
+        start = self._start
+        if start is None:
+            start = self._start = PirlsStart(self.S, self.resp, self.resp.offset + self._lp0)
         try:
-            st = pirls(self.S, self.resp, theta, self.resp.offset + self.lp0, beta=beta,
-                       tol=self.tolPwrss, maxit=self.maxit, precise=precise)
+            st = pirls(self.S, self.resp, theta, start.eta, beta=beta, tol=self.tolPwrss,
+                       maxit=self.maxit, precise=precise, start=start)
         except PirlsError as e:
             where = f"theta = {np.array2string(theta, precision=6)}"
             if beta is not None:

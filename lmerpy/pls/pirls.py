@@ -32,13 +32,55 @@ from ..errors import FitError, LmerpyError
 from .crossprod import ScalingMap, expand_pairs
 from .glmm_factor import make_glmm_factor
 
-__all__ = ["GlmmStructure", "PirlsError", "PirlsState", "pirls"]
+try:  # SciPy's own sparse kernels, called without its dispatch (same arithmetic, same bits)
+    from scipy.sparse import _sparsetools as _spt
+except ImportError:  # pragma: no cover - a SciPy without them: the public product
+    _spt = None
+
+__all__ = ["GlmmStructure", "PirlsError", "PirlsStart", "PirlsState", "pirls"]
 
 #: lme4's limits: PIRLS iterations and step halvings per iteration
 MAXIT = 100
 MAX_HALVINGS = 20
 #: most extra iterations of the precise mode
 MAX_POLISH = 60
+
+
+class _Product:
+    """x -> M @ x for a fixed CSR/CSC matrix M (its ``data`` may change in place): SciPy's
+    ``csr_matvec``/``csc_matvec`` kernels called directly, which is what ``M @ x`` runs after
+    some 10 µs of dispatch — that dispatch was a third of a small model's PIRLS iteration."""
+
+    __slots__ = ("M", "_m", "_n", "_vec", "_vecs")
+
+    def __init__(self, M):
+        self.M = M
+        self._m, self._n = M.shape
+        fmt = getattr(M, "format", None)
+        if _spt is None or fmt not in ("csr", "csc") or M.data.dtype != np.float64:
+            self._vec = self._vecs = None
+        else:
+            self._vec = getattr(_spt, fmt + "_matvec")
+            self._vecs = getattr(_spt, fmt + "_matvecs")
+
+    def __reduce__(self):
+        return (_Product, (self.M,))
+
+    def __call__(self, x):
+        M = self.M
+        if self._vec is None or x.dtype != np.float64 or x.shape[0] != self._n \
+                or x.ndim > 2:
+            return M @ x
+        if x.ndim == 1:
+            y = np.zeros(self._m)
+            self._vec(self._m, self._n, M.indptr, M.indices, M.data,
+                      np.ascontiguousarray(x), y)
+            return y
+        k = x.shape[1]
+        y = np.zeros((self._m, k))
+        self._vecs(self._m, self._n, k, M.indptr, M.indices, M.data,
+                   np.ascontiguousarray(x).ravel(), y.ravel())
+        return y
 
 
 class PirlsError(FitError):
@@ -111,6 +153,11 @@ class GlmmStructure:
         self._lam_diag = np.zeros(q) if diag else None
         self.factor = make_glmm_factor(self.smap, self.blocks, backend)
         self._theta = None
+        self._zt, self._z = _Product(self.Zt), _Product(self.Z)
+        self._pz, self._k = _Product(self.Pz), _Product(self.K)
+        self._lt, self._lam = _Product(self.Lt), _Product(self.Lam)
+        self._kdata = self.K.data
+        self._diag_pos = self.smap.diag_pos
 
     def _build_m_map(self, M):
         """Pz (nnz(M) × n): M.data = Pz @ w is Z'WZ on M's pattern."""
@@ -156,7 +203,8 @@ class GlmmStructure:
     def set_theta(self, theta):
         """Set Λ' and K_θ for θ."""
         th = np.asarray(theta, dtype=float)
-        if self._theta is not None and np.array_equal(self._theta, th):
+        old = self._theta
+        if old is not None and old.shape == th.shape and not (old != th).any():
             return
         self.Lt.data[:] = th[self.smap.Lind0]          # Lam shares the array
         self.K.data[:] = np.multiply.outer(th, th).ravel()[self._kpair]
@@ -166,23 +214,23 @@ class GlmmStructure:
 
     def a_values(self, w):
         """A = Λ'Z'WZΛ + I on the pattern, for working weights w."""
-        m = self.Pz @ w
-        v = self.K.data * m if self._k_diag else self.K @ m
-        v[self.smap.diag_pos] += 1.0
+        m = self._pz(w)
+        v = self._kdata * m if self._k_diag else self._k(m)
+        v[self._diag_pos] += 1.0
         return v
 
     def u_mul(self, B):
         """U B = Λ'Z' B."""
         if self._lam_diag is not None:
-            ZB = self.Zt @ B
+            ZB = self._zt(B)
             return ZB * (self._lam_diag if ZB.ndim == 1 else self._lam_diag[:, None])
-        return self.Lt @ (self.Zt @ B)
+        return self._lt(self._zt(B))
 
     def ut_mul(self, u):
         """U'u = ZΛu."""
         if self._lam_diag is not None:
-            return self.Z @ (self._lam_diag * u)
-        return self.Z @ (self.Lam @ u)
+            return self._z(self._lam_diag * u)
+        return self._z(self._lam(u))
 
     def lambdat(self, theta):
         """Λ' at θ (R: ``getME(fit, "Lambdat")``)."""
@@ -247,8 +295,36 @@ def _solve_full(S, fac, w, z, X):
     return u, beta
 
 
+class PirlsStart:
+    """The working weights and response parts at a starting η, computed once: every
+    evaluation of a GLMM's deviance starts PIRLS from the same η (lme4's ``lp0``), and its
+    first iteration differs between evaluations only through θ (A's scaling) and, in the
+    second stage, β (the offset). Exactly the values :func:`pirls` would compute.
+
+    Parameters
+    ----------
+    S : GlmmStructure
+    resp : GlmResponse
+    eta : ndarray (n,)
+        The starting linear predictor, offset included.
+    """
+
+    __slots__ = ("eta", "m", "mu", "r", "w", "w_finite")
+
+    def __init__(self, S, resp, eta):
+        self.eta = np.asarray(eta, dtype=float)
+        self.mu, self.w, self.r = resp.working_parts(self.eta)
+        self.w_finite = math.isfinite(float(self.w.sum()))
+        self.m = S._pz(self.w) if self.w_finite else None
+
+
+def _bad_working():
+    return PirlsError("non-finite working weights or response in PIRLS (the linear "
+                      "predictor left the link's domain)")
+
+
 def pirls(S, resp, theta, eta, *, beta=None, tol=1e-7, maxit=MAXIT, max_halvings=MAX_HALVINGS,
-          precise=False):
+          precise=False, start=None):
     """Run PIRLS at θ from the linear predictor ``eta``.
 
     Parameters
@@ -271,6 +347,8 @@ def pirls(S, resp, theta, eta, *, beta=None, tol=1e-7, maxit=MAXIT, max_halvings
         the linear predictor stops moving (to 1e-11 relative; at most 60 more iterations,
         a few for canonical links), then refactorise at the final weights: the Laplace
         deviance at ũ to rounding accuracy, which finite-difference derivatives need.
+    start : PirlsStart, optional
+        The first iteration's pieces at ``eta`` (then ``eta`` is ``start.eta``).
 
     Returns
     -------
@@ -285,39 +363,58 @@ def pirls(S, resp, theta, eta, *, beta=None, tol=1e-7, maxit=MAXIT, max_halvings
     S.set_theta(theta)
     fac = S.factor
     X = S.X
+    p = S.p
     u_only = beta is not None
-    off = resp.offset if not u_only else resp.offset + (X @ beta if S.p else 0.0)
-    fam = resp.family
-    oldpdev = np.inf
+    off = resp.offset if not u_only else resp.offset + (X @ beta if p else 0.0)
+    linkinv = resp.family.linkinv
+    dev_resids = resp.dev_resids
+    working_parts = resp.working_parts
+    isfinite = math.isfinite
+    oldpdev = math.inf
     u_old = beta_old = None
-    eta = np.asarray(eta, dtype=float)
+    if start is not None:
+        eta = start.eta
+    else:
+        eta = np.asarray(eta, dtype=float)
 
-    def step(eta, mu=None, observed=False):
-        mu, w, z = resp.working(eta, off, mu, observed)
-        if not math.isfinite(float(w.sum()) + float(z.sum())):   # any NaN or ±inf
-            raise PirlsError("non-finite working weights or response in PIRLS "
-                             "(the linear predictor left the link's domain)")
-        fac.factor(S.a_values(w))
-        if u_only or not S.p:
+    def step(eta, mu=None, observed=False, first=None):
+        if first is not None:
+            w = first.w
+            z = (eta - off) + first.r
+            if not (first.w_finite and isfinite(float(z.sum()))):
+                raise _bad_working()
+            m = first.m
+            v = S._kdata * m if S._k_diag else S._k(m)
+            v[S._diag_pos] += 1.0
+        else:
+            mu, w, r = working_parts(eta, mu, observed)
+            z = (eta - off) + r
+            if not isfinite(float(w.sum()) + float(z.sum())):   # any NaN or ±inf
+                raise _bad_working()
+            v = S.a_values(w)
+        fac.factor(v)
+        if u_only or not p:
             u = fac.solve_Lt(fac.solve_L(S.u_mul(w * z)))
-            b = beta if u_only else np.zeros(0)
+            b = beta if u_only else _EMPTY
         else:
             u, b = _solve_full(S, fac, w, z, X)
         return u, b, w, z
 
     def predictor(u, b):
         e = off + S.ut_mul(u)
-        if not u_only and S.p:
+        if not u_only and p:
             e = e + X @ b
-        mu = fam.linkinv(e)
-        dr = resp.dev_resids(mu)
-        pd_ = float(np.sum(dr) + u @ u)
-        return e, mu, dr, (np.inf if np.isnan(pd_) else pd_)
+        mu = linkinv(e)
+        dr = dev_resids(mu)
+        pd_ = float(dr.sum() + u @ u)
+        return e, mu, dr, (math.inf if pd_ != pd_ else pd_)
 
     st = PirlsState()
     mu = None
+    first = start
     for it in range(1, maxit + 1):
-        u, b, w, z = step(eta, mu)
+        u, b, w, z = step(eta, mu, first=first)
+        first = None
         eta_new, mu_new, dr, pdev = predictor(u, b)
         if abs(oldpdev - pdev) < tol * pdev:
             _store(st, theta, b, u, eta_new, mu_new, w, z, fac, dr, pdev, it, off)
@@ -333,7 +430,7 @@ def pirls(S, resp, theta, eta, *, beta=None, tol=1e-7, maxit=MAXIT, max_halvings
             if not pdev - oldpdev <= tol:
                 raise PirlsError("PIRLS step-halvings failed to reduce deviance in "
                                  "pwrssUpdate")
-        if not np.isfinite(pdev):
+        if not isfinite(pdev):
             raise PirlsError("PIRLS: the penalized deviance is not finite")
         oldpdev, u_old, beta_old, eta, mu = pdev, u, b, eta_new, mu_new
     else:
@@ -358,6 +455,9 @@ def pirls(S, resp, theta, eta, *, beta=None, tol=1e-7, maxit=MAXIT, max_halvings
     st.w, st.z = w, z
     st.ldL2 = float(fac.logdet())
     return st
+
+
+_EMPTY = np.zeros(0)
 
 
 def _store(st, theta, beta, u, eta, mu, w, z, fac, dr, pdev, it, off):
