@@ -7,8 +7,8 @@ exactly these pieces.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 from scipy import special, stats
@@ -29,7 +29,7 @@ class Link:
     linkfun: Callable
     linkinv: Callable
     mu_eta: Callable          # dμ/dη
-    valideta: Callable = staticmethod(lambda eta: True)
+    valideta: Callable = staticmethod(lambda eta: True)  # noqa: RUF009 - a plain function
 
     def __reduce__(self):   # the functions are lambdas: pickle the name (the fit's refits in
         return (_link_named, (self.name,))   # bootMer's worker processes need this)

@@ -23,7 +23,6 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-
 from _reference import case_kwargs, glmer_cases, load_case_data
 
 import lmerpy

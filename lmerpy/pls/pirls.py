@@ -407,7 +407,7 @@ def pirls(S, resp, theta, eta, *, beta=None, tol=1e-7, maxit=MAXIT, max_halvings
         mu = linkinv(e)
         dr = dev_resids(mu)
         pd_ = float(dr.sum() + u @ u)
-        return e, mu, dr, (math.inf if pd_ != pd_ else pd_)
+        return e, mu, dr, (math.inf if math.isnan(pd_) else pd_)
 
     st = PirlsState()
     mu = None
