@@ -4,7 +4,8 @@
   evaluation's arithmetic inlined, so its criterion is *identical* (bit for bit) to
   ``_evaluate_generic`` on every reference case — lme4's BOBYQA path reacts to the last bit
   of the deviance, and this is what keeps lmerpy's optimum on lme4's. Its dense log-determinant
-  gradient agrees with the sparse-inverse one to 1e-9 relative.
+  gradient agrees with the sparse-inverse one to 1e-9 relative, and so do the batched
+  gradients the post-fit Hessian uses with the one-by-one ones.
 * Z'WZ and Z'WX of small models come from ordered NumPy sums: the same bits as SciPy's sparse
   products.
 * The blocked backend's reused buffers and its level-ordered dense mode give the same deviance
@@ -90,6 +91,20 @@ def test_dense_gradient_matches_sparse_inverse_gradient(ref_design, REML):
         g1 = dev.gradient(th)
         g2 = dev.gradient(th)
         assert g1 is not g2 and np.array_equal(g1, g2)
+
+
+@pytest.mark.parametrize("REML", [True, False], ids=["REML", "ML"])
+def test_batched_gradients_match_one_by_one(ref_design, REML):
+    ref, lf = ref_design
+    dev = mkLmerDevfun(lf, REML=REML)
+    th = np.asarray(ref["theta"], dtype=float)
+    k = th.size
+    pts = np.vstack([th + s * 1e-4 * np.eye(k)[j] for j in range(k) for s in (1, -1)]
+                    + _thetas(lf, ref))
+    batch = dev.gradients(pts)
+    one = np.stack([dev.gradient(t) for t in pts])
+    assert np.all(np.abs(batch - one) <= 1e-9 * np.maximum(1.0, np.abs(one).max(axis=1,
+                                                                              keepdims=True)))
 
 
 def test_small_cross_products_are_scipys_bits(ref_design):

@@ -428,6 +428,22 @@ class LmmDeviance:
             st.grad = deviance_gradient(self, st)
         return st.grad.copy()
 
+    def gradients(self, thetas):
+        """Gradients at several θ (rows of ``thetas``), as :meth:`gradient` row by row.
+
+        Small models compute them in one batched NumPy pass (the post-fit Hessian differences
+        2k gradients); others loop. Not counted in ``n_evals``; the state is left alone.
+        """
+        th = np.atleast_2d(np.asarray(thetas, dtype=float))
+        if th.shape[1] != self.n_theta:
+            raise DataError(f"theta has length {th.shape[1]}, expected {self.n_theta}")
+        if not np.all(np.isfinite(th)):
+            raise DataError("theta contains non-finite values")
+        if self._dense and th.shape[0] > 1:
+            from .gradient import dense_gradients
+            return dense_gradients(self, th)
+        return np.stack([self.gradient(t) for t in th])
+
     def rectify_theta(self, theta):
         """θ with each template column whose diagonal entry is negative negated.
 
