@@ -53,7 +53,7 @@ def derivs_analytic(devfun, x, lower=None, upper=None, delta=DELTA):
     """
     x = np.array(x, dtype=float).ravel()
     n = x.size
-    g0 = np.asarray(devfun.gradient(x.copy()), dtype=float).ravel()
+    batch = getattr(devfun, "gradients", None)
     lo, hi = _bounds(n, lower, upper)
     # the stencil: for each coordinate two steps (central, or one-sided second order inwards)
     steps, kinds = [], []
@@ -72,10 +72,11 @@ def derivs_analytic(devfun, x, lower=None, upper=None, delta=DELTA):
     for j, (s1, s2) in enumerate(steps):
         pts[2 * j, j] += s1
         pts[2 * j + 1, j] += s2
-    batch = getattr(devfun, "gradients", None)
-    if callable(batch):                   # all 2k gradients in one call (small models)
-        G = np.asarray(batch(pts), dtype=float).reshape(2 * n, n)
+    if callable(batch):                   # all 2k + 1 gradients in one call (small models)
+        G = np.asarray(batch(np.vstack((x[None, :], pts))), dtype=float).reshape(2 * n + 1, n)
+        g0, G = G[0], G[1:]
     else:
+        g0 = np.asarray(devfun.gradient(x.copy()), dtype=float).ravel()
         G = np.stack([np.asarray(devfun.gradient(z.copy()), dtype=float).ravel()
                       for z in pts])
     H = np.empty((n, n))

@@ -16,6 +16,7 @@ analysis, and r² comes from the cross-products::
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -375,10 +376,7 @@ class LmmDeviance:
     def _mirror(self):
         """Fortran-order flat positions of the strict upper triangle of a q×q array and of
         their mirror images below the diagonal."""
-        if getattr(self, "_mirror_idx", None) is None:
-            r, c = np.triu_indices(self.q, 1)
-            self._mirror_idx = (c * self.q + r, r * self.q + c)
-        return self._mirror_idx
+        return _mirror_index(self.q)
 
     def _logdet_gradient(self, st):
         """∂ log|A| / ∂θ_k = tr(A⁻¹ ∂A/∂θ_k) = 2 tr(A⁻¹Λ'MΛ_k) for every k."""
@@ -507,6 +505,12 @@ class LmmDeviance:
             "the sparse inverse of A needed here (analytic gradient, conditional variances) "
             f"is too large for this design (q = {self.q}: the factor has too much fill for "
             f"Takahashi's recurrences and the dense block would be {q2} x {q2})")
+
+
+@functools.lru_cache(maxsize=16)
+def _mirror_index(q):
+    r, c = np.triu_indices(q, 1)
+    return c * q + r, r * q + c
 
 
 def _density(blk):
