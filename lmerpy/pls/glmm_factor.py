@@ -28,7 +28,8 @@ from ..errors import LmerpyError
 from .cholmod_backend import CholmodFactor, cholmod_available
 from .crossprod import unique_sorted
 
-__all__ = ["BlockFirstFactor", "DenseFactor", "diag_block_inverse", "make_glmm_factor"]
+__all__ = ["BlockFirstFactor", "DenseFactor", "GlmmCholmodFactor", "diag_block_inverse",
+           "make_glmm_factor"]
 
 #: up to this q all of A is factorised dense
 DENSE_Q = 100
@@ -74,9 +75,11 @@ class DenseFactor:
         A = np.zeros(q * q)
         A[self._low_flat] = values[self._low_pos]
         self.L = _chol_lower(A.reshape((q, q), order="F"))
-        self._logdet = float(2.0 * np.log(np.diagonal(self.L)).sum())
+        self._logdet = None
 
     def logdet(self):
+        if self._logdet is None:   # only the last PIRLS iteration's is ever used
+            self._logdet = float(2.0 * np.log(np.diagonal(self.L)).sum())
         return self._logdet
 
     def solve_L(self, B):
@@ -86,6 +89,7 @@ class DenseFactor:
         return _trsm(self.L, C, trans=True)
 
     def solve_A(self, B):
+        """A⁻¹B: LAPACK's dpotrs (the two triangular solves of solve_L and solve_Lt)."""
         return self.solve_Lt(self.solve_L(B))
 
     def L_matrix(self):
@@ -175,22 +179,21 @@ class BlockFirstFactor:
             self._posF = self._posB[:, 0][order]
             self._levF = slev[order]
         self.L2 = np.zeros((0, 0))
+        self._logdet = None
 
     def factor(self, values):
         p1, q2 = self.p1, self.q2
         D = values[self._posD]
+        self._logdet = None
         if p1 == 1:
             l1 = np.sqrt(D[:, 0, 0])
             self.L1inv = (1.0 / l1)[:, None, None]
             self.L1 = l1[:, None, None]
-            ld = 2.0 * np.log(l1).sum()
         else:
             L1 = np.linalg.cholesky(D)
             self.L1 = L1
             self.L1inv = np.linalg.inv(L1)
-            ld = 2.0 * np.log(np.diagonal(L1, axis1=1, axis2=2)).sum()
         if q2 == 0:
-            self._logdet = float(ld)
             return
         vec = np.zeros(q2 * q2)
         vec[self._flat22] = values[self._pos22]
@@ -216,9 +219,16 @@ class BlockFirstFactor:
             else:
                 S -= np.tril((self.F @ self.FT).toarray())
         self.L2 = _chol_lower(S)
-        self._logdet = float(ld + 2.0 * np.log(np.diagonal(self.L2)).sum())
 
     def logdet(self):
+        if self._logdet is None:   # only the last PIRLS iteration's is ever used
+            if self.p1 == 1:
+                ld = 2.0 * np.log(self.L1[:, 0, 0]).sum()
+            else:
+                ld = 2.0 * np.log(np.diagonal(self.L1, axis1=1, axis2=2)).sum()
+            if self.q2:
+                ld = ld + 2.0 * np.log(np.diagonal(self.L2)).sum()
+            self._logdet = float(ld)
         return self._logdet
 
     def _l1(self, B1, transpose=False):
@@ -294,6 +304,43 @@ class BlockFirstFactor:
         return out
 
 
+class GlmmCholmodFactor(CholmodFactor):
+    """CHOLMOD's factor for PIRLS (A's values change at every iteration): A is refactorised
+    from one CSC matrix kept across calls (only its values are rewritten: half the cost of a
+    new matrix per call), log|A| is computed only when asked (PIRLS needs the last
+    iteration's only) and A⁻¹b is one CHOLMOD solve."""
+
+    def __init__(self, smap, analyze_values=None, _factor=None):
+        super().__init__(smap, analyze_values, _factor)
+        A = smap.lower_matrix(np.ones(smap.nnz))
+        self._A = A if A.has_canonical_format else None
+        self._pos = smap.lower_pos
+
+    def copy(self):
+        return GlmmCholmodFactor(self.smap, _factor=self._f.copy())
+
+    def factor(self, values, theta=None):
+        A = self._A
+        if A is None:
+            A = self.smap.lower_matrix(values)
+        else:
+            np.take(values, self._pos, out=A.data)
+        self._f.cholesky_inplace(A)
+        self._values = values
+        self._logdet = None
+
+    def logdet(self):
+        if self._logdet is None:
+            self._logdet = float(self._f.logdet())
+        return self._logdet
+
+    def solve_A(self, B):
+        B = np.asarray(B, dtype=float)
+        if B.shape[0] == 0:
+            return B.copy()
+        return np.asarray(self._f.solve_A(B))
+
+
 def make_glmm_factor(smap, blocks, backend=None):
     """Choose the factor for A's pattern: ``"cholmod"``, ``"scipy"`` (dense or block-first)
     or None (dense for q <= 100; block-first while its Schur complement is small or dense
@@ -306,7 +353,7 @@ def make_glmm_factor(smap, blocks, backend=None):
         if not have_cholmod:
             raise LmerpyError("backend 'cholmod' needs scikit-sparse (sksparse.cholmod), "
                               "which is not installed; use backend='scipy'")
-        return CholmodFactor(smap)
+        return GlmmCholmodFactor(smap)
     if smap.q <= DENSE_Q:
         return DenseFactor(smap)
     first, q2 = _first_term(smap, blocks)
@@ -316,7 +363,7 @@ def make_glmm_factor(smap, blocks, backend=None):
                 or blk.schur_density >= DENSE_SCHUR):
             return blk
     if key != "scipy" and have_cholmod:
-        return CholmodFactor(smap)
+        return GlmmCholmodFactor(smap)
     raise LmerpyError(f"backend 'scipy' would need a dense {q2} x {q2} block for this design; "
                       "install scikit-sparse (CHOLMOD)")
 

@@ -394,7 +394,7 @@ def pirls(S, resp, theta, eta, *, beta=None, tol=1e-7, maxit=MAXIT, max_halvings
             v = S.a_values(w)
         fac.factor(v)
         if u_only or not p:
-            u = fac.solve_Lt(fac.solve_L(S.u_mul(w * z)))
+            u = fac.solve_A(S.u_mul(w * z))
             b = beta if u_only else _EMPTY
         else:
             u, b = _solve_full(S, fac, w, z, X)
