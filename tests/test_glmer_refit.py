@@ -262,6 +262,33 @@ def test_refit_where_the_deviance_jumps():
     assert re.devfun(fresh.optsum.theta) == pytest.approx(fresh.optsum.fmin, abs=1e-9)
 
 
+def test_refit_without_the_first_stage(cbpp):
+    # glmerControl(nAGQ0initStep = FALSE): one stage from β = 0, as the fresh fit
+    ctl = glmerControl(nAGQ0initStep=False)
+    fit = lmerpy.glmer(CBPP_F, cbpp, family=lmerpy.binomial, control=ctl)
+    inc = np.array(CBPP_NEW, dtype=float)
+    re = fit.refit(np.column_stack((inc, cbpp["size"].to_numpy() - inc)))
+    fresh = lmerpy.glmer(CBPP_F, cbpp.assign(incidence=inc), family=lmerpy.binomial,
+                         control=ctl)
+    assert re.optsum_stage1 is None
+    _same_optimum(re, fresh)
+
+
+def test_refit_negative_binomial_keeps_its_theta(gticks):
+    # as lme4's refit of a glmer.nb fit: the shape θ stays fixed; the deviance is glmer_nb's
+    # (the Laplace deviance at ũ itself), so the fresh counterpart is that fit at fixed θ
+    f = "TICKS ~ YEAR + cHEIGHT + (1 | BROOD) + (1 | LOCATION)"
+    nb = _quiet(lmerpy.glmer_nb, f, gticks)
+    Y, _, _ = simulate_responses(nb, nsim=2, seed=2)
+    for j in range(2):
+        re = _quiet(nb.refit, Y[:, j])
+        assert re.family == nb.family
+        fresh = _quiet(fit_glmm, _with_response(nb.design, Y[:, j]), nb.family, nAGQ=1,
+                       precise=True)
+        _same_optimum(re, fresh)
+    assert _ll(_quiet(nb.refit)) == pytest.approx(_ll(nb), abs=1e-6)
+
+
 def test_refit_after_pickling(gm1, cbpp):
     # bootMer's worker processes receive the fit pickled when they cannot fork
     inc = np.array(CBPP_NEW, dtype=float)
