@@ -164,16 +164,26 @@ def glmer_nb(formula, data, weights=None, offset=None, contrasts=None, na_action
 
 
 class _Start:
-    """Where a refit starts: (θ, β), the linear predictor (offset excluded) and β's scale."""
+    """Where a refit starts: (θ, β), the linear predictor (offset excluded), β's scale and
+    R_X (β's curvature at fixed θ, None when not available)."""
 
-    def __init__(self, theta, beta, lp0, beta_sd):
+    def __init__(self, theta, beta, lp0, beta_sd, RX=None):
         self.theta, self.beta, self.lp0, self.beta_sd = theta, beta, lp0, beta_sd
+        self.RX = RX
 
     @classmethod
     def from_fit(cls, fit):
         sd = np.sqrt(np.clip(np.diag(fit._sol.unsc()), 0.0, None))
         return cls(fit.theta.copy(), fit._sol.beta.copy(), fit._sol.eta - fit.devfun.resp.offset,
-                   np.where(np.isfinite(sd) & (sd > 0), sd, 1.0))
+                   np.where(np.isfinite(sd) & (sd > 0), sd, 1.0), fit._sol.RX)
+
+    def transform(self):
+        """x = x₀ + T z for the search's refits: θ_RE on a 0.1 scale, β whitened by R_X
+        (see :func:`lmerpy.models.glmm_refit.whitening`)."""
+        from .glmm_refit import _rx_hessian, whitening
+        nt = self.theta.shape[0]
+        H = _rx_hessian(nt, self.beta_sd, self)
+        return whitening(H, nt, 0.1, self.beta_sd / np.sqrt(2.0))
 
 
 def _deviance(glmod, family, start, structure, nAGQ):
@@ -185,27 +195,22 @@ def _deviance(glmod, family, start, structure, nAGQ):
 
 
 def _profile_refit(glmod, family, start, structure, nAGQ):
-    """min over (θ_RE, β) of the deviance at a fixed negative binomial θ: BOBYQA in
-    coordinates scaled by β's standard errors (and 0.1 for θ_RE), from ``start``."""
-    from ..optimize import minimize_bounded
+    """min over (θ_RE, β) of the deviance at a fixed negative binomial θ: BOBYQA from
+    ``start`` in coordinates where θ_RE is on a 0.1 scale and β is whitened by the start's
+    R_X (β's correlations removed: the unscaled covariates of count models make them
+    strong)."""
+    from .glmm_refit import WhitenedBobyqa
     dev = _deviance(glmod, family, start, structure, nAGQ)
     x0 = np.concatenate((start.theta, start.beta))
     nt = start.theta.shape[0]
-    scale = np.concatenate((np.full(nt, 0.1), start.beta_sd))
-    lower = np.where(np.isfinite(dev.lower), (dev.lower - x0) / scale, -np.inf)
-
-    def f(z):
-        return dev(x0 + scale * z)
-
-    res = minimize_bounded(f, np.zeros_like(x0), lower, None, method="bobyqa",
-                           settings={"initial_step": 0.2, "xtol_abs": 1e-5, "ftol_abs": 0.0,
-                                     "xtol_rel": 0.0, "maxeval": 5000})
-    x = x0 + scale * res.x
+    opt = WhitenedBobyqa(start.transform(), nt, rhobeg=0.2)
+    res = opt(dev, x0, dev.lower, np.full(x0.shape[0], np.inf))
+    x = res["x"]
     sol = dev.solve(x)
     sd = np.sqrt(np.clip(np.diag(sol.unsc()), 0.0, None))
     nxt = _Start(x[:nt].copy(), x[nt:].copy(), sol.eta - dev.resp.offset,
-                 np.where(np.isfinite(sd) & (sd > 0), sd, start.beta_sd))
-    return float(res.fun), nxt
+                 np.where(np.isfinite(sd) & (sd > 0), sd, start.beta_sd), sol.RX)
+    return float(res["fun"]), nxt
 
 
 def _final_fit(glmod, family, start, g0, control, nAGQ, data, call):

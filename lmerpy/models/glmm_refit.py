@@ -117,13 +117,16 @@ class WhitenedBobyqa:
     T : ndarray (k, k)
         From :func:`whitening`: its θ block must be diagonal and positive.
     n_theta : int
+    rhobeg, rhoend : float
+        BOBYQA's first and last trust-region radius in z.
     """
 
     __name__ = "bobyqa"
 
-    def __init__(self, T, n_theta):
+    def __init__(self, T, n_theta, rhobeg=RHOBEG, rhoend=RHOEND):
         self.T = np.asarray(T, dtype=float)
         self.n_theta = int(n_theta)
+        self.rhobeg, self.rhoend = float(rhobeg), float(rhoend)
 
     def __call__(self, fun, x0, lower, upper, **ctrl):
         from ..optimize import minimize_bounded
@@ -146,7 +149,7 @@ class WhitenedBobyqa:
             return fun(x0 + T @ z)
 
         res = minimize_bounded(f, np.zeros(k), zlo, zhi, method="bobyqa",
-                               settings={"initial_step": RHOBEG, "xtol_abs": RHOEND,
+                               settings={"initial_step": self.rhobeg, "xtol_abs": self.rhoend,
                                          "ftol_abs": 0.0, "xtol_rel": 0.0,
                                          "maxeval": maxeval})
         x = x0 + T @ res.x
@@ -166,7 +169,7 @@ def _beta_scale(sol):
 
 def _rx_hessian(n_theta, beta_sd, sol):
     """A stand-in for the deviance's Hessian when the fit has none: θ on a 0.1 scale, the β
-    block 2·R_X'R_X (β's curvature at fixed θ), no θ–β coupling."""
+    block 2·R_X'R_X (β's curvature at fixed θ; ``sol.RX``), no θ–β coupling."""
     p = np.shape(beta_sd)[0]
     H = np.zeros((n_theta + p, n_theta + p))
     H[:n_theta, :n_theta] = np.eye(n_theta) / 0.01
