@@ -14,7 +14,7 @@ Where lme4 is fragile, lmerpy is not:
   Newton steps on the observed information): lme4's carries an error of about 3e-3 here
   (log|L|² one slowly converging PIRLS step behind, depending on the previous refit), which
   makes its one-dimensional search noisy;
-* the search's refits run BOBYQA in coordinates scaled by the standard errors, from the
+* the search's refits run BOBYQA in coordinates where β is whitened by R_X, from the
   previous optimum (a handful of evaluations once close);
 * a start θ can be given (``theta=``, lme4 issue #423);
 * ``theta.ml`` does not stop the fit when its Newton iteration diverges (data that look
