@@ -59,8 +59,17 @@ def check_agq(design, nAGQ):
             raise LmerpyError(AGQ_TERM_MESSAGE)
 
 
+#: most quadrature nodes × observations evaluated in one block
+_BLOCK = 2_000_000
+
+
 def agq_deviance(S, resp, st, codes, rule):
     """The AGQ deviance (lme4's scale, without the saturated constant) at a PIRLS state.
+
+    All nodes at once (blocks of at most ``_BLOCK`` node × observation values): one
+    multi-vector product for the linear predictors, the family's pieces on the whole
+    (nodes, n) array, one multi-vector product for the per-level sums — the arithmetic of a
+    loop over the nodes with ``np.bincount``, value for value.
 
     Parameters
     ----------
@@ -75,22 +84,51 @@ def agq_deviance(S, resp, st, codes, rule):
         :func:`GHrule`.
     """
     q = S.q
+    n = codes.shape[0]
     a = S.a_values(st.w)[S.smap.diag_pos]
     sd = 1.0 / np.sqrt(a)
     devc0 = np.bincount(codes, weights=st.devres, minlength=q) + st.u * st.u
-    log_terms = []
     fam = resp.family
-    for z, w, _ in rule:
-        if z == 0.0:
-            log_terms.append(np.full(q, np.log(w)))
-            continue
-        du = z * sd
-        u = st.u + du
-        eta = st.eta + S.ut_mul(du)
+    G = _level_sums(S, codes)
+    zs, ws = rule[:, 0], rule[:, 1]
+    lt = np.empty((zs.shape[0], q))
+    nonzero = np.flatnonzero(zs != 0.0)
+    lt[zs == 0.0] = np.log(ws[zs == 0.0])[:, None]
+    step = max(1, _BLOCK // max(n, 1))
+    for s in range(0, nonzero.shape[0], step):
+        k = nonzero[s:s + step]
+        z = zs[k]
+        du = z[:, None] * sd[None, :]                      # (K, q): z·sd per node
+        u = st.u[None, :] + du
+        eta = st.eta[None, :] + _ut_mul_rows(S, du)       # (K, n)
         dr = resp.dev_resids(fam.linkinv(eta))
-        devc = np.bincount(codes, weights=dr, minlength=q) + u * u
-        log_terms.append(np.log(w) + 0.5 * z * z - 0.5 * (devc - devc0))
-    lt = np.vstack(log_terms)
+        devc = G(np.ascontiguousarray(dr.T)).T + u * u     # (K, q)
+        lt[k] = np.log(ws[k])[:, None] + (0.5 * z * z)[:, None] - 0.5 * (devc - devc0)
     mx = lt.max(axis=0)
     log_mult = mx + np.log(np.exp(lt - mx).sum(axis=0))
     return float(devc0.sum() + st.ldL2 - 2.0 * log_mult.sum())
+
+
+def _ut_mul_rows(S, D):
+    """Rows of U'd = ZΛd for the rows d of D (K, q), as (K, n)."""
+    if S._lam_diag is not None:
+        V = S._lam_diag[:, None] * D.T
+    else:
+        V = S._lam(np.ascontiguousarray(D.T))
+    return S._z(np.ascontiguousarray(V)).T
+
+
+def _level_sums(S, codes):
+    """x (n, K) -> per-level sums (q, K): the level indicator as a CSR product (its rows'
+    columns ascending: np.bincount's order of addition). Cached on the structure."""
+    G = getattr(S, "_agq_levels", None)
+    if G is None or G.M.shape[1] != codes.shape[0]:
+        import scipy.sparse as sp
+
+        from .pirls import _Product
+        n = codes.shape[0]
+        M = sp.csr_matrix((np.ones(n), (codes, np.arange(n))), shape=(S.q, n))
+        M.sort_indices()
+        G = _Product(M)
+        S._agq_levels = G
+    return G
