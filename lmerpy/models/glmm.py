@@ -336,7 +336,7 @@ def glFormula(formula, data, family=binomial, weights=None, offset=None, contras
     return design
 
 
-def mkGlmerDevfun(glmod, family=None, nAGQ=0, control=None, backend=None):
+def mkGlmerDevfun(glmod, family=None, nAGQ=0, control=None, backend=None, *, structure=None):
     """R: ``mkGlmerDevfun(fr, X, reTrms, family, nAGQ = 0)``: the deviance function after the
     initial PIRLS at the start θ (θ → deviance with β in PIRLS for nAGQ = 0; (θ, β) →
     deviance for nAGQ >= 1).
@@ -350,7 +350,7 @@ def mkGlmerDevfun(glmod, family=None, nAGQ=0, control=None, backend=None):
     fam = as_family(family if family is not None else glmod.info.get("family", binomial()))
     ctl = control if control is not None else glmerControl()
     return GlmmDeviance(glmod, fam, nAGQ=nAGQ, tolPwrss=ctl.tolPwrss, backend=backend,
-                        init_beta=bool(ctl.nAGQ0initStep))
+                        init_beta=bool(ctl.nAGQ0initStep), structure=structure)
 
 
 def updateGlmerDevfun(devfun, nAGQ=1):
@@ -440,9 +440,10 @@ def _check_nAGQ(nAGQ):
 
 
 def fit_glmm(glmod, fam, nAGQ=1, control=None, start=None, verbose=0, backend=None,
-             data=None, call=None, precise=False):
-    """glmer's fitting steps on a design (shared by :func:`glmer` and ``glmer_nb``);
-    ``precise`` evaluates the Laplace deviance at ũ itself (see ``GlmmDeviance.precise``)."""
+             data=None, call=None, precise=False, structure=None):
+    """glmer's fitting steps on a design (shared by :func:`glmer`, ``glmer_nb`` and refits);
+    ``precise`` evaluates the Laplace deviance at ũ itself (see ``GlmmDeviance.precise``);
+    ``structure`` reuses another fit's PIRLS structure (same design but the response)."""
     from ..optimize import check_conv, glmerControl
     from ..pls.agq import check_agq
     ctl = control if control is not None else glmerControl()
@@ -451,7 +452,7 @@ def fit_glmm(glmod, fam, nAGQ=1, control=None, start=None, verbose=0, backend=No
     if fe_start is not None and nAGQ == 0:
         raise LmerpyError("should not specify both start$fixef and nAGQ==0")
     devfun = mkGlmerDevfun(glmod, fam, nAGQ=0 if ctl.nAGQ0initStep else 1, control=ctl,
-                           backend=backend)
+                           backend=backend, structure=structure)
     devfun.precise = bool(precise)
     opt1 = None
     if ctl.nAGQ0initStep:

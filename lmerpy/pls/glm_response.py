@@ -194,6 +194,12 @@ class GlmResponse:
         self._canonical = ((self._aic_kind == "binomial" and link == "logit")
                            or (self._aic_kind == "poisson" and link == "log"))
 
+    @property
+    def canonical(self):
+        """True for the canonical links PIRLS treats specially (binomial logit, Poisson log):
+        there dμ/dη = V(μ), PIRLS is Newton's method and converges quadratically."""
+        return self._canonical
+
     def _aic_direct(self, mu):
         if self._aic_kind == "binomial":
             ll = (self._bin_const + special.xlogy(self._bin_k, mu)

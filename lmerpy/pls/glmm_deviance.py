@@ -163,7 +163,7 @@ class GlmmDeviance:
             raise DataError(f"expected {k} parameters ({self.n_theta} theta"
                             + (f" and {self.p} beta" if self.nAGQ > 0 else "")
                             + f"), got {pars.shape[0]}")
-        if not np.all(np.isfinite(pars)):
+        if not np.isfinite(pars).all():
             raise DataError("parameters contain non-finite values")
         if self.nAGQ == 0:
             return pars, None

@@ -470,7 +470,7 @@ def _store(st, theta, beta, u, eta, mu, w, z, fac, dr, pdev, it, off):
     st.z = z
     st.ldL2 = float(fac.logdet())
     st.devres = dr
-    st.devres_sum = float(np.sum(dr))
+    st.devres_sum = float(dr.sum())
     st.ussq = float(u @ u)
     st.pdev = pdev
     st.iterations = it
