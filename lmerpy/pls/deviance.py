@@ -13,6 +13,14 @@ analysis, and r² comes from the cross-products::
     r² = ỹ'Wỹ − ‖c_u‖² − ‖c_β‖²
     ML:   log|L|² + n[1 + log(2π r²/n)] − Σ log w
     REML: log|L|² + log|R_X|² + (n−p)[1 + log(2π r²/(n−p))] − Σ log w
+
+Small models (q ≤ 100: all of A dense) take ``_evaluate_dense``: the same operations
+inlined, bit for bit (tests/test_fastpath.py checks equality on every reference case).
+Bit-for-bit matters: lme4's BOBYQA settings stop within 1e-4 of the optimum and the path
+reacts to the last bit of the deviance, so any other summation order (tried: one dense
+Cholesky of the augmented [Z X ỹ] cross-product, MixedModels.jl's formulation, twice as fast
+per evaluation) moves some fits (vector3) by two units in lme4's printed digits. The gradient
+and the post-fit Hessian's batch of gradients have no such constraint and use dense formulas.
 """
 from __future__ import annotations
 
