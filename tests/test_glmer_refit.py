@@ -180,6 +180,21 @@ def test_refit_without_derivatives(gm1, cbpp):
     assert _ll(lean) == pytest.approx(CBPP_R["logLik"], abs=1e-5)
 
 
+def test_refit_of_a_fit_without_hessian(cbpp):
+    # no Hessian to whiten with: β is whitened by R_X instead (still a few dozen evaluations)
+    ctl = glmerControl(calc_derivs=False)
+    fit = lmerpy.glmer(CBPP_F, cbpp, family=lmerpy.binomial, control=ctl)
+    assert fit.optsum.derivs is None
+    inc = np.array(CBPP_NEW, dtype=float)
+    re = fit.refit(np.column_stack((inc, cbpp["size"].to_numpy() - inc)))
+    assert _ll(re) == pytest.approx(CBPP_R["logLik"], abs=1e-5)
+    fresh = lmerpy.glmer(CBPP_F, cbpp.assign(incidence=inc), family=lmerpy.binomial,
+                         control=ctl)
+    assert _ll(re) == pytest.approx(_ll(fresh), abs=1e-6)
+    np.testing.assert_allclose(re.theta, fresh.theta, atol=2e-3)
+    assert _evals(re) < 0.6 * _evals(fresh)
+
+
 def test_refit_with_an_explicit_control_runs_its_optimizers(gm1, cbpp):
     inc = np.array(CBPP_NEW, dtype=float)
     y = np.column_stack((inc, cbpp["size"].to_numpy() - inc))
