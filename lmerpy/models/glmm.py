@@ -179,7 +179,11 @@ class GeneralizedLinearMixedModel(MixedModel):
         """R: ``refit(fit, newresp)``: the same model for a new response (e.g. simulated),
         reusing the design, the PIRLS structure and the factorisation, warm-started from the
         fit's estimates (see :mod:`lmerpy.models.glmm_refit`). The result is the optimum a
-        fresh :func:`glmer` fit on that response reaches (log-likelihoods agree to ~1e-8).
+        fresh :func:`glmer` fit on that response reaches (log-likelihoods agree to ~1e-8;
+        with a non-canonical link, whose deviance is not smooth, the fresh fit's steps are
+        replayed and the result is that fit's). Unlike lme4's refit, which starts PIRLS from
+        the old estimates and so optimizes a slightly different deviance (cbpp: 2e-4 of
+        log-likelihood away from a fresh fit).
 
         Parameters
         ----------
