@@ -36,8 +36,9 @@ optimum is then the edge of such a jump and where an optimizer stops depends on 
 fresh fit's steps, on the fit's PIRLS structure: its result is the fresh fit's, bit for bit,
 at the fresh fit's cost less the set-up.
 
-A refit with the fit's own response (``newresp=None``) reuses the fit's second-stage deviance
-itself (same response, same ``lp0``) and only re-runs stage 2 from (θ̂, β̂).
+A refit with the fit's own response (``newresp=None``; smooth deviances) reuses the fit's
+second-stage deviance itself (same response, same ``lp0``) and only re-runs stage 2 from
+(θ̂, β̂).
 
 R equivalent: ``lme4:::refit.merMod`` (which runs only stage 2, with Nelder–Mead from the old
 estimates and a start linear predictor from the old (θ̂, β̂)).
@@ -51,7 +52,7 @@ import numpy as np
 __all__ = ["WhitenedBobyqa", "refit_glmm", "whitening"]
 
 #: BOBYQA's initial and final trust-region radius in the whitened coordinates (in which the
-#: deviance rises by about ½ for a unit step): 1e-5 there is 1e-5 standard errors
+#: deviance rises by about ½ for a unit step): 1e-5 there is about 1e-5 standard errors
 RHOBEG = 0.5
 RHOEND = 1e-5
 
