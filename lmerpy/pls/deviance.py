@@ -279,7 +279,7 @@ class LmmDeviance:
         st = _State(theta.copy())
         self._state = None
         fst = self.factor.st
-        q, p = self.q, self.p
+        q = self.q
         vals = self.smap.values(st.theta)
         vec = np.zeros(q * q)
         vec[fst.flat22_low] = vals[fst.pos22_low]
@@ -290,28 +290,7 @@ class LmmDeviance:
         st.Lz = L2
         st.ldL2 = float(0.0 + 2.0 * np.log(L2.diagonal()).sum())
         R = lapack.dtrtrs(L2, self._lambda_ops(st.theta).lt_mul(self._KB), lower=1)[0]
-        st.RZX = R[:, :p]
-        st.cu = R[:, p]
-        G = self._G0 - R.T @ R
-        if p:
-            RX, info = lapack.dpotrf(G[:p, :p], lower=0, clean=1)
-            if info != 0:
-                raise FitError("Downdated VtV is not positive definite")
-            st.RX = RX
-            st.ldRX2 = float(2.0 * np.log(RX.diagonal()).sum())
-            st.cbeta = lapack.dtrtrs(RX, G[:p, p:], trans=1)[0][:, 0]
-            r2 = G[p, p] - st.cbeta @ st.cbeta
-        else:
-            st.RX = np.zeros((0, 0))
-            st.ldRX2 = 0.0
-            st.cbeta = np.zeros(0)
-            r2 = G[0, 0]
-        self._state = st
-        if not r2 > 1e-9 * self.resp.yWy:
-            r2 = self._direct_pwrss(st)
-        st.r2 = float(r2)
-        self._criteria(st)
-        return st
+        return self._finish(st, R)
 
     def _evaluate_generic(self, theta):
         st = _State(theta.copy())
@@ -322,6 +301,11 @@ class LmmDeviance:
         self._fstate = st
         st.ldL2 = fac.logdet()
         R = fac.solve_L(self._lambda_ops(st.theta).lt_mul(self._KB))
+        return self._finish(st, R)
+
+    def _finish(self, st, R):
+        """From [R_ZX | c_u] = L⁻¹PΛ'Z'W[X | ỹ] to R_X, c_β, r² and the criteria (shared by the
+        dense and generic evaluations, so both keep the same arithmetic)."""
         p = self.p
         st.RZX = R[:, :p]
         st.cu = R[:, p]
