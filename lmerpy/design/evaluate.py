@@ -22,8 +22,8 @@ from ..formula.terms import BinOp, Call, Constant, Name, Number, UnaryOp
 from .functions import (FUNCTIONS, align, apply_elementwise, as_numeric, poly_fit,
                         poly_predict, values_of, wrap)
 from .naming import deparse
-from .values import (Factor, Numeric, column_value, drop_unused, is_missing, label, relabel,
-                     take, to_factor)
+from .values import (Factor, Numeric, array_value, column_array, column_value, drop_unused,
+                     is_missing, label, relabel, take, to_factor)
 
 __all__ = ["Numeric", "Factor", "Evaluator", "FUNCTIONS", "column_value", "to_factor",
            "is_missing", "take", "drop_unused", "relabel", "poly_fit", "poly_predict"]
@@ -118,7 +118,10 @@ class Evaluator:
             close += [c for c in cols if c.lower() == name.lower() and c not in close]
             hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
             raise UnknownColumnError(f"column '{name}' not found in data{hint}")
-        v = column_value(self.data[col], name)
+        arr = column_array(self.data, col)
+        v = array_value(arr, name) if arr is not None else None
+        if v is None:
+            v = column_value(self.data[col], name)
         key = ("levels", name)
         if isinstance(v, Factor) and not v.logical:
             if self.fit:

@@ -164,8 +164,9 @@ def evaluate_argument(arg, ev: Evaluator, what: str) -> Optional[np.ndarray]:
     elif hasattr(arg, "deparse") and not isinstance(arg, (np.ndarray, pd.Series, list)):
         val = ev.variable(arg)
     else:
-        arr = np.asarray(arg.to_numpy(dtype=float, na_value=np.nan)
-                         if isinstance(arg, pd.Series) else arg, dtype=float).reshape(-1)
+        # a copy: the design keeps it (as its weights), the caller keeps theirs
+        arr = np.array(arg.to_numpy(dtype=float, na_value=np.nan)
+                       if isinstance(arg, pd.Series) else arg, dtype=float).reshape(-1)
         if arr.shape[0] != ev.n:
             raise DataError(f"'{what}' has length {arr.shape[0]} but the data have {ev.n} rows")
         return arr
@@ -248,21 +249,26 @@ def build_frame(formula, data: pd.DataFrame, weights=None, offset=None, na_actio
     if rows.size == 0:
         raise DataError("0 (non-NA) cases: every row has a missing value in a variable the "
                         "model uses")
-    values = {e: _tidy(take(v, rows)) for e, v in values.items()}
-    if response is not None:
-        response = take(response, rows)
+    everything = rows.size == n_all
+    if not everything:   # the evaluator's values are its own arrays: kept as they are
+        values = {e: take(v, rows) for e, v in values.items()}
+        if response is not None:
+            response = take(response, rows)
+    values = {e: _tidy(v) for e, v in values.items()}
     for e, v in values.items():
         if isinstance(v, Numeric):
             _check_finite(v, var_name(e))
     total_offset = np.zeros(rows.size)
     for o, vals in zip(offset_terms, off_vals):
-        _check_finite(vals[rows], f"offset({var_name(o)})")
-        total_offset += vals[rows]
+        vals = vals if everything else vals[rows]
+        _check_finite(vals, f"offset({var_name(o)})")
+        total_offset += vals
     if o_arg is not None:
-        _check_finite(o_arg[rows], "offset")
-        total_offset += o_arg[rows]
+        o_arg = o_arg if everything else o_arg[rows]
+        _check_finite(o_arg, "offset")
+        total_offset += o_arg
     if w is not None:
-        w = w[rows]
+        w = w if everything else w[rows]
         _check_finite(w, "weights")
         if np.any(w < 0):
             raise DataError("negative weights are not allowed (all weights must be >= 0)")
@@ -271,7 +277,8 @@ def build_frame(formula, data: pd.DataFrame, weights=None, offset=None, na_actio
     return ModelFrame(n=int(rows.size), values=values, response=response, weights=w,
                       offset=total_offset, has_offset=bool(offset_terms) or o_arg is not None,
                       kept=kept, dropped_rows=np.flatnonzero(missing).astype(np.int64),
-                      state=ev.state, row_index=data.index[rows],
+                      state=ev.state,
+                      row_index=data.index if rows.size == n_all else data.index[rows],
                       response_expr=formula.response, offset_terms=offset_terms)
 
 

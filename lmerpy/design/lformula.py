@@ -118,8 +118,10 @@ def build_design(formula, data: pd.DataFrame, REML: bool = True, weights=None, o
                 warnings.warn(msg, LmerpyMessage, stacklevel=2)
             messages.append(msg)
     spec.keep = keep
-    spec.dropped = [spec.colnames[i] for i in range(X_full.shape[1]) if i not in set(keep)]
-    X = np.ascontiguousarray(X_full[:, keep])
+    kept = set(keep.tolist())
+    spec.dropped = [spec.colnames[i] for i in range(X_full.shape[1]) if i not in kept]
+    X = (X_full if keep.size == X_full.shape[1] and X_full.flags.c_contiguous
+         else np.ascontiguousarray(X_full[:, keep]))
     scale_level = checks.get("check.scaleX", "warning")
     if scale_level != "ignore":
         msg = check_scale(X)

@@ -9,11 +9,14 @@ variable of a term varies fastest; names joined with ``:``), and lme4's
 """
 from __future__ import annotations
 
+import functools
+import math
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
+from scipy.linalg import lapack
 
 from ..errors import DataError, LmerpyMessage
 from .contrasts import Coding, contr_poly, contr_treatment, indicator_coding, resolve_contrast
@@ -296,7 +299,7 @@ def drop_rank_deficient(X: np.ndarray, tol: float = 1e-7) -> np.ndarray:
     p = X.shape[1]
     if p == 0:
         return np.arange(0, dtype=np.int64)
-    R = np.linalg.qr(X, mode="r")
+    R = _qr_r(X)
     norms = np.sqrt((R ** 2).sum(axis=0))
     if R.shape[0] == p and np.all(norms > 0) and np.all(np.abs(np.diag(R)) >= tol * norms):
         return np.arange(p, dtype=np.int64)
@@ -311,6 +314,18 @@ def drop_rank_deficient(X: np.ndarray, tol: float = 1e-7) -> np.ndarray:
             keep.append(j)
             basis = np.column_stack([basis, v / r])
     return np.asarray(keep, dtype=np.int64)
+
+
+def _qr_r(X: np.ndarray) -> np.ndarray:
+    """The triangular factor of X = QR, shape (min(n, p), p) (``numpy.linalg.qr(X, "r")``),
+    by LAPACK's ``dgeqrf`` without NumPy's wrapper overhead."""
+    n, p = X.shape
+    if n == 0:
+        return np.zeros((0, p))
+    qr, _tau, _work, info = lapack.dgeqrf(np.asarray(X, dtype=float))
+    if info != 0:                                     # pragma: no cover - LAPACK argument error
+        return np.linalg.qr(X, mode="r")
+    return np.triu(qr[:min(n, p), :])
 
 
 def rank_message(n_dropped: int) -> str:
@@ -329,11 +344,25 @@ def check_scale(X: np.ndarray, tol: float = 1000.0) -> Optional[str]:
     cont = ~np.all((X == 0) | (X == 1), axis=0)
     if not cont.any():
         return None
-    sd = X[:, cont].std(axis=0, ddof=1)
+    sd = (X if cont.all() else X[:, cont]).std(axis=0, ddof=1)
+    limit = math.log(tol)
     with np.errstate(divide="ignore", invalid="ignore"):
-        logsd = np.abs(np.log(sd))
-        ratio = np.abs(np.log(sd[:, None] / sd[None, :]))
-    vals = np.concatenate([logsd, ratio[np.tril_indices(sd.size, -1)]])
-    if np.any(vals > np.log(tol)):
-        return "Some predictor variables are on very different scales: consider rescaling"
+        if np.any(np.abs(np.log(sd)) > limit):
+            return _SCALE_MESSAGE
+        if sd.size > 1:
+            ratio = np.abs(np.log(sd[:, None] / sd[None, :]))
+            if np.any(ratio[_lower_pairs(sd.size)] > limit):
+                return _SCALE_MESSAGE
     return None
+
+
+_SCALE_MESSAGE = "Some predictor variables are on very different scales: consider rescaling"
+
+
+@functools.lru_cache(maxsize=64)
+def _lower_pairs(k: int):
+    """``numpy.tril_indices(k, -1)`` (remembered: it costs more than the check itself)."""
+    out = np.tril_indices(k, -1)
+    for a in out:
+        a.flags.writeable = False
+    return out

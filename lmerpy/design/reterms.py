@@ -7,6 +7,7 @@ checks ``checkNlevels`` and ``checkZdims``.
 """
 from __future__ import annotations
 
+import functools
 import warnings
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
@@ -19,6 +20,7 @@ from ..errors import DesignError, FormulaError, LmerpyMessage
 from .values import Factor, drop_unused, to_factor
 from .model_matrix import model_matrix
 from .naming import var_name
+from .sparse import index_dtype, trusted_csc
 from .structures import ReTerm, lazy_fields
 
 __all__ = ["interact", "grouping_factor", "RandomEffects", "build_reterms", "theta_layout",
@@ -69,28 +71,51 @@ def theta_layout(p: int):
     return np.array(rows), np.array(tidx), np.array(counts), diag
 
 
-def lambdat_template(terms: List[ReTerm]):
-    """lme4's ``Lambdat`` (CSC, at the starting θ), ``Lind`` (1-based), ``theta``, ``lower``."""
+#: Λ' templates of up to this many rows are remembered by term structure (a model refitted or
+#: fitted again has the same one); larger ones are cheap next to the fit and not kept
+_TEMPLATE_CACHE_Q = 20_000
+
+
+@functools.lru_cache(maxsize=64)
+def _lambdat_parts(structure):
+    """Read-only (rows, Lind, indptr, theta, lower, q) of the Λ' template for ``structure``,
+    a tuple of (columns, levels, row offset, θ offset) per term."""
     data_rows, data_lind, col_counts = [], [], []
     theta, lower = [], []
-    for t in terms:
-        p, nl = t.n_columns, t.n_levels
+    for p, nl, row_offset, theta_offset in structure:
         rows, tidx, counts, diag = theta_layout(p)
         lvl = np.repeat(np.arange(nl) * p, rows.size)
-        data_rows.append(t.row_offset + lvl + np.tile(rows, nl))
-        data_lind.append(np.tile(tidx, nl) + t.theta_offset + 1)
+        data_rows.append(row_offset + lvl + np.tile(rows, nl))
+        data_lind.append(np.tile(tidx, nl) + theta_offset + 1)
         col_counts.append(np.tile(counts, nl))
         theta.append(diag.astype(float))
         lower.append(np.where(diag, 0.0, -np.inf))
-    q = sum(t.n_rows for t in terms)
-    rows = np.concatenate(data_rows) if data_rows else np.zeros(0, dtype=np.int64)
+    q = sum(p * nl for p, nl, _, _ in structure)
+    rows = np.concatenate(data_rows).astype(np.int64) if data_rows else np.zeros(0, np.int64)
     lind = np.concatenate(data_lind).astype(np.int64) if data_lind else np.zeros(0, np.int64)
     counts = np.concatenate(col_counts) if col_counts else np.zeros(0, dtype=np.int64)
     theta0 = np.concatenate(theta) if theta else np.zeros(0)
     lower0 = np.concatenate(lower) if lower else np.zeros(0)
     indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    lam = sp.csc_matrix((theta0[lind - 1], rows.astype(np.int64), indptr), shape=(q, q))
-    return lam, lind, theta0, lower0
+    out = (rows, lind, indptr, theta0, lower0, q)
+    for a in out[:-1]:
+        a.flags.writeable = False
+    return out
+
+
+def lambdat_template(terms: List[ReTerm]):
+    """lme4's ``Lambdat`` (CSC, at the starting θ), ``Lind`` (1-based), ``theta``, ``lower``.
+
+    Fresh arrays every call (the pattern of a structure seen before is remembered)."""
+    structure = tuple((int(t.n_columns), int(t.n_levels), int(t.row_offset),
+                       int(t.theta_offset)) for t in terms)
+    if sum(p * nl for p, nl, _, _ in structure) <= _TEMPLATE_CACHE_Q:
+        parts = _lambdat_parts(structure)
+    else:
+        parts = _lambdat_parts.__wrapped__(structure)
+    rows, lind, indptr, theta0, lower0, q = parts
+    lam = trusted_csc(theta0[lind - 1], rows.copy(), indptr.copy(), (q, q))
+    return lam, lind.copy(), theta0.copy(), lower0.copy()
 
 
 def build_zt(terms: List[ReTerm], n: int) -> sp.csc_matrix:
@@ -99,14 +124,29 @@ def build_zt(terms: List[ReTerm], n: int) -> sp.csc_matrix:
     q = sum(t.n_rows for t in terms)
     if not terms:
         return sp.csc_matrix((0, n))
-    rows = np.hstack([t.row_offset + t.codes[:, None] * t.n_columns
-                      + np.arange(t.n_columns)[None, :] for t in terms])
-    vals = np.hstack([np.asarray(t.X, dtype=float) for t in terms])
-    mask = vals != 0
-    indptr = np.concatenate([[0], np.cumsum(mask.sum(axis=1))]).astype(np.int64)
-    zt = sp.csc_matrix((vals[mask], rows[mask].astype(np.int64), indptr), shape=(q, n))
-    zt.has_sorted_indices = True
-    return zt
+    k = sum(t.n_columns for t in terms)
+    idx = index_dtype(q, n, n * k)
+    rows = np.empty((n, k), dtype=idx)       # one row of this per column of Zt
+    vals = np.empty((n, k))
+    c = 0
+    for t in terms:
+        p = t.n_columns
+        base = np.asarray(t.codes).astype(idx)
+        if p > 1:
+            base *= p
+        base += t.row_offset
+        for j in range(p):
+            np.add(base, j, out=rows[:, c + j])
+        vals[:, c:c + p] = np.asarray(t.X, dtype=float).reshape(n, p)
+        c += p
+    nonzero = vals != 0
+    if nonzero.all():
+        del nonzero
+        indptr = np.arange(0, n * k + 1, k, dtype=idx)
+        return trusted_csc(vals.reshape(-1), rows.reshape(-1), indptr, (q, n))
+    indptr = np.zeros(n + 1, dtype=idx)
+    np.cumsum(nonzero.sum(axis=1), out=indptr[1:])
+    return trusted_csc(vals[nonzero], rows[nonzero], indptr, (q, n))
 
 
 def theta_names(terms: List[ReTerm]) -> List[str]:

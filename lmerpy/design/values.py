@@ -16,7 +16,7 @@ from ..errors import DataError, FormulaError
 from .rformat import format_number, r_sort_key
 
 __all__ = ["Numeric", "Factor", "is_missing", "take", "factor_from_labels", "to_factor",
-           "drop_unused", "relabel", "column_value", "label"]
+           "drop_unused", "relabel", "column_value", "column_array", "array_value", "label"]
 
 
 @dataclass
@@ -122,18 +122,59 @@ def label(x, integer=False) -> str:
     return str(x)
 
 
+def column_array(data: pd.DataFrame, col):
+    """The values of column ``col`` of ``data`` without building a Series (pandas builds one in
+    ~20 µs), or None when there is no cheap route (duplicate names, an unexpected pandas).
+
+    The array may be the frame's own storage: read it, never write to it.
+    """
+    try:
+        loc = data.columns.get_loc(col)
+    except (KeyError, TypeError):
+        return None
+    if not isinstance(loc, (int, np.integer)):
+        return None
+    getter = getattr(data, "_get_column_array", None)   # pandas' private accessor, if present
+    if getter is None:
+        return None
+    try:
+        return getter(int(loc))
+    except Exception:  # noqa: BLE001 - any surprise: the caller takes the Series route
+        return None
+
+
+def array_value(arr, name: str) -> Any:
+    """:func:`column_value` for the common column kinds given as a bare array (a NumPy number
+    array or a ``pandas.Categorical``); None for anything else (the caller then converts the
+    Series with :func:`column_value`, which gives the same result for these kinds)."""
+    if isinstance(arr, np.ndarray):
+        if arr.ndim == 1 and arr.dtype.kind in "fiu":
+            return Numeric(arr.astype(float), None, arr.dtype.kind in "iu")
+        return None
+    if isinstance(arr, pd.Categorical):
+        return _categorical_value(arr.dtype, arr.codes, name)
+    return None
+
+
+def _categorical_value(dtype, codes, name: str) -> Factor:
+    cats = dtype.categories
+    raw = cats.tolist()
+    if all(type(c) is str for c in raw):
+        levels = raw
+    else:
+        integer = pd.api.types.is_integer_dtype(cats.dtype)
+        levels = [label(c, integer) for c in raw]
+    if len(set(levels)) != len(levels):
+        raise DataError(f"column '{name}' has categories that print alike: {levels}")
+    return Factor(np.array(codes, dtype=np.int64), levels, bool(dtype.ordered))  # own copy
+
+
 def column_value(series: pd.Series, name: str) -> Any:
     """Convert one DataFrame column to a :class:`Numeric` or :class:`Factor` (R's view of it:
     strings, booleans and Categoricals are factors; numbers are numeric)."""
     dtype = series.dtype
     if isinstance(dtype, pd.CategoricalDtype):
-        cats = dtype.categories
-        integer = pd.api.types.is_integer_dtype(cats.dtype)
-        levels = [label(c, integer) for c in cats]
-        if len(set(levels)) != len(levels):
-            raise DataError(f"column '{name}' has categories that print alike: {levels}")
-        codes = np.asarray(series.array.codes, dtype=np.int64)
-        return Factor(codes, levels, bool(dtype.ordered))
+        return _categorical_value(dtype, series.array.codes, name)
     if pd.api.types.is_bool_dtype(dtype):
         missing = np.asarray(series.isna(), dtype=bool)
         vals = series.to_numpy(dtype=object)

@@ -16,6 +16,7 @@ Two flavours, as in R:
 """
 from __future__ import annotations
 
+import functools
 import math
 from typing import List
 
@@ -275,6 +276,24 @@ def _number_text(e: Number, keep_integer: bool) -> str:
     return format_number(e.value, integer=integer, keep_integer=keep_integer)
 
 
+def _remembered(fn):
+    """Remember a deparse of an expression node: nodes are immutable and hashable, and a fit
+    deparses the same few many times (term labels, variable and group names). Unhashable
+    input is deparsed every time."""
+    cached = functools.lru_cache(maxsize=4096)(fn)
+
+    @functools.wraps(fn)
+    def wrapper(expr):
+        try:
+            hash(expr)
+        except TypeError:
+            return fn(expr)
+        return cached(expr)
+    wrapper.cache_clear = cached.cache_clear
+    return wrapper
+
+
+@_remembered
 def deparse(expr) -> str:
     """R's one-line deparse of an expression as ``terms()`` labels it (backquoted names, no
     ``L`` on integers): ``I(time^2)``, ``log(x + 1)``, ``poly(x, 2, raw = TRUE)``."""
@@ -283,6 +302,7 @@ def deparse(expr) -> str:
     return "".join(d.finish())
 
 
+@_remembered
 def deparse_formula_expr(expr) -> str:
     """R's ``deparse()`` (default options) of an expression on one line."""
     d = _Deparser(MAX_CUTOFF, keep_integer=True)
