@@ -274,18 +274,22 @@ def _part_block(val, coding: Optional[Coding], n: int) -> np.ndarray:
 def build_columns(spec: MatrixSpec, values: Dict[Any, Any], n: int) -> np.ndarray:
     """Fill the model matrix for ``spec`` from the variables (all columns, before any drop)."""
     blocks = []
-    if spec.intercept:
-        blocks.append(np.ones((n, 1)))
     for ts in spec.terms:
-        cur = np.ones((n, 1))
+        cur = None
         for v, _name, coding in ts.parts:
             blk = _part_block(values[v], coding, n)
             # existing columns vary fastest: new column k*ncur + j = cur_j * blk_k
-            cur = (blk[:, :, None] * cur[:, None, :]).reshape(n, -1)
-        blocks.append(cur)
-    if not blocks:
-        return np.zeros((n, 0))
-    return np.ascontiguousarray(np.hstack(blocks))
+            cur = blk if cur is None else (blk[:, :, None] * cur[:, None, :]).reshape(n, -1)
+        blocks.append(np.ones((n, 1)) if cur is None else cur)
+    out = np.empty((n, int(spec.intercept) + sum(b.shape[1] for b in blocks)))
+    c = 0
+    if spec.intercept:
+        out[:, 0] = 1.0
+        c = 1
+    for b in blocks:
+        out[:, c:c + b.shape[1]] = b
+        c += b.shape[1]
+    return out
 
 
 def drop_rank_deficient(X: np.ndarray, tol: float = 1e-7) -> np.ndarray:

@@ -139,14 +139,16 @@ def build_zt(terms: List[ReTerm], n: int) -> sp.csc_matrix:
             np.add(base, j, out=rows[:, c + j])
         vals[:, c:c + p] = np.asarray(t.X, dtype=float).reshape(n, p)
         c += p
-    nonzero = vals != 0
-    if nonzero.all():
-        del nonzero
-        indptr = np.arange(0, n * k + 1, k, dtype=idx)
-        return trusted_csc(vals.reshape(-1), rows.reshape(-1), indptr, (q, n))
-    indptr = np.zeros(n + 1, dtype=idx)
-    np.cumsum(nonzero.sum(axis=1), out=indptr[1:])
-    return trusted_csc(vals[nonzero], rows[nonzero], indptr, (q, n))
+    data, indices = vals.reshape(-1), rows.reshape(-1)
+    indptr = np.arange(0, n * k + 1, k, dtype=idx)
+    zeros = np.flatnonzero(data == 0)
+    if zeros.size:             # drop explicit zeros; each column loses its own
+        keep = np.ones(data.shape[0], dtype=bool)
+        keep[zeros] = False
+        data, indices = data[keep], indices[keep]
+        del keep
+        indptr[1:] -= np.cumsum(np.bincount(zeros // k, minlength=n)).astype(idx)
+    return trusted_csc(data, indices, indptr, (q, n))
 
 
 def theta_names(terms: List[ReTerm]) -> List[str]:

@@ -220,8 +220,13 @@ def drop_unused(f: Factor) -> Factor:
     """R's ``droplevels``/``factor(f)``: remove levels no observation uses (logicals keep both)."""
     if f.logical:
         return f
-    used = np.zeros(len(f.levels), dtype=bool)
-    used[f.codes[f.codes >= 0]] = True
+    nl = len(f.levels)
+    codes = f.codes
+    if codes.size and codes.min() >= 0:       # no missing values: count the codes
+        used = np.bincount(codes, minlength=nl)[:nl] > 0
+    else:
+        used = np.zeros(nl, dtype=bool)
+        used[codes[codes >= 0]] = True
     if used.all():
         return f
     remap = np.cumsum(used) - 1
