@@ -305,7 +305,7 @@ def drop_rank_deficient(X: np.ndarray, tol: float = 1e-7) -> np.ndarray:
         return np.arange(0, dtype=np.int64)
     R = _qr_r(X)
     norms = np.sqrt((R ** 2).sum(axis=0))
-    if R.shape[0] == p and np.all(norms > 0) and np.all(np.abs(np.diag(R)) >= tol * norms):
+    if R.shape[0] == p and (norms > 0).all() and (np.abs(R.diagonal()) >= tol * norms).all():
         return np.arange(p, dtype=np.int64)
     basis = np.zeros((R.shape[0], 0))
     keep = []
@@ -348,7 +348,7 @@ def check_scale(X: np.ndarray, tol: float = 1000.0) -> Optional[str]:
     cont = ~np.all((X == 0) | (X == 1), axis=0)
     if not cont.any():
         return None
-    sd = (X if cont.all() else X[:, cont]).std(axis=0, ddof=1)
+    sd = _column_sd(X if cont.all() else X[:, cont])
     limit = math.log(tol)
     with np.errstate(divide="ignore", invalid="ignore"):
         if np.any(np.abs(np.log(sd)) > limit):
@@ -358,6 +358,17 @@ def check_scale(X: np.ndarray, tol: float = 1000.0) -> Optional[str]:
             if np.any(ratio[_lower_pairs(sd.size)] > limit):
                 return _SCALE_MESSAGE
     return None
+
+
+def _column_sd(X: np.ndarray) -> np.ndarray:
+    """``X.std(axis=0, ddof=1)`` by the same ufunc calls NumPy's ``_var`` makes (the same
+    bits), without its Python-level overhead."""
+    n = X.shape[0]
+    mean = np.add.reduce(X, axis=0, keepdims=True)
+    np.true_divide(mean, n, out=mean)
+    dev = X - mean
+    np.multiply(dev, dev, out=dev)
+    return np.sqrt(np.add.reduce(dev, axis=0) / max(n - 1, 0))
 
 
 _SCALE_MESSAGE = "Some predictor variables are on very different scales: consider rescaling"

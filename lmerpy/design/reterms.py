@@ -220,9 +220,9 @@ def build_reterms(random_terms, values: Dict[Any, Any], n: int,
         if np.isnan(X_i).any():
             raise DesignError(f"NA in Z (random-effects model matrix) for term ({label})")
         built.append((rt, ff, X_i, spec, label))
-    nl = np.array([len(b[1].levels) for b in built])
-    if np.any(np.diff(nl) > 0):
-        order = np.argsort(nl, kind="stable")[::-1]
+    nl = [len(b[1].levels) for b in built]
+    if any(b > a for a, b in zip(nl, nl[1:])):
+        order = np.argsort(np.array(nl), kind="stable")[::-1]
         built = [built[i] for i in order]
     terms: List[ReTerm] = []
     row_off = theta_off = 0
@@ -256,23 +256,23 @@ def build_reterms(random_terms, values: Dict[Any, Any], n: int,
 
 def _check_levels(names, nlevels, n, checks, allow_n):
     out = []
-    nlev = np.asarray(nlevels)
+    nlev = [int(k) for k in nlevels]
     lvl = checks.get("check.nlev.gtr.1", "stop")
-    if lvl != "ignore" and np.any(nlev < 2):
+    if lvl != "ignore" and any(k < 2 for k in nlev):
         bad = [nm for nm, k in zip(names, nlev) if k < 2]
         msg = f"grouping factors must have > 1 sampled level (problems: {', '.join(bad)})"
         _act(lvl, msg)
         out.append(msg)
     lvl = checks.get("check.nobs.vs.nlev", "stop")
-    bad_mask = nlev > n if allow_n else nlev >= n
-    if lvl != "ignore" and np.any(bad_mask):
+    bad_mask = [k > n if allow_n else k >= n for k in nlev]
+    if lvl != "ignore" and any(bad_mask):
         bad = [nm for nm, b in zip(names, bad_mask) if b]
         msg = (f"number of levels of each grouping factor must be {'<=' if allow_n else '<'} "
                f"number of observations (problems: {', '.join(bad)})")
         _act(lvl, msg)
         out.append(msg)
     lvl = checks.get("check.nlev.gtreq.5", "ignore")
-    if lvl != "ignore" and np.any(nlev < 5):
+    if lvl != "ignore" and any(k < 5 for k in nlev):
         msg = "grouping factors with < 5 sampled levels may give unreliable estimates"
         _act(lvl, msg)
         out.append(msg)
