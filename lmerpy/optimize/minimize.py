@@ -1,4 +1,5 @@
-"""Generic bounded minimization: NLopt (BOBYQA, Nelder-Mead, any NLopt algorithm) and L-BFGS-B.
+"""Generic bounded minimization: NLopt (BOBYQA, any NLopt algorithm), lme4's Nelder-Mead and
+L-BFGS-B.
 
 :func:`minimize_bounded` knows nothing about mixed models: it minimizes ``fun(x)`` over a box,
 records every evaluation, and reports NLopt-style status codes and nloptr's messages. The
@@ -83,7 +84,8 @@ class MinimizeResult:
         L-BFGS-B: 4 converged (projected gradient), 3 converged (relative reduction of f),
         5 evaluation/iteration limit, -4 line search failed.
     message : str
-        nloptr's message for ``status`` (or scipy's, prefixed the same way).
+        nloptr's message for ``status`` (or scipy's, prefixed the same way; lme4's own for
+        ``"nelder_mead"``).
     method : str
     settings : dict
         The settings in effect.
@@ -272,6 +274,32 @@ def _run_lbfgsb(rec, grad, x0, lo, hi, settings):
     return rec.best_x.copy(), rec.best_f, status, f"{text} ({msg})"
 
 
+def _run_neldermead(rec, x0, lo, hi, settings):
+    """lme4's Nelder-Mead (:mod:`lmerpy.optimize.neldermead`)."""
+    from .neldermead import SimplexError, nelder_mead
+    n = x0.size
+    step = settings.get("initial_step")
+    step = np.full(n, 0.02) if step is None else \
+        np.broadcast_to(np.asarray(step, dtype=float), (n,))
+    if np.any(step == 0) or not np.all(np.isfinite(step)):
+        raise OptimizerError(f"Nelder-Mead's initial steps must be finite and nonzero; got "
+                             f"{np.asarray(step).tolist()}")
+    xt = settings.get("xtol_abs")
+    xt = 5e-4 * np.abs(step) if xt is None else \
+        np.broadcast_to(np.asarray(xt, dtype=float), (n,))
+    xtol_rel = settings.get("xtol_rel")
+    stopval = settings.get("stopval")
+    try:
+        r = nelder_mead(rec, x0, lo, hi, step, xtol_abs=xt,
+                        xtol_rel=1e-7 if xtol_rel is None else float(xtol_rel),
+                        maxeval=int(settings.get("maxeval") or 0),
+                        stopval=-math.inf if stopval is None else float(stopval),
+                        maxtime=settings.get("maxtime"))
+    except SimplexError as e:
+        raise OptimizerError(str(e)) from None
+    return r.x, r.fun, r.status, r.message
+
+
 def minimize_bounded(fun, x0, lower=None, upper=None, method="bobyqa", *, grad=None,
                      settings=None, verbose=0, fitlog=None):
     """Minimize ``fun`` over a box, recording every evaluation.
@@ -288,7 +316,8 @@ def minimize_bounded(fun, x0, lower=None, upper=None, method="bobyqa", *, grad=N
     lower, upper : array_like or None
         Bounds (``None``/``nan`` entries mean unbounded).
     method : str
-        ``"bobyqa"`` (NLopt LN_BOBYQA), ``"nelder_mead"`` (NLopt LN_NELDERMEAD), ``"lbfgsb"``
+        ``"bobyqa"`` (NLopt LN_BOBYQA), ``"nelder_mead"`` (lme4's own Nelder-Mead, see
+        :mod:`lmerpy.optimize.neldermead`; NLopt's is ``"LN_NELDERMEAD"``), ``"lbfgsb"``
         (scipy L-BFGS-B with ``grad``), ``"nlopt_lbfgs"`` (NLopt LD_LBFGS with ``grad``), or
         any NLopt algorithm name (``"LN_SBPLX"``, ``"NLOPT_LN_COBYLA"``...).
     grad : callable, optional
@@ -298,7 +327,12 @@ def minimize_bounded(fun, x0, lower=None, upper=None, method="bobyqa", *, grad=N
         ``ftol_abs``, ``xtol_rel``, ``ftol_rel``, ``maxeval``, ``maxtime``, ``stopval``,
         ``initial_step`` (scalar or vector; NLopt's default step when absent) and
         ``algorithm``; ``"lbfgsb"`` takes scipy's ``ftol``, ``gtol``, ``maxiter``, ``maxfun``,
-        ``maxcor``, ``maxls``.
+        ``maxcor``, ``maxls``. ``"nelder_mead"`` takes the NLopt names with lme4's meanings:
+        ``initial_step`` (``xst``), ``xtol_abs`` (``xt``, the simplex size at which it stops),
+        ``xtol_rel``, ``maxeval`` (``maxfun``: it stops after ``maxeval + 1`` evaluations, as
+        lme4's), ``stopval`` (``MinfMax``), ``maxtime``; ``ftol_abs``/``ftol_rel`` are
+        accepted and, as in lme4, never tested; an ``algorithm`` setting runs that NLopt
+        algorithm instead.
     verbose : int
         1 or 2 print each evaluation like nloptr's ``print_level = 1`` (``iteration: k`` and
         ``f(x) = ...``); 3 or more also print x, as lme4's ``verbose = 3``.
@@ -327,6 +361,8 @@ def minimize_bounded(fun, x0, lower=None, upper=None, method="bobyqa", *, grad=N
     rec = _Recorder(fun, verbose=verbose, fitlog=fitlog)
     if key == "lbfgsb":
         x, f, status, msg = _run_lbfgsb(rec, grad, x0, lo, hi, st)
+    elif key == "nelder_mead" and "algorithm" not in st:
+        x, f, status, msg = _run_neldermead(rec, x0, lo, hi, st)
     else:
         x, f, status = _run_nlopt(rec, grad, x0, lo, hi, key, st)
         msg = NLOPT_MESSAGES.get(status, f"NLopt status {status}")

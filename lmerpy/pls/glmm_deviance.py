@@ -143,6 +143,7 @@ class GlmmDeviance:
     def lp0(self, value):
         self._lp0 = None if value is None else np.asarray(value, dtype=float)
         self._start = None
+        self._state = None      # a state from another start is not this function's value
 
     # -- the stages -----------------------------------------------------------------------------
     def stage2(self, nAGQ=1):
