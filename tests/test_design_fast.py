@@ -186,3 +186,20 @@ def test_drop_rank_deficient_matches_numpy_qr():
     assert drop_rank_deficient(X).tolist() == [0, 1, 2, 3, 5]
     assert drop_rank_deficient(X[:3]).tolist() == [0, 1, 2]          # fewer rows than columns
     assert drop_rank_deficient(np.zeros((5, 0))).tolist() == []
+
+
+def test_formula_nodes_remember_hash_and_label_but_do_not_pickle_them():
+    import copy
+    import pickle
+
+    from lmerpy.formula import parse_formula
+    f = parse_formula("y ~ log(x + 1) * g + I(z^2) + (1 + x | g)")
+    t = f.fixed.terms[-1]
+    assert t.label == "log(x + 1):g" and hash(t) == hash(t)
+    assert "_hash" in t.__dict__ and "_label" in t.__dict__
+    state = pickle.loads(pickle.dumps(t)).__dict__
+    assert set(state) == {"factors"}
+    for g in (pickle.loads(pickle.dumps(f)), copy.deepcopy(f)):
+        assert g == f and hash(g) == hash(f)
+        assert [u.label for u in g.fixed.terms] == [u.label for u in f.fixed.terms]
+        assert {g.fixed.terms[0]: 1}[f.fixed.terms[0]] == 1

@@ -16,7 +16,42 @@ from typing import Optional, Tuple, Union
 
 # --------------------------------------------------------------------------- expressions
 
+_DEPARSE = None
 
+
+def _deparse(node) -> str:
+    global _DEPARSE
+    if _DEPARSE is None:            # deparse imports this module: bound on first use
+        from .deparse import deparse
+        _DEPARSE = deparse
+    return _DEPARSE(node)
+
+
+_MEMO_KEYS = ("_hash", "_label")
+
+
+def _remember_hash(cls):
+    """Let a frozen dataclass compute its (recursive, field-wise) hash once: nodes and terms
+    are dictionary keys all through the design stage. The remembered hash is left out of the
+    pickled state (string hashes differ between processes)."""
+    field_hash = cls.__hash__
+
+    def __hash__(self):
+        h = self.__dict__.get("_hash")
+        if h is None:
+            h = field_hash(self)
+            object.__setattr__(self, "_hash", h)
+        return h
+
+    def __getstate__(self):
+        return {k: v for k, v in self.__dict__.items() if k not in _MEMO_KEYS}
+
+    cls.__hash__ = __hash__
+    cls.__getstate__ = __getstate__
+    return cls
+
+
+@_remember_hash
 @dataclass(frozen=True)
 class Name:
     """A column reference (backquotes stripped: `` `my var` `` -> ``Name("my var")``)."""
@@ -25,10 +60,10 @@ class Name:
     parens: int = 0
 
     def deparse(self) -> str:
-        from .deparse import deparse
-        return deparse(self)
+        return _deparse(self)
 
 
+@_remember_hash
 @dataclass(frozen=True)
 class Number:
     """A numeric literal; ``text`` is how R deparses it (R prints ``2``, not ``2.0``; ``1e5`` as
@@ -39,10 +74,10 @@ class Number:
     parens: int = 0
 
     def deparse(self) -> str:
-        from .deparse import deparse
-        return deparse(self)
+        return _deparse(self)
 
 
+@_remember_hash
 @dataclass(frozen=True)
 class Constant:
     """``TRUE``, ``FALSE`` (and ``T``/``F``), ``NULL``, ``NA``, ``Inf``; or a string literal."""
@@ -52,10 +87,10 @@ class Constant:
     parens: int = 0
 
     def deparse(self) -> str:
-        from .deparse import deparse
-        return deparse(self)
+        return _deparse(self)
 
 
+@_remember_hash
 @dataclass(frozen=True)
 class Call:
     """A function call ``func(args..., key = value...)``: ``log(x + 1)``, ``poly(x, 2, raw = TRUE)``."""
@@ -69,10 +104,10 @@ class Call:
     kwarg_positions: Tuple[int, ...] = ()
 
     def deparse(self) -> str:
-        from .deparse import deparse
-        return deparse(self)
+        return _deparse(self)
 
 
+@_remember_hash
 @dataclass(frozen=True)
 class BinOp:
     """Arithmetic inside a call or ``I()``: op is one of ``+ - * / ^ %% %/%``; also ``:`` and
@@ -86,10 +121,10 @@ class BinOp:
     parens: int = 0
 
     def deparse(self) -> str:
-        from .deparse import deparse
-        return deparse(self)
+        return _deparse(self)
 
 
+@_remember_hash
 @dataclass(frozen=True)
 class UnaryOp:
     """Unary ``-x`` or ``+x`` inside a call; also logical ``!x``."""
@@ -99,8 +134,7 @@ class UnaryOp:
     parens: int = 0
 
     def deparse(self) -> str:
-        from .deparse import deparse
-        return deparse(self)
+        return _deparse(self)
 
 
 Expr = Union[Name, Number, Constant, Call, BinOp, UnaryOp]
@@ -114,6 +148,7 @@ Expr = Union[Name, Number, Constant, Call, BinOp, UnaryOp]
 # --------------------------------------------------------------------------- terms
 
 
+@_remember_hash
 @dataclass(frozen=True)
 class Term:
     """One model term: an interaction of one or more variables (R's ``a:b``).
@@ -127,7 +162,11 @@ class Term:
 
     @property
     def label(self) -> str:
-        return ":".join(f.deparse() for f in self.factors)
+        lab = self.__dict__.get("_label")
+        if lab is None:
+            lab = ":".join(f.deparse() for f in self.factors)
+            object.__setattr__(self, "_label", lab)
+        return lab
 
     @property
     def order(self) -> int:
