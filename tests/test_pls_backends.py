@@ -135,8 +135,23 @@ def nested_design(seed=4, schools=40, per=6, n_per=6):
     return make_design(y, X, terms)
 
 
+def three_term_design(seed=5, n=2500, l1=260, l2=70, l3=6):
+    """InstEval's shape in small: a large scalar term eliminated first, a scalar and a
+    vector-valued trailing term with few levels (Λ₂ diagonal but for a few rows)."""
+    rng = np.random.default_rng(seed)
+    g = [np.unique(rng.integers(0, m, n), return_inverse=True)[1] for m in (l1, l2, l3)]
+    x = rng.normal(size=n)
+    X = np.column_stack((np.ones(n), x))
+    y = (1 + 0.4 * x + rng.normal(size=l1)[g[0]] + 0.6 * rng.normal(size=l2)[g[1]]
+         + rng.normal(size=l3)[g[2]] + 0.5 * rng.normal(size=l3)[g[2]] * x + rng.normal(size=n))
+    terms = [("s", g[0], X[:, :1], ["(Intercept)"]), ("d", g[1], X[:, :1], ["(Intercept)"]),
+             ("dept", g[2], X, ["(Intercept)", "x"])]
+    return make_design(y, X, terms)
+
+
 DESIGNS = {
     "crossed_slope": lambda: crossed_design(),
+    "three_terms": lambda: three_term_design(),
     "crossed_scalar_weighted": lambda: crossed_design(slope=False, weights=True),
     "crossed_trailing_slope": lambda: crossed_design(slope=False, slope2=True, l2=60),
     "nested": lambda: nested_design(),

@@ -28,6 +28,8 @@ import scipy.sparse as sp
 from scipy.linalg import blas, lapack
 
 from ..errors import LmerpyError
+from .blocked_inverse import block_traces, inverse_on_pattern
+from .blocked_thetamap import ThetaMap
 from .crossprod import unique_sorted
 
 __all__ = ["BlockedFactor", "blocked_plan", "MAX_DENSE", "DENSE_Q"]
@@ -91,6 +93,7 @@ class _Structure:
 
     def __init__(self, smap, blocks, first):
         q = smap.q
+        self.first = first
         if first is None:
             off, nl, p1 = 0, 0, 1
         else:
@@ -186,7 +189,7 @@ class _Structure:
             self._pair_indptr = indptr.astype(itype)
             self._q_struct = None
             self._dest_all = None
-            self.G = None
+            self.tmap = None
             self._gmap_args = (smap, off, loc2, orow_b, ocol)
 
     def _pattern_maps(self, loc2):
@@ -233,73 +236,30 @@ class _Structure:
         return self._dest_all
 
     def theta_map(self):
-        """Build (once) the θ-map of S used when factor() is given θ (see _pairs_map)."""
-        if self.G is None:
-            self._pairs_map(*self._gmap_args)
-        return self.G
+        """The θ-map of S used when factor() is given θ (built once; see blocked_thetamap)."""
+        if self.tmap is None:
+            self.tmap = ThetaMap(self, *self._gmap_args)
+            del self._gmap_args
+        return self.tmap
 
-    def _pairs_map(self, smap, off, loc2, orow_b, ocol):
-        """S as a linear map of the first term's H_g = Λ₁_g A₁₁_g⁻¹ Λ₁_g' (p₁×p₁ per level).
-
-        S = Λ₂'(M₂₂ − M₂₁ H M₁₂)Λ₂ + I with M = Z'WZ. The lower triangle of X = M₂₂ − M₂₁HM₁₂
-        is ``m22 − G @ vec(H)`` with G constant (one row per lower entry of X, one column per
-        entry of H, a nonzero per slot pair and column pair): one sequential sparse
-        mat-vec per θ instead of gathering F over every pair.
-        """
-        q2, nl, p1, ns = self.q2, self.nl, self.p1, self.ns
-        M = smap.M
-        m_slot = np.asarray(M[orow_b.ravel(), ocol.ravel()]).reshape(ns, p1)
-        # lower entries of M22 (Fortran-order flat index)
-        Mc = M.tocoo()
-        r2, c2 = loc2[Mc.row], loc2[Mc.col]
-        keep = (r2 >= 0) & (c2 >= 0) & (r2 >= c2)
-        m22_dest = c2[keep] * q2 + r2[keep]
-        m22_val = Mc.data[keep]
-        lookup = np.zeros(q2 * q2, dtype=self.pdest.dtype)   # flat entry -> row of G
-        lookup[self.pdest] = 1
-        lookup[m22_dest] = 1
-        xdest = np.flatnonzero(lookup)
-        lookup[xdest] = np.arange(xdest.shape[0])
-        self.xdest = xdest
-        self.xr = xdest % q2
-        self.xc = xdest // q2
-        self.m22 = np.bincount(lookup[m22_dest], weights=m22_val, minlength=xdest.shape[0])
-        prow = lookup[self.pdest]
-        del lookup
-        # G row-wise (CSR, columns sorted), one column per (level, c, c'): the mat-vec writes
-        # sequentially and sums each row in column order
-        pp = p1 * p1
-        lev = self.slot_lev.astype(self.ps.dtype)[self.ps]
-        if p1 == 1:
-            rows, cols, vals = prow, lev, m_slot[self.ps, 0] * m_slot[self.pt, 0]
-        else:
-            cc, cc2 = np.divmod(np.arange(pp), p1)
-            cols = (lev[:, None] * pp + np.arange(pp)[None, :]).ravel()
-            rows = np.repeat(prow, pp)
-            vals = (m_slot[self.ps][:, cc] * m_slot[self.pt][:, cc2]).ravel()
-        del lev
-        G = sp.csr_matrix((vals, (rows, cols)), shape=(xdest.shape[0], nl * pp))
-        del rows, cols, vals, prow
-        G.sort_indices()
-        self.G = G
-        # Λ₁' blocks per level and Λ₂' (θ-index maps)
-        lt_r, lt_c, lind = smap.lt_rows, smap.lt_cols, smap.Lind0
-        in1 = (lt_r >= off) & (lt_r < off + self.q1) & (lt_c >= off) & (lt_c < off + self.q1)
-        g = (lt_r[in1] - off) // p1
-        self.lt1_flat = g * p1 * p1 + ((lt_r[in1] - off) % p1) * p1 + (lt_c[in1] - off) % p1
-        self.lt1_lind = lind[in1]
-        r2l, c2l = loc2[lt_r], loc2[lt_c]
-        in2 = (r2l >= 0) & (c2l >= 0)
-        self.lam2_scalar = bool(np.all(r2l[in2] == c2l[in2]))
-        if self.lam2_scalar:
-            self.lam2_lind = np.zeros(q2, dtype=np.int64)
-            self.lam2_lind[r2l[in2]] = lind[in2]
-        else:
-            order = np.lexsort((r2l[in2], c2l[in2]))
-            self.lam2_rows = r2l[in2][order]
-            self.lam2_indptr = np.concatenate(
-                ([0], np.cumsum(np.bincount(c2l[in2], minlength=q2))))
-            self.lam2_lindc = lind[in2][order]
+    def trailing_flats(self, blocks):
+        """For every term but the first: (term index, flat positions (n_levels, p, p) of its
+        diagonal blocks in S's lower triangle, Fortran order). Built once."""
+        cache = self.__dict__.get("_trailing")
+        if cache is None:
+            cache = []
+            q1, q2 = self.q1, self.q2
+            end1 = self._off + q1
+            for t, (off, nl, p) in enumerate(blocks):
+                if t == self.first:
+                    continue
+                r = off + np.arange(nl * p).reshape(nl, p)
+                r = np.where(r >= end1, r - q1, r)                  # row in S
+                ri = np.broadcast_to(r[:, :, None], (nl, p, p))
+                rj = np.broadcast_to(r[:, None, :], (nl, p, p))
+                cache.append((t, np.minimum(ri, rj) * q2 + np.maximum(ri, rj)))
+            self._trailing = cache
+        return cache
 
     def q_structure(self):
         """CSR structure of Q (ns × ns): Q[s, t] = S⁻¹[row_s, row_t] for slots s, t of one level
@@ -342,6 +302,7 @@ class BlockedFactor:
         self._Fs_lev = None      # ... in level order (dense mode)
         self._F_synced = False   # F.data holds _Fs
         self._Sbuf = None        # the dense block's buffer, reused by every factorisation
+        self._theta = None       # θ of the last factorisation when it went through the θ-map
         if st.ns:
             self.F = sp.csr_matrix((np.zeros(st.ns * st.p1), st.F_indices, st.F_indptr),
                                    shape=(st.q2, st.q1))
@@ -356,30 +317,7 @@ class BlockedFactor:
     # -- factorisation -------------------------------------------------------------------
     def _schur_pairs(self, theta):
         """S (Fortran-order flat, lower triangle) = Λ₂'(M₂₂ − M₂₁HM₁₂)Λ₂ + I."""
-        st = self.st
-        p1, q2 = st.p1, st.q2
-        lt1 = np.zeros(st.nl * p1 * p1)
-        lt1[st.lt1_flat] = theta[st.lt1_lind]
-        if p1 == 1:
-            h = (self.L1inv[:, 0, 0] * lt1) ** 2
-        else:
-            W = np.einsum("gij,gjk->gik", self.L1inv, lt1.reshape(st.nl, p1, p1))
-            h = np.einsum("gji,gjk->gik", W, W).ravel()
-        xv = st.m22 - st.G @ h
-        vec = self._zeroed_buffer()
-        if st.lam2_scalar:
-            lam = theta[st.lam2_lind]
-            vec[st.xdest] = xv * lam[st.xr] * lam[st.xc]
-        else:
-            X = np.zeros((q2, q2))
-            X[st.xr, st.xc] = xv
-            X[st.xc, st.xr] = xv
-            L2t = sp.csc_matrix((theta[st.lam2_lindc], st.lam2_rows, st.lam2_indptr),
-                                shape=(q2, q2))
-            Y = np.asarray(L2t @ X)                       # Λ₂'X
-            vec[:] = np.asarray(L2t @ Y.T).T.ravel(order="F")   # Λ₂'XΛ₂ (symmetric)
-        vec[::q2 + 1] += 1.0
-        return vec
+        return self.st.tmap.schur_into(theta, self.L1inv, self._zeroed_buffer())
 
     def _zeroed_buffer(self):
         """The dense block's buffer (q₂² doubles, Fortran order when reshaped), zeroed."""
@@ -452,6 +390,7 @@ class BlockedFactor:
         """
         st = self.st
         p1, q2 = st.p1, st.q2
+        self._theta = None
         ld = 0.0
         if st.nl:
             ld = self._first_blocks(values[st.posD])
@@ -470,6 +409,7 @@ class BlockedFactor:
         if st.ns and st.has_pairs and theta is not None:
             st.theta_map()
             vec = self._schur_pairs(theta)
+            self._theta = np.array(theta, dtype=float)
         elif st.ns and st.has_pairs:
             dest = st.dest_all()
             w = np.empty(dest.shape[0])
@@ -601,83 +541,27 @@ class BlockedFactor:
         L.eliminate_zeros()
         return L
 
-    # -- A⁻¹ on the pattern ----------------------------------------------------------------
+    # -- A⁻¹ (see blocked_inverse) ----------------------------------------------------------
     def inverse_on_pattern(self):
         """A⁻¹'s values on the full pattern of A (the sparse inverse subset)."""
+        return inverse_on_pattern(self)
+
+    def block_traces(self, blocks):
+        """Σ_g (A⁻¹)_gg per term (p_t×p_t arrays, ``blocks``' order), or None (see
+        :func:`.blocked_inverse.block_traces`)."""
+        return block_traces(self, blocks)
+
+    def FT_matrix(self):
+        """F' (CSC) with the current values."""
+        self._sparse_F()
+        return self.FT
+
+    def dense_F_columns(self, g0, g1):
+        """F's columns of levels g0..g1−1 as a dense Fortran array (q₂ × (g1−g0)·p₁)."""
         st = self.st
-        p1 = st.p1
-        out = np.zeros(self.smap.nnz)
-        if st.q2:
-            Sinv = lapack.dpotri(self.L2, lower=1)[0]   # lower triangle of S⁻¹ (F order)
-            sflat = Sinv.ravel(order="F")
-            out[st.pos22] = sflat[st.flat22]
-        if st.nl == 0:
-            return out
-        Li = self.L1inv  # (nl, p1, p1)
-        W = np.broadcast_to(np.eye(p1), (st.nl, p1, p1)).copy()
-        if st.ns:
-            if st.mode == "dense":      # slots in level order throughout (sequential access)
-                T = self._sinv_f_dense(Sinv)
-                F, lev, posB, posBt = self._Fs_lev, st.d_lev, st.d_posB, st.d_posBt
-            else:
-                T = self._sinv_f(Sinv, sflat)
-                F, lev, posB, posBt = self.Fs, st.slot_lev, st.posB, st.posBt
-            # W_g = I + Σ_{s∈g} F_s' T_s
-            for a in range(p1):
-                for b_ in range(p1):
-                    W[:, a, b_] += np.bincount(lev, weights=F[:, a] * T[:, b_],
-                                               minlength=st.nl)
-            # Σ21 at slots: −T_s L1inv_g  (L1inv lower triangular)
-            if p1 == 1:
-                S21 = -T * Li[lev, 0, :]
-            elif p1 == 2:
-                S21 = np.empty_like(T)
-                S21[:, 0] = -(T[:, 0] * Li[lev, 0, 0] + T[:, 1] * Li[lev, 1, 0])
-                S21[:, 1] = -(T[:, 1] * Li[lev, 1, 1])
-            else:
-                S21 = -np.einsum("sj,sjc->sc", T, Li[lev])
-            sel, dst, selt, dstt = st.b_scatter(posB, posBt)
-            S21 = S21.reshape(-1)
-            out[dst] = S21[sel]
-            out[dstt] = S21[selt]
-        S11 = np.einsum("gji,gjk,gkl->gil", Li, W, Li)
-        out[st.posD.ravel()] = S11.ravel()
+        p1, q2 = st.p1, st.q2
+        out = np.zeros((q2, (g1 - g0) * p1), order="F")
+        sl = st.lev_order[st.lev_ptr[g0]:st.lev_ptr[g1]]
+        flat = st.F_flat.reshape(st.ns, p1)[sl] - g0 * p1 * q2
+        out.reshape(-1, order="F")[flat.ravel()] = self.Fs[sl].ravel()
         return out
-
-    def _sinv_f_dense(self, Sinv):
-        """Dense mode: T = S⁻¹F at the slots, in level order (S⁻¹: lower triangle given)."""
-        st = self.st
-        iu = np.triu_indices(st.q2, 1)
-        Sinv[iu] = Sinv.T[iu]                       # whole S⁻¹: GEMM beats SYMM
-        FS = self.Fd.T @ Sinv                       # (S⁻¹F)' in C order = S⁻¹F in Fortran
-        return FS.reshape(-1)[st.d_flat].reshape(st.ns, st.p1)
-
-    def _sinv_f(self, Sinv, sflat):
-        """T_s = (S⁻¹F)[row_s, level_s block] for every slot s (S⁻¹: lower triangle only)."""
-        st = self.st
-        p1 = st.p1
-        T = np.empty((st.ns, p1))
-        if st.mode == "dense":
-            iu = np.triu_indices(st.q2, 1)
-            Sinv[iu] = Sinv.T[iu]                       # whole S⁻¹: GEMM beats SYMM
-            SF = Sinv @ self.Fd                         # S⁻¹F (q2 × q1)
-            return SF.ravel(order="F")[st.F_flat].reshape(st.ns, p1)
-        if st.has_pairs:
-            indptr, indices, src, diag = st.q_structure()
-            Q = sp.csr_matrix((sflat[src], indices, indptr), shape=(st.ns, st.ns))
-            F = self.Fs
-            T = np.asarray(Q @ F) + np.asarray(Q.T @ F) - sflat[diag][:, None] * F
-            return T.reshape(st.ns, p1)
-        iu = np.triu_indices(st.q2, 1)
-        Sinv[iu] = Sinv.T[iu]
-        step = max(1, int(4_000_000 // max(st.q2, 1)) // p1)
-        for g0 in range(0, st.nl, step):
-            g1 = min(st.nl, g0 + step)
-            sl = st.lev_order[st.lev_ptr[g0]:st.lev_ptr[g1]]
-            if sl.size == 0:
-                continue
-            blk = np.asarray(self.FT[g0 * p1:g1 * p1] @ Sinv)  # (chunk·p1, q2)
-            lev = st.slot_lev[sl] - g0
-            rows = lev[:, None] * p1 + np.arange(p1)[None, :]
-            T[sl] = blk[rows, st.slot_row[sl][:, None]]
-        return T

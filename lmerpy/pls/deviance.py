@@ -34,6 +34,7 @@ from ..errors import DataError, FitError, LmerpyError
 from .blocked import DENSE_Q, MAX_DENSE, BlockedFactor, blocked_plan
 from .cholmod_backend import CholmodFactor, cholmod_available
 from .crossprod import CrossProducts, LambdaOps, ScalingMap
+from .logdet_gradient import TermTemplates
 from .takahashi import TakahashiPlan, takahashi_work
 
 __all__ = ["LmmDeviance", "available_backends", "BACKENDS"]
@@ -175,6 +176,7 @@ class LmmDeviance:
             raise DataError("Lind refers to a θ index outside 1..length(theta)")
         self._helper = None
         self._tk_plan = None
+        self._templates = None
         self.factor = self._make_backend(backend)
 
     def _blocked(self):
@@ -214,7 +216,7 @@ class LmmDeviance:
 
     def _share(self, other):
         for name in ("cp", "sum_log_w", "blocks", "theta0", "n_theta", "lower", "smap",
-                     "_helper", "_tk_plan"):
+                     "_helper", "_tk_plan", "_templates"):
             setattr(self, name, getattr(other, name))
         self.factor = other.factor.copy()
         if self._helper is not None and self._helper[0] is not None:
@@ -382,7 +384,30 @@ class LmmDeviance:
             B = Ai @ (lam.Lt @ lam.M)
             v = B[smap.lt_rows, smap.lt_cols]
             return 2.0 * np.bincount(smap.Lind0, weights=v, minlength=self.n_theta)
-        return smap.trace_gradient(st.theta, self._inverse_on_pattern(st))
+        g = self._logdet_gradient_traces(st)
+        if g is not None:
+            return g
+        return self._logdet_gradient_pattern(st)
+
+    def _logdet_gradient_pattern(self, st):
+        """The same from A⁻¹ on the whole pattern of A (any Λ template, any θ)."""
+        return self.smap.trace_gradient(st.theta, self._inverse_on_pattern(st))
+
+    def _logdet_gradient_traces(self, st):
+        """The same from the per-term sums of A⁻¹'s diagonal blocks (blocked backend, lme4's
+        Λ structure, θ away from singular blocks; see :mod:`.logdet_gradient`), else None."""
+        if not isinstance(self.factor, BlockedFactor):
+            return None
+        tt = self._templates
+        if tt is None:
+            tt = self._templates = TermTemplates(self.smap, self.blocks)
+        if not tt.ok:
+            return None
+        self._ensure_factored(st)
+        traces = self.factor.block_traces(self.blocks)
+        if traces is None:
+            return None
+        return tt.gradient(st.theta, traces)
 
     def _direct_pwrss(self, st):
         u = self._u(st)

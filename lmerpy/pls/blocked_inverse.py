@@ -1,0 +1,179 @@
+"""A⁻¹ from the blocked factor: on A's whole pattern, or only its per-term diagonal-block sums.
+
+With P A P' = L L', L = [[L₁₁, 0], [F, L₂₂]], S = L₂₂L₂₂' (see :mod:`.blocked`)::
+
+    (A⁻¹)₂₂ = S⁻¹
+    (A⁻¹)₂₁ = −S⁻¹F L₁₁⁻¹
+    (A⁻¹)₁₁ = L₁₁⁻ᵀ (I + F'S⁻¹F) L₁₁⁻¹           (level g: L₁_g⁻ᵀ(I + F_g'S⁻¹F_g)L₁_g⁻¹)
+
+:func:`inverse_on_pattern` gives A⁻¹ on the full pattern of A (conditional variances, and the
+gradient where nothing cheaper applies). :func:`block_traces` gives only E_t = Σ_g (A⁻¹)_gg,
+the sum over levels of each term's diagonal blocks, which is all the gradient of log|A| needs
+when Λ's blocks are invertible (:mod:`.logdet_gradient`): no S⁻¹F over the slots, no scatter
+onto the pattern; in pair mode the first term's part is one product with the θ-map.
+
+R equivalent: none (lme4 differentiates the deviance numerically; its conditional variances
+come from solves with the factor).
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.linalg import blas, lapack
+
+__all__ = ["inverse_on_pattern", "block_traces", "sinv_lower"]
+
+#: most doubles in one column chunk of F (or S⁻¹F) held dense at a time
+_CHUNK = 4_000_000
+
+
+def sinv_lower(fac):
+    """S⁻¹'s lower triangle (Fortran order, q₂×q₂; the upper triangle holds L₂₂'s leftovers)."""
+    return lapack.dpotri(fac.L2, lower=1)[0]
+
+
+def _symmetrize(Sinv):
+    """Copy the lower triangle of a square Fortran array onto its upper one (in place)."""
+    iu = np.triu_indices(Sinv.shape[0], 1)
+    Sinv[iu] = Sinv.T[iu]
+    return Sinv
+
+
+# -- A⁻¹ on the pattern ----------------------------------------------------------------------
+
+def inverse_on_pattern(fac):
+    """A⁻¹'s values on the full pattern of A (the sparse inverse subset)."""
+    st = fac.st
+    p1 = st.p1
+    out = np.zeros(fac.smap.nnz)
+    if st.q2:
+        Sinv = sinv_lower(fac)
+        sflat = Sinv.ravel(order="F")
+        out[st.pos22] = sflat[st.flat22]
+    if st.nl == 0:
+        return out
+    Li = fac.L1inv  # (nl, p1, p1)
+    W = np.broadcast_to(np.eye(p1), (st.nl, p1, p1)).copy()
+    if st.ns:
+        if st.mode == "dense":      # slots in level order throughout (sequential access)
+            T = _sinv_f_dense(fac, Sinv)
+            F, lev, posB, posBt = fac._Fs_lev, st.d_lev, st.d_posB, st.d_posBt
+        else:
+            T = _sinv_f(fac, Sinv, sflat)
+            F, lev, posB, posBt = fac.Fs, st.slot_lev, st.posB, st.posBt
+        # W_g = I + Σ_{s∈g} F_s' T_s
+        for a in range(p1):
+            for b_ in range(p1):
+                W[:, a, b_] += np.bincount(lev, weights=F[:, a] * T[:, b_], minlength=st.nl)
+        # Σ21 at slots: −T_s L1inv_g  (L1inv lower triangular)
+        if p1 == 1:
+            S21 = -T * Li[lev, 0, :]
+        elif p1 == 2:
+            S21 = np.empty_like(T)
+            S21[:, 0] = -(T[:, 0] * Li[lev, 0, 0] + T[:, 1] * Li[lev, 1, 0])
+            S21[:, 1] = -(T[:, 1] * Li[lev, 1, 1])
+        else:
+            S21 = -np.einsum("sj,sjc->sc", T, Li[lev])
+        sel, dst, selt, dstt = st.b_scatter(posB, posBt)
+        S21 = S21.reshape(-1)
+        out[dst] = S21[sel]
+        out[dstt] = S21[selt]
+    S11 = np.einsum("gji,gjk,gkl->gil", Li, W, Li)
+    out[st.posD.ravel()] = S11.ravel()
+    return out
+
+
+def _sinv_f_dense(fac, Sinv):
+    """Dense mode: T = S⁻¹F at the slots, in level order (S⁻¹: lower triangle given)."""
+    st = fac.st
+    _symmetrize(Sinv)                           # whole S⁻¹: GEMM beats SYMM
+    FS = fac.Fd.T @ Sinv                        # (S⁻¹F)' in C order = S⁻¹F in Fortran
+    return FS.reshape(-1)[st.d_flat].reshape(st.ns, st.p1)
+
+
+def _sinv_f(fac, Sinv, sflat):
+    """T_s = (S⁻¹F)[row_s, level_s block] for every slot s (S⁻¹: lower triangle only)."""
+    st = fac.st
+    p1 = st.p1
+    T = np.empty((st.ns, p1))
+    if st.has_pairs:
+        indptr, indices, src, diag = st.q_structure()
+        Q = sp.csr_matrix((sflat[src], indices, indptr), shape=(st.ns, st.ns))
+        F = fac.Fs
+        T = np.asarray(Q @ F) + np.asarray(Q.T @ F) - sflat[diag][:, None] * F
+        return T.reshape(st.ns, p1)
+    _symmetrize(Sinv)
+    FT = fac.FT_matrix()
+    step = max(1, int(_CHUNK // max(st.q2, 1)) // p1)
+    for g0 in range(0, st.nl, step):
+        g1 = min(st.nl, g0 + step)
+        sl = st.lev_order[st.lev_ptr[g0]:st.lev_ptr[g1]]
+        if sl.size == 0:
+            continue
+        blk = np.asarray(FT[g0 * p1:g1 * p1] @ Sinv)  # (chunk·p1, q2)
+        lev = st.slot_lev[sl] - g0
+        rows = lev[:, None] * p1 + np.arange(p1)[None, :]
+        T[sl] = blk[rows, st.slot_row[sl][:, None]]
+    return T
+
+
+# -- sums of diagonal blocks -------------------------------------------------------------------
+
+def block_traces(fac, blocks):
+    """E_t = Σ_g (A⁻¹)_gg for every term t (a p_t×p_t array per term, in ``blocks``' order).
+
+    ``blocks``: the terms as (row_offset, n_levels, n_columns). Returns None when this
+    factorisation offers no cheap route (pair mode factored from values alone, without the
+    θ-map); the caller then uses :func:`inverse_on_pattern`.
+    """
+    st = fac.st
+    if st.nl and st.ns and st.has_pairs and fac._theta is None:
+        return None
+    out = [None] * len(blocks)
+    Sinv = sinv_lower(fac) if st.q2 else None
+    if st.q2:
+        sflat = Sinv.reshape(-1, order="F")
+        for t, idx in st.trailing_flats(blocks):
+            off, nl, p = blocks[t]
+            v = sflat[idx].sum(axis=0)                  # (p, p): lower entries, both halves
+            out[t] = v
+    if st.nl:
+        out[st.first] = _first_term_trace(fac, Sinv)
+    return out
+
+
+def _first_term_trace(fac, Sinv):
+    """Σ_g L₁_g⁻ᵀ(I + F_g'S⁻¹F_g)L₁_g⁻¹ for the first term (p₁×p₁)."""
+    st = fac.st
+    Li = fac.L1inv
+    E = np.einsum("gji,gjk->ik", Li, Li)               # Σ_g A₁₁_g⁻¹
+    if not st.ns:
+        return E
+    if st.has_pairs:            # through the θ-map (block_traces checked it was used)
+        return E + st.tmap.first_term_share(fac._theta, Li, Sinv)
+    W = _ftsf_blocks(fac, Sinv)                         # F_g'S⁻¹F_g per level
+    return E + np.einsum("gji,gjk,gkl->il", Li, W, Li)
+
+
+def _ftsf_blocks(fac, Sinv):
+    """F_g'S⁻¹F_g (nl, p₁, p₁) by GEMM over chunks of levels (dense or sparse mode)."""
+    st = fac.st
+    p1, q2, nl = st.p1, st.q2, st.nl
+    full = _symmetrize(Sinv)
+    W = np.empty((nl, p1, p1))
+    step = max(1, int(_CHUNK // max(q2, 1)) // p1)
+    Fd = fac.Fd
+    for g0 in range(0, nl, step):
+        g1 = min(nl, g0 + step)
+        ng = g1 - g0
+        if Fd is not None:
+            Fc = Fd[:, g0 * p1:g1 * p1]                 # Fortran-contiguous columns
+        else:
+            Fc = fac.dense_F_columns(g0, g1)
+        Y = blas.dgemm(1.0, full, Fc)                   # S⁻¹F (q2 × ng·p1)
+        Ft = Fc.T.reshape(ng, p1, q2)
+        Yt = Y.T.reshape(ng, p1, q2)
+        for a in range(p1):
+            for b in range(p1):
+                W[g0:g1, a, b] = np.einsum("gr,gr->g", Ft[:, a, :], Yt[:, b, :])
+    return W

@@ -1,0 +1,244 @@
+"""The Schur complement S of the blocked factor as a map of θ (pair mode).
+
+With M = Z'WZ, the first term's Λ₁ (block T₁ per level) and the others' Λ₂::
+
+    S = Λ₂'(M₂₂ − M₂₁ H M₁₂)Λ₂ + I,    H_g = Λ₁_g A₁₁_g⁻¹ Λ₁_g'  (p₁×p₁ per level g)
+
+The lower triangle of X = M₂₂ − M₂₁HM₁₂ is ``m22 − G @ vec(H)`` with G constant (one row per
+lower entry of X, one column per level and entry of H, one nonzero per slot pair and column
+pair): one sequential sparse mat-vec per θ. The same G gives the first term's share of the
+gradient, Σ_g over pairs of S̃ m_s'm_t with S̃ = Λ₂S⁻¹Λ₂' (one product Gᵀv).
+
+Λ₂ is applied as its diagonal plus a correction on the few rows J that its off-diagonal
+entries touch (vector-valued trailing terms with few levels, e.g. ``(service | dept)``), or, when
+J is large, by sparse products with the whole of Λ₂.
+
+R equivalent: none (lme4 refactorises Λ'Z'ZΛ + I with CHOLMOD); MixedModels.jl's
+``updateL!`` forms the same blocks.
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+__all__ = ["ThetaMap", "Lambda2"]
+
+
+class Lambda2:
+    """Λ₂ (the trailing terms' part of Λ) applied to symmetric q₂×q₂ matrices held by their
+    lower-triangle entries at ``xdest`` (Fortran flat positions, rows ``xr``, columns ``xc``).
+
+    Parameters
+    ----------
+    q2 : int
+    rows, cols, lind : ndarray of int
+        Λ₂' entries (S coordinates) and their 0-based θ indices.
+    n_theta : int
+    xdest, xr, xc : ndarray of int
+        The lower entries of X that can be nonzero.
+    """
+
+    #: the diagonal-plus-J form is used while |J| ≤ q₂ / this
+    J_FRACTION = 4
+
+    def __init__(self, q2, rows, cols, lind, n_theta, xdest, xr, xc):
+        self.q2 = q2
+        self.n_theta = n_theta
+        diag = rows == cols
+        self.d_lind = np.full(q2, n_theta, dtype=np.int64)     # n_theta: no entry (0)
+        self.d_lind[rows[diag]] = lind[diag]
+        off = ~diag
+        J = np.unique(np.concatenate((rows[off], cols[off])))
+        self.nJ = nJ = J.shape[0]
+        self.dense = nJ * self.J_FRACTION > q2
+        self.xdest, self.xr, self.xc = xdest, xr, xc
+        if self.dense:
+            order = np.lexsort((rows, cols))
+            self.rows = rows[order]
+            self.indptr = np.concatenate(([0], np.cumsum(np.bincount(cols, minlength=q2))))
+            self.lindc = lind[order]
+            return
+        if nJ == 0:
+            return
+        posJ = np.full(q2, -1, dtype=np.int64)
+        posJ[J] = np.arange(nJ)
+        self.J = J
+        inJ = posJ[rows] >= 0                                 # Λ₂' entries within J × J
+        self.lj_flat = posJ[rows[inJ]] * nJ + posJ[cols[inJ]]
+        self.lj_lind = lind[inJ]
+        self.selc = np.flatnonzero(posJ[xc] >= 0)
+        self.dest_c = xr[self.selc] + q2 * posJ[xc[self.selc]]
+        self.selr = np.flatnonzero(posJ[xr] >= 0)
+        self.dest_r = xc[self.selr] + q2 * posJ[xr[self.selr]]
+        r = np.arange(q2)[:, None]
+        j = J[None, :]
+        self.flatJ = np.where(r >= j, j * q2 + r, r * q2 + j)  # lower place of (r, J_p)
+
+    def _d(self, theta):
+        return np.append(theta, 0.0)[self.d_lind]
+
+    def _lj(self, theta):
+        LJ = np.zeros(self.nJ * self.nJ)
+        LJ[self.lj_flat] = theta[self.lj_lind]
+        return LJ.reshape(self.nJ, self.nJ)                  # Λ₂'[J, J]
+
+    def _lt(self, theta):
+        q2 = self.q2
+        return sp.csc_matrix((theta[self.lindc], self.rows, self.indptr), shape=(q2, q2))
+
+    def scale_into(self, theta, xv, vec):
+        """vec's lower triangle (zeroed before) ← Λ₂'XΛ₂ with X's values ``xv`` at xdest."""
+        q2 = self.q2
+        if self.dense:
+            X = np.zeros((q2, q2))
+            X[self.xr, self.xc] = xv
+            X[self.xc, self.xr] = xv
+            L2t = self._lt(theta)
+            Y = np.asarray(L2t @ X)                           # Λ₂'X
+            vec[:] = np.asarray(L2t @ Y.T).T.ravel(order="F")   # Λ₂'XΛ₂ (symmetric)
+            return
+        d = self._d(theta)
+        vec[self.xdest] = xv * d[self.xr] * d[self.xc]
+        if self.nJ == 0:
+            return
+        LJ = self._lj(theta)
+        XJ = np.zeros(q2 * self.nJ)                           # X[:, J] (Fortran)
+        XJ[self.dest_c] = xv[self.selc]
+        XJ[self.dest_r] = xv[self.selr]
+        Z = XJ.reshape((q2, self.nJ), order="F") @ LJ.T       # X Λ₂[:, J]
+        Y = d[:, None] * Z                                    # Λ₂'XΛ₂[:, J]
+        Y[self.J] = LJ @ Z[self.J]
+        vec[self.flatJ] = Y
+
+    def tilde(self, theta, Sinv):
+        """Λ₂S⁻¹Λ₂' at xdest (S⁻¹: lower triangle of a Fortran array; may be overwritten)."""
+        q2 = self.q2
+        sflat = Sinv.reshape(-1, order="F")
+        if self.dense:
+            iu = np.triu_indices(q2, 1)
+            Sinv[iu] = Sinv.T[iu]
+            L2t = self._lt(theta)
+            St = np.asarray(L2t.T @ np.asarray(L2t.T @ Sinv).T)   # Λ₂S⁻¹Λ₂' (symmetric)
+            return St.reshape(-1, order="F")[self.xdest]
+        d = self._d(theta)
+        v = sflat[self.xdest]
+        v *= d[self.xr]
+        v *= d[self.xc]
+        if self.nJ:
+            LJ = self._lj(theta)
+            Z = sflat[self.flatJ] @ LJ                        # S⁻¹Λ₂'[:, J]
+            T = d[:, None] * Z                                # Λ₂S⁻¹Λ₂'[:, J]
+            T[self.J] = LJ.T @ Z[self.J]
+            T = T.reshape(-1, order="F")
+            v[self.selc] = T[self.dest_c]
+            v[self.selr] = T[self.dest_r]
+        return v
+
+
+class ThetaMap:
+    """The θ-map of S for a pair-mode structure (see the module docstring).
+
+    Parameters
+    ----------
+    st : blocked._Structure
+        Its slot pairs (``ps``, ``pt``, ``pdest``) and layout.
+    smap : ScalingMap
+    off : int
+        First row of the first term.
+    loc2 : ndarray of int
+        Row in S of each row of A (−1 in the first term).
+    orow_b, ocol : ndarray of int
+        A's row and column of each slot's entries (ns × p₁).
+    """
+
+    def __init__(self, st, smap, off, loc2, orow_b, ocol):
+        q2, nl, p1, ns = st.q2, st.nl, st.p1, st.ns
+        self.nl, self.p1 = nl, p1
+        M = smap.M
+        m_slot = np.asarray(M[orow_b.ravel(), ocol.ravel()]).reshape(ns, p1)
+        # lower entries of M22 (Fortran-order flat index)
+        Mc = M.tocoo()
+        r2, c2 = loc2[Mc.row], loc2[Mc.col]
+        keep = (r2 >= 0) & (c2 >= 0) & (r2 >= c2)
+        m22_dest = c2[keep] * q2 + r2[keep]
+        m22_val = Mc.data[keep]
+        del Mc, r2, c2, keep
+        pdest = st.pdest
+        lookup = np.zeros(q2 * q2, dtype=pdest.dtype)     # flat entry -> row of G
+        lookup[pdest] = 1
+        lookup[m22_dest] = 1
+        xdest = np.flatnonzero(lookup)
+        lookup[xdest] = np.arange(xdest.shape[0], dtype=lookup.dtype)
+        itype = pdest.dtype
+        self.xdest = xdest.astype(itype)
+        self.xr = (xdest % q2).astype(itype)
+        self.xc = (xdest // q2).astype(itype)
+        self.xdiag = np.flatnonzero(self.xr == self.xc)
+        self.m22 = np.bincount(lookup[m22_dest], weights=m22_val, minlength=xdest.shape[0])
+        prow = lookup[pdest]
+        del lookup, xdest
+        # G row-wise (CSR, columns sorted), one column per (level, c, c'): the mat-vec writes
+        # sequentially and sums each row in column order
+        pp = p1 * p1
+        lev = st.slot_lev.astype(st.ps.dtype)[st.ps]
+        if p1 == 1:
+            rows, cols, vals = prow, lev, m_slot[st.ps, 0] * m_slot[st.pt, 0]
+        else:
+            cc, cc2 = np.divmod(np.arange(pp), p1)
+            cols = (lev[:, None] * pp + np.arange(pp)[None, :]).ravel()
+            rows = np.repeat(prow, pp)
+            vals = (m_slot[st.ps][:, cc] * m_slot[st.pt][:, cc2]).ravel()
+        del lev
+        G = sp.csr_matrix((vals, (rows, cols)), shape=(self.xdest.shape[0], nl * pp))
+        del rows, cols, vals, prow
+        G.sort_indices()
+        self.G = G
+        # Λ₁' blocks per level and Λ₂' (θ-index maps)
+        lt_r, lt_c, lind = smap.lt_rows, smap.lt_cols, smap.Lind0
+        q1 = st.q1
+        in1 = (lt_r >= off) & (lt_r < off + q1) & (lt_c >= off) & (lt_c < off + q1)
+        g = (lt_r[in1] - off) // p1
+        self.lt1_flat = g * pp + ((lt_r[in1] - off) % p1) * p1 + (lt_c[in1] - off) % p1
+        self.lt1_lind = lind[in1]
+        r2l, c2l = loc2[lt_r], loc2[lt_c]
+        in2 = (r2l >= 0) & (c2l >= 0)
+        self.lam2 = Lambda2(q2, r2l[in2], c2l[in2], lind[in2], smap.n_theta,
+                            self.xdest, self.xr, self.xc)
+
+    def lambda1t(self, theta):
+        """Λ₁_g' per level, (nl, p₁, p₁)."""
+        p1 = self.p1
+        lt1 = np.zeros(self.nl * p1 * p1)
+        lt1[self.lt1_flat] = theta[self.lt1_lind]
+        return lt1.reshape(self.nl, p1, p1)
+
+    def schur_into(self, theta, L1inv, vec):
+        """vec (zeroed, q₂² doubles) ← S's lower triangle (Fortran order), given the first
+        term's L₁_g⁻¹ (nl, p₁, p₁)."""
+        lt1 = self.lambda1t(theta)
+        if self.p1 == 1:
+            h = (L1inv[:, 0, 0] * lt1[:, 0, 0]) ** 2
+        else:
+            W = np.einsum("gij,gjk->gik", L1inv, lt1)
+            h = np.einsum("gji,gjk->gik", W, W).ravel()
+        xv = self.m22 - self.G @ h
+        self.lam2.scale_into(theta, xv, vec)
+        q2 = self.lam2.q2
+        vec[::q2 + 1] += 1.0
+        return vec
+
+    def first_term_share(self, theta, L1inv, Sinv):
+        """Σ_g A_g⁻¹Λ₁_g' P_g Λ₁_g A_g⁻¹ with P_g = Σ_{s,t∈g} S̃[r_s, r_t] m_s'm_t (p₁×p₁):
+        the slots' part of the first term's Σ_g (A⁻¹)_gg (S⁻¹: lower triangle, Fortran)."""
+        v = self.lam2.tilde(theta, Sinv)
+        v[self.xdiag] *= 0.5                                  # pairs (s, s) counted once
+        U = self.G.T @ v                                      # Σ_pairs S̃ m_s ⊗ m_t
+        lt1 = self.lambda1t(theta)
+        if self.p1 == 1:
+            k = lt1[:, 0, 0] * L1inv[:, 0, 0] ** 2            # Λ₁_g A_g⁻¹
+            return np.array([[2.0 * np.dot(k * k, U)]])
+        nl, p1 = self.nl, self.p1
+        U = U.reshape(nl, p1, p1)
+        P = U + np.swapaxes(U, 1, 2)
+        K = np.einsum("gji,gjk->gik", L1inv, np.einsum("gij,gjk->gik", L1inv, lt1))
+        return np.einsum("gij,gjk,glk->il", K, P, K)          # K_g = A_g⁻¹Λ₁_g'
