@@ -18,14 +18,14 @@ __all__ = ["Control", "ConvCheck", "ControlError", "lmerControl", "glmerControl"
 
 #: Optimizer names understood by :func:`lmerpy.optimize.optimize_lmer` (a callable is also
 #: accepted, see :class:`Control`).
-OPTIMIZERS = ("nloptwrap", "bobyqa", "Nelder_Mead", "lbfgsb")
+OPTIMIZERS = ("nloptwrap", "bobyqa", "Nelder_Mead", "lbfgsb", "newton_ai")
 
 #: Actions of the post-fit convergence checks (R: ``lme4:::checkCtrlLevels``).
 CHECK_ACTIONS = ("ignore", "message", "warning", "stop")
 
 _ALIASES = {"nelder_mead": "Nelder_Mead", "neldermead": "Nelder_Mead", "nloptr": "nloptwrap",
             "l-bfgs-b": "lbfgsb", "lbfgs": "lbfgsb", "bobyqa": "bobyqa",
-            "nloptwrap": "nloptwrap", "lbfgsb": "lbfgsb"}
+            "nloptwrap": "nloptwrap", "lbfgsb": "lbfgsb", "newton_ai": "newton_ai"}
 
 
 class ControlError(LmerpyError, ValueError):

@@ -6,7 +6,11 @@ Two ways:
   exact gradient, and a Hessian from central differences *of that gradient* (symmetrised),
   one-sided where a bound is closer than the step. Costs 1 + 2k gradient evaluations for k
   parameters and is accurate to about ``delta**2`` in the Hessian and to rounding in the
-  gradient, so lme4's gradient check no longer raises finite-difference false alarms.
+  gradient, so lme4's gradient check no longer raises finite-difference false alarms. With
+  ``scheme="forward"`` (the gradient-based fits of large models, where each gradient needs a
+  factorisation of its own) the Hessian comes from forward differences instead: k gradients
+  besides the one at the optimum, which the optimizer has already computed, accurate to about
+  ``delta`` — ample for lme4's checks (definiteness, eigenvalue ratio, scaled gradient).
 * :func:`deriv12` (lme4's method, the fallback): central finite differences of the deviance
   itself with step ``delta = 1e-4`` for both gradient and Hessian (about 2k^2 evaluations).
 """
@@ -31,7 +35,7 @@ def _bounds(n, lower, upper):
     return np.where(np.isnan(lo), -np.inf, lo), np.where(np.isnan(hi), np.inf, hi)
 
 
-def derivs_analytic(devfun, x, lower=None, upper=None, delta=DELTA):
+def derivs_analytic(devfun, x, lower=None, upper=None, delta=DELTA, scheme="central"):
     """Analytic gradient and a Hessian from differences of the analytic gradient.
 
     Parameters
@@ -44,6 +48,10 @@ def derivs_analytic(devfun, x, lower=None, upper=None, delta=DELTA):
     lower, upper : array_like, optional
         Bounds: a coordinate closer than ``delta`` to a bound is differenced one-sidedly.
     delta : float
+    scheme : {"central", "forward"}
+        ``"central"``: 2k gradients around ``x`` (one-sided of second order near a bound);
+        ``"forward"``: k gradients at ``x + delta·e_j`` (``x − delta·e_j`` where the upper
+        bound is closer than ``delta``), the gradient at ``x`` being the deviance's cached one.
 
     Returns
     -------
@@ -55,6 +63,10 @@ def derivs_analytic(devfun, x, lower=None, upper=None, delta=DELTA):
     n = x.size
     batch = getattr(devfun, "gradients", None)
     lo, hi = _bounds(n, lower, upper)
+    if scheme == "forward":
+        return _forward(devfun, x, lo, hi, delta)
+    if scheme != "central":
+        raise ValueError(f"scheme must be 'central' or 'forward'; got {scheme!r}")
     # the stencil: for each coordinate two steps (central, or one-sided second order inwards)
     steps, kinds = [], []
     for j in range(n):
@@ -90,6 +102,22 @@ def derivs_analytic(devfun, x, lower=None, upper=None, delta=DELTA):
             H[:, j] = (3 * g0 - 4 * a + b) / (2 * h)
     H = 0.5 * (H + H.T)
     return {"gradient": g0, "Hessian": H, "method": "analytic", "evals": 1 + 2 * n}
+
+
+def _forward(devfun, x, lo, hi, delta):
+    """Forward differences of the analytic gradient (see :func:`derivs_analytic`)."""
+    n = x.size
+    g0 = np.asarray(devfun.gradient(x.copy()), dtype=float).ravel()
+    H = np.empty((n, n))
+    for j in range(n):
+        h = min(delta, (hi[j] - lo[j]) / 2.0)
+        if x[j] + h > hi[j]:
+            h = -h
+        z = x.copy()
+        z[j] += h
+        H[:, j] = (np.asarray(devfun.gradient(z), dtype=float).ravel() - g0) / h
+    H = 0.5 * (H + H.T)
+    return {"gradient": g0, "Hessian": H, "method": "analytic", "evals": 1 + n}
 
 
 def deriv12(fun, x, delta=DELTA, fx=None, lower=None, upper=None):
@@ -144,15 +172,16 @@ def deriv12(fun, x, delta=DELTA, fx=None, lower=None, upper=None):
 
 
 def compute_derivs(devfun, x, lower=None, upper=None, use_gradient="auto", fx=None,
-                   delta=DELTA):
+                   delta=DELTA, scheme="central"):
     """Derivatives at ``x`` by the method ``use_gradient`` selects (see
-    :class:`lmerpy.optimize.Control`)."""
+    :class:`lmerpy.optimize.Control`); ``scheme`` is that of :func:`derivs_analytic` when
+    the analytic gradient is used."""
     if use_gradient is True or (use_gradient == "auto" and has_gradient(devfun)):
         if not has_gradient(devfun):
             from .control import ControlError
             raise ControlError("use_gradient=True but the deviance function has no gradient")
         try:
-            return derivs_analytic(devfun, x, lower, upper, delta)
+            return derivs_analytic(devfun, x, lower, upper, delta, scheme=scheme)
         except NotImplementedError:
             if use_gradient is True:
                 raise

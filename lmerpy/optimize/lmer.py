@@ -17,6 +17,7 @@ from ..errors import ConvergenceWarning
 from .control import Control, ControlError, glmerControl, lmerControl
 from .derivs import compute_derivs, has_gradient
 from .minimize import DEFAULT_SETTINGS, MinimizeResult, minimize_bounded
+from .newton import NEWTON_SETTINGS, model_hessian, trust_newton
 from .optsum import OptSummary
 
 __all__ = ["optimize_lmer", "optimize_glmer", "optimizer_settings", "lme4_start",
@@ -36,6 +37,7 @@ _NLOPTWRAP_KEYS = {"algorithm", "xtol_abs", "ftol_abs", "xtol_rel", "ftol_rel", 
                    "maxtime", "stopval", "initial_step", "population"}
 _NLOPTWRAP_IGNORED = {"print_level"}
 _LBFGSB_KEYS = {"ftol", "gtol", "maxiter", "maxfun", "maxcor", "maxls"}
+_GRADIENT_METHODS = ("lbfgsb", "newton_ai")
 
 
 def _reject(optimizer, unknown, allowed):
@@ -114,6 +116,13 @@ def optimizer_settings(optimizer, optCtrl, x0, *, adj=False, n_theta=None, beta_
         st = dict(DEFAULT_SETTINGS["lbfgsb"])
         st.update(optCtrl)
         return "lbfgsb", st, x0
+    if optimizer == "newton_ai":
+        unknown = set(optCtrl) - set(NEWTON_SETTINGS)
+        if unknown:
+            _reject(optimizer, unknown, NEWTON_SETTINGS)
+        st = dict(NEWTON_SETTINGS)
+        st.update(optCtrl)
+        return "newton_ai", st, x0
     raise ControlError(f"unknown optimizer {optimizer!r}")
 
 
@@ -125,7 +134,7 @@ def _return_code(optimizer, status):
         return 1 if status == 5 else (status if status < 0 else 0)
     if optimizer == "Nelder_Mead":
         return 4 if status == 5 else (status if status < 0 else 0)
-    if optimizer == "lbfgsb":
+    if optimizer in _GRADIENT_METHODS:
         return status if status in (5, -4) else 0
     return 0 if status >= 0 else status
 
@@ -158,28 +167,42 @@ def _run(optimizer, devfun, x0, lower, upper, optCtrl, verbose, fitlog, adj, n_t
     method, st, x0 = optimizer_settings(optimizer, optCtrl, x0, adj=adj, n_theta=n_theta,
                                         beta_sd=beta_sd)
     grad = devfun.gradient if has_gradient(devfun) else None
-    if method == "lbfgsb" and grad is None:
-        raise ControlError("optimizer 'lbfgsb' needs a deviance with a gradient() method")
+    if method in _GRADIENT_METHODS and grad is None:
+        raise ControlError(f"optimizer {method!r} needs a deviance with a gradient() method")
+    hess = model_hessian(devfun) if method == "newton_ai" else None
+    if method == "newton_ai" and hess is None:
+        raise ControlError("optimizer 'newton_ai' needs an LMM deviance (lmerpy.pls.LmmDeviance) "
+                           "or a deviance with an information() method")
     rectify = getattr(devfun, "rectify_theta", None)
-    if method == "lbfgsb" and callable(rectify):
+    lo = lower
+    if method in _GRADIENT_METHODS and callable(rectify):
         # Without the bounds at 0: the deviance is even in each column of a term's template,
         # so 0 is a stationary point of every diagonal θ, where a projected gradient method
         # stops for good; unbounded, it passes through, and the signs are fixed afterwards
         # (MixedModels.jl's rectify!)
-        free = np.where(lower == 0, -np.inf, lower)
-        res = minimize_bounded(devfun, x0, free, upper, method=method, grad=grad,
-                               settings=st, verbose=verbose, fitlog=fitlog)
-        res.x = np.asarray(rectify(res.x), dtype=float)
+        lo = np.where(lower == 0, -np.inf, lower)
+    if method == "newton_ai":
+        res = trust_newton(devfun, grad, hess, x0, lo, upper, settings=st, verbose=verbose,
+                           fitlog=fitlog)
     else:
-        res = minimize_bounded(devfun, x0, lower, upper, method=method, grad=grad,
+        res = minimize_bounded(devfun, x0, lo, upper, method=method, grad=grad,
                                settings=st, verbose=verbose, fitlog=fitlog)
+    if lo is not lower:
+        res.x = np.asarray(rectify(res.x), dtype=float)
     st = dict(res.settings)
     st["method"] = method
     return res, _return_code(optimizer, res.status), st
 
 
+def _gradient_evals(res):
+    """Gradient evaluations of one optimizer run (L-BFGS-B: one per evaluation)."""
+    if hasattr(res, "gevals"):
+        return int(res.gevals)
+    return int(res.feval) if getattr(res, "method", "") in ("lbfgsb", "nlopt_lbfgs") else 0
+
+
 def _gradient_based(optimizer, optCtrl):
-    if optimizer == "lbfgsb":
+    if optimizer in _GRADIENT_METHODS:
         return True
     alg = str((optCtrl or {}).get("algorithm", "")).upper()
     return optimizer == "nloptwrap" and ("_LD_" in alg or alg.startswith("LD_"))
@@ -289,6 +312,7 @@ def _optimize(devfun, x0, lower, upper, control, optimizer, *, verbose, restart_
         return f
 
     res, code, st, warns = run(x0)
+    gevals = _gradient_evals(res)
     theta, fval = res.x.copy(), res.fun
     restarted = False
     if restart_edge:
@@ -311,17 +335,24 @@ def _optimize(devfun, x0, lower, upper, control, optimizer, *, verbose, restart_
                     start[neg] = np.minimum(lower[neg] + GRADIENT_RESTART_STEP,
                                             0.5 * (lower[neg] + upper[neg]))
                 res, code, st, warns2 = run(start)
+                gevals += _gradient_evals(res)
                 warns += warns2
                 theta, fval = res.x.copy(), res.fun
     theta, fval = _snap(f_logged, theta, fval, lower, boundary_tol)
+    # gradient-based fits (large models) difference the gradient forwards: k gradients, each
+    # with a factorisation of its own, instead of 2k; the one at θ̂ is the optimizer's
+    scheme = "forward" if _gradient_based(optimizer, control.optCtrl) else "central"
     derivs = None
+    t_derivs = time.perf_counter()
     if calc_derivs:
         if verbose > 10:
             print("computing derivatives")
-        derivs = compute_derivs(devfun, theta, lower, upper, control.use_gradient, fx=fval)
+        derivs = compute_derivs(devfun, theta, lower, upper, control.use_gradient, fx=fval,
+                                scheme=scheme)
         derivs_evals = int(derivs.get("evals", 0))
     else:
         derivs_evals = 0
+    t_derivs = time.perf_counter() - t_derivs
     if (getattr(control, "polish", False) and derivs is not None
             and derivs["method"] == "analytic" and code == 0):
         theta, fval, derivs, extra = _newton_polish(devfun, f_logged, theta, fval, derivs,
@@ -336,17 +367,22 @@ def _optimize(devfun, x0, lower, upper, control, optimizer, *, verbose, restart_
         res2, code2, st2, warns2 = run(theta)
         t2, f2 = _snap(f_logged, res2.x.copy(), res2.fun, lower, boundary_tol)
         warns += warns2
+        gevals += _gradient_evals(res2)
         if f2 < fval:
             theta, fval, res, code, st = t2, f2, res2, code2, st2
-            derivs = compute_derivs(devfun, theta, lower, upper, control.use_gradient, fx=fval)
+            t1 = time.perf_counter()
+            derivs = compute_derivs(devfun, theta, lower, upper, control.use_gradient, fx=fval,
+                                    scheme=scheme)
             derivs_evals += int(derivs.get("evals", 0))
-    elapsed = time.perf_counter() - t0
+            t_derivs += time.perf_counter() - t1
+    elapsed = time.perf_counter() - t0 - t_derivs
     optsum = OptSummary(
         optimizer=opt_name, settings=st, theta_start=x0, theta=theta, fmin=float(fval),
         feval=len(fitlog), return_code=int(code), message=res.message, fitlog=fitlog,
         lower=lower, upper=upper, warnings=warns, status=int(res.status),
         restarted=restarted, retried=retried, optimizer_evals=int(res.feval),
-        derivs_evals=derivs_evals, elapsed=elapsed)
+        derivs_evals=derivs_evals, gradient_evals=gevals, elapsed=elapsed,
+        derivs_elapsed=t_derivs)
     if derivs is not None:
         optsum.derivs = {k: derivs[k] for k in ("gradient", "Hessian", "method")}
     last_at_opt = derivs is None and bool(fitlog) and np.array_equal(fitlog[-1][0], theta)
@@ -399,14 +435,15 @@ def optimize_lmer(devfun, theta0, lower, control=None, verbose=0, *, upper=None)
 
 def lmer_optimizer(devfun, control):
     """The optimizer :func:`optimize_lmer` runs: the control's, except that the default
-    ``"nloptwrap"`` (with no ``optCtrl``) becomes ``"lbfgsb"`` for models with at least
-    ``control.gradient_min_q`` random effects when the deviance has an analytic gradient
-    (see :class:`lmerpy.optimize.Control`)."""
+    ``"nloptwrap"`` (with no ``optCtrl``) becomes ``"newton_ai"`` for models with at least
+    ``control.gradient_min_q`` random effects when the deviance has an analytic gradient and
+    an average-information matrix (an :class:`lmerpy.pls.LmmDeviance`), and ``"lbfgsb"``
+    when it has only the gradient (see :class:`lmerpy.optimize.Control`)."""
     opt = control.stage_optimizer(1)
     gmq = getattr(control, "gradient_min_q", None)
     if (opt == "nloptwrap" and not control.optCtrl and gmq is not None
             and has_gradient(devfun) and int(getattr(devfun, "q", 0) or 0) >= gmq):
-        return "lbfgsb"
+        return "newton_ai" if model_hessian(devfun) is not None else "lbfgsb"
     return opt
 
 

@@ -103,8 +103,13 @@ class OptSummary:
         gradient check (``restart_unconverged``, a lmerpy addition).
     derivs_evals : int
         Deviance/gradient evaluations spent on the derivatives.
+    gradient_evals : int
+        Analytic gradient evaluations made by the optimizer(s) (0 for the derivative-free
+        ones; each also needs the deviance evaluation at its point, counted in ``feval``).
     elapsed : float
         Seconds spent in the optimization (without the derivatives).
+    derivs_elapsed : float
+        Seconds spent on the derivatives.
     """
 
     optimizer: str
@@ -127,7 +132,9 @@ class OptSummary:
     retried: bool = False
     derivs_evals: int = 0
     optimizer_evals: int = 0
+    gradient_evals: int = 0
     elapsed: float = 0.0
+    derivs_elapsed: float = 0.0
 
     @property
     def par(self):
@@ -164,7 +171,9 @@ class OptSummary:
             "warnings": list(self.warnings), "status": int(self.status),
             "restarted": bool(self.restarted), "retried": bool(self.retried),
             "derivs_evals": int(self.derivs_evals),
-            "optimizer_evals": int(self.optimizer_evals), "elapsed": float(self.elapsed),
+            "optimizer_evals": int(self.optimizer_evals),
+            "gradient_evals": int(self.gradient_evals), "elapsed": float(self.elapsed),
+            "derivs_elapsed": float(self.derivs_elapsed),
         }
 
     @classmethod
@@ -193,7 +202,9 @@ class OptSummary:
             status=int(d.get("status", 0)), restarted=bool(d.get("restarted", False)),
             retried=bool(d.get("retried", False)),
             derivs_evals=int(d.get("derivs_evals", 0)),
-            optimizer_evals=int(d.get("optimizer_evals", 0)), elapsed=float(d.get("elapsed", 0.0)))
+            optimizer_evals=int(d.get("optimizer_evals", 0)),
+            gradient_evals=int(d.get("gradient_evals", 0)), elapsed=float(d.get("elapsed", 0.0)),
+            derivs_elapsed=float(d.get("derivs_elapsed", 0.0)))
 
     def __str__(self):
         lines = ["Initial parameter vector: " + _fmt(self.theta_start),
