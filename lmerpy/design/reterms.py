@@ -228,7 +228,7 @@ def build_reterms(random_terms, values: Dict[Any, Any], n: int,
     row_off = theta_off = 0
     for rt, ff, X_i, spec, label in built:
         t = ReTerm(group_name=rt.group_label, cnms=list(spec.colnames), levels=list(ff.levels),
-                   codes=ff.codes.astype(np.int64), X=X_i, theta_offset=theta_off,
+                   codes=np.asarray(ff.codes, dtype=np.int64), X=X_i, theta_offset=theta_off,
                    row_offset=row_off, term_label=label, group_exprs=tuple(rt.group),
                    lhs_spec=spec, double_bar=bool(getattr(rt, "double_bar", False)))
         terms.append(t)
