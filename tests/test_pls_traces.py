@@ -118,3 +118,25 @@ def test_odd_template_uses_the_pattern_formula():
     assert dev._logdet_gradient_traces(st) is None
     assert_gradient_matches(dev, th)
     assert dev(th) == pytest.approx(dense_reference(des, th, True)["dev"], rel=1e-10)
+
+
+@pytest.mark.parametrize("mode", ["pairs", "dense"])
+def test_state_after_the_gradient_consumed_the_factor(mode, monkeypatch):
+    """The gradient computes S⁻¹ in L₂₂'s place; the solution at the same θ refactorises."""
+    des = three_term_design()
+    monkeypatch.setattr(blocked_mod, "MODE_OVERRIDE", mode)
+    dev = LmmDeviance(des, REML=True, backend="scipy")
+    th = np.asarray(_thetas(des)[1], dtype=float)
+    ref = dense_reference(des, th, True)
+    dev.gradient(th)
+    assert dev.factor.L2 is None and dev._fstate is None
+    sol = dev.solve(th)
+    np.testing.assert_allclose(sol.b, ref["b"], rtol=1e-7, atol=1e-9)
+    t = des.reterms[1]
+    idx = t.row_offset + np.arange(t.n_levels)
+    np.testing.assert_allclose(sol.cond_var(1)[:, 0, 0], ref["Vb"][idx, idx], rtol=1e-8)
+    L = sol.L.toarray()
+    A = (des.lambdat_at(th) @ des.Zt @ des.Zt.T @ des.lambdat_at(th).T).toarray()
+    A += np.eye(des.q)
+    np.testing.assert_allclose(L @ L.T, A[np.ix_(sol.perm, sol.perm)], atol=1e-9)
+    assert dev(th) == pytest.approx(ref["dev"], rel=1e-10)

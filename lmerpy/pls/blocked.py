@@ -303,6 +303,7 @@ class BlockedFactor:
         self._F_synced = False   # F.data holds _Fs
         self._Sbuf = None        # the dense block's buffer, reused by every factorisation
         self._theta = None       # θ of the last factorisation when it went through the θ-map
+        self.L2 = None           # the dense block's factor (None: not computed, or consumed)
         if st.ns:
             self.F = sp.csr_matrix((np.zeros(st.ns * st.p1), st.F_indices, st.F_indptr),
                                    shape=(st.q2, st.q1))
@@ -546,10 +547,11 @@ class BlockedFactor:
         """A⁻¹'s values on the full pattern of A (the sparse inverse subset)."""
         return inverse_on_pattern(self)
 
-    def block_traces(self, blocks):
+    def block_traces(self, blocks, overwrite=False):
         """Σ_g (A⁻¹)_gg per term (p_t×p_t arrays, ``blocks``' order), or None (see
-        :func:`.blocked_inverse.block_traces`)."""
-        return block_traces(self, blocks)
+        :func:`.blocked_inverse.block_traces`). ``overwrite``: S⁻¹ may take L₂₂'s place
+        (``self.L2`` is None afterwards: refactorise before the next solve)."""
+        return block_traces(self, blocks, overwrite)
 
     def FT_matrix(self):
         """F' (CSC) with the current values."""

@@ -21,15 +21,25 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import blas, lapack
 
+from ..errors import LmerpyError
+
 __all__ = ["inverse_on_pattern", "block_traces", "sinv_lower"]
 
 #: most doubles in one column chunk of F (or S⁻¹F) held dense at a time
 _CHUNK = 4_000_000
 
 
-def sinv_lower(fac):
-    """S⁻¹'s lower triangle (Fortran order, q₂×q₂; the upper triangle holds L₂₂'s leftovers)."""
-    return lapack.dpotri(fac.L2, lower=1)[0]
+def sinv_lower(fac, overwrite=False):
+    """S⁻¹'s lower triangle (Fortran order, q₂×q₂; the upper triangle holds L₂₂'s leftovers).
+
+    ``overwrite``: computed in L₂₂'s array, and ``fac.L2`` set to None."""
+    Sinv, info = lapack.dpotri(fac.L2, lower=1, overwrite_c=int(overwrite))
+    if overwrite:
+        fac.L2 = None
+    if info != 0:
+        raise LmerpyError(f"inverse of the random-effects block failed (LAPACK dpotri info = "
+                          f"{info})")
+    return Sinv
 
 
 def _symmetrize(Sinv):
@@ -119,24 +129,23 @@ def _sinv_f(fac, Sinv, sflat):
 
 # -- sums of diagonal blocks -------------------------------------------------------------------
 
-def block_traces(fac, blocks):
+def block_traces(fac, blocks, overwrite=False):
     """E_t = Σ_g (A⁻¹)_gg for every term t (a p_t×p_t array per term, in ``blocks``' order).
 
     ``blocks``: the terms as (row_offset, n_levels, n_columns). Returns None when this
     factorisation offers no cheap route (pair mode factored from values alone, without the
-    θ-map); the caller then uses :func:`inverse_on_pattern`.
+    θ-map); the caller then uses :func:`inverse_on_pattern`. ``overwrite``: see
+    :func:`sinv_lower`.
     """
     st = fac.st
     if st.nl and st.ns and st.has_pairs and fac._theta is None:
         return None
     out = [None] * len(blocks)
-    Sinv = sinv_lower(fac) if st.q2 else None
+    Sinv = sinv_lower(fac, overwrite) if st.q2 else None
     if st.q2:
         sflat = Sinv.reshape(-1, order="F")
         for t, idx in st.trailing_flats(blocks):
-            off, nl, p = blocks[t]
-            v = sflat[idx].sum(axis=0)                  # (p, p): lower entries, both halves
-            out[t] = v
+            out[t] = sflat[idx].sum(axis=0)             # (p, p): lower entries, both halves
     if st.nl:
         out[st.first] = _first_term_trace(fac, Sinv)
     return out

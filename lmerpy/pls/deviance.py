@@ -372,8 +372,11 @@ class LmmDeviance:
         their mirror images below the diagonal."""
         return _mirror_index(self.q)
 
-    def _logdet_gradient(self, st):
-        """∂ log|A| / ∂θ_k = tr(A⁻¹ ∂A/∂θ_k) = 2 tr(A⁻¹Λ'MΛ_k) for every k."""
+    def _logdet_gradient(self, st, consume=False):
+        """∂ log|A| / ∂θ_k = tr(A⁻¹ ∂A/∂θ_k) = 2 tr(A⁻¹Λ'MΛ_k) for every k.
+
+        ``consume``: the factorisation of ``st`` may be overwritten (S⁻¹ in place of L₂₂;
+        the next use of the factor refactorises)."""
         smap = self.smap
         if st.Lz is not None:     # small dense model: A⁻¹ whole, no pattern maps
             Ai = lapack.dpotri(st.Lz, lower=1)[0]        # lower triangle of A⁻¹
@@ -384,7 +387,7 @@ class LmmDeviance:
             B = Ai @ (lam.Lt @ lam.M)
             v = B[smap.lt_rows, smap.lt_cols]
             return 2.0 * np.bincount(smap.Lind0, weights=v, minlength=self.n_theta)
-        g = self._logdet_gradient_traces(st)
+        g = self._logdet_gradient_traces(st, consume)
         if g is not None:
             return g
         return self._logdet_gradient_pattern(st)
@@ -393,7 +396,7 @@ class LmmDeviance:
         """The same from A⁻¹ on the whole pattern of A (any Λ template, any θ)."""
         return self.smap.trace_gradient(st.theta, self._inverse_on_pattern(st))
 
-    def _logdet_gradient_traces(self, st):
+    def _logdet_gradient_traces(self, st, consume=False):
         """The same from the per-term sums of A⁻¹'s diagonal blocks (blocked backend, lme4's
         Λ structure, θ away from singular blocks; see :mod:`.logdet_gradient`), else None."""
         if not isinstance(self.factor, BlockedFactor):
@@ -404,7 +407,9 @@ class LmmDeviance:
         if not tt.ok:
             return None
         self._ensure_factored(st)
-        traces = self.factor.block_traces(self.blocks)
+        traces = self.factor.block_traces(self.blocks, overwrite=consume)
+        if self.factor.st.q2 and self.factor.L2 is None:     # S⁻¹ took L₂₂'s place
+            self._fstate = None
         if traces is None:
             return None
         return tt.gradient(st.theta, traces)

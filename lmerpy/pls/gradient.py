@@ -28,7 +28,10 @@ def deviance_gradient(dev, st):
     smap, cp = dev.smap, dev.cp
     nth = dev.n_theta
     u = dev._u(st)
-    g_logdet = dev._logdet_gradient(st)
+    C = None
+    if dev.REML and dev.p:        # the solves first: the log-det part may consume the factor
+        C = dev._solve_Lt(st, st.RZX).reshape(dev.q, dev.p)
+    g_logdet = dev._logdet_gradient(st, consume=True)
     lam = dev._lambda_ops(st.theta)
     b = lam.lam_mul(u)                             # Λû
     zwr = dev.resp.ZtWy - lam.m_mul(b)             # Z'Wρ
@@ -41,7 +44,6 @@ def deviance_gradient(dev, st):
         factor = (dev.n - dev.p) / st.r2
         g = g_logdet + factor * dr2
         if dev.p:
-            C = dev._solve_Lt(st, st.RZX).reshape(dev.q, dev.p)
             # H = C V⁻¹ with V = R_X'R_X
             H = lapack.dpotrs(st.RX, C.T, lower=0)[0].T
             N = cp.ZtWX - lam.m_mul(lam.lam_mul(C))    # Z'W(X − ZΛC)
