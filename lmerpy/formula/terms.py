@@ -174,6 +174,7 @@ class Term:
         return len(self.factors)
 
 
+@_remember_hash
 @dataclass(frozen=True)
 class ModelTerms:
     """A right-hand side as R's ``terms()`` sees it (fixed part, or the left side of a bar).
