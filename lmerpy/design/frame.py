@@ -245,11 +245,12 @@ def build_frame(formula, data: pd.DataFrame, weights=None, offset=None, na_actio
         raise DataError(f"missing values in object (na_action='fail'): "
                         f"{', '.join(bad) or 'response/weights/offset'}")
     kept = ~missing
-    rows = np.flatnonzero(kept)
-    if rows.size == 0:
+    everything = not missing.any()
+    # the kept positions (all rows: a range, not an n-long index array)
+    rows = range(n_all) if everything else np.flatnonzero(kept)
+    if len(rows) == 0:
         raise DataError("0 (non-NA) cases: every row has a missing value in a variable the "
                         "model uses")
-    everything = rows.size == n_all
     if not everything:   # the evaluator's values are its own arrays: kept as they are
         values = {e: take(v, rows) for e, v in values.items()}
         if response is not None:
@@ -258,7 +259,7 @@ def build_frame(formula, data: pd.DataFrame, weights=None, offset=None, na_actio
     for e, v in values.items():
         if isinstance(v, Numeric):
             _check_finite(v, var_name(e))
-    total_offset = np.zeros(rows.size)
+    total_offset = np.zeros(len(rows))
     for o, vals in zip(offset_terms, off_vals):
         vals = vals if everything else vals[rows]
         _check_finite(vals, f"offset({var_name(o)})")
@@ -274,11 +275,13 @@ def build_frame(formula, data: pd.DataFrame, weights=None, offset=None, na_actio
             raise DataError("negative weights are not allowed (all weights must be >= 0)")
     if response is not None:
         response = _check_response(response, formula.response, glmer)
-    return ModelFrame(n=int(rows.size), values=values, response=response, weights=w,
+    return ModelFrame(n=len(rows), values=values, response=response, weights=w,
                       offset=total_offset, has_offset=bool(offset_terms) or o_arg is not None,
-                      kept=kept, dropped_rows=np.flatnonzero(missing).astype(np.int64),
+                      kept=kept,
+                      dropped_rows=(np.zeros(0, dtype=np.int64) if everything
+                                    else np.flatnonzero(missing).astype(np.int64)),
                       state=ev.state,
-                      row_index=data.index if rows.size == n_all else data.index[rows],
+                      row_index=data.index if everything else data.index[rows],
                       response_expr=formula.response, offset_terms=offset_terms)
 
 
