@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import math
 import time
+from functools import reduce
+from operator import add
 
 import numpy as np
 
@@ -157,14 +159,22 @@ def nelder_mead(fun, x0, lower, upper, step, *, xtol_abs, xtol_rel=1e-7, maxeval
     maxeval = int(maxeval or 0)
     stopval = -math.inf if stopval is None else float(stopval)
     deadline = None if not maxtime or maxtime <= 0 else time.monotonic() + float(maxtime)
-    P = initial_simplex(x0, lo, hi, step)
+    # the simplex as lists of floats: a few vertices of a few coordinates, for which Python's
+    # float arithmetic (IEEE, the same roundings as NumPy's elementwise operations) is
+    # several times faster than NumPy's per-call overhead
+    P = initial_simplex(x0, lo, hi, step).tolist()
+    lo_l, hi_l, xt_l = lo.tolist(), hi.tolist(), np.asarray(xt, dtype=float).tolist()
+    bounded = any(math.isfinite(v) for v in lo_l + hi_l)
+    rel_half = 0.5 * xtol_rel
     best = [math.inf, x0.copy(), 0]             # value, point, evaluations
+    asarray = np.array
 
     def evaluate(x):
-        f = float(fun(x.copy()))
+        xa = asarray(x, dtype=float)
+        f = float(fun(xa.copy()))
         best[2] += 1
         if f < best[0]:
-            best[0], best[1] = f, x.copy()
+            best[0], best[1] = f, xa
             if f < stopval:
                 raise _Stop(2)
         if maxeval > 0 and best[2] > maxeval:
@@ -173,18 +183,33 @@ def nelder_mead(fun, x0, lower, upper, step, *, xtol_abs, xtol_rel=1e-7, maxeval
             raise _Stop(6)
         return f
 
+    def close(a, b):
+        return abs(a - b) <= 1e-13 * (abs(a) + abs(b))
+
     def move(base, factor, away):
         """base + factor·(base − away), pinned to the box; None when it coincides with base
         or with ``away`` in every coordinate (the simplex has collapsed)."""
-        x = np.minimum(np.maximum(base + factor * (base - away), lo), hi)
-        if _close(x, base).all() or _close(x, away).all():
+        x = [b + factor * (b - a) for b, a in zip(base, away)]
+        if bounded:
+            x = [min(max(v, lo_i), hi_i) for v, lo_i, hi_i in zip(x, lo_l, hi_l)]
+        if all(map(close, x, base)) or all(map(close, x, away)):
             return None
         return x
 
-    def converged(P, c):
-        size = np.abs(P - c).max(axis=0)      # largest distance from c, per coordinate
-        ok = (size < xt) | (size < 0.5 * xtol_rel * size) | ((xtol_rel > 0) & (size == 0))
-        return bool((ok & np.isfinite(size)).all())
+    def converged(cols, c):
+        """lme4's test: in every coordinate, the largest distance of a vertex from c is
+        below xt (max |p − c| = max(max p − c, c − min p) exactly: rounding is monotonic)."""
+        for col, ci, t in zip(cols, c, xt_l):
+            size = max(max(col) - ci, ci - min(col))
+            if not size < t:
+                if not (math.isfinite(size) and (size < rel_half * size
+                                                  or (xtol_rel > 0 and size == 0))):
+                    return False
+        return True
+
+    def centroid_sums(cols):
+        # vertex by vertex, in order (the order of lme4's and NumPy's sums)
+        return [reduce(add, col) for col in cols]
 
     status = 4
     try:
@@ -192,9 +217,10 @@ def nelder_mead(fun, x0, lower, upper, step, *, xtol_abs, xtol_rel=1e-7, maxeval
         while True:
             il, ih = _low_high(vals)
             fl, fh = vals[il], vals[ih]
-            xh = P[ih].copy()
-            c = (P.sum(axis=0) - xh) / n
-            if converged(P, c):
+            xh = P[ih]
+            cols = list(zip(*P))
+            c = [(sm - h) / n for sm, h in zip(centroid_sums(cols), xh)]
+            if converged(cols, c):
                 break
             xr = move(c, _REFLECT, xh)
             if xr is None:
@@ -216,7 +242,7 @@ def nelder_mead(fun, x0, lower, upper, step, *, xtol_abs, xtol_rel=1e-7, maxeval
                 if fc < fr and fc < fh:
                     keep, fk = xc, fc
                 else:                           # shrink towards the best vertex
-                    xl = P[il].copy()
+                    xl = P[il]
                     for i in range(n + 1):
                         if i != il:
                             xi = move(xl, _SHRINK, P[i])

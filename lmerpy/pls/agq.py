@@ -85,6 +85,7 @@ def agq_deviance(S, resp, st, codes, rule):
     """
     q = S.q
     n = codes.shape[0]
+    S.set_theta(st.theta)       # PIRLS's fast paths leave Λ' unset
     a = S.a_values(st.w)[S.smap.diag_pos]
     sd = 1.0 / np.sqrt(a)
     devc0 = np.bincount(codes, weights=st.devres, minlength=q) + st.u * st.u

@@ -31,6 +31,7 @@ from scipy.linalg import lapack
 from ..errors import FitError, LmerpyError
 from .crossprod import ScalingMap, expand_pairs
 from .glmm_factor import make_glmm_factor
+from .pirls_diagonal import DiagonalTerm, pirls_diagonal
 
 try:  # SciPy's own sparse kernels, called without its dispatch (same arithmetic, same bits)
     from scipy.sparse import _sparsetools as _spt
@@ -158,6 +159,9 @@ class GlmmStructure:
         self._lt, self._lam = _Product(self.Lt), _Product(self.Lam)
         self._kdata = self.K.data
         self._diag_pos = self.smap.diag_pos
+        # one scalar term: A is diagonal, PIRLS's second stage needs no factor
+        self.diagonal = (DiagonalTerm.from_structure(Zt, self.blocks, self.smap.Lind0)
+                         if diag else None)
 
     def _build_m_map(self, M):
         """Pz (nnz(M) × n): M.data = Pz @ w is Z'WZ on M's pattern."""
@@ -309,13 +313,14 @@ class PirlsStart:
         The starting linear predictor, offset included.
     """
 
-    __slots__ = ("eta", "m", "mu", "r", "w", "w_finite")
+    __slots__ = ("diag_sums", "eta", "m", "mu", "r", "w", "w_finite")
 
     def __init__(self, S, resp, eta):
         self.eta = np.asarray(eta, dtype=float)
         self.mu, self.w, self.r = resp.working_parts(self.eta)
         self.w_finite = math.isfinite(float(self.w.sum()))
         self.m = S._pz(self.w) if self.w_finite else None
+        self.diag_sums = None       # Z'WZ's diagonal at w (one-term designs, on demand)
 
 
 def _bad_working():
@@ -360,12 +365,16 @@ def pirls(S, resp, theta, eta, *, beta=None, tol=1e-7, maxit=MAXIT, max_halvings
         lme4's ``PIRLS step-halvings failed to reduce deviance in pwrssUpdate`` or
         ``pwrssUpdate did not converge in ... iterations``, or a non-finite deviance.
     """
-    S.set_theta(theta)
-    fac = S.factor
     X = S.X
     p = S.p
     u_only = beta is not None
     off = resp.offset if not u_only else resp.offset + (X @ beta if p else 0.0)
+    if u_only and not precise and start is not None and S.diagonal is not None:
+        return pirls_diagonal(S.diagonal, resp, theta, beta, off, start, tol=tol, maxit=maxit,
+                              max_halvings=max_halvings, state_cls=PirlsState,
+                              error_cls=PirlsError)
+    S.set_theta(theta)
+    fac = S.factor
     linkinv = resp.family.linkinv
     dev_resids = resp.dev_resids
     working_parts = resp.working_parts
