@@ -111,7 +111,9 @@ class Control:
     optimizer : str, callable or tuple of two
         ``"nloptwrap"`` (NLopt BOBYQA with lme4's settings; lmer's default), ``"bobyqa"``
         (NLopt BOBYQA with minqa-like settings), ``"Nelder_Mead"`` (NLopt Nelder-Mead with
-        lme4-like tolerances), ``"lbfgsb"`` (bounded quasi-Newton on the analytic gradient), or
+        lme4-like tolerances), ``"lbfgsb"`` (bounded quasi-Newton on the analytic gradient),
+        ``"newton_ai"`` (trust-region Newton on the analytic gradient with the
+        average-information matrix, LMMs only; see :mod:`lmerpy.optimize.newton`), or
         a callable ``f(fun, x0, lower, upper, **optCtrl)`` returning an object with ``x`` and
         ``fun`` (and optionally ``feval``, ``return_code``, ``message``). glmer controls hold
         one optimizer per stage.
@@ -123,12 +125,15 @@ class Control:
         Settings passed to the optimizer (NLopt names such as ``maxeval``, ``xtol_abs``,
         ``ftol_abs``, ``xtol_rel``, ``ftol_rel``, ``maxtime``, ``algorithm``; lme4's
         Nelder_Mead / minqa names ``maxfun``, ``FtolAbs``, ``FtolRel``, ``XtolRel``, ``xst``,
-        ``xt``, ``rhobeg``, ``rhoend``; L-BFGS-B names ``maxiter``, ``ftol``, ``gtol``).
+        ``xt``, ``rhobeg``, ``rhoend``; L-BFGS-B names ``maxiter``, ``ftol``, ``gtol``;
+        ``newton_ai``'s ``tol``, ``xtol``, ``maxiter``, ``delta0``).
     use_gradient : {"auto", True, False}
         How the post-fit derivatives are computed: ``"auto"`` uses the deviance's analytic
-        ``gradient`` when it has one (Hessian by central differences of that gradient) and
-        lme4's finite differences of the deviance otherwise; ``True`` requires the analytic
-        gradient; ``False`` always uses lme4's finite differences (``deriv12``).
+        ``gradient`` when it has one (Hessian by central differences of that gradient, or by
+        forward differences after a gradient-based optimizer, where each gradient costs a
+        factorisation) and lme4's finite differences of the deviance otherwise; ``True``
+        requires the analytic gradient; ``False`` always uses lme4's finite differences
+        (``deriv12``).
     restart_unconverged : bool
         lmerpy addition: when the derivatives are analytic, the fit is not singular, the
         optimizer reported success and yet the scaled gradient fails lme4's gradient check,
@@ -146,12 +151,14 @@ class Control:
     gradient_min_q : int or None
         lmerpy addition (lmer only; :func:`lmerControl` sets 1000): with the default optimizer
         (``"nloptwrap"``, empty ``optCtrl``) and a deviance with an analytic gradient, models
-        with at least this many random effects (q) are fitted by ``"lbfgsb"`` instead of
+        with at least this many random effects (q) are fitted by ``"newton_ai"`` (by
+        ``"lbfgsb"`` when the deviance offers no average-information matrix) instead of
         BOBYQA. On large models one evaluation is a large Cholesky factorisation and the
-        gradient costs about two more, yet L-BFGS-B needs 14 (deviance, gradient) pairs on
-        InstEval where BOBYQA needs 76 deviances, and it stops at the optimum itself (BOBYQA
-        stops within its tolerance of it). Small models keep lme4's BOBYQA path, which
-        reproduces lme4's estimates to the printed digit. None: always the named optimizer.
+        gradient costs about two more, yet the Newton method needs 5 (deviance, gradient)
+        pairs on InstEval where BOBYQA needs 76 deviances (L-BFGS-B 15), and it stops at the
+        optimum itself (BOBYQA stops within its tolerance of it). Small models keep lme4's
+        BOBYQA path, which reproduces lme4's estimates to the printed digit. None: always the
+        named optimizer.
     check_* (pre-fit)
         lme4's design checks with lme4's defaults, for the design stage to read.
     mod_type : {"lmer", "glmer"}
@@ -306,10 +313,12 @@ def lmerControl(optimizer="nloptwrap", restart_edge=True, boundary_tol=1e-5, cal
 
     Parameters
     ----------
-    optimizer : {"nloptwrap", "bobyqa", "Nelder_Mead", "lbfgsb"} or callable
+    optimizer : {"nloptwrap", "bobyqa", "Nelder_Mead", "lbfgsb", "newton_ai"} or callable
         ``"nloptwrap"`` (default, as lme4 >= 1.1-20): NLopt BOBYQA with ``xtol_abs = ftol_abs
-        = 1e-8``, ``xtol_rel = 1e-4`` (nloptr's default), ``maxeval = 1e5``. ``"lbfgsb"`` is a
-        lmerpy addition: bounded L-BFGS on the deviance's analytic gradient.
+        = 1e-8``, ``xtol_rel = 1e-4`` (nloptr's default), ``maxeval = 1e5``. ``"lbfgsb"`` and
+        ``"newton_ai"`` are lmerpy additions: bounded L-BFGS on the deviance's analytic
+        gradient, and trust-region Newton steps on that gradient with the average-information
+        matrix as Hessian (what large models get by default, see ``gradient_min_q``).
     restart_edge : bool
         Restart the optimizer once when a θ ends on its bound while the deviance decreases
         into the interior.
@@ -334,8 +343,8 @@ def lmerControl(optimizer="nloptwrap", restart_edge=True, boundary_tol=1e-5, cal
         gradient.
     gradient_min_q : int or None
         lmerpy addition (see :class:`Control`): with the default optimizer, models with at
-        least this many random effects are fitted by L-BFGS-B on the analytic gradient
-        (fewer, costlier evaluations); None keeps BOBYQA for every size.
+        least this many random effects are fitted by ``"newton_ai"`` on the analytic gradient
+        (far fewer, costlier evaluations); None keeps BOBYQA for every size.
     use_last_params, check_nobs_vs_rankZ, check_nobs_vs_nlev, check_nlev_gtreq_5,
     check_nlev_gtr_1, check_nobs_vs_nRE, check_rankX, check_scaleX, check_formula_LHS
         As lme4's ``use.last.params`` and pre-fit ``check.*`` arguments, same defaults.

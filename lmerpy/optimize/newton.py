@@ -29,7 +29,10 @@ fit converge only linearly.
 
 The steps are those of a trust region (Moré–Sorensen on the small k × k model), which keeps
 the early steps safe where the model is poor. Rejected trial points cost one deviance
-evaluation; the gradient (and the model Hessian) is computed only at accepted points.
+evaluation; the gradient (and the model Hessian) is computed only at accepted points. When
+two accepted steps point back and forth, the model is too flat along the step (the Euler
+term of a column with several θ is only an estimate, e.g. near a rank-deficient covariance)
+and gets the secant curvature along it.
 """
 from __future__ import annotations
 
@@ -50,6 +53,9 @@ __all__ = ["lmm_information", "model_hessian", "template_columns", "trust_newton
 NEWTON_SETTINGS = {"tol": 1e-10, "xtol": 1e-12, "maxiter": 200, "delta0": 1.0}
 
 _EPS = float(np.finfo(float).eps)
+#: Iterations in a row whose predicted decrease is below the criterion's rounding after which
+#: :func:`trust_newton` stops (status 2).
+NOISE_ITERATIONS = 3
 
 
 def lmm_information(dev, theta):
@@ -125,7 +131,8 @@ def second_order_term(theta, g, columns):
         tt = float(tau @ tau)
         if not tt > 0:
             continue
-        blk = (np.outer(gc, tau) + np.outer(tau, gc)) / tt - (gc @ tau) * np.outer(tau, tau) / tt ** 2
+        blk = (np.outer(gc, tau) + np.outer(tau, gc)) / tt \
+            - (gc @ tau) * np.outer(tau, tau) / tt ** 2
         T[np.ix_(c, c)] += blk
     return T
 
@@ -178,30 +185,41 @@ def _tr_step(g, B, delta):
     def norm(lam):
         return float(np.linalg.norm(gt / (w + lam)))
 
-    if norm(lo) <= delta:                       # (nearly) the hard case: the step at λ = lo
-        lam = lo
+    if norm(lo) <= delta:
+        # the hard case (g has no component along the lowest eigenvector): the step at
+        # λ = lo, and where B is indefinite, along that eigenvector up to the boundary
+        d = -(U @ (gt / (w + lo)))
+        if w[0] < 0:
+            extra = math.sqrt(max(delta * delta - float(d @ d), 0.0))
+            u0 = U[:, 0]
+            d = d - math.copysign(extra, float(g @ u0)) * u0
+        return d, float(lo)
     else:
         hi = lo + float(np.linalg.norm(g)) / delta
         while norm(hi) > delta:
             hi *= 2.0
-        a, b = lo, hi
+        a, b = lo, hi                           # ‖d(a)‖ > delta >= ‖d(b)‖
         lam = b
         for _ in range(200):
-            # Newton on φ(λ) = 1/‖d(λ)‖ − 1/delta (increasing, nearly linear), kept inside
-            # the bracket [a, b] of the root
             nl = norm(lam)
+            if abs(nl - delta) <= 1e-10 * delta:
+                break
             if nl > delta:
                 a = lam
             else:
                 b = lam
+            if b - a <= 1e-13 * b:
+                lam = b
+                break
+            # Newton on φ(λ) = 1/‖d(λ)‖ − 1/delta (increasing, nearly linear), kept inside
+            # the bracket
             phi = 1.0 / nl - 1.0 / delta
             dphi = float(np.sum(gt ** 2 / (w + lam) ** 3)) / nl ** 3
             cand = lam - phi / dphi if dphi > 0 else 0.5 * (a + b)
             lam = cand if a < cand < b else 0.5 * (a + b)
-            if b - a <= 1e-12 * b or abs(nl - delta) <= 1e-10 * delta:
-                break
-    d = -(U @ (gt / (w + lam)))
-    return d, float(lam)
+        if norm(lam) > delta * (1.0 + 1e-9):   # never outside the region
+            lam = b
+    return -(U @ (gt / (w + lam))), float(lam)
 
 
 def trust_newton(fun, grad, hess, x0, lower=None, upper=None, *, settings=None, verbose=0,
@@ -228,8 +246,12 @@ def trust_newton(fun, grad, hess, x0, lower=None, upper=None, *, settings=None, 
     Returns
     -------
     NewtonResult
-        ``status`` 3: predicted decrease below ``tol``; 4: step below ``xtol``; 5: ``maxiter``
-        reached; -4: the trust region collapsed without progress (roundoff).
+        ``status`` 3: predicted decrease below ``tol``; 2: the predicted decreases stayed
+        below the criterion's rounding (10³ machine epsilons of its value) for
+        :data:`NOISE_ITERATIONS` iterations, as where the optimum is degenerate (a
+        rank-deficient covariance: the model's curvature across a column of θ tending to 0 is
+        only estimated, and the steps wander without a measurable change); 4: step below
+        ``xtol``; 5: ``maxiter`` reached; -4: the trust region collapsed without progress.
     """
     t0 = time.perf_counter()
     st = dict(NEWTON_SETTINGS)
@@ -248,6 +270,8 @@ def trust_newton(fun, grad, hess, x0, lower=None, upper=None, *, settings=None, 
     g = np.asarray(grad(x.copy()), dtype=float)
     B = np.asarray(hess(x.copy(), g), dtype=float)
     gevals, it, status = 1, 0, 5
+    s_prev = None                               # the last accepted step
+    flat = 0                                    # iterations in a row at the rounding level
     while it < maxiter:
         it += 1
         d, lam = _tr_step(g, B, delta)
@@ -264,12 +288,16 @@ def trust_newton(fun, grad, hess, x0, lower=None, upper=None, *, settings=None, 
         if nd <= xtol * (1.0 + float(np.linalg.norm(x))):
             status = 4 if lam == 0.0 else -4
             break
+        noise = 1e3 * _EPS * max(1.0, abs(fx))
+        flat = flat + 1 if pred <= noise else 0
+        if flat > NOISE_ITERATIONS:
+            status = 2
+            break
         xn = x + d
         try:
             fn = rec(xn)
         except FitError:
             fn = math.inf
-        noise = 1e3 * _EPS * max(1.0, abs(fx))
         if not math.isfinite(fn):
             rho = -math.inf
         elif pred > noise:
@@ -281,18 +309,27 @@ def trust_newton(fun, grad, hess, x0, lower=None, upper=None, *, settings=None, 
         elif rho > 0.75 and nd >= 0.99 * delta:
             delta = 2.0 * delta
         if rho > 1e-4:
-            x, fx = xn, fn
-            g = np.asarray(grad(x.copy()), dtype=float)
-            B = np.asarray(hess(x.copy(), g), dtype=float)
+            gn = np.asarray(grad(xn.copy()), dtype=float)
+            Bn = np.asarray(hess(xn.copy(), gn), dtype=float)
+            if s_prev is not None and \
+                    float(d @ s_prev) < -0.5 * nd * float(np.linalg.norm(s_prev)):
+                # steps back and forth: the model is too flat along d (near a rank-deficient
+                # covariance the Euler term is only an estimate); give it the secant
+                # curvature along d, so that B d = y there
+                curv = (float(d @ (gn - g)) - float(d @ (Bn @ d))) / (nd * nd)
+                if curv > 0:
+                    Bn = Bn + (curv / (nd * nd)) * np.outer(d, d)
+            s_prev = d
+            x, fx, g, B = xn, fn, gn, Bn
             gevals += 1
-    if status != 5 and it >= maxiter:
-        status = 5
-    text = {3: "NEWTON_AI_FTOL_REACHED: predicted decrease of the Newton step below tol",
+    text = {2: "NEWTON_AI_FTOL_REACHED: predicted decreases at the rounding level of the "
+               "criterion",
+            3: "NEWTON_AI_FTOL_REACHED: predicted decrease of the Newton step below tol",
             4: "NEWTON_AI_XTOL_REACHED: Newton step below xtol",
             5: "NEWTON_AI_MAXITER_REACHED: iteration limit reached",
             -4: "NEWTON_AI_ROUNDOFF_LIMITED: the trust region collapsed without progress"}
     log = rec.fitlog[rec.start_len:]
-    # the last accepted point is the best one (acceptance requires a decrease)
+    # the last accepted point: a decrease, or no increase beyond the criterion's rounding
     return NewtonResult(x=x, fun=float(fx), feval=rec.count, status=status,
                         message=text[status], method="newton_ai", settings=st, fitlog=log,
                         elapsed=time.perf_counter() - t0, gevals=gevals, iterations=it)
