@@ -213,10 +213,12 @@ def test_blocked_buffers_and_modes(large, mode, monkeypatch):
     if mode == "dense":                # level-ordered F: its slot-order view is F's values
         fac = dev.factor
         dev(ths[0])
-        F = fac.Fd
         st = fac.st
-        expect = F[st.slot_row[:, None], st.F_indices.reshape(st.ns, st.p1)]
+        F = np.hstack([Fc.copy() for _, _, Fc in fac.F_chunks()])   # dense column chunks
+        ind, _ = st.F_structure()
+        expect = F[st.slot_row[:, None], ind.reshape(st.ns, st.p1)]
         assert np.array_equal(fac.Fs, expect)
+        assert np.array_equal(fac.F_matrix().toarray(), F)
     if "cholmod" in available_backends():
         ref = LmmDeviance(des, REML=True, backend="cholmod")
         for th, v in zip(ths, first):

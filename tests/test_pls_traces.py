@@ -100,9 +100,11 @@ def test_templates_without_lme4_structure():
     assert not TermTemplates(smap_cross, dev.blocks).ok
 
 
-def test_odd_template_uses_the_pattern_formula():
+@pytest.mark.parametrize("mode", ["pairs", "dense", "sparse"])
+def test_odd_template_uses_the_pattern_formula(mode, monkeypatch):
     """A design whose Λ' gives each level of the first term its own θ: the gradient still
-    matches finite differences (pattern formula)."""
+    matches finite differences (pattern formula), the deviance the dense reference."""
+    monkeypatch.setattr(blocked_mod, "MODE_OVERRIDE", mode)
     des = three_term_design(n=800, l1=40, l2=12, l3=3)
     Lind = np.asarray(des.Lind).copy()
     Lt = sp.csc_matrix(des.Lambdat)

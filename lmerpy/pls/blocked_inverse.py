@@ -65,12 +65,8 @@ def inverse_on_pattern(fac):
     Li = fac.L1inv  # (nl, p1, p1)
     W = np.broadcast_to(np.eye(p1), (st.nl, p1, p1)).copy()
     if st.ns:
-        if st.mode == "dense":      # slots in level order throughout (sequential access)
-            T = _sinv_f_dense(fac, Sinv)
-            F, lev, posB, posBt = fac._Fs_lev, st.d_lev, st.d_posB, st.d_posBt
-        else:
-            T = _sinv_f(fac, Sinv, sflat)
-            F, lev, posB, posBt = fac.Fs, st.slot_lev, st.posB, st.posBt
+        T = _sinv_f(fac, Sinv, sflat)
+        F, lev = fac.Fs, st.slot_lev
         # W_g = I + Σ_{s∈g} F_s' T_s
         for a in range(p1):
             for b_ in range(p1):
@@ -84,7 +80,7 @@ def inverse_on_pattern(fac):
             S21[:, 1] = -(T[:, 1] * Li[lev, 1, 1])
         else:
             S21 = -np.einsum("sj,sjc->sc", T, Li[lev])
-        sel, dst, selt, dstt = st.b_scatter(posB, posBt)
+        sel, dst, selt, dstt = st.b_scatter()
         S21 = S21.reshape(-1)
         out[dst] = S21[sel]
         out[dstt] = S21[selt]
@@ -93,37 +89,27 @@ def inverse_on_pattern(fac):
     return out
 
 
-def _sinv_f_dense(fac, Sinv):
-    """Dense mode: T = S⁻¹F at the slots, in level order (S⁻¹: lower triangle given)."""
-    st = fac.st
-    _symmetrize(Sinv)                           # whole S⁻¹: GEMM beats SYMM
-    FS = fac.Fd.T @ Sinv                        # (S⁻¹F)' in C order = S⁻¹F in Fortran
-    return FS.reshape(-1)[st.d_flat].reshape(st.ns, st.p1)
-
-
 def _sinv_f(fac, Sinv, sflat):
-    """T_s = (S⁻¹F)[row_s, level_s block] for every slot s (S⁻¹: lower triangle only)."""
+    """T_s = (S⁻¹F)[row_s, level_s block] for every slot s, slot order (S⁻¹: lower triangle
+    given; completed in place when GEMMs are used)."""
     st = fac.st
-    p1 = st.p1
-    T = np.empty((st.ns, p1))
+    p1, q2 = st.p1, st.q2
+    F = fac.Fs
     if st.has_pairs:
-        indptr, indices, src, diag = st.q_structure()
-        Q = sp.csr_matrix((sflat[src], indices, indptr), shape=(st.ns, st.ns))
-        F = fac.Fs
+        ps, pt, pdest, indptr = st.pairs()
+        diag = st.slot_row.astype(np.int64) * (q2 + 1)
+        Q = sp.csr_matrix((sflat[pdest], pt, indptr), shape=(st.ns, st.ns))
         T = np.asarray(Q @ F) + np.asarray(Q.T @ F) - sflat[diag][:, None] * F
         return T.reshape(st.ns, p1)
-    _symmetrize(Sinv)
-    FT = fac.FT_matrix()
-    step = max(1, int(_CHUNK // max(st.q2, 1)) // p1)
-    for g0 in range(0, st.nl, step):
-        g1 = min(st.nl, g0 + step)
-        sl = st.lev_order[st.lev_ptr[g0]:st.lev_ptr[g1]]
-        if sl.size == 0:
-            continue
-        blk = np.asarray(FT[g0 * p1:g1 * p1] @ Sinv)  # (chunk·p1, q2)
-        lev = st.slot_lev[sl] - g0
-        rows = lev[:, None] * p1 + np.arange(p1)[None, :]
-        T[sl] = blk[rows, st.slot_row[sl][:, None]]
+    full = _symmetrize(Sinv)                    # whole S⁻¹: GEMM beats SYMM
+    Tl = np.empty(st.ns * p1)                   # level order
+    flat = fac._level_flat() if st.v_order is None else st.d_flat
+    for g0, g1, Fc in fac.F_chunks():
+        Y = blas.dgemm(1.0, full, Fc)           # S⁻¹F for the chunk (q2 × m), Fortran order
+        a, b = st.lev_ptr[g0] * p1, st.lev_ptr[g1] * p1
+        Tl[a:b] = Y.reshape(-1, order="F")[flat[a:b] - g0 * p1 * q2]
+    T = np.empty((st.ns, p1))
+    T[st.lev_order] = Tl.reshape(st.ns, p1)
     return T
 
 
@@ -139,7 +125,8 @@ def block_traces(fac, blocks, overwrite=False):
     """
     st = fac.st
     if st.nl and st.ns and st.has_pairs and fac._theta is None:
-        return None
+        return None                 # pair mode without the θ-map
+
     out = [None] * len(blocks)
     Sinv = sinv_lower(fac, overwrite) if st.q2 else None
     if st.q2:
@@ -170,19 +157,13 @@ def _ftsf_blocks(fac, Sinv):
     p1, q2, nl = st.p1, st.q2, st.nl
     full = _symmetrize(Sinv)
     W = np.empty((nl, p1, p1))
-    step = max(1, int(_CHUNK // max(q2, 1)) // p1)
-    Fd = fac.Fd
-    for g0 in range(0, nl, step):
-        g1 = min(nl, g0 + step)
+    for g0, g1, Fc in fac.F_chunks():
         ng = g1 - g0
-        if Fd is not None:
-            Fc = Fd[:, g0 * p1:g1 * p1]                 # Fortran-contiguous columns
-        else:
-            Fc = fac.dense_F_columns(g0, g1)
         Y = blas.dgemm(1.0, full, Fc)                   # S⁻¹F (q2 × ng·p1)
         Ft = Fc.T.reshape(ng, p1, q2)
         Yt = Y.T.reshape(ng, p1, q2)
         for a in range(p1):
-            for b in range(p1):
+            for b in range(a, p1):
                 W[g0:g1, a, b] = np.einsum("gr,gr->g", Ft[:, a, :], Yt[:, b, :])
+                W[g0:g1, b, a] = W[g0:g1, a, b]
     return W

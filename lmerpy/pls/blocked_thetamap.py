@@ -136,86 +136,62 @@ class Lambda2:
 
 
 class ThetaMap:
-    """The θ-map of S for a pair-mode structure (see the module docstring).
+    """The θ-map of S for a pair-mode layout (see the module docstring).
 
     Parameters
     ----------
-    st : blocked._Structure
-        Its slot pairs (``ps``, ``pt``, ``pdest``) and layout.
-    smap : ScalingMap
-    off : int
-        First row of the first term.
-    loc2 : ndarray of int
-        Row in S of each row of A (−1 in the first term).
-    orow_b, ocol : ndarray of int
-        A's row and column of each slot's entries (ns × p₁).
+    layout : blocked_layout.Layout
+        Its slots (M₂₁'s values ``v_m`` in slot order) and Λ's first-term maps.
+    pairs : tuple
+        The layout's slot pairs (ps, pt, pdest, indptr).
+    m22_flat, m22_val : ndarray
+        M₂₂'s lower entries (Fortran flat positions in S) and values.
+    lam2 : tuple
+        Λ₂' entries in S coordinates: (rows, cols, θ index, n_theta).
     """
 
-    def __init__(self, st, smap, off, loc2, orow_b, ocol):
-        q2, nl, p1, ns = st.q2, st.nl, st.p1, st.ns
+    def __init__(self, layout, pairs, m22_flat, m22_val, lam2):
+        q2, nl, p1 = layout.q2, layout.nl, layout.p1
+        self.layout = layout
         self.nl, self.p1 = nl, p1
-        M = smap.M
-        m_slot = np.asarray(M[orow_b.ravel(), ocol.ravel()]).reshape(ns, p1)
-        # lower entries of M22 (Fortran-order flat index)
-        Mc = M.tocoo()
-        r2, c2 = loc2[Mc.row], loc2[Mc.col]
-        keep = (r2 >= 0) & (c2 >= 0) & (r2 >= c2)
-        m22_dest = c2[keep] * q2 + r2[keep]
-        m22_val = Mc.data[keep]
-        del Mc, r2, c2, keep
-        pdest = st.pdest
-        lookup = np.zeros(q2 * q2, dtype=pdest.dtype)     # flat entry -> row of G
-        lookup[pdest] = 1
-        lookup[m22_dest] = 1
-        xdest = np.flatnonzero(lookup)
-        lookup[xdest] = np.arange(xdest.shape[0], dtype=lookup.dtype)
+        ps, pt, pdest, _ = pairs
+        m_slot = layout.v_m
         itype = pdest.dtype
+        lookup = np.zeros(q2 * q2, dtype=itype)           # flat entry -> row of G
+        lookup[pdest] = 1
+        lookup[m22_flat] = 1
+        xdest = np.flatnonzero(lookup)
+        lookup[xdest] = np.arange(xdest.shape[0], dtype=itype)
         self.xdest = xdest.astype(itype)
         self.xr = (xdest % q2).astype(itype)
         self.xc = (xdest // q2).astype(itype)
         self.xdiag = np.flatnonzero(self.xr == self.xc)
-        self.m22 = np.bincount(lookup[m22_dest], weights=m22_val, minlength=xdest.shape[0])
+        self.m22 = np.bincount(lookup[m22_flat], weights=m22_val, minlength=xdest.shape[0])
         prow = lookup[pdest]
         del lookup, xdest
         # G row-wise (CSR, columns sorted), one column per (level, c, c'): the mat-vec writes
         # sequentially and sums each row in column order
         pp = p1 * p1
-        lev = st.slot_lev.astype(st.ps.dtype)[st.ps]
+        lev = layout.slot_lev.astype(ps.dtype)[ps]
         if p1 == 1:
-            rows, cols, vals = prow, lev, m_slot[st.ps, 0] * m_slot[st.pt, 0]
+            rows, cols, vals = prow, lev, m_slot[ps, 0] * m_slot[pt, 0]
         else:
             cc, cc2 = np.divmod(np.arange(pp), p1)
             cols = (lev[:, None] * pp + np.arange(pp)[None, :]).ravel()
             rows = np.repeat(prow, pp)
-            vals = (m_slot[st.ps][:, cc] * m_slot[st.pt][:, cc2]).ravel()
+            vals = (m_slot[ps][:, cc] * m_slot[pt][:, cc2]).ravel()
         del lev
         G = sp.csr_matrix((vals, (rows, cols)), shape=(self.xdest.shape[0], nl * pp))
         del rows, cols, vals, prow
         G.sort_indices()
         self.G = G
-        # Λ₁' blocks per level and Λ₂' (θ-index maps)
-        lt_r, lt_c, lind = smap.lt_rows, smap.lt_cols, smap.Lind0
-        q1 = st.q1
-        in1 = (lt_r >= off) & (lt_r < off + q1) & (lt_c >= off) & (lt_c < off + q1)
-        g = (lt_r[in1] - off) // p1
-        self.lt1_flat = g * pp + ((lt_r[in1] - off) % p1) * p1 + (lt_c[in1] - off) % p1
-        self.lt1_lind = lind[in1]
-        r2l, c2l = loc2[lt_r], loc2[lt_c]
-        in2 = (r2l >= 0) & (c2l >= 0)
-        self.lam2 = Lambda2(q2, r2l[in2], c2l[in2], lind[in2], smap.n_theta,
-                            self.xdest, self.xr, self.xc)
-
-    def lambda1t(self, theta):
-        """Λ₁_g' per level, (nl, p₁, p₁)."""
-        p1 = self.p1
-        lt1 = np.zeros(self.nl * p1 * p1)
-        lt1[self.lt1_flat] = theta[self.lt1_lind]
-        return lt1.reshape(self.nl, p1, p1)
+        r2l, c2l, lind, nth = lam2
+        self.lam2 = Lambda2(q2, r2l, c2l, lind, nth, self.xdest, self.xr, self.xc)
 
     def schur_into(self, theta, L1inv, vec):
         """vec (zeroed, q₂² doubles) ← S's lower triangle (Fortran order), given the first
         term's L₁_g⁻¹ (nl, p₁, p₁)."""
-        lt1 = self.lambda1t(theta)
+        lt1 = self.layout.lambda1t(theta)
         if self.p1 == 1:
             h = (L1inv[:, 0, 0] * lt1[:, 0, 0]) ** 2
         else:
@@ -233,7 +209,7 @@ class ThetaMap:
         v = self.lam2.tilde(theta, Sinv)
         v[self.xdiag] *= 0.5                                  # pairs (s, s) counted once
         U = self.G.T @ v                                      # Σ_pairs S̃ m_s ⊗ m_t
-        lt1 = self.lambda1t(theta)
+        lt1 = self.layout.lambda1t(theta)
         if self.p1 == 1:
             k = lt1[:, 0, 0] * L1inv[:, 0, 0] ** 2            # Λ₁_g A_g⁻¹
             return np.array([[2.0 * np.dot(k * k, U)]])

@@ -299,7 +299,7 @@ class LmmDeviance:
         self._state = None
         self._fstate = None
         fac = self.factor
-        fac.factor(self.smap.values(theta), theta)
+        fac.factor(self._values_for(fac, theta), theta)
         self._fstate = st
         st.ldL2 = fac.logdet()
         R = fac.solve_L(self._lambda_ops(st.theta).lt_mul(self._KB))
@@ -342,13 +342,20 @@ class LmmDeviance:
             st.crit_reml = (st.ldL2 + st.ldRX2 + nmp * (1.0 + _LOG2PI + lr - math.log(nmp))
                             - self.sum_log_w) if nmp > 0 else np.nan
 
+    def _values_for(self, fac, theta):
+        """A(θ)'s values on its pattern for ``fac.factor``; None when the factor computes A's
+        pieces from θ itself (blocked layout: A's pattern and θ-map are then never built)."""
+        if isinstance(fac, BlockedFactor) and fac.st.theta_path:
+            return None
+        return self.smap.values(theta)
+
     def _ensure_factored(self, st):
         """Make ``self.factor`` hold the factorisation of ``st`` (its L, solves, inverse)."""
         if self._fstate is not st:
             if st.Lz is not None:
                 self.factor.set_dense(st.Lz, st.ldL2)
             else:
-                self.factor.factor(self.smap.values(st.theta), st.theta)
+                self.factor.factor(self._values_for(self.factor, st.theta), st.theta)
             self._fstate = st
 
     def _solve_Lt(self, st, C):
@@ -505,7 +512,7 @@ class LmmDeviance:
             return self.factor.inverse_on_pattern()
         blk, q2 = self._blocked()
         if blk is not None and self.q <= DENSE_Q:
-            blk.factor(self.smap.values(st.theta), st.theta)
+            blk.factor(self._values_for(blk, st.theta), st.theta)
             return blk.inverse_on_pattern()
         self._ensure_factored(st)
         L = self.factor.L_matrix()
@@ -518,7 +525,7 @@ class LmmDeviance:
         if plan:
             return plan.inverse(L)
         if blk is not None:
-            blk.factor(self.smap.values(st.theta), st.theta)
+            blk.factor(self._values_for(blk, st.theta), st.theta)
             return blk.inverse_on_pattern()
         if self.q <= _DENSE_INVERSE_Q:
             Ainv = self.factor.solve_A(np.eye(self.q))
@@ -537,17 +544,4 @@ def _mirror_index(q):
 
 def _density(blk):
     """Fraction of the dense block's lower triangle that is structurally nonzero (estimate)."""
-    st = blk.st
-    if st.q2 == 0:
-        return 1.0
-    tri = st.q2 * (st.q2 + 1) / 2.0
-    if st.ns and st.has_pairs:
-        mark = np.zeros(st.q2 * st.q2, dtype=bool)
-        mark[st.flat22_low] = True
-        mark[st.pdest] = True
-        nz = int(np.count_nonzero(mark))
-    elif st.ns:
-        return 1.0  # more slot pairs than the budget: S is large and dense
-    else:
-        nz = st.flat22_low.shape[0]
-    return nz / tri
+    return blk.st.density()

@@ -1,0 +1,407 @@
+"""Index maps of the blocked factor's layout (built once per model; see :mod:`.blocked`).
+
+Two sets of maps describe where A's pieces live:
+
+* the θ-path (what every deviance evaluation uses): read off Z'WZ (M) and Λ's template
+  directly — the first term's diagonal blocks of M, the "slots" (row of the dense part, level
+  of the first term) where A₂₁ = Λ₂'M₂₁Λ₁ can be nonzero with M₂₁'s values there, and
+  M₂₂'s lower entries. A(θ)'s pieces follow by small products with Λ's blocks, so A's own
+  sparsity pattern and the θ⊗θ map of :class:`~.crossprod.ScalingMap` are never built;
+* the pattern maps (positions in A's pattern), built on first use: factorisations from A's
+  values alone, and A⁻¹ on A's pattern (conditional variances, the pattern gradient).
+
+Slots are sorted by row, then level; "level order" sorts them by level, then row.
+
+R equivalent: none (lme4 hands A's pattern to CHOLMOD); MixedModels.jl's blocked ``L``.
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..errors import LmerpyError
+from .blocked_thetamap import Lambda2, ThetaMap
+from .crossprod import unique_sorted
+
+__all__ = ["Layout"]
+
+_PATTERN = frozenset(("posD", "posB", "posBt", "pos22_low", "flat22_low", "pos22", "flat22"))
+
+
+def _itype(*sizes):
+    """int32 when every index fits, else int64."""
+    return np.int32 if max([0, *sizes]) < 2 ** 31 - 1 else np.int64
+
+
+class Layout:
+    """The blocked layout of A for one model (see the module docstring).
+
+    Parameters
+    ----------
+    smap : ScalingMap
+    blocks : list of (row_offset, n_levels, n_columns)
+    first : int or None
+        The term eliminated first (None: all of A dense).
+    """
+
+    def __init__(self, smap, blocks, first):
+        q = smap.q
+        self.first = first
+        if first is None:
+            off, nl, p1 = 0, 0, 1
+        else:
+            off, nl, p1 = blocks[first]
+        q1 = nl * p1
+        self.q, self.q1, self.q2, self.nl, self.p1 = q, q1, q - q1, nl, p1
+        q2 = self.q2
+        I1 = np.arange(off, off + q1)
+        I2 = np.concatenate((np.arange(off), np.arange(off + q1, q)))
+        self.I1, self.I2 = I1, I2
+        self.perm = np.concatenate((I1, I2)).astype(np.int64)
+        self.identity_perm = off == 0 or q1 == 0
+        loc2 = np.full(q, -1, dtype=np.int64)
+        loc2[I2] = np.arange(q2)
+        self._loc2 = loc2
+        self._smap, self._off = smap, off
+        self.ns = 0
+        self.mode = None
+        self.has_pairs = False
+        self.theta_path = False
+        if nl:
+            self._theta_layout(smap, off, nl, p1, q1, q2, loc2)
+
+    # -- the θ-path -----------------------------------------------------------------------
+    def _theta_layout(self, smap, off, nl, p1, q1, q2, loc2):
+        from .blocked import choose_mode
+        M = smap.zwz()
+        ip, ix, dv = M.indptr, M.indices, M.data
+        q = self.q
+
+        def entries(lo, hi, inside):
+            """Positions, rows, columns of M's entries in columns [lo, hi) whose row is
+            inside (or outside) the first term's block."""
+            a, b = ip[lo], ip[hi]
+            r = ix[a:b]
+            m = (r >= off) & (r < off + q1)
+            pos = np.flatnonzero(m if inside else ~m) + a
+            col = np.searchsorted(ip, pos, side="right") - 1
+            return pos, ix[pos].astype(np.int64), col
+        # the first term's diagonal blocks of M (one p1×p1 block per level)
+        pos, r, c = entries(off, off + q1, True)
+        if np.any((r - off) // p1 != (c - off) // p1):
+            raise LmerpyError("internal error: the first term's block of Z'WZ is not "
+                              "block-diagonal by level")
+        Md = np.zeros((nl, p1, p1))
+        Md[(c - off) // p1, (r - off) % p1, (c - off) % p1] = dv[pos]
+        self.Md = Md
+        # slots: M's entries in the other columns with a first-term row, in CSC order (column
+        # of the dense part, then first-term row): already sorted by (row, level)
+        parts = [entries(0, off, True), entries(off + q1, q, True)]
+        pos = np.concatenate([p_[0] for p_ in parts])
+        r = np.concatenate([p_[1] for p_ in parts])
+        c = np.concatenate([p_[2] for p_ in parts])
+        del parts
+        kt = loc2[c] * nl + (r - off) // p1
+        new = np.empty(kt.shape[0], dtype=bool)
+        new[:1] = True
+        np.not_equal(kt[1:], kt[:-1], out=new[1:])
+        key = kt[new]
+        m_slot = np.zeros((key.shape[0], p1))
+        m_slot[np.cumsum(new) - 1, (r - off) % p1] = dv[pos]
+        del kt, new, pos, r, c
+        # Λ's template: the first term's blocks, Λ₂' in S coordinates
+        lt_r, lt_c, lind = smap.lt_rows, smap.lt_cols, smap.Lind0
+        in1 = (lt_r >= off) & (lt_r < off + q1)
+        g = (lt_r[in1] - off) // p1
+        self.lt1_flat = g * p1 * p1 + ((lt_r[in1] - off) % p1) * p1 + (lt_c[in1] - off) % p1
+        self.lt1_lind = lind[in1]
+        self._lt1_one = self._same_block(self.lt1_flat, self.lt1_lind, nl, p1 * p1)
+        r2l, c2l = loc2[lt_r[~in1]], loc2[lt_c[~in1]]
+        self._lam2 = (r2l, c2l, lind[~in1], smap.n_theta)
+        # slots that only Λ₂'s off-diagonal entries reach (vector-valued trailing terms)
+        key, m_slot = self._closure(key, m_slot, r2l, c2l, nl)
+        ns = key.shape[0]
+        it = _itype(ns * p1, q, nl * p1)
+        self.ns = ns
+        self.slot_row = (key // nl).astype(it)
+        self.slot_lev = (key % nl).astype(it)
+        del key
+        self.lev_order = np.argsort(self.slot_lev, kind="stable").astype(it)
+        counts = np.bincount(self.slot_lev, minlength=nl)
+        self.lev_ptr = np.concatenate(([0], np.cumsum(counts)))
+        npairs = int(np.sum(counts * (counts + 1) // 2))
+        nprod = int(np.sum(counts.astype(np.float64) ** 2)) * p1 * p1
+        self.mode = choose_mode(q1, q2, p1, npairs, nprod)
+        self.has_pairs = self.mode == "pairs"
+        self.theta_path = True
+        # values are computed in slot order (pairs: F's CSR order) or in level order (F is
+        # then written column by column)
+        vo = None if self.has_pairs else self.lev_order
+        self.v_order = vo
+        self.v_m = m_slot if vo is None else m_slot[vo]
+        self.v_row = self.slot_row if vo is None else self.slot_row[vo]
+        self.v_lev = self.slot_lev if vo is None else self.slot_lev[vo]
+        self._pj = self._lambda2_coupling(r2l, c2l, lind[~in1], nl)
+        if self.mode in ("dense", "sparse"):
+            ft = _itype(q2 * q1)
+            fl = (self.v_lev.astype(ft)[:, None] * p1 + np.arange(p1, dtype=ft)) * q2
+            fl += self.v_row.astype(ft)[:, None]
+            self.d_flat = fl.ravel()                      # F's Fortran position, level order
+        # M₂₂'s lower entries (S coordinates, Fortran flat) and values
+        p22 = [entries(0, off, False), entries(off + q1, q, False)]
+        r2 = np.concatenate([loc2[p_[1]] for p_ in p22])
+        c2 = np.concatenate([loc2[p_[2]] for p_ in p22])
+        v22 = np.concatenate([dv[p_[0]] for p_ in p22])
+        low = r2 >= c2
+        self._m22 = (c2[low] * q2 + r2[low], v22[low])
+        self._a22 = None                  # Λ₂'M₂₂Λ₂ map (non-pair modes), built on first use
+        self.tmap = None
+        self._pairs = None
+        self._pair_itype = _itype(ns, q2 * q2, npairs)
+
+    @staticmethod
+    def _same_block(flat, lind, nl, pp):
+        """(positions, θ indices) of Λ₁'s block when every level has the same one (lme4's
+        templates), else None."""
+        if flat.shape[0] == 0 or flat.shape[0] % nl:
+            return None
+        order = np.lexsort((flat % pp, flat // pp))
+        per = flat.shape[0] // nl
+        f = (flat[order] % pp).reshape(nl, per)
+        k = lind[order].reshape(nl, per)
+        if np.all(f == f[0]) and np.all(k == k[0]) and np.all(
+                (flat[order] // pp).reshape(nl, per) == np.arange(nl)[:, None]):
+            return f[0], k[0]
+        return None
+
+    @staticmethod
+    def _closure(key, m_slot, r2l, c2l, nl):
+        """Add the slots (a, g) for Λ₂'[a, r] ≠ 0, a ≠ r, (r, g) a slot (their M₂₁ is 0)."""
+        off = r2l != c2l
+        if not np.any(off):
+            return key, m_slot
+        a, r = r2l[off], c2l[off]
+        srow = key // nl
+        lo = np.searchsorted(srow, r, side="left")
+        hi = np.searchsorted(srow, r, side="right")
+        cnt = hi - lo
+        src = np.repeat(lo - np.cumsum(cnt) + cnt, cnt) + np.arange(cnt.sum())
+        extra = np.repeat(a, cnt) * nl + key[src] % nl
+        allk = unique_sorted(np.concatenate((key, extra)))
+        if allk.shape[0] == key.shape[0]:
+            return key, m_slot
+        m = np.zeros((allk.shape[0], m_slot.shape[1]))
+        m[np.searchsorted(allk, key)] = m_slot
+        return allk, m
+
+    def _lambda2_coupling(self, r2l, c2l, lind, nl):
+        """Λ₂' off the diagonal, acting on slot values (value order): rows and columns of a
+        sparse map with the θ index of each entry, or None when Λ₂ is diagonal."""
+        off = r2l != c2l
+        if not np.any(off):
+            return None
+        a, r, k = r2l[off], c2l[off], lind[off]
+        key = self.slot_row.astype(np.int64) * nl + self.slot_lev
+        srow = self.slot_row
+        lo = np.searchsorted(srow, r, side="left")
+        hi = np.searchsorted(srow, r, side="right")
+        cnt = hi - lo
+        src = np.repeat(lo - np.cumsum(cnt) + cnt, cnt) + np.arange(cnt.sum())
+        dst = np.searchsorted(key, np.repeat(a, cnt).astype(np.int64) * nl + self.slot_lev[src])
+        kk = np.repeat(k, cnt)
+        if self.v_order is not None:                     # slot order -> value order
+            rank = np.empty(self.ns, dtype=np.int64)
+            rank[self.v_order] = np.arange(self.ns)
+            src, dst = rank[src], rank[dst]
+        return dst, src, kk
+
+    def lambda2_diag(self, theta):
+        """Λ₂'s diagonal at θ (S coordinates; 0 where Λ₂' has no diagonal entry)."""
+        if "_d_lind" not in self.__dict__:
+            r2l, c2l, lind, nth = self._lam2
+            d = np.full(self.q2, nth, dtype=np.int64)
+            dg = r2l == c2l
+            d[r2l[dg]] = lind[dg]
+            self._d_lind = d
+        return np.append(theta, 0.0)[self._d_lind]
+
+    def lambda1t(self, theta):
+        """Λ₁_g' per level, (nl, p₁, p₁)."""
+        p1 = self.p1
+        lt1 = np.zeros(self.nl * p1 * p1)
+        lt1[self.lt1_flat] = theta[self.lt1_lind]
+        return lt1.reshape(self.nl, p1, p1)
+
+    def a11(self, lt1):
+        """The first term's diagonal blocks of A: Λ₁_g'M_gΛ₁_g + I, (nl, p₁, p₁)."""
+        p1 = self.p1
+        if p1 == 1:
+            D = self.Md * (lt1 * lt1)
+        else:
+            D = np.einsum("gij,gjk,glk->gil", lt1, self.Md, lt1)
+        D[:, np.arange(p1), np.arange(p1)] += 1.0
+        return D
+
+    def a21(self, theta, lt1):
+        """A₂₁ = Λ₂'M₂₁Λ₁ at the slots, value order (ns × p₁)."""
+        p1 = self.p1
+        lev, m = self.v_lev, self.v_m
+        if self._lt1_one is not None:     # one block for every level: B0 = m Λ₁_g = m T
+            f, k = self._lt1_one
+            Tt = np.zeros(p1 * p1)
+            Tt[f] = theta[k]                                   # Λ₁_g' = T'
+            B0 = m * Tt[0] if p1 == 1 else m @ Tt.reshape(p1, p1).T
+        elif p1 == 1:
+            B0 = m * lt1[:, 0, 0][lev][:, None]
+        elif p1 == 2:                    # (M₂₁Λ₁)[., j] = Σ_k m_k Λ₁[k, j] = Σ_k m_k lt1[j, k]
+            L = lt1[lev]
+            B0 = np.empty_like(m)
+            B0[:, 0] = m[:, 0] * L[:, 0, 0] + m[:, 1] * L[:, 0, 1]
+            B0[:, 1] = m[:, 0] * L[:, 1, 0] + m[:, 1] * L[:, 1, 1]
+        else:
+            B0 = np.einsum("sk,sjk->sj", m, lt1[lev])
+        d = self.lambda2_diag(theta)
+        B = B0 * d[self.v_row][:, None]
+        if self._pj is not None:
+            dst, src, k = self._pj
+            np.add.at(B, dst, theta[k][:, None] * B0[src])
+        return B
+
+    def a22_map(self):
+        """(Λ₂'XΛ₂ as a map of θ on M₂₂'s lower entries (:class:`~.blocked_thetamap.Lambda2`),
+        M₂₂'s lower values)."""
+        if self._a22 is None:
+            flat, v = self._m22
+            q2 = self.q2
+            r2l, c2l, lind, nth = self._lam2
+            self._a22 = (Lambda2(q2, r2l, c2l, lind, nth, flat, flat % q2, flat // q2), v)
+        return self._a22
+
+    def theta_map(self):
+        """The θ-map of S (pair mode; built once, then the slot pairs are dropped)."""
+        if self.tmap is None:
+            flat, v = self._m22
+            self.tmap = ThetaMap(self, self.pairs(), flat, v, self._lam2)
+            self._pairs = None
+        return self.tmap
+
+    # -- slot pairs -----------------------------------------------------------------------
+    def pairs(self):
+        """(ps, pt, pdest, indptr): the pairs (s, t) of slots of one level with
+        row_s ≥ row_t, s-major with t ascending (Q's CSR order), and the Fortran flat position
+        (row_s, row_t) of each in the dense block. Built on demand (they are the layout's
+        largest arrays; the θ-map replaces them)."""
+        if self._pairs is None:
+            ns, q2 = self.ns, self.q2
+            it = self._pair_itype
+            lo_ = self.lev_order
+            rank = np.empty(ns, dtype=np.int64)
+            rank[lo_] = np.arange(ns)                    # place of each slot in level order
+            first_ = self.lev_ptr[self.slot_lev]         # its level's first place
+            cnt = rank - first_ + 1
+            indptr = np.concatenate(([0], np.cumsum(cnt)))
+            ps = np.repeat(np.arange(ns, dtype=it), cnt)
+            tpos = np.arange(indptr[-1], dtype=it)       # place of t in level order
+            tpos -= np.repeat((indptr[:-1] - first_).astype(it), cnt)
+            pt = lo_.astype(it)[tpos]
+            del tpos
+            srow = self.slot_row.astype(it)
+            pdest = srow[pt]                             # lower triangle, Fortran order
+            pdest *= it(q2)
+            pdest += srow[ps]
+            self._pairs = (ps, pt, pdest, indptr.astype(it))
+        return self._pairs
+
+    # -- pattern maps (built on first use) ------------------------------------------------
+    def __getattr__(self, name):
+        if name in _PATTERN and "_loc2" in self.__dict__:
+            self._pattern_maps()
+            return self.__dict__[name]
+        raise AttributeError(name)
+
+    def _pattern_maps(self):
+        """Positions of A's pattern: the dense block's entries (lower ones for the
+        factorisation, all for the inverse), the first term's diagonal blocks, the slots."""
+        smap, off, q1, q2, loc2 = self._smap, self._off, self.q1, self.q2, self._loc2
+        r, c = smap.rows, smap.cols
+        in1r = (r >= off) & (r < off + q1)
+        in1c = (c >= off) & (c < off + q1)
+        sel22 = (~in1r) & (~in1c)
+        r2, c2 = loc2[r[sel22]], loc2[c[sel22]]
+        pos22 = np.flatnonzero(sel22)
+        low = r2 >= c2
+        self.pos22_low = pos22[low]
+        self.flat22_low = c2[low] * q2 + r2[low]          # Fortran order
+        self.pos22 = pos22
+        # every entry read from the lower triangle of the (symmetric) inverse
+        self.flat22 = np.minimum(r2, c2) * q2 + np.maximum(r2, c2)
+        nl, p1, ns = self.nl, self.p1, self.ns
+        if not nl:
+            return
+        g = np.arange(nl)[:, None, None]
+        i = np.arange(p1)[None, :, None]
+        j = np.arange(p1)[None, None, :]
+        rr = np.broadcast_to(off + g * p1 + i, (nl, p1, p1)).ravel()
+        cc = np.broadcast_to(off + g * p1 + j, (nl, p1, p1)).ravel()
+        self.posD = smap.positions(rr, cc).reshape(nl, p1, p1)
+        if np.any(self.posD < 0):
+            raise LmerpyError("internal error: a diagonal block of A is not in its pattern")
+        orow = np.broadcast_to(self.I2[self.slot_row][:, None], (ns, p1)).ravel()
+        ocol = (off + self.slot_lev[:, None].astype(np.int64) * p1 + np.arange(p1)).ravel()
+        self.posB = smap.positions(orow, ocol).reshape(ns, p1)
+        self.posBt = smap.positions(ocol, orow).reshape(ns, p1)
+        if int(np.count_nonzero(self.posB >= 0)) != int(np.count_nonzero(in1c & ~in1r)):
+            raise LmerpyError("internal error: A₂₁'s pattern has entries outside the slots")
+
+    def b_scatter(self):
+        """(positions in S21, their places in A's pattern) for A₂₁ and A₁₂ (slot order)."""
+        if "_b_scatter" not in self.__dict__:
+            b, bt = self.posB.reshape(-1), self.posBt.reshape(-1)
+            sel, selt = np.flatnonzero(b >= 0), np.flatnonzero(bt >= 0)
+            self._b_scatter = (sel, b[sel], selt, bt[selt])
+        return self._b_scatter
+
+    def trailing_flats(self, blocks):
+        """For every term but the first: (term index, flat positions (n_levels, p, p) of its
+        diagonal blocks in S's lower triangle, Fortran order). Built once."""
+        cache = self.__dict__.get("_trailing")
+        if cache is None:
+            cache = []
+            q1, q2 = self.q1, self.q2
+            end1 = self._off + q1
+            for t, (off, nl, p) in enumerate(blocks):
+                if t == self.first:
+                    continue
+                r = off + np.arange(nl * p).reshape(nl, p)
+                r = np.where(r >= end1, r - q1, r)                  # row in S
+                ri = np.broadcast_to(r[:, :, None], (nl, p, p))
+                rj = np.broadcast_to(r[:, None, :], (nl, p, p))
+                cache.append((t, np.minimum(ri, rj) * q2 + np.maximum(ri, rj)))
+            self._trailing = cache
+        return cache
+
+    def F_structure(self):
+        """(indices, indptr) of F (CSR, q₂ × q₁) in slot order."""
+        if "_fstruct" not in self.__dict__:
+            p1, q2 = self.p1, self.q2
+            it = _itype(self.ns * p1, self.q1)
+            ind = (self.slot_lev.astype(it)[:, None] * p1 + np.arange(p1, dtype=it)).ravel()
+            ptr = np.concatenate(([0], np.cumsum(np.bincount(self.slot_row, minlength=q2)
+                                                 * p1))).astype(it)
+            self._fstruct = (ind, ptr)
+        return self._fstruct
+
+    def density(self):
+        """Fraction of S's lower triangle that is structurally nonzero (1 without pairs)."""
+        q2 = self.q2
+        if q2 == 0:
+            return 1.0
+        if not self.ns or not self.has_pairs:
+            return 1.0 if self.ns else self._m22[0].shape[0] / (q2 * (q2 + 1) / 2.0)
+        return self.theta_map().xdest.shape[0] / (q2 * (q2 + 1) / 2.0)
+
+
+def sparse_F(layout, values):
+    """F (CSR, q₂ × q₁) with the given slot-order values (ns × p₁)."""
+    ind, ptr = layout.F_structure()
+    return sp.csr_matrix((values.reshape(-1), ind, ptr), shape=(layout.q2, layout.q1))

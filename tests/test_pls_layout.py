@@ -1,0 +1,73 @@
+"""The blocked layout's θ-path: A's pieces from Z'WZ and Λ's blocks, without A's pattern.
+
+Checked against the dense reference of test_pls_backends (deviance 1e-10 relative) and against
+the values path (A's values on its pattern, the map the θ-path replaces): the same
+factorisation to rounding (log-determinant 1e-12, solves 1e-9, as test_blocked_modes_agree).
+F held dense in small column chunks gives the one-chunk numbers (1e-12; BLAS sums in another
+order). A deviance evaluation and its gradient never build A's pattern or its θ⊗θ map.
+"""
+import numpy as np
+import pytest
+
+import lmerpy.pls.blocked as blocked_mod
+from lmerpy.pls import LmmDeviance
+
+from test_pls_backends import DESIGNS, _thetas, dense_reference, three_term_design
+
+MODES = ["pairs", "dense", "sparse"]
+
+
+@pytest.fixture(scope="module", params=list(DESIGNS))
+def design(request):
+    return request.param, DESIGNS[request.param]()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_theta_path_builds_no_pattern(design, mode, monkeypatch):
+    name, des = design
+    monkeypatch.setattr(blocked_mod, "MODE_OVERRIDE", mode)
+    dev = LmmDeviance(des, REML=True, backend="scipy")
+    assert dev.factor.st.theta_path
+    for th in _thetas(des):
+        ref = dense_reference(des, th, True)
+        assert dev(th) == pytest.approx(ref["dev"], rel=1e-10)
+        dev.gradient(th)
+        np.testing.assert_allclose(dev.solve(th).b, ref["b"], rtol=1e-7, atol=1e-9)
+    built = [k for k in ("rows", "cols", "C", "_Cdense", "_keys") if k in dev.smap.__dict__]
+    assert not built, f"the θ-path built {built}"
+
+
+@pytest.mark.parametrize("mode", ["dense", "sparse"])
+def test_small_chunks_of_F(design, mode, monkeypatch):
+    """F's dense column chunks of a few levels each give one chunk's numbers."""
+    name, des = design
+    monkeypatch.setattr(blocked_mod, "MODE_OVERRIDE", mode)
+    th = np.asarray(_thetas(des)[1], dtype=float)
+    one = LmmDeviance(des, REML=True, backend="scipy")
+    v1, g1 = one(th), one.gradient(th)
+    cv1 = one.solve(th).cond_var(0)
+    monkeypatch.setattr(blocked_mod, "F_CHUNK", 7 * one.factor.st.q2 * one.factor.st.p1)
+    many = LmmDeviance(des, REML=True, backend="scipy")
+    assert many(th) == pytest.approx(v1, rel=1e-12)
+    assert len(list(many.factor.F_chunks())) > 3
+    np.testing.assert_allclose(many.gradient(th), g1, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(many.solve(th).cond_var(0), cv1, rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_theta_path_equals_values_path(mode, monkeypatch):
+    """Λ₂ with off-diagonal entries (a (x | g) trailing term): the slots its rows reach
+    through Λ₂ only, and A₂₂'s rows and columns there."""
+    des = three_term_design()
+    monkeypatch.setattr(blocked_mod, "MODE_OVERRIDE", mode)
+    dev = LmmDeviance(des, REML=True, backend="scipy")
+    B = np.random.default_rng(1).normal(size=(des.q, 3))
+    for th in _thetas(des):
+        th = np.asarray(th, dtype=float)
+        f_theta, f_vals = dev.factor.copy(), dev.factor.copy()
+        f_theta.factor(None, th)
+        f_vals.factor(dev.smap.values(th))
+        assert f_theta.logdet() == pytest.approx(f_vals.logdet(), rel=1e-12)
+        np.testing.assert_allclose(f_theta.Fs, f_vals.Fs, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(f_theta.solve_A(B), f_vals.solve_A(B), rtol=1e-9,
+                                   atol=1e-12)
