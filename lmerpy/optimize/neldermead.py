@@ -166,15 +166,14 @@ def nelder_mead(fun, x0, lower, upper, step, *, xtol_abs, xtol_rel=1e-7, maxeval
     lo_l, hi_l, xt_l = lo.tolist(), hi.tolist(), np.asarray(xt, dtype=float).tolist()
     bounded = any(math.isfinite(v) for v in lo_l + hi_l)
     rel_half = 0.5 * xtol_rel
-    best = [math.inf, x0.copy(), 0]             # value, point, evaluations
-    asarray = np.array
+    best = [math.inf, P[0], 0]                  # value, point (a list: never changed in
+    asarray = np.array                          # place), evaluations
 
     def evaluate(x):
-        xa = asarray(x, dtype=float)
-        f = float(fun(xa.copy()))
+        f = float(fun(asarray(x, dtype=float)))
         best[2] += 1
         if f < best[0]:
-            best[0], best[1] = f, xa
+            best[0], best[1] = f, x
             if f < stopval:
                 raise _Stop(2)
         if maxeval > 0 and best[2] > maxeval:
@@ -256,4 +255,4 @@ def nelder_mead(fun, x0, lower, upper, step, *, xtol_abs, xtol_rel=1e-7, maxeval
     except _Stop as s:
         status = s.status
     msg = NM_MESSAGES[status].format(maxeval=maxeval)
-    return NelderMeadResult(best[1], best[0], status, msg, best[2])
+    return NelderMeadResult(np.array(best[1], dtype=float), best[0], status, msg, best[2])

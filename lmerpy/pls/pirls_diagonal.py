@@ -108,6 +108,7 @@ def pirls_diagonal(D, resp, theta, beta, beta_off, start, *, tol, maxit, max_hal
     dev_resids = resp.dev_resids
     working_parts = resp.working_parts
     isfinite = math.isfinite
+    total = np.add.reduce
     th = float(theta[D.th_idx])
     th2 = th * th
     off = beta_off
@@ -119,25 +120,28 @@ def pirls_diagonal(D, resp, theta, beta, beta_off, start, *, tol, maxit, max_hal
         if it == 1:
             w = start.w
             z = (eta - off) + start.r
-            if not (start.w_finite and isfinite(float(z.sum()))):
-                raise error_cls("non-finite working weights or response in PIRLS (the linear "
-                                "predictor left the link's domain)")
             sums = start.diag_sums
-            if sums is None:
+            if sums is None and start.w_finite:
                 sums = start.diag_sums = D.level_sums(w)
+            ok = start.w_finite
         else:
             mu, w, r = working_parts(eta, mu)
             z = (eta - off) + r
-            if not isfinite(float(w.sum()) + float(z.sum())):
-                raise error_cls("non-finite working weights or response in PIRLS (the linear "
-                                "predictor left the link's domain)")
             sums = D.level_sums(w)
+            ok = True
+        wz = w * z
+        # Σ w·z is finite exactly when w and z are (0·inf and inf − inf are NaN)
+        if not (ok and isfinite(float(total(wz)))):
+            raise error_cls("non-finite working weights or response in PIRLS (the linear "
+                            "predictor left the link's domain)")
         A = th2 * sums + 1.0
-        u = D._u(th, A, w * z)
+        u = D._u(th, A, wz)
         eta_new = off + D._lp(th, u)
         mu_new = linkinv(eta_new)
         dr = dev_resids(mu_new)
-        pdev = float(dr.sum() + u @ u)
+        dsum = float(total(dr))
+        ussq = float(u @ u)
+        pdev = dsum + ussq
         if math.isnan(pdev):
             pdev = math.inf
         if abs(oldpdev - pdev) < tol * pdev:
@@ -146,10 +150,10 @@ def pirls_diagonal(D, resp, theta, beta, beta_off, start, *, tol, maxit, max_hal
             st.beta = np.array(beta, dtype=float)
             st.u = u
             st.eta, st.mu, st.w, st.z = eta_new, mu_new, w, z
-            st.ldL2 = float(np.log(A).sum())
+            st.ldL2 = float(total(np.log(A)))
             st.devres = dr
-            st.devres_sum = float(dr.sum())
-            st.ussq = float(u @ u)
+            st.devres_sum = dsum
+            st.ussq = ussq
             st.pdev = pdev
             st.iterations = it
             st.offset_total = off
@@ -160,7 +164,7 @@ def pirls_diagonal(D, resp, theta, beta, beta_off, start, *, tol, maxit, max_hal
                 eta_new = off + D._lp(th, u)
                 mu_new = linkinv(eta_new)
                 dr = dev_resids(mu_new)
-                pdev = float(dr.sum() + u @ u)
+                pdev = float(total(dr)) + float(u @ u)
                 if math.isnan(pdev):
                     pdev = math.inf
                 if pdev <= oldpdev:
