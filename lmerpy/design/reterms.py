@@ -73,10 +73,10 @@ def theta_layout(p: int):
 
 #: Λ' templates of up to this many rows are remembered by term structure (a model refitted or
 #: fitted again has the same one); larger ones are cheap next to the fit and not kept
-_TEMPLATE_CACHE_Q = 20_000
+_TEMPLATE_CACHE_Q = 5_000
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=32)
 def _lambdat_parts(structure):
     """Read-only (rows, Lind, indptr, theta, lower, q) of the Λ' template for ``structure``,
     a tuple of (columns, levels, row offset, θ offset) per term."""
