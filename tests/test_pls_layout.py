@@ -71,3 +71,25 @@ def test_theta_path_equals_values_path(mode, monkeypatch):
         np.testing.assert_allclose(f_theta.Fs, f_vals.Fs, rtol=1e-12, atol=1e-14)
         np.testing.assert_allclose(f_theta.solve_A(B), f_vals.solve_A(B), rtol=1e-9,
                                    atol=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["dense", "sparse"])
+@pytest.mark.parametrize("gather", [True, False], ids=["gather", "gemm"])
+def test_gradient_by_gathers_or_gemm(mode, gather, monkeypatch):
+    """F_g'S⁻¹F_g from S⁻¹'s blocks at each level's slots, or from S⁻¹F by GEMM: the same
+    gradient and conditional variances (the pattern formula's, 1e-10)."""
+    import lmerpy.pls.blocked_inverse as inv_mod
+    des = three_term_design()
+    monkeypatch.setattr(blocked_mod, "MODE_OVERRIDE", mode)
+    monkeypatch.setattr(inv_mod, "_gather_is_cheaper", lambda st: gather)
+    dev = LmmDeviance(des, REML=True, backend="scipy")
+    ref = dense_reference(des, _thetas(des)[1], True)
+    for th in _thetas(des):
+        st = dev._evaluate(np.asarray(th, dtype=float))
+        a = dev._logdet_gradient_traces(st)
+        b = dev._logdet_gradient_pattern(st)
+        assert np.max(np.abs(a - b)) <= 1e-10 * np.max(np.abs(b))
+    sol = dev.solve(_thetas(des)[1])
+    t = des.reterms[0]
+    idx = t.row_offset + np.arange(t.n_levels)
+    np.testing.assert_allclose(sol.cond_var(0)[:, 0, 0], ref["Vb"][idx, idx], rtol=1e-8)

@@ -41,24 +41,26 @@ DENSE_Q = 100
 PAIR_BUDGET = 4_000_000
 #: F is held dense in column chunks of at most this many doubles (dense mode)
 F_CHUNK = 4_000_000
+#: cost of the sparse product per slot pair and column of F, in BLAS flops (crossed 10M:
+#: 15 s for 4.9e8 pairs against 45 s for dense FF')
+SPARSE_PAIR_COST = 600.0
 #: force a way of forming FF' and S⁻¹F ("pairs", "dense", "sparse"); None: by cost (tests)
 MODE_OVERRIDE = None
 
 
-def choose_mode(q1, q2, p1, npairs, nprod):
-    """How FF' (and S⁻¹F) are formed: the θ-map over slot pairs, dense BLAS on chunks of F,
-    or a sparse product.
+def choose_mode(q1, q2, p1, npairs):
+    """How FF' is formed: the θ-map over stored slot pairs ("pairs"), dense BLAS on chunks of
+    F ("dense"), or SciPy's sparse product F F' ("sparse").
 
-    Costs: pairs ~20 dense flops each (gathers and scatters); dense FF' q₂²q₁/2 flops; the
-    sparse product ``nprod`` = Σ_g k_g²p₁² multiply-adds (k_g slots in level g), each ~130
-    times a BLAS flop.
+    Costs in BLAS flops: dense FF' q₂²q₁/2; stored pairs ~20 per pair and column of F; the
+    sparse product ~SPARSE_PAIR_COST per pair and column of F (it forms both triangles).
     """
     if MODE_OVERRIDE is not None:
         return MODE_OVERRIDE
     dense = 0.5 * q2 * q2 * q1
     if npairs <= PAIR_BUDGET:
         return "pairs" if dense > 20.0 * npairs * p1 else "dense"
-    return "dense" if dense <= 130.0 * nprod else "sparse"
+    return "dense" if dense <= SPARSE_PAIR_COST * npairs * p1 else "sparse"
 
 
 def blocked_plan(smap, blocks, max_dense=MAX_DENSE):

@@ -102,13 +102,16 @@ def _sinv_f(fac, Sinv, sflat):
         T = np.asarray(Q @ F) + np.asarray(Q.T @ F) - sflat[diag][:, None] * F
         return T.reshape(st.ns, p1)
     full = _symmetrize(Sinv)                    # whole S⁻¹: GEMM beats SYMM
+    T = np.empty((st.ns, p1))
+    if _gather_is_cheaper(st):
+        T[st.lev_order] = _sinv_f_gather(fac, full)[1]
+        return T
     Tl = np.empty(st.ns * p1)                   # level order
     flat = fac._level_flat() if st.v_order is None else st.d_flat
     for g0, g1, Fc in fac.F_chunks():
         Y = blas.dgemm(1.0, full, Fc)           # S⁻¹F for the chunk (q2 × m), Fortran order
         a, b = st.lev_ptr[g0] * p1, st.lev_ptr[g1] * p1
         Tl[a:b] = Y.reshape(-1, order="F")[flat[a:b] - g0 * p1 * q2]
-    T = np.empty((st.ns, p1))
     T[st.lev_order] = Tl.reshape(st.ns, p1)
     return T
 
@@ -152,11 +155,20 @@ def _first_term_trace(fac, Sinv):
 
 
 def _ftsf_blocks(fac, Sinv):
-    """F_g'S⁻¹F_g (nl, p₁, p₁) by GEMM over chunks of levels (dense or sparse mode)."""
+    """F_g'S⁻¹F_g (nl, p₁, p₁) (dense or sparse mode): from S⁻¹'s k_g×k_g blocks at each
+    level's slots, or by GEMM on F's dense column chunks when that is cheaper."""
     st = fac.st
     p1, q2, nl = st.p1, st.q2, st.nl
     full = _symmetrize(Sinv)
     W = np.empty((nl, p1, p1))
+    if _gather_is_cheaper(st):                          # S⁻¹'s blocks at each level's slots
+        Fl, T = _sinv_f_gather(fac, full)
+        lev = st.slot_lev[st.lev_order]
+        for a in range(p1):
+            for b in range(a, p1):
+                W[:, a, b] = W[:, b, a] = np.bincount(lev, weights=Fl[:, a] * T[:, b],
+                                                      minlength=nl)
+        return W
     for g0, g1, Fc in fac.F_chunks():
         ng = g1 - g0
         Y = blas.dgemm(1.0, full, Fc)                   # S⁻¹F (q2 × ng·p1)
@@ -167,3 +179,49 @@ def _ftsf_blocks(fac, Sinv):
                 W[g0:g1, a, b] = np.einsum("gr,gr->g", Ft[:, a, :], Yt[:, b, :])
                 W[g0:g1, b, a] = W[g0:g1, a, b]
     return W
+
+
+#: S⁻¹ entries gathered at once (per batch of levels with the same number of slots)
+_GATHER = 2_000_000
+#: seconds per gathered S⁻¹ entry, and per BLAS flop (the choice between the two)
+_T_GATHER, _T_FLOP = 1e-8, 2.5e-11
+
+
+def _gather_is_cheaper(st):
+    k = np.diff(st.lev_ptr).astype(np.float64)
+    return _T_GATHER * float(np.dot(k, k)) < _T_FLOP * 2.0 * st.q2 * st.q2 * st.q1
+
+
+def _level_groups(st):
+    """Levels grouped by their number of slots k: [(k, first level-order place of each)]."""
+    if "_groups" not in st.__dict__:
+        k = np.diff(st.lev_ptr)
+        order = np.argsort(k, kind="stable")
+        ks = k[order]
+        cut = np.flatnonzero(np.diff(ks)) + 1
+        st._groups = [(int(ks[a]), st.lev_ptr[order[a:b]])
+                      for a, b in zip(np.r_[0, cut], np.r_[cut, len(ks)]) if ks[a] > 0]
+        st._rows_lev = st.slot_row[st.lev_order].astype(np.int64)
+    return st._groups
+
+
+def _sinv_f_gather(fac, full):
+    """(F, T = S⁻¹F) at the slots in level order (ns × p₁): T_g = S⁻¹[R_g, R_g] F_g over each
+    level's slot rows R_g (S⁻¹ whole, symmetric)."""
+    st = fac.st
+    groups = _level_groups(st)
+    rows = st._rows_lev
+    q2 = st.q2
+    flat = full.reshape(-1)
+    Fl = fac._Fv if st.v_order is not None else fac.Fs[st.lev_order]
+    T = np.empty_like(Fl)
+    for k, starts in groups:
+        b = max(1, _GATHER // (k * k))
+        for i in range(0, starts.shape[0], b):
+            s0 = starts[i:i + b]
+            idx = (s0[:, None] + np.arange(k)).ravel()          # level-order places
+            R = rows[idx].reshape(-1, k)
+            pos = (R * q2)[:, :, None] + R[:, None, :]           # (nb, k, k)
+            sub = flat.take(pos)
+            T[idx] = np.matmul(sub, Fl[idx].reshape(-1, k, Fl.shape[1])).reshape(-1, Fl.shape[1])
+    return Fl, T

@@ -130,8 +130,7 @@ class Layout:
         counts = np.bincount(self.slot_lev, minlength=nl)
         self.lev_ptr = np.concatenate(([0], np.cumsum(counts)))
         npairs = int(np.sum(counts * (counts + 1) // 2))
-        nprod = int(np.sum(counts.astype(np.float64) ** 2)) * p1 * p1
-        self.mode = choose_mode(q1, q2, p1, npairs, nprod)
+        self.mode = choose_mode(q1, q2, p1, npairs)
         self.has_pairs = self.mode == "pairs"
         self.theta_path = True
         # values are computed in slot order (pairs: F's CSR order) or in level order (F is
