@@ -17,7 +17,7 @@ from ..errors import ConvergenceWarning
 from .control import Control, ControlError, glmerControl, lmerControl
 from .derivs import compute_derivs, has_gradient
 from .minimize import DEFAULT_SETTINGS, MinimizeResult, minimize_bounded
-from .newton import NEWTON_SETTINGS, model_hessian, trust_newton
+from .newton import NEWTON_SETTINGS, model_derivatives, trust_newton
 from .optsum import OptSummary
 
 __all__ = ["optimize_lmer", "optimize_glmer", "optimizer_settings", "lme4_start",
@@ -169,8 +169,8 @@ def _run(optimizer, devfun, x0, lower, upper, optCtrl, verbose, fitlog, adj, n_t
     grad = devfun.gradient if has_gradient(devfun) else None
     if method in _GRADIENT_METHODS and grad is None:
         raise ControlError(f"optimizer {method!r} needs a deviance with a gradient() method")
-    hess = model_hessian(devfun) if method == "newton_ai" else None
-    if method == "newton_ai" and hess is None:
+    derivs2 = model_derivatives(devfun) if method == "newton_ai" else None
+    if method == "newton_ai" and derivs2 is None:
         raise ControlError("optimizer 'newton_ai' needs an LMM deviance (lmerpy.pls.LmmDeviance) "
                            "or a deviance with an information() method")
     rectify = getattr(devfun, "rectify_theta", None)
@@ -182,7 +182,7 @@ def _run(optimizer, devfun, x0, lower, upper, optCtrl, verbose, fitlog, adj, n_t
         # (MixedModels.jl's rectify!)
         lo = np.where(lower == 0, -np.inf, lower)
     if method == "newton_ai":
-        res = trust_newton(devfun, grad, hess, x0, lo, upper, settings=st, verbose=verbose,
+        res = trust_newton(devfun, derivs2, x0, lo, upper, settings=st, verbose=verbose,
                            fitlog=fitlog)
     else:
         res = minimize_bounded(devfun, x0, lo, upper, method=method, grad=grad,
@@ -443,7 +443,7 @@ def lmer_optimizer(devfun, control):
     gmq = getattr(control, "gradient_min_q", None)
     if (opt == "nloptwrap" and not control.optCtrl and gmq is not None
             and has_gradient(devfun) and int(getattr(devfun, "q", 0) or 0) >= gmq):
-        return "newton_ai" if model_hessian(devfun) is not None else "lbfgsb"
+        return "newton_ai" if model_derivatives(devfun) is not None else "lbfgsb"
     return opt
 
 

@@ -46,7 +46,7 @@ from scipy.linalg import lapack
 from ..errors import FitError
 from .minimize import MinimizeResult, _Recorder
 
-__all__ = ["lmm_information", "model_hessian", "template_columns", "trust_newton",
+__all__ = ["lmm_information", "model_derivatives", "template_columns", "trust_newton",
            "NEWTON_SETTINGS", "NewtonResult"]
 
 #: Default settings of :func:`trust_newton` (``optCtrl`` of ``optimizer="newton_ai"``).
@@ -137,11 +137,12 @@ def second_order_term(theta, g, columns):
     return T
 
 
-def model_hessian(devfun):
-    """``(θ, gradient) -> model Hessian`` for ``devfun``, or None when it has none: the AI
-    matrix plus the per-column Euler term for an :class:`lmerpy.pls.LmmDeviance` (the
-    deviance's own ``information(θ)`` stands in for :func:`lmm_information` when it has
-    one)."""
+def model_derivatives(devfun):
+    """``θ -> (gradient, model Hessian)`` for ``devfun``, or None when it has no model
+    Hessian: the analytic gradient, and the AI matrix plus the per-column Euler term, for an
+    :class:`lmerpy.pls.LmmDeviance` (the deviance's own ``information(θ)`` stands in for
+    :func:`lmm_information` when it has one). The AI matrix is computed first, while the
+    factorisation of the evaluation at θ is still there (the gradient may consume it)."""
     info = getattr(devfun, "information", None)
     if not callable(info):
         try:
@@ -156,10 +157,11 @@ def model_hessian(devfun):
     reterms = getattr(getattr(devfun, "design", None), "reterms", None)
     columns = template_columns(reterms) if reterms else []
 
-    def hess(th, g):
+    def derivatives(th):
         B = np.asarray(info(th), dtype=float)
-        return B + second_order_term(th, g, columns) if columns else B
-    return hess
+        g = np.asarray(devfun.gradient(th), dtype=float)
+        return g, (B + second_order_term(th, g, columns) if columns else B)
+    return derivatives
 
 
 @dataclass
@@ -222,15 +224,16 @@ def _tr_step(g, B, delta):
     return -(U @ (gt / (w + lam))), float(lam)
 
 
-def trust_newton(fun, grad, hess, x0, lower=None, upper=None, *, settings=None, verbose=0,
+def trust_newton(fun, derivatives, x0, lower=None, upper=None, *, settings=None, verbose=0,
                  fitlog=None):
-    """Minimize ``fun`` by a trust-region Newton method with a model Hessian ``hess``.
+    """Minimize ``fun`` by a trust-region Newton method on a model Hessian.
 
     Parameters
     ----------
-    fun, grad, hess : callable
-        x -> f, x -> gradient, (x, gradient) -> symmetric model Hessian (in lmerpy's use
-        :func:`model_hessian`: the average information plus the Euler term).
+    fun, derivatives : callable
+        x -> f, and x -> (gradient, symmetric model Hessian), called right after ``fun`` at
+        the same x (in lmerpy's use :func:`model_derivatives`: the analytic gradient, and
+        the average information plus the Euler term).
     x0 : array_like
     lower, upper : array_like, optional
         Finite bounds are respected by shortening a step that would cross them (lmer runs
@@ -267,8 +270,8 @@ def trust_newton(fun, grad, hess, x0, lower=None, upper=None, *, settings=None, 
     fx = rec(x)
     if not math.isfinite(fx):
         raise FitError(f"the criterion is not finite at the start ({fx})")
-    g = np.asarray(grad(x.copy()), dtype=float)
-    B = np.asarray(hess(x.copy(), g), dtype=float)
+    g, B = derivatives(x.copy())
+    g, B = np.asarray(g, dtype=float), np.asarray(B, dtype=float)
     gevals, it, status = 1, 0, 5
     s_prev = None                               # the last accepted step
     flat = 0                                    # iterations in a row at the rounding level
@@ -309,8 +312,8 @@ def trust_newton(fun, grad, hess, x0, lower=None, upper=None, *, settings=None, 
         elif rho > 0.75 and nd >= 0.99 * delta:
             delta = 2.0 * delta
         if rho > 1e-4:
-            gn = np.asarray(grad(xn.copy()), dtype=float)
-            Bn = np.asarray(hess(xn.copy(), gn), dtype=float)
+            gn, Bn = derivatives(xn.copy())
+            gn, Bn = np.asarray(gn, dtype=float), np.asarray(Bn, dtype=float)
             if s_prev is not None and \
                     float(d @ s_prev) < -0.5 * nd * float(np.linalg.norm(s_prev)):
                 # steps back and forth: the model is too flat along d (near a rank-deficient
