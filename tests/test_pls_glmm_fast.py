@@ -126,3 +126,21 @@ def test_errors_match():
     finally:
         S.diagonal = keep
     assert msgs[0] == msgs[1] == "pwrssUpdate did not converge in 1 iterations"
+
+
+@pytest.mark.parametrize("case", ["cbpp_laplace", "grouseticks_poisson"])
+def test_first_stage_reuses_its_start_bit_for_bit(case, monkeypatch):
+    """glmer's first stage (β inside PIRLS) takes Z'WX, Z'Wz, X'WX and X'Wz of its first
+    iteration from the start, computed once: the fit's evaluations are the same bits as
+    when every iteration forms them."""
+    from lmerpy.pls import pirls as P
+    cached = _fit(case)
+
+    def fresh(self, S, resp):
+        z = (self.eta - resp.offset) + self.r
+        return z, bool(self.w_finite and np.isfinite(z.sum())), None
+
+    monkeypatch.setattr(P.PirlsStart, "full_step", fresh)
+    plain = _fit(case)
+    for a, b in ((cached.optsum_stage1, plain.optsum_stage1), (cached.optsum, plain.optsum)):
+        assert [f for _, f in a.fitlog] == [f for _, f in b.fitlog]

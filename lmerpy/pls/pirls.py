@@ -225,10 +225,13 @@ class GlmmStructure:
 
     def u_mul(self, B):
         """U B = Λ'Z' B."""
+        return self.lam_mul(self._zt(B))
+
+    def lam_mul(self, ZB):
+        """Λ' (Z'B) for a product Z'B already formed."""
         if self._lam_diag is not None:
-            ZB = self._zt(B)
             return ZB * (self._lam_diag if ZB.ndim == 1 else self._lam_diag[:, None])
-        return self._lt(self._zt(B))
+        return self._lt(ZB)
 
     def ut_mul(self, u):
         """U'u = ZΛu."""
@@ -280,20 +283,27 @@ class PirlsState:
     )
 
 
-def _solve_full(S, fac, w, z, X):
-    """Full PLS step for (u, β) with weights w and working response z (lme4's ``solve``)."""
-    p = X.shape[1]
+def _full_pieces(S, w, z, X):
+    """The pieces of a full PLS step that do not depend on θ: Z'WX, Z'Wz, X'WX, X'Wz."""
     wX = w[:, None] * X
+    return S._zt(wX), S._zt(w * z), X.T @ wX, wX.T @ z
+
+
+def _solve_full(S, fac, w, z, X, pieces=None):
+    """Full PLS step for (u, β) with weights w and working response z (lme4's ``solve``);
+    ``pieces``: :func:`_full_pieces` at (w, z) when already known."""
+    p = X.shape[1]
+    ZWX, ZWz, XWX, XWz = _full_pieces(S, w, z, X) if pieces is None else pieces
     rhs = np.empty((S.q, p + 1))
-    rhs[:, :p] = S.u_mul(wX)
-    rhs[:, p] = S.u_mul(w * z)
+    rhs[:, :p] = S.lam_mul(ZWX)
+    rhs[:, p] = S.lam_mul(ZWz)
     R = fac.solve_L(rhs)
     RZX, cu = R[:, :p], R[:, p]
-    VtV = X.T @ wX - RZX.T @ RZX
+    VtV = XWX - RZX.T @ RZX
     RX, info = lapack.dpotrf(VtV, lower=0, clean=1)
     if info != 0:
         raise PirlsError("Downdated VtV is not positive definite")
-    cb = lapack.dtrtrs(RX, wX.T @ z - RZX.T @ cu, trans=1)[0]
+    cb = lapack.dtrtrs(RX, XWz - RZX.T @ cu, trans=1)[0]
     beta = lapack.dtrtrs(RX, cb)[0]
     u = fac.solve_Lt(cu - RZX @ beta)
     return u, beta
@@ -313,7 +323,7 @@ class PirlsStart:
         The starting linear predictor, offset included.
     """
 
-    __slots__ = ("diag_sums", "eta", "m", "mu", "r", "w", "w_finite")
+    __slots__ = ("diag_sums", "eta", "full", "m", "mu", "r", "w", "w_finite")
 
     def __init__(self, S, resp, eta):
         self.eta = np.asarray(eta, dtype=float)
@@ -321,6 +331,16 @@ class PirlsStart:
         self.w_finite = math.isfinite(float(self.w.sum()))
         self.m = S._pz(self.w) if self.w_finite else None
         self.diag_sums = None       # Z'WZ's diagonal at w (one-term designs, on demand)
+        self.full = None            # first stage: (z, finite, pieces) (on demand)
+
+    def full_step(self, S, resp):
+        """The first iteration's working response and full-step pieces when β is estimated
+        too (the offset is then the response's own: z does not depend on the parameters)."""
+        if self.full is None:
+            z = (self.eta - resp.offset) + self.r
+            ok = self.w_finite and math.isfinite(float(z.sum()))
+            self.full = (z, ok, _full_pieces(S, self.w, z, S.X) if ok else None)
+        return self.full
 
 
 def _bad_working():
@@ -387,11 +407,17 @@ def pirls(S, resp, theta, eta, *, beta=None, tol=1e-7, maxit=MAXIT, max_halvings
         eta = np.asarray(eta, dtype=float)
 
     def step(eta, mu=None, observed=False, first=None):
+        pieces = None
         if first is not None:
             w = first.w
-            z = (eta - off) + first.r
-            if not (first.w_finite and isfinite(float(z.sum()))):
-                raise _bad_working()
+            if u_only or not p:
+                z = (eta - off) + first.r
+                if not (first.w_finite and isfinite(float(z.sum()))):
+                    raise _bad_working()
+            else:
+                z, ok, pieces = first.full_step(S, resp)
+                if not ok:
+                    raise _bad_working()
             m = first.m
             v = S._kdata * m if S._k_diag else S._k(m)
             v[S._diag_pos] += 1.0
@@ -406,7 +432,7 @@ def pirls(S, resp, theta, eta, *, beta=None, tol=1e-7, maxit=MAXIT, max_halvings
             u = fac.solve_A(S.u_mul(w * z))
             b = beta if u_only else _EMPTY
         else:
-            u, b = _solve_full(S, fac, w, z, X)
+            u, b = _solve_full(S, fac, w, z, X, pieces)
         return u, b, w, z
 
     def predictor(u, b):
