@@ -277,11 +277,10 @@ class Layout:
         return self._a22
 
     def theta_map(self):
-        """The θ-map of S (pair mode; built once, then the slot pairs are dropped)."""
+        """The θ-map of S (pair mode; built once)."""
         if self.tmap is None:
             flat, v = self._m22
-            self.tmap = ThetaMap(self, self.pairs(), flat, v, self._lam2)
-            self._pairs = None
+            self.tmap = ThetaMap(self, flat, v, self._lam2)
         return self.tmap
 
     # -- slot pairs -----------------------------------------------------------------------

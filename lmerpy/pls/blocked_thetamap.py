@@ -135,31 +135,69 @@ class Lambda2:
         return v
 
 
+#: slot pairs generated at once while the θ-map is built
+_PAIR_CHUNK = 250_000
+
+
+def level_pairs(layout, chunk=_PAIR_CHUNK):
+    """The slot pairs of each level, in level order, a few levels at a time.
+
+    Yields (g0, g1, a, b, pdest): levels g0..g1−1; their pairs (i, j), i ≥ j, as level-order
+    places ``a`` (row_i ≥ row_j) and ``b``, grouped by level, then i, then j; and the Fortran
+    flat position (row_i, row_j) of each in the dense block.
+    """
+    q2, nl = layout.q2, layout.nl
+    ptr = layout.lev_ptr
+    cnt = np.diff(ptr)
+    npl = cnt * (cnt + 1) // 2                          # pairs per level
+    cum = np.concatenate(([0], np.cumsum(npl)))
+    rows = layout.slot_row[layout.lev_order].astype(np.int64)
+    g0 = 0
+    while g0 < nl:
+        g1 = int(np.searchsorted(cum, cum[g0] + chunk, side="right")) - 1
+        g1 = min(nl, max(g1, g0 + 1))
+        p0, p1_ = ptr[g0], ptr[g1]
+        place = np.arange(p0, p1_)
+        i_loc = place - np.repeat(ptr[g0:g1], cnt[g0:g1])  # place within its level
+        n_i = i_loc + 1                                      # pairs (place, j ≤ place)
+        a = np.repeat(place, n_i)
+        first = np.repeat(place - i_loc, n_i)
+        b = first + (np.arange(a.shape[0]) - np.repeat(np.cumsum(n_i) - n_i, n_i))
+        yield g0, g1, a, b, rows[b] * q2 + rows[a]
+        g0 = g1
+
+
 class ThetaMap:
     """The θ-map of S for a pair-mode layout (see the module docstring).
+
+    G is held by columns (CSC: one column per level and entry of H, its rows the level's
+    pairs), built in two passes over the pairs generated level by level: no array of all the
+    pairs' indices is ever held besides G itself.
 
     Parameters
     ----------
     layout : blocked_layout.Layout
         Its slots (M₂₁'s values ``v_m`` in slot order) and Λ's first-term maps.
-    pairs : tuple
-        The layout's slot pairs (ps, pt, pdest, indptr).
     m22_flat, m22_val : ndarray
         M₂₂'s lower entries (Fortran flat positions in S) and values.
     lam2 : tuple
         Λ₂' entries in S coordinates: (rows, cols, θ index, n_theta).
     """
 
-    def __init__(self, layout, pairs, m22_flat, m22_val, lam2):
+    def __init__(self, layout, m22_flat, m22_val, lam2):
         q2, nl, p1 = layout.q2, layout.nl, layout.p1
         self.layout = layout
         self.nl, self.p1 = nl, p1
-        ps, pt, pdest, _ = pairs
-        m_slot = layout.v_m
-        itype = pdest.dtype
+        pp = p1 * p1
+        cnt = np.diff(layout.lev_ptr)
+        npl = cnt * (cnt + 1) // 2
+        npairs = int(npl.sum())
+        itype = np.int32 if max(q2 * q2, npairs * pp) < 2 ** 31 - 1 else np.int64
+        # pass 1: which entries of X can be nonzero (rows of G)
         lookup = np.zeros(q2 * q2, dtype=itype)           # flat entry -> row of G
-        lookup[pdest] = 1
         lookup[m22_flat] = 1
+        for _, _, _, _, dest in level_pairs(layout):
+            lookup[dest] = 1
         xdest = np.flatnonzero(lookup)
         lookup[xdest] = np.arange(xdest.shape[0], dtype=itype)
         self.xdest = xdest.astype(itype)
@@ -167,24 +205,34 @@ class ThetaMap:
         self.xc = (xdest // q2).astype(itype)
         self.xdiag = np.flatnonzero(self.xr == self.xc)
         self.m22 = np.bincount(lookup[m22_flat], weights=m22_val, minlength=xdest.shape[0])
-        prow = lookup[pdest]
-        del lookup, xdest
-        # G row-wise (CSR, columns sorted), one column per (level, c, c'): the mat-vec writes
-        # sequentially and sums each row in column order
-        pp = p1 * p1
-        lev = layout.slot_lev.astype(ps.dtype)[ps]
-        if p1 == 1:
-            rows, cols, vals = prow, lev, m_slot[ps, 0] * m_slot[pt, 0]
-        else:
-            cc, cc2 = np.divmod(np.arange(pp), p1)
-            cols = (lev[:, None] * pp + np.arange(pp)[None, :]).ravel()
-            rows = np.repeat(prow, pp)
-            vals = (m_slot[ps][:, cc] * m_slot[pt][:, cc2]).ravel()
-        del lev
-        G = sp.csr_matrix((vals, (rows, cols)), shape=(self.xdest.shape[0], nl * pp))
-        del rows, cols, vals, prow
-        G.sort_indices()
-        self.G = G
+        del xdest
+        # pass 2: G's columns (level g, entry (c, c') of H_g): the level's pairs, values
+        # m_s[c]·m_t[c'] (M₂₁ at the two slots)
+        m_lev = layout.v_m[layout.lev_order] if layout.v_order is None else layout.v_m
+        indices = np.empty(npairs * pp, dtype=itype)
+        data = np.empty(npairs * pp)
+        indptr = np.concatenate(([0], np.cumsum(np.repeat(npl, pp)))).astype(
+            np.int64 if itype is np.int64 else np.int32)
+        for g0, g1, a, b, dest in level_pairs(layout):
+            rows = lookup[dest]
+            del dest
+            o = int(indptr[g0 * pp])
+            n = rows.shape[0]
+            if pp == 1:
+                indices[o:o + n] = rows
+                np.multiply(m_lev[a, 0], m_lev[b, 0], out=data[o:o + n])
+                continue
+            lev = np.repeat(np.arange(g0, g1), npl[g0:g1])
+            # within each level: pp consecutive columns with the level's rows each
+            start = np.repeat(indptr[g0 * pp:g1 * pp:pp] - o, npl[g0:g1])
+            local = np.arange(n) - np.repeat(np.cumsum(npl[g0:g1]) - npl[g0:g1], npl[g0:g1])
+            for cc in range(pp):
+                c, c2 = divmod(cc, p1)
+                pos = o + start + cc * npl[lev] + local
+                indices[pos] = rows
+                data[pos] = m_lev[a, c] * m_lev[b, c2]
+        del lookup
+        self.G = sp.csc_matrix((data, indices, indptr), shape=(self.xdest.shape[0], nl * pp))
         r2l, c2l, lind, nth = lam2
         self.lam2 = Lambda2(q2, r2l, c2l, lind, nth, self.xdest, self.xr, self.xc)
 
