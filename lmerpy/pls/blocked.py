@@ -113,6 +113,7 @@ class BlockedFactor:
         self._Fv = None          # F's values at the slots (ns × p₁), the layout's value order
         self._Fs = None          # ... slot order (built on demand)
         self._F = None           # F as a CSR matrix on _Fs (built on demand)
+        self._FTp = None         # F' on _Fv, rows in (column j, level) order (built on demand)
         self._Sbuf = None        # the dense block's buffer, reused by every factorisation
         self._chunk = None       # buffer of F's dense column chunks (dense mode)
         self._theta = None       # θ of the last factorisation when it went through the θ-map
@@ -185,6 +186,34 @@ class BlockedFactor:
             self._Fs = Fs
         return self._Fs
 
+    def _ft_level(self):
+        """F' with its rows permuted to (column j, level g) order — its data is F's values in
+        level order, component by component (dense and sparse modes; no reordering of F)."""
+        if self._FTp is None:
+            st = self.st
+            ind, ptr = st._ft_perm
+            self._FTp = sp.csr_matrix((np.ascontiguousarray(self._Fv.T).reshape(-1), ind, ptr),
+                                      shape=(st.q1, st.q2))
+        return self._FTp
+
+    def _F_times(self, X):
+        """F X (q₂ × k) for X with q₁ rows."""
+        st = self.st
+        if st.v_order is None:
+            return self.F_matrix() @ X
+        p1, nl = st.p1, st.nl
+        Xp = X.reshape(nl, p1, -1).transpose(1, 0, 2).reshape(st.q1, -1)   # rows (j, g)
+        return self._ft_level().T @ Xp
+
+    def _FT_times(self, Y):
+        """F' Y (q₁ × k) for Y with q₂ rows."""
+        st = self.st
+        if st.v_order is None:
+            return self.FT_matrix() @ Y
+        p1, nl = st.p1, st.nl
+        Z = np.asarray(self._ft_level() @ Y)                   # rows (j, g)
+        return Z.reshape(p1, nl, -1).transpose(1, 0, 2).reshape(st.q1, -1)
+
     def F_matrix(self):
         """F (CSR, q₂ × q₁) with the current values."""
         if self._F is None:
@@ -250,10 +279,12 @@ class BlockedFactor:
         if q2 == 0:
             self._logdet = float(ld)
             return
-        self._Fv = self._Fs = self._F = None
+        self._Fv = self._Fs = self._F = self._FTp = None
         if st.ns:
-            B = st.a21(theta, lt1) if use_theta else self._a21_from_values(values)
-            self._Fv = self._l1t_solve_slots(B, st.v_lev)
+            if use_theta:
+                self._Fv = st.f_values(theta, lt1, self.L1inv)
+            else:
+                self._Fv = self._l1t_solve_slots(self._a21_from_values(values), st.v_lev)
             if st.v_order is None:
                 self._Fs = self._Fv
         if st.ns and st.has_pairs and use_theta:
@@ -285,8 +316,8 @@ class BlockedFactor:
             for _, _, Fc in self.F_chunks():
                 S = blas.dsyrk(-1.0, Fc, beta=1.0, c=S, lower=1, overwrite_c=1)
         elif st.ns and st.mode == "sparse":
-            F = self.F_matrix()
-            S -= np.tril((F @ F.T).toarray())
+            FT = self._ft_level()                  # FF' = (F')'(F'), rows of F' permuted
+            S -= np.tril((FT.T.tocsr() @ FT).toarray())
         # only the lower triangle of S is read; the upper one is never used afterwards
         L2, info = lapack.dpotrf(S, lower=1, clean=0, overwrite_a=1)
         if info != 0:  # A ≥ I, so only a rounding catastrophe can get here
@@ -328,7 +359,7 @@ class BlockedFactor:
             c1 = self._l1_solve(B2d[:st.q1])
             if st.q2 == 0:
                 return c1.ravel() if vec else c1
-            r2 = B2d[st.q1:] - self.F_matrix() @ c1 if st.ns else B2d[st.q1:]
+            r2 = B2d[st.q1:] - self._F_times(c1) if st.ns else B2d[st.q1:]
             c2 = lapack.dtrtrs(self.L2, r2, lower=1)[0]
             out = np.vstack((c1, c2))
         else:
@@ -347,7 +378,7 @@ class BlockedFactor:
         out = np.empty_like(C2d)
         if st.q2:
             x2 = lapack.dtrtrs(self.L2, C2d[st.q1:], lower=1, trans=1)[0]
-            r1 = C2d[:st.q1] - self.FT_matrix() @ x2 if st.ns else C2d[:st.q1]
+            r1 = C2d[:st.q1] - self._FT_times(x2) if st.ns else C2d[:st.q1]
             out[st.I2] = x2
         else:
             r1 = C2d[:st.q1]

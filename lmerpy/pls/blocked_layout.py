@@ -137,6 +137,10 @@ class Layout:
         # then written column by column)
         vo = None if self.has_pairs else self.lev_order
         self.v_order = vo
+        if vo is not None:                   # F' with rows (column j of F, level): value order
+            self._ft_perm = (np.tile(self.slot_row[vo], p1),
+                             np.concatenate([self.lev_ptr[:-1] + j * ns for j in range(p1)]
+                                            + [[p1 * ns]]).astype(it))
         self.v_m = m_slot if vo is None else m_slot[vo]
         self.v_row = self.slot_row if vo is None else self.slot_row[vo]
         self.v_lev = self.slot_lev if vo is None else self.slot_lev[vo]
@@ -241,30 +245,35 @@ class Layout:
         D[:, np.arange(p1), np.arange(p1)] += 1.0
         return D
 
-    def a21(self, theta, lt1):
-        """A₂₁ = Λ₂'M₂₁Λ₁ at the slots, value order (ns × p₁)."""
+    def f_values(self, theta, lt1, L1inv):
+        """F = A₂₁L₁₁'⁻¹ at the slots, value order (ns × p₁), straight from θ: with
+        K_g = Λ₁_g L₁_g'⁻¹, F_s = d_{row_s} m_s K_g (+ Λ₂'s off-diagonal coupling)."""
         p1 = self.p1
-        lev, m = self.v_lev, self.v_m
-        if self._lt1_one is not None:     # one block for every level: B0 = m Λ₁_g = m T
-            f, k = self._lt1_one
-            Tt = np.zeros(p1 * p1)
-            Tt[f] = theta[k]                                   # Λ₁_g' = T'
-            B0 = m * Tt[0] if p1 == 1 else m @ Tt.reshape(p1, p1).T
-        elif p1 == 1:
-            B0 = m * lt1[:, 0, 0][lev][:, None]
-        elif p1 == 2:                    # (M₂₁Λ₁)[., j] = Σ_k m_k Λ₁[k, j] = Σ_k m_k lt1[j, k]
-            L = lt1[lev]
-            B0 = np.empty_like(m)
-            B0[:, 0] = m[:, 0] * L[:, 0, 0] + m[:, 1] * L[:, 0, 1]
-            B0[:, 1] = m[:, 0] * L[:, 1, 0] + m[:, 1] * L[:, 1, 1]
+        m = self.v_m
+        K = np.einsum("gji,gkj->gik", lt1, L1inv)          # Λ₁_g L₁_g'⁻¹ (nl, p1, p1)
+        if self.v_order is not None:                      # level order: levels are runs
+            Ks = np.repeat(K, np.diff(self.lev_ptr), axis=0)
         else:
-            B0 = np.einsum("sk,sjk->sj", m, lt1[lev])
+            Ks = K[self.v_lev]
+        if p1 == 1:
+            Y = m * Ks[:, 0, :]
+        elif p1 == 2:
+            Y = np.empty_like(m)
+            Y[:, 0] = m[:, 0] * Ks[:, 0, 0] + m[:, 1] * Ks[:, 1, 0]
+            Y[:, 1] = m[:, 0] * Ks[:, 0, 1] + m[:, 1] * Ks[:, 1, 1]
+        else:
+            Y = np.einsum("si,sik->sk", m, Ks)
+        del Ks
         d = self.lambda2_diag(theta)
-        B = B0 * d[self.v_row][:, None]
+        dl = self._d_lind
+        if dl.shape[0] and np.all(dl == dl[0]):           # one θ on Λ₂'s whole diagonal
+            F = Y * d[0]
+        else:
+            F = Y * d[self.v_row][:, None]
         if self._pj is not None:
             dst, src, k = self._pj
-            np.add.at(B, dst, theta[k][:, None] * B0[src])
-        return B
+            np.add.at(F, dst, theta[k][:, None] * Y[src])
+        return F
 
     def a22_map(self):
         """(Λ₂'XΛ₂ as a map of θ on M₂₂'s lower entries (:class:`~.blocked_thetamap.Lambda2`),
