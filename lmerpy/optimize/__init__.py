@@ -10,8 +10,10 @@ optimize_lmer(devfun, theta0, lower, control=None, verbose=0) -> OptSummary
 optimize_glmer(devfun, x0, lower, control=None, verbose=0, *, stage, nAGQ, n_theta, beta_sd)
 check_conv(devfun, optsum, lower, control) -> list of lme4's messages
 lme4_start_theta(design) -> lme4's starting θ (all-intercept models start from the data)
-lmer_optimizer(devfun, control) -> the optimizer lmer runs (L-BFGS-B for large models)
+lmer_optimizer(devfun, control) -> the optimizer lmer runs ("newton_ai" for large models)
 minimize_bounded(fun, x0, lower, upper=None, method="bobyqa", ...) -> MinimizeResult
+trust_newton(fun, derivatives, x0, ...) -> NewtonResult (the "newton_ai" method)
+lmm_information(devfun, theta) -> the average-information matrix of an LMM's criterion
 """
 from .checks import SINGULAR_MESSAGE, check_conv, check_hess
 from .control import (CHECK_ACTIONS, OPTIMIZERS, Control, ControlError, ConvCheck,
@@ -20,6 +22,7 @@ from .derivs import compute_derivs, deriv12, derivs_analytic
 from .lmer import (lme4_start, lme4_start_theta, lmer_optimizer, optimize_glmer,
                    optimize_lmer, optimizer_settings)
 from .minimize import MinimizeResult, OptimizerError, minimize_bounded
+from .newton import NewtonResult, lmm_information, trust_newton
 from .optsum import OptSummary
 
 __all__ = [
@@ -27,5 +30,5 @@ __all__ = [
     "CHECK_ACTIONS", "optimize_lmer", "optimize_glmer", "optimizer_settings", "check_conv",
     "check_hess", "SINGULAR_MESSAGE", "OptSummary", "minimize_bounded", "MinimizeResult",
     "OptimizerError", "compute_derivs", "deriv12", "derivs_analytic", "lme4_start",
-    "lme4_start_theta", "lmer_optimizer",
+    "lme4_start_theta", "lmer_optimizer", "trust_newton", "NewtonResult", "lmm_information",
 ]

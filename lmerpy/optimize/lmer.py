@@ -2,8 +2,9 @@
 ``lme4:::optwrap``, ``lme4:::check.boundary``).
 
 ``devfun`` is any callable θ -> deviance (``lmerpy.pls.LmmDeviance`` for lmer); when it has a
-``gradient(θ)`` method the gradient-based optimizer and the analytic post-fit derivatives use
-it. After :func:`optimize_lmer` returns, the last call to ``devfun`` was at the optimum (unless
+``gradient(θ)`` method the gradient-based optimizers (``"lbfgsb"``; ``"newton_ai"``, which
+also needs the LMM's average-information matrix, :mod:`lmerpy.optimize.newton`) and the
+analytic post-fit derivatives use it. After :func:`optimize_lmer` returns, the last call to ``devfun`` was at the optimum (unless
 ``use_last_params``), so its internal state (factor, β̂, û) belongs to θ̂, as in lme4.
 """
 from __future__ import annotations
@@ -48,7 +49,8 @@ def _reject(optimizer, unknown, allowed):
 def optimizer_settings(optimizer, optCtrl, x0, *, adj=False, n_theta=None, beta_sd=None):
     """Translate an lme4 optimizer name and its ``optCtrl`` into a method and NLopt/scipy
     settings (R: the defaults in ``nloptwrap``, ``minqa::bobyqa``, ``lme4::Nelder_Mead`` and
-    ``optwrap(adj = TRUE)`` for glmer's second stage).
+    ``optwrap(adj = TRUE)`` for glmer's second stage; lmerpy's ``"lbfgsb"`` and
+    ``"newton_ai"`` with their own defaults).
 
     Returns
     -------
