@@ -11,7 +11,7 @@
 * The blocked backend's reused buffers and its level-ordered dense mode give the same deviance
   as a fresh object and as CHOLMOD (1e-8 relative).
 * Lazily built pieces (θ-map, pattern maps, model frame, flist) equal their eager versions.
-* Large models fit by L-BFGS-B on the analytic gradient (unbounded, signs rectified) reach
+* Large models fit on the analytic gradient (the default "newton_ai"; signs rectified) reach
   BOBYQA's optimum or a better one; on every reference case the unbounded L-BFGS-B reaches
   lme4's criterion (within 1e-6) or a lower one.
 
@@ -250,7 +250,7 @@ def test_large_models_use_the_gradient_and_reach_bobyqas_optimum(slope_sd, g2_sd
         fast = lmerpy.lmer(f, d)
         slow = lmerpy.lmer(f, d, control=lmerControl(gradient_min_q=None))
     assert fast.devfun.q >= 1000
-    assert fast.optsum.optimizer == "lbfgsb" and slow.optsum.optimizer == "nloptwrap"
+    assert fast.optsum.optimizer == "newton_ai" and slow.optsum.optimizer == "nloptwrap"
     assert fast.optsum.feval < slow.optsum.feval
     assert fast.REMLcrit() <= slow.REMLcrit() + 1e-6
     assert np.max(np.abs(fast.theta - slow.theta)) <= 1e-3
@@ -262,7 +262,7 @@ def test_optimizer_choice():
     lf = lFormula("Reaction ~ Days + (Days | Subject)", lmerpy.datasets.load("sleepstudy"))
     dev = mkLmerDevfun(lf)
     assert lmer_optimizer(dev, lmerControl()) == "nloptwrap"                 # q = 36
-    assert lmer_optimizer(dev, lmerControl(gradient_min_q=10)) == "lbfgsb"
+    assert lmer_optimizer(dev, lmerControl(gradient_min_q=10)) == "newton_ai"
     assert lmer_optimizer(dev, lmerControl(gradient_min_q=10, optCtrl={"maxeval": 50})) \
         == "nloptwrap"                                                        # settings given
     assert lmer_optimizer(dev, lmerControl(gradient_min_q=10, optimizer="bobyqa")) == "bobyqa"
