@@ -93,3 +93,17 @@ def test_gradient_by_gathers_or_gemm(mode, gather, monkeypatch):
     t = des.reterms[0]
     idx = t.row_offset + np.arange(t.n_levels)
     np.testing.assert_allclose(sol.cond_var(0)[:, 0, 0], ref["Vb"][idx, idx], rtol=1e-8)
+
+
+def test_sparse_mode_row_blocks(design, monkeypatch):
+    """FF' from products of row blocks of F (lower blocks only) equals the one product."""
+    name, des = design
+    monkeypatch.setattr(blocked_mod, "MODE_OVERRIDE", "sparse")
+    th = np.asarray(_thetas(des)[1], dtype=float)
+    one = LmmDeviance(des, REML=True, backend="scipy")
+    v1 = one(th)
+    monkeypatch.setattr(blocked_mod, "SPARSE_MIN_ROWS", 8)
+    many = LmmDeviance(des, REML=True, backend="scipy")
+    assert many.factor.st.q2 >= 8 * 3
+    assert many(th) == pytest.approx(v1, rel=1e-12)
+    assert many(th) == pytest.approx(dense_reference(des, th, True)["dev"], rel=1e-10)

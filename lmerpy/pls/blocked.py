@@ -44,6 +44,10 @@ F_CHUNK = 4_000_000
 #: cost of the sparse product per slot pair and column of F, in BLAS flops (crossed 10M:
 #: 15 s for 4.9e8 pairs against 45 s for dense FF')
 SPARSE_PAIR_COST = 600.0
+#: sparse mode: FF' as products of up to this many row blocks of F (lower blocks only)
+SPARSE_ROW_BLOCKS = 6
+#: ... of at least this many rows each
+SPARSE_MIN_ROWS = 256
 #: force a way of forming FF' and S⁻¹F ("pairs", "dense", "sparse"); None: by cost (tests)
 MODE_OVERRIDE = None
 
@@ -316,8 +320,7 @@ class BlockedFactor:
             for _, _, Fc in self.F_chunks():
                 S = blas.dsyrk(-1.0, Fc, beta=1.0, c=S, lower=1, overwrite_c=1)
         elif st.ns and st.mode == "sparse":
-            FT = self._ft_level()                  # FF' = (F')'(F'), rows of F' permuted
-            S -= np.tril((FT.T.tocsr() @ FT).toarray())
+            self._subtract_sparse_ffT(S)
         # only the lower triangle of S is read; the upper one is never used afterwards
         L2, info = lapack.dpotrf(S, lower=1, clean=0, overwrite_a=1)
         if info != 0:  # A ≥ I, so only a rounding catastrophe can get here
@@ -325,6 +328,23 @@ class BlockedFactor:
                               f"(LAPACK dpotrf info = {info})")
         self.L2 = L2
         self._logdet = float(ld + 2.0 * np.log(L2.diagonal()).sum())
+
+    def _subtract_sparse_ffT(self, S):
+        """S's lower triangle −= FF' by sparse products of row blocks of F (block (i, j),
+        i ≥ j: F_i F_j'), so that little of the upper triangle is computed."""
+        st = self.st
+        q2 = st.q2
+        Fr = self._ft_level().T.tocsr()            # F, columns permuted (FF' unchanged)
+        nb = max(1, min(SPARSE_ROW_BLOCKS, q2 // SPARSE_MIN_ROWS))
+        cuts = np.linspace(0, q2, nb + 1).astype(int)
+        blocks = [Fr[cuts[i]:cuts[i + 1]] for i in range(nb)]
+        for j in range(nb):
+            FjT = blocks[j].T.tocsr()
+            c0, c1 = cuts[j], cuts[j + 1]
+            for i in range(j, nb):
+                P = (blocks[i] @ FjT).toarray()
+                r0, r1 = cuts[i], cuts[i + 1]
+                S[r0:r1, c0:c1] -= np.tril(P) if i == j else P
 
     def set_dense(self, L, logdet):
         """All-dense layout only: take a factor computed elsewhere (L L' = A, lower triangle
