@@ -45,6 +45,8 @@ MAXIT = 100
 MAX_HALVINGS = 20
 #: most extra iterations of the precise mode
 MAX_POLISH = 60
+#: largest Z'WX (q × p values) a PIRLS start keeps for the second stage's first iterations
+_FIXED_MAX = 2_000_000
 
 
 class _Product:
@@ -323,7 +325,7 @@ class PirlsStart:
         The starting linear predictor, offset included.
     """
 
-    __slots__ = ("diag_sums", "eta", "full", "m", "mu", "r", "w", "w_finite")
+    __slots__ = ("diag_sums", "eta", "fixed", "full", "m", "mu", "r", "w", "w_finite")
 
     def __init__(self, S, resp, eta):
         self.eta = np.asarray(eta, dtype=float)
@@ -332,6 +334,20 @@ class PirlsStart:
         self.m = S._pz(self.w) if self.w_finite else None
         self.diag_sums = None       # Z'WZ's diagonal at w (one-term designs, on demand)
         self.full = None            # first stage: (z, finite, pieces) (on demand)
+        self.fixed = False          # second stage: (Z'W(η₀ − o + r), Z'WX) (on demand)
+
+    def beta_fixed(self, S, resp):
+        """(Z'W(η₀ − o + r), Z'WX) at the start, or None (non-finite start, or Z'WX too large
+        to keep): with β fixed the first iteration's U W z is Λ'(Z'W(η₀ − o + r) − Z'WX β),
+        two small products instead of passes over the observations (the same up to rounding:
+        ~1e-15 relative)."""
+        if self.fixed is False:
+            self.fixed = None
+            if self.w_finite and S.q * max(S.p, 1) <= _FIXED_MAX:
+                g0 = self.w * ((self.eta - resp.offset) + self.r)
+                if math.isfinite(float(g0.sum())):
+                    self.fixed = (S._zt(g0), S._zt(self.w[:, None] * S.X) if S.p else None)
+        return self.fixed
 
     def full_step(self, S, resp):
         """The first iteration's working response and full-step pieces when β is estimated
@@ -407,10 +423,19 @@ def pirls(S, resp, theta, eta, *, beta=None, tol=1e-7, maxit=MAXIT, max_halvings
         eta = np.asarray(eta, dtype=float)
 
     def step(eta, mu=None, observed=False, first=None):
-        pieces = None
+        pieces = rhs = None
         if first is not None:
             w = first.w
-            if u_only or not p:
+            fixed = first.beta_fixed(S, resp) if u_only and not precise else None
+            if fixed is not None:
+                # z = (η₀ − o) + r − Xβ: U W z from pieces of the start (not formed: z of a
+                # first iteration is never stored, PIRLS needs at least two)
+                zg0, zwx = fixed
+                if not isfinite(float(off.sum())):
+                    raise _bad_working()
+                z = None
+                rhs = S.lam_mul(zg0 - zwx @ beta if p else zg0)
+            elif u_only or not p:
                 z = (eta - off) + first.r
                 if not (first.w_finite and isfinite(float(z.sum()))):
                     raise _bad_working()
@@ -428,7 +453,10 @@ def pirls(S, resp, theta, eta, *, beta=None, tol=1e-7, maxit=MAXIT, max_halvings
                 raise _bad_working()
             v = S.a_values(w)
         fac.factor(v)
-        if u_only or not p:
+        if rhs is not None:
+            u = fac.solve_A(rhs)
+            b = beta
+        elif u_only or not p:
             u = fac.solve_A(S.u_mul(w * z))
             b = beta if u_only else _EMPTY
         else:
