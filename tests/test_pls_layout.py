@@ -107,3 +107,23 @@ def test_sparse_mode_row_blocks(design, monkeypatch):
     assert many.factor.st.q2 >= 8 * 3
     assert many(th) == pytest.approx(v1, rel=1e-12)
     assert many(th) == pytest.approx(dense_reference(des, th, True)["dev"], rel=1e-10)
+
+
+def test_sparse_plan_survives_cancelled_entries(monkeypatch):
+    """SciPy's product drops entries that are exactly 0 (here: θ of the trailing term 0, so
+    F = 0): the plan notices the moved structure and takes the general product."""
+    import lmerpy.pls.blocked_sparse as sparse_mod
+    des = DESIGNS["crossed_slope"]()
+    monkeypatch.setattr(blocked_mod, "MODE_OVERRIDE", "sparse")
+    monkeypatch.setattr(blocked_mod, "SPARSE_MIN_ROWS", 8)
+    dev = LmmDeviance(des, REML=True, backend="scipy")
+    th = np.asarray(_thetas(des)[1], dtype=float)
+    dev(th)                                         # the plan, with every entry present
+    calls = []
+    real = sparse_mod.SparseFFT._general
+    monkeypatch.setattr(sparse_mod.SparseFFT, "_general",
+                        lambda self, *a: calls.append(1) or real(self, *a))
+    for t, general in ((np.array([th[0], th[1], th[2], 0.0]), True), (th * 1.1, False)):
+        del calls[:]
+        assert dev(t) == pytest.approx(dense_reference(des, t, True)["dev"], rel=1e-10)
+        assert bool(calls) == general

@@ -30,6 +30,7 @@ from scipy.linalg import blas, lapack
 from ..errors import LmerpyError
 from .blocked_inverse import block_traces, inverse_on_pattern
 from .blocked_layout import Layout, sparse_F
+from .blocked_sparse import SparseFFT
 
 __all__ = ["DENSE_Q", "MAX_DENSE", "BlockedFactor", "blocked_plan", "choose_mode"]
 
@@ -331,20 +332,14 @@ class BlockedFactor:
 
     def _subtract_sparse_ffT(self, S):
         """S's lower triangle −= FF' by sparse products of row blocks of F (block (i, j),
-        i ≥ j: F_i F_j'), so that little of the upper triangle is computed."""
+        i ≥ j: F_i F_j'), with a plan made once (:mod:`.blocked_sparse`)."""
         st = self.st
-        q2 = st.q2
-        Fr = self._ft_level().T.tocsr()            # F, columns permuted (FF' unchanged)
-        nb = max(1, min(SPARSE_ROW_BLOCKS, q2 // SPARSE_MIN_ROWS))
-        cuts = np.linspace(0, q2, nb + 1).astype(int)
-        blocks = [Fr[cuts[i]:cuts[i + 1]] for i in range(nb)]
-        for j in range(nb):
-            FjT = blocks[j].T.tocsr()
-            c0, c1 = cuts[j], cuts[j + 1]
-            for i in range(j, nb):
-                P = (blocks[i] @ FjT).toarray()
-                r0, r1 = cuts[i], cuts[i + 1]
-                S[r0:r1, c0:c1] -= np.tril(P) if i == j else P
+        FT = self._ft_level()
+        plan = st.__dict__.get("_sparse_plan")
+        if plan is None:
+            nb = max(1, min(SPARSE_ROW_BLOCKS, st.q2 // SPARSE_MIN_ROWS))
+            plan = st._sparse_plan = SparseFFT(FT, st.q2, nb)
+        plan.subtract(FT.data, S)
 
     def set_dense(self, L, logdet):
         """All-dense layout only: take a factor computed elsewhere (L L' = A, lower triangle
