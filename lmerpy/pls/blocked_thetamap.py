@@ -140,31 +140,31 @@ _PAIR_CHUNK = 250_000
 
 
 def level_pairs(layout, chunk=_PAIR_CHUNK):
-    """The slot pairs of each level, in level order, a few levels at a time.
+    """The slot pairs of every level, for a batch of levels with the same slot count k at a
+    time (one k×k lower-triangle table per k).
 
-    Yields (g0, g1, a, b, pdest): levels g0..g1−1; their pairs (i, j), i ≥ j, as level-order
-    places ``a`` (row_i ≥ row_j) and ``b``, grouped by level, then i, then j; and the Fortran
-    flat position (row_i, row_j) of each in the dense block.
+    Yields (levels, a, b, pdest): the batch's levels (nb,); their pairs (i, j), i ≥ j, as
+    level-order places ``a`` (row_i ≥ row_j) and ``b``, (nb, k(k+1)/2) in lower-triangle order
+    within each level; and the Fortran flat position (row_i, row_j) of each in the dense block.
     """
-    q2, nl = layout.q2, layout.nl
+    q2 = layout.q2
     ptr = layout.lev_ptr
     cnt = np.diff(ptr)
-    npl = cnt * (cnt + 1) // 2                          # pairs per level
-    cum = np.concatenate(([0], np.cumsum(npl)))
+    order = np.argsort(cnt, kind="stable")
+    ks = cnt[order]
+    cut = np.flatnonzero(np.diff(ks)) + 1
     rows = layout.slot_row[layout.lev_order].astype(np.int64)
-    g0 = 0
-    while g0 < nl:
-        g1 = int(np.searchsorted(cum, cum[g0] + chunk, side="right")) - 1
-        g1 = min(nl, max(g1, g0 + 1))
-        p0, p1_ = ptr[g0], ptr[g1]
-        place = np.arange(p0, p1_)
-        i_loc = place - np.repeat(ptr[g0:g1], cnt[g0:g1])  # place within its level
-        n_i = i_loc + 1                                      # pairs (place, j ≤ place)
-        a = np.repeat(place, n_i)
-        first = np.repeat(place - i_loc, n_i)
-        b = first + (np.arange(a.shape[0]) - np.repeat(np.cumsum(n_i) - n_i, n_i))
-        yield g0, g1, a, b, rows[b] * q2 + rows[a]
-        g0 = g1
+    for lo, hi in zip(np.r_[0, cut], np.r_[cut, ks.shape[0]]):
+        k = int(ks[lo])
+        if k == 0:
+            continue
+        ti, tj = np.tril_indices(k)
+        nb = max(1, chunk // ti.shape[0])
+        for c0 in range(lo, hi, nb):
+            levels = order[c0:min(hi, c0 + nb)]
+            start = ptr[levels][:, None]
+            a, b = start + ti, start + tj
+            yield levels, a, b, rows[b] * q2 + rows[a]
 
 
 class ThetaMap:
@@ -196,7 +196,7 @@ class ThetaMap:
         # pass 1: which entries of X can be nonzero (rows of G)
         lookup = np.zeros(q2 * q2, dtype=itype)           # flat entry -> row of G
         lookup[m22_flat] = 1
-        for _, _, _, _, dest in level_pairs(layout):
+        for _, _, _, dest in level_pairs(layout):
             lookup[dest] = 1
         xdest = np.flatnonzero(lookup)
         lookup[xdest] = np.arange(xdest.shape[0], dtype=itype)
@@ -213,24 +213,15 @@ class ThetaMap:
         data = np.empty(npairs * pp)
         indptr = np.concatenate(([0], np.cumsum(np.repeat(npl, pp)))).astype(
             np.int64 if itype is np.int64 else np.int32)
-        for g0, g1, a, b, dest in level_pairs(layout):
+        for levels, a, b, dest in level_pairs(layout):
             rows = lookup[dest]
             del dest
-            o = int(indptr[g0 * pp])
-            n = rows.shape[0]
-            if pp == 1:
-                indices[o:o + n] = rows
-                np.multiply(m_lev[a, 0], m_lev[b, 0], out=data[o:o + n])
-                continue
-            lev = np.repeat(np.arange(g0, g1), npl[g0:g1])
-            # within each level: pp consecutive columns with the level's rows each
-            start = np.repeat(indptr[g0 * pp:g1 * pp:pp] - o, npl[g0:g1])
-            local = np.arange(n) - np.repeat(np.cumsum(npl[g0:g1]) - npl[g0:g1], npl[g0:g1])
+            npk = a.shape[1]
             for cc in range(pp):
                 c, c2 = divmod(cc, p1)
-                pos = o + start + cc * npl[lev] + local
-                indices[pos] = rows
-                data[pos] = m_lev[a, c] * m_lev[b, c2]
+                pos = (indptr[levels * pp + cc][:, None] + np.arange(npk)).ravel()
+                indices[pos] = rows.ravel()
+                data[pos] = (m_lev[a, c] * m_lev[b, c2]).ravel()
         del lookup
         self.G = sp.csc_matrix((data, indices, indptr), shape=(self.xdest.shape[0], nl * pp))
         r2l, c2l, lind, nth = lam2
