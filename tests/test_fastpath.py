@@ -36,7 +36,7 @@ from lmerpy.pls.crossprod import CrossProducts, ScalingMap, _as_csc
 from lmerpy.pls.gradient import deviance_gradient
 
 from _reference import case_kwargs, lmer_cases, load_case_data
-from test_pls_backends import crossed_design, nested_design
+from test_pls_backends import crossed_design, nested_design, random_thetas
 
 REFS = [r for r in lmer_cases() if r["nobs"] <= 20000]
 
@@ -193,9 +193,7 @@ def large(request):
 
 
 def _large_thetas(des):
-    rng = np.random.default_rng(9)
-    return [np.where(des.lower == 0, rng.uniform(0.2, 1.5, des.theta.size),
-                     rng.uniform(-0.5, 0.5, des.theta.size)) for _ in range(3)]
+    return random_thetas(des, 9, 3, pos=(0.2, 1.5), off=(-0.5, 0.5))
 
 
 @pytest.mark.parametrize("mode", ["pairs", "dense", "sparse"])

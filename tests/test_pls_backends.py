@@ -163,11 +163,17 @@ def design(request):
     return request.param, DESIGNS[request.param]()
 
 
+def random_thetas(des, seed, n, pos=(0.3, 1.5), off=(-0.4, 0.4)):
+    """``n`` random θ for ``des``: uniform on ``pos`` where θ is bounded below by 0 (diagonal
+    entries), on ``off`` elsewhere."""
+    rng = np.random.default_rng(seed)
+    k = des.theta.shape[0]
+    return [np.where(des.lower == 0, rng.uniform(*pos, k), rng.uniform(*off, k))
+            for _ in range(n)]
+
+
 def _thetas(des):
-    rng = np.random.default_rng(11)
-    th1 = np.where(des.lower == 0, rng.uniform(0.3, 1.5, des.theta.shape[0]),
-                   rng.uniform(-0.4, 0.4, des.theta.shape[0]))
-    return [des.theta, th1]
+    return [des.theta, *random_thetas(des, 11, 1)]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -4,18 +4,10 @@
 The Hessian of the profiled REML criterion (or ML deviance) in θ is approximated by the
 *average information* (AI) matrix of REML software (Gilmour, Thompson & Cullis 1995,
 Biometrics 51:1440), carried over to lme4's relative covariance factor θ and with σ² profiled
-out. With ν = n − p (REML) or n (ML), r² the penalized residual sum of squares, z = Z'Wρ
-(ρ the PLS residual) and, for each θ_a, v_a = (Λ_aΛ' + ΛΛ_a')z::
-
-    S    = Z'Σ⁻¹Z − Z'Σ⁻¹X (X'Σ⁻¹X)⁻¹ X'Σ⁻¹Z          (Σ = ZΛΛ'Z' + W⁻¹)
-    Q_ab = v_a' S v_b,      t_a = v_a' z
-    H   ≈ (ν / r²) (Q − t t' / r²)
-
-S needs only cross-products and the deviance's own factor: v'Sv = v'Mv − ‖L⁻¹PΛ'Mv‖² −
-‖R_X⁻ᵀ(X'WZv − R_ZX'L⁻¹PΛ'Mv)‖² with M = Z'WZ, so the matrix costs one triangular solve
-with k right-hand sides at an evaluated θ — a few milliseconds where one evaluation of
-InstEval costs tens. It is positive semi-definite and close to the true Hessian near the
-optimum (to a few per cent on lme4's reference fits).
+out (the formulas and their cost — one triangular solve with k right-hand sides at an
+evaluated θ — are in :mod:`lmerpy.pls.information`, ``LmmDeviance.information``). It is
+positive semi-definite and close to the true Hessian near the optimum (to a few per cent on
+lme4's reference fits).
 
 What the AI matrix leaves out is the second-derivative term T_ab = tr(P V_ab) − y'P V_ab P y
 (V the marginal covariance, P the REML projection). V is a homogeneous quadratic in the θ of
@@ -41,9 +33,9 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.linalg import lapack
 
 from ..errors import FitError
+from ..pls.information import template_columns
 from .minimize import MinimizeResult, _Recorder
 
 __all__ = ["lmm_information", "model_derivatives", "template_columns", "trust_newton",
@@ -59,66 +51,20 @@ NOISE_ITERATIONS = 3
 
 
 def lmm_information(dev, theta):
-    """Average-information approximation of the Hessian of an LMM's profiled criterion.
+    """Average-information approximation of the Hessian of an LMM's profiled criterion at θ
+    (``dev.information(theta)``; the formulas are in :mod:`lmerpy.pls.information`).
 
     Parameters
     ----------
     dev : lmerpy.pls.LmmDeviance
     theta : array_like
-        θ (evaluated here unless the deviance's state already holds it).
 
     Returns
     -------
     ndarray (k, k)
         Symmetric positive semi-definite; in the units of the criterion (−2 log L).
     """
-    th = dev._theta(theta)
-    st = dev._evaluate(th)
-    smap, cp = dev.smap, dev.cp
-    nth, q = dev.n_theta, dev.q
-    i, j, kk = smap.lt_rows, smap.lt_cols, smap.Lind0
-    lam = dev._lambda_ops(st.theta)
-    u = dev._u(st)
-    z = dev.resp.ZtWy - lam.m_mul(lam.lam_mul(u))           # Z'Wρ
-    if dev.p:
-        z = z - cp.ZtWX @ st.beta_c
-    x = lam.lt_mul(z)                                       # Λ'z
-    # v_a = Λ_a(Λ'z) + Λ(Λ_a'z); Λ_a' has the Lind == a entries of Λ'
-    v1 = np.zeros((q, nth))
-    np.add.at(v1, (j, kk), x[i])
-    w = np.zeros((q, nth))
-    np.add.at(w, (i, kk), z[j])
-    V = v1 + lam.lam_mul(w)
-    MV = np.asarray(lam.m_mul(V))
-    B = lam.lt_mul(MV)                                      # Λ'M v
-    if st.Lz is not None:
-        Y = lapack.dtrtrs(st.Lz, B, lower=1)[0]
-    else:
-        dev._ensure_factored(st)
-        Y = dev.factor.solve_L(B)
-    Y = np.asarray(Y).reshape(q, nth)
-    Q = V.T @ MV - Y.T @ Y
-    if dev.p:
-        Nv = cp.ZtWX.T @ V - st.RZX.T @ Y                   # X'Σ⁻¹Z v
-        R = lapack.dtrtrs(st.RX, Nv, trans=1)[0]
-        Q = Q - R.T @ R
-    t = V.T @ z
-    nu = (dev.n - dev.p) if dev.REML else dev.n
-    r2 = float(st.r2)
-    H = (nu / r2) * (Q - np.outer(t, t) / r2)
-    return 0.5 * (H + H.T)
-
-
-def template_columns(reterms):
-    """Index arrays of θ per column of each term's lower-triangular template (column j of a
-    term with p columns holds p − j consecutive θ, its diagonal entry first)."""
-    cols = []
-    for t in reterms:
-        p, k = int(t.n_columns), int(t.theta_offset)
-        for j in range(p):
-            cols.append(np.arange(k, k + p - j))
-            k += p - j
-    return cols
+    return dev.information(theta)
 
 
 def second_order_term(theta, g, columns):
@@ -139,21 +85,13 @@ def second_order_term(theta, g, columns):
 
 def model_derivatives(devfun):
     """``θ -> (gradient, model Hessian)`` for ``devfun``, or None when it has no model
-    Hessian: the analytic gradient, and the AI matrix plus the per-column Euler term, for an
-    :class:`lmerpy.pls.LmmDeviance` (the deviance's own ``information(θ)`` stands in for
-    :func:`lmm_information` when it has one). The AI matrix is computed first, while the
-    factorisation of the evaluation at θ is still there (the gradient may consume it)."""
+    Hessian: the analytic gradient, and the deviance's ``information(θ)`` (the AI matrix of
+    :class:`lmerpy.pls.LmmDeviance`) plus the per-column Euler term. The AI matrix is computed
+    first, while the factorisation of the evaluation at θ is still there (the gradient may
+    consume it)."""
     info = getattr(devfun, "information", None)
     if not callable(info):
-        try:
-            from ..pls import LmmDeviance
-        except ImportError:                     # pragma: no cover - pls is part of lmerpy
-            return None
-        if not isinstance(devfun, LmmDeviance):
-            return None
-
-        def info(th):
-            return lmm_information(devfun, th)
+        return None
     reterms = getattr(getattr(devfun, "design", None), "reterms", None)
     columns = template_columns(reterms) if reterms else []
 

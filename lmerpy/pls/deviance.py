@@ -455,6 +455,14 @@ class LmmDeviance:
             st.grad = deviance_gradient(self, st)
         return st.grad.copy()
 
+    def information(self, theta):
+        """Average-information approximation of the criterion's Hessian in θ (k × k; see
+        :mod:`lmerpy.pls.information`). Not counted in ``n_evals``. R equivalent: none.
+        """
+        from .information import average_information
+        th = self._theta(theta)
+        return average_information(self, self._evaluate(th))
+
     def gradients(self, thetas):
         """Gradients at several θ (rows of ``thetas``), as :meth:`gradient` row by row.
 
@@ -479,14 +487,11 @@ class LmmDeviance:
         non-negative diagonal (lme4's bounds). R equivalent: none (MixedModels.jl's
         ``rectify!``).
         """
+        from .information import template_columns
         th = np.array(theta, dtype=float).reshape(-1)
-        for t in self.design.reterms:
-            p, off = int(t.n_columns), int(t.theta_offset)
-            k = off
-            for j in range(p):              # column j of T: θ[k : k + p − j], diagonal first
-                if th[k] < 0:
-                    th[k:k + p - j] *= -1.0
-                k += p - j
+        for c in template_columns(self.design.reterms):   # diagonal entry first
+            if th[c[0]] < 0:
+                th[c] *= -1.0
         return th
 
     def solve(self, theta):

@@ -20,7 +20,16 @@ from __future__ import annotations
 import numpy as np
 from scipy.linalg import lapack
 
-__all__ = ["deviance_gradient", "dense_gradients"]
+__all__ = ["deviance_gradient", "dense_gradients", "residual_crossprod"]
+
+
+def residual_crossprod(dev, st, lam, u):
+    """Z'Wρ at the evaluated state ``st`` (ρ = ỹ − Xβ̂ − ZΛû), from cross-products only:
+    Z'Wỹ − MΛû − Z'WXβ̂ (no O(n) work)."""
+    z = dev.resp.ZtWy - lam.m_mul(lam.lam_mul(u))
+    if dev.p:
+        z = z - dev.cp.ZtWX @ st.beta_c
+    return z
 
 
 def deviance_gradient(dev, st):
@@ -33,10 +42,7 @@ def deviance_gradient(dev, st):
         C = dev._solve_Lt(st, st.RZX).reshape(dev.q, dev.p)
     g_logdet = dev._logdet_gradient(st, consume=True)
     lam = dev._lambda_ops(st.theta)
-    b = lam.lam_mul(u)                             # Λû
-    zwr = dev.resp.ZtWy - lam.m_mul(b)             # Z'Wρ
-    if dev.p:
-        zwr = zwr - cp.ZtWX @ st.beta_c
+    zwr = residual_crossprod(dev, st, lam, u)      # Z'Wρ
     i, j, k = smap.lt_rows, smap.lt_cols, smap.Lind0
     # ρ'WZΛ_k û = Σ_{Λ'[i,j] has Lind k} (Z'Wρ)_j û_i
     dr2 = -2.0 * np.bincount(k, weights=zwr[j] * u[i], minlength=nth)
