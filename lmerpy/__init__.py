@@ -12,7 +12,7 @@ __version__ = "0.1.0"
 
 from ._config import show_config  # noqa: E402
 from .errors import (  # noqa: E402
-    ConvergenceWarning, DataError, DesignError, FitError, FormulaError, FormulaSyntaxError,
+    ArgumentError, ConvergenceWarning, DataError, DesignError, FitError, FormulaError, FormulaSyntaxError,
     LmerpyError, LmerpyMessage, UnknownColumnError,
 )
 from . import datasets  # noqa: E402
@@ -74,6 +74,6 @@ def __dir__():
     return sorted(set(globals()) | set(_LAZY))
 
 
-__all__ = ["__version__", "show_config", "datasets", "LmerpyError", "FormulaSyntaxError",
+__all__ = ["__version__", "show_config", "datasets", "LmerpyError", "ArgumentError", "FormulaSyntaxError",
            "FormulaError", "UnknownColumnError", "DataError", "DesignError", "FitError",
            "ConvergenceWarning", "LmerpyMessage", *_LAZY]

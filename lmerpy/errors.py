@@ -42,6 +42,11 @@ class UnknownColumnError(LmerpyError, KeyError):
         return self.args[0] if self.args else ""
 
 
+class ArgumentError(LmerpyError, ValueError):
+    """An argument of the public API has a value or type it cannot take (``REML="yes"``,
+    ``nAGQ=-1``, an unknown ``type=``...): the message names the argument and the value."""
+
+
 class DataError(LmerpyError, ValueError):
     """The data cannot be used as given (non-numeric response, infinite values, empty frame...)."""
 
