@@ -19,6 +19,7 @@ import pandas as pd
 
 from ..errors import FormulaError, UnknownColumnError
 from ..formula.terms import BinOp, Call, Constant, Name, Number, UnaryOp
+from ..formula.walk import trampoline
 from .functions import (FUNCTIONS, align, apply_elementwise, as_numeric, poly_fit,
                         poly_predict, values_of, wrap)
 from .naming import deparse
@@ -59,11 +60,18 @@ class Evaluator:
 
     # ---- entry point
     def __call__(self, expr) -> Any:
-        key = expr
-        if key in self._cache:
-            return self._cache[key]
-        out = self._eval(expr)
-        self._cache[key] = out
+        if expr in self._cache:
+            return self._cache[expr]
+        return trampoline(self._cached(expr))
+
+    # Operators are evaluated on an explicit stack (walk.trampoline): ``I(x1 + x2 + ... +
+    # x5000)`` is a chain as deep as it is long. Function calls recurse through their handlers
+    # (FUNCTIONS); the parser bounds how deeply calls may nest (MAX_CALL_NESTING).
+    def _cached(self, expr):
+        if expr in self._cache:
+            return self._cache[expr]
+        out = yield self._eval(expr)
+        self._cache[expr] = out
         return out
 
     def variable(self, expr) -> Any:
@@ -90,13 +98,15 @@ class Evaluator:
                 return np.nan
             return v
         if isinstance(expr, UnaryOp):
-            val = self(expr.operand)
+            val = yield self._cached(expr.operand)
             if expr.op == "!":
                 return _logical_op(lambda a, b: ~a, val, val, "!")
             num = as_numeric(val, expr.op)
             return apply_elementwise(lambda a: -a if expr.op == "-" else +a, num)
         if isinstance(expr, BinOp):
-            return _binop(expr.op, self(expr.left), self(expr.right), expr)
+            left = yield self._cached(expr.left)
+            right = yield self._cached(expr.right)
+            return _binop(expr.op, left, right, expr)
         if isinstance(expr, Call):
             fn = FUNCTIONS.get(expr.func)
             if fn is None:

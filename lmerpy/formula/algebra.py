@@ -24,6 +24,7 @@ from typing import List, Optional, Sequence, Tuple
 from ..errors import FormulaError
 from .deparse import deparse
 from .terms import BinOp, Call, Constant, ModelTerms, Name, Number, Term, UnaryOp
+from .walk import sum_operands, trampoline
 
 __all__ = ["FORMULA_OPS", "strip_parens", "is_dot", "as_variable", "compute_terms", "extract_variables",
            "power_exponent"]
@@ -89,91 +90,107 @@ class _Encoder:
             self.variables.append(e)
         return i
 
-    # -- step 1: ExtractVars --------------------------------------------------------------
+    # -- step 1: ExtractVars (an explicit stack: a formula may be thousands of terms deep) --
     def extract(self, e):
-        if _is_zero_one(e) is not None:
-            return
-        if isinstance(e, Name) and not e.parens and e.name == ".":
-            self.has_dot = True
-            if self.dot_columns is None:
-                self.install(e)
-            else:
-                for c in self.dot_columns:
-                    self.install(Name(c))
-            return
-        core = strip_parens(e)
-        if getattr(e, "parens", 0):
-            self.extract(core)
-            return
-        if isinstance(core, BinOp) and core.op in FORMULA_OPS:
-            if core.op == "^":
-                power_exponent(core)
-                self.extract(core.left)
-            else:
-                self.extract(core.left)
-                self.extract(core.right)
-            return
-        if isinstance(core, UnaryOp) and core.op in "+-":
-            self.extract(core.operand)
-            return
-        if isinstance(core, (Number, Constant)) and as_variable(core) is core:
-            raise FormulaError(
-                f"invalid model formula: '{deparse(core)}' is not a variable (a formula can hold "
-                "variables and the intercept markers 0 and 1)")
-        self.install(core)
+        stack = [e]
+        while stack:
+            e = stack.pop()
+            if _is_zero_one(e) is not None:
+                continue
+            if isinstance(e, Name) and not e.parens and e.name == ".":
+                self.has_dot = True
+                if self.dot_columns is None:
+                    self.install(e)
+                else:
+                    for c in self.dot_columns:
+                        self.install(Name(c))
+                continue
+            core = strip_parens(e)
+            if getattr(e, "parens", 0):
+                stack.append(core)
+                continue
+            if isinstance(core, BinOp) and core.op in FORMULA_OPS:
+                if core.op == "^":
+                    power_exponent(core)
+                    stack.append(core.left)
+                else:
+                    stack.append(core.right)
+                    stack.append(core.left)
+                continue
+            if isinstance(core, UnaryOp) and core.op in "+-":
+                stack.append(core.operand)
+                continue
+            if isinstance(core, (Number, Constant)) and as_variable(core) is core:
+                raise FormulaError(
+                    f"invalid model formula: '{deparse(core)}' is not a variable (a formula can "
+                    "hold variables and the intercept markers 0 and 1)")
+            self.install(core)
 
     # -- step 2: EncodeVars ---------------------------------------------------------------
     def encode(self, e) -> List[int]:
+        """The terms of ``e`` as bit patterns of variables (R's ``EncodeVars``)."""
+        return trampoline(self._encode(e))
+
+    # Written as generators run by walk.trampoline: ``yield self._encode(x)`` is the recursive
+    # call. A chain ``a + b + c + ...`` is encoded operand by operand and trimmed once (the same
+    # terms, in the same order, as trimming after each ``+``), in linear time.
+    def _encode(self, e):
         z = _is_zero_one(e)
         if z is not None:
             self.intercept = self.parity if z == 1 else not self.parity
             return []
         if getattr(e, "parens", 0):
-            return self.encode(strip_parens(e))
+            return (yield self._encode(strip_parens(e)))
         if isinstance(e, Name) and e.name == "." and self.dot_columns is not None:
             return [1 << self.install(Name(c)) for c in self.dot_columns]
         if isinstance(e, UnaryOp) and e.op == "+":
-            return self.encode(e.operand)
+            return (yield self._encode(e.operand))
         if isinstance(e, UnaryOp) and e.op == "-":
-            return self._delete(None, e.operand)
+            return (yield self._delete(None, e.operand))
         if isinstance(e, BinOp) and e.op in FORMULA_OPS:
             op = e.op
             if op == "+":
-                left = self.encode(e.left)
-                return _trim(left + self.encode(e.right))
+                terms: List[int] = []
+                for operand in sum_operands(e):
+                    terms.extend((yield self._encode(operand)))
+                return _trim(terms)
             if op == ":":
-                left, right = self.encode(e.left), self.encode(e.right)
+                left = yield self._encode(e.left)
+                right = yield self._encode(e.right)
                 return _trim([l | r for l in left for r in right])
             if op == "*":
-                left, right = self.encode(e.left), self.encode(e.right)
+                left = yield self._encode(e.left)
+                right = yield self._encode(e.right)
                 return _trim(left + right + [l | r for l in left for r in right])
             if op == "%in%":
-                left, right = self.encode(e.left), self.encode(e.right)
+                left = yield self._encode(e.left)
+                right = yield self._encode(e.right)
                 allr = 0
                 for r in right:
                     allr |= r
                 return _trim([l | allr for l in left])
             if op == "/":
-                left, right = self.encode(e.left), self.encode(e.right)
+                left = yield self._encode(e.left)
+                right = yield self._encode(e.right)
                 alll = 0
                 for l in left:
                     alll |= l
                 return _trim(left + [alll | r for r in right])
             if op == "^":
                 ip = power_exponent(e)
-                left = self.encode(e.left)
+                left = yield self._encode(e.left)
                 right = left
                 for _ in range(1, ip):
                     right = _trim([l | r for l in left for r in right])
                 return right
             if op == "-":
-                return self._delete(e.left, e.right)
+                return (yield self._delete(e.left, e.right))
         return [1 << self.install(e)]
 
     def _delete(self, left, right) -> List[int]:
-        left_terms = self.encode(left) if left is not None else []
+        left_terms = (yield self._encode(left)) if left is not None else []
         self.parity = not self.parity
-        right_terms = self.encode(right)
+        right_terms = yield self._encode(right)
         self.parity = not self.parity
         for t in right_terms:
             if t == 0:
@@ -189,6 +206,20 @@ def _trim(terms: List[int]) -> List[int]:
         if t and t not in seen:
             seen.add(t)
             out.append(t)
+    return out
+
+
+def _popcount(b: int) -> int:
+    return bin(b).count("1")
+
+
+def _bit_indices(b: int) -> List[int]:
+    """The positions of the bits set in ``b``, lowest first."""
+    out = []
+    while b:
+        low = b & -b
+        out.append(low.bit_length() - 1)
+        b ^= low
     return out
 
 
@@ -231,9 +262,8 @@ def compute_terms(rhs, response=None, dot_columns: Optional[Sequence[str]] = Non
     for i in offset_idx:
         offset_mask |= 1 << i
     bits = [b for b in bits if not b & offset_mask]
-    bits.sort(key=lambda b: bin(b).count("1"))  # stable: keeps appearance order within order
-    terms = tuple(Term(tuple(enc.variables[i] for i in range(len(enc.variables)) if b >> i & 1))
-                  for b in bits)
+    bits.sort(key=_popcount)  # stable: keeps appearance order within order
+    terms = tuple(Term(tuple(enc.variables[i] for i in _bit_indices(b))) for b in bits)
     variables = tuple(v for i, v in enumerate(enc.variables) if i >= n0 and i not in offset_idx)
     offsets = tuple(enc.variables[i].args[0] for i in offset_idx)
     return ModelTerms(terms=terms, intercept=enc.intercept, offsets=offsets,
@@ -246,25 +276,28 @@ def extract_variables(e, response=None, dot_columns: Optional[Sequence[str]] = N
     enc = _Encoder(response, dot_columns)
 
     def walk(x):
-        if isinstance(x, BinOp) and x.op in ("|", "||"):
-            walk(x.left)
-            walk(x.right)
-        elif getattr(x, "parens", 0):
-            walk(strip_parens(x))
-        elif isinstance(x, BinOp) and x.op in FORMULA_OPS:
-            walk(x.left)
-            if x.op != "^":
-                walk(x.right)
-        elif isinstance(x, UnaryOp) and x.op in "+-":
-            walk(x.operand)
-        elif is_dot(x) and enc.dot_columns is not None:
-            for c in enc.dot_columns:
-                enc.install(Name(c))
-        elif _is_zero_one(x) is not None or (isinstance(x, (Number, Constant))
-                                              and as_variable(x) is x):
-            return
-        else:
-            enc.install(x)
+        stack = [x]
+        while stack:
+            x = stack.pop()
+            if isinstance(x, BinOp) and x.op in ("|", "||"):
+                stack.append(x.right)
+                stack.append(x.left)
+            elif getattr(x, "parens", 0):
+                stack.append(strip_parens(x))
+            elif isinstance(x, BinOp) and x.op in FORMULA_OPS:
+                if x.op != "^":
+                    stack.append(x.right)
+                stack.append(x.left)
+            elif isinstance(x, UnaryOp) and x.op in "+-":
+                stack.append(x.operand)
+            elif is_dot(x) and enc.dot_columns is not None:
+                for c in enc.dot_columns:
+                    enc.install(Name(c))
+            elif _is_zero_one(x) is not None or (isinstance(x, (Number, Constant))
+                                                  and as_variable(x) is x):
+                continue
+            else:
+                enc.install(x)
 
     if e is not None:
         walk(e)

@@ -23,6 +23,7 @@ from ..errors import FormulaError
 from .algebra import FORMULA_OPS, compute_terms, is_dot, strip_parens
 from .deparse import deparse, deparse_formula_expr
 from .terms import BinOp, Call, Constant, Name, Number, UnaryOp
+from .walk import expr_children, trampoline, walk_nodes
 
 __all__ = ["is_bar", "any_bars", "check_bar_positions", "expand_double_verts", "find_bars",
            "nobars_tree", "group_variables", "lhs_terms"]
@@ -35,64 +36,65 @@ def is_bar(e) -> bool:
     return isinstance(e, BinOp) and e.op in BAR_OPS
 
 
-def _children(e):
-    if isinstance(e, BinOp):
-        return (e.left, e.right)
-    if isinstance(e, UnaryOp):
-        return (e.operand,)
-    if isinstance(e, Call):
-        return tuple(e.args) + tuple(v for _, v in e.kwargs)
-    return ()
-
-
 def any_bars(e) -> bool:
-    return is_bar(e) or any(any_bars(c) for c in _children(e))
+    """Does the expression hold a bar anywhere?"""
+    return any(is_bar(x) for x in walk_nodes(e))
 
 
-def walk_nodes(e):
-    """Every node of the expression ``e``, ``e`` first, depth-first in written order (a
-    call's positional arguments, then its keyword arguments' values)."""
-    yield e
-    for c in _children(e):
-        yield from walk_nodes(c)
+def _bar_holders(root) -> Set[int]:
+    """The ``id`` of every node of ``root`` that holds a bar (itself or below)."""
+    holders: Set[int] = set()
+    for node in reversed(list(walk_nodes(root))):  # children before parents
+        if is_bar(node) or any(id(c) in holders for c in expr_children(node)):
+            holders.add(id(node))
+    return holders
+
+
+def _context(where) -> str:
+    """The words for where a misplaced bar stands (built only when there is an error)."""
+    kind, e = where
+    if kind == "removal":
+        return f"the removal '- {deparse(e.right)}'"
+    if kind == "operator":
+        return f"'{deparse(strip_parens(e))}' (operator '{e.op}')"
+    if kind == "unary":
+        return f"'{e.op}' (a unary operator)"
+    return f"the call '{e.func}()'"
 
 
 def check_bar_positions(rhs):
     """Raise :class:`FormulaError` for a bar anywhere but in a ``+`` chain (or parentheses, or
     the left of ``-``) of the right side, and for a bar inside a bar."""
-
-    def check(e, where: Optional[str]):
+    stack = [(rhs, None)]      # (node, where it stands: None at the top, else (kind, node))
+    while stack:
+        e, where = stack.pop()
         if is_bar(e):
             if where is not None:
                 raise FormulaError(
-                    f"random-effects term '({deparse(strip_parens(e))})' inside {where}: bars "
-                    "must stand at the top level of the formula, joined by '+', "
-                    "e.g. y ~ x + (1 | g)")
+                    f"random-effects term '({deparse(strip_parens(e))})' inside "
+                    f"{_context(where)}: bars must stand at the top level of the formula, "
+                    "joined by '+', e.g. y ~ x + (1 | g)")
             for side in (e.left, e.right):
                 inner = next((x for x in walk_nodes(side) if is_bar(x)), None)
                 if inner is not None:
                     raise FormulaError(
                         f"nested bars: '{deparse(strip_parens(inner))}' inside the random-effects "
                         f"term '({deparse(strip_parens(e))})'")
-            return
+            continue
         if isinstance(e, BinOp):
             if e.op == "+":
-                check(e.left, where)
-                check(e.right, where)
+                stack.append((e.right, where))
             elif e.op == "-":
-                check(e.left, where)
-                check(e.right, where or f"the removal '- {deparse(e.right)}'")
+                stack.append((e.right, where or ("removal", e)))
             else:
-                ctx = where or f"'{deparse(strip_parens(e))}' (operator '{e.op}')"
-                check(e.left, ctx)
-                check(e.right, ctx)
+                where = where or ("operator", e)
+                stack.append((e.right, where))
+            stack.append((e.left, where))
         elif isinstance(e, UnaryOp):
-            check(e.operand, where if e.op == "+" else (where or f"'{e.op}' (a unary operator)"))
+            stack.append((e.operand, where if e.op == "+" else (where or ("unary", e))))
         elif isinstance(e, Call):
-            for c in _children(e):
-                check(c, where or f"the call '{e.func}()'")
-
-    check(rhs, None)
+            ctx = where or ("call", e)
+            stack.extend((c, ctx) for c in reversed(expr_children(e)))
 
 
 def lhs_terms(lhs, bar):
@@ -126,14 +128,18 @@ def expand_double_verts(rhs, reparse: Callable[[str], object]) -> Tuple[object, 
             generated.update(id(x) for x in walk_nodes(new) if is_bar(x))
             return new
         if isinstance(e, BinOp) and e.op == "+":
-            return replace(e, left=expand(e.left), right=expand(e.right))
+            left = yield expand(e.left)
+            right = yield expand(e.right)
+            return e if left is e.left and right is e.right else replace(e, left=left, right=right)
         if isinstance(e, BinOp) and e.op == "-":
-            return replace(e, left=expand(e.left))
+            left = yield expand(e.left)
+            return e if left is e.left else replace(e, left=left)
         if isinstance(e, UnaryOp) and e.op == "+":
-            return replace(e, operand=expand(e.operand))
+            operand = yield expand(e.operand)
+            return e if operand is e.operand else replace(e, operand=operand)
         return e
 
-    return expand(rhs), generated
+    return trampoline(expand(rhs)), generated
 
 
 def _has_slash(e) -> bool:
@@ -141,46 +147,59 @@ def _has_slash(e) -> bool:
 
 
 def _slash_terms(e):
-    if not _has_slash(e):
-        return e
-    if not (isinstance(e, BinOp) and e.op == "/" and not e.parens):
-        raise FormulaError(f"unparseable formula for grouping factor: '{deparse(e)}'")
-    return [_slash_terms(e.left), _slash_terms(e.right)]
+    """lme4's ``expandSlash`` nesting of ``a/b/c`` as nested lists ``[[a, b], c]``."""
+    def slash(e):
+        if not _has_slash(e):
+            return e
+        if not (isinstance(e, BinOp) and e.op == "/" and not e.parens):
+            raise FormulaError(f"unparseable formula for grouping factor: '{deparse(e)}'")
+        left = yield slash(e.left)
+        right = yield slash(e.right)
+        return [left, right]
+
+    return trampoline(slash(e))
 
 
 def _make_interaction(x):
-    if not isinstance(x, list):
-        if not (isinstance(x, Name) and not x.parens):
-            raise FormulaError(
-                f"unparseable formula for grouping factor: the outermost level of a nested "
-                f"grouping 'a/b' must be a variable name, not '{deparse(x)}' (write the "
-                "interaction out: (1 | a:b) + (1 | c:a:b))")
-        return x
-    trm1 = _make_interaction(x[0])
-    trm11 = trm1[0] if isinstance(trm1, list) else trm1
-    return [BinOp(":", x[1], trm11), trm1]
+    def make(x):
+        if not isinstance(x, list):
+            if not (isinstance(x, Name) and not x.parens):
+                raise FormulaError(
+                    f"unparseable formula for grouping factor: the outermost level of a nested "
+                    f"grouping 'a/b' must be a variable name, not '{deparse(x)}' (write the "
+                    "interaction out: (1 | a:b) + (1 | c:a:b))")
+            return x
+        trm1 = yield make(x[0])
+        trm11 = trm1[0] if isinstance(trm1, list) else trm1
+        return [BinOp(":", x[1], trm11), trm1]
+
+    return trampoline(make(x))
 
 
 def _flatten(x) -> List:
-    if isinstance(x, list):
-        return [y for item in x for y in _flatten(item)]
-    return [x]
+    out, stack = [], [x]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(reversed(item))
+        else:
+            out.append(item)
+    return out
 
 
 def find_bars(rhs) -> List[Tuple[object, object, int]]:
     """lme4's ``findbars`` (on a right side already through :func:`expand_double_verts`):
     ``(lhs, group_expr, id_of_bar_node)`` per bar, ``/`` nesting expanded as lme4 does."""
 
-    def fb(e):
+    bars, stack = [], [rhs]
+    while stack:
+        e = stack.pop()
         if is_bar(e):
-            return [e]
-        out = []
-        for c in _children(e):
-            out.extend(fb(c))
-        return out
-
+            bars.append(e)
+        else:
+            stack.extend(reversed(expr_children(e)))
     result = []
-    for node in fb(rhs):
+    for node in bars:
         bar = strip_parens(node)
         trms = _slash_terms(bar.right)
         if isinstance(trms, list):
@@ -193,42 +212,58 @@ def find_bars(rhs) -> List[Tuple[object, object, int]]:
 
 def nobars_tree(e):
     """lme4's ``nobars_``: the right side without its bars, or None if nothing is left."""
-    if not any_bars(e):
-        return e
-    if is_bar(e) and not e.parens:
-        return None
-    if e.parens:
-        inner = replace(e, parens=e.parens - 1)
-        if is_bar(inner) and not inner.parens:
+    holders = _bar_holders(e)
+
+    def has_bars(x):  # x is a node of e, or a copy of one with other parentheses
+        return is_bar(x) or any(id(c) in holders for c in expr_children(x))
+
+    def nb(e):
+        if not has_bars(e):
+            return e
+        if is_bar(e) and not e.parens:
             return None
-        nb = nobars_tree(inner)
-        return None if nb is None else replace(nb, parens=nb.parens + 1)
-    if isinstance(e, UnaryOp):
-        nb = nobars_tree(e.operand)
-        return None if nb is None else replace(e, operand=nb)
-    if isinstance(e, BinOp):
-        nb2, nb3 = nobars_tree(e.left), nobars_tree(e.right)
-        if nb2 is None:
-            return nb3
-        if nb3 is None:
-            return nb2
-        return replace(e, left=nb2, right=nb3)
-    return e
+        if e.parens:
+            inner = replace(e, parens=e.parens - 1)
+            if is_bar(inner) and not inner.parens:
+                return None
+            out = yield nb(inner)
+            return None if out is None else replace(out, parens=out.parens + 1)
+        if isinstance(e, UnaryOp):
+            out = yield nb(e.operand)
+            return None if out is None else replace(e, operand=out)
+        if isinstance(e, BinOp):
+            nb2 = yield nb(e.left)
+            nb3 = yield nb(e.right)
+            if nb2 is None:
+                return nb3
+            if nb3 is None:
+                return nb2
+            return replace(e, left=nb2, right=nb3)
+        return e
+
+    return trampoline(nb(e))
 
 
 def group_variables(group, bar_text: str) -> Tuple:
     """The variables of a grouping expression: ``b:a`` -> ``(b, a)``; parentheses dropped.
     Only variables (names, calls) and their ``:`` interactions make a grouping factor."""
-    core = strip_parens(group)
-    if isinstance(core, BinOp) and core.op == ":":
-        return group_variables(core.left, bar_text) + group_variables(core.right, bar_text)
-    if isinstance(core, Constant) and core.text in ("T", "F"):
-        return (Name(core.text),)
-    bad = (isinstance(core, (Number, Constant)) or is_dot(core)
-           or (isinstance(core, BinOp) and core.op in FORMULA_OPS)
-           or (isinstance(core, UnaryOp) and core.op in "+-"))
-    if bad:
-        raise FormulaError(
-            f"invalid grouping factor '{deparse(group)}' in the random-effects term "
-            f"'({bar_text})': use a variable, an interaction a:b, or nesting a/b")
-    return (core,)
+    out, stack = [], [group]
+    while stack:
+        g = stack.pop()
+        core = strip_parens(g)
+        if isinstance(core, BinOp) and core.op == ":":
+            stack.append(core.right)
+            stack.append(core.left)
+            continue
+        if isinstance(core, Constant) and core.text in ("T", "F"):
+            out.append(Name(core.text))
+            continue
+        bad = (isinstance(core, (Number, Constant)) or is_dot(core)
+               or (isinstance(core, BinOp) and core.op in FORMULA_OPS)
+               or (isinstance(core, UnaryOp) and core.op in "+-"))
+        if bad:
+            raise FormulaError(
+                f"invalid grouping factor '{deparse(g)}' in the random-effects term "
+                f"'({bar_text})': use a variable, an interaction a:b, or nesting a/b")
+        out.append(core)
+    return tuple(out)

@@ -21,6 +21,7 @@ import math
 from typing import List
 
 from .terms import BinOp, Call, Constant, Name, Number, UnaryOp
+from .walk import trampoline
 
 __all__ = ["deparse", "deparse_formula_expr", "deparse_lines", "deparse_group_label",
            "format_number", "quote_name", "is_syntactic_name", "RESERVED_WORDS", "BINARY_OPS"]
@@ -195,12 +196,17 @@ class _Deparser:
             self.writeline()
         return self.lines
 
-    # -- the tree walk (deparse2buff)
+    # -- the tree walk (deparse2buff), as generators run by walk.trampoline: a formula can be
+    # a chain of thousands of operators, deeper than Python's recursion limit
+    def run(self, e) -> List[str]:
+        trampoline(self.node(e))
+        return self.finish()
+
     def node(self, e):
         parens = getattr(e, "parens", 0)
         for _ in range(parens):
             self.put("(")
-        self._node(e)
+        yield self._node(e)
         for _ in range(parens):
             self.put(")")
 
@@ -208,7 +214,7 @@ class _Deparser:
         paren = _needsparens(main_prec, main_rightassoc, arg, left)
         if paren:
             self.put("(")
-        self.node(arg)
+        yield self.node(arg)
         if paren:
             self.put(")")
 
@@ -222,25 +228,25 @@ class _Deparser:
         elif isinstance(e, Call):
             self.put(_quote_func(e.func))
             self.put("(")
-            self._args(e)
+            yield self._args(e)
             self.put(")")
         elif isinstance(e, BinOp):
             spaced, prec, rassoc = _binop_info(e.op)
-            self._operand(prec, rassoc, e.left, True)
+            yield self._operand(prec, rassoc, e.left, True)
             if spaced:
                 self.put(" ")
                 self.put(e.op)
                 self.put(" ")
                 lookahead = self.linebreak(False)
-                self._operand(prec, rassoc, e.right, False)
+                yield self._operand(prec, rassoc, e.right, False)
                 if lookahead:
                     self.indent -= 1
             else:
                 self.put(e.op)
-                self._operand(prec, rassoc, e.right, False)
+                yield self._operand(prec, rassoc, e.right, False)
         elif isinstance(e, UnaryOp):
             self.put(e.op)
-            self._operand(_UNARY_PREC[e.op], False, e.operand, False)
+            yield self._operand(_UNARY_PREC[e.op], False, e.operand, False)
         else:
             raise TypeError(f"cannot deparse {type(e).__name__}")
 
@@ -251,7 +257,7 @@ class _Deparser:
             if key is not None:
                 self.put(quote_name(key))
                 self.put(" = ")
-            self.node(value)
+            yield self.node(value)
             if i < len(items) - 1:
                 self.put(", ")
                 lbreak = self.linebreak(lbreak)
@@ -297,24 +303,18 @@ def _remembered(fn):
 def deparse(expr) -> str:
     """R's one-line deparse of an expression as ``terms()`` labels it (backquoted names, no
     ``L`` on integers): ``I(time^2)``, ``log(x + 1)``, ``poly(x, 2, raw = TRUE)``."""
-    d = _Deparser(MAX_CUTOFF, keep_integer=False)
-    d.node(expr)
-    return "".join(d.finish())
+    return "".join(_Deparser(MAX_CUTOFF, keep_integer=False).run(expr))
 
 
 @_remembered
 def deparse_formula_expr(expr) -> str:
     """R's ``deparse()`` (default options) of an expression on one line."""
-    d = _Deparser(MAX_CUTOFF, keep_integer=True)
-    d.node(expr)
-    return "".join(d.finish())
+    return "".join(_Deparser(MAX_CUTOFF, keep_integer=True).run(expr))
 
 
 def deparse_lines(expr, width_cutoff: int = 60) -> List[str]:
     """R's ``deparse(expr, width.cutoff)``: the lines R would return."""
-    d = _Deparser(width_cutoff, keep_integer=True)
-    d.node(expr)
-    return d.finish()
+    return _Deparser(width_cutoff, keep_integer=True).run(expr)
 
 
 def deparse_group_label(expr) -> str:

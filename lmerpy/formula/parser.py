@@ -22,12 +22,13 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedTok
 from ..errors import FormulaError, FormulaSyntaxError
 from .algebra import compute_terms, extract_variables, is_dot
 from .bars import (any_bars, check_bar_positions, expand_double_verts, find_bars,
-                   group_variables, lhs_terms, nobars_tree, walk_nodes)
+                   group_variables, lhs_terms, nobars_tree)
 from .deparse import RESERVED_WORDS, deparse, deparse_formula_expr, format_number, quote_string
 from .terms import BinOp, Call, Constant, Formula, Name, Number, RandomTerm, UnaryOp
+from .walk import expr_children, walk_nodes
 
 __all__ = ["parse_formula", "findbars", "nobars", "expand_dot", "frame_variables", "all_vars",
-           "FormulaTree", "grammar_text"]
+           "FormulaTree", "grammar_text", "MAX_CALL_NESTING"]
 
 
 # --------------------------------------------------------------------------- grammar
@@ -332,6 +333,34 @@ class FormulaTree:
         return BinOp("~", self.response, rhs)
 
 
+#: How deeply function calls may nest in a formula (``log(sqrt(abs(x)))`` nests 3). Operators
+#: and parentheses may nest to any depth (every walk over a formula uses an explicit stack),
+#: but evaluating a call recurses through its function's handler in Python (5 frames a
+#: level). R's own parser allows 49 open brackets of any kind ("contextstack overflow").
+MAX_CALL_NESTING = 50
+
+
+def _check_call_nesting(*exprs):
+    """Raise :class:`FormulaError` when function calls nest deeper than
+    :data:`MAX_CALL_NESTING`, naming the outermost call of the too-deep chain."""
+    for e in exprs:
+        stack = [(e, 0, None)]          # (node, calls above and at it, outermost call)
+        while stack:
+            node, depth, outer = stack.pop()
+            if isinstance(node, Call):
+                depth += 1
+                outer = outer or node
+                if depth > MAX_CALL_NESTING:
+                    text = deparse(outer)
+                    if len(text) > 60:
+                        text = text[:57] + "..."
+                    raise FormulaError(
+                        f"function calls nest more than {MAX_CALL_NESTING} deep in '{text}': "
+                        f"lmerpy evaluates at most {MAX_CALL_NESTING} nested calls (compute "
+                        "the variable in the data instead)")
+            stack.extend((c, depth, outer) for c in expr_children(node))
+
+
 def _tf_name(e):
     if isinstance(e, Constant) and e.text in ("T", "F") and not e.parens:
         return Name(e.text)
@@ -340,6 +369,7 @@ def _tf_name(e):
 
 def _build(text: str) -> Formula:
     response, rhs = _parse_sides(text)
+    _check_call_nesting(*(x for x in (response, rhs) if x is not None))
     if response is not None:
         if any_bars(response):
             raise FormulaError(f"the response '{deparse(response)}' contains a random-effects "

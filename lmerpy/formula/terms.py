@@ -11,7 +11,7 @@ side; :class:`RandomTerm` is one element of ``lme4::findbars()`` after
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Optional, Tuple, Union
 
 # --------------------------------------------------------------------------- expressions
@@ -51,7 +51,53 @@ def _remember_hash(cls):
     return cls
 
 
-@_remember_hash
+# Expression trees can be thousands of nodes deep (``y ~ x1 + x2 + ... + x5000`` is a left-deep
+# chain of ``+``): hashing, comparing, printing and pickling them walk the tree with an
+# explicit stack, never by Python recursion (see also lmerpy.formula.walk).
+
+
+def _expression(cls):
+    """Give an expression-node dataclass iterative ``__hash__``, ``__eq__``, ``__repr__`` and
+    pickling (the generated ones recurse once per level of the tree)."""
+    field_hash = cls.__hash__
+
+    def __hash__(self):
+        h = self.__dict__.get("_hash")
+        if h is None:
+            _hash_subtree(self)
+            h = self.__dict__["_hash"]
+        return h
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return _same_tree(self, other)
+
+    def __repr__(self):
+        return _tree_repr(self)
+
+    def __getstate__(self):
+        return {k: v for k, v in self.__dict__.items() if k not in _MEMO_KEYS}
+
+    cls._field_hash = field_hash
+    cls.__hash__ = __hash__
+    cls.__eq__ = __eq__
+    cls.__repr__ = __repr__
+    cls.__getstate__ = __getstate__
+    return cls
+
+
+def _composite(cls):
+    """Pickle (and deep-copy) a node with sub-expressions as a flat post-order list of its
+    nodes (:func:`_rebuild_expr`), so that the pickler does not recurse down the tree."""
+    def __reduce__(self):
+        return (_rebuild_expr, (_postfix(self),))
+
+    cls.__reduce__ = __reduce__
+    return cls
+
+
+@_expression
 @dataclass(frozen=True)
 class Name:
     """A column reference (backquotes stripped: `` `my var` `` -> ``Name("my var")``)."""
@@ -63,7 +109,7 @@ class Name:
         return _deparse(self)
 
 
-@_remember_hash
+@_expression
 @dataclass(frozen=True)
 class Number:
     """A numeric literal; ``text`` is how R deparses it (R prints ``2``, not ``2.0``; ``1e5`` as
@@ -77,7 +123,7 @@ class Number:
         return _deparse(self)
 
 
-@_remember_hash
+@_expression
 @dataclass(frozen=True)
 class Constant:
     """``TRUE``, ``FALSE`` (and ``T``/``F``), ``NULL``, ``NA``, ``Inf``; or a string literal."""
@@ -90,7 +136,8 @@ class Constant:
         return _deparse(self)
 
 
-@_remember_hash
+@_composite
+@_expression
 @dataclass(frozen=True)
 class Call:
     """A function call ``func(args..., key = value...)``: ``log(x + 1)``, ``poly(x, 2, raw = TRUE)``."""
@@ -107,7 +154,8 @@ class Call:
         return _deparse(self)
 
 
-@_remember_hash
+@_composite
+@_expression
 @dataclass(frozen=True)
 class BinOp:
     """Arithmetic inside a call or ``I()``: op is one of ``+ - * / ^ %% %/%``; also ``:`` and
@@ -124,7 +172,8 @@ class BinOp:
         return _deparse(self)
 
 
-@_remember_hash
+@_composite
+@_expression
 @dataclass(frozen=True)
 class UnaryOp:
     """Unary ``-x`` or ``+x`` inside a call; also logical ``!x``."""
@@ -138,6 +187,147 @@ class UnaryOp:
 
 
 Expr = Union[Name, Number, Constant, Call, BinOp, UnaryOp]
+
+
+def expr_children(e) -> tuple:
+    """The sub-expressions of an expression node in written order: a call's positional
+    arguments, then its keyword arguments' values; ``()`` for a leaf (or anything else)."""
+    cls = e.__class__
+    if cls is BinOp:
+        return (e.left, e.right)
+    if cls is UnaryOp:
+        return (e.operand,)
+    if cls is Call:
+        if e.kwargs:
+            return tuple(e.args) + tuple(v for _, v in e.kwargs)
+        return tuple(e.args)
+    return ()
+
+
+_EXPR_CLASSES = frozenset({Name, Number, Constant, Call, BinOp, UnaryOp})
+
+
+def _scalars(e) -> tuple:
+    """Everything of a node but its sub-expressions (what equality compares at each node)."""
+    cls = e.__class__
+    if cls is BinOp or cls is UnaryOp:
+        return (e.op, e.parens)
+    if cls is Call:
+        return (e.func, len(e.args), tuple(k for k, _ in e.kwargs), e.parens, e.kwarg_positions)
+    if cls is Name:
+        return (e.name, e.parens)
+    return (e.value, e.text, e.parens)
+
+
+def _hash_subtree(root):
+    """Remember the hash of every node under ``root`` (children before parents), so that each
+    node's field-wise hash only looks one level down."""
+    order, stack = [], [root]
+    while stack:
+        node = stack.pop()
+        if node.__class__ in _EXPR_CLASSES and "_hash" not in node.__dict__:
+            order.append(node)
+            stack.extend(expr_children(node))
+    for node in reversed(order):
+        if "_hash" not in node.__dict__:
+            object.__setattr__(node, "_hash", node._field_hash())
+
+
+def _same_tree(a, b) -> bool:
+    """Structural equality of two expression trees (what the dataclass ``__eq__`` computes),
+    with an explicit stack."""
+    stack = [(a, b)]
+    while stack:
+        x, y = stack.pop()
+        if x is y:
+            continue
+        if x.__class__ is not y.__class__:
+            return False
+        if x.__class__ not in _EXPR_CLASSES:
+            if not x == y:
+                return False
+            continue
+        hx, hy = x.__dict__.get("_hash"), y.__dict__.get("_hash")
+        if hx is not None and hy is not None and hx != hy:
+            return False
+        if not _scalars(x) == _scalars(y):
+            return False
+        stack.extend(zip(expr_children(x), expr_children(y)))
+    return True
+
+
+def _tree_repr(root) -> str:
+    """The dataclass ``repr`` of an expression tree (``BinOp(op='+', left=Name(name='a',
+    parens=0), ...)``), built with an explicit stack."""
+    out = []
+    stack = [(False, root)]
+    while stack:
+        is_text, item = stack.pop()
+        if is_text:
+            out.append(item)
+        elif item.__class__ in _EXPR_CLASSES:
+            parts = [(True, item.__class__.__qualname__ + "(")]
+            for i, f in enumerate(fields(item)):
+                parts.append((True, (", " if i else "") + f.name + "="))
+                parts.append((False, getattr(item, f.name)))
+            parts.append((True, ")"))
+            stack.extend(reversed(parts))
+        elif isinstance(item, tuple) and item.__class__ is tuple:
+            parts = [(True, "(")]
+            for i, x in enumerate(item):
+                if i:
+                    parts.append((True, ", "))
+                parts.append((False, x))
+            parts.append((True, ",)" if len(item) == 1 else ")"))
+            stack.extend(reversed(parts))
+        else:
+            out.append(repr(item))
+    return "".join(out)
+
+
+def _postfix(root) -> list:
+    """``root`` as a flat post-order list: leaves as themselves, inner nodes as tuples
+    (:func:`_rebuild_expr` reads it back)."""
+    pre, stack = [], [root]
+    while stack:
+        node = stack.pop()
+        pre.append(node)
+        stack.extend(expr_children(node))
+    out = []
+    for node in reversed(pre):  # children before parents, left to right
+        cls = node.__class__
+        if cls is BinOp:
+            out.append(("B", node.op, node.parens))
+        elif cls is UnaryOp:
+            out.append(("U", node.op, node.parens))
+        elif cls is Call:
+            out.append(("C", node.func, len(node.args), tuple(k for k, _ in node.kwargs),
+                        node.parens, node.kwarg_positions))
+        else:
+            out.append(node)
+    return out
+
+
+def _rebuild_expr(items):
+    """Inverse of :func:`_postfix` (the unpickler calls it)."""
+    stack = []
+    for item in items:
+        if item.__class__ is not tuple:
+            stack.append(item)
+        elif item[0] == "B":
+            right = stack.pop()
+            stack[-1] = BinOp(item[1], stack[-1], right, item[2])
+        elif item[0] == "U":
+            stack[-1] = UnaryOp(item[1], stack[-1], item[2])
+        else:
+            _, func, nargs, keys, parens, positions = item
+            n = nargs + len(keys)
+            values = stack[len(stack) - n:]
+            del stack[len(stack) - n:]
+            stack.append(Call(func, tuple(values[:nargs]), tuple(zip(keys, values[nargs:])),
+                              parens, positions))
+    return stack[0]
+
 
 # ``parens`` (every node): how many pairs of parentheses were written around the node, as R
 # keeps them (R's ``(`` calls): ``I((x + 1)^2)`` has ``BinOp("+", ..., parens=1)``, which is how
