@@ -192,11 +192,10 @@ class _Encoder:
         self.parity = not self.parity
         right_terms = yield self._encode(right)
         self.parity = not self.parity
-        for t in right_terms:
-            if t == 0:
-                self.intercept = False
-            left_terms = [x for x in left_terms if x != t]
-        return left_terms
+        removed = set(right_terms)
+        if 0 in removed:
+            self.intercept = False
+        return [x for x in left_terms if x not in removed]
 
 
 def _trim(terms: List[int]) -> List[int]:

@@ -427,7 +427,9 @@ def parse_formula(text) -> Formula:
     FormulaSyntaxError
         The text does not parse; the message shows the formula with a caret at the fault.
     FormulaError
-        It parses but means nothing (a bar inside a function call, ``offset(a, b)``, ...).
+        It parses but means nothing (a bar inside a function call, ``offset(a, b)``, ...),
+        or function calls nest more than :data:`MAX_CALL_NESTING` (50) deep. Formulas of any
+        length, and operators and parentheses nested to any depth, are fine.
     """
     if isinstance(text, Formula):
         return text
