@@ -15,6 +15,8 @@ from .errors import (  # noqa: E402
     ArgumentError, ConvergenceWarning, DataError, DesignError, FitError, FormulaError, FormulaSyntaxError,
     LmerpyError, LmerpyMessage, UnknownColumnError,
 )
+from . import warnings  # noqa: E402  (lmerpy.warnings: the warning categories)
+from .warnings import LmerpyWarning  # noqa: E402
 from . import datasets  # noqa: E402
 
 # Public names and the module that defines each; imported on first use so that
@@ -76,4 +78,4 @@ def __dir__():
 
 __all__ = ["__version__", "show_config", "datasets", "LmerpyError", "ArgumentError", "FormulaSyntaxError",
            "FormulaError", "UnknownColumnError", "DataError", "DesignError", "FitError",
-           "ConvergenceWarning", "LmerpyMessage", *_LAZY]
+           "LmerpyWarning", "ConvergenceWarning", "LmerpyMessage", *_LAZY]

@@ -1,9 +1,13 @@
-"""Errors and warnings raised by lmerpy.
+"""The errors lmerpy raises.
 
 Every error lmerpy raises on bad input is a subclass of :class:`LmerpyError`, so callers can
 catch one type. Messages name the column, token or level at fault and, where lme4 has a message
 for the same condition, use lme4's words.
+
+The warning categories live in :mod:`lmerpy.warnings`; ``ConvergenceWarning`` and
+``LmerpyMessage`` are importable from here too, as before.
 """
+from .warnings import ConvergenceWarning, LmerpyMessage  # noqa: F401  (re-exported)
 
 
 class LmerpyError(Exception):
@@ -57,11 +61,3 @@ class DesignError(LmerpyError, ValueError):
 
 class FitError(LmerpyError, RuntimeError):
     """The fit itself failed (e.g. lme4's 'Downdated VtV is not positive definite')."""
-
-
-class ConvergenceWarning(UserWarning):
-    """lme4's post-fit convergence messages (singular fit, gradient and Hessian checks)."""
-
-
-class LmerpyMessage(UserWarning):
-    """lme4's informational messages (e.g. dropped rank-deficient columns, refitting with ML)."""

@@ -11,8 +11,8 @@ import pytest
 
 import lmerpy.datasets as datasets
 from lmerpy.design import build_design, lFormula, model_matrices_for
-from lmerpy.errors import (DataError, DesignError, FormulaError, LmerpyMessage,
-                           UnknownColumnError)
+from lmerpy.errors import DataError, DesignError, FormulaError, UnknownColumnError
+from lmerpy.warnings import DesignWarning
 from lmerpy.formula import parse_formula
 
 TOL = 1e-10
@@ -180,7 +180,7 @@ def test_contrasts_option_reaches_x_only():
     des = build_design(_formula("y ~ x + f + (1 | g)"), df, contrasts={"f": "helmert"})
     np.testing.assert_array_equal(des.X[:4, 2:], [[-1, -1, -1], [1, -1, -1], [0, 2, -1],
                                                   [0, 0, 3]])
-    with pytest.warns(LmerpyMessage, match="variable 'h' is absent"):
+    with pytest.warns(DesignWarning, match="variable 'h' is absent"):
         build_design(_formula("y ~ x + f + (1 | g)"), df, contrasts={"h": "contr.sum"})
 
 

@@ -16,7 +16,8 @@ import scipy.sparse as sp
 
 from _reference import REF, load_case_data
 from lmerpy.design import build_design
-from lmerpy.errors import FormulaError, LmerpyError, LmerpyMessage, UnknownColumnError
+from lmerpy.errors import FormulaError, LmerpyError, UnknownColumnError
+from lmerpy.warnings import LmerpyWarning
 
 parse_formula = pytest.importorskip("lmerpy.formula").__dict__.get("parse_formula")
 if parse_formula is None:  # the parser has not landed yet
@@ -68,7 +69,7 @@ def _build(ref):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         des = build_design(parse_formula(ref["formula"]), data, **_kwargs(ref))
-    return des, [str(w.message) for w in caught if issubclass(w.category, LmerpyMessage)]
+    return des, [str(w.message) for w in caught if issubclass(w.category, LmerpyWarning)]
 
 
 def _csc(tr):
@@ -175,6 +176,6 @@ def test_design_errors_match_lme4(ref):
     exc, needle = _R_LOOKUP.get(text, (LmerpyError, text))
     with pytest.raises(exc) as info:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", LmerpyMessage)
+            warnings.simplefilter("ignore", LmerpyWarning)
             build_design(parse_formula(ref["formula"]), data, **_kwargs(ref))
     assert needle in str(info.value)

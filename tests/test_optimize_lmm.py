@@ -16,6 +16,7 @@ import pytest
 
 import lmerpy.datasets
 from lmerpy.errors import ConvergenceWarning
+from lmerpy.warnings import SingularFitWarning
 from lmerpy.optimize import (check_conv, derivs_analytic, deriv12, lmerControl,
                              minimize_bounded, optimize_glmer, optimize_lmer)
 from lmerpy.optimize.lmer import lme4_start
@@ -241,10 +242,12 @@ def test_dyestuff2_singular_fit():
     probe = [v for t, v in opt.fitlog if t[0] == 1e-5]
     assert len(probe) == 1 and probe[0] > opt.fmin
     assert opt.derivs["gradient"] == pytest.approx([0.0], abs=1e-8)
-    with pytest.warns(ConvergenceWarning) as rec:
+    with pytest.warns(SingularFitWarning) as rec:
         msgs = check_conv(f, opt, f.lower, lmerControl())
     assert msgs == lme4_messages(ref) == ["boundary (singular) fit: see help('isSingular')"]
-    assert [str(w.message) for w in rec] == msgs
+    assert [str(w.message) for w in rec] == [
+        "boundary (singular) fit: see help(lmerpy.isSingular) and docs/errors.md"]
+    assert [w.category for w in rec] == [SingularFitWarning]
 
 
 def test_boundary_snapping():

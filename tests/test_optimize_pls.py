@@ -10,7 +10,8 @@ import warnings
 
 import pytest
 
-from lmerpy.optimize import check_conv, lme4_start_theta, lmerControl, optimize_lmer
+from lmerpy.optimize import (check_conv, lme4_start_theta, lmerControl, optimize_lmer,
+                             warning_text)
 
 pls = pytest.importorskip("lmerpy.pls")
 from _design_from_json import (design_from_ref, insteval_design,  # noqa: E402
@@ -39,7 +40,7 @@ def test_pls_fit_matches_lme4(case):
     assert opt.fmin == pytest.approx(criterion(ref), abs=1e-6)
     assert opt.theta == pytest.approx(ref["theta"], abs=1e-4)
     assert msgs == list(ref.get("r_messages") or [])
-    assert [str(w.message) for w in rec] == msgs
+    assert [str(w.message) for w in rec] == [warning_text(m) for m in msgs]
     assert opt.derivs["method"] == "analytic"
     assert opt.feval == len(opt.fitlog)
     if case in LME4_FEVAL:

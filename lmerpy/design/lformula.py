@@ -6,13 +6,13 @@ with rank-deficient columns dropped (``chkRank.drop.cols``) and the scale check.
 """
 from __future__ import annotations
 
-import warnings
 from typing import Any, Dict, Optional
 
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError, FormulaError, LmerpyMessage
+from ..errors import DataError, FormulaError
+from ..warnings import RankDeficiencyWarning, ScaleWarning, warn
 from .values import Factor
 from .frame import argument_text, build_frame, check_formula
 from .model_matrix import check_scale, drop_rank_deficient, model_matrix, rank_message
@@ -115,7 +115,7 @@ def build_design(formula, data: pd.DataFrame, REML: bool = True, weights=None, o
                                 f"(rank(X) = {keep.size} < {X_full.shape[1]} = p); the fixed "
                                 f"effects will be jointly unidentifiable")
             if rank_level != "silent.drop.cols":
-                warnings.warn(msg, LmerpyMessage, stacklevel=2)
+                warn(msg, RankDeficiencyWarning)
             messages.append(msg)
     spec.keep = keep
     kept = set(keep.tolist())
@@ -128,7 +128,7 @@ def build_design(formula, data: pd.DataFrame, REML: bool = True, weights=None, o
         if msg is not None:
             if scale_level == "stop":
                 raise DataError(msg)
-            warnings.warn(msg, LmerpyMessage, stacklevel=2)
+            warn(msg, ScaleWarning)
             messages.append(msg)
     resp = frame.response
     if isinstance(resp, Factor):  # glmer hook: binomial factor response, first level = failure

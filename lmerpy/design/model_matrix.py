@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import functools
 import math
-import warnings
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 from scipy.linalg import lapack
 
-from ..errors import DataError, LmerpyMessage
+from ..errors import DataError
+from ..warnings import DesignWarning, warn
 from .contrasts import Coding, contr_poly, contr_treatment, indicator_coding, resolve_contrast
 from .values import Factor, Numeric
 from .naming import var_name
@@ -164,8 +164,8 @@ def model_matrix(model_terms, values: Dict[Any, Any], contrasts: Optional[Dict[s
         kept = []
         for t in terms:
             if len(t.factors) == 1 and t.factors[0] == response:
-                warnings.warn("the response appeared on the right-hand side and was dropped",
-                              LmerpyMessage, stacklevel=3)
+                warn("the response appeared on the right-hand side and was dropped",
+                     DesignWarning)
                 continue
             kept.append(t)
         if len(kept) != len(terms):
@@ -213,8 +213,7 @@ def model_matrix(model_terms, values: Dict[Any, Any], contrasts: Optional[Dict[s
             used_contrasts[name] = _contrast_label(_default_coding(values[v], name, contrasts))
     for name in contrasts:
         if name not in used_contrasts and not any(var_name(v) == name for v in order):
-            warnings.warn(f"variable '{name}' is absent, its contrast will be ignored",
-                          LmerpyMessage, stacklevel=3)
+            warn(f"variable '{name}' is absent, its contrast will be ignored", DesignWarning)
     colnames, assign = [], []
     if model_terms.intercept:
         colnames.append("(Intercept)")

@@ -8,7 +8,6 @@ checks ``checkNlevels`` and ``checkZdims``.
 from __future__ import annotations
 
 import functools
-import warnings
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
@@ -16,7 +15,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ..errors import DesignError, FormulaError, LmerpyMessage
+from ..errors import DesignError, FormulaError
+from ..warnings import DesignWarning, warn
 from .values import Factor, drop_unused, to_factor
 from .model_matrix import model_matrix
 from .naming import var_name
@@ -186,7 +186,7 @@ def _act(level: str, msg: str, exc=DesignError):
     if level == "stop":
         raise exc(msg)
     if level in ("warning", "message"):
-        warnings.warn(msg, LmerpyMessage, stacklevel=4)
+        warn(msg, DesignWarning)
 
 
 def build_reterms(random_terms, values: Dict[Any, Any], n: int,

@@ -18,7 +18,8 @@ import pandas as pd
 from scipy import stats
 
 from ..display.rprint import format_anova
-from ..errors import DataError, LmerpyError, LmerpyMessage
+from ..errors import DataError, LmerpyError
+from ..warnings import InferenceWarning, LmerpyMessage, RefitWarning, warn
 
 __all__ = ["AnovaTable", "anova", "drop1", "lrt_table", "sequential_f_table"]
 
@@ -110,11 +111,10 @@ def lrt_table(models: Sequence, names: Sequence[str], refit: bool = True) -> Ano
     reml = [_is_reml(m) for m in models]
     if refit:
         if any(reml):
-            warnings.warn("refitting model(s) with ML (instead of REML)", LmerpyMessage,
-                          stacklevel=3)
+            warn("refitting model(s) with ML (instead of REML)", RefitWarning)
             models = [m.refitML() if r else m for m, r in zip(models, reml)]
     elif any(reml) and not all(reml):
-        warnings.warn("some models fit with REML = TRUE, some not", UserWarning, stacklevel=3)
+        warn("some models fit with REML = TRUE, some not", InferenceWarning)
     llks = [m.logLik() for m in models]
     npar = np.array([ll.df for ll in llks], dtype=float)
     order = np.argsort(npar, kind="stable")
@@ -197,7 +197,8 @@ def anova(*models, names: Optional[Sequence[str]] = None, refit: bool = True, ty
         Otherwise rows are ``MODEL1``, ``MODEL2``, … (R's own fallback names).
     refit : bool
         Refit REML fits by ML before comparing (lme4's default), with lme4's message
-        ``refitting model(s) with ML (instead of REML)`` as a :class:`LmerpyMessage` warning.
+        ``refitting model(s) with ML (instead of REML)`` as a
+        :class:`lmerpy.warnings.RefitWarning`.
     type, ddf : optional
         One model only: an F table with denominator degrees of freedom (lmerTest's
         ``anova(m, type = 3, ddf = "Satterthwaite")``), computed by

@@ -24,6 +24,7 @@ import pandas as pd
 from scipy import stats
 
 from ..errors import LmerpyError
+from ..warnings import BootstrapWarning, warn
 
 __all__ = ["bootMer", "BootResult", "norm_inter", "pct_names", "refit_all"]
 
@@ -45,7 +46,7 @@ def norm_inter(t, alpha):
         return np.full(alpha.shape, np.nan)
     rk = (R + 1) * alpha
     if not np.all((rk > 1) & (rk < R)):
-        warnings.warn("extreme order statistics used as endpoints", UserWarning, stacklevel=3)
+        warn("extreme order statistics used as endpoints", BootstrapWarning)
     k = np.trunc(rk).astype(np.int64)
     out = np.empty(alpha.shape)
     for j in range(alpha.shape[0]):
@@ -334,8 +335,7 @@ def bootMer(fit, FUN: Callable, nsim: int = 1, seed=None, use_u: bool = False, r
             raise LmerpyError("semiparametric bootstrapping with use_u=False not yet "
                               "implemented (as in lme4)")
         if getattr(fit, "family", None) is not None:
-            warnings.warn("semiparametric bootstrapping is questionable for GLMMs",
-                          UserWarning, stacklevel=2)
+            warn("semiparametric bootstrapping is questionable for GLMMs", BootstrapWarning)
         fitted = fit.fitted().to_numpy(dtype=float)
         res = fit.residuals(type="response").to_numpy(dtype=float)
         ys = [fitted + rng.choice(res, size=res.shape[0], replace=True) for _ in range(nsim)]
@@ -349,8 +349,7 @@ def bootMer(fit, FUN: Callable, nsim: int = 1, seed=None, use_u: bool = False, r
             errors.append(err)
         warns.extend(ws)
     if errors:
-        warnings.warn(f"some bootstrap runs failed ({len(errors)}/{nsim})", UserWarning,
-                      stacklevel=2)
+        warn(f"some bootstrap runs failed ({len(errors)}/{nsim})", BootstrapWarning)
     mle = {"beta": fit.fixef().to_numpy(), "theta": fit.theta}
     if getattr(fit, "family", None) is None:
         mle["sigma"] = fit.sigma()

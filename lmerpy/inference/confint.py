@@ -11,13 +11,13 @@ Columns are named like R's (``2.5 %``, ``97.5 %``).
 """
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from ..errors import LmerpyError, LmerpyMessage
+from ..errors import LmerpyError
+from ..warnings import LmerpyMessage, warn
 from .profile import _select, profile, theta_to_sdcor, var_par_names
 
 __all__ = ["confint", "percent_labels"]
@@ -143,7 +143,7 @@ def confint(fit, parm=None, level=0.95, method="profile", nsim=500, boot_type="p
         return _wald(fit, names, vn, level)
     if not quiet:
         kind = "profile" if method == "profile" else "bootstrap"
-        warnings.warn(f"Computing {kind} confidence intervals ...", LmerpyMessage, stacklevel=2)
+        warn(f"Computing {kind} confidence intervals ...", LmerpyMessage)
     if method == "profile":
         pr = profile(fit, which=names, signames=oldNames, **kwargs)
         return pr.confint(level=level).loc[[n for n in names if n in pr.profiles]]

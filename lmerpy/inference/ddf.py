@@ -16,7 +16,6 @@ eigen-directions of LCL' as lmerTest does.
 from __future__ import annotations
 
 import math
-import warnings
 import weakref
 
 import numpy as np
@@ -25,6 +24,7 @@ from scipy import stats
 from scipy.linalg import solve_triangular
 
 from ..errors import LmerpyError
+from ..warnings import DdfWarning, warn
 
 __all__ = [
     "DDF_METHODS",
@@ -228,7 +228,7 @@ def satterthwaite_pieces(fit) -> SatterthwaitePieces:
     if key not in cache:
         sp = SatterthwaitePieces(fit)
         for w in sp.warnings:
-            warnings.warn(w, UserWarning, stacklevel=3)
+            warn(w, DdfWarning)
         cache[key] = sp
     return cache[key]
 

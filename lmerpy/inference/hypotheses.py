@@ -15,6 +15,7 @@ import copy
 import numpy as np
 
 from ..errors import LmerpyError
+from ..warnings import InferenceWarning, warn
 
 __all__ = ["containment", "contrasts_type1", "contrasts_type2", "contrasts_type3", "doolittle"]
 
@@ -211,13 +212,10 @@ def _extract_type3(t: _Terms, X, assign, cont):
     rd_assign = _assign_for(t, _indicator)
     empty = np.flatnonzero(np.all(rdX == 0, axis=0))
     if empty.size:
-        import warnings
-
-        from ..errors import LmerpyMessage
         names = _rd_names(t)
         missing = ", ".join(names[k] if k < len(names) else str(k + 1) for k in empty)
-        warnings.warn(f"Missing cells for: {missing}. \nInterpret type III hypotheses with "
-                      "care.", LmerpyMessage, stacklevel=5)
+        warn(f"Missing cells for: {missing}. \nInterpret type III hypotheses with care.",
+             InferenceWarning)
     L = _zapsmall((_ginv(X) @ rdX).T)             # rows: rdX columns, columns: X columns
     cols = {lab: np.flatnonzero(assign == j) for j, lab in enumerate(t.labels, start=1)}
     order = [len(v) for v in t.vars]

@@ -29,6 +29,7 @@ from scipy.linalg import solve_triangular
 from scipy.stats import chi2, norm
 
 from ..errors import LmerpyError
+from ..warnings import ConvergenceWarning, ProfileWarning, warn
 from .profile_spline import SplineError, approx_linear, back_spline, interp_spline
 from .varpar import _blocks, _var_bounds, sdcor_to_theta, theta_to_sdcor, var_par_names
 
@@ -203,7 +204,7 @@ class Profile:
 
 
 def _warn(msg):
-    warnings.warn(msg, UserWarning, stacklevel=3)
+    warn(msg, ProfileWarning)
 
 
 def _select(which, available, all_names, n_var):
@@ -359,7 +360,6 @@ def _ml_fit(fit):
     """The ML fit (lme4's ``refitML``), without repeating the fit's convergence messages."""
     if not getattr(fit, "REML", False):
         return fit
-    from ..errors import ConvergenceWarning
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         return fit.refitML()

@@ -11,6 +11,7 @@ import numpy as np
 from scipy.interpolate import CubicSpline
 
 from ..errors import LmerpyError
+from ..warnings import ProfileWarning, warn
 
 __all__ = ["PolySpline", "approx_linear", "back_spline", "interp_spline"]
 
@@ -139,8 +140,7 @@ def approx_linear(x, y, xout):
         return np.full(np.shape(xout), np.nan)
     ux, inv = np.unique(x, return_inverse=True)
     if ux.size < x.size:
-        import warnings
-        warnings.warn("collapsing to unique 'x' values", UserWarning, stacklevel=4)
+        warn("collapsing to unique 'x' values", ProfileWarning)
     uy = np.bincount(inv, weights=y) / np.bincount(inv)
     xout = np.asarray(xout, dtype=float)
     if ux.size == 1:

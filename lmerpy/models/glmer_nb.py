@@ -34,7 +34,8 @@ import warnings
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from ..errors import ConvergenceWarning, FitError, LmerpyError
+from ..errors import FitError, LmerpyError
+from ..warnings import ConvergenceWarning, warn
 from ..families import negative_binomial, poisson, theta_ml
 from .glmm import _check_nAGQ, fit_glmm, glFormula
 
@@ -152,7 +153,7 @@ def glmer_nb(formula, data, weights=None, offset=None, contrasts=None, na_action
                f"{THETA_MAX:g}): the data show no overdispersion beyond the random effects; a "
                "Poisson GLMM fits as well")
         notes.append(msg)
-        warnings.warn(msg, ConvergenceWarning, stacklevel=2)
+        warn(msg, ConvergenceWarning)
     # final fit at θ̂ from the search's last optimum: the control's optimizer (lme4's
     # Nelder-Mead), the derivatives and lme4's checks (vcov from the Hessian)
     final = _final_fit(glmod, negative_binomial(theta_hat, link=link), state["start"],

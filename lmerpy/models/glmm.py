@@ -20,12 +20,12 @@ Where lmerpy differs from lme4 (on purpose):
 """
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
 import pandas as pd
 
-from ..errors import ConvergenceWarning, DataError, LmerpyError
+from ..errors import DataError, LmerpyError
+from ..warnings import ConvergenceWarning, LmerpyDeprecationWarning, warn
 from ..families import as_family, binomial
 from .base import LogLik, MixedModel
 
@@ -288,7 +288,7 @@ def vcov_glmm(optsum, sol, n_theta):
     if not bad:
         bad = bool(np.min(np.linalg.eigvalsh(Vh)) <= 0)
     if bad:
-        warnings.warn(_VCOV_FALLBACK, ConvergenceWarning, stacklevel=4)
+        warn(_VCOV_FALLBACK, ConvergenceWarning)
         return V
     return Vh
 
@@ -520,9 +520,8 @@ def glmer(formula, data, family=binomial, nAGQ=1, weights=None, offset=None, con
     fam = as_family(family)
     nAGQ = _check_nAGQ(nAGQ)
     if fam.family == "gaussian" and fam.link == "identity":
-        warnings.warn("calling glmer() with family=gaussian (identity link) as a shortcut to "
-                      "lmer() is deprecated; please call lmer() directly", FutureWarning,
-                      stacklevel=2)
+        warn("calling glmer() with family=gaussian (identity link) as a shortcut to lmer() is "
+             "deprecated; please call lmer() directly", LmerpyDeprecationWarning)
         from .lmm import lmer
         return lmer(formula, data, weights=weights, offset=offset, contrasts=contrasts,
                     na_action=na_action, start=start, verbose=verbose, backend=backend)

@@ -6,12 +6,12 @@ R equivalents: ``lme4::lmer``, ``lFormula`` → ``mkLmerDevfun`` → ``optimizeL
 """
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
 import pandas as pd
 
 from ..errors import DataError, LmerpyError
+from ..warnings import LmerpyDeprecationWarning, warn
 from .base import LogLik, MixedModel
 
 
@@ -51,9 +51,9 @@ class LinearMixedModel(MixedModel):
         """
         if REML is None:
             if self.REML:
-                warnings.warn("deviance() is deprecated for REML fits; use REMLcrit for the REML "
-                              "criterion or deviance(.,REML=FALSE) for deviance calculated at the "
-                              "REML fit", FutureWarning, stacklevel=2)
+                warn("deviance() is deprecated for REML fits; use REMLcrit for the REML "
+                     "criterion or deviance(.,REML=FALSE) for deviance calculated at the "
+                     "REML fit", LmerpyDeprecationWarning)
                 return float(self._sol.reml_criterion)
             return float(self._sol.deviance_ml)
         if REML:

@@ -9,13 +9,14 @@ lmerControl, glmerControl -> Control
 optimize_lmer(devfun, theta0, lower, control=None, verbose=0) -> OptSummary
 optimize_glmer(devfun, x0, lower, control=None, verbose=0, *, stage, nAGQ, n_theta, beta_sd)
 check_conv(devfun, optsum, lower, control) -> list of lme4's messages
+warning_text(message) -> the Python warning's text for one of them
 lme4_start_theta(design) -> lme4's starting θ (all-intercept models start from the data)
 lmer_optimizer(devfun, control) -> the optimizer lmer runs ("newton_ai" for large models)
 minimize_bounded(fun, x0, lower, upper=None, method="bobyqa", ...) -> MinimizeResult
 trust_newton(fun, derivatives, x0, ...) -> NewtonResult (the "newton_ai" method)
 lmm_information(devfun, theta) -> the average-information matrix of an LMM's criterion
 """
-from .checks import SINGULAR_MESSAGE, check_conv, check_hess
+from .checks import SINGULAR_MESSAGE, SINGULAR_WARNING, check_conv, check_hess, warning_text
 from .control import (CHECK_ACTIONS, OPTIMIZERS, Control, ControlError, ConvCheck,
                       glmerControl, lmerControl)
 from .derivs import compute_derivs, deriv12, derivs_analytic
@@ -28,7 +29,8 @@ from .optsum import OptSummary
 __all__ = [
     "lmerControl", "glmerControl", "Control", "ConvCheck", "ControlError", "OPTIMIZERS",
     "CHECK_ACTIONS", "optimize_lmer", "optimize_glmer", "optimizer_settings", "check_conv",
-    "check_hess", "SINGULAR_MESSAGE", "OptSummary", "minimize_bounded", "MinimizeResult",
-    "OptimizerError", "compute_derivs", "deriv12", "derivs_analytic", "lme4_start",
-    "lme4_start_theta", "lmer_optimizer", "trust_newton", "NewtonResult", "lmm_information",
+    "check_hess", "SINGULAR_MESSAGE", "SINGULAR_WARNING", "OptSummary", "minimize_bounded",
+    "MinimizeResult", "OptimizerError", "compute_derivs", "deriv12", "derivs_analytic",
+    "lme4_start", "lme4_start_theta", "lmer_optimizer", "trust_newton", "NewtonResult",
+    "lmm_information", "warning_text",
 ]

@@ -2,28 +2,42 @@
 
 The messages are lme4 1.1-31's, character for character, with one correction: the gradient
 message names the component with the largest (scaled) gradient, where lme4 always says
-``component 1`` (it takes ``which.max`` of the scalar maximum).
+``component 1`` (it takes ``which.max`` of the scalar maximum). They are kept as lme4 words
+them in ``OptSummary.conv_messages`` (and so in printed summaries); the Python warning for a
+singular fit names Python's help instead of R's (:data:`SINGULAR_WARNING`).
 """
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
-from ..errors import ConvergenceWarning, FitError
+from ..errors import FitError
+from ..warnings import ConvergenceWarning, SingularFitWarning, warn
 
-__all__ = ["check_conv", "check_hess", "emit", "SINGULAR_MESSAGE"]
+__all__ = ["check_conv", "check_hess", "emit", "warning_text", "SINGULAR_MESSAGE",
+           "SINGULAR_WARNING"]
 
+#: lme4's text (``OptSummary.conv_messages``, the printed summary's trailer)
 SINGULAR_MESSAGE = "boundary (singular) fit: see help('isSingular')"
+#: the same as a Python warning: R's ``help('isSingular')`` names nothing in Python
+SINGULAR_WARNING = "boundary (singular) fit: see help(lmerpy.isSingular) and docs/errors.md"
 
 
-def emit(message, action, stacklevel=3):
-    """Act on a failed check: "message"/"warning" warn with ConvergenceWarning, "stop" raises
-    :class:`lmerpy.errors.FitError`, "ignore" does nothing."""
+def warning_text(message):
+    """The Python warning's text for one of lme4's convergence messages: lme4's, except that
+    the singular fit's names Python's help (:data:`SINGULAR_WARNING`)."""
+    return SINGULAR_WARNING if message == SINGULAR_MESSAGE else message
+
+
+def emit(message, action):
+    """Act on a failed check (lme4's ``message``): "message"/"warning" warn
+    (:class:`SingularFitWarning` for the singular fit, :class:`ConvergenceWarning` for the
+    others) with :func:`warning_text`, "stop" raises :class:`lmerpy.errors.FitError` with the
+    same text, "ignore" does nothing."""
+    text = warning_text(message)
     if action in ("message", "warning"):
-        warnings.warn(message, ConvergenceWarning, stacklevel=stacklevel)
+        warn(text, SingularFitWarning if message == SINGULAR_MESSAGE else ConvergenceWarning)
     elif action == "stop":
-        raise FitError(message)
+        raise FitError(text)
 
 
 def _chol_upper(H):
@@ -100,8 +114,7 @@ def _gradient_message(derivs, coefs, cc):
     return 0, None
 
 
-def check_conv(devfun, optsum, lower=None, control=None, *, n_theta=None, compute_missing=False,
-               stacklevel=2):
+def check_conv(devfun, optsum, lower=None, control=None, *, n_theta=None, compute_missing=False):
     """lme4's post-fit convergence checks (R: ``lme4:::checkConv``).
 
     In order: (1) singular fit — some θ with lower bound 0 below ``check_conv_singular.tol``
@@ -136,8 +149,9 @@ def check_conv(devfun, optsum, lower=None, control=None, *, n_theta=None, comput
     Returns
     -------
     list of str
-        lme4's messages; each failed check is also emitted as a
-        :class:`lmerpy.errors.ConvergenceWarning` (lme4's "message" and "warning" actions) or
+        lme4's messages; each failed check is also emitted (:func:`emit`) as a
+        :class:`lmerpy.warnings.ConvergenceWarning` or, for a singular fit,
+        :class:`lmerpy.warnings.SingularFitWarning` (lme4's "message" and "warning" actions), or
         raised as :class:`lmerpy.errors.FitError` ("stop").
     """
     from .control import lmerControl
@@ -148,7 +162,6 @@ def check_conv(devfun, optsum, lower=None, control=None, *, n_theta=None, comput
     lbound = np.asarray(optsum.lower if lower is None else lower, dtype=float).ravel()
     lbound = np.where(np.isnan(lbound), -np.inf, lbound)
     messages, code = [], 0
-    sl = stacklevel + 1
 
     def finish():
         optsum.conv_messages = list(messages)
@@ -161,7 +174,7 @@ def check_conv(devfun, optsum, lower=None, control=None, *, n_theta=None, comput
     is_singular = bool(np.any(coefs[bcoefs] < cc.tol))
     if cc.action != "ignore" and is_singular:
         messages.append(SINGULAR_MESSAGE)
-        emit(SINGULAR_MESSAGE, cc.action, sl)
+        emit(SINGULAR_MESSAGE, cc.action)
     if is_singular:
         return finish()
 
@@ -180,14 +193,14 @@ def check_conv(devfun, optsum, lower=None, control=None, *, n_theta=None, comput
     if np.any(np.isnan(g)):
         code = -5
         messages.append("Gradient contains NAs")
-        emit(messages[-1], cc.action, sl)
+        emit(messages[-1], cc.action)
         return finish()
     if cc.action != "ignore":
         c, msg = _gradient_message(derivs, coefs, cc)
         if msg is not None:
             code = c
             messages.append(msg)
-            emit(msg, cc.action, sl)
+            emit(msg, cc.action)
         if cc.relTol is not None:
             with np.errstate(divide="ignore", invalid="ignore"):
                 rel = float(np.max(np.abs(g / coefs)))
@@ -196,7 +209,7 @@ def check_conv(devfun, optsum, lower=None, control=None, *, n_theta=None, comput
                 msg = ("Model failed to converge with max|relative grad| = %g (tol = %g)"
                        % (rel, cc.relTol))
                 messages.append(msg)
-                emit(msg, cc.action, sl)
+                emit(msg, cc.action)
 
     cc = control.check_conv_hess
     if cc.action != "ignore":
@@ -210,5 +223,5 @@ def check_conv(devfun, optsum, lower=None, control=None, *, n_theta=None, comput
             if any(c != 0 for c in codes):
                 code = codes[0]
                 messages.extend(msgs)
-                emit(";".join(msgs), cc.action, sl)
+                emit(";".join(msgs), cc.action)
     return finish()

@@ -10,11 +10,10 @@ analytic post-fit derivatives use it. After :func:`optimize_lmer` returns, the l
 from __future__ import annotations
 
 import time
-import warnings
 
 import numpy as np
 
-from ..errors import ConvergenceWarning
+from ..warnings import ConvergenceWarning, warn
 from .control import Control, ControlError, glmerControl, lmerControl
 from .derivs import compute_derivs, has_gradient
 from .minimize import DEFAULT_SETTINGS, MinimizeResult, minimize_bounded
@@ -304,7 +303,7 @@ def _optimize(devfun, x0, lower, upper, control, optimizer, *, verbose, restart_
             w = f"convergence code {code} from {opt_name}"
             if res.message:
                 w += f": {res.message}"
-            warnings.warn(w, ConvergenceWarning, stacklevel=4)
+            warn(w, ConvergenceWarning)
             warns.append(w)
         return res, code, st, warns
 

@@ -8,12 +8,12 @@ constants) and the working weights and response of PIRLS.
 """
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
 from scipy import special
 
 from ..errors import DataError
+from ..warnings import FamilyWarning, warn
 
 __all__ = ["GlmResponse"]
 
@@ -93,7 +93,7 @@ class GlmResponse:
                 raise DataError(f"negative counts in the binomial response {name} (rows "
                                 f"{_rows(neg)}): cbind(successes, failures) needs counts >= 0")
             if np.any(np.abs(y - np.round(y)) > 1e-3):
-                warnings.warn("non-integer counts in a binomial glm!", UserWarning, stacklevel=3)
+                warn("non-integer counts in a binomial glm!", FamilyWarning)
             trials = y[:, 0] + y[:, 1]
             with np.errstate(invalid="ignore", divide="ignore"):
                 prop = np.where(trials == 0, 0.0, y[:, 0] / np.where(trials == 0, 1.0, trials))
@@ -110,8 +110,7 @@ class GlmResponse:
                                 f"two-level factor or cbind(successes, failures)")
             m = w * y
             if np.any(np.abs(m - np.round(m)) > 1e-3):
-                warnings.warn("non-integer #successes in a binomial glm!", UserWarning,
-                              stacklevel=3)
+                warn("non-integer #successes in a binomial glm!", FamilyWarning)
             mustart = (w * y + 0.5) / (w + 1.0)
         elif fam == "poisson":
             bad = np.flatnonzero(y < 0)
@@ -120,10 +119,9 @@ class GlmResponse:
                                 f"response {name} is negative in rows {_rows(bad)}")
             nonint = np.flatnonzero(np.abs(y - np.round(y)) > 1e-7 * np.maximum(1.0, y))
             if nonint.size:
-                warnings.warn(f"non-integer x = {y[nonint[0]]:f} (and {nonint.size - 1} more) "
-                              f"in the Poisson response {name}: R's dpois() gives -Inf there; "
-                              f"lmerpy uses the continuous extension y*log(mu) - mu - "
-                              f"lgamma(y + 1)", UserWarning, stacklevel=3)
+                warn(f"non-integer x = {y[nonint[0]]:f} (and {nonint.size - 1} more) in the "
+                     f"Poisson response {name}: R's dpois() gives -Inf there; lmerpy uses the "
+                     f"continuous extension y*log(mu) - mu - lgamma(y + 1)", FamilyWarning)
             mustart = y + 0.1
         elif fam == "Gamma":
             bad = np.flatnonzero(y <= 0)
