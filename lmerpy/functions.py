@@ -37,6 +37,16 @@ residuals = _method("residuals", "residuals(fit, type, scaled)")
 resid = residuals
 df_residual = _method("df_residual", "df.residual(fit)")
 isSingular = _method("isSingular", "isSingular(fit, tol = 1e-4)")
+isSingular.__doc__ += """
+
+True when some θ with a lower bound of 0 (a relative standard deviation) is below ``tol``:
+a variance estimated as zero, or correlations at ±1 (a random-effects covariance matrix of
+less than full rank). The fit then warns ``boundary (singular) fit``
+(:class:`lmerpy.warnings.SingularFitWarning`). It is a valid maximum of the likelihood, but
+the random effects are more complex than the data support: look at ``fit.VarCorr()`` for
+zero variances and ±1 correlations and consider a simpler random-effects structure; what to
+check and what to do is in the documentation's "Errors and warnings" page (docs/errors.md,
+"Singular fits")."""
 model_matrix = _method("model_matrix", "model.matrix(fit, type)")
 getME = _method("getME", "getME(fit, name)")
 update = _method("update", "update(fit, ...)")

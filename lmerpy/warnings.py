@@ -150,25 +150,44 @@ _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 _PASS_THROUGH = {os.path.abspath(m.__file__) for m in (functools, contextlib)}
 
 
-def _is_internal(filename: str) -> bool:
+@functools.lru_cache(maxsize=1024)
+def _location(filename: str) -> str:
+    """"lmerpy" for a file of this package, "pass" for functools and contextlib, else ""."""
     path = os.path.abspath(filename)
-    return path.startswith(_PACKAGE_DIR) or path in _PASS_THROUGH
+    if path.startswith(_PACKAGE_DIR):
+        return "lmerpy"
+    return "pass" if path in _PASS_THROUGH else ""
 
 
 def caller_frame():
-    """The frame of the caller's code: walking out from the function that calls this one,
-    the first frame whose file is outside the lmerpy package (functools and contextlib frames
-    on the way are skipped as well); the outermost frame when every frame is lmerpy's (as
-    under ``python -m lmerpy``)."""
-    frame = sys._getframe(1)
-    while _is_internal(frame.f_code.co_filename) and frame.f_back is not None:
+    """The frame of the code that called into lmerpy: the caller of the outermost lmerpy
+    frame on the stack of the function that calls this one, with functools and contextlib
+    frames skipped (a ``functools.cached_property`` between the caller and lmerpy).
+
+    Frames of other packages that lmerpy itself calls (scipy's optimizers calling back a
+    deviance, a user's ``FUN`` called by ``bootMer``) sit between lmerpy frames and are
+    passed over, so the warning lands on the line that called lmerpy. With no lmerpy frame
+    on the stack, the frame of the function that calls this one; with no frame outside
+    lmerpy, the outermost one.
+    """
+    start = sys._getframe(1)
+    outermost = None
+    frame = start
+    while frame is not None:
+        if _location(frame.f_code.co_filename) == "lmerpy":
+            outermost = frame
         frame = frame.f_back
-    return frame
+    if outermost is None:
+        return start
+    frame = outermost.f_back
+    while frame is not None and _location(frame.f_code.co_filename) == "pass":
+        frame = frame.f_back
+    return frame if frame is not None else outermost
 
 
 def warn(message: str, category: type = LmerpyWarning) -> None:
     """Issue ``message`` as a warning of ``category`` (an :class:`LmerpyWarning` subclass)
-    located at the caller's code, the line that called into lmerpy (see :func:`caller_frame`).
+    located at the caller's code: the line that called into lmerpy (:func:`caller_frame`).
 
     This is what ``warnings.warn(message, category, stacklevel=k)`` does with the right ``k``
     for each call path, computed from the stack instead of counted by hand, so the same

@@ -185,6 +185,27 @@ def test_perfectly_collinear_x_drops_with_lme4s_message(sleep):
     assert list(fit.fixef().index) == ["(Intercept)", "Days"]
 
 
+def test_lmer_control_sets_the_design_checks(sleep):
+    """lme4's pre-fit checks of lmerControl reach the design stage (as glmerControl's do)."""
+    import warnings
+    d = sleep.assign(big=sleep["Days"] * 1e6, Days2=2 * sleep["Days"])
+    with pytest.warns(lmerpy.warnings.ScaleWarning, match="very different scales"):
+        lmerpy.lmer("Reaction ~ big + (1 | Subject)", d)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        lmerpy.lmer("Reaction ~ big + (1 | Subject)", d,
+                    control=lmerpy.lmerControl(check_scaleX="ignore"))
+    with pytest.raises(lmerpy.DataError, match="very different scales"):
+        lmerpy.lmer("Reaction ~ big + (1 | Subject)", d,
+                    control=lmerpy.lmerControl(check_scaleX="stop"))
+    with pytest.raises(lmerpy.DataError, match=r"rank\(X\) = 2 < 3 = p"):
+        lmerpy.lmer("Reaction ~ Days + Days2 + (1 | Subject)", d,
+                    control=lmerpy.lmerControl(check_rankX="stop.deficient"))
+    with pytest.warns(lmerpy.warnings.DesignWarning, match="< 5 sampled levels"):
+        lmerpy.lmer("Reaction ~ Days + (1 | g)", d.assign(g=np.arange(180) % 3),
+                    control=lmerpy.lmerControl(check_nlev_gtreq_5="warning"))
+
+
 def test_caller_frame_not_mutated(sleep):
     before = sleep.copy(deep=True)
     lmerpy.lmer(FM1, sleep)

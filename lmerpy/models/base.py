@@ -75,7 +75,8 @@ class MixedModel:
         return self._sol.vcov_beta
 
     def isSingular(self, tol=1e-4) -> bool:
-        """R: ``isSingular(fit, tol = 1e-4)``: some θ with a zero lower bound is below ``tol``."""
+        """R: ``isSingular(fit, tol = 1e-4)``: some θ with a zero lower bound is below ``tol``
+        (a zero variance or a ±1 correlation; see :func:`lmerpy.isSingular`)."""
         lower = np.asarray(self.design.lower)
         th = self.theta
         return bool(np.any(th[lower == 0] < tol))

@@ -329,13 +329,9 @@ def glFormula(formula, data, family=binomial, weights=None, offset=None, contras
     if fam.family.startswith("quasi"):
         raise LmerpyError('"quasi" families cannot be used in glmer')
     ctl = control if control is not None else glmerControl()
-    checks = {k: getattr(ctl, k.replace(".", "_")) for k in
-              ("check.nobs.vs.rankZ", "check.nobs.vs.nlev", "check.nlev.gtreq.5",
-               "check.nlev.gtr.1", "check.nobs.vs.nRE", "check.rankX", "check.scaleX",
-               "check.formula.LHS", "check.response.not.const")
-              if getattr(ctl, k.replace(".", "_"), None) is not None}
     design = build_design(formula, data, REML=False, weights=weights, offset=offset,
-                          contrasts=contrasts, na_action=na_action, glmer=True, control=checks)
+                          contrasts=contrasts, na_action=na_action, glmer=True,
+                          control=ctl.design_checks())
     design.info["family"] = fam
     return design
 

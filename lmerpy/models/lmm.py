@@ -229,8 +229,10 @@ def lmer(formula, data, REML=True, weights=None, offset=None, contrasts=None, na
     LinearMixedModel
     """
     from ..design import lFormula
+    from ..optimize import Control
+    checks = control.design_checks() if isinstance(control, Control) else None
     lf = lFormula(formula, data, REML=REML, weights=weights, offset=offset, contrasts=contrasts,
-                  na_action=na_action)
+                  na_action=na_action, control=checks)
     devfun = mkLmerDevfun(lf, backend=backend)
     opt = optimizeLmer(devfun, start=start, control=control, verbose=verbose)
     call = dict(formula=formula, data=data, REML=REML, weights=weights, offset=offset,

@@ -200,6 +200,18 @@ class Control:
             return opt[0] if stage == 1 else opt[1]
         return opt
 
+    def design_checks(self):
+        """The pre-fit checks under lme4's names (``{"check.scaleX": "warning", ...}``), for
+        the design stage (:func:`lmerpy.design.build_design`'s ``control``)."""
+        out = {}
+        for name in ("check.nobs.vs.rankZ", "check.nobs.vs.nlev", "check.nlev.gtreq.5",
+                     "check.nlev.gtr.1", "check.nobs.vs.nRE", "check.rankX", "check.scaleX",
+                     "check.formula.LHS", "check.response.not.const"):
+            level = getattr(self, name.replace(".", "_"), None)
+            if level is not None:
+                out[name] = level
+        return out
+
     def replace(self, **changes):
         """A copy with some fields changed (validated like the constructor functions)."""
         return _validated(replace(self, **changes))
