@@ -11,8 +11,8 @@
 ``print(summary(lmer(formula, data, REML)))`` or ``glmer(formula, data, family, nAGQ)``, and
 ``write.csv(data, row.names = FALSE)``.
 
-Exit status: 0 on success, 2 for a usage error (a bad option, an unknown family, link or data
-set name), 1 for a data or model error (a missing or unreadable file, a bad formula, an unknown
+Exit status: 0 on success, 2 for a usage error (a bad option or option value, an unknown
+family, link or data set name), 1 for a data or model error (a missing or unreadable file, a bad formula, an unknown
 column, a failed fit). Errors are printed as one message on stderr (a formula error adds the
 formula with a caret under the fault), never as a traceback; set ``LMERPY_TRACEBACK=1`` to see
 the traceback of an unexpected internal error.
@@ -30,7 +30,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import FormulaSyntaxError, LmerpyError, UnknownColumnError
+from .arguments import NAGQ
+from .errors import ArgumentError, FormulaSyntaxError, LmerpyError, UnknownColumnError
 
 __all__ = ["main", "build_parser", "read_data", "fit_model", "fit_to_dict"]
 
@@ -216,8 +217,11 @@ def _cmd_fit(args, out, err):
         for flag, value in (("--link", args.link), ("--nagq", args.nagq)):
             if value is not None:
                 raise UsageError(f"{flag} needs --family (it applies to glmer fits)")
-    if args.nagq is not None and args.nagq < 0:
-        raise UsageError(f"--nagq must be 0 or more, not {args.nagq}")
+    if args.nagq is not None:
+        try:
+            NAGQ("--nagq", args.nagq)
+        except ArgumentError as exc:
+            raise UsageError(str(exc)) from None
     data = read_data(args.data, factors=args.factor or ())
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -307,6 +311,9 @@ def main(argv=None):
     except FormulaSyntaxError as exc:
         err.write(f"{PROG}: error: bad formula: {exc}\n")
         return 1
+    except ArgumentError as exc:    # a value the command line passed on: a usage error
+        err.write(f"{PROG}: error: {exc}\n")
+        return 2
     except LmerpyError as exc:
         err.write(f"{PROG}: error: {exc}\n")
         return 1

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special, stats
 
-from .errors import LmerpyError
+from .arguments import Number, argument_error
+from .errors import ArgumentError
 
 _EPS = np.finfo(float).eps
 
@@ -136,9 +137,10 @@ class Family:
         if isinstance(link, Link):
             self._link = link
         else:
-            if link not in self.links:
-                raise LmerpyError(
-                    f"link \"{link}\" not available for {self.family} family; "
+            if not isinstance(link, str) or link not in self.links:
+                shown = f'"{link}"' if isinstance(link, str) else f"{link!r}"
+                raise ArgumentError(
+                    f"link {shown} not available for {self.family} family; "
                     f"available links are {', '.join(repr(x) for x in self.links)}")
             self._link = LINKS[link]
         self.link = self._link.name
@@ -330,13 +332,7 @@ class negative_binomial(Family):
     default_link = "log"
 
     def __init__(self, theta, link=None):
-        try:
-            th = float(theta)
-        except (TypeError, ValueError):
-            raise LmerpyError(f"negative_binomial: theta must be a positive number, got "
-                              f"{theta!r}") from None
-        if not (np.isfinite(th) and th > 0):
-            raise LmerpyError(f"negative_binomial: theta must be a positive number, got {theta!r}")
+        th = _THETA("theta", theta, "negative_binomial")
         super().__init__(link)
         self.theta = th
         from .display.mermod import negative_binomial_family_name
@@ -451,6 +447,11 @@ FAMILIES = {"binomial": binomial, "poisson": poisson, "Gamma": Gamma, "gamma": G
             "gaussian": gaussian, "negative_binomial": negative_binomial}
 
 
+#: the family names ``as_family`` knows (R's)
+FAMILY_NAMES = ("binomial", "poisson", "Gamma", "inverse.gaussian", "gaussian")
+_THETA = Number(lower=0, open_lower=True)
+
+
 def as_family(family):
     """Accept a Family instance, a Family class or a name (``"binomial"``) like R's glm()."""
     if isinstance(family, Family):
@@ -459,11 +460,15 @@ def as_family(family):
         return family()
     if isinstance(family, str):
         if family in ("negative_binomial", "negative.binomial"):
-            raise LmerpyError("the negative binomial family needs its theta: "
-                              "negative_binomial(theta), or use glmer_nb() to estimate it")
+            raise ArgumentError("the negative binomial family needs its theta: "
+                                "negative_binomial(theta), or use glmer_nb() to estimate it")
         cls = FAMILIES.get(family)
         if cls is None:
-            raise LmerpyError(f"unknown family {family!r}; available: binomial, poisson, Gamma, "
-                              "inverse.gaussian, gaussian")
+            import difflib
+            close = difflib.get_close_matches(family, list(FAMILIES), n=1, cutoff=0.6)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ArgumentError(f"unknown family {family!r}{hint}; available: "
+                                f"{', '.join(FAMILY_NAMES)}")
         return cls()
-    raise LmerpyError(f"family must be a family object or its name, not {type(family).__name__}")
+    raise argument_error("family", family, "a family object (e.g. binomial(), "
+                         "poisson(link='sqrt')), a family class or its name")

@@ -213,7 +213,8 @@ def test_fit_usage_errors(sleep_csv):
           'link "logit" not available for poisson family')
     _fail(run("fit", sleep_csv, f, "--nagq", "5"), 2, "--nagq needs --family")
     _fail(run("fit", sleep_csv, f, "--link", "log"), 2, "--link needs --family")
-    _fail(run("fit", sleep_csv, f, "--family", "poisson", "--nagq", "-1"), 2, "--nagq must be 0")
+    _fail(run("fit", sleep_csv, f, "--family", "poisson", "--nagq", "-1"), 2,
+          "--nagq must be an integer from 0 to 100, not -1")
     missing = run("fit", sleep_csv)
     _fail(missing, 2, "the following arguments are required: formula")
     _fail(run("fit", sleep_csv, f, "--bogus"), 2, "unrecognized arguments: --bogus")

@@ -70,7 +70,7 @@ def test_residual_types_and_fitted(fm1, sleep):
     assert np.allclose(r + fm1.fitted(), sleep["Reaction"])
     assert np.allclose(fm1.residuals(scaled=True), r / fm1.sigma())
     assert np.allclose(fm1.residuals(type="pearson"), r)   # unit prior weights
-    with pytest.raises(lmerpy.LmerpyError, match="unknown type 'deviance'"):
+    with pytest.raises(lmerpy.LmerpyError, match="residuals: type must be one of 'response', 'pearson', 'working', not 'deviance'"):
         fm1.residuals(type="deviance")
 
 

@@ -11,6 +11,7 @@ from typing import Any, Dict, Optional
 import numpy as np
 import pandas as pd
 
+from ..arguments import LOGICAL, NA_ACTION
 from ..errors import DataError, FormulaError
 from ..warnings import RankDeficiencyWarning, ScaleWarning, warn
 from .values import Factor
@@ -92,6 +93,9 @@ def build_design(formula, data: pd.DataFrame, REML: bool = True, weights=None, o
     -------
     Design
     """
+    REML = LOGICAL("REML", REML, "lFormula")
+    na_action = NA_ACTION("na_action", na_action, "lFormula")
+    glmer = LOGICAL("glmer", glmer, "lFormula")
     f = as_formula(formula)
     if getattr(f.fixed, "has_dot", False):
         f = f.expand_dot([str(c) for c in data.columns])
@@ -161,7 +165,7 @@ def build_design(formula, data: pd.DataFrame, REML: bool = True, weights=None, o
                   X_colnames=[spec.colnames[i] for i in keep], offset=frame.offset,
                   weights=np.asarray(weights_arr, dtype=float), reterms=re.terms, Zt=re.Zt,
                   Lambdat=re.Lambdat, Lind=re.Lind, theta=re.theta, lower=re.lower,
-                  theta_names=re.theta_names, flist=lambda: re.flist, assign=re.assign, REML=bool(REML),
+                  theta_names=re.theta_names, flist=lambda: re.flist, assign=re.assign, REML=REML,
                   n_dropped=int(frame.dropped_rows.size), dropped_rows=frame.dropped_rows,
                   info=info, dropped_columns=list(spec.dropped), messages=messages,
                   na_action=na_action)

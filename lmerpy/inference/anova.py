@@ -17,11 +17,15 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..arguments import LOGICAL, Choice, Number, argument_error, unknown_keywords
 from ..display.rprint import format_anova
-from ..errors import DataError, LmerpyError
+from ..errors import ArgumentError, DataError, LmerpyError
 from ..warnings import InferenceWarning, LmerpyMessage, RefitWarning, warn
 
 __all__ = ["AnovaTable", "anova", "drop1", "lrt_table", "sequential_f_table"]
+
+_DROP1_TEST = Choice(("Chisq", "none"))
+_PENALTY = Number(lower=0)
 
 
 class AnovaTable(pd.DataFrame):
@@ -221,14 +225,14 @@ def anova(*models, names: Optional[Sequence[str]] = None, refit: bool = True, ty
         Models fitted to data of different sizes (lme4's ``models were not all fitted to the
         same size of dataset``) or to different responses.
     """
+    refit = LOGICAL("refit", refit, "anova")
     fits = [m for m in models]
     extra = {k: v for k, v in named_models.items() if _is_fit(v)}
-    unknown = [k for k in named_models if k not in extra]
-    if unknown:
-        raise LmerpyError(f"anova: unknown argument(s) {', '.join(unknown)}")
+    unknown_keywords("anova", {k: v for k, v in named_models.items() if k not in extra},
+                     ("names", "refit", "type", "ddf"))
     for m in fits:
         if not _is_fit(m):
-            raise LmerpyError(f"anova: expected fitted models, got {m.__class__.__name__}")
+            raise ArgumentError(f"anova: expected fitted models, got {m.__class__.__name__}")
     all_fits = fits + list(extra.values())
     if not all_fits:
         raise LmerpyError("anova: no model given")
@@ -243,8 +247,10 @@ def anova(*models, names: Optional[Sequence[str]] = None, refit: bool = True, ty
             return anova_ddf(all_fits[0], **kw)
         return sequential_f_table(all_fits[0])
     if type is not None or ddf is not None:
-        raise LmerpyError("anova: type and ddf apply to a single model")
+        raise ArgumentError("anova: type and ddf apply to a single model")
     if names is not None:
+        if isinstance(names, str):
+            raise argument_error("names", names, "a sequence of model names", "anova")
         names = list(names)
         if len(names) != len(fits) and len(names) != len(all_fits):
             raise LmerpyError("model names vector and model list have different lengths")
@@ -311,8 +317,8 @@ def drop1(fit, scope=None, test="Chisq", k=2.0):
         Rows ``<none>`` and each term; columns ``npar``, ``AIC`` (and ``LRT``, ``Pr(Chi)``),
         heading ``Single term deletions`` / ``Model:`` / the formula.
     """
-    if test not in ("Chisq", "none"):
-        raise LmerpyError(f"drop1: test must be 'Chisq' or 'none', not {test!r}")
+    test = _DROP1_TEST("test", test, "drop1")
+    k = _PENALTY("k", k, "drop1")
     formula = fit.design.formula
     labels = [t.label for t in formula.fixed.terms]
     if scope is None:
@@ -321,7 +327,7 @@ def drop1(fit, scope=None, test="Chisq", k=2.0):
         scope = [scope] if isinstance(scope, str) else list(scope)
         bad = [s for s in scope if s not in labels]
         if bad:
-            raise LmerpyError(f"scope is not a subset of term labels: {', '.join(bad)} "
+            raise ArgumentError(f"scope is not a subset of term labels: {', '.join(bad)} "
                               f"(terms: {', '.join(labels)})")
     base = _ml(fit)
     ll0 = base.logLik()

@@ -23,10 +23,18 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..errors import LmerpyError
+from ..arguments import LEVEL, LOGICAL, NSIM, Choice, Integer, argument_error
+from ..errors import ArgumentError, LmerpyError
 from ..warnings import BootstrapWarning, warn
 
-__all__ = ["bootMer", "BootResult", "norm_inter", "pct_names", "refit_all"]
+__all__ = ["bootMer", "BootResult", "norm_inter", "pct_names", "refit_all", "BOOT_CI_TYPE",
+           "N_JOBS"]
+
+#: ``type`` of bootstrap intervals (R: ``boot.ci``'s)
+BOOT_CI_TYPE = Choice(("perc", "basic", "norm"))
+#: worker processes (1: none; -1: one per CPU, -2: all but one...)
+N_JOBS = Integer(what="an integer (1: no workers, -1: one per CPU)")
+_BOOT_TYPE = Choice(("parametric", "semiparametric"))
 
 
 # ----------------------------------------------------------------------------- intervals
@@ -126,18 +134,15 @@ class BootResult:
         pandas.DataFrame
             One row per statistic, columns ``"2.5 %"``, ``"97.5 %"`` (for level 0.95).
         """
-        if type not in ("perc", "basic", "norm"):
-            raise LmerpyError(f"bootstrap confint: type must be 'perc', 'basic' or 'norm', "
-                              f"not {type!r}")
-        if not 0 < level < 1:
-            raise LmerpyError(f"level must be between 0 and 1, not {level}")
+        type = BOOT_CI_TYPE("type", type, "confint")
+        level = LEVEL("level", level, "confint")
         names = list(self.t0.index)
         if parm is not None:
             parm = [parm] if isinstance(parm, str) else list(parm)
             bad = [p for p in parm if p not in names]
             if bad:
-                raise LmerpyError(f"unknown parameter(s) {', '.join(bad)}; "
-                                  f"available: {', '.join(names)}")
+                raise ArgumentError(f"confint: unknown parameter(s) in parm: "
+                                    f"{', '.join(map(repr, bad))}; available: {', '.join(names)}")
             names = parm
         alpha = np.array([(1 - level) / 2, (1 + level) / 2])
         rows = []
@@ -233,7 +238,7 @@ def refit_all(fit, FUN: Callable, ys: List[np.ndarray], k: int, n_jobs: int = 1,
     ``n_jobs`` processes (1: in this process)."""
     n = len(ys)
     out: List = [None] * n
-    n_jobs = int(n_jobs or 1)
+    n_jobs = N_JOBS("n_jobs", n_jobs) or 1
     if n_jobs < 0:
         n_jobs = max(1, (mp.cpu_count() or 1) + 1 + n_jobs)
     if n_jobs <= 1 or n <= 1:
@@ -315,24 +320,29 @@ def bootMer(fit, FUN: Callable, nsim: int = 1, seed=None, use_u: bool = False, r
     BootResult
         ``.t0``, ``.t`` (nsim × k DataFrame), ``.confint(type="perc"|"norm"|"basic")``.
     """
+    from .reform import parse_re_form
     from .simulate import as_generator, simulate_responses
-    nsim = int(nsim)
-    if nsim < 1:
-        raise LmerpyError(f"nsim must be a positive integer, not {nsim}")
-    if type not in ("parametric", "semiparametric"):
-        raise LmerpyError(f"bootMer: type must be 'parametric' or 'semiparametric', not {type!r}")
+    nsim = NSIM("nsim", nsim, "bootMer")
+    type = _BOOT_TYPE("type", type, "bootMer")
+    use_u = LOGICAL("use_u", use_u, "bootMer")
+    progress = LOGICAL("progress", progress, "bootMer")
+    n_jobs = N_JOBS("n_jobs", n_jobs, "bootMer")
+    if not callable(FUN):
+        raise argument_error("FUN", FUN, "a function of the fitted model", "bootMer")
+    if re_form is not None:
+        parse_re_form(re_form, "bootMer")
+    rng = as_generator(seed, "bootMer")
     t0_raw = FUN(fit)
     t0_arr, names = _as_vector(t0_raw)
     k = t0_arr.shape[0]
-    rng = as_generator(seed)
     if type == "parametric":
         Y, _, kind = simulate_responses(fit, nsim=nsim, seed=rng, use_u=use_u, re_form=re_form)
         ys = _responses(Y, kind)
     else:
         if re_form is not None:
-            raise LmerpyError("re_form cannot be used with semiparametric bootstrapping")
+            raise ArgumentError("re_form cannot be used with semiparametric bootstrapping")
         if not use_u:
-            raise LmerpyError("semiparametric bootstrapping with use_u=False not yet "
+            raise ArgumentError("semiparametric bootstrapping with use_u=False not yet "
                               "implemented (as in lme4)")
         if getattr(fit, "family", None) is not None:
             warn("semiparametric bootstrapping is questionable for GLMMs", BootstrapWarning)

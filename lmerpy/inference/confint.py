@@ -16,14 +16,16 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from ..errors import LmerpyError
+from ..arguments import LEVEL, LOGICAL, NSIM, SEED, Choice, argument_error
+from ..errors import ArgumentError, LmerpyError
 from ..warnings import LmerpyMessage, warn
-from .profile import _select, profile, theta_to_sdcor, var_par_names
+from .bootstrap import BOOT_CI_TYPE
+from .profile import profile, select_parameters, theta_to_sdcor, var_par_names
 
 __all__ = ["confint", "percent_labels"]
 
 _METHODS = ("profile", "Wald", "boot")
-_BOOT_TYPES = ("perc", "basic", "norm")
+_METHOD = Choice(_METHODS, fold_case=True)
 
 
 def percent_labels(probs):
@@ -122,23 +124,20 @@ def confint(fit, parm=None, level=0.95, method="profile", nsim=500, boot_type="p
     DataFrame
         One row per parameter, columns ``"2.5 %"`` and ``"97.5 %"`` (for ``level=0.95``).
     """
-    if method not in _METHODS:
-        low = {m.lower(): m for m in _METHODS}
-        if isinstance(method, str) and method.lower() in low:
-            method = low[method.lower()]
-        else:
-            raise LmerpyError(f"unknown confidence interval method {method!r}; use one of "
-                              f"{', '.join(_METHODS)}")
-    if boot_type not in _BOOT_TYPES:
-        raise LmerpyError(f"boot_type must be one of {', '.join(_BOOT_TYPES)}; got "
-                          f"{boot_type!r}")
-    if not 0 < float(level) < 1:
-        raise LmerpyError(f"level must be between 0 and 1; got {level!r}")
+    method = _METHOD("method", method, "confint")
+    boot_type = BOOT_CI_TYPE("boot_type", boot_type, "confint")
+    level = LEVEL("level", level, "confint")
+    nsim = NSIM("nsim", nsim, "confint")
+    oldNames = LOGICAL("oldNames", oldNames, "confint")
+    quiet = LOGICAL("quiet", quiet, "confint")
+    seed = SEED("seed", seed, "confint")
+    if FUN is not None and not callable(FUN):
+        raise argument_error("FUN", FUN, "a function of the fitted model (or None)", "confint")
     vn = _var_names(fit, oldNames)
     an = vn + list(fit.design.X_colnames)
-    names = _select(parm, an, an, len(vn))
+    names = select_parameters(parm, an, an, len(vn))
     if not names:
-        raise LmerpyError(f"parm {parm!r} selects no parameter")
+        raise ArgumentError(f"confint: parm {parm!r} selects no parameter")
     if method == "Wald":
         return _wald(fit, names, vn, level)
     if not quiet:

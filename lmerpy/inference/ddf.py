@@ -23,6 +23,7 @@ import pandas as pd
 from scipy import stats
 from scipy.linalg import solve_triangular
 
+from ..arguments import Choice
 from ..errors import LmerpyError
 from ..warnings import DdfWarning, warn
 
@@ -32,27 +33,32 @@ __all__ = [
     "coef_table_ddf",
     "contest1D",
     "contestMD",
+    "ddf_method",
     "satterthwaite_pieces",
 ]
 
 DDF_METHODS = ("Satterthwaite", "Kenward-Roger")
+_DDF_ALIASES = {"KR": "Kenward-Roger", "kenward_roger": "Kenward-Roger",
+                "kenwardroger": "Kenward-Roger", "kenward roger": "Kenward-Roger"}
+#: ``ddf`` of the t and F tests (case ignored, "KR" accepted); summary also takes "lme4"
+DDF = Choice(DDF_METHODS, aliases=_DDF_ALIASES, fold_case=True)
+SUMMARY_DDF = Choice(DDF_METHODS + ("lme4",), aliases=_DDF_ALIASES, fold_case=True, none=True)
+#: ``type`` of the F tests
+ANOVA_TYPE = Choice(("I", "II", "III"), fold_case=True,
+                    aliases={1: "I", 2: "II", 3: "III", "1": "I", "2": "II", "3": "III"},
+                    what="1, 2 or 3 (or 'I', 'II', 'III')")
 _LOG2PI = math.log(2.0 * math.pi)
 _ZERO_TOL = math.sqrt(np.finfo(float).eps / 7e-7)   # numDeriv's zero.tol
 _SQRT_EPS = math.sqrt(np.finfo(float).eps)
 _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _method(ddf):
+def ddf_method(ddf, caller=None):
+    """The method's canonical name (``"Satterthwaite"``, ``"Kenward-Roger"``) from a ``ddf``
+    argument (None: Satterthwaite); an ArgumentError for anything else."""
     if ddf is None:
         return "Satterthwaite"
-    low = {m.lower(): m for m in DDF_METHODS}
-    key = str(ddf).lower().replace("_", "-")
-    if key in ("kr", "kenward-roger", "kenwardroger", "kenward roger"):
-        return "Kenward-Roger"
-    if key in low:
-        return low[key]
-    raise LmerpyError(f"ddf must be 'Satterthwaite' or 'Kenward-Roger' (or 'lme4' in "
-                      f"summary); got {ddf!r}")
+    return DDF("ddf", ddf, caller)
 
 
 def _check_lmm(fit):
@@ -256,7 +262,7 @@ def contest1D(fit, L, ddf="Satterthwaite", rhs=0.0) -> dict[str, float]:
         ``Estimate``, ``Std. Error``, ``df``, ``t value``, ``Pr(>|t|)``.
     """
     _check_lmm(fit)
-    method = _method(ddf)
+    method = ddf_method(ddf)
     L = np.asarray(L, dtype=float).reshape(-1)
     beta = fit.fixef().to_numpy()
     if L.size != beta.size:
@@ -297,7 +303,7 @@ def contestMD(fit, L, ddf="Satterthwaite", eps=_SQRT_EPS):
         empty hypothesis (R gives no row).
     """
     _check_lmm(fit)
-    method = _method(ddf)
+    method = ddf_method(ddf)
     L = np.atleast_2d(np.asarray(L, dtype=float))
     if L.shape[0] == 0:
         return None
@@ -356,7 +362,7 @@ def coef_table_ddf(fit, ddf="Satterthwaite") -> pd.DataFrame:
         fixed effect.
     """
     _check_lmm(fit)
-    method = _method(ddf)
+    method = ddf_method(ddf)
     names = list(fit.design.X_colnames)
     p = len(names)
     rows = [contest1D(fit, np.eye(p)[i], ddf=method) for i in range(p)]
@@ -367,11 +373,7 @@ def coef_table_ddf(fit, ddf="Satterthwaite") -> pd.DataFrame:
 
 def _hypotheses(fit, type):
     from .hypotheses import contrasts_type1, contrasts_type2, contrasts_type3
-    key = str(type).upper()
-    roman = {"1": "I", "2": "II", "3": "III", "I": "I", "II": "II", "III": "III"}
-    if key not in roman:
-        raise LmerpyError(f"anova type must be 1, 2 or 3 (or 'I', 'II', 'III'); got {type!r}")
-    kind = roman[key]
+    kind = ANOVA_TYPE("type", type, "anova")
     fun = {"I": contrasts_type1, "II": contrasts_type2, "III": contrasts_type3}[kind]
     return kind, fun(fit)
 
@@ -396,8 +398,8 @@ def anova_ddf(fit, type=3, ddf="Satterthwaite"):
         Satterthwaite's method``).
     """
     from .anova import _table
+    method = ddf_method(ddf, "anova")
     _check_lmm(fit)
-    method = _method(ddf)
     kind, Ls = _hypotheses(fit, type)
     cols = ["Sum Sq", "Mean Sq", "NumDF", "DenDF", "F value", "Pr(>F)"]
     rows, names, missing = [], [], []

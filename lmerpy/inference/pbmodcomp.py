@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..arguments import LOGICAL, NSIM, SEED, argument_error
 from ..errors import DataError, LmerpyError
 
 __all__ = ["PBmodcomp", "PBModcompResult", "lrt_stat", "pb_reference"]
@@ -169,6 +170,17 @@ def PBmodcomp(large, small, nsim: int = 1000, seed=None, ref: Optional[np.ndarra
         ``str()`` prints as pbkrtest.
     """
     from .anova import _is_fit, _same_response
+    from .bootstrap import N_JOBS
+    nsim = NSIM("nsim", nsim, "PBmodcomp")
+    seed = SEED("seed", seed, "PBmodcomp")
+    n_jobs = N_JOBS("n_jobs", n_jobs, "PBmodcomp")
+    progress = LOGICAL("progress", progress, "PBmodcomp")
+    if ref is not None:
+        try:    # NaN entries are failed refits of an earlier reference distribution
+            ref = np.asarray(ref, dtype=float).reshape(-1)
+        except (TypeError, ValueError):
+            raise argument_error("ref", ref, "a numeric vector (an earlier result's .ref)",
+                                 "PBmodcomp") from None
     if isinstance(small, str):
         small = large.update(formula=small)
     if not (_is_fit(large) and _is_fit(small)):

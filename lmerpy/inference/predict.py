@@ -10,8 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError, LmerpyError
-from .reform import NA, check_levels, newdata_terms, random_part, select_terms
+from ..arguments import LOGICAL, PREDICT_TYPE
+from ..errors import DataError
+from .reform import NA, check_levels, newdata_terms, parse_re_form, random_part, select_terms
 
 __all__ = ["predict", "NA", "linear_predictor"]
 
@@ -101,8 +102,9 @@ def predict(fit, newdata=None, re_form=None, allow_new_levels=False, type="link"
         A missing column (named), a new level without ``allow_new_levels``, a bar in
         ``re_form`` that the model does not have, an unknown ``type``.
     """
-    if type not in ("link", "response"):
-        raise LmerpyError(f"predict: type must be 'link' or 'response', not {type!r}")
+    type = PREDICT_TYPE("type", type, "predict")
+    allow_new_levels = LOGICAL("allow_new_levels", allow_new_levels, "predict")
+    parse_re_form(re_form, "predict")
     eta, index = linear_predictor(fit, newdata, re_form, allow_new_levels)
     if type == "response" and _is_glmm(fit):
         eta = np.asarray(fit.family.linkinv(eta), dtype=float)

@@ -28,7 +28,8 @@ import pandas as pd
 from scipy.linalg import solve_triangular
 from scipy.stats import chi2, norm
 
-from ..errors import LmerpyError
+from ..arguments import LEVEL, LOGICAL, VERBOSE, Integer, Number, unknown_keywords
+from ..errors import ArgumentError, LmerpyError
 from ..warnings import ConvergenceWarning, ProfileWarning, warn
 from .profile_spline import SplineError, approx_linear, back_spline, interp_spline
 from .varpar import _blocks, _var_bounds, sdcor_to_theta, theta_to_sdcor, var_par_names
@@ -39,6 +40,7 @@ __all__ = [
     "ProfileError",
     "profile",
     "sdcor_to_theta",
+    "select_parameters",
     "theta_to_sdcor",
     "var_par_names",
 ]
@@ -168,7 +170,9 @@ class Profile:
         warning) unless it is non-monotone.
         """
         from .confint import percent_labels
-        names = _select(parm, list(self.profiles), self.optimum.index, self.n_var)
+        level = LEVEL("level", level, "confint")
+        non_mono_tol = _NONNEG("non_mono_tol", non_mono_tol, "confint")
+        names = select_parameters(parm, list(self.profiles), self.optimum.index, self.n_var)
         a = (1.0 - level) / 2.0
         zeta = norm.ppf([a, 1.0 - a])
         out = np.full((len(names), 2), np.nan)
@@ -207,19 +211,28 @@ def _warn(msg):
     warn(msg, ProfileWarning)
 
 
-def _select(which, available, all_names, n_var):
+def select_parameters(which, available, all_names, n_var):
     """lme4's ``get.which``: None (all), names, ``"theta_"`` / ``"beta_"``, or 0-based
-    positions in the full parameter list."""
+    positions in the full parameter list (``which``/``parm`` of profile and confint)."""
     all_names = list(all_names)
     if which is None:
         return [n for n in all_names if n in available]
     if isinstance(which, (str, int, np.integer)):
         which = [which]
+    try:
+        which = list(which)
+    except TypeError:
+        raise ArgumentError(f"parameters must be given by name or 0-based position, not "
+                            f"{which!r}") from None
     idx = set()
     for w in which:
+        if isinstance(w, (bool, np.bool_)):
+            raise ArgumentError(f"parameters must be given by name or 0-based position, not "
+                                f"{w!r}")
         if isinstance(w, (int, np.integer)):
             if not 0 <= int(w) < len(all_names):
-                raise LmerpyError(f"parameter position {w} is out of range 0..{len(all_names) - 1}")
+                raise ArgumentError(f"parameter position {w} is out of range "
+                                    f"0..{len(all_names) - 1}")
             idx.add(int(w))
         elif w == "theta_":
             idx.update(range(n_var))
@@ -228,8 +241,8 @@ def _select(which, available, all_names, n_var):
         elif w in all_names:
             idx.add(all_names.index(w))
         else:
-            raise LmerpyError(f"unknown parameter {w!r}; the parameters are "
-                              f"{', '.join(all_names)}")
+            raise ArgumentError(f"unknown parameter {w!r}; the parameters are "
+                                f"{', '.join(all_names)}")
     return [all_names[i] for i in sorted(idx) if all_names[i] in available]
 
 
@@ -493,6 +506,14 @@ def _finish(name, pts, colnames, lower, upper):
     return ParameterProfile(name, tab, forward, backward, float(lower), float(upper))
 
 
+_ALPHAMAX = Number(lower=0, upper=1, open_lower=True, open_upper=True)
+_MAXPTS = Integer(lower=1)
+_POSITIVE = Number(lower=0, open_lower=True)
+_DELTA = Number(lower=0, open_lower=True, none=True)
+_NONNEG = Number(lower=0)
+_MAXMULT = Number(lower=1)
+
+
 # ---------------------------------------------------------------------------------- entry point
 
 
@@ -532,15 +553,21 @@ def profile(fit, which=None, alphamax=0.01, maxpts=100, delta=None, delta_cutoff
     -----
     A REML fit is profiled on the ML deviance (lme4 refits it by ML first).
     """
-    if kwargs:
-        unknown = ", ".join(sorted(kwargs))
-        raise LmerpyError(f"profile: unknown argument(s) {unknown}")
+    unknown_keywords("profile", kwargs)
+    alphamax = _ALPHAMAX("alphamax", alphamax, "profile")
+    maxpts = _MAXPTS("maxpts", maxpts, "profile")
+    delta = _DELTA("delta", delta, "profile")
+    delta_cutoff = _POSITIVE("delta_cutoff", delta_cutoff, "profile")
+    verbose = VERBOSE("verbose", verbose, "profile")
+    devtol = _NONNEG("devtol", devtol, "profile")
+    maxmult = _MAXMULT("maxmult", maxmult, "profile")
+    signames = LOGICAL("signames", signames, "profile")
     if getattr(fit, "r_kind", "lmer") == "glmer":
         from .profile_glmm import glmm_profile
         return glmm_profile(fit, which, alphamax, maxpts, delta, delta_cutoff, maxmult, devtol,
                             signames)
     vnames = var_par_names(fit, signames, use_sc=True)
     all_names = vnames + list(fit.design.X_colnames)
-    names = _select(which, all_names, all_names, len(vnames))
+    names = select_parameters(which, all_names, all_names, len(vnames))
     return _lmm_profile(fit, set(names), alphamax, maxpts, delta, delta_cutoff, maxmult, devtol,
                         signames)

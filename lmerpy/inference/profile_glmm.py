@@ -24,9 +24,9 @@ from .profile import (
     _guard,
     _new_stepper,
     _profile_messages,
-    _select,
     _warn,
     sdcor_to_theta,
+    select_parameters,
     theta_to_sdcor,
     var_par_names,
 )
@@ -66,7 +66,7 @@ def glmm_profile(fit, which, alphamax, maxpts, delta, delta_cutoff, maxmult, dev
 
     _check_consistent(dd(opt), base)
     stepper = _new_stepper(alphamax, nptot, delta, delta_cutoff, maxpts, maxmult)
-    wanted = set(_select(which, names, names, len(vnames)))
+    wanted = set(select_parameters(which, names, names, len(vnames)))
     state = {"lowest": 0.0, "na": False}
     profiles = {}
     try:

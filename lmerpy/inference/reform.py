@@ -16,7 +16,8 @@ from typing import Dict, List, Optional
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError, LmerpyError, UnknownColumnError
+from ..arguments import argument_error
+from ..errors import ArgumentError, DataError, LmerpyError, UnknownColumnError
 
 __all__ = ["NA", "is_na_form", "parse_re_form", "select_terms", "term_b", "newdata_terms",
            "group_factor_on"]
@@ -60,8 +61,9 @@ def is_na_form(re_form) -> bool:
     return False
 
 
-def parse_re_form(re_form):
-    """Normalise an ``re_form`` argument.
+def parse_re_form(re_form, caller=None):
+    """Normalise an ``re_form`` argument (an ArgumentError for anything else, naming
+    ``caller``).
 
     Returns
     -------
@@ -86,8 +88,8 @@ def parse_re_form(re_form):
             text = "~" + text
         f = parse_formula(text)
     else:
-        raise LmerpyError(f"re_form must be None, lmerpy.NA or a formula such as "
-                          f"'~(1|Subject)', not {type(re_form).__name__}")
+        raise argument_error("re_form", re_form, "None, lmerpy.NA or a formula such as "
+                             "'~(1|Subject)'", caller)
     if not f.random:
         return NA
     return tuple(f.random)
@@ -147,7 +149,7 @@ def select_terms(fit, re_form, newdata=None) -> Optional[Dict[int, np.ndarray]]:
         idx = [i for i, t in enumerate(terms) if t.group_name == g]
         if not idx:
             known = ", ".join(dict.fromkeys(t.group_name for t in terms))
-            raise LmerpyError("grouping factors specified in re.form that were not present in "
+            raise ArgumentError("grouping factors specified in re.form that were not present in "
                               f"original model: {g} (the model's: {known})")
         wanted = _lhs_colnames(rt, fit, newdata)
         found = set()
@@ -158,7 +160,7 @@ def select_terms(fit, re_form, newdata=None) -> Optional[Dict[int, np.ndarray]]:
                     found.add(c)
         missing = [c for c in wanted if c not in found]
         if missing:
-            raise LmerpyError("random effects specified in re.form that were not present in "
+            raise ArgumentError("random effects specified in re.form that were not present in "
                               f"original model: {', '.join(missing)} (for {g})")
     return {i: np.array(sorted(cols), dtype=np.int64) for i, cols in sorted(sel.items())}
 

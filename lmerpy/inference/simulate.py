@@ -17,18 +17,20 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError, LmerpyError
+from ..arguments import LOGICAL, NSIM, SEED
+from ..errors import ArgumentError, DataError, LmerpyError
 from .predict import _is_glmm, linear_predictor
 from .reform import NA, group_factor_on, newdata_terms, parse_re_form, select_terms
 
 __all__ = ["simulate", "simulate_responses", "as_generator"]
 
 
-def as_generator(seed) -> np.random.Generator:
-    """A NumPy Generator from ``seed`` (None, an int, a SeedSequence or a Generator)."""
+def as_generator(seed, caller=None) -> np.random.Generator:
+    """A NumPy Generator from ``seed`` (None, an int >= 0, a SeedSequence or a Generator);
+    an ArgumentError naming ``caller`` for anything else."""
     if isinstance(seed, np.random.Generator):
         return seed
-    return np.random.default_rng(seed)
+    return np.random.default_rng(SEED("seed", seed, caller))
 
 
 def _conditioning(use_u, re_form):
@@ -37,7 +39,7 @@ def _conditioning(use_u, re_form):
     if re_form is None:
         return None if use_u else NA
     if use_u:
-        raise LmerpyError("should specify only one of use_u and re_form")
+        raise ArgumentError("should specify only one of use_u and re_form")
     parsed = parse_re_form(re_form)
     return NA if parsed is NA else re_form
 
@@ -172,12 +174,14 @@ def simulate_responses(fit, nsim=1, seed=None, use_u=False, re_form=None, newdat
     kind : str
         ``"numeric"``, ``"factor"`` or ``"cbind"``.
     """
-    nsim = int(nsim)
-    if nsim < 1:
-        raise LmerpyError(f"nsim must be a positive integer, not {nsim}")
+    nsim = NSIM("nsim", nsim, "simulate")
+    use_u = LOGICAL("use_u", use_u, "simulate")
+    allow_new_levels = LOGICAL("allow_new_levels", allow_new_levels, "simulate")
     if newdata is not None and not isinstance(newdata, pd.DataFrame):
         raise DataError(f"newdata must be a pandas DataFrame, not {type(newdata).__name__}")
-    rng = as_generator(seed)
+    rng = as_generator(seed, "simulate")
+    if re_form is not None:
+        parse_re_form(re_form, "simulate")
     cond = _conditioning(use_u, re_form)
     eta, index = linear_predictor(fit, newdata, cond, allow_new_levels)
     m = eta.shape[0]
@@ -264,7 +268,7 @@ def simulate(fit, nsim=1, seed=None, use_u=False, re_form=None, newdata=None,
     Y, index, kind = simulate_responses(fit, nsim=nsim, seed=seed, use_u=use_u,
                                         re_form=re_form, newdata=newdata,
                                         allow_new_levels=allow_new_levels, weights=weights)
-    names = [f"sim_{k + 1}" for k in range(int(nsim))]
+    names = [f"sim_{k + 1}" for k in range(Y.shape[-1])]
     if kind == "cbind":
         sub = _cbind_names(fit)
         cols = pd.MultiIndex.from_tuples([(s, c) for s in names for c in sub])

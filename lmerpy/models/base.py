@@ -13,9 +13,12 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ..errors import LmerpyError
+from ..arguments import LOGICAL, LOGICAL_OR_NONE, Choice, Number
 from .ranef import build_coef, build_ranef
 from .varcorr import VarCorr
+
+_TOL = Number(lower=0)
+_MATRIX_TYPE = Choice(("fixed", "random", "randomListRaw"))
 
 
 class LogLik(float):
@@ -77,6 +80,7 @@ class MixedModel:
     def isSingular(self, tol=1e-4) -> bool:
         """R: ``isSingular(fit, tol = 1e-4)``: some θ with a zero lower bound is below ``tol``
         (a zero variance or a ±1 correlation; see :func:`lmerpy.isSingular`)."""
+        tol = _TOL("tol", tol, "isSingular")
         lower = np.asarray(self.design.lower)
         th = self.theta
         return bool(np.any(th[lower == 0] < tol))
@@ -89,6 +93,7 @@ class MixedModel:
 
     def ranef(self, condVar=True):
         """R: ``ranef(fit, condVar = TRUE)``: conditional modes per grouping factor."""
+        condVar = LOGICAL("condVar", condVar, "ranef")
         cv = self._sol.cond_var if condVar else None
         return build_ranef(self.design, np.asarray(self._sol.b, dtype=float), cv)
 
@@ -121,14 +126,13 @@ class MixedModel:
     # ------------------------------------------------------------------ matrices
     def model_matrix(self, type="fixed"):
         """R: ``model.matrix(fit, type = "fixed" | "random" | "randomListRaw")``."""
+        type = _MATRIX_TYPE("type", type, "model_matrix")
         if type == "fixed":
             return pd.DataFrame(self.design.X, columns=list(self.design.X_colnames),
                                 index=self.design.fr.index)
         if type == "random":
             return self.design.Zt.T.tocsc()
-        if type == "randomListRaw":
-            return [t.X for t in self.design.reterms]
-        raise LmerpyError(f"model_matrix: unknown type {type!r} (use 'fixed', 'random' or 'randomListRaw')")
+        return [t.X for t in self.design.reterms]
 
     def getME(self, name):
         """R: ``getME(fit, name)``: the one door to every internal piece (see ``getme.NAMES``)."""
@@ -173,6 +177,7 @@ class MixedModel:
         """R: ``summary(fit)``; ``ddf="Satterthwaite"`` or ``"Kenward-Roger"`` gives lmerTest's
         ``summary(fit, ddf = …)`` (``df`` and ``Pr(>|t|)`` columns; linear mixed models)."""
         from .summary import ModelSummary
+        correlation = LOGICAL_OR_NONE("correlation", correlation, "summary")
         return ModelSummary(self, correlation=correlation, ddf=ddf)
 
     def __str__(self):

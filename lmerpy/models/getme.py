@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ..errors import LmerpyError
+from ..errors import ArgumentError
 
 
 def _devcomp(fit):
@@ -88,5 +88,5 @@ def get_me(fit, name):
     if extra is not None and name in extra():
         return extra()[name]
     if name not in getters:
-        raise LmerpyError(f"getME: unknown name {name!r}; available: {', '.join(NAMES)}")
+        raise ArgumentError(f"getME: unknown name {name!r}; available: {', '.join(NAMES)}")
     return getters[name](fit)

@@ -34,10 +34,12 @@ import warnings
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from ..errors import FitError, LmerpyError
+from ..arguments import (BACKEND, COUNT, NA_ACTION, NAGQ, VERBOSE, Number, argument_error,
+                         numeric_vector)
+from ..errors import FitError
 from ..warnings import ConvergenceWarning, warn
 from ..families import negative_binomial, poisson, theta_ml
-from .glmm import _check_nAGQ, fit_glmm, glFormula
+from .glmm import fit_glmm, glFormula
 
 __all__ = ["glmer_nb"]
 
@@ -46,6 +48,9 @@ THETA_MAX = 1e6
 #: deviance change over two units of log θ below which a profile rising towards large θ is
 #: taken as the Poisson limit (0.01 is far below any likelihood-ratio test's resolution)
 FLAT = 1e-2
+
+_THETA = Number(lower=0, open_lower=True, none=True)
+_TOL = Number(lower=0, open_lower=True)
 
 
 def glmer_nb(formula, data, weights=None, offset=None, contrasts=None, na_action="omit",
@@ -77,9 +82,22 @@ def glmer_nb(formula, data, weights=None, offset=None, contrasts=None, na_action
         ``getME(fit, "glmer.nb.theta")`` is θ̂; ``fit.nb_search`` holds the search's
         evaluations (``theta``, ``deviance``) and its messages.
     """
-    from ..optimize import glmerControl
-    nAGQ = _check_nAGQ(nAGQ)
-    ctl = control if control is not None else glmerControl()
+    from ..optimize import as_control, glmerControl
+    nAGQ = NAGQ("nAGQ", nAGQ, "glmer_nb")
+    na_action = NA_ACTION("na_action", na_action, "glmer_nb")
+    verbose = VERBOSE("verbose", verbose, "glmer_nb")
+    backend = BACKEND("backend", backend, "glmer_nb")
+    theta = _THETA("theta", theta, "glmer_nb")
+    tol = _TOL("tol", tol, "glmer_nb")
+    max_interval_moves = COUNT("max_interval_moves", max_interval_moves, "glmer_nb")
+    if interval is not None:
+        iv = numeric_vector("interval", interval, "glmer_nb")
+        if iv.shape[0] != 2 or not iv[0] < iv[1]:
+            raise argument_error("interval", interval, "two numbers (lower, upper) with "
+                                 "lower < upper (log theta)", "glmer_nb")
+        interval = (float(iv[0]), float(iv[1]))
+    ctl = as_control(control, "glmer", "glmer_nb")
+    ctl = ctl if ctl is not None else glmerControl()
     fam0 = negative_binomial(1.0, link=link)  # validates the link
     glmod = glFormula(formula, data, family=fam0, weights=weights, offset=offset,
                       contrasts=contrasts, na_action=na_action, control=ctl)
@@ -104,9 +122,7 @@ def glmer_nb(formula, data, weights=None, offset=None, contrasts=None, na_action
         if verbose:
             print(f"th := est_theta(glmer(..)) = {th0:g}")
     else:
-        th0 = float(theta)
-        if not (np.isfinite(th0) and th0 > 0):
-            raise LmerpyError(f"glmer_nb: theta must be a positive number, got {theta!r}")
+        th0 = theta
     # the search: each θ's profiled deviance by a refit of (θ_RE, β) from the previous
     # optimum (warm start), on the Laplace deviance at ũ itself (smooth in θ)
     state = {"start": _Start.from_fit(g0), "log": []}

@@ -24,7 +24,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError, LmerpyError
+from ..arguments import (BACKEND, LOGICAL, LOGICAL_OR_NONE, NA_ACTION, NAGQ, PREDICT_TYPE,
+                         VERBOSE, Choice, argument_error, new_response, numeric_vector,
+                         start_values, unknown_keywords)
+from ..errors import ArgumentError, LmerpyError
 from ..warnings import ConvergenceWarning, LmerpyDeprecationWarning, warn
 from ..families import as_family, binomial
 from .base import LogLik, MixedModel
@@ -39,6 +42,8 @@ __all__ = [
     "updateGlmerDevfun",
 ]
 
+_RESIDUAL_TYPE = Choice(("deviance", "pearson", "working", "response"))
+_WEIGHTS_TYPE = Choice(("prior", "working"))
 _VCOV_FALLBACK = ("variance-covariance matrix computed from finite-difference Hessian is\n"
                   "not positive definite or contains NA values: falling back to var-cov "
                   "estimated from RX")
@@ -109,6 +114,7 @@ class GeneralizedLinearMixedModel(MixedModel):
         """R: ``vcov(fit, use.hessian = NULL)``: from the finite-difference Hessian of the
         deviance over (θ, β) when the fit has one (nAGQ >= 1), 2·[H⁻¹]_ββ, else (and with
         lme4's warning when that matrix is not positive definite) σ²(R_X'R_X)⁻¹."""
+        use_hessian = LOGICAL_OR_NONE("use_hessian", use_hessian, "vcov")
         names = list(self.design.X_colnames)
         if use_hessian is False:
             V = self._sol.sigma ** 2 * self._sol.unsc()
@@ -128,6 +134,8 @@ class GeneralizedLinearMixedModel(MixedModel):
     def residuals(self, type="deviance", scaled=False) -> pd.Series:
         """R: ``residuals(fit, type = "deviance" | "pearson" | "working" | "response",
         scaled = FALSE)``; deviance residuals by default."""
+        type = _RESIDUAL_TYPE("type", type, "residuals")
+        scaled = LOGICAL("scaled", scaled, "residuals")
         resp = self.devfun.resp
         y, mu = resp.y, self._sol.mu
         if type == "deviance":
@@ -137,11 +145,8 @@ class GeneralizedLinearMixedModel(MixedModel):
             r = resp.pearson(mu)
         elif type == "working":
             r = (y - mu) / self.family.mu_eta(self._sol.eta)
-        elif type == "response":
-            r = y - mu
         else:
-            raise LmerpyError(f"residuals: unknown type {type!r} (use 'deviance', 'pearson', "
-                              "'working' or 'response')")
+            r = y - mu
         if scaled:
             r = r / self.sigma()
         return pd.Series(r, index=self.design.fr.index)
@@ -152,8 +157,8 @@ class GeneralizedLinearMixedModel(MixedModel):
                 **kwargs):
         """R: ``predict(fit, newdata, re.form, type = "link" | "response")``. For the fitted
         data with all random effects: the linear predictor η (offset included) or μ."""
-        if type not in ("link", "response"):
-            raise LmerpyError(f"predict: type must be 'link' or 'response', not {type!r}")
+        type = PREDICT_TYPE("type", type, "predict")
+        allow_new_levels = LOGICAL("allow_new_levels", allow_new_levels, "predict")
         if newdata is None and re_form is None and not kwargs:
             v = self._sol.eta if type == "link" else self._sol.mu
             return pd.Series(np.asarray(v, dtype=float), index=self.design.fr.index)
@@ -162,13 +167,12 @@ class GeneralizedLinearMixedModel(MixedModel):
 
     def weights(self, type="prior"):
         """R: ``weights(fit, type = "prior" | "working")``."""
+        type = _WEIGHTS_TYPE("type", type, "weights")
         if type == "prior":
             return pd.Series(self.devfun.resp.weights.copy(), index=self.design.fr.index)
-        if type == "working":
-            resp = self.devfun.resp
-            _, w, _ = resp.working(self._sol.eta, self._sol.eta)
-            return pd.Series(w, index=self.design.fr.index)
-        raise LmerpyError("weights: type must be 'prior' or 'working'")
+        resp = self.devfun.resp
+        _, w, _ = resp.working(self._sol.eta, self._sol.eta)
+        return pd.Series(w, index=self.design.fr.index)
 
     # ------------------------------------------------------------------ getME
     def _getme_extra(self):
@@ -188,8 +192,10 @@ class GeneralizedLinearMixedModel(MixedModel):
         Parameters
         ----------
         newresp : array_like, optional
-            The new response (as the fit's: a vector, (n, 2) ``cbind`` counts or a factor);
-            None refits the fit's own response.
+            The new response (as the fit's: a numeric vector, (n, 2) ``cbind`` counts or,
+            for binomial fits, a factor); a list, numpy array, pandas Series or DataFrame.
+            None refits the fit's own response. Anything not numeric is a
+            :class:`~lmerpy.errors.DataError` (lme4's "response must be numeric").
         control : Control, optional
             ``glmerControl(...)`` for both stages; by default the fit's control with a
             BOBYQA second stage in coordinates whitened by the fit's Hessian.
@@ -199,23 +205,27 @@ class GeneralizedLinearMixedModel(MixedModel):
             ``vcov``) — all a parametric bootstrap of the log-likelihood needs.
         """
         from .glmm_refit import refit_glmm
+        calc_derivs = LOGICAL_OR_NONE("calc_derivs", calc_derivs, "refit")
+        control = _control(control, "glmer", "refit")
         design = self.design
         if newresp is not None:
-            design = _with_response(design, newresp)
+            design = _with_response(design, newresp, self.family)
         return refit_glmm(self, design, self.family, control=control, calc_derivs=calc_derivs,
                           same_response=newresp is None)
 
     def update(self, formula=None, **kwargs):
         """R: ``update(fit, ...)``: refit with some arguments changed (``formula`` whole)."""
+        import inspect
+        from .glmer_nb import glmer_nb
         args = dict(self.call)
+        fit_fn = glmer_nb if args.pop("fn", "glmer") == "glmer.nb" else glmer
+        unknown_keywords("update", kwargs, inspect.signature(fit_fn).parameters)
         args.update(kwargs)
         if formula is not None:
             args["formula"] = formula
-        if args.pop("fn", "glmer") == "glmer.nb":
-            from .glmer_nb import glmer_nb
+        if fit_fn is glmer_nb:
             args.pop("family", None)
-            return glmer_nb(**args)
-        return glmer(**args)
+        return fit_fn(**args)
 
 
 class _LazyME:
@@ -293,19 +303,14 @@ def vcov_glmm(optsum, sol, n_theta):
     return Vh
 
 
-def _with_response(design, newresp):
-    """A copy of the design with a new response (vector, (n, 2) counts or a factor)."""
+def _with_response(design, newresp, family=None):
+    """A copy of the design with a new response (vector, (n, 2) counts or, for binomial
+    fits, a factor); ``family`` defaults to the design's."""
     import dataclasses
-    y = newresp
-    if isinstance(y, (pd.Series, pd.DataFrame)):
-        y = y.to_numpy()
-    if isinstance(y, pd.Categorical) or (hasattr(y, "dtype")
-                                         and isinstance(y.dtype, pd.CategoricalDtype)):
-        y = (pd.Categorical(y).codes != 0).astype(float)
-    y = np.asarray(y, dtype=float)
-    if y.shape[0] != design.n:
-        raise DataError(f"refit: newresp has {y.shape[0]} values; the model has {design.n} "
-                        "observations")
+    fam = family if family is not None else design.info.get("family")
+    binom = getattr(fam, "family", "binomial") == "binomial"
+    y = new_response(newresp, design.n, caller="refit", columns=(1, 2) if binom else (1,),
+                     factor=binom)
     return dataclasses.replace(design, y=y)
 
 
@@ -326,8 +331,11 @@ def glFormula(formula, data, family=binomial, weights=None, offset=None, contras
     from ..design import build_design
     from ..optimize import glmerControl
     fam = as_family(family)
+    na_action = NA_ACTION("na_action", na_action, "glFormula")
+    control = _control(control, "glmer", "glFormula")
     if fam.family.startswith("quasi"):
-        raise LmerpyError('"quasi" families cannot be used in glmer')
+        raise ArgumentError(f'"quasi" families cannot be used in glmer (family '
+                            f'{fam.family!r})')
     ctl = control if control is not None else glmerControl()
     design = build_design(formula, data, REML=False, weights=weights, offset=offset,
                           contrasts=contrasts, na_action=na_action, glmer=True,
@@ -347,6 +355,9 @@ def mkGlmerDevfun(glmod, family=None, nAGQ=0, control=None, backend=None, *, str
     """
     from ..optimize import glmerControl
     from ..pls.glmm_deviance import GlmmDeviance
+    nAGQ = NAGQ("nAGQ", nAGQ, "mkGlmerDevfun")
+    backend = BACKEND("backend", backend, "mkGlmerDevfun")
+    control = _control(control, "glmer", "mkGlmerDevfun")
     fam = as_family(family if family is not None else glmod.info.get("family", binomial()))
     ctl = control if control is not None else glmerControl()
     return GlmmDeviance(glmod, fam, nAGQ=nAGQ, tolPwrss=ctl.tolPwrss, backend=backend,
@@ -356,6 +367,9 @@ def mkGlmerDevfun(glmod, family=None, nAGQ=0, control=None, backend=None, *, str
 def updateGlmerDevfun(devfun, nAGQ=1):
     """R: ``updateGlmerDevfun(devfun, reTrms, nAGQ)``: the (θ, β) deviance for nAGQ >= 1,
     its PIRLS started from the first stage's linear predictor."""
+    nAGQ = NAGQ("nAGQ", nAGQ, "updateGlmerDevfun")
+    if nAGQ < 1:
+        raise argument_error("nAGQ", nAGQ, "an integer from 1 to 100", "updateGlmerDevfun")
     return devfun.stage2(nAGQ)
 
 
@@ -384,9 +398,14 @@ def optimizeGlmer(devfun, control=None, nAGQ=None, start=None, verbose=0, beta_s
     OptSummary
     """
     from ..optimize import glmerControl, optimize_glmer
-    ctl = control if control is not None else glmerControl()
-    x0 = devfun.start() if start is None else np.asarray(start, dtype=float).reshape(-1)
-    target = devfun.nAGQ if nAGQ is None else int(nAGQ)
+    ctl = _control(control, "glmer", "optimizeGlmer")
+    ctl = ctl if ctl is not None else glmerControl()
+    verbose = VERBOSE("verbose", verbose, "optimizeGlmer")
+    x0 = devfun.start() if start is None else numeric_vector("start", start, "optimizeGlmer")
+    if x0.shape[0] != len(devfun.lower):
+        raise ArgumentError(f"optimizeGlmer: start has {x0.shape[0]} values; the deviance "
+                            f"takes {len(devfun.lower)}")
+    target = devfun.nAGQ if nAGQ is None else NAGQ("nAGQ", nAGQ, "optimizeGlmer")
     if devfun.nAGQ == 0:
         return optimize_glmer(devfun, x0, devfun.lower, ctl, verbose, stage=1, nAGQ=target)
     return optimize_glmer(devfun, x0, devfun.lower, ctl, verbose, stage=2, nAGQ=target,
@@ -403,40 +422,7 @@ def mkGlmerMod(devfun, opt, glmod=None, data=None, call=None, optsum_stage1=None
 
 def _start_parts(start, design):
     """(θ start or None, β start or None) from ``start`` (array = θ, or dict theta/fixef)."""
-    if start is None:
-        return None, None
-    if isinstance(start, dict):
-        bad = set(start) - {"theta", "fixef"}
-        if bad:
-            raise LmerpyError(f"bad name(s) for start vector ({', '.join(sorted(bad))}); "
-                              "should be 'theta' and/or 'fixef'")
-        th, fe = start.get("theta"), start.get("fixef")
-    else:
-        th, fe = start, None
-    if th is not None:
-        th = np.asarray(th, dtype=float).reshape(-1)
-        if th.shape[0] != len(design.theta):
-            raise LmerpyError(f"start: expected {len(design.theta)} theta values "
-                              f"({', '.join(design.theta_names)}), got {th.shape[0]}")
-        if np.any(th < design.lower):
-            raise LmerpyError("start: theta values below their lower bounds (diagonal "
-                              "entries must be >= 0)")
-    if fe is not None:
-        fe = np.asarray(fe, dtype=float).reshape(-1)
-        if fe.shape[0] != design.p:
-            raise LmerpyError(f"start: expected {design.p} fixef values "
-                              f"({', '.join(design.X_colnames)}), got {fe.shape[0]}")
-    return th, fe
-
-
-def _check_nAGQ(nAGQ):
-    try:
-        k = int(nAGQ)
-    except (TypeError, ValueError):
-        raise LmerpyError(f"nAGQ must be a whole number, got {nAGQ!r}") from None
-    if k != nAGQ or not 0 <= k <= 100:
-        raise LmerpyError(f"nAGQ must be a whole number from 0 to 100, got {nAGQ!r}")
-    return k
+    return start_values(start, design.theta_names, design.lower, design.X_colnames)
 
 
 def fit_glmm(glmod, fam, nAGQ=1, control=None, start=None, verbose=0, backend=None,
@@ -450,7 +436,7 @@ def fit_glmm(glmod, fam, nAGQ=1, control=None, start=None, verbose=0, backend=No
     check_agq(glmod, nAGQ)
     th_start, fe_start = _start_parts(start, glmod)
     if fe_start is not None and nAGQ == 0:
-        raise LmerpyError("should not specify both start$fixef and nAGQ==0")
+        raise ArgumentError("should not specify both start$fixef and nAGQ==0")
     devfun = mkGlmerDevfun(glmod, fam, nAGQ=0 if ctl.nAGQ0initStep else 1, control=ctl,
                            backend=backend, structure=structure)
     devfun.precise = bool(precise)
@@ -512,19 +498,21 @@ def glmer(formula, data, family=binomial, nAGQ=1, weights=None, offset=None, con
     -------
     GeneralizedLinearMixedModel
     """
-    from ..optimize import Control, glmerControl
+    from ..optimize import glmerControl
     fam = as_family(family)
-    nAGQ = _check_nAGQ(nAGQ)
+    nAGQ = NAGQ("nAGQ", nAGQ, "glmer")
+    na_action = NA_ACTION("na_action", na_action, "glmer")
+    verbose = VERBOSE("verbose", verbose, "glmer")
+    backend = BACKEND("backend", backend, "glmer")
     if fam.family == "gaussian" and fam.link == "identity":
         warn("calling glmer() with family=gaussian (identity link) as a shortcut to lmer() is "
              "deprecated; please call lmer() directly", LmerpyDeprecationWarning)
         from .lmm import lmer
         return lmer(formula, data, weights=weights, offset=offset, contrasts=contrasts,
                     na_action=na_action, start=start, verbose=verbose, backend=backend)
+    control = _control(control, "glmer", "glmer")
     if control is None:
         control = glmerControl()
-    elif not isinstance(control, Control) or control.mod_type != "glmer":
-        raise LmerpyError("control must come from glmerControl()")
     glmod = glFormula(formula, data, family=fam, weights=weights, offset=offset,
                       contrasts=contrasts, na_action=na_action, control=control)
     call = {"fn": "glmer", "formula": formula, "data": data, "family": fam, "nAGQ": nAGQ,
@@ -533,3 +521,8 @@ def glmer(formula, data, family=binomial, nAGQ=1, weights=None, offset=None, con
             "backend": backend}
     return fit_glmm(glmod, fam, nAGQ=nAGQ, control=control, start=start, verbose=verbose,
                     backend=backend, data=data, call=call)
+
+
+def _control(control, mod_type, caller):
+    from ..optimize import as_control
+    return as_control(control, mod_type, caller)

@@ -10,9 +10,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..arguments import (BACKEND, LOGICAL, LOGICAL_OR_NONE, NA_ACTION, VERBOSE, Choice,
+                         new_response, start_values, unknown_keywords)
 from ..errors import DataError, LmerpyError
 from ..warnings import LmerpyDeprecationWarning, warn
 from .base import LogLik, MixedModel
+
+_RESIDUAL_TYPE = Choice(("response", "pearson", "working"))
 
 
 class LinearMixedModel(MixedModel):
@@ -30,7 +34,8 @@ class LinearMixedModel(MixedModel):
 
     def logLik(self, REML=None) -> LogLik:
         """R: ``logLik(fit)``: −REMLcrit/2 for REML fits, −deviance/2 for ML fits."""
-        reml = self.REML if REML is None else bool(REML)
+        REML = LOGICAL_OR_NONE("REML", REML, "logLik")
+        reml = self.REML if REML is None else REML
         if reml and not self.REML:
             raise LmerpyError("cannot compute the REML log-likelihood of a model fitted by ML")
         value = -0.5 * (self._sol.reml_criterion if reml else self._sol.deviance_ml)
@@ -49,6 +54,7 @@ class LinearMixedModel(MixedModel):
         evaluated at the REML estimates (as lme4); ``REML=None`` returns the REML criterion
         with lme4's deprecation warning.
         """
+        REML = LOGICAL_OR_NONE("REML", REML, "deviance")
         if REML is None:
             if self.REML:
                 warn("deviance() is deprecated for REML fits; use REMLcrit for the REML "
@@ -65,13 +71,12 @@ class LinearMixedModel(MixedModel):
 
     def residuals(self, type="response", scaled=False) -> pd.Series:
         """R: ``residuals(fit, type = "response" | "pearson" | "working", scaled = FALSE)``."""
+        type = _RESIDUAL_TYPE("type", type, "residuals")
+        scaled = LOGICAL("scaled", scaled, "residuals")
         y = np.asarray(self.design.y, dtype=float)
         r = y - np.asarray(self._sol.fitted, dtype=float)
         if type == "pearson":
             r = r * np.sqrt(self.design.weights)
-        elif type not in ("response", "working"):
-            raise LmerpyError(f"residuals: unknown type {type!r} for a linear mixed model "
-                              "(use 'response', 'pearson' or 'working')")
         if scaled:
             r = r / self.sigma()
         return pd.Series(r, index=self.design.fr.index)
@@ -81,17 +86,19 @@ class LinearMixedModel(MixedModel):
     # ------------------------------------------------------------------ refitting
     def refit(self, newresp=None, REML=None, control=None):
         """R: ``refit(fit, newresp)``: the same model with a new response, reusing the design,
-        the cross-products of X and Z and the symbolic factorisation; starts at the current θ."""
+        the cross-products of X and Z and the symbolic factorisation; starts at the current θ.
+
+        ``newresp``: a numeric vector with one value per observation (a list, numpy array,
+        pandas Series or one-column DataFrame; booleans count as 0/1); anything else is a
+        :class:`~lmerpy.errors.DataError` (lme4's "response must be numeric")."""
+        REML = LOGICAL_OR_NONE("REML", REML, "refit")
+        control = _control(control, "lmer", "refit")
         devfun = self.devfun
-        if REML is not None and bool(REML) != self.REML:
-            devfun = mkLmerDevfun(self.design, REML=bool(REML), backend=devfun.backend_name)
+        if REML is not None and REML != self.REML:
+            devfun = mkLmerDevfun(self.design, REML=REML, backend=devfun.backend_name)
         design = self.design
         if newresp is not None:
-            y = np.asarray(newresp, dtype=float).reshape(-1)
-            if y.shape[0] != design.n:
-                raise DataError(f"refit: newresp has {y.shape[0]} values; the model has {design.n} observations")
-            if not np.all(np.isfinite(y)):
-                raise DataError("refit: newresp has missing or infinite values")
+            y = new_response(newresp, design.n, caller="refit")
             devfun = devfun.with_response(y)
             design = devfun.design
         opt = optimizeLmer(devfun, start=self.theta, control=control or self.call.get("control"))
@@ -105,6 +112,8 @@ class LinearMixedModel(MixedModel):
 
     def update(self, formula=None, **kwargs):
         """R: ``update(fit, ...)``: refit with some arguments changed (``formula`` given whole)."""
+        import inspect
+        unknown_keywords("update", kwargs, inspect.signature(lmer).parameters)
         args = dict(self.call)
         args.update(kwargs)
         if formula is not None:
@@ -134,12 +143,14 @@ def mkLmerDevfun(lf, REML=None, backend=None, control=None):
         Callable θ → REML criterion or ML deviance; ``.gradient(θ)``, ``.solve(θ)``.
     """
     from ..pls import LmmDeviance
+    REML = LOGICAL_OR_NONE("REML", REML, "mkLmerDevfun")
+    backend = BACKEND("backend", backend, "mkLmerDevfun")
     y = np.asarray(lf.y, dtype=float)
     if y.ndim == 1 and y.size and np.ptp(y - np.asarray(lf.offset, dtype=float)) == 0:
         # lme4 fits this with sigma = 0 and a singular-fit message; the deviance is -Inf there
         raise DataError(f"the response is constant ({_response_label(lf)} = {y[0]:g} in every "
                         "row): the residual variance cannot be estimated")
-    reml = lf.REML if REML is None else bool(REML)
+    reml = lf.REML if REML is None else REML
     return LmmDeviance(lf, REML=reml, backend=backend)
 
 
@@ -155,11 +166,14 @@ def optimizeLmer(devfun, start=None, lower=None, control=None, verbose=0):
     evaluation count, return code, fit log, convergence messages).
     """
     from ..optimize import check_conv, lme4_start_theta, optimize_lmer
+    verbose = VERBOSE("verbose", verbose, "optimizeLmer")
     design = devfun.design
+    control = _control(control, "lmer", "optimizeLmer")
     control = control if control is not None else _default_control()
-    # lme4 starts models whose random terms are all scalar intercepts from the data
-    theta0 = lme4_start_theta(design) if start is None else _start_theta(start, design)
-    theta0 = np.asarray(theta0, dtype=float)
+    theta0, _ = start_values(start, design.theta_names, design.lower)
+    if theta0 is None:
+        # lme4 starts models whose random terms are all scalar intercepts from the data
+        theta0 = np.asarray(lme4_start_theta(design), dtype=float)
     low = np.asarray(design.lower if lower is None else lower, dtype=float)
     opt = optimize_lmer(devfun, theta0, low, control=control, verbose=verbose)
     check_conv(devfun, opt, low, control)
@@ -176,18 +190,6 @@ def _default_control():
         from ..optimize import lmerControl
         _DEFAULT_CONTROL.append(lmerControl())
     return _DEFAULT_CONTROL[0]
-
-
-def _start_theta(start, design):
-    if isinstance(start, dict):
-        start = start.get("theta")
-    th = np.asarray(start, dtype=float).reshape(-1)
-    if th.shape[0] != len(design.theta):
-        raise LmerpyError(f"start: expected {len(design.theta)} θ values "
-                          f"({', '.join(design.theta_names)}), got {th.shape[0]}")
-    if np.any(th < design.lower):
-        raise LmerpyError("start: θ values below their lower bounds (diagonal entries must be >= 0)")
-    return th
 
 
 def mkMerMod(devfun, opt, lf=None, data=None, call=None):
@@ -208,18 +210,22 @@ def lmer(formula, data, REML=True, weights=None, offset=None, contrasts=None, na
     data : pandas.DataFrame
         Never modified.
     REML : bool
-        REML (default) or maximum likelihood.
+        REML (default) or maximum likelihood. As in R, the strings ``"TRUE"``/``"FALSE"``
+        (``"T"``, ``"F"``, ``"true"``, ``"false"``) are read as logicals; any other value
+        that is not True or False is an :class:`~lmerpy.errors.ArgumentError`.
     weights, offset : array-like, optional
         Prior weights and an offset (added to any ``offset()`` terms), one per row of ``data``.
     contrasts : dict, optional
         Per-factor contrasts, R names: ``{"treat": "contr.sum"}``.
-    na_action : {"omit"}
-        Rows with a missing value in any used variable are dropped.
+    na_action : {"omit", "exclude", "fail"}
+        Rows with a missing value in any used variable are dropped (R's ``na.omit``, also
+        accepted by that name), or the fit stops (``"fail"``).
     control : lmerpy.optimize.Control, optional
         ``lmerControl(...)``.
     start : array-like or dict, optional
-        Starting θ.
-    verbose : int
+        Starting θ: a vector with one value per θ, or ``{"theta": ...}`` (lme4's start
+        list; a ``"fixef"`` entry is checked and ignored, as β is profiled out).
+    verbose : int or bool
         Print each evaluation when > 0.
     backend : str, optional
         ``"cholmod"`` or ``"scipy"``; default None picks the faster one for the design.
@@ -229,8 +235,12 @@ def lmer(formula, data, REML=True, weights=None, offset=None, contrasts=None, na
     LinearMixedModel
     """
     from ..design import lFormula
-    from ..optimize import Control
-    checks = control.design_checks() if isinstance(control, Control) else None
+    REML = LOGICAL("REML", REML, "lmer")
+    na_action = NA_ACTION("na_action", na_action, "lmer")
+    verbose = VERBOSE("verbose", verbose, "lmer")
+    backend = BACKEND("backend", backend, "lmer")
+    control = _control(control, "lmer", "lmer")
+    checks = control.design_checks() if control is not None else None
     lf = lFormula(formula, data, REML=REML, weights=weights, offset=offset, contrasts=contrasts,
                   na_action=na_action, control=checks)
     devfun = mkLmerDevfun(lf, backend=backend)
@@ -239,3 +249,8 @@ def lmer(formula, data, REML=True, weights=None, offset=None, contrasts=None, na
                 contrasts=contrasts, na_action=na_action, control=control, start=start,
                 verbose=verbose, backend=backend)
     return mkMerMod(devfun, opt, lf, data=data, call=call)
+
+
+def _control(control, mod_type, caller):
+    from ..optimize import as_control
+    return as_control(control, mod_type, caller)

@@ -98,8 +98,10 @@ class ModelSummary:
     """
 
     def __init__(self, fit, correlation=None, ddf=None):
+        from ..inference.ddf import SUMMARY_DDF
+        ddf = SUMMARY_DDF("ddf", ddf, "summary")
         self.fit = fit
-        self.ddf = None if ddf is None or str(ddf).lower() == "lme4" else ddf
+        self.ddf = None if ddf == "lme4" else ddf
         self.coefficients = coefficient_table(fit)
         self.varcor = fit.VarCorr()
         self.residuals = fit.residuals(type="pearson", scaled=True)
@@ -114,9 +116,8 @@ class ModelSummary:
 
     def _lmertest(self):
         """lmerTest's coefficient table and title (R: ``summary.lmerModLmerTest``)."""
-        from ..inference.ddf import _method, coef_table_ddf
-        method = _method(self.ddf)
-        self.ddf = method
+        from ..inference.ddf import coef_table_ddf
+        method = self.ddf
         tab = coef_table_ddf(self.fit, method)
         self.coefficients = tab
         s = self._input

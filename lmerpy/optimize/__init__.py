@@ -18,7 +18,7 @@ lmm_information(devfun, theta) -> the average-information matrix of an LMM's cri
 """
 from .checks import SINGULAR_MESSAGE, SINGULAR_WARNING, check_conv, check_hess, warning_text
 from .control import (CHECK_ACTIONS, OPTIMIZERS, Control, ControlError, ConvCheck,
-                      glmerControl, lmerControl)
+                      as_control, glmerControl, lmerControl)
 from .derivs import compute_derivs, deriv12, derivs_analytic
 from .lmer import (lme4_start, lme4_start_theta, lmer_optimizer, optimize_glmer,
                    optimize_lmer, optimizer_settings)
@@ -28,6 +28,7 @@ from .optsum import OptSummary
 
 __all__ = [
     "lmerControl", "glmerControl", "Control", "ConvCheck", "ControlError", "OPTIMIZERS",
+    "as_control",
     "CHECK_ACTIONS", "optimize_lmer", "optimize_glmer", "optimizer_settings", "check_conv",
     "check_hess", "SINGULAR_MESSAGE", "SINGULAR_WARNING", "OptSummary", "minimize_bounded",
     "MinimizeResult", "OptimizerError", "compute_derivs", "deriv12", "derivs_analytic",

@@ -11,10 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Callable, Dict, Optional, Tuple, Union
 
-from ..errors import LmerpyError
+import numpy as np
+
+from ..arguments import COUNT, LOGICAL, VERBOSE, Choice, Integer, Number, argument_error
+from ..errors import ArgumentError
 
 __all__ = ["Control", "ConvCheck", "ControlError", "lmerControl", "glmerControl",
-           "OPTIMIZERS", "CHECK_ACTIONS"]
+           "OPTIMIZERS", "CHECK_ACTIONS", "as_control"]
 
 #: Optimizer names understood by :func:`lmerpy.optimize.optimize_lmer` (a callable is also
 #: accepted, see :class:`Control`).
@@ -28,7 +31,7 @@ _ALIASES = {"nelder_mead": "Nelder_Mead", "neldermead": "Nelder_Mead", "nloptr":
             "nloptwrap": "nloptwrap", "lbfgsb": "lbfgsb", "newton_ai": "newton_ai"}
 
 
-class ControlError(LmerpyError, ValueError):
+class ControlError(ArgumentError):
     """An invalid control setting (unknown optimizer, bad check action or tolerance...)."""
 
 
@@ -77,24 +80,10 @@ class ConvCheck:
                 raise ControlError(f"{name} must be (action, tol) or (action, tol, relTol); "
                                    f"got {spec!r}")
             out = cls(*items)
-        if out.action not in CHECK_ACTIONS:
-            raise ControlError(f"{name}: unknown action {out.action!r}; use one of "
-                               f"{', '.join(CHECK_ACTIONS)}")
-        try:
-            tol = float(out.tol)
-        except (TypeError, ValueError):
-            raise ControlError(f"{name}: must have a numeric 'tol' component") from None
-        if not tol >= 0:
-            raise ControlError(f"{name}: 'tol' must be number >= 0")
-        rel = out.relTol
-        if rel is not None:
-            try:
-                rel = float(rel)
-            except (TypeError, ValueError):
-                raise ControlError(f"{name}: 'relTol' must be a number >= 0") from None
-            if not rel >= 0:
-                raise ControlError(f"{name}: 'relTol' must be a number >= 0")
-        return cls(out.action, tol, rel)
+        action = _check(_ACTION, "action", out.action, caller=name)
+        tol = _check(_TOL, "tol", out.tol, caller=name)
+        rel = _check(_RELTOL, "relTol", out.relTol, caller=name)
+        return cls(action, tol, rel)
 
     def to_dict(self):
         return {"action": self.action, "tol": self.tol, "relTol": self.relTol}
@@ -237,6 +226,39 @@ _RANKX = ("message+drop.cols", "silent.drop.cols", "warn+drop.cols", "stop.defic
 _SCALEX = ("warning", "stop", "silent.rescale", "message+rescale", "warn+rescale", "ignore")
 _PREFIT = ("ignore", "warning", "message", "stop")
 
+# the validators of the settings (lmerpy.arguments), raising ControlError
+_ACTION = Choice(CHECK_ACTIONS)
+_TOL = Number(lower=0)
+_RELTOL = Number(lower=0, none=True)
+_POSITIVE = Number(lower=0, open_lower=True)
+_GRADIENT_MIN_Q = Integer(lower=0, none=True)
+_LOGICAL_FIELDS = ("restart_edge", "calc_derivs", "use_last_params", "restart_unconverged",
+                   "polish")
+_PREFIT_FIELDS = {"check_nobs_vs_rankZ": Choice(_PREFIT), "check_nobs_vs_nlev": Choice(_PREFIT),
+                  "check_nlev_gtreq_5": Choice(_PREFIT), "check_nlev_gtr_1": Choice(_PREFIT),
+                  "check_nobs_vs_nRE": Choice(_PREFIT), "check_formula_LHS": Choice(_PREFIT),
+                  "check_rankX": Choice(_RANKX), "check_scaleX": Choice(_SCALEX)}
+#: optCtrl settings that are counts (evaluations, iterations) and those that are numbers
+#: (tolerances, steps, times; scalars or one per parameter)
+_OPTCTRL_COUNTS = {"maxfun": Integer(lower=1), "maxiter": Integer(lower=1),
+                   "maxcor": Integer(lower=1), "maxls": Integer(lower=1),
+                   "maxeval": Integer(), "population": COUNT, "iprint": Integer(),
+                   "npt": Integer(lower=1), "print_level": COUNT}
+_OPTCTRL_NUMBERS = ("xtol_abs", "ftol_abs", "xtol_rel", "ftol_rel", "maxtime", "stopval",
+                    "initial_step", "FtolAbs", "FtolRel", "XtolRel", "xst", "xt", "MinfMax",
+                    "rhobeg", "rhoend", "ftol", "gtol", "tol", "xtol", "delta0")
+_OPTCTRL_LOGICAL = ("warnOnly", "force.start", "force_start", "obstop")
+
+
+def _check(validator, name, value, caller=None):
+    """``validator(name, value, caller)`` with its ArgumentError as a ControlError."""
+    try:
+        return validator(name, value, caller)
+    except ControlError:
+        raise
+    except ArgumentError as exc:
+        raise ControlError(str(exc)) from None
+
 
 def _norm_optimizer(opt, name="optimizer"):
     if callable(opt):
@@ -248,6 +270,43 @@ def _norm_optimizer(opt, name="optimizer"):
         raise ControlError(f"unknown optimizer {opt!r}; use one of {', '.join(OPTIMIZERS)} "
                            "or a function")
     return key
+
+
+def _numbers(name, value, caller=None):
+    """An optCtrl tolerance: a number or one per parameter (NaN refused)."""
+    if isinstance(value, (str, bytes, bool, np.bool_)) or value is None:
+        raise argument_error(name, value, "a number (or one per parameter)")
+    try:
+        arr = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise argument_error(name, value, "a number (or one per parameter)") from None
+    if arr.ndim > 1 or np.any(np.isnan(arr)):
+        raise argument_error(name, value, "a number (or one per parameter)")
+    return value
+
+
+def _optctrl(optctrl):
+    """optCtrl as a dict, its known settings checked for type (unknown names are refused
+    by the optimizer that reads them, which knows its own)."""
+    if optctrl is None:
+        return {}
+    if not isinstance(optctrl, dict):
+        raise ControlError(f"optCtrl must be a dict; got {type(optctrl).__name__}")
+    out = dict(optctrl)
+    for k, v in out.items():
+        name = f"optCtrl['{k}']"
+        if k in _OPTCTRL_COUNTS:
+            out[k] = _check(_OPTCTRL_COUNTS[k], name, v)
+        elif k in _OPTCTRL_NUMBERS:
+            _check(_numbers, name, v)
+        elif k in _OPTCTRL_LOGICAL:
+            out[k] = _check(LOGICAL, name, v)
+        elif k == "verbose":
+            out[k] = _check(VERBOSE, name, v)
+        elif k == "algorithm" and not isinstance(v, str):
+            raise ControlError(f"optCtrl['algorithm'] must be an NLopt algorithm name, "
+                               f"not {v!r}")
+    return out
 
 
 def _validated(ctl):
@@ -270,47 +329,45 @@ def _validated(ctl):
                                    f"{len(opt)} ({', '.join(map(str, opt))})")
             opt = opt[0]
         opt = _norm_optimizer(opt)
-    try:
-        btol = float(ctl.boundary_tol)
-    except (TypeError, ValueError):
-        raise ControlError(f"boundary_tol must be a number >= 0; got {ctl.boundary_tol!r}") \
-            from None
-    if not btol >= 0:
-        raise ControlError(f"boundary_tol must be a number >= 0; got {ctl.boundary_tol!r}")
-    if ctl.use_gradient not in ("auto", True, False):
-        raise ControlError(f"use_gradient must be 'auto', True or False; got "
-                           f"{ctl.use_gradient!r}")
-    optctrl = ctl.optCtrl
-    if optctrl is None:
-        optctrl = {}
-    if not isinstance(optctrl, dict):
-        raise ControlError(f"optCtrl must be a dict; got {type(optctrl).__name__}")
-    for nm, allowed in (("check_rankX", _RANKX), ("check_scaleX", _SCALEX)):
-        if getattr(ctl, nm) not in allowed:
-            raise ControlError(f"{nm}: unknown value {getattr(ctl, nm)!r}; use one of "
-                               f"{', '.join(allowed)}")
-    for nm in ("check_nobs_vs_rankZ", "check_nobs_vs_nlev", "check_nlev_gtreq_5",
-               "check_nlev_gtr_1", "check_nobs_vs_nRE", "check_formula_LHS"):
-        if getattr(ctl, nm) not in _PREFIT:
-            raise ControlError(f"{nm}: unknown value {getattr(ctl, nm)!r}; use one of "
-                               f"{', '.join(_PREFIT)}")
-    gmq = ctl.gradient_min_q
-    if gmq is not None:
+    btol = _check(_TOL, "boundary_tol", ctl.boundary_tol)
+    use_gradient = ctl.use_gradient
+    if not (isinstance(use_gradient, str) and use_gradient == "auto"):
         try:
-            gmq = int(gmq)
-        except (TypeError, ValueError):
-            raise ControlError(f"gradient_min_q must be an integer or None; got {gmq!r}") \
-                from None
-        if gmq < 0:
-            raise ControlError(f"gradient_min_q must be >= 0 or None; got {gmq!r}")
+            use_gradient = LOGICAL("use_gradient", use_gradient)
+        except ArgumentError:
+            raise ControlError(f"use_gradient must be 'auto', True or False, not "
+                               f"{use_gradient!r}") from None
+    checks = {nm: _check(v, nm, getattr(ctl, nm)) for nm, v in _PREFIT_FIELDS.items()}
+    logicals = {nm: _check(LOGICAL, nm, getattr(ctl, nm)) for nm in _LOGICAL_FIELDS}
+    gmq = _check(_GRADIENT_MIN_Q, "gradient_min_q", ctl.gradient_min_q)
+    glmer_only = {}
+    if ctl.mod_type == "glmer":
+        glmer_only = {"tolPwrss": _check(_POSITIVE, "tolPwrss", ctl.tolPwrss),
+                      "compDev": _check(LOGICAL, "compDev", ctl.compDev),
+                      "nAGQ0initStep": _check(LOGICAL, "nAGQ0initStep", ctl.nAGQ0initStep),
+                      "check_response_not_const": _check(Choice(_PREFIT),
+                                                         "check_response_not_const",
+                                                         ctl.check_response_not_const)}
     return replace(
-        ctl, optimizer=opt, boundary_tol=btol, optCtrl=dict(optctrl), gradient_min_q=gmq,
-        restart_edge=bool(ctl.restart_edge), calc_derivs=bool(ctl.calc_derivs),
-        use_last_params=bool(ctl.use_last_params),
-        restart_unconverged=bool(ctl.restart_unconverged), polish=bool(ctl.polish),
+        ctl, optimizer=opt, boundary_tol=btol, optCtrl=_optctrl(ctl.optCtrl),
+        gradient_min_q=gmq, use_gradient=use_gradient, **checks, **logicals, **glmer_only,
         check_conv_grad=ConvCheck.make(ctl.check_conv_grad, "check_conv_grad"),
         check_conv_singular=ConvCheck.make(ctl.check_conv_singular, "check_conv_singular"),
         check_conv_hess=ConvCheck.make(ctl.check_conv_hess, "check_conv_hess"))
+
+
+def as_control(control, mod_type, caller=None):
+    """``control`` when it is None or a :class:`Control` made for ``mod_type`` (``"lmer"``:
+    :func:`lmerControl`, ``"glmer"``: :func:`glmerControl`); a :class:`ControlError` naming
+    ``caller`` otherwise."""
+    if control is None or (isinstance(control, Control) and control.mod_type == mod_type):
+        return control
+    maker = f"{mod_type}Control()"
+    if isinstance(control, Control):
+        where = f"{caller}: " if caller else ""
+        raise ControlError(f"{where}control must come from {maker}, not "
+                           f"{control.mod_type}Control()")
+    raise argument_error("control", control, f"{maker} or None", caller, error=ControlError)
 
 
 def lmerControl(optimizer="nloptwrap", restart_edge=True, boundary_tol=1e-5, calc_derivs=True,
@@ -370,7 +427,7 @@ def lmerControl(optimizer="nloptwrap", restart_edge=True, boundary_tol=1e-5, cal
         calc_derivs=calc_derivs, use_last_params=use_last_params,
         restart_unconverged=restart_unconverged, polish=polish, gradient_min_q=gradient_min_q,
         check_conv_grad=check_conv_grad, check_conv_singular=check_conv_singular,
-        check_conv_hess=check_conv_hess, optCtrl=optCtrl or {}, use_gradient=use_gradient,
+        check_conv_hess=check_conv_hess, optCtrl=optCtrl, use_gradient=use_gradient,
         check_nobs_vs_rankZ=check_nobs_vs_rankZ, check_nobs_vs_nlev=check_nobs_vs_nlev,
         check_nlev_gtreq_5=check_nlev_gtreq_5, check_nlev_gtr_1=check_nlev_gtr_1,
         check_nobs_vs_nRE=check_nobs_vs_nRE, check_rankX=check_rankX,
@@ -408,24 +465,15 @@ def glmerControl(optimizer=("bobyqa", "Nelder_Mead"), restart_edge=False, bounda
     -------
     Control
     """
-    try:
-        tp = float(tolPwrss)
-    except (TypeError, ValueError):
-        raise ControlError(f"tolPwrss must be a positive number; got {tolPwrss!r}") from None
-    if not tp > 0:
-        raise ControlError(f"tolPwrss must be a positive number; got {tolPwrss!r}")
-    if check_response_not_const not in _PREFIT:
-        raise ControlError(f"check_response_not_const: unknown value "
-                           f"{check_response_not_const!r}; use one of {', '.join(_PREFIT)}")
     return _validated(Control(
         optimizer=optimizer, restart_edge=restart_edge, boundary_tol=boundary_tol,
         calc_derivs=calc_derivs, use_last_params=use_last_params,
         restart_unconverged=restart_unconverged,
         check_conv_grad=check_conv_grad, check_conv_singular=check_conv_singular,
-        check_conv_hess=check_conv_hess, optCtrl=optCtrl or {}, use_gradient=use_gradient,
+        check_conv_hess=check_conv_hess, optCtrl=optCtrl, use_gradient=use_gradient,
         check_nobs_vs_rankZ=check_nobs_vs_rankZ, check_nobs_vs_nlev=check_nobs_vs_nlev,
         check_nlev_gtreq_5=check_nlev_gtreq_5, check_nlev_gtr_1=check_nlev_gtr_1,
         check_nobs_vs_nRE=check_nobs_vs_nRE, check_rankX=check_rankX,
         check_scaleX=check_scaleX, check_formula_LHS=check_formula_LHS,
         check_response_not_const=check_response_not_const, mod_type="glmer",
-        tolPwrss=tp, compDev=bool(compDev), nAGQ0initStep=bool(nAGQ0initStep)))
+        tolPwrss=tolPwrss, compDev=compDev, nAGQ0initStep=nAGQ0initStep))
