@@ -389,13 +389,13 @@ def numeric_vector(name, value, caller=None, names: Optional[Sequence[str]] = No
 
 
 def start_values(start, theta_names: Sequence[str], theta_lower, fixef_names=None,
-                 caller=None) -> Tuple[Optional[np.ndarray], Optional[np.ndarray]]:
+                 caller=None, fixef_used=True) -> Tuple[Optional[np.ndarray], Optional[np.ndarray]]:
     """The ``start=`` argument of lmer/glmer as ``(theta, fixef)`` (either None when not
     given), as lme4's ``getStart``: a numeric vector is θ; a dict (R's list) may have the
     entries ``"theta"`` and ``"fixef"`` only (lme4: "incorrect components in start list").
     Lengths must match the model's θ (and β); values must be finite, θ not below its lower
-    bounds. ``fixef_names`` None: the model has no β start (lmer, where β is profiled out: a
-    ``fixef`` entry is checked and ignored, as in lme4)."""
+    bounds. ``fixef_used=False``: the model takes no β start (lmer, where β is profiled out:
+    a ``fixef`` entry is checked and ignored, as in lme4)."""
     where = f"{caller}: " if caller else ""
     if start is None:
         return None, None
@@ -404,19 +404,20 @@ def start_values(start, theta_names: Sequence[str], theta_lower, fixef_names=Non
         if bad:
             raise ArgumentError(f"{where}incorrect components in start list: "
                                 f"{', '.join(repr(b) for b in bad)}; the names should be "
-                                "'theta' and/or 'fixef'")
+                                f"'theta' and/or 'fixef' (start = {show(start)})")
         th, fe = start.get("theta"), start.get("fixef")
         th_name, fe_name = "start['theta']", "start['fixef']"
     else:
         th, fe = start, None
         th_name, fe_name = "start", "start['fixef']"
     if th is not None:
+        given = th
         th = numeric_vector(th_name, th, caller, names=theta_names)
         if th.shape[0] != len(theta_names):
             raise ArgumentError(
                 f"{where}incorrect number of theta components in {th_name}: expected "
                 f"{len(theta_names)} ({', '.join(theta_names)}), got {th.shape[0]}: "
-                f"{show(th.tolist())}")
+                f"{show(given)}")
         low = np.asarray(theta_lower, dtype=float)
         below = np.flatnonzero(th < low)
         if below.size:
@@ -425,13 +426,14 @@ def start_values(start, theta_names: Sequence[str], theta_lower, fixef_names=Non
                                 f"{theta_names[i]} = {th[i]:g} < {low[i]:g} (diagonal entries "
                                 "of the relative covariance factor must be >= 0)")
     if fe is not None:
+        given = fe
         names = list(fixef_names) if fixef_names is not None else None
         fe = numeric_vector(fe_name, fe, caller, names=names)
         if names is not None and fe.shape[0] != len(names):
             raise ArgumentError(
                 f"{where}incorrect number of fixef components in {fe_name}: expected "
-                f"{len(names)} ({', '.join(names)}), got {fe.shape[0]}: {show(fe.tolist())}")
-        if names is None:
+                f"{len(names)} ({', '.join(names)}), got {fe.shape[0]}: {show(given)}")
+        if not fixef_used:
             fe = None
     return th, fe
 
@@ -454,6 +456,7 @@ def _kind(arr, value) -> str:
 
 
 def _a(word):
+    word = "numpy array" if word == "ndarray" else word
     return ("an " if word[:1].lower() in "aeiou" else "a ") + word
 
 
@@ -481,7 +484,7 @@ def new_response(value, n, caller="refit", name="newresp", columns=(1,), factor=
     if cat is not None:
         if not factor:
             raise DataError(f"{where}response must be numeric: {name} is a factor (pandas "
-                            "Categorical); lmer needs a numeric response")
+                            "Categorical)")
         codes = np.asarray(cat)
         if codes.shape[0] != n:
             raise DataError(f"{where}{name} has {codes.shape[0]} values; the model has {n} "

@@ -196,7 +196,7 @@ def test_confint_bad_input():
         confint(fit, method="bogus")
     with pytest.raises(LmerpyError, match="level"):
         confint(fit, method="Wald", level=1.5)
-    with pytest.raises(LmerpyError, match="unknown parameter 'Days'"):
+    with pytest.raises(LmerpyError, match="unknown parameter 'Days' in parm"):
         confint(fit, method="Wald", parm="Days")
     with pytest.raises(LmerpyError, match="boot_type"):
         confint(fit, method="boot", boot_type="bca")

@@ -9,7 +9,7 @@ from importlib import resources
 
 import pandas as pd
 
-from ..errors import LmerpyError
+from ..errors import ArgumentError
 
 __all__ = ["load", "list_datasets"]
 
@@ -40,7 +40,7 @@ def load(name):
     names = {n.lower(): n for n in list_datasets()}
     key = names.get(str(name).lower())
     if key is None:
-        raise LmerpyError(f"no data set named {name!r}; available: {', '.join(list_datasets())}")
+        raise ArgumentError(f"no data set named {name!r}; available: {', '.join(list_datasets())}")
     d = _data_dir()
     with resources.as_file(d / f"{key}.csv.gz") as path:
         df = pd.read_csv(path, keep_default_na=True)

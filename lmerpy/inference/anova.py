@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..arguments import LOGICAL, Choice, Number, argument_error, unknown_keywords
+from ..arguments import LOGICAL, Choice, Integer, Number, argument_error, unknown_keywords
 from ..display.rprint import format_anova
 from ..errors import ArgumentError, DataError, LmerpyError
 from ..warnings import InferenceWarning, LmerpyMessage, RefitWarning, warn
@@ -25,6 +25,8 @@ from ..warnings import InferenceWarning, LmerpyMessage, RefitWarning, warn
 __all__ = ["AnovaTable", "anova", "drop1", "lrt_table", "sequential_f_table"]
 
 _DROP1_TEST = Choice(("Chisq", "none"))
+_DIGITS = Integer(lower=1, upper=22)
+_WIDTH = Integer(lower=10, upper=10000)
 _PENALTY = Number(lower=0)
 
 
@@ -46,6 +48,9 @@ class AnovaTable(pd.DataFrame):
 
     def to_text(self, digits: int = 5, signif_stars: bool = True, width: int = 80) -> str:
         """R's ``print(x)`` as text (``digits = max(getOption("digits") - 2, 3)``)."""
+        digits = _DIGITS("digits", digits, "to_text")
+        signif_stars = LOGICAL("signif_stars", signif_stars, "to_text")
+        width = _WIDTH("width", width, "to_text")
         if self.shape[0] == 0:   # R: the column names after the heading (an intercept-only fit)
             head = "".join(h + "\n" for h in (getattr(self, "heading", None) or []))
             return head + "     " + " ".join(str(c) for c in self.columns)

@@ -135,7 +135,7 @@ def confint(fit, parm=None, level=0.95, method="profile", nsim=500, boot_type="p
         raise argument_error("FUN", FUN, "a function of the fitted model (or None)", "confint")
     vn = _var_names(fit, oldNames)
     an = vn + list(fit.design.X_colnames)
-    names = select_parameters(parm, an, an, len(vn))
+    names = select_parameters(parm, an, an, len(vn), "parm", "confint")
     if not names:
         raise ArgumentError(f"confint: parm {parm!r} selects no parameter")
     if method == "Wald":

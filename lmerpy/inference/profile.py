@@ -172,7 +172,8 @@ class Profile:
         from .confint import percent_labels
         level = LEVEL("level", level, "confint")
         non_mono_tol = _NONNEG("non_mono_tol", non_mono_tol, "confint")
-        names = select_parameters(parm, list(self.profiles), self.optimum.index, self.n_var)
+        names = select_parameters(parm, list(self.profiles), self.optimum.index, self.n_var,
+                                  "parm", "confint")
         a = (1.0 - level) / 2.0
         zeta = norm.ppf([a, 1.0 - a])
         out = np.full((len(names), 2), np.nan)
@@ -211,9 +212,11 @@ def _warn(msg):
     warn(msg, ProfileWarning)
 
 
-def select_parameters(which, available, all_names, n_var):
+def select_parameters(which, available, all_names, n_var, name="which", caller=None):
     """lme4's ``get.which``: None (all), names, ``"theta_"`` / ``"beta_"``, or 0-based
-    positions in the full parameter list (``which``/``parm`` of profile and confint)."""
+    positions in the full parameter list (``which`` of profile, ``parm`` of confint: errors
+    name the argument ``name`` and ``caller``)."""
+    where = f"{caller}: " if caller else ""
     all_names = list(all_names)
     if which is None:
         return [n for n in all_names if n in available]
@@ -222,16 +225,16 @@ def select_parameters(which, available, all_names, n_var):
     try:
         which = list(which)
     except TypeError:
-        raise ArgumentError(f"parameters must be given by name or 0-based position, not "
-                            f"{which!r}") from None
+        raise ArgumentError(f"{where}{name} must give parameters by name or 0-based "
+                            f"position, not {which!r}") from None
     idx = set()
     for w in which:
         if isinstance(w, (bool, np.bool_)):
-            raise ArgumentError(f"parameters must be given by name or 0-based position, not "
-                                f"{w!r}")
+            raise ArgumentError(f"{where}{name} must give parameters by name or 0-based "
+                                f"position, not {w!r}")
         if isinstance(w, (int, np.integer)):
             if not 0 <= int(w) < len(all_names):
-                raise ArgumentError(f"parameter position {w} is out of range "
+                raise ArgumentError(f"{where}{name}: parameter position {w} is out of range "
                                     f"0..{len(all_names) - 1}")
             idx.add(int(w))
         elif w == "theta_":
@@ -241,8 +244,8 @@ def select_parameters(which, available, all_names, n_var):
         elif w in all_names:
             idx.add(all_names.index(w))
         else:
-            raise ArgumentError(f"unknown parameter {w!r}; the parameters are "
-                                f"{', '.join(all_names)}")
+            raise ArgumentError(f"{where}unknown parameter {w!r} in {name}; the parameters "
+                                f"are {', '.join(all_names)}")
     return [all_names[i] for i in sorted(idx) if all_names[i] in available]
 
 
@@ -568,6 +571,6 @@ def profile(fit, which=None, alphamax=0.01, maxpts=100, delta=None, delta_cutoff
                             signames)
     vnames = var_par_names(fit, signames, use_sc=True)
     all_names = vnames + list(fit.design.X_colnames)
-    names = select_parameters(which, all_names, all_names, len(vnames))
+    names = select_parameters(which, all_names, all_names, len(vnames), "which", "profile")
     return _lmm_profile(fit, set(names), alphamax, maxpts, delta, delta_cutoff, maxmult, devtol,
                         signames)

@@ -66,7 +66,7 @@ def glmm_profile(fit, which, alphamax, maxpts, delta, delta_cutoff, maxmult, dev
 
     _check_consistent(dd(opt), base)
     stepper = _new_stepper(alphamax, nptot, delta, delta_cutoff, maxpts, maxmult)
-    wanted = set(select_parameters(which, names, names, len(vnames)))
+    wanted = set(select_parameters(which, names, names, len(vnames), "which", "profile"))
     state = {"lowest": 0.0, "na": False}
     profiles = {}
     try:

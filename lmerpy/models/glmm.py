@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ..arguments import (BACKEND, LOGICAL, LOGICAL_OR_NONE, NA_ACTION, NAGQ, PREDICT_TYPE,
-                         VERBOSE, Choice, argument_error, new_response, numeric_vector,
+                         VERBOSE, Choice, argument_error, new_response, numeric_vector, show,
                          start_values, unknown_keywords)
 from ..errors import ArgumentError, LmerpyError
 from ..warnings import ConvergenceWarning, LmerpyDeprecationWarning, warn
@@ -404,7 +404,7 @@ def optimizeGlmer(devfun, control=None, nAGQ=None, start=None, verbose=0, beta_s
     x0 = devfun.start() if start is None else numeric_vector("start", start, "optimizeGlmer")
     if x0.shape[0] != len(devfun.lower):
         raise ArgumentError(f"optimizeGlmer: start has {x0.shape[0]} values; the deviance "
-                            f"takes {len(devfun.lower)}")
+                            f"takes {len(devfun.lower)}: {show(start)}")
     target = devfun.nAGQ if nAGQ is None else NAGQ("nAGQ", nAGQ, "optimizeGlmer")
     if devfun.nAGQ == 0:
         return optimize_glmer(devfun, x0, devfun.lower, ctl, verbose, stage=1, nAGQ=target)

@@ -170,7 +170,8 @@ def optimizeLmer(devfun, start=None, lower=None, control=None, verbose=0):
     design = devfun.design
     control = _control(control, "lmer", "optimizeLmer")
     control = control if control is not None else _default_control()
-    theta0, _ = start_values(start, design.theta_names, design.lower)
+    theta0, _ = start_values(start, design.theta_names, design.lower, design.X_colnames,
+                             fixef_used=False)
     if theta0 is None:
         # lme4 starts models whose random terms are all scalar intercepts from the data
         theta0 = np.asarray(lme4_start_theta(design), dtype=float)
