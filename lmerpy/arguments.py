@@ -38,8 +38,8 @@ from .errors import ArgumentError, DataError
 __all__ = [
     "Logical", "Integer", "Number", "Choice", "Verbosity", "Seed",
     "LOGICAL", "LOGICAL_OR_NONE", "VERBOSE", "NSIM", "NAGQ", "COUNT", "LEVEL", "SEED",
-    "NA_ACTION", "BACKEND", "PREDICT_TYPE", "show", "argument_error", "check_length",
-    "start_values", "numeric_vector", "new_response",
+    "NA_ACTION", "BACKEND", "PREDICT_TYPE", "R_TRUE", "R_FALSE", "show", "argument_error",
+    "start_values", "numeric_vector", "new_response", "unknown_keywords",
 ]
 
 #: The strings R's ``as.logical`` reads as TRUE and FALSE.
@@ -349,13 +349,6 @@ PREDICT_TYPE = Choice(("link", "response"), what="'link' or 'response'")
 
 
 # ---------------------------------------------------------------------------- vectors
-
-
-def check_length(name, values, expected, caller=None, what="values"):
-    """Raise an :class:`ArgumentError` unless ``values`` (1-d) has ``expected`` entries."""
-    if values.shape[0] != expected:
-        where = f"{caller}: " if caller else ""
-        raise ArgumentError(f"{where}{name} has {values.shape[0]} {what}; expected {expected}")
 
 
 def numeric_vector(name, value, caller=None, names: Optional[Sequence[str]] = None):
