@@ -76,7 +76,9 @@ def glmer_nb(formula, data, weights=None, offset=None, contrasts=None, na_action
         ``getME(fit, "glmer.nb.theta")`` is θ̂; ``fit.nb_search`` holds the search's
         evaluations (``theta``, ``deviance``) and its messages.
     """
+    from ..design.dataframe import as_data_frame
     from ..optimize import glmerControl
+    data = as_data_frame(data)
     nAGQ = _check_nAGQ(nAGQ)
     ctl = control if control is not None else glmerControl()
     fam0 = negative_binomial(1.0, link=link)  # validates the link

@@ -205,8 +205,9 @@ def lmer(formula, data, REML=True, weights=None, offset=None, contrasts=None, na
     ----------
     formula : str
         An lme4 formula, e.g. ``"Reaction ~ Days + (Days | Subject)"``.
-    data : pandas.DataFrame
-        Never modified.
+    data : DataFrame-like
+        A pandas, polars or pyarrow table, anything with ``__arrow_c_stream__`` or
+        ``__dataframe__``, or a dict of equal-length columns. Never modified.
     REML : bool
         REML (default) or maximum likelihood.
     weights, offset : array-like, optional
@@ -229,6 +230,8 @@ def lmer(formula, data, REML=True, weights=None, offset=None, contrasts=None, na
     LinearMixedModel
     """
     from ..design import lFormula
+    from ..design.dataframe import as_data_frame
+    data = as_data_frame(data)
     lf = lFormula(formula, data, REML=REML, weights=weights, offset=offset, contrasts=contrasts,
                   na_action=na_action)
     devfun = mkLmerDevfun(lf, backend=backend)
