@@ -159,8 +159,8 @@ def test_errors_name_the_column(sleep):
         plot.panel_plot(data, "Subject ~ Days | Subject")
     with pytest.raises(FormulaSyntaxError, match=r"\^"):
         plot.panel_plot(data, "Reaction ~ Days | ")
-    with pytest.raises(LmerpyError, match="data must be a pandas DataFrame"):
-        plot.panel_plot({"a": [1]}, "a ~ a")
+    with pytest.raises(DataError, match="data must be a data frame .* not list"):
+        plot.panel_plot([1, 2], "a ~ a")
     with pytest.raises(LmerpyError, match="pass the data frame the model was fitted to"):
         plot.panel_plot(data.iloc[:50], "Reaction ~ Days | Subject", fit=fit)
     with pytest.raises(LmerpyError, match="fitted mixed model"):

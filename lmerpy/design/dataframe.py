@@ -8,9 +8,9 @@ passes it through :func:`as_data_frame` first.
 Contract of :func:`as_data_frame`
 ---------------------------------
 * Accepts a pandas DataFrame, a polars DataFrame, a pyarrow Table or RecordBatch, any object
-  with the Arrow PyCapsule interface (``__arrow_c_stream__`` / ``__arrow_c_array__``, read
-  through pyarrow) or the dataframe interchange protocol (``__dataframe__``, read through
-  ``pandas.api.interchange``), and a dict (any mapping) of equal-length one-dimensional
+  with the Arrow PyCapsule interface (``__arrow_c_stream__`` / ``__arrow_c_array__``) or the
+  dataframe interchange protocol (``__dataframe__``), both read through pyarrow (an error
+  names it when it is not installed), and a dict (any mapping) of equal-length one-dimensional
   columns (lists, tuples, NumPy arrays, pandas Series/arrays, polars Series, pyarrow arrays).
   Anything else is a :class:`~lmerpy.errors.DataError` naming the type received.
 * Returns a pandas DataFrame: the caller's own object when it is one already (no copy), a new
@@ -77,31 +77,24 @@ def as_data_frame(data: Any, what: str = "data") -> pd.DataFrame:
     if isinstance(data, (pd.Series, np.ndarray, list, tuple, str, bytes)) or data is None:
         raise DataError(_not_a_frame(data, what))
     if hasattr(data, "__arrow_c_stream__") or hasattr(data, "__arrow_c_array__"):
-        pa = _pyarrow(data, what, needed=not hasattr(data, "__dataframe__"))
-        if pa is not None:
-            try:
-                table = pa.table(data)
-            except (TypeError, ValueError, pa.ArrowException) as e:
-                raise DataError(f"{what}: cannot read the {type(data).__name__} through the "
-                                f"Arrow PyCapsule interface ({e})") from None
-            return _from_arrow(table, what)
-    if hasattr(data, "__dataframe__"):
+        pa = _pyarrow(data, what, "the Arrow PyCapsule interface")
         try:
-            return pd.api.interchange.from_dataframe(data, allow_copy=True)
-        except (TypeError, ValueError, NotImplementedError, RuntimeError) as e:
+            table = pa.table(data)
+        except (TypeError, ValueError, pa.ArrowException) as e:
             raise DataError(f"{what}: cannot read the {type(data).__name__} through the "
-                            f"dataframe interchange protocol ({e})") from None
+                            f"Arrow PyCapsule interface ({e})") from None
+        return _from_arrow(table, what)
+    if hasattr(data, "__dataframe__"):
+        return _from_interchange(data, what)
     raise DataError(_not_a_frame(data, what))
 
 
 def _not_a_frame(data, what: str) -> str:
+    module = type(data).__module__
+    kind = type(data).__name__ if module == "builtins" else f"{module}.{type(data).__name__}"
     return (f"{what} must be a data frame (pandas, polars, pyarrow, or anything with "
             f"__arrow_c_stream__ or __dataframe__) or a dict of equal-length columns, not "
-            f"{type(data).__module__}.{type(data).__name__}"
-            if type(data).__module__ != "builtins" else
-            f"{what} must be a data frame (pandas, polars, pyarrow, or anything with "
-            f"__arrow_c_stream__ or __dataframe__) or a dict of equal-length columns, not "
-            f"{type(data).__name__}")
+            f"{kind}")
 
 
 def _library(obj) -> str:
@@ -111,16 +104,40 @@ def _library(obj) -> str:
     return top if top in ("polars", "pyarrow") else ""
 
 
-def _pyarrow(data, what: str, needed: bool):
+def _pyarrow(data, what: str, route: str):
     try:
         import pyarrow
     except ImportError:
-        if needed:
-            raise DataError(f"{what}: reading a {type(data).__name__} (Arrow PyCapsule "
-                            f"interface) needs pyarrow; install it (pip install pyarrow) or "
-                            f"pass a pandas DataFrame") from None
-        return None
+        raise DataError(f"{what}: reading a {type(data).__name__} through {route} needs "
+                        f"pyarrow; install it (pip install pyarrow) or pass a pandas "
+                        f"DataFrame") from None
     return pyarrow
+
+
+def _from_interchange(data, what: str) -> pd.DataFrame:
+    """An object with ``__dataframe__``, read by pyarrow's consumer of the protocol (pandas'
+    own consumer loses missing values of categorical and boolean columns), with each
+    categorical column's ``is_ordered`` flag (which pyarrow's consumer drops) put back."""
+    pa = _pyarrow(data, what, "the dataframe interchange protocol")
+    from pyarrow import interchange
+    try:
+        xdf = data.__dataframe__(allow_copy=True)
+        table = interchange.from_dataframe(xdf, allow_copy=True)
+    except (TypeError, ValueError, NotImplementedError, RuntimeError, AttributeError,
+            pa.ArrowException) as e:
+        raise DataError(f"{what}: cannot read the {type(data).__name__} through the "
+                        f"dataframe interchange protocol ({e})") from None
+    out = _from_arrow(table, what)
+    for name in out.columns:
+        if not isinstance(out[name].dtype, pd.CategoricalDtype):
+            continue
+        try:
+            ordered = bool(xdf.get_column_by_name(name).describe_categorical["is_ordered"])
+        except (TypeError, KeyError, AttributeError, NotImplementedError):
+            continue
+        if ordered and not out[name].dtype.ordered:
+            out[name] = out[name].cat.as_ordered()
+    return out
 
 
 # ----------------------------------------------------------------------------- mappings
