@@ -84,6 +84,8 @@ def to_polars(df):
 
 CONVERT = {
     "pandas": lambda df: df,
+    "pandas_arrow_dtypes": lambda df: pa.Table.from_pandas(df).to_pandas(
+        types_mapper=pd.ArrowDtype),
     "polars": to_polars,
     "pyarrow": lambda df: pa.Table.from_pandas(df, preserve_index=False),
     "record_batch": lambda df: pa.RecordBatch.from_pandas(df, preserve_index=False),
@@ -95,7 +97,7 @@ CONVERT = {
 }
 #: kinds whose factor columns keep the pandas categories' order (the others are character
 #: columns, their levels sorted as R sorts strings)
-KEEP_LEVELS = ["pandas", "polars", "pyarrow", "record_batch", "capsule", "interchange", "dict"]
+KEEP_LEVELS = ["pandas", "pandas_arrow_dtypes", "polars", "pyarrow", "record_batch", "capsule", "interchange", "dict"]
 
 
 def assert_same_fit(got, want):
@@ -390,13 +392,14 @@ def test_date_columns_are_grouping_factors_with_levels_in_time_order(column, fir
     assert np.array_equal(fit.predict(nd).to_numpy(), fm1.predict(nd).to_numpy())
 
 
-@pytest.mark.parametrize("kind", ["polars", "pyarrow", "dict_of_dates"])
+@pytest.mark.parametrize("kind", ["polars", "pyarrow", "dict_of_dates", "pandas_date32"])
 def test_dates_from_other_libraries(kind, sleep, fm1):
     codes = sleep["Subject"].cat.codes.to_numpy().astype(np.int64)
     days = [dt.date(2024, 3, 1) + dt.timedelta(days=int(c)) for c in codes]
     cols = {"Reaction": sleep["Reaction"].to_numpy(), "Days": sleep["Days"].to_numpy(),
             "day": days}
-    data = {"polars": pl.DataFrame(cols), "pyarrow": pa.table(cols), "dict_of_dates": cols}[kind]
+    data = {"polars": pl.DataFrame(cols), "pyarrow": pa.table(cols), "dict_of_dates": cols,
+            "pandas_date32": pa.table(cols).to_pandas(types_mapper=pd.ArrowDtype)}[kind]
     fit = lmerpy.lmer("Reaction ~ Days + (Days | day)", data)
     assert fit.ranef()["day"].index.tolist()[:2] == ["2024-03-01", "2024-03-02"]
     assert np.array_equal(fit.fixef().to_numpy(), fm1.fixef().to_numpy())

@@ -2,8 +2,8 @@
 
 R equivalent: ``as.data.frame(data)`` at the start of ``model.frame``. Every public function
 that takes data (``lmer``, ``glmer``, ``glmer_nb``, ``lFormula``/``glFormula``/
-``build_design``, ``predict``/``simulate`` ``newdata``, ``update(data=)``, the command line)
-passes it through :func:`as_data_frame` first.
+``build_design``, ``predict``/``simulate`` ``newdata``, ``update(data=)``,
+``plot.panel_plot``, and so the command line) passes it through :func:`as_data_frame` first.
 
 Contract of :func:`as_data_frame`
 ---------------------------------
@@ -14,7 +14,8 @@ Contract of :func:`as_data_frame`
   columns (lists, tuples, NumPy arrays, pandas Series/arrays, polars Series, pyarrow arrays).
   Anything else is a :class:`~lmerpy.errors.DataError` naming the type received.
 * Returns a pandas DataFrame: the caller's own object when it is one already (no copy), a new
-  frame otherwise. The caller's data are never modified, and polars/pyarrow are imported only
+  frame otherwise (also for a pandas frame with Arrow-backed ``pd.ArrowDtype`` columns, which
+  are converted as a pyarrow table's columns are). The caller's data are never modified, and polars/pyarrow are imported only
   when the input is one of theirs (``import lmerpy`` stays light).
 * Each column keeps what R would see in it: pandas Categoricals and pyarrow dictionary columns
   keep their categories in order (levels), and their ordered flag; polars ``Enum`` columns keep
@@ -66,6 +67,8 @@ def as_data_frame(data: Any, what: str = "data") -> pd.DataFrame:
         an Arrow object without pyarrow installed.
     """
     if isinstance(data, pd.DataFrame):
+        if any(isinstance(t, pd.ArrowDtype) for t in data.dtypes):
+            return _without_arrow_dtypes(data, what)
         return data
     kind = _library(data)
     if kind == "polars":
@@ -87,6 +90,23 @@ def as_data_frame(data: Any, what: str = "data") -> pd.DataFrame:
     if hasattr(data, "__dataframe__"):
         return _from_interchange(data, what)
     raise DataError(_not_a_frame(data, what))
+
+
+def _without_arrow_dtypes(data: pd.DataFrame, what: str) -> pd.DataFrame:
+    """A pandas frame whose ``pd.ArrowDtype`` columns (``dtype_backend="pyarrow"``) are
+    converted as a pyarrow table's are; a new frame with the same index, names and attrs."""
+    import pyarrow as pa
+    cols = {}
+    for i in range(data.shape[1]):
+        col = data.iloc[:, i]
+        if isinstance(col.dtype, pd.ArrowDtype):
+            cols[i] = _from_arrow(pa.table({"x": pa.array(col.array)}), what)["x"].array
+        else:
+            cols[i] = col.array
+    out = pd.DataFrame(cols, index=data.index, copy=False)
+    out.columns = data.columns
+    out.attrs = dict(data.attrs)
+    return out
 
 
 def _not_a_frame(data, what: str) -> str:

@@ -247,7 +247,7 @@ def _temporal_value(series: pd.Series, name: str, dtype_text: str) -> Temporal:
     """A date-time or duration column as a :class:`Temporal` (time-zone-aware columns in
     their wall-clock time, as R prints a ``POSIXct`` in its time zone)."""
     duration = pd.api.types.is_timedelta64_dtype(series.dtype)
-    if not duration and getattr(series.dt, "tz", None) is not None:
+    if not duration and getattr(series.dtype, "tz", None) is not None:
         series = series.dt.tz_localize(None)
     vals = series.to_numpy()
     if vals.dtype.kind not in "mM":           # e.g. an Arrow-backed column
