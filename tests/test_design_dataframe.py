@@ -94,6 +94,9 @@ CONVERT = {
     "dict": lambda df: {c: df[c].array for c in df.columns},
     "dict_of_numpy": lambda df: {c: df[c].to_numpy() for c in df.columns},
     "dict_of_lists": lambda df: {c: df[c].tolist() for c in df.columns},
+    "dict_of_polars_series": lambda df: {c: s for c, s in to_polars(df).to_dict().items()},
+    "dict_of_arrow_arrays": lambda df: {c: pa.Table.from_pandas(df).column(c)
+                                        for c in df.columns},
 }
 #: kinds whose factor columns keep the pandas categories' order (the others are character
 #: columns, their levels sorted as R sorts strings)
@@ -121,7 +124,7 @@ def test_lmer_sleepstudy_from_every_input_kind(kind, sleep, fm1):
     assert_same_fit(lmerpy.lmer(SLEEP, CONVERT[kind](sleep)), fm1)
 
 
-@pytest.mark.parametrize("kind", KEEP_LEVELS)
+@pytest.mark.parametrize("kind", KEEP_LEVELS + ["dict_of_polars_series", "dict_of_arrow_arrays"])
 def test_glmer_cbpp_from_every_input_kind(kind, cbpp, gm1):
     assert_same_fit(lmerpy.glmer(CBPP, CONVERT[kind](cbpp), family="binomial"), gm1)
 

@@ -216,7 +216,8 @@ def build_frame(formula, data: pd.DataFrame, weights=None, offset=None, na_actio
     -------
     ModelFrame
     """
-    data = as_data_frame(data)
+    if not isinstance(data, pd.DataFrame):   # build_design has converted it already
+        data = as_data_frame(data)
     if na_action not in ("omit", "exclude", "fail"):
         raise DataError(f"na_action must be 'omit', 'exclude' or 'fail', not {na_action!r}")
     if len(data) == 0:
