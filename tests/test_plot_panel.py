@@ -122,6 +122,9 @@ def test_polars_data_draw_the_same_panels(sleep):
     for a, b in zip(got.axes, want.axes):
         for gid in ("data", "conditional", "population"):
             np.testing.assert_array_equal(_gid(a, gid).get_ydata(), _gid(b, gid).get_ydata())
+    import matplotlib.pyplot as plt
+    plt.close(got)
+    plt.close(want)
 
 
 def test_without_fit_and_with_missing_values(tmp_path):
