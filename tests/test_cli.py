@@ -272,6 +272,15 @@ def test_read_data_makes_r_factors(tmp_path):
         read_data(header_only)
 
 
+def test_read_data_renames_a_repeated_header_as_read_csv(tmp_path):
+    # R: read.csv makes names unique (check.names = TRUE): x, g, x.1
+    csv = tmp_path / "dup.csv"
+    csv.write_text("x,g,x\n1,a,5\n2,b,6\n3,a,7\n")
+    df = read_data(csv)
+    assert list(df.columns) == ["x", "g", "x.1"]
+    assert df["x"].tolist() == [1, 2, 3] and df["x.1"].tolist() == [5, 6, 7]
+
+
 def test_read_data_fits_like_the_bundled_data(sleep_csv):
     data = read_data(sleep_csv)
     with warnings.catch_warnings():

@@ -113,6 +113,20 @@ def test_panels_per_subject_with_fitted_lines(sleep, tmp_path):
         ["population", "conditional"]
 
 
+def test_polars_data_draw_the_same_panels(sleep):
+    import polars as pl
+    _, data, fit = sleep
+    want = plot.panel_plot(data, "Reaction ~ Days | Subject", fit=fit)
+    got = plot.panel_plot(pl.from_pandas(data), "Reaction ~ Days | Subject", fit=fit)
+    assert [ax.get_title() for ax in got.axes] == [ax.get_title() for ax in want.axes]
+    for a, b in zip(got.axes, want.axes):
+        for gid in ("data", "conditional", "population"):
+            np.testing.assert_array_equal(_gid(a, gid).get_ydata(), _gid(b, gid).get_ydata())
+    import matplotlib.pyplot as plt
+    plt.close(got)
+    plt.close(want)
+
+
 def test_without_fit_and_with_missing_values(tmp_path):
     data = lmerpy.datasets.load("Orthodont")
     data = data.assign(distance=data["distance"].where(data.index != 3))   # one NA response
@@ -159,8 +173,8 @@ def test_errors_name_the_column(sleep):
         plot.panel_plot(data, "Subject ~ Days | Subject")
     with pytest.raises(FormulaSyntaxError, match=r"\^"):
         plot.panel_plot(data, "Reaction ~ Days | ")
-    with pytest.raises(LmerpyError, match="data must be a pandas DataFrame"):
-        plot.panel_plot({"a": [1]}, "a ~ a")
+    with pytest.raises(DataError, match="data must be a data frame .* not list"):
+        plot.panel_plot([1, 2], "a ~ a")
     with pytest.raises(LmerpyError, match="pass the data frame the model was fitted to"):
         plot.panel_plot(data.iloc[:50], "Reaction ~ Days | Subject", fit=fit)
     with pytest.raises(LmerpyError, match="fitted mixed model"):

@@ -139,8 +139,10 @@ def test_re_form_errors(fm1):
         fm1.predict(ND.assign(x=1.0), re_form="~(0 + x|Subject)")
     with pytest.raises(LmerpyError, match="type must be 'link' or 'response'"):
         fm1.predict(type="probability")
-    with pytest.raises(DataError, match="newdata must be a pandas DataFrame"):
-        fm1.predict({"Days": [1]})
+    with pytest.raises(DataError, match="newdata must be a data frame .* not list"):
+        fm1.predict([{"Days": 1}])
+    with pytest.raises(UnknownColumnError, match="column 'Subject' not found"):
+        fm1.predict({"Days": [1]})      # a dict of columns is data: Subject is missing
 
 
 def test_re_form_slope_only(fm1):

@@ -17,14 +17,14 @@ from typing import Any, Callable, Dict, Optional
 import numpy as np
 import pandas as pd
 
-from ..errors import FormulaError, UnknownColumnError
+from ..errors import DataError, FormulaError, UnknownColumnError
 from ..formula.terms import BinOp, Call, Constant, Name, Number, UnaryOp
 from ..formula.walk import trampoline
 from .functions import (FUNCTIONS, align, apply_elementwise, as_numeric, poly_fit,
                         poly_predict, values_of, wrap)
 from .naming import deparse
-from .values import (Factor, Numeric, array_value, column_array, column_value, drop_unused,
-                     is_missing, label, relabel, take, to_factor)
+from .values import (Factor, Numeric, Temporal, array_value, column_array, column_value,
+                     drop_unused, is_missing, label, relabel, take, temporal_format, to_factor)
 
 __all__ = ["Numeric", "Factor", "Evaluator", "FUNCTIONS", "column_value", "to_factor",
            "is_missing", "take", "drop_unused", "relabel", "poly_fit", "poly_predict"]
@@ -54,7 +54,10 @@ class Evaluator:
         self.state = {} if state is None else state
         self.fit = fit
         self._columns = {}
+        self._repeated: Dict[str, int] = {}     # names held by more than one column
         for c in data.columns:
+            if str(c) in self._columns:
+                self._repeated[str(c)] = self._repeated.get(str(c), 1) + 1
             self._columns.setdefault(str(c), c)
         self._cache: Dict[Any, Any] = {}
 
@@ -77,7 +80,7 @@ class Evaluator:
     def variable(self, expr) -> Any:
         """Evaluate a model variable: scalars are recycled to the number of rows."""
         v = self(expr)
-        if isinstance(v, (Numeric, Factor)):
+        if isinstance(v, (Numeric, Factor, Temporal)):
             return v
         if isinstance(v, (int, float, np.floating, np.integer)) and not isinstance(v, bool):
             return Numeric(np.full(self.n, float(v)))
@@ -128,10 +131,21 @@ class Evaluator:
             close += [c for c in cols if c.lower() == name.lower() and c not in close]
             hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
             raise UnknownColumnError(f"column '{name}' not found in data{hint}")
+        if name in self._repeated:
+            raise DataError(f"column '{name}' appears {self._repeated[name]} times in the "
+                            f"data; the formula uses it, so the columns need distinct names "
+                            f"(R's data.frame() would rename them '{name}', '{name}.1', ...)")
         arr = column_array(self.data, col)
         v = array_value(arr, name) if arr is not None else None
         if v is None:
             v = column_value(self.data[col], name)
+        if isinstance(v, Temporal):     # level labels: the fit's format, also on new data
+            key = ("temporal", name)
+            if self.fit:
+                v.fmt = self.state.setdefault(key, temporal_format(v.values))
+            else:
+                v.fmt = self.state.get(key) or temporal_format(v.values)
+            return v
         key = ("levels", name)
         if isinstance(v, Factor) and not v.logical:
             if self.fit:

@@ -15,7 +15,8 @@ import pandas as pd
 from ..errors import DataError, FormulaError, LmerpyError
 from ..formula.terms import Call, Name
 from .evaluate import Evaluator
-from .values import Factor, Numeric, drop_unused, is_missing, take
+from .dataframe import as_data_frame
+from .values import Factor, Numeric, Temporal, drop_unused, is_missing, take, temporal_error
 from .naming import var_name
 
 __all__ = ["ModelFrame", "formula_variables", "build_frame", "evaluate_argument",
@@ -172,6 +173,8 @@ def evaluate_argument(arg, ev: Evaluator, what: str) -> Optional[np.ndarray]:
         return arr
     if isinstance(val, Factor):
         raise DataError(f"'{what}' must be numeric, not a factor")
+    if isinstance(val, Temporal):
+        raise temporal_error(val, f"'{what}'")
     vals = np.asarray(val.values, dtype=float)
     if vals.ndim == 2:
         if vals.shape[1] != 1:
@@ -213,10 +216,13 @@ def build_frame(formula, data: pd.DataFrame, weights=None, offset=None, na_actio
     -------
     ModelFrame
     """
-    if not isinstance(data, pd.DataFrame):
-        raise DataError(f"data must be a pandas DataFrame, not {type(data).__name__}")
+    if not isinstance(data, pd.DataFrame):   # build_design has converted it already
+        data = as_data_frame(data)
     if na_action not in ("omit", "exclude", "fail"):
         raise DataError(f"na_action must be 'omit', 'exclude' or 'fail', not {na_action!r}")
+    if len(data) == 0:
+        raise DataError(f"the data have 0 rows (and {data.shape[1]} column"
+                        f"{'s' if data.shape[1] != 1 else ''}): there is nothing to fit")
     ev = Evaluator(data)
     n_all = ev.n
     response = None
@@ -294,6 +300,8 @@ def _tidy(v):
 
 def _check_response(resp, expr, glmer: bool):
     name = var_name(expr)
+    if isinstance(resp, Temporal):
+        raise temporal_error(resp, "a response")
     if isinstance(resp, Factor):
         if resp.logical:
             return Numeric(resp.codes.astype(float))

@@ -14,7 +14,8 @@ import numpy as np
 from ..errors import DataError, FormulaError
 from ..formula.terms import Call, Constant, Name, Number, UnaryOp
 from .naming import deparse
-from .values import Factor, Numeric, drop_unused, label, relabel, to_factor
+from .values import (Factor, Numeric, Temporal, drop_unused, label, relabel, temporal_error,
+                     to_factor)
 
 __all__ = ["FUNCTIONS", "poly_fit", "poly_predict", "as_numeric", "wrap", "values_of", "align",
            "apply_elementwise"]
@@ -73,6 +74,8 @@ def as_numeric(v, what: str):
                            f"{', '.join(v.levels[:5])}{', ...' if len(v.levels) > 5 else ''})")
     if isinstance(v, Numeric):
         return v
+    if isinstance(v, Temporal):
+        raise temporal_error(v, f"a number (in '{what}')")
     if isinstance(v, (bool, np.bool_)):
         return float(v)
     if isinstance(v, (int, float, np.integer, np.floating)):

@@ -14,7 +14,8 @@ import pandas as pd
 from ..arguments import LOGICAL, NA_ACTION
 from ..errors import DataError, FormulaError
 from ..warnings import RankDeficiencyWarning, ScaleWarning, warn
-from .values import Factor
+from .dataframe import as_data_frame
+from .values import Factor, Temporal
 from .frame import argument_text, build_frame, check_formula
 from .model_matrix import check_scale, drop_rank_deficient, model_matrix, rank_message
 from .naming import var_name
@@ -67,10 +68,13 @@ def build_design(formula, data: pd.DataFrame, REML: bool = True, weights=None, o
     ----------
     formula : str or lmerpy.formula.terms.Formula
         ``"Reaction ~ Days + (Days | Subject)"``.
-    data : pandas.DataFrame
-        Never modified. Strings, booleans and Categoricals are factors (a Categorical's order
-        gives the levels; otherwise strings are sorted as R sorts them); ordered Categoricals
-        get polynomial contrasts.
+    data : DataFrame-like
+        A pandas, polars or pyarrow table, anything with ``__arrow_c_stream__`` or
+        ``__dataframe__``, or a dict of equal-length columns (see
+        :func:`lmerpy.design.dataframe.as_data_frame`). Never modified. Strings, booleans and
+        Categoricals are factors (a Categorical's order gives the levels; otherwise strings are
+        sorted as R sorts them); ordered Categoricals get polynomial contrasts; dates and
+        date-times are grouping factors only (levels in time order).
     REML : bool
         Stored on the Design (the criterion the fit will optimise).
     weights : None, str, expression node or array-like
@@ -96,6 +100,7 @@ def build_design(formula, data: pd.DataFrame, REML: bool = True, weights=None, o
     REML = LOGICAL("REML", REML, "lFormula")
     na_action = NA_ACTION("na_action", na_action, "lFormula")
     glmer = LOGICAL("glmer", glmer, "lFormula")
+    data = as_data_frame(data)
     f = as_formula(formula)
     if getattr(f.fixed, "has_dot", False):
         f = f.expand_dot([str(c) for c in data.columns])
@@ -153,6 +158,8 @@ def build_design(formula, data: pd.DataFrame, REML: bool = True, weights=None, o
         "variables": {var_name(e): ({"kind": "factor", "levels": list(v.levels),
                                      "ordered": v.ordered, "logical": v.logical}
                                     if isinstance(v, Factor) else
+                                    {"kind": "temporal", "dtype": v.dtype}
+                                    if isinstance(v, Temporal) else
                                     {"kind": "numeric", "ncol": v.ncol})
                       for e, v in frame.values.items()},
         "weights_text": argument_text(weights, data),

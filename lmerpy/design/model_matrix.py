@@ -20,7 +20,7 @@ from scipy.linalg import lapack
 from ..errors import DataError
 from ..warnings import DesignWarning, warn
 from .contrasts import Coding, contr_poly, contr_treatment, indicator_coding, resolve_contrast
-from .values import Factor, Numeric
+from .values import Factor, Numeric, Temporal, temporal_error
 from .naming import var_name
 
 __all__ = ["TermSpec", "MatrixSpec", "factor_pattern", "model_matrix", "build_columns",
@@ -266,6 +266,8 @@ def _part_block(val, coding: Optional[Coding], n: int) -> np.ndarray:
         mat = coding.matrix
         ext = np.vstack([mat, np.full((1, mat.shape[1]), np.nan)])
         return ext[np.where(codes >= 0, codes, mat.shape[0])]
+    if isinstance(val, Temporal):
+        raise temporal_error(val)
     vals = np.asarray(val.values, dtype=float)
     return vals[:, None] if vals.ndim == 1 else vals
 

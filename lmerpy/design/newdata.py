@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
+from .dataframe import as_data_frame
 from .evaluate import Evaluator
 from .values import Factor, relabel, to_factor
 from .model_matrix import MatrixSpec, build_columns
@@ -86,8 +87,8 @@ def model_matrices_for(design, newdata: pd.DataFrame, fixed: bool = True,
     ----------
     design : Design
         From :func:`build_design`.
-    newdata : pandas.DataFrame
-        Needs the variables of the parts requested (not the response). Never modified.
+    newdata : DataFrame-like
+        Anything :func:`lmerpy.design.dataframe.as_data_frame` takes. Needs the variables of the parts requested (not the response). Never modified.
     fixed, random : bool
         Which parts to build (``re.form = NA`` needs only the fixed part).
 
@@ -95,8 +96,7 @@ def model_matrices_for(design, newdata: pd.DataFrame, fixed: bool = True,
     -------
     NewDesign
     """
-    if not isinstance(newdata, pd.DataFrame):
-        raise DataError(f"newdata must be a pandas DataFrame, not {type(newdata).__name__}")
+    newdata = as_data_frame(newdata, "newdata")
     m = len(newdata)
     ev = Evaluator(newdata, state=copy.deepcopy(design.info.get("state", {})), fit=False)
     out = NewDesign(X=np.zeros((m, 0)), offset=np.zeros(m))

@@ -6,6 +6,7 @@ in model matrices); ``factor()``, ``droplevels()`` and the conversion of a data-
 """
 from __future__ import annotations
 
+import datetime as _dt
 from dataclasses import dataclass
 from typing import Any, List, Optional
 
@@ -15,7 +16,7 @@ import pandas as pd
 from ..errors import DataError, FormulaError
 from .rformat import format_number, r_sort_key
 
-__all__ = ["Numeric", "Factor", "is_missing", "take", "factor_from_labels", "to_factor",
+__all__ = ["Numeric", "Factor", "Temporal", "temporal_error", "is_missing", "take", "factor_from_labels", "to_factor",
            "drop_unused", "relabel", "column_value", "column_array", "array_value", "label"]
 
 
@@ -56,13 +57,74 @@ class Factor:
         return 1
 
 
-Value = Any  # Numeric | Factor | scalar literal (float, bool, str, None, list)
+@dataclass
+class Temporal:
+    """A date, date-time or duration column (R's ``Date``, ``POSIXct``, ``difftime``).
+
+    As a grouping factor (``(1 | when)``) its distinct values are the levels, in time order
+    (:func:`to_factor`); as a number it is an error (:func:`temporal_error`): convert it first.
+
+    ``values`` is ``datetime64`` (wall-clock time for a time-zone-aware column) or
+    ``timedelta64``, ``NaT`` where missing; ``name`` the column and ``dtype`` its type as the
+    user knows it (for messages); ``fmt`` how levels are labelled (``"date"``: ``2024-03-01``,
+    ``"s"``: ``2024-03-01 09:30:00``, ``"ms"``/``"us"``/``"ns"``: with fractional seconds,
+    ``"duration"``: ``1 days 02:00:00``), fixed at fit time so new data get the same labels.
+    """
+
+    values: np.ndarray
+    name: str
+    dtype: str
+    fmt: str = ""
+
+    @property
+    def ncol(self) -> int:
+        return 1
+
+    @property
+    def is_matrix(self) -> bool:
+        return False
+
+
+def temporal_error(v: "Temporal", use: str = "a numeric predictor") -> DataError:
+    """The error for a date/duration column used where numbers are needed."""
+    duration = v.values.dtype.kind == "m"
+    what = "a duration" if duration else "a date-time"
+    how = (f"e.g. days: data['{v.name}'].dt.total_seconds() / 86400" if duration else
+           f"e.g. days since the first date: (data['{v.name}'] - data['{v.name}'].min())"
+           f".dt.days")
+    return DataError(f"column '{v.name}' is {what} ({v.dtype}) and cannot be used as {use}; "
+                     f"convert it to a number first ({how}). As a grouping factor, e.g. "
+                     f"(1 | {v.name}), its values are used as levels")
+
+
+def temporal_format(values: np.ndarray) -> str:
+    """How :func:`to_factor` labels these values (see :class:`Temporal`)."""
+    if values.dtype.kind == "m":
+        return "duration"
+    present = values[~np.isnat(values)]
+    if np.array_equal(present, present.astype("datetime64[D]")):
+        return "date"
+    if np.array_equal(present, present.astype("datetime64[s]")):
+        return "s"
+    return np.datetime_data(values.dtype)[0]
+
+
+def _temporal_labels(uniq: np.ndarray, fmt: str) -> List[str]:
+    if fmt == "duration":
+        return [str(pd.Timedelta(x)) for x in uniq]
+    unit = "D" if fmt == "date" else fmt
+    return [x.replace("T", " ") for x in np.datetime_as_string(uniq, unit=unit).tolist()]
+
+
+Value = Any  # Numeric | Factor | Temporal | scalar literal (float, bool, str, None, list)
 
 
 def is_missing(v) -> np.ndarray:
     """Row-wise missingness (R's ``is.na``; NaN counts as missing, as in ``na.omit``)."""
     if isinstance(v, Factor):
         return v.codes < 0
+    if isinstance(v, Temporal):
+        return np.isnat(v.values)
     vals = v.values
     if vals.ndim == 2:
         return np.isnan(vals).any(axis=1)
@@ -73,6 +135,8 @@ def take(v, rows):
     """The value restricted to ``rows`` (an index array or boolean mask)."""
     if isinstance(v, Factor):
         return Factor(v.codes[rows], list(v.levels), v.ordered, v.logical)
+    if isinstance(v, Temporal):
+        return Temporal(v.values[rows], v.name, v.dtype, v.fmt)
     return Numeric(v.values[rows], v.colnames, v.integer)
 
 
@@ -100,6 +164,16 @@ def to_factor(v, name: str = "") -> Factor:
             codes = np.where(v.codes >= 0, remap[np.maximum(v.codes, 0)], -1)
             return Factor(codes, [v.levels[i] for i in used])
         return v
+    if isinstance(v, Temporal):
+        missing = np.isnat(v.values)
+        uniq, inv = np.unique(v.values[~missing], return_inverse=True)
+        labels = _temporal_labels(uniq, v.fmt or temporal_format(v.values))
+        levels = list(dict.fromkeys(labels))     # labels can repeat (a DST fold): merged
+        index = {lv: i for i, lv in enumerate(levels)}
+        remap = np.array([index[lv] for lv in labels], dtype=np.int64)
+        codes = np.full(v.values.shape[0], -1, dtype=np.int64)
+        codes[~missing] = remap[inv] if remap.size else inv
+        return Factor(codes, levels)
     vals = np.asarray(v.values, dtype=float)
     if vals.ndim == 2:
         if vals.shape[1] != 1:
@@ -169,6 +243,18 @@ def _categorical_value(dtype, codes, name: str) -> Factor:
     return Factor(np.array(codes, dtype=np.int64), levels, bool(dtype.ordered))  # own copy
 
 
+def _temporal_value(series: pd.Series, name: str, dtype_text: str) -> Temporal:
+    """A date-time or duration column as a :class:`Temporal` (time-zone-aware columns in
+    their wall-clock time, as R prints a ``POSIXct`` in its time zone)."""
+    duration = pd.api.types.is_timedelta64_dtype(series.dtype)
+    if not duration and getattr(series.dtype, "tz", None) is not None:
+        series = series.dt.tz_localize(None)
+    vals = series.to_numpy()
+    if vals.dtype.kind not in "mM":           # e.g. an Arrow-backed column
+        vals = series.to_numpy(dtype="timedelta64[ns]" if duration else "datetime64[ns]")
+    return Temporal(np.asarray(vals), name, dtype_text)
+
+
 def column_value(series: pd.Series, name: str) -> Any:
     """Convert one DataFrame column to a :class:`Numeric` or :class:`Factor` (R's view of it:
     strings, booleans and Categoricals are factors; numbers are numeric)."""
@@ -187,14 +273,25 @@ def column_value(series: pd.Series, name: str) -> Any:
         integer = pd.api.types.is_integer_dtype(dtype)
         vals = series.to_numpy(dtype=float, na_value=np.nan)
         return Numeric(np.asarray(vals, dtype=float), None, integer)
-    if pd.api.types.is_datetime64_any_dtype(dtype) or pd.api.types.is_timedelta64_dtype(dtype) \
-            or pd.api.types.is_complex_dtype(dtype):
+    if pd.api.types.is_datetime64_any_dtype(dtype) or pd.api.types.is_timedelta64_dtype(dtype):
+        return _temporal_value(series, name, str(dtype))
+    if pd.api.types.is_complex_dtype(dtype):
         raise DataError(f"column '{name}' has type {dtype}, which a model formula cannot use; "
                         f"convert it to numbers or strings")
     # object / string columns
     raw = series.to_numpy(dtype=object)
     missing = np.asarray(pd.isna(series), dtype=bool)
     present = [x for x, m in zip(raw, missing) if not m]
+    if present and (all(isinstance(x, _dt.date) for x in present)
+                    or all(isinstance(x, _dt.timedelta) for x in present)):
+        try:   # Python dates/datetimes/timedeltas (a dict of them, Arrow dates as objects)
+            conv = (pd.to_timedelta(series) if isinstance(present[0], _dt.timedelta)
+                    else pd.to_datetime(series))
+        except (TypeError, ValueError):
+            conv = None
+        if conv is not None:
+            kind = type(present[0]).__name__
+            return _temporal_value(conv, name, f"object ({kind})")
     if present and all(isinstance(x, (bool, np.bool_)) for x in present):
         codes = np.array([-1 if m else int(bool(x)) for x, m in zip(raw, missing)], dtype=np.int64)
         return Factor(codes, ["FALSE", "TRUE"], logical=True)

@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 
 from ..arguments import LOGICAL, PREDICT_TYPE
-from ..errors import DataError
 from .reform import NA, check_levels, newdata_terms, parse_re_form, random_part, select_terms
 
 __all__ = ["predict", "NA", "linear_predictor"]
@@ -44,9 +43,9 @@ def linear_predictor(fit, newdata=None, re_form=None, allow_new_levels=False):
                 codes = {i: (design.reterms[i].codes, design.reterms[i].X) for i in sel}
                 eta = eta + random_part(fit, sel, codes)
         return eta, index
-    if not isinstance(newdata, pd.DataFrame):
-        raise DataError(f"newdata must be a pandas DataFrame, not {type(newdata).__name__}")
     from ..design import model_matrices_for
+    from ..design.dataframe import as_data_frame
+    newdata = as_data_frame(newdata, "newdata")
     index = newdata.index
     nd = model_matrices_for(design, newdata, fixed=True, random=False)
     eta = np.asarray(nd.offset, dtype=float).reshape(-1)
@@ -67,8 +66,8 @@ def predict(fit, newdata=None, re_form=None, allow_new_levels=False, type="link"
     Parameters
     ----------
     fit : LinearMixedModel or GeneralizedLinearMixedModel
-    newdata : pandas.DataFrame, optional
-        Rows to predict; needs the fixed-effects variables and the grouping variables (and
+    newdata : DataFrame-like, optional
+        Rows to predict (pandas, polars, pyarrow, a dict of columns...); needs the fixed-effects variables and the grouping variables (and
         left-side variables) of the random terms used, not the response. Never modified.
         Default: the rows of the fit.
     re_form : None, lmerpy.NA or str

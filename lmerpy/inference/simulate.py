@@ -177,8 +177,9 @@ def simulate_responses(fit, nsim=1, seed=None, use_u=False, re_form=None, newdat
     nsim = NSIM("nsim", nsim, "simulate")
     use_u = LOGICAL("use_u", use_u, "simulate")
     allow_new_levels = LOGICAL("allow_new_levels", allow_new_levels, "simulate")
-    if newdata is not None and not isinstance(newdata, pd.DataFrame):
-        raise DataError(f"newdata must be a pandas DataFrame, not {type(newdata).__name__}")
+    if newdata is not None:
+        from ..design.dataframe import as_data_frame
+        newdata = as_data_frame(newdata, "newdata")
     rng = as_generator(seed, "simulate")
     if re_form is not None:
         parse_re_form(re_form, "simulate")
@@ -241,8 +242,8 @@ def simulate(fit, nsim=1, seed=None, use_u=False, re_form=None, newdata=None,
         Instead of ``use_u``: the bars to condition on (``"~(1|plate)"``); the other terms
         get new random effects. None means "as ``use_u`` says". Giving both is an error, as
         in lme4.
-    newdata : pandas.DataFrame, optional
-        Simulate at these rows (new grouping levels get new random effects when not
+    newdata : DataFrame-like, optional
+        Simulate at these rows (pandas, polars, pyarrow, a dict of columns...) (new grouping levels get new random effects when not
         conditioned on).
     allow_new_levels : bool
         For the terms conditioned on, as in :func:`~lmerpy.inference.predict.predict`.

@@ -82,7 +82,9 @@ def glmer_nb(formula, data, weights=None, offset=None, contrasts=None, na_action
         ``getME(fit, "glmer.nb.theta")`` is θ̂; ``fit.nb_search`` holds the search's
         evaluations (``theta``, ``deviance``) and its messages.
     """
+    from ..design.dataframe import as_data_frame
     from ..optimize import as_control, glmerControl
+    data = as_data_frame(data)
     nAGQ = NAGQ("nAGQ", nAGQ, "glmer_nb")
     na_action = NA_ACTION("na_action", na_action, "glmer_nb")
     verbose = VERBOSE("verbose", verbose, "glmer_nb")

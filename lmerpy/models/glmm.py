@@ -472,8 +472,9 @@ def glmer(formula, data, family=binomial, nAGQ=1, weights=None, offset=None, con
     ----------
     formula : str
         An lme4 formula, e.g. ``"cbind(incidence, size - incidence) ~ period + (1 | herd)"``.
-    data : pandas.DataFrame
-        Never modified.
+    data : DataFrame-like
+        A pandas, polars or pyarrow table, anything with ``__arrow_c_stream__`` or
+        ``__dataframe__``, or a dict of equal-length columns. Never modified.
     family : Family, Family class or str
         ``binomial()`` (default), ``poisson()``, ``Gamma(link="log")``, ``inverse_gaussian()``,
         ``gaussian(link="log")``, ``negative_binomial(theta)``, or a name (``"poisson"``).
@@ -498,7 +499,9 @@ def glmer(formula, data, family=binomial, nAGQ=1, weights=None, offset=None, con
     -------
     GeneralizedLinearMixedModel
     """
+    from ..design.dataframe import as_data_frame
     from ..optimize import glmerControl
+    data = as_data_frame(data)
     fam = as_family(family)
     nAGQ = NAGQ("nAGQ", nAGQ, "glmer")
     na_action = NA_ACTION("na_action", na_action, "glmer")

@@ -208,8 +208,9 @@ def lmer(formula, data, REML=True, weights=None, offset=None, contrasts=None, na
     ----------
     formula : str
         An lme4 formula, e.g. ``"Reaction ~ Days + (Days | Subject)"``.
-    data : pandas.DataFrame
-        Never modified.
+    data : DataFrame-like
+        A pandas, polars or pyarrow table, anything with ``__arrow_c_stream__`` or
+        ``__dataframe__``, or a dict of equal-length columns. Never modified.
     REML : bool
         REML (default) or maximum likelihood. As in R, the strings ``"TRUE"``/``"FALSE"``
         (``"T"``, ``"F"``, ``"true"``, ``"false"``) are read as logicals; any other value
@@ -236,6 +237,8 @@ def lmer(formula, data, REML=True, weights=None, offset=None, contrasts=None, na
     LinearMixedModel
     """
     from ..design import lFormula
+    from ..design.dataframe import as_data_frame
+    data = as_data_frame(data)
     REML = LOGICAL("REML", REML, "lmer")
     na_action = NA_ACTION("na_action", na_action, "lmer")
     verbose = VERBOSE("verbose", verbose, "lmer")

@@ -187,8 +187,9 @@ def panel_plot(data, formula, fit=None, ncols=None, figsize=None, sharex=True, s
 
     Parameters
     ----------
-    data : pandas.DataFrame
-        Never modified.
+    data : DataFrame-like
+        pandas, polars, pyarrow, a dict of columns... (as for :func:`lmerpy.lmer`). Never
+        modified.
     formula : str
         ``"y ~ x | g"``; ``"y ~ x | g1 * g2"`` for a panel per combination; ``"y ~ x"`` for one
         panel. Column names only (backquote unusual names); nothing is evaluated.
@@ -209,8 +210,8 @@ def panel_plot(data, formula, fit=None, ncols=None, figsize=None, sharex=True, s
         varying fastest), titled by the level. Artist gids: ``"data"``, ``"population"``,
         ``"conditional"``.
     """
-    if not isinstance(data, pd.DataFrame):
-        raise LmerpyError(f"data must be a pandas DataFrame, not {data.__class__.__name__}")
+    from ..design.dataframe import as_data_frame
+    data = as_data_frame(data)
     pf = parse_panel_formula(formula)
     y = _numeric(_column(data, pf.response), pf.response, "response")
     x, x_labels = _x_positions(_column(data, pf.x), pf.x)
