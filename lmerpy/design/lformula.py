@@ -20,6 +20,7 @@ from .frame import argument_text, build_frame, check_formula
 from .model_matrix import check_scale, drop_rank_deficient, model_matrix, rank_message
 from .naming import var_name
 from .reterms import DEFAULT_CHECKS, GLMER_CHECKS, build_reterms
+from .scales import check_extreme_scales
 from .structures import Design
 
 __all__ = ["build_design", "lFormula", "as_formula"]
@@ -113,6 +114,15 @@ def build_design(formula, data: pd.DataFrame, REML: bool = True, weights=None, o
     messages = list(re.messages)
     X_full, spec = model_matrix(f.fixed, frame.values, _contrasts_for(contrasts, frame, f),
                                 response=f.response, n=n)
+    resp = frame.response
+    if isinstance(resp, Factor):  # glmer hook: binomial factor response, first level = failure
+        y = (resp.codes != 0).astype(float)
+    else:
+        y = np.asarray(resp.values, dtype=float)
+    weights_arr = frame.weights if frame.weights is not None else np.ones(n)
+    # before the rank check: a column that underflows must not be dropped as a zero column
+    check_extreme_scales(X_full, spec.colnames, re.terms, y, var_name(f.response), frame.offset,
+                         weights_arr, response_minus_offset=not glmer)
     rank_level = checks.get("check.rankX", "message+drop.cols")
     keep = np.arange(X_full.shape[1], dtype=np.int64)
     if rank_level != "ignore":
@@ -139,11 +149,6 @@ def build_design(formula, data: pd.DataFrame, REML: bool = True, weights=None, o
                 raise DataError(msg)
             warn(msg, ScaleWarning)
             messages.append(msg)
-    resp = frame.response
-    if isinstance(resp, Factor):  # glmer hook: binomial factor response, first level = failure
-        y = (resp.codes != 0).astype(float)
-    else:
-        y = np.asarray(resp.values, dtype=float)
     if glmer and checks.get("check.response.not.const", "stop") == "stop" and y.ndim == 1 \
             and y.size and np.all(y == y[0]):
         raise DataError("Response is constant")
@@ -167,7 +172,6 @@ def build_design(formula, data: pd.DataFrame, REML: bool = True, weights=None, o
         "checks": checks,
         "glmer": glmer,
     }
-    weights_arr = frame.weights if frame.weights is not None else np.ones(n)
     return Design(formula=f, fr=frame.to_frame, y=y, X=X,
                   X_colnames=[spec.colnames[i] for i in keep], offset=frame.offset,
                   weights=np.asarray(weights_arr, dtype=float), reterms=re.terms, Zt=re.Zt,

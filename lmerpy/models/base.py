@@ -79,10 +79,15 @@ class MixedModel:
 
     def isSingular(self, tol=1e-4) -> bool:
         """R: ``isSingular(fit, tol = 1e-4)``: some θ with a zero lower bound is below ``tol``
-        (a zero variance or a ±1 correlation; see :func:`lmerpy.isSingular`)."""
+        (a zero variance or a ±1 correlation; see :func:`lmerpy.isSingular`; for a
+        random-effects column on an extreme scale, its θ of the rescaled column, see
+        :mod:`lmerpy.optimize.coords`)."""
         tol = _TOL("tol", tol, "isSingular")
         lower = np.asarray(self.design.lower)
         th = self.theta
+        s = getattr(self.optsum, "coord_scale", None)
+        if s is not None:   # fitted in scaled coordinates: judged as the rescaled problem
+            th = th / np.asarray(s, dtype=float)[:th.size]
         return bool(np.any(th[lower == 0] < tol))
 
     def VarCorr(self) -> VarCorr:

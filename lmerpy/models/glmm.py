@@ -414,8 +414,10 @@ def optimizeGlmer(devfun, control=None, nAGQ=None, start=None, verbose=0, beta_s
 
 def mkGlmerMod(devfun, opt, glmod=None, data=None, call=None, optsum_stage1=None):
     """R: ``mkMerMod(environment(devfun), opt, reTrms, fr)`` for a GLMM."""
+    from .finite import check_finite_fit
     sol = devfun.solve(np.asarray(opt.theta, dtype=float))
     design = devfun.design if glmod is None else glmod
+    check_finite_fit(design, sol, glmm=True, has_scale=sol.has_scale)
     return GeneralizedLinearMixedModel(design, devfun, opt, sol, devfun.family, devfun.nAGQ,
                                        data=data, call=call, optsum_stage1=optsum_stage1)
 

@@ -195,8 +195,10 @@ def _default_control():
 
 def mkMerMod(devfun, opt, lf=None, data=None, call=None):
     """R: ``mkMerMod(rho, opt, reTrms, fr)``: the fitted-model object at the optimum."""
+    from .finite import check_finite_fit
     design = devfun.design if lf is None else lf
     sol = devfun.solve(np.asarray(opt.theta, dtype=float))
+    check_finite_fit(design, sol)
     return LinearMixedModel(design, devfun, opt, sol, data=data, call=call)
 
 

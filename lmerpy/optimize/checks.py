@@ -12,6 +12,7 @@ import numpy as np
 
 from ..errors import FitError
 from ..warnings import ConvergenceWarning, SingularFitWarning, warn
+from .coords import to_optimizer_coordinates
 
 __all__ = ["check_conv", "check_hess", "emit", "warning_text", "SINGULAR_MESSAGE",
            "SINGULAR_WARNING"]
@@ -161,6 +162,9 @@ def check_conv(devfun, optsum, lower=None, control=None, *, n_theta=None, comput
     coefs = np.asarray(optsum.theta, dtype=float).ravel()
     lbound = np.asarray(optsum.lower if lower is None else lower, dtype=float).ravel()
     lbound = np.where(np.isnan(lbound), -np.inf, lbound)
+    theta_m, lower_m = coefs, lbound
+    # a scaled optimization is checked in its own coordinates (those of the rescaled problem)
+    coefs, lbound, derivs = to_optimizer_coordinates(optsum, theta_m, lower_m, optsum.derivs)
     messages, code = [], 0
 
     def finish():
@@ -178,13 +182,14 @@ def check_conv(devfun, optsum, lower=None, control=None, *, n_theta=None, comput
     if is_singular:
         return finish()
 
-    derivs = optsum.derivs
     if derivs is None and compute_missing and devfun is not None:
-        derivs = compute_derivs(devfun, coefs, lbound, optsum.upper, control.use_gradient,
+        derivs = compute_derivs(devfun, theta_m, lower_m, optsum.upper, control.use_gradient,
                                 fx=optsum.fmin)
         optsum.derivs = {k: derivs[k] for k in ("gradient", "Hessian", "method")}
         optsum.derivs_evals += int(derivs.get("evals", 0))
-        devfun(coefs)  # leave the deviance's state at the optimum
+        devfun(theta_m)  # leave the deviance's state at the optimum
+        coefs, lbound, derivs = to_optimizer_coordinates(optsum, theta_m, lower_m,
+                                                         optsum.derivs)
     if derivs is None:
         return finish()
 

@@ -15,6 +15,8 @@ import numpy as np
 
 from ..warnings import ConvergenceWarning, warn
 from .control import Control, ControlError, glmerControl, lmerControl
+from ..design.scales import start_theta
+from .coords import ScaledDeviance, coordinate_scale, to_model_coordinates
 from .derivs import compute_derivs, has_gradient
 from .minimize import DEFAULT_SETTINGS, MinimizeResult, minimize_bounded
 from .newton import NEWTON_SETTINGS, model_derivatives, trust_newton
@@ -429,9 +431,35 @@ def optimize_lmer(devfun, theta0, lower, control=None, verbose=0, *, upper=None)
     if not isinstance(control, Control):
         raise ControlError("control must come from lmerControl(); got "
                            f"{type(control).__name__}")
-    return _optimize(devfun, theta0, lower, upper, control, lmer_optimizer(devfun, control),
-                     verbose=verbose, restart_edge=control.restart_edge,
-                     boundary_tol=control.boundary_tol, calc_derivs=control.calc_derivs)
+    optimizer = lmer_optimizer(devfun, control)
+    scale = _scale_for(devfun, optimizer, beta=False)
+    return _scaled(devfun, theta0, lower, upper, scale, lambda f, x, lo, hi: _optimize(
+        f, x, lo, hi, control, optimizer, verbose=verbose, restart_edge=control.restart_edge,
+        boundary_tol=control.boundary_tol, calc_derivs=control.calc_derivs))
+
+
+def _scale_for(devfun, optimizer, *, beta):
+    """Optimizer-coordinate scales for ``devfun``'s design (:mod:`.coords`), None for a
+    custom (callable) optimizer, which gets the model's coordinates as lme4's would."""
+    design = getattr(devfun, "design", None)
+    if design is None or callable(optimizer):
+        return None
+    return coordinate_scale(design, beta=beta)
+
+
+def _scaled(devfun, x0, lower, upper, scale, run):
+    """``run(devfun, x0, lower, upper)`` in optimizer coordinates x / scale, its OptSummary
+    transformed back (see :mod:`.coords`); just ``run`` when ``scale`` is None."""
+    if scale is None:
+        return run(devfun, x0, lower, upper)
+    s = np.asarray(scale, dtype=float)
+    x0 = np.asarray(x0, dtype=float).ravel()
+    lo = None if lower is None else \
+        np.broadcast_to(np.asarray(lower, dtype=float), x0.shape) / s
+    hi = None if upper is None else \
+        np.broadcast_to(np.asarray(upper, dtype=float), x0.shape) / s
+    opt = run(ScaledDeviance(devfun, s), x0 / s, lo, hi)
+    return to_model_coordinates(opt, s)
 
 
 def lmer_optimizer(devfun, control):
@@ -485,17 +513,23 @@ def optimize_glmer(devfun, x0, lower, control=None, verbose=0, *, stage=1, nAGQ=
                            f"{type(control).__name__}")
     if stage == 1:
         final = nAGQ == 0
-        return _optimize(devfun, x0, lower, upper, control, control.stage_optimizer(1),
-                         verbose=verbose,
-                         restart_edge=control.restart_edge if final else False,
-                         boundary_tol=control.boundary_tol if final else 0.0,
-                         calc_derivs=False)
+        optimizer = control.stage_optimizer(1)
+        scale = _scale_for(devfun, optimizer, beta=False)
+        return _scaled(devfun, x0, lower, upper, scale, lambda f, x, lo, hi: _optimize(
+            f, x, lo, hi, control, optimizer, verbose=verbose,
+            restart_edge=control.restart_edge if final else False,
+            boundary_tol=control.boundary_tol if final else 0.0, calc_derivs=False))
     if stage != 2:
         raise ControlError(f"stage must be 1 or 2; got {stage!r}")
-    return _optimize(devfun, x0, lower, upper, control, control.stage_optimizer(2),
-                     verbose=verbose, restart_edge=control.restart_edge,
-                     boundary_tol=control.boundary_tol, calc_derivs=control.calc_derivs,
-                     adj=True, n_theta=n_theta, beta_sd=beta_sd)
+    optimizer = control.stage_optimizer(2)
+    scale = _scale_for(devfun, optimizer, beta=True)
+    if scale is not None and beta_sd is not None:
+        nt = np.asarray(x0).size - np.asarray(beta_sd).size
+        beta_sd = np.asarray(beta_sd, dtype=float) / scale[nt:]
+    return _scaled(devfun, x0, lower, upper, scale, lambda f, x, lo, hi: _optimize(
+        f, x, lo, hi, control, optimizer, verbose=verbose, restart_edge=control.restart_edge,
+        boundary_tol=control.boundary_tol, calc_derivs=control.calc_derivs, adj=True,
+        n_theta=n_theta, beta_sd=beta_sd))
 
 
 def lme4_start(y, groups, lower=None):
@@ -538,8 +572,10 @@ def lme4_start(y, groups, lower=None):
 def lme4_start_theta(design):
     """lme4's starting θ for a :class:`lmerpy.design.structures.Design` (R: the start
     ``mkLmerDevfun`` sets): :func:`lme4_start` when every random term is a scalar intercept
-    on its own grouping factor, else ``design.theta`` (1 on diagonals, 0 off them)."""
-    theta = np.asarray(design.theta, dtype=float)
+    on its own grouping factor, else ``design.theta`` (1 on diagonals, 0 off them; in the
+    coordinates of the rescaled columns when some random-effects column is on an extreme
+    scale, :func:`lmerpy.design.scales.start_theta`)."""
+    theta = start_theta(design)
     terms = list(design.reterms)
     if not terms or any(list(t.cnms) != ["(Intercept)"] for t in terms):
         return theta

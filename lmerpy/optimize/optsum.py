@@ -110,6 +110,10 @@ class OptSummary:
         Seconds spent in the optimization (without the derivatives).
     derivs_elapsed : float
         Seconds spent on the derivatives.
+    coord_scale : ndarray or None
+        When some model-matrix column is on an extreme scale, the optimizer ran in the
+        coordinates ``theta / coord_scale`` (powers of 2, see :mod:`lmerpy.optimize.coords`);
+        every field here is in the model's coordinates. None otherwise.
     """
 
     optimizer: str
@@ -135,6 +139,7 @@ class OptSummary:
     gradient_evals: int = 0
     elapsed: float = 0.0
     derivs_elapsed: float = 0.0
+    coord_scale: Optional[np.ndarray] = None
 
     @property
     def par(self):
@@ -174,6 +179,7 @@ class OptSummary:
             "optimizer_evals": int(self.optimizer_evals),
             "gradient_evals": int(self.gradient_evals), "elapsed": float(self.elapsed),
             "derivs_elapsed": float(self.derivs_elapsed),
+            "coord_scale": _enc_vec(self.coord_scale),
         }
 
     @classmethod
@@ -204,7 +210,8 @@ class OptSummary:
             derivs_evals=int(d.get("derivs_evals", 0)),
             optimizer_evals=int(d.get("optimizer_evals", 0)),
             gradient_evals=int(d.get("gradient_evals", 0)), elapsed=float(d.get("elapsed", 0.0)),
-            derivs_elapsed=float(d.get("derivs_elapsed", 0.0)))
+            derivs_elapsed=float(d.get("derivs_elapsed", 0.0)),
+            coord_scale=_dec_vec(d.get("coord_scale")))
 
     def __str__(self):
         lines = ["Initial parameter vector: " + _fmt(self.theta_start),

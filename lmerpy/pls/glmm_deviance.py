@@ -26,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.linalg import lapack, solve_triangular
 
+from ..design.scales import start_theta
 from ..errors import DataError, FitError
 from .agq import GHrule, agq_deviance, check_agq
 from .glm_response import GlmResponse
@@ -69,7 +70,8 @@ class GlmmDeviance:
     lower : ndarray
         Lower bounds of the parameter vector (θ's, then −inf for β when nAGQ >= 1).
     theta0 : ndarray
-        Start θ (1 on diagonals, 0 off them).
+        Start θ (1 on diagonals, 0 off them; for random-effects columns on an extreme scale
+        that of the rescaled column, :func:`lmerpy.design.scales.start_theta`).
     beta0 : ndarray
         β after the initial PIRLS (the second stage starts from the first stage's β̂).
     lp0 : ndarray (n,)
@@ -92,7 +94,7 @@ class GlmmDeviance:
             self.S = GlmmStructure(design, backend) if structure is None else structure
             self.tolPwrss = float(tolPwrss)
             self.maxit = int(maxit)
-            self.theta0 = np.asarray(design.theta, dtype=float).copy()
+            self.theta0 = start_theta(design)
             self.theta_lower = np.asarray(design.lower, dtype=float).copy()
             resp = self.resp
             if lp0 is None:

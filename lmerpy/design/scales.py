@@ -1,0 +1,222 @@
+"""Variables on extreme scales: refused when double precision cannot fit them, and the scales
+the optimizer's coordinates take from the random- and fixed-effects columns.
+
+* :func:`check_extreme_scales` (at the design stage). A mixed model's estimates include
+  variances (σ², the random-effects variances, ``vcov``), which are squares of the data's
+  scale, and the fit works with cross-products (X'WX, Z'WZ, ỹ'Wỹ). When a variable's magnitude
+  is beyond 2^±500 (about 1e±150) its square is beyond double precision's normal range
+  (2^±1022): the cross-products overflow to inf or underflow to 0 (a column that underflows
+  looks like a zero column and would be dropped as rank deficient: a lost slope), and the
+  variances of the answer could not be represented anyway. Such data are refused with a
+  :class:`DataError` that names the variable and says to rescale it; data inside the range are
+  fitted as given.
+* :func:`coordinate_scale` / :func:`start_theta`: random-effects columns (and, for glmer's
+  second stage, fixed-effects columns) whose largest |value| is beyond 2^±10 make the
+  optimizer work in rescaled coordinates (see :mod:`lmerpy.optimize.coords`); columns inside
+  that range (all of lme4's reference data) leave the optimization untouched, bit for bit.
+* :func:`scale_summary`: the data's magnitudes, for error messages.
+
+R equivalent: none (lme4 returns σ = 0, infinite or NaN estimates, drops the column, or stops
+at a wrong optimum; its ``checkScaleX`` only warns about X).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..errors import DataError
+
+__all__ = ["EXTREME_EXPONENT", "SCALE_EXPONENT", "check_extreme_scales", "coordinate_scale",
+           "largest_magnitude", "scale_summary", "start_theta"]
+
+#: magnitudes beyond 2**±EXTREME_EXPONENT are refused (their squares leave the normal range)
+EXTREME_EXPONENT = 500
+_HIGH = 2.0 ** EXTREME_EXPONENT
+_LOW = 2.0 ** -EXTREME_EXPONENT
+
+
+def largest_magnitude(a, axis=None):
+    """max |a| (ignoring NaN), 0 for an empty array."""
+    a = np.asarray(a, dtype=float)
+    if a.size == 0:
+        return 0.0 if axis is None else np.zeros(a.shape[1 - axis] if a.ndim == 2 else 0)
+    with np.errstate(invalid="ignore"):
+        return np.nanmax(np.abs(a), axis=axis)
+
+
+def _extreme(m):
+    return m > _HIGH or 0.0 < m < _LOW
+
+
+def _advice(m):
+    e = int(round(math.log10(m)))
+    return f"divide it by 1e{e}" if e > 0 else f"multiply it by 1e{-e}"
+
+
+def _refuse(what, m):
+    direction = "overflow" if m > 1.0 else "underflow"
+    raise DataError(
+        f"{what} is on an extreme scale (largest |value| {m:.3g}): its squares and "
+        f"cross-products {direction} in double precision (beyond 2^±{EXTREME_EXPONENT}), so "
+        f"the fit and its variances cannot be computed; rescale it ({_advice(m)}) and "
+        "transform the estimates back")
+
+
+def check_extreme_scales(X, colnames, reterms, y, response_name, offset, weights, *,
+                         response_minus_offset):
+    """Refuse variables whose magnitude is beyond 2^±500 (see the module docstring).
+
+    Parameters
+    ----------
+    X : ndarray (n, p)
+        The fixed-effects model matrix before rank-deficient columns are dropped.
+    colnames : list of str
+    reterms : list of ReTerm
+        Their raw model matrices (``t.X``) are checked column by column.
+    y : ndarray (n,) or (n, 2)
+    response_name : str
+    offset, weights : ndarray (n,)
+    response_minus_offset : bool
+        Check y − offset (a linear model's response is fitted net of the offset) rather than
+        y and the offset separately (GLMMs: the offset is on the link scale).
+
+    Raises
+    ------
+    DataError
+        Naming the column (the model matrix's name, the random term, ``weights``, the
+        response or ``offset``), its largest |value| and the factor to rescale it by.
+    """
+    if X.shape[1]:
+        m = largest_magnitude(X, axis=0)
+        for j in np.flatnonzero((m > _HIGH) | ((m > 0) & (m < _LOW))):
+            _refuse(f"the fixed-effects column '{colnames[j]}'", float(m[j]))
+    for t in reterms:
+        Xt = np.asarray(t.X, dtype=float)
+        if not Xt.size:
+            continue
+        m = largest_magnitude(Xt, axis=0)
+        for j in np.flatnonzero((m > _HIGH) | ((m > 0) & (m < _LOW))):
+            _refuse(f"the column '{t.cnms[j]}' of the random term ({t.term_label})",
+                    float(m[j]))
+    w = np.asarray(weights, dtype=float)
+    if w.size:
+        pos = w[w > 0]
+        if pos.size:
+            hi, lo = float(pos.max()), float(pos.min())
+            if _extreme(hi):
+                _refuse("the prior weights ('weights')", hi)
+            if _extreme(lo):
+                _refuse("the prior weights ('weights')", lo)
+    yy = np.asarray(y, dtype=float)
+    off = np.asarray(offset, dtype=float)
+    if response_minus_offset and yy.ndim == 1 and off.shape == yy.shape and np.any(off != 0):
+        m = float(largest_magnitude(yy - off))
+        if _extreme(m):
+            _refuse(f"the response '{response_name}' minus the offset", m)
+        return
+    m = float(largest_magnitude(yy))
+    if _extreme(m):
+        _refuse(f"the response '{response_name}'", m)
+    if off.size:
+        m = float(largest_magnitude(off))
+        if _extreme(m):
+            _refuse("the offset", m)
+
+
+#: columns whose largest |value| is beyond 2**±SCALE_EXPONENT (about 1e±3) get scaled
+#: optimizer coordinates
+SCALE_EXPONENT = 10
+
+
+def _exponents(M):
+    """Per column of M: e = round(log2 max|column|) when that is beyond ±SCALE_EXPONENT, else 0."""
+    M = np.asarray(M, dtype=float)
+    if M.ndim != 2 or not M.size:
+        return np.zeros(M.shape[1] if M.ndim == 2 else 0, dtype=np.int64)
+    with np.errstate(invalid="ignore"):
+        m = np.nanmax(np.abs(M), axis=0)
+    e = np.zeros(m.shape[0], dtype=np.int64)
+    for j, v in enumerate(m):
+        if v > 0 and math.isfinite(v):
+            ex = math.log2(v)
+            if abs(ex) > SCALE_EXPONENT:
+                e[j] = int(round(ex))
+    return e
+
+
+def coordinate_scale(design, *, beta=False):
+    """Scale of each optimizer coordinate (θ, then β when ``beta``), or None when all are 1
+    (see :mod:`lmerpy.optimize.coords`, which runs the optimizer in the coordinates x / s).
+
+    The θ of row i of a random term's template get 2^−e_i, where 2^e_i is the largest |value|
+    of that term's column i (rounded to a power of 2) when it is beyond 2^±SCALE_EXPONENT;
+    β_j gets 2^−e_j from the fixed-effects column j likewise.
+
+    Parameters
+    ----------
+    design : lmerpy.design.structures.Design
+    beta : bool
+        Append β's scales (glmer's second stage optimizes (θ, β)).
+    """
+    reterms = list(getattr(design, "reterms", None) or [])
+    parts = []
+    for t in reterms:
+        e = _exponents(t.X)
+        p = int(t.n_columns)
+        if e.shape[0] != p:
+            e = np.zeros(p, dtype=np.int64)
+        # θ of template column j: rows j, j+1, ..., p-1 (diagonal entry first)
+        parts.extend(e[i] for j in range(p) for i in range(j, p))
+    e_theta = np.asarray(parts, dtype=np.int64)
+    if e_theta.shape[0] != len(getattr(design, "theta", ())):
+        return None
+    exps = e_theta
+    if beta:
+        exps = np.concatenate((e_theta, _exponents(design.X)))
+    if not np.any(exps):
+        return None
+    return np.ldexp(1.0, -exps)
+
+
+def start_theta(design):
+    """lme4's start θ (1 on the diagonals, 0 off them) for the problem with every
+    random-effects column rescaled as :func:`coordinate_scale` says: ``design.theta`` times
+    the θ scales (``design.theta`` itself when no column is on an extreme scale)."""
+    theta = np.asarray(design.theta, dtype=float)
+    s = coordinate_scale(design)
+    return theta.copy() if s is None else theta * s
+
+
+def scale_summary(design):
+    """A sentence giving the magnitudes (largest |value|) of the response, of the
+    fixed-effects columns with the largest and the smallest scale, and of the weights and
+    offset when there are any: for error messages about scale."""
+    parts = []
+    y = np.asarray(design.y, dtype=float)
+    resp = design.info.get("response") if isinstance(getattr(design, "info", None), dict) \
+        else None
+    parts.append(f"response '{resp or 'y'}': largest |value| {largest_magnitude(y):.3g}")
+    X = np.asarray(design.X, dtype=float)
+    names = list(design.X_colnames)
+    if X.shape[1]:
+        with np.errstate(invalid="ignore"):
+            m = np.nanmax(np.abs(X), axis=0) if X.shape[0] else np.zeros(X.shape[1])
+        cont = [j for j in range(X.shape[1]) if m[j] > 0]
+        if cont:
+            logs = np.log10(np.asarray([m[j] for j in cont]))
+            big = cont[int(np.argmax(logs))]
+            small = cont[int(np.argmin(logs))]
+            parts.append(f"largest-scale column '{names[big]}': largest |value| {m[big]:.3g}")
+            if small != big:
+                parts.append(f"smallest-scale column '{names[small]}': largest |value| "
+                             f"{m[small]:.3g}")
+    w = np.asarray(design.weights, dtype=float)
+    if w.size and not np.all(w == 1.0):
+        pos = w[w > 0]
+        if pos.size:
+            parts.append(f"weights from {pos.min():.3g} to {pos.max():.3g}")
+    off = np.asarray(design.offset, dtype=float)
+    if off.size and np.any(off != 0):
+        parts.append(f"offset: largest |value| {largest_magnitude(off):.3g}")
+    return "Scales: " + "; ".join(parts) + "."
