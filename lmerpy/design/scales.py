@@ -27,8 +27,9 @@ import numpy as np
 
 from ..errors import DataError
 
-__all__ = ["EXTREME_EXPONENT", "SCALE_EXPONENT", "check_extreme_scales", "coordinate_scale",
-           "largest_magnitude", "scale_summary", "start_theta"]
+__all__ = ["EXTREME_EXPONENT", "SCALE_EXPONENT", "check_extreme_scales", "column_exponents",
+           "coordinate_scale", "largest_magnitude", "scale_summary", "start_theta",
+           "term_exponents"]
 
 #: magnitudes beyond 2**±EXTREME_EXPONENT are refused (their squares leave the normal range)
 EXTREME_EXPONENT = 500
@@ -129,8 +130,9 @@ def check_extreme_scales(X, colnames, reterms, y, response_name, offset, weights
 SCALE_EXPONENT = 10
 
 
-def _exponents(M):
-    """Per column of M: e = round(log2 max|column|) when that is beyond ±SCALE_EXPONENT, else 0."""
+def column_exponents(M):
+    """Per column of M: e = round(log2 max|column|) when that is beyond ±SCALE_EXPONENT, else 0
+    (2^e is the factor the column is divided by to be on a unit scale)."""
     M = np.asarray(M, dtype=float)
     if M.ndim != 2 or not M.size:
         return np.zeros(M.shape[1] if M.ndim == 2 else 0, dtype=np.int64)
@@ -143,6 +145,16 @@ def _exponents(M):
             if abs(ex) > SCALE_EXPONENT:
                 e[j] = int(round(ex))
     return e
+
+
+def term_exponents(design):
+    """:func:`column_exponents` of each random term's raw model matrix (one array per term)."""
+    out = []
+    for t in list(getattr(design, "reterms", None) or []):
+        e = column_exponents(t.X)
+        out.append(e if e.shape[0] == int(t.n_columns) else
+                   np.zeros(int(t.n_columns), dtype=np.int64))
+    return out
 
 
 def coordinate_scale(design, *, beta=False):
@@ -159,13 +171,9 @@ def coordinate_scale(design, *, beta=False):
     beta : bool
         Append β's scales (glmer's second stage optimizes (θ, β)).
     """
-    reterms = list(getattr(design, "reterms", None) or [])
     parts = []
-    for t in reterms:
-        e = _exponents(t.X)
-        p = int(t.n_columns)
-        if e.shape[0] != p:
-            e = np.zeros(p, dtype=np.int64)
+    for e in term_exponents(design):
+        p = e.shape[0]
         # θ of template column j: rows j, j+1, ..., p-1 (diagonal entry first)
         parts.extend(e[i] for j in range(p) for i in range(j, p))
     e_theta = np.asarray(parts, dtype=np.int64)
@@ -173,7 +181,7 @@ def coordinate_scale(design, *, beta=False):
         return None
     exps = e_theta
     if beta:
-        exps = np.concatenate((e_theta, _exponents(design.X)))
+        exps = np.concatenate((e_theta, column_exponents(design.X)))
     if not np.any(exps):
         return None
     return np.ldexp(1.0, -exps)

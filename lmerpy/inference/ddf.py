@@ -24,6 +24,7 @@ from scipy import stats
 from scipy.linalg import solve_triangular
 
 from ..arguments import Choice
+from ..design.scales import coordinate_scale
 from ..errors import LmerpyError
 from ..warnings import DdfWarning, warn
 
@@ -175,8 +176,17 @@ class SatterthwaitePieces:
         self.vcov_beta = np.asarray(fit.vcov(), dtype=float)
         self.REML = reml
 
+        # θ in the coordinates of the rescaled random-effects columns (identity unless a
+        # column is on an extreme scale, see lmerpy.optimize.coords): numDeriv's steps and
+        # the eigenvalue tolerance are then those of the rescaled problem
+        sc = coordinate_scale(fit.design)
+        sc = np.ones(theta.size) if sc is None else np.asarray(sc, dtype=float)
+        scaled = not np.all(sc == 1.0)
+        if scaled:
+            theta = theta / sc
+
         def F(th):
-            ld, ldrx, r2, _, _ = pieces(th)
+            ld, ldrx, r2, _, _ = pieces(sc * th if scaled else th)
             return np.array([ld + (ldrx if reml else 0.0), r2])
 
         nth = theta.size
@@ -209,12 +219,17 @@ class SatterthwaitePieces:
         self.vcov_varpar = 2.0 * (V / evals[pos]) @ V.T
 
         def cov_beta(th):
-            RX = pieces(th)[4]
+            RX = pieces(sc * th if scaled else th)[4]
             Ri = solve_triangular(RX, np.eye(p))
             return Ri @ Ri.T
 
         jac = [s2 * J for J in _jacobian_richardson(cov_beta, theta)]
         jac.append(2.0 * sigma * cov_beta(theta))
+        if scaled:      # back to the model's θ: H/(s s'), 2H⁻¹ → S(2H⁻¹)S, ∂/∂θ = ∂/∂θ_s / s
+            full = np.append(sc, 1.0)
+            self.hessian = H / np.outer(full, full)
+            self.vcov_varpar = self.vcov_varpar * np.outer(full, full)
+            jac = [J / f for J, f in zip(jac, full)]
         self.jacobian = jac
 
     def ddf(self, L):

@@ -17,6 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import cho_factor, cho_solve
 
+from ..design.scales import column_exponents, coordinate_scale, term_exponents
 from ..errors import LmerpyError
 
 __all__ = ["KenwardRoger", "kr_pieces"]
@@ -149,7 +150,19 @@ def kr_pieces(fit) -> KenwardRoger:
                           f"q + p = {q + p} are too large (use Satterthwaite)")
     w = np.asarray(d.weights, dtype=float).reshape(-1)
     sigma2 = float(fit.sigma()) ** 2
-    Lam = d.lambdat_at(fit.theta).T.tocsc()
+    theta = np.asarray(fit.theta, dtype=float)
+    # columns on extreme scales (see lmerpy.optimize.coords) are rescaled by powers of 2 and
+    # the results transformed back: the same numbers, computed on unit-scale columns
+    ez, ex = term_exponents(d), column_exponents(X)
+    scaled = any(np.any(e) for e in ez) or np.any(ex)
+    if scaled:
+        zrow = np.concatenate([np.tile(np.ldexp(1.0, -e), t.n_levels)
+                               for t, e in zip(d.reterms, ez)]) if ez else np.ones(0)
+        Z = (Z @ sp.diags(zrow)).tocsc()
+        st = coordinate_scale(d)
+        theta = theta if st is None else theta / st
+        X = X * np.ldexp(1.0, -ex)
+    Lam = d.lambdat_at(theta).T.tocsc()
     U = (Z @ Lam).tocsc()                               # ZΛ
     WU = U.multiply(w[:, None]).tocsc()
     A = (U.T @ WU).toarray() + np.eye(q)
@@ -220,4 +233,19 @@ def kr_pieces(fit) -> KenwardRoger:
     for i in range(g):
         UU += W[i, i] * (Q[i, i] - P[i] @ Phi @ P[i])
     PhiA = Phi + 2.0 * Phi @ UU @ Phi
+    if scaled:
+        # β = β_s / 2^ex: Var(β) = D⁻¹Var(β_s)D⁻¹ and P_r = c_r D P_r,s D; γ_r = γ_r,s / c_r
+        # with c_r = 2^(e_i + e_j) for the entry (i, j) of a term's covariance (1 for σ²)
+        dx = np.ldexp(1.0, -ex)
+        c = np.ones(g)
+        r = 0
+        for e in ez:
+            for j in range(e.shape[0]):
+                for i in range(j, e.shape[0]):
+                    c[r] = np.ldexp(1.0, int(e[i] + e[j]))
+                    r += 1
+        Dxx = np.outer(dx, dx)
+        Phi, PhiA = Phi * Dxx, PhiA * Dxx
+        P = [Pr / Dxx * cr for Pr, cr in zip(P, c)]
+        W = W / np.outer(c, c)
     return KenwardRoger(Phi, PhiA, P, W)
