@@ -29,7 +29,7 @@ from ..errors import DataError
 
 __all__ = ["EXTREME_EXPONENT", "SCALE_EXPONENT", "check_extreme_scales", "column_exponents",
            "coordinate_scale", "largest_magnitude", "scale_summary", "start_theta",
-           "term_exponents"]
+           "term_exponents", "weight_exponent"]
 
 #: magnitudes beyond 2**±EXTREME_EXPONENT are refused (their squares leave the normal range)
 EXTREME_EXPONENT = 500
@@ -157,13 +157,35 @@ def term_exponents(design):
     return out
 
 
+def weight_exponent(design):
+    """Half the exponent of the prior weights' scale, for a linear mixed model whose largest
+    weight is beyond 2^±(2·SCALE_EXPONENT): multiplying the weights by c multiplies σ by √c
+    and leaves b alone, so θ (b's scale relative to σ) is divided by √c; 0 otherwise and for
+    GLMMs (whose prior weights are part of the family's variance)."""
+    info = getattr(design, "info", None)
+    if isinstance(info, dict) and info.get("glmer"):
+        return 0
+    w = getattr(design, "weights", None)
+    if w is None:
+        return 0
+    w = np.asarray(w, dtype=float)
+    if not w.size:
+        return 0
+    m = float(np.max(w))
+    if not (m > 0 and math.isfinite(m)):
+        return 0
+    ex = math.log2(m)
+    return int(round(ex / 2)) if abs(ex) > 2 * SCALE_EXPONENT else 0
+
+
 def coordinate_scale(design, *, beta=False):
     """Scale of each optimizer coordinate (θ, then β when ``beta``), or None when all are 1
     (see :mod:`lmerpy.optimize.coords`, which runs the optimizer in the coordinates x / s).
 
     The θ of row i of a random term's template get 2^−e_i, where 2^e_i is the largest |value|
-    of that term's column i (rounded to a power of 2) when it is beyond 2^±SCALE_EXPONENT;
-    β_j gets 2^−e_j from the fixed-effects column j likewise.
+    of that term's column i (rounded to a power of 2) when it is beyond 2^±SCALE_EXPONENT,
+    times 2^−k for prior weights of scale 2^2k (:func:`weight_exponent`); β_j gets 2^−e_j from
+    the fixed-effects column j likewise.
 
     Parameters
     ----------
@@ -176,7 +198,7 @@ def coordinate_scale(design, *, beta=False):
         p = e.shape[0]
         # θ of template column j: rows j, j+1, ..., p-1 (diagonal entry first)
         parts.extend(e[i] for j in range(p) for i in range(j, p))
-    e_theta = np.asarray(parts, dtype=np.int64)
+    e_theta = np.asarray(parts, dtype=np.int64) + weight_exponent(design)
     if e_theta.shape[0] != len(getattr(design, "theta", ())):
         return None
     exps = e_theta
