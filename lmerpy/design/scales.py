@@ -27,7 +27,8 @@ import numpy as np
 
 from ..errors import DataError
 
-__all__ = ["EXTREME_EXPONENT", "SCALE_EXPONENT", "check_extreme_scales", "column_exponents",
+__all__ = ["EXTREME_EXPONENT", "SCALE_EXPONENT", "check_extreme_scales", "check_response_scale",
+           "column_exponents",
            "coordinate_scale", "largest_magnitude", "scale_summary", "start_theta",
            "term_exponents", "weight_exponent"]
 
@@ -109,8 +110,14 @@ def check_extreme_scales(X, colnames, reterms, y, response_name, offset, weights
                 _refuse("the prior weights ('weights')", hi)
             if _extreme(lo):
                 _refuse("the prior weights ('weights')", lo)
+    check_response_scale(y, response_name, offset,
+                         response_minus_offset=response_minus_offset)
+
+
+def check_response_scale(y, response_name, offset=None, *, response_minus_offset=True):
+    """The response part of :func:`check_extreme_scales` (also used by ``refit(newresp)``)."""
     yy = np.asarray(y, dtype=float)
-    off = np.asarray(offset, dtype=float)
+    off = np.zeros(0) if offset is None else np.asarray(offset, dtype=float)
     if response_minus_offset and yy.ndim == 1 and off.shape == yy.shape and np.any(off != 0):
         m = float(largest_magnitude(yy - off))
         if _extreme(m):

@@ -27,6 +27,7 @@ import pandas as pd
 from ..arguments import (BACKEND, LOGICAL, LOGICAL_OR_NONE, NA_ACTION, NAGQ, PREDICT_TYPE,
                          VERBOSE, Choice, argument_error, new_response, numeric_vector, show,
                          start_values, unknown_keywords)
+from ..design.scales import check_response_scale
 from ..errors import ArgumentError, LmerpyError
 from ..warnings import ConvergenceWarning, LmerpyDeprecationWarning, warn
 from ..families import as_family, binomial
@@ -311,6 +312,7 @@ def _with_response(design, newresp, family=None):
     binom = getattr(fam, "family", "binomial") == "binomial"
     y = new_response(newresp, design.n, caller="refit", columns=(1, 2) if binom else (1,),
                      factor=binom)
+    check_response_scale(y, "newresp", design.offset, response_minus_offset=False)
     return dataclasses.replace(design, y=y)
 
 

@@ -12,6 +12,7 @@ import pandas as pd
 
 from ..arguments import (BACKEND, LOGICAL, LOGICAL_OR_NONE, NA_ACTION, VERBOSE, Choice,
                          new_response, start_values, unknown_keywords)
+from ..design.scales import check_response_scale
 from ..errors import DataError, LmerpyError
 from ..warnings import LmerpyDeprecationWarning, warn
 from .base import LogLik, MixedModel
@@ -99,6 +100,7 @@ class LinearMixedModel(MixedModel):
         design = self.design
         if newresp is not None:
             y = new_response(newresp, design.n, caller="refit")
+            check_response_scale(y, "newresp", design.offset)
             devfun = devfun.with_response(y)
             design = devfun.design
         opt = optimizeLmer(devfun, start=self.theta, control=control or self.call.get("control"))

@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.linalg import lapack, solve_triangular
 
-from ..design.scales import start_theta
+from ..design.scales import scale_summary, start_theta
 from ..errors import DataError, FitError
 from .agq import GHrule, agq_deviance, check_agq
 from .glm_response import GlmResponse
@@ -104,7 +104,11 @@ class GlmmDeviance:
                     st = pirls(self.S, resp, self.theta0, eta0, beta=beta, tol=self.tolPwrss,
                                maxit=self.maxit)
                 except PirlsError as e:
-                    raise FitError(f"{e} (at the starting values)") from None
+                    # at the start, before any optimization: the data's scales are the
+                    # usual suspect (e.g. Poisson counts of 1e12: working weights so large
+                    # that R_X's downdate cancels)
+                    raise FitError(f"{e} (at the starting values). {scale_summary(design)}") \
+                        from None
                 lp0 = st.eta - resp.offset
                 beta0 = st.beta
             self.lp0 = np.asarray(lp0, dtype=float)
