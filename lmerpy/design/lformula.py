@@ -179,7 +179,9 @@ def build_design(formula, data: pd.DataFrame, REML: bool = True, weights=None, o
                   theta_names=re.theta_names, flist=lambda: re.flist, assign=re.assign, REML=REML,
                   n_dropped=int(frame.dropped_rows.size), dropped_rows=frame.dropped_rows,
                   info=info, dropped_columns=list(spec.dropped), messages=messages,
-                  na_action=na_action)
+                  na_action=na_action,
+                  data_index=(data.index if na_action == "exclude" and frame.dropped_rows.size
+                              else None))
 
 
 def lFormula(formula, data: pd.DataFrame, REML: bool = True, weights=None, offset=None,

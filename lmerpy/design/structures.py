@@ -179,7 +179,11 @@ class Design:
     messages : list of str
         lme4's design-stage messages and warnings issued (rank drop, scale, checks).
     na_action : str
-        ``"omit"``, ``"exclude"`` (fitted values and residuals padded with NaN) or ``"fail"``.
+        ``"omit"``, ``"exclude"`` (fitted values, residuals, predictions and simulations padded
+        with NaN to the data's rows) or ``"fail"``.
+    data_index : pandas.Index or None
+        The data's full row index when ``na_action="exclude"`` dropped rows (the padded
+        accessors' index; R: the ``na.action`` attribute of the model frame); else None.
     """
 
     formula: Any
@@ -205,6 +209,7 @@ class Design:
     dropped_columns: List[str] = field(default_factory=list)
     messages: List[str] = field(default_factory=list)
     na_action: str = "omit"
+    data_index: Any = None
 
     @property
     def n(self) -> int:

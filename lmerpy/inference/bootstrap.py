@@ -346,8 +346,8 @@ def bootMer(fit, FUN: Callable, nsim: int = 1, seed=None, use_u: bool = False, r
                               "implemented (as in lme4)")
         if getattr(fit, "family", None) is not None:
             warn("semiparametric bootstrapping is questionable for GLMMs", BootstrapWarning)
-        fitted = fit.fitted().to_numpy(dtype=float)
-        res = fit.residuals(type="response").to_numpy(dtype=float)
+        fitted = fit._fitted_values()
+        res = np.asarray(fit._residual_values(type="response"), dtype=float)
         ys = [fitted + rng.choice(res, size=res.shape[0], replace=True) for _ in range(nsim)]
     results = refit_all(fit, FUN, ys, k, n_jobs=n_jobs, progress=progress)
     T = np.full((nsim, k), np.nan)

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ..arguments import LOGICAL, PREDICT_TYPE
+from ..models.naresid import naresid
 from .reform import NA, check_levels, newdata_terms, parse_re_form, random_part, select_terms
 
 __all__ = ["predict", "NA", "linear_predictor"]
@@ -87,7 +88,9 @@ def predict(fit, newdata=None, re_form=None, allow_new_levels=False, type="link"
     -------
     pandas.Series
         Indexed as ``newdata`` (or as the model frame). Rows with a missing fixed-effects
-        variable give NaN (R's ``na.pass``).
+        variable give NaN (R's ``na.pass``). Without ``newdata`` a fit with
+        ``na_action="exclude"`` gives one value per row of its data, NaN where a row was
+        dropped (R's ``napredict``).
 
     Notes
     -----
@@ -107,4 +110,6 @@ def predict(fit, newdata=None, re_form=None, allow_new_levels=False, type="link"
     eta, index = linear_predictor(fit, newdata, re_form, allow_new_levels)
     if type == "response" and _is_glmm(fit):
         eta = np.asarray(fit.family.linkinv(eta), dtype=float)
+    if newdata is None:       # the fit's rows: padded to the data's for na_action="exclude"
+        return naresid(fit.design, eta)
     return pd.Series(eta, index=index)

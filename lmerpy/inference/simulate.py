@@ -19,6 +19,7 @@ import pandas as pd
 
 from ..arguments import LOGICAL, NSIM, SEED
 from ..errors import ArgumentError, DataError, LmerpyError
+from ..models.naresid import naresid_frame
 from .predict import _is_glmm, linear_predictor
 from .reform import NA, group_factor_on, newdata_terms, parse_re_form, select_terms
 
@@ -258,7 +259,9 @@ def simulate(fit, nsim=1, seed=None, use_u=False, re_form=None, newdata=None,
         ``sim_1`` … ``sim_nsim``. A factor response gives Categorical columns with the
         response's levels; a ``cbind(successes, failures)`` response gives two columns per
         simulation (a column MultiIndex ``(sim_k, name)``), as R's two-column matrices.
-        ``attrs["seed"]`` holds ``seed``.
+        ``attrs["seed"]`` holds ``seed``. Without ``newdata`` a fit with
+        ``na_action="exclude"`` gives one row per row of its data, each column NaN (a
+        missing category) where a row was dropped, as R.
 
     Notes
     -----
@@ -284,4 +287,6 @@ def simulate(fit, nsim=1, seed=None, use_u=False, re_form=None, newdata=None,
     else:
         out = pd.DataFrame(Y, index=index, columns=names)
     out.attrs["seed"] = seed if not isinstance(seed, np.random.Generator) else None
+    if newdata is None:       # the fit's rows: padded to the data's for na_action="exclude"
+        out = naresid_frame(fit.design, out)
     return out

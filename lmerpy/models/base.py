@@ -14,6 +14,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ..arguments import LOGICAL, LOGICAL_OR_NONE, Choice, Number
+from .naresid import naresid
 from .ranef import build_coef, build_ranef
 from .varcorr import VarCorr
 
@@ -125,8 +126,14 @@ class MixedModel:
         return -2.0 * float(ll) + math.log(ll.nobs) * ll.df
 
     def fitted(self) -> pd.Series:
-        """R: ``fitted(fit)``: conditional fitted values (response scale)."""
-        return pd.Series(np.asarray(self._sol.fitted, dtype=float), index=self.design.fr.index)
+        """R: ``fitted(fit)``: conditional fitted values (response scale), indexed as the
+        model frame; with ``na_action="exclude"`` one per row of the data, NaN where a row
+        was dropped (R's ``napredict``)."""
+        return naresid(self.design, self._fitted_values())
+
+    def _fitted_values(self) -> np.ndarray:
+        """The fitted values of the model frame's rows (never padded)."""
+        return np.asarray(self._sol.fitted, dtype=float)
 
     # ------------------------------------------------------------------ matrices
     def model_matrix(self, type="fixed"):

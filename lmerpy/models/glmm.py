@@ -32,6 +32,7 @@ from ..errors import ArgumentError, LmerpyError
 from ..warnings import ConvergenceWarning, LmerpyDeprecationWarning, warn
 from ..families import as_family, binomial
 from .base import LogLik, MixedModel
+from .naresid import naresid
 
 __all__ = [
     "GeneralizedLinearMixedModel",
@@ -129,14 +130,22 @@ class GeneralizedLinearMixedModel(MixedModel):
     # ------------------------------------------------------------------ per observation
     def fitted(self) -> pd.Series:
         """R: ``fitted(fit)``: the conditional means μ on the response scale (proportions for
-        binomial)."""
-        return pd.Series(np.asarray(self._sol.mu, dtype=float), index=self.design.fr.index)
+        binomial); padded with NaN to the data's rows for ``na_action="exclude"``."""
+        return super().fitted()
+
+    def _fitted_values(self) -> np.ndarray:
+        return np.asarray(self._sol.mu, dtype=float)
 
     def residuals(self, type="deviance", scaled=False) -> pd.Series:
         """R: ``residuals(fit, type = "deviance" | "pearson" | "working" | "response",
-        scaled = FALSE)``; deviance residuals by default."""
+        scaled = FALSE)``; deviance residuals by default; padded with NaN to the data's rows
+        for ``na_action="exclude"`` (R's ``naresid``)."""
         type = _RESIDUAL_TYPE("type", type, "residuals")
         scaled = LOGICAL("scaled", scaled, "residuals")
+        return naresid(self.design, self._residual_values(type, scaled))
+
+    def _residual_values(self, type="deviance", scaled=False) -> np.ndarray:
+        """The residuals of the model frame's rows (never padded; ``type`` already checked)."""
         resp = self.devfun.resp
         y, mu = resp.y, self._sol.mu
         if type == "deviance":
@@ -150,7 +159,7 @@ class GeneralizedLinearMixedModel(MixedModel):
             r = y - mu
         if scaled:
             r = r / self.sigma()
-        return pd.Series(r, index=self.design.fr.index)
+        return np.asarray(r, dtype=float)
 
     resid = residuals
 
@@ -162,7 +171,7 @@ class GeneralizedLinearMixedModel(MixedModel):
         allow_new_levels = LOGICAL("allow_new_levels", allow_new_levels, "predict")
         if newdata is None and re_form is None and not kwargs:
             v = self._sol.eta if type == "link" else self._sol.mu
-            return pd.Series(np.asarray(v, dtype=float), index=self.design.fr.index)
+            return naresid(self.design, np.asarray(v, dtype=float))
         return super().predict(newdata=newdata, re_form=re_form,
                                allow_new_levels=allow_new_levels, type=type, **kwargs)
 
@@ -492,6 +501,8 @@ def glmer(formula, data, family=binomial, nAGQ=1, weights=None, offset=None, con
         Prior weights and an offset, one per row (or a column name / R expression).
     contrasts : dict, optional
     na_action : {"omit", "exclude", "fail"}
+        As for :func:`lmerpy.lmer` (``"exclude"`` pads the per-observation results with NaN
+        to the rows of ``data``).
     control : Control, optional
         ``glmerControl(...)``.
     start : array-like or dict, optional

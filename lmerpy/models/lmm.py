@@ -16,6 +16,7 @@ from ..design.scales import check_response_scale
 from ..errors import DataError, LmerpyError
 from ..warnings import LmerpyDeprecationWarning, warn
 from .base import LogLik, MixedModel
+from .naresid import naresid
 
 _RESIDUAL_TYPE = Choice(("response", "pearson", "working"))
 
@@ -71,16 +72,22 @@ class LinearMixedModel(MixedModel):
         return float(self._sol.deviance_ml)
 
     def residuals(self, type="response", scaled=False) -> pd.Series:
-        """R: ``residuals(fit, type = "response" | "pearson" | "working", scaled = FALSE)``."""
+        """R: ``residuals(fit, type = "response" | "pearson" | "working", scaled = FALSE)``;
+        with ``na_action="exclude"`` one per row of the data, NaN where a row was dropped
+        (R's ``naresid``)."""
         type = _RESIDUAL_TYPE("type", type, "residuals")
         scaled = LOGICAL("scaled", scaled, "residuals")
+        return naresid(self.design, self._residual_values(type, scaled))
+
+    def _residual_values(self, type="response", scaled=False) -> np.ndarray:
+        """The residuals of the model frame's rows (never padded; ``type`` already checked)."""
         y = np.asarray(self.design.y, dtype=float)
         r = y - np.asarray(self._sol.fitted, dtype=float)
         if type == "pearson":
             r = r * np.sqrt(self.design.weights)
         if scaled:
             r = r / self.sigma()
-        return pd.Series(r, index=self.design.fr.index)
+        return r
 
     resid = residuals
 
@@ -224,8 +231,10 @@ def lmer(formula, data, REML=True, weights=None, offset=None, contrasts=None, na
     contrasts : dict, optional
         Per-factor contrasts, R names: ``{"treat": "contr.sum"}``.
     na_action : {"omit", "exclude", "fail"}
-        Rows with a missing value in any used variable are dropped (R's ``na.omit``, also
-        accepted by that name), or the fit stops (``"fail"``).
+        ``"omit"`` (R's ``na.omit``, also accepted by that name): rows with a missing value
+        in any used variable are dropped; ``"exclude"`` (``na.exclude``): dropped as well, but
+        ``fitted()``, ``residuals()``, ``predict()`` and ``simulate()`` give one value per
+        row of ``data``, NaN at the dropped rows; ``"fail"``: missing values are an error.
     control : lmerpy.optimize.Control, optional
         ``lmerControl(...)``.
     start : array-like or dict, optional

@@ -58,7 +58,7 @@ def summary_input(fit) -> SummaryInput:
         formula=fit.design.formula.deparse_lines(),
         data_name=_data_name(fit),
         criteria=criteria,
-        scaled_residuals=fit.residuals(type="pearson", scaled=True).to_numpy(),
+        scaled_residuals=fit._residual_values(type="pearson", scaled=True),
         varcorr=vc.blocks(),
         sigma=fit.sigma() if fit._use_sc else None,
         use_sc=fit._use_sc,

@@ -157,8 +157,8 @@ def _fitted_lines(fit, data):
         raise LmerpyError(f"fit must be a fitted mixed model, not a {fit.__class__.__name__}")
     if not data.index.is_unique:
         raise DataError("data has a duplicated index: cannot match its rows to the fit's")
-    cond = fit.fitted()
-    index = cond.index
+    cond = fit.fitted()       # na_action="exclude": padded to the data's rows (NaN)
+    index = fit.design.fr.index
     missing = index.difference(data.index)
     if len(missing):
         raise LmerpyError(f"the fit has rows that data does not have (index {missing[0]!r}, …): "
