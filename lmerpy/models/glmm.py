@@ -298,6 +298,12 @@ def vcov_glmm(optsum, sol, n_theta):
     H = None if derivs is None else np.atleast_2d(np.asarray(derivs.get("Hessian"), dtype=float))
     if H is None or H.shape[0] <= n_theta:
         return V
+    # a fit in rescaled coordinates (columns on extreme scales, lmerpy.optimize.coords) is
+    # inverted and checked there, then transformed back: the same matrix, well conditioned
+    s = getattr(optsum, "coord_scale", None)
+    s = None if s is None or np.shape(s) != (H.shape[0],) else np.asarray(s, dtype=float)
+    if s is not None:
+        H = H * np.outer(s, s)
     try:
         Hi = np.linalg.inv(H)
     except np.linalg.LinAlgError:
@@ -310,6 +316,8 @@ def vcov_glmm(optsum, sol, n_theta):
     if bad:
         warn(_VCOV_FALLBACK, ConvergenceWarning)
         return V
+    if s is not None:
+        Vh = Vh * np.outer(s[n_theta:], s[n_theta:])
     return Vh
 
 
