@@ -39,12 +39,22 @@ _LOW = 2.0 ** -EXTREME_EXPONENT
 
 
 def largest_magnitude(a, axis=None):
-    """max |a| (ignoring NaN), 0 for an empty array."""
+    """max |a| (NaN ignored), 0 for an empty array; per column with ``axis=0``."""
     a = np.asarray(a, dtype=float)
     if a.size == 0:
         return 0.0 if axis is None else np.zeros(a.shape[1 - axis] if a.ndim == 2 else 0)
-    with np.errstate(invalid="ignore"):
-        return np.nanmax(np.abs(a), axis=axis)
+    m = np.maximum.reduce(np.abs(a), axis=axis)      # NaN propagates: rare, recomputed
+    if np.isnan(m).any():
+        with np.errstate(invalid="ignore"):
+            m = np.nanmax(np.abs(a), axis=axis)
+    return m
+
+
+def _bad_columns(m):
+    """Indices of magnitudes beyond 2^±EXTREME_EXPONENT (zero columns are fine)."""
+    if m.size and _LOW <= m.min() and m.max() <= _HIGH:
+        return ()
+    return np.flatnonzero((m > _HIGH) | ((m > 0) & (m < _LOW)))
 
 
 def _extreme(m):
@@ -91,18 +101,18 @@ def check_extreme_scales(X, colnames, reterms, y, response_name, offset, weights
     """
     if X.shape[1]:
         m = largest_magnitude(X, axis=0)
-        for j in np.flatnonzero((m > _HIGH) | ((m > 0) & (m < _LOW))):
+        for j in _bad_columns(m):
             _refuse(f"the fixed-effects column '{colnames[j]}'", float(m[j]))
     for t in reterms:
         Xt = np.asarray(t.X, dtype=float)
         if not Xt.size:
             continue
         m = largest_magnitude(Xt, axis=0)
-        for j in np.flatnonzero((m > _HIGH) | ((m > 0) & (m < _LOW))):
+        for j in _bad_columns(m):
             _refuse(f"the column '{t.cnms[j]}' of the random term ({t.term_label})",
                     float(m[j]))
     w = np.asarray(weights, dtype=float)
-    if w.size:
+    if w.size and not (w.min() >= _LOW and w.max() <= _HIGH):    # else all are fine
         pos = w[w > 0]
         if pos.size:
             hi, lo = float(pos.max()), float(pos.min())
@@ -118,7 +128,9 @@ def check_response_scale(y, response_name, offset=None, *, response_minus_offset
     """The response part of :func:`check_extreme_scales` (also used by ``refit(newresp)``)."""
     yy = np.asarray(y, dtype=float)
     off = np.zeros(0) if offset is None else np.asarray(offset, dtype=float)
-    if response_minus_offset and yy.ndim == 1 and off.shape == yy.shape and np.any(off != 0):
+    if off.size and not off.any():
+        off = np.zeros(0)
+    if response_minus_offset and yy.ndim == 1 and off.shape == yy.shape:
         m = float(largest_magnitude(yy - off))
         if _extreme(m):
             _refuse(f"the response '{response_name}' minus the offset", m)
@@ -135,6 +147,8 @@ def check_response_scale(y, response_name, offset=None, *, response_minus_offset
 #: columns whose largest |value| is beyond 2**±SCALE_EXPONENT (about 1e±3) get scaled
 #: optimizer coordinates
 SCALE_EXPONENT = 10
+_SCALE_HIGH = 2.0 ** SCALE_EXPONENT
+_SCALE_LOW = 2.0 ** -SCALE_EXPONENT
 
 
 def column_exponents(M):
@@ -143,14 +157,13 @@ def column_exponents(M):
     M = np.asarray(M, dtype=float)
     if M.ndim != 2 or not M.size:
         return np.zeros(M.shape[1] if M.ndim == 2 else 0, dtype=np.int64)
-    with np.errstate(invalid="ignore"):
-        m = np.nanmax(np.abs(M), axis=0)
+    m = largest_magnitude(M, axis=0)
     e = np.zeros(m.shape[0], dtype=np.int64)
-    for j, v in enumerate(m):
-        if v > 0 and math.isfinite(v):
-            ex = math.log2(v)
-            if abs(ex) > SCALE_EXPONENT:
-                e[j] = int(round(ex))
+    if _SCALE_LOW <= m.min() and m.max() <= _SCALE_HIGH:
+        return e
+    out = (m > _SCALE_HIGH) | ((m > 0) & (m < _SCALE_LOW))
+    for j in np.flatnonzero(out & np.isfinite(m)):
+        e[j] = int(round(math.log2(float(m[j]))))
     return e
 
 
