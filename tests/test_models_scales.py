@@ -258,6 +258,20 @@ def test_glmer_huge_poisson_counts_fail_naming_the_response():
     assert "at the starting values" in msg and "response 'TICKS'" in msg
 
 
+def test_glmer_offset_beyond_double_precision_is_refused(cbpp):
+    with pytest.raises(DataError) as e:
+        lmerpy.glmer(CBPP, cbpp, family="binomial", offset=np.full(len(cbpp), 1e300))
+    _assert_data_error(e, "the offset")
+
+
+def test_glmer_offset_beyond_the_optimizers_resolution(cbpp):
+    # η = 1e20 + Xβ: the intercept must cancel 1e20, where a double's spacing is 16384
+    with pytest.raises(FitError) as e:
+        _quiet(lmerpy.glmer, CBPP, cbpp, family="binomial", offset=np.full(len(cbpp), 1e20))
+    msg = str(e.value)
+    assert "the fixed effect '(Intercept)'" in msg and "offset: largest |value| 1e+20" in msg
+
+
 # ---------------------------------------------------------------------------------- refits
 
 

@@ -20,15 +20,14 @@ Where lmerpy differs from lme4 (on purpose):
 """
 from __future__ import annotations
 
-
 import numpy as np
 import pandas as pd
 
 from ..arguments import (BACKEND, LOGICAL, LOGICAL_OR_NONE, NA_ACTION, NAGQ, PREDICT_TYPE,
                          VERBOSE, Choice, argument_error, new_response, numeric_vector, show,
                          start_values, unknown_keywords)
-from ..design.scales import check_response_scale
-from ..errors import ArgumentError, LmerpyError
+from ..design.scales import check_response_scale, scale_summary
+from ..errors import ArgumentError, FitError, LmerpyError
 from ..warnings import ConvergenceWarning, LmerpyDeprecationWarning, warn
 from ..families import as_family, binomial
 from .base import LogLik, MixedModel
@@ -416,7 +415,7 @@ def optimizeGlmer(devfun, control=None, nAGQ=None, start=None, verbose=0, beta_s
     -------
     OptSummary
     """
-    from ..optimize import glmerControl, optimize_glmer
+    from ..optimize import OptimizerError, glmerControl, optimize_glmer
     ctl = _control(control, "glmer", "optimizeGlmer")
     ctl = ctl if ctl is not None else glmerControl()
     verbose = VERBOSE("verbose", verbose, "optimizeGlmer")
@@ -425,10 +424,24 @@ def optimizeGlmer(devfun, control=None, nAGQ=None, start=None, verbose=0, beta_s
         raise ArgumentError(f"optimizeGlmer: start has {x0.shape[0]} values; the deviance "
                             f"takes {len(devfun.lower)}: {show(start)}")
     target = devfun.nAGQ if nAGQ is None else NAGQ("nAGQ", nAGQ, "optimizeGlmer")
-    if devfun.nAGQ == 0:
-        return optimize_glmer(devfun, x0, devfun.lower, ctl, verbose, stage=1, nAGQ=target)
-    return optimize_glmer(devfun, x0, devfun.lower, ctl, verbose, stage=2, nAGQ=target,
-                          n_theta=devfun.n_theta, beta_sd=beta_sd)
+    try:
+        if devfun.nAGQ == 0:
+            return optimize_glmer(devfun, x0, devfun.lower, ctl, verbose, stage=1, nAGQ=target)
+        return optimize_glmer(devfun, x0, devfun.lower, ctl, verbose, stage=2, nAGQ=target,
+                              n_theta=devfun.n_theta, beta_sd=beta_sd)
+    except OptimizerError as e:
+        k = getattr(e, "parameter", None)
+        if k is None:
+            raise
+        # a parameter too large for the optimizer's steps (|β| ~ 1e16: an offset or a
+        # column on an extreme scale): say which, and the data's scales
+        design = devfun.design
+        names = list(design.theta_names) + list(design.X_colnames)
+        what = (f"θ '{names[k]}'" if k < devfun.n_theta else f"the fixed effect '{names[k]}'") \
+            if k < len(names) else f"parameter {k + 1}"
+        raise FitError(f"{e}: {what} = {x0[k]:.6g} is beyond the optimizer's resolution; "
+                       f"the data are probably on an extreme scale. "
+                       f"{scale_summary(design)}") from None
 
 
 def mkGlmerMod(devfun, opt, glmod=None, data=None, call=None, optsum_stage1=None):

@@ -64,7 +64,18 @@ _LBFGSB_KEYS = {"ftol", "gtol", "maxiter", "maxfun", "maxcor", "maxls", "eps"}
 
 
 class OptimizerError(LmerpyError, ValueError):
-    """Bad arguments to the optimizer (unknown method or setting, start outside the bounds)."""
+    """Bad arguments to the optimizer (unknown method or setting, start outside the bounds).
+
+    Attributes
+    ----------
+    parameter : int or None
+        0-based index of the parameter at fault, when there is one (a Nelder–Mead simplex
+        that cannot be built around it).
+    """
+
+    def __init__(self, message, parameter=None):
+        super().__init__(message)
+        self.parameter = parameter
 
 
 @dataclass
@@ -296,7 +307,7 @@ def _run_neldermead(rec, x0, lo, hi, settings):
                         stopval=-math.inf if stopval is None else float(stopval),
                         maxtime=settings.get("maxtime"))
     except SimplexError as e:
-        raise OptimizerError(str(e)) from None
+        raise OptimizerError(str(e), parameter=e.parameter) from None
     return r.x, r.fun, r.status, r.message
 
 

@@ -58,7 +58,11 @@ _REFLECT, _EXPAND, _CONTRACT, _SHRINK = 1.0, 2.0, -0.5, -0.5
 
 class SimplexError(ValueError):
     """The initial simplex cannot be built inside the bounds (lme4: "cannot generate feasible
-    simplex")."""
+    simplex"); ``parameter`` is the 0-based index of the parameter at fault."""
+
+    def __init__(self, message, parameter=None):
+        super().__init__(message)
+        self.parameter = parameter
 
 
 class NelderMeadResult:
@@ -114,7 +118,8 @@ def initial_simplex(x0, lower, upper, step):
                     v = 0.5 * ((hi if hi - x > x - lo else lo) + x)
         if _close(v, x):
             raise SimplexError(f"cannot generate a feasible simplex: parameter {i + 1} has no "
-                               f"room to move within its bounds [{lo}, {hi}] from {x}")
+                               f"room to move within its bounds [{lo}, {hi}] from {x}",
+                               parameter=i)
         P[i + 1, i] = v
     return P
 
