@@ -258,6 +258,14 @@ def test_glmer_huge_poisson_counts_fail_naming_the_response():
     assert "at the starting values" in msg and "response 'TICKS'" in msg
 
 
+@pytest.mark.parametrize("s", [1e-300, 1e300])
+def test_glmer_weights_beyond_double_precision_are_refused(cbpp, s):
+    with pytest.raises(DataError) as e:
+        lmerpy.glmer("incidence / size ~ period + (1 | herd)", cbpp, family="binomial",
+                     weights=cbpp["size"].to_numpy() * s)
+    _assert_data_error(e, "'weights'")
+
+
 def test_glmer_offset_beyond_double_precision_is_refused(cbpp):
     with pytest.raises(DataError) as e:
         lmerpy.glmer(CBPP, cbpp, family="binomial", offset=np.full(len(cbpp), 1e300))
