@@ -202,7 +202,12 @@ def warn(message: str, category: type = LmerpyWarning) -> None:
         module_globals = frame.f_globals
         module = module_globals.get("__name__", "<string>")
         registry = module_globals.setdefault("__warningregistry__", {})
+        # module_globals only lets linecache ask the module's loader for its source (zip
+        # imports); ``python -c`` code's __main__ has the BuiltinImporter as __loader__, which
+        # raises ImportError when asked, so pass them only for modules imported by a loader
+        loaded = module_globals.get("__spec__") is not None
         _pywarnings.warn_explicit(str(message), category, frame.f_code.co_filename,
-                                  frame.f_lineno, module, registry, module_globals)
+                                  frame.f_lineno, module, registry,
+                                  module_globals if loaded else None)
     finally:
         del frame

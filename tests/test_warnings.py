@@ -369,3 +369,20 @@ def test_no_warnings_warn_outside_the_helper():
                          r"from\s+warnings\s+import\s+.*\bwarn\b", code):
                 offenders.append(f"{path.relative_to(PACKAGE.parent)}:{k}: {line.strip()}")
     assert offenders == [], "use lmerpy.warnings.warn:\n" + "\n".join(offenders)
+
+
+@pytest.mark.parametrize("how", ["-c", "stdin"])
+def test_warnings_from_code_without_a_source_file(how):
+    """``python -c`` and the interactive prompt run code in a __main__ whose loader cannot give
+    source: the warning is still shown, at line 3 of that code, and the fit returns."""
+    import subprocess
+    import sys
+    code = ("import lmerpy\nd = lmerpy.datasets.load('Dyestuff2')\n"
+            "f = lmerpy.lmer('Yield ~ 1 + (1 | Batch)', d)\nprint('fitted', f.isSingular())\n")
+    root = str(Path(lmerpy.__file__).resolve().parents[1])
+    args = [sys.executable, "-c", code] if how == "-c" else [sys.executable, "-"]
+    out = subprocess.run(args, input=None if how == "-c" else code, capture_output=True,
+                         text=True, timeout=120, cwd=root)
+    assert out.returncode == 0, out.stderr
+    assert "fitted True" in out.stdout
+    assert ":3: SingularFitWarning: boundary (singular) fit" in out.stderr
