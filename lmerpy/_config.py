@@ -1,14 +1,4 @@
 """Which numerical backends this installation uses (``lmerpy.show_config()``)."""
-import importlib
-
-
-def cholmod_available():
-    """True when scikit-sparse's CHOLMOD wrapper imports."""
-    try:
-        importlib.import_module("sksparse.cholmod")
-    except Exception:  # noqa: BLE001 - any failure to import means "not available"
-        return False
-    return True
 
 
 def config():
@@ -26,11 +16,9 @@ def config():
         out["nlopt"] = nlopt.__version__ if hasattr(nlopt, "__version__") else "yes"
     except ImportError:
         out["nlopt"] = None
-    if cholmod_available():
-        import sksparse
-        out["sparse_cholesky"] = f"cholmod (scikit-sparse {getattr(sksparse, '__version__', '?')})"
-    else:
-        out["sparse_cholesky"] = "scipy (scikit-sparse not installed)"
+    from .pls.cholmod_backend import cholmod_status
+    usable, what = cholmod_status()
+    out["sparse_cholesky"] = f"cholmod ({what})" if usable else f"scipy ({what})"
     return out
 
 

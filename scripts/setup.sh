@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Sets up .venv with lmerpy (editable), its test extras and, where the system allows,
-# scikit-sparse built against the system SuiteSparse (0.4.x for SuiteSparse 5, 0.5 for 7).
+# Sets up .venv with lmerpy (editable), its test extras and, where the system has the
+# SuiteSparse headers, its `cholmod` extra (scikit-sparse 0.4.x, built by pip against the
+# system SuiteSparse 5 or 7, as `pip install "lmerpy[cholmod]"` does for a user).
 # As root on Debian/Ubuntu, installs libsuitesparse-dev and OpenBLAS when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,20 +22,14 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q -e ".[test,bench]"
-if ! .venv/bin/python -c "import sksparse.cholmod" >/dev/null 2>&1; then
-  if [ -n "$hdr" ]; then
-    major=$(awk '/#define SUITESPARSE_MAIN_VERSION/ {print $3}' "$hdr")
-    case "$major" in
-      5|6) spec="scikit-sparse>=0.4.14,<0.5" ;;
-      *) spec="scikit-sparse>=0.5" ;;
-    esac
-    echo "setup: SuiteSparse $major found; installing $spec"
-    .venv/bin/python -m pip install -q "cython>=3" setuptools wheel numpy scipy >/dev/null
-    SUITESPARSE_INCLUDE_DIR=$(dirname "$hdr") .venv/bin/python -m pip install -q --no-build-isolation "$spec" \
-      || echo "setup: scikit-sparse did not build; lmerpy will use its scipy backend"
-  else
-    echo "setup: no SuiteSparse headers; lmerpy will use its scipy backend"
-  fi
+extras="test,bench"
+if [ -n "$hdr" ]; then
+  # scikit-sparse has no wheels: pip compiles it (a minute, then cached) against these headers
+  echo "setup: SuiteSparse headers in $(dirname "$hdr"); installing lmerpy[test,bench,cholmod]"
+  SUITESPARSE_INCLUDE_DIR=$(dirname "$hdr") .venv/bin/python -m pip install -q -e ".[test,bench,cholmod]" \
+    && extras="" || echo "setup: scikit-sparse did not build; lmerpy will use its scipy backend"
+else
+  echo "setup: no SuiteSparse headers; lmerpy will use its scipy backend"
 fi
+[ -z "$extras" ] || .venv/bin/python -m pip install -q -e ".[$extras]"
 .venv/bin/python -c "import lmerpy; lmerpy.show_config()"

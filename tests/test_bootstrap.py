@@ -108,6 +108,25 @@ def test_bootmer_seed_and_workers(dyestuff):
     assert par.n_failed == 0
 
 
+def test_progress_bar_without_tqdm(dyestuff, monkeypatch, capsys):
+    """tqdm is optional (the ``progress`` extra): without it ``progress=True`` draws no bar
+    and the replicates are the same."""
+    import sys
+    monkeypatch.setitem(sys.modules, "tqdm", None)       # import tqdm raises ImportError
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        plain = bootMer(dyestuff, fixef_of, nsim=4, seed=3, progress=True)
+    assert "bootMer" not in capsys.readouterr().err
+    monkeypatch.undo()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        barred = bootMer(dyestuff, fixef_of, nsim=4, seed=3, progress=True)
+    err = capsys.readouterr().err
+    assert "bootMer" in err and "4/4" in err            # tqdm's bar, on stderr
+    pd.testing.assert_frame_equal(plain.t, barred.t)
+
+
 def test_bootmer_scalar_and_failures(dyestuff):
     calls = {"n": 0}
 

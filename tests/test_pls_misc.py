@@ -106,6 +106,57 @@ def test_cholmod_missing_is_a_clear_error(sleep, monkeypatch):
         LmmDeviance(des, backend="cholmod")
 
 
+def _fake_sksparse(monkeypatch, version, module_names, factor_names=()):
+    """Install a stand-in ``sksparse`` package with the given API in sys.modules."""
+    import sys
+    import types
+    pkg = types.ModuleType("sksparse")
+    pkg.__version__ = version
+    chol = types.ModuleType("sksparse.cholmod")
+    for name in module_names:
+        setattr(chol, name, object)
+    if "Factor" in module_names:
+        chol.Factor = type("Factor", (), {n: lambda self: None for n in factor_names})
+    pkg.cholmod = chol
+    monkeypatch.setitem(sys.modules, "sksparse", pkg)
+    monkeypatch.setitem(sys.modules, "sksparse.cholmod", chol)
+
+
+def test_scikit_sparse_05_api_is_not_used(sleep, monkeypatch, capsys):
+    """scikit-sparse 0.5 rewrote sksparse.cholmod (no analyze/cholesky_inplace/solve_L): with
+    it installed lmerpy falls back to scipy and says why, instead of an AttributeError."""
+    import lmerpy
+    from lmerpy.pls.cholmod_backend import SUPPORTED, cholmod_available, cholmod_status
+    _fake_sksparse(monkeypatch, "0.5.0", ["cholesky", "CholeskyFactor", "cho_factor"])
+    usable, why = cholmod_status()
+    assert not usable and not cholmod_available()
+    assert "0.5.0" in why and "analyze" in why and SUPPORTED in why
+    assert available_backends() == ["scipy"]
+    _, des = sleep
+    assert LmmDeviance(des).backend_name == "scipy"
+    with pytest.raises(LmerpyError, match="scikit-sparse 0.4"):
+        LmmDeviance(des, backend="cholmod")
+    lmerpy.show_config()
+    line = [ln for ln in capsys.readouterr().out.splitlines() if "sparse_cholesky" in ln][0]
+    assert line.split(": ", 1)[1] == f"scipy ({why})"
+
+
+def test_scikit_sparse_factor_without_a_method_is_not_used(monkeypatch):
+    from lmerpy.pls.cholmod_backend import FACTOR_API, MODULE_API, cholmod_status
+    _fake_sksparse(monkeypatch, "0.4.99", MODULE_API, [n for n in FACTOR_API if n != "solve_L"])
+    usable, why = cholmod_status()
+    assert not usable and "Factor.solve_L" in why and "0.4.99" in why
+    _fake_sksparse(monkeypatch, "0.4.99", MODULE_API, FACTOR_API)
+    assert cholmod_status() == (True, "scikit-sparse 0.4.99")
+
+
+def test_scikit_sparse_absent(monkeypatch):
+    import sys
+    from lmerpy.pls.cholmod_backend import cholmod_status
+    monkeypatch.setitem(sys.modules, "sksparse", None)  # import sksparse raises ImportError
+    assert cholmod_status() == (False, "scikit-sparse not installed")
+
+
 def test_attributes(sleep):
     ref, des = sleep
     dev = LmmDeviance(des, REML=False)

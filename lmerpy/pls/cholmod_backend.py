@@ -13,16 +13,44 @@ import warnings
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["cholmod_available", "CholmodFactor"]
+__all__ = ["cholmod_available", "cholmod_status", "CholmodFactor", "SUPPORTED", "MODULE_API",
+           "FACTOR_API"]
+
+#: the scikit-sparse releases whose API this backend uses (``lmerpy[cholmod]`` pins them):
+#: 0.5 rewrote ``sksparse.cholmod`` (no ``analyze``, ``cholesky_inplace``, ``solve_L``)
+SUPPORTED = "scikit-sparse>=0.4.16,<0.5"
+#: what this backend calls: module functions, then methods of the factor
+MODULE_API = ("analyze", "CholmodTypeConversionWarning", "Factor")
+FACTOR_API = ("cholesky_inplace", "logdet", "solve_L", "solve_Lt", "apply_P", "apply_Pt", "P",
+               "L", "copy")
+
+
+def cholmod_status():
+    """``(usable, description)`` of the installed scikit-sparse, for ``show_config()``.
+
+    Usable when ``sksparse.cholmod`` imports and has the 0.4 series' API that
+    :class:`CholmodFactor` calls; otherwise the description says what is missing.
+    """
+    try:
+        import sksparse
+        from sksparse import cholmod
+    except Exception as exc:  # noqa: BLE001 - any import failure means "absent"
+        if isinstance(exc, ModuleNotFoundError) and exc.name in ("sksparse", "sksparse.cholmod"):
+            return False, "scikit-sparse not installed"
+        return False, f"scikit-sparse does not import ({type(exc).__name__}: {exc})"
+    version = getattr(sksparse, "__version__", "?")
+    missing = [n for n in MODULE_API if not hasattr(cholmod, n)]
+    if not missing:
+        missing = [f"Factor.{n}" for n in FACTOR_API if not hasattr(cholmod.Factor, n)]
+    if missing:
+        return False, (f"scikit-sparse {version} lacks {', '.join(missing)}: lmerpy needs "
+                       f"'{SUPPORTED}'")
+    return True, f"scikit-sparse {version}"
 
 
 def cholmod_available():
-    """True when ``sksparse.cholmod`` imports."""
-    try:
-        import sksparse.cholmod  # noqa: F401
-    except Exception:  # noqa: BLE001 - any import failure means "absent"
-        return False
-    return True
+    """True when scikit-sparse's CHOLMOD wrapper imports and has the API lmerpy uses."""
+    return cholmod_status()[0]
 
 
 class CholmodFactor:

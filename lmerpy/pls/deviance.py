@@ -192,8 +192,9 @@ class LmmDeviance:
         if key not in (None,) + BACKENDS:
             raise LmerpyError(f"unknown backend {backend!r}; choose one of {list(BACKENDS)}")
         if key == "cholmod" and "cholmod" not in names:
-            raise LmerpyError("backend 'cholmod' needs scikit-sparse (sksparse.cholmod), "
-                              "which is not installed; use backend='scipy'")
+            raise LmerpyError("backend 'cholmod' needs scikit-sparse 0.4 (sksparse.cholmod), "
+                              "which is not installed or not usable (lmerpy.show_config() says "
+                              "why); use backend='scipy'")
         if key == "cholmod":
             return CholmodFactor(self.smap)
         blk, q2 = self._blocked()

@@ -351,8 +351,9 @@ def make_glmm_factor(smap, blocks, backend=None):
     have_cholmod = cholmod_available()
     if key == "cholmod":
         if not have_cholmod:
-            raise LmerpyError("backend 'cholmod' needs scikit-sparse (sksparse.cholmod), "
-                              "which is not installed; use backend='scipy'")
+            raise LmerpyError("backend 'cholmod' needs scikit-sparse 0.4 (sksparse.cholmod), "
+                              "which is not installed or not usable (lmerpy.show_config() says "
+                              "why); use backend='scipy'")
         return GlmmCholmodFactor(smap)
     if smap.q <= DENSE_Q:
         return DenseFactor(smap)
