@@ -83,6 +83,9 @@ def test_urls_classifiers_and_typing_marker():
     assert set(urls) == {"Documentation", "Source", "Issues"}
     assert all(u.startswith("https://") for u in urls.values())
     assert urls["Issues"] == urls["Source"] + "/issues"
+    mkdocs = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")     # the docs site says the same
+    assert f"site_url: {urls['Documentation']}\n" in mkdocs
+    assert f"repo_url: {urls['Source']}\n" in mkdocs
     assert "Typing :: Typed" in PROJECT["classifiers"]
     supported = [c.rsplit(" ", 1)[1] for c in PROJECT["classifiers"]
                  if re.fullmatch(r"Programming Language :: Python :: 3\.\d+", c)]
