@@ -1,7 +1,10 @@
 """Which numerical backends this installation uses (``lmerpy.show_config()``)."""
+from __future__ import annotations
+
+from typing import Dict, Optional
 
 
-def config():
+def config() -> Dict[str, Optional[str]]:
     """Return a dict describing the installed backends and versions."""
     import lark
     import numpy
@@ -22,7 +25,7 @@ def config():
     return out
 
 
-def show_config():
+def show_config() -> None:
     """Print the backends in use, like ``numpy.show_config()``."""
     for k, v in config().items():
         print(f"{k:>16}: {v}")

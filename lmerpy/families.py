@@ -9,12 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple, Union
 
 import numpy as np
 from scipy import special, stats
 
 from .arguments import Number, argument_error
 from .errors import ArgumentError
+
+if TYPE_CHECKING:
+    from .types import ArrayLike
 
 _EPS = np.finfo(float).eps
 
@@ -128,11 +132,11 @@ class Family:
     """
 
     family = ""
-    links = ()
+    links: Tuple[str, ...] = ()
     default_link = ""
     has_scale = False
 
-    def __init__(self, link=None):
+    def __init__(self, link: Union[str, Link, None] = None) -> None:
         link = self.default_link if link is None else link
         if isinstance(link, Link):
             self._link = link
@@ -146,38 +150,39 @@ class Family:
         self.link = self._link.name
 
     # link pieces
-    def linkfun(self, mu):
+    def linkfun(self, mu: ArrayLike) -> np.ndarray:
         return self._link.linkfun(np.asarray(mu, dtype=float))
 
-    def linkinv(self, eta):
+    def linkinv(self, eta: ArrayLike) -> np.ndarray:
         return self._link.linkinv(np.asarray(eta, dtype=float))
 
-    def mu_eta(self, eta):
+    def mu_eta(self, eta: ArrayLike) -> np.ndarray:
         return self._link.mu_eta(np.asarray(eta, dtype=float))
 
-    def valideta(self, eta):
+    def valideta(self, eta: ArrayLike) -> bool:
         return bool(self._link.valideta(eta))
 
-    def validmu(self, mu):
+    def validmu(self, mu: np.ndarray) -> bool:
         return bool(np.all(np.isfinite(mu)))
 
     # to be provided by subclasses
-    def variance(self, mu):
+    def variance(self, mu: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
-    def dev_resids(self, y, mu, wt):
+    def dev_resids(self, y: np.ndarray, mu: np.ndarray, wt: np.ndarray) -> np.ndarray:
         """Squared deviance residuals, one per observation (R: ``family$dev.resids``)."""
         raise NotImplementedError
 
-    def aic(self, y, n, mu, wt, dev):
+    def aic(self, y: np.ndarray, n: np.ndarray, mu: np.ndarray, wt: np.ndarray,
+            dev: float) -> float:
         """−2 log-likelihood with saturated constants (R: ``family$aic``, without the 2p)."""
         raise NotImplementedError
 
-    def mustart(self, y, wt):
+    def mustart(self, y: np.ndarray, wt: np.ndarray) -> np.ndarray:
         """Starting μ (R: ``family$initialize``)."""
         return np.asarray(y, dtype=float).copy()
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"\nFamily: {self.family} \nLink function: {self.link} \n"
 
     def __eq__(self, other):
@@ -194,16 +199,17 @@ class binomial(Family):
     links = ("logit", "probit", "cauchit", "log", "cloglog")
     default_link = "logit"
 
-    def variance(self, mu):
+    def variance(self, mu: np.ndarray) -> np.ndarray:
         return mu * (1.0 - mu)
 
-    def validmu(self, mu):
+    def validmu(self, mu: np.ndarray) -> bool:
         return bool(np.all(np.isfinite(mu)) and np.all((mu > 0) & (mu < 1)))
 
-    def dev_resids(self, y, mu, wt):
+    def dev_resids(self, y: np.ndarray, mu: np.ndarray, wt: np.ndarray) -> np.ndarray:
         return 2.0 * wt * (_ylogy(y, mu) + _ylogy(1.0 - y, 1.0 - mu))
 
-    def aic(self, y, n, mu, wt, dev):
+    def aic(self, y: np.ndarray, n: np.ndarray, mu: np.ndarray, wt: np.ndarray,
+            dev: float) -> float:
         m = np.where(np.asarray(n) > 1, n, wt)
         m = np.asarray(m, dtype=float)
         k = np.rint(m * y)
@@ -212,7 +218,7 @@ class binomial(Family):
             w = np.where(m > 0, wt / m, 0.0)
         return -2.0 * float(np.sum(w * ll))
 
-    def mustart(self, y, wt):
+    def mustart(self, y: np.ndarray, wt: np.ndarray) -> np.ndarray:
         return (wt * y + 0.5) / (wt + 1.0)
 
 
@@ -223,20 +229,21 @@ class poisson(Family):
     links = ("log", "identity", "sqrt")
     default_link = "log"
 
-    def variance(self, mu):
+    def variance(self, mu: np.ndarray) -> np.ndarray:
         return mu
 
-    def validmu(self, mu):
+    def validmu(self, mu: np.ndarray) -> bool:
         return bool(np.all(np.isfinite(mu)) and np.all(mu > 0))
 
-    def dev_resids(self, y, mu, wt):
+    def dev_resids(self, y: np.ndarray, mu: np.ndarray, wt: np.ndarray) -> np.ndarray:
         y = np.asarray(y, dtype=float)
         return 2.0 * wt * (_ylogy(y, mu) - (y - mu))
 
-    def aic(self, y, n, mu, wt, dev):
+    def aic(self, y: np.ndarray, n: np.ndarray, mu: np.ndarray, wt: np.ndarray,
+            dev: float) -> float:
         return -2.0 * float(np.sum(stats.poisson.logpmf(y, mu) * wt))
 
-    def mustart(self, y, wt):
+    def mustart(self, y: np.ndarray, wt: np.ndarray) -> np.ndarray:
         return y + 0.1
 
 
@@ -248,25 +255,26 @@ class Gamma(Family):
     default_link = "inverse"
     has_scale = True
 
-    def variance(self, mu):
+    def variance(self, mu: np.ndarray) -> np.ndarray:
         return mu ** 2
 
-    def validmu(self, mu):
+    def validmu(self, mu: np.ndarray) -> bool:
         return bool(np.all(np.isfinite(mu)) and np.all(mu > 0))
 
-    def dev_resids(self, y, mu, wt):
+    def dev_resids(self, y: np.ndarray, mu: np.ndarray, wt: np.ndarray) -> np.ndarray:
         with np.errstate(divide="ignore", invalid="ignore"):
             lg = np.where(y == 0, 0.0, np.log(np.where(y == 0, 1.0, y) / mu))
         return -2.0 * wt * (lg - (y - mu) / mu)
 
-    def aic(self, y, n, mu, wt, dev):
+    def aic(self, y: np.ndarray, n: np.ndarray, mu: np.ndarray, wt: np.ndarray,
+            dev: float) -> float:
         nobs = np.sum(wt)
         disp = dev / nobs
         shape = 1.0 / disp
         ll = stats.gamma.logpdf(y, a=shape, scale=mu * disp)
         return -2.0 * float(np.sum(ll * wt)) + 2.0
 
-    def mustart(self, y, wt):
+    def mustart(self, y: np.ndarray, wt: np.ndarray) -> np.ndarray:
         return np.asarray(y, dtype=float).copy()
 
 
@@ -278,16 +286,17 @@ class inverse_gaussian(Family):
     default_link = "1/mu^2"
     has_scale = True
 
-    def variance(self, mu):
+    def variance(self, mu: np.ndarray) -> np.ndarray:
         return mu ** 3
 
-    def validmu(self, mu):
+    def validmu(self, mu: np.ndarray) -> bool:
         return bool(np.all(np.isfinite(mu)) and np.all(mu > 0))
 
-    def dev_resids(self, y, mu, wt):
+    def dev_resids(self, y: np.ndarray, mu: np.ndarray, wt: np.ndarray) -> np.ndarray:
         return wt * ((y - mu) ** 2) / (y * mu ** 2)
 
-    def aic(self, y, n, mu, wt, dev):
+    def aic(self, y: np.ndarray, n: np.ndarray, mu: np.ndarray, wt: np.ndarray,
+            dev: float) -> float:
         return float(np.sum(wt) * (np.log(dev / np.sum(wt) * 2.0 * np.pi) + 1.0)
                      + 3.0 * np.sum(np.log(y) * wt) + 2.0)
 
@@ -300,13 +309,14 @@ class gaussian(Family):
     default_link = "identity"
     has_scale = True
 
-    def variance(self, mu):
+    def variance(self, mu: np.ndarray) -> np.ndarray:
         return np.ones_like(np.asarray(mu, dtype=float))
 
-    def dev_resids(self, y, mu, wt):
+    def dev_resids(self, y: np.ndarray, mu: np.ndarray, wt: np.ndarray) -> np.ndarray:
         return wt * (y - mu) ** 2
 
-    def aic(self, y, n, mu, wt, dev):
+    def aic(self, y: np.ndarray, n: np.ndarray, mu: np.ndarray, wt: np.ndarray,
+            dev: float) -> float:
         nobs = len(y)
         return float(nobs * (np.log(2.0 * np.pi * dev / nobs) + 1.0) + 2.0 - np.sum(np.log(wt)))
 
@@ -331,33 +341,34 @@ class negative_binomial(Family):
     links = ("log", "identity", "sqrt")
     default_link = "log"
 
-    def __init__(self, theta, link=None):
+    def __init__(self, theta: float, link: Union[str, Link, None] = None) -> None:
         th = _THETA("theta", theta, "negative_binomial")
         super().__init__(link)
         self.theta = th
         from .display.mermod import negative_binomial_family_name
         self.family = negative_binomial_family_name(th)
 
-    def variance(self, mu):
+    def variance(self, mu: np.ndarray) -> np.ndarray:
         return mu + mu ** 2 / self.theta
 
-    def validmu(self, mu):
+    def validmu(self, mu: np.ndarray) -> bool:
         return bool(np.all(np.isfinite(mu)) and np.all(mu > 0))
 
-    def dev_resids(self, y, mu, wt):
+    def dev_resids(self, y: np.ndarray, mu: np.ndarray, wt: np.ndarray) -> np.ndarray:
         th = self.theta
         y = np.asarray(y, dtype=float)
         return 2.0 * wt * (y * np.log(np.maximum(1.0, y) / mu)
                            - (y + th) * np.log((y + th) / (mu + th)))
 
-    def aic(self, y, n, mu, wt, dev):
+    def aic(self, y: np.ndarray, n: np.ndarray, mu: np.ndarray, wt: np.ndarray,
+            dev: float) -> float:
         th = self.theta
         y = np.asarray(y, dtype=float)
         term = ((y + th) * np.log(mu + th) - special.xlogy(y, mu) + special.gammaln(y + 1.0)
                 - th * np.log(th) + special.gammaln(th) - special.gammaln(th + y))
         return 2.0 * float(np.sum(term * wt))
 
-    def mustart(self, y, wt):
+    def mustart(self, y: np.ndarray, wt: np.ndarray) -> np.ndarray:
         y = np.asarray(y, dtype=float)
         return y + (y == 0) / 6.0
 
@@ -369,7 +380,8 @@ class negative_binomial(Family):
         return hash((self.family, self.link, self.theta))
 
 
-def theta_ml(y, mu, weights=None, limit=10, eps=_EPS ** 0.25, n=None):
+def theta_ml(y: ArrayLike, mu: ArrayLike, weights: Optional[ArrayLike] = None, limit: int = 10,
+             eps: float = _EPS ** 0.25, n: Optional[float] = None) -> Tuple[float, Dict[str, Any]]:
     """Maximum-likelihood negative binomial shape θ for given means (R: ``MASS::theta.ml``).
 
     Newton's method on the score of the negative binomial log-likelihood in θ, from the
@@ -452,7 +464,7 @@ FAMILY_NAMES = ("binomial", "poisson", "Gamma", "inverse.gaussian", "gaussian")
 _THETA = Number(lower=0, open_lower=True)
 
 
-def as_family(family):
+def as_family(family: Union[Family, type, str]) -> Family:
     """Accept a Family instance, a Family class or a name (``"binomial"``) like R's glm()."""
     if isinstance(family, Family):
         return family

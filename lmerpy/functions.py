@@ -1,55 +1,151 @@
 """lme4's generic functions as module-level functions, so R code ports line by line.
 
 ``fixef(fit)`` is ``fit.fixef()``, ``VarCorr(fit)`` is ``fit.VarCorr()``, and so on; each
-forwards its keyword arguments (R's dotted argument names become underscores).
+forwards its arguments (R's dotted argument names become underscores) to the method of the
+same name, whose documentation applies.
 """
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Dict
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .models.base import LogLik
+    from .models.lmm import LinearMixedModel
+    from .models.ranef import RanEf
+    from .models.summary import ModelSummary
+    from .models.varcorr import VarCorr as VarCorrTable
+    from .types import FittedModel
 
 __all__ = ["fixef", "ranef", "coef", "VarCorr", "sigma", "logLik", "AIC", "BIC", "deviance",
            "REMLcrit", "nobs", "ngrps", "vcov", "fitted", "residuals", "resid", "df_residual",
            "isSingular", "model_matrix", "getME", "update", "refit", "refitML", "summary"]
 
 
-def _method(name, doc):
-    def f(fit, *args, **kwargs):
-        return getattr(fit, name)(*args, **kwargs)
-    f.__name__ = name
-    f.__qualname__ = name
-    f.__doc__ = f"R: ``{doc}``. Same as ``fit.{name}(...)``."
-    return f
+def fixef(fit: FittedModel) -> pd.Series:
+    """R: ``fixef(fit)``. Same as ``fit.fixef()``."""
+    return fit.fixef()
 
 
-fixef = _method("fixef", "fixef(fit)")
-ranef = _method("ranef", "ranef(fit, condVar = TRUE)")
-coef = _method("coef", "coef(fit)")
-VarCorr = _method("VarCorr", "VarCorr(fit)")
-sigma = _method("sigma", "sigma(fit)")
-logLik = _method("logLik", "logLik(fit)")
-AIC = _method("AIC", "AIC(fit)")
-BIC = _method("BIC", "BIC(fit)")
-deviance = _method("deviance", "deviance(fit, REML = NULL)")
-REMLcrit = _method("REMLcrit", "REMLcrit(fit)")
-nobs = _method("nobs", "nobs(fit)")
-ngrps = _method("ngrps", "ngrps(fit)")
-vcov = _method("vcov", "vcov(fit)")
-fitted = _method("fitted", "fitted(fit)")
-residuals = _method("residuals", "residuals(fit, type, scaled)")
+def ranef(fit: FittedModel, *args: Any, **kwargs: Any) -> RanEf:
+    """R: ``ranef(fit, condVar = TRUE)``. Same as ``fit.ranef(...)``."""
+    return fit.ranef(*args, **kwargs)
+
+
+def coef(fit: FittedModel) -> Dict[str, pd.DataFrame]:
+    """R: ``coef(fit)``. Same as ``fit.coef()``."""
+    return fit.coef()
+
+
+def VarCorr(fit: FittedModel) -> VarCorrTable:
+    """R: ``VarCorr(fit)``. Same as ``fit.VarCorr()``."""
+    return fit.VarCorr()
+
+
+def sigma(fit: FittedModel) -> float:
+    """R: ``sigma(fit)``. Same as ``fit.sigma()``."""
+    return fit.sigma()
+
+
+def logLik(fit: FittedModel, *args: Any, **kwargs: Any) -> LogLik:
+    """R: ``logLik(fit)``. Same as ``fit.logLik(...)``."""
+    return fit.logLik(*args, **kwargs)
+
+
+def AIC(fit: FittedModel) -> float:
+    """R: ``AIC(fit)``. Same as ``fit.AIC()``."""
+    return fit.AIC()
+
+
+def BIC(fit: FittedModel) -> float:
+    """R: ``BIC(fit)``. Same as ``fit.BIC()``."""
+    return fit.BIC()
+
+
+def deviance(fit: FittedModel, *args: Any, **kwargs: Any) -> float:
+    """R: ``deviance(fit, REML = NULL)``. Same as ``fit.deviance(...)``."""
+    return fit.deviance(*args, **kwargs)
+
+
+def REMLcrit(fit: LinearMixedModel) -> float:
+    """R: ``REMLcrit(fit)``. Same as ``fit.REMLcrit()``."""
+    return fit.REMLcrit()
+
+
+def nobs(fit: FittedModel) -> int:
+    """R: ``nobs(fit)``. Same as ``fit.nobs()``."""
+    return fit.nobs()
+
+
+def ngrps(fit: FittedModel) -> pd.Series:
+    """R: ``ngrps(fit)``. Same as ``fit.ngrps()``."""
+    return fit.ngrps()
+
+
+def vcov(fit: FittedModel, *args: Any, **kwargs: Any) -> pd.DataFrame:
+    """R: ``vcov(fit)``. Same as ``fit.vcov(...)``."""
+    return fit.vcov(*args, **kwargs)
+
+
+def fitted(fit: FittedModel) -> pd.Series:
+    """R: ``fitted(fit)``. Same as ``fit.fitted()``."""
+    return fit.fitted()
+
+
+def residuals(fit: FittedModel, *args: Any, **kwargs: Any) -> pd.Series:
+    """R: ``residuals(fit, type, scaled)``. Same as ``fit.residuals(...)``."""
+    return fit.residuals(*args, **kwargs)
+
+
 resid = residuals
-df_residual = _method("df_residual", "df.residual(fit)")
-isSingular = _method("isSingular", "isSingular(fit, tol = 1e-4)")
-isSingular.__doc__ += """
 
-True when some θ with a lower bound of 0 (a relative standard deviation) is below ``tol``:
-a variance estimated as zero, or correlations at ±1 (a random-effects covariance matrix of
-less than full rank). The fit then warns ``boundary (singular) fit``
-(:class:`lmerpy.warnings.SingularFitWarning`). It is a valid maximum of the likelihood, but
-the random effects are more complex than the data support: look at ``fit.VarCorr()`` for
-zero variances and ±1 correlations and consider a simpler random-effects structure; what to
-check and what to do is in the documentation's "Errors and warnings" page (docs/errors.md,
-"Singular fits")."""
-model_matrix = _method("model_matrix", "model.matrix(fit, type)")
-getME = _method("getME", "getME(fit, name)")
-update = _method("update", "update(fit, ...)")
-refit = _method("refit", "refit(fit, newresp)")
-refitML = _method("refitML", "refitML(fit)")
-summary = _method("summary", "summary(fit)")
+
+def df_residual(fit: FittedModel) -> int:
+    """R: ``df.residual(fit)``. Same as ``fit.df_residual()``."""
+    return fit.df_residual()
+
+
+def isSingular(fit: FittedModel, *args: Any, **kwargs: Any) -> bool:
+    """R: ``isSingular(fit, tol = 1e-4)``. Same as ``fit.isSingular(...)``.
+
+    True when some θ with a lower bound of 0 (a relative standard deviation) is below ``tol``:
+    a variance estimated as zero, or correlations at ±1 (a random-effects covariance matrix of
+    less than full rank). The fit then warns ``boundary (singular) fit``
+    (:class:`lmerpy.warnings.SingularFitWarning`). It is a valid maximum of the likelihood, but
+    the random effects are more complex than the data support: look at ``fit.VarCorr()`` for
+    zero variances and ±1 correlations and consider a simpler random-effects structure; what to
+    check and what to do is in the documentation's "Errors and warnings" page (docs/errors.md,
+    "Singular fits").
+    """
+    return fit.isSingular(*args, **kwargs)
+
+
+def model_matrix(fit: FittedModel, *args: Any, **kwargs: Any) -> Any:
+    """R: ``model.matrix(fit, type)``. Same as ``fit.model_matrix(...)``."""
+    return fit.model_matrix(*args, **kwargs)
+
+
+def getME(fit: FittedModel, *args: Any, **kwargs: Any) -> Any:
+    """R: ``getME(fit, name)``. Same as ``fit.getME(...)``."""
+    return fit.getME(*args, **kwargs)
+
+
+def update(fit: FittedModel, *args: Any, **kwargs: Any) -> FittedModel:
+    """R: ``update(fit, ...)``. Same as ``fit.update(...)``."""
+    return fit.update(*args, **kwargs)
+
+
+def refit(fit: FittedModel, *args: Any, **kwargs: Any) -> FittedModel:
+    """R: ``refit(fit, newresp)``. Same as ``fit.refit(...)``."""
+    return fit.refit(*args, **kwargs)
+
+
+def refitML(fit: LinearMixedModel) -> LinearMixedModel:
+    """R: ``refitML(fit)``. Same as ``fit.refitML()``."""
+    return fit.refitML()
+
+
+def summary(fit: FittedModel, *args: Any, **kwargs: Any) -> ModelSummary:
+    """R: ``summary(fit)``. Same as ``fit.summary(...)``."""
+    return fit.summary(*args, **kwargs)

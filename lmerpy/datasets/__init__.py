@@ -4,8 +4,11 @@ R equivalent: ``data(sleepstudy, package = "lme4")`` and friends. Factors come b
 :class:`pandas.Categorical` with R's level order (which decides treatment-contrast baselines)
 and R's ordered-ness (ordered factors get polynomial contrasts, as in R).
 """
+from __future__ import annotations
+
 import json
 from importlib import resources
+from typing import List
 
 import pandas as pd
 
@@ -18,13 +21,13 @@ def _data_dir():
     return resources.files(__name__) / "data"
 
 
-def list_datasets():
+def list_datasets() -> List[str]:
     """Names of the bundled data sets, sorted (R: ``data(package = "lme4")``)."""
     names = [p.name[: -len(".csv.gz")] for p in _data_dir().iterdir() if p.name.endswith(".csv.gz")]
     return sorted(names, key=str.lower)
 
 
-def load(name):
+def load(name: str) -> pd.DataFrame:
     """Load a bundled data set.
 
     Parameters

@@ -406,7 +406,7 @@ def _parse_cached(text: str) -> Formula:
 # --------------------------------------------------------------------------- public API
 
 
-def parse_formula(text) -> Formula:
+def parse_formula(text: str) -> Formula:
     """Parse an R/lme4 model formula (R: ``as.formula``, then lme4's ``expandDoubleVerts``,
     ``findbars``, ``nobars`` and ``terms``).
 

@@ -19,7 +19,7 @@ import pandas as pd
 from ..arguments import argument_error
 from ..errors import ArgumentError, DataError, LmerpyError, UnknownColumnError
 
-__all__ = ["NA", "is_na_form", "parse_re_form", "select_terms", "term_b", "newdata_terms",
+__all__ = ["NA", "NAType", "is_na_form", "parse_re_form", "select_terms", "term_b", "newdata_terms",
            "group_factor_on"]
 
 
@@ -43,6 +43,8 @@ class _NAType:
         return (_NAType, ())
 
 
+#: the type of :data:`NA` (for annotations)
+NAType = _NAType
 #: ``re_form=NA``: population-level predictions (R: ``re.form = NA``)
 NA = _NAType()
 

@@ -8,6 +8,7 @@ everything here only reads them. Methods carry R's names (``fit.fixef()``), and
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING, Any, Dict, List, Literal, Mapping, Optional, Sequence, Union
 
 import numpy as np
 import pandas as pd
@@ -15,22 +16,34 @@ import scipy.sparse as sp
 
 from ..arguments import LOGICAL, LOGICAL_OR_NONE, Choice, Number
 from .naresid import naresid
-from .ranef import build_coef, build_ranef
+from .ranef import RanEf, build_coef, build_ranef
 from .varcorr import VarCorr
 
 _TOL = Number(lower=0)
 _MATRIX_TYPE = Choice(("fixed", "random", "randomListRaw"))
 
+if TYPE_CHECKING:
+    from ..design.structures import Design
+    from ..inference.anova import AnovaTable
+    from ..inference.profile import Profile
+    from ..optimize.optsum import OptSummary
+    from ..types import DataLike, ReForm, Seed
+    from .summary import ModelSummary
+
 
 class LogLik(float):
     """A log-likelihood with its degrees of freedom (R: class ``logLik``)."""
 
-    def __new__(cls, value, df, nobs, REML=False):
+    df: int
+    nobs: int
+    REML: bool
+
+    def __new__(cls, value: float, df: int, nobs: int, REML: bool = False) -> LogLik:
         obj = super().__new__(cls, value)
         obj.df, obj.nobs, obj.REML = int(df), int(nobs), bool(REML)
         return obj
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         from ..display.rformat import format_number
         kind = "'log Lik.'"
         return f"{kind} {format_number(float(self), digits=7)} (df={self.df})"
@@ -44,7 +57,8 @@ class MixedModel:
     #: lme4's class name, printed in the summary title
     r_class = "merMod"
 
-    def __init__(self, design, devfun, optsum, solution, data=None, call=None):
+    def __init__(self, design: Design, devfun: Any, optsum: OptSummary, solution: Any,
+                 data: DataLike = None, call: Optional[Mapping[str, Any]] = None) -> None:
         self.design = design
         self.devfun = devfun
         self.optsum = optsum
@@ -78,7 +92,7 @@ class MixedModel:
     def _vcov_beta(self):
         return self._sol.vcov_beta
 
-    def isSingular(self, tol=1e-4) -> bool:
+    def isSingular(self, tol: float = 1e-4) -> bool:
         """R: ``isSingular(fit, tol = 1e-4)``: some θ with a zero lower bound is below ``tol``
         (a zero variance or a ±1 correlation; see :func:`lmerpy.isSingular`; for a
         random-effects column on an extreme scale, its θ of the rescaled column, see
@@ -97,13 +111,20 @@ class MixedModel:
 
     _use_sc = True
 
-    def ranef(self, condVar=True):
+    if TYPE_CHECKING:  # defined by each model class
+        def sigma(self) -> float: ...
+
+        def logLik(self) -> LogLik: ...
+
+        def residuals(self, type: Any = ..., scaled: bool = False) -> pd.Series: ...
+
+    def ranef(self, condVar: bool = True) -> RanEf:
         """R: ``ranef(fit, condVar = TRUE)``: conditional modes per grouping factor."""
         condVar = LOGICAL("condVar", condVar, "ranef")
         cv = self._sol.cond_var if condVar else None
         return build_ranef(self.design, np.asarray(self._sol.b, dtype=float), cv)
 
-    def coef(self):
+    def coef(self) -> Dict[str, pd.DataFrame]:
         """R: ``coef(fit)``: β̂ plus conditional modes, one DataFrame per grouping factor."""
         return build_coef(self.fixef(), self.ranef(condVar=False))
 
@@ -136,7 +157,8 @@ class MixedModel:
         return np.asarray(self._sol.fitted, dtype=float)
 
     # ------------------------------------------------------------------ matrices
-    def model_matrix(self, type="fixed"):
+    def model_matrix(self, type: Literal["fixed", "random", "randomListRaw"] = "fixed"
+                     ) -> Union[pd.DataFrame, sp.csc_matrix, List[np.ndarray]]:
         """R: ``model.matrix(fit, type = "fixed" | "random" | "randomListRaw")``."""
         type = _MATRIX_TYPE("type", type, "model_matrix")
         if type == "fixed":
@@ -146,58 +168,64 @@ class MixedModel:
             return self.design.Zt.T.tocsc()
         return [t.X for t in self.design.reterms]
 
-    def getME(self, name):
+    def getME(self, name: Union[str, Sequence[str]]) -> Any:
         """R: ``getME(fit, name)``: the one door to every internal piece (see ``getme.NAMES``)."""
         from .getme import get_me
         return get_me(self, name)
 
     # ------------------------------------------------------------------ inference (lmerpy.inference)
-    def predict(self, newdata=None, re_form=None, allow_new_levels=False, type="link", **kwargs):
+    def predict(self, newdata: DataLike = None, re_form: ReForm = None,
+                allow_new_levels: bool = False, type: Literal["link", "response"] = "link",
+                **kwargs: Any) -> pd.Series:
         """R: ``predict(fit, newdata, re.form, allow.new.levels, type)``."""
         from ..inference.predict import predict
         return predict(self, newdata=newdata, re_form=re_form, allow_new_levels=allow_new_levels,
                        type=type, **kwargs)
 
-    def simulate(self, nsim=1, seed=None, use_u=False, re_form=None, newdata=None, **kwargs):
+    def simulate(self, nsim: int = 1, seed: Seed = None, use_u: bool = False,
+                 re_form: ReForm = None, newdata: DataLike = None, **kwargs: Any) -> pd.DataFrame:
         """R: ``simulate(fit, nsim, seed, use.u, re.form, newdata)``."""
         from ..inference.simulate import simulate
         return simulate(self, nsim=nsim, seed=seed, use_u=use_u, re_form=re_form,
                         newdata=newdata, **kwargs)
 
-    def anova(self, *others, **kwargs):
+    def anova(self, *others: MixedModel, **kwargs: Any) -> AnovaTable:
         """R: ``anova(fit, ...)``: sequential F table, or the LRT table against other fits."""
         from ..inference.anova import anova
         return anova(self, *others, **kwargs)
 
-    def drop1(self, test="Chisq", **kwargs):
+    def drop1(self, test: Literal["Chisq", "none"] = "Chisq", **kwargs: Any) -> AnovaTable:
         """R: ``drop1(fit, test = "Chisq")``."""
         from ..inference.anova import drop1
         return drop1(self, test=test, **kwargs)
 
-    def confint(self, parm=None, level=0.95, method="profile", **kwargs):
+    def confint(self, parm: Union[str, int, Sequence[Union[str, int]], None] = None,
+                level: float = 0.95, method: Literal["profile", "Wald", "boot"] = "profile",
+                **kwargs: Any) -> pd.DataFrame:
         """R: ``confint(fit, parm, level, method = "profile" | "Wald" | "boot")``."""
         from ..inference.confint import confint
         return confint(self, parm=parm, level=level, method=method, **kwargs)
 
-    def profile(self, **kwargs):
+    def profile(self, **kwargs: Any) -> Profile:
         """R: ``profile(fit)``."""
         from ..inference.profile import profile
         return profile(self, **kwargs)
 
     # ------------------------------------------------------------------ printing
-    def summary(self, correlation=None, ddf=None):
+    def summary(self, correlation: Optional[bool] = None, ddf: Optional[str] = None
+                ) -> ModelSummary:
         """R: ``summary(fit)``; ``ddf="Satterthwaite"`` or ``"Kenward-Roger"`` gives lmerTest's
         ``summary(fit, ddf = …)`` (``df`` and ``Pr(>|t|)`` columns; linear mixed models)."""
         from .summary import ModelSummary
         correlation = LOGICAL_OR_NONE("correlation", correlation, "summary")
         return ModelSummary(self, correlation=correlation, ddf=ddf)
 
-    def __str__(self):
+    def __str__(self) -> str:
         from ..display import format_print
         from .summary import summary_input
         return format_print(summary_input(self))
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return self.__str__()
 
     # ------------------------------------------------------------------ helpers

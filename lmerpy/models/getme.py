@@ -5,11 +5,16 @@ R equivalent: ``lme4::getME``. Names and meanings follow lme4 1.1 (``Lind`` is 1
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Sequence, Union
+
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
 from ..errors import ArgumentError
+
+if TYPE_CHECKING:
+    from .base import MixedModel
 
 
 def _devcomp(fit):
@@ -79,7 +84,7 @@ def _getters():
 NAMES = tuple(_getters())
 
 
-def get_me(fit, name):
+def get_me(fit: MixedModel, name: Union[str, Sequence[str]]) -> Any:
     """Return one internal piece by lme4's name (see :data:`NAMES`)."""
     if isinstance(name, (list, tuple)):
         return {n: get_me(fit, n) for n in name}

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from typing import TYPE_CHECKING, Literal, Optional, Tuple
 
 import numpy as np
 from scipy.optimize import minimize_scalar
@@ -40,6 +41,12 @@ from ..errors import FitError
 from ..warnings import ConvergenceWarning, warn
 from ..families import negative_binomial, poisson, theta_ml
 from .glmm import fit_glmm, glFormula
+
+if TYPE_CHECKING:
+    from ..optimize.control import Control
+    from ..types import (Backend, ContrastsArg, DataLike, FormulaLike, NaAction, StartArg,
+                         VectorArg)
+    from .glmm import GeneralizedLinearMixedModel
 
 __all__ = ["glmer_nb"]
 
@@ -53,9 +60,13 @@ _THETA = Number(lower=0, open_lower=True, none=True)
 _TOL = Number(lower=0, open_lower=True)
 
 
-def glmer_nb(formula, data, weights=None, offset=None, contrasts=None, na_action="omit",
-             control=None, start=None, verbose=0, backend=None, nAGQ=1, link="log",
-             theta=None, interval=None, tol=5e-5, max_interval_moves=4):
+def glmer_nb(formula: FormulaLike, data: DataLike, weights: VectorArg = None,
+             offset: VectorArg = None, contrasts: ContrastsArg = None,
+             na_action: NaAction = "omit", control: Optional[Control] = None,
+             start: StartArg = None, verbose: int = 0, backend: Optional[Backend] = None,
+             nAGQ: int = 1, link: Literal["log", "identity", "sqrt"] = "log",
+             theta: Optional[float] = None, interval: Optional[Tuple[float, float]] = None,
+             tol: float = 5e-5, max_interval_moves: int = 4) -> GeneralizedLinearMixedModel:
     """Fit a negative binomial GLMM, estimating its shape θ (R: ``lme4::glmer.nb``).
 
     Parameters
@@ -165,6 +176,9 @@ def glmer_nb(formula, data, weights=None, offset=None, contrasts=None, na_action
             lo, hi = hi - 0.2 * width, hi + 0.8 * width
             continue
         break
+    if t_best is None:  # no search ran
+        raise LmerpyError("glmer_nb: max_interval_moves must be a non-negative whole number, "
+                          f"got {max_interval_moves!r}")
     theta_hat = math.exp(t_best)
     if t_best >= math.log(THETA_MAX / 10):
         msg = (f"glmer_nb: the negative binomial theta is {theta_hat:.4g} (limit "

@@ -20,6 +20,8 @@ Where lmerpy differs from lme4 (on purpose):
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Literal, Mapping, Optional, Union
+
 import numpy as np
 import pandas as pd
 
@@ -29,9 +31,20 @@ from ..arguments import (BACKEND, LOGICAL, LOGICAL_OR_NONE, NA_ACTION, NAGQ, PRE
 from ..design.scales import check_response_scale, scale_summary
 from ..errors import ArgumentError, FitError, LmerpyError
 from ..warnings import ConvergenceWarning, LmerpyDeprecationWarning, warn
-from ..families import as_family, binomial
+from ..families import Family, as_family, binomial
 from .base import LogLik, MixedModel
 from .naresid import naresid
+
+if TYPE_CHECKING:
+    from ..design.structures import Design
+    from ..optimize.control import Control
+    from ..optimize.optsum import OptSummary
+    from ..pls.glmm_deviance import GlmmDeviance
+    from ..types import (ArrayLike, Backend, ContrastsArg, DataLike, FormulaLike, NaAction,
+                         ReForm, StartArg, VectorArg)
+
+    #: what ``family=`` accepts: a Family, a Family class (``binomial``) or R's name
+    FamilyArg = Union[Family, type, str]
 
 __all__ = [
     "GeneralizedLinearMixedModel",
@@ -68,8 +81,10 @@ class GeneralizedLinearMixedModel(MixedModel):
     r_kind = "glmer"
     REML = False
 
-    def __init__(self, design, devfun, optsum, solution, family, nAGQ, data=None, call=None,
-                 optsum_stage1=None):
+    def __init__(self, design: Design, devfun: Any, optsum: OptSummary, solution: Any,
+                 family: Family, nAGQ: int, data: DataLike = None,
+                 call: Optional[Mapping[str, Any]] = None,
+                 optsum_stage1: Optional[OptSummary] = None) -> None:
         super().__init__(design, devfun, optsum, solution, data=data, call=call)
         self.family = family
         self.nAGQ = int(nAGQ)
@@ -111,7 +126,7 @@ class GeneralizedLinearMixedModel(MixedModel):
             self._vcov_cache = vcov_glmm(self.optsum, self._sol, len(self.theta))
         return self._vcov_cache
 
-    def vcov(self, use_hessian=None) -> pd.DataFrame:
+    def vcov(self, use_hessian: Optional[bool] = None) -> pd.DataFrame:
         """R: ``vcov(fit, use.hessian = NULL)``: from the finite-difference Hessian of the
         deviance over (θ, β) when the fit has one (nAGQ >= 1), 2·[H⁻¹]_ββ, else (and with
         lme4's warning when that matrix is not positive definite) σ²(R_X'R_X)⁻¹."""
@@ -135,7 +150,8 @@ class GeneralizedLinearMixedModel(MixedModel):
     def _fitted_values(self) -> np.ndarray:
         return np.asarray(self._sol.mu, dtype=float)
 
-    def residuals(self, type="deviance", scaled=False) -> pd.Series:
+    def residuals(self, type: Literal["deviance", "pearson", "working", "response"] = "deviance",
+                  scaled: bool = False) -> pd.Series:
         """R: ``residuals(fit, type = "deviance" | "pearson" | "working" | "response",
         scaled = FALSE)``; deviance residuals by default; padded with NaN to the data's rows
         for ``na_action="exclude"`` (R's ``naresid``)."""
@@ -162,8 +178,9 @@ class GeneralizedLinearMixedModel(MixedModel):
 
     resid = residuals
 
-    def predict(self, newdata=None, re_form=None, allow_new_levels=False, type="link",
-                **kwargs):
+    def predict(self, newdata: DataLike = None, re_form: ReForm = None,
+                allow_new_levels: bool = False, type: Literal["link", "response"] = "link",
+                **kwargs: Any) -> pd.Series:
         """R: ``predict(fit, newdata, re.form, type = "link" | "response")``. For the fitted
         data with all random effects: the linear predictor η (offset included) or μ."""
         type = PREDICT_TYPE("type", type, "predict")
@@ -174,7 +191,7 @@ class GeneralizedLinearMixedModel(MixedModel):
         return super().predict(newdata=newdata, re_form=re_form,
                                allow_new_levels=allow_new_levels, type=type, **kwargs)
 
-    def weights(self, type="prior"):
+    def weights(self, type: Literal["prior", "working"] = "prior") -> pd.Series:
         """R: ``weights(fit, type = "prior" | "working")``."""
         type = _WEIGHTS_TYPE("type", type, "weights")
         if type == "prior":
@@ -188,7 +205,8 @@ class GeneralizedLinearMixedModel(MixedModel):
         return _LazyME(self)
 
     # ------------------------------------------------------------------ refitting
-    def refit(self, newresp=None, control=None, calc_derivs=None):
+    def refit(self, newresp: Optional[ArrayLike] = None, control: Optional[Control] = None,
+              calc_derivs: Optional[bool] = None) -> GeneralizedLinearMixedModel:
         """R: ``refit(fit, newresp)``: the same model for a new response (e.g. simulated),
         reusing the design, the PIRLS structure and the factorisation, warm-started from the
         fit's estimates (see :mod:`lmerpy.models.glmm_refit`). The result is the optimum a
@@ -222,7 +240,8 @@ class GeneralizedLinearMixedModel(MixedModel):
         return refit_glmm(self, design, self.family, control=control, calc_derivs=calc_derivs,
                           same_response=newresp is None)
 
-    def update(self, formula=None, **kwargs):
+    def update(self, formula: Optional[FormulaLike] = None, **kwargs: Any
+               ) -> GeneralizedLinearMixedModel:
         """R: ``update(fit, ...)``: refit with some arguments changed (``formula`` whole)."""
         import inspect
         from .glmer_nb import glmer_nb
@@ -335,8 +354,10 @@ def _with_response(design, newresp, family=None):
 # ---------------------------------------------------------------------- modular steps
 
 
-def glFormula(formula, data, family=binomial, weights=None, offset=None, contrasts=None,
-              na_action="omit", control=None):
+def glFormula(formula: FormulaLike, data: DataLike, family: FamilyArg = binomial,
+              weights: VectorArg = None, offset: VectorArg = None,
+              contrasts: ContrastsArg = None, na_action: NaAction = "omit",
+              control: Optional[Control] = None) -> Design:
     """R: ``glFormula(formula, data, family, ...)``: the model frame, X, the random-effects
     structures and lme4's glmer checks (a factor or ``cbind(successes, failures)`` response,
     a constant response is an error, the level checks with ``<=``).
@@ -362,7 +383,9 @@ def glFormula(formula, data, family=binomial, weights=None, offset=None, contras
     return design
 
 
-def mkGlmerDevfun(glmod, family=None, nAGQ=0, control=None, backend=None, *, structure=None):
+def mkGlmerDevfun(glmod: Design, family: Optional[FamilyArg] = None, nAGQ: int = 0,
+                  control: Optional[Control] = None, backend: Optional[Backend] = None, *,
+                  structure: Any = None) -> GlmmDeviance:
     """R: ``mkGlmerDevfun(fr, X, reTrms, family, nAGQ = 0)``: the deviance function after the
     initial PIRLS at the start θ (θ → deviance with β in PIRLS for nAGQ = 0; (θ, β) →
     deviance for nAGQ >= 1).
@@ -382,7 +405,7 @@ def mkGlmerDevfun(glmod, family=None, nAGQ=0, control=None, backend=None, *, str
                         init_beta=bool(ctl.nAGQ0initStep), structure=structure)
 
 
-def updateGlmerDevfun(devfun, nAGQ=1):
+def updateGlmerDevfun(devfun: GlmmDeviance, nAGQ: int = 1) -> GlmmDeviance:
     """R: ``updateGlmerDevfun(devfun, reTrms, nAGQ)``: the (θ, β) deviance for nAGQ >= 1,
     its PIRLS started from the first stage's linear predictor."""
     nAGQ = NAGQ("nAGQ", nAGQ, "updateGlmerDevfun")
@@ -391,7 +414,9 @@ def updateGlmerDevfun(devfun, nAGQ=1):
     return devfun.stage2(nAGQ)
 
 
-def optimizeGlmer(devfun, control=None, nAGQ=None, start=None, verbose=0, beta_sd=None):
+def optimizeGlmer(devfun: GlmmDeviance, control: Optional[Control] = None,
+                  nAGQ: Optional[int] = None, start: Optional[ArrayLike] = None, verbose: int = 0,
+                  beta_sd: Optional[ArrayLike] = None) -> OptSummary:
     """R: ``optimizeGlmer(devfun, stage = 1 | 2, ...)``: minimise the deviance.
 
     The stage follows the deviance: θ only (stage 1, the control's first optimizer, boundary
@@ -444,7 +469,9 @@ def optimizeGlmer(devfun, control=None, nAGQ=None, start=None, verbose=0, beta_s
                        f"{scale_summary(design)}") from None
 
 
-def mkGlmerMod(devfun, opt, glmod=None, data=None, call=None, optsum_stage1=None):
+def mkGlmerMod(devfun: GlmmDeviance, opt: OptSummary, glmod: Optional[Design] = None,
+               data: DataLike = None, call: Optional[Mapping[str, Any]] = None,
+               optsum_stage1: Optional[OptSummary] = None) -> GeneralizedLinearMixedModel:
     """R: ``mkMerMod(environment(devfun), opt, reTrms, fr)`` for a GLMM."""
     from .finite import check_finite_fit
     sol = devfun.solve(np.asarray(opt.theta, dtype=float))
@@ -498,8 +525,11 @@ def fit_glmm(glmod, fam, nAGQ=1, control=None, start=None, verbose=0, backend=No
     return mkGlmerMod(dev2, opt, glmod, data=data, call=call, optsum_stage1=opt1)
 
 
-def glmer(formula, data, family=binomial, nAGQ=1, weights=None, offset=None, contrasts=None,
-          na_action="omit", control=None, start=None, verbose=0, backend=None):
+def glmer(formula: FormulaLike, data: DataLike, family: FamilyArg = binomial, nAGQ: int = 1,
+          weights: VectorArg = None, offset: VectorArg = None, contrasts: ContrastsArg = None,
+          na_action: NaAction = "omit", control: Optional[Control] = None,
+          start: StartArg = None, verbose: int = 0, backend: Optional[Backend] = None
+          ) -> GeneralizedLinearMixedModel:
     """Fit a generalized linear mixed-effects model (R: ``lme4::glmer``).
 
     Parameters
@@ -534,6 +564,7 @@ def glmer(formula, data, family=binomial, nAGQ=1, weights=None, offset=None, con
     Returns
     -------
     GeneralizedLinearMixedModel
+        (A :class:`LinearMixedModel` for lme4's deprecated ``family=gaussian()`` shortcut.)
     """
     from ..design.dataframe import as_data_frame
     from ..optimize import glmerControl
@@ -547,8 +578,9 @@ def glmer(formula, data, family=binomial, nAGQ=1, weights=None, offset=None, con
         warn("calling glmer() with family=gaussian (identity link) as a shortcut to lmer() is "
              "deprecated; please call lmer() directly", LmerpyDeprecationWarning)
         from .lmm import lmer
-        return lmer(formula, data, weights=weights, offset=offset, contrasts=contrasts,
-                    na_action=na_action, start=start, verbose=verbose, backend=backend)
+        return lmer(  # type: ignore[return-value]  # the deprecated shortcut returns an LMM
+            formula, data, weights=weights, offset=offset, contrasts=contrasts,
+            na_action=na_action, start=start, verbose=verbose, backend=backend)
     control = _control(control, "glmer", "glmer")
     if control is None:
         control = glmerControl()

@@ -6,6 +6,7 @@ R equivalents: ``lme4::lmer``, ``lFormula`` → ``mkLmerDevfun`` → ``optimizeL
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, List, Literal, Mapping, Optional
 
 import numpy as np
 import pandas as pd
@@ -19,6 +20,14 @@ from .base import LogLik, MixedModel
 from .naresid import naresid
 
 _RESIDUAL_TYPE = Choice(("response", "pearson", "working"))
+
+if TYPE_CHECKING:
+    from ..design.structures import Design
+    from ..optimize.control import Control
+    from ..optimize.optsum import OptSummary
+    from ..pls import LmmDeviance
+    from ..types import (ArrayLike, Backend, ContrastsArg, DataLike, FormulaLike, NaAction,
+                         StartArg, VectorArg)
 
 
 class LinearMixedModel(MixedModel):
@@ -34,7 +43,7 @@ class LinearMixedModel(MixedModel):
         """R: ``sigma(fit)``: the residual standard deviation (REML or ML estimate as fitted)."""
         return float(self._sol.sigma)
 
-    def logLik(self, REML=None) -> LogLik:
+    def logLik(self, REML: Optional[bool] = None) -> LogLik:
         """R: ``logLik(fit)``: −REMLcrit/2 for REML fits, −deviance/2 for ML fits."""
         REML = LOGICAL_OR_NONE("REML", REML, "logLik")
         reml = self.REML if REML is None else REML
@@ -49,7 +58,7 @@ class LinearMixedModel(MixedModel):
             raise LmerpyError("REMLcrit: the model was fitted by ML; use deviance()")
         return float(self._sol.reml_criterion)
 
-    def deviance(self, REML=None) -> float:
+    def deviance(self, REML: Optional[bool] = None) -> float:
         """R: ``deviance(fit, REML = NULL)``.
 
         For an ML fit, the ML deviance. For a REML fit, ``REML=False`` gives the ML deviance
@@ -71,7 +80,8 @@ class LinearMixedModel(MixedModel):
     def _summary_deviance(self):
         return float(self._sol.deviance_ml)
 
-    def residuals(self, type="response", scaled=False) -> pd.Series:
+    def residuals(self, type: Literal["response", "pearson", "working"] = "response",
+                  scaled: bool = False) -> pd.Series:
         """R: ``residuals(fit, type = "response" | "pearson" | "working", scaled = FALSE)``;
         with ``na_action="exclude"`` one per row of the data, NaN where a row was dropped
         (R's ``naresid``)."""
@@ -92,7 +102,8 @@ class LinearMixedModel(MixedModel):
     resid = residuals
 
     # ------------------------------------------------------------------ refitting
-    def refit(self, newresp=None, REML=None, control=None):
+    def refit(self, newresp: Optional[ArrayLike] = None, REML: Optional[bool] = None,
+              control: Optional[Control] = None) -> LinearMixedModel:
         """R: ``refit(fit, newresp)``: the same model with a new response, reusing the design,
         the cross-products of X and Z and the symbolic factorisation; starts at the current θ.
 
@@ -113,13 +124,13 @@ class LinearMixedModel(MixedModel):
         opt = optimizeLmer(devfun, start=self.theta, control=control or self.call.get("control"))
         return mkMerMod(devfun, opt, design, data=self._data, call=self.call)
 
-    def refitML(self):
+    def refitML(self) -> LinearMixedModel:
         """R: ``refitML(fit)``: refit a REML fit by maximum likelihood."""
         if not self.REML:
             return self
         return self.refit(REML=False)
 
-    def update(self, formula=None, **kwargs):
+    def update(self, formula: Optional[FormulaLike] = None, **kwargs: Any) -> LinearMixedModel:
         """R: ``update(fit, ...)``: refit with some arguments changed (``formula`` given whole)."""
         import inspect
         unknown_keywords("update", kwargs, inspect.signature(lmer).parameters)
@@ -133,7 +144,8 @@ class LinearMixedModel(MixedModel):
 # ---------------------------------------------------------------------- modular steps
 
 
-def mkLmerDevfun(lf, REML=None, backend=None, control=None):
+def mkLmerDevfun(lf: Design, REML: Optional[bool] = None, backend: Optional[Backend] = None,
+                 control: Optional[Control] = None) -> LmmDeviance:
     """R: ``mkLmerDevfun(fr, X, reTrms, REML)``: the profiled deviance as a function of θ.
 
     Parameters
@@ -168,7 +180,8 @@ def _response_label(lf):
     return resp.deparse() if resp is not None else "response"
 
 
-def optimizeLmer(devfun, start=None, lower=None, control=None, verbose=0):
+def optimizeLmer(devfun: LmmDeviance, start: StartArg = None, lower: Optional[ArrayLike] = None,
+                 control: Optional[Control] = None, verbose: int = 0) -> OptSummary:
     """R: ``optimizeLmer(devfun, ...)``: minimise the profiled deviance over θ.
 
     Returns the :class:`lmerpy.optimize.OptSummary` (optimizer, settings, start and final θ,
@@ -190,7 +203,7 @@ def optimizeLmer(devfun, start=None, lower=None, control=None, verbose=0):
     return opt
 
 
-_DEFAULT_CONTROL = []
+_DEFAULT_CONTROL: List[Control] = []
 
 
 def _default_control():
@@ -202,7 +215,8 @@ def _default_control():
     return _DEFAULT_CONTROL[0]
 
 
-def mkMerMod(devfun, opt, lf=None, data=None, call=None):
+def mkMerMod(devfun: LmmDeviance, opt: OptSummary, lf: Optional[Design] = None,
+             data: DataLike = None, call: Optional[Mapping[str, Any]] = None) -> LinearMixedModel:
     """R: ``mkMerMod(rho, opt, reTrms, fr)``: the fitted-model object at the optimum."""
     from .finite import check_finite_fit
     design = devfun.design if lf is None else lf
@@ -211,8 +225,10 @@ def mkMerMod(devfun, opt, lf=None, data=None, call=None):
     return LinearMixedModel(design, devfun, opt, sol, data=data, call=call)
 
 
-def lmer(formula, data, REML=True, weights=None, offset=None, contrasts=None, na_action="omit",
-         control=None, start=None, verbose=0, backend=None):
+def lmer(formula: FormulaLike, data: DataLike, REML: bool = True, weights: VectorArg = None,
+         offset: VectorArg = None, contrasts: ContrastsArg = None, na_action: NaAction = "omit",
+         control: Optional[Control] = None, start: StartArg = None, verbose: int = 0,
+         backend: Optional[Backend] = None) -> LinearMixedModel:
     """Fit a linear mixed-effects model (R: ``lme4::lmer``).
 
     Parameters

@@ -6,7 +6,7 @@ condsd); ``coef(fit)``.
 """
 from __future__ import annotations
 
-from typing import Dict, List, Optional
+from typing import Any, Dict, ItemsView, Iterator, KeysView, List, Optional, ValuesView
 
 import numpy as np
 import pandas as pd
@@ -22,29 +22,30 @@ class RanEf:
     ``condVar`` list), with ``condsd`` always available per column.
     """
 
-    def __init__(self, frames: Dict[str, pd.DataFrame], postvar: Optional[Dict[str, list]] = None):
+    def __init__(self, frames: Dict[str, pd.DataFrame],
+                 postvar: Optional[Dict[str, list]] = None) -> None:
         self.frames = frames
         self.postvar = postvar or {}
 
-    def __getitem__(self, key):
+    def __getitem__(self, key: str) -> pd.DataFrame:
         return self.frames[key]
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[str]:
         return iter(self.frames)
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.frames)
 
-    def keys(self):
+    def keys(self) -> KeysView[str]:
         return self.frames.keys()
 
-    def items(self):
+    def items(self) -> ItemsView[str, pd.DataFrame]:
         return self.frames.items()
 
-    def values(self):
+    def values(self) -> ValuesView[pd.DataFrame]:
         return self.frames.values()
 
-    def condsd(self, name) -> pd.DataFrame:
+    def condsd(self, name: str) -> pd.DataFrame:
         """Conditional standard deviations (levels × columns) for one grouping factor."""
         blocks = self.postvar[name]
         cols = [np.sqrt(np.clip(np.einsum("kii->ki", v), 0.0, None)) for v in blocks]
@@ -65,11 +66,11 @@ class RanEf:
                 }))
         return pd.concat(parts, ignore_index=True)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "\n".join(f"${k}\n{v}\n" for k, v in self.frames.items())
 
 
-def build_ranef(design, b, cond_var=None) -> RanEf:
+def build_ranef(design: Any, b: np.ndarray, cond_var: Any = None) -> RanEf:
     """Arrange b (lme4's order: term, level, column) into one frame per grouping factor.
 
     Parameters

@@ -5,11 +5,16 @@ R equivalent: ``summary(fit)`` (class ``summary.merMod``): its ``$coefficients``
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Optional
+
 import numpy as np
 import pandas as pd
 
 from ..display import format_summary
 from ..display.inputs import SummaryInput
+
+if TYPE_CHECKING:
+    from .base import MixedModel
 
 
 def _data_name(fit):
@@ -20,7 +25,7 @@ def _data_name(fit):
     return name or "data"
 
 
-def coefficient_table(fit) -> pd.DataFrame:
+def coefficient_table(fit: MixedModel) -> pd.DataFrame:
     """R: ``summary(fit)$coefficients``: Estimate, Std. Error, t value (z value, Pr(>|z|) for
     GLMMs with a fixed scale)."""
     beta = fit.fixef()
@@ -35,7 +40,7 @@ def coefficient_table(fit) -> pd.DataFrame:
     return tab
 
 
-def summary_input(fit) -> SummaryInput:
+def summary_input(fit: Any) -> SummaryInput:
     """Collect what lme4's printers need from a fitted model."""
     tab = coefficient_table(fit)
     vc = fit.VarCorr()
@@ -97,7 +102,8 @@ class ModelSummary:
         Scaled Pearson residuals (R's ``$residuals``).
     """
 
-    def __init__(self, fit, correlation=None, ddf=None):
+    def __init__(self, fit: MixedModel, correlation: Optional[bool] = None,
+                 ddf: Optional[str] = None) -> None:
         from ..inference.ddf import SUMMARY_DDF
         ddf = SUMMARY_DDF("ddf", ddf, "summary")
         self.fit = fit
@@ -130,8 +136,8 @@ class ModelSummary:
         s.p_values = tab["Pr(>|t|)"].to_numpy()
         s.p_value_name = "Pr(>|t|)"
 
-    def __str__(self):
+    def __str__(self) -> str:
         return format_summary(self._input)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return self.__str__()

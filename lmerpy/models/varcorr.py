@@ -6,7 +6,7 @@ and ``as.data.frame(VarCorr(fit))``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Optional
+from typing import Any, Dict, Iterator, List, Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -49,15 +49,18 @@ class VarCorr:
     residual standard deviation (``None`` for families without a scale parameter).
     """
 
-    def __init__(self, terms: List[VarCorrTerm], sigma: Optional[float], use_sc: bool = True):
+    def __init__(self, terms: List[VarCorrTerm], sigma: Optional[float],
+                 use_sc: bool = True) -> None:
         self.terms = terms
         self.sigma = sigma
         self.use_sc = use_sc
 
     @classmethod
-    def from_theta(cls, reterms, theta, sigma, use_sc=True):
+    def from_theta(cls, reterms: Sequence[Any], theta: np.ndarray, sigma: float,
+                   use_sc: bool = True) -> VarCorr:
         """Build from θ and σ: Σ_i = σ² T_i T_i' (T_i T_i' without a scale parameter)."""
-        terms, seen = [], {}
+        terms: List[VarCorrTerm] = []
+        seen: Dict[str, int] = {}
         scale2 = sigma ** 2 if use_sc else 1.0
         for t in reterms:
             p = t.n_columns
@@ -69,13 +72,13 @@ class VarCorr:
             terms.append(VarCorrTerm(label, list(t.cnms), scale2 * T @ T.T))
         return cls(terms, sigma if use_sc else None, use_sc)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[VarCorrTerm]:
         return iter(self.terms)
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.terms)
 
-    def __getitem__(self, key):
+    def __getitem__(self, key: str) -> pd.DataFrame:
         for t in self.terms:
             if t.group == key:
                 return pd.DataFrame(t.cov, index=t.names, columns=t.names)
@@ -87,7 +90,7 @@ class VarCorr:
         Variances (and SDs) come first within each term, then covariances (and correlations)
         in lme4's order; the residual row is last. Missing names are ``None``.
         """
-        rows = []
+        rows: List[tuple] = []
         for t in self.terms:
             sd, corr = t.stddev, t.corr
             p = len(t.names)
@@ -107,7 +110,7 @@ class VarCorr:
         })
         return out
 
-    def blocks(self):
+    def blocks(self) -> list:
         """The terms as :class:`lmerpy.display.inputs.VarCorrBlock` for the printers."""
         from ..display.inputs import VarCorrBlock
         out = []
@@ -116,14 +119,14 @@ class VarCorr:
             out.append(VarCorrBlock(group=t.group, names=list(t.names), stddev=t.stddev, corr=corr))
         return out
 
-    def format(self, comp=("Std.Dev.",), digits=None):
+    def format(self, comp: Sequence[str] = ("Std.Dev.",), digits: Optional[int] = None) -> str:
         """R: ``print(VarCorr(fit), comp = comp)`` as a string."""
         from ..display import format_varcorr
         kw = {} if digits is None else {"digits": digits}
         return format_varcorr(self.blocks(), self.sigma if self.use_sc else None, comp=comp, **kw)
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.format()
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return self.format()

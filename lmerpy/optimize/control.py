@@ -9,7 +9,7 @@ lme4's spelling. The result is a :class:`Control` dataclass that the optimizer s
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, Callable, Dict, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Literal, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -25,6 +25,18 @@ OPTIMIZERS = ("nloptwrap", "bobyqa", "Nelder_Mead", "lbfgsb", "newton_ai")
 
 #: Actions of the post-fit convergence checks (R: ``lme4:::checkCtrlLevels``).
 CHECK_ACTIONS = ("ignore", "message", "warning", "stop")
+
+#: ``optimizer=``: a name of :data:`OPTIMIZERS` (any case, R's aliases), a function, or for
+#: glmer one per stage
+OptimizerArg = Union[str, Callable[..., Any], Sequence[Union[str, Callable[..., Any]]]]
+#: a post-fit check: ``(action, tol)``, ``(action, tol, relTol)``, a dict or a ConvCheck
+ConvCheckArg = Union[Tuple[Any, ...], Dict[str, Any], "ConvCheck"]
+#: a pre-fit check's action
+PrefitAction = Literal["ignore", "warning", "message", "stop"]
+RankXAction = Literal["message+drop.cols", "silent.drop.cols", "warn+drop.cols", "stop.deficient",
+                      "ignore"]
+ScaleXAction = Literal["warning", "stop", "silent.rescale", "message+rescale", "warn+rescale",
+                       "ignore"]
 
 _ALIASES = {"nelder_mead": "Nelder_Mead", "neldermead": "Nelder_Mead", "nloptr": "nloptwrap",
             "l-bfgs-b": "lbfgsb", "lbfgs": "lbfgsb", "bobyqa": "bobyqa",
@@ -56,7 +68,7 @@ class ConvCheck:
     relTol: Optional[float] = None
 
     @classmethod
-    def make(cls, spec, name):
+    def make(cls, spec: ConvCheckArg, name: str) -> ConvCheck:
         """Build from ``(action, tol)``, ``(action, tol, relTol)``, a dict or a ConvCheck."""
         if isinstance(spec, ConvCheck):
             out = spec
@@ -85,7 +97,7 @@ class ConvCheck:
         rel = _check(_RELTOL, "relTol", out.relTol, caller=name)
         return cls(action, tol, rel)
 
-    def to_dict(self):
+    def to_dict(self) -> Dict[str, Any]:
         return {"action": self.action, "tol": self.tol, "relTol": self.relTol}
 
 
@@ -182,14 +194,14 @@ class Control:
     compDev: Optional[bool] = None
     nAGQ0initStep: Optional[bool] = None
 
-    def stage_optimizer(self, stage=1):
+    def stage_optimizer(self, stage: Literal[1, 2] = 1) -> Union[str, Callable[..., Any]]:
         """The optimizer of a stage: glmer controls hold two (stage 1, stage 2)."""
         opt = self.optimizer
         if isinstance(opt, tuple):
             return opt[0] if stage == 1 else opt[1]
         return opt
 
-    def design_checks(self):
+    def design_checks(self) -> Dict[str, str]:
         """The pre-fit checks under lme4's names (``{"check.scaleX": "warning", ...}``), for
         the design stage (:func:`lmerpy.design.build_design`'s ``control``)."""
         out = {}
@@ -201,11 +213,11 @@ class Control:
                 out[name] = level
         return out
 
-    def replace(self, **changes):
+    def replace(self, **changes: Any) -> Control:
         """A copy with some fields changed (validated like the constructor functions)."""
         return _validated(replace(self, **changes))
 
-    def to_dict(self):
+    def to_dict(self) -> Dict[str, Any]:
         """Plain-dict form (callable optimizers are shown by name)."""
         out = {}
         for f in fields(self):
@@ -309,6 +321,12 @@ def _optctrl(optctrl):
     return out
 
 
+def _raw_control(**fields: Any) -> Control:
+    """A Control holding the arguments as given, for :func:`_validated` to check and normalise
+    (its fields' types are those of a validated Control)."""
+    return Control(**fields)
+
+
 def _validated(ctl):
     opt = ctl.optimizer
     if ctl.mod_type == "glmer":
@@ -370,14 +388,22 @@ def as_control(control, mod_type, caller=None):
     raise argument_error("control", control, f"{maker} or None", caller, error=ControlError)
 
 
-def lmerControl(optimizer="nloptwrap", restart_edge=True, boundary_tol=1e-5, calc_derivs=True,
-                check_conv_grad=("warning", 2e-3), check_conv_singular=("message", 1e-4),
-                check_conv_hess=("warning", 1e-6), optCtrl=None, use_gradient="auto", *,
-                use_last_params=False, restart_unconverged=True, polish=False,
-                gradient_min_q=1000, check_nobs_vs_rankZ="ignore",
-                check_nobs_vs_nlev="stop", check_nlev_gtreq_5="ignore", check_nlev_gtr_1="stop",
-                check_nobs_vs_nRE="stop", check_rankX="message+drop.cols",
-                check_scaleX="warning", check_formula_LHS="stop"):
+def lmerControl(optimizer: OptimizerArg = "nloptwrap", restart_edge: bool = True,
+                boundary_tol: float = 1e-5, calc_derivs: bool = True,
+                check_conv_grad: ConvCheckArg = ("warning", 2e-3),
+                check_conv_singular: ConvCheckArg = ("message", 1e-4),
+                check_conv_hess: ConvCheckArg = ("warning", 1e-6),
+                optCtrl: Optional[Dict[str, Any]] = None,
+                use_gradient: Union[Literal["auto"], bool] = "auto", *,
+                use_last_params: bool = False, restart_unconverged: bool = True,
+                polish: bool = False, gradient_min_q: Optional[int] = 1000,
+                check_nobs_vs_rankZ: PrefitAction = "ignore",
+                check_nobs_vs_nlev: PrefitAction = "stop",
+                check_nlev_gtreq_5: PrefitAction = "ignore",
+                check_nlev_gtr_1: PrefitAction = "stop", check_nobs_vs_nRE: PrefitAction = "stop",
+                check_rankX: RankXAction = "message+drop.cols",
+                check_scaleX: ScaleXAction = "warning",
+                check_formula_LHS: PrefitAction = "stop") -> Control:
     """Settings of an :func:`lmer` fit (R: ``lme4::lmerControl``).
 
     Parameters
@@ -422,7 +448,7 @@ def lmerControl(optimizer="nloptwrap", restart_edge=True, boundary_tol=1e-5, cal
     -------
     Control
     """
-    return _validated(Control(
+    return _validated(_raw_control(
         optimizer=optimizer, restart_edge=restart_edge, boundary_tol=boundary_tol,
         calc_derivs=calc_derivs, use_last_params=use_last_params,
         restart_unconverged=restart_unconverged, polish=polish, gradient_min_q=gradient_min_q,
@@ -434,16 +460,24 @@ def lmerControl(optimizer="nloptwrap", restart_edge=True, boundary_tol=1e-5, cal
         check_scaleX=check_scaleX, check_formula_LHS=check_formula_LHS, mod_type="lmer"))
 
 
-def glmerControl(optimizer=("bobyqa", "Nelder_Mead"), restart_edge=False, boundary_tol=1e-5,
-                 calc_derivs=True, check_conv_grad=("warning", 2e-3),
-                 check_conv_singular=("message", 1e-4), check_conv_hess=("warning", 1e-6),
-                 optCtrl=None, use_gradient="auto", *, tolPwrss=1e-7, compDev=True,
-                 nAGQ0initStep=True, use_last_params=False, restart_unconverged=True,
-                 check_nobs_vs_rankZ="ignore",
-                 check_nobs_vs_nlev="stop", check_nlev_gtreq_5="ignore",
-                 check_nlev_gtr_1="stop", check_nobs_vs_nRE="stop",
-                 check_rankX="message+drop.cols", check_scaleX="warning",
-                 check_formula_LHS="stop", check_response_not_const="stop"):
+def glmerControl(optimizer: OptimizerArg = ("bobyqa", "Nelder_Mead"), restart_edge: bool = False,
+                 boundary_tol: float = 1e-5, calc_derivs: bool = True,
+                 check_conv_grad: ConvCheckArg = ("warning", 2e-3),
+                 check_conv_singular: ConvCheckArg = ("message", 1e-4),
+                 check_conv_hess: ConvCheckArg = ("warning", 1e-6),
+                 optCtrl: Optional[Dict[str, Any]] = None,
+                 use_gradient: Union[Literal["auto"], bool] = "auto", *,
+                 tolPwrss: float = 1e-7, compDev: bool = True, nAGQ0initStep: bool = True,
+                 use_last_params: bool = False, restart_unconverged: bool = True,
+                 check_nobs_vs_rankZ: PrefitAction = "ignore",
+                 check_nobs_vs_nlev: PrefitAction = "stop",
+                 check_nlev_gtreq_5: PrefitAction = "ignore",
+                 check_nlev_gtr_1: PrefitAction = "stop",
+                 check_nobs_vs_nRE: PrefitAction = "stop",
+                 check_rankX: RankXAction = "message+drop.cols",
+                 check_scaleX: ScaleXAction = "warning",
+                 check_formula_LHS: PrefitAction = "stop",
+                 check_response_not_const: PrefitAction = "stop") -> Control:
     """Settings of a :func:`glmer` fit (R: ``lme4::glmerControl``).
 
     Same arguments as :func:`lmerControl` with lme4's glmer defaults: one optimizer per stage
@@ -465,7 +499,7 @@ def glmerControl(optimizer=("bobyqa", "Nelder_Mead"), restart_edge=False, bounda
     -------
     Control
     """
-    return _validated(Control(
+    return _validated(_raw_control(
         optimizer=optimizer, restart_edge=restart_edge, boundary_tol=boundary_tol,
         calc_derivs=calc_derivs, use_last_params=use_last_params,
         restart_unconverged=restart_unconverged,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 
@@ -142,22 +142,22 @@ class OptSummary:
     coord_scale: Optional[np.ndarray] = None
 
     @property
-    def par(self):
+    def par(self) -> np.ndarray:
         """Alias of :attr:`theta` (R: ``opt$par``)."""
         return self.theta
 
     @property
-    def converged(self):
+    def converged(self) -> bool:
         """True when the optimizer stopped normally and no convergence check failed."""
         return self.return_code == 0 and self.conv_code == 0
 
-    def fitlog_array(self):
+    def fitlog_array(self) -> np.ndarray:
         """The fit log as one array: each row is (θ..., deviance)."""
         if not self.fitlog:
             return np.empty((0, np.asarray(self.theta).size + 1))
         return np.array([np.append(t, f) for t, f in self.fitlog])
 
-    def to_dict(self):
+    def to_dict(self) -> Dict[str, Any]:
         """A JSON-serializable dict (infinite bounds as ``"Inf"``/``"-Inf"``)."""
         d = None
         if self.derivs is not None:
@@ -183,7 +183,7 @@ class OptSummary:
         }
 
     @classmethod
-    def from_dict(cls, d):
+    def from_dict(cls, d: Mapping[str, Any]) -> OptSummary:
         """Inverse of :meth:`to_dict`."""
         derivs = d.get("derivs")
         if derivs is not None:
