@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from .models.lmm import LinearMixedModel
 
 __all__ = ["ArrayLike", "DataLike", "FormulaLike", "VectorArg", "ContrastsArg", "StartArg",
-           "Backend", "NaAction", "Seed", "ReForm", "Scope", "FittedModel"]
+           "Backend", "NaAction", "Seed", "ReForm", "Scope", "Parm", "FittedModel"]
 
 #: a fitted model (what ``lmer``, ``glmer`` and ``glmer_nb`` return)
 FittedModel = Union["LinearMixedModel", "GeneralizedLinearMixedModel"]
@@ -47,3 +47,6 @@ Seed = Union[int, np.random.Generator, np.random.SeedSequence, None]
 ReForm = Union[str, bool, None, "NAType", "Formula"]
 #: term labels (one or several)
 Scope = Union[str, Sequence[str], None]
+#: parameters of a fit (``confint``, ``profile``): names (``".sig01"``, ``"Days"``),
+#: ``"theta_"``, ``"beta_"``, 0-based positions, or None for all
+Parm = Union[str, int, Sequence[Union[str, int]], None]

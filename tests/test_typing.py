@@ -1,6 +1,7 @@
 """The public API is typed: mypy finds no error in lmerpy/, and every public function, method
 and class reachable from ``lmerpy.__all__`` (the fitted models and what their methods return
 included) annotates each parameter and its return value."""
+import dataclasses
 import importlib
 import inspect
 import os
@@ -44,8 +45,9 @@ def _public_callables():
             out.append((name, fn))
 
     def add_class(cls):
+        fields = {f.name for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else set()
         for name, member in vars(cls).items():
-            if name.startswith("_") and name != "__init__":
+            if (name.startswith("_") and name != "__init__") or name in fields:
                 continue
             if isinstance(member, (staticmethod, classmethod)):
                 member = member.__func__
@@ -81,7 +83,7 @@ def test_the_walk_finds_the_api():
     names = {n for n, _ in _public_callables()}
     for expected in ("lmerpy.lmer", "lmerpy.glmer", "lmerpy.glmer_nb", "lmerpy.lFormula",
                      "lmerpy.optimizeLmer", "lmerpy.predict", "lmerpy.bootMer",
-                     "lmerpy.datasets.load", "lmerpy.functions.fixef",
+                     "lmerpy.datasets.load", "lmerpy.fixef", "lmerpy.datasets.list_datasets",
                      "lmerpy.models.base.MixedModel.fixef",
                      "lmerpy.models.lmm.LinearMixedModel.refit",
                      "lmerpy.models.glmm.GeneralizedLinearMixedModel.refit",

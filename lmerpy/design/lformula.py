@@ -6,7 +6,7 @@ with rank-deficient columns dropped (``chkRank.drop.cols``) and the scale check.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import TYPE_CHECKING, Any, Dict, Optional
 
 import numpy as np
 import pandas as pd
@@ -22,6 +22,9 @@ from .naming import var_name
 from .reterms import DEFAULT_CHECKS, GLMER_CHECKS, build_reterms
 from .scales import check_extreme_scales
 from .structures import Design
+
+if TYPE_CHECKING:
+    from ..types import ContrastsArg, DataLike, FormulaLike, NaAction, VectorArg
 
 __all__ = ["build_design", "lFormula", "as_formula"]
 
@@ -57,9 +60,10 @@ def _contrasts_for(contrasts, frame, formula) -> Dict[str, Any]:
     return out
 
 
-def build_design(formula, data: pd.DataFrame, REML: bool = True, weights=None, offset=None,
-                 contrasts=None, na_action: str = "omit", *, glmer: bool = False,
-                 control: Optional[Dict[str, str]] = None) -> Design:
+def build_design(formula: FormulaLike, data: DataLike, REML: bool = True,
+                 weights: VectorArg = None, offset: VectorArg = None,
+                 contrasts: ContrastsArg = None, na_action: NaAction = "omit", *,
+                 glmer: bool = False, control: Optional[Dict[str, str]] = None) -> Design:
     """Build everything a mixed-model fit needs from a formula and a DataFrame.
 
     R equivalent: ``lme4::lFormula(formula, data, REML, weights = , offset = , contrasts = ,
@@ -184,8 +188,9 @@ def build_design(formula, data: pd.DataFrame, REML: bool = True, weights=None, o
                               else None))
 
 
-def lFormula(formula, data: pd.DataFrame, REML: bool = True, weights=None, offset=None,
-             contrasts=None, na_action: str = "omit", **kwargs) -> Design:
+def lFormula(formula: FormulaLike, data: DataLike, REML: bool = True, weights: VectorArg = None,
+             offset: VectorArg = None, contrasts: ContrastsArg = None,
+             na_action: NaAction = "omit", **kwargs: Any) -> Design:
     """lme4's ``lFormula``: the first step of the modular fit (``lFormula -> mkLmerDevfun ->
     optimizeLmer -> mkMerMod``). Returns the :class:`Design` (lme4's names: ``X``, ``Zt``,
     ``Lambdat``, ``theta``, ``lower``, ``Lind``, ``cnms``, ``flist``, ``y``, ``offset``,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, List, Literal, Optional, Sequence, Union
 
 import numpy as np
 import pandas as pd
@@ -21,6 +21,9 @@ from ..arguments import LOGICAL, Choice, Integer, Number, argument_error, unknow
 from ..display.rprint import format_anova
 from ..errors import ArgumentError, DataError, LmerpyError
 from ..warnings import InferenceWarning, LmerpyMessage, RefitWarning, warn
+
+if TYPE_CHECKING:
+    from ..types import FittedModel, Scope
 
 __all__ = ["AnovaTable", "anova", "drop1", "lrt_table", "sequential_f_table"]
 
@@ -190,8 +193,9 @@ def sequential_f_table(fit) -> AnovaTable:
 # ----------------------------------------------------------------------------- anova()
 
 
-def anova(*models, names: Optional[Sequence[str]] = None, refit: bool = True, type=None,
-          ddf=None, **named_models):
+def anova(*models: FittedModel, names: Optional[Sequence[str]] = None, refit: bool = True,
+          type: Union[int, str, None] = None, ddf: Optional[str] = None,
+          **named_models: FittedModel) -> AnovaTable:
     """Analysis-of-variance table(s) of mixed models (R: ``anova(object, ...)``).
 
     Parameters
@@ -300,7 +304,8 @@ def _ml(fit):
     return fit.refitML() if _is_reml(fit) else fit
 
 
-def drop1(fit, scope=None, test="Chisq", k=2.0):
+def drop1(fit: FittedModel, scope: Scope = None, test: Literal["Chisq", "none"] = "Chisq",
+          k: float = 2.0) -> AnovaTable:
     """Single-term deletions (R: ``drop1(fit, scope, test = "Chisq")``).
 
     Each droppable fixed-effect term (by marginality, or those in ``scope``) is removed and

@@ -17,7 +17,7 @@ import multiprocessing as mp
 import pickle
 import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from typing import Callable, List
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Literal, Optional
 
 import numpy as np
 import pandas as pd
@@ -26,6 +26,9 @@ from scipy import stats
 from ..arguments import LEVEL, LOGICAL, NSIM, Choice, Integer, argument_error
 from ..errors import ArgumentError, LmerpyError
 from ..warnings import BootstrapWarning, warn
+
+if TYPE_CHECKING:
+    from ..types import FittedModel, ReForm, Seed
 
 __all__ = ["bootMer", "BootResult", "norm_inter", "pct_names", "refit_all", "BOOT_CI_TYPE",
            "N_JOBS"]
@@ -101,7 +104,9 @@ class BootResult:
         Error and warning messages of the refits with their counts.
     """
 
-    def __init__(self, t0, t, R, sim, seed, n_failed, messages, mle=None):
+    def __init__(self, t0: pd.Series, t: pd.DataFrame, R: int, sim: str, seed: Any,
+                 n_failed: int, messages: Dict[str, int],
+                 mle: Optional[Dict[str, Any]] = None) -> None:
         self.t0 = t0
         self.t = t
         self.R = int(R)
@@ -119,7 +124,8 @@ class BootResult:
         """Standard deviation of t* per statistic (finite replicates)."""
         return self.t.std(axis=0, ddof=1, skipna=True)
 
-    def confint(self, type: str = "perc", level: float = 0.95, parm=None) -> pd.DataFrame:
+    def confint(self, type: Literal["perc", "basic", "norm"] = "perc", level: float = 0.95,
+                parm: Optional[List[str]] = None) -> pd.DataFrame:
         """Bootstrap confidence intervals (R: ``confint(b, type = )``, ``boot.ci``).
 
         Parameters
@@ -288,8 +294,10 @@ def _count(msgs):
     return counts
 
 
-def bootMer(fit, FUN: Callable, nsim: int = 1, seed=None, use_u: bool = False, re_form=None,
-            type: str = "parametric", progress: bool = True, n_jobs: int = 1) -> BootResult:
+def bootMer(fit: FittedModel, FUN: Callable[[Any], Any], nsim: int = 1, seed: Seed = None,
+            use_u: bool = False, re_form: ReForm = None,
+            type: Literal["parametric", "semiparametric"] = "parametric",
+            progress: bool = True, n_jobs: int = 1) -> BootResult:
     """Model-based (semi-)parametric bootstrap (R: ``bootMer(x, FUN, nsim, seed, use.u,
     re.form, type, parallel, ncpus)``).
 

@@ -11,6 +11,7 @@ Columns are named like R's (``2.5 %``, ``97.5 %``).
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Callable, Literal, Optional
 
 import numpy as np
 import pandas as pd
@@ -21,6 +22,9 @@ from ..errors import ArgumentError, LmerpyError
 from ..warnings import LmerpyMessage, warn
 from .bootstrap import BOOT_CI_TYPE
 from .profile import profile, select_parameters, theta_to_sdcor, var_par_names
+
+if TYPE_CHECKING:
+    from ..types import FittedModel, Parm, Seed
 
 __all__ = ["confint", "percent_labels"]
 
@@ -87,8 +91,11 @@ def _boot(fit, names, vn, level, nsim, boot_type, seed, FUN, **kwargs):
     return tab.loc[names] if FUN is None else tab
 
 
-def confint(fit, parm=None, level=0.95, method="profile", nsim=500, boot_type="perc",
-            oldNames=True, seed=None, FUN=None, quiet=False, **kwargs) -> pd.DataFrame:
+def confint(fit: FittedModel, parm: Parm = None, level: float = 0.95,
+            method: Literal["profile", "Wald", "boot"] = "profile", nsim: int = 500,
+            boot_type: Literal["perc", "basic", "norm"] = "perc", oldNames: bool = True,
+            seed: Seed = None, FUN: Optional[Callable[[Any], Any]] = None, quiet: bool = False,
+            **kwargs: Any) -> pd.DataFrame:
     """Confidence intervals for the parameters of a fitted model (R: ``confint(fit, ...)``,
     lme4's ``confint.merMod``).
 

@@ -9,7 +9,7 @@ from the small model (ML fit), each refitted under both models; the bootstrap p-
 from __future__ import annotations
 
 import time
-from typing import Optional
+from typing import TYPE_CHECKING, Optional, Union
 
 import numpy as np
 import pandas as pd
@@ -17,6 +17,9 @@ from scipy import stats
 
 from ..arguments import LOGICAL, NSIM, SEED, argument_error
 from ..errors import DataError, LmerpyError
+
+if TYPE_CHECKING:
+    from ..types import FittedModel, Seed
 
 __all__ = ["PBmodcomp", "PBModcompResult", "lrt_stat", "pb_reference"]
 
@@ -83,7 +86,8 @@ class PBModcompResult:
     formula_large, formula_small : str
     """
 
-    def __init__(self, tobs, df, p_chi, ref, ctime, formula_large, formula_small):
+    def __init__(self, tobs: float, df: float, p_chi: float, ref: np.ndarray, ctime: float,
+                 formula_large: str, formula_small: str) -> None:
         self.LRTstat = {"tobs": tobs, "df": df, "p.value": p_chi}
         self.ref = np.asarray(ref, dtype=float)
         refpos = self.ref[self.ref > 0]
@@ -146,8 +150,9 @@ class PBModcompResult:
     __repr__ = __str__
 
 
-def PBmodcomp(large, small, nsim: int = 1000, seed=None, ref: Optional[np.ndarray] = None,
-              n_jobs: int = 1, progress: bool = False) -> PBModcompResult:
+def PBmodcomp(large: FittedModel, small: Union[FittedModel, str], nsim: int = 1000,
+              seed: Seed = None, ref: Optional[np.ndarray] = None, n_jobs: int = 1,
+              progress: bool = False) -> PBModcompResult:
     """Parametric-bootstrap LRT of a small model nested in a large one (R: pbkrtest's
     ``PBmodcomp(largeModel, smallModel, nsim, ref, seed)``).
 

@@ -7,12 +7,17 @@ grouping level, with lme4's rules for ``re.form`` and new levels.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Literal
+
 import numpy as np
 import pandas as pd
 
 from ..arguments import LOGICAL, PREDICT_TYPE
 from ..models.naresid import naresid
 from .reform import NA, check_levels, newdata_terms, parse_re_form, random_part, select_terms
+
+if TYPE_CHECKING:
+    from ..types import DataLike, FittedModel, ReForm
 
 __all__ = ["predict", "NA", "linear_predictor"]
 
@@ -60,7 +65,9 @@ def linear_predictor(fit, newdata=None, re_form=None, allow_new_levels=False):
     return eta, index
 
 
-def predict(fit, newdata=None, re_form=None, allow_new_levels=False, type="link"):
+def predict(fit: FittedModel, newdata: DataLike = None, re_form: ReForm = None,
+            allow_new_levels: bool = False, type: Literal["link", "response"] = "link"
+            ) -> pd.Series:
     """Predictions from a fitted model (R: ``predict(fit, newdata, re.form, allow.new.levels,
     type)``).
 

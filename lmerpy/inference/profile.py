@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 import numpy as np
 import pandas as pd
@@ -33,6 +33,9 @@ from ..errors import ArgumentError, LmerpyError
 from ..warnings import ConvergenceWarning, ProfileWarning, warn
 from .profile_spline import SplineError, approx_linear, back_spline, interp_spline
 from .varpar import _blocks, _var_bounds, sdcor_to_theta, theta_to_sdcor, var_par_names
+
+if TYPE_CHECKING:
+    from ..types import FittedModel, Parm
 
 __all__ = [
     "ParameterProfile",
@@ -134,7 +137,9 @@ class Profile:
         Warnings raised while profiling (also issued as Python warnings).
     """
 
-    def __init__(self, profiles, optimum, base_deviance, warnings_=None, n_var=0):
+    def __init__(self, profiles: Dict[str, ParameterProfile], optimum: pd.Series,
+                 base_deviance: float, warnings_: Optional[List[str]] = None,
+                 n_var: int = 0) -> None:
         self.profiles: dict[str, ParameterProfile] = profiles
         self.n_var = int(n_var)
         self.optimum: pd.Series = optimum
@@ -145,7 +150,7 @@ class Profile:
     def parameters(self) -> list[str]:
         return list(self.profiles)
 
-    def __getitem__(self, name) -> ParameterProfile:
+    def __getitem__(self, name: str) -> ParameterProfile:
         return self.profiles[name]
 
     def as_dataframe(self) -> pd.DataFrame:
@@ -161,7 +166,8 @@ class Profile:
         out[".par"] = pd.Categorical(out[".par"], categories=list(self.profiles))
         return out
 
-    def confint(self, parm=None, level=0.95, non_mono_tol=1e-2):
+    def confint(self, parm: Parm = None, level: float = 0.95, non_mono_tol: float = 1e-2
+                ) -> pd.DataFrame:
         """R: ``confint(profile(fit), parm, level)``: limits where ζ = ∓qnorm((1 + level)/2).
 
         A limit beyond the profiled range is the parameter's bound (0 for a standard deviation
@@ -520,8 +526,10 @@ _MAXMULT = Number(lower=1)
 # ---------------------------------------------------------------------------------- entry point
 
 
-def profile(fit, which=None, alphamax=0.01, maxpts=100, delta=None, delta_cutoff=1.0 / 8,
-            verbose=0, devtol=1e-9, maxmult=10, signames=True, **kwargs) -> Profile:
+def profile(fit: FittedModel, which: Parm = None, alphamax: float = 0.01, maxpts: int = 100,
+            delta: Optional[float] = None, delta_cutoff: float = 1.0 / 8, verbose: int = 0,
+            devtol: float = 1e-9, maxmult: float = 10, signames: bool = True,
+            **kwargs: Any) -> Profile:
     """Profile the likelihood of a fitted model (R: ``profile(fit)``, lme4's
     ``profile.merMod``).
 

@@ -14,6 +14,8 @@ but are not R's random numbers.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Optional
+
 import numpy as np
 import pandas as pd
 
@@ -23,10 +25,13 @@ from ..models.naresid import naresid_frame
 from .predict import _is_glmm, linear_predictor
 from .reform import NA, group_factor_on, newdata_terms, parse_re_form, select_terms
 
+if TYPE_CHECKING:
+    from ..types import ArrayLike, DataLike, FittedModel, ReForm, Seed
+
 __all__ = ["simulate", "simulate_responses", "as_generator"]
 
 
-def as_generator(seed, caller=None) -> np.random.Generator:
+def as_generator(seed: Seed, caller: Optional[str] = None) -> np.random.Generator:
     """A NumPy Generator from ``seed`` (None, an int >= 0, a SeedSequence or a Generator);
     an ArgumentError naming ``caller`` for anything else."""
     if isinstance(seed, np.random.Generator):
@@ -224,8 +229,9 @@ def _cbind_names(fit):
     return ["successes", "failures"]
 
 
-def simulate(fit, nsim=1, seed=None, use_u=False, re_form=None, newdata=None,
-             allow_new_levels=False, weights=None):
+def simulate(fit: FittedModel, nsim: int = 1, seed: Seed = None, use_u: bool = False,
+             re_form: ReForm = None, newdata: DataLike = None, allow_new_levels: bool = False,
+             weights: Optional[ArrayLike] = None) -> pd.DataFrame:
     """Simulate responses from a fitted model (R: ``simulate(fit, nsim, seed, use.u, re.form,
     newdata, allow.new.levels, weights)``).
 
