@@ -147,7 +147,7 @@ class LmerpyDeprecationWarning(LmerpyWarning, FutureWarning):
 
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
-_PASS_THROUGH = {os.path.abspath(m.__file__) for m in (functools, contextlib)}
+_PASS_THROUGH = {os.path.abspath(str(m.__file__)) for m in (functools, contextlib)}
 
 
 @functools.lru_cache(maxsize=1024)

@@ -66,7 +66,8 @@ def test_license_file_is_the_declared_license():
     assert PROJECT["license"] == "GPL-2.0-or-later"
     assert PROJECT["license-files"] == ["LICENSE"]
     text = (ROOT / "LICENSE").read_text(encoding="utf-8")
-    assert text.lstrip().startswith("GNU GENERAL PUBLIC LICENSE\n                       Version 2, June 1991")
+    assert text.lstrip().startswith(
+        "GNU GENERAL PUBLIC LICENSE\n                       Version 2, June 1991")
     for part in ("TERMS AND CONDITIONS FOR COPYING, DISTRIBUTION AND MODIFICATION",
                  "NO WARRANTY", "END OF TERMS AND CONDITIONS",
                  "How to Apply These Terms to Your New Programs",
@@ -108,7 +109,8 @@ def test_install_docs_name_every_dependency_and_extra():
     started = (ROOT / "docs" / "getting-started.md").read_text(encoding="utf-8")
     line = re.search(r"`pip install lmerpy` needs only ([^.(]*)", readme).group(1)
     assert sorted(re.findall(r"\w+", line.replace(" and ", " "))) == sorted(deps)
-    need = re.search(r"lmerpy needs Python ≥ 3\.10 with ([^,]*(?:, [^,]*)*?), which", started).group(1)
+    need = re.search(r"lmerpy needs Python ≥ 3\.10 with ([^,]*(?:, [^,]*)*?), which",
+                     started).group(1)
     assert sorted(re.findall(r"\w+", need.replace(" and ", " "))) == sorted(deps)
     extras = PROJECT["optional-dependencies"]
     for extra in ("cholmod", "progress", "plot"):
@@ -132,7 +134,8 @@ def test_cholmod_extra_pins_the_api_lmerpy_uses():
 #: what the sdist must carry besides lmerpy/: tests read tests/ (reference fits), docs/ and
 #: mkdocs.yml (every page's code runs), benchmarks/ (smoke tests), pyproject.toml (this file)
 SDIST_DIRS = ("lmerpy", "grammar", "tests", "docs", "benchmarks")
-SDIST_FILES = ("LICENSE", "README.md", "pyproject.toml", "mkdocs.yml", "Makefile", "scripts/setup.sh")
+SDIST_FILES = ("LICENSE", "README.md", "pyproject.toml", "mkdocs.yml", "Makefile",
+               "scripts/setup.sh")
 _JUNK = re.compile(r"(^|/)(__pycache__|\.pytest_cache|\.hypothesis|\.mypy_cache)(/|$)|\.py[cod]$")
 
 

@@ -45,7 +45,8 @@ def _public_callables():
             out.append((name, fn))
 
     def add_class(cls):
-        fields = {f.name for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else set()
+        fields = ({f.name for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls)
+                  else set())
         for name, member in vars(cls).items():
             if (name.startswith("_") and name != "__init__") or name in fields:
                 continue
@@ -102,7 +103,8 @@ def test_every_public_callable_is_annotated():
         if params and params[0].name in ("self", "cls"):
             params = params[1:]
         lacking = [p.name for p in params if p.annotation is inspect.Parameter.empty]
-        if name.rsplit(".", 1)[1] != "__init__" and sig.return_annotation is inspect.Signature.empty:
+        is_init = name.rsplit(".", 1)[1] == "__init__"
+        if not is_init and sig.return_annotation is inspect.Signature.empty:
             lacking.append("return")
         if lacking:
             missing.append(f"{name}: {', '.join(lacking)}")

@@ -53,7 +53,7 @@ class Evaluator:
         self.n = len(data)
         self.state = {} if state is None else state
         self.fit = fit
-        self._columns = {}
+        self._columns: Dict[str, Any] = {}
         self._repeated: Dict[str, int] = {}     # names held by more than one column
         for c in data.columns:
             if str(c) in self._columns:

@@ -128,7 +128,7 @@ def _argument_expr(text: str, ev: Evaluator, what: str):
     from ..formula import parse_formula
     try:
         f = parse_formula(f"~ I({text})")
-        expr = f.fixed.terms[0].factors[0]
+        expr: Any = f.fixed.terms[0].factors[0]
     except (LmerpyError, IndexError) as e:
         raise DataError(f"'{what}' = {text!r} is neither a column of the data nor an "
                         f"expression over its columns ({e})") from None
@@ -231,7 +231,8 @@ def build_frame(formula, data: pd.DataFrame, weights=None, offset=None, na_actio
     exprs = formula_variables(formula)
     values = {e: ev.variable(e) for e in exprs}
     offset_terms = list(formula.fixed.offsets)
-    off_vals = [evaluate_argument(o, ev, f"offset({var_name(o)})") for o in offset_terms]
+    off_vals: List[Any] = [evaluate_argument(o, ev, f"offset({var_name(o)})")
+                           for o in offset_terms]
     w = evaluate_argument(weights, ev, "weights")
     o_arg = evaluate_argument(offset, ev, "offset")
 

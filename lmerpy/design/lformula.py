@@ -132,7 +132,7 @@ def build_design(formula: FormulaLike, data: DataLike, REML: bool = True,
     if rank_level != "ignore":
         keep = drop_rank_deficient(X_full)
         if keep.size < X_full.shape[1]:
-            msg = rank_message(X_full.shape[1] - keep.size)
+            msg: Any = rank_message(X_full.shape[1] - keep.size)
             if rank_level == "stop.deficient":
                 raise DataError(f"the fixed-effects model matrix is column rank deficient "
                                 f"(rank(X) = {keep.size} < {X_full.shape[1]} = p); the fixed "

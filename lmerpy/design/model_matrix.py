@@ -189,7 +189,7 @@ def model_matrix(model_terms, values: Dict[Any, Any], contrasts: Optional[Dict[s
     used_contrasts: Dict[str, Any] = {}
     levels: Dict[Any, List[str]] = {}
     for t, codes in zip(terms, pattern):
-        parts = []
+        parts: List[Tuple[Any, str, Optional[Coding]]] = []
         for v in sorted(t.factors, key=lambda e: order[e]):
             val = values[v]
             name = var_name(v)
@@ -329,7 +329,7 @@ def _qr_r(X: np.ndarray) -> np.ndarray:
         return np.zeros((0, p))
     qr, _tau, _work, info = lapack.dgeqrf(np.asarray(X, dtype=float))
     if info != 0:                                     # pragma: no cover - LAPACK argument error
-        return np.linalg.qr(X, mode="r")
+        return np.asarray(np.linalg.qr(X, mode="r"))
     return np.triu(qr[:min(n, p), :])
 
 

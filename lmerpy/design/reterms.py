@@ -126,12 +126,12 @@ def build_zt(terms: List[ReTerm], n: int) -> sp.csc_matrix:
         return sp.csc_matrix((0, n))
     k = sum(t.n_columns for t in terms)
     idx = index_dtype(q, n, n * k)
-    rows = np.empty((n, k), dtype=idx)       # one row of this per column of Zt
+    rows: np.ndarray = np.empty((n, k), dtype=idx)       # one row of this per column of Zt
     vals = np.empty((n, k))
     c = 0
     for t in terms:
         p = t.n_columns
-        base = np.asarray(t.codes).astype(idx)
+        base: np.ndarray = np.asarray(t.codes).astype(idx)
         if p > 1:
             base *= p
         base += t.row_offset
@@ -140,7 +140,7 @@ def build_zt(terms: List[ReTerm], n: int) -> sp.csc_matrix:
         vals[:, c:c + p] = np.asarray(t.X, dtype=float).reshape(n, p)
         c += p
     data, indices = vals.reshape(-1), rows.reshape(-1)
-    indptr = np.arange(0, n * k + 1, k, dtype=idx)
+    indptr: np.ndarray = np.arange(0, n * k + 1, k, dtype=idx)
     zeros = np.flatnonzero(data == 0)
     if zeros.size:             # drop explicit zeros; each column loses its own
         keep = np.ones(data.shape[0], dtype=bool)

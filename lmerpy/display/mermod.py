@@ -167,7 +167,7 @@ def format_vc_table(blocks: Sequence[VarCorrBlock], sigma: Optional[float], digi
         names.extend(b.names)
         grp_col.extend([g] + [""] * (len(sd) - 1))
     if use_sc:
-        sds.append(float(sigma))
+        sds.append(float(sigma))  # type: ignore[arg-type]  # use_sc: sigma is a number
         names.append("")
         grp_col.append("Residual")
     cols = {"Groups": grp_col, "Name": names}

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
-from typing import List, Optional, Sequence, Tuple
+from typing import Any, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -320,8 +320,11 @@ def format_info(x, digits: int = 7, nsmall: int = 0, scipen: int = 0) -> Tuple[i
     vals = _flat(x)
     naflag = nanflag = posinf = neginf = False
     neg = 0
-    mxl = rgt = mxsl = mxns = None
-    mnl = None
+    mxl: Any = None   # the extremes over the finite values (None: no finite value)
+    rgt: Any = None
+    mxsl: Any = None
+    mxns: Any = None
+    mnl: Any = None
     for v in vals:
         if _is_true_na(v):
             naflag = True
@@ -455,7 +458,8 @@ def format_pval(pv, digits: int = 5, eps: float = DBL_EPSILON, na_form: str = "N
     rest = [i for i in idx if float(vals[i]) >= eps]
     rr = {}
     if rest:
-        fixp, scip = [], []
+        fixp: List[int] = []
+        scip: List[int] = []
         for i in rest:
             p = float(vals[i])
             expo = math.floor(math.log10(p if p > 0 else 1e-50))

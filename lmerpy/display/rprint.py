@@ -14,7 +14,7 @@ collapse = "\\n")`` shows it in R: no final newline.
 from __future__ import annotations
 
 import math
-from typing import List, Optional, Sequence
+from typing import Iterable, List, Optional, Sequence
 
 import numpy as np
 
@@ -152,7 +152,7 @@ def print_numeric_matrix(x, row_names: Optional[Sequence[str]] = None,
 # --------------------------------------------------------------------------- printCoefmat
 
 
-def star_symbols(pv: Sequence) -> List[str]:
+def star_symbols(pv: Iterable) -> List[str]:
     """R's ``symnum(pv, cutpoints = c(0, .001, .01, .05, .1, 1), symbols = c("***", "**",
     "*", ".", " "))``: intervals closed on the right, 0 included; NA gives ``""``."""
     out = []

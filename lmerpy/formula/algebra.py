@@ -19,7 +19,7 @@ expression nodes, so every corner case comes out as R has it:
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import List, Optional, Sequence, Tuple
+from typing import Any, Generator, List, Optional, Sequence, Tuple
 
 from ..errors import FormulaError
 from .deparse import deparse
@@ -74,7 +74,7 @@ class _Encoder:
 
     def __init__(self, response=None, dot_columns: Optional[Sequence[str]] = None):
         self.variables: List = []
-        self.index = {}
+        self.index: dict = {}
         self.intercept = True
         self.parity = True
         self.has_dot = False
@@ -187,7 +187,7 @@ class _Encoder:
                 return (yield self._delete(e.left, e.right))
         return [1 << self.install(e)]
 
-    def _delete(self, left, right) -> List[int]:
+    def _delete(self, left, right) -> Generator[Any, Any, List[int]]:
         left_terms = (yield self._encode(left)) if left is not None else []
         self.parity = not self.parity
         right_terms = yield self._encode(right)

@@ -17,7 +17,7 @@ silently accepts ``x * (1 | g)`` or ``log(1 | g)``; here they are a :class:`Form
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Callable, List, Optional, Set, Tuple
+from typing import Any, Callable, List, Optional, Set, Tuple
 
 from ..errors import FormulaError
 from .algebra import FORMULA_OPS, compute_terms, is_dot, strip_parens
@@ -105,7 +105,7 @@ def lhs_terms(lhs, bar):
                          where=f"in the random-effects term '({deparse(bar)})'")
 
 
-def expand_double_verts(rhs, reparse: Callable[[str], object]) -> Tuple[object, Set[int]]:
+def expand_double_verts(rhs, reparse: Callable[[str], Any]) -> Tuple[Any, Set[int]]:
     """lme4's ``expandDoubleVerts``: every ``(lhs || g)`` becomes a sum of single bars, one per
     term label of ``lhs`` (``1`` first when ``lhs`` has an intercept), each ``0 + label | g``.
 
@@ -187,7 +187,7 @@ def _flatten(x) -> List:
     return out
 
 
-def find_bars(rhs) -> List[Tuple[object, object, int]]:
+def find_bars(rhs) -> List[Tuple[Any, Any, int]]:
     """lme4's ``findbars`` (on a right side already through :func:`expand_double_verts`):
     ``(lhs, group_expr, id_of_bar_node)`` per bar, ``/`` nesting expanded as lme4 does."""
 

@@ -267,7 +267,7 @@ class _Deparser:
 
 def _ordered_args(call: Call):
     """The call's arguments in written order, as (keyword or None, value)."""
-    items = [(None, a) for a in call.args]
+    items: list = [(None, a) for a in call.args]
     if not call.kwarg_positions:
         return items + list(call.kwargs)
     for pos, kw in sorted(zip(call.kwarg_positions, call.kwargs)):

@@ -14,7 +14,7 @@ import functools
 import importlib.resources
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterable, List, Optional, Tuple
+from typing import Any, Iterable, List, Optional, Tuple
 
 from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
@@ -200,7 +200,7 @@ def _lex(text) -> List[Token]:
     try:
         return list(_parser().lex(text))
     except UnexpectedCharacters as e:
-        pos = e.pos_in_stream
+        pos: Any = e.pos_in_stream
         ch = text[pos]
         if ch == "`":
             msg = ("empty backquoted name ``" if text[pos:pos + 2] == "``"
@@ -245,6 +245,7 @@ def _check_structure(text, tokens: List[Token]):
 
 def _unexpected_token(text, tokens, e: UnexpectedToken):
     tok = e.token
+    prev: Any
     if tok.type == "$END":
         prev = tokens[-1] if tokens else None
         col = len(text.rstrip())
@@ -482,7 +483,7 @@ def expand_dot(formula, columns: Iterable) -> Formula:
     f = parse_formula(formula)
     if not f.fixed.has_dot:
         return f
-    cols = [str(c) for c in columns]
+    cols: Iterable[str] = [str(c) for c in columns]
     seen = set()
     for c in cols:
         if c in seen:

@@ -12,7 +12,7 @@ side; :class:`RandomTerm` is one element of ``lme4::findbars()`` after
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import Optional, Tuple, Union
+from typing import Any, Optional, Tuple, Union
 
 # --------------------------------------------------------------------------- expressions
 
@@ -267,7 +267,7 @@ def _tree_repr(root) -> str:
             out.append(item)
         elif item.__class__ in _EXPR_CLASSES:
             parts = [(True, item.__class__.__qualname__ + "(")]
-            for i, f in enumerate(fields(item)):
+            for i, f in enumerate(fields(item)):  # type: ignore[arg-type]  # a dataclass
                 parts.append((True, (", " if i else "") + f.name + "="))
                 parts.append((False, getattr(item, f.name)))
             parts.append((True, ")"))
@@ -293,7 +293,7 @@ def _postfix(root) -> list:
         node = stack.pop()
         pre.append(node)
         stack.extend(expr_children(node))
-    out = []
+    out: list = []
     for node in reversed(pre):  # children before parents, left to right
         cls = node.__class__
         if cls is BinOp:
@@ -467,7 +467,7 @@ class Formula:
     random: Tuple[RandomTerm, ...] = ()
     _deparsed: str = field(default="", compare=False, repr=False)
     #: The parsed formula after ``expandDoubleVerts`` (``lmerpy.formula.parser.FormulaTree``).
-    _tree: object = field(default=None, compare=False, repr=False)
+    _tree: Any = field(default=None, compare=False, repr=False)
 
     def deparse(self) -> str:
         """R's ``deparse`` of the formula after ``expandDoubleVerts`` (what lme4's summary prints

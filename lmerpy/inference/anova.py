@@ -23,7 +23,8 @@ from ..errors import ArgumentError, DataError, LmerpyError
 from ..warnings import InferenceWarning, LmerpyMessage, RefitWarning, warn
 
 if TYPE_CHECKING:
-    from ..types import FittedModel, Scope
+    from ..models.base import MixedModel
+    from ..types import Scope
 
 __all__ = ["AnovaTable", "anova", "drop1", "lrt_table", "sequential_f_table"]
 
@@ -116,9 +117,9 @@ def lrt_table(models: Sequence, names: Sequence[str], refit: bool = True) -> Ano
     if len(set(nobs)) > 1:
         raise DataError("models were not all fitted to the same size of dataset ("
                         + ", ".join(f"{n}: {k} observations" for n, k in zip(names, nobs)) + ")")
-    for n, m in zip(names[1:], models[1:]):
+    for nm, m in zip(names[1:], models[1:]):
         if not _same_response(models[0], m):
-            raise DataError(f"all models must be fit to the same data: the response of {n} "
+            raise DataError(f"all models must be fit to the same data: the response of {nm} "
                             f"differs from that of {names[0]}")
     reml = [_is_reml(m) for m in models]
     if refit:
@@ -193,9 +194,9 @@ def sequential_f_table(fit) -> AnovaTable:
 # ----------------------------------------------------------------------------- anova()
 
 
-def anova(*models: FittedModel, names: Optional[Sequence[str]] = None, refit: bool = True,
+def anova(*models: MixedModel, names: Optional[Sequence[str]] = None, refit: bool = True,
           type: Union[int, str, None] = None, ddf: Optional[str] = None,
-          **named_models: FittedModel) -> AnovaTable:
+          **named_models: MixedModel) -> AnovaTable:
     """Analysis-of-variance table(s) of mixed models (R: ``anova(object, ...)``).
 
     Parameters
@@ -304,7 +305,7 @@ def _ml(fit):
     return fit.refitML() if _is_reml(fit) else fit
 
 
-def drop1(fit: FittedModel, scope: Scope = None, test: Literal["Chisq", "none"] = "Chisq",
+def drop1(fit: MixedModel, scope: Scope = None, test: Literal["Chisq", "none"] = "Chisq",
           k: float = 2.0) -> AnovaTable:
     """Single-term deletions (R: ``drop1(fit, scope, test = "Chisq")``).
 

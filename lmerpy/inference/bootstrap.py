@@ -28,7 +28,8 @@ from ..errors import ArgumentError, LmerpyError
 from ..warnings import BootstrapWarning, warn
 
 if TYPE_CHECKING:
-    from ..types import FittedModel, ReForm, Seed
+    from ..models.base import MixedModel
+    from ..types import ReForm, Seed
 
 __all__ = ["bootMer", "BootResult", "norm_inter", "pct_names", "refit_all", "BOOT_CI_TYPE",
            "N_JOBS"]
@@ -210,7 +211,7 @@ def _one(fit, FUN, y, k):
     return arr, err, [str(w.message) for w in caught]
 
 
-_WORKER = {}
+_WORKER: Dict[str, Any] = {}
 
 
 def _init_worker(payload):
@@ -257,6 +258,7 @@ def refit_all(fit, FUN: Callable, ys: List[np.ndarray], k: int, n_jobs: int = 1,
             bar.close()
         return out
     methods = mp.get_all_start_methods()
+    ctx: Any
     if "fork" in methods:
         # children inherit the fit and FUN: nothing but responses and results is pickled
         ctx, payload = mp.get_context("fork"), None
@@ -294,7 +296,7 @@ def _count(msgs):
     return counts
 
 
-def bootMer(fit: FittedModel, FUN: Callable[[Any], Any], nsim: int = 1, seed: Seed = None,
+def bootMer(fit: MixedModel, FUN: Callable[[Any], Any], nsim: int = 1, seed: Seed = None,
             use_u: bool = False, re_form: ReForm = None,
             type: Literal["parametric", "semiparametric"] = "parametric",
             progress: bool = True, n_jobs: int = 1) -> BootResult:

@@ -11,7 +11,7 @@ Columns are named like R's (``2.5 %``, ``97.5 %``).
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Literal, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, Literal, Optional
 
 import numpy as np
 import pandas as pd
@@ -24,7 +24,8 @@ from .bootstrap import BOOT_CI_TYPE
 from .profile import profile, select_parameters, theta_to_sdcor, var_par_names
 
 if TYPE_CHECKING:
-    from ..types import FittedModel, Parm, Seed
+    from ..models.base import MixedModel
+    from ..types import Parm, Seed
 
 __all__ = ["confint", "percent_labels"]
 
@@ -91,7 +92,7 @@ def _boot(fit, names, vn, level, nsim, boot_type, seed, FUN, **kwargs):
     return tab.loc[names] if FUN is None else tab
 
 
-def confint(fit: FittedModel, parm: Parm = None, level: float = 0.95,
+def confint(fit: MixedModel, parm: Parm = None, level: float = 0.95,
             method: Literal["profile", "Wald", "boot"] = "profile", nsim: int = 500,
             boot_type: Literal["perc", "basic", "norm"] = "perc", oldNames: bool = True,
             seed: Seed = None, FUN: Optional[Callable[[Any], Any]] = None, quiet: bool = False,

@@ -19,7 +19,8 @@ from ..arguments import LOGICAL, NSIM, SEED, argument_error
 from ..errors import DataError, LmerpyError
 
 if TYPE_CHECKING:
-    from ..types import FittedModel, Seed
+    from ..models.base import MixedModel
+    from ..types import Seed
 
 __all__ = ["PBmodcomp", "PBModcompResult", "lrt_stat", "pb_reference"]
 
@@ -150,7 +151,7 @@ class PBModcompResult:
     __repr__ = __str__
 
 
-def PBmodcomp(large: FittedModel, small: Union[FittedModel, str], nsim: int = 1000,
+def PBmodcomp(large: MixedModel, small: Union[MixedModel, str], nsim: int = 1000,
               seed: Seed = None, ref: Optional[np.ndarray] = None, n_jobs: int = 1,
               progress: bool = False) -> PBModcompResult:
     """Parametric-bootstrap LRT of a small model nested in a large one (R: pbkrtest's

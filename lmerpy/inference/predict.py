@@ -17,7 +17,8 @@ from ..models.naresid import naresid
 from .reform import NA, check_levels, newdata_terms, parse_re_form, random_part, select_terms
 
 if TYPE_CHECKING:
-    from ..types import DataLike, FittedModel, ReForm
+    from ..models.base import MixedModel
+    from ..types import DataLike, ReForm
 
 __all__ = ["predict", "NA", "linear_predictor"]
 
@@ -65,7 +66,7 @@ def linear_predictor(fit, newdata=None, re_form=None, allow_new_levels=False):
     return eta, index
 
 
-def predict(fit: FittedModel, newdata: DataLike = None, re_form: ReForm = None,
+def predict(fit: MixedModel, newdata: DataLike = None, re_form: ReForm = None,
             allow_new_levels: bool = False, type: Literal["link", "response"] = "link"
             ) -> pd.Series:
     """Predictions from a fitted model (R: ``predict(fit, newdata, re.form, allow.new.levels,
@@ -116,7 +117,7 @@ def predict(fit: FittedModel, newdata: DataLike = None, re_form: ReForm = None,
     parse_re_form(re_form, "predict")
     eta, index = linear_predictor(fit, newdata, re_form, allow_new_levels)
     if type == "response" and _is_glmm(fit):
-        eta = np.asarray(fit.family.linkinv(eta), dtype=float)
+        eta = np.asarray(fit.family.linkinv(eta), dtype=float)  # type: ignore[attr-defined]
     if newdata is None:       # the fit's rows: padded to the data's for na_action="exclude"
         return naresid(fit.design, eta)
     return pd.Series(eta, index=index)

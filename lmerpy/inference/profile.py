@@ -35,7 +35,8 @@ from .profile_spline import SplineError, approx_linear, back_spline, interp_spli
 from .varpar import _blocks, _var_bounds, sdcor_to_theta, theta_to_sdcor, var_par_names
 
 if TYPE_CHECKING:
-    from ..types import FittedModel, Parm
+    from ..models.base import MixedModel
+    from ..types import Parm
 
 __all__ = [
     "ParameterProfile",
@@ -462,7 +463,7 @@ def _lmm_profile(fit, which_names, alphamax, maxpts, delta, delta_cutoff, maxmul
             continue
         est = beta_hat[j]
 
-        def zeta_at(b, prev_row, j=j, est=est, name=name):
+        def zeta_at(b, prev_row, j=j, est=est, name=name):  # type: ignore[misc]
             th0 = sdcor_to_theta(prev_row[1:nvp], blocks, prev_row[nvp])
             th0 = np.maximum(th0, ml.design.lower)
 
@@ -526,7 +527,7 @@ _MAXMULT = Number(lower=1)
 # ---------------------------------------------------------------------------------- entry point
 
 
-def profile(fit: FittedModel, which: Parm = None, alphamax: float = 0.01, maxpts: int = 100,
+def profile(fit: MixedModel, which: Parm = None, alphamax: float = 0.01, maxpts: int = 100,
             delta: Optional[float] = None, delta_cutoff: float = 1.0 / 8, verbose: int = 0,
             devtol: float = 1e-9, maxmult: float = 10, signames: bool = True,
             **kwargs: Any) -> Profile:

@@ -124,6 +124,7 @@ def _lhs_colnames(rt, fit, newdata) -> List[str]:
             raise
         _, spec = model_matrix(lhs, values, None, n=len(data))
         return list(spec.colnames)
+    raise AssertionError("unreachable: the last data source returns or raises")
 
 
 def select_terms(fit, re_form, newdata=None) -> Optional[Dict[int, np.ndarray]]:
@@ -242,7 +243,7 @@ def check_levels(fit, selection, codes_by_term, unknown, allow_new_levels, newda
                             f"{terms[i].group_name})")
 
 
-def random_part(fit, selection, codes_by_term) -> np.ndarray:
+def random_part(fit, selection, codes_by_term) -> Optional[np.ndarray]:
     """Σ over selected terms and columns of X_i[:, c] · b_i[code, c] (0 for code -1)."""
     out = None
     for i, cols in selection.items():

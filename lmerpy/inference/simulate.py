@@ -26,7 +26,8 @@ from .predict import _is_glmm, linear_predictor
 from .reform import NA, group_factor_on, newdata_terms, parse_re_form, select_terms
 
 if TYPE_CHECKING:
-    from ..types import ArrayLike, DataLike, FittedModel, ReForm, Seed
+    from ..models.base import MixedModel
+    from ..types import ArrayLike, DataLike, ReForm, Seed
 
 __all__ = ["simulate", "simulate_responses", "as_generator"]
 
@@ -229,7 +230,7 @@ def _cbind_names(fit):
     return ["successes", "failures"]
 
 
-def simulate(fit: FittedModel, nsim: int = 1, seed: Seed = None, use_u: bool = False,
+def simulate(fit: MixedModel, nsim: int = 1, seed: Seed = None, use_u: bool = False,
              re_form: ReForm = None, newdata: DataLike = None, allow_new_levels: bool = False,
              weights: Optional[ArrayLike] = None) -> pd.DataFrame:
     """Simulate responses from a fitted model (R: ``simulate(fit, nsim, seed, use.u, re.form,
