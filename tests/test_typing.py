@@ -4,6 +4,7 @@ included) annotates each parameter and its return value."""
 import dataclasses
 import importlib
 import inspect
+import json
 import os
 import shutil
 import subprocess
@@ -130,3 +131,15 @@ def test_mypy_finds_no_error(tmp_path):
     assert res.returncode == 0, res.stdout + res.stderr
     print(f"mypy: {cold:.1f} s cold, {warm:.1f} s with its cache")
     shutil.rmtree(cache, ignore_errors=True)
+
+
+def test_annotations_keep_import_lmerpy_light():
+    """The annotations import their types only for type checkers: ``import lmerpy`` still
+    loads no fitting module, no scipy and no parser."""
+    code = ("import json, sys, lmerpy; print(json.dumps(sorted(m for m in sys.modules "
+            "if m.split('.')[0] in ('lmerpy', 'scipy', 'lark', 'matplotlib'))))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         check=True).stdout
+    loaded = set(json.loads(out))
+    assert loaded == {"lmerpy", "lmerpy._config", "lmerpy.datasets", "lmerpy.errors",
+                      "lmerpy.warnings"}, loaded
