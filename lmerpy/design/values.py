@@ -112,7 +112,7 @@ def temporal_format(values: np.ndarray) -> str:
 def _temporal_labels(uniq: np.ndarray, fmt: str) -> List[str]:
     if fmt == "duration":
         return [str(pd.Timedelta(x)) for x in uniq]
-    unit = "D" if fmt == "date" else fmt
+    unit: Any = "D" if fmt == "date" else fmt
     return [x.replace("T", " ") for x in np.datetime_as_string(uniq, unit=unit).tolist()]
 
 

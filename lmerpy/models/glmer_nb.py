@@ -176,9 +176,7 @@ def glmer_nb(formula: FormulaLike, data: DataLike, weights: VectorArg = None,
             lo, hi = hi - 0.2 * width, hi + 0.8 * width
             continue
         break
-    if t_best is None:  # no search ran
-        raise LmerpyError("glmer_nb: max_interval_moves must be a non-negative whole number, "
-                          f"got {max_interval_moves!r}")
+    assert t_best is not None  # max_interval_moves >= 0 (COUNT): the search ran
     theta_hat = math.exp(t_best)
     if t_best >= math.log(THETA_MAX / 10):
         msg = (f"glmer_nb: the negative binomial theta is {theta_hat:.4g} (limit "
