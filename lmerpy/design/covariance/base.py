@@ -123,6 +123,8 @@ class Covariance(ABC):
     default_hom: ClassVar[Optional[bool]] = None
 
     __slots__ = ("_k", "_hom")
+    _k: int                  # (slots: annotations only, for type checkers)
+    _hom: Optional[bool]
 
     def __init__(self, k: int, hom: Optional[bool] = None):
         if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)) or k < 1:
