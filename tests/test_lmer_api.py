@@ -4,6 +4,8 @@ Expected numbers come from lme4 1.1-31 (R commands in comments, values also in
 tests/reference/sleep_slope.json).
 """
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,6 +14,8 @@ import lmerpy
 from lmerpy import datasets
 
 FM1 = "Reaction ~ Days + (Days | Subject)"
+#: lme4's θ̂ of FM1 (tests/reference/sleep_slope.json)
+LME4_THETA = np.array([0.966741773967412, 0.0151690588960361, 0.230909953207795])
 
 
 @pytest.fixture(scope="module")
@@ -82,8 +86,13 @@ def test_getme_names(fm1):
     assert fm1.getME("Lambdat").shape == (36, 36)
     assert np.allclose(fm1.getME("b"), (fm1.getME("Lambda") @ fm1.getME("u")))
     assert fm1.getME("q") == 36 and fm1.getME("p") == 2 and fm1.getME("n") == 180
-    dc = fm1.getME("devcomp")
-    # R: getME(fm1, "devcomp")$cmp: ldL2 75.961, ldRX2 8.276, pwrss 116579.3
+    # R: getME(fm1, "devcomp")$cmp: ldL2 75.961, ldRX2 8.276, pwrss 116579.3 — at lme4's θ̂
+    # (pwrss is not stationary at the optimum: at lmerpy's, 1.5e-9 lower in the REML
+    # criterion than lme4's stopping point, it is 116579.503)
+    assert fm1.getME("devcomp")["cmp"]["pwrss"] == pytest.approx(116579.503, abs=1e-3)
+    at_lme4 = lmerpy.mkMerMod(fm1.devfun, dataclasses.replace(fm1.optsum, theta=LME4_THETA),
+                              fm1.design)
+    dc = at_lme4.getME("devcomp")
     assert dc["cmp"]["ldL2"] == pytest.approx(75.961, abs=1e-3)
     assert dc["cmp"]["ldRX2"] == pytest.approx(8.276, abs=1e-3)
     assert dc["cmp"]["pwrss"] == pytest.approx(116579.3, abs=0.1)
@@ -213,12 +222,14 @@ def test_caller_frame_not_mutated(sleep):
 
 
 def test_polish_reaches_the_exact_optimum():
-    """lmerControl(polish=True): Newton steps on the analytic gradient after BOBYQA. On
-    Orthodont (flat in the intercept SD) BOBYQA, like lme4, stops with max|grad| ~ 1e-2."""
+    """The default (lmerControl(polish=True)): Newton steps on the analytic gradient after
+    BOBYQA. On Orthodont (flat in the intercept SD) BOBYQA, like lme4, stops with max|grad|
+    ~ 1e-2 (lmerControl(polish=False), lme4's stopping point)."""
     d = datasets.load("Orthodont")
-    f0 = lmerpy.lmer("distance ~ age*Sex + (age|Subject)", d)
-    f1 = lmerpy.lmer("distance ~ age*Sex + (age|Subject)", d,
-                     control=lmerpy.lmerControl(polish=True))
+    f0 = lmerpy.lmer("distance ~ age*Sex + (age|Subject)", d,
+                     control=lmerpy.lmerControl(polish=False))
+    f1 = lmerpy.lmer("distance ~ age*Sex + (age|Subject)", d)
     assert np.max(np.abs(f0.devfun.gradient(f0.theta))) > 1e-3
     assert np.max(np.abs(f1.devfun.gradient(f1.theta))) < 1e-6
     assert f1.REMLcrit() < f0.REMLcrit() - 1e-6
+    assert f0.optsum.polish_steps == 0 and f1.optsum.polish_steps >= 1

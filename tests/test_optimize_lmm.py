@@ -6,6 +6,9 @@ blocks), so the optimizer stage is tested independently of lmerpy.pls.
 
 Tolerances: θ̂ to 1e-4 and the criterion to 1e-6 of lme4's (its optimizer stops at
 xtol_rel = 1e-4); lme4's evaluation counts (``fit@optinfo$feval``) are quoted from R.
+Tests of lme4's own path (its evaluations, restart_edge, snapping, the gradient restart) run
+with ``LME4_PATH = lmerControl(polish=False)``; the default finishes at the optimum itself
+(:mod:`lmerpy.optimize.polish`), which is at or below lme4's criterion.
 """
 import json
 import warnings
@@ -22,6 +25,8 @@ from lmerpy.optimize import (check_conv, derivs_analytic, deriv12, lmerControl,
 from lmerpy.optimize.lmer import lme4_start
 
 REF = Path(__file__).parent / "reference"
+#: lme4's path and stopping point (no polish, no restart of an unconverged fit)
+LME4_PATH = lmerControl(polish=False)
 
 
 def load(case):
@@ -159,7 +164,7 @@ def test_sleepstudy_reaches_lme4_theta(case, lme4_feval, lme4_status):
     f = DenseLmm(ref)
     with warnings.catch_warnings():
         warnings.simplefilter("error")       # no convergence warning of any kind
-        opt = optimize_lmer(f, f.theta0, f.lower)
+        opt = optimize_lmer(f, f.theta0, f.lower, LME4_PATH)
         assert check_conv(f, opt, f.lower, lmerControl()) == []
     assert opt.theta == pytest.approx(ref["theta"], abs=1e-4)
     assert opt.fmin == pytest.approx(criterion(ref), abs=1e-6)
@@ -172,6 +177,27 @@ def test_sleepstudy_reaches_lme4_theta(case, lme4_feval, lme4_status):
     # analytic derivatives at the optimum (lme4's finite differences: 3.2e-4 for REML)
     assert np.max(np.abs(opt.derivs["gradient"])) < 2e-3
     assert np.all(np.linalg.eigvalsh(opt.derivs["Hessian"]) > 0)
+
+
+@pytest.mark.parametrize("case", ["sleep_slope", "sleep_slope_ml"])
+def test_the_default_finishes_at_the_optimum(case):
+    """The default: lme4's BOBYQA path, then Newton steps on the analytic gradient (one here)
+    to the optimum itself, which is below lme4's stopping point (by 1.5e-9 and 2.6e-8)."""
+    ref = load(case)
+    f = DenseLmm(ref)
+    lme4 = optimize_lmer(f, f.theta0, f.lower, LME4_PATH)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        opt = optimize_lmer(f, f.theta0, f.lower)
+        assert check_conv(f, opt, f.lower, lmerControl()) == []
+    assert opt.optimizer_evals == lme4.optimizer_evals            # the same BOBYQA run
+    assert np.array_equal([t for t, _ in opt.fitlog[:lme4.feval]], [t for t, _ in lme4.fitlog])
+    assert opt.polish_steps == 1 and not opt.kkt_restart and not opt.retried
+    assert opt.feval == lme4.feval + 1                            # the step's evaluation
+    assert opt.fmin < criterion(ref) - 1e-9
+    assert np.max(np.abs(opt.derivs["gradient"])) < 1e-6
+    assert np.all(np.linalg.eigvalsh(opt.derivs["Hessian"]) > 0)
+    assert opt.theta == pytest.approx(ref["theta"], rel=1e-4)   # lme4's xtol_rel
 
 
 @pytest.mark.parametrize("optimizer", ["bobyqa", "Nelder_Mead", "lbfgsb"])
@@ -211,7 +237,7 @@ def test_lme4_start_and_path_on_scalar_models(case, groups, lme4_feval):
              (data[g[0]].astype(str) + ":" + data[g[1]].astype(str)).to_numpy() for g in groups]
     start = lme4_start(y, codes, f.lower)
     start = f.theta0 if start is None else start
-    opt = optimize_lmer(f, start, f.lower)
+    opt = optimize_lmer(f, start, f.lower, LME4_PATH)
     assert opt.theta == pytest.approx(ref["theta"], abs=1e-4)
     assert opt.fmin == pytest.approx(criterion(ref), abs=1e-6)
     assert opt.optimizer_evals == lme4_feval
@@ -257,17 +283,21 @@ def test_boundary_snapping():
     def stops_near_zero(fun, x0, lower, upper):
         fun(x0)
         return {"x": [4e-6], "fun": fun([4e-6])}
-    opt = optimize_lmer(f, [1.0], f.lower, lmerControl(optimizer=stops_near_zero))
+    ctl = LME4_PATH.replace(optimizer=stops_near_zero)
+    opt = optimize_lmer(f, [1.0], f.lower, ctl)
     assert opt.theta[0] == 0.0
     assert opt.fmin == f([0.0]) < f([4e-6])
     assert opt.feval == len(opt.fitlog) == 4      # start, 4e-6, the snap trial, final value
-    off = optimize_lmer(f, [1.0], f.lower, lmerControl(optimizer=stops_near_zero,
-                                                       boundary_tol=0))
+    off = optimize_lmer(f, [1.0], f.lower, ctl.replace(boundary_tol=0))
     assert off.theta[0] == 4e-6
     # not snapped when the bound is farther than boundary_tol
-    far = optimize_lmer(f, [1.0], f.lower, lmerControl(optimizer=stops_near_zero,
-                                                       boundary_tol=1e-6))
+    far = optimize_lmer(f, [1.0], f.lower, ctl.replace(boundary_tol=1e-6))
     assert far.theta[0] == 4e-6
+    # the default polishes instead: a Newton step from 4e-6 lands on the optimum, 0
+    polished = optimize_lmer(f, [1.0], f.lower, lmerControl(optimizer=stops_near_zero,
+                                                            boundary_tol=0))
+    assert polished.polish_steps >= 1 and polished.fmin < off.fmin
+    assert abs(polished.theta[0]) < 1e-8
 
 
 def test_restart_edge():
@@ -277,7 +307,7 @@ def test_restart_edge():
     ref = load("sleep_slope")
     f = DenseLmm(ref)
     start = [0.5, 0.0, 0.0]
-    ctl = lmerControl(optimizer="Nelder_Mead")
+    ctl = LME4_PATH.replace(optimizer="Nelder_Mead")
     opt = optimize_lmer(f, start, f.lower, ctl)
     assert opt.restarted
     assert opt.theta == pytest.approx(ref["theta"], abs=1e-4)
@@ -286,6 +316,11 @@ def test_restart_edge():
     assert not stuck.restarted
     assert np.any(stuck.theta == f.lower)
     assert stuck.fmin > criterion(ref) + 1.0
+    # without restart_edge, the default's optimality test on the bound restarts it too
+    kkt = optimize_lmer(f, start, f.lower, lmerControl(optimizer="Nelder_Mead",
+                                                       restart_edge=False))
+    assert kkt.kkt_restart and not kkt.restarted
+    assert kkt.fmin < criterion(ref) + 1e-6
 
 
 def test_restart_edge_with_a_gradient_method():
@@ -320,9 +355,21 @@ def test_maxeval_is_a_genuine_non_convergence():
     assert [str(w.message) for w in rec[1:]] == msgs
 
 
+def stops_at(theta_stop):
+    """A custom optimizer that stops at ``theta_stop`` when started from elsewhere (as BOBYQA
+    stopped for lme4) and runs NLopt BOBYQA with lme4's settings when restarted from there."""
+    def optimizer(fun, x0, lower, upper):
+        if not np.array_equal(x0, theta_stop):
+            return {"x": theta_stop, "fun": fun(theta_stop)}
+        return minimize_bounded(fun, x0, lower, upper, method="bobyqa")
+    return optimizer
+
+
 def test_restart_when_the_scaled_gradient_fails():
-    # Orthodont ML: NLopt BOBYQA (xtol_rel 1e-4) stops short; lme4 warned (its own θ̂ has
-    # max|grad| = 0.0116729 by the same scaled test); lmerpy restarts once and converges
+    # Orthodont ML: lme4's BOBYQA stopped short with a warning (its own θ̂ has max|grad| =
+    # 0.0116729 by the same scaled test). Where NLopt's BOBYQA stops depends on the last bits of
+    # the arithmetic (with this deviance: no warning, 0.0173164 or 0.0107041 under three BLAS
+    # kernels), so the optimizer here stops at lme4's θ̂ itself
     ref = load("orthodont_ml")
     f = DenseLmm(ref)
     th = np.asarray(ref["theta"])
@@ -330,20 +377,52 @@ def test_restart_when_the_scaled_gradient_fails():
     from lmerpy.optimize.checks import _gradient_message
     assert _gradient_message(d, th, lmerControl().check_conv_grad)[1] == \
         ref["r_messages"][0]   # lme4's message, reproduced from the analytic gradient
+    ctl = lmerControl(optimizer=stops_at(th), polish=False)
+    with pytest.warns(ConvergenceWarning) as rec:
+        lme4 = optimize_lmer(f, f.theta0, f.lower, ctl)      # lme4's behaviour: it warns
+        assert check_conv(f, lme4, f.lower, lmerControl()) == ref["r_messages"]
+    assert [str(w.message) for w in rec] == ref["r_messages"] and not lme4.retried
+    # restart_unconverged: BOBYQA once more from there lowers the deviance by 6.9e-6, yet
+    # stops short again on the flat ridge (the polish, below, does not)
+    with pytest.warns(ConvergenceWarning, match=r"max\|grad\|") as rec:
+        opt = optimize_lmer(f, f.theta0, f.lower, ctl.replace(restart_unconverged=True))
+        msgs = check_conv(f, opt, f.lower, lmerControl())
+    assert opt.retried and not opt.polish_steps
+    assert opt.fmin < criterion(ref) - 5e-6           # better than lme4's optimum
+    assert len(msgs) == 1 and float(msgs[0].split("= ")[1].split(" ")[0]) < 0.0116729
+
+
+def test_the_default_converges_where_lme4_stopped_short():
+    # Orthodont ML by default: BOBYQA's path, then the polish; the optimum is the same (to
+    # the criterion's rounding) whichever BLAS kernel the arithmetic runs on
+    ref = load("orthodont_ml")
+    f = DenseLmm(ref)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         opt = optimize_lmer(f, f.theta0, f.lower)
         assert check_conv(f, opt, f.lower, lmerControl()) == []
-    assert opt.fmin < criterion(ref) - 5e-6           # better than lme4's optimum
-    assert np.max(np.abs(opt.derivs["gradient"])) < 2e-3
-    no_retry = optimize_lmer(f, f.theta0, f.lower, lmerControl(restart_unconverged=False))
-    assert not no_retry.retried and opt.retried
+    assert opt.fmin == pytest.approx(criterion(ref) - 9.990744e-6, abs=1e-11)
+    assert np.max(np.abs(opt.derivs["gradient"])) < 2e-6
+    assert np.all(np.linalg.eigvalsh(opt.derivs["Hessian"]) > 0)
+    # from lme4's own θ̂ as well
+    at_lme4 = optimize_lmer(f, f.theta0, f.lower,
+                            lmerControl(optimizer=stops_at(np.asarray(ref["theta"]))))
+    assert at_lme4.polish_steps >= 1 and not at_lme4.retried
+    assert at_lme4.fmin == pytest.approx(opt.fmin, abs=1e-11)
+    assert at_lme4.theta == pytest.approx(opt.theta, abs=1e-5)
+
+
+#: lme4's message that its end point is a saddle or a ridge, not a minimum
+NOT_A_MINIMUM = "Model failed to converge: degenerate  Hessian with 1 negative eigenvalues"
 
 
 @pytest.mark.parametrize("case", conv_cases())
 def test_no_false_convergence_warnings(case):
     """On every lme4 golden LMM the checks give lme4's messages, and the fit is at least as
-    good as lme4's; where lme4 warned only about a gradient that a restart fixes, none."""
+    good as lme4's; where lme4 warned only about a gradient that the polish fixes, none.
+    Where lme4 said its end point is not a minimum (double_bar_factor, ``(f||g)`` with an
+    intercept: a flat ridge), the fit continues to a lower deviance and the Hessian's
+    near-zero eigenvalue there gives one of lme4's two non-identifiability messages."""
     ref = load(case)
     f = DenseLmm(ref)
     with warnings.catch_warnings(record=True):
@@ -351,9 +430,16 @@ def test_no_false_convergence_warnings(case):
         opt = optimize_lmer(f, f.theta0, f.lower)
         msgs = check_conv(f, opt, f.lower, lmerControl())
     assert opt.fmin <= criterion(ref) + 1e-6
+    if NOT_A_MINIMUM in lme4_messages(ref):
+        assert opt.kkt_restart and opt.fmin < criterion(ref) - 1e-7
+        assert len(msgs) == 1 and msgs[0] in (
+            " Hessian is numerically singular: parameters are not uniquely determined",
+            "Model is nearly unidentifiable: large eigenvalue ratio\n - Rescale variables?")
+        return
     expected = [m for m in lme4_messages(ref) if not m.startswith("Model failed to converge "
                                                                     "with max|grad|")]
     assert msgs == expected
+    assert not opt.kkt_restart
 
 
 # ----------------------------------------------------------------------------- (θ, β) vector

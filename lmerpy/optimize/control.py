@@ -13,7 +13,8 @@ from typing import Any, Callable, Dict, Literal, Optional, Sequence, Tuple, Unio
 
 import numpy as np
 
-from ..arguments import COUNT, LOGICAL, VERBOSE, Choice, Integer, Number, argument_error
+from ..arguments import (COUNT, LOGICAL, LOGICAL_OR_NONE, VERBOSE, Choice, Integer, Number,
+                         argument_error)
 from ..errors import ArgumentError
 
 __all__ = ["Control", "ConvCheck", "ControlError", "lmerControl", "glmerControl",
@@ -135,20 +136,30 @@ class Control:
         factorisation) and lme4's finite differences of the deviance otherwise; ``True``
         requires the analytic gradient; ``False`` always uses lme4's finite differences
         (``deriv12``).
-    restart_unconverged : bool
+    restart_unconverged : bool or None
         lmerpy addition: when the derivatives are analytic, the fit is not singular, the
         optimizer reported success and yet the scaled gradient fails lme4's gradient check,
         restart the optimizer once from the optimum and keep the result if the deviance went
-        down (so a gradient warning only remains when a restart could not fix it).
+        down (so a gradient warning only remains when a restart could not fix it). None (the
+        lmer default): the same as ``polish``, so that ``polish=False`` alone gives lme4's
+        stopping point and warnings.
     polish : bool
-        lmerpy addition: with analytic derivatives, finish with (at most three) Newton steps
-        on the parameters off their bounds, using the analytic gradient and its differenced
-        Hessian, each kept only if it lowers the deviance. BOBYQA stops where its trust region
-        is small, which can leave the last printed digit of a t value to chance on flat
-        problems (InstEval); the Newton steps land on the optimum itself for one or two
-        extra evaluations. Off by default: lme4's own answers are BOBYQA's stopping points,
-        and on flat problems (Orthodont REML) the exact optimum differs from them by ~1e-3 in
-        a variance component.
+        lmerpy addition (lmer's default True; glmer: False): finish the fit at the optimum
+        itself rather than where the optimizer stopped (:mod:`lmerpy.optimize.polish`).
+        With analytic derivatives: (1) when the end point fails the optimality (KKT)
+        conditions — a θ on its bound 0 along which the deviance still decreases once the
+        sign of its template column is free (ΛΛ' does not depend on it), or a Hessian with a
+        negative eigenvalue (lme4's "degenerate Hessian" warning) — the fit is continued from
+        there by ``"newton_ai"`` (or the optimizer, for a deviance without an
+        average-information matrix); (2) Newton steps on the θ off their bounds, with the
+        analytic gradient and its differenced Hessian, each kept only if it lowers the
+        deviance, until the predicted decrease is at the criterion's rounding level. BOBYQA
+        stops within ``xtol_rel = 1e-4`` of the optimum at a point that depends on its path,
+        hence on the last bits of every evaluation (a different BLAS kernel changes them);
+        the polished optimum does not: the same fit on any machine, usually for one extra
+        evaluation and gradient. ``polish=False`` keeps lme4's path and stopping point
+        (``nloptwrap`` follows lme4's evaluations; the estimates are lme4's to its printed
+        digits when the arithmetic matches R's), and lme4's warnings.
     gradient_min_q : int or None
         lmerpy addition (lmer only; :func:`lmerControl` sets 1000): with the default optimizer
         (``"nloptwrap"``, empty ``optCtrl``) and a deviance with an analytic gradient, models
@@ -177,8 +188,8 @@ class Control:
     check_conv_hess: ConvCheck = ConvCheck("warning", 1e-6)
     optCtrl: Dict[str, Any] = field(default_factory=dict)
     use_gradient: Union[str, bool] = "auto"
-    restart_unconverged: bool = True
-    polish: bool = False
+    restart_unconverged: Optional[bool] = None
+    polish: bool = True
     gradient_min_q: Optional[int] = None
     check_nobs_vs_rankZ: str = "ignore"
     check_nobs_vs_nlev: str = "stop"
@@ -193,6 +204,12 @@ class Control:
     tolPwrss: Optional[float] = None
     compDev: Optional[bool] = None
     nAGQ0initStep: Optional[bool] = None
+
+    @property
+    def restarts_unconverged(self) -> bool:
+        """Whether :attr:`restart_unconverged` is in effect (None follows :attr:`polish`)."""
+        r = self.restart_unconverged
+        return self.polish if r is None else r
 
     def stage_optimizer(self, stage: Literal[1, 2] = 1) -> Union[str, Callable[..., Any]]:
         """The optimizer of a stage: glmer controls hold two (stage 1, stage 2)."""
@@ -244,8 +261,7 @@ _TOL = Number(lower=0)
 _RELTOL = Number(lower=0, none=True)
 _POSITIVE = Number(lower=0, open_lower=True)
 _GRADIENT_MIN_Q = Integer(lower=0, none=True)
-_LOGICAL_FIELDS = ("restart_edge", "calc_derivs", "use_last_params", "restart_unconverged",
-                   "polish")
+_LOGICAL_FIELDS = ("restart_edge", "calc_derivs", "use_last_params", "polish")
 _PREFIT_FIELDS = {"check_nobs_vs_rankZ": Choice(_PREFIT), "check_nobs_vs_nlev": Choice(_PREFIT),
                   "check_nlev_gtreq_5": Choice(_PREFIT), "check_nlev_gtr_1": Choice(_PREFIT),
                   "check_nobs_vs_nRE": Choice(_PREFIT), "check_formula_LHS": Choice(_PREFIT),
@@ -357,6 +373,8 @@ def _validated(ctl):
                                f"{use_gradient!r}") from None
     checks = {nm: _check(v, nm, getattr(ctl, nm)) for nm, v in _PREFIT_FIELDS.items()}
     logicals = {nm: _check(LOGICAL, nm, getattr(ctl, nm)) for nm in _LOGICAL_FIELDS}
+    logicals["restart_unconverged"] = _check(LOGICAL_OR_NONE, "restart_unconverged",
+                                             ctl.restart_unconverged)
     gmq = _check(_GRADIENT_MIN_Q, "gradient_min_q", ctl.gradient_min_q)
     glmer_only = {}
     if ctl.mod_type == "glmer":
@@ -395,8 +413,8 @@ def lmerControl(optimizer: OptimizerArg = "nloptwrap", restart_edge: bool = True
                 check_conv_hess: ConvCheckArg = ("warning", 1e-6),
                 optCtrl: Optional[Dict[str, Any]] = None,
                 use_gradient: Union[Literal["auto"], bool] = "auto", *,
-                use_last_params: bool = False, restart_unconverged: bool = True,
-                polish: bool = False, gradient_min_q: Optional[int] = 1000,
+                use_last_params: bool = False, restart_unconverged: Optional[bool] = None,
+                polish: bool = True, gradient_min_q: Optional[int] = 1000,
                 check_nobs_vs_rankZ: PrefitAction = "ignore",
                 check_nobs_vs_nlev: PrefitAction = "stop",
                 check_nlev_gtreq_5: PrefitAction = "ignore",
@@ -430,12 +448,13 @@ def lmerControl(optimizer: OptimizerArg = "nloptwrap", restart_edge: bool = True
         Optimizer settings (see :class:`Control`).
     use_gradient : {"auto", True, False}
         How the post-fit derivatives are computed (see :class:`Control`).
-    restart_unconverged : bool
+    restart_unconverged : bool or None
         lmerpy addition (see :class:`Control`): restart once when the analytic scaled gradient
-        fails lme4's gradient check.
+        fails lme4's gradient check; None (default): as ``polish``.
     polish : bool
-        lmerpy addition (see :class:`Control`): Newton steps at the end on the analytic
-        gradient.
+        lmerpy addition (see :class:`Control`): finish at the optimum itself (continue from an
+        end point that fails the optimality conditions; Newton steps on the analytic
+        gradient). ``polish=False`` gives lme4's path, stopping point and warnings.
     gradient_min_q : int or None
         lmerpy addition (see :class:`Control`): with the default optimizer, models with at
         least this many random effects are fitted by ``"newton_ai"`` on the analytic gradient
@@ -502,7 +521,7 @@ def glmerControl(optimizer: OptimizerArg = ("bobyqa", "Nelder_Mead"), restart_ed
     return _validated(_raw_control(
         optimizer=optimizer, restart_edge=restart_edge, boundary_tol=boundary_tol,
         calc_derivs=calc_derivs, use_last_params=use_last_params,
-        restart_unconverged=restart_unconverged,
+        restart_unconverged=restart_unconverged, polish=False,
         check_conv_grad=check_conv_grad, check_conv_singular=check_conv_singular,
         check_conv_hess=check_conv_hess, optCtrl=optCtrl, use_gradient=use_gradient,
         check_nobs_vs_rankZ=check_nobs_vs_rankZ, check_nobs_vs_nlev=check_nobs_vs_nlev,

@@ -17,10 +17,11 @@ from ..warnings import ConvergenceWarning, warn
 from .control import Control, ControlError, glmerControl, lmerControl
 from ..design.scales import start_theta
 from .coords import ScaledDeviance, coordinate_scale, to_model_coordinates
-from .derivs import compute_derivs, has_gradient
+from .derivs import DELTA, compute_derivs, has_gradient
 from .minimize import DEFAULT_SETTINGS, MinimizeResult, minimize_bounded
 from .newton import NEWTON_SETTINGS, model_derivatives, trust_newton
 from .optsum import OptSummary
+from .polish import continue_from, kkt_restart_point, newton_polish, theta_columns
 
 __all__ = ["optimize_lmer", "optimize_glmer", "optimizer_settings", "lme4_start",
            "lme4_start_theta", "lmer_optimizer", "RESTART_EDGE_STEP"]
@@ -248,39 +249,6 @@ def _fails_gradient_check(derivs, theta, lower, control):
     return msg is not None and msg.startswith("Model failed")
 
 
-def _newton_polish(devfun, f_logged, theta, fval, derivs, lower, upper, max_steps=3):
-    """Newton steps θ ← θ − H⁻¹g on the coordinates off their bounds, each kept only if it
-    lowers the deviance; the gradient is refreshed at the new point (the Hessian, which
-    changes little over such a step, is kept). Returns (θ, f, derivs, gradient evaluations)."""
-    H = np.asarray(derivs["Hessian"], dtype=float)
-    g = np.asarray(derivs["gradient"], dtype=float)
-    evals = 0
-    for _ in range(max_steps):
-        free = (theta > lower) & (theta < upper)
-        if not free.any() or not np.all(np.isfinite(g[free])):
-            break
-        Hf = H[np.ix_(free, free)]
-        try:
-            c = np.linalg.cholesky(Hf)          # only a positive-definite Hessian gives a descent step
-        except np.linalg.LinAlgError:
-            break
-        step = np.zeros_like(theta)
-        step[free] = -np.linalg.solve(c.T, np.linalg.solve(c, g[free]))
-        cand = np.clip(theta + step, lower, upper)
-        if np.array_equal(cand, theta):
-            break
-        fc = f_logged(cand)
-        if not fc < fval:
-            break
-        theta, fval = cand, fc
-        g = np.asarray(devfun.gradient(theta), dtype=float)
-        evals += 1
-    if evals:
-        derivs = dict(derivs)
-        derivs["gradient"] = g
-    return theta, fval, derivs, evals
-
-
 def _optimize(devfun, x0, lower, upper, control, optimizer, *, verbose, restart_edge,
               boundary_tol, calc_derivs, adj=False, n_theta=None, beta_sd=None):
     t0 = time.perf_counter()
@@ -356,13 +324,44 @@ def _optimize(devfun, x0, lower, upper, control, optimizer, *, verbose, restart_
     else:
         derivs_evals = 0
     t_derivs = time.perf_counter() - t_derivs
+    kkt_restart, polish_steps = False, 0
     if (getattr(control, "polish", False) and derivs is not None
-            and derivs["method"] == "analytic" and code == 0):
-        theta, fval, derivs, extra = _newton_polish(devfun, f_logged, theta, fval, derivs,
-                                                    lower, upper)
-        derivs_evals += extra
+            and derivs["method"] == "analytic" and code == 0 and scheme == "central"):
+        # (a gradient-based optimizer stops on its own gradient test, and passes through 0
+        # on the diagonal θ: nothing to finish)
+        start = kkt_restart_point(theta, derivs, lower, upper, theta_columns(devfun),
+                                  control.check_conv_grad.tol, control.check_conv_hess.tol)
+        if start is not None:
+            if verbose:
+                print("the optimum fails the optimality (KKT) conditions, continuing")
+            kkt_restart = True
+            x2, f2, g2 = continue_from(devfun, start, lower, upper, verbose=verbose,
+                                       fitlog=fitlog)
+            gevals += g2
+            t2, f2 = _snap(f_logged, x2, f2, lower, boundary_tol)
+            if f2 < fval:
+                theta, fval = t2, f2
+                t1 = time.perf_counter()
+                derivs = compute_derivs(devfun, theta, lower, upper, control.use_gradient,
+                                        fx=fval, scheme=scheme)
+                derivs_evals += int(derivs.get("evals", 0))
+                t_derivs += time.perf_counter() - t1
+        theta0 = theta
+        theta, fval, g, polish_steps = newton_polish(devfun, f_logged, theta, fval, derivs,
+                                                     lower, upper)
+        derivs_evals += polish_steps
+        if polish_steps:
+            t1 = time.perf_counter()
+            if np.max(np.abs(theta - theta0)) > DELTA:
+                # beyond the Hessian's stencil: the derivatives afresh at the final point
+                derivs = compute_derivs(devfun, theta, lower, upper, control.use_gradient,
+                                        fx=fval, scheme=scheme)
+                derivs_evals += int(derivs.get("evals", 0))
+            else:
+                derivs = dict(derivs, gradient=g)
+            t_derivs += time.perf_counter() - t1
     retried = False
-    if (control.restart_unconverged and derivs is not None and derivs["method"] == "analytic"
+    if (control.restarts_unconverged and derivs is not None and derivs["method"] == "analytic"
             and code == 0 and _fails_gradient_check(derivs, theta, lower, control)):
         if verbose:
             print("gradient check failed at the optimum, restarting")
@@ -383,7 +382,8 @@ def _optimize(devfun, x0, lower, upper, control, optimizer, *, verbose, restart_
         optimizer=opt_name, settings=st, theta_start=x0, theta=theta, fmin=float(fval),
         feval=len(fitlog), return_code=int(code), message=res.message, fitlog=fitlog,
         lower=lower, upper=upper, warnings=warns, status=int(res.status),
-        restarted=restarted, retried=retried, optimizer_evals=int(res.feval),
+        restarted=restarted, retried=retried, kkt_restart=kkt_restart,
+        polish_steps=polish_steps, optimizer_evals=int(res.feval),
         derivs_evals=derivs_evals, gradient_evals=gevals, elapsed=elapsed,
         derivs_elapsed=t_derivs)
     if derivs is not None:

@@ -101,6 +101,13 @@ class OptSummary:
     retried : bool
         Whether the optimizer was restarted because the analytic scaled gradient failed lme4's
         gradient check (``restart_unconverged``, a lmerpy addition).
+    kkt_restart : bool
+        Whether the optimizer's end point failed the optimality (KKT) conditions — on a bound,
+        or with an indefinite Hessian — so that the fit was continued from there (``polish``,
+        a lmerpy addition; see :mod:`lmerpy.optimize.polish`).
+    polish_steps : int
+        Newton steps kept by the final polish (``polish``; 0 when the optimizer's point was
+        already optimal to the criterion's rounding).
     derivs_evals : int
         Deviance/gradient evaluations spent on the derivatives.
     gradient_evals : int
@@ -134,6 +141,8 @@ class OptSummary:
     status: int = 0
     restarted: bool = False
     retried: bool = False
+    kkt_restart: bool = False
+    polish_steps: int = 0
     derivs_evals: int = 0
     optimizer_evals: int = 0
     gradient_evals: int = 0
@@ -175,6 +184,8 @@ class OptSummary:
             "conv_messages": list(self.conv_messages), "conv_code": int(self.conv_code),
             "warnings": list(self.warnings), "status": int(self.status),
             "restarted": bool(self.restarted), "retried": bool(self.retried),
+            "kkt_restart": bool(self.kkt_restart),
+            "polish_steps": int(self.polish_steps),
             "derivs_evals": int(self.derivs_evals),
             "optimizer_evals": int(self.optimizer_evals),
             "gradient_evals": int(self.gradient_evals), "elapsed": float(self.elapsed),
@@ -207,6 +218,8 @@ class OptSummary:
             conv_code=int(d.get("conv_code", 0)), warnings=list(d.get("warnings", [])),
             status=int(d.get("status", 0)), restarted=bool(d.get("restarted", False)),
             retried=bool(d.get("retried", False)),
+            kkt_restart=bool(d.get("kkt_restart", False)),
+            polish_steps=int(d.get("polish_steps", 0)),
             derivs_evals=int(d.get("derivs_evals", 0)),
             optimizer_evals=int(d.get("optimizer_evals", 0)),
             gradient_evals=int(d.get("gradient_evals", 0)), elapsed=float(d.get("elapsed", 0.0)),

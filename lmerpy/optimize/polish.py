@@ -1,0 +1,195 @@
+"""Finishing a derivative-free fit at the optimum itself (``lmerControl(polish=True)``, the
+default for lmer; a lmerpy addition, R equivalent: none).
+
+BOBYQA stops where its trust region has shrunk below lme4's tolerances (``xtol_rel = 1e-4``),
+which on a flat criterion is ~1e-8 to 1e-5 above the optimum and 1e-4 to 1e-3 away from it in θ
+— and where exactly depends on the path it took, so on the last bits of every evaluation (a
+different BLAS kernel is enough to change them). Two steps make the result a property of the
+model instead of the path:
+
+* :func:`kkt_restart_point`: where some θ ends on its bound 0 (a diagonal entry of a term's
+  lower-triangular template), the deviance is unchanged when that template column changes sign
+  (ΛΛ' is), so both signs of the column's other entries are feasible and the first-order
+  optimality (KKT) condition is that the gradient along the diagonal entry is *zero*, not merely
+  non-negative; where it is zero by that symmetry (the column has no other non-zero entry), the
+  second-order condition is a non-negative curvature. lme4's ``restart_edge`` only looks at the
+  sign of a 1e-5 difference quotient in the column's present orientation. When the condition
+  fails by more than lme4's gradient tolerance (scaled by the curvature, as lme4 scales its
+  gradient check), the optimizer is restarted from a point off the bound along the descent
+  direction.
+* :func:`newton_polish`: Newton steps θ ← θ − H⁻¹g on the θ off their bounds, with the
+  analytic gradient and its differenced Hessian (the post-fit derivatives, which lmer computes
+  anyway), each kept only if it lowers the deviance. No step is tried once the predicted
+  decrease is at the rounding level of the criterion, so a fit that is already at the optimum
+  costs nothing extra.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .derivs import derivs_analytic
+from .newton import model_derivatives, trust_newton
+
+__all__ = ["newton_polish", "kkt_restart_point", "continue_from", "theta_columns", "NOISE"]
+
+#: Predicted decreases below ``NOISE · max(1, |f|)`` are rounding noise of the criterion.
+NOISE = 10 * float(np.finfo(float).eps)
+#: At most this many Newton steps.
+MAX_STEPS = 3
+
+
+def theta_columns(devfun):
+    """θ index arrays of the columns of each term's lower-triangular template (diagonal entry
+    first), or None when ``devfun`` does not say (no ``design.reterms``)."""
+    reterms = getattr(getattr(devfun, "design", None), "reterms", None)
+    if not reterms:
+        return None
+    from ..pls.information import template_columns
+    return template_columns(reterms)
+
+
+def _noise(f):
+    return NOISE * max(1.0, abs(float(f)))
+
+
+def newton_polish(devfun, f_logged, theta, fval, derivs, lower, upper, max_steps=MAX_STEPS):
+    """Newton steps on the θ strictly inside their bounds.
+
+    Each step θ − H_F⁻¹g_F (F the free θ; clipped to the bounds) is evaluated only when its
+    predicted decrease g_F'H_F⁻¹g_F/2 exceeds the criterion's rounding, and kept only when the
+    deviance goes down; the gradient is then refreshed there, the Hessian (central differences
+    with step 1e-4 around the start) kept. Stops at the first rejected step, when H_F is not
+    positive definite (no descent guarantee), or after ``max_steps``.
+
+    Parameters
+    ----------
+    devfun : callable with ``gradient(θ)``
+    f_logged : callable
+        θ -> deviance, recording the evaluation in the fit log.
+    theta, fval : the point and its deviance
+    derivs : dict
+        ``{"gradient", "Hessian", ...}`` at ``theta``.
+    lower, upper : ndarray
+
+    Returns
+    -------
+    theta, fval, gradient, steps
+        The final point, its deviance and analytic gradient, and the number of steps kept.
+    """
+    H = np.asarray(derivs["Hessian"], dtype=float)
+    g = np.asarray(derivs["gradient"], dtype=float)
+    steps = 0
+    for _ in range(max_steps):
+        free = (theta > lower) & (theta < upper)
+        if not free.any() or not np.all(np.isfinite(g[free])) \
+                or not np.all(np.isfinite(H[np.ix_(free, free)])):
+            break
+        try:
+            c = np.linalg.cholesky(H[np.ix_(free, free)])
+        except np.linalg.LinAlgError:
+            break
+        y = np.linalg.solve(c, g[free])
+        if not 0.5 * float(y @ y) > _noise(fval):
+            break
+        step = np.zeros_like(theta)
+        step[free] = -np.linalg.solve(c.T, y)
+        cand = np.clip(theta + step, lower, upper)
+        if np.array_equal(cand, theta):
+            break
+        fc = f_logged(cand)
+        if not fc < fval:
+            break
+        theta, fval = cand, fc
+        g = np.asarray(devfun.gradient(theta), dtype=float)
+        steps += 1
+    return theta, fval, g, steps
+
+
+def kkt_restart_point(theta, derivs, lower, upper, columns, grad_tol, hess_tol):
+    """Where to continue from when θ is not a local minimum by the post-fit derivatives, or
+    None when it passes (R equivalent: none; lme4's ``restart_edge`` is a weaker first test).
+
+    For each θ_i on a lower bound 0 (the diagonal entry of a template column ``c``; without
+    ``columns`` each θ is its own column): with g = ∂d/∂θ_i and h = ∂²d/∂θ_i² (one-sided,
+    from the post-fit derivatives),
+
+    * first order: when c has other non-zero entries, negating them (with θ_i = 0, the same
+      ΛΛ') turns g into −g, so descent into the interior exists unless g = 0; otherwise unless
+      g >= 0. Violated when the descent slope |g| exceeds ``grad_tol`` scaled by the curvature
+      (|g|/√h > grad_tol for h > 0, lme4's scaled-gradient measure; |g| > grad_tol otherwise);
+    * second order, where the first-order test passes: violated when h < −``hess_tol`` (the
+      deviance then decreases along θ_i into the interior).
+
+    The start is then θ with, for the worst violation, the column negated where that makes
+    the slope negative and θ_i moved to the minimum of the one-dimensional quadratic model
+    (|g|/h), or to 1 (lme4's starting value of a diagonal θ) where the model has no minimum.
+
+    Otherwise, when the Hessian over the θ off their bounds has an eigenvalue below
+    −``hess_tol`` (lme4's test for its "degenerate Hessian" warning: a saddle, or a ridge
+    BOBYQA stalled on), the start is θ itself.
+
+    Returns
+    -------
+    ndarray or None
+    """
+    theta = np.asarray(theta, dtype=float)
+    g = np.asarray(derivs["gradient"], dtype=float)
+    H = np.asarray(derivs["Hessian"], dtype=float)
+    if not (np.all(np.isfinite(g)) and np.all(np.isfinite(H))):
+        return None
+    cols = columns if columns is not None else [np.array([i]) for i in range(theta.size)]
+    best = None                                    # (severity, start)
+    for c in cols:
+        i = int(c[0])
+        if not (lower[i] == 0 and theta[i] == 0):
+            continue
+        gi, hi = float(g[i]), float(H[i, i])
+        flip = bool(np.any(theta[c[1:]] != 0))
+        slope = -abs(gi) if flip else min(gi, 0.0)     # best one-sided slope into the interior
+        severity = None
+        if slope < 0:
+            measure = -slope / np.sqrt(hi) if hi > 0 else -slope
+            if measure > grad_tol:
+                severity = measure
+        if severity is None and hi < -hess_tol:
+            severity, slope = np.inf, 0.0
+        if severity is None or (best is not None and severity <= best[0]):
+            continue
+        start = theta.copy()
+        if flip and gi > 0:
+            start[c] = -start[c]
+        start[i] = -slope / hi if hi > 0 and slope < 0 else 1.0
+        best = (severity, start)
+    if best is not None:
+        return best[1]
+    free = (theta > lower) & (theta < upper)
+    if free.any():
+        if np.linalg.eigvalsh(H[np.ix_(free, free)])[0] < -hess_tol:
+            return theta.copy()
+    return None
+
+
+def continue_from(devfun, start, lower, upper, *, verbose=0, fitlog=None):
+    """Continue a fit from ``start`` by trust-region Newton steps (:func:`trust_newton`).
+
+    The model Hessian is the deviance's average-information matrix plus the Euler term
+    (:func:`lmerpy.optimize.newton.model_derivatives`, the ``"newton_ai"`` optimizer) when
+    the deviance has one, else central differences of the analytic gradient (2k + 1 gradients
+    per accepted step; the trust region copes with an indefinite one). With the deviance's
+    ``rectify_theta`` the diagonal θ are unbounded (a template column's sign is free) and the
+    result is rectified, as ``"newton_ai"`` does.
+
+    Returns
+    -------
+    theta, fval, gradient_evals
+    """
+    rectify = getattr(devfun, "rectify_theta", None)
+    lo = np.where(lower == 0, -np.inf, lower) if callable(rectify) else lower
+    derivatives = model_derivatives(devfun)
+    if derivatives is None:
+        def derivatives(x):
+            d = derivs_analytic(devfun, x, lo, upper)
+            return d["gradient"], d["Hessian"]
+    res = trust_newton(devfun, derivatives, start, lo, upper, verbose=verbose, fitlog=fitlog)
+    x = np.asarray(rectify(res.x), dtype=float) if lo is not lower else res.x
+    return x, float(res.fun), int(res.gevals)
