@@ -1,5 +1,9 @@
 """lmer against lme4 1.1-31 golden fits (tests/reference/*.json and tests/reference/lmer/*.json).
 
+lmerpy's default fit is the optimum itself (``lmerControl(polish=True)``); lme4's is where its
+BOBYQA stopped, within ``xtol_rel = 1e-4`` of it, 5e-12 to 2.5e-7 above it in the criterion on
+these fits (lmerpy evaluates lme4's criterion at lme4's θ̂ to ~5e-12).
+
 Tolerances (stated once, used everywhere):
 - log-likelihood / REML criterion: 1e-4 absolute (the optimum itself);
 - fixed effects: 2e-3 of their standard error; standard errors: 1e-3 relative;
@@ -8,11 +12,16 @@ Tolerances (stated once, used everywhere):
 - fitted values: 1e-4 of the response's SD;
 - summary text: at lme4's θ̂, identical to lme4's (the ``Data:`` line aside: R prints the
   data's name); at lmerpy's own θ̂, identical but for one unit in the last printed digit of a
-  number, as the two BOBYQA runs stop at slightly different points within their tolerance
-  (InstEval's t value 111.858 vs 111.859), or a rounding tie decided by floating-point noise.
+  number (InstEval's t value 111.858 vs 111.859), or a rounding tie decided by floating-point
+  noise — and where lmerpy's criterion is below lme4's (lme4 stopped short of the optimum),
+  each differing number within 1e-3 relative, the tolerance of the estimates it prints
+  (vector3, 8.7e-8 below lme4's REML criterion: σ 1.9686 against lme4's 1.969, a column
+  R then prints with three decimals instead of four).
 
-Where lme4 itself warned (``r_warnings``), a strictly higher log-likelihood is accepted (a better
-optimum than lme4's); the estimates are then compared only when the optima coincide.
+Where lme4 stopped more than 1e-6 short of lmerpy's optimum in the log-likelihood (Orthodont's
+REML fit, 2.8e-6; Orthodont ML, where lme4 warned, 5.0e-6), the better optimum is asserted (a
+fit without convergence messages, or a singular one) and the estimates are compared at lme4's
+θ̂ instead.
 """
 import warnings
 
@@ -23,6 +32,7 @@ from _compare import (
     assert_varcorr_matches,
     decimals,
     differs_only_in_numbers,
+    fit_at_theta,
     is_better_optimum,
     is_rounding_tie,
     strip_data_line,
@@ -58,16 +68,24 @@ def _params(cases):
 
 
 def better_optimum(fit, ref):
-    """True when lmerpy found a strictly higher log-likelihood where lme4 warned."""
-    return is_better_optimum(fit, ref, ll_abs=1e-4)
+    """True when lmerpy's log-likelihood is higher than lme4's by more than 1e-6 (lme4 stopped
+    short of the optimum, with or without a warning)."""
+    return is_better_optimum(fit, ref, ll_abs=1e-4, require_warning=False)
+
+
+def fit_to_compare(fits, ref):
+    """lmerpy's fit, or where lme4 stopped short of lmerpy's better optimum (asserted: no
+    convergence message, or a singular fit), the model at lme4's θ̂."""
+    fit = get_fit(fits, ref)
+    if not better_optimum(fit, ref):
+        return fit
+    assert not fit.optsum.conv_messages or fit.isSingular()
+    return fit_at_theta(fit, ref["theta"])
 
 
 @pytest.mark.parametrize("ref", _params(CASES))
 def test_criterion_and_fixed_effects(fits, ref):
-    fit = get_fit(fits, ref)
-    if better_optimum(fit, ref):
-        assert not fit.optsum.conv_messages or fit.isSingular()
-        return
+    fit = fit_to_compare(fits, ref)
     if ref["REML"]:
         assert fit.REMLcrit() == pytest.approx(ref["REMLcrit"], abs=2e-4)
     else:
@@ -89,40 +107,27 @@ def test_criterion_and_fixed_effects(fits, ref):
 
 @pytest.mark.parametrize("ref", _params(CASES))
 def test_variance_components(fits, ref):
-    fit = get_fit(fits, ref)
-    if better_optimum(fit, ref):
-        return
+    fit = fit_to_compare(fits, ref)
     assert_varcorr_matches(fit, ref, sd_rel=1e-3, sd_abs=1e-6 * ref["sigma"], cor_abs=2e-3)
     assert np.asarray(fit.theta) == pytest.approx(np.asarray(ref["theta"]), abs=2e-3, rel=1e-3)
 
 
 @pytest.mark.parametrize("ref", _params(CASES))
 def test_conditional_modes(fits, ref):
-    fit = get_fit(fits, ref)
-    if better_optimum(fit, ref):
-        return
+    fit = fit_to_compare(fits, ref)
     assert_ranef_matches(fit, ref, mode_tol=2e-3, sd_floor=1e-3 * ref["sigma"], condsd_rel=1e-3,
                          condsd_abs=1e-6 * ref["sigma"])
 
 
 @pytest.mark.parametrize("ref", _params([r for r in CASES if "fitted" in r]))
 def test_fitted_and_residuals(fits, ref):
-    fit = get_fit(fits, ref)
-    if better_optimum(fit, ref):
-        return
+    fit = fit_to_compare(fits, ref)
     f = fit.fitted().to_numpy()
     r = np.asarray(ref["fitted"], dtype=float)
     scale = max(np.std(r), ref["sigma"])   # a singular fit's fitted values can be constant
     assert np.max(np.abs(f - r)) <= 1e-4 * scale
     res = fit.residuals().to_numpy()
     assert np.max(np.abs(res - np.asarray(ref["residuals"], dtype=float))) <= 1e-4 * scale
-
-
-def fit_at_theta(fit, theta):
-    """The same model evaluated at a given θ (lme4's θ̂), through the modular steps."""
-    import dataclasses
-    opt = dataclasses.replace(fit.optsum, theta=np.asarray(theta, dtype=float))
-    return lmerpy.mkMerMod(fit.devfun, opt, fit.design, data=fit._data, call=fit.call)
 
 
 def _last_digit_only(got, want, values=None):
@@ -136,19 +141,35 @@ def _last_digit_only(got, want, values=None):
     return differs_only_in_numbers(got, want, agree)
 
 
+def _within_estimate_tolerance(got, want):
+    """``got`` and ``want`` differ only in numbers within 1e-3 relative of each other (or one
+    unit in the last digit), and in the padding of a column that R prints with another number
+    of decimals (lme4's σ̂ 1.96900 prints as 1.969, lmerpy's 1.96862 as 1.9686)."""
+    def agree(a, b):
+        return (within_last_digit(a, b)
+                or abs(float(a) - float(b)) <= 1e-3 * max(abs(float(a)), abs(float(b))))
+    return differs_only_in_numbers(got, want, agree, padding=True)
+
+
 @pytest.mark.parametrize("ref", _params(CASES))
 def test_summary_text_identical_to_lme4(fits, ref):
     fit = get_fit(fits, ref)
     got = strip_data_line(str(fit.summary()))
     want = strip_data_line(ref["summary_text"])
-    if ref.get("r_warnings") and (better_optimum(fit, ref) or fit.optsum.conv_messages != ref.get("r_messages")):
-        # lme4 printed its own (finite-difference) convergence warnings: compare the model's
-        # description and tables up to lme4's convergence trailer
+    better = better_optimum(fit, ref)
+    if better or (ref.get("r_warnings") and fit.optsum.conv_messages != ref.get("r_messages")):
+        # lme4 printed its own convergence warnings, or stopped short of the optimum: compare
+        # the model's description and tables up to lme4's convergence trailer (where lme4
+        # stopped short, only the description: the tables are compared at lme4's θ̂ below)
         cut = want.find("\noptimizer (")
         want = want[:cut] if cut >= 0 else want
-        got = got[:len(want)] if not better_optimum(fit, ref) else got.split("\nScaled residuals")[0]
-        want = want if not better_optimum(fit, ref) else want.split("\nScaled residuals")[0]
-    if got != want:
+        got = got[:len(want)] if not better else got.split("\nScaled residuals")[0]
+        want = want if not better else want.split("\nScaled residuals")[0]
+    if got == want:
+        return
+    if fit.optsum.fmin < (ref["REMLcrit"] if ref["REML"] else ref["deviance"]):
+        assert _within_estimate_tolerance(got, want), f"{got}\n!=\n{want}"
+    else:
         assert _last_digit_only(got, want), f"{got}\n!=\n{want}"
 
 
