@@ -74,6 +74,20 @@ def fit_at_theta(fit, theta):
     return lmerpy.mkMerMod(fit.devfun, opt, fit.design, data=fit._data, call=fit.call)
 
 
+def fit_at_lme4_theta(fit, theta):
+    """The (lmer) model at lme4's θ̂, to compare what is computed from θ̂ with lme4's numbers.
+
+    lmerpy's fit is the optimum itself, lme4's where its BOBYQA stopped, within xtol_rel =
+    1e-4 of it (5e-12 to 5.6e-6 above it in the criterion on the goldens), which moves
+    quantities that are not stationary at the optimum (standard errors, sums of squares,
+    degrees of freedom, predictions) in their 4th to 6th digits. Asserts that lmerpy's
+    optimum is at least as good as lme4's θ̂ (to 1e-9) and the same optimum (its criterion
+    within 1e-4 of lme4's, the tolerance of the lmer reference tests)."""
+    th = np.asarray(theta, dtype=float)
+    assert -1e-9 <= float(fit.devfun(th)) - fit.optsum.fmin <= 1e-4
+    return fit_at_theta(fit, th)
+
+
 def is_better_optimum(fit, ref, ll_abs, require_warning=True):
     """True when lmerpy found a strictly higher log-likelihood (by 1e-6) than lme4 where lme4
     itself warned (``r_warnings``; anywhere with ``require_warning=False``); otherwise assert

@@ -1,8 +1,8 @@
 """predict() against lme4 1.1-31 (tests/reference/inference/*.json, ``predict`` blocks) and the
 behaviour around it: re_form forms, new levels, missing columns, offsets.
 
-Tolerances: lmer predictions 1e-6 of the response's SD (the fits agree with lme4's to far
-better than that); glmer predictions 1e-4 absolute on the link scale and 2e-5 on the response
+Tolerances: lmer predictions 1e-6 of the response's SD, at lme4's θ̂ (``fit_at_lme4_theta``:
+lmerpy's fit is the optimum itself, lme4's its optimizer's stopping point); glmer predictions 1e-4 absolute on the link scale and 2e-5 on the response
 scale, relative (lmerpy's and lme4's optimizers stop at slightly different (θ, β), ~1e-5
 apart).
 Extra expected values come from R (commands in comments).
@@ -18,6 +18,7 @@ import pytest
 import lmerpy
 from lmerpy.errors import DataError, LmerpyError, UnknownColumnError
 
+from _compare import fit_at_lme4_theta
 from _reference import load_case_data
 
 INF = Path(__file__).parent / "reference" / "inference"
@@ -31,7 +32,8 @@ def _fit(ref, name):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if m["fn"] == "lmer":
-            return lmerpy.lmer(m["formula"], data, REML=m["REML"]), data
+            fit = lmerpy.lmer(m["formula"], data, REML=m["REML"])
+            return fit_at_lme4_theta(fit, m["theta"]), data
         return lmerpy.glmer(m["formula"], data, family=m["family"], nAGQ=m["nAGQ"]), data
 
 
@@ -112,14 +114,19 @@ def test_new_levels_get_zero_random_effects(fm1):
 
 def test_missing_grouping_value(fm1):
     # R: predict(fm1, data.frame(Days = c(1, NA, 3), Subject = c("333", "308", NA)),
-    #            allow.new.levels = TRUE) -> 278.4893 NA 282.8070
+    #            allow.new.levels = TRUE) -> 278.4893 NA 282.8070 (at lme4's θ̂)
     nd = pd.DataFrame({"Days": [1.0, np.nan, 3.0], "Subject": ["333", "308", None]})
-    got = fm1.predict(nd, allow_new_levels=True).to_numpy()
+    at_lme4 = fit_at_lme4_theta(fm1, [0.966741773967412, 0.0151690588960361,
+                                      0.230909953207795])     # inference/sleep_slope.json
+    got = at_lme4.predict(nd, allow_new_levels=True).to_numpy()
     assert got[0] == pytest.approx(278.4893, abs=1e-4)
     assert np.isnan(got[1])
     assert got[2] == pytest.approx(282.8070, abs=1e-4)
     with pytest.raises(DataError, match="NAs are not allowed in prediction data"):
         fm1.predict(nd.iloc[[0, 2]])
+    # lmerpy's optimum (1.5e-9 below lme4's REML criterion) predicts within 1e-3 of those
+    assert fm1.predict(nd, allow_new_levels=True).to_numpy()[[0, 2]] == \
+        pytest.approx(got[[0, 2]], abs=1e-3)
 
 
 def test_missing_column_is_named(fm1):
