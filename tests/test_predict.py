@@ -2,9 +2,9 @@
 behaviour around it: re_form forms, new levels, missing columns, offsets.
 
 Tolerances: lmer predictions 1e-6 of the response's SD, at lme4's θ̂ (``fit_at_lme4_theta``:
-lmerpy's fit is the optimum itself, lme4's its optimizer's stopping point); glmer predictions 1e-4 absolute on the link scale and 2e-5 on the response
-scale, relative (lmerpy's and lme4's optimizers stop at slightly different (θ, β), ~1e-5
-apart).
+lmerpy's fit is the optimum itself, lme4's its optimizer's stopping point); glmer predictions
+1e-4 absolute on the link scale and 2e-5 on the response scale, relative (lmerpy's and lme4's
+optimizers stop at slightly different (θ, β), ~1e-5 apart).
 Extra expected values come from R (commands in comments).
 """
 import json

@@ -338,7 +338,7 @@ def _optimize(devfun, x0, lower, upper, control, optimizer, *, verbose, restart_
             x2, f2, g2 = continue_from(devfun, start, lower, upper, verbose=verbose,
                                        fitlog=fitlog)
             gevals += g2
-            t2, f2 = _snap(f_logged, x2, f2, lower, boundary_tol)
+            t2, f2 = _snap(f_logged, x2, f2, lower, boundary_tol) if np.isfinite(f2) else (x2, f2)
             if f2 < fval:
                 theta, fval = t2, f2
                 t1 = time.perf_counter()

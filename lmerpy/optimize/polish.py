@@ -15,8 +15,9 @@ model instead of the path:
   second-order condition is a non-negative curvature. lme4's ``restart_edge`` only looks at the
   sign of a 1e-5 difference quotient in the column's present orientation. When the condition
   fails by more than lme4's gradient tolerance (scaled by the curvature, as lme4 scales its
-  gradient check), the optimizer is restarted from a point off the bound along the descent
-  direction.
+  gradient check), or the Hessian over the θ off their bounds is indefinite (lme4's
+  "degenerate Hessian"), :func:`continue_from` continues the fit by trust-region Newton steps
+  from a point off the bound along the descent direction (or from θ itself).
 * :func:`newton_polish`: Newton steps θ ← θ − H⁻¹g on the θ off their bounds, with the
   analytic gradient and its differenced Hessian (the post-fit derivatives, which lmer computes
   anyway), each kept only if it lowers the deviance. No step is tried once the predicted
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import FitError
 from .derivs import derivs_analytic
 from .newton import model_derivatives, trust_newton
 
@@ -182,6 +184,7 @@ def continue_from(devfun, start, lower, upper, *, verbose=0, fitlog=None):
     Returns
     -------
     theta, fval, gradient_evals
+        (``fval`` is inf when the criterion is not finite at ``start``.)
     """
     rectify = getattr(devfun, "rectify_theta", None)
     lo = np.where(lower == 0, -np.inf, lower) if callable(rectify) else lower
@@ -190,6 +193,10 @@ def continue_from(devfun, start, lower, upper, *, verbose=0, fitlog=None):
         def derivatives(x):
             d = derivs_analytic(devfun, x, lo, upper)
             return d["gradient"], d["Hessian"]
-    res = trust_newton(devfun, derivatives, start, lo, upper, verbose=verbose, fitlog=fitlog)
+    try:
+        res = trust_newton(devfun, derivatives, start, lo, upper, verbose=verbose,
+                           fitlog=fitlog)
+    except FitError:                       # the criterion is not finite at the start
+        return np.asarray(start, dtype=float), np.inf, 0
     x = np.asarray(rectify(res.x), dtype=float) if lo is not lower else res.x
     return x, float(res.fun), int(res.gevals)
