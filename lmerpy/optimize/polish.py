@@ -60,7 +60,8 @@ def newton_polish(devfun, f_logged, theta, fval, derivs, lower, upper, max_steps
     Each step θ − H_F⁻¹g_F (F the free θ; clipped to the bounds) is evaluated only when its
     predicted decrease g_F'H_F⁻¹g_F/2 exceeds the criterion's rounding, and kept only when the
     deviance goes down; the gradient is then refreshed there, the Hessian (central differences
-    with step 1e-4 around the start) kept. Stops at the first rejected step, when H_F is not
+    with step 1e-4 around the start) kept (the caller recomputes the derivatives when the steps
+    went far). Stops at the first rejected step, when H_F is not
     positive definite (no descent guarantee), or after ``max_steps``.
 
     Parameters
@@ -166,8 +167,12 @@ def kkt_restart_point(theta, derivs, lower, upper, columns, grad_tol, hess_tol):
         return best[1]
     free = (theta > lower) & (theta < upper)
     if free.any():
-        if np.linalg.eigvalsh(H[np.ix_(free, free)])[0] < -hess_tol:
-            return theta.copy()
+        Hf = H[np.ix_(free, free)]
+        try:
+            np.linalg.cholesky(Hf)              # positive definite: no negative eigenvalue
+        except np.linalg.LinAlgError:
+            if np.linalg.eigvalsh(Hf)[0] < -hess_tol:
+                return theta.copy()
     return None
 
 
