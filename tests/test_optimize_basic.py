@@ -164,6 +164,25 @@ def test_control_forms_and_validation():
         optimize_lmer(f, [0.5, 0.5], [0, 0], lmerControl(optCtrl={"maxit": 3}))
 
 
+def test_polish_and_restart_unconverged_settings():
+    # lmer polishes by default; restart_unconverged=None follows polish, so polish=False alone
+    # is lme4's stopping point; glmer does neither polish nor follow
+    assert lmerControl().polish and lmerControl().restart_unconverged is None
+    assert lmerControl().restarts_unconverged
+    lme4 = lmerControl(polish=False)
+    assert not lme4.polish and not lme4.restarts_unconverged
+    assert lmerControl(polish=False, restart_unconverged=True).restarts_unconverged
+    assert not lmerControl(restart_unconverged=False).restarts_unconverged
+    assert lme4.replace(polish=True).restarts_unconverged        # still follows
+    g = glmerControl()
+    assert not g.polish and g.restarts_unconverged
+    with pytest.raises(LmerpyError, match="polish must be True or False, not 'yes'"):
+        lmerControl(polish="yes")
+    with pytest.raises(LmerpyError, match="restart_unconverged must be True or False \\(or "
+                                          "None\\), not 'maybe'"):
+        lmerControl(restart_unconverged="maybe")
+
+
 def test_optimizer_settings_follow_lme4():
     # minqa::bobyqa: rhobeg = min(0.95, 0.2 max|par|), rhoend = 1e-6 rhobeg; all-zero start
     # moved to 0.001 by optwrap
