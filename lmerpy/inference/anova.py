@@ -169,7 +169,7 @@ def sequential_f_table(fit) -> AnovaTable:
     F = mean square / σ̂²."""
     design = fit.design
     beta = fit.fixef().to_numpy(dtype=float)
-    RX = np.asarray(fit._sol.RX, dtype=float)
+    RX = np.asarray(fit.getME("RX"), dtype=float)
     ss = (RX @ beta) ** 2
     assign = np.asarray(design.info.get("X_assign", np.zeros(design.p, dtype=np.int64)))
     labels = _term_labels(fit)

@@ -42,7 +42,7 @@ def percent_labels(probs):
 
 
 def _use_sc(fit):
-    return bool(getattr(fit, "_use_sc", True))
+    return bool(getattr(fit, "use_sc", True))
 
 
 def _var_names(fit, old_names):

@@ -44,7 +44,7 @@ def linear_predictor(fit, newdata=None, re_form=None, allow_new_levels=False):
             if len(sel) == len(design.reterms) and all(
                     c.size == t.n_columns for (i, c), t in zip(sorted(sel.items()),
                                                                design.reterms)):
-                b = np.asarray(fit._sol.b, dtype=float)
+                b = np.asarray(fit.getME("b"), dtype=float)
                 eta = eta + np.asarray(design.Zt.T @ b).reshape(-1)
             else:
                 codes = {i: (design.reterms[i].codes, design.reterms[i].X) for i in sel}

@@ -71,16 +71,9 @@ class _LmmPieces:
         self.sum_log_w = float(getattr(self.dev, "sum_log_w", 0.0))
 
     def __call__(self, theta):
-        """(ldL2, ldRX2, r2, beta, RX) at θ."""
-        dev = self.dev
-        th = np.array(theta, dtype=float)
-        evaluate = getattr(dev, "_evaluate", None)
-        if evaluate is not None:
-            st = evaluate(dev._theta(th))
-            beta = dev.resp.beta0 + st.beta_c if self.p else np.zeros(0)
-            return st.ldL2, st.ldRX2, st.r2, beta, st.RX
-        sol = dev.solve(th)
-        return sol.ldL2, sol.ldRX2, sol.pwrss, sol.beta, sol.RX
+        """(ldL2, ldRX2, r2, beta, RX) at θ (the deviance's ``components``)."""
+        c = self.dev.components(np.array(theta, dtype=float))
+        return c.ldL2, c.ldRX2, c.pwrss, c.beta, c.RX
 
     def unprofiled(self, theta, sigma, reml=False):
         """R: ``lme4:::devfun2``: the deviance at (θ, σ) with β profiled out; ``reml`` adds
@@ -395,7 +388,7 @@ def _lmm_profile(fit, which_names, alphamax, maxpts, delta, delta_cutoff, maxmul
     blocks = _blocks(ml)
     n, p = pieces.n, pieces.p
     theta_hat = ml.theta.copy()
-    sigma_hat = float(ml._sol.sigma_ml)
+    sigma_hat = float(ml.sigma())      # an ML fit: σ̂ = sqrt(pwrss / n)
     beta_hat = ml.fixef().to_numpy()
     base = float(ml.deviance(REML=False))
     vnames = var_par_names(ml, old_names, use_sc=True)

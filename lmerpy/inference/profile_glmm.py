@@ -36,7 +36,7 @@ __all__ = ["glmm_profile"]
 
 def glmm_profile(fit, which, alphamax, maxpts, delta, delta_cutoff, maxmult, devtol, signames):
     """lme4's ``profile.merMod`` for a ``glmerMod`` (see :func:`lmerpy.inference.profile`)."""
-    if fit._use_sc:
+    if fit.use_sc:
         raise LmerpyError("can't (yet) profile GLMMs with non-fixed scale parameters")
     if int(getattr(fit, "nAGQ", 1)) < 1:
         raise LmerpyError("profiling a GLMM needs its deviance over (theta, beta): refit with "

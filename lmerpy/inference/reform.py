@@ -171,7 +171,7 @@ def select_terms(fit, re_form, newdata=None) -> Optional[Dict[int, np.ndarray]]:
 def term_b(fit, i) -> np.ndarray:
     """Conditional modes of term ``i`` as a (levels, columns) array (Zt's row order)."""
     t = fit.design.reterms[i]
-    b = np.asarray(fit._sol.b, dtype=float)
+    b = np.asarray(fit.getME("b"), dtype=float)
     return b[t.row_offset:t.row_offset + t.n_rows].reshape(t.n_levels, t.n_columns)
 
 

@@ -116,7 +116,7 @@ def var_par_names(fit, old_names=True, use_sc=None):
     ``old_names=True``: ``.sig01``, ``.sig02``, …, ``.sigma``. ``False``:
     ``sd_(Intercept)|Subject``, ``cor_Days.(Intercept)|Subject``, …, ``sigma``.
     """
-    use_sc = fit._use_sc if use_sc is None else use_sc
+    use_sc = fit.use_sc if use_sc is None else use_sc
     nth = len(fit.theta)
     if old_names:
         names = [f".sig{i + 1:02d}" for i in range(nth)]

@@ -126,6 +126,12 @@ class MixedModel:
 
         def update(self, formula: Any = None, **kwargs: Any) -> MixedModel: ...
 
+    @property
+    def use_sc(self) -> bool:
+        """True when the model has a residual scale σ (LMMs, and GLMMs of families with a
+        dispersion parameter): lme4's ``getME(fit, "devcomp")$dims[["useSc"]]``."""
+        return bool(self._use_sc)
+
     def ranef(self, condVar: bool = True) -> RanEf:
         """R: ``ranef(fit, condVar = TRUE)``: conditional modes per grouping factor."""
         condVar = LOGICAL("condVar", condVar, "ranef")

@@ -126,7 +126,7 @@ def glmer_nb(formula: FormulaLike, data: DataLike, weights: VectorArg = None,
                       backend=backend, data=data, call=call)
     if theta is None:
         resp = g0.devfun.resp
-        th0, info = theta_ml(resp.y, g0._sol.mu, weights=resp.weights, limit=20, eps=2 * tol)
+        th0, info = theta_ml(resp.y, g0.getME("mu"), weights=resp.weights, limit=20, eps=2 * tol)
         if info["warning"]:
             notes.append(f"theta.ml: {info['warning']}")
         if not (np.isfinite(th0) and th0 > 0):

@@ -92,8 +92,7 @@ def model_derivatives(devfun):
     info = getattr(devfun, "information", None)
     if not callable(info):
         return None
-    reterms = getattr(getattr(devfun, "design", None), "reterms", None)
-    columns = template_columns(reterms) if reterms else []
+    columns = devfun.par_groups()
 
     def derivatives(th):
         B = np.asarray(info(th), dtype=float)

@@ -438,6 +438,11 @@ class BlockedFactor:
         """A⁻¹'s values on the full pattern of A (the sparse inverse subset)."""
         return inverse_on_pattern(self)
 
+    def diagonal_blocks(self, row_offset, n_levels, n_columns):
+        """None: the diagonal blocks come from :meth:`inverse_on_pattern` (see
+        :mod:`lmerpy.pls.inverse`)."""
+        return None
+
     def block_traces(self, blocks, overwrite=False):
         """Σ_g (A⁻¹)_gg per term (p_t×p_t arrays, ``blocks``' order), or None (see
         :func:`.blocked_inverse.block_traces`). ``overwrite``: S⁻¹ may take L₂₂'s place

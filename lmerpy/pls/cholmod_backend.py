@@ -125,3 +125,11 @@ class CholmodFactor:
     def L_matrix(self):
         """The lower-triangular factor L (CSC), L L' = A[perm][:, perm]."""
         return sp.csc_matrix(self._f.L())
+
+    def inverse_on_pattern(self):
+        """None: CHOLMOD has no sparse inverse subset (see :mod:`lmerpy.pls.inverse`)."""
+        return None
+
+    def diagonal_blocks(self, row_offset, n_levels, n_columns):
+        """None: no block formulas (see :mod:`lmerpy.pls.inverse`)."""
+        return None

@@ -35,6 +35,7 @@ from .blocked import DENSE_Q, MAX_DENSE, BlockedFactor, blocked_plan
 from .cholmod_backend import CholmodFactor, cholmod_available
 from .crossprod import CrossProducts, LambdaOps, ScalingMap
 from .logdet_gradient import TermTemplates
+from .protocol import Components
 from .takahashi import TakahashiPlan, takahashi_work
 
 __all__ = ["LmmDeviance", "available_backends", "BACKENDS"]
@@ -86,7 +87,9 @@ class _State:
 class LmmDeviance:
     """Profiled REML criterion or ML deviance of an LMM as a function of θ.
 
-    R equivalent: ``lme4::mkLmerDevfun(fr, X, reTrms, REML = ...)``.
+    R equivalent: ``lme4::mkLmerDevfun(fr, X, reTrms, REML = ...)``. Satisfies the
+    :class:`~.protocol.DifferentiableDeviance` and :class:`~.protocol.RefittableDeviance`
+    protocols (what ``optimize`` and ``inference`` may ask of it).
 
     Parameters
     ----------
@@ -109,8 +112,8 @@ class LmmDeviance:
     n_evals : int
         Number of criterion evaluations (``__call__``) so far.
     n, p, q, n_theta : int
-    theta0, lower : ndarray
-        Starting θ and its lower bounds (from the design).
+    theta0, lower, upper : ndarray
+        Starting θ and its bounds (from the design; no upper bound).
 
     Notes
     -----
@@ -167,6 +170,7 @@ class LmmDeviance:
         lower = getattr(design, "lower", None)
         self.lower = (np.full(self.n_theta, -np.inf) if lower is None
                       else np.asarray(lower, dtype=float).reshape(-1))
+        self.upper = np.full(self.n_theta, np.inf)
         cp = self.cp
         self.smap = ScalingMap(lambda: cp.ZtWZ if cp.ZtWZ_dense is None else cp.ZtWZ_dense,
                                design.Lambdat, design.Lind, self.n_theta,
@@ -216,7 +220,7 @@ class LmmDeviance:
             f"{MAX_DENSE}); install scikit-sparse (CHOLMOD)")
 
     def _share(self, other):
-        for name in ("cp", "sum_log_w", "blocks", "theta0", "n_theta", "lower", "smap",
+        for name in ("cp", "sum_log_w", "blocks", "theta0", "n_theta", "lower", "upper", "smap",
                      "_helper", "_tk_plan", "_templates"):
             setattr(self, name, getattr(other, name))
         self.factor = other.factor.copy()
@@ -231,7 +235,23 @@ class LmmDeviance:
         """
         return LmmDeviance(self.design, REML=self.REML, _template=self, _y=y)
 
-    # -- sizes ----------------------------------------------------------------------------
+    # -- sizes, start and names (the Deviance protocol) ---------------------------------
+    @property
+    def names(self):
+        """θ's names (lme4's ``Subject.(Intercept)``, ``Subject.Days.(Intercept)``...)."""
+        names = getattr(self.design, "theta_names", None)
+        return list(names) if names is not None else [f"theta{i + 1}"
+                                                       for i in range(self.n_theta)]
+
+    def start(self):
+        """The design's starting θ (1 on each template's diagonal, 0 off it)."""
+        return self.theta0.copy()
+
+    def par_groups(self):
+        """θ per column of each term's lower-triangular template, diagonal entry first."""
+        from .information import template_columns
+        return template_columns(self.design.reterms)
+
     @property
     def backend_name(self):
         return self.factor.name
@@ -488,12 +508,21 @@ class LmmDeviance:
         non-negative diagonal (lme4's bounds). R equivalent: none (MixedModels.jl's
         ``rectify!``).
         """
-        from .information import template_columns
         th = np.array(theta, dtype=float).reshape(-1)
-        for c in template_columns(self.design.reterms):   # diagonal entry first
+        for c in self.par_groups():   # diagonal entry first
             if th[c[0]] < 0:
                 th[c] *= -1.0
         return th
+
+    def components(self, theta):
+        """log|L|², log|R_X|², r², β̂ and R_X at θ (:class:`~.protocol.Components`), from the
+        same arithmetic as :meth:`__call__`; not counted in ``n_evals``.
+
+        R equivalent: ``getME(fit, "devcomp")$cmp`` at θ (``ldL2``, ``ldRX2``, ``pwrss``).
+        """
+        st = self._evaluate(self._theta(theta))
+        beta = self.resp.beta0 + st.beta_c if self.p else np.zeros(0)
+        return Components(st.ldL2, st.ldRX2, st.r2, beta, st.RX)
 
     def solve(self, theta):
         """The full penalized least squares solution at θ (:class:`PlsSolution`).

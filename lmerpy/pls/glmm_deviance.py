@@ -32,6 +32,7 @@ from .agq import GHrule, agq_deviance, check_agq
 from .glm_response import GlmResponse
 from .glmm_factor import diag_block_inverse
 from .pirls import MAXIT, GlmmStructure, PirlsError, PirlsStart, pirls
+from .protocol import Components
 
 __all__ = ["GlmmDeviance", "GlmmSolution"]
 
@@ -40,7 +41,8 @@ class GlmmDeviance:
     """Laplace / adaptive Gauss–Hermite deviance of a GLMM.
 
     R equivalent: ``lme4::mkGlmerDevfun(fr, X, reTrms, family, nAGQ = 0)`` and, for the second
-    stage, ``lme4:::updateGlmerDevfun(devfun, reTrms, nAGQ)`` (here :meth:`stage2`).
+    stage, ``lme4:::updateGlmerDevfun(devfun, reTrms, nAGQ)`` (here :meth:`stage2`). Each stage
+    satisfies the :class:`~.protocol.Deviance` protocol.
 
     Parameters
     ----------
@@ -67,8 +69,8 @@ class GlmmDeviance:
     Attributes
     ----------
     nAGQ, n_theta, p : int
-    lower : ndarray
-        Lower bounds of the parameter vector (θ's, then −inf for β when nAGQ >= 1).
+    lower, upper : ndarray
+        Bounds of the parameter vector (θ's, then −inf for β when nAGQ >= 1; no upper bound).
     theta0 : ndarray
         Start θ (1 on diagonals, 0 off them; for random-effects columns on an extreme scale
         that of the rescaled column, :func:`lmerpy.design.scales.start_theta`).
@@ -136,6 +138,7 @@ class GlmmDeviance:
             self.saturated = self.resp.saturated_aic()
         self.lower = (self.theta_lower if self.nAGQ == 0 else
                       np.concatenate((self.theta_lower, np.full(self.p, -np.inf))))
+        self.upper = np.full(self.lower.shape[0], np.inf)
         self.n_evals = 0
         self.precise = False
         self._state = None
@@ -217,6 +220,32 @@ class GlmmDeviance:
         """This stage's start: θ (and β for nAGQ >= 1)."""
         th = self.theta0 if theta is None else np.asarray(theta, dtype=float)
         return th.copy() if self.nAGQ == 0 else np.concatenate((th, self.beta0))
+
+    @property
+    def names(self):
+        """The parameters' names: θ's (lme4's ``herd.(Intercept)``...), then the fixed
+        effects' for nAGQ >= 1."""
+        d = self.design
+        names = list(d.theta_names)
+        return names + list(d.X_colnames) if self.nAGQ > 0 else names
+
+    def par_groups(self):
+        """θ per column of each term's lower-triangular template, diagonal entry first (β
+        belongs to none)."""
+        from .information import template_columns
+        return template_columns(self.design.reterms)
+
+    def components(self, pars):
+        """log|L|², log|R_X|², the penalised weighted RSS, β and R_X at the parameters
+        (:class:`~.protocol.Components`; R_X at the final PIRLS weights); not counted.
+
+        R equivalent: ``getME(fit, "devcomp")$cmp`` (``ldL2``, ``pwrss``) at the parameters.
+        """
+        sol = self.solve(pars)
+        RX = sol.RX
+        ldRX2 = (float(2.0 * np.log(np.abs(np.diagonal(RX))).sum()) if RX is not None
+                 else float("nan"))
+        return Components(float(sol.ldL2), ldRX2, float(sol.pwrss), sol.beta, RX)
 
     # -- pieces at a state ----------------------------------------------------------------------
     def _refactor(self, st):

@@ -70,7 +70,14 @@ class DenseFactor:
         self._rows, self._cols = smap.rows, smap.cols
         self.L = None
 
-    def factor(self, values):
+    def copy(self):
+        """An independent factor of the same pattern (no factorisation held)."""
+        other = object.__new__(DenseFactor)
+        other.__dict__.update(self.__dict__)
+        other.L = None
+        return other
+
+    def factor(self, values, theta=None):
         q = self.q
         A = np.zeros(q * q)
         A[self._low_flat] = values[self._low_pos]
@@ -99,6 +106,15 @@ class DenseFactor:
         """A⁻¹ (dense)."""
         Li = _trsm(self.L, np.eye(self.q))
         return Li.T @ Li
+
+    def inverse_on_pattern(self):
+        """A⁻¹'s values on A's pattern (from the dense A⁻¹)."""
+        return self.inverse()[self._rows, self._cols]
+
+    def diagonal_blocks(self, row_offset, n_levels, n_columns):
+        """Diagonal blocks (n_levels, n_columns, n_columns) of A⁻¹ for one term."""
+        idx = row_offset + np.arange(n_levels * n_columns)
+        return level_blocks(self.inverse()[np.ix_(idx, idx)], n_levels, n_columns)
 
 
 class BlockFirstFactor:
@@ -181,7 +197,21 @@ class BlockFirstFactor:
         self.L2 = np.zeros((0, 0))
         self._logdet = None
 
-    def factor(self, values):
+    def copy(self):
+        """An independent factor of the same pattern (index maps shared, no factorisation)."""
+        other = object.__new__(BlockFirstFactor)
+        other.__dict__.update(self.__dict__)
+        other.F = self.F.copy()
+        other.FT = sp.csc_matrix((other.F.data, other.F.indices, other.F.indptr),
+                                 shape=self.FT.shape)
+        other.Fd = None
+        other.L2 = np.zeros((0, 0))
+        other._logdet = None
+        for name in ("L1", "L1inv"):
+            other.__dict__.pop(name, None)
+        return other
+
+    def factor(self, values, theta=None):
         p1, q2 = self.p1, self.q2
         D = values[self._posD]
         self._logdet = None
@@ -281,7 +311,11 @@ class BlockFirstFactor:
         F = sp.csr_matrix(self.Fd) if self.Fd is not None else self.F
         return sp.csc_matrix(sp.bmat([[sp.tril(L1), None], [F, L22]]))
 
-    def diag_blocks(self, rows_start, nlev, ncol):
+    def inverse_on_pattern(self):
+        """None: no formulas for A⁻¹ on the whole pattern (see :mod:`lmerpy.pls.inverse`)."""
+        return None
+
+    def diagonal_blocks(self, rows_start, nlev, ncol):
         """Diagonal blocks (nlev, ncol, ncol) of A⁻¹ starting at original row ``rows_start``."""
         idx = rows_start + np.arange(nlev * ncol)
         out = np.empty((nlev, ncol, ncol))
@@ -297,11 +331,7 @@ class BlockFirstFactor:
         # other terms: (A⁻¹)₂₂ = S⁻¹
         loc = np.searchsorted(self.I2, idx)
         Sinv_cols = _trsm(self.L2, _trsm(self.L2, np.eye(self.q2)[:, loc]), trans=True)
-        sub = Sinv_cols[loc]
-        for g in range(nlev):
-            s = slice(g * ncol, (g + 1) * ncol)
-            out[g] = sub[s, s]
-        return out
+        return level_blocks(Sinv_cols[loc], nlev, ncol, out)
 
 
 class GlmmCholmodFactor(CholmodFactor):
@@ -382,35 +412,38 @@ def _first_term(smap, blocks):
     return t, smap.q - nl * nc
 
 
-def diag_block_inverse(fac, smap, rows_start, nlev, ncol):
-    """Diagonal blocks (nlev, ncol, ncol) of A⁻¹ for one term (at the last factorisation)."""
-    if isinstance(fac, BlockFirstFactor):
-        return fac.diag_blocks(rows_start, nlev, ncol)
-    idx = rows_start + np.arange(nlev * ncol)
-    if isinstance(fac, DenseFactor):
-        Ai = fac.inverse()
-        sub = Ai[np.ix_(idx, idx)]
-    else:
-        from .takahashi import TakahashiPlan, takahashi_work
-        L = fac.L_matrix()
-        if takahashi_work(L) <= 5_000_000:
-            g = np.repeat(np.arange(nlev), ncol * ncol)
-            i = np.tile(np.repeat(np.arange(ncol), ncol), nlev)
-            j = np.tile(np.tile(np.arange(ncol), ncol), nlev)
-            rows = rows_start + g * ncol + i
-            cols = rows_start + g * ncol + j
-            pos = smap.positions(rows, cols)
-            plan = TakahashiPlan(L, fac.perm, smap.rows, smap.cols)
-            vals = plan.inverse(L)[pos]
-            return vals.reshape(nlev, ncol, ncol)
-        if smap.q > 6000:
-            raise LmerpyError("conditional variances: the sparse inverse of A is too large "
-                              f"for this design (q = {smap.q})")
-        E = np.zeros((smap.q, idx.shape[0]))
-        E[idx, np.arange(idx.shape[0])] = 1.0
-        sub = fac.solve_A(E)[idx]
-    out = np.empty((nlev, ncol, ncol))
+def level_blocks(sub, nlev, ncol, out=None):
+    """The ncol×ncol diagonal blocks of a (nlev·ncol)-square matrix, as (nlev, ncol, ncol)."""
+    if out is None:
+        out = np.empty((nlev, ncol, ncol))
     for g in range(nlev):
         s = slice(g * ncol, (g + 1) * ncol)
         out[g] = sub[s, s]
     return out
+
+
+def diag_block_inverse(fac, smap, rows_start, nlev, ncol):
+    """Diagonal blocks (nlev, ncol, ncol) of A⁻¹ for one term (at the last factorisation)."""
+    own = fac.diagonal_blocks(rows_start, nlev, ncol)
+    if own is not None:
+        return own
+    idx = rows_start + np.arange(nlev * ncol)
+    from .takahashi import TakahashiPlan, takahashi_work
+    L = fac.L_matrix()
+    if takahashi_work(L) <= 5_000_000:
+        g = np.repeat(np.arange(nlev), ncol * ncol)
+        i = np.tile(np.repeat(np.arange(ncol), ncol), nlev)
+        j = np.tile(np.tile(np.arange(ncol), ncol), nlev)
+        rows = rows_start + g * ncol + i
+        cols = rows_start + g * ncol + j
+        pos = smap.positions(rows, cols)
+        plan = TakahashiPlan(L, fac.perm, smap.rows, smap.cols)
+        vals = plan.inverse(L)[pos]
+        return vals.reshape(nlev, ncol, ncol)
+    if smap.q > 6000:
+        raise LmerpyError("conditional variances: the sparse inverse of A is too large "
+                          f"for this design (q = {smap.q})")
+    E = np.zeros((smap.q, idx.shape[0]))
+    E[idx, np.arange(idx.shape[0])] = 1.0
+    sub = fac.solve_A(E)[idx]
+    return level_blocks(sub, nlev, ncol)
