@@ -8,9 +8,7 @@ and lme4's printed summaries, on a sparse-Cholesky penalized least squares core.
 """
 import importlib
 
-__version__ = "0.1.0"
-
-from ._config import show_config  # noqa: E402
+from ._config import __version__, show_config  # noqa: E402
 from .errors import (  # noqa: E402
     ArgumentError, ConvergenceWarning, DataError, DesignError, FitError, FormulaError, FormulaSyntaxError,
     LmerpyError, LmerpyMessage, UnknownColumnError,

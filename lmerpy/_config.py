@@ -1,7 +1,10 @@
-"""Which numerical backends this installation uses (``lmerpy.show_config()``)."""
+"""Which numerical backends this installation uses (``lmerpy.show_config()``), and lmerpy's
+version (``lmerpy.__version__``, defined here so this report needs nothing of the package)."""
 from __future__ import annotations
 
 from typing import Dict, Optional
+
+__version__ = "0.1.0"
 
 
 def config() -> Dict[str, Optional[str]]:
@@ -11,7 +14,6 @@ def config() -> Dict[str, Optional[str]]:
     import pandas
     import scipy
 
-    from . import __version__
     out = {"lmerpy": __version__, "numpy": numpy.__version__, "scipy": scipy.__version__,
            "pandas": pandas.__version__, "lark": lark.__version__}
     try:

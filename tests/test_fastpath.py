@@ -27,7 +27,7 @@ import pytest
 import scipy.sparse as sp
 
 import lmerpy
-import lmerpy.pls.blocked as blocked_mod
+import lmerpy.pls.blocked_layout as layout_mod
 from lmerpy.design import lFormula
 from lmerpy.models.lmm import mkLmerDevfun
 from lmerpy.optimize import lmer_optimizer, lmerControl
@@ -199,7 +199,7 @@ def _large_thetas(des):
 @pytest.mark.parametrize("mode", ["pairs", "dense", "sparse"])
 def test_blocked_buffers_and_modes(large, mode, monkeypatch):
     name, des = large
-    monkeypatch.setattr(blocked_mod, "MODE_OVERRIDE", mode)
+    monkeypatch.setattr(layout_mod, "MODE_OVERRIDE", mode)
     dev = LmmDeviance(des, REML=True, backend="scipy")
     assert dev.factor.st.nl > 0
     ths = _large_thetas(des)

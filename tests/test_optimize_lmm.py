@@ -374,8 +374,8 @@ def test_restart_when_the_scaled_gradient_fails():
     f = DenseLmm(ref)
     th = np.asarray(ref["theta"])
     d = derivs_analytic(f, th, f.lower)
-    from lmerpy.optimize.checks import _gradient_message
-    assert _gradient_message(d, th, lmerControl().check_conv_grad)[1] == \
+    from lmerpy.optimize.checks import gradient_message
+    assert gradient_message(d, th, lmerControl().check_conv_grad)[1] == \
         ref["r_messages"][0]   # lme4's message, reproduced from the analytic gradient
     ctl = lmerControl(optimizer=stops_at(th), polish=False)
     with pytest.warns(ConvergenceWarning) as rec:

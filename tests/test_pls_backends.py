@@ -12,6 +12,7 @@ import pytest
 import scipy.sparse as sp
 
 import lmerpy.pls.blocked as blocked_mod
+import lmerpy.pls.blocked_layout as layout_mod
 from lmerpy.design.structures import Design, ReTerm
 from lmerpy.pls import LmmDeviance, available_backends
 
@@ -217,7 +218,7 @@ def test_blocked_modes_agree(design, mode, monkeypatch):
     name, des = design
     th = _thetas(des)[1]
     ref = dense_reference(des, th, True)
-    monkeypatch.setattr(blocked_mod, "MODE_OVERRIDE", mode)
+    monkeypatch.setattr(layout_mod, "MODE_OVERRIDE", mode)
     dev = LmmDeviance(des, REML=True, backend="scipy")
     assert dev.factor.st.mode == mode and dev.factor.st.ns > 0
     assert dev(th) == pytest.approx(ref["dev"], rel=1e-10)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import lmerpy.pls.blocked as blocked_mod
+import lmerpy.pls.blocked_layout as layout_mod
 from lmerpy.pls import LmmDeviance
 
 from test_pls_backends import DESIGNS, _thetas, dense_reference, three_term_design
@@ -25,7 +26,7 @@ def design(request):
 @pytest.mark.parametrize("mode", MODES)
 def test_theta_path_builds_no_pattern(design, mode, monkeypatch):
     name, des = design
-    monkeypatch.setattr(blocked_mod, "MODE_OVERRIDE", mode)
+    monkeypatch.setattr(layout_mod, "MODE_OVERRIDE", mode)
     dev = LmmDeviance(des, REML=True, backend="scipy")
     assert dev.factor.st.theta_path
     for th in _thetas(des):
@@ -41,7 +42,7 @@ def test_theta_path_builds_no_pattern(design, mode, monkeypatch):
 def test_small_chunks_of_F(design, mode, monkeypatch):
     """F's dense column chunks of a few levels each give one chunk's numbers."""
     name, des = design
-    monkeypatch.setattr(blocked_mod, "MODE_OVERRIDE", mode)
+    monkeypatch.setattr(layout_mod, "MODE_OVERRIDE", mode)
     th = np.asarray(_thetas(des)[1], dtype=float)
     one = LmmDeviance(des, REML=True, backend="scipy")
     v1, g1 = one(th), one.gradient(th)
@@ -59,7 +60,7 @@ def test_theta_path_equals_values_path(mode, monkeypatch):
     """Λ₂ with off-diagonal entries (a (x | g) trailing term): the slots its rows reach
     through Λ₂ only, and A₂₂'s rows and columns there."""
     des = three_term_design()
-    monkeypatch.setattr(blocked_mod, "MODE_OVERRIDE", mode)
+    monkeypatch.setattr(layout_mod, "MODE_OVERRIDE", mode)
     dev = LmmDeviance(des, REML=True, backend="scipy")
     B = np.random.default_rng(1).normal(size=(des.q, 3))
     for th in _thetas(des):
@@ -80,7 +81,7 @@ def test_gradient_by_gathers_or_gemm(mode, gather, monkeypatch):
     gradient and conditional variances (the pattern formula's, 1e-10)."""
     import lmerpy.pls.blocked_inverse as inv_mod
     des = three_term_design()
-    monkeypatch.setattr(blocked_mod, "MODE_OVERRIDE", mode)
+    monkeypatch.setattr(layout_mod, "MODE_OVERRIDE", mode)
     monkeypatch.setattr(inv_mod, "_gather_is_cheaper", lambda st: gather)
     dev = LmmDeviance(des, REML=True, backend="scipy")
     ref = dense_reference(des, _thetas(des)[1], True)
@@ -98,7 +99,7 @@ def test_gradient_by_gathers_or_gemm(mode, gather, monkeypatch):
 def test_sparse_mode_row_blocks(design, monkeypatch):
     """FF' from products of row blocks of F (lower blocks only) equals the one product."""
     name, des = design
-    monkeypatch.setattr(blocked_mod, "MODE_OVERRIDE", "sparse")
+    monkeypatch.setattr(layout_mod, "MODE_OVERRIDE", "sparse")
     th = np.asarray(_thetas(des)[1], dtype=float)
     one = LmmDeviance(des, REML=True, backend="scipy")
     v1 = one(th)
@@ -114,7 +115,7 @@ def test_sparse_plan_survives_cancelled_entries(monkeypatch):
     F = 0): the plan notices the moved structure and takes the general product."""
     import lmerpy.pls.blocked_sparse as sparse_mod
     des = DESIGNS["crossed_slope"]()
-    monkeypatch.setattr(blocked_mod, "MODE_OVERRIDE", "sparse")
+    monkeypatch.setattr(layout_mod, "MODE_OVERRIDE", "sparse")
     monkeypatch.setattr(blocked_mod, "SPARSE_MIN_ROWS", 8)
     dev = LmmDeviance(des, REML=True, backend="scipy")
     th = np.asarray(_thetas(des)[1], dtype=float)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-import lmerpy.pls.blocked as blocked_mod
+import lmerpy.pls.blocked_layout as layout_mod
 import lmerpy.pls.blocked_thetamap as thetamap_mod
 from lmerpy.pls import LmmDeviance
 from lmerpy.pls.logdet_gradient import TermTemplates
@@ -36,7 +36,7 @@ def design(request):
 @pytest.mark.parametrize("mode", [None, "pairs", "dense", "sparse"])
 def test_traces_equal_pattern_formula(design, mode, monkeypatch):
     name, des = design
-    monkeypatch.setattr(blocked_mod, "MODE_OVERRIDE", mode)
+    monkeypatch.setattr(layout_mod, "MODE_OVERRIDE", mode)
     for REML in (True, False):
         dev = LmmDeviance(des, REML=REML, backend="scipy")
         assert dev.factor.st.nl > 0 and dev.factor.st.ns > 0
@@ -51,7 +51,7 @@ def test_lambda2_correction_equals_whole_lambda2(monkeypatch):
     """(service | dept)-like trailing term: Λ₂ diagonal but for a few rows J. Its correction
     gives the deviance and gradient of Λ₂ applied whole (sparse products)."""
     des = three_term_design()
-    monkeypatch.setattr(blocked_mod, "MODE_OVERRIDE", "pairs")
+    monkeypatch.setattr(layout_mod, "MODE_OVERRIDE", "pairs")
     dev = LmmDeviance(des, REML=True, backend="scipy")
     ths = _thetas(des)
     vals = [dev(th) for th in ths]
@@ -104,7 +104,7 @@ def test_templates_without_lme4_structure():
 def test_odd_template_uses_the_pattern_formula(mode, monkeypatch):
     """A design whose Λ' gives each level of the first term its own θ: the gradient still
     matches finite differences (pattern formula), the deviance the dense reference."""
-    monkeypatch.setattr(blocked_mod, "MODE_OVERRIDE", mode)
+    monkeypatch.setattr(layout_mod, "MODE_OVERRIDE", mode)
     des = three_term_design(n=800, l1=40, l2=12, l3=3)
     Lind = np.asarray(des.Lind).copy()
     Lt = sp.csc_matrix(des.Lambdat)
@@ -126,7 +126,7 @@ def test_odd_template_uses_the_pattern_formula(mode, monkeypatch):
 def test_state_after_the_gradient_consumed_the_factor(mode, monkeypatch):
     """The gradient computes S⁻¹ in L₂₂'s place; the solution at the same θ refactorises."""
     des = three_term_design()
-    monkeypatch.setattr(blocked_mod, "MODE_OVERRIDE", mode)
+    monkeypatch.setattr(layout_mod, "MODE_OVERRIDE", mode)
     dev = LmmDeviance(des, REML=True, backend="scipy")
     th = np.asarray(_thetas(des)[1], dtype=float)
     ref = dense_reference(des, th, True)

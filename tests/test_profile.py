@@ -265,7 +265,7 @@ def test_glmm_profile_restrictions():
 
 def test_failed_points_become_na_as_lme4():
     from lmerpy.errors import FitError
-    from lmerpy.inference.profile import _guard, _Stepper
+    from lmerpy.inference.profile_base import Stepper, guard
     state = {"na": False}
 
     def zeta_at(x, start):
@@ -273,10 +273,10 @@ def test_failed_points_become_na_as_lme4():
             raise FitError("Downdated VtV is not positive definite")
         return x - 1.0, np.array([x - 1.0, x, 7.0])
 
-    g = _guard(zeta_at, 1, 3, state)
+    g = guard(zeta_at, 1, 3, state)
     z, row = g(2.0, None)
     assert np.isnan(z) and row[1] == 2.0 and np.isnan(row[2]) and state["na"]
-    st = _Stepper(delta=0.5, cutoff=3.0, maxpts=6, maxmult=10)
+    st = Stepper(delta=0.5, cutoff=3.0, maxpts=6, maxmult=10)
     pts = st.fill((1.0, 0.0, np.array([0.0, 1.0, 7.0])), (1.2, 0.2, np.array([0.2, 1.2, 7.0])),
                   -np.inf, np.inf, g)
     assert len(pts) == 6 and np.isnan(pts[-1][1])

@@ -17,71 +17,28 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..arguments import LOGICAL, Choice, Integer, Number, argument_error, unknown_keywords
-from ..display.rprint import format_anova
+from ..arguments import LOGICAL, Choice, Number, argument_error, unknown_keywords
 from ..errors import ArgumentError, DataError, LmerpyError
 from ..warnings import InferenceWarning, LmerpyMessage, RefitWarning, warn
+from .anova_table import AnovaTable, anova_table
 
 if TYPE_CHECKING:
     from ..models.base import MixedModel
     from ..types import Scope
 
-__all__ = ["AnovaTable", "anova", "drop1", "lrt_table", "sequential_f_table"]
+__all__ = ["AnovaTable", "anova", "drop1", "is_fit", "lrt_table", "same_response",
+           "sequential_f_table"]
 
 _DROP1_TEST = Choice(("Chisq", "none"))
-_DIGITS = Integer(lower=1, upper=22)
-_WIDTH = Integer(lower=10, upper=10000)
 _PENALTY = Number(lower=0)
-
-
-class AnovaTable(pd.DataFrame):
-    """A DataFrame with R's ``heading`` whose ``str()`` prints as R's ``print.anova``.
-
-    Attributes
-    ----------
-    heading : list of str
-        R's ``attr(x, "heading")`` (``"Data: df"``, ``"Models:"``, one line per model, or
-        ``"Analysis of Variance Table"``).
-    """
-
-    _metadata = ["heading"]
-
-    @property
-    def _constructor(self):
-        return pd.DataFrame
-
-    def to_text(self, digits: int = 5, signif_stars: bool = True, width: int = 80) -> str:
-        """R's ``print(x)`` as text (``digits = max(getOption("digits") - 2, 3)``)."""
-        digits = _DIGITS("digits", digits, "to_text")
-        signif_stars = LOGICAL("signif_stars", signif_stars, "to_text")
-        width = _WIDTH("width", width, "to_text")
-        if self.shape[0] == 0:   # R: the column names after the heading (an intercept-only fit)
-            head = "".join(h + "\n" for h in (getattr(self, "heading", None) or []))
-            return head + "     " + " ".join(str(c) for c in self.columns)
-        table = [[None if (v is None or (isinstance(v, float) and math.isnan(v))) else float(v)
-                  for v in row] for row in self.to_numpy(dtype=float)]
-        return format_anova(table, [str(i) for i in self.index], [str(c) for c in self.columns],
-                            heading=list(getattr(self, "heading", None) or []), digits=digits,
-                            signif_stars=signif_stars, width=width)
-
-    def __str__(self):
-        return self.to_text()
-
-    def __repr__(self):
-        return self.to_text()
-
-
-def _table(values, index, columns, heading) -> AnovaTable:
-    out = AnovaTable(np.asarray(values, dtype=float), index=list(index), columns=list(columns))
-    out.heading = list(heading)
-    return out
 
 
 def _is_glmm(fit) -> bool:
     return getattr(fit, "family", None) is not None
 
 
-def _is_fit(x) -> bool:
+def is_fit(x) -> bool:
+    """True for a fitted mixed model (lmer, glmer, glmer_nb)."""
     from ..models.base import MixedModel
     return isinstance(x, MixedModel)
 
@@ -91,12 +48,13 @@ def _is_reml(fit) -> bool:
 
 
 def _data_label(fit) -> str:
-    data = getattr(fit, "_data", None)
+    data = getattr(fit, "data", None)
     name = data.attrs.get("name") if isinstance(data, pd.DataFrame) else None
     return name or "data"
 
 
-def _same_response(a, b) -> bool:
+def same_response(a, b) -> bool:
+    """True when two fits have the same response values (NaN equal to NaN)."""
     ya = np.asarray(a.design.y, dtype=float)
     yb = np.asarray(b.design.y, dtype=float)
     if ya.shape != yb.shape:
@@ -118,7 +76,7 @@ def lrt_table(models: Sequence, names: Sequence[str], refit: bool = True) -> Ano
         raise DataError("models were not all fitted to the same size of dataset ("
                         + ", ".join(f"{n}: {k} observations" for n, k in zip(names, nobs)) + ")")
     for nm, m in zip(names[1:], models[1:]):
-        if not _same_response(models[0], m):
+        if not same_response(models[0], m):
             raise DataError(f"all models must be fit to the same data: the response of {nm} "
                             f"differs from that of {names[0]}")
     reml = [_is_reml(m) for m in models]
@@ -151,7 +109,7 @@ def lrt_table(models: Sequence, names: Sequence[str], refit: bool = True) -> Ano
     values = np.column_stack([npar, aic, bic, llk, -2.0 * llk, chisq, dfc, pval])
     heading = [f"Data: {_data_label(models[0])}", "Models:"]
     heading += [f"{nm}: {m.design.formula.deparse()}" for nm, m in zip(names, models)]
-    return _table(values, names, ["npar", "AIC", "BIC", "logLik", "deviance", "Chisq", "Df",
+    return anova_table(values, names, ["npar", "AIC", "BIC", "logLik", "deviance", "Chisq", "Df",
                                   "Pr(>Chisq)"], heading)
 
 
@@ -187,7 +145,7 @@ def sequential_f_table(fit) -> AnovaTable:
     sigma = float(fit.sigma())
     f = ms / sigma ** 2
     values = np.column_stack([dfs_a, ss_a, ms, f]) if rows else np.zeros((0, 4))
-    return _table(values, rows, ["npar", "Sum Sq", "Mean Sq", "F value"],
+    return anova_table(values, rows, ["npar", "Sum Sq", "Mean Sq", "F value"],
                   ["Analysis of Variance Table"])
 
 
@@ -237,11 +195,11 @@ def anova(*models: MixedModel, names: Optional[Sequence[str]] = None, refit: boo
     """
     refit = LOGICAL("refit", refit, "anova")
     fits = [m for m in models]
-    extra = {k: v for k, v in named_models.items() if _is_fit(v)}
+    extra = {k: v for k, v in named_models.items() if is_fit(v)}
     unknown_keywords("anova", {k: v for k, v in named_models.items() if k not in extra},
                      ("names", "refit", "type", "ddf"))
     for m in fits:
-        if not _is_fit(m):
+        if not is_fit(m):
             raise ArgumentError(f"anova: expected fitted models, got {m.__class__.__name__}")
     all_fits = fits + list(extra.values())
     if not all_fits:
@@ -369,4 +327,4 @@ def drop1(fit: MixedModel, scope: Scope = None, test: Literal["Chisq", "none"] =
         cols += ["LRT", "Pr(Chi)"]
         values += [dev, p]
     heading = ["Single term deletions", "\nModel:", *formula.deparse_lines()]
-    return _table(np.column_stack(values), ["<none>", *scope], cols, heading)
+    return anova_table(np.column_stack(values), ["<none>", *scope], cols, heading)

@@ -22,6 +22,7 @@ from ..errors import ArgumentError, LmerpyError
 from ..warnings import LmerpyMessage, warn
 from .bootstrap import BOOT_CI_TYPE
 from .profile import profile, select_parameters, theta_to_sdcor, var_par_names
+from .profile_base import percent_labels
 
 if TYPE_CHECKING:
     from ..models.base import MixedModel
@@ -31,14 +32,6 @@ __all__ = ["confint", "percent_labels"]
 
 _METHODS = ("profile", "Wald", "boot")
 _METHOD = Choice(_METHODS, fold_case=True)
-
-
-def percent_labels(probs):
-    """R's ``format.perc(probs, 3)``: ``["2.5 %", "97.5 %"]`` for ``[0.025, 0.975]``."""
-    from ..display.rformat import format_numbers
-    vals = [100.0 * float(p) for p in probs]
-    text = format_numbers(vals, digits=3, trim=True, scipen=100)   # scientific = FALSE
-    return [t + " %" for t in text]
 
 
 def _use_sc(fit):

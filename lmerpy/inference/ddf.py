@@ -27,6 +27,7 @@ from ..arguments import Choice
 from ..design.scales import coordinate_scale
 from ..errors import LmerpyError
 from ..warnings import DdfWarning, warn
+from .anova_table import AnovaTable, anova_table
 
 __all__ = [
     "DDF_METHODS",
@@ -163,9 +164,9 @@ class SatterthwaitePieces:
     """
 
     def __init__(self, fit, tol=1e-8):
-        from .profile import _LmmPieces
+        from .profile import LmmPieces
         _check_lmm(fit)
-        pieces = _LmmPieces(fit)
+        pieces = LmmPieces(fit)
         reml = bool(fit.REML)
         n, p = pieces.n, pieces.p
         m = n - p if reml else n
@@ -412,7 +413,6 @@ def anova_ddf(fit, type=3, ddf="Satterthwaite"):
         ``str()`` prints as lmerTest (``Type III Analysis of Variance Table with
         Satterthwaite's method``).
     """
-    from .anova import _table
     method = ddf_method(ddf, "anova")
     _check_lmm(fit)
     kind, Ls = _hypotheses(fit, type)
@@ -431,7 +431,7 @@ def anova_ddf(fit, type=3, ddf="Satterthwaite"):
     what = "Satterthwaite's" if method == "Satterthwaite" else "Kenward-Roger's"
     heading = [f"Type {kind} Analysis of Variance Table with {what} method"]
     values = np.array(rows, dtype=float).reshape(len(rows), len(cols))
-    out = _table(values, names, cols, heading)
+    out = anova_table(values, names, cols, heading)
     if not rows:
         out = _EmptyAnova(out)
         out.heading = heading
@@ -445,7 +445,6 @@ def _empty_text(self, *args, **kwargs):
 
 
 def _empty_anova_class():
-    from .anova import AnovaTable
     return type("AnovaTable", (AnovaTable,), {"to_text": _empty_text})
 
 

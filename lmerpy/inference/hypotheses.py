@@ -181,7 +181,7 @@ def _rebuild(fit, spec_changes):
 
 
 def _model_rows(fit):
-    data = getattr(fit, "_data", None)
+    data = getattr(fit, "data", None)
     if data is None:
         raise LmerpyError("type II/III hypotheses need the data the model was fitted to "
                           "(the fit has none)")

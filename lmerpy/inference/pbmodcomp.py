@@ -175,7 +175,7 @@ def PBmodcomp(large: MixedModel, small: Union[MixedModel, str], nsim: int = 1000
         ``.test`` (rows ``LRT``, ``PBtest``; columns ``stat``, ``df``, ``p.value``);
         ``str()`` prints as pbkrtest.
     """
-    from .anova import _is_fit, _same_response
+    from .anova import is_fit, same_response
     from .bootstrap import N_JOBS
     nsim = NSIM("nsim", nsim, "PBmodcomp")
     seed = SEED("seed", seed, "PBmodcomp")
@@ -189,9 +189,9 @@ def PBmodcomp(large: MixedModel, small: Union[MixedModel, str], nsim: int = 1000
                                  "PBmodcomp") from None
     if isinstance(small, str):
         small = large.update(formula=small)
-    if not (_is_fit(large) and _is_fit(small)):
+    if not (is_fit(large) and is_fit(small)):
         raise LmerpyError("PBmodcomp: large and small must be fitted models")
-    if large.nobs() != small.nobs() or not _same_response(large, small):
+    if large.nobs() != small.nobs() or not same_response(large, small):
         raise DataError("PBmodcomp: the models were not fitted to the same data")
     tobs, df, p_chi = lrt_stat(large, small)
     if df <= 0:

@@ -20,10 +20,11 @@ if TYPE_CHECKING:
     from ..models.base import MixedModel
     from ..types import DataLike, ReForm
 
-__all__ = ["predict", "NA", "linear_predictor"]
+__all__ = ["predict", "NA", "is_glmm", "linear_predictor"]
 
 
-def _is_glmm(fit) -> bool:
+def is_glmm(fit) -> bool:
+    """True for a generalized linear mixed model (a fit with a family)."""
     return getattr(fit, "family", None) is not None
 
 
@@ -116,7 +117,7 @@ def predict(fit: MixedModel, newdata: DataLike = None, re_form: ReForm = None,
     allow_new_levels = LOGICAL("allow_new_levels", allow_new_levels, "predict")
     parse_re_form(re_form, "predict")
     eta, index = linear_predictor(fit, newdata, re_form, allow_new_levels)
-    if type == "response" and _is_glmm(fit):
+    if type == "response" and is_glmm(fit):
         eta = np.asarray(fit.family.linkinv(eta), dtype=float)  # type: ignore[attr-defined]
     if newdata is None:       # the fit's rows: padded to the data's for na_action="exclude"
         return naresid(fit.design, eta)

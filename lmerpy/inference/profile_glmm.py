@@ -14,22 +14,9 @@ import numpy as np
 import pandas as pd
 
 from ..errors import LmerpyError
-from .profile import (
-    Profile,
-    _blocks,
-    _bobyqa,
-    _check_consistent,
-    _check_diff,
-    _finish,
-    _guard,
-    _new_stepper,
-    _profile_messages,
-    _warn,
-    sdcor_to_theta,
-    select_parameters,
-    theta_to_sdcor,
-    var_par_names,
-)
+from .profile_base import (Profile, bobyqa, check_consistent, check_diff, finish, guard,
+                           new_stepper, profile_messages, select_parameters, warn_profile)
+from .varpar import sdcor_to_theta, theta_blocks, theta_to_sdcor, var_par_names
 
 __all__ = ["glmm_profile"]
 
@@ -42,7 +29,7 @@ def glmm_profile(fit, which, alphamax, maxpts, delta, delta_cutoff, maxmult, dev
         raise LmerpyError("profiling a GLMM needs its deviance over (theta, beta): refit with "
                           "nAGQ >= 1 (nAGQ = 0 estimates beta inside PIRLS)")
     dev = fit.devfun
-    blocks = _blocks(fit)
+    blocks = theta_blocks(fit)
     nth = len(fit.theta)
     theta_hat = fit.theta.copy()
     beta_hat = fit.fixef().to_numpy()
@@ -64,8 +51,8 @@ def glmm_profile(fit, which, alphamax, maxpts, delta, delta_cutoff, maxmult, dev
         th = sdcor_to_theta(v[:nth], blocks)
         return float(dev(np.concatenate([th, v[nth:]])))
 
-    _check_consistent(dd(opt), base)
-    stepper = _new_stepper(alphamax, nptot, delta, delta_cutoff, maxpts, maxmult)
+    check_consistent(dd(opt), base)
+    stepper = new_stepper(alphamax, nptot, delta, delta_cutoff, maxpts, maxmult)
     wanted = set(select_parameters(which, names, names, len(vnames), "which", "profile"))
     state = {"lowest": 0.0, "na": False}
     profiles = {}
@@ -85,14 +72,14 @@ def glmm_profile(fit, which, alphamax, maxpts, delta, delta_cutoff, maxmult, dev
                     v[free] = xf
                     return dd(v)
 
-                xf, fv = _bobyqa(f, full[free], lower[free], upper[free], scale[free])
+                xf, fv = bobyqa(f, full[free], lower[free], upper[free], scale[free])
                 full[free] = xf
                 diff = fv - base
-                _check_diff(diff, devtol, state, f"{name} = {x:g}")
+                check_diff(diff, devtol, state, f"{name} = {x:g}")
                 z = math.copysign(math.sqrt(max(diff, 0.0)), x - pw) if x != pw else 0.0
                 return z, np.concatenate([[z], full])
 
-            zeta_at = _guard(zeta_at, 1 + w, nptot + 1, state)
+            zeta_at = guard(zeta_at, 1 + w, nptot + 1, state)
             base_row = np.concatenate([[0.0], opt])
             shift = 0.001 if pw == 0 else pw * 1.01
             z1, row1 = zeta_at(shift, base_row)
@@ -101,10 +88,10 @@ def glmm_profile(fit, which, alphamax, maxpts, delta, delta_cutoff, maxmult, dev
             if pw > lower[w]:
                 pts += stepper.fill((shift, z1, row1), (pw, 0.0, base_row), lower[w], upper[w],
                                     zeta_at)
-            profiles[name] = _finish(name, pts, names, lower[w], upper[w])
+            profiles[name] = finish(name, pts, names, lower[w], upper[w])
     finally:
         dev(np.concatenate([theta_hat, beta_hat]))       # leave the deviance at the optimum
-    msgs = _profile_messages(stepper, state)
+    msgs = profile_messages(stepper, state)
     for m in msgs:
-        _warn(m)
+        warn_profile(m)
     return Profile(profiles, optimum, base, msgs, n_var=len(vnames))

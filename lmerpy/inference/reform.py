@@ -106,7 +106,7 @@ def _lhs_colnames(rt, fit, newdata) -> List[str]:
     names_needed = list(lhs.variables) + [v for t in lhs.terms for v in t.factors]
     if not names_needed:
         return ["(Intercept)"] if lhs.intercept else []
-    sources = [d for d in (getattr(fit, "_data", None), newdata) if isinstance(d, pd.DataFrame)]
+    sources = [d for d in (getattr(fit, "data", None), newdata) if isinstance(d, pd.DataFrame)]
     if not sources:
         raise LmerpyError("re_form: cannot evaluate the left side of "
                           f"{rt.deparse()} without data")

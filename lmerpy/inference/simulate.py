@@ -22,7 +22,7 @@ import pandas as pd
 from ..arguments import LOGICAL, NSIM, SEED
 from ..errors import ArgumentError, DataError, LmerpyError
 from ..models.naresid import naresid_frame
-from .predict import _is_glmm, linear_predictor
+from .predict import is_glmm, linear_predictor
 from .reform import NA, group_factor_on, newdata_terms, parse_re_form, select_terms
 
 if TYPE_CHECKING:
@@ -204,7 +204,7 @@ def simulate_responses(fit, nsim=1, seed=None, use_u=False, re_form=None, newdat
     reff = (_new_random_effects(fit, rest, nsim, rng, newdata) if rest
             else np.zeros((m, nsim)))
     w = _prior_weights(fit, newdata, weights, m)
-    if not _is_glmm(fit):
+    if not is_glmm(fit):
         sigma = fit.sigma()
         noise = rng.standard_normal((m, nsim)) / np.sqrt(np.where(w > 0, w, 1.0))[:, None]
         return eta[:, None] + sigma * (reff + noise), index, "numeric"

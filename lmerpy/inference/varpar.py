@@ -11,10 +11,10 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["sdcor_to_theta", "theta_to_sdcor", "var_par_names"]
+__all__ = ["sdcor_to_theta", "theta_blocks", "theta_to_sdcor", "var_bounds", "var_par_names"]
 
 
-def _blocks(fit):
+def theta_blocks(fit):
     """(θ offset, number of columns) of each random-effects term, in θ order."""
     return [(int(t.theta_offset), int(t.n_columns)) for t in fit.design.reterms]
 
@@ -136,7 +136,7 @@ def var_par_names(fit, old_names=True, use_sc=None):
     return names
 
 
-def _var_bounds(fit, use_sc):
+def var_bounds(fit, use_sc):
     """Bounds on the sd/cor scale: sd >= 0, -1 <= cor <= 1, sigma >= 0."""
     low = np.asarray(fit.design.lower, dtype=float)
     lower = np.maximum(low, -1.0)

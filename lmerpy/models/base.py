@@ -68,6 +68,11 @@ class MixedModel:
 
     # ------------------------------------------------------------------ basic quantities
     @property
+    def data(self):
+        """The data the model was fitted to, as passed (None when the fit does not hold it)."""
+        return self._data
+
+    @property
     def theta(self) -> np.ndarray:
         return np.asarray(self.optsum.theta, dtype=float)
 

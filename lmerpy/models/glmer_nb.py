@@ -211,9 +211,9 @@ class _Start:
     def transform(self):
         """x = x₀ + T z for the search's refits: θ_RE on a 0.1 scale, β whitened by R_X
         (see :func:`lmerpy.models.glmm_refit.whitening`)."""
-        from .glmm_refit import _rx_hessian, whitening
+        from .glmm_refit import rx_hessian, whitening
         nt = self.theta.shape[0]
-        H = _rx_hessian(nt, self.beta_sd, self)
+        H = rx_hessian(nt, self.beta_sd, self)
         return whitening(H, nt, 0.1, self.beta_sd / np.sqrt(2.0))
 
 

@@ -49,7 +49,7 @@ import warnings
 
 import numpy as np
 
-__all__ = ["WhitenedBobyqa", "refit_glmm", "whitening"]
+__all__ = ["WhitenedBobyqa", "refit_glmm", "rx_hessian", "whitening"]
 
 #: BOBYQA's initial and final trust-region radius in the whitened coordinates (in which the
 #: deviance rises by about ½ for a unit step): 1e-5 there is about 1e-5 standard errors
@@ -177,7 +177,7 @@ def _beta_scale(sol):
     return np.where(np.isfinite(sd) & (sd > 0), sd, 1.0)
 
 
-def _rx_hessian(n_theta, beta_sd, sol):
+def rx_hessian(n_theta, beta_sd, sol):
     """A stand-in for the deviance's Hessian when the fit has none: θ on a 0.1 scale, the β
     block 2·R_X'R_X (β's curvature at fixed θ; ``sol.RX``), no θ–β coupling."""
     p = np.shape(beta_sd)[0]
@@ -276,7 +276,7 @@ def refit_glmm(fit, design, family, control=None, calc_derivs=None, quiet=False,
             derivs = getattr(fit.optsum, "derivs", None)
             H = None if derivs is None else derivs.get("Hessian")
             if H is None or np.shape(H) != (len(x1), len(x1)):
-                H = _rx_hessian(nt, beta_sd, fit._sol if dev.p else None)
+                H = rx_hessian(nt, beta_sd, fit._sol if dev.p else None)
             T = whitening(H, nt, 0.1, beta_sd / np.sqrt(2.0))
             ctl = ctl.replace(optimizer=(ctl.stage_optimizer(1), WhitenedBobyqa(T, nt)))
         opt = optimizeGlmer(dev, ctl, nAGQ=nAGQ, start=x1, beta_sd=beta_sd)

@@ -14,8 +14,8 @@ from ..errors import FitError
 from ..warnings import ConvergenceWarning, SingularFitWarning, warn
 from .coords import to_optimizer_coordinates
 
-__all__ = ["check_conv", "check_hess", "emit", "warning_text", "SINGULAR_MESSAGE",
-           "SINGULAR_WARNING"]
+__all__ = ["check_conv", "check_hess", "emit", "gradient_message", "warning_text",
+           "SINGULAR_MESSAGE", "SINGULAR_WARNING"]
 
 #: lme4's text (``OptSummary.conv_messages``, the printed summary's trailer)
 SINGULAR_MESSAGE = "boundary (singular) fit: see help('isSingular')"
@@ -94,7 +94,7 @@ def check_hess(H, tol, hesstype=""):
     return (codes or [0]), messages
 
 
-def _gradient_message(derivs, coefs, cc):
+def gradient_message(derivs, coefs, cc):
     """Scaled-gradient check; returns (code, message or None)."""
     g = np.asarray(derivs["gradient"], dtype=float).ravel()
     H = np.atleast_2d(np.asarray(derivs.get("Hessian"), dtype=float))
@@ -201,7 +201,7 @@ def check_conv(devfun, optsum, lower=None, control=None, *, n_theta=None, comput
         emit(messages[-1], cc.action)
         return finish()
     if cc.action != "ignore":
-        c, msg = _gradient_message(derivs, coefs, cc)
+        c, msg = gradient_message(derivs, coefs, cc)
         if msg is not None:
             code = c
             messages.append(msg)

@@ -147,8 +147,8 @@ def _return_code(optimizer, status):
 
 
 def _run_callable(opt_fun, devfun, x0, lower, upper, optCtrl, verbose, fitlog):
-    from .minimize import _Recorder
-    rec = _Recorder(devfun, verbose=verbose, fitlog=fitlog)
+    from .minimize import Recorder
+    rec = Recorder(devfun, verbose=verbose, fitlog=fitlog)
     res = opt_fun(rec, x0.copy(), lower.copy(), upper.copy(), **(optCtrl or {}))
     get = (lambda k, d=None: res.get(k, d)) if isinstance(res, dict) else \
         (lambda k, d=None: getattr(res, k, d))
@@ -240,7 +240,7 @@ def _snap(f_logged, theta, fval, lower, boundary_tol):
 
 def _fails_gradient_check(derivs, theta, lower, control):
     """Would lme4's scaled-gradient check fail here (on a non-singular fit)?"""
-    from .checks import _gradient_message
+    from .checks import gradient_message
     cc = control.check_conv_grad
     sing = control.check_conv_singular
     bc = np.flatnonzero(lower == 0)
@@ -248,7 +248,7 @@ def _fails_gradient_check(derivs, theta, lower, control):
         return False
     if not np.all(np.isfinite(derivs["gradient"])):
         return False
-    c, msg = _gradient_message(derivs, theta, cc)
+    c, msg = gradient_message(derivs, theta, cc)
     return msg is not None and msg.startswith("Model failed")
 
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import LmerpyError
 
-__all__ = ["minimize_bounded", "MinimizeResult", "NLOPT_MESSAGES", "METHODS",
+__all__ = ["minimize_bounded", "MinimizeResult", "NLOPT_MESSAGES", "METHODS", "Recorder",
            "DEFAULT_SETTINGS"]
 
 #: nloptr's status messages (R: ``nloptr()$message``), by NLopt status code.
@@ -144,7 +144,7 @@ def _as_bounds(x0, lower, upper):
     return x0, lo, hi
 
 
-class _Recorder:
+class Recorder:
     """Wraps ``fun``: counts, logs, prints (verbose) and remembers the best point."""
 
     def __init__(self, fun, verbose=0, fitlog=None, label=None):
@@ -369,7 +369,7 @@ def minimize_bounded(fun, x0, lower=None, upper=None, method="bobyqa", *, grad=N
     if unknown:
         raise OptimizerError(f"unknown setting(s) {', '.join(unknown)} for method {method!r}; "
                              f"allowed: {', '.join(sorted(allowed))}")
-    rec = _Recorder(fun, verbose=verbose, fitlog=fitlog)
+    rec = Recorder(fun, verbose=verbose, fitlog=fitlog)
     if key == "lbfgsb":
         x, f, status, msg = _run_lbfgsb(rec, grad, x0, lo, hi, st)
     elif key == "nelder_mead" and "algorithm" not in st:

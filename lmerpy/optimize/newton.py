@@ -36,7 +36,7 @@ import numpy as np
 
 from ..errors import FitError
 from ..pls.information import template_columns
-from .minimize import MinimizeResult, _Recorder
+from .minimize import MinimizeResult, Recorder
 
 __all__ = ["lmm_information", "model_derivatives", "template_columns", "trust_newton",
            "NEWTON_SETTINGS", "NewtonResult"]
@@ -203,7 +203,7 @@ def trust_newton(fun, derivatives, x0, lower=None, upper=None, *, settings=None,
     lo = np.full(n, -np.inf) if lower is None else np.asarray(lower, dtype=float)
     hi = np.full(n, np.inf) if upper is None else np.asarray(upper, dtype=float)
     bounded = bool(np.isfinite(lo).any() or np.isfinite(hi).any())
-    rec = _Recorder(fun, verbose=verbose, fitlog=fitlog)
+    rec = Recorder(fun, verbose=verbose, fitlog=fitlog)
     fx = rec(x)
     if not math.isfinite(fx):
         raise FitError(f"the criterion is not finite at the start ({fx})")

@@ -126,10 +126,10 @@ def _level_sums(S, codes):
     if G is None or G.M.shape[1] != codes.shape[0]:
         import scipy.sparse as sp
 
-        from .pirls import _Product
+        from .pirls import MatVec
         n = codes.shape[0]
         M = sp.csr_matrix((np.ones(n), (codes, np.arange(n))), shape=(S.q, n))
         M.sort_indices()
-        G = _Product(M)
+        G = MatVec(M)
         S._agq_levels = G
     return G

@@ -13,7 +13,7 @@ In the permuted order P (first term first, the others in their original order)::
     P A P' = L L',   L = [[L₁₁, 0], [F, L₂₂]],   L₂₂ L₂₂' = S.
 
 FF' = Σ_g F_g F_g' (one sparse column block per level g of the first term) is formed in one
-of three ways, chosen by cost: through a θ-map over the pairs of "slots" (nonzero rows of F_g)
+of three ways, chosen by cost (:func:`.blocked_layout.choose_mode`): through a θ-map over the pairs of "slots" (nonzero rows of F_g)
 within a level (InstEval; :mod:`.blocked_thetamap`), by dense BLAS ``syrk`` on column chunks
 of F (few trailing levels, many slots per level), or as a sparse product. Given θ, A's pieces
 come from Z'WZ and Λ's blocks directly (:mod:`.blocked_layout`); A's own pattern is only built
@@ -32,40 +32,18 @@ from .blocked_inverse import block_traces, inverse_on_pattern
 from .blocked_layout import Layout, sparse_F
 from .blocked_sparse import SparseFFT
 
-__all__ = ["DENSE_Q", "MAX_DENSE", "BlockedFactor", "blocked_plan", "choose_mode"]
+__all__ = ["DENSE_Q", "MAX_DENSE", "BlockedFactor", "blocked_plan"]
 
 #: largest dense trailing block (q₂) the blocked backend accepts (q₂² doubles: 512 MB)
 MAX_DENSE = 8000
 #: up to this q the whole of A is factorised as one dense matrix
 DENSE_Q = 100
-#: most slot pairs (pair mode: ~12 bytes each while the θ-map is built, ~12 in it)
-PAIR_BUDGET = 4_000_000
 #: F is held dense in column chunks of at most this many doubles (dense mode)
 F_CHUNK = 4_000_000
-#: cost of the sparse product per slot pair and column of F, in BLAS flops (crossed 10M:
-#: 15 s for 4.9e8 pairs against 45 s for dense FF')
-SPARSE_PAIR_COST = 600.0
 #: sparse mode: FF' as products of up to this many row blocks of F (lower blocks only)
 SPARSE_ROW_BLOCKS = 6
 #: ... of at least this many rows each
 SPARSE_MIN_ROWS = 256
-#: force a way of forming FF' and S⁻¹F ("pairs", "dense", "sparse"); None: by cost (tests)
-MODE_OVERRIDE = None
-
-
-def choose_mode(q1, q2, p1, npairs):
-    """How FF' is formed: the θ-map over stored slot pairs ("pairs"), dense BLAS on chunks of
-    F ("dense"), or SciPy's sparse product F F' ("sparse").
-
-    Costs in BLAS flops: dense FF' q₂²q₁/2; stored pairs ~20 per pair and column of F; the
-    sparse product ~SPARSE_PAIR_COST per pair and column of F (it forms both triangles).
-    """
-    if MODE_OVERRIDE is not None:
-        return MODE_OVERRIDE
-    dense = 0.5 * q2 * q2 * q1
-    if npairs <= PAIR_BUDGET:
-        return "pairs" if dense > 20.0 * npairs * p1 else "dense"
-    return "dense" if dense <= SPARSE_PAIR_COST * npairs * p1 else "sparse"
 
 
 def blocked_plan(smap, blocks, max_dense=MAX_DENSE):

@@ -23,7 +23,31 @@ from ..errors import LmerpyError
 from .blocked_thetamap import Lambda2, ThetaMap
 from .crossprod import unique_sorted
 
-__all__ = ["Layout"]
+__all__ = ["Layout", "choose_mode"]
+
+#: most slot pairs (pair mode: ~12 bytes each while the θ-map is built, ~12 in it)
+PAIR_BUDGET = 4_000_000
+#: cost of the sparse product per slot pair and column of F, in BLAS flops (crossed 10M:
+#: 15 s for 4.9e8 pairs against 45 s for dense FF')
+SPARSE_PAIR_COST = 600.0
+#: force a way of forming FF' and S⁻¹F ("pairs", "dense", "sparse"); None: by cost (tests)
+MODE_OVERRIDE = None
+
+
+def choose_mode(q1, q2, p1, npairs):
+    """How FF' is formed: the θ-map over stored slot pairs ("pairs"), dense BLAS on chunks of
+    F ("dense"), or SciPy's sparse product F F' ("sparse").
+
+    Costs in BLAS flops: dense FF' q₂²q₁/2; stored pairs ~20 per pair and column of F; the
+    sparse product ~SPARSE_PAIR_COST per pair and column of F (it forms both triangles).
+    """
+    if MODE_OVERRIDE is not None:
+        return MODE_OVERRIDE
+    dense = 0.5 * q2 * q2 * q1
+    if npairs <= PAIR_BUDGET:
+        return "pairs" if dense > 20.0 * npairs * p1 else "dense"
+    return "dense" if dense <= SPARSE_PAIR_COST * npairs * p1 else "sparse"
+
 
 _PATTERN = frozenset(("posD", "posB", "posBt", "pos22_low", "flat22_low", "pos22", "flat22"))
 
@@ -72,7 +96,6 @@ class Layout:
 
     # -- the θ-path -----------------------------------------------------------------------
     def _theta_layout(self, smap, off, nl, p1, q1, q2, loc2):
-        from .blocked import choose_mode
         M = smap.zwz()
         ip, ix, dv = M.indptr, M.indices, M.data
         q = self.q

@@ -38,7 +38,7 @@ try:  # SciPy's own sparse kernels, called without its dispatch (same arithmetic
 except ImportError:  # pragma: no cover - a SciPy without them: the public product
     _spt = None
 
-__all__ = ["GlmmStructure", "PirlsError", "PirlsStart", "PirlsState", "pirls"]
+__all__ = ["GlmmStructure", "MatVec", "PirlsError", "PirlsStart", "PirlsState", "pirls"]
 
 #: lme4's limits: PIRLS iterations and step halvings per iteration
 MAXIT = 100
@@ -49,7 +49,7 @@ MAX_POLISH = 60
 _FIXED_MAX = 2_000_000
 
 
-class _Product:
+class MatVec:
     """x -> M @ x for a fixed CSR/CSC matrix M (its ``data`` may change in place): SciPy's
     ``csr_matvec``/``csc_matvec`` kernels called directly, which is what ``M @ x`` runs after
     some 10 µs of dispatch — that dispatch was a third of a small model's PIRLS iteration."""
@@ -67,7 +67,7 @@ class _Product:
             self._vecs = getattr(_spt, fmt + "_matvecs")
 
     def __reduce__(self):
-        return (_Product, (self.M,))
+        return (MatVec, (self.M,))
 
     def __call__(self, x):
         M = self.M
@@ -156,9 +156,9 @@ class GlmmStructure:
         self._lam_diag = np.zeros(q) if diag else None
         self.factor = make_glmm_factor(self.smap, self.blocks, backend)
         self._theta = None
-        self._zt, self._z = _Product(self.Zt), _Product(self.Z)
-        self._pz, self._k = _Product(self.Pz), _Product(self.K)
-        self._lt, self._lam = _Product(self.Lt), _Product(self.Lam)
+        self._zt, self._z = MatVec(self.Zt), MatVec(self.Z)
+        self._pz, self._k = MatVec(self.Pz), MatVec(self.K)
+        self._lt, self._lam = MatVec(self.Lt), MatVec(self.Lam)
         self._kdata = self.K.data
         self._diag_pos = self.smap.diag_pos
         # one scalar term: A is diagonal, PIRLS's second stage needs no factor
