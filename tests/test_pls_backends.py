@@ -1,11 +1,21 @@
-"""Both backends on larger synthetic designs, against an independent dense computation.
+"""Every backend against an independent dense computation and against each other.
 
-The reference designs all have q ≤ 100, where the "scipy" backend holds A dense. These
-designs (q of a few hundred) exercise the blocked layout (first term block-diagonal with
-p₁ = 1 and 2, slot pairs, and the pair-free fallback), CHOLMOD with Takahashi's sparse
-inverse subset (nested design) and with the blocked inverse on the side (crossed design).
-The dense reference solves lme4's penalized least squares problem with NumPy only.
+* Larger synthetic designs (q of a few hundred) exercise the blocked layout (first term
+  block-diagonal with p₁ = 1 and 2, slot pairs, and the pair-free fallback), CHOLMOD with
+  Takahashi's sparse inverse subset (nested design) and with the blocked inverse on the side
+  (crossed design). The dense reference solves lme4's penalized least squares problem with
+  NumPy only.
+* Every reference design (the lmer and glmer goldens, designs by lmerpy's design stage):
+  every factor class (:class:`~lmerpy.pls.factor_protocol.Factor`) factorises the same A(θ, w)
+  and is checked against NumPy (log|A|, L L' = PAP', solves, A⁻¹ on the pattern and its
+  diagonal blocks through :class:`~lmerpy.pls.inverse.SparseInverse`, ``copy``); every
+  backend of :class:`~lmerpy.pls.LmmDeviance` and of glmer's deviance gives the same
+  criterion, gradient and conditional variances.
 """
+import functools
+import json
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -264,7 +274,8 @@ def test_cholmod_inverse_paths(design):
     np.testing.assert_allclose(z, blk.factor.inverse_on_pattern(), rtol=1e-9, atol=1e-12)
     dev._inverse_on_pattern(st)
     if name == "nested":
-        assert dev._tk_plan  # little fill: Takahashi is the chosen path
+        assert dev.sparse_inverse.takahashi_plan  # little fill: Takahashi is the chosen path
+        assert dev.sparse_inverse.route == "takahashi"
 
 
 def test_default_backend_choice():
@@ -278,26 +289,239 @@ def test_default_backend_choice():
     assert dev([0.8, 0.6]) == pytest.approx(ref["dev"], rel=1e-10)
     if "cholmod" in BACKENDS:
         assert_gradient_matches(dev, [0.8, 0.6])
-        assert dev._tk_plan  # gradient through Takahashi's recurrences
+        assert dev.sparse_inverse.takahashi_plan  # gradient through Takahashi's recurrences
 
 
 @pytest.mark.skipif("cholmod" not in BACKENDS, reason="scikit-sparse not installed")
 def test_cholmod_inverse_fallbacks(monkeypatch):
     """Too much fill for Takahashi: the blocked formulas on the side, else dense solves."""
-    import lmerpy.pls.deviance as devmod
+    import lmerpy.pls.chooser as chooser
+    import lmerpy.pls.inverse as inverse
     des = crossed_design()
     th = _thetas(des)[1]
     ref = dense_reference(des, th, True)
-    monkeypatch.setattr(devmod, "_TAKAHASHI_BUDGET", 0)
+    monkeypatch.setattr(inverse, "TAKAHASHI_BUDGET", 0)
     dev = LmmDeviance(des, REML=True, backend="cholmod")
     assert_gradient_matches(dev, th)
-    assert dev._tk_plan is False and dev._helper[0] is not None
+    assert dev.sparse_inverse.takahashi_plan is False and dev._scipy_candidate()[0] is not None
+    assert dev.sparse_inverse.route == "side"
     cv = dev.solve(th).cond_var(1)
     t = des.reterms[1]
     np.testing.assert_allclose(cv[:, 0, 0], np.diag(ref["Vb"])[t.row_offset:], rtol=1e-8)
-    monkeypatch.setattr(devmod, "blocked_plan", lambda smap, blocks: (0, des.q, False))
+    monkeypatch.setattr(chooser, "blocked_plan", lambda smap, blocks, max_q2: (0, des.q, False))
     dev2 = LmmDeviance(des, REML=True, backend="cholmod")
-    assert dev2._blocked()[0] is None
+    assert dev2._scipy_candidate()[0] is None
     np.testing.assert_allclose(dev2.gradient(th), dev.gradient(th), rtol=1e-9, atol=1e-9)
+    assert dev2.sparse_inverse.route == "solves"
     with pytest.raises(Exception, match="backend 'scipy'"):
         LmmDeviance(des, backend="scipy")
+
+
+# ------------------------------------------------------------ every reference design, every backend
+
+
+def _reference_params(kind):
+    from _reference import case_params, glmer_cases, lmer_cases
+    cases = {"lmer": lmer_cases, "glmer": glmer_cases}
+    return case_params([r for k in kind for r in cases[k]()], slow_nobs=20000)
+
+
+def _reference_design(ref):
+    """The golden case's design from lmerpy's design stage (lFormula / glFormula)."""
+    import warnings
+
+    import lmerpy
+    from _reference import case_kwargs, load_case_data
+    from lmerpy.families import FAMILIES
+    from lmerpy.models.glmm import glFormula
+    data = load_case_data(ref)
+    kw = case_kwargs(ref, data)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if ref["fn"] == "lmer":
+            return lmerpy.lFormula(ref["formula"], data, **kw)
+        fam = (FAMILIES[ref["family"]](link=ref["link"]) if ref["fn"] == "glmer"
+               else lmerpy.negative_binomial(1.0))
+        return glFormula(ref["formula"], data, family=fam, **kw)
+
+
+@functools.lru_cache(maxsize=2)
+def _cached_design(path):
+    return _reference_design(json.loads(Path(path).read_text()))
+
+
+@pytest.fixture(scope="module", params=_reference_params(["lmer", "glmer"]))
+def ref_design(request):
+    return request.param, _cached_design(request.param["_path"])
+
+
+@pytest.fixture(scope="module", params=_reference_params(["lmer"]))
+def lmm_design(request):
+    return request.param, _cached_design(request.param["_path"])
+
+
+@pytest.fixture(scope="module", params=_reference_params(["glmer"]))
+def glmm_design(request):
+    return request.param, _cached_design(request.param["_path"])
+
+
+def _factor_classes():
+    from lmerpy.pls import chooser
+    from lmerpy.pls.cholmod_backend import CholmodFactor
+    from lmerpy.pls.glmm_factor import BlockFirstFactor, DenseFactor, GlmmCholmodFactor
+
+    def blocked(smap, blocks):
+        return chooser.scipy_candidate(smap, blocks, weights_vary=False)[0]
+
+    def block_first(smap, blocks):
+        first, q2 = chooser.first_term_block(smap, blocks)
+        return None if first is None else BlockFirstFactor(smap, blocks, first)
+
+    out = {"blocked": blocked, "dense": lambda smap, blocks: DenseFactor(smap),
+           "block_first": block_first}
+    if "cholmod" in BACKENDS:
+        out["cholmod"] = lambda smap, blocks: CholmodFactor(smap)
+        out["glmm_cholmod"] = lambda smap, blocks: GlmmCholmodFactor(smap)
+    return out
+
+
+FACTOR_CLASSES = _factor_classes()
+
+
+def _a_values(S, theta, w):
+    S.set_theta(theta)
+    return S.a_values(w)
+
+
+def _dense(smap, values):
+    A = np.zeros((smap.q, smap.q))
+    A[smap.rows, smap.cols] = values
+    return A
+
+
+@pytest.mark.parametrize("route", ["default", "solves"])
+@pytest.mark.parametrize("kind", list(FACTOR_CLASSES))
+def test_every_factor_on_every_reference_design(ref_design, kind, route, monkeypatch):
+    """Each factor class factorises A(θ, w) of the design's pattern (random θ, random
+    weights: the PIRLS route) and satisfies the Factor contract against NumPy."""
+    import lmerpy.pls.inverse as inverse
+    from lmerpy.pls.factor_protocol import Factor
+    from lmerpy.pls.pirls import GlmmStructure
+    ref, des = ref_design
+    if des.q > 2000:
+        pytest.skip("dense reference of a q > 2000 design (InstEval: see the deviance test)")
+    S = GlmmStructure(des, backend="scipy")
+    smap, blocks = S.smap, S.blocks
+    fac = FACTOR_CLASSES[kind](smap, blocks)
+    if fac is None:
+        assert kind == "block_first"
+        pytest.skip("the first term's block of A is not block-diagonal")
+    assert isinstance(fac, Factor)
+    if route == "solves":
+        monkeypatch.setattr(inverse, "TAKAHASHI_BUDGET", -1)
+    rng = np.random.default_rng(7)
+    theta = np.where(des.lower == 0, rng.uniform(0.4, 1.6, des.theta.shape[0]),
+                     rng.uniform(-0.5, 0.5, des.theta.shape[0]))
+    w = rng.uniform(0.2, 3.0, des.n)
+    values = _a_values(S, theta, w)
+    fac.factor(values)
+    A = _dense(smap, values)
+    assert fac.logdet() == pytest.approx(np.linalg.slogdet(A)[1], rel=1e-10)
+    P = np.asarray(fac.perm)
+    assert sorted(P.tolist()) == list(range(des.q))
+    L = fac.L_matrix()
+    np.testing.assert_allclose((L @ L.T).toarray(), A[np.ix_(P, P)], atol=1e-10 * np.abs(A).max())
+    B = rng.normal(size=(des.q, 3))
+    x = fac.solve_A(B)
+    np.testing.assert_allclose(A @ x, B, atol=1e-8 * np.abs(B).max())
+    np.testing.assert_allclose(fac.solve_Lt(fac.solve_L(B)), x, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(fac.solve_L(B[:, 0]), fac.solve_L(B)[:, 0], rtol=1e-12)
+    Ainv = np.linalg.inv(A)
+    policy = inverse.SparseInverse(smap)
+    np.testing.assert_allclose(policy.on_pattern(fac), Ainv[smap.rows, smap.cols],
+                               rtol=1e-8, atol=1e-12)
+    own = fac.inverse_on_pattern() is not None
+    assert policy.route == ("own" if own else "solves" if route == "solves" else "takahashi")
+    for off, nl, nc in blocks:
+        idx = off + np.arange(nl * nc)
+        want = inverse.level_blocks(Ainv[np.ix_(idx, idx)], nl, nc)
+        np.testing.assert_allclose(policy.diagonal_blocks(fac, off, nl, nc), want, rtol=1e-8,
+                                   atol=1e-12)
+    # copy: an independent factor of the same pattern
+    other = fac.copy()
+    values2 = _a_values(S, theta * 0.5, w[::-1].copy())
+    other.factor(values2)
+    assert other.logdet() == pytest.approx(np.linalg.slogdet(_dense(smap, values2))[1],
+                                           rel=1e-10)
+    assert fac.logdet() == pytest.approx(np.linalg.slogdet(A)[1], rel=1e-10)
+    np.testing.assert_allclose(fac.solve_A(B), x, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("weights_vary", [False, True], ids=["lmer", "glmer"])
+def test_choose_factor_table(ref_design, weights_vary):
+    """The chooser's pick on every reference design follows its table."""
+    from lmerpy.pls import chooser
+    from lmerpy.pls.pirls import GlmmStructure
+    ref, des = ref_design
+    S = GlmmStructure(des, backend="cholmod" if "cholmod" in BACKENDS else "scipy")
+    T = chooser.THRESHOLDS[weights_vary]
+    cand, q2 = chooser.scipy_candidate(S.smap, S.blocks, weights_vary)
+    fac = chooser.choose_factor(S.smap, S.blocks, None, weights_vary, candidate=(cand, q2))
+    if des.q <= T.dense_q:
+        assert fac is cand and q2 == des.q
+    elif "cholmod" not in BACKENDS:
+        assert fac is cand
+    else:
+        cheap = q2 <= T.cheap_q2 or chooser.dense_block_density(cand) >= T.min_density
+        assert (fac is cand) == (cand is not None and cheap)
+        if fac is not cand:
+            assert fac.name == "cholmod"
+    assert chooser.choose_factor(S.smap, S.blocks, "scipy", weights_vary).name != "cholmod"
+    if "cholmod" in BACKENDS:
+        assert chooser.choose_factor(S.smap, S.blocks, "cholmod", weights_vary).name == \
+            "cholmod"
+
+
+@pytest.mark.skipif(len(BACKENDS) < 2, reason="scikit-sparse not installed")
+def test_every_lmm_backend_on_every_reference_design(lmm_design):
+    """LmmDeviance: the same criterion, β̂, gradient and conditional variances whatever the
+    backend (at the golden's θ̂ and at a point off it)."""
+    ref, des = lmm_design
+    devs = {b: LmmDeviance(des, REML=bool(ref["REML"]), backend=b) for b in BACKENDS}
+    th_hat = np.asarray(ref["theta"], dtype=float)
+    for th in (th_hat, np.where(des.lower == 0, th_hat * 0.8 + 0.1, th_hat * 0.5)):
+        vals = {b: d(th) for b, d in devs.items()}
+        sols = {b: d.solve(th) for b, d in devs.items()}
+        first = BACKENDS[0]
+        for b in BACKENDS[1:]:
+            assert vals[b] == pytest.approx(vals[first], rel=1e-10)
+            np.testing.assert_allclose(sols[b].beta, sols[first].beta, rtol=1e-8, atol=1e-10)
+            np.testing.assert_allclose(devs[b].gradient(th), devs[first].gradient(th),
+                                       rtol=1e-6, atol=1e-6)
+            for i in range(len(des.reterms)):
+                np.testing.assert_allclose(sols[b].cond_var(i), sols[first].cond_var(i),
+                                           rtol=1e-8, atol=1e-12)
+
+
+@pytest.mark.skipif(len(BACKENDS) < 2, reason="scikit-sparse not installed")
+def test_every_glmm_backend_on_every_reference_design(glmm_design):
+    """glmer's deviance: the same Laplace deviance and conditional variances whatever the
+    backend (dense or block-first against CHOLMOD)."""
+    import lmerpy
+    from lmerpy.pls.glmm_deviance import GlmmDeviance
+    ref, des = glmm_design
+    from lmerpy.families import FAMILIES
+    fam = (FAMILIES[ref["family"]](link=ref["link"]) if ref["fn"] == "glmer"
+           else lmerpy.negative_binomial(float(ref.get("nb_theta", 1.0) or 1.0)))
+    devs = {b: GlmmDeviance(des, fam, nAGQ=1, backend=b) for b in BACKENDS}
+    x = np.concatenate((np.asarray(ref["theta"], dtype=float), np.asarray(
+        list(ref["fixef"].values()) if isinstance(ref["fixef"], dict) else ref["fixef"],
+        dtype=float)))
+    first = BACKENDS[0]
+    sols = {b: d.solve(x) for b, d in devs.items()}
+    for b in BACKENDS[1:]:
+        assert devs[b].S.factor.name != devs[first].S.factor.name
+        assert devs[b](x) == pytest.approx(devs[first](x), rel=1e-9)
+        for i in range(len(des.reterms)):
+            np.testing.assert_allclose(sols[b].cond_var(i), sols[first].cond_var(i),
+                                       rtol=1e-7, atol=1e-12)

@@ -96,7 +96,7 @@ def test_response_errors(sleep):
 
 
 def test_cholmod_missing_is_a_clear_error(sleep, monkeypatch):
-    import lmerpy.pls.deviance as mod
+    import lmerpy.pls.chooser as mod
     _, des = sleep
     monkeypatch.setattr(mod, "cholmod_available", lambda: False)
     assert mod.available_backends() == ["scipy"]

@@ -4,7 +4,8 @@
 analytic gradient; :class:`PlsSolution` is the full state at one θ. Two factorisation
 backends: ``"cholmod"`` (scikit-sparse, as lme4) and ``"scipy"`` (blocked, SciPy only).
 """
-from .deviance import LmmDeviance, available_backends
+from .chooser import available_backends
+from .deviance import LmmDeviance
 from .solution import PlsSolution
 
 __all__ = ["LmmDeviance", "PlsSolution", "available_backends"]

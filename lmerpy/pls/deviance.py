@@ -30,35 +30,17 @@ import math
 import numpy as np
 from scipy.linalg import lapack
 
-from ..errors import DataError, FitError, LmerpyError
-from .blocked import DENSE_Q, MAX_DENSE, BlockedFactor, blocked_plan
-from .cholmod_backend import CholmodFactor, cholmod_available
+from ..errors import DataError, FitError
+from .blocked import DENSE_Q, BlockedFactor
+from .chooser import BACKENDS, available_backends, backend_key, choose_factor, scipy_candidate
 from .crossprod import CrossProducts, LambdaOps, ScalingMap
+from .inverse import SparseInverse
 from .logdet_gradient import TermTemplates
 from .protocol import Components
-from .takahashi import TakahashiPlan, takahashi_work
 
 __all__ = ["LmmDeviance", "available_backends", "BACKENDS"]
 
 _LOG2PI = float(np.log(2.0 * np.pi))
-BACKENDS = ("cholmod", "scipy")
-#: with CHOLMOD installed, "best available" still takes the blocked backend while its dense
-#: block is at most this big (a dense Cholesky of it costs less than CHOLMOD's overhead and
-#: supernodal fill on crossed designs) or dense enough
-_BLOCKED_Q2_CHEAP = 300
-_BLOCKED_MIN_DENSITY = 0.1
-#: most work (Σ_j |R_j|², ~24 bytes each in the plan) for Takahashi's sparse inverse subset
-_TAKAHASHI_BUDGET = 5_000_000
-#: largest q for which a dense A⁻¹ (q solves with the factor) is the last resort
-_DENSE_INVERSE_Q = 6000
-
-
-def available_backends():
-    """Names of the usable factorisation backends (``"cholmod"`` first when installed).
-
-    R equivalent: none (lme4 always uses CHOLMOD through the Matrix package).
-    """
-    return [b for b in BACKENDS if b != "cholmod" or cholmod_available()]
 
 
 class _State:
@@ -178,54 +160,34 @@ class LmmDeviance:
         if self.smap.Lind0.size and (self.smap.Lind0.min() < 0
                                      or self.smap.Lind0.max() >= self.n_theta):
             raise DataError("Lind refers to a θ index outside 1..length(theta)")
-        self._helper = None
-        self._tk_plan = None
+        self._side = None          # the SciPy factor (chooser's candidate) and q₂, on demand
         self._templates = None
-        self.factor = self._make_backend(backend)
+        self.factor = self._make_factor(backend)
+        self.sparse_inverse = SparseInverse(self.smap)
 
-    def _blocked(self):
-        """(BlockedFactor or None, q₂) for this pattern; built once."""
-        if self._helper is None:
-            first, q2, ok = blocked_plan(self.smap, self.blocks)
-            self._helper = (BlockedFactor(self.smap, self.blocks, first) if ok else None, q2)
-        return self._helper
+    def _scipy_candidate(self):
+        """(the blocked factor of this pattern or None, q₂); built once (also serves A⁻¹ on
+        the side of a CHOLMOD factor)."""
+        if self._side is None:
+            self._side = scipy_candidate(self.smap, self.blocks, weights_vary=False)
+        return self._side
 
-    def _make_backend(self, backend):
-        names = available_backends()
-        key = None if backend is None else str(backend).lower()
-        if key not in (None,) + BACKENDS:
-            raise LmerpyError(f"unknown backend {backend!r}; choose one of {list(BACKENDS)}")
-        if key == "cholmod" and "cholmod" not in names:
-            raise LmerpyError("backend 'cholmod' needs scikit-sparse 0.4 (sksparse.cholmod), "
-                              "which is not installed or not usable (lmerpy.show_config() says "
-                              "why); use backend='scipy'")
-        if key == "cholmod":
-            return CholmodFactor(self.smap)
-        blk, q2 = self._blocked()
-        if key == "scipy":
-            if blk is None:
-                raise LmerpyError(
-                    f"backend 'scipy' holds the random effects outside the largest term in a "
-                    f"dense block, here {q2} x {q2} (limit {MAX_DENSE}); install scikit-sparse "
-                    f"for backend='cholmod'")
-            return blk.copy()
-        # best available
-        if blk is not None and ("cholmod" not in names or q2 <= _BLOCKED_Q2_CHEAP
-                                or _density(blk) >= _BLOCKED_MIN_DENSITY):
-            return blk.copy()
-        if "cholmod" in names:
-            return CholmodFactor(self.smap)
-        raise LmerpyError(
-            f"this design needs a dense {q2} x {q2} block without scikit-sparse (limit "
-            f"{MAX_DENSE}); install scikit-sparse (CHOLMOD)")
+    def _make_factor(self, backend):
+        """The factor :func:`~.chooser.choose_factor` picks; the chosen blocked factor is a copy
+        of the candidate, which stays free for A⁻¹ on the side."""
+        key = backend_key(backend)
+        cand = None if key == "cholmod" else self._scipy_candidate()
+        fac = choose_factor(self.smap, self.blocks, key, weights_vary=False, candidate=cand)
+        return fac.copy() if cand is not None and fac is cand[0] else fac
 
     def _share(self, other):
         for name in ("cp", "sum_log_w", "blocks", "theta0", "n_theta", "lower", "upper", "smap",
-                     "_helper", "_tk_plan", "_templates"):
+                     "_side", "_templates"):
             setattr(self, name, getattr(other, name))
         self.factor = other.factor.copy()
-        if self._helper is not None and self._helper[0] is not None:
-            self._helper = (self._helper[0].copy(), self._helper[1])
+        self.sparse_inverse = other.sparse_inverse.copy()
+        if self._side is not None and self._side[0] is not None:
+            self._side = (self._side[0].copy(), self._side[1])
 
     def with_response(self, y):
         """A deviance function for a new response, reusing Z'WZ, Z'WX, X'WX and the analysis.
@@ -536,47 +498,23 @@ class LmmDeviance:
 
     # -- A⁻¹ on the pattern (gradient, conditional variances) ------------------------------
     def _inverse_on_pattern(self, st):
-        """Values of A(θ)⁻¹ on A's full pattern (the sparse inverse subset).
-
-        Blocked backend: its own block formulas. CHOLMOD: Takahashi's recurrences on L when
-        they are cheap (little fill: nested designs), else the blocked formulas on the side
-        (crossed designs: one dense block), else q dense solves (q ≤ 6000).
-        """
-        if isinstance(self.factor, BlockedFactor):
-            self._ensure_factored(st)
-            return self.factor.inverse_on_pattern()
-        blk, q2 = self._blocked()
-        if blk is not None and self.q <= DENSE_Q:
-            blk.factor(self._values_for(blk, st.theta), st.theta)
-            return blk.inverse_on_pattern()
+        """Values of A(θ)⁻¹ on A's full pattern (the sparse inverse subset), by the one policy
+        of :mod:`.inverse`: the blocked factor's own formulas; next to CHOLMOD, the blocked
+        factor on the side when all of A is dense, Takahashi's recurrences when cheap (nested
+        designs), the blocked factor on the side (crossed designs), q solves (q ≤ 6000)."""
         self._ensure_factored(st)
-        L = self.factor.L_matrix()
-        plan = self._tk_plan
-        if plan is None or (plan is not False and not plan.matches(L)):
-            plan = False
-            if takahashi_work(L) <= _TAKAHASHI_BUDGET:
-                plan = TakahashiPlan(L, self.factor.perm, self.smap.rows, self.smap.cols)
-            self._tk_plan = plan
-        if plan:
-            return plan.inverse(L)
-        if blk is not None:
+        blk = None if isinstance(self.factor, BlockedFactor) else self._scipy_candidate()[0]
+        if blk is None:
+            return self.sparse_inverse.on_pattern(self.factor)
+
+        def side():
             blk.factor(self._values_for(blk, st.theta), st.theta)
-            return blk.inverse_on_pattern()
-        if self.q <= _DENSE_INVERSE_Q:
-            Ainv = self.factor.solve_A(np.eye(self.q))
-            return Ainv[self.smap.rows, self.smap.cols]
-        raise LmerpyError(
-            "the sparse inverse of A needed here (analytic gradient, conditional variances) "
-            f"is too large for this design (q = {self.q}: the factor has too much fill for "
-            f"Takahashi's recurrences and the dense block would be {q2} x {q2})")
+            return blk
+
+        return self.sparse_inverse.on_pattern(self.factor, side, side_dense=self.q <= DENSE_Q)
 
 
 @functools.lru_cache(maxsize=16)
 def _mirror_index(q):
     r, c = np.triu_indices(q, 1)
     return c * q + r, r * q + c
-
-
-def _density(blk):
-    """Fraction of the dense block's lower triangle that is structurally nonzero (estimate)."""
-    return blk.st.density()

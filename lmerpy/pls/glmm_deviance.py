@@ -30,7 +30,6 @@ from ..design.scales import scale_summary, start_theta
 from ..errors import DataError, FitError
 from .agq import GHrule, agq_deviance, check_agq
 from .glm_response import GlmResponse
-from .glmm_factor import diag_block_inverse
 from .pirls import MAXIT, GlmmStructure, PirlsError, PirlsStart, pirls
 from .protocol import Components
 
@@ -342,7 +341,7 @@ class GlmmSolution:
         dev = self._dev
         off, nl, nc = dev.S.blocks[term_index]
         dev._refactor(self._st)
-        Ai = diag_block_inverse(dev.S.factor, dev.S.smap, off, nl, nc)
+        Ai = dev.S.inverse.diagonal_blocks(dev.S.factor, off, nl, nc)
         Lt = self.Lambdat
         base = off + np.arange(nl)[:, None, None] * nc
         rr = np.broadcast_to(base + np.arange(nc)[None, :, None], (nl, nc, nc))

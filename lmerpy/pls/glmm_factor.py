@@ -12,9 +12,9 @@ once per design.
 * CHOLMOD (:class:`lmerpy.pls.cholmod_backend.CholmodFactor`), as lme4, for large or deeply
   nested designs.
 
-All have ``factor(values)``, ``logdet()``, ``solve_L(B)`` = L⁻¹PB, ``solve_Lt(C)`` = P'L'⁻¹C,
-``solve_A``, ``L_matrix()``, ``perm`` and :func:`diag_block_inverse` gives the diagonal blocks
-of A⁻¹ (conditional variances).
+All satisfy :class:`~.factor_protocol.Factor`; :func:`.chooser.choose_factor` picks one
+(``weights_vary=True``) and :class:`.inverse.SparseInverse` gives A⁻¹'s diagonal blocks
+(conditional variances).
 
 R equivalent: the ``L`` of lme4's ``merPredD`` (always CHOLMOD there).
 """
@@ -25,20 +25,11 @@ import scipy.sparse as sp
 from scipy.linalg import blas, lapack
 
 from ..errors import LmerpyError
-from .cholmod_backend import CholmodFactor, cholmod_available
+from .cholmod_backend import CholmodFactor
 from .crossprod import unique_sorted
+from .inverse import level_blocks
 
-__all__ = ["BlockFirstFactor", "DenseFactor", "GlmmCholmodFactor", "diag_block_inverse",
-           "make_glmm_factor"]
-
-#: up to this q all of A is factorised dense
-DENSE_Q = 100
-#: the block-first factor is preferred to CHOLMOD while its dense Schur complement is this small
-#: or at least this dense
-CHEAP_Q2 = 60
-DENSE_SCHUR = 0.25
-#: largest dense Schur complement at all (q₂² doubles)
-MAX_Q2 = 6000
+__all__ = ["BlockFirstFactor", "DenseFactor", "GlmmCholmodFactor"]
 
 
 def _trsm(L, B, trans=False):
@@ -369,81 +360,3 @@ class GlmmCholmodFactor(CholmodFactor):
         if B.shape[0] == 0:
             return B.copy()
         return np.asarray(self._f.solve_A(B))
-
-
-def make_glmm_factor(smap, blocks, backend=None):
-    """Choose the factor for A's pattern: ``"cholmod"``, ``"scipy"`` (dense or block-first)
-    or None (dense for q <= 100; block-first while its Schur complement is small or dense
-    anyway, as in crossed designs; else CHOLMOD, which keeps nested designs sparse)."""
-    key = None if backend is None else str(backend).lower()
-    if key not in (None, "cholmod", "scipy"):
-        raise LmerpyError(f"unknown backend {backend!r}; choose one of ['cholmod', 'scipy']")
-    have_cholmod = cholmod_available()
-    if key == "cholmod":
-        if not have_cholmod:
-            raise LmerpyError("backend 'cholmod' needs scikit-sparse 0.4 (sksparse.cholmod), "
-                              "which is not installed or not usable (lmerpy.show_config() says "
-                              "why); use backend='scipy'")
-        return GlmmCholmodFactor(smap)
-    if smap.q <= DENSE_Q:
-        return DenseFactor(smap)
-    first, q2 = _first_term(smap, blocks)
-    if first is not None and q2 <= MAX_Q2:
-        blk = BlockFirstFactor(smap, blocks, first)
-        if (key == "scipy" or not have_cholmod or q2 <= CHEAP_Q2
-                or blk.schur_density >= DENSE_SCHUR):
-            return blk
-    if key != "scipy" and have_cholmod:
-        return GlmmCholmodFactor(smap)
-    raise LmerpyError(f"backend 'scipy' would need a dense {q2} x {q2} block for this design; "
-                      "install scikit-sparse (CHOLMOD)")
-
-
-def _first_term(smap, blocks):
-    """The term with the most random effects if its block of A is block-diagonal by level."""
-    if not blocks:
-        return None, smap.q
-    t = int(np.argmax([nl * nc for _, nl, nc in blocks]))
-    off, nl, nc = blocks[t]
-    r, c = smap.rows, smap.cols
-    both = (r >= off) & (r < off + nl * nc) & (c >= off) & (c < off + nl * nc)
-    if np.any((r[both] - off) // nc != (c[both] - off) // nc):
-        return None, smap.q
-    return t, smap.q - nl * nc
-
-
-def level_blocks(sub, nlev, ncol, out=None):
-    """The ncol×ncol diagonal blocks of a (nlev·ncol)-square matrix, as (nlev, ncol, ncol)."""
-    if out is None:
-        out = np.empty((nlev, ncol, ncol))
-    for g in range(nlev):
-        s = slice(g * ncol, (g + 1) * ncol)
-        out[g] = sub[s, s]
-    return out
-
-
-def diag_block_inverse(fac, smap, rows_start, nlev, ncol):
-    """Diagonal blocks (nlev, ncol, ncol) of A⁻¹ for one term (at the last factorisation)."""
-    own = fac.diagonal_blocks(rows_start, nlev, ncol)
-    if own is not None:
-        return own
-    idx = rows_start + np.arange(nlev * ncol)
-    from .takahashi import TakahashiPlan, takahashi_work
-    L = fac.L_matrix()
-    if takahashi_work(L) <= 5_000_000:
-        g = np.repeat(np.arange(nlev), ncol * ncol)
-        i = np.tile(np.repeat(np.arange(ncol), ncol), nlev)
-        j = np.tile(np.tile(np.arange(ncol), ncol), nlev)
-        rows = rows_start + g * ncol + i
-        cols = rows_start + g * ncol + j
-        pos = smap.positions(rows, cols)
-        plan = TakahashiPlan(L, fac.perm, smap.rows, smap.cols)
-        vals = plan.inverse(L)[pos]
-        return vals.reshape(nlev, ncol, ncol)
-    if smap.q > 6000:
-        raise LmerpyError("conditional variances: the sparse inverse of A is too large "
-                          f"for this design (q = {smap.q})")
-    E = np.zeros((smap.q, idx.shape[0]))
-    E[idx, np.arange(idx.shape[0])] = 1.0
-    sub = fac.solve_A(E)[idx]
-    return level_blocks(sub, nlev, ncol)

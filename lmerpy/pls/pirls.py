@@ -30,7 +30,8 @@ from scipy.linalg import lapack
 
 from ..errors import FitError, LmerpyError
 from .crossprod import ScalingMap, expand_pairs
-from .glmm_factor import make_glmm_factor
+from .chooser import choose_factor
+from .inverse import SparseInverse
 from .pirls_diagonal import DiagonalTerm, pirls_diagonal
 
 try:  # SciPy's own sparse kernels, called without its dispatch (same arithmetic, same bits)
@@ -113,7 +114,7 @@ class GlmmStructure:
     design : lmerpy.design.structures.Design
     backend : {"cholmod", "scipy", None}
         Cholesky backend for A (None: chosen by the design, see
-        :func:`lmerpy.pls.glmm_factor.make_glmm_factor`).
+        :func:`lmerpy.pls.chooser.choose_factor`).
 
     Attributes
     ----------
@@ -121,7 +122,10 @@ class GlmmStructure:
     Zt : scipy.sparse.csc_matrix (q, n)
     smap : ScalingMap
         A's fixed pattern (and positions in it).
-    factor : DenseFactor, BlockFirstFactor or CholmodFactor
+    factor : DenseFactor, BlockFirstFactor or GlmmCholmodFactor
+        (:class:`~.factor_protocol.Factor`, chosen by :func:`~.chooser.choose_factor`)
+    inverse : SparseInverse
+        A⁻¹'s diagonal blocks at the factor's last factorisation (:mod:`.inverse`).
     """
 
     def __init__(self, design, backend=None):
@@ -154,7 +158,8 @@ class GlmmStructure:
                     and np.array_equal(Lt.indptr, np.arange(q + 1)))
         self._lam_diag_idx = self.smap.Lind0 if diag else None
         self._lam_diag = np.zeros(q) if diag else None
-        self.factor = make_glmm_factor(self.smap, self.blocks, backend)
+        self.factor = choose_factor(self.smap, self.blocks, backend, weights_vary=True)
+        self.inverse = SparseInverse(self.smap)
         self._theta = None
         self._zt, self._z = MatVec(self.Zt), MatVec(self.Z)
         self._pz, self._k = MatVec(self.Pz), MatVec(self.K)
