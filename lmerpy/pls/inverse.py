@@ -135,12 +135,12 @@ class SparseInverse:
         if own is not None:
             self.route = "own"
             return own
-        own = fac.inverse_on_pattern()
+        own, self.route = fac.inverse_on_pattern(), "own"
         if own is None and side_dense and side is not None:
             blk = side()
-            own = blk.inverse_on_pattern() if blk is not None else None
+            own, self.route = (blk.inverse_on_pattern(), "side") if blk is not None else (None,
+                                                                                          None)
         if own is not None:
-            self.route = "own"
             return own[block_positions(self.smap, row_offset, nlev, ncol)]
         plan, L = self._takahashi(fac)
         if plan is not None:
