@@ -11,15 +11,19 @@ The checks:
              → inference → plot → api
 
     ``base`` are the helpers every stage uses (errors, warnings, argument validators, the
-    configuration report, the bundled data sets). ``display`` prints plain data the way R
+    type aliases of the annotations, the bundled data sets). ``display`` prints plain data the way R
     does (:mod:`lmerpy.display` "depends on no model class") and needs only ``design``'s R
     number formatting; models print themselves with it and :mod:`lmerpy.families` names the
     negative binomial family with it, so it sits before them (the issue's sketch lists it
     with inference and plot, which use it too). ``families`` needs only base and display and
     is first used by ``models`` (PIRLS takes the family object as data). ``api`` is the
-    package's front: ``lmerpy/__init__.py``, ``functions.py``, ``cli.py``, ``demo.py``.
+    package's front: ``lmerpy/__init__.py``, ``functions.py``, ``cli.py``, ``demo.py`` and
+    ``_config.py`` (``show_config()`` asks the pls backend what it found).
 (b) **no import cycles** between modules (implicit imports of parent packages are not edges;
     Python runs a package's ``__init__`` before its modules anyway).
+
+Imports under ``if TYPE_CHECKING:`` are for annotations only (never executed) and are not
+edges.
 (c) **no private names across modules**: no ``from .x import _name`` of another lmerpy module
     and no ``module._name`` on an imported lmerpy module.
 (d) **no private state read across stages**: modules of ``optimize``, ``inference``, ``display``
@@ -45,7 +49,7 @@ TOP_LEVEL = {
     "lmerpy": "api", "lmerpy.__main__": "api", "lmerpy.cli": "api", "lmerpy.demo": "api",
     "lmerpy.functions": "api",
     "lmerpy.errors": "base", "lmerpy.warnings": "base", "lmerpy.arguments": "base",
-    "lmerpy._config": "base", "lmerpy.datasets": "base",
+    "lmerpy._config": "api", "lmerpy.datasets": "base", "lmerpy.types": "base",
     "lmerpy.families": "families",
 }
 PACKAGES = {"formula", "design", "display", "pls", "optimize", "models", "inference", "plot"}
@@ -130,6 +134,15 @@ def _parse(mod):
     return ast.parse(path.read_text(encoding="utf-8"), filename=str(path)), is_pkg
 
 
+def _type_checking_block(node):
+    """``if TYPE_CHECKING:`` (annotations only: never executed, not an import edge)."""
+    if not isinstance(node, ast.If):
+        return False
+    t = node.test
+    return ((isinstance(t, ast.Name) and t.id == "TYPE_CHECKING")
+            or (isinstance(t, ast.Attribute) and t.attr == "TYPE_CHECKING"))
+
+
 def _imports(mod):
     """Every import of a lmerpy module in ``mod``: (target module, line, lazy, names)."""
     tree, is_pkg = _parse(mod)
@@ -137,6 +150,8 @@ def _imports(mod):
 
     def visit(node, lazy):
         for child in ast.iter_child_nodes(node):
+            if _type_checking_block(child):
+                continue
             inner = lazy or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef,
                                                ast.Lambda))
             if isinstance(child, ast.Import):
@@ -324,6 +339,7 @@ def test_no_private_state_read_after_pls():
      [("lmerpy.design", ("build_design",), True)]),
     ("from . import b\n", [("lmerpy.pkg.b", (), False)]),
     ("import lmerpy.pkg.b as bb\nimport numpy\n", [("lmerpy.pkg.b", (), False)]),
+    ("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from . import b\n", []),
 ])
 def test_import_parsing(tmp_path, source, expected):
     """The checker resolves relative imports, sees lazy ones and names imported."""

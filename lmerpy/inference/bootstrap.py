@@ -25,6 +25,7 @@ from scipy import stats
 
 from ..arguments import LEVEL, LOGICAL, NSIM, Choice, Integer, argument_error
 from ..errors import ArgumentError, LmerpyError
+from ..models.naresid import model_rows
 from ..warnings import BootstrapWarning, warn
 
 if TYPE_CHECKING:
@@ -356,8 +357,8 @@ def bootMer(fit: MixedModel, FUN: Callable[[Any], Any], nsim: int = 1, seed: See
                               "implemented (as in lme4)")
         if getattr(fit, "family", None) is not None:
             warn("semiparametric bootstrapping is questionable for GLMMs", BootstrapWarning)
-        fitted = fit._fitted_values()
-        res = np.asarray(fit._residual_values(type="response"), dtype=float)
+        fitted = model_rows(fit.design, fit.fitted().to_numpy(dtype=float))
+        res = model_rows(fit.design, fit.residuals(type="response").to_numpy(dtype=float))
         ys = [fitted + rng.choice(res, size=res.shape[0], replace=True) for _ in range(nsim)]
     results = refit_all(fit, FUN, ys, k, n_jobs=n_jobs, progress=progress)
     T = np.full((nsim, k), np.nan)

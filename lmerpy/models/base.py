@@ -24,8 +24,8 @@ _MATRIX_TYPE = Choice(("fixed", "random", "randomListRaw"))
 
 if TYPE_CHECKING:
     from ..design.structures import Design
-    from ..inference.anova import AnovaTable
-    from ..inference.profile import Profile
+    from ..inference.anova_table import AnovaTable
+    from ..inference.profile_base import Profile
     from ..optimize.optsum import OptSummary
     from ..types import DataLike, ReForm, Seed
     from .summary import ModelSummary
@@ -68,7 +68,7 @@ class MixedModel:
 
     # ------------------------------------------------------------------ basic quantities
     @property
-    def data(self):
+    def data(self) -> Optional[DataLike]:
         """The data the model was fitted to, as passed (None when the fit does not hold it)."""
         return self._data
 

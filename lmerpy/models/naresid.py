@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["excludes_rows", "naresid", "naresid_frame"]
+__all__ = ["excludes_rows", "model_rows", "naresid", "naresid_frame"]
 
 
 def excludes_rows(design) -> bool:
@@ -45,6 +45,16 @@ def naresid(design, values, name=None) -> pd.Series:
     out = np.full(n_all, np.nan, dtype=dtype)
     out[kept] = values
     return pd.Series(out, index=index, name=name)
+
+
+def model_rows(design, values) -> np.ndarray:
+    """The model frame's rows of a per-row result that :func:`naresid` padded (its inverse:
+    ``model_rows(d, naresid(d, v))`` is ``v``)."""
+    values = np.asarray(values)
+    if not excludes_rows(design):
+        return values
+    kept, _, _ = _layout(design)
+    return values[kept]
 
 
 def naresid_frame(design, frame: pd.DataFrame) -> pd.DataFrame:
