@@ -21,7 +21,7 @@ def config() -> Dict[str, Optional[str]]:
         out["nlopt"] = nlopt.__version__ if hasattr(nlopt, "__version__") else "yes"
     except ImportError:
         out["nlopt"] = None
-    from .pls.cholmod_backend import cholmod_status
+    from .pls.factor.cholmod import cholmod_status
     usable, what = cholmod_status()
     out["sparse_cholesky"] = f"cholmod ({what})" if usable else f"scipy ({what})"
     return out

@@ -27,7 +27,7 @@ import pytest
 import scipy.sparse as sp
 
 import lmerpy
-import lmerpy.pls.blocked_layout as layout_mod
+import lmerpy.pls.factor.blocked_layout as layout_mod
 from lmerpy.design import lFormula
 from lmerpy.models.lmm import mkLmerDevfun
 from lmerpy.optimize import lmer_optimizer, lmerControl

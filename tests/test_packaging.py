@@ -121,7 +121,7 @@ def test_install_docs_name_every_dependency_and_extra():
 def test_cholmod_extra_pins_the_api_lmerpy_uses():
     """The extra installs the scikit-sparse series whose API the backend calls (0.5 rewrote
     it), and the docs and scripts/setup.sh say the same."""
-    from lmerpy.pls.cholmod_backend import SUPPORTED
+    from lmerpy.pls.factor.cholmod import SUPPORTED
     assert PROJECT["optional-dependencies"]["cholmod"] == [SUPPORTED]
     started = (ROOT / "docs" / "getting-started.md").read_text(encoding="utf-8")
     assert f"`{SUPPORTED}`" in started

@@ -6,9 +6,9 @@
   (crossed design). The dense reference solves lme4's penalized least squares problem with
   NumPy only.
 * Every reference design (the lmer and glmer goldens, designs by lmerpy's design stage):
-  every factor class (:class:`~lmerpy.pls.factor_protocol.Factor`) factorises the same A(θ, w)
+  every factor class (:class:`~lmerpy.pls.factor.protocol.Factor`) factorises the same A(θ, w)
   and is checked against NumPy (log|A|, L L' = PAP', solves, A⁻¹ on the pattern and its
-  diagonal blocks through :class:`~lmerpy.pls.inverse.SparseInverse`, ``copy``); every
+  diagonal blocks through :class:`~lmerpy.pls.factor.inverse.SparseInverse`, ``copy``); every
   backend of :class:`~lmerpy.pls.LmmDeviance` and of glmer's deviance gives the same
   criterion, gradient and conditional variances.
 """
@@ -21,8 +21,8 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-import lmerpy.pls.blocked as blocked_mod
-import lmerpy.pls.blocked_layout as layout_mod
+import lmerpy.pls.factor.blocked as blocked_mod
+import lmerpy.pls.factor.blocked_layout as layout_mod
 from lmerpy.design.structures import Design, ReTerm
 from lmerpy.pls import LmmDeviance, available_backends
 
@@ -261,7 +261,7 @@ def test_blocked_layout_in_use(design):
 @pytest.mark.skipif("cholmod" not in BACKENDS, reason="scikit-sparse not installed")
 def test_cholmod_inverse_paths(design):
     """Nested: Takahashi on CHOLMOD's factor; both paths give the same A⁻¹ entries."""
-    from lmerpy.pls.takahashi import TakahashiPlan
+    from lmerpy.pls.factor.takahashi import TakahashiPlan
     name, des = design
     dev = LmmDeviance(des, REML=True, backend="cholmod")
     th = _thetas(des)[1]
@@ -295,8 +295,8 @@ def test_default_backend_choice():
 @pytest.mark.skipif("cholmod" not in BACKENDS, reason="scikit-sparse not installed")
 def test_cholmod_inverse_fallbacks(monkeypatch):
     """Too much fill for Takahashi: the blocked formulas on the side, else dense solves."""
-    import lmerpy.pls.chooser as chooser
-    import lmerpy.pls.inverse as inverse
+    import lmerpy.pls.factor.chooser as chooser
+    import lmerpy.pls.factor.inverse as inverse
     des = crossed_design()
     th = _thetas(des)[1]
     ref = dense_reference(des, th, True)
@@ -366,9 +366,9 @@ def glmm_design(request):
 
 
 def _factor_classes():
-    from lmerpy.pls import chooser
-    from lmerpy.pls.cholmod_backend import CholmodFactor
-    from lmerpy.pls.glmm_factor import BlockFirstFactor, DenseFactor, GlmmCholmodFactor
+    from lmerpy.pls.factor import chooser
+    from lmerpy.pls.factor.cholmod import CholmodFactor
+    from lmerpy.pls.factor.block_first import BlockFirstFactor, DenseFactor, GlmmCholmodFactor
 
     def blocked(smap, blocks):
         return chooser.scipy_candidate(smap, blocks, weights_vary=False)[0]
@@ -404,8 +404,8 @@ def _dense(smap, values):
 def test_every_factor_on_every_reference_design(ref_design, kind, route, monkeypatch):
     """Each factor class factorises A(θ, w) of the design's pattern (random θ, random
     weights: the PIRLS route) and satisfies the Factor contract against NumPy."""
-    import lmerpy.pls.inverse as inverse
-    from lmerpy.pls.factor_protocol import Factor
+    import lmerpy.pls.factor.inverse as inverse
+    from lmerpy.pls.factor.protocol import Factor
     from lmerpy.pls.pirls import GlmmStructure
     ref, des = ref_design
     if des.q > 2000:
@@ -460,7 +460,7 @@ def test_every_factor_on_every_reference_design(ref_design, kind, route, monkeyp
 @pytest.mark.parametrize("weights_vary", [False, True], ids=["lmer", "glmer"])
 def test_choose_factor_table(ref_design, weights_vary):
     """The chooser's pick on every reference design follows its table."""
-    from lmerpy.pls import chooser
+    from lmerpy.pls.factor import chooser
     from lmerpy.pls.pirls import GlmmStructure
     ref, des = ref_design
     S = GlmmStructure(des, backend="cholmod" if "cholmod" in BACKENDS else "scipy")

@@ -9,8 +9,8 @@ order). A deviance evaluation and its gradient never build A's pattern or its θ
 import numpy as np
 import pytest
 
-import lmerpy.pls.blocked as blocked_mod
-import lmerpy.pls.blocked_layout as layout_mod
+import lmerpy.pls.factor.blocked as blocked_mod
+import lmerpy.pls.factor.blocked_layout as layout_mod
 from lmerpy.pls import LmmDeviance
 
 from test_pls_backends import DESIGNS, _thetas, dense_reference, three_term_design
@@ -79,7 +79,7 @@ def test_theta_path_equals_values_path(mode, monkeypatch):
 def test_gradient_by_gathers_or_gemm(mode, gather, monkeypatch):
     """F_g'S⁻¹F_g from S⁻¹'s blocks at each level's slots, or from S⁻¹F by GEMM: the same
     gradient and conditional variances (the pattern formula's, 1e-10)."""
-    import lmerpy.pls.blocked_inverse as inv_mod
+    import lmerpy.pls.factor.blocked_inverse as inv_mod
     des = three_term_design()
     monkeypatch.setattr(layout_mod, "MODE_OVERRIDE", mode)
     monkeypatch.setattr(inv_mod, "_gather_is_cheaper", lambda st: gather)
@@ -113,7 +113,7 @@ def test_sparse_mode_row_blocks(design, monkeypatch):
 def test_sparse_plan_survives_cancelled_entries(monkeypatch):
     """SciPy's product drops entries that are exactly 0 (here: θ of the trailing term 0, so
     F = 0): the plan notices the moved structure and takes the general product."""
-    import lmerpy.pls.blocked_sparse as sparse_mod
+    import lmerpy.pls.factor.blocked_sparse as sparse_mod
     des = DESIGNS["crossed_slope"]()
     monkeypatch.setattr(layout_mod, "MODE_OVERRIDE", "sparse")
     monkeypatch.setattr(blocked_mod, "SPARSE_MIN_ROWS", 8)

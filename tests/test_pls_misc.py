@@ -96,7 +96,7 @@ def test_response_errors(sleep):
 
 
 def test_cholmod_missing_is_a_clear_error(sleep, monkeypatch):
-    import lmerpy.pls.chooser as mod
+    import lmerpy.pls.factor.chooser as mod
     _, des = sleep
     monkeypatch.setattr(mod, "cholmod_available", lambda: False)
     assert mod.available_backends() == ["scipy"]
@@ -126,7 +126,7 @@ def test_scikit_sparse_05_api_is_not_used(sleep, monkeypatch, capsys):
     """scikit-sparse 0.5 rewrote sksparse.cholmod (no analyze/cholesky_inplace/solve_L): with
     it installed lmerpy falls back to scipy and says why, instead of an AttributeError."""
     import lmerpy
-    from lmerpy.pls.cholmod_backend import SUPPORTED, cholmod_available, cholmod_status
+    from lmerpy.pls.factor.cholmod import SUPPORTED, cholmod_available, cholmod_status
     _fake_sksparse(monkeypatch, "0.5.0", ["cholesky", "CholeskyFactor", "cho_factor"])
     usable, why = cholmod_status()
     assert not usable and not cholmod_available()
@@ -142,7 +142,7 @@ def test_scikit_sparse_05_api_is_not_used(sleep, monkeypatch, capsys):
 
 
 def test_scikit_sparse_factor_without_a_method_is_not_used(monkeypatch):
-    from lmerpy.pls.cholmod_backend import FACTOR_API, MODULE_API, cholmod_status
+    from lmerpy.pls.factor.cholmod import FACTOR_API, MODULE_API, cholmod_status
     _fake_sksparse(monkeypatch, "0.4.99", MODULE_API, [n for n in FACTOR_API if n != "solve_L"])
     usable, why = cholmod_status()
     assert not usable and "Factor.solve_L" in why and "0.4.99" in why
@@ -152,7 +152,7 @@ def test_scikit_sparse_factor_without_a_method_is_not_used(monkeypatch):
 
 def test_scikit_sparse_absent(monkeypatch):
     import sys
-    from lmerpy.pls.cholmod_backend import cholmod_status
+    from lmerpy.pls.factor.cholmod import cholmod_status
     monkeypatch.setitem(sys.modules, "sksparse", None)  # import sksparse raises ImportError
     assert cholmod_status() == (False, "scikit-sparse not installed")
 

@@ -1,7 +1,7 @@
 """The written contracts of the PLS core: every deviance and every factor satisfies its protocol.
 
 :class:`lmerpy.pls.protocol.Deviance` is all that ``optimize``, ``models`` and ``inference`` may
-ask of a deviance; :class:`lmerpy.pls.factor_protocol.Factor` is all a deviance asks of a
+ask of a deviance; :class:`lmerpy.pls.factor.protocol.Factor` is all a deviance asks of a
 Cholesky backend. Checked structurally (``runtime_checkable``) and by value: ``components``
 is the arithmetic of ``__call__`` (the criterion rebuilt from it is the same float), the
 names, start and bounds are lme4's.
@@ -14,7 +14,7 @@ import pytest
 import lmerpy
 from lmerpy.models.glmm import glFormula
 from lmerpy.pls import LmmDeviance, available_backends
-from lmerpy.pls.factor_protocol import Factor
+from lmerpy.pls.factor.protocol import Factor
 from lmerpy.pls.glmm_deviance import GlmmDeviance
 from lmerpy.pls.protocol import (Components, Deviance, DifferentiableDeviance,
                                  RefittableDeviance)

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-import lmerpy.pls.blocked_layout as layout_mod
-import lmerpy.pls.blocked_thetamap as thetamap_mod
+import lmerpy.pls.factor.blocked_layout as layout_mod
+import lmerpy.pls.factor.blocked_thetamap as thetamap_mod
 from lmerpy.pls import LmmDeviance
 from lmerpy.pls.logdet_gradient import TermTemplates
 

@@ -4,7 +4,7 @@
 analytic gradient; :class:`PlsSolution` is the full state at one θ. Two factorisation
 backends: ``"cholmod"`` (scikit-sparse, as lme4) and ``"scipy"`` (blocked, SciPy only).
 """
-from .chooser import available_backends
+from .factor.chooser import available_backends
 from .deviance import LmmDeviance
 from .solution import PlsSolution
 

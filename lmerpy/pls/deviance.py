@@ -31,10 +31,10 @@ import numpy as np
 from scipy.linalg import lapack
 
 from ..errors import DataError, FitError
-from .blocked import DENSE_Q, BlockedFactor
-from .chooser import BACKENDS, available_backends, backend_key, choose_factor, scipy_candidate
+from .factor.blocked import DENSE_Q, BlockedFactor
+from .factor.chooser import BACKENDS, available_backends, backend_key, choose_factor, scipy_candidate
 from .crossprod import CrossProducts, LambdaOps, ScalingMap
-from .inverse import SparseInverse
+from .factor.inverse import SparseInverse
 from .logdet_gradient import TermTemplates
 from .protocol import Components
 

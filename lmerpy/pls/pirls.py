@@ -15,7 +15,7 @@ Everything fixed is built once by :class:`GlmmStructure`: two constant sparse ma
 weights to Z'WZ on its pattern (every pair of Z' entries of one observation: O(n k²) for k
 random effects per observation, no n×q matrix) and Z'WZ to A = Λ'Z'WZΛ + I (entries θ_iθ_j,
 refreshed per θ) — and the Cholesky backend with its symbolic analysis: CHOLMOD or a dense /
-block-first SciPy factor (:mod:`lmerpy.pls.glmm_factor`), reused for every iteration and θ.
+block-first SciPy factor (:mod:`lmerpy.pls.factor.block_first`), reused for every iteration and θ.
 
 R equivalent: ``pwrssUpdate`` / ``glmerLaplace`` in lme4's ``src/external.cpp`` and the
 ``merPredD`` methods ``updateXwts``, ``updateDecomp``, ``solve``, ``solveU``.
@@ -30,8 +30,8 @@ from scipy.linalg import lapack
 
 from ..errors import FitError, LmerpyError
 from .crossprod import ScalingMap, expand_pairs
-from .chooser import choose_factor
-from .inverse import SparseInverse
+from .factor.chooser import choose_factor
+from .factor.inverse import SparseInverse
 from .pirls_diagonal import DiagonalTerm, pirls_diagonal
 
 try:  # SciPy's own sparse kernels, called without its dispatch (same arithmetic, same bits)
@@ -114,7 +114,7 @@ class GlmmStructure:
     design : lmerpy.design.structures.Design
     backend : {"cholmod", "scipy", None}
         Cholesky backend for A (None: chosen by the design, see
-        :func:`lmerpy.pls.chooser.choose_factor`).
+        :func:`lmerpy.pls.factor.chooser.choose_factor`).
 
     Attributes
     ----------

@@ -127,9 +127,9 @@ class CholmodFactor:
         return sp.csc_matrix(self._f.L())
 
     def inverse_on_pattern(self):
-        """None: CHOLMOD has no sparse inverse subset (see :mod:`lmerpy.pls.inverse`)."""
+        """None: CHOLMOD has no sparse inverse subset (see :mod:`lmerpy.pls.factor.inverse`)."""
         return None
 
     def diagonal_blocks(self, row_offset, n_levels, n_columns):
-        """None: no block formulas (see :mod:`lmerpy.pls.inverse`)."""
+        """None: no block formulas (see :mod:`lmerpy.pls.factor.inverse`)."""
         return None

@@ -27,7 +27,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import blas, lapack
 
-from ..errors import LmerpyError
+from ...errors import LmerpyError
 from .blocked_inverse import block_traces, inverse_on_pattern
 from .blocked_layout import Layout, sparse_F
 from .blocked_sparse import SparseFFT
@@ -418,7 +418,7 @@ class BlockedFactor:
 
     def diagonal_blocks(self, row_offset, n_levels, n_columns):
         """None: the diagonal blocks come from :meth:`inverse_on_pattern` (see
-        :mod:`lmerpy.pls.inverse`)."""
+        :mod:`lmerpy.pls.factor.inverse`)."""
         return None
 
     def block_traces(self, blocks, overwrite=False):

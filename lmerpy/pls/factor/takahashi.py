@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from .crossprod import expand_pairs
+from ..crossprod import expand_pairs
 
 __all__ = ["TakahashiPlan", "takahashi_work"]
 

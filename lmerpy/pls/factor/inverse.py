@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import FitError
+from ...errors import FitError
 from .takahashi import TakahashiPlan, takahashi_work
 
 __all__ = ["DENSE_INVERSE_Q", "SparseInverse", "TAKAHASHI_BUDGET", "level_blocks"]

@@ -22,7 +22,7 @@ Implementations:
 The LMM factors may take θ and build A's pieces from precomputed products of the constant
 Z'WZ; the GLMM factors take A's values only (W changes at every PIRLS iteration). A⁻¹ is
 asked of a factor through its own formulas only (:meth:`Factor.inverse_on_pattern`,
-:meth:`Factor.diagonal_blocks`, None when it has none); :mod:`lmerpy.pls.inverse` is the one
+:meth:`Factor.diagonal_blocks`, None when it has none); :mod:`lmerpy.pls.factor.inverse` is the one
 policy that falls back to Takahashi's recurrences or dense solves.
 
 R equivalent: the ``L`` slot of lme4's ``merPredD`` (always CHOLMOD's ``CHMfactor``);
@@ -86,7 +86,7 @@ class Factor(Protocol):
 
     def inverse_on_pattern(self) -> Optional[np.ndarray]:
         """A⁻¹'s values on A's full pattern (``smap.rows``, ``smap.cols``) by this factor's
-        own formulas, or None when it has none (:mod:`lmerpy.pls.inverse` then takes
+        own formulas, or None when it has none (:mod:`lmerpy.pls.factor.inverse` then takes
         Takahashi's recurrences or dense solves)."""
 
     def diagonal_blocks(self, row_offset: int, n_levels: int,

@@ -25,10 +25,10 @@ from typing import Dict, Optional, Tuple
 
 import numpy as np
 
-from ..errors import LmerpyError
+from ...errors import LmerpyError
 from .blocked import DENSE_Q, MAX_DENSE, BlockedFactor, blocked_plan
-from .cholmod_backend import CholmodFactor, cholmod_available
-from .glmm_factor import BlockFirstFactor, DenseFactor, GlmmCholmodFactor
+from .cholmod import CholmodFactor, cholmod_available
+from .block_first import BlockFirstFactor, DenseFactor, GlmmCholmodFactor
 
 __all__ = ["BACKENDS", "THRESHOLDS", "Thresholds", "available_backends", "backend_key",
            "choose_factor", "scipy_candidate"]

@@ -1,6 +1,6 @@
 """Cholesky factors of A = Λ'Z'WZΛ + I whose weights W change at every PIRLS iteration.
 
-lmer's factors (:mod:`lmerpy.pls.blocked`) may precompute products of the fixed Z'WZ; a GLMM's
+lmer's factors (:mod:`lmerpy.pls.factor.blocked`) may precompute products of the fixed Z'WZ; a GLMM's
 working weights change at every PIRLS iteration, so the factors here take A's values on its
 fixed pattern and nothing else. The symbolic work (index maps, CHOLMOD's analysis) is done
 once per design.
@@ -9,7 +9,7 @@ once per design.
 * :class:`BlockFirstFactor`: the term with the most random effects first — its block of A is
   block-diagonal by level (one p₁×p₁ Cholesky per level) — and the remaining terms as one dense
   Schur complement S = A₂₂ − FF', F = A₂₁L₁₁'⁻¹ (crossed designs such as VerbAgg: 316 + 24).
-* CHOLMOD (:class:`lmerpy.pls.cholmod_backend.CholmodFactor`), as lme4, for large or deeply
+* CHOLMOD (:class:`lmerpy.pls.factor.cholmod.CholmodFactor`), as lme4, for large or deeply
   nested designs.
 
 All satisfy :class:`~.factor_protocol.Factor`; :func:`.chooser.choose_factor` picks one
@@ -24,9 +24,9 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import blas, lapack
 
-from ..errors import LmerpyError
-from .cholmod_backend import CholmodFactor
-from .crossprod import unique_sorted
+from ...errors import LmerpyError
+from .cholmod import CholmodFactor
+from ..crossprod import unique_sorted
 from .inverse import level_blocks
 
 __all__ = ["BlockFirstFactor", "DenseFactor", "GlmmCholmodFactor"]
@@ -303,7 +303,7 @@ class BlockFirstFactor:
         return sp.csc_matrix(sp.bmat([[sp.tril(L1), None], [F, L22]]))
 
     def inverse_on_pattern(self):
-        """None: no formulas for A⁻¹ on the whole pattern (see :mod:`lmerpy.pls.inverse`)."""
+        """None: no formulas for A⁻¹ on the whole pattern (see :mod:`lmerpy.pls.factor.inverse`)."""
         return None
 
     def diagonal_blocks(self, rows_start, nlev, ncol):

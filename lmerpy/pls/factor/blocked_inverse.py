@@ -21,7 +21,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import blas, lapack
 
-from ..errors import LmerpyError
+from ...errors import LmerpyError
 
 __all__ = ["inverse_on_pattern", "block_traces", "sinv_lower"]
 

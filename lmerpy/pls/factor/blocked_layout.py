@@ -19,9 +19,9 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from ..errors import LmerpyError
+from ...errors import LmerpyError
 from .blocked_thetamap import Lambda2, ThetaMap
-from .crossprod import unique_sorted
+from ..crossprod import unique_sorted
 
 __all__ = ["Layout", "choose_mode"]
 

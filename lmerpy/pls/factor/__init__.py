@@ -1,0 +1,12 @@
+"""Cholesky factors of A = Λ'Z'WZΛ + I: the contract, the backends, the chooser and A⁻¹.
+
+* :mod:`.protocol` — :class:`~lmerpy.pls.factor.protocol.Factor`, what a backend does;
+* :mod:`.chooser` — :func:`~lmerpy.pls.factor.chooser.choose_factor`, one table for lmer
+  (weights fixed) and glmer's PIRLS (weights vary);
+* :mod:`.blocked` (with ``blocked_layout``, ``blocked_thetamap``, ``blocked_inverse``,
+  ``blocked_sparse``) — lmer's SciPy factor: the largest term first, the rest one dense block;
+* :mod:`.block_first` — glmer's SciPy factors (all dense; block-first Schur complement);
+* :mod:`.cholmod` — CHOLMOD (scikit-sparse), as lme4;
+* :mod:`.inverse` and :mod:`.takahashi` — A⁻¹ on A's pattern and its diagonal blocks (one
+  policy for every factor).
+"""
