@@ -22,7 +22,7 @@ from lmerpy.design.covariance import (AR1, STRUCTURES, CompoundSymmetry, Covaria
                                       Diagonal, Unstructured, make_covariance)
 from lmerpy.design.reterms import lambdat_template, theta_layout, theta_names
 from lmerpy.errors import ArgumentError
-from lmerpy.pls.information import template_columns
+from lmerpy.pls.lmm.information import template_columns
 
 REF = Path(__file__).parent / "reference" / "covariance" / "classes.json"
 

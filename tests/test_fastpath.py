@@ -33,7 +33,7 @@ from lmerpy.models.lmm import mkLmerDevfun
 from lmerpy.optimize import lmer_optimizer, lmerControl
 from lmerpy.pls import LmmDeviance, available_backends
 from lmerpy.pls.crossprod import CrossProducts, ScalingMap, _as_csc
-from lmerpy.pls.gradient import deviance_gradient
+from lmerpy.pls.lmm.gradient import deviance_gradient
 
 from _reference import case_kwargs, lmer_cases, load_case_data
 from test_pls_backends import crossed_design, nested_design, random_thetas

@@ -13,8 +13,8 @@ from _reference import load_case_data
 import lmerpy
 from lmerpy.errors import ConvergenceWarning, DataError, LmerpyError
 from lmerpy.models.glmm import vcov_glmm
-from lmerpy.pls.agq import AGQ_TERM_MESSAGE, GHrule, agq_deviance
-from lmerpy.pls.pirls import PirlsError, pirls
+from lmerpy.pls.glmm.agq import AGQ_TERM_MESSAGE, GHrule, agq_deviance
+from lmerpy.pls.glmm.pirls import PirlsError, pirls
 
 CBPP_F = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
 

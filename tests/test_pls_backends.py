@@ -406,7 +406,7 @@ def test_every_factor_on_every_reference_design(ref_design, kind, route, monkeyp
     weights: the PIRLS route) and satisfies the Factor contract against NumPy."""
     import lmerpy.pls.factor.inverse as inverse
     from lmerpy.pls.factor.protocol import Factor
-    from lmerpy.pls.pirls import GlmmStructure
+    from lmerpy.pls.glmm.pirls import GlmmStructure
     ref, des = ref_design
     if des.q > 2000:
         pytest.skip("dense reference of a q > 2000 design (InstEval: see the deviance test)")
@@ -461,7 +461,7 @@ def test_every_factor_on_every_reference_design(ref_design, kind, route, monkeyp
 def test_choose_factor_table(ref_design, weights_vary):
     """The chooser's pick on every reference design follows its table."""
     from lmerpy.pls.factor import chooser
-    from lmerpy.pls.pirls import GlmmStructure
+    from lmerpy.pls.glmm.pirls import GlmmStructure
     ref, des = ref_design
     S = GlmmStructure(des, backend="cholmod" if "cholmod" in BACKENDS else "scipy")
     T = chooser.THRESHOLDS[weights_vary]

@@ -1,6 +1,6 @@
-"""glmer's fast PIRLS paths against the general PIRLS (lmerpy.pls.pirls).
+"""glmer's fast PIRLS paths against the general PIRLS (lmerpy.pls.glmm.pirls).
 
-The one-term (diagonal A) second-stage PIRLS (lmerpy.pls.pirls_diagonal) must give the general
+The one-term (diagonal A) second-stage PIRLS (lmerpy.pls.glmm.pirls_diagonal) must give the general
 code's results but for rounding: the Laplace deviance, log|L|², the penalized deviance and ũ
 to 1e-12 relative (1e-12 absolute for ũ and η; the working weights 1e-12 relative), the same number of PIRLS iterations, and the same
 errors. Checked at every point of the second-stage optimizer's path of each one-term glmer
@@ -16,7 +16,7 @@ from _reference import case_kwargs, load_case_data
 
 import lmerpy
 from lmerpy.families import FAMILIES
-from lmerpy.pls.pirls import PirlsError, PirlsStart, pirls
+from lmerpy.pls.glmm.pirls import PirlsError, PirlsStart, pirls
 
 REF = Path(__file__).parent / "reference"
 ONE_TERM = ["cbpp_laplace", "glmer/cbpp_probit", "glmer/cbpp_cloglog",
@@ -138,7 +138,7 @@ def test_first_stage_reuses_its_start_bit_for_bit(case, monkeypatch):
     """glmer's first stage (β inside PIRLS) takes Z'WX, Z'Wz, X'WX and X'Wz of its first
     iteration from the start, computed once: the fit's evaluations are the same bits as
     when every iteration forms them."""
-    from lmerpy.pls import pirls as P
+    from lmerpy.pls.glmm import pirls as P
     cached = _fit(case)
 
     def fresh(self, S, resp):
@@ -164,7 +164,7 @@ def test_second_stage_first_iteration_from_its_start(case, monkeypatch):
     from products kept by the start: the deviance along the second stage's path equals the
     one from z itself to 1e-13 relative, with the same PIRLS iterations (two- and three-term
     designs, a random slope, an offset)."""
-    from lmerpy.pls import pirls as P
+    from lmerpy.pls.glmm import pirls as P
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fit = _offset_fit() if case == "offset" else _fit(case)

@@ -15,7 +15,7 @@ import scipy.sparse as sp
 import lmerpy.pls.factor.blocked_layout as layout_mod
 import lmerpy.pls.factor.blocked_thetamap as thetamap_mod
 from lmerpy.pls import LmmDeviance
-from lmerpy.pls.logdet_gradient import TermTemplates
+from lmerpy.pls.lmm.logdet_gradient import TermTemplates
 
 from test_pls_backends import DESIGNS, _thetas, dense_reference, three_term_design
 from test_pls_gradient import assert_gradient_matches

@@ -492,7 +492,7 @@ def fit_glmm(glmod, fam, nAGQ=1, control=None, start=None, verbose=0, backend=No
     ``precise`` evaluates the Laplace deviance at ũ itself (see ``GlmmDeviance.precise``);
     ``structure`` reuses another fit's PIRLS structure (same design but the response)."""
     from ..optimize import check_conv, glmerControl
-    from ..pls.agq import check_agq
+    from ..pls.glmm.agq import check_agq
     ctl = control if control is not None else glmerControl()
     check_agq(glmod, nAGQ)
     th_start, fe_start = _start_parts(start, glmod)

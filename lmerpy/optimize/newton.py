@@ -5,7 +5,7 @@ The Hessian of the profiled REML criterion (or ML deviance) in θ is approximate
 *average information* (AI) matrix of REML software (Gilmour, Thompson & Cullis 1995,
 Biometrics 51:1440), carried over to lme4's relative covariance factor θ and with σ² profiled
 out (the formulas and their cost — one triangular solve with k right-hand sides at an
-evaluated θ — are in :mod:`lmerpy.pls.information`, ``LmmDeviance.information``). It is
+evaluated θ — are in :mod:`lmerpy.pls.lmm.information`, ``LmmDeviance.information``). It is
 positive semi-definite and close to the true Hessian near the optimum (to a few per cent on
 lme4's reference fits).
 
@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import FitError
-from ..pls.information import template_columns
+from ..pls.lmm.information import template_columns
 from .minimize import MinimizeResult, Recorder
 
 __all__ = ["lmm_information", "model_derivatives", "template_columns", "trust_newton",
@@ -52,7 +52,7 @@ NOISE_ITERATIONS = 3
 
 def lmm_information(dev, theta):
     """Average-information approximation of the Hessian of an LMM's profiled criterion at θ
-    (``dev.information(theta)``; the formulas are in :mod:`lmerpy.pls.information`).
+    (``dev.information(theta)``; the formulas are in :mod:`lmerpy.pls.lmm.information`).
 
     Parameters
     ----------

@@ -35,7 +35,7 @@ from .factor.blocked import DENSE_Q, BlockedFactor
 from .factor.chooser import BACKENDS, available_backends, backend_key, choose_factor, scipy_candidate
 from .crossprod import CrossProducts, LambdaOps, ScalingMap
 from .factor.inverse import SparseInverse
-from .logdet_gradient import TermTemplates
+from .lmm.logdet_gradient import TermTemplates
 from .protocol import Components
 
 __all__ = ["LmmDeviance", "available_backends", "BACKENDS"]
@@ -211,7 +211,7 @@ class LmmDeviance:
 
     def par_groups(self):
         """θ per column of each term's lower-triangular template, diagonal entry first."""
-        from .information import template_columns
+        from .lmm.information import template_columns
         return template_columns(self.design.reterms)
 
     @property
@@ -431,7 +431,7 @@ class LmmDeviance:
 
         R equivalent: none; lme4 differences the deviance numerically after the fit.
         """
-        from .gradient import deviance_gradient
+        from .lmm.gradient import deviance_gradient
         th = self._theta(theta)
         st = self._evaluate(th)
         if st.grad is None:
@@ -440,9 +440,9 @@ class LmmDeviance:
 
     def information(self, theta):
         """Average-information approximation of the criterion's Hessian in θ (k × k; see
-        :mod:`lmerpy.pls.information`). Not counted in ``n_evals``. R equivalent: none.
+        :mod:`lmerpy.pls.lmm.information`). Not counted in ``n_evals``. R equivalent: none.
         """
-        from .information import average_information
+        from .lmm.information import average_information
         th = self._theta(theta)
         return average_information(self, self._evaluate(th))
 
@@ -458,7 +458,7 @@ class LmmDeviance:
         if not np.all(np.isfinite(th)):
             raise DataError("theta contains non-finite values")
         if self._dense and th.shape[0] > 1:
-            from .gradient import dense_gradients
+            from .lmm.gradient import dense_gradients
             return dense_gradients(self, th)
         return np.stack([self.gradient(t) for t in th])
 

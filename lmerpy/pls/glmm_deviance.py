@@ -10,10 +10,10 @@ deviance a deterministic function of the parameters, which the finite-difference
 needs) and returns::
 
     Laplace (nAGQ <= 1):  log|L|² + ‖ũ‖² + aic(μ̃)        (aic = family$aic: −2 log p(y | μ̃))
-    AGQ (nAGQ > 1):       lme4's AGQ deviance + aic(y, n, y, wt)   (see lmerpy.pls.agq)
+    AGQ (nAGQ > 1):       lme4's AGQ deviance + aic(y, n, y, wt)   (see lmerpy.pls.glmm.agq)
 
 As lme4, log|L|² is that of the working weights one PIRLS step before ũ (see
-:func:`lmerpy.pls.pirls.pirls`): lme4's reported log-likelihoods and, above all, its standard
+:func:`lmerpy.pls.glmm.pirls.pirls`): lme4's reported log-likelihoods and, above all, its standard
 errors (from the Hessian of exactly this function) are reproduced to about 1e-5. The Hessian of
 the Laplace deviance at ũ itself (``precise = True``) differs from it by up to a few percent on
 small data sets (cbpp: standard errors 0.5-1.3% larger).
@@ -28,9 +28,9 @@ from scipy.linalg import lapack, solve_triangular
 
 from ..design.scales import scale_summary, start_theta
 from ..errors import DataError, FitError
-from .agq import GHrule, agq_deviance, check_agq
-from .glm_response import GlmResponse
-from .pirls import MAXIT, GlmmStructure, PirlsError, PirlsStart, pirls
+from .glmm.agq import GHrule, agq_deviance, check_agq
+from .glmm.glm_response import GlmResponse
+from .glmm.pirls import MAXIT, GlmmStructure, PirlsError, PirlsStart, pirls
 from .protocol import Components
 
 __all__ = ["GlmmDeviance", "GlmmSolution"]
@@ -81,7 +81,7 @@ class GlmmDeviance:
     precise : bool
         False (default, lme4): PIRLS stops at ``tolPwrss`` and log|L|² is that of the weights
         one step before ũ. True: the Laplace deviance at ũ itself (see
-        :func:`lmerpy.pls.pirls.pirls`).
+        :func:`lmerpy.pls.glmm.pirls.pirls`).
     resp : GlmResponse
     family : Family
     """
@@ -231,7 +231,7 @@ class GlmmDeviance:
     def par_groups(self):
         """θ per column of each term's lower-triangular template, diagonal entry first (β
         belongs to none)."""
-        from .information import template_columns
+        from .lmm.information import template_columns
         return template_columns(self.design.reterms)
 
     def components(self, pars):

@@ -209,7 +209,7 @@ class Covariance(ABC):
         """θ indices grouped so that each group's θ appear only in its own columns of Λᵢ
         (connected components of "column uses θ"): Λᵢ Λᵢ' is a sum of one homogeneous
         quadratic per group, which the Euler term of ``newton_ai`` needs. For ``us`` these are
-        the columns of the template (``lmerpy.pls.information.template_columns``)."""
+        the columns of the template (``lmerpy.pls.lmm.information.template_columns``)."""
         rows, cols = self.pattern()
         tidx = self.theta_index
         parent = list(range(self.n_theta))

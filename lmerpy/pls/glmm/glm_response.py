@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
-from ..errors import DataError
-from ..warnings import FamilyWarning, warn
+from ...errors import DataError
+from ...warnings import FamilyWarning, warn
 
 __all__ = ["GlmResponse"]
 

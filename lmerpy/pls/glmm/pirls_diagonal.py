@@ -8,7 +8,7 @@ effect, so
 and glmer's second-stage PIRLS (β fixed: lme4's ``pwrssUpdate`` with ``uOnly = TRUE``) needs
 no factorisation at all: ũ = θ Σ w z z_wrk / A_jj level by level (``np.bincount``), log|L|² =
 Σ log A_jj. :func:`pirls_diagonal` is step for step the iteration of
-:func:`lmerpy.pls.pirls.pirls` — the same working weights, convergence rule, step halving and
+:func:`lmerpy.pls.glmm.pirls.pirls` — the same working weights, convergence rule, step halving and
 errors — on that form, with a third of its NumPy calls; the results agree but for rounding
 (sums taken in another order: ~1e-15 relative). (For several nested scalar terms the same
 elimination works level by level, but CHOLMOD is faster than its vector operations.)
@@ -96,9 +96,9 @@ def pirls_diagonal(D, resp, theta, beta, beta_off, start, *, tol, maxit, max_hal
     start : PirlsStart
         Working weights and response at the starting η.
     tol, maxit, max_halvings
-        As :func:`lmerpy.pls.pirls.pirls`.
+        As :func:`lmerpy.pls.glmm.pirls.pirls`.
     state_cls, error_cls
-        :class:`~lmerpy.pls.pirls.PirlsState` and :class:`~lmerpy.pls.pirls.PirlsError`.
+        :class:`~lmerpy.pls.glmm.pirls.PirlsState` and :class:`~lmerpy.pls.glmm.pirls.PirlsError`.
 
     Returns
     -------

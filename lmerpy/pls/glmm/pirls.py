@@ -28,10 +28,10 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import lapack
 
-from ..errors import FitError, LmerpyError
-from .crossprod import ScalingMap, expand_pairs
-from .factor.chooser import choose_factor
-from .factor.inverse import SparseInverse
+from ...errors import FitError, LmerpyError
+from ..crossprod import ScalingMap, expand_pairs
+from ..factor.chooser import choose_factor
+from ..factor.inverse import SparseInverse
 from .pirls_diagonal import DiagonalTerm, pirls_diagonal
 
 try:  # SciPy's own sparse kernels, called without its dispatch (same arithmetic, same bits)
@@ -376,7 +376,7 @@ def pirls(S, resp, theta, eta, *, beta=None, tol=1e-7, maxit=MAXIT, max_halvings
     Parameters
     ----------
     S : GlmmStructure
-    resp : lmerpy.pls.glm_response.GlmResponse
+    resp : lmerpy.pls.glmm.glm_response.GlmResponse
     theta : ndarray
     eta : ndarray (n,)
         Starting linear predictor (offset included); only its working weights and response

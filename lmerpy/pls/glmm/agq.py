@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import LmerpyError
+from ...errors import LmerpyError
 
 __all__ = ["AGQ_TERM_MESSAGE", "GHrule", "agq_deviance", "check_agq"]
 
@@ -73,10 +73,10 @@ def agq_deviance(S, resp, st, codes, rule):
 
     Parameters
     ----------
-    S : lmerpy.pls.pirls.GlmmStructure
+    S : lmerpy.pls.glmm.pirls.GlmmStructure
         Single scalar term: A is diagonal.
     resp : GlmResponse
-    st : lmerpy.pls.pirls.PirlsState
+    st : lmerpy.pls.glmm.pirls.PirlsState
         Converged PIRLS at (θ, β) (u only).
     codes : ndarray of int (n,)
         Level of each observation.
