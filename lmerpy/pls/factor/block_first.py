@@ -12,7 +12,7 @@ once per design.
 * CHOLMOD (:class:`lmerpy.pls.factor.cholmod.CholmodFactor`), as lme4, for large or deeply
   nested designs.
 
-All satisfy :class:`~.factor_protocol.Factor`; :func:`.chooser.choose_factor` picks one
+All satisfy :class:`~.protocol.Factor`; :func:`.chooser.choose_factor` picks one
 (``weights_vary=True``) and :class:`.inverse.SparseInverse` gives A⁻¹'s diagonal blocks
 (conditional variances).
 

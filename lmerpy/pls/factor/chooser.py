@@ -1,4 +1,4 @@
-"""Which Cholesky factor (:class:`~.factor_protocol.Factor`) for A's pattern: one table for
+"""Which Cholesky factor (:class:`~.protocol.Factor`) for A's pattern: one table for
 LMMs and GLMMs.
 
 Two families of backends factor A = Λ'Z'WZΛ + I:
@@ -106,8 +106,8 @@ def scipy_candidate(smap, blocks, weights_vary=False) -> Tuple[Optional[object],
     ``max_q2``, the size q₂ of that dense block).
 
     Fixed weights: :class:`~.blocked.BlockedFactor` (all dense for q ≤ ``dense_q``). Varying
-    weights: :class:`~.glmm_factor.DenseFactor` for q ≤ ``dense_q``, else
-    :class:`~.glmm_factor.BlockFirstFactor`.
+    weights: :class:`~.block_first.DenseFactor` for q ≤ ``dense_q``, else
+    :class:`~.block_first.BlockFirstFactor`.
     """
     T = THRESHOLDS[bool(weights_vary)]
     if not weights_vary:

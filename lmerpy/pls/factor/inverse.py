@@ -4,8 +4,8 @@ The analytic gradient and the average-information matrix need A⁻¹ on A's patt
 variances (``ranef(condVar = TRUE)``) need its diagonal blocks. Nobody needs all of A⁻¹ (q²
 values). In order:
 
-1. the factor's own formulas (:meth:`~.factor_protocol.Factor.inverse_on_pattern`,
-   :meth:`~.factor_protocol.Factor.diagonal_blocks`: the blocked layouts and the all-dense
+1. the factor's own formulas (:meth:`~.protocol.Factor.inverse_on_pattern`,
+   :meth:`~.protocol.Factor.diagonal_blocks`: the blocked layouts and the all-dense
    factors);
 2. a blocked factor on the side, refactorised at the same point, when all of A is dense there
    (small q: nothing is cheaper) — lmer keeps one next to CHOLMOD;
@@ -52,7 +52,7 @@ def block_positions(smap, row_offset, nlev, ncol):
 
 class SparseInverse:
     """A⁻¹ on A's pattern, or one term's diagonal blocks, from the current factorisation of
-    any :class:`~.factor_protocol.Factor` (the policy of the module docstring).
+    any :class:`~.protocol.Factor` (the policy of the module docstring).
 
     Parameters
     ----------

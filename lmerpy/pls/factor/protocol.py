@@ -12,11 +12,11 @@ Implementations:
 =============================  ============================================================
 :class:`~.blocked.BlockedFactor`         LMMs: the largest term first, the rest one dense
                                          block (all of A dense when q is small)
-:class:`~.cholmod_backend.CholmodFactor`  LMMs: CHOLMOD, as lme4
-:class:`~.glmm_factor.DenseFactor`       GLMMs: all of A dense (small q)
-:class:`~.glmm_factor.BlockFirstFactor`  GLMMs: the largest term first, a dense Schur
+:class:`~.cholmod.CholmodFactor`  LMMs: CHOLMOD, as lme4
+:class:`~.block_first.DenseFactor`       GLMMs: all of A dense (small q)
+:class:`~.block_first.BlockFirstFactor`  GLMMs: the largest term first, a dense Schur
                                          complement
-:class:`~.glmm_factor.GlmmCholmodFactor` GLMMs: CHOLMOD with one CSC matrix kept
+:class:`~.block_first.GlmmCholmodFactor` GLMMs: CHOLMOD with one CSC matrix kept
 =============================  ============================================================
 
 The LMM factors may take θ and build A's pieces from precomputed products of the constant

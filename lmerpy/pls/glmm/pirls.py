@@ -123,7 +123,7 @@ class GlmmStructure:
     smap : ScalingMap
         A's fixed pattern (and positions in it).
     factor : DenseFactor, BlockFirstFactor or GlmmCholmodFactor
-        (:class:`~.factor_protocol.Factor`, chosen by :func:`~.chooser.choose_factor`)
+        (:class:`~.protocol.Factor`, chosen by :func:`~.chooser.choose_factor`)
     inverse : SparseInverse
         A⁻¹'s diagonal blocks at the factor's last factorisation (:mod:`.inverse`).
     """
