@@ -367,8 +367,9 @@ def glmm_design(request):
 
 def _factor_classes():
     from lmerpy.pls.factor import chooser
-    from lmerpy.pls.factor.cholmod import CholmodFactor
-    from lmerpy.pls.factor.block_first import BlockFirstFactor, DenseFactor, GlmmCholmodFactor
+    from lmerpy.pls.factor.block_first import BlockFirstFactor
+    from lmerpy.pls.factor.cholmod import CholmodFactor, GlmmCholmodFactor
+    from lmerpy.pls.factor.dense import DenseFactor
 
     def blocked(smap, blocks):
         return chooser.scipy_candidate(smap, blocks, weights_vary=False)[0]

@@ -311,7 +311,7 @@ def guard(zeta_at, col, width, state):
     return guarded
 
 
-# ---------------------------------------------------------------------------------- points and splines
+# ------------------------------------------------------------------------------ points and splines
 
 
 #: BOBYQA's first trust-region radius, relative to each parameter (warm starts are close)

@@ -32,7 +32,8 @@ from scipy.linalg import lapack
 
 from ..errors import DataError, FitError
 from .factor.blocked import DENSE_Q, BlockedFactor
-from .factor.chooser import BACKENDS, available_backends, backend_key, choose_factor, scipy_candidate
+from .factor.chooser import (BACKENDS, available_backends, backend_key, choose_factor,
+                             scipy_candidate)
 from .crossprod import CrossProducts, LambdaOps, ScalingMap
 from .factor.inverse import SparseInverse
 from .lmm.logdet_gradient import TermTemplates

@@ -1,20 +1,15 @@
-"""Cholesky factors of A = Λ'Z'WZΛ + I whose weights W change at every PIRLS iteration.
+"""The block-first Cholesky factor of A = Λ'Z'WZΛ + I for glmer's PIRLS (A's values change
+with the working weights W at every iteration, so it starts from A's values each time).
 
-lmer's factors (:mod:`lmerpy.pls.factor.blocked`) may precompute products of the fixed Z'WZ; a GLMM's
-working weights change at every PIRLS iteration, so the factors here take A's values on its
-fixed pattern and nothing else. The symbolic work (index maps, CHOLMOD's analysis) is done
-once per design.
+The term with the most random effects first — its block of A is block-diagonal by level (one
+p₁×p₁ Cholesky per level) — and the remaining terms as one dense Schur complement
+S = A₂₂ − FF', F = A₂₁L₁₁'⁻¹ (crossed designs such as VerbAgg: 316 + 24). lmer's blocked
+factor (:mod:`lmerpy.pls.factor.blocked`) has the same layout but builds A's pieces from
+precomputed products of the fixed Z'WZ. The index maps are built once per design.
 
-* :class:`DenseFactor`: small q, all of A dense (LAPACK).
-* :class:`BlockFirstFactor`: the term with the most random effects first — its block of A is
-  block-diagonal by level (one p₁×p₁ Cholesky per level) — and the remaining terms as one dense
-  Schur complement S = A₂₂ − FF', F = A₂₁L₁₁'⁻¹ (crossed designs such as VerbAgg: 316 + 24).
-* CHOLMOD (:class:`lmerpy.pls.factor.cholmod.CholmodFactor`), as lme4, for large or deeply
-  nested designs.
-
-All satisfy :class:`~.protocol.Factor`; :func:`.chooser.choose_factor` picks one
-(``weights_vary=True``) and :class:`.inverse.SparseInverse` gives A⁻¹'s diagonal blocks
-(conditional variances).
+Satisfies :class:`~.protocol.Factor`; :func:`.chooser.choose_factor` picks it
+(``weights_vary=True``) for crossed designs, :class:`.dense.DenseFactor` for small q and
+:class:`.cholmod.GlmmCholmodFactor` for large or deeply nested designs.
 
 R equivalent: the ``L`` of lme4's ``merPredD`` (always CHOLMOD there).
 """
@@ -22,90 +17,14 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.linalg import blas, lapack
+from scipy.linalg import blas
 
 from ...errors import LmerpyError
-from .cholmod import CholmodFactor
 from ..crossprod import unique_sorted
+from .dense import chol_lower, trsm
 from .inverse import level_blocks
 
-__all__ = ["BlockFirstFactor", "DenseFactor", "GlmmCholmodFactor"]
-
-
-def _trsm(L, B, trans=False):
-    B = np.asarray(B, dtype=float)
-    vec = B.ndim == 1
-    out = lapack.dtrtrs(L, B[:, None] if vec else B, lower=1, trans=int(trans))[0]
-    return out[:, 0] if vec else out
-
-
-def _chol_lower(M):
-    L, info = lapack.dpotrf(M, lower=1, clean=1, overwrite_a=1)
-    if info != 0:
-        raise LmerpyError(f"Cholesky factorisation of Λ'Z'WZΛ + I failed (LAPACK dpotrf info "
-                          f"= {info}): the working weights are not finite or positive")
-    return L
-
-
-class DenseFactor:
-    """A held dense (small q)."""
-
-    name = "dense"
-
-    def __init__(self, smap):
-        self.q = q = smap.q
-        self.perm = np.arange(q)
-        low = smap.lower_pos
-        self._low_pos = low
-        self._low_flat = smap.cols[low] * q + smap.rows[low]   # Fortran order
-        self._rows, self._cols = smap.rows, smap.cols
-        self.L = None
-
-    def copy(self):
-        """An independent factor of the same pattern (no factorisation held)."""
-        other = object.__new__(DenseFactor)
-        other.__dict__.update(self.__dict__)
-        other.L = None
-        return other
-
-    def factor(self, values, theta=None):
-        q = self.q
-        A = np.zeros(q * q)
-        A[self._low_flat] = values[self._low_pos]
-        self.L = _chol_lower(A.reshape((q, q), order="F"))
-        self._logdet = None
-
-    def logdet(self):
-        if self._logdet is None:   # only the last PIRLS iteration's is ever used
-            self._logdet = float(2.0 * np.log(np.diagonal(self.L)).sum())
-        return self._logdet
-
-    def solve_L(self, B):
-        return _trsm(self.L, B)
-
-    def solve_Lt(self, C):
-        return _trsm(self.L, C, trans=True)
-
-    def solve_A(self, B):
-        """A⁻¹B: LAPACK's dpotrs (the two triangular solves of solve_L and solve_Lt)."""
-        return self.solve_Lt(self.solve_L(B))
-
-    def L_matrix(self):
-        return sp.csc_matrix(np.tril(self.L))
-
-    def inverse(self):
-        """A⁻¹ (dense)."""
-        Li = _trsm(self.L, np.eye(self.q))
-        return Li.T @ Li
-
-    def inverse_on_pattern(self):
-        """A⁻¹'s values on A's pattern (from the dense A⁻¹)."""
-        return self.inverse()[self._rows, self._cols]
-
-    def diagonal_blocks(self, row_offset, n_levels, n_columns):
-        """Diagonal blocks (n_levels, n_columns, n_columns) of A⁻¹ for one term."""
-        idx = row_offset + np.arange(n_levels * n_columns)
-        return level_blocks(self.inverse()[np.ix_(idx, idx)], n_levels, n_columns)
+__all__ = ["BlockFirstFactor"]
 
 
 class BlockFirstFactor:
@@ -239,7 +158,7 @@ class BlockFirstFactor:
                 S = blas.dsyrk(-1.0, Fd, beta=1.0, c=S, lower=1, overwrite_c=1)
             else:
                 S -= np.tril((self.F @ self.FT).toarray())
-        self.L2 = _chol_lower(S)
+        self.L2 = chol_lower(S)
 
     def logdet(self):
         if self._logdet is None:   # only the last PIRLS iteration's is ever used
@@ -270,7 +189,7 @@ class BlockFirstFactor:
         out[:self.q1] = X1
         if self.q2:
             FX = self.Fd @ X1 if self.Fd is not None else self.F @ X1
-            out[self.q1:] = _trsm(self.L2, B2d[self.I2] - FX)
+            out[self.q1:] = trsm(self.L2, B2d[self.I2] - FX)
         return out[:, 0] if vec else out
 
     def solve_Lt(self, C):
@@ -281,7 +200,7 @@ class BlockFirstFactor:
         out = np.empty((self.q, C2d.shape[1]))
         C1 = C2d[:self.q1]
         if self.q2:
-            Y2 = _trsm(self.L2, C2d[self.q1:], trans=True)
+            Y2 = trsm(self.L2, C2d[self.q1:], trans=True)
             out[self.I2] = Y2
             C1 = C1 - (self.Fd.T @ Y2 if self.Fd is not None else self.FT @ Y2)
         out[self.I1] = self._l1(C1, transpose=True)
@@ -303,7 +222,7 @@ class BlockFirstFactor:
         return sp.csc_matrix(sp.bmat([[sp.tril(L1), None], [F, L22]]))
 
     def inverse_on_pattern(self):
-        """None: no formulas for A⁻¹ on the whole pattern (see :mod:`lmerpy.pls.factor.inverse`)."""
+        """None: no formulas for A⁻¹ on the whole pattern (see :mod:`.inverse`)."""
         return None
 
     def diagonal_blocks(self, rows_start, nlev, ncol):
@@ -314,49 +233,12 @@ class BlockFirstFactor:
         if idx[0] >= self.I1[0] and idx[-1] <= self.I1[-1] and ncol == self.p1 \
                 and nlev == self.nl:
             F = self.Fd if self.Fd is not None else self.F.toarray()
-            G = _trsm(self.L2, F) if self.q2 else np.zeros((0, self.q1))
+            G = trsm(self.L2, F) if self.q2 else np.zeros((0, self.q1))
             Gg = G.reshape(G.shape[0], self.nl, self.p1)
             inner = np.einsum("rgi,rgj->gij", Gg, Gg) + np.eye(self.p1)[None]
             Li = self.L1inv
             return np.einsum("gki,gkl,glj->gij", Li, inner, Li)
         # other terms: (A⁻¹)₂₂ = S⁻¹
         loc = np.searchsorted(self.I2, idx)
-        Sinv_cols = _trsm(self.L2, _trsm(self.L2, np.eye(self.q2)[:, loc]), trans=True)
+        Sinv_cols = trsm(self.L2, trsm(self.L2, np.eye(self.q2)[:, loc]), trans=True)
         return level_blocks(Sinv_cols[loc], nlev, ncol, out)
-
-
-class GlmmCholmodFactor(CholmodFactor):
-    """CHOLMOD's factor for PIRLS (A's values change at every iteration): A is refactorised
-    from one CSC matrix kept across calls (only its values are rewritten: half the cost of a
-    new matrix per call), log|A| is computed only when asked (PIRLS needs the last
-    iteration's only) and A⁻¹b is one CHOLMOD solve."""
-
-    def __init__(self, smap, analyze_values=None, _factor=None):
-        super().__init__(smap, analyze_values, _factor)
-        A = smap.lower_matrix(np.ones(smap.nnz))
-        self._A = A if A.has_canonical_format else None
-        self._pos = smap.lower_pos
-
-    def copy(self):
-        return GlmmCholmodFactor(self.smap, _factor=self._f.copy())
-
-    def factor(self, values, theta=None):
-        A = self._A
-        if A is None:
-            A = self.smap.lower_matrix(values)
-        else:
-            np.take(values, self._pos, out=A.data)
-        self._f.cholesky_inplace(A)
-        self._values = values
-        self._logdet = None
-
-    def logdet(self):
-        if self._logdet is None:
-            self._logdet = float(self._f.logdet())
-        return self._logdet
-
-    def solve_A(self, B):
-        B = np.asarray(B, dtype=float)
-        if B.shape[0] == 0:
-            return B.copy()
-        return np.asarray(self._f.solve_A(B))

@@ -13,9 +13,10 @@ In the permuted order P (first term first, the others in their original order)::
     P A P' = L L',   L = [[L₁₁, 0], [F, L₂₂]],   L₂₂ L₂₂' = S.
 
 FF' = Σ_g F_g F_g' (one sparse column block per level g of the first term) is formed in one
-of three ways, chosen by cost (:func:`.blocked_layout.choose_mode`): through a θ-map over the pairs of "slots" (nonzero rows of F_g)
-within a level (InstEval; :mod:`.blocked_thetamap`), by dense BLAS ``syrk`` on column chunks
-of F (few trailing levels, many slots per level), or as a sparse product. Given θ, A's pieces
+of three ways, chosen by cost (:func:`.blocked_layout.choose_mode`): through a θ-map over
+the pairs of "slots" (nonzero rows of F_g) within a level (InstEval;
+:mod:`.blocked_thetamap`), by dense BLAS ``syrk`` on column chunks of F (few trailing
+levels, many slots per level), or as a sparse product. Given θ, A's pieces
 come from Z'WZ and Λ's blocks directly (:mod:`.blocked_layout`); A's own pattern is only built
 for factorisations from A's values and for A⁻¹ on that pattern (:mod:`.blocked_inverse`).
 

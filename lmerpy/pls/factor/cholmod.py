@@ -2,6 +2,8 @@
 
 The fill-reducing permutation P is chosen once (symbolic analysis at a θ where every template
 entry is nonzero); each θ only refactorises numerically, ``L L' = P A P'``.
+:class:`CholmodFactor` serves lmer (A's values from θ); :class:`GlmmCholmodFactor`, glmer's
+PIRLS (A's values change at every iteration: one CSC matrix kept, its values rewritten).
 
 R equivalent: ``Matrix::Cholesky(..., LDL = FALSE, super = NA)`` inside lme4's ``merPredD``
 (``updateL()``).
@@ -13,7 +15,8 @@ import warnings
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["cholmod_available", "cholmod_status", "CholmodFactor", "SUPPORTED", "MODULE_API",
+__all__ = ["cholmod_available", "cholmod_status", "CholmodFactor", "GlmmCholmodFactor", "SUPPORTED",
+           "MODULE_API",
            "FACTOR_API"]
 
 #: the scikit-sparse releases whose API this backend uses (``lmerpy[cholmod]`` pins them):
@@ -133,3 +136,40 @@ class CholmodFactor:
     def diagonal_blocks(self, row_offset, n_levels, n_columns):
         """None: no block formulas (see :mod:`lmerpy.pls.factor.inverse`)."""
         return None
+
+
+class GlmmCholmodFactor(CholmodFactor):
+    """CHOLMOD's factor for PIRLS (A's values change at every iteration): A is refactorised
+    from one CSC matrix kept across calls (only its values are rewritten: half the cost of a
+    new matrix per call), log|A| is computed only when asked (PIRLS needs the last
+    iteration's only) and A⁻¹b is one CHOLMOD solve."""
+
+    def __init__(self, smap, analyze_values=None, _factor=None):
+        super().__init__(smap, analyze_values, _factor)
+        A = smap.lower_matrix(np.ones(smap.nnz))
+        self._A = A if A.has_canonical_format else None
+        self._pos = smap.lower_pos
+
+    def copy(self):
+        return GlmmCholmodFactor(self.smap, _factor=self._f.copy())
+
+    def factor(self, values, theta=None):
+        A = self._A
+        if A is None:
+            A = self.smap.lower_matrix(values)
+        else:
+            np.take(values, self._pos, out=A.data)
+        self._f.cholesky_inplace(A)
+        self._values = values
+        self._logdet = None
+
+    def logdet(self):
+        if self._logdet is None:
+            self._logdet = float(self._f.logdet())
+        return self._logdet
+
+    def solve_A(self, B):
+        B = np.asarray(B, dtype=float)
+        if B.shape[0] == 0:
+            return B.copy()
+        return np.asarray(self._f.solve_A(B))

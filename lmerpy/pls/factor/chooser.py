@@ -26,9 +26,10 @@ from typing import Dict, Optional, Tuple
 import numpy as np
 
 from ...errors import LmerpyError
+from .block_first import BlockFirstFactor
 from .blocked import DENSE_Q, MAX_DENSE, BlockedFactor, blocked_plan
-from .cholmod import CholmodFactor, cholmod_available
-from .block_first import BlockFirstFactor, DenseFactor, GlmmCholmodFactor
+from .cholmod import CholmodFactor, GlmmCholmodFactor, cholmod_available
+from .dense import DenseFactor
 
 __all__ = ["BACKENDS", "THRESHOLDS", "Thresholds", "available_backends", "backend_key",
            "choose_factor", "scipy_candidate"]
@@ -106,7 +107,7 @@ def scipy_candidate(smap, blocks, weights_vary=False) -> Tuple[Optional[object],
     ``max_q2``, the size q₂ of that dense block).
 
     Fixed weights: :class:`~.blocked.BlockedFactor` (all dense for q ≤ ``dense_q``). Varying
-    weights: :class:`~.block_first.DenseFactor` for q ≤ ``dense_q``, else
+    weights: :class:`~.dense.DenseFactor` for q ≤ ``dense_q``, else
     :class:`~.block_first.BlockFirstFactor`.
     """
     T = THRESHOLDS[bool(weights_vary)]

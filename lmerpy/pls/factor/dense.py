@@ -1,0 +1,93 @@
+"""All of A = Λ'Z'WZΛ + I held dense (small q), for glmer's PIRLS (A's values change with W).
+
+LAPACK's Cholesky of the whole matrix; A⁻¹ (its diagonal blocks, A⁻¹ on the pattern) from the
+dense inverse. Also the two LAPACK helpers the block-first factor shares.
+
+R equivalent: the ``L`` of lme4's ``merPredD`` (always CHOLMOD there).
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.linalg import lapack
+
+from ...errors import LmerpyError
+from .inverse import level_blocks
+
+__all__ = ["DenseFactor", "chol_lower", "trsm"]
+
+
+def trsm(L, B, trans=False):
+    B = np.asarray(B, dtype=float)
+    vec = B.ndim == 1
+    out = lapack.dtrtrs(L, B[:, None] if vec else B, lower=1, trans=int(trans))[0]
+    return out[:, 0] if vec else out
+
+
+def chol_lower(M):
+    L, info = lapack.dpotrf(M, lower=1, clean=1, overwrite_a=1)
+    if info != 0:
+        raise LmerpyError(f"Cholesky factorisation of Λ'Z'WZΛ + I failed (LAPACK dpotrf info "
+                          f"= {info}): the working weights are not finite or positive")
+    return L
+
+
+class DenseFactor:
+    """A held dense (small q)."""
+
+    name = "dense"
+
+    def __init__(self, smap):
+        self.q = q = smap.q
+        self.perm = np.arange(q)
+        low = smap.lower_pos
+        self._low_pos = low
+        self._low_flat = smap.cols[low] * q + smap.rows[low]   # Fortran order
+        self._rows, self._cols = smap.rows, smap.cols
+        self.L = None
+
+    def copy(self):
+        """An independent factor of the same pattern (no factorisation held)."""
+        other = object.__new__(DenseFactor)
+        other.__dict__.update(self.__dict__)
+        other.L = None
+        return other
+
+    def factor(self, values, theta=None):
+        q = self.q
+        A = np.zeros(q * q)
+        A[self._low_flat] = values[self._low_pos]
+        self.L = chol_lower(A.reshape((q, q), order="F"))
+        self._logdet = None
+
+    def logdet(self):
+        if self._logdet is None:   # only the last PIRLS iteration's is ever used
+            self._logdet = float(2.0 * np.log(np.diagonal(self.L)).sum())
+        return self._logdet
+
+    def solve_L(self, B):
+        return trsm(self.L, B)
+
+    def solve_Lt(self, C):
+        return trsm(self.L, C, trans=True)
+
+    def solve_A(self, B):
+        """A⁻¹B: LAPACK's dpotrs (the two triangular solves of solve_L and solve_Lt)."""
+        return self.solve_Lt(self.solve_L(B))
+
+    def L_matrix(self):
+        return sp.csc_matrix(np.tril(self.L))
+
+    def inverse(self):
+        """A⁻¹ (dense)."""
+        Li = trsm(self.L, np.eye(self.q))
+        return Li.T @ Li
+
+    def inverse_on_pattern(self):
+        """A⁻¹'s values on A's pattern (from the dense A⁻¹)."""
+        return self.inverse()[self._rows, self._cols]
+
+    def diagonal_blocks(self, row_offset, n_levels, n_columns):
+        """Diagonal blocks (n_levels, n_columns, n_columns) of A⁻¹ for one term."""
+        idx = row_offset + np.arange(n_levels * n_columns)
+        return level_blocks(self.inverse()[np.ix_(idx, idx)], n_levels, n_columns)
