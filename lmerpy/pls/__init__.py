@@ -1,11 +1,25 @@
-"""Penalized least squares core for linear mixed models (lme4's ``mkLmerDevfun``).
+"""Penalized least squares core of lmer and glmer (lme4's ``mkLmerDevfun``, ``merPredD``).
 
 :class:`LmmDeviance` is the profiled REML criterion / ML deviance as a function of θ, with an
 analytic gradient; :class:`PlsSolution` is the full state at one θ. Two factorisation
 backends: ``"cholmod"`` (scikit-sparse, as lme4) and ``"scipy"`` (blocked, SciPy only).
+
+Layout (what ``optimize`` and later stages may ask of a deviance is
+:class:`lmerpy.pls.protocol.Deviance`):
+
+=========================  ================================================================
+``crossprod.py``           Z'WZ, Z'WX, X'WX once; θ → A = Λ'Z'WZΛ + I (``ScalingMap``)
+``protocol.py``            the ``Deviance`` contract and its ``Components``
+``deviance.py``            ``LmmDeviance`` (lmer); ``solution.py``: ``PlsSolution``
+``glmm_deviance.py``       ``GlmmDeviance`` (glmer: Laplace / AGQ, both stages)
+``factor/``                A's Cholesky: the ``Factor`` contract, the chooser, the blocked,
+                           dense, block-first and CHOLMOD factors, A⁻¹ (one policy)
+``lmm/``                   lmer's gradient, average information, log-determinant gradient
+``glmm/``                  glmer's PIRLS, GLM response and adaptive Gauss–Hermite pieces
+=========================  ================================================================
 """
-from .factor.chooser import available_backends
 from .deviance import LmmDeviance
+from .factor.chooser import available_backends
 from .solution import PlsSolution
 
 __all__ = ["LmmDeviance", "PlsSolution", "available_backends"]
