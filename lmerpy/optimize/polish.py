@@ -42,12 +42,10 @@ MAX_STEPS = 3
 
 def theta_columns(devfun):
     """θ index arrays of the columns of each term's lower-triangular template (diagonal entry
-    first), or None when ``devfun`` does not say (no ``design.reterms``)."""
-    reterms = getattr(getattr(devfun, "design", None), "reterms", None)
-    if not reterms:
-        return None
-    from ..pls.information import template_columns
-    return template_columns(reterms)
+    first: the deviance's ``par_groups()``), or None when ``devfun`` does not say or has no
+    random-effects term."""
+    groups = getattr(devfun, "par_groups", None)
+    return (groups() or None) if callable(groups) else None
 
 
 def _noise(f):
