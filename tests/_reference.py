@@ -93,3 +93,30 @@ def case_kwargs(ref, data):
         else:
             raise KeyError(f"case {ref['id']}: unknown args key {key!r}")
     return kw
+
+
+STRUCTURED = REF / "structured"
+
+
+def structured_goldens():
+    """The lme4 2.1 goldens for structured covariance terms (tests/reference/structured): one
+    dict per JSON file, ``kind`` "fit" or "anova"."""
+    return [json.loads(p.read_text()) for p in sorted(STRUCTURED.glob("*.json"))
+            if p.name != "timings.json"]
+
+
+def load_structured_data(name):
+    """A structured golden's data set: tests/reference/structured/data/NAME.csv.gz (+ levels
+    JSON, R's level order and ordered factors), else lmerpy's bundled data set NAME."""
+    csv = STRUCTURED / "data" / f"{name}.csv.gz"
+    if not csv.exists():
+        return lmerpy.datasets.load(name)
+    df = pd.read_csv(csv, keep_default_na=True)
+    meta = json.loads((STRUCTURED / "data" / f"{name}.levels.json").read_text())
+    ordered = set(meta.get("ordered") or [])
+    for col, levels in (meta.get("levels") or {}).items():
+        levels = [levels] if isinstance(levels, str) else levels
+        df[col] = pd.Categorical(df[col].astype(str), categories=[str(x) for x in levels],
+                                 ordered=col in ordered)
+    df.attrs["name"] = name
+    return df
