@@ -23,11 +23,11 @@ from typing import Any, Generator, List, Optional, Sequence, Tuple
 
 from ..errors import FormulaError
 from .deparse import deparse
-from .terms import BinOp, Call, Constant, ModelTerms, Name, Number, Term, UnaryOp
-from .walk import sum_operands, trampoline
+from .terms import COVARIANCE_CALLS, BinOp, Call, Constant, ModelTerms, Name, Number, Term, UnaryOp
+from .walk import sum_operands, trampoline, walk_nodes
 
 __all__ = ["FORMULA_OPS", "strip_parens", "is_dot", "as_variable", "compute_terms", "extract_variables",
-           "power_exponent"]
+           "power_exponent", "is_covariance_call"]
 
 #: Binary operators that are formula operators at the top level of a right-hand side.
 FORMULA_OPS = frozenset({"+", "-", "*", "/", ":", "^", "%in%"})
@@ -269,9 +269,17 @@ def compute_terms(rhs, response=None, dot_columns: Optional[Sequence[str]] = Non
                       variables=variables, has_dot=enc.has_dot)
 
 
+def is_covariance_call(e) -> bool:
+    """A call ``us()``, ``diag()``, ``cs()`` or ``ar1()`` holding a bar (lme4 2.x's specials),
+    with or without parentheses around it; ``cs(x)`` without a bar is an ordinary call."""
+    return (isinstance(e, Call) and e.func in COVARIANCE_CALLS
+            and any(isinstance(x, BinOp) and x.op in ("|", "||") for x in walk_nodes(e)))
+
+
 def extract_variables(e, response=None, dot_columns: Optional[Sequence[str]] = None) -> Tuple:
     """R's ``attr(terms(~ e), "variables")``: the distinct variables of ``e`` in order (the
-    response first when given); bars count as ``+`` (lme4's ``subbars``)."""
+    response first when given); bars count as ``+`` (lme4's ``subbars``) and a covariance call
+    as its bar (lme4's ``noSpecials``: ``hom = TRUE`` is no variable)."""
     enc = _Encoder(response, dot_columns)
 
     def walk(x):
@@ -281,6 +289,8 @@ def extract_variables(e, response=None, dot_columns: Optional[Sequence[str]] = N
             if isinstance(x, BinOp) and x.op in ("|", "||"):
                 stack.append(x.right)
                 stack.append(x.left)
+            elif is_covariance_call(x):   # cs(x | g, hom = TRUE): its bar (lme4's noSpecials)
+                stack.append(x.args[0])
             elif getattr(x, "parens", 0):
                 stack.append(strip_parens(x))
             elif isinstance(x, BinOp) and x.op in FORMULA_OPS:

@@ -10,23 +10,41 @@ Follows lme4 1.1-31 (``expandDoubleVerts``, ``findbars`` with ``expandSlash`` an
 * ``nobars`` drops every bar from the right side, with lme4's exact rules (so
   ``y ~ (1 | g) - 1`` keeps its intercept, as in lme4).
 
-lmerpy is stricter than lme4 in one way: a bar may only stand where it means something -- at
-the top of the right side, in a chain of ``+`` (or the left of a ``-``), in parentheses. lme4
-silently accepts ``x * (1 | g)`` or ``log(1 | g)``; here they are a :class:`FormulaError`.
+lme4 2.x's covariance calls ("specials", reformulas' ``findbars_x``) wrap a bar:
+``us(x | g)``, ``diag(x | g)``, ``cs(x | g)``, ``ar1(0 + f | g)``, each with an optional
+``hom = TRUE``/``FALSE``. The call stands where a bar may stand; its terms carry the structure
+(nesting ``cs(x | a/b)`` gives two ``cs`` terms, as in lme4) and the fixed part drops it
+(``noSpecials`` then ``nobars``).
+
+lmerpy is stricter than lme4 where lme4 would silently fit something else than was written:
+
+* a bar may only stand where it means something -- at the top of the right side, in a chain of
+  ``+`` (or the left of a ``-``), in parentheses. lme4 silently accepts ``x * (1 | g)`` or
+  ``log(1 | g)``; here they are a :class:`FormulaError`.
+* a covariance call takes one bar and ``hom`` only: lme4 ignores other arguments
+  (``cs(x | g, TRUE)``, ``cs(x | g, foo = 1)``) and reads ``cs((x | g))`` as an unstructured
+  term; here they are errors.
+* ``||`` inside ``diag()``, ``cs()``, ``ar1()`` (or with ``hom``): lme4 splits the bar before
+  reading the call, so the structure is lost (``cs(x || g)`` fits two independent ``us``
+  terms; ``diag(f || g)`` with a factor ``f`` an unstructured one). Here that is an error;
+  ``us(x || g)``, whose split is what it says, is lme4's split.
+* ``hom = T``/``F`` is taken for ``TRUE``/``FALSE`` (lme4 2.1 does not evaluate the symbol
+  and stops).
 """
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, Callable, List, Optional, Set, Tuple
 
 from ..errors import FormulaError
-from .algebra import FORMULA_OPS, compute_terms, is_dot, strip_parens
+from .algebra import FORMULA_OPS, compute_terms, is_covariance_call, is_dot, strip_parens
 from .deparse import deparse, deparse_formula_expr
-from .terms import BinOp, Call, Constant, Name, Number, UnaryOp
-from .walk import expr_children, trampoline, walk_nodes
+from .terms import COVARIANCE_CALLS, BinOp, Call, Constant, Name, Number, UnaryOp
+from .walk import expr_children, sum_operands, trampoline, walk_nodes
 
-__all__ = ["is_bar", "any_bars", "check_bar_positions", "expand_double_verts", "find_bars",
-           "nobars_tree", "group_variables", "lhs_terms"]
+__all__ = ["is_bar", "any_bars", "is_covariance_call", "read_covariance_call", "Structure",
+           "check_bar_positions", "expand_double_verts", "find_bars", "nobars_tree",
+           "group_variables", "lhs_terms"]
 
 BAR_OPS = ("|", "||")
 
@@ -41,6 +59,11 @@ def any_bars(e) -> bool:
     return any(is_bar(x) for x in walk_nodes(e))
 
 
+def _bar_or_special(e) -> bool:
+    """What the fixed part drops: a bar or a covariance call, without parentheses."""
+    return (is_bar(e) or is_covariance_call(e)) and not e.parens
+
+
 def _bar_holders(root) -> Set[int]:
     """The ``id`` of every node of ``root`` that holds a bar (itself or below)."""
     holders: Set[int] = set()
@@ -48,6 +71,98 @@ def _bar_holders(root) -> Set[int]:
         if is_bar(node) or any(id(c) in holders for c in expr_children(node)):
             holders.add(id(node))
     return holders
+
+
+@dataclass(frozen=True)
+class Structure:
+    """The covariance call around a bar: its name and ``hom`` (None when not given)."""
+
+    name: str = "us"
+    hom: Optional[bool] = None
+    special: bool = False
+
+
+_PLAIN = Structure()
+
+#: The literals ``hom`` may be (lme4 2.1 takes only ``TRUE``/``FALSE``; lmerpy ``T``/``F`` too)
+_HOM_LITERALS = {"TRUE": True, "FALSE": False, "T": True, "F": False}
+
+
+def _call_text(call) -> str:
+    text = deparse(strip_parens(call))
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def read_covariance_call(call) -> Tuple[object, Structure]:
+    """The argument of a covariance call holding its bar(s), and its :class:`Structure`,
+    after checking the call.
+
+    ``diag()``, ``cs()`` and ``ar1()`` take one bar ``x | g``. ``us()`` -- lme4's default,
+    whatever lme4 makes of its argument is an unstructured term -- also takes ``x || g``, a
+    bar in parentheses, or a sum of bars (``us((1 | g) + (0 + x | g))``, how lme4 prints
+    ``us(x || g)``).
+
+    Raises
+    ------
+    FormulaError
+        The first argument is not a bar (``cs((x | g))``, ``cs(1 + (x | g))``, ``cs(hom =
+        TRUE, x | g)``); another positional argument; an argument other than ``hom`` (named); ``hom`` twice, or not the
+        literal ``TRUE``/``FALSE`` (``T``/``F``) -- lme4's "'hom' is not TRUE or FALSE in
+        special call"; ``hom`` in ``us()`` (which has none); ``||`` inside ``diag()``,
+        ``cs()``, ``ar1()`` or with ``hom`` (lme4 would drop the structure).
+    """
+    core = strip_parens(call)
+    name = core.func
+    text = _call_text(call)
+    usage = (f"{name}() takes a random-effects term and optionally hom = TRUE or FALSE, "
+             f"as in {name}(1 + x | g{', hom = TRUE' if name != 'us' else ''})")
+    if name == "us":
+        usage = "us() takes a random-effects term, as in us(1 + x | g)"
+    if not core.args:
+        raise FormulaError(f"'{text}' has no random-effects term: {usage}")
+    arg = core.args[0]
+    if core.kwarg_positions:
+        key = core.kwargs[0][0]
+        raise FormulaError(f"'{key}' comes before the random-effects term in '{text}': lme4 "
+                           f"reads the first argument as the term; write "
+                           f"{name}({deparse(arg)}, {key} = ...)")
+    for extra in core.args[1:]:
+        raise FormulaError(f"unexpected argument '{deparse(extra)}' in '{text}': {usage}")
+    hom = None
+    for key, value in core.kwargs:
+        if key != "hom":
+            raise FormulaError(f"unknown argument '{key}' in '{text}': {usage}")
+        if name == "us":
+            raise FormulaError(f"us() has no argument 'hom' (in '{text}'): an unstructured "
+                               "covariance has one variance per column; use diag(), cs() or "
+                               "ar1() for a homogeneous structure")
+        if hom is not None:
+            raise FormulaError(f"argument 'hom' given twice in '{text}'")
+        if not (isinstance(value, Constant) and not value.parens
+                and value.text in _HOM_LITERALS):
+            raise FormulaError(f"'hom' is not TRUE or FALSE in special call '{text}' "
+                               f"(got hom = {deparse(value)})")
+        hom = _HOM_LITERALS[value.text]
+    if name == "us":
+        if not all(is_bar(x) for x in sum_operands(arg)):
+            raise FormulaError(f"the first argument of '{text}' is not a random-effects term "
+                               f"'x | g' but '{deparse(arg)}': {usage}")
+        return arg, Structure(name, None, True)
+    if not is_bar(arg):
+        raise FormulaError(f"the first argument of '{text}' is not a random-effects term "
+                           f"'x | g' but '{deparse(arg)}': {usage}")
+    if arg.parens:
+        raise FormulaError(
+            f"the random-effects term in '{text}' is in parentheses: lme4 then ignores "
+            f"{name}() and fits an unstructured term; write {name}({deparse(strip_parens(arg))}"
+            f"{', ...' if core.kwargs else ''})")
+    if arg.op == "||":
+        raise FormulaError(
+            f"'||' inside '{text}': lme4 splits (x || g) into independent terms before it "
+            f"reads {name}(), so the structure would be lost; write {name}("
+            f"{deparse(arg.left)} | {deparse(arg.right)}{'' if hom is None else ', hom = ...'})"
+            " for one structured term, or (x || g) for independent terms")
+    return arg, Structure(name, hom, True)
 
 
 def _context(where) -> str:
@@ -62,24 +177,43 @@ def _context(where) -> str:
     return f"the call '{e.func}()'"
 
 
+def _structures_hint(node, where) -> str:
+    """For ``toep(x | g)``: the covariance calls lme4 has."""
+    if (where[0] == "call" and where[1].args and where[1].args[0] is node
+            and not is_covariance_call(node)):
+        return (f" (lme4's covariance structures are "
+                f"{', '.join(c + '()' for c in COVARIANCE_CALLS)})")
+    return ""
+
+
+def _check_no_inner_bars(bar, shown: str):
+    for side in (bar.left, bar.right):
+        inner = next((x for x in walk_nodes(side) if is_bar(x)), None)
+        if inner is not None:
+            raise FormulaError(
+                f"nested bars: '{deparse(strip_parens(inner))}' inside the random-effects "
+                f"term '{shown}'")
+
+
 def check_bar_positions(rhs):
-    """Raise :class:`FormulaError` for a bar anywhere but in a ``+`` chain (or parentheses, or
-    the left of ``-``) of the right side, and for a bar inside a bar."""
+    """Raise :class:`FormulaError` for a bar (or a covariance call around one) anywhere but in
+    a ``+`` chain (or parentheses, or the left of ``-``) of the right side, for a bar inside a
+    bar, and for a covariance call that is not one bar with an optional ``hom``
+    (:func:`read_covariance_call`)."""
     stack = [(rhs, None)]      # (node, where it stands: None at the top, else (kind, node))
     while stack:
         e, where = stack.pop()
-        if is_bar(e):
+        special = is_covariance_call(e)
+        if is_bar(e) or special:
+            shown = (_call_text(e) if special else f"({deparse(strip_parens(e))})")
             if where is not None:
                 raise FormulaError(
-                    f"random-effects term '({deparse(strip_parens(e))})' inside "
-                    f"{_context(where)}: bars must stand at the top level of the formula, "
-                    "joined by '+', e.g. y ~ x + (1 | g)")
-            for side in (e.left, e.right):
-                inner = next((x for x in walk_nodes(side) if is_bar(x)), None)
-                if inner is not None:
-                    raise FormulaError(
-                        f"nested bars: '{deparse(strip_parens(inner))}' inside the random-effects "
-                        f"term '({deparse(strip_parens(e))})'")
+                    f"random-effects term '{shown}' inside "
+                    f"{_context(where)}{_structures_hint(e, where)}: bars must stand at the "
+                    "top level of the formula, joined by '+', e.g. y ~ x + (1 | g)")
+            bars = sum_operands(read_covariance_call(e)[0]) if special else [e]
+            for bar in bars:
+                _check_no_inner_bars(strip_parens(bar), shown)
             continue
         if isinstance(e, BinOp):
             if e.op == "+":
@@ -115,18 +249,27 @@ def expand_double_verts(rhs, reparse: Callable[[str], Any]) -> Tuple[Any, Set[in
     """
     generated: Set[int] = set()
 
+    def split(e):
+        core = strip_parens(e)
+        terms = lhs_terms(core.left, core)
+        pieces = (["1"] if terms.intercept else []) + ["0+" + lab for lab in terms.labels]
+        if not pieces:
+            raise FormulaError(f"the random-effects term '({deparse(core)})' has no terms")
+        group = deparse_formula_expr(core.right)
+        new = reparse("(" + ")+(".join(f"{p}|{group}" for p in pieces) + ")")
+        new = replace(new, parens=new.parens + e.parens)
+        generated.update(id(x) for x in walk_nodes(new) if is_bar(x))
+        return new
+
     def expand(e):
         if is_bar(e) and e.op == "||":
-            core = strip_parens(e)
-            terms = lhs_terms(core.left, core)
-            pieces = (["1"] if terms.intercept else []) + ["0+" + lab for lab in terms.labels]
-            if not pieces:
-                raise FormulaError(f"the random-effects term '({deparse(core)})' has no terms")
-            group = deparse_formula_expr(core.right)
-            new = reparse("(" + ")+(".join(f"{p}|{group}" for p in pieces) + ")")
-            new = replace(new, parens=new.parens + e.parens)
-            generated.update(id(x) for x in walk_nodes(new) if is_bar(x))
-            return new
+            return split(e)
+        if is_covariance_call(e):
+            # us(x || g): lme4 expands the bar inside the call (read_covariance_call refuses
+            # '||' in the other calls); the call keeps the sum of bars as its argument
+            arg = e.args[0]
+            new = yield expand(arg)
+            return e if new is arg else replace(e, args=(new,) + tuple(e.args[1:]))
         if isinstance(e, BinOp) and e.op == "+":
             left = yield expand(e.left)
             right = yield expand(e.right)
@@ -187,27 +330,32 @@ def _flatten(x) -> List:
     return out
 
 
-def find_bars(rhs) -> List[Tuple[Any, Any, int]]:
-    """lme4's ``findbars`` (on a right side already through :func:`expand_double_verts`):
-    ``(lhs, group_expr, id_of_bar_node)`` per bar, ``/`` nesting expanded as lme4 does."""
+def find_bars(rhs) -> List[Tuple[Any, Any, int, Structure]]:
+    """lme4's ``findbars`` (reformulas' ``findbars_x`` with lme4's specials; on a right side
+    already through :func:`expand_double_verts`): ``(lhs, group_expr, id_of_bar_node,
+    structure)`` per bar in written order, ``/`` nesting expanded as lme4 does (each nested
+    term keeps the structure of the call it was written in)."""
 
-    bars, stack = [], [rhs]
+    bars, stack = [], [(rhs, _PLAIN)]
     while stack:
-        e = stack.pop()
+        e, structure = stack.pop()
         if is_bar(e):
-            bars.append(e)
+            bars.append((e, structure))
+        elif is_covariance_call(e):
+            stack.append(read_covariance_call(e))
         else:
-            stack.extend(reversed(expr_children(e)))
+            stack.extend((c, structure) for c in reversed(expr_children(e)))
     result = []
-    for node in bars:
+    for node, structure in bars:
         bar = strip_parens(node)
         trms = _slash_terms(bar.right)
         if isinstance(trms, list):
             for g in _flatten(_make_interaction(trms)):
-                result.append((bar.left, g, id(node)))
+                result.append((bar.left, g, id(node), structure))
         else:
-            result.append((bar.left, bar.right, id(node)))
+            result.append((bar.left, bar.right, id(node), structure))
     return result
+
 
 
 def nobars_tree(e):
@@ -220,11 +368,11 @@ def nobars_tree(e):
     def nb(e):
         if not has_bars(e):
             return e
-        if is_bar(e) and not e.parens:
+        if _bar_or_special(e):
             return None
         if e.parens:
             inner = replace(e, parens=e.parens - 1)
-            if is_bar(inner) and not inner.parens:
+            if _bar_or_special(inner):
                 return None
             out = yield nb(inner)
             return None if out is None else replace(out, parens=out.parens + 1)

@@ -383,13 +383,16 @@ def _build(text: str) -> Formula:
     check_bar_positions(rhs)
     rhs, doubles = expand_double_verts(rhs, _reparse_rhs)
     random = []
-    for lhs, group, node_id in find_bars(rhs):
+    for lhs, group, node_id, structure in find_bars(rhs):
         bar_text = f"{deparse_formula_expr(lhs)} | {deparse_formula_expr(group)}"
         if any(is_dot(x) for x in (lhs, group)):
             raise FormulaError(f"'.' is not allowed in the random-effects term '({bar_text})'")
-        random.append(RandomTerm(lhs=lhs_terms(lhs, BinOp("|", lhs, group)), group=group_variables(group, bar_text),
+        random.append(RandomTerm(lhs=lhs_terms(lhs, BinOp("|", lhs, group)),
+                                 group=group_variables(group, bar_text),
                                  lhs_text=deparse_formula_expr(lhs),
-                                 double_bar=node_id in doubles, group_expr=group))
+                                 double_bar=node_id in doubles, group_expr=group,
+                                 structure=structure.name, hom=structure.hom,
+                                 special=structure.special))
     fixed_rhs = nobars_tree(rhs)
     if fixed_rhs is None:
         fixed_rhs = Number(1.0, "1")

@@ -399,13 +399,20 @@ class ModelTerms:
         return tuple(t.label for t in self.terms)
 
 
+#: lme4 2.x's covariance structures, by the name of the call written around a bar
+#: (``cs(1 + x | g)``): the values of :attr:`RandomTerm.structure`.
+COVARIANCE_CALLS = ("us", "diag", "cs", "ar1")
+
+
 @dataclass(frozen=True)
 class RandomTerm:
     """One random-effects term ``(lhs | group)`` after lme4's expansions.
 
     ``(x || g)`` becomes ``(1 | g)`` and ``(0 + x | g)`` (one RandomTerm per term label, a
     factor staying one correlated block), each with ``double_bar=True``; ``(1 | a/b)`` becomes
-    ``(1 | a)`` and ``(1 | b:a)``.
+    ``(1 | a)`` and ``(1 | b:a)``. A bar written inside one of lme4 2.x's covariance calls,
+    ``cs(1 + x | g, hom = TRUE)``, gives a term with ``structure="cs"``, ``hom=True``,
+    ``special=True`` (nesting inside the call expands into terms of the same structure).
 
     Attributes
     ----------
@@ -417,6 +424,15 @@ class RandomTerm:
         R's deparse of the left side, as lme4 prints it in the formula (``"0 + Days"``).
     double_bar : bool
         Produced by expanding ``||``.
+    structure : str
+        The covariance structure, one of :data:`COVARIANCE_CALLS`: ``"us"`` (unstructured,
+        lme4's default and the meaning of a plain ``(x | g)``), ``"diag"``, ``"cs"``, ``"ar1"``.
+    hom : bool or None
+        The call's ``hom = TRUE``/``FALSE`` (``T``/``F`` accepted); None when not given (the
+        structure's default: ``diag`` and ``cs`` heterogeneous, ``ar1`` homogeneous; ``us``
+        has no ``hom``).
+    special : bool
+        The bar was written inside a covariance call (``us(x | g)`` too), lme4 2.x's syntax.
     """
 
     lhs: ModelTerms
@@ -426,6 +442,9 @@ class RandomTerm:
     #: The grouping expression as lme4 holds it (``b:a``; ``c:(b:a)`` for ``(1 | a/b/c)``);
     #: ``group`` is this expression flattened into its variables.
     group_expr: Optional[Expr] = field(default=None, compare=False)
+    structure: str = "us"
+    hom: Optional[bool] = None
+    special: bool = False
 
     @property
     def group_label(self) -> str:
@@ -437,11 +456,17 @@ class RandomTerm:
         return ":".join(g.deparse() for g in self.group)
 
     def deparse(self) -> str:
-        """``"(0 + Days | Subject)"``"""
+        """``"(0 + Days | Subject)"``; a term written in a covariance call keeps it:
+        ``"cs(0 + f | Subject, hom = TRUE)"`` (this text parses back to the same term)."""
         if self.group_expr is not None:
             from .deparse import deparse_formula_expr
-            return f"({self.lhs_text} | {deparse_formula_expr(self.group_expr)})"
-        return f"({self.lhs_text} | {self.group_label})"
+            group = deparse_formula_expr(self.group_expr)
+        else:
+            group = self.group_label
+        if not self.special:
+            return f"({self.lhs_text} | {group})"
+        hom = "" if self.hom is None else f", hom = {'TRUE' if self.hom else 'FALSE'}"
+        return f"{self.structure}({self.lhs_text} | {group}{hom})"
 
 
 @dataclass(frozen=True)
@@ -475,6 +500,12 @@ class Formula:
 
         One line; R splits formulas longer than 60 characters: see :meth:`deparse_lines`."""
         return self._deparsed
+
+    @property
+    def has_specials(self) -> bool:
+        """Some random-effects term is written in a covariance call (``us()``, ``diag()``,
+        ``cs()``, ``ar1()``): lme4 2.x's syntax (reformulas' "specials")."""
+        return any(t.special for t in self.random)
 
     def deparse_lines(self, width_cutoff: int = 60):
         """R's ``deparse(formula, width.cutoff)``: a list of lines, continuation lines indented
