@@ -21,6 +21,7 @@ from .values import Factor, drop_unused, to_factor
 from .model_matrix import model_matrix
 from .naming import var_name
 from .sparse import index_dtype, trusted_csc
+from .structured_terms import structured_term_checks
 from .structures import ReTerm, lazy_fields
 
 __all__ = ["interact", "grouping_factor", "RandomEffects", "build_reterms", "theta_layout",
@@ -220,6 +221,7 @@ def build_reterms(random_terms, values: Dict[Any, Any], n: int,
         if np.isnan(X_i).any():
             raise DesignError(f"NA in Z (random-effects model matrix) for term ({label})")
         built.append((rt, ff, X_i, spec, label))
+    checks = structured_term_checks([(b[0], b[3]) for b in built], checks)
     nl = [len(b[1].levels) for b in built]
     if any(b > a for a, b in zip(nl, nl[1:])):
         order = np.argsort(np.array(nl), kind="stable")[::-1]
