@@ -29,13 +29,30 @@ class VarCorrBlock:
     stddev : numpy.ndarray
         Standard deviations, one per name.
     corr : numpy.ndarray or None
-        Correlation matrix (len(names) x len(names)); None for a one-column term.
+        Correlation matrix (len(names) x len(names)); None for a one-column term. Σ's own
+        correlations (NaN where an SD is 0), as lme4's ``attr(, "correlation")``.
+    vcmat_class : str or None
+        lme4 2.x's class of the term's matrix without ``vcmat_``: ``"us"``, ``"diag"``,
+        ``"cs"``, ``"homcs"``, ``"ar1"`` (homogeneous) or ``"hetar1"``
+        (``Covariance.vcmat_class``). When any block of a table has one, the table is printed
+        as lme4 2.x prints it (reformulas' ``formatVC``); when all are None, as lme4 1.1 does
+        (lmerpy's models without a covariance call in their formula).
+    corr_label : str or None
+        The tag of the single printed correlation (``"cs"``, ``"ar1"``: ``0.07 (cs)``), or
+        None when the correlation matrix (``us``) or nothing (``diag``) is printed
+        (``Covariance.corr_label``).
+    n_stddev_printed : int or None
+        Rows of standard deviations printed (reformulas' ``get_sd``): 1 for ``homcs`` and
+        ``ar1``; None for all of them (``Covariance.n_stddev_printed``).
     """
 
     group: str
     names: List[str]
     stddev: np.ndarray
     corr: Optional[np.ndarray] = None
+    vcmat_class: Optional[str] = None
+    corr_label: Optional[str] = None
+    n_stddev_printed: Optional[int] = None
 
 
 @dataclass
@@ -66,7 +83,8 @@ class SummaryInput:
         it is ``lmerControl()``.
     criteria : dict
         REML fits: ``{"REML": REMLcrit}``. ML and GLMM fits: ``{"AIC", "BIC", "logLik",
-        "deviance", "df.resid"}`` in that order (R's ``llikAIC(fit)$AICtab``).
+        "deviance", "df.resid"}`` in that order (R's ``llikAIC(fit)$AICtab``); lme4 2.x names
+        the deviance ``"-2*log(L)"``. The keys are printed as given.
     scaled_residuals : numpy.ndarray
         ``residuals(fit, "pearson", scaled = TRUE)`` (NaN/None for missing are dropped).
     varcorr : list of VarCorrBlock

@@ -1,6 +1,7 @@
 """lme4's printed output: ``print(summary(fit))``, ``print(fit)`` and ``print(VarCorr(fit))``.
 
-Each piece follows the lme4 (1.1-x) function of the same job: ``.prt.methTit``,
+Each piece follows the lme4 (1.1-x) function of the same job (and lme4 2.x's ``formatVC`` for
+models written with covariance calls, :mod:`lmerpy.display.formatvc`): ``.prt.methTit``,
 ``.prt.family``, ``.prt.call``, ``.prt.aictab``, ``.prt.resids``, ``formatVC`` / ``.prt.VC``,
 ``.prt.grps``, ``printCoefmat``, the correlation of fixed effects, and ``.prt.warn``. Every
 function returns the printed text as ``paste(capture.output(...), collapse = "\\n")`` shows it.
@@ -11,6 +12,7 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .formatvc import format_vc_table_structured
 from .inputs import SummaryInput, VarCorrBlock
 from .rformat import format_number, format_numbers, is_na, quantile7, round_r, zapsmall
 from .rprint import format_coef_table, print_matrix, print_named_vector
@@ -144,7 +146,8 @@ def format_vc_table(blocks: Sequence[VarCorrBlock], sigma: Optional[float], digi
 
     Variances (the squared standard deviations) and standard deviations are each formatted
     together with ``format(digits = )``; correlations with ``max(2, digits - 2)`` decimals,
-    lower triangle only.
+    lower triangle only. When a block carries lme4 2.x's ``vcmat_class``, the table is lme4
+    2.x's (reformulas' ``formatVC``, :mod:`lmerpy.display.formatvc`); else lme4 1.1's.
     """
     avail = ["Variance", "Std.Dev."]
     use_c = []
@@ -158,6 +161,8 @@ def format_vc_table(blocks: Sequence[VarCorrBlock], sigma: Optional[float], digi
     if use_sc is None:
         use_sc = sigma is not None
     groups = _unique_groups(blocks)
+    if any(b.vcmat_class is not None for b in blocks):
+        return format_vc_table_structured(blocks, groups, sigma, digits, use_c, use_sc)
     sds: List[float] = []
     names: List[str] = []
     grp_col: List[str] = []

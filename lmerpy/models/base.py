@@ -112,7 +112,8 @@ class MixedModel:
 
     def VarCorr(self) -> VarCorr:
         """R: ``VarCorr(fit)``: variances, standard deviations and correlations."""
-        return VarCorr.from_theta(self.design.reterms, self.theta, self.sigma(), use_sc=self._use_sc)
+        return VarCorr.from_theta(self.design.reterms, self.theta, self.sigma(), use_sc=self._use_sc,
+                                  lme4_2=bool(getattr(self.design.formula, "has_specials", False)))
 
     _use_sc = True
 

@@ -49,8 +49,11 @@ def summary_input(fit: Any) -> SummaryInput:
         criteria = {"REML": float(fit.REMLcrit())}
     else:
         ll = fit.logLik()
+        # lme4 2.x names the deviance "-2*log(L)" (its llikAIC); lme4 1.1 "deviance"
+        lme4_2 = any(b.vcmat_class is not None for b in vc.blocks())
         criteria = {"AIC": fit.AIC(), "BIC": fit.BIC(), "logLik": float(ll),
-                    "deviance": fit._summary_deviance(), "df.resid": fit.df_residual()}
+                    "-2*log(L)" if lme4_2 else "deviance": fit._summary_deviance(),
+                    "df.resid": fit.df_residual()}
     ngrps = fit.ngrps()
     fam = getattr(fit, "family", None)
     stat_name = "t value" if fit._use_sc else "z value"

@@ -22,11 +22,18 @@ def relative_covariance_factor(theta_block, p):
 
 @dataclass
 class VarCorrTerm:
-    """One random-effects term: its covariance matrix and derived SDs and correlations."""
+    """One random-effects term: its covariance matrix and derived SDs and correlations.
+
+    ``vcmat_class``, ``corr_label`` and ``n_stddev_printed`` are how lme4 2.x prints the term
+    (the term's :class:`~lmerpy.design.covariance.Covariance`); None prints it as lme4 1.1.
+    """
 
     group: str
     names: List[str]
     cov: np.ndarray
+    vcmat_class: Optional[str] = None
+    corr_label: Optional[str] = None
+    n_stddev_printed: Optional[int] = None
 
     @property
     def stddev(self) -> np.ndarray:
@@ -57,19 +64,32 @@ class VarCorr:
 
     @classmethod
     def from_theta(cls, reterms: Sequence[Any], theta: np.ndarray, sigma: float,
-                   use_sc: bool = True) -> VarCorr:
-        """Build from θ and σ: Σ_i = σ² T_i T_i' (T_i T_i' without a scale parameter)."""
+                   use_sc: bool = True, lme4_2: bool = False) -> VarCorr:
+        """Build from θ and σ: Σ_i = σ² T_i T_i' (T_i T_i' without a scale parameter), T_i
+        from the term's covariance structure (``ReTerm.covariance``; unstructured without).
+
+        ``lme4_2``: print as lme4 2.x does (the formula has covariance calls); a model with a
+        structured term (``diag``, ``cs``, ``ar1``) always does.
+        """
         terms: List[VarCorrTerm] = []
         seen: Dict[str, int] = {}
         scale2 = sigma ** 2 if use_sc else 1.0
-        for t in reterms:
+        covs = [getattr(t, "covariance", None) for t in reterms]
+        lme4_2 = lme4_2 or any(c is not None and c.kind != "us" for c in covs)
+        for t, c in zip(reterms, covs):
             p = t.n_columns
-            T = relative_covariance_factor(theta[t.theta_offset:t.theta_offset + t.n_theta], p)
+            block = theta[t.theta_offset:t.theta_offset + t.n_theta]
+            T = relative_covariance_factor(block, p) if c is None else c.lambda_from_theta(block)
             name = t.group_name
             k = seen.get(name, 0)
             seen[name] = k + 1
             label = name if k == 0 else f"{name}.{k}"
-            terms.append(VarCorrTerm(label, list(t.cnms), scale2 * T @ T.T))
+            shown: Dict[str, Any] = {}
+            if lme4_2:
+                shown = ({"vcmat_class": "us"} if c is None else
+                         {"vcmat_class": c.vcmat_class, "corr_label": c.corr_label,
+                          "n_stddev_printed": c.n_stddev_printed})
+            terms.append(VarCorrTerm(label, list(t.cnms), scale2 * T @ T.T, **shown))
         return cls(terms, sigma if use_sc else None, use_sc)
 
     def __iter__(self) -> Iterator[VarCorrTerm]:
@@ -116,7 +136,9 @@ class VarCorr:
         out = []
         for t in self.terms:
             corr = t.corr if len(t.names) > 1 else None
-            out.append(VarCorrBlock(group=t.group, names=list(t.names), stddev=t.stddev, corr=corr))
+            out.append(VarCorrBlock(group=t.group, names=list(t.names), stddev=t.stddev, corr=corr,
+                                    vcmat_class=t.vcmat_class, corr_label=t.corr_label,
+                                    n_stddev_printed=t.n_stddev_printed))
         return out
 
     def format(self, comp: Sequence[str] = ("Std.Dev.",), digits: Optional[int] = None) -> str:
