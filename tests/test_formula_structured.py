@@ -9,6 +9,7 @@ dropped, an argument ignored), lmerpy stops with a FormulaError naming the culpr
 cases are tested against the golden too, to show what lme4 would have done.
 """
 import json
+import warnings
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,12 +17,13 @@ import numpy as np
 import pytest
 
 import lmerpy
-from lmerpy.design.covariance import STRUCTURES
+from lmerpy.design.covariance import STRUCTURES, make_covariance
 from lmerpy.errors import FormulaError
 from lmerpy.formula import findbars, nobars, parse_formula
 from lmerpy.formula.deparse import deparse
 from lmerpy.formula.terms import COVARIANCE_CALLS
 from lmerpy.inference.reform import NA, parse_re_form
+from lmerpy.warnings import DesignWarning
 
 REF = json.loads((Path(__file__).parent / "reference" / "formula_structured.json").read_text())
 CASES = {c["formula"]: c for c in REF["cases"]}
@@ -216,6 +218,58 @@ def test_design_orders_mixed_structures_by_levels_as_lme4():
     assert [t.group_name for t in lf.reterms] == ["subj", "item", "site"]
     assert [t.cnms for t in lf.reterms] == [["timet0", "timet1", "timet2", "timet3", "timet4"],
                                             ["(Intercept)", "x"], ["(Intercept)"]]
+
+
+STRUCTURED = Path(__file__).parent / "reference" / "structured"
+FIT_GOLDENS = [json.loads(p.read_text()) for p in sorted(STRUCTURED.glob("*.json"))]
+FIT_GOLDENS = [g for g in FIT_GOLDENS if g.get("kind") == "fit" and "terms" in g]
+
+
+def _golden_data(name):
+    """The oracle's data set: bundled in lmerpy, or structured/data/NAME.csv.gz + levels."""
+    path = STRUCTURED / "data" / f"{name}.csv.gz"
+    if not path.exists():
+        return lmerpy.datasets.load(name)
+    import pandas as pd
+    df = pd.read_csv(path)
+    meta = json.loads((STRUCTURED / "data" / f"{name}.levels.json").read_text())
+    for col, levels in meta["levels"].items():
+        df[col] = pd.Categorical(df[col].astype(str), categories=list(levels),
+                                 ordered=col in (meta.get("ordered") or []))
+    return df
+
+
+def _lme4_text(t):
+    hom = "" if t.hom is None else f", hom = {'TRUE' if t.hom else 'FALSE'}"
+    return f"{t.structure}({t.lhs_text} | {deparse(t.group_expr)}{hom})"
+
+
+@pytest.mark.parametrize("g", FIT_GOLDENS, ids=[g["id"] for g in FIT_GOLDENS])
+def test_terms_and_their_order_match_lme4_fits(g):
+    f = parse_formula(g["formula"])
+    # findbars_x's terms in formula order (a plain term is lme4's default special us)
+    assert [_lme4_text(t) for t in f.random] == g["formula_terms"]
+    # mkReTrms' order (rev(order(nl))): each term keeps its structure, as lme4 2.0-6 fixed
+    # for terms of different types (GH #945)
+    reordered = [f.random[i - 1] for i in g["term_order"]]
+    want = [(t["group"], t["structure"], t["hom"]) for t in g["terms"]]
+    assert [(t.group_label, t.structure, make_covariance(t.structure, 1, t.hom).hom)
+            for t in reordered] == want
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DesignWarning)        # ar1 over numeric columns
+        data = _golden_data(g["data"])
+        lf = (lmerpy.lFormula(g["formula"], data) if g["fn"] == "lmer" else
+              lmerpy.glFormula(g["formula"], data, family=g["family"]))
+    assert [(t.group_name, list(t.cnms)) for t in lf.reterms] == [
+        (t["group"], t["columns"]) for t in g["terms"]]
+    by_label = {f"{t.lhs_text} | {t.group_label}": t for t in f.random}
+    assert [by_label[t.term_label].structure for t in lf.reterms] == [
+        t["structure"] for t in g["terms"]]
+
+
+def test_fit_goldens_cover_mixed_structures():
+    ids = {g["id"] for g in FIT_GOLDENS}
+    assert {"long_mixed_types", "long_mixed_het", "long_nested_ar1"} <= ids
 
 
 # --------------------------------------------------------------------------- errors
