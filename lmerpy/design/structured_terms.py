@@ -13,14 +13,14 @@ R equivalents: lme4 2.1's ``mkFormula`` (``.anyStructured``), glmmTMB's ``getReS
 """
 from __future__ import annotations
 
-from typing import Dict, Sequence, Tuple
+from typing import Any, Dict, Sequence, Tuple
 
 from ..warnings import DesignWarning, warn
 
 __all__ = ["structured_term_checks", "is_levels_of_one_factor"]
 
 
-def is_levels_of_one_factor(spec) -> bool:
+def is_levels_of_one_factor(spec: Any) -> bool:
     """Are the columns of a bar's left side the levels of one factor (``0 + f``: one term of
     one factor variable, no intercept)?"""
     if spec.intercept or len(spec.terms) != 1:
@@ -29,7 +29,7 @@ def is_levels_of_one_factor(spec) -> bool:
     return len(parts) == 1 and parts[0][2] is not None
 
 
-def structured_term_checks(terms: Sequence[Tuple[object, object]],
+def structured_term_checks(terms: Sequence[Tuple[Any, Any]],
                            checks: Dict[str, str]) -> Dict[str, str]:
     """lme4 2.x's rules for structured terms, given each term's ``(RandomTerm, MatrixSpec)``:
     warns for an ``ar1()`` term whose columns are not the levels of one factor, and returns

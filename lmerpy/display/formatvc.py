@@ -80,7 +80,7 @@ def format_vc_table_structured(blocks: Sequence[VarCorrBlock], groups: Sequence[
     terms = list(groups)
     if use_sc:
         names.append([""])
-        sds.append([float(sigma)])
+        sds.append([float(sigma)])  # type: ignore[arg-type]  # use_sc: sigma is a number
         corr.append([[""]])
         terms.append("Residual")
     flat = [v for s in sds for v in s]
