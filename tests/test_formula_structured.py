@@ -267,9 +267,29 @@ def test_terms_and_their_order_match_lme4_fits(g):
         t["structure"] for t in g["terms"]]
 
 
+ERROR_GOLDENS = [json.loads(p.read_text()) for p in sorted(STRUCTURED.glob("error_*.json"))]
+
+
+@pytest.mark.parametrize("g", ERROR_GOLDENS, ids=[g["id"] for g in ERROR_GOLDENS])
+def test_lme4s_errors_on_bad_calls(g):
+    msg = g["expect_error"]
+    if g["formula"] == HOM_T:                  # lmerpy reads T as TRUE (see above)
+        assert msg == "'hom' is not TRUE or FALSE in special call"
+        assert parse_formula(g["formula"]).random[0].hom is True
+        return
+    with pytest.raises(FormulaError) as e:
+        parse_formula(g["formula"])
+    if "toep" in g["formula"]:                 # R: could not find function "toep"
+        assert msg == 'could not find function "toep"'
+        assert "inside the call 'toep()'" in str(e.value)
+    else:
+        assert msg in str(e.value)
+
+
 def test_fit_goldens_cover_mixed_structures():
     ids = {g["id"] for g in FIT_GOLDENS}
     assert {"long_mixed_types", "long_mixed_het", "long_nested_ar1"} <= ids
+    assert len(ERROR_GOLDENS) >= 4
 
 
 # --------------------------------------------------------------------------- errors
