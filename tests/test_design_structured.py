@@ -21,8 +21,8 @@ from lmerpy.warnings import DesignWarning
 def long_data():
     rng = np.random.default_rng(12)
     subj = np.repeat([f"s{i:02d}" for i in range(12)], 4)
-    time = pd.Categorical(np.tile(["t1", "t2", "t3", "t4"], 12), categories=["t1", "t2", "t3", "t4"],
-                          ordered=True)
+    times = ["t1", "t2", "t3", "t4"]
+    time = pd.Categorical(np.tile(times, 12), categories=times, ordered=True)
     return pd.DataFrame({"y": rng.normal(size=48), "x": rng.normal(size=48), "subj": subj,
                          "time": time, "timec": np.asarray(time).astype(str)})
 

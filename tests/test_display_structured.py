@@ -98,7 +98,7 @@ def test_summary_and_print_tables_match_lme4_2(cid):
 
 @pytest.mark.parametrize("cid", sorted(SYNTH))
 def test_varcorr_from_the_covariance_types_prints_as_lme4_2(cid):
-    # what models.varcorr builds for a fit: Σᵢ = σ²ΛᵢΛᵢ' from the term's Covariance at par
+    # what models.varcorr builds for a fit: Σᵢ = σ²ΛᵢΛᵢ' from the term's Covariance
     case = SYNTH[cid]
     sigma = case["sigma"]
     terms = []

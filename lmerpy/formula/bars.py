@@ -105,11 +105,12 @@ def read_covariance_call(call) -> Tuple[object, Structure]:
     Raises
     ------
     FormulaError
-        The first argument is not a bar (``cs((x | g))``, ``cs(1 + (x | g))``, ``cs(hom =
-        TRUE, x | g)``); another positional argument; an argument other than ``hom`` (named); ``hom`` twice, or not the
-        literal ``TRUE``/``FALSE`` (``T``/``F``) -- lme4's "'hom' is not TRUE or FALSE in
-        special call"; ``hom`` in ``us()`` (which has none); ``||`` inside ``diag()``,
-        ``cs()``, ``ar1()`` or with ``hom`` (lme4 would drop the structure).
+        The first argument is not a bar (``cs((x | g))``, ``cs(1 + (x | g))``,
+        ``cs(hom = TRUE, x | g)``); another positional argument; an argument other than
+        ``hom`` (named); ``hom`` twice, or not the literal ``TRUE``/``FALSE`` (``T``/``F``)
+        -- lme4's "'hom' is not TRUE or FALSE in special call"; ``hom`` in ``us()`` (which
+        has none); ``||`` inside ``diag()``, ``cs()``, ``ar1()`` or with ``hom`` (lme4 would
+        drop the structure).
     """
     core = strip_parens(call)
     name = core.func
@@ -126,8 +127,8 @@ def read_covariance_call(call) -> Tuple[object, Structure]:
         raise FormulaError(f"'{key}' comes before the random-effects term in '{text}': lme4 "
                            f"reads the first argument as the term; write "
                            f"{name}({deparse(arg)}, {key} = ...)")
-    for extra in core.args[1:]:
-        raise FormulaError(f"unexpected argument '{deparse(extra)}' in '{text}': {usage}")
+    if len(core.args) > 1:
+        raise FormulaError(f"unexpected argument '{deparse(core.args[1])}' in '{text}': {usage}")
     hom = None
     for key, value in core.kwargs:
         if key != "hom":
