@@ -424,14 +424,17 @@ def parse_formula(text: str) -> Formula:
     Formula
         ``response``, ``fixed`` (R's ``terms(nobars(f))``), ``random`` (one
         :class:`RandomTerm` per bar after the ``||`` and ``/`` expansions, in lme4's
-        ``findbars`` order) and ``deparse()`` (what lme4 prints after ``Formula:``).
+        ``findbars`` order, each with its covariance ``structure`` and ``hom`` from lme4
+        2.x's ``us()``/``diag()``/``cs()``/``ar1()`` calls) and ``deparse()`` (what lme4
+        prints after ``Formula:``).
 
     Raises
     ------
     FormulaSyntaxError
         The text does not parse; the message shows the formula with a caret at the fault.
     FormulaError
-        It parses but means nothing (a bar inside a function call, ``offset(a, b)``, ...),
+        It parses but means nothing (a bar inside a function call, ``offset(a, b)``, a
+        covariance call that is not one bar with an optional ``hom = TRUE``/``FALSE``, ...),
         or function calls nest more than :data:`MAX_CALL_NESTING` (50) deep. Formulas of any
         length, and operators and parentheses nested to any depth, are fine.
     """
