@@ -17,29 +17,10 @@ from lmerpy.errors import ArgumentError, DataError
 from lmerpy.inference import PBmodcomp, bootMer, confint, profile
 from lmerpy.optimize import ControlError
 
+from _quiet import quiet
+
 F = "Reaction ~ Days + (Days | Subject)"
 CBPP_F = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
-
-
-def _quiet(f, *a, **k):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return f(*a, **k)
-
-
-@pytest.fixture(scope="module")
-def sleep():
-    return lmerpy.datasets.load("sleepstudy")
-
-
-@pytest.fixture(scope="module")
-def cbpp():
-    return lmerpy.datasets.load("cbpp")
-
-
-@pytest.fixture(scope="module")
-def fm(sleep):
-    return lmerpy.lmer(F, sleep)
 
 
 @pytest.fixture(scope="module")
@@ -48,18 +29,13 @@ def fm0(sleep):
 
 
 @pytest.fixture(scope="module")
-def gm(cbpp):
-    return _quiet(lmerpy.glmer, CBPP_F, cbpp, family=lmerpy.binomial)
+def prof(fm1):
+    return quiet(profile, fm1, which="Days")
 
 
 @pytest.fixture(scope="module")
-def prof(fm):
-    return _quiet(profile, fm, which="Days")
-
-
-@pytest.fixture(scope="module")
-def boot(fm):
-    return bootMer(fm, lambda m: m.fixef(), nsim=5, seed=1, progress=False)
+def boot(fm1):
+    return bootMer(fm1, lambda m: m.fixef(), nsim=5, seed=1, progress=False)
 
 
 # (id, call(fixtures, value), argument name, bad values); each call gets the bad value
@@ -105,15 +81,15 @@ CASES = [
      "REML", ["REML"]),
     ("mkLmerDevfun backend", lambda x, v: lmerpy.mkLmerDevfun(lmerpy.lFormula(F, x.sleep),
                                                               backend=v), "backend", ["dense"]),
-    ("optimizeLmer verbose", lambda x, v: lmerpy.optimizeLmer(x.fm.devfun, verbose=v),
+    ("optimizeLmer verbose", lambda x, v: lmerpy.optimizeLmer(x.fm1.devfun, verbose=v),
      "verbose", ["chatty"]),
-    ("optimizeLmer start", lambda x, v: lmerpy.optimizeLmer(x.fm.devfun, start=v), "start",
+    ("optimizeLmer start", lambda x, v: lmerpy.optimizeLmer(x.fm1.devfun, start=v), "start",
      ["1 0 1", [1, 2], {"beta": [1]}]),
-    ("mkGlmerDevfun nAGQ", lambda x, v: lmerpy.mkGlmerDevfun(x.gm.design, nAGQ=v), "nAGQ",
+    ("mkGlmerDevfun nAGQ", lambda x, v: lmerpy.mkGlmerDevfun(x.gm1.design, nAGQ=v), "nAGQ",
      [-1, 0.5]),
-    ("updateGlmerDevfun nAGQ", lambda x, v: lmerpy.updateGlmerDevfun(x.gm.devfun, nAGQ=v),
+    ("updateGlmerDevfun nAGQ", lambda x, v: lmerpy.updateGlmerDevfun(x.gm1.devfun, nAGQ=v),
      "nAGQ", [0, "2"]),
-    ("optimizeGlmer start", lambda x, v: lmerpy.optimizeGlmer(x.gm.devfun, start=v), "start",
+    ("optimizeGlmer start", lambda x, v: lmerpy.optimizeGlmer(x.gm1.devfun, start=v), "start",
      [[1.0], "x"]),
     # controls
     ("lmerControl optimizer", lambda x, v: lmerpy.lmerControl(optimizer=v), "optimizer",
@@ -168,89 +144,89 @@ CASES = [
     ("family name", lambda x, v: lmerpy.glmer(CBPP_F, x.cbpp, family=v), "family",
      ["binomal", "quasipoisson"]),
     # methods of fitted models
-    ("logLik REML", lambda x, v: x.fm.logLik(REML=v), "REML", ["maybe"]),
-    ("deviance REML", lambda x, v: x.fm.deviance(REML=v), "REML", ["x", 3]),
-    ("lmm residuals type", lambda x, v: x.fm.residuals(type=v), "type", ["deviance", 1]),
-    ("lmm residuals scaled", lambda x, v: x.fm.residuals(scaled=v), "scaled", ["yes"]),
-    ("glmm residuals type", lambda x, v: x.gm.residuals(type=v), "type", ["partial"]),
-    ("model_matrix type", lambda x, v: x.fm.model_matrix(type=v), "type", ["X"]),
-    ("isSingular tol", lambda x, v: x.fm.isSingular(tol=v), "tol", [-1, "1e-4"]),
-    ("ranef condVar", lambda x, v: x.fm.ranef(condVar=v), "condVar", ["x"]),
-    ("vcov use_hessian", lambda x, v: x.gm.vcov(use_hessian=v), "use_hessian", ["x"]),
-    ("weights type", lambda x, v: x.gm.weights(type=v), "type", ["posterior"]),
-    ("lmm refit REML", lambda x, v: x.fm.refit(REML=v), "REML", ["x"]),
-    ("lmm refit control", lambda x, v: x.fm.refit(control=v), "control", ["bobyqa"]),
-    ("glmm refit calc_derivs", lambda x, v: x.gm.refit(calc_derivs=v), "calc_derivs", ["x"]),
-    ("glmm refit control", lambda x, v: x.gm.refit(control=v), "control", [7]),
-    ("lmm update", lambda x, v: x.fm.update(REMl=v), "REMl", [False]),
-    ("glmm update", lambda x, v: x.gm.update(nagq=v), "nagq", [2]),
-    ("summary ddf", lambda x, v: x.fm.summary(ddf=v), "ddf", ["KR2", 3]),
-    ("summary correlation", lambda x, v: x.fm.summary(correlation=v), "correlation", ["x"]),
+    ("logLik REML", lambda x, v: x.fm1.logLik(REML=v), "REML", ["maybe"]),
+    ("deviance REML", lambda x, v: x.fm1.deviance(REML=v), "REML", ["x", 3]),
+    ("lmm residuals type", lambda x, v: x.fm1.residuals(type=v), "type", ["deviance", 1]),
+    ("lmm residuals scaled", lambda x, v: x.fm1.residuals(scaled=v), "scaled", ["yes"]),
+    ("glmm residuals type", lambda x, v: x.gm1.residuals(type=v), "type", ["partial"]),
+    ("model_matrix type", lambda x, v: x.fm1.model_matrix(type=v), "type", ["X"]),
+    ("isSingular tol", lambda x, v: x.fm1.isSingular(tol=v), "tol", [-1, "1e-4"]),
+    ("ranef condVar", lambda x, v: x.fm1.ranef(condVar=v), "condVar", ["x"]),
+    ("vcov use_hessian", lambda x, v: x.gm1.vcov(use_hessian=v), "use_hessian", ["x"]),
+    ("weights type", lambda x, v: x.gm1.weights(type=v), "type", ["posterior"]),
+    ("lmm refit REML", lambda x, v: x.fm1.refit(REML=v), "REML", ["x"]),
+    ("lmm refit control", lambda x, v: x.fm1.refit(control=v), "control", ["bobyqa"]),
+    ("glmm refit calc_derivs", lambda x, v: x.gm1.refit(calc_derivs=v), "calc_derivs", ["x"]),
+    ("glmm refit control", lambda x, v: x.gm1.refit(control=v), "control", [7]),
+    ("lmm update", lambda x, v: x.fm1.update(REMl=v), "REMl", [False]),
+    ("glmm update", lambda x, v: x.gm1.update(nagq=v), "nagq", [2]),
+    ("summary ddf", lambda x, v: x.fm1.summary(ddf=v), "ddf", ["KR2", 3]),
+    ("summary correlation", lambda x, v: x.fm1.summary(correlation=v), "correlation", ["x"]),
     # inference
-    ("predict type", lambda x, v: lmerpy.predict(x.fm, type=v), "type", ["prob", None]),
-    ("glmm predict type", lambda x, v: x.gm.predict(type=v), "type", ["probability"]),
-    ("predict re_form", lambda x, v: lmerpy.predict(x.fm, re_form=v), "re_form", [3, 1.5]),
-    ("predict allow_new_levels", lambda x, v: lmerpy.predict(x.fm, allow_new_levels=v),
+    ("predict type", lambda x, v: lmerpy.predict(x.fm1, type=v), "type", ["prob", None]),
+    ("glmm predict type", lambda x, v: x.gm1.predict(type=v), "type", ["probability"]),
+    ("predict re_form", lambda x, v: lmerpy.predict(x.fm1, re_form=v), "re_form", [3, 1.5]),
+    ("predict allow_new_levels", lambda x, v: lmerpy.predict(x.fm1, allow_new_levels=v),
      "allow_new_levels", ["maybe"]),
-    ("simulate nsim", lambda x, v: lmerpy.simulate(x.fm, nsim=v), "nsim",
+    ("simulate nsim", lambda x, v: lmerpy.simulate(x.fm1, nsim=v), "nsim",
      [0, 2.5, "10", True]),
-    ("simulate seed", lambda x, v: lmerpy.simulate(x.fm, seed=v), "seed", [-1, "abc", 1.5]),
-    ("simulate use_u", lambda x, v: lmerpy.simulate(x.fm, use_u=v), "use_u", ["x"]),
-    ("simulate re_form", lambda x, v: lmerpy.simulate(x.fm, re_form=v), "re_form", [2]),
-    ("simulate allow_new_levels", lambda x, v: lmerpy.simulate(x.fm, allow_new_levels=v),
+    ("simulate seed", lambda x, v: lmerpy.simulate(x.fm1, seed=v), "seed", [-1, "abc", 1.5]),
+    ("simulate use_u", lambda x, v: lmerpy.simulate(x.fm1, use_u=v), "use_u", ["x"]),
+    ("simulate re_form", lambda x, v: lmerpy.simulate(x.fm1, re_form=v), "re_form", [2]),
+    ("simulate allow_new_levels", lambda x, v: lmerpy.simulate(x.fm1, allow_new_levels=v),
      "allow_new_levels", [5]),
-    ("anova refit", lambda x, v: lmerpy.anova(x.fm, x.fm0, refit=v), "refit", ["perhaps"]),
-    ("anova type", lambda x, v: lmerpy.anova(x.fm, type=v), "type", [4, "IV", True]),
-    ("anova ddf", lambda x, v: lmerpy.anova(x.fm, ddf=v), "ddf", ["KR2"]),
-    ("anova unknown", lambda x, v: lmerpy.anova(x.fm, x.fm0, refti=v), "refti", [False]),
-    ("drop1 test", lambda x, v: lmerpy.drop1(x.fm, test=v), "test", ["F", "LRT"]),
-    ("drop1 k", lambda x, v: lmerpy.drop1(x.fm, k=v), "k", [-1, "2"]),
-    ("confint method", lambda x, v: confint(x.fm, method=v), "method", ["bogus", 1]),
-    ("confint level", lambda x, v: confint(x.fm, method="Wald", level=v), "level",
+    ("anova refit", lambda x, v: lmerpy.anova(x.fm1, x.fm0, refit=v), "refit", ["perhaps"]),
+    ("anova type", lambda x, v: lmerpy.anova(x.fm1, type=v), "type", [4, "IV", True]),
+    ("anova ddf", lambda x, v: lmerpy.anova(x.fm1, ddf=v), "ddf", ["KR2"]),
+    ("anova unknown", lambda x, v: lmerpy.anova(x.fm1, x.fm0, refti=v), "refti", [False]),
+    ("drop1 test", lambda x, v: lmerpy.drop1(x.fm1, test=v), "test", ["F", "LRT"]),
+    ("drop1 k", lambda x, v: lmerpy.drop1(x.fm1, k=v), "k", [-1, "2"]),
+    ("confint method", lambda x, v: confint(x.fm1, method=v), "method", ["bogus", 1]),
+    ("confint level", lambda x, v: confint(x.fm1, method="Wald", level=v), "level",
      [0, 1, 95, "0.95"]),
-    ("confint boot_type", lambda x, v: confint(x.fm, method="boot", boot_type=v), "boot_type",
+    ("confint boot_type", lambda x, v: confint(x.fm1, method="boot", boot_type=v), "boot_type",
      ["bca"]),
-    ("confint nsim", lambda x, v: confint(x.fm, method="boot", nsim=v), "nsim", [0]),
-    ("confint oldNames", lambda x, v: confint(x.fm, method="Wald", oldNames=v), "oldNames",
+    ("confint nsim", lambda x, v: confint(x.fm1, method="boot", nsim=v), "nsim", [0]),
+    ("confint oldNames", lambda x, v: confint(x.fm1, method="Wald", oldNames=v), "oldNames",
      ["x"]),
-    ("confint quiet", lambda x, v: confint(x.fm, method="Wald", quiet=v), "quiet", ["x"]),
-    ("confint seed", lambda x, v: confint(x.fm, method="boot", seed=v), "seed", [-5]),
-    ("confint parm", lambda x, v: confint(x.fm, method="Wald", parm=v), "parm",
+    ("confint quiet", lambda x, v: confint(x.fm1, method="Wald", quiet=v), "quiet", ["x"]),
+    ("confint seed", lambda x, v: confint(x.fm1, method="boot", seed=v), "seed", [-5]),
+    ("confint parm", lambda x, v: confint(x.fm1, method="Wald", parm=v), "parm",
      ["Dayz", 17, True]),
-    ("profile alphamax", lambda x, v: profile(x.fm, alphamax=v), "alphamax", [0, 1.5]),
-    ("profile maxpts", lambda x, v: profile(x.fm, maxpts=v), "maxpts", [0, 2.5]),
-    ("profile delta", lambda x, v: profile(x.fm, delta=v), "delta", [0, "x"]),
-    ("profile delta_cutoff", lambda x, v: profile(x.fm, delta_cutoff=v), "delta_cutoff", [-1]),
-    ("profile devtol", lambda x, v: profile(x.fm, devtol=v), "devtol", [-1]),
-    ("profile maxmult", lambda x, v: profile(x.fm, maxmult=v), "maxmult", [0.5]),
-    ("profile signames", lambda x, v: profile(x.fm, signames=v), "signames", ["x"]),
-    ("profile verbose", lambda x, v: profile(x.fm, verbose=v), "verbose", ["x"]),
-    ("profile unknown", lambda x, v: profile(x.fm, alphmax=v), "alphmax", [0.1]),
-    ("profile which", lambda x, v: profile(x.fm, which=v), "which", ["Dayz", 99, True]),
+    ("profile alphamax", lambda x, v: profile(x.fm1, alphamax=v), "alphamax", [0, 1.5]),
+    ("profile maxpts", lambda x, v: profile(x.fm1, maxpts=v), "maxpts", [0, 2.5]),
+    ("profile delta", lambda x, v: profile(x.fm1, delta=v), "delta", [0, "x"]),
+    ("profile delta_cutoff", lambda x, v: profile(x.fm1, delta_cutoff=v), "delta_cutoff", [-1]),
+    ("profile devtol", lambda x, v: profile(x.fm1, devtol=v), "devtol", [-1]),
+    ("profile maxmult", lambda x, v: profile(x.fm1, maxmult=v), "maxmult", [0.5]),
+    ("profile signames", lambda x, v: profile(x.fm1, signames=v), "signames", ["x"]),
+    ("profile verbose", lambda x, v: profile(x.fm1, verbose=v), "verbose", ["x"]),
+    ("profile unknown", lambda x, v: profile(x.fm1, alphmax=v), "alphmax", [0.1]),
+    ("profile which", lambda x, v: profile(x.fm1, which=v), "which", ["Dayz", 99, True]),
     ("profile confint level", lambda x, v: x.prof.confint(level=v), "level", [1.5]),
-    ("bootMer nsim", lambda x, v: bootMer(x.fm, lambda m: m.fixef(), nsim=v), "nsim",
+    ("bootMer nsim", lambda x, v: bootMer(x.fm1, lambda m: m.fixef(), nsim=v), "nsim",
      [0, 1.5]),
-    ("bootMer type", lambda x, v: bootMer(x.fm, lambda m: m.fixef(), type=v), "type",
+    ("bootMer type", lambda x, v: bootMer(x.fm1, lambda m: m.fixef(), type=v), "type",
      ["nonparametric"]),
-    ("bootMer use_u", lambda x, v: bootMer(x.fm, lambda m: m.fixef(), use_u=v), "use_u",
+    ("bootMer use_u", lambda x, v: bootMer(x.fm1, lambda m: m.fixef(), use_u=v), "use_u",
      ["x"]),
-    ("bootMer progress", lambda x, v: bootMer(x.fm, lambda m: m.fixef(), progress=v),
+    ("bootMer progress", lambda x, v: bootMer(x.fm1, lambda m: m.fixef(), progress=v),
      "progress", ["x"]),
-    ("bootMer n_jobs", lambda x, v: bootMer(x.fm, lambda m: m.fixef(), n_jobs=v), "n_jobs",
+    ("bootMer n_jobs", lambda x, v: bootMer(x.fm1, lambda m: m.fixef(), n_jobs=v), "n_jobs",
      [1.5, "2"]),
-    ("bootMer seed", lambda x, v: bootMer(x.fm, lambda m: m.fixef(), seed=v), "seed",
+    ("bootMer seed", lambda x, v: bootMer(x.fm1, lambda m: m.fixef(), seed=v), "seed",
      ["x"]),
-    ("bootMer re_form", lambda x, v: bootMer(x.fm, lambda m: m.fixef(), re_form=v),
+    ("bootMer re_form", lambda x, v: bootMer(x.fm1, lambda m: m.fixef(), re_form=v),
      "re_form", [4]),
-    ("bootMer FUN", lambda x, v: bootMer(x.fm, v), "FUN", ["fixef"]),
+    ("bootMer FUN", lambda x, v: bootMer(x.fm1, v), "FUN", ["fixef"]),
     ("BootResult confint type", lambda x, v: x.boot.confint(type=v), "type", ["bca"]),
     ("BootResult confint level", lambda x, v: x.boot.confint(level=v), "level", [2]),
     ("BootResult confint parm", lambda x, v: x.boot.confint(parm=v), "parm", ["Dayz"]),
-    ("PBmodcomp nsim", lambda x, v: PBmodcomp(x.fm, x.fm0, nsim=v), "nsim", [0, "5"]),
-    ("PBmodcomp seed", lambda x, v: PBmodcomp(x.fm, x.fm0, seed=v), "seed", [-1]),
-    ("PBmodcomp n_jobs", lambda x, v: PBmodcomp(x.fm, x.fm0, n_jobs=v), "n_jobs", [0.5]),
-    ("PBmodcomp progress", lambda x, v: PBmodcomp(x.fm, x.fm0, progress=v), "progress", [3]),
-    ("AnovaTable to_text", lambda x, v: lmerpy.anova(x.fm).to_text(digits=v), "digits", [0]),
+    ("PBmodcomp nsim", lambda x, v: PBmodcomp(x.fm1, x.fm0, nsim=v), "nsim", [0, "5"]),
+    ("PBmodcomp seed", lambda x, v: PBmodcomp(x.fm1, x.fm0, seed=v), "seed", [-1]),
+    ("PBmodcomp n_jobs", lambda x, v: PBmodcomp(x.fm1, x.fm0, n_jobs=v), "n_jobs", [0.5]),
+    ("PBmodcomp progress", lambda x, v: PBmodcomp(x.fm1, x.fm0, progress=v), "progress", [3]),
+    ("AnovaTable to_text", lambda x, v: lmerpy.anova(x.fm1).to_text(digits=v), "digits", [0]),
     ("datasets load", lambda x, v: lmerpy.datasets.load(v), "nope", ["nope"]),
 ]
 
@@ -303,33 +279,33 @@ def test_reml_false_strings_fit_by_ml_exactly(sleep, value):
 
 
 @pytest.mark.parametrize("value", ["TRUE", "T", "true", np.True_, 1])
-def test_reml_true_strings_fit_by_reml_exactly(sleep, fm, value):
+def test_reml_true_strings_fit_by_reml_exactly(sleep, fm1, value):
     fit = lmerpy.lmer(F, sleep, REML=value)
     assert fit.REML is True
-    np.testing.assert_array_equal(fit.theta, fm.theta)
-    assert float(fit.logLik()) == float(fm.logLik())
+    np.testing.assert_array_equal(fit.theta, fm1.theta)
+    assert float(fit.logLik()) == float(fm1.logLik())
 
 
-def test_r_logicals_elsewhere(sleep, fm, cbpp, gm):
-    assert float(fm.logLik(REML="FALSE")) == float(fm.logLik(REML=False))
-    assert fm.deviance(REML="F") == fm.deviance(REML=False)
-    np.testing.assert_array_equal(fm.residuals(scaled="TRUE"), fm.residuals(scaled=True))
+def test_r_logicals_elsewhere(sleep, fm1, cbpp, gm1):
+    assert float(fm1.logLik(REML="FALSE")) == float(fm1.logLik(REML=False))
+    assert fm1.deviance(REML="F") == fm1.deviance(REML=False)
+    np.testing.assert_array_equal(fm1.residuals(scaled="TRUE"), fm1.residuals(scaled=True))
     ctl = lmerpy.lmerControl(calc_derivs="FALSE", restart_edge="F", use_gradient="TRUE")
     assert ctl.calc_derivs is False and ctl.restart_edge is False and ctl.use_gradient is True
     assert lmerpy.glmerControl(nAGQ0initStep="FALSE").nAGQ0initStep is False
     nd = sleep.head(3).assign(Subject="new")
-    np.testing.assert_array_equal(lmerpy.predict(fm, nd, allow_new_levels="TRUE"),
-                                  lmerpy.predict(fm, nd, allow_new_levels=True))
-    a = lmerpy.simulate(fm, nsim=2.0, seed=np.int64(3), use_u="F")
-    b = lmerpy.simulate(fm, nsim=2, seed=3, use_u=False)
+    np.testing.assert_array_equal(lmerpy.predict(fm1, nd, allow_new_levels="TRUE"),
+                                  lmerpy.predict(fm1, nd, allow_new_levels=True))
+    a = lmerpy.simulate(fm1, nsim=2.0, seed=np.int64(3), use_u="F")
+    b = lmerpy.simulate(fm1, nsim=2, seed=3, use_u=False)
     pd.testing.assert_frame_equal(a, b)
-    g1 = _quiet(lmerpy.glmer, CBPP_F, cbpp, family="binomial", nAGQ=1.0, verbose="FALSE")
-    assert float(g1.logLik()) == float(gm.logLik())
+    g1 = quiet(lmerpy.glmer, CBPP_F, cbpp, family="binomial", nAGQ=1.0, verbose="FALSE")
+    assert float(g1.logLik()) == float(gm1.logLik())
     lf = lmerpy.lFormula(F, sleep, REML="F", na_action="na.omit")
     assert lf.REML is False
     assert lmerpy.lmer(F, sleep, na_action="na.omit").call["na_action"] == "omit"
-    assert str(lmerpy.anova(fm, type="3", ddf="kenward-roger")) == str(
-        lmerpy.anova(fm, type=3, ddf="Kenward-Roger"))
+    assert str(lmerpy.anova(fm1, type="3", ddf="kenward-roger")) == str(
+        lmerpy.anova(fm1, type=3, ddf="Kenward-Roger"))
 
 
 def test_verbose_false_string_is_quiet(sleep, capsys):
@@ -342,14 +318,14 @@ def test_verbose_false_string_is_quiet(sleep, capsys):
 # ---------------------------------------------------------------------- start=
 
 
-def test_lmer_start_forms(sleep, fm):
+def test_lmer_start_forms(sleep, fm1):
     th = [0.9, 0.0, 0.2]
     ref = lmerpy.lmer(F, sleep, start=th)
     for start in (tuple(th), np.array(th), pd.Series(th), {"theta": th},
                   {"theta": th, "fixef": [250.0, 10.0]}):
         fit = lmerpy.lmer(F, sleep, start=start)
         np.testing.assert_array_equal(fit.theta, ref.theta)
-    np.testing.assert_allclose(ref.theta, fm.theta, rtol=1e-3)
+    np.testing.assert_allclose(ref.theta, fm1.theta, rtol=1e-3)
 
 
 @pytest.mark.parametrize("start, words", [
@@ -370,9 +346,9 @@ def test_lmer_start_errors(sleep, start, words):
         assert w in str(info.value), (w, str(info.value))
 
 
-def test_glmer_start(cbpp, gm):
-    th, fe = gm.theta, gm.fixef().to_numpy()
-    fit = _quiet(lmerpy.glmer, CBPP_F, cbpp, family=lmerpy.binomial,
+def test_glmer_start(cbpp, gm1):
+    th, fe = gm1.theta, gm1.fixef().to_numpy()
+    fit = quiet(lmerpy.glmer, CBPP_F, cbpp, family=lmerpy.binomial,
                  start={"theta": th, "fixef": pd.Series(fe)})
     np.testing.assert_allclose(fit.fixef().to_numpy(), fe, rtol=1e-4)
     with pytest.raises(ArgumentError, match=r"incorrect number of fixef components in "
@@ -389,19 +365,19 @@ def test_glmer_start(cbpp, gm):
 # ---------------------------------------------------------------------- refit(newresp)
 
 
-def test_lmm_refit_accepts_numeric_containers(sleep, fm):
+def test_lmm_refit_accepts_numeric_containers(sleep, fm1):
     y = sleep["Reaction"].to_numpy()
-    ref = fm.refit(y)
+    ref = fm1.refit(y)
     for newresp in (sleep["Reaction"], list(y), sleep[["Reaction"]], y.reshape(-1, 1),
                     pd.Series(y, dtype="Float64"), y.astype(object)):
-        fit = fm.refit(newresp)
+        fit = fm1.refit(newresp)
         np.testing.assert_array_equal(fit.theta, ref.theta)
     yi = np.round(y).astype(int)
-    np.testing.assert_array_equal(fm.refit(pd.Series(yi, dtype="Int64")).theta,
-                                  fm.refit(yi.astype(float)).theta)
+    np.testing.assert_array_equal(fm1.refit(pd.Series(yi, dtype="Int64")).theta,
+                                  fm1.refit(yi.astype(float)).theta)
     flag = (sleep["Days"] > 4).to_numpy()
-    np.testing.assert_array_equal(_quiet(fm.refit, flag).fixef(),
-                                  _quiet(fm.refit, flag.astype(float)).fixef())
+    np.testing.assert_array_equal(quiet(fm1.refit, flag).fixef(),
+                                  quiet(fm1.refit, flag.astype(float)).fixef())
 
 
 @pytest.mark.parametrize("make, words", [
@@ -418,39 +394,39 @@ def test_lmm_refit_accepts_numeric_containers(sleep, fm):
                                                      "row 3: nan"]),
     (lambda d: "Reaction", ["response must be numeric", "'Reaction' (str)"]),
 ])
-def test_lmm_refit_errors(sleep, fm, make, words):
+def test_lmm_refit_errors(sleep, fm1, make, words):
     with pytest.raises(DataError) as info:
-        fm.refit(make(sleep))
+        fm1.refit(make(sleep))
     msg = str(info.value)
     assert msg.startswith("refit: ")
     for w in words:
         assert w in msg, (w, msg)
 
 
-def test_glmm_refit_newresp(cbpp, gm):
+def test_glmm_refit_newresp(cbpp, gm1):
     counts = cbpp.assign(fail=cbpp["size"] - cbpp["incidence"])[["incidence", "fail"]]
-    ref = _quiet(gm.refit, counts.to_numpy(dtype=float))
-    fit = _quiet(gm.refit, counts)
+    ref = quiet(gm1.refit, counts.to_numpy(dtype=float))
+    fit = quiet(gm1.refit, counts)
     assert float(fit.logLik()) == float(ref.logLik())
-    np.testing.assert_allclose(float(ref.logLik()), float(gm.logLik()), rtol=1e-6)
+    np.testing.assert_allclose(float(ref.logLik()), float(gm1.logLik()), rtol=1e-6)
     with pytest.raises(DataError, match="refit: response must be numeric: newresp is a list of "
                                         "strings"):
-        gm.refit(["a"] * len(cbpp))
+        gm1.refit(["a"] * len(cbpp))
     with pytest.raises(DataError, match=r"refit: newresp has shape \(56, 3\); expected a vector "
                                         r"or 2 columns with 56 rows"):
-        gm.refit(np.ones((56, 3)))
+        gm1.refit(np.ones((56, 3)))
     with pytest.raises(DataError, match="newresp has 5 values; the model has 56 observations"):
-        gm.refit(np.ones(5))
+        gm1.refit(np.ones(5))
     with pytest.raises(DataError, match="newresp has missing or infinite values"):
-        gm.refit(np.full((56, 2), np.nan))
+        gm1.refit(np.full((56, 2), np.nan))
 
 
 def test_poisson_refit_refuses_a_factor():
     rng = np.random.default_rng(2)
     d = pd.DataFrame({"g": np.repeat(list("abcdef"), 10), "x": rng.normal(size=60)})
     d["y"] = rng.poisson(np.exp(0.5 + 0.3 * d["x"]))
-    fit = _quiet(lmerpy.glmer, "y ~ x + (1|g)", d, family="poisson")
+    fit = quiet(lmerpy.glmer, "y ~ x + (1|g)", d, family="poisson")
     with pytest.raises(DataError, match="response must be numeric: newresp is a factor"):
         fit.refit(pd.Categorical(d["g"]))
-    again = _quiet(fit.refit, d["y"])
+    again = quiet(fit.refit, d["y"])
     assert float(again.logLik()) == pytest.approx(float(fit.logLik()), rel=1e-8)

@@ -28,26 +28,6 @@ SLEEP = "Reaction ~ Days + (Days | Subject)"
 CBPP = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
 
 
-@pytest.fixture(scope="module")
-def sleep():
-    return lmerpy.datasets.load("sleepstudy")
-
-
-@pytest.fixture(scope="module")
-def cbpp():
-    return lmerpy.datasets.load("cbpp")
-
-
-@pytest.fixture(scope="module")
-def fm1(sleep):
-    return lmerpy.lmer(SLEEP, sleep)
-
-
-@pytest.fixture(scope="module")
-def gm1(cbpp):
-    return lmerpy.glmer(CBPP, cbpp, family="binomial")
-
-
 # ----------------------------------------------------------------------------- input kinds
 
 

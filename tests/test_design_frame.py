@@ -22,11 +22,6 @@ def _formula(text):
     return parse_formula(text)
 
 
-@pytest.fixture
-def sleep():
-    return datasets.load("sleepstudy")
-
-
 # --------------------------------------------------------------------------- the frame
 
 def test_caller_frame_is_never_modified():

@@ -3,11 +3,10 @@ the vcov fallback, glmer_nb options, and clear errors on bad input.
 
 Numbers from R are quoted with the R call that made them (R 4.2.2, lme4 1.1-31).
 """
-import warnings
-
 import numpy as np
 import pandas as pd
 import pytest
+from _quiet import quiet
 from _reference import load_case_data
 
 import lmerpy
@@ -20,24 +19,8 @@ CBPP_F = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
 
 
 @pytest.fixture(scope="module")
-def cbpp():
-    return lmerpy.datasets.load("cbpp")
-
-
-@pytest.fixture(scope="module")
 def synth():
     return load_case_data({"data": "synth_glmm"})
-
-
-@pytest.fixture(scope="module")
-def gm1(cbpp):
-    return lmerpy.glmer(CBPP_F, cbpp, family=lmerpy.binomial)
-
-
-def _quiet(f, *a, **k):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return f(*a, **k)
 
 
 # ---------------------------------------------------------------------- modular steps
@@ -89,7 +72,7 @@ def test_residual_types_and_their_definitions(gm1):
 
 
 def test_scaled_residuals_use_sigma_for_gamma(synth):
-    fit = _quiet(lmerpy.glmer, "yg ~ x + (1 | g)", synth, family=lmerpy.Gamma(link="log"))
+    fit = quiet(lmerpy.glmer, "yg ~ x + (1 | g)", synth, family=lmerpy.Gamma(link="log"))
     r = fit.residuals(type="pearson").to_numpy()
     np.testing.assert_allclose(fit.residuals(type="pearson", scaled=True).to_numpy(),
                                r / fit.sigma(), rtol=1e-14)
@@ -165,7 +148,7 @@ def test_gaussian_identity_is_lmer_with_lme4s_warning():
 
 def test_backends_agree(synth):
     f = "cbind(s, n - s) ~ x + (1 | a/b)"
-    fits = {b: _quiet(lmerpy.glmer, f, synth, backend=b) for b in ("cholmod", "scipy")}
+    fits = {b: quiet(lmerpy.glmer, f, synth, backend=b) for b in ("cholmod", "scipy")}
     a, b = fits["cholmod"], fits["scipy"]
     assert float(a.logLik()) == pytest.approx(float(b.logLik()), abs=1e-8)
     np.testing.assert_allclose(a.fixef().to_numpy(), b.fixef().to_numpy(), atol=1e-6)
@@ -225,7 +208,7 @@ def test_glmer_nb_start_theta_and_family():
     df = lmerpy.datasets.load("grouseticks")
     df = df.assign(cHEIGHT=df["HEIGHT"] - df["HEIGHT"].mean())
     f = "TICKS ~ YEAR + cHEIGHT + (1 | BROOD) + (1 | LOCATION)"
-    fit = _quiet(lmerpy.glmer_nb, f, df, theta=10.0)
+    fit = quiet(lmerpy.glmer_nb, f, df, theta=10.0)
     # R: glmer.nb(TICKS ~ YEAR + cHEIGHT + (1|BROOD) + (1|LOCATION), grouseticks):
     #    getME(fit, "glmer.nb.theta") 3.30339464787759 (tests/reference/glmer/grouseticks_nb.json)
     assert fit.getME("glmer.nb.theta") == pytest.approx(3.30339464787759, rel=1e-4)
@@ -293,7 +276,7 @@ def test_gamma_and_inverse_gaussian_need_positive_response(synth):
 
 
 def test_binomial_factor_response(synth):
-    fit = _quiet(lmerpy.glmer, "yfac ~ z + (1 | g)", synth)
+    fit = quiet(lmerpy.glmer, "yfac ~ z + (1 | g)", synth)
     # first level ('survived') is the failure
     np.testing.assert_array_equal(fit.getME("y"), (synth["yfac"] == "died").to_numpy(float))
 

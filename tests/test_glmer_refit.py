@@ -18,11 +18,11 @@ Tolerances:
 - a refit with the fit's own response: log-likelihood 1e-6 of the fit's.
 """
 import pickle
-import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
+from _quiet import quiet
 from _reference import case_kwargs, glmer_cases, load_case_data
 
 import lmerpy
@@ -67,22 +67,6 @@ GT_R = {"logLik": -841.442382682652,
         "fixef": [14.2374382556658, 1.00899304173862, -1.53930802336233, -0.0299762293832073]}
 
 
-def _quiet(fn, *args, **kwargs):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return fn(*args, **kwargs)
-
-
-@pytest.fixture(scope="module")
-def cbpp():
-    return lmerpy.datasets.load("cbpp")
-
-
-@pytest.fixture(scope="module")
-def gm1(cbpp):
-    return lmerpy.glmer(CBPP_F, cbpp, family=lmerpy.binomial)
-
-
 @pytest.fixture(scope="module")
 def gticks():
     return lmerpy.datasets.load("grouseticks")
@@ -90,7 +74,7 @@ def gticks():
 
 @pytest.fixture(scope="module")
 def gt1(gticks):
-    return _quiet(lmerpy.glmer, GT_F, gticks, family=lmerpy.poisson)
+    return quiet(lmerpy.glmer, GT_F, gticks, family=lmerpy.poisson)
 
 
 def _ll(fit):
@@ -130,19 +114,19 @@ def test_refit_new_response_against_lme4_fresh_fit(gm1, cbpp):
 def test_refit_where_pirls_from_the_old_modes_diverged(gt1, gticks):
     tk = np.array(GT_NEW.split(), dtype=float)
     assert tk.shape[0] == 403
-    re = _quiet(gt1.refit, tk)
+    re = quiet(gt1.refit, tk)
     # lme4 warned (singular fit; LOCATION's θ 8.6e-5 there, 0 here): a log-likelihood at least
     # as high as lme4's, within 1e-5 of it
     assert -1e-8 <= _ll(re) - GT_R["logLik"] <= 1e-5
     np.testing.assert_allclose(re.theta, GT_R["theta"], atol=1e-4)
-    fresh = _quiet(lmerpy.glmer, GT_F, gticks.assign(TICKS=tk), family=lmerpy.poisson)
+    fresh = quiet(lmerpy.glmer, GT_F, gticks.assign(TICKS=tk), family=lmerpy.poisson)
     _same_optimum(re, fresh)
     assert _evals(re) < 0.5 * _evals(fresh)
 
 
 def test_refit_same_response_is_the_fit(gm1, gt1):
     for fit in (gm1, gt1):
-        re = _quiet(fit.refit)
+        re = quiet(fit.refit)
         assert _ll(re) == pytest.approx(_ll(fit), abs=1e-6)
         assert _ll(re) >= _ll(fit) - 1e-9          # started at the optimum: never worse
         np.testing.assert_allclose(re.theta, fit.theta, atol=2e-3)
@@ -151,7 +135,7 @@ def test_refit_same_response_is_the_fit(gm1, gt1):
         y = fit.devfun.resp.y * fit.devfun.resp.n_trials
         if y.ndim == 1 and fit.design.y.ndim == 2:
             y = np.column_stack((y, fit.devfun.resp.n_trials - y))
-        re2 = _quiet(fit.refit, y)
+        re2 = quiet(fit.refit, y)
         assert _ll(re2) == pytest.approx(_ll(fit), abs=1e-6)
 
 
@@ -161,7 +145,7 @@ def test_simulated_refits_match_fresh_fits(gm1, cbpp, seed):
     for j in range(3):
         y = Y[..., j]
         re = gm1.refit(y)
-        fresh = _quiet(lmerpy.glmer, CBPP_F, cbpp.assign(incidence=y[:, 0]),
+        fresh = quiet(lmerpy.glmer, CBPP_F, cbpp.assign(incidence=y[:, 0]),
                        family=lmerpy.binomial)
         _same_optimum(re, fresh)
 
@@ -242,12 +226,12 @@ def test_refit_non_canonical_links_replay_the_fresh_fit():
         ref = cases[cid]
         data = load_case_data(ref)
         fam = FAMILIES[ref["family"]](link=ref["link"])
-        fit = _quiet(lmerpy.glmer, ref["formula"], data, family=fam, **case_kwargs(ref, data))
+        fit = quiet(lmerpy.glmer, ref["formula"], data, family=fam, **case_kwargs(ref, data))
         Y, _, _ = simulate_responses(fit, nsim=nsim, seed=4)
         for j in range(nsim):
             y = Y[..., j]
-            re = _quiet(fit.refit, y)
-            fresh = _quiet(fit_glmm, _with_response(fit.design, y), fam, nAGQ=1)
+            re = quiet(fit.refit, y)
+            fresh = quiet(fit_glmm, _with_response(fit.design, y), fam, nAGQ=1)
             assert _ll(re) == pytest.approx(_ll(fresh), abs=1e-9)
             np.testing.assert_allclose(re.theta, fresh.theta, atol=1e-9)
             if fam.has_scale:   # σ follows the new response
@@ -268,10 +252,10 @@ def test_refit_where_the_deviance_jumps():
     mu = np.exp(1.0 + 0.3 * x + rng.normal(scale=0.4, size=12)[g])
     dg = pd.DataFrame({"y": rng.gamma(4.0, mu / 4.0), "x": x, "g": [f"g{i}" for i in g]})
     fam = lmerpy.Gamma(link="log")
-    gf = _quiet(lmerpy.glmer, "y ~ x + (1 | g)", dg, family=fam)
+    gf = quiet(lmerpy.glmer, "y ~ x + (1 | g)", dg, family=fam)
     y2 = rng.gamma(4.0, mu / 4.0)
-    re = _quiet(gf.refit, y2)
-    fresh = _quiet(lmerpy.glmer, "y ~ x + (1 | g)", dg.assign(y=y2), family=fam)
+    re = quiet(gf.refit, y2)
+    fresh = quiet(lmerpy.glmer, "y ~ x + (1 | g)", dg.assign(y=y2), family=fam)
     assert _ll(re) == pytest.approx(_ll(fresh), abs=1e-9)
     np.testing.assert_allclose(re.theta, fresh.theta, atol=1e-9)
     assert re.sigma() == pytest.approx(fresh.sigma(), rel=1e-9)
@@ -303,15 +287,15 @@ def test_refit_negative_binomial_keeps_its_theta(gticks):
     # as lme4's refit of a glmer.nb fit: the shape θ stays fixed; the deviance is glmer_nb's
     # (the Laplace deviance at ũ itself), so the fresh counterpart is that fit at fixed θ
     f = "TICKS ~ YEAR + cHEIGHT + (1 | BROOD) + (1 | LOCATION)"
-    nb = _quiet(lmerpy.glmer_nb, f, gticks)
+    nb = quiet(lmerpy.glmer_nb, f, gticks)
     Y, _, _ = simulate_responses(nb, nsim=2, seed=2)
     for j in range(2):
-        re = _quiet(nb.refit, Y[:, j])
+        re = quiet(nb.refit, Y[:, j])
         assert re.family == nb.family
-        fresh = _quiet(fit_glmm, _with_response(nb.design, Y[:, j]), nb.family, nAGQ=1,
+        fresh = quiet(fit_glmm, _with_response(nb.design, Y[:, j]), nb.family, nAGQ=1,
                        precise=True)
         _same_optimum(re, fresh)
-    assert _ll(_quiet(nb.refit)) == pytest.approx(_ll(nb), abs=1e-6)
+    assert _ll(quiet(nb.refit)) == pytest.approx(_ll(nb), abs=1e-6)
 
 
 def test_refit_after_pickling(gm1, cbpp):

@@ -18,16 +18,6 @@ FM1 = "Reaction ~ Days + (Days | Subject)"
 LME4_THETA = np.array([0.966741773967412, 0.0151690588960361, 0.230909953207795])
 
 
-@pytest.fixture(scope="module")
-def sleep():
-    return datasets.load("sleepstudy")
-
-
-@pytest.fixture(scope="module")
-def fm1(sleep):
-    return lmerpy.lmer(FM1, sleep)
-
-
 def test_modular_steps_give_the_same_fit(sleep, fm1):
     lf = lmerpy.lFormula(FM1, sleep)
     devfun = lmerpy.mkLmerDevfun(lf)

@@ -14,7 +14,6 @@ The classes (see lmerpy.design.scales and lmerpy.optimize.coords):
 """
 import math
 import types
-import warnings
 
 import numpy as np
 import pytest
@@ -23,6 +22,8 @@ import lmerpy
 from lmerpy.design.scales import EXTREME_EXPONENT, SCALE_EXPONENT
 from lmerpy.errors import DataError, FitError
 from lmerpy.models.finite import check_finite_fit
+
+from _quiet import quiet
 
 FM = "Reaction ~ Days + (Days | Subject)"
 CBPP = "cbind(incidence, size - incidence) ~ period + x + (1 | herd)"
@@ -35,27 +36,10 @@ TOL_EST = 2e-5
 TOL_LL = 1e-6
 
 
-def _quiet(fn, *args, **kwargs):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return fn(*args, **kwargs)
-
-
 @pytest.fixture(scope="module")
-def sleep():
-    return lmerpy.datasets.load("sleepstudy")
-
-
-@pytest.fixture(scope="module")
-def base(sleep):
-    return _quiet(lmerpy.lmer, FM, sleep)
-
-
-@pytest.fixture(scope="module")
-def cbpp():
-    d = lmerpy.datasets.load("cbpp")
-    d["x"] = (d["size"] - d["size"].mean()) / 16.0
-    return d
+def cbpp_x(cbpp):
+    """cbpp with a centred numeric predictor ``x`` (size / 16)."""
+    return cbpp.assign(x=(cbpp["size"] - cbpp["size"].mean()) / 16.0)
 
 
 def _scaled(data, column, s):
@@ -73,17 +57,17 @@ def _assert_data_error(excinfo, culprit):
 
 
 @pytest.mark.parametrize("s", [1e-150, 1e-100, 1e-20, 1e-3, 1e20, 1e100])
-def test_lmer_response_scaled_is_the_rescaled_fit(sleep, base, s):
-    fit = _quiet(lmerpy.lmer, FM, _scaled(sleep, "Reaction", s))
+def test_lmer_response_scaled_is_the_rescaled_fit(sleep, fm1, s):
+    fit = quiet(lmerpy.lmer, FM, _scaled(sleep, "Reaction", s))
     n, p = fit.nobs(), len(fit.fixef())
-    np.testing.assert_allclose(fit.theta, base.theta, rtol=TOL_THETA, atol=1e-6)
-    np.testing.assert_allclose(fit.fixef() / s, base.fixef(), rtol=TOL_EST)
-    assert fit.sigma() / s == pytest.approx(base.sigma(), rel=TOL_EST)
-    np.testing.assert_allclose(fit.fitted() / s, base.fitted(), rtol=TOL_EST)
-    np.testing.assert_allclose(fit.ranef()["Subject"] / s, base.ranef()["Subject"],
-                               rtol=1e-3, atol=1e-3 * np.abs(base.ranef()["Subject"]).max().max())
-    np.testing.assert_allclose(fit.vcov() / s ** 2, base.vcov(), rtol=1e-4)
-    assert float(fit.logLik()) + (n - p) * math.log(s) == pytest.approx(float(base.logLik()),
+    np.testing.assert_allclose(fit.theta, fm1.theta, rtol=TOL_THETA, atol=1e-6)
+    np.testing.assert_allclose(fit.fixef() / s, fm1.fixef(), rtol=TOL_EST)
+    assert fit.sigma() / s == pytest.approx(fm1.sigma(), rel=TOL_EST)
+    np.testing.assert_allclose(fit.fitted() / s, fm1.fitted(), rtol=TOL_EST)
+    np.testing.assert_allclose(fit.ranef()["Subject"] / s, fm1.ranef()["Subject"],
+                               rtol=1e-3, atol=1e-3 * np.abs(fm1.ranef()["Subject"]).max().max())
+    np.testing.assert_allclose(fit.vcov() / s ** 2, fm1.vcov(), rtol=1e-4)
+    assert float(fit.logLik()) + (n - p) * math.log(s) == pytest.approx(float(fm1.logLik()),
                                                                         abs=TOL_LL * n)
 
 
@@ -98,19 +82,19 @@ def test_lmer_response_beyond_double_precision_is_refused(sleep, s):
 
 
 @pytest.mark.parametrize("s", [1e-150, 1e-100, 1e-20, 1e-8, 1e-4, 2e3, 1e4, 1e8, 1e20, 1e100])
-def test_lmer_predictor_in_x_and_z_scaled_is_the_rescaled_fit(sleep, base, s):
+def test_lmer_predictor_in_x_and_z_scaled_is_the_rescaled_fit(sleep, fm1, s):
     # Days is a fixed effect and a random slope: its θ row and β take 1/s
-    fit = _quiet(lmerpy.lmer, FM, _scaled(sleep, "Days", s))
+    fit = quiet(lmerpy.lmer, FM, _scaled(sleep, "Days", s))
     th = fit.theta * np.array([1.0, s, s])
-    np.testing.assert_allclose(th, base.theta, rtol=TOL_THETA, atol=5e-5)
-    np.testing.assert_allclose(fit.fixef() * np.array([1.0, s]), base.fixef(), rtol=TOL_EST)
-    assert fit.sigma() == pytest.approx(base.sigma(), rel=TOL_EST)
-    np.testing.assert_allclose(fit.fitted(), base.fitted(), rtol=TOL_EST)
-    vc, vc0 = fit.VarCorr().terms[0], base.VarCorr().terms[0]
+    np.testing.assert_allclose(th, fm1.theta, rtol=TOL_THETA, atol=5e-5)
+    np.testing.assert_allclose(fit.fixef() * np.array([1.0, s]), fm1.fixef(), rtol=TOL_EST)
+    assert fit.sigma() == pytest.approx(fm1.sigma(), rel=TOL_EST)
+    np.testing.assert_allclose(fit.fitted(), fm1.fitted(), rtol=TOL_EST)
+    vc, vc0 = fit.VarCorr().terms[0], fm1.VarCorr().terms[0]
     np.testing.assert_allclose(vc.stddev * np.array([1.0, s]), vc0.stddev, rtol=TOL_THETA)
     np.testing.assert_allclose(vc.corr, vc0.corr, atol=1e-3)
     # REML: log|R_X|² grows by 2 log s
-    assert float(fit.logLik()) + math.log(s) == pytest.approx(float(base.logLik()), abs=1e-5)
+    assert float(fit.logLik()) + math.log(s) == pytest.approx(float(fm1.logLik()), abs=1e-5)
     assert not fit.isSingular()
     assert fit.optsum.conv_messages == []
 
@@ -121,9 +105,9 @@ def test_lmer_power_of_two_predictor_scale(sleep, k):
     # coordinates: the same fit up to the REML constant's rounding
     d = sleep.copy()
     d["x"] = d["Days"] / 8.0
-    ref = _quiet(lmerpy.lmer, "Reaction ~ x + (x | Subject)", d)
+    ref = quiet(lmerpy.lmer, "Reaction ~ x + (x | Subject)", d)
     d["x"] = np.ldexp(d["x"].to_numpy(), k)
-    fit = _quiet(lmerpy.lmer, "Reaction ~ x + (x | Subject)", d)
+    fit = quiet(lmerpy.lmer, "Reaction ~ x + (x | Subject)", d)
     np.testing.assert_allclose(fit.theta * np.ldexp(1.0, [0, k, k]), ref.theta, rtol=1e-6)
     np.testing.assert_allclose(fit.fixef() * np.ldexp(1.0, [0, k]), ref.fixef(), rtol=1e-9)
     assert float(fit.logLik()) + k * math.log(2.0) == pytest.approx(float(ref.logLik()),
@@ -133,8 +117,8 @@ def test_lmer_power_of_two_predictor_scale(sleep, k):
 
 @pytest.mark.parametrize("s", [1e-150, 1e-20, 1e20, 1e100])
 def test_lmer_fixed_only_predictor_scaled(sleep, s):
-    ref = _quiet(lmerpy.lmer, "Reaction ~ Days + (1 | Subject)", sleep)
-    fit = _quiet(lmerpy.lmer, "Reaction ~ Days + (1 | Subject)", _scaled(sleep, "Days", s))
+    ref = quiet(lmerpy.lmer, "Reaction ~ Days + (1 | Subject)", sleep)
+    fit = quiet(lmerpy.lmer, "Reaction ~ Days + (1 | Subject)", _scaled(sleep, "Days", s))
     np.testing.assert_allclose(fit.theta, ref.theta, rtol=TOL_THETA)
     np.testing.assert_allclose(fit.fixef() * np.array([1.0, s]), ref.fixef(), rtol=TOL_EST)
     assert fit.sigma() == pytest.approx(ref.sigma(), rel=TOL_EST)
@@ -159,20 +143,20 @@ def test_random_term_column_beyond_double_precision_is_refused(sleep):
 
 
 @pytest.mark.parametrize("s", [1e-20, 1e20])
-def test_ddf_of_a_rescaled_fit(sleep, base, s):
-    fit = _quiet(lmerpy.lmer, FM, _scaled(sleep, "Days", s))
+def test_ddf_of_a_rescaled_fit(sleep, fm1, s):
+    fit = quiet(lmerpy.lmer, FM, _scaled(sleep, "Days", s))
     for ddf in ("Satterthwaite", "Kenward-Roger"):
-        a = _quiet(lambda: base.summary(ddf=ddf).coefficients)
-        b = _quiet(lambda: fit.summary(ddf=ddf).coefficients)
+        a = quiet(lambda: fm1.summary(ddf=ddf).coefficients)
+        b = quiet(lambda: fit.summary(ddf=ddf).coefficients)
         np.testing.assert_allclose(b["df"], a["df"], rtol=1e-3)
         np.testing.assert_allclose(b["t value"], a["t value"], rtol=1e-4)
 
 
-def test_profile_confint_of_a_rescaled_fit(sleep, base):
+def test_profile_confint_of_a_rescaled_fit(sleep, fm1):
     s = 1e-20
-    fit = _quiet(lmerpy.lmer, FM, _scaled(sleep, "Days", s))
-    a = _quiet(base.confint)
-    b = _quiet(fit.confint)
+    fit = quiet(lmerpy.lmer, FM, _scaled(sleep, "Days", s))
+    a = quiet(fm1.confint)
+    b = quiet(fit.confint)
     b.loc[".sig03"] = b.loc[".sig03"] * s
     b.loc["Days"] = b.loc["Days"] * s
     np.testing.assert_allclose(b.to_numpy(), a.to_numpy(), rtol=1e-3, atol=1e-4)
@@ -184,8 +168,8 @@ def test_profile_confint_of_a_rescaled_fit(sleep, base):
 @pytest.mark.parametrize("s", [1e-100, 1e-20, 1e20, 1e100])
 def test_lmer_weights_scaled(sleep, s):
     w = np.linspace(0.5, 2.0, len(sleep))
-    ref = _quiet(lmerpy.lmer, FM, sleep, weights=w)
-    fit = _quiet(lmerpy.lmer, FM, sleep, weights=w * s)
+    ref = quiet(lmerpy.lmer, FM, sleep, weights=w)
+    fit = quiet(lmerpy.lmer, FM, sleep, weights=w * s)
     np.testing.assert_allclose(fit.theta * math.sqrt(s), ref.theta, rtol=TOL_THETA, atol=5e-5)
     np.testing.assert_allclose(fit.fixef(), ref.fixef(), rtol=TOL_EST)
     assert fit.sigma() / math.sqrt(s) == pytest.approx(ref.sigma(), rel=TOL_EST)
@@ -210,9 +194,9 @@ def test_lmer_offset_beyond_double_precision_is_refused(sleep):
 
 
 @pytest.mark.parametrize("s", [1e-150, 1e-20, 1e-8, 1e8, 1e20, 1e100])
-def test_glmer_predictor_scaled_is_the_rescaled_fit(cbpp, s):
-    ref = _quiet(lmerpy.glmer, CBPP, cbpp, family="binomial")
-    fit = _quiet(lmerpy.glmer, CBPP, _scaled(cbpp, "x", s), family="binomial")
+def test_glmer_predictor_scaled_is_the_rescaled_fit(cbpp_x, s):
+    ref = quiet(lmerpy.glmer, CBPP, cbpp_x, family="binomial")
+    fit = quiet(lmerpy.glmer, CBPP, _scaled(cbpp_x, "x", s), family="binomial")
     scale = np.ones(len(ref.fixef()))
     scale[-1] = s
     np.testing.assert_allclose(fit.fixef() * scale, ref.fixef(), rtol=1e-4, atol=1e-6)
@@ -224,9 +208,9 @@ def test_glmer_predictor_scaled_is_the_rescaled_fit(cbpp, s):
 
 
 @pytest.mark.parametrize("k", [-300, -66, -30, 30, 66, 300])
-def test_glmer_power_of_two_random_slope_scale_is_exact(cbpp, k):
-    ref = _quiet(lmerpy.glmer, CBPP_SLOPE, cbpp, family="binomial")
-    fit = _quiet(lmerpy.glmer, CBPP_SLOPE, _scaled(cbpp, "x", math.ldexp(1.0, k)),
+def test_glmer_power_of_two_random_slope_scale_is_exact(cbpp_x, k):
+    ref = quiet(lmerpy.glmer, CBPP_SLOPE, cbpp_x, family="binomial")
+    fit = quiet(lmerpy.glmer, CBPP_SLOPE, _scaled(cbpp_x, "x", math.ldexp(1.0, k)),
                  family="binomial")
     np.testing.assert_array_equal(fit.theta * np.ldexp(1.0, [0, k]), ref.theta)
     np.testing.assert_array_equal(fit.fixef() * np.ldexp(1.0, [0, 0, 0, 0, k]), ref.fixef())
@@ -234,9 +218,9 @@ def test_glmer_power_of_two_random_slope_scale_is_exact(cbpp, k):
 
 
 @pytest.mark.parametrize("s", [1e-300, 1e300])
-def test_glmer_predictor_beyond_double_precision_is_refused(cbpp, s):
+def test_glmer_predictor_beyond_double_precision_is_refused(cbpp_x, s):
     with pytest.raises(DataError) as e:
-        lmerpy.glmer(CBPP, _scaled(cbpp, "x", s), family="binomial")
+        lmerpy.glmer(CBPP, _scaled(cbpp_x, "x", s), family="binomial")
     _assert_data_error(e, "'x'")
 
 
@@ -252,30 +236,30 @@ def test_glmer_huge_poisson_counts_fail_naming_the_response():
     # says so and gives the data's scales
     g = lmerpy.datasets.load("grouseticks")
     with pytest.raises(FitError) as e:
-        _quiet(lmerpy.glmer, "TICKS ~ YEAR + (1 | BROOD)", _scaled(g, "TICKS", 1e12),
+        quiet(lmerpy.glmer, "TICKS ~ YEAR + (1 | BROOD)", _scaled(g, "TICKS", 1e12),
                family="poisson")
     msg = str(e.value)
     assert "at the starting values" in msg and "response 'TICKS'" in msg
 
 
 @pytest.mark.parametrize("s", [1e-300, 1e300])
-def test_glmer_weights_beyond_double_precision_are_refused(cbpp, s):
+def test_glmer_weights_beyond_double_precision_are_refused(cbpp_x, s):
     with pytest.raises(DataError) as e:
-        lmerpy.glmer("incidence / size ~ period + (1 | herd)", cbpp, family="binomial",
-                     weights=cbpp["size"].to_numpy() * s)
+        lmerpy.glmer("incidence / size ~ period + (1 | herd)", cbpp_x, family="binomial",
+                     weights=cbpp_x["size"].to_numpy() * s)
     _assert_data_error(e, "'weights'")
 
 
-def test_glmer_offset_beyond_double_precision_is_refused(cbpp):
+def test_glmer_offset_beyond_double_precision_is_refused(cbpp_x):
     with pytest.raises(DataError) as e:
-        lmerpy.glmer(CBPP, cbpp, family="binomial", offset=np.full(len(cbpp), 1e300))
+        lmerpy.glmer(CBPP, cbpp_x, family="binomial", offset=np.full(len(cbpp_x), 1e300))
     _assert_data_error(e, "the offset")
 
 
-def test_glmer_offset_beyond_the_optimizers_resolution(cbpp):
+def test_glmer_offset_beyond_the_optimizers_resolution(cbpp_x):
     # η = 1e20 + Xβ: the intercept must cancel 1e20, where a double's spacing is 16384
     with pytest.raises(FitError) as e:
-        _quiet(lmerpy.glmer, CBPP, cbpp, family="binomial", offset=np.full(len(cbpp), 1e20))
+        quiet(lmerpy.glmer, CBPP, cbpp_x, family="binomial", offset=np.full(len(cbpp_x), 1e20))
     msg = str(e.value)
     assert "the fixed effect '(Intercept)'" in msg and "offset: largest |value| 1e+20" in msg
 
@@ -283,17 +267,17 @@ def test_glmer_offset_beyond_the_optimizers_resolution(cbpp):
 # ---------------------------------------------------------------------------------- refits
 
 
-def test_refit_newresp_beyond_double_precision_is_refused(base, sleep):
+def test_refit_newresp_beyond_double_precision_is_refused(fm1, sleep):
     with pytest.raises(DataError) as e:
-        base.refit(sleep["Reaction"].to_numpy() * 1e300)
+        fm1.refit(sleep["Reaction"].to_numpy() * 1e300)
     _assert_data_error(e, "'newresp'")
 
 
-def test_refit_newresp_scaled(base, sleep):
+def test_refit_newresp_scaled(fm1, sleep):
     s = 1e-100
-    fit = _quiet(base.refit, sleep["Reaction"].to_numpy() * s)
-    np.testing.assert_allclose(fit.theta, base.theta, rtol=TOL_THETA)
-    np.testing.assert_allclose(fit.fixef() / s, base.fixef(), rtol=TOL_EST)
+    fit = quiet(fm1.refit, sleep["Reaction"].to_numpy() * s)
+    np.testing.assert_allclose(fit.theta, fm1.theta, rtol=TOL_THETA)
+    np.testing.assert_allclose(fit.fixef() / s, fm1.fixef(), rtol=TOL_EST)
 
 
 # ---------------------------------------------------------------------------------- the last check
@@ -305,7 +289,7 @@ def test_sigma_whose_square_underflows_is_a_fit_error(sleep):
     rng = np.random.default_rng(1)
     d["y"] = 1e-150 * (10.0 * d["Days"] + 1e-8 * rng.standard_normal(len(d)))
     with pytest.raises(FitError) as e:
-        _quiet(lmerpy.lmer, "y ~ Days + (1 | Subject)", d)
+        quiet(lmerpy.lmer, "y ~ Days + (1 | Subject)", d)
     msg = str(e.value)
     assert "σ =" in msg and "not representable" in msg and "response 'y'" in msg
 
@@ -354,12 +338,12 @@ def test_check_finite_fit_glmm(design, changes, culprit):
     check_finite_fit(design, _solution(sigma=np.nan), glmm=True, has_scale=False)
 
 
-def test_normal_data_untouched(base):
+def test_normal_data_untouched(fm1):
     # within 2^±10 nothing is rescaled: lme4's start and coordinates (the golden tests pin
     # the bits of the fits themselves)
-    assert base.optsum.coord_scale is None
-    np.testing.assert_array_equal(base.optsum.theta_start, [1.0, 0.0, 1.0])
-    assert max(base.design.reterms[0].X.max(), base.design.X.max()) < 2.0 ** SCALE_EXPONENT
+    assert fm1.optsum.coord_scale is None
+    np.testing.assert_array_equal(fm1.optsum.theta_start, [1.0, 0.0, 1.0])
+    assert max(fm1.design.reterms[0].X.max(), fm1.design.X.max()) < 2.0 ** SCALE_EXPONENT
 
 
 def test_the_refusal_bound_keeps_squares_normal():

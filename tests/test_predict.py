@@ -67,16 +67,6 @@ def test_predict_matches_lme4(ref, k, fits):
     assert np.all(np.abs(got.to_numpy() - want) < tol)
 
 
-@pytest.fixture(scope="module")
-def sleep():
-    return lmerpy.datasets.load("sleepstudy")
-
-
-@pytest.fixture(scope="module")
-def fm1(sleep):
-    return lmerpy.lmer("Reaction ~ Days + (Days | Subject)", sleep)
-
-
 ND = pd.DataFrame({"Days": [1.0, 2.0, 3.0], "Subject": ["999", "308", "1000"]})
 
 

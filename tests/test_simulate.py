@@ -41,16 +41,6 @@ def _z_var(draws, var):
     return (draws.var(axis=1, ddof=1) - var) / np.sqrt(np.maximum(m4 - s2 ** 2, 1e-300) / N)
 
 
-@pytest.fixture(scope="module")
-def sleep():
-    return lmerpy.datasets.load("sleepstudy")
-
-
-@pytest.fixture(scope="module")
-def fm1(sleep):
-    return lmerpy.lmer("Reaction ~ Days + (Days | Subject)", sleep)
-
-
 def _marginal_cov(fit, rows=None):
     Z = fit.design.Zt.T.toarray()
     L = fit.design.lambdat_at(fit.theta).T.toarray()
@@ -173,36 +163,27 @@ def _glmer(ref_id):
         return lmerpy.glmer(ref["formula"], data, family=fam, nAGQ=ref["nAGQ"], **kw), data
 
 
-@pytest.fixture(scope="module")
-def cbpp_fit():
-    cbpp = lmerpy.datasets.load("cbpp")
-    return lmerpy.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp,
-                        family="binomial"), cbpp
-
-
-def test_binomial_cbind(cbpp_fit):
-    fit, cbpp = cbpp_fit
+def test_binomial_cbind(gm1, cbpp):
     N = 2000
-    sims = fit.simulate(nsim=N, seed=4, use_u=True)
+    sims = gm1.simulate(nsim=N, seed=4, use_u=True)
     assert sims.shape == (56, 2 * N)
     assert list(sims.columns[:2]) == [("sim_1", "incidence"), ("sim_1", "size - incidence")]
     succ = sims.xs("incidence", axis=1, level=1).to_numpy()
     fail = sims.xs("size - incidence", axis=1, level=1).to_numpy()
     size = cbpp["size"].to_numpy()
     np.testing.assert_array_equal(succ + fail, np.repeat(size[:, None], N, axis=1))
-    mu = fit.fitted().to_numpy()
+    mu = gm1.fitted().to_numpy()
     assert np.max(np.abs(_z_mean(succ, size * mu, size * mu * (1 - mu)))) < 5
     assert np.max(np.abs(_z_var(succ, size * mu * (1 - mu)))) < 5
 
 
-def test_binomial_unconditional_mean(cbpp_fit):
-    fit, cbpp = cbpp_fit
+def test_binomial_unconditional_mean(gm1, cbpp):
     N = 3000
-    succ = fit.simulate(nsim=N, seed=9).xs("incidence", axis=1, level=1).to_numpy()
+    succ = gm1.simulate(nsim=N, seed=9).xs("incidence", axis=1, level=1).to_numpy()
     # E[y] = size · E[logit⁻¹(η + σ_b z)], by Gauss–Hermite quadrature
     x, w = np.polynomial.hermite_e.hermegauss(40)
-    eta = fit.predict(re_form=lmerpy.NA).to_numpy()
-    sb = fit.theta[0]
+    eta = gm1.predict(re_form=lmerpy.NA).to_numpy()
+    sb = gm1.theta[0]
     p = (1 / (1 + np.exp(-(eta[:, None] + sb * x[None, :])))) @ w / w.sum()
     pp = (1 / (1 + np.exp(-(eta[:, None] + sb * x[None, :])))) ** 2 @ w / w.sum()
     size = cbpp["size"].to_numpy()

@@ -87,11 +87,6 @@ def test_warn_takes_only_lmerpy_categories():
 
 
 @pytest.fixture(scope="module")
-def sleep():
-    return lmerpy.datasets.load("sleepstudy")
-
-
-@pytest.fixture(scope="module")
 def dyestuff2():
     return lmerpy.datasets.load("Dyestuff2")
 
