@@ -46,7 +46,7 @@ def _ref(name):
 
 
 @pytest.fixture(scope="module")
-def sleep():
+def sleep_case():
     ref = _ref("sleep_slope.json")
     data = lmerpy.datasets.load("sleepstudy")
     fit = lmerpy.lmer(ref["formula"], data)
@@ -91,8 +91,8 @@ def _segments_x(coll):
 # ---------------------------------------------------------------------- caterpillar
 
 
-def test_caterpillar_sleepstudy_values_and_intervals(sleep, tmp_path):
-    ref, _, fit = sleep
+def test_caterpillar_sleepstudy_values_and_intervals(sleep_case, tmp_path):
+    ref, _, fit = sleep_case
     fig = plot.caterpillar(fit)
     _png(fig, tmp_path)
     values, condsd = _golden_ranef(ref, "Subject")
@@ -138,8 +138,8 @@ def test_caterpillar_crossed_factors_and_group_choice(penicillin, tmp_path):
                                norm.ppf(0.9) * condsd.loc[labels, "(Intercept)"], rtol=1e-3)
 
 
-def test_caterpillar_bad_arguments(sleep):
-    _, _, fit = sleep
+def test_caterpillar_bad_arguments(sleep_case):
+    _, _, fit = sleep_case
     with pytest.raises(LmerpyError, match="no grouping factor named 'Subj'.*Subject"):
         plot.caterpillar(fit, group="Subj")
     with pytest.raises(LmerpyError, match="level must be strictly between 0 and 1"):
@@ -164,8 +164,8 @@ def test_ppoints_and_qqline_as_r():
     assert a == pytest.approx(3.0, rel=1e-12)
 
 
-def test_qqplot_residuals(sleep, tmp_path):
-    ref, data, fit = sleep
+def test_qqplot_residuals(sleep_case, tmp_path):
+    ref, data, fit = sleep_case
     fig = plot.qqplot_residuals(fit)
     _png(fig, tmp_path)
     (ax,) = fig.axes
@@ -184,8 +184,8 @@ def test_qqplot_residuals(sleep, tmp_path):
     assert not any(a.get_gid() == "qqline" for a in bare.lines)
 
 
-def test_qqplot_ranef(sleep, penicillin, tmp_path):
-    ref, _, fit = sleep
+def test_qqplot_ranef(sleep_case, penicillin, tmp_path):
+    ref, _, fit = sleep_case
     fig = plot.qqplot_ranef(fit)
     _png(fig, tmp_path)
     assert [ax.get_title() for ax in fig.axes] == ["Subject: (Intercept)", "Subject: Days"]
@@ -225,8 +225,8 @@ def test_lowess_matches_r():
         plot.lowess([1, 2, 3], [1, 2])
 
 
-def test_residuals_vs_fitted(sleep, tmp_path):
-    ref, data, fit = sleep
+def test_residuals_vs_fitted(sleep_case, tmp_path):
+    ref, data, fit = sleep_case
     fig = plot.residuals_vs_fitted(fit, smooth=True)
     _png(fig, tmp_path)
     (ax,) = fig.axes

@@ -23,7 +23,7 @@ REF = Path(__file__).parent / "reference"
 
 
 @pytest.fixture(scope="module")
-def sleep():
+def sleep_case():
     ref = json.loads((REF / "sleep_slope.json").read_text())
     data = lmerpy.datasets.load("sleepstudy")
     return ref, data, lmerpy.lmer(ref["formula"], data)
@@ -86,8 +86,8 @@ def test_parse_rejects_non_strings():
 # ---------------------------------------------------------------------- the plot
 
 
-def test_panels_per_subject_with_fitted_lines(sleep, tmp_path):
-    ref, data, fit = sleep
+def test_panels_per_subject_with_fitted_lines(sleep_case, tmp_path):
+    ref, data, fit = sleep_case
     before = data.copy()
     fig = plot.panel_plot(data, "Reaction ~ Days | Subject", fit=fit)
     _png(fig, tmp_path)
@@ -113,9 +113,9 @@ def test_panels_per_subject_with_fitted_lines(sleep, tmp_path):
         ["population", "conditional"]
 
 
-def test_polars_data_draw_the_same_panels(sleep):
+def test_polars_data_draw_the_same_panels(sleep_case):
     import polars as pl
-    _, data, fit = sleep
+    _, data, fit = sleep_case
     want = plot.panel_plot(data, "Reaction ~ Days | Subject", fit=fit)
     got = plot.panel_plot(pl.from_pandas(data), "Reaction ~ Days | Subject", fit=fit)
     assert [ax.get_title() for ax in got.axes] == [ax.get_title() for ax in want.axes]
@@ -162,8 +162,8 @@ def test_backquoted_names(tmp_path):
     assert fig.axes[0].get_ylabel() == "my y"
 
 
-def test_errors_name_the_column(sleep):
-    _, data, fit = sleep
+def test_errors_name_the_column(sleep_case):
+    _, data, fit = sleep_case
     with pytest.raises(UnknownColumnError,
                        match="column 'Subjet' not found in data; did you mean 'Subject'"):
         plot.panel_plot(data, "Reaction ~ Days | Subjet")

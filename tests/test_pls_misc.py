@@ -14,15 +14,15 @@ BACKENDS = available_backends()
 
 
 @pytest.fixture(scope="module")
-def sleep():
+def sleep_case():
     ref = load_ref("sleep_slope")
     return ref, design_from_ref(ref)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("REML", [True, False], ids=["REML", "ML"])
-def test_with_response_equals_a_fresh_object(sleep, backend, REML):
-    ref, des = sleep
+def test_with_response_equals_a_fresh_object(sleep_case, backend, REML):
+    ref, des = sleep_case
     dev = LmmDeviance(des, REML=REML, backend=backend)
     rng = np.random.default_rng(7)
     y2 = des.y + rng.normal(0, 30, des.n)
@@ -50,10 +50,10 @@ def test_with_response_equals_a_fresh_object(sleep, backend, REML):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_large_response_mean_does_not_cancel(sleep, backend):
+def test_large_response_mean_does_not_cancel(sleep_case, backend):
     """r² comes from cross-products; a shifted response (intercept absorbs it) must not
     lose digits: the criterion and σ are invariant, β̂₀ shifts exactly."""
-    ref, des = sleep
+    ref, des = sleep_case
     dev = LmmDeviance(des, REML=True, backend=backend)
     shifted = dev.with_response(des.y + 1e8)
     th = ref["theta"]
@@ -73,8 +73,8 @@ def test_rank_deficient_X_raises_lme4_message(backend):
         dev(ref["theta"])
 
 
-def test_theta_errors(sleep):
-    _, des = sleep
+def test_theta_errors(sleep_case):
+    _, des = sleep_case
     dev = LmmDeviance(des)
     with pytest.raises(DataError, match="theta has length 2, expected 3"):
         dev([1.0, 1.0])
@@ -84,8 +84,8 @@ def test_theta_errors(sleep):
     assert isinstance(DataError("x"), LmerpyError)
 
 
-def test_response_errors(sleep):
-    _, des = sleep
+def test_response_errors(sleep_case):
+    _, des = sleep_case
     dev = LmmDeviance(des)
     with pytest.raises(DataError, match="length 10, expected 180"):
         dev.with_response(np.ones(10))
@@ -95,9 +95,9 @@ def test_response_errors(sleep):
         dev.with_response(y)
 
 
-def test_cholmod_missing_is_a_clear_error(sleep, monkeypatch):
+def test_cholmod_missing_is_a_clear_error(sleep_case, monkeypatch):
     import lmerpy.pls.factor.chooser as mod
-    _, des = sleep
+    _, des = sleep_case
     monkeypatch.setattr(mod, "cholmod_available", lambda: False)
     assert mod.available_backends() == ["scipy"]
     dev = LmmDeviance(des)
@@ -122,7 +122,7 @@ def _fake_sksparse(monkeypatch, version, module_names, factor_names=()):
     monkeypatch.setitem(sys.modules, "sksparse.cholmod", chol)
 
 
-def test_scikit_sparse_05_api_is_not_used(sleep, monkeypatch, capsys):
+def test_scikit_sparse_05_api_is_not_used(sleep_case, monkeypatch, capsys):
     """scikit-sparse 0.5 rewrote sksparse.cholmod (no analyze/cholesky_inplace/solve_L): with
     it installed lmerpy falls back to scipy and says why, instead of an AttributeError."""
     import lmerpy
@@ -132,7 +132,7 @@ def test_scikit_sparse_05_api_is_not_used(sleep, monkeypatch, capsys):
     assert not usable and not cholmod_available()
     assert "0.5.0" in why and "analyze" in why and SUPPORTED in why
     assert available_backends() == ["scipy"]
-    _, des = sleep
+    _, des = sleep_case
     assert LmmDeviance(des).backend_name == "scipy"
     with pytest.raises(LmerpyError, match="scikit-sparse 0.4"):
         LmmDeviance(des, backend="cholmod")
@@ -157,8 +157,8 @@ def test_scikit_sparse_absent(monkeypatch):
     assert cholmod_status() == (False, "scikit-sparse not installed")
 
 
-def test_attributes(sleep):
-    ref, des = sleep
+def test_attributes(sleep_case):
+    ref, des = sleep_case
     dev = LmmDeviance(des, REML=False)
     assert (dev.n, dev.p, dev.q, dev.n_theta) == (180, 2, 36, 3)
     np.testing.assert_array_equal(dev.theta0, [1.0, 0.0, 1.0])
@@ -241,10 +241,10 @@ def test_no_fixed_effects(backend):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_pickle_round_trip(sleep, backend):
+def test_pickle_round_trip(sleep_case, backend):
     """Deviance functions can be sent to worker processes (parallel bootstrap)."""
     import pickle
-    ref, des = sleep
+    ref, des = sleep_case
     dev = LmmDeviance(des, REML=True, backend=backend)
     dev(ref["theta"])
     dev2 = pickle.loads(pickle.dumps(dev))
