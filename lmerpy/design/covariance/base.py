@@ -37,7 +37,7 @@ import numpy as np
 
 from ...errors import ArgumentError
 
-__all__ = ["Covariance", "SINGULAR_TOL", "PROFILE_SCALES", "lower_triangle",
+__all__ = ["Covariance", "ParIsTheta", "SINGULAR_TOL", "PROFILE_SCALES", "lower_triangle",
            "unstructured_pattern", "semidefinite_cholesky"]
 
 #: lme4's ``getSingTol()`` (``options(lme4.singular.tolerance = 1e-4)``)
@@ -432,3 +432,32 @@ class Covariance(ABC):
     def is_singular(self, par, tol: float = SINGULAR_TOL) -> bool:
         """R: ``isSingular(object, tol)`` for this term: a standard deviation (``us``: a
         diagonal θ) below ``tol``, or a correlation within ``tol`` of its bound."""
+
+
+class ParIsTheta(Covariance):
+    """A structure whose ``par`` is θ itself (``us``, ``diag``): θ ↔ ``par`` is the identity,
+    its Jacobian the unit matrix, and the ``par`` groups of ``newton_ai`` are the θ groups
+    (abstract: a subclass gives the sizes, the pattern, bounds, start, ``vc`` and names)."""
+
+    __slots__ = ()
+
+    @property
+    def is_identity(self) -> bool:
+        return True
+
+    @property
+    def n_theta(self) -> int:
+        return self.n_par
+
+    def par_groups(self) -> List[np.ndarray]:
+        return self.theta_groups()
+
+    def par_to_theta(self, par) -> np.ndarray:
+        return self.check_par(par)
+
+    def theta_to_par(self, theta) -> np.ndarray:
+        return self.check_theta(theta)
+
+    def theta_jacobian(self, par) -> np.ndarray:
+        self.check_par(par)
+        return np.eye(self.n_theta)

@@ -14,12 +14,12 @@ from typing import List, Tuple
 import numpy as np
 
 from ...errors import ArgumentError
-from .base import SINGULAR_TOL, Covariance
+from .base import SINGULAR_TOL, ParIsTheta
 
 __all__ = ["Diagonal"]
 
 
-class Diagonal(Covariance):
+class Diagonal(ParIsTheta):
     """lme4's ``diag(x | g, hom = FALSE)`` for a term with ``k`` columns."""
 
     kind = "diag"
@@ -28,16 +28,8 @@ class Diagonal(Covariance):
     _has_varcov = True
 
     @property
-    def is_identity(self) -> bool:
-        return True
-
-    @property
     def n_par(self) -> int:
         return 1 if self.hom else self.k
-
-    @property
-    def n_theta(self) -> int:
-        return self.n_par
 
     def pattern(self):
         d = np.arange(self.k, dtype=np.int64)
@@ -49,9 +41,6 @@ class Diagonal(Covariance):
             return np.zeros(self.k, dtype=np.int64)
         return np.arange(self.k, dtype=np.int64)
 
-    def par_groups(self) -> List[np.ndarray]:
-        return self.theta_groups()
-
     @property
     def start(self) -> np.ndarray:
         return np.ones(self.n_par)
@@ -59,16 +48,6 @@ class Diagonal(Covariance):
     @property
     def lower(self) -> np.ndarray:
         return np.zeros(self.n_par)
-
-    def par_to_theta(self, par) -> np.ndarray:
-        return self.check_par(par)
-
-    def theta_to_par(self, theta) -> np.ndarray:
-        return self.check_theta(theta)
-
-    def theta_jacobian(self, par) -> np.ndarray:
-        self.check_par(par)
-        return np.eye(self.n_theta)
 
     def vc(self, par) -> Tuple[np.ndarray, np.ndarray]:
         return self.check_par(par), np.zeros(0)

@@ -13,13 +13,13 @@ from typing import List, Tuple
 import numpy as np
 
 from ...errors import ArgumentError
-from .base import SINGULAR_TOL, Covariance, lower_triangle, semidefinite_cholesky, \
+from .base import SINGULAR_TOL, ParIsTheta, lower_triangle, semidefinite_cholesky, \
     unstructured_pattern
 
 __all__ = ["Unstructured"]
 
 
-class Unstructured(Covariance):
+class Unstructured(ParIsTheta):
     """lme4's ``us(x | g)`` — and plain ``(x | g)`` — for a term with ``k`` columns."""
 
     kind = "us"
@@ -28,16 +28,8 @@ class Unstructured(Covariance):
     _has_varcov = True
 
     @property
-    def is_identity(self) -> bool:
-        return True
-
-    @property
     def n_par(self) -> int:
         return self.k * (self.k + 1) // 2
-
-    @property
-    def n_theta(self) -> int:
-        return self.n_par
 
     def pattern(self):
         rows, cols, _ = unstructured_pattern(self.k)
@@ -53,9 +45,6 @@ class Unstructured(Covariance):
         k = self.k
         return np.array([s * k - s * (s - 1) // 2 for s in range(k)], dtype=np.int64)
 
-    def par_groups(self) -> List[np.ndarray]:
-        return self.theta_groups()
-
     @property
     def start(self) -> np.ndarray:
         out = np.zeros(self.n_par)
@@ -67,16 +56,6 @@ class Unstructured(Covariance):
         out = np.full(self.n_par, -np.inf)
         out[self.diagonal_positions] = 0.0
         return out
-
-    def par_to_theta(self, par) -> np.ndarray:
-        return self.check_par(par)
-
-    def theta_to_par(self, theta) -> np.ndarray:
-        return self.check_theta(theta)
-
-    def theta_jacobian(self, par) -> np.ndarray:
-        self.check_par(par)
-        return np.eye(self.n_theta)
 
     def vc(self, par) -> Tuple[np.ndarray, np.ndarray]:
         p = self.check_par(par)
