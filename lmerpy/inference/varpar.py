@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from ..design.covariance.base import lower_triangle, semidefinite_cholesky
+
 __all__ = ["sdcor_to_theta", "theta_blocks", "theta_to_sdcor", "var_bounds", "var_par_names"]
 
 
@@ -20,11 +22,11 @@ def theta_blocks(fit):
 
 
 def _tri(p):
-    """Row and column indices of a p x p lower triangle in column-major order."""
+    """Row and column indices of a p x p lower triangle in column-major order (``lower_triangle``,
+    kept per p: the profile converts θ at every step)."""
     tri = _TRI.get(p)
     if tri is None:
-        cols, rows = np.triu_indices(p)
-        tri = _TRI[p] = (rows, cols)
+        tri = _TRI[p] = lower_triangle(p)
     return tri
 
 
@@ -88,26 +90,9 @@ def sdcor_to_theta(sdcor, blocks, sigma=1.0):
         C[rows[~diag], cols[~diag]] = blk[~diag]
         C[cols[~diag], rows[~diag]] = blk[~diag]
         S = C * np.outer(sd, sd) / sigma ** 2
-        T = _semidefinite_cholesky(S)
+        T = semidefinite_cholesky(S)
         out[off:off + k] = T[rows, cols]
     return out
-
-
-def _semidefinite_cholesky(S):
-    try:
-        return np.linalg.cholesky(S)
-    except np.linalg.LinAlgError:
-        pass
-    p = S.shape[0]
-    L = np.zeros_like(S)
-    tol = 1e-14 * max(1.0, float(np.max(np.abs(np.diag(S)))))
-    for j in range(p):
-        d = S[j, j] - L[j, :j] @ L[j, :j]
-        if d <= tol:
-            continue
-        L[j, j] = math.sqrt(d)
-        L[j + 1:, j] = (S[j + 1:, j] - L[j + 1:, :j] @ L[j, :j]) / L[j, j]
-    return L
 
 
 def var_par_names(fit, old_names=True, use_sc=None):
