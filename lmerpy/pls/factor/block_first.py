@@ -21,7 +21,7 @@ from scipy.linalg import blas
 
 from ...errors import LmerpyError
 from ..crossprod import unique_sorted
-from .dense import chol_lower, trsm
+from .dense import apply_level_inverse, chol_lower, trsm
 from .inverse import level_blocks
 
 __all__ = ["BlockFirstFactor"]
@@ -171,20 +171,12 @@ class BlockFirstFactor:
             self._logdet = float(ld)
         return self._logdet
 
-    def _l1(self, B1, transpose=False):
-        k = B1.shape[1]
-        if self.p1 == 1:
-            return self.L1inv[:, 0, :] * B1
-        Bg = B1.reshape(self.nl, self.p1, k)
-        sub = "gji,gjk->gik" if transpose else "gij,gjk->gik"
-        return np.einsum(sub, self.L1inv, Bg).reshape(self.q1, k)
-
     def solve_L(self, B):
         """L⁻¹ P B (rows in the permuted order: term 1 first)."""
         B = np.asarray(B, dtype=float)
         vec = B.ndim == 1
         B2d = B[:, None] if vec else B
-        X1 = self._l1(B2d[self.I1])
+        X1 = apply_level_inverse(self.L1inv, B2d[self.I1])
         out = np.empty((self.q, B2d.shape[1]))
         out[:self.q1] = X1
         if self.q2:
@@ -203,7 +195,7 @@ class BlockFirstFactor:
             Y2 = trsm(self.L2, C2d[self.q1:], trans=True)
             out[self.I2] = Y2
             C1 = C1 - (self.Fd.T @ Y2 if self.Fd is not None else self.FT @ Y2)
-        out[self.I1] = self._l1(C1, transpose=True)
+        out[self.I1] = apply_level_inverse(self.L1inv, C1, transpose=True)
         return out[:, 0] if vec else out
 
     def solve_A(self, B):

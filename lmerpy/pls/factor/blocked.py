@@ -32,6 +32,7 @@ from ...errors import LmerpyError
 from .blocked_inverse import block_traces, inverse_on_pattern
 from .blocked_layout import Layout, sparse_F
 from .blocked_sparse import SparseFFT
+from .dense import apply_level_inverse
 
 __all__ = ["DENSE_Q", "MAX_DENSE", "BlockedFactor", "blocked_plan"]
 
@@ -332,15 +333,6 @@ class BlockedFactor:
         return self._logdet
 
     # -- solves --------------------------------------------------------------------------
-    def _l1_solve(self, B1, transpose=False):
-        st = self.st
-        k = B1.shape[1]
-        if st.p1 == 1:
-            return self.L1inv[:, 0, :] * B1
-        Bg = B1.reshape(st.nl, st.p1, k)
-        sub = "gji,gjk->gik" if transpose else "gij,gjk->gik"
-        return np.einsum(sub, self.L1inv, Bg).reshape(st.q1, k)
-
     def solve_L(self, B):
         """L⁻¹ P B."""
         st = self.st
@@ -350,7 +342,7 @@ class BlockedFactor:
         if not st.identity_perm:
             B2d = B2d[st.perm]
         if st.nl:
-            c1 = self._l1_solve(B2d[:st.q1])
+            c1 = apply_level_inverse(self.L1inv, B2d[:st.q1])
             if st.q2 == 0:
                 return c1.ravel() if vec else c1
             r2 = B2d[st.q1:] - self._F_times(c1) if st.ns else B2d[st.q1:]
@@ -376,7 +368,7 @@ class BlockedFactor:
             out[st.I2] = x2
         else:
             r1 = C2d[:st.q1]
-        out[st.I1] = self._l1_solve(r1, transpose=True)
+        out[st.I1] = apply_level_inverse(self.L1inv, r1, transpose=True)
         return out.ravel() if vec else out
 
     def solve_A(self, B):

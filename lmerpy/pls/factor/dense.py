@@ -1,7 +1,8 @@
 """All of A = Λ'Z'WZΛ + I held dense (small q), for glmer's PIRLS (A's values change with W).
 
 LAPACK's Cholesky of the whole matrix; A⁻¹ (its diagonal blocks, A⁻¹ on the pattern) from the
-dense inverse. Also the two LAPACK helpers the block-first factor shares.
+dense inverse. Also the helpers the blocked factors share (LAPACK's triangular solve and
+Cholesky; the first term's per-level inverse factors applied to a block of rows).
 
 R equivalent: the ``L`` of lme4's ``merPredD`` (always CHOLMOD there).
 """
@@ -14,7 +15,7 @@ from scipy.linalg import lapack
 from ...errors import LmerpyError
 from .inverse import level_blocks
 
-__all__ = ["DenseFactor", "chol_lower", "trsm"]
+__all__ = ["DenseFactor", "apply_level_inverse", "chol_lower", "trsm"]
 
 
 def trsm(L, B, trans=False):
@@ -22,6 +23,18 @@ def trsm(L, B, trans=False):
     vec = B.ndim == 1
     out = lapack.dtrtrs(L, B[:, None] if vec else B, lower=1, trans=int(trans))[0]
     return out[:, 0] if vec else out
+
+
+def apply_level_inverse(Linv, B, transpose=False):
+    """L₁⁻¹B (``transpose``: L₁'⁻¹B) for a block-diagonal L₁ given by its per-level inverse
+    factors ``Linv`` (n_levels × p × p); B has n_levels·p rows, level by level."""
+    nl, p, _ = Linv.shape
+    k = B.shape[1]
+    if p == 1:
+        return Linv[:, 0, :] * B
+    Bg = B.reshape(nl, p, k)
+    sub = "gji,gjk->gik" if transpose else "gij,gjk->gik"
+    return np.einsum(sub, Linv, Bg).reshape(nl * p, k)
 
 
 def chol_lower(M):
