@@ -22,7 +22,8 @@ value; it returns the normalised value (a Python ``bool``, ``int``, ``float`` or
 choice) or raises. The checks of the ``start=`` argument and of a new response
 (``refit(newresp)``) are here too.
 
-This module imports nothing from lmerpy but :mod:`lmerpy.errors`, so every stage can use it.
+This module imports nothing from lmerpy but :mod:`lmerpy.errors` (and :mod:`lmerpy.warnings`
+for one message), so every stage can use it.
 """
 from __future__ import annotations
 
@@ -382,24 +383,49 @@ def numeric_vector(name, value, caller=None, names: Optional[Sequence[str]] = No
 
 
 def start_values(start, theta_names: Sequence[str], theta_lower, fixef_names=None,
-                 caller=None, fixef_used=True) -> Tuple[Optional[np.ndarray], Optional[np.ndarray]]:
-    """The ``start=`` argument of lmer/glmer as ``(theta, fixef)`` (either None when not
-    given), as lme4's ``getStart``: a numeric vector is θ; a dict (R's list) may have the
-    entries ``"theta"`` and ``"fixef"`` only (lme4: "incorrect components in start list").
-    Lengths must match the model's θ (and β); values must be finite, θ not below its lower
-    bounds. ``fixef_used=False``: the model takes no β start (lmer, where β is profiled out:
-    a ``fixef`` entry is checked and ignored, as in lme4)."""
+                 caller=None, fixef_used=True, *, theta_upper=None,
+                 from_theta: Optional[Tuple[Sequence[str], Any]] = None
+                 ) -> Tuple[Optional[np.ndarray], Optional[np.ndarray]]:
+    """The ``start=`` argument of lmer/glmer as ``(par, fixef)`` (either None when not
+    given), as lme4's ``getStart``: a numeric vector is the covariance parameters; a dict
+    (R's list) may have the entries ``"par"`` (lme4 2.x), ``"theta"`` and ``"fixef"`` only
+    (lme4: "incorrect components in start list"; given both ``"par"`` and ``"theta"``,
+    ``"theta"`` is ignored with lme4's message). Lengths must match the model's parameters
+    (and β); values must be finite and within the bounds. ``fixef_used=False``: the model takes
+    no β start (lmer, where β is profiled out: a ``fixef`` entry is checked and ignored, as in
+    lme4).
+
+    ``theta_names``/``theta_lower``/``theta_upper`` describe the covariance parameters the
+    optimizer moves (lme4 2.x's ``par``; θ itself for unstructured terms). When they are not
+    θ, ``from_theta = (θ's names, θ → par)`` reads a ``"theta"`` entry as θ and maps it to
+    ``par`` (lme4 2.1 would take it as ``par``)."""
     where = f"{caller}: " if caller else ""
     if start is None:
         return None, None
+    what = "theta" if from_theta is None else "par"
     if isinstance(start, dict):
-        bad = [k for k in start if k not in ("theta", "fixef")]
+        bad = [k for k in start if k not in ("par", "theta", "fixef")]
         if bad:
             raise ArgumentError(f"{where}incorrect components in start list: "
                                 f"{', '.join(repr(b) for b in bad)}; the names should be "
-                                f"'theta' and/or 'fixef' (start = {show(start)})")
-        th, fe = start.get("theta"), start.get("fixef")
-        th_name, fe_name = "start['theta']", "start['fixef']"
+                                f"'par', 'theta' and/or 'fixef' (start = {show(start)})")
+        th, fe = start.get("par"), start.get("fixef")
+        th_name, fe_name = "start['par']", "start['fixef']"
+        if th is None:
+            th, th_name = start.get("theta"), "start['theta']"
+            if th is not None and from_theta is not None:
+                tn, to_par = from_theta
+                given = th
+                th = numeric_vector(th_name, th, caller, names=tn)
+                if th.shape[0] != len(tn):
+                    raise ArgumentError(
+                        f"{where}incorrect number of theta components in {th_name}: expected "
+                        f"{len(tn)} ({', '.join(tn)}), got {th.shape[0]}: {show(given)}")
+                th = np.asarray(to_par(th), dtype=float)
+                th_name = f"par from {th_name}"
+        elif start.get("theta") is not None:
+            from .warnings import LmerpyMessage, warn
+            warn("ignoring start$theta", LmerpyMessage)
     else:
         th, fe = start, None
         th_name, fe_name = "start", "start['fixef']"
@@ -408,16 +434,26 @@ def start_values(start, theta_names: Sequence[str], theta_lower, fixef_names=Non
         th = numeric_vector(th_name, th, caller, names=theta_names)
         if th.shape[0] != len(theta_names):
             raise ArgumentError(
-                f"{where}incorrect number of theta components in {th_name}: expected "
+                f"{where}incorrect number of {what} components in {th_name}: expected "
                 f"{len(theta_names)} ({', '.join(theta_names)}), got {th.shape[0]}: "
                 f"{show(given)}")
         low = np.asarray(theta_lower, dtype=float)
         below = np.flatnonzero(th < low)
         if below.size:
             i = int(below[0])
-            raise ArgumentError(f"{where}{th_name} has theta values below their lower bounds: "
-                                f"{theta_names[i]} = {th[i]:g} < {low[i]:g} (diagonal entries "
-                                "of the relative covariance factor must be >= 0)")
+            why = ("diagonal entries of the relative covariance factor must be >= 0"
+                   if from_theta is None else "standard deviations must be >= 0, "
+                   "correlations within their bounds")
+            raise ArgumentError(f"{where}{th_name} has {what} values below their lower bounds: "
+                                f"{theta_names[i]} = {th[i]:g} < {low[i]:g} ({why})")
+        if theta_upper is not None:
+            up = np.asarray(theta_upper, dtype=float)
+            above = np.flatnonzero(th > up)
+            if above.size:
+                i = int(above[0])
+                raise ArgumentError(f"{where}{th_name} has {what} values above their upper "
+                                    f"bounds: {theta_names[i]} = {th[i]:g} > {up[i]:g} "
+                                    "(a correlation is at most 1)")
     if fe is not None:
         given = fe
         names = list(fixef_names) if fixef_names is not None else None

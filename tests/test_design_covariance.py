@@ -20,7 +20,8 @@ import pytest
 from lmerpy.design import lFormula
 from lmerpy.design.covariance import (AR1, STRUCTURES, CompoundSymmetry, CovarianceLayout,
                                       Diagonal, Unstructured, make_covariance)
-from lmerpy.design.reterms import lambdat_template, theta_layout, theta_names
+from lmerpy.design.reterms import lambdat_template, theta_names
+from lmerpy.design.sparse import trusted_csc
 from lmerpy.errors import ArgumentError
 from lmerpy.pls.lmm.information import template_columns
 
@@ -419,6 +420,45 @@ def test_reference_covers_every_variant():
 
 
 # --------------------------------------------------------------------------- today's layout
+# The design's θ layout before the Covariance types took it over (lmerpy.design.reterms'
+# theta_layout and lambdat_template until issue 12, step 2), kept here as the reference the
+# unstructured layout must reproduce bit for bit.
+
+def theta_layout(p):
+    """One term with ``p`` columns: (rows, theta_index, counts, diag) of one level's block of
+    Λ' (CSC, upper triangular), θ 0-based in lme4's column-major lower-triangle order."""
+    rows, tidx, counts = [], [], []
+    for r in range(p):           # column r of T' = row r of T
+        for s in range(r + 1):   # T[r, s], r >= s
+            rows.append(s)
+            tidx.append(s * p - s * (s - 1) // 2 + (r - s))
+        counts.append(r + 1)
+    diag = np.zeros(p * (p + 1) // 2, dtype=bool)
+    diag[[s * p - s * (s - 1) // 2 for s in range(p)]] = True
+    return np.array(rows), np.array(tidx), np.array(counts), diag
+
+
+def old_lambdat_template(terms):
+    """Λ' (at the start), Lind, θ and lower as the design built them for unstructured terms."""
+    data_rows, data_lind, col_counts, theta, lower = [], [], [], [], []
+    row_offset = theta_offset = 0
+    for t in terms:
+        p, nl = int(t.n_columns), int(t.n_levels)
+        rows, tidx, counts, diag = theta_layout(p)
+        lvl = np.repeat(np.arange(nl) * p, rows.size)
+        data_rows.append(row_offset + lvl + np.tile(rows, nl))
+        data_lind.append(np.tile(tidx, nl) + theta_offset + 1)
+        col_counts.append(np.tile(counts, nl))
+        theta.append(diag.astype(float))
+        lower.append(np.where(diag, 0.0, -np.inf))
+        row_offset += p * nl
+        theta_offset += p * (p + 1) // 2
+    rows = np.concatenate(data_rows).astype(np.int64)
+    lind = np.concatenate(data_lind).astype(np.int64)
+    indptr = np.concatenate([[0], np.cumsum(np.concatenate(col_counts))]).astype(np.int64)
+    theta0, lower0 = np.concatenate(theta), np.concatenate(lower)
+    lam = trusted_csc(theta0[lind - 1], rows, indptr, (row_offset, row_offset))
+    return lam, lind, theta0, lower0
 
 @pytest.mark.parametrize("p", [1, 2, 3, 4, 5])
 def test_us_is_todays_theta_layout(p):
@@ -455,6 +495,17 @@ def _same_layout(design):
     lam2, lind2, theta2, lower2 = lambdat_template(terms)
     np.testing.assert_array_equal(lam2.data, lam.data)
     np.testing.assert_array_equal(lind2, lind)
+    # and the design's layout before the Covariance types (same bits, same dtypes)
+    lam3, lind3, theta3, lower3 = old_lambdat_template(terms)
+    for a, b in ((lam3.indices, design.Lambdat.indices), (lam3.indptr, design.Lambdat.indptr),
+                 (lam3.data, design.Lambdat.data), (lind3, design.Lind),
+                 (theta3, design.theta), (lower3, design.lower)):
+        assert a.dtype == b.dtype
+        np.testing.assert_array_equal(a, b)
+    assert design.layout.is_identity and design.n_par == lay.n_theta
+    np.testing.assert_array_equal(design.par_start, design.theta)
+    np.testing.assert_array_equal(design.upper, np.full(lay.n_par, np.inf))
+    assert design.par_names == design.theta_names
     return lay
 
 

@@ -290,7 +290,7 @@ def test_bad_arguments(cbpp, synth):
         lmerpy.glmer(CBPP_F, cbpp, family="quasibinomial")
     with pytest.raises(LmerpyError, match="glmerControl"):
         lmerpy.glmer(CBPP_F, cbpp, control=lmerpy.lmerControl())
-    with pytest.raises(LmerpyError, match="incorrect components in start list: 'beta'; the names should be 'theta' and/or 'fixef'"):
+    with pytest.raises(LmerpyError, match="incorrect components in start list: 'beta'; the names should be 'par', 'theta' and/or 'fixef'"):
         lmerpy.glmer(CBPP_F, cbpp, start={"beta": [0, 0, 0, 0]})
     with pytest.raises(LmerpyError, match="should not specify both start\\$fixef and nAGQ==0"):
         lmerpy.glmer(CBPP_F, cbpp, nAGQ=0, start={"fixef": [0, 0, 0, 0]})

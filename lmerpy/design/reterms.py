@@ -1,4 +1,5 @@
-"""Random-effects terms: grouping factors, Zt, the Λ' template, θ layout, lme4's checks.
+"""Random-effects terms: grouping factors, Zt, the Λ' template and θ/par layout (from each term's
+covariance structure, :mod:`lmerpy.design.covariance`), lme4's checks.
 
 R equivalents: ``lme4::mkReTrms`` and ``mkBlist`` (grouping factor via ``%i%``, raw model
 matrix of the bar's left side, Khatri-Rao product for Zt, term reordering, ``Lambdat``,
@@ -17,6 +18,7 @@ import scipy.sparse as sp
 
 from ..errors import DesignError, FormulaError
 from ..warnings import DesignWarning, warn
+from .covariance import STRUCTURES, CovarianceLayout, make_covariance
 from .values import Factor, drop_unused, to_factor
 from .model_matrix import model_matrix
 from .naming import var_name
@@ -24,7 +26,7 @@ from .sparse import index_dtype, trusted_csc
 from .structured_terms import structured_term_checks
 from .structures import ReTerm, lazy_fields
 
-__all__ = ["interact", "grouping_factor", "RandomEffects", "build_reterms", "theta_layout",
+__all__ = ["interact", "grouping_factor", "RandomEffects", "build_reterms", "term_covariance",
            "lambdat_template", "build_zt", "theta_names", "DEFAULT_CHECKS", "GLMER_CHECKS"]
 
 DEFAULT_CHECKS = {
@@ -57,63 +59,36 @@ def grouping_factor(group_exprs, values: Dict[Any, Any]) -> Factor:
     return drop_unused(Factor(f.codes, list(f.levels), False, False))
 
 
-def theta_layout(p: int):
-    """For one term with ``p`` columns: the CSC pattern of one level's block of Λ' (upper
-    triangular) as ``(rows, theta_index)`` per column, θ indices 0-based in lme4's column-major
-    lower-triangle order, and which θ are diagonal."""
-    rows, tidx, counts = [], [], []
-    for r in range(p):           # column r of T' = row r of T
-        for s in range(r + 1):   # T[r, s], r >= s
-            rows.append(s)
-            tidx.append(s * p - s * (s - 1) // 2 + (r - s))
-        counts.append(r + 1)
-    diag = np.zeros(p * (p + 1) // 2, dtype=bool)
-    diag[[s * p - s * (s - 1) // 2 for s in range(p)]] = True
-    return np.array(rows), np.array(tidx), np.array(counts), diag
-
-
 #: Λ' templates of up to this many rows are remembered by term structure (a model refitted or
 #: fitted again has the same one); larger ones are cheap next to the fit and not kept
 _TEMPLATE_CACHE_Q = 5_000
 
 
 @functools.lru_cache(maxsize=32)
-def _lambdat_parts(structure):
-    """Read-only (rows, Lind, indptr, theta, lower, q) of the Λ' template for ``structure``,
-    a tuple of (columns, levels, row offset, θ offset) per term."""
-    data_rows, data_lind, col_counts = [], [], []
-    theta, lower = [], []
-    for p, nl, row_offset, theta_offset in structure:
-        rows, tidx, counts, diag = theta_layout(p)
-        lvl = np.repeat(np.arange(nl) * p, rows.size)
-        data_rows.append(row_offset + lvl + np.tile(rows, nl))
-        data_lind.append(np.tile(tidx, nl) + theta_offset + 1)
-        col_counts.append(np.tile(counts, nl))
-        theta.append(diag.astype(float))
-        lower.append(np.where(diag, 0.0, -np.inf))
-    q = sum(p * nl for p, nl, _, _ in structure)
-    rows = np.concatenate(data_rows).astype(np.int64) if data_rows else np.zeros(0, np.int64)
-    lind = np.concatenate(data_lind).astype(np.int64) if data_lind else np.zeros(0, np.int64)
-    counts = np.concatenate(col_counts) if col_counts else np.zeros(0, dtype=np.int64)
-    theta0 = np.concatenate(theta) if theta else np.zeros(0)
-    lower0 = np.concatenate(lower) if lower else np.zeros(0)
-    indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    out = (rows, lind, indptr, theta0, lower0, q)
+def _lambdat_parts(covariances, n_levels):
+    """Read-only (rows, Lind, indptr, theta, lower, q) of the Λ' template of the terms with
+    these covariance structures and numbers of levels."""
+    lay = CovarianceLayout(covariances)
+    lam, lind = lay.lambdat_template(n_levels)
+    theta0 = lay.par_to_theta(lay.start)
+    out = (lam.indices, lind, lam.indptr, theta0, lay.lower, lam.shape[0])
     for a in out[:-1]:
         a.flags.writeable = False
     return out
 
 
 def lambdat_template(terms: List[ReTerm]):
-    """lme4's ``Lambdat`` (CSC, at the starting θ), ``Lind`` (1-based), ``theta``, ``lower``.
+    """lme4's ``Lambdat`` (CSC, at the starting θ), ``Lind`` (1-based), ``theta`` and the
+    lower bounds of ``par`` (R: ``upReTrms``), from each term's covariance structure
+    (:meth:`lmerpy.design.covariance.CovarianceLayout.lambdat_template`).
 
     Fresh arrays every call (the pattern of a structure seen before is remembered)."""
-    structure = tuple((int(t.n_columns), int(t.n_levels), int(t.row_offset),
-                       int(t.theta_offset)) for t in terms)
-    if sum(p * nl for p, nl, _, _ in structure) <= _TEMPLATE_CACHE_Q:
-        parts = _lambdat_parts(structure)
+    covs = tuple(t.covariance for t in terms)
+    nls = tuple(int(t.n_levels) for t in terms)
+    if sum(c.k * nl for c, nl in zip(covs, nls)) <= _TEMPLATE_CACHE_Q:
+        parts = _lambdat_parts(covs, nls)
     else:
-        parts = _lambdat_parts.__wrapped__(structure)
+        parts = _lambdat_parts.__wrapped__(covs, nls)
     rows, lind, indptr, theta0, lower0, q = parts
     lam = trusted_csc(theta0[lind - 1], rows.copy(), indptr.copy(), (q, q))
     return lam, lind.copy(), theta0.copy(), lower0.copy()
@@ -153,15 +128,10 @@ def build_zt(terms: List[ReTerm], n: int) -> sp.csc_matrix:
 
 
 def theta_names(terms: List[ReTerm]) -> List[str]:
-    """lme4's ``tnames``: ``g.c`` for a diagonal entry, ``g.row.col`` below the diagonal."""
-    out = []
-    for t in terms:
-        c = t.cnms
-        for s in range(len(c)):
-            for r in range(s, len(c)):
-                out.append(f"{t.group_name}.{c[r]}" if r == s
-                           else f"{t.group_name}.{c[r]}.{c[s]}")
-    return out
+    """lme4's names of θ (``tnames``; lme4 2.x's ``getThetaNames``): ``g.c`` for a diagonal
+    entry, ``g.row.col`` below the diagonal."""
+    return CovarianceLayout([t.covariance for t in terms]).theta_names(
+        [(t.group_name, list(t.cnms)) for t in terms])
 
 
 @dataclass
@@ -210,7 +180,7 @@ def build_reterms(random_terms, values: Dict[Any, Any], n: int,
     if not random_terms:
         raise FormulaError("No random effects terms specified in formula")
     checks = dict(GLMER_CHECKS if glmer else DEFAULT_CHECKS, **(checks or {}))
-    built = []
+    built: List[Any] = []
     for rt in random_terms:
         ff = grouping_factor(rt.group, values)
         X_i, spec = model_matrix(rt.lhs, values, None, n=n)
@@ -220,22 +190,24 @@ def build_reterms(random_terms, values: Dict[Any, Any], n: int,
                               f"'{rt.lhs_text}' is empty")
         if np.isnan(X_i).any():
             raise DesignError(f"NA in Z (random-effects model matrix) for term ({label})")
-        built.append((rt, ff, X_i, spec, label))
+        built.append((rt, ff, X_i, spec, label, term_covariance(rt, X_i.shape[1], label)))
     checks = structured_term_checks([(b[0], b[3]) for b in built], checks)
     nl = [len(b[1].levels) for b in built]
     if any(b > a for a, b in zip(nl, nl[1:])):
         order = np.argsort(np.array(nl), kind="stable")[::-1]
         built = [built[i] for i in order]
     terms: List[ReTerm] = []
-    row_off = theta_off = 0
-    for rt, ff, X_i, spec, label in built:
+    row_off = theta_off = par_off = 0
+    for rt, ff, X_i, spec, label, cov in built:
         t = ReTerm(group_name=rt.group_label, cnms=list(spec.colnames), levels=list(ff.levels),
                    codes=np.asarray(ff.codes, dtype=np.int64), X=X_i, theta_offset=theta_off,
                    row_offset=row_off, term_label=label, group_exprs=tuple(rt.group),
-                   lhs_spec=spec, double_bar=bool(getattr(rt, "double_bar", False)))
+                   lhs_spec=spec, double_bar=bool(getattr(rt, "double_bar", False)),
+                   covariance=cov, par_offset=par_off)
         terms.append(t)
         row_off += t.n_rows
         theta_off += t.n_theta
+        par_off += t.n_par
     # flist: distinct grouping factors by name, in term order
     names = [t.group_name for t in terms]
     unique = list(dict.fromkeys(names))
@@ -254,6 +226,25 @@ def build_reterms(random_terms, values: Dict[Any, Any], n: int,
     return RandomEffects(terms=terms, Zt=Zt, Lambdat=lam, Lind=lind, theta=theta0, lower=lower0,
                          theta_names=theta_names(terms), flist=flist, assign=assign,
                          messages=messages)
+
+
+def term_covariance(random_term, k: int, label: str = ""):
+    """The covariance structure of a random-effects term with ``k`` columns, from the
+    parsed term's ``structure`` (``"us"`` — the default —, ``"diag"``, ``"cs"``, ``"ar1"``:
+    lme4 2.x's ``us(x | g)``... specials) and ``hom`` (True, False, or None for lme4's
+    default of the structure)."""
+    kind = getattr(random_term, "structure", None) or "us"
+    hom = getattr(random_term, "hom", None)
+    where = f" in the random-effects term ({label})" if label else ""
+    if kind not in STRUCTURES:
+        raise FormulaError(f"unknown covariance structure {kind!r}{where}; use one of "
+                           f"{', '.join(STRUCTURES)}")
+    if hom is not None and not isinstance(hom, (bool, np.bool_)):
+        raise FormulaError(f"'hom' is not TRUE or FALSE in special call {kind}(){where}; "
+                           f"got hom={hom!r}")
+    if kind == "us" and hom is not None:
+        raise FormulaError(f"us() has no argument 'hom'{where}; got hom={hom!r}")
+    return make_covariance(kind, int(k), None if hom is None else bool(hom))
 
 
 def _check_levels(names, nlevels, n, checks, allow_n):

@@ -10,7 +10,7 @@ the optimizer's coordinates take from the random- and fixed-effects columns.
   variances of the answer could not be represented anyway. Such data are refused with a
   :class:`DataError` that names the variable and says to rescale it; data inside the range are
   fitted as given.
-* :func:`coordinate_scale` / :func:`start_theta`: random-effects columns (and, for glmer's
+* :func:`coordinate_scale` / :func:`start_par` / :func:`start_theta`: random-effects columns (and, for glmer's
   second stage, fixed-effects columns) whose largest |value| is beyond 2^±10 make the
   optimizer work in rescaled coordinates (see :mod:`lmerpy.optimize.coords`); columns inside
   that range (all of lme4's reference data) leave the optimization untouched, bit for bit.
@@ -29,7 +29,7 @@ from ..errors import DataError
 
 __all__ = ["EXTREME_EXPONENT", "SCALE_EXPONENT", "check_extreme_scales", "check_response_scale",
            "column_exponents",
-           "coordinate_scale", "largest_magnitude", "scale_summary", "start_theta",
+           "coordinate_scale", "largest_magnitude", "scale_summary", "start_par", "start_theta",
            "term_exponents", "weight_exponent"]
 
 #: magnitudes beyond 2**±EXTREME_EXPONENT are refused (their squares leave the normal range)
@@ -199,43 +199,65 @@ def weight_exponent(design):
 
 
 def coordinate_scale(design, *, beta=False):
-    """Scale of each optimizer coordinate (θ, then β when ``beta``), or None when all are 1
-    (see :mod:`lmerpy.optimize.coords`, which runs the optimizer in the coordinates x / s).
+    """Scale of each optimizer coordinate (``par`` — θ for unstructured terms —, then β when
+    ``beta``), or None when all are 1 (see :mod:`lmerpy.optimize.coords`, which runs the
+    optimizer in the coordinates x / s).
 
-    The θ of row i of a random term's template get 2^−e_i, where 2^e_i is the largest |value|
-    of that term's column i (rounded to a power of 2) when it is beyond 2^±SCALE_EXPONENT,
-    times 2^−k for prior weights of scale 2^2k (:func:`weight_exponent`); β_j gets 2^−e_j from
-    the fixed-effects column j likewise.
+    The θ of row i of an unstructured term's template get 2^−e_i, where 2^e_i is the largest
+    |value| of that term's column i (rounded to a power of 2) when it is beyond
+    2^±SCALE_EXPONENT, times 2^−k for prior weights of scale 2^2k (:func:`weight_exponent`);
+    a structured term's standard deviation of column i likewise (a homogeneous one only when
+    its columns share the exponent), its correlation none; β_j gets 2^−e_j from the
+    fixed-effects column j likewise.
 
     Parameters
     ----------
     design : lmerpy.design.structures.Design
     beta : bool
-        Append β's scales (glmer's second stage optimizes (θ, β)).
+        Append β's scales (glmer's second stage optimizes (``par``, β)).
     """
-    parts = []
-    for e in term_exponents(design):
+    parts, weighted = [], []
+    for t, e in zip(list(getattr(design, "reterms", None) or []), term_exponents(design)):
         p = e.shape[0]
-        # θ of template column j: rows j, j+1, ..., p-1 (diagonal entry first)
-        parts.extend(e[i] for j in range(p) for i in range(j, p))
-    e_theta = np.asarray(parts, dtype=np.int64) + weight_exponent(design)
-    if e_theta.shape[0] != len(getattr(design, "theta", ())):
+        cov = getattr(t, "covariance", None)
+        if cov is None or cov.kind == "us":
+            # θ of template column j: rows j, j+1, ..., p-1 (diagonal entry first)
+            parts.extend(e[i] for j in range(p) for i in range(j, p))
+            weighted.extend([1] * (p * (p + 1) // 2))
+        else:
+            sd = [int(e[0]) if np.all(e == e[0]) else 0] if cov.hom else [int(x) for x in e]
+            parts.extend(sd + [0] * (cov.n_par - len(sd)))          # SDs, then the correlation
+            weighted.extend([1] * len(sd) + [0] * (cov.n_par - len(sd)))
+    n_par = getattr(design, "n_par", len(getattr(design, "theta", ())))
+    if len(parts) != n_par:
         return None
-    exps = e_theta
+    e_par = np.asarray(parts, dtype=np.int64) + np.asarray(weighted, dtype=np.int64) * \
+        weight_exponent(design)
+    exps = e_par
     if beta:
-        exps = np.concatenate((e_theta, column_exponents(design.X)))
+        exps = np.concatenate((e_par, column_exponents(design.X)))
     if not np.any(exps):
         return None
     return np.ldexp(1.0, -exps)
 
 
-def start_theta(design):
-    """lme4's start θ (1 on the diagonals, 0 off them) for the problem with every
-    random-effects column rescaled as :func:`coordinate_scale` says: ``design.theta`` times
-    the θ scales (``design.theta`` itself when no column is on an extreme scale)."""
-    theta = np.asarray(design.theta, dtype=float)
+def start_par(design):
+    """lme4's start of the optimizer's parameters (``par``; θ — 1 on the diagonals, 0 off
+    them — for unstructured terms) for the problem with every random-effects column rescaled
+    as :func:`coordinate_scale` says (the design's own start when no column is on an extreme
+    scale)."""
+    par = np.asarray(getattr(design, "par_start", design.theta), dtype=float)
     s = coordinate_scale(design)
-    return theta.copy() if s is None else theta * s
+    return par.copy() if s is None else par * s
+
+
+def start_theta(design):
+    """θ at :func:`start_par` (``design.theta`` times the θ scales for unstructured terms)."""
+    layout = getattr(design, "layout", None)
+    par = start_par(design)
+    if layout is None or layout.is_identity:
+        return par
+    return layout.par_to_theta(par)
 
 
 def scale_summary(design):

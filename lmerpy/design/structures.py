@@ -16,6 +16,9 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from ..errors import DesignError
+from .covariance import Covariance, CovarianceLayout, Unstructured
+
 
 def lazy_fields(cls, *names):
     """Let dataclass fields ``names`` of ``cls`` take a zero-argument callable that builds the
@@ -80,6 +83,12 @@ class ReTerm:
         How the raw model matrix ``X`` was coded, for new data.
     double_bar : bool
         The term came from expanding ``||``.
+    covariance : lmerpy.design.covariance.Covariance
+        The term's covariance structure (lme4 2.x's ``us()``, ``diag()``, ``cs()``,
+        ``ar1()``); ``Unstructured(n_columns)`` (lme4's default) when not given.
+    par_offset : int
+        Position of this term's first parameter in the full ``par`` vector (the optimizer's
+        parameters; the same as ``theta_offset`` when every term is unstructured).
     """
 
     group_name: str
@@ -93,6 +102,17 @@ class ReTerm:
     group_exprs: tuple = ()
     lhs_spec: Any = None
     double_bar: bool = False
+    #: filled with ``Unstructured(n_columns)`` by ``__post_init__`` when not given
+    covariance: Covariance = None  # type: ignore[assignment]
+    par_offset: int = 0
+
+    def __post_init__(self):
+        k = len(self.cnms)
+        if self.covariance is None:
+            self.covariance = Unstructured(k) if k else None
+        elif self.covariance.k != k:
+            raise DesignError(f"term ({self.term_label or self.group_name}) has {k} columns "
+                             f"but its covariance {self.covariance!r} has {self.covariance.k}")
 
     @property
     def n_levels(self) -> int:
@@ -105,8 +125,17 @@ class ReTerm:
 
     @property
     def n_theta(self) -> int:
-        p = self.n_columns
-        return p * (p + 1) // 2
+        """Length of the term's θ (the values of Λᵢ's structural nonzeros)."""
+        if self.covariance is None:
+            return 0
+        return self.covariance.n_theta
+
+    @property
+    def n_par(self) -> int:
+        """Length of the term's ``par`` (what the optimizer moves)."""
+        if self.covariance is None:
+            return 0
+        return self.covariance.n_par
 
     @property
     def n_rows(self) -> int:
@@ -143,11 +172,14 @@ class Design:
     Lind : ndarray of int64
         1-based θ index of each structural nonzero of ``Lambdat.data`` (CSC order), as lme4.
     theta : ndarray
-        Starting θ (1 on diagonals, 0 off them).
+        Starting θ: θ at the structures' starting ``par`` (for unstructured terms 1 on
+        diagonals, 0 off them).
     lower : ndarray
-        Lower bounds of θ (0 on diagonals, -inf off them).
+        Lower bounds of ``par``, the optimizer's parameters (lme4 2.x's ``getME(fit,
+        "lower")``; for unstructured terms ``par`` is θ: 0 on diagonals, -inf off them).
+        The upper bounds are :attr:`upper`, the structures themselves :attr:`layout`.
     theta_names : list of str
-        lme4's names (``"Subject.(Intercept)"``, ``"Subject.Days.(Intercept)"``, ...).
+        lme4's names of θ (``"Subject.(Intercept)"``, ``"Subject.Days.(Intercept)"``, ...).
     cnms : dict
         group name -> column names, in term order; a repeated group name (from ``||``) keeps
         each term as a separate entry in :attr:`reterms`; the dict view merges nothing: use
@@ -247,6 +279,42 @@ class Design:
     def Zt_rownames(self) -> List[str]:
         """lme4's ``rownames(Zt)``: each term's levels, each repeated once per column."""
         return [lv for t in self.reterms for lv in t.levels for _ in range(t.n_columns)]
+
+    # -- the covariance parameters ------------------------------------------------------------
+    @property
+    def layout(self) -> CovarianceLayout:
+        """The terms' covariance structures together (``par`` ↔ θ, bounds, names; R: the
+        ``reCovs`` of lme4 2.x's ``reTrms``)."""
+        covs = tuple(t.covariance for t in self.reterms)
+        lay = self.__dict__.get("_layout")
+        if lay is None or lay.covariances != covs:
+            lay = CovarianceLayout(covs)
+            self.__dict__["_layout"] = lay
+        return lay
+
+    @property
+    def n_par(self) -> int:
+        """Length of ``par`` (lme4 2.x's ``getParLength``)."""
+        return self.layout.n_par
+
+    @property
+    def par_start(self) -> np.ndarray:
+        """``par`` at the structures' start (lme4 2.x: ``mkPar(theta)``; θ for unstructured
+        terms)."""
+        if self.layout.is_identity:
+            return np.asarray(self.theta, dtype=float).copy()
+        return self.layout.theta_to_par(self.theta)
+
+    @property
+    def upper(self) -> np.ndarray:
+        """Upper bounds of ``par`` (∞, and 1 for a correlation; R: ``reTrms$upper``)."""
+        return self.layout.upper
+
+    @property
+    def par_names(self) -> List[str]:
+        """lme4 2.x's names of ``par`` (``getParNames``: ``Subject.(Intercept)``,
+        ``Subject.rho``...; θ's names for unstructured terms)."""
+        return self.layout.par_names(self.cnms_list())
 
     def lambdat_at(self, theta) -> sp.csc_matrix:
         """Λ' at a given θ (a copy of the template with ``data = theta[Lind - 1]``)."""

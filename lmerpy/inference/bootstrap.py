@@ -371,7 +371,7 @@ def bootMer(fit: MixedModel, FUN: Callable[[Any], Any], nsim: int = 1, seed: See
         warns.extend(ws)
     if errors:
         warn(f"some bootstrap runs failed ({len(errors)}/{nsim})", BootstrapWarning)
-    mle = {"beta": fit.fixef().to_numpy(), "theta": fit.theta}
+    mle = {"beta": fit.fixef().to_numpy(), "theta": fit.theta, "par": fit.par}
     if getattr(fit, "family", None) is None:
         mle["sigma"] = fit.sigma()
     return BootResult(pd.Series(t0_arr, index=names), pd.DataFrame(T, columns=names), nsim,

@@ -23,6 +23,7 @@ from ..warnings import LmerpyMessage, warn
 from .bootstrap import BOOT_CI_TYPE
 from .profile import profile, select_parameters, theta_to_sdcor, var_par_names
 from .profile_base import percent_labels
+from .varpar import require_unstructured
 
 if TYPE_CHECKING:
     from ..models.base import MixedModel
@@ -141,6 +142,7 @@ def confint(fit: MixedModel, parm: Parm = None, level: float = 0.95,
         raise ArgumentError(f"confint: parm {parm!r} selects no parameter")
     if method == "Wald":
         return _wald(fit, names, vn, level)
+    require_unstructured(fit, f'confint(method="{method}")')
     if not quiet:
         kind = "profile" if method == "profile" else "bootstrap"
         warn(f"Computing {kind} confidence intervals ...", LmerpyMessage)

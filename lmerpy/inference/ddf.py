@@ -165,7 +165,9 @@ class SatterthwaitePieces:
 
     def __init__(self, fit, tol=1e-8):
         from .profile import LmmPieces
+        from .varpar import require_unstructured
         _check_lmm(fit)
+        require_unstructured(fit, "Satterthwaite's method", allow_diag=True)
         pieces = LmmPieces(fit)
         reml = bool(fit.REML)
         n, p = pieces.n, pieces.p
@@ -257,6 +259,8 @@ def satterthwaite_pieces(fit) -> SatterthwaitePieces:
 
 def _kr_pieces(fit):
     from .kenward_roger import kr_pieces
+    from .varpar import require_unstructured
+    require_unstructured(fit, "Kenward-Roger's method")
     if not getattr(fit, "REML", False):
         raise LmerpyError("Kenward-Roger's method is only available for REML model fits")
     key = ("Kenward-Roger",)

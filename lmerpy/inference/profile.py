@@ -31,7 +31,8 @@ from ..warnings import ConvergenceWarning
 from .profile_base import (ParameterProfile, Profile, ProfileError, bobyqa, check_consistent,
                            check_diff, finish, guard, new_stepper, profile_messages,
                            select_parameters, warn_profile)
-from .varpar import sdcor_to_theta, theta_blocks, theta_to_sdcor, var_bounds, var_par_names
+from .varpar import (require_unstructured, sdcor_to_theta, theta_blocks, theta_to_sdcor,
+                     var_bounds, var_par_names)
 
 if TYPE_CHECKING:
     from ..models.base import MixedModel
@@ -263,6 +264,7 @@ def profile(fit: MixedModel, which: Parm = None, alphamax: float = 0.01, maxpts:
     devtol = _NONNEG("devtol", devtol, "profile")
     maxmult = _MAXMULT("maxmult", maxmult, "profile")
     signames = LOGICAL("signames", signames, "profile")
+    require_unstructured(fit, "profile()")
     if getattr(fit, "r_kind", "lmer") == "glmer":
         from .profile_glmm import glmm_profile
         return glmm_profile(fit, which, alphamax, maxpts, delta, delta_cutoff, maxmult, devtol,

@@ -13,7 +13,23 @@ import numpy as np
 
 from ..design.covariance.base import lower_triangle, semidefinite_cholesky
 
-__all__ = ["sdcor_to_theta", "theta_blocks", "theta_to_sdcor", "var_bounds", "var_par_names"]
+__all__ = ["require_unstructured", "sdcor_to_theta", "theta_blocks", "theta_to_sdcor",
+           "var_bounds", "var_par_names"]
+
+
+def require_unstructured(fit, what, allow_diag=False):
+    """Stop with a clear error when ``fit`` has structured covariance terms that ``what``
+    does not handle yet (it works on θ as unstructured terms define it); ``allow_diag``:
+    ``diag`` terms are fine (their ``par`` is θ)."""
+    from ..errors import LmerpyError
+    ok = ("us", "diag") if allow_diag else ("us",)
+    bad = [(t.term_label or t.group_name, t.covariance.kind) for t in fit.design.reterms
+           if getattr(t, "covariance", None) is not None and t.covariance.kind not in ok]
+    if bad:
+        terms = ", ".join(f"{k}({label})" for label, k in bad)
+        raise LmerpyError(f"{what} is not available yet for structured covariance terms "
+                          f"({terms}); it is for unstructured terms (x | g)"
+                          + (" and diag()" if allow_diag else ""))
 
 
 def theta_blocks(fit):
@@ -102,6 +118,16 @@ def var_par_names(fit, old_names=True, use_sc=None):
     ``sd_(Intercept)|Subject``, ``cor_Days.(Intercept)|Subject``, …, ``sigma``.
     """
     use_sc = fit.use_sc if use_sc is None else use_sc
+    layout = fit.design.layout
+    if not all(c.kind == "us" for c in layout.covariances):
+        # lme4 2.x's profnames: per term its SDs, then its correlations (one per par)
+        if old_names:
+            names = [f".sig{i + 1:02d}" for i in range(layout.n_par)]
+        else:
+            names = layout.profpar_names(fit.design.cnms_list())
+        if use_sc:
+            names.append(".sigma" if old_names else "sigma")
+        return names
     nth = len(fit.theta)
     if old_names:
         names = [f".sig{i + 1:02d}" for i in range(nth)]

@@ -73,8 +73,21 @@ class MixedModel:
         return self._data
 
     @property
+    def par(self) -> np.ndarray:
+        """The covariance parameters at the optimum, on the optimizer's scale (lme4 2.x's
+        ``par``, ``getME(fit, "par")``): θ itself when every term is unstructured, else each
+        term's relative standard deviations and correlation(s)."""
+        x = np.asarray(self.optsum.theta, dtype=float)
+        n = self.design.n_par
+        return x if x.shape[0] == n else x[:n]
+
+    @property
     def theta(self) -> np.ndarray:
-        return np.asarray(self.optsum.theta, dtype=float)
+        """θ at the optimum: the values of Λ's structural nonzeros (``getME(fit, "theta")``)."""
+        lay = self.design.layout
+        if lay.is_identity:
+            return self.par
+        return lay.par_to_theta(self.par)
 
     def fixef(self) -> pd.Series:
         """R: ``fixef(fit)``: the fixed-effects estimates β̂, named as R names them."""
@@ -98,17 +111,18 @@ class MixedModel:
         return self._sol.vcov_beta
 
     def isSingular(self, tol: float = 1e-4) -> bool:
-        """R: ``isSingular(fit, tol = 1e-4)``: some θ with a zero lower bound is below ``tol``
-        (a zero variance or a ±1 correlation; see :func:`lmerpy.isSingular`; for a
-        random-effects column on an extreme scale, its θ of the rescaled column, see
+        """R: ``isSingular(fit, tol = 1e-4)``: some term is singular — a diagonal θ of an
+        unstructured term or a standard deviation below ``tol``, or a correlation of a
+        ``cs``/``ar1`` term within ``tol`` of its bound (a zero variance or a ±1
+        correlation; see :func:`lmerpy.isSingular`; for a random-effects column on an
+        extreme scale, its parameter of the rescaled column, see
         :mod:`lmerpy.optimize.coords`)."""
         tol = _TOL("tol", tol, "isSingular")
-        lower = np.asarray(self.design.lower)
-        th = self.theta
+        par = self.par
         s = getattr(self.optsum, "coord_scale", None)
         if s is not None:   # fitted in scaled coordinates: judged as the rescaled problem
-            th = th / np.asarray(s, dtype=float)[:th.size]
-        return bool(np.any(th[lower == 0] < tol))
+            par = par / np.asarray(s, dtype=float)[:par.size]
+        return bool(self.design.layout.is_singular(par, tol))
 
     def VarCorr(self) -> VarCorr:
         """R: ``VarCorr(fit)``: variances, standard deviations and correlations."""
@@ -149,8 +163,9 @@ class MixedModel:
         return build_coef(self.fixef(), self.ranef(condVar=False))
 
     def npar(self) -> int:
-        """Number of parameters: β, θ and σ (lme4's ``df`` of logLik)."""
-        return self.design.p + len(self.theta) + int(self._use_sc)
+        """Number of parameters: β, the covariance parameters ``par`` and σ (lme4's ``df`` of
+        logLik; lme4 2.0 counts ``par``, not θ: #943)."""
+        return self.design.p + self.design.n_par + int(self._use_sc)
 
     def df_residual(self) -> int:
         """R: ``df.residual(fit)`` = n − number of parameters."""

@@ -1,7 +1,10 @@
 """``getME(fit, name)``: lme4's one door to every internal piece of a fitted model.
 
 R equivalent: ``lme4::getME``. Names and meanings follow lme4 1.1 (``Lind`` is 1-based as in R;
-``L`` is the sparse Cholesky factor of P(Λ'Z'WZΛ + I)P').
+``L`` is the sparse Cholesky factor of P(Λ'Z'WZΛ + I)P') and lme4 2.x for the covariance
+parameters: ``par`` (what the optimizer moves, named by ``getParNames``), ``theta`` (Λ's
+values), ``lower`` and ``upper`` (the bounds of ``par``; ``upper`` is lmerpy's, lme4 2.1 keeps
+it in ``reTrms``) and ``reCovs`` (the terms' covariance structures).
 """
 from __future__ import annotations
 
@@ -57,7 +60,10 @@ def _getters():
         "fixef": lambda f: f.fixef(),
         "beta": lambda f: f.fixef().to_numpy(),
         "theta": lambda f: pd.Series(f.theta, index=list(d(f).theta_names)),
+        "par": lambda f: pd.Series(f.par, index=list(d(f).par_names)),
         "lower": lambda f: np.asarray(d(f).lower),
+        "upper": lambda f: np.asarray(d(f).upper),
+        "reCovs": lambda f: list(d(f).layout.covariances),
         "REML": lambda f: int(d(f).p) if getattr(f, "REML", False) else 0,
         "is_REML": lambda f: bool(getattr(f, "REML", False)),
         "n_rtrms": lambda f: len(d(f).reterms),

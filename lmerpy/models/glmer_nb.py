@@ -205,7 +205,7 @@ class _Start:
     @classmethod
     def from_fit(cls, fit):
         sd = np.sqrt(np.clip(np.diag(fit._sol.unsc()), 0.0, None))
-        return cls(fit.theta.copy(), fit._sol.beta.copy(), fit._sol.eta - fit.devfun.resp.offset,
+        return cls(fit.par.copy(), fit._sol.beta.copy(), fit._sol.eta - fit.devfun.resp.offset,
                    np.where(np.isfinite(sd) & (sd > 0), sd, 1.0), fit._sol.RX)
 
     def transform(self):
@@ -235,7 +235,7 @@ def _profile_refit(glmod, family, start, structure, nAGQ):
     x0 = np.concatenate((start.theta, start.beta))
     nt = start.theta.shape[0]
     opt = WhitenedBobyqa(start.transform(), nt, rhobeg=0.2)
-    res = opt(dev, x0, dev.lower, np.full(x0.shape[0], np.inf))
+    res = opt(dev, x0, dev.lower, dev.upper)
     x = res["x"]
     sol = dev.solve(x)
     sd = np.sqrt(np.clip(np.diag(sol.unsc()), 0.0, None))

@@ -27,13 +27,14 @@ import pandas as pd
 
 from ..arguments import (BACKEND, LOGICAL, LOGICAL_OR_NONE, NA_ACTION, NAGQ, PREDICT_TYPE,
                          VERBOSE, Choice, argument_error, new_response, numeric_vector, show,
-                         start_values, unknown_keywords)
+                         unknown_keywords)
 from ..design.scales import check_response_scale, scale_summary
 from ..errors import ArgumentError, FitError, LmerpyError
 from ..warnings import ConvergenceWarning, LmerpyDeprecationWarning, warn
 from ..families import Family, as_family, binomial
 from .base import LogLik, MixedModel
 from .naresid import naresid
+from .start import start_parts
 
 if TYPE_CHECKING:
     from ..design.structures import Design
@@ -103,8 +104,9 @@ class GeneralizedLinearMixedModel(MixedModel):
         return float(self._sol.sigma)
 
     def npar(self) -> int:
-        """β, θ, the scale (if any) and the negative binomial θ (lme4's ``npar.merMod``)."""
-        n = self.design.p + len(self.theta) + int(self._use_sc)
+        """β, ``par``, the scale (if any) and the negative binomial θ (lme4's
+        ``npar.merMod``)."""
+        n = self.design.p + self.design.n_par + int(self._use_sc)
         return n + int("Negative Binomial" in self.family.family)
 
     def logLik(self) -> LogLik:
@@ -123,7 +125,7 @@ class GeneralizedLinearMixedModel(MixedModel):
     # ------------------------------------------------------------------ vcov
     def _vcov_beta(self):
         if self._vcov_cache is None:
-            self._vcov_cache = vcov_glmm(self.optsum, self._sol, len(self.theta))
+            self._vcov_cache = vcov_glmm(self.optsum, self._sol, self.design.n_par)
         return self._vcov_cache
 
     def vcov(self, use_hessian: Optional[bool] = None) -> pd.DataFrame:
@@ -136,7 +138,8 @@ class GeneralizedLinearMixedModel(MixedModel):
             V = self._sol.sigma ** 2 * self._sol.unsc()
         else:
             if use_hessian and (self.optsum.derivs is None
-                                or np.shape(self.optsum.derivs["Hessian"])[0] <= len(self.theta)):
+                                or np.shape(self.optsum.derivs["Hessian"])[0]
+                                <= self.design.n_par):
                 raise LmerpyError("'use.hessian'=TRUE specified, but Hessian is unavailable")
             V = self._vcov_beta()
         return pd.DataFrame(np.asarray(V, dtype=float), index=names, columns=names)
@@ -309,8 +312,9 @@ def _devcomp(fit):
 
 def vcov_glmm(optsum, sol, n_theta):
     """lme4's ``vcov.merMod`` for a GLMM: 2·sym(H⁻¹)_ββ from the Hessian H of the deviance over
-    (θ, β) when available; σ²(R_X'R_X)⁻¹ otherwise or (with lme4's warning) when that matrix is
-    not positive definite or has missing values."""
+    (θ, β) — (``par``, β): ``n_theta`` is the length of ``par`` — when available;
+    σ²(R_X'R_X)⁻¹ otherwise or (with lme4's warning) when that matrix is not positive definite
+    or has missing values."""
     V = sol.sigma ** 2 * sol.unsc()
     derivs = getattr(optsum, "derivs", None)
     H = None if derivs is None else np.atleast_2d(np.asarray(derivs.get("Hessian"), dtype=float))
@@ -432,7 +436,8 @@ def optimizeGlmer(devfun: GlmmDeviance, control: Optional[Control] = None,
     nAGQ : int, optional
         The fit's nAGQ (decides whether stage 1 is final); defaults to ``devfun.nAGQ``.
     start : array_like, optional
-        The stage's start (θ, or (θ, β)); default ``devfun.start()``.
+        The stage's start (``par``, or (``par``, β); θ for unstructured terms); default
+        ``devfun.start()``.
     beta_sd : array_like, optional
         Standard errors of β for Nelder–Mead's initial steps (stage 2).
 
@@ -449,11 +454,14 @@ def optimizeGlmer(devfun: GlmmDeviance, control: Optional[Control] = None,
         raise ArgumentError(f"optimizeGlmer: start has {x0.shape[0]} values; the deviance "
                             f"takes {len(devfun.lower)}: {show(start)}")
     target = devfun.nAGQ if nAGQ is None else NAGQ("nAGQ", nAGQ, "optimizeGlmer")
+    upper = getattr(devfun, "upper", None)
+    n_cov = getattr(devfun, "n_par", devfun.n_theta)
     try:
         if devfun.nAGQ == 0:
-            return optimize_glmer(devfun, x0, devfun.lower, ctl, verbose, stage=1, nAGQ=target)
+            return optimize_glmer(devfun, x0, devfun.lower, ctl, verbose, stage=1, nAGQ=target,
+                                  upper=upper)
         return optimize_glmer(devfun, x0, devfun.lower, ctl, verbose, stage=2, nAGQ=target,
-                              n_theta=devfun.n_theta, beta_sd=beta_sd)
+                              n_theta=n_cov, beta_sd=beta_sd, upper=upper)
     except OptimizerError as e:
         k = getattr(e, "parameter", None)
         if k is None:
@@ -461,8 +469,9 @@ def optimizeGlmer(devfun: GlmmDeviance, control: Optional[Control] = None,
         # a parameter too large for the optimizer's steps (|β| ~ 1e16: an offset or a
         # column on an extreme scale): say which, and the data's scales
         design = devfun.design
-        names = list(design.theta_names) + list(design.X_colnames)
-        what = (f"θ '{names[k]}'" if k < devfun.n_theta else f"the fixed effect '{names[k]}'") \
+        names = list(getattr(design, "par_names", design.theta_names)) + \
+            list(design.X_colnames)
+        what = (f"θ '{names[k]}'" if k < n_cov else f"the fixed effect '{names[k]}'") \
             if k < len(names) else f"parameter {k + 1}"
         raise FitError(f"{e}: {what} = {x0[k]:.6g} is beyond the optimizer's resolution; "
                        f"the data are probably on an extreme scale. "
@@ -482,8 +491,9 @@ def mkGlmerMod(devfun: GlmmDeviance, opt: OptSummary, glmod: Optional[Design] = 
 
 
 def _start_parts(start, design):
-    """(θ start or None, β start or None) from ``start`` (array = θ, or dict theta/fixef)."""
-    return start_values(start, design.theta_names, design.lower, design.X_colnames)
+    """(``par`` start or None, β start or None) from ``start`` (array = ``par``, or dict
+    par/theta/fixef)."""
+    return start_parts(start, design)
 
 
 def fit_glmm(glmod, fam, nAGQ=1, control=None, start=None, verbose=0, backend=None,
@@ -515,7 +525,7 @@ def fit_glmm(glmod, fam, nAGQ=1, control=None, start=None, verbose=0, backend=No
     else:
         dev2 = devfun.stage2(nAGQ) if nAGQ > 1 else devfun
         dev2.precise = bool(precise)
-        th2 = devfun.theta0 if th_start is None else th_start
+        th2 = devfun.par0 if th_start is None else th_start
         beta_sd = None
     beta2 = dev2.beta0 if fe_start is None else fe_start
     opt = optimizeGlmer(dev2, ctl, nAGQ=nAGQ, start=np.concatenate((th2, beta2)),
@@ -557,7 +567,9 @@ def glmer(formula: FormulaLike, data: DataLike, family: FamilyArg = binomial, nA
     control : Control, optional
         ``glmerControl(...)``.
     start : array-like or dict, optional
-        θ start, or ``{"theta": ..., "fixef": ...}``.
+        The covariance parameters' start (``par``; θ for unstructured terms), or
+        ``{"par": ..., "fixef": ...}`` / ``{"theta": ..., "fixef": ...}`` (θ is mapped to
+        ``par``).
     verbose : int
     backend : {"cholmod", "scipy"}, optional
 

@@ -227,7 +227,7 @@ def refit_glmm(fit, design, family, control=None, calc_derivs=None, quiet=False,
         ctl = ctl.replace(calc_derivs=bool(calc_derivs))
     old = fit.devfun
     nAGQ = fit.nAGQ
-    nt = len(fit.theta)
+    nt = fit.design.n_par
     with warnings.catch_warnings():
         if quiet:
             warnings.simplefilter("ignore")
@@ -241,8 +241,8 @@ def refit_glmm(fit, design, family, control=None, calc_derivs=None, quiet=False,
         if same_response:
             dev = GlmmDeviance(None, None, nAGQ=old.nAGQ, lp0=old.lp0, _parent=old)
             dev.precise = old.precise
-            x1 = (fit.theta.copy() if dev.nAGQ == 0
-                  else np.concatenate((fit.theta, fit._sol.beta)))
+            x1 = (fit.par.copy() if dev.nAGQ == 0
+                  else np.concatenate((fit.par, fit._sol.beta)))
             beta_sd = _beta_scale(fit._sol) if dev.nAGQ else None
             if dev.nAGQ == 0:
                 opt = optimizeGlmer(dev, ctl, nAGQ=0, start=x1)
@@ -255,7 +255,7 @@ def refit_glmm(fit, design, family, control=None, calc_derivs=None, quiet=False,
                                init_beta=staged)
             dev.precise = old.precise
             if staged:
-                opt1 = optimizeGlmer(dev, ctl, nAGQ=nAGQ, start=fit.theta)
+                opt1 = optimizeGlmer(dev, ctl, nAGQ=nAGQ, start=fit.par)
                 if nAGQ == 0:
                     check_conv(dev, opt1, dev.lower, ctl)
                     return mkGlmerMod(dev, opt1, design, data=fit._data, call=fit.call)
@@ -270,7 +270,7 @@ def refit_glmm(fit, design, family, control=None, calc_derivs=None, quiet=False,
                 if nAGQ > 1:
                     dev = dev.stage2(nAGQ)
                     dev.precise = old.precise
-                x1 = np.concatenate((fit.theta, fit._sol.beta))
+                x1 = np.concatenate((fit.par, fit._sol.beta))
                 beta_sd = _beta_scale(fit._sol)
         if not explicit:
             derivs = getattr(fit.optsum, "derivs", None)

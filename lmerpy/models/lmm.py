@@ -12,12 +12,13 @@ import numpy as np
 import pandas as pd
 
 from ..arguments import (BACKEND, LOGICAL, LOGICAL_OR_NONE, NA_ACTION, VERBOSE, Choice,
-                         new_response, start_values, unknown_keywords)
+                         new_response, unknown_keywords)
 from ..design.scales import check_response_scale
 from ..errors import DataError, LmerpyError
 from ..warnings import LmerpyDeprecationWarning, warn
 from .base import LogLik, MixedModel
 from .naresid import naresid
+from .start import start_parts
 
 _RESIDUAL_TYPE = Choice(("response", "pearson", "working"))
 
@@ -121,7 +122,7 @@ class LinearMixedModel(MixedModel):
             check_response_scale(y, "newresp", design.offset)
             devfun = devfun.with_response(y)
             design = devfun.design
-        opt = optimizeLmer(devfun, start=self.theta, control=control or self.call.get("control"))
+        opt = optimizeLmer(devfun, start=self.par, control=control or self.call.get("control"))
         return mkMerMod(devfun, opt, design, data=self._data, call=self.call)
 
     def refitML(self) -> LinearMixedModel:
@@ -182,23 +183,25 @@ def _response_label(lf):
 
 def optimizeLmer(devfun: LmmDeviance, start: StartArg = None, lower: Optional[ArrayLike] = None,
                  control: Optional[Control] = None, verbose: int = 0) -> OptSummary:
-    """R: ``optimizeLmer(devfun, ...)``: minimise the profiled deviance over θ.
+    """R: ``optimizeLmer(devfun, ...)``: minimise the profiled deviance over its parameters
+    (θ; lme4 2.x's ``par`` for structured covariances).
 
-    Returns the :class:`lmerpy.optimize.OptSummary` (optimizer, settings, start and final θ,
-    evaluation count, return code, fit log, convergence messages).
+    ``start``: ``par`` (θ for unstructured terms), or ``{"par": ...}`` / ``{"theta": ...}``.
+    Returns the :class:`lmerpy.optimize.OptSummary` (optimizer, settings, start and final
+    parameters, evaluation count, return code, fit log, convergence messages).
     """
     from ..optimize import check_conv, lme4_start_theta, optimize_lmer
     verbose = VERBOSE("verbose", verbose, "optimizeLmer")
     design = devfun.design
     control = _control(control, "lmer", "optimizeLmer")
     control = control if control is not None else _default_control()
-    theta0, _ = start_values(start, design.theta_names, design.lower, design.X_colnames,
-                             fixef_used=False)
+    theta0, _ = start_parts(start, design, fixef_used=False)
     if theta0 is None:
         # lme4 starts models whose random terms are all scalar intercepts from the data
         theta0 = np.asarray(lme4_start_theta(design), dtype=float)
     low = np.asarray(design.lower if lower is None else lower, dtype=float)
-    opt = optimize_lmer(devfun, theta0, low, control=control, verbose=verbose)
+    opt = optimize_lmer(devfun, theta0, low, control=control, verbose=verbose,
+                        upper=np.asarray(design.upper, dtype=float))
     check_conv(devfun, opt, low, control)
     return opt
 
@@ -254,8 +257,10 @@ def lmer(formula: FormulaLike, data: DataLike, REML: bool = True, weights: Vecto
     control : lmerpy.optimize.Control, optional
         ``lmerControl(...)``.
     start : array-like or dict, optional
-        Starting θ: a vector with one value per θ, or ``{"theta": ...}`` (lme4's start
-        list; a ``"fixef"`` entry is checked and ignored, as β is profiled out).
+        Starting covariance parameters: a vector with one value per ``par`` (θ for
+        unstructured terms), or ``{"par": ...}`` or ``{"theta": ...}`` (lme4's start list;
+        θ is mapped to ``par``; a ``"fixef"`` entry is checked and ignored, as β is profiled
+        out).
     verbose : int or bool
         Print each evaluation when > 0.
     backend : str, optional

@@ -14,7 +14,7 @@ from ..errors import FitError
 from ..warnings import ConvergenceWarning, SingularFitWarning, warn
 from .coords import to_optimizer_coordinates
 
-__all__ = ["check_conv", "check_hess", "emit", "gradient_message", "warning_text",
+__all__ = ["check_conv", "check_hess", "emit", "gradient_message", "near_bound", "warning_text",
            "SINGULAR_MESSAGE", "SINGULAR_WARNING"]
 
 #: lme4's text (``OptSummary.conv_messages``, the printed summary's trailer)
@@ -39,6 +39,25 @@ def emit(message, action):
         warn(text, SingularFitWarning if message == SINGULAR_MESSAGE else ConvergenceWarning)
     elif action == "stop":
         raise FitError(text)
+
+
+def near_bound(coefs, lower, upper=None, tol=1e-4):
+    """lme4 2.x's singular-fit test inside ``checkConv``: some parameter closer than ``tol``
+    to a bound, min(coefs − lower, upper − coefs) < tol (bounds shorter than ``coefs`` — the
+    covariance parameters of glmer's (θ, β) — leave the rest unbounded). For lme4 1.1's θ
+    (lower bounds 0 and −∞, no upper bounds) this is its test: a θ with lower bound 0 below
+    ``tol``."""
+    x = np.asarray(coefs, dtype=float).ravel()
+    n = x.size
+    lo = np.full(n, -np.inf)
+    if lower is not None:
+        lb = np.asarray(lower, dtype=float).ravel()[:n]
+        lo[:lb.size] = np.where(np.isnan(lb), -np.inf, lb)
+    hi = np.full(n, np.inf)
+    if upper is not None:
+        ub = np.asarray(upper, dtype=float).ravel()[:n]
+        hi[:ub.size] = np.where(np.isnan(ub), np.inf, ub)
+    return bool(np.any(x - lo < tol) or np.any(hi - x < tol))
 
 
 def _chol_upper(H):
@@ -118,8 +137,9 @@ def gradient_message(derivs, coefs, cc):
 def check_conv(devfun, optsum, lower=None, control=None, *, n_theta=None, compute_missing=False):
     """lme4's post-fit convergence checks (R: ``lme4:::checkConv``).
 
-    In order: (1) singular fit — some θ with lower bound 0 below ``check_conv_singular.tol``
-    (then nothing else is checked); (2) the gradient: with H = R'R (Cholesky), the scaled
+    In order: (1) singular fit — some parameter closer than ``check_conv_singular.tol`` to a
+    bound (lme4 2.x: min(par − lower, upper − par) < tol; for θ: some θ with lower bound 0
+    below tol) (then nothing else is checked); (2) the gradient: with H = R'R (Cholesky), the scaled
     gradient s = R⁻¹g, fail when max_k min(|s_k|, |g_k|) > tol (and the optional ``relTol``
     check of max|g/θ|); (3) the Hessian's eigenvalues (:func:`check_hess`), first of the β
     block when ``n_theta`` is given and the parameter vector is longer (glmer's second stage).
@@ -139,7 +159,7 @@ def check_conv(devfun, optsum, lower=None, control=None, *, n_theta=None, comput
     optsum : OptSummary
         Updated in place: ``conv_messages``, ``conv_code`` (and ``derivs`` if computed).
     lower : array_like, optional
-        Lower bounds (``optsum.lower`` by default).
+        Lower bounds (``optsum.lower`` by default); the upper bounds are ``optsum.upper``.
     control : Control, optional
         ``lmerControl()`` by default.
     n_theta : int, optional
@@ -173,9 +193,7 @@ def check_conv(devfun, optsum, lower=None, control=None, *, n_theta=None, comput
         return list(messages)
 
     cc = control.check_conv_singular
-    bcoefs = np.flatnonzero(lbound == 0)
-    bcoefs = bcoefs[bcoefs < coefs.size]
-    is_singular = bool(np.any(coefs[bcoefs] < cc.tol))
+    is_singular = near_bound(coefs, lbound, optsum.upper, cc.tol)
     if cc.action != "ignore" and is_singular:
         messages.append(SINGULAR_MESSAGE)
         emit(SINGULAR_MESSAGE, cc.action)

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..warnings import ConvergenceWarning, warn
 from .control import Control, ControlError, glmerControl, lmerControl
-from ..design.scales import start_theta
+from ..design.scales import start_par
 from .coords import ScaledDeviance, coordinate_scale, to_model_coordinates
 from .derivs import compute_derivs, has_gradient
 from .minimize import DEFAULT_SETTINGS, MinimizeResult, minimize_bounded
@@ -180,7 +180,8 @@ def _run(optimizer, devfun, x0, lower, upper, optCtrl, verbose, fitlog, adj, n_t
     if method == "newton_ai" and derivs2 is None:
         raise ControlError("optimizer 'newton_ai' needs an LMM deviance (lmerpy.pls.LmmDeviance) "
                            "or a deviance with an information() method")
-    rectify = getattr(devfun, "rectify_theta", None)
+    rectify = (getattr(devfun, "rectify_theta", None)
+               if getattr(devfun, "par_is_theta", True) else None)
     lo = lower
     if method in _GRADIENT_METHODS and callable(rectify):
         # Without the bounds at 0: the deviance is even in each column of a term's template,
@@ -215,21 +216,28 @@ def _gradient_based(optimizer, optCtrl):
     return optimizer == "nloptwrap" and ("_LD_" in alg or alg.startswith("LD_"))
 
 
-def _snap(f_logged, theta, fval, lower, boundary_tol):
-    """Boundary snapping (R: ``lme4:::check.boundary``): each θ within ``boundary_tol`` above
-    its bound is put on the bound when that does not raise the deviance."""
+def _snap(f_logged, theta, fval, lower, boundary_tol, upper=None):
+    """Boundary snapping (R: ``lme4:::check.boundary``): each parameter within
+    ``boundary_tol`` inside its lower bound — or, as lme4 2.x, its upper bound (a correlation
+    near ±1) — is put on the bound when that does not raise the deviance."""
     if not boundary_tol > 0:
         return theta, fval
     bdiff = theta - lower
     edge = np.flatnonzero((bdiff > 0) & (bdiff < boundary_tol))
-    if not edge.size:
+    if upper is not None:
+        udiff = upper - theta
+        uedge = np.flatnonzero((udiff > 0) & (udiff < boundary_tol))
+    else:
+        uedge = edge[:0]
+    if not edge.size and not uedge.size:
         return theta, fval
     pp = theta.copy()
-    for i in edge:
-        t = theta.copy()
-        t[i] = lower[i]
-        if f_logged(t) <= fval:
-            pp[i] = lower[i]
+    for bound, idx in ((lower, edge), (upper, uedge)):
+        for i in idx:
+            t = theta.copy()
+            t[i] = bound[i]
+            if f_logged(t) <= fval:
+                pp[i] = bound[i]
     if np.array_equal(pp, theta):
         return theta, fval
     fnew = f_logged(pp)
@@ -238,13 +246,12 @@ def _snap(f_logged, theta, fval, lower, boundary_tol):
     return theta, fval
 
 
-def _fails_gradient_check(derivs, theta, lower, control):
+def _fails_gradient_check(derivs, theta, lower, control, upper=None):
     """Would lme4's scaled-gradient check fail here (on a non-singular fit)?"""
-    from .checks import gradient_message
+    from .checks import gradient_message, near_bound
     cc = control.check_conv_grad
     sing = control.check_conv_singular
-    bc = np.flatnonzero(lower == 0)
-    if np.any(theta[bc] < sing.tol):
+    if near_bound(theta, lower, upper, sing.tol):
         return False
     if not np.all(np.isfinite(derivs["gradient"])):
         return False
@@ -291,15 +298,23 @@ def _optimize(devfun, x0, lower, upper, control, optimizer, *, verbose, restart_
     restarted = False
     if restart_edge:
         bvals = np.flatnonzero(theta == lower)
-        if bvals.size:
+        uvals = np.flatnonzero(theta == upper)
+        if bvals.size or uvals.size:
             d0 = f_logged(theta)
+            # the one-sided difference quotient into the interior, from each bound
             bgrad = []
             for i in bvals:
                 t = theta.copy()
                 t[i] = lower[i] + RESTART_EDGE_STEP
                 bgrad.append((f_logged(t) - d0) / RESTART_EDGE_STEP)
+            ugrad = []
+            for i in uvals:
+                t = theta.copy()
+                t[i] = upper[i] - RESTART_EDGE_STEP
+                ugrad.append((f_logged(t) - d0) / RESTART_EDGE_STEP)
             neg = bvals[np.asarray(bgrad) < 0]
-            if neg.size:
+            uneg = uvals[np.asarray(ugrad) < 0]
+            if neg.size or uneg.size:
                 if verbose:
                     print("some theta parameters on the boundary, restarting")
                 restarted = True
@@ -308,11 +323,13 @@ def _optimize(devfun, x0, lower, upper, control, optimizer, *, verbose, restart_
                     # a gradient method would stay put: the projected gradient is zero there
                     start[neg] = np.minimum(lower[neg] + GRADIENT_RESTART_STEP,
                                             0.5 * (lower[neg] + upper[neg]))
+                    start[uneg] = np.maximum(upper[uneg] - GRADIENT_RESTART_STEP,
+                                             0.5 * (lower[uneg] + upper[uneg]))
                 res, code, st, warns2 = run(start)
                 gevals += _gradient_evals(res)
                 warns += warns2
                 theta, fval = res.x.copy(), res.fun
-    theta, fval = _snap(f_logged, theta, fval, lower, boundary_tol)
+    theta, fval = _snap(f_logged, theta, fval, lower, boundary_tol, upper)
     # gradient-based fits (large models) difference the gradient forwards: k gradients, each
     # with a factorisation of its own, instead of 2k; the one at θ̂ is the optimizer's
     scheme = "forward" if _gradient_based(optimizer, control.optCtrl) else "central"
@@ -367,12 +384,12 @@ def _optimize(devfun, x0, lower, upper, control, optimizer, *, verbose, restart_
             t_derivs += time.perf_counter() - t1
     retried = False
     if (control.restarts_unconverged and derivs is not None and derivs["method"] == "analytic"
-            and code == 0 and _fails_gradient_check(derivs, theta, lower, control)):
+            and code == 0 and _fails_gradient_check(derivs, theta, lower, control, upper)):
         if verbose:
             print("gradient check failed at the optimum, restarting")
         retried = True
         res2, code2, st2, warns2 = run(theta)
-        t2, f2 = _snap(f_logged, res2.x.copy(), res2.fun, lower, boundary_tol)
+        t2, f2 = _snap(f_logged, res2.x.copy(), res2.fun, lower, boundary_tol, upper)
         warns += warns2
         gevals += _gradient_evals(res2)
         if f2 < fval:
@@ -400,21 +417,25 @@ def _optimize(devfun, x0, lower, upper, control, optimizer, *, verbose, restart_
 
 
 def optimize_lmer(devfun, theta0, lower, control=None, verbose=0, *, upper=None):
-    """Minimize the profiled deviance over θ (R: ``lme4::optimizeLmer``).
+    """Minimize the profiled deviance over its parameters (R: ``lme4::optimizeLmer``): θ, or
+    lme4 2.x's ``par`` for structured covariances (standard deviations and correlations).
 
-    Runs the control's optimizer from ``theta0``; then, as lme4: ``restart_edge`` (a θ on its
-    bound while the one-sided difference quotient into the interior, step 1e-5, is negative
-    -> one restart from there), boundary snapping (each θ within ``boundary_tol`` of its bound
-    is moved onto it when that does not raise the deviance), and, with ``calc_derivs``, the
-    gradient and Hessian at the optimum. The convergence checks are run separately by
-    :func:`lmerpy.optimize.check_conv` (as lme4's ``lmer`` calls ``checkConv``).
+    Runs the control's optimizer from ``theta0``; then, as lme4: ``restart_edge`` (a
+    parameter on a bound while the one-sided difference quotient into the interior, step
+    1e-5, is negative -> one restart from there), boundary snapping (each parameter within
+    ``boundary_tol`` of a bound is moved onto it when that does not raise the deviance), and,
+    with ``calc_derivs``, the gradient and Hessian at the optimum. The convergence checks are
+    run separately by :func:`lmerpy.optimize.check_conv` (as lme4's ``lmer`` calls
+    ``checkConv``). lme4 2.x tests the upper bounds too (restart_edge's test from an upper
+    bound here asks the same question as from a lower one — does the deviance fall into the
+    interior? — where lme4 2.1's difference quotient there has the opposite sign).
 
     Parameters
     ----------
     devfun : callable
-        θ -> deviance; optional ``gradient(θ)``.
+        par -> deviance (θ -> deviance for unstructured terms); optional ``gradient``.
     theta0 : array_like
-        Start (lme4: 1 on diagonals, 0 off them).
+        Start (lme4: 1 on diagonals, 0 off them; SDs 1 and correlations 0 for ``par``).
     lower : array_like
         Lower bounds (0 on diagonals, -inf off them).
     control : Control, optional
@@ -423,7 +444,8 @@ def optimize_lmer(devfun, theta0, lower, control=None, verbose=0, *, upper=None)
         >= 1: each evaluation printed like lme4's nloptwrap output (``iteration: k`` /
         ``f(x) = ...``); >= 3: also θ.
     upper : array_like, optional
-        Upper bounds (none in lme4).
+        Upper bounds (lme4 1.1: none; lme4 2.x: 1 for a correlation). Default: the
+        deviance's ``upper`` when it has one, else none.
 
     Returns
     -------
@@ -436,6 +458,8 @@ def optimize_lmer(devfun, theta0, lower, control=None, verbose=0, *, upper=None)
     if not isinstance(control, Control):
         raise ControlError("control must come from lmerControl(); got "
                            f"{type(control).__name__}")
+    if upper is None:
+        upper = getattr(devfun, "upper", None)
     optimizer = lmer_optimizer(devfun, control)
     scale = _scale_for(devfun, optimizer, beta=False)
     return _scaled(devfun, theta0, lower, upper, scale, lambda f, x, lo, hi: _optimize(
@@ -575,19 +599,25 @@ def lme4_start(y, groups, lower=None):
 
 
 def lme4_start_theta(design):
-    """lme4's starting θ for a :class:`lmerpy.design.structures.Design` (R: the start
-    ``mkLmerDevfun`` sets): :func:`lme4_start` when every random term is a scalar intercept
-    on its own grouping factor, else ``design.theta`` (1 on diagonals, 0 off them; in the
-    coordinates of the rescaled columns when some random-effects column is on an extreme
-    scale, :func:`lmerpy.design.scales.start_theta`)."""
-    theta = start_theta(design)
+    """lme4's starting parameters for a :class:`lmerpy.design.structures.Design` (R: the start
+    ``mkLmerDevfun`` sets, then ``mkPar``): :func:`lme4_start` when every random term is a
+    scalar intercept on its own grouping factor (one parameter per term), else the design's
+    start (θ: 1 on diagonals, 0 off them; ``par``: SDs 1, correlations 0; in the coordinates
+    of the rescaled columns when some random-effects column is on an extreme scale,
+    :func:`lmerpy.design.scales.start_par`). The result is ``par`` (θ itself for
+    unstructured terms)."""
+    par = start_par(design)
+    layout = getattr(design, "layout", None)
+    identity = layout is None or layout.is_identity
     terms = list(design.reterms)
     if not terms or any(list(t.cnms) != ["(Intercept)"] for t in terms):
-        return theta
-    if len({t.group_name for t in terms}) != len(terms) or len(terms) != theta.size:
-        return theta
+        return par
+    if len({t.group_name for t in terms}) != len(terms) or len(terms) != par.size:
+        return par
     y = np.asarray(design.y, dtype=float)
     if y.ndim != 1:
-        return theta
+        return par
     start = lme4_start(y, [t.codes for t in terms], design.lower)
-    return theta if start is None else start
+    if start is None:
+        return par
+    return start if identity else layout.theta_to_par(start)

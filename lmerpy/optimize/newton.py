@@ -86,7 +86,9 @@ def second_order_term(theta, g, columns):
 def model_derivatives(devfun):
     """``θ -> (gradient, model Hessian)`` for ``devfun``, or None when it has no model
     Hessian: the analytic gradient, and the deviance's ``information(θ)`` (the AI matrix of
-    :class:`lmerpy.pls.LmmDeviance`) plus the per-column Euler term. The AI matrix is computed
+    :class:`lmerpy.pls.LmmDeviance`) plus the Euler term on each of the deviance's
+    ``par_groups()`` (the columns of each term's template for θ; the standard deviations of a
+    structured term, its correlation belonging to none). The AI matrix is computed
     first, while the factorisation of the evaluation at θ is still there (the gradient may
     consume it)."""
     info = getattr(devfun, "information", None)

@@ -63,9 +63,12 @@ class OptSummary:
         The optimizer's settings in effect (``xtol_abs``, ``ftol_abs``, ``maxeval``... and
         ``method``, the NLopt/scipy algorithm).
     theta_start : ndarray
-        Start of the optimization (θ for lmer; (θ, β) for glmer's second stage).
+        Start of the optimization: the covariance parameters the optimizer moves — lme4
+        2.x's ``par``, which is θ when every term is unstructured — for lmer; (``par``, β)
+        for glmer's second stage.
     theta : ndarray
-        The optimum (after restart_edge and boundary snapping).
+        The optimum (after restart_edge and boundary snapping), on the same scale (R:
+        ``opt$par``; also :attr:`par`). ``fit.theta`` is θ itself, ``fit.par`` this.
     fmin : float
         Deviance at ``theta``.
     feval : int
@@ -82,9 +85,9 @@ class OptSummary:
     message : str
         The optimizer's message (nloptr's text for NLopt, R: ``optinfo$message``).
     fitlog : list of (ndarray, float)
-        Every evaluation: (θ, deviance).
+        Every evaluation: (parameters, deviance).
     lower, upper : ndarray
-        Bounds.
+        Bounds of the parameters (lme4 2.x: ``upper`` is 1 for a correlation).
     derivs : dict or None
         ``{"gradient": g, "Hessian": H, "method": "analytic"|"finite differences"}`` at
         ``theta`` (R: ``optinfo$derivs``), when derivatives were computed.
@@ -152,7 +155,8 @@ class OptSummary:
 
     @property
     def par(self) -> np.ndarray:
-        """Alias of :attr:`theta` (R: ``opt$par``)."""
+        """Alias of :attr:`theta` (R: ``opt$par``: lme4 2.x's ``par``, then β for glmer's
+        second stage)."""
         return self.theta
 
     @property

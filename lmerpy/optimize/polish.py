@@ -42,8 +42,14 @@ MAX_STEPS = 3
 
 def theta_columns(devfun):
     """θ index arrays of the columns of each term's lower-triangular template (diagonal entry
-    first: the deviance's ``par_groups()``), or None when ``devfun`` does not say or has no
-    random-effects term."""
+    first: the deviance's ``par_groups()``), or None when ``devfun`` does not say, has no
+    random-effects term, or its parameters are not θ (lme4 2.x's ``par`` of ``cs``/``ar1``
+    terms: no column sign to flip, each parameter its own column)."""
+    if not getattr(devfun, "par_is_theta", True):
+        return None
+    layout = getattr(devfun, "layout", None)
+    if layout is not None:
+        return layout.theta_groups() or None
     groups = getattr(devfun, "par_groups", None)
     return (groups() or None) if callable(groups) else None
 

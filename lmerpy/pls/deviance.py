@@ -42,6 +42,8 @@ from .protocol import Components
 __all__ = ["LmmDeviance", "available_backends", "BACKENDS"]
 
 _LOG2PI = float(np.log(2.0 * np.pi))
+#: how far inside its bound a correlation is moved for derivatives (see ``_jacobian``)
+_BOUND_NUDGE = 1e-9
 
 
 class _State:
@@ -68,7 +70,8 @@ class _State:
 
 
 class LmmDeviance:
-    """Profiled REML criterion or ML deviance of an LMM as a function of θ.
+    """Profiled REML criterion or ML deviance of an LMM as a function of its covariance
+    parameters (lme4 2.x's ``par``; θ for unstructured terms).
 
     R equivalent: ``lme4::mkLmerDevfun(fr, X, reTrms, REML = ...)``. Satisfies the
     :class:`~.protocol.DifferentiableDeviance` and :class:`~.protocol.RefittableDeviance`
@@ -88,15 +91,26 @@ class LmmDeviance:
         block is small or dense anyway (crossed designs such as InstEval), CHOLMOD when that
         block would be large and sparse (deeply nested designs) or too large to hold.
 
+    The optimizer's parameters are lme4 2.x's ``par`` (:attr:`layout`): ``__call__``,
+    :meth:`gradient`, :meth:`information`, :meth:`components` and :meth:`solve` take ``par``;
+    the numerical core works in θ = θ(par) (Λ is linear in θ), the gradient is J'∇_θ and the
+    AI matrix J'·AI_θ·J with J = ∂θ/∂par. When every term is unstructured (or ``diag``)
+    ``par`` is θ and nothing is mapped (:attr:`par_is_theta`).
+
     Attributes
     ----------
     REML : bool
     backend_name : str
     n_evals : int
         Number of criterion evaluations (``__call__``) so far.
-    n, p, q, n_theta : int
-    theta0, lower, upper : ndarray
-        Starting θ and its bounds (from the design; no upper bound).
+    n, p, q, n_theta, n_par : int
+    layout : lmerpy.design.covariance.CovarianceLayout or None
+        The terms' covariance structures (None: the design has none, θ is ``par``).
+    par_is_theta : bool
+    theta0 : ndarray
+        Starting θ (from the design).
+    par0, lower, upper : ndarray
+        Starting ``par`` and its bounds (from the design; ∞ above unless a correlation).
 
     Notes
     -----
@@ -150,10 +164,19 @@ class LmmDeviance:
         theta0 = np.asarray(design.theta, dtype=float).reshape(-1)
         self.theta0 = theta0
         self.n_theta = theta0.shape[0]
+        layout = getattr(design, "layout", None)
+        if layout is not None and layout.n_theta != self.n_theta:
+            raise DataError(f"the design's theta has length {self.n_theta} but its covariance "
+                            f"structures have {layout.n_theta}")
+        self.layout = layout
+        self.par_is_theta = layout is None or layout.is_identity
+        self.n_par = self.n_theta if layout is None else layout.n_par
+        self.par0 = (theta0.copy() if self.par_is_theta else layout.theta_to_par(theta0))
         lower = getattr(design, "lower", None)
-        self.lower = (np.full(self.n_theta, -np.inf) if lower is None
+        self.lower = (np.full(self.n_par, -np.inf) if lower is None
                       else np.asarray(lower, dtype=float).reshape(-1))
-        self.upper = np.full(self.n_theta, np.inf)
+        self.upper = (np.full(self.n_par, np.inf) if layout is None
+                      else np.asarray(layout.upper, dtype=float))
         cp = self.cp
         self.smap = ScalingMap(lambda: cp.ZtWZ if cp.ZtWZ_dense is None else cp.ZtWZ_dense,
                                design.Lambdat, design.Lind, self.n_theta,
@@ -183,7 +206,7 @@ class LmmDeviance:
 
     def _share(self, other):
         for name in ("cp", "sum_log_w", "blocks", "theta0", "n_theta", "lower", "upper", "smap",
-                     "_side", "_templates"):
+                     "_side", "_templates", "layout", "par_is_theta", "n_par", "par0"):
             setattr(self, name, getattr(other, name))
         self.factor = other.factor.copy()
         self.sparse_inverse = other.sparse_inverse.copy()
@@ -201,19 +224,37 @@ class LmmDeviance:
     # -- sizes, start and names (the Deviance protocol) ---------------------------------
     @property
     def names(self):
-        """θ's names (lme4's ``Subject.(Intercept)``, ``Subject.Days.(Intercept)``...)."""
-        names = getattr(self.design, "theta_names", None)
+        """The parameters' names: lme4 2.x's ``getParNames`` (θ's ``Subject.(Intercept)``,
+        ``Subject.Days.(Intercept)``... for unstructured terms; ``Subject.rho``...)."""
+        names = getattr(self.design, "par_names", None)
+        if names is None:
+            names = getattr(self.design, "theta_names", None)
         return list(names) if names is not None else [f"theta{i + 1}"
-                                                       for i in range(self.n_theta)]
+                                                       for i in range(self.n_par)]
 
     def start(self):
-        """The design's starting θ (1 on each template's diagonal, 0 off it)."""
-        return self.theta0.copy()
+        """The design's starting parameters (θ: 1 on each template's diagonal, 0 off it;
+        ``par``: SDs 1, correlations 0)."""
+        return self.par0.copy()
 
     def par_groups(self):
-        """θ per column of each term's lower-triangular template, diagonal entry first."""
+        """Index arrays of ``par`` in each of which Σ is a homogeneous quadratic (the Euler
+        term of ``newton_ai``): θ per column of each term's lower-triangular template,
+        diagonal entry first, for unstructured terms; a structured term's SDs (its
+        correlation in none)."""
+        if self.layout is not None:
+            return self.layout.par_groups()
         from .lmm.information import template_columns
         return template_columns(self.design.reterms)
+
+    def theta_of(self, par):
+        """θ at ``par`` (lme4 2.x's ``mkTheta(par)``)."""
+        return self._theta(par).copy()
+
+    def par_of(self, theta):
+        """``par`` at θ (lme4 2.x's ``mkPar(theta)``)."""
+        th = self._theta_checked(theta)
+        return th if self.par_is_theta else self.layout.theta_to_par(th)
 
     @property
     def backend_name(self):
@@ -231,16 +272,48 @@ class LmmDeviance:
     def q(self):
         return self.cp.q
 
-    # -- evaluation -------------------------------------------------------------------------
-    def _theta(self, theta):
-        th = np.array(theta, dtype=float)
-        if th.ndim != 1:
-            th = th.reshape(-1)
+    # -- par and θ ---------------------------------------------------------------------------
+    def _par(self, par):
+        x = np.array(par, dtype=float)
+        if x.ndim != 1:
+            x = x.reshape(-1)
+        what = "theta" if self.par_is_theta else "par"
+        if x.shape[0] != self.n_par:
+            raise DataError(f"{what} has length {x.shape[0]}, expected {self.n_par}")
+        if not math.isfinite(x.sum()):
+            raise DataError(f"{what} contains non-finite values")
+        return x
+
+    def _theta(self, par):
+        """θ(par), checked (``par`` itself when :attr:`par_is_theta`)."""
+        x = self._par(par)
+        return x if self.par_is_theta else self.layout.par_to_theta(x)
+
+    def _theta_checked(self, theta):
+        th = np.array(theta, dtype=float).reshape(-1)
         if th.shape[0] != self.n_theta:
             raise DataError(f"theta has length {th.shape[0]}, expected {self.n_theta}")
         if not math.isfinite(th.sum()):
             raise DataError("theta contains non-finite values")
         return th
+
+    def _jacobian(self, x):
+        """(``par``, J = ∂θ/∂par there). Λ is not differentiable in a correlation on its
+        bound (√(1 − ρ²) and the like: an infinite ∂θ/∂ρ times a ∂/∂θ that is 0 there), while
+        the deviance is (Σ is smooth in ρ): there the derivatives are taken at ``par`` with
+        that correlation moved inside by 1e-9 (the one-sided limit, to about 1e-9)."""
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            J = self.layout.theta_jacobian(x)
+        if np.all(np.isfinite(J)):
+            return x, J
+        bad = ~np.all(np.isfinite(J), axis=0)
+        lo, hi = self.lower, self.upper
+        y = x.copy()
+        y[bad] = np.where(x[bad] >= hi[bad], hi[bad] - _BOUND_NUDGE,
+                          np.where(x[bad] <= lo[bad], lo[bad] + _BOUND_NUDGE, x[bad]))
+        return y, self.layout.theta_jacobian(y)
+
+    # -- evaluation -------------------------------------------------------------------------
 
     def _lambda_ops(self, theta):
         """Λ-products (:class:`~.crossprod.LambdaOps`) set to θ."""
@@ -415,7 +488,8 @@ class LmmDeviance:
         return float(np.sum(self.cp.weights * r * r) + u @ u)
 
     def __call__(self, theta):
-        """The profiled REML criterion (``REML=True``) or ML deviance at θ.
+        """The profiled REML criterion (``REML=True``) or ML deviance at ``par`` (θ when
+        :attr:`par_is_theta`).
 
         Raises
         ------
@@ -428,58 +502,98 @@ class LmmDeviance:
         return float(st.crit_reml if self.REML else st.crit_ml)
 
     def gradient(self, theta):
-        """Analytic gradient of the same criterion with respect to θ (not counted).
+        """Analytic gradient of the same criterion with respect to ``par`` (θ when
+        :attr:`par_is_theta`; else J'∇_θ with J = ∂θ/∂par). Not counted.
 
         R equivalent: none; lme4 differences the deviance numerically after the fit.
         """
         from .lmm.gradient import deviance_gradient
-        th = self._theta(theta)
+        x = self._par(theta)
+        J = None
+        if self.par_is_theta:
+            th = x
+        else:
+            x, J = self._jacobian(x)
+            th = self.layout.par_to_theta(x)
         st = self._evaluate(th)
+        if st.grad is None:
+            st.grad = deviance_gradient(self, st)
+        if J is None:
+            return st.grad.copy()
+        return J.T @ st.grad
+
+    def information(self, theta):
+        """Average-information approximation of the criterion's Hessian in ``par`` (k × k;
+        see :mod:`lmerpy.pls.lmm.information`; J'·AI_θ·J when ``par`` is not θ, exact as the
+        AI matrix only uses first derivatives of the marginal covariance). Not counted in
+        ``n_evals``. R equivalent: none.
+        """
+        from .lmm.information import average_information
+        x = self._par(theta)
+        if self.par_is_theta:
+            return average_information(self, self._evaluate(x))
+        x, J = self._jacobian(x)
+        H = average_information(self, self._evaluate(self.layout.par_to_theta(x)))
+        H = J.T @ H @ J
+        return 0.5 * (H + H.T)
+
+    def gradient_theta(self, theta):
+        """The analytic gradient with respect to θ itself (for every layout; not counted)."""
+        from .lmm.gradient import deviance_gradient
+        st = self._evaluate(self._theta_checked(theta))
         if st.grad is None:
             st.grad = deviance_gradient(self, st)
         return st.grad.copy()
 
-    def information(self, theta):
-        """Average-information approximation of the criterion's Hessian in θ (k × k; see
-        :mod:`lmerpy.pls.lmm.information`). Not counted in ``n_evals``. R equivalent: none.
-        """
+    def information_theta(self, theta):
+        """The average-information matrix with respect to θ itself (not counted)."""
         from .lmm.information import average_information
-        th = self._theta(theta)
-        return average_information(self, self._evaluate(th))
+        return average_information(self, self._evaluate(self._theta_checked(theta)))
 
     def gradients(self, thetas):
-        """Gradients at several θ (rows of ``thetas``), as :meth:`gradient` row by row.
+        """Gradients at several ``par`` (rows of ``thetas``), as :meth:`gradient` row by row.
 
         Small models compute them in one batched NumPy pass (the post-fit Hessian differences
         2k gradients); others loop. Not counted in ``n_evals``; the state is left alone.
         """
         th = np.atleast_2d(np.asarray(thetas, dtype=float))
-        if th.shape[1] != self.n_theta:
-            raise DataError(f"theta has length {th.shape[1]}, expected {self.n_theta}")
+        what = "theta" if self.par_is_theta else "par"
+        if th.shape[1] != self.n_par:
+            raise DataError(f"{what} has length {th.shape[1]}, expected {self.n_par}")
         if not np.all(np.isfinite(th)):
-            raise DataError("theta contains non-finite values")
-        if self._dense and th.shape[0] > 1:
+            raise DataError(f"{what} contains non-finite values")
+        if self._dense and th.shape[0] > 1 and self.par_is_theta:
             from .lmm.gradient import dense_gradients
             return dense_gradients(self, th)
         return np.stack([self.gradient(t) for t in th])
 
-    def rectify_theta(self, theta):
+    @property
+    def rectify_theta(self):
+        """:meth:`rectify` when the parameters are θ (:attr:`par_is_theta`), else None (a
+        ``cs``/``ar1`` column's sign is not a move of ``par``: nothing to rectify; the
+        optimizers keep the bounds on the standard deviations)."""
+        return self.rectify if self.par_is_theta else None
+
+    def rectify(self, theta):
         """θ with each template column whose diagonal entry is negative negated.
 
         Λ_i Λ_i' (hence the deviance) does not change when a column of a term's lower
         triangular template T_i changes sign, so this maps any θ to the equivalent one with
-        non-negative diagonal (lme4's bounds). R equivalent: none (MixedModels.jl's
-        ``rectify!``).
+        non-negative diagonal (lme4's bounds). Only for ``par`` = θ (:attr:`par_is_theta`). R
+        equivalent: none (MixedModels.jl's ``rectify!``).
         """
+        groups = (self.layout.theta_groups() if self.layout is not None
+                  else self.par_groups())
         th = np.array(theta, dtype=float).reshape(-1)
-        for c in self.par_groups():   # diagonal entry first
+        for c in groups:   # diagonal entry first
             if th[c[0]] < 0:
                 th[c] *= -1.0
         return th
 
     def components(self, theta):
-        """log|L|², log|R_X|², r², β̂ and R_X at θ (:class:`~.protocol.Components`), from the
-        same arithmetic as :meth:`__call__`; not counted in ``n_evals``.
+        """log|L|², log|R_X|², r², β̂ and R_X at ``par`` (θ when :attr:`par_is_theta`;
+        :class:`~.protocol.Components`), from the same arithmetic as :meth:`__call__`; not
+        counted in ``n_evals``.
 
         R equivalent: ``getME(fit, "devcomp")$cmp`` at θ (``ldL2``, ``ldRX2``, ``pwrss``).
         """
@@ -488,7 +602,8 @@ class LmmDeviance:
         return Components(st.ldL2, st.ldRX2, st.r2, beta, st.RX)
 
     def solve(self, theta):
-        """The full penalized least squares solution at θ (:class:`PlsSolution`).
+        """The full penalized least squares solution at ``par`` (θ when
+        :attr:`par_is_theta`) (:class:`PlsSolution`, whose ``theta`` is θ).
 
         Not counted in ``n_evals``. R equivalent: the state of a fitted ``merMod``.
         """
@@ -496,6 +611,11 @@ class LmmDeviance:
         th = self._theta(theta)
         st = self._evaluate(th)
         return PlsSolution(self, st)
+
+    def solve_theta(self, theta):
+        """:meth:`solve` at θ itself (for consumers that work in θ: profiles, simulation)."""
+        from .solution import PlsSolution
+        return PlsSolution(self, self._evaluate(self._theta_checked(theta)))
 
     # -- A⁻¹ on the pattern (gradient, conditional variances) ------------------------------
     def _inverse_on_pattern(self, st):

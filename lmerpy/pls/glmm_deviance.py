@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.linalg import lapack, solve_triangular
 
-from ..design.scales import scale_summary, start_theta
+from ..design.scales import scale_summary, start_par, start_theta
 from ..errors import DataError, FitError
 from .glmm.agq import GHrule, agq_deviance, check_agq
 from .glmm.glm_response import GlmResponse
@@ -65,14 +65,22 @@ class GlmmDeviance:
         Start PIRLS from this linear predictor (offset excluded) instead of running the
         initial PIRLS from the family's starting means; ``beta0`` is the β start then.
 
+    The covariance parameters are lme4 2.x's ``par`` (:attr:`layout`): stage 1 is a function
+    of ``par``, stage 2 of (``par``, β); PIRLS works in θ = θ(par). For unstructured terms
+    ``par`` is θ.
+
     Attributes
     ----------
-    nAGQ, n_theta, p : int
+    nAGQ, n_theta, n_par, p : int
     lower, upper : ndarray
-        Bounds of the parameter vector (θ's, then −inf for β when nAGQ >= 1; no upper bound).
+        Bounds of the parameter vector (``par``'s, then ∓inf for β when nAGQ >= 1).
     theta0 : ndarray
         Start θ (1 on diagonals, 0 off them; for random-effects columns on an extreme scale
         that of the rescaled column, :func:`lmerpy.design.scales.start_theta`).
+    par0 : ndarray
+        Start ``par`` (θ for unstructured terms; :func:`lmerpy.design.scales.start_par`).
+    layout : CovarianceLayout or None
+        The terms' covariance structures.
     beta0 : ndarray
         β after the initial PIRLS (the second stage starts from the first stage's β̂).
     lp0 : ndarray (n,)
@@ -97,6 +105,12 @@ class GlmmDeviance:
             self.maxit = int(maxit)
             self.theta0 = start_theta(design)
             self.theta_lower = np.asarray(design.lower, dtype=float).copy()
+            layout = getattr(design, "layout", None)
+            self.layout = layout
+            self.par_is_theta = layout is None or layout.is_identity
+            self.par0 = start_par(design)
+            self.par_upper = (np.full(self.par0.shape[0], np.inf) if layout is None
+                              else np.asarray(layout.upper, dtype=float).copy())
             resp = self.resp
             if lp0 is None:
                 eta0 = resp.offset + family.linkfun(resp.mustart)
@@ -117,7 +131,8 @@ class GlmmDeviance:
                           else np.asarray(beta0, dtype=float).copy())
         else:
             for name in ("design", "family", "resp", "S", "tolPwrss", "maxit", "theta0",
-                         "theta_lower", "beta0"):
+                         "theta_lower", "beta0", "layout", "par_is_theta", "par0",
+                         "par_upper"):
                 setattr(self, name, getattr(_parent, name))
             self.lp0 = lp0
         self.nAGQ = int(nAGQ)
@@ -125,6 +140,7 @@ class GlmmDeviance:
             raise DataError(f"nAGQ must be >= 0, got {nAGQ}")
         check_agq(self.design, self.nAGQ)
         self.n_theta = self.theta0.shape[0]
+        self.n_par = self.par0.shape[0]
         self.p = self.S.p
         if self.nAGQ > 1:
             if self.family.has_scale:
@@ -137,7 +153,8 @@ class GlmmDeviance:
             self.saturated = self.resp.saturated_aic()
         self.lower = (self.theta_lower if self.nAGQ == 0 else
                       np.concatenate((self.theta_lower, np.full(self.p, -np.inf))))
-        self.upper = np.full(self.lower.shape[0], np.inf)
+        self.upper = (self.par_upper if self.nAGQ == 0 else
+                      np.concatenate((self.par_upper, np.full(self.p, np.inf))))
         self.n_evals = 0
         self.precise = False
         self._state = None
@@ -165,18 +182,22 @@ class GlmmDeviance:
         return dev
 
     def split(self, pars):
-        """(θ, β or None) from a parameter vector of this stage."""
+        """(θ, β or None) from a parameter vector of this stage (``par``, or (``par``, β));
+        θ = θ(par)."""
         pars = np.asarray(pars, dtype=float).reshape(-1)
-        k = self.n_theta + (self.p if self.nAGQ > 0 else 0)
+        nc = self.n_par
+        k = nc + (self.p if self.nAGQ > 0 else 0)
         if pars.shape[0] != k:
-            raise DataError(f"expected {k} parameters ({self.n_theta} theta"
+            raise DataError(f"expected {k} parameters ({nc} "
+                            + ("theta" if self.par_is_theta else "par")
                             + (f" and {self.p} beta" if self.nAGQ > 0 else "")
                             + f"), got {pars.shape[0]}")
         if not np.isfinite(pars).all():
             raise DataError("parameters contain non-finite values")
-        if self.nAGQ == 0:
-            return pars, None
-        return pars[:self.n_theta], pars[self.n_theta:]
+        cov, beta = (pars, None) if self.nAGQ == 0 else (pars[:nc], pars[nc:])
+        if not self.par_is_theta:
+            cov = self.layout.par_to_theta(cov)
+        return cov, beta
 
     def _evaluate(self, pars, precise=False):
         theta, beta = self.split(pars)
@@ -216,21 +237,24 @@ class GlmmDeviance:
                                                  else precise))
 
     def start(self, theta=None):
-        """This stage's start: θ (and β for nAGQ >= 1)."""
-        th = self.theta0 if theta is None else np.asarray(theta, dtype=float)
+        """This stage's start: ``par`` (θ for unstructured terms; default the structures'
+        start) and β for nAGQ >= 1."""
+        th = self.par0 if theta is None else np.asarray(theta, dtype=float)
         return th.copy() if self.nAGQ == 0 else np.concatenate((th, self.beta0))
 
     @property
     def names(self):
-        """The parameters' names: θ's (lme4's ``herd.(Intercept)``...), then the fixed
-        effects' for nAGQ >= 1."""
+        """The parameters' names: ``par``'s (θ's, lme4's ``herd.(Intercept)``..., for
+        unstructured terms), then the fixed effects' for nAGQ >= 1."""
         d = self.design
-        names = list(d.theta_names)
+        names = list(getattr(d, "par_names", None) or d.theta_names)
         return names + list(d.X_colnames) if self.nAGQ > 0 else names
 
     def par_groups(self):
-        """θ per column of each term's lower-triangular template, diagonal entry first (β
-        belongs to none)."""
+        """θ per column of each term's lower-triangular template, diagonal entry first, for
+        unstructured terms; a structured term's SDs (β and a correlation belong to none)."""
+        if self.layout is not None:
+            return self.layout.par_groups()
         from .lmm.information import template_columns
         return template_columns(self.design.reterms)
 
