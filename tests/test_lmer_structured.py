@@ -40,9 +40,10 @@ import warnings
 
 import numpy as np
 import pytest
-from scipy import stats
+from _compare import fit_at_theta
 from _reference import load_structured_data, structured_goldens
 from _structured import structured_formula
+from scipy import stats
 
 import lmerpy
 
@@ -372,3 +373,25 @@ def test_fits_where_lme4_fails(ref):
 def test_the_lme4_failures_are_covered():
     assert {g["id"] for g in FAILED_IN_LME4} == {"long_singular_cs_hom", "long_singular_ar1",
                                                 "grouseticks_cs"}
+
+
+PRINTED = [g for g in LMER if "summary_text" in g and "print_text" in g
+           and g["id"] != "long_nested_cs_nan"          # lme4 2.1's NaN fit (NOTES.md, §6)
+           and (any(t["structure"] != "us" for t in g["terms"])
+                or g["id"] in ("sleep_us_reml", "sleep_us_ml"))]   # us() written out
+
+
+@pytest.mark.parametrize("ref", _params(PRINTED))
+def test_printed_as_lme4_at_its_estimates(ref):
+    """summary() and print() of the structured fit at lme4 2.1's ``par``, character for
+    character (the ``Data:`` line names the data frame ``df`` as make.R does). Plain formulas
+    (no covariance call) print as lme4 1.1 (tests/test_display_structured.py)."""
+    data = load_structured_data(ref["data"])
+    data.attrs["name"] = "df"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = lmerpy.lmer(ref["formula"], data, REML=bool(ref["REML"]))
+        at = fit_at_theta(fit, ref["par"])
+        assert str(at.summary()) == ref["summary_text"]
+        assert str(at) == ref["print_text"]
+        assert str(at.VarCorr()) == ref["varcorr_text"]
