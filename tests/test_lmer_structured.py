@@ -11,7 +11,8 @@ Tolerances (stated once, used everywhere; tests/test_lmer_reference.py's, for lm
   tolerance of ``par``: lme4's and lmerpy's BOBYQA both stop at arbitrary points of that flat
   edge (long_singular_diag: 1.5e-4 and 1.4e-4 where the optimum is 1e-7) — counts as equal,
   and its correlations (then NaN or arbitrary) are not compared;
-- lmer's conditional modes within 2e-3 of their conditional SD, conditional SDs 1e-3 relative.
+- lmer's conditional modes within 2e-3 of their conditional SD, conditional SDs 1e-3 relative;
+- lmer's summary, print and VarCorr text at lme4's ``par``: identical to lme4's.
 
 glmer's second stage (Nelder–Mead) stops at points up to ~1e-3 apart in ``par`` on these
 problems (cbpp_cs: lmerpy 1.4e-3 from the optimum, lme4 4e-5; the criteria 1e-7 apart), where
