@@ -10,7 +10,7 @@ Tolerances:
   optimum itself, lme4's standard errors those of its optimizer's stopping point);
 - Wald limits of GLMMs: 1e-4 relative: lme4 takes their standard errors from a finite-
   difference Hessian of the Laplace deviance, which lmerpy's glmer reproduces to about 1e-5
-  (lmerpy/pls/glmm_deviance.py); the interval itself is checked exactly against
+  (lmerpy/pls/glmm/deviance.py); the interval itself is checked exactly against
   fixef ± qnorm · sqrt(diag(vcov));
 - bootstrap (random, so statistical): with 100 parametric replicates the normal interval's
   half-width is 1.96 × the bootstrap SD, within 25% of the Wald half-width (the SD of a

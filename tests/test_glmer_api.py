@@ -302,7 +302,7 @@ def test_bad_arguments(cbpp, synth):
 def test_factor_backends_agree_on_crossed_designs(full):
     """Deviance, conditional modes and variances and the factor from the block-first (SciPy)
     and CHOLMOD factors agree (150 x 12 levels partly crossed; 120 x 12 fully crossed)."""
-    from lmerpy.pls.glmm_deviance import GlmmDeviance
+    from lmerpy.pls.glmm.deviance import GlmmDeviance
     from lmerpy.pls.factor.block_first import BlockFirstFactor
     rng = np.random.default_rng(11)
     if full:

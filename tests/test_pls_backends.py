@@ -509,7 +509,7 @@ def test_every_glmm_backend_on_every_reference_design(glmm_design):
     """glmer's deviance: the same Laplace deviance and conditional variances whatever the
     backend (dense or block-first against CHOLMOD)."""
     import lmerpy
-    from lmerpy.pls.glmm_deviance import GlmmDeviance
+    from lmerpy.pls.glmm.deviance import GlmmDeviance
     ref, des = glmm_design
     from lmerpy.families import FAMILIES
     fam = (FAMILIES[ref["family"]](link=ref["link"]) if ref["fn"] == "glmer"

@@ -15,7 +15,7 @@ import lmerpy
 from lmerpy.models.glmm import glFormula
 from lmerpy.pls import LmmDeviance, available_backends
 from lmerpy.pls.factor.protocol import Factor
-from lmerpy.pls.glmm_deviance import GlmmDeviance
+from lmerpy.pls.glmm.deviance import GlmmDeviance
 from lmerpy.pls.protocol import (Components, Deviance, DifferentiableDeviance,
                                  RefittableDeviance)
 

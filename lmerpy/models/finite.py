@@ -49,7 +49,7 @@ def check_finite_fit(design, sol, *, glmm=False, has_scale=True):
     ----------
     design : lmerpy.design.structures.Design
         For the message (the response's name and the model matrix's columns).
-    sol : lmerpy.pls.PlsSolution or lmerpy.pls.glmm_deviance.GlmmSolution
+    sol : lmerpy.pls.PlsSolution or lmerpy.pls.glmm.deviance.GlmmSolution
     glmm : bool
     has_scale : bool
         Whether σ is estimated (LMMs, Gamma, inverse Gaussian).

@@ -218,7 +218,7 @@ class _Start:
 
 
 def _deviance(glmod, family, start, structure, nAGQ):
-    from ..pls.glmm_deviance import GlmmDeviance
+    from ..pls.glmm.deviance import GlmmDeviance
     dev = GlmmDeviance(glmod, family, nAGQ=max(nAGQ, 1), structure=structure, lp0=start.lp0,
                        beta0=start.beta)
     dev.precise = True

@@ -8,7 +8,7 @@ R equivalents: ``lme4::glmer`` and its steps ``glFormula`` → ``mkGlmerDevfun``
 As lme4, every evaluation of the deviance restarts PIRLS from one linear predictor and takes
 log|L|² from the working weights one PIRLS step before ũ: that deviance is what lme4 optimizes
 and differentiates, so its estimates, log-likelihoods and (Hessian-based) standard errors are
-reproduced to about 1e-5 (see :mod:`lmerpy.pls.glmm_deviance`).
+reproduced to about 1e-5 (see :mod:`lmerpy.pls.glmm.deviance`).
 
 Where lmerpy differs from lme4 (on purpose):
 
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from ..design.structures import Design
     from ..optimize.control import Control
     from ..optimize.optsum import OptSummary
-    from ..pls.glmm_deviance import GlmmDeviance
+    from ..pls.glmm.deviance import GlmmDeviance
     from ..types import (ArrayLike, Backend, ContrastsArg, DataLike, FormulaLike, NaAction,
                          ReForm, StartArg, VectorArg)
 
@@ -396,10 +396,10 @@ def mkGlmerDevfun(glmod: Design, family: Optional[FamilyArg] = None, nAGQ: int =
 
     Returns
     -------
-    lmerpy.pls.glmm_deviance.GlmmDeviance
+    lmerpy.pls.glmm.deviance.GlmmDeviance
     """
     from ..optimize import glmerControl
-    from ..pls.glmm_deviance import GlmmDeviance
+    from ..pls.glmm.deviance import GlmmDeviance
     nAGQ = NAGQ("nAGQ", nAGQ, "mkGlmerDevfun")
     backend = BACKEND("backend", backend, "mkGlmerDevfun")
     control = _control(control, "glmer", "mkGlmerDevfun")

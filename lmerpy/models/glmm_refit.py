@@ -219,7 +219,7 @@ def refit_glmm(fit, design, family, control=None, calc_derivs=None, quiet=False,
     GeneralizedLinearMixedModel
     """
     from ..optimize import check_conv, glmerControl
-    from ..pls.glmm_deviance import GlmmDeviance
+    from ..pls.glmm.deviance import GlmmDeviance
     from .glmm import fit_glmm, mkGlmerMod, optimizeGlmer
     explicit = control is not None
     ctl = control if explicit else (fit.call.get("control") or glmerControl())

@@ -10,15 +10,16 @@ Layout (what ``optimize`` and later stages may ask of a deviance is
 =========================  ================================================================
 ``crossprod.py``           Z'WZ, Z'WX, X'WX once; θ → A = Λ'Z'WZΛ + I (``ScalingMap``)
 ``protocol.py``            the ``Deviance`` contract and its ``Components``
-``deviance.py``            ``LmmDeviance`` (lmer); ``solution.py``: ``PlsSolution``
-``glmm_deviance.py``       ``GlmmDeviance`` (glmer: Laplace / AGQ, both stages)
+``solution.py``            ``PlsSolution``: the full state at one θ
 ``factor/``                A's Cholesky: the ``Factor`` contract, the chooser, the blocked,
                            dense, block-first and CHOLMOD factors, A⁻¹ (one policy)
-``lmm/``                   lmer's gradient, average information, log-determinant gradient
-``glmm/``                  glmer's PIRLS, GLM response and adaptive Gauss–Hermite pieces
+``lmm/``                   ``LmmDeviance`` (lmer) and its gradient, average information and
+                           log-determinant gradient
+``glmm/``                  ``GlmmDeviance`` (glmer: Laplace / AGQ, both stages), PIRLS, the GLM
+                           response and adaptive Gauss–Hermite pieces
 =========================  ================================================================
 """
-from .deviance import LmmDeviance
+from .lmm.deviance import LmmDeviance
 from .factor.chooser import available_backends
 from .solution import PlsSolution
 

@@ -7,7 +7,7 @@ bounds and names and can report the state at a point. Modules after ``pls`` (``o
 
 Implemented by :class:`lmerpy.pls.LmmDeviance` (REML criterion or ML deviance, with an analytic
 gradient and the average-information matrix: :class:`DifferentiableDeviance`) and
-:class:`lmerpy.pls.glmm_deviance.GlmmDeviance` (Laplace/AGQ; both stages).
+:class:`lmerpy.pls.glmm.deviance.GlmmDeviance` (Laplace/AGQ; both stages).
 
 R equivalent: the closure ``lme4::mkLmerDevfun()`` / ``mkGlmerDevfun()`` returns and the
 environment it carries (``getME(fit, "devcomp")``, ``environment(devfun)$pp``).
@@ -81,7 +81,7 @@ class Deviance(Protocol):
 
     def solve(self, par: np.ndarray) -> Any:
         """Everything at ``par`` (a fit's state: :class:`~lmerpy.pls.PlsSolution` or
-        :class:`~lmerpy.pls.glmm_deviance.GlmmSolution`)."""
+        :class:`~lmerpy.pls.glmm.deviance.GlmmSolution`)."""
 
     def components(self, par: np.ndarray) -> Components:
         """The deviance's pieces at ``par`` (:class:`Components`), not counted."""

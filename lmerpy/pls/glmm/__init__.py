@@ -6,6 +6,6 @@
 * :mod:`.glm_response` — the family's working weights, residuals and ``aic``;
 * :mod:`.agq` — adaptive Gauss–Hermite quadrature (one scalar term).
 
-:class:`lmerpy.pls.glmm_deviance.GlmmDeviance` (``lmerpy/pls/glmm_deviance.py``) is the
+:class:`lmerpy.pls.glmm.deviance.GlmmDeviance` (``lmerpy/pls/glmm/deviance.py``) is the
 deviance over them.
 """

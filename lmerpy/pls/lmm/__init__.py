@@ -4,5 +4,5 @@
 * :mod:`.information` — the average-information approximation of its Hessian;
 * :mod:`.logdet_gradient` — ∂ log|A| / ∂θ from per-term sums of A⁻¹'s diagonal blocks.
 
-:class:`lmerpy.pls.LmmDeviance` (``lmerpy/pls/deviance.py``) joins them to the factor.
+:class:`lmerpy.pls.LmmDeviance` (``lmerpy/pls/lmm/deviance.py``, this room) joins them to the factor.
 """

@@ -26,12 +26,12 @@ from __future__ import annotations
 import numpy as np
 from scipy.linalg import lapack, solve_triangular
 
-from ..design.scales import scale_summary, start_par, start_theta
-from ..errors import DataError, FitError
-from .glmm.agq import GHrule, agq_deviance, check_agq
-from .glmm.glm_response import GlmResponse
-from .glmm.pirls import MAXIT, GlmmStructure, PirlsError, PirlsStart, pirls
-from .protocol import Components
+from ...design.scales import scale_summary, start_par, start_theta
+from ...errors import DataError, FitError
+from .agq import GHrule, agq_deviance, check_agq
+from .glm_response import GlmResponse
+from .pirls import MAXIT, GlmmStructure, PirlsError, PirlsStart, pirls
+from ..protocol import Components
 
 __all__ = ["GlmmDeviance", "GlmmSolution"]
 
@@ -255,7 +255,7 @@ class GlmmDeviance:
         unstructured terms; a structured term's SDs (β and a correlation belong to none)."""
         if self.layout is not None:
             return self.layout.par_groups()
-        from .lmm.information import template_columns
+        from ..lmm.information import template_columns
         return template_columns(self.design.reterms)
 
     def components(self, pars):

@@ -30,14 +30,14 @@ import math
 import numpy as np
 from scipy.linalg import lapack
 
-from ..errors import DataError, FitError
-from .factor.blocked import DENSE_Q, BlockedFactor
-from .factor.chooser import (BACKENDS, available_backends, backend_key, choose_factor,
+from ...errors import DataError, FitError
+from ..factor.blocked import DENSE_Q, BlockedFactor
+from ..factor.chooser import (BACKENDS, available_backends, backend_key, choose_factor,
                              scipy_candidate)
-from .crossprod import CrossProducts, LambdaOps, ScalingMap
-from .factor.inverse import SparseInverse
-from .lmm.logdet_gradient import TermTemplates
-from .protocol import Components
+from ..crossprod import CrossProducts, LambdaOps, ScalingMap
+from ..factor.inverse import SparseInverse
+from .logdet_gradient import TermTemplates
+from ..protocol import Components
 
 __all__ = ["LmmDeviance", "available_backends", "BACKENDS"]
 
@@ -244,7 +244,7 @@ class LmmDeviance:
         correlation in none)."""
         if self.layout is not None:
             return self.layout.par_groups()
-        from .lmm.information import template_columns
+        from .information import template_columns
         return template_columns(self.design.reterms)
 
     def theta_of(self, par):
@@ -507,7 +507,7 @@ class LmmDeviance:
 
         R equivalent: none; lme4 differences the deviance numerically after the fit.
         """
-        from .lmm.gradient import deviance_gradient
+        from .gradient import deviance_gradient
         x = self._par(theta)
         J = None
         if self.par_is_theta:
@@ -528,7 +528,7 @@ class LmmDeviance:
         AI matrix only uses first derivatives of the marginal covariance). Not counted in
         ``n_evals``. R equivalent: none.
         """
-        from .lmm.information import average_information
+        from .information import average_information
         x = self._par(theta)
         if self.par_is_theta:
             return average_information(self, self._evaluate(x))
@@ -539,7 +539,7 @@ class LmmDeviance:
 
     def gradient_theta(self, theta):
         """The analytic gradient with respect to θ itself (for every layout; not counted)."""
-        from .lmm.gradient import deviance_gradient
+        from .gradient import deviance_gradient
         st = self._evaluate(self._theta_checked(theta))
         if st.grad is None:
             st.grad = deviance_gradient(self, st)
@@ -547,7 +547,7 @@ class LmmDeviance:
 
     def information_theta(self, theta):
         """The average-information matrix with respect to θ itself (not counted)."""
-        from .lmm.information import average_information
+        from .information import average_information
         return average_information(self, self._evaluate(self._theta_checked(theta)))
 
     def gradients(self, thetas):
@@ -563,7 +563,7 @@ class LmmDeviance:
         if not np.all(np.isfinite(th)):
             raise DataError(f"{what} contains non-finite values")
         if self._dense and th.shape[0] > 1 and self.par_is_theta:
-            from .lmm.gradient import dense_gradients
+            from .gradient import dense_gradients
             return dense_gradients(self, th)
         return np.stack([self.gradient(t) for t in th])
 
@@ -607,14 +607,14 @@ class LmmDeviance:
 
         Not counted in ``n_evals``. R equivalent: the state of a fitted ``merMod``.
         """
-        from .solution import PlsSolution
+        from ..solution import PlsSolution
         th = self._theta(theta)
         st = self._evaluate(th)
         return PlsSolution(self, st)
 
     def solve_theta(self, theta):
         """:meth:`solve` at θ itself (for consumers that work in θ: profiles, simulation)."""
-        from .solution import PlsSolution
+        from ..solution import PlsSolution
         return PlsSolution(self, self._evaluate(self._theta_checked(theta)))
 
     # -- A⁻¹ on the pattern (gradient, conditional variances) ------------------------------
