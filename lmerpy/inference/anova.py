@@ -109,8 +109,12 @@ def lrt_table(models: Sequence, names: Sequence[str], refit: bool = True) -> Ano
     values = np.column_stack([npar, aic, bic, llk, -2.0 * llk, chisq, dfc, pval])
     heading = [f"Data: {_data_label(models[0])}", "Models:"]
     heading += [f"{nm}: {m.design.formula.deparse()}" for nm, m in zip(names, models)]
-    return anova_table(values, names, ["npar", "AIC", "BIC", "logLik", "deviance", "Chisq", "Df",
-                                  "Pr(>Chisq)"], heading)
+    # lme4 2.x names the column -2*log(L); lmerpy prints the lme4 2.x way for models written
+    # with covariance calls (as their summaries), lme4 1.1's "deviance" otherwise
+    lme4_2 = any(getattr(m.design.formula, "has_specials", False) for m in models)
+    criterion = "-2*log(L)" if lme4_2 else "deviance"
+    return anova_table(values, names, ["npar", "AIC", "BIC", "logLik", criterion, "Chisq", "Df",
+                                       "Pr(>Chisq)"], heading)
 
 
 # ----------------------------------------------------------------------------- one model
