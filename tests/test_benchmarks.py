@@ -254,7 +254,7 @@ def test_missing_lme4_library_is_reported_on_the_r_side(tmp_path):
     assert rec["lme4"] == {"available": False, "reason": want}
     assert rec["lmerpy"]["available"] and rec["group"] == "structured"
     assert rec["r_libs"] == str(missing) and rec["better"] is None
-    assert f"n/a ({want}" in report.structured_table(doc)
+    assert f"| n/a ({want[:60]}) |" in report.structured_table(doc)  # the table cuts at 60
 
 
 @pytest.fixture(scope="module")
