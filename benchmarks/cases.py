@@ -1,16 +1,20 @@
 """The benchmark cases: model, data, size class, and how each side fits it.
 
 Each :class:`Case` is fitted by lmerpy (``lmerpy.lmer`` / ``lmerpy.glmer``) and by lme4
-(``lme4::lmer`` / ``lme4::glmer``) with default controls on both sides.
+(``lme4::lmer`` / ``lme4::glmer``) with default controls on both sides. The ``structured``
+group (``us()``, ``diag()``, ``cs()``, ``ar1()`` terms) is fitted by lme4 2.1 from its own
+library (``R_LIBS=/opt/lme4-2.1``), the cases of ``tests/reference/structured/timings.json``;
+the other cases by the default lme4 (1.1-31 on Debian 12).
 """
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Optional
 
 import pandas as pd
 
-from . import synthetic
+from . import bench_long, synthetic
 
 
 @dataclass(frozen=True)
@@ -27,19 +31,30 @@ class Case:
     formula : str
         The lme4 formula, identical text on both sides.
     data : str
-        A bundled data set (``lmerpy.datasets.load``) or ``"synthetic"``.
+        A bundled data set (``lmerpy.datasets.load``), ``"synthetic"`` or ``"bench_long"``.
     family : str, optional
         GLMM family name (R's and lmerpy's: ``"binomial"``, ``"poisson"``).
     synthetic : dict
-        Arguments of :func:`benchmarks.synthetic.crossed` when ``data == "synthetic"``.
-    size : {"small", "large", "xlarge"}
-        ``small`` cases get 5 repetitions by default, ``large`` 3; ``xlarge`` run only with
-        ``--large`` (3 repetitions).
+        Arguments of :func:`benchmarks.synthetic.crossed` when ``data == "synthetic"``, of
+        :func:`benchmarks.bench_long.load` when ``data == "bench_long"``.
+    size : {"small", "medium", "large", "xlarge"}
+        ``small`` and ``medium`` cases get 5 repetitions by default, ``large`` 3; ``--quick``
+        keeps the ``small`` ones; ``xlarge`` run only with ``--large`` (3 repetitions).
     inner : int
         Fits per timed repetition (the repetition's time is divided by it): fast fits are timed
         in batches so that clock resolution and scheduling noise do not dominate.
     short : str
         Label in the plot (default: ``name``).
+    group : {"main", "structured"}
+        The table of docs/performance.md the case belongs to.
+    lme4 : str
+        The lme4 version the R side must load (``""``: the default library's, whatever it is).
+    r_libs : str
+        ``R_LIBS`` of the R side (``""``: R's default libraries).
+    warmup_rows : int
+        When > 0, both sides' warm-up also fits the case's own formula on the first
+        ``warmup_rows`` rows (unused factor levels dropped), so that first-call costs of the
+        term's structure are not timed either.
     """
 
     name: str
@@ -52,10 +67,14 @@ class Case:
     size: str = "small"
     inner: int = 1
     short: str = ""
+    group: str = "main"
+    lme4: str = ""
+    r_libs: str = ""
+    warmup_rows: int = 0
 
     @property
     def default_reps(self):
-        return 5 if self.size == "small" else 3
+        return 5 if self.size in ("small", "medium") else 3
 
     def to_dict(self):
         return asdict(self)
@@ -100,12 +119,41 @@ CASES = [
          family="binomial", short="VerbAgg"),
 ]
 
+#: lme4 2.1.0's library (built by /work/shared/tools/lme4-2.1/install.sh; Debian's default
+#: library keeps lme4 1.1-31). ``$LMERPY_BENCH_LME4_21`` overrides the location.
+LME4_21_LIBS = os.environ.get("LMERPY_BENCH_LME4_21", "/opt/lme4-2.1")
+
+#: The terms of tests/reference/structured/timings.json, in its order: (suffix, term, label).
+STRUCTURED_TERMS = [
+    ("cs", "cs(0 + time | subj)", "cs het"),
+    ("cs_hom", "cs(0 + time | subj, hom = TRUE)", "cs hom"),
+    ("ar1", "ar1(0 + time | subj)", "ar1 hom"),
+    ("ar1_het", "ar1(0 + time | subj, hom = FALSE)", "ar1 het"),
+    ("diag", "diag(0 + time | subj)", "diag"),
+    ("us", "(0 + time | subj)", "us"),
+]
+
+
+def _structured_cases():
+    out = []
+    for subjects, size, tag in ((1000, "medium", "12k"), (5000, "large", "60k")):
+        for suffix, term, label in STRUCTURED_TERMS:
+            out.append(Case(f"long{tag}_{suffix}", term, "lmer",
+                            f"y ~ x + time + {term}", "bench_long",
+                            synthetic=dict(n_subjects=subjects), size=size,
+                            short=f"{label} {tag}", group="structured", lme4="2.1.0",
+                            r_libs=LME4_21_LIBS, warmup_rows=1200))
+    return out
+
+
+CASES += _structured_cases()
+
 BY_NAME = {c.name: c for c in CASES}
 
 
-def select(names=None, large=False, quick=False):
+def select(names=None, large=False, quick=False, group=None):
     """The cases to run: ``names`` (in suite order), else every case but ``xlarge`` ones unless
-    ``large``; ``quick`` keeps only the ``small`` ones."""
+    ``large``; ``quick`` keeps only the ``small`` ones, ``group`` only that group's."""
     if names:
         unknown = [n for n in names if n not in BY_NAME]
         if unknown:
@@ -115,6 +163,17 @@ def select(names=None, large=False, quick=False):
     out = [c for c in CASES if large or c.size != "xlarge"]
     if quick:
         out = [c for c in out if c.size == "small"]
+    if group:
+        out = [c for c in out if c.group == group]
+    return out
+
+
+def head(df, rows):
+    """The first ``rows`` rows of ``df``, unused categories dropped (the warm-up's data)."""
+    out = df.iloc[:int(rows)].copy()
+    for col in out.columns:
+        if isinstance(out[col].dtype, pd.CategoricalDtype):
+            out[col] = out[col].cat.remove_unused_categories()
     return out
 
 
@@ -122,6 +181,8 @@ def load_data(case):
     """The case's data frame, as lmerpy sees it (bundled data set or seeded synthetic)."""
     if case.data == "synthetic":
         return synthetic.crossed(**case.synthetic)
+    if case.data == "bench_long":
+        return bench_long.load(**case.synthetic)
     import lmerpy
     return lmerpy.datasets.load(case.data)
 

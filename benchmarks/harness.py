@@ -4,7 +4,8 @@ Each side runs in its own fresh process (``worker.py`` / ``r_bench.R``) that loa
 does one untimed warm-up fit of a small model, takes its memory baseline and then answers
 commands; the harness sends ``fit`` to lmerpy, then to lme4, then lmerpy again..., so both see
 the same machine load. Both processes run with one BLAS thread (``OPENBLAS_NUM_THREADS=1``
-etc. in their environment; the lmerpy worker also applies threadpoolctl).
+etc. in their environment; the lmerpy worker also applies threadpoolctl). Cases with an
+``r_libs`` (the structured ones: lme4 2.1) start R with ``R_LIBS`` set to it.
 """
 import functools
 import json
@@ -31,10 +32,20 @@ THREAD_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THRE
               "BLIS_NUM_THREADS": "1", "VECLIB_MAXIMUM_THREADS": "1"}
 
 
-def bench_env():
+#: Criteria within this relative distance count as the same optimum.
+SAME_CRITERION = 1e-6
+
+
+def bench_env(extra=None):
     env = dict(os.environ)
     env.update(THREAD_ENV)
+    env.update(extra or {})
     return env
+
+
+def r_env(case):
+    """The R side's extra environment: ``R_LIBS`` for cases that need another lme4 library."""
+    return {"R_LIBS": case.r_libs} if case.r_libs else {}
 
 
 class WorkerError(RuntimeError):
@@ -44,11 +55,11 @@ class WorkerError(RuntimeError):
 class Worker:
     """A line-protocol subprocess: ``ask(cmd)`` writes a command and waits for its answer."""
 
-    def __init__(self, argv, label, log_path):
+    def __init__(self, argv, label, log_path, env=None):
         self.label = label
         self.log = open(log_path, "w")
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=self.log, text=True, env=bench_env(), bufsize=1)
+                                     stderr=self.log, text=True, env=bench_env(env), bufsize=1)
         self.lines = queue.Queue()
         threading.Thread(target=self._pump, daemon=True).start()
 
@@ -95,20 +106,37 @@ class Worker:
 
 
 @functools.lru_cache(maxsize=None)
-def r_available():
-    """``(True, "")`` when Rscript runs and loads lme4 and jsonlite, else ``(False, why)``."""
+def r_available(r_libs="", lme4=""):
+    """``(True, "")`` when Rscript runs and loads lme4 and jsonlite, else ``(False, why)``.
+
+    ``r_libs``: an extra library folder (``R_LIBS``), which must exist; ``lme4``: the version
+    that must load from it (e.g. ``"2.1.0"``)."""
     rscript = shutil.which("Rscript")
     if rscript is None:
         return False, "Rscript not found"
+    if r_libs and not Path(r_libs).is_dir():
+        return False, f"lme4 {lme4 or '?'} library {r_libs} not found"
     try:
         res = subprocess.run([rscript, "-e", "suppressPackageStartupMessages({library(lme4); "
-                              "library(jsonlite)}); cat('ok')"], capture_output=True, text=True,
-                             timeout=120, env=bench_env())
+                              "library(jsonlite)}); cat('ok', format(packageVersion('lme4')))"],
+                             capture_output=True, text=True, timeout=120,
+                             env=bench_env({"R_LIBS": r_libs} if r_libs else None))
     except (OSError, subprocess.TimeoutExpired) as exc:
         return False, f"Rscript failed: {exc}"
-    if res.stdout.strip() != "ok":
+    out = res.stdout.split()
+    if not out or out[0] != "ok":
         return False, "R packages lme4/jsonlite not loadable: " + res.stderr.strip()[-300:]
+    if lme4 and out[1:] != [lme4]:
+        return False, (f"R_LIBS={r_libs} loads lme4 {' '.join(out[1:]) or '?'}, "
+                       f"not {lme4}")
     return True, ""
+
+
+def r_status(case, with_r=True):
+    """``(ok, why)`` for the R side of ``case``."""
+    if not with_r:
+        return False, "lme4 not run"
+    return r_available(case.r_libs, case.lme4)
 
 
 def _median(xs):
@@ -125,7 +153,7 @@ def _summarise(side):
     last = fits[-1] if fits else {}
     for key in ("feval", "optimizer_evals", "optimizer", "objective", "theta", "nobs",
                 "backend", "conv_messages", "restarted", "retried", "derivs_evals",
-                "uses_gradient"):
+                "uses_gradient", "npar", "ntheta"):
         if key in last:
             side[key] = last[key]
     warns = sorted({w for f in fits for w in f.get("warnings", [])})
@@ -151,27 +179,32 @@ def _start_r(case, tmp, timeout):
     spec = Path(tmp) / "spec.json"
     spec.write_text(json.dumps({"csv": str(csv), "levels": str(lev), "formula": case.formula,
                                 "fn": case.fn, "family": case.family or "",
-                                "inner": case.inner}))
+                                "inner": case.inner, "warmup_rows": case.warmup_rows,
+                                "lme4": case.lme4}))
     w = Worker([shutil.which("Rscript"), str(HERE / "r_bench.R"), str(spec)], "lme4",
-               Path(tmp) / "lme4.log")
+               Path(tmp) / "lme4.log", env=r_env(case))
     return w, w.receive(timeout)
 
 
 def run_case(case, reps, with_r=True, timeout=3600.0, log=print):
-    """Run one case; returns its result record (see docs/performance.md for the fields)."""
+    """Run one case; returns its result record (see docs/performance.md for the fields).
+
+    ``with_r``: ``True`` runs the R side, ``False`` does not; a string is the reason it
+    cannot run (recorded as the R side's ``reason``)."""
     rec = {"name": case.name, "title": case.title, "short": case.short or case.name,
            "fn": case.fn, "formula": case.formula,
            "family": case.family, "data": case.data, "synthetic": case.synthetic or None,
-           "size": case.size, "inner": case.inner, "reps": reps,
+           "size": case.size, "inner": case.inner, "reps": reps, "group": case.group,
+           "r_libs": case.r_libs or None, "lme4_required": case.lme4 or None,
            "loadavg_start": _loadavg()}
     sides = {"lmerpy": {}, "lme4": {}}
     workers = {}
     with tempfile.TemporaryDirectory(prefix=f"bench-{case.name}-") as tmp:
         starters = [("lmerpy", _start_python)]
-        if with_r:
+        if with_r is True:
             starters.append(("lme4", _start_r))
         else:
-            sides["lme4"] = {"available": False, "reason": "lme4 not run"}
+            sides["lme4"] = {"available": False, "reason": with_r or "lme4 not run"}
         for label, start in starters:
             try:
                 w, ready = start(case, tmp, timeout)
@@ -220,11 +253,23 @@ def run_case(case, reps, with_r=True, timeout=3600.0, log=print):
     a, b = sides["lmerpy"].get("median"), sides["lme4"].get("median")
     rec["ratio"] = b / a if a and b else None
     oa, ob = sides["lmerpy"].get("objective"), sides["lme4"].get("objective")
-    rec["objective_diff"] = oa - ob if oa is not None and ob is not None else None
+    rec.update(compare_objectives(oa, ob))
     rec["n"] = sides["lmerpy"].get("nobs") or sides["lme4"].get("nobs") or \
         (sides["lmerpy"].get("ready") or {}).get("n_rows")
     rec["loadavg_end"] = _loadavg()
     return rec
+
+
+def compare_objectives(oa, ob):
+    """lmerpy's and lme4's −2 log-likelihood (REML criterion): their difference, the relative
+    difference, and which side reached the lower one (``"same"`` within
+    :data:`SAME_CRITERION` relative)."""
+    if oa is None or ob is None:
+        return {"objective_diff": None, "objective_rel_diff": None, "better": None}
+    diff = oa - ob
+    rel = diff / max(abs(ob), 1e-300)
+    better = "same" if abs(rel) <= SAME_CRITERION else ("lmerpy" if diff < 0 else "lme4")
+    return {"objective_diff": diff, "objective_rel_diff": rel, "better": better}
 
 
 def _tail(path, n=2000):
@@ -275,11 +320,20 @@ def run_suite(selected, reps=None, with_r=True, timeout=3600.0, log=print):
     r_ok, r_why = r_available() if with_r else (False, "disabled (--no-r)")
     if with_r and not r_ok:
         log(f"lme4 side skipped: {r_why}")
+    extra = sorted({(c.r_libs, c.lme4) for c in selected if c.r_libs or c.lme4})
+    libraries = {}
+    for r_libs, version in extra:
+        ok, why = r_available(r_libs, version) if with_r else (False, "disabled (--no-r)")
+        libraries[r_libs or "default"] = {"lme4": version, "available": ok,
+                                          "reason": None if ok else why}
+        if with_r and not ok:
+            log(f"lme4 {version} side skipped: {why}")
     started = datetime.now(timezone.utc)
     doc = {"schema": SCHEMA, "date": started.isoformat(timespec="seconds"),
            "machine": machine_info(), "source": source_info(),
            "settings": {"blas_threads": 1, "env": THREAD_ENV, "alternating": True,
                         "lme4": r_ok, "lme4_skipped_reason": None if r_ok else r_why,
+                        "lme4_libraries": libraries,
                         "reps": reps, "timing": "median over repetitions of the time per fit "
                         "(a repetition fits `inner` times); each side in its own warm process"},
            "cases": []}
@@ -287,7 +341,12 @@ def run_suite(selected, reps=None, with_r=True, timeout=3600.0, log=print):
     for case in selected:
         n_reps = reps or case.default_reps
         log(f"[{case.name}] {case.fn} {case.formula}  (reps {n_reps}, inner {case.inner})")
-        rec = run_case(case, n_reps, with_r=r_ok, timeout=timeout, log=log)
+        if case.r_libs or case.lme4:
+            ok, why = r_status(case, with_r)
+            side_r = True if ok else (why if with_r else "lme4 not run")
+        else:
+            side_r = r_ok
+        rec = run_case(case, n_reps, with_r=side_r, timeout=timeout, log=log)
         log("  -> " + one_line(rec))
         doc["cases"].append(rec)
     doc["wall_seconds"] = round(time.perf_counter() - t0, 1)

@@ -2,21 +2,26 @@
 #
 #   Rscript benchmarks/r_bench.R SPEC.json
 #
-# SPEC.json: {"csv", "levels", "formula", "fn" ("lmer"|"glmer"), "family", "inner"}; the data are
+# SPEC.json: {"csv", "levels", "formula", "fn" ("lmer"|"glmer"), "family", "inner", "warmup_rows",
+# "lme4" (the version that must load, "" for any)}; the data are
 # the CSV that benchmarks/cases.py wrote from the very frame lmerpy fits, with the factor levels
 # (and their order) in the levels JSON. Commands come on stdin, one per line; each answer is
 # one line "@@BENCH {json}" on stdout (the same protocol as benchmarks/worker.py):
-#   fit | fit keep   fit `inner` times, report the time per fit, optinfo$feval, -2 logLik, theta
+#   fit | fit keep   fit `inner` times, report the time per fit, optinfo$feval, -2 logLik, the
+#                    optimizer's parameters (theta; lme4 >= 2.0: par) and their counts
 #   mem              peak RSS (VmHWM) since the baseline, and gc()'s "max used"
-#   evals            time devfun(theta) with devfun <- lmer(..., devFunOnly = TRUE)
+#   evals            time devfun(par) with devfun <- lmer(..., devFunOnly = TRUE)
 #   quit
 # lme4 runs with its default controls. Start-up (loading lme4, reading the CSV, one warm-up fit
-# of a small model) is not timed. BLAS threads: OPENBLAS_NUM_THREADS set by the caller.
+# of a small model, and with warmup_rows > 0 one fit of the case's formula on that many first
+# rows) is not timed. BLAS threads: OPENBLAS_NUM_THREADS set by the caller; the lme4 library
+# (lme4 2.1 for structured terms) by R_LIBS in the caller's environment.
 
 t_start <- as.numeric(Sys.time())
 args <- commandArgs(trailingOnly = TRUE)
 spec <- jsonlite::fromJSON(args[1])
 suppressPackageStartupMessages(library(lme4))
+LME4_2 <- utils::packageVersion("lme4") >= "2.0.0"
 
 send <- function(x) {
   cat("@@BENCH ", as.character(jsonlite::toJSON(x, auto_unbox = TRUE, digits = NA,
@@ -59,6 +64,17 @@ family_of <- function(name) {
          gaussian = gaussian(), stop("unknown family ", name))
 }
 
+if (length(spec$lme4) && nzchar(spec$lme4) && format(utils::packageVersion("lme4")) != spec$lme4) {
+  send(list(ready = FALSE, available = FALSE,
+            reason = paste0("needs lme4 ", spec$lme4, ", found ", format(utils::packageVersion("lme4")),
+                            " (R_LIBS=", Sys.getenv("R_LIBS"), ")")))
+  quit(save = "no")
+}
+
+## The optimizer's parameters: theta (lme4 1.x), par (lme4 2.x: sds and correlations; the
+## deviance function of devFunOnly = TRUE takes par).
+opt_par <- function(fit) as.numeric(getME(fit, if (LME4_2) "par" else "theta"))
+
 dat <- read_data(spec$csv, spec$levels)
 form <- stats::as.formula(spec$formula)
 inner <- max(1L, as.integer(spec$inner))
@@ -74,6 +90,13 @@ fit_once <- function(devFunOnly = FALSE) {
 invisible(suppressMessages(suppressWarnings(
   if (is_glmm) glmer(cbind(incidence, size - incidence) ~ period + (1 | herd), cbpp, binomial)
   else lmer(Reaction ~ Days + (Days | Subject), sleepstudy))))
+warmup_rows <- if (length(spec$warmup_rows)) as.integer(spec$warmup_rows) else 0L
+if (warmup_rows > 0L) {
+  small <- droplevels(dat[seq_len(min(warmup_rows, nrow(dat))), , drop = FALSE])
+  invisible(suppressMessages(suppressWarnings(
+    if (is_glmm) glmer(form, data = small, family = fam) else lmer(form, data = small))))
+  rm(small)
+}
 
 versions <- list(R = R.version.string, lme4 = utils::packageDescription("lme4")$Version,
                  Matrix = utils::packageDescription("Matrix")$Version,
@@ -112,7 +135,8 @@ repeat {
                   feval = as.integer(fit@optinfo$feval),
                   optimizer = paste(fit@optinfo$optimizer, collapse = ","),
                   objective = -2 * as.numeric(logLik(fit)),
-                  theta = as.numeric(getME(fit, "theta")), nobs = nobs(fit),
+                  theta = opt_par(fit), nobs = nobs(fit),
+                  npar = length(opt_par(fit)), ntheta = length(getME(fit, "theta")),
                   conv_messages = as.list(unlist(fit@optinfo$conv$lme4$messages)),
                   warnings = as.list(head(unique(msgs), 5)))
       if (length(cmd) > 1 && cmd[2] == "keep") kept <- fit
@@ -126,8 +150,8 @@ repeat {
            hwm_reset = reset, gc_max_used_mb = gc_mb(g), gc_baseline_mb = sum(gc0[, 2]))
     } else if (cmd[1] == "evals") {
       if (is.null(kept)) stop("no kept fit")
-      par <- as.numeric(getME(kept, "theta"))
-      what <- "devfun(theta), devfun <- lmer(..., devFunOnly = TRUE)"
+      par <- opt_par(kept)
+      what <- paste0("devfun(", if (LME4_2) "par" else "theta", "), devfun <- lmer(..., devFunOnly = TRUE)")
       devfun <- suppressWarnings(suppressMessages(fit_once(devFunOnly = TRUE)))
       if (is_glmm) {
         par <- c(par, as.numeric(fixef(kept)))

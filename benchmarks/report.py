@@ -1,19 +1,35 @@
-"""Render a results document as the table and plot of ``docs/performance.md``.
+"""Render a results document as the tables and plot of ``docs/performance.md``.
 
 ``write_report(doc, md_path, png_path)`` replaces the text between the markers
-``<!-- bench:results:start -->`` and ``<!-- bench:results:end -->`` in ``md_path`` (the rest of
-the page is hand-written and kept) and draws fit time against n (log-log, lmerpy vs lme4) to
-``png_path`` with matplotlib's Agg backend.
+``<!-- bench:results:start -->`` and ``<!-- bench:results:end -->`` in ``md_path`` with the
+table of the main cases, and between ``<!-- bench:structured:start -->`` and
+``<!-- bench:structured:end -->`` with the table of the structured-covariance cases (lmerpy vs
+lme4 2.1); a block whose group has no case in ``doc`` is left as it is, so a run of one group
+(``run.py --group structured --report``) keeps the other's table. The rest of the page is
+hand-written and kept. With main cases it also draws their fit time against n (log-log,
+lmerpy vs lme4) to ``png_path`` with matplotlib's Agg backend.
 """
 import math
 import os
 from pathlib import Path
 
 from .cases import BY_NAME
-from .harness import fmt_time
+from .harness import SAME_CRITERION, fmt_time
 
 START = "<!-- bench:results:start -->"
 END = "<!-- bench:results:end -->"
+#: Markers of each group's block: group -> (start, end).
+MARKERS = {"main": (START, END),
+           "structured": ("<!-- bench:structured:start -->", "<!-- bench:structured:end -->")}
+
+
+def cases_of(doc, group):
+    """The result records of one group (records without a group are ``main``)."""
+    return [rec for rec in doc["cases"] if rec.get("group", "main") == group]
+
+
+def _group_doc(doc, group):
+    return dict(doc, cases=cases_of(doc, group))
 
 
 def _side_ok(side):
@@ -59,7 +75,7 @@ def _cell(text):
 
 
 def table(doc):
-    """The markdown results table (one row per case)."""
+    """The markdown results table (one row per case of ``doc``, whatever its group)."""
     head = ("| case | n | lmerpy | lme4 | lme4 / lmerpy | evaluations (lmerpy / lme4) "
             "| per evaluation (lmerpy / lme4) | fit time ÷ evaluations (lmerpy / lme4) "
             "| peak memory Δ MiB (lmerpy / lme4) | −2 logLik: lmerpy − lme4 | lmerpy backend |")
@@ -81,6 +97,43 @@ def table(doc):
             _pair(ma, mb, _mib),
             "—" if diff is None else f"{diff:+.2g}",
             a.get("backend") or "—",
+        ]) + " |")
+    return "\n".join(rows)
+
+
+def _better(rec):
+    rel = rec.get("objective_rel_diff")
+    if rel is None:
+        return "—"
+    if rec.get("better") == "same":
+        return f"same (≤ {SAME_CRITERION:.0e})"
+    return f"**{rec['better']}**"
+
+
+def structured_table(doc):
+    """The table of the structured-covariance cases: lmerpy vs lme4 2.1, evaluations, and the
+    REML criteria (difference, relative difference, which side found the lower one)."""
+    head = ("| case | n | par / θ | lmerpy | lme4 2.1 | lme4 / lmerpy | evaluations (lmerpy / lme4) "
+            "| per evaluation (lmerpy / lme4) | fit time ÷ evaluations (lmerpy / lme4) "
+            "| REML criterion: lmerpy − lme4 (relative) | lower criterion |")
+    rows = [head, "|" + "---|" * 11]
+    for rec in doc["cases"]:
+        a, b = rec["lmerpy"], rec["lme4"]
+        ta = fmt_time(a["median"]) if _side_ok(a) else _na(a)
+        tb = fmt_time(b["median"]) if _side_ok(b) else _na(b)
+        ratio = f"**{rec['ratio']:.2f}x**" if rec.get("ratio") else "—"
+        side = a if a.get("npar") is not None else b
+        sizes = (f"{side['npar']} / {side['ntheta']}"
+                 if side.get("npar") is not None and side.get("ntheta") is not None else "—")
+        pe = (a.get("per_eval") or {}).get("per_eval"), (b.get("per_eval") or {}).get("per_eval")
+        diff, rel = rec.get("objective_diff"), rec.get("objective_rel_diff")
+        crit = "—" if diff is None else f"{diff:+.2g} ({rel:+.1e})"
+        rows.append("| " + " | ".join(_cell(c) for c in [
+            rec["title"], f"{rec['n']:,}" if rec.get("n") else "—", sizes, ta, tb, ratio,
+            _pair(a.get("feval"), b.get("feval"), _int) + _restart_note(a),
+            _pair(pe[0], pe[1], fmt_time) + _gradient_note(a),
+            _pair(a.get("time_per_feval"), b.get("time_per_feval"), fmt_time),
+            crit, _better(rec),
         ]) + " |")
     return "\n".join(rows)
 
@@ -122,9 +175,13 @@ def header(doc):
     return "\n\n".join(lines)
 
 
-def render(doc, img_rel="img/performance.png"):
-    """The generated block: header, table, notes on unavailable sides, plot link."""
-    parts = [START, "", header(doc), "", table(doc), ""]
+def render(doc, img_rel="img/performance.png", group="main"):
+    """The generated block of one group: header, table, notes on unavailable sides, and for
+    the main group the plot link."""
+    doc = _group_doc(doc, group)
+    start, end = MARKERS[group]
+    body = structured_table(doc) if group == "structured" else table(doc)
+    parts = [start, "", header(doc), "", body, ""]
     warn_lines = []
     for rec in doc["cases"]:
         for label in ("lmerpy", "lme4"):
@@ -134,12 +191,15 @@ def render(doc, img_rel="img/performance.png"):
                     w.replace("\n", " ")[:160] for w in ws[:3]))
     if warn_lines:
         parts += ["Warnings and messages during the fits:", ""] + warn_lines + [""]
-    parts += [f"![fit time against n, lmerpy vs lme4]({img_rel})", "", END]
+    if group == "main":
+        parts += [f"![fit time against n, lmerpy vs lme4]({img_rel})", ""]
+    parts.append(end)
     return "\n".join(parts)
 
 
 def plot(doc, png_path):
-    """Median fit time against n (log-log), lmerpy and lme4, one point per case and side."""
+    """Median fit time against n (log-log), lmerpy and lme4, one point per main case and side."""
+    doc = _group_doc(doc, "main")
     os.environ.setdefault("MPLBACKEND", "Agg")
     import matplotlib
     matplotlib.use("Agg")
@@ -211,19 +271,26 @@ def _label_points(fig, ax, doc, colors):
 
 
 def write_report(doc, md_path, png_path):
-    """Update the generated block of ``md_path`` (created if missing) and draw ``png_path``."""
+    """Update the generated blocks of ``md_path`` (created if missing) for the groups with
+    cases in ``doc``, and draw ``png_path`` when the main group has some. Returns the two
+    paths (``None`` for the plot when it was not drawn)."""
     md_path, png_path = Path(md_path), Path(png_path)
     rel = os.path.relpath(png_path, md_path.parent).replace(os.sep, "/")
-    block = render(doc, img_rel=rel)
     text = md_path.read_text() if md_path.exists() else f"# Performance\n\n{START}\n{END}\n"
-    if START in text and END in text:
-        pre, rest = text.split(START, 1)
-        post = rest.split(END, 1)[1]
-        text = pre + block + post
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    for group, (start, end) in MARKERS.items():
+        if not cases_of(doc, group):
+            continue
+        block = render(doc, img_rel=rel, group=group)
+        if start in text and end in text:
+            pre, rest = text.split(start, 1)
+            post = rest.split(end, 1)[1]
+            text = pre + block + post
+        else:
+            text = text.rstrip("\n") + "\n\n" + block + "\n"
     md_path.parent.mkdir(parents=True, exist_ok=True)
     md_path.write_text(text)
+    if not cases_of(doc, "main"):
+        return md_path, None
     try:
         plot(doc, png_path)
     except ImportError:

@@ -1,7 +1,9 @@
 """lmerpy vs lme4, side by side: ``make bench`` or ``python benchmarks/run.py [options]``.
 
 Every case is fitted by lmerpy and — when ``Rscript`` with lme4 and jsonlite is installed — by
-lme4 in the same run, repetitions alternating. Results go to
+lme4 in the same run, repetitions alternating; the structured-covariance cases (``cs()``,
+``ar1()``, ``diag()``, ``us()`` on bench_long) by lme4 2.1 from ``R_LIBS=/opt/lme4-2.1`` when
+that library is present. Results go to
 ``benchmarks/results/<date>-<host>.json`` and ``latest.json``; ``--report`` also rewrites the
 table in ``docs/performance.md`` and the plot ``docs/img/performance.png``.
 
@@ -10,6 +12,7 @@ Examples
     python benchmarks/run.py                         # every case but the 1M/10M ones
     python benchmarks/run.py --cases sleepstudy,insteval --reps 3
     python benchmarks/run.py --quick --no-r          # small cases, lmerpy only
+    python benchmarks/run.py --group structured --report   # us/diag/cs/ar1 vs lme4 2.1 only
     python benchmarks/run.py --report                # run, then update docs/performance.md
     python benchmarks/run.py --report-only           # redraw the docs from latest.json
 """
@@ -41,10 +44,14 @@ def parse_args(argv=None):
     p.add_argument("--reps", type=int, help="repetitions per side (default: 5 small, 3 large)")
     p.add_argument("--quick", action="store_true", help="only the small cases")
     p.add_argument("--large", action="store_true", help="also the 1M- and 10M-row cases")
+    p.add_argument("--group", choices=sorted(report.MARKERS),
+                   help="only this group's cases (main: lme4 1.1 cases; structured: "
+                   "us/diag/cs/ar1 vs lme4 2.1)")
     p.add_argument("--no-r", action="store_true", help="lmerpy only, even if lme4 is present")
     p.add_argument("--out", type=Path, help="results file (default: "
                    "benchmarks/results/<date>-<host>.json); a full run also writes latest.json "
-                   "beside it, partial runs (--cases, --quick) add '-partial' and do not")
+                   "beside it, partial runs (--cases, --quick, --group) add '-partial' and do "
+                   "not")
     p.add_argument("--report", action="store_true",
                    help="after running, write docs/performance.md and docs/img/performance.png")
     p.add_argument("--report-only", action="store_true",
@@ -100,11 +107,11 @@ def main(argv=None):
     if args.report_only:
         doc = json.loads(args.results.read_text())
         md, png = report.write_report(doc, args.doc, args.png)
-        print(f"wrote {md}" + (f" and {png}" if png else " (matplotlib missing: no plot)"))
+        print(f"wrote {md}" + (f" and {png}" if png else " (no plot: no main case, or no matplotlib)"))
         return 0
     names = [n.strip() for n in args.cases.split(",") if n.strip()] if args.cases else None
-    selected = _cases.select(names, large=args.large, quick=args.quick)
-    partial = bool(names) or args.quick
+    selected = _cases.select(names, large=args.large, quick=args.quick, group=args.group)
+    partial = bool(names) or args.quick or bool(args.group)
     lock = exclusive()  # noqa: F841 - held until exit
     doc = harness.run_suite(selected, reps=args.reps, with_r=not args.no_r,
                             timeout=args.timeout)
@@ -112,10 +119,13 @@ def main(argv=None):
     out = args.out or default_out(partial)
     save(doc, out, latest=not partial)
     print(f"results: {out}")
-    print(report.table(doc))
+    for group in report.MARKERS:
+        sub = dict(doc, cases=report.cases_of(doc, group))
+        if sub["cases"]:
+            print(report.structured_table(sub) if group == "structured" else report.table(sub))
     if args.report:
         md, png = report.write_report(doc, args.doc, args.png)
-        print(f"wrote {md}" + (f" and {png}" if png else " (matplotlib missing: no plot)"))
+        print(f"wrote {md}" + (f" and {png}" if png else " (no plot: no main case, or no matplotlib)"))
     return 0
 
 

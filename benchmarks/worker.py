@@ -5,7 +5,8 @@ per line; each answer is one line on stdout starting with ``@@BENCH `` followed 
 
 ``fit`` / ``fit keep``
     Fit the case ``inner`` times and report the time per fit and the last fit's evaluation
-    count, objective (−2 log-likelihood, i.e. the REML criterion for REML fits) and θ. The fit
+    count, objective (−2 log-likelihood, i.e. the REML criterion for REML fits) and the
+    optimizer's parameters (θ; for structured terms lme4 2.x's par), with their counts. The fit
     is dropped afterwards (and garbage-collected, untimed) unless ``keep``.
 ``mem``
     Peak resident memory (VmHWM) since the baseline, which was taken after imports, data
@@ -60,20 +61,24 @@ class LmerpySide:
         self.data = _cases.load_data(case)
         self.kept = None
 
-    def fit_once(self):
-        if self.case.fn == "lmer":
-            return self.lmerpy.lmer(self.case.formula, self.data)
-        return getattr(self.lmerpy, self.case.fn)(self.case.formula, self.data,
-                                                  family=self.case.family)
-
     def warm_up(self):
-        """One fit of a small model of the same kind: imports and first-call costs, untimed."""
+        """One fit of a small model of the same kind: imports and first-call costs, untimed;
+        with ``warmup_rows``, also the case's formula on that many first rows."""
         lm = self.lmerpy
         if self.case.fn == "lmer":
             lm.lmer("Reaction ~ Days + (Days | Subject)", lm.datasets.load("sleepstudy"))
         else:
             getattr(lm, self.case.fn)("cbind(incidence, size - incidence) ~ period + (1 | herd)",
                                       lm.datasets.load("cbpp"), family="binomial")
+        if self.case.warmup_rows > 0:
+            self.fit_once(_cases.head(self.data, self.case.warmup_rows))
+
+    def fit_once(self, data=None):
+        data = self.data if data is None else data
+        if self.case.fn == "lmer":
+            return self.lmerpy.lmer(self.case.formula, data)
+        return getattr(self.lmerpy, self.case.fn)(self.case.formula, data,
+                                                  family=self.case.family)
 
     def fit(self, keep):
         inner = max(1, int(self.case.inner))
@@ -150,7 +155,11 @@ def describe_fit(fit):
         alg = str(settings.get("algorithm") or settings.get("method") or "").upper()
         out["uses_gradient"] = out["optimizer"] == "lbfgsb" or "LD_" in alg
         out["conv_messages"] = list(getattr(opt, "conv_messages", []) or [])
-        out["theta"] = [float(v) for v in getattr(opt, "theta", [])]
+        out["theta"] = [float(v) for v in getattr(opt, "theta", [])]  # par for structured terms
+        out["npar"] = len(out["theta"])
+    theta = getattr(fit, "theta", None)
+    if theta is not None and not callable(theta):
+        out["ntheta"] = len(theta)
     try:
         out["objective"] = -2.0 * float(fit.logLik())
     except Exception as exc:  # noqa: BLE001 - reported, never fatal
