@@ -61,3 +61,8 @@ class DesignError(LmerpyError, ValueError):
 
 class FitError(LmerpyError, RuntimeError):
     """The fit itself failed (e.g. lme4's 'Downdated VtV is not positive definite')."""
+
+
+class DataNotHereError(LmerpyError, AttributeError):
+    """A result needs the n-long data, which a fit on a Dask DataFrame keeps on the cluster
+    (``fitted``, ``residuals``, the model matrices...): the message says what and why."""

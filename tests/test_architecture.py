@@ -8,7 +8,7 @@ The checks:
 (a) **stage order**: a module imports only modules of its own or an earlier stage::
 
         base → formula → design → display → families → pls → optimize → models
-             → inference → plot → api
+             → dask → inference → plot → api
 
     ``base`` are the helpers every stage uses (errors, warnings, argument validators, the
     type aliases of the annotations, the bundled data sets). ``display`` prints plain data the way R
@@ -18,7 +18,8 @@ The checks:
     with inference and plot, which use it too). ``families`` needs only base and display and
     is first used by ``models`` (PIRLS takes the family object as data). ``api`` is the
     package's front: ``lmerpy/__init__.py``, ``functions.py``, ``cli.py``, ``demo.py`` and
-    ``_config.py`` (``show_config()`` asks the pls backend what it found).
+    ``_config.py`` (``show_config()`` asks the pls backend what it found). ``dask`` is the
+    scale-out stage (fits on Dask DataFrames: it runs the models' steps on reduced blocks).
 (b) **no import cycles** between modules (implicit imports of parent packages are not edges;
     Python runs a package's ``__init__`` before its modules anyway).
 
@@ -43,7 +44,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1] / "lmerpy"
 
 STAGES = ["base", "formula", "design", "display", "families", "pls", "optimize", "models",
-          "inference", "plot", "api"]
+          "dask", "inference", "plot", "api"]
 RANK = {s: i for i, s in enumerate(STAGES)}
 TOP_LEVEL = {
     "lmerpy": "api", "lmerpy.__main__": "api", "lmerpy.cli": "api", "lmerpy.demo": "api",
@@ -52,7 +53,8 @@ TOP_LEVEL = {
     "lmerpy._config": "api", "lmerpy.datasets": "base", "lmerpy.types": "base",
     "lmerpy.families": "families",
 }
-PACKAGES = {"formula", "design", "display", "pls", "optimize", "models", "inference", "plot"}
+PACKAGES = {"formula", "design", "display", "pls", "optimize", "models", "dask", "inference",
+            "plot"}
 
 #: (importer, imported): why the edge is there although it goes against the stage order or
 #: closes a cycle. All are methods of an object that forward to the function implementing
@@ -76,6 +78,9 @@ ALLOWED = {
     ("lmerpy.models.glmm", "lmerpy.models.glmer_nb"):
         "glmer(family=negative_binomial(...)) forwards to glmer_nb as lme4's glmer does; "
         "glmer_nb runs glmm's fitting steps",
+    ("lmerpy.models.lmm", "lmerpy.dask"):
+        "lmer(data=ddf) forwards a Dask DataFrame to the scale-out fit, which runs the models' "
+        "fitting steps on reduced cross-products",
     ("lmerpy.formula.terms", "lmerpy.formula.deparse"):
         "expression nodes and terms print themselves (str(node)) with the deparser, which "
         "walks those node classes",

@@ -85,8 +85,9 @@ class SummaryInput:
         REML fits: ``{"REML": REMLcrit}``. ML and GLMM fits: ``{"AIC", "BIC", "logLik",
         "deviance", "df.resid"}`` in that order (R's ``llikAIC(fit)$AICtab``); lme4 2.x names
         the deviance ``"-2*log(L)"``. The keys are printed as given.
-    scaled_residuals : numpy.ndarray
-        ``residuals(fit, "pearson", scaled = TRUE)`` (NaN/None for missing are dropped).
+    scaled_residuals : numpy.ndarray or None
+        ``residuals(fit, "pearson", scaled = TRUE)`` (NaN/None for missing are dropped);
+        None when the fit does not hold its data (Dask): no residual quantiles are printed.
     varcorr : list of VarCorrBlock
     sigma : float or None
         Residual standard deviation; None when the family has no scale parameter.
@@ -135,7 +136,7 @@ class SummaryInput:
     formula: Union[str, List[str]]
     data_name: Optional[str]
     criteria: Dict[str, float]
-    scaled_residuals: np.ndarray
+    scaled_residuals: Optional[np.ndarray]
     varcorr: List[VarCorrBlock]
     sigma: Optional[float]
     use_sc: bool

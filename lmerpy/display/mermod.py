@@ -333,7 +333,7 @@ def format_summary(s: SummaryInput, width: int = 80, digits: int = 4,
     out += "\n"
     out += format_aictab(s.criteria, 1, width) + "\n"
     out += "\n"
-    if show_resids:
+    if show_resids and s.scaled_residuals is not None:
         out += format_residual_quantiles(s.scaled_residuals, digits, width=width) + "\n"
     out += "Random effects:\n"
     if isinstance(ranef_comp, str):

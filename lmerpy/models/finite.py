@@ -66,7 +66,7 @@ def check_finite_fit(design, sol, *, glmm=False, has_scale=True):
     if glmm:
         checks.append(("deviance (sum of deviance residuals)", np.sum(sol.devres)))
         checks.append(("fitted values", sol.mu))
-    else:
+    elif sol.fitted is not None:          # None: fitted from reduced cross-products
         checks.append(("fitted values", sol.fitted))
     problem = None
     for name, value in checks:

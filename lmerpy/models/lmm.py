@@ -240,7 +240,9 @@ def lmer(formula: FormulaLike, data: DataLike, REML: bool = True, weights: Vecto
         An lme4 formula, e.g. ``"Reaction ~ Days + (Days | Subject)"``.
     data : DataFrame-like
         A pandas, polars or pyarrow table, anything with ``__arrow_c_stream__`` or
-        ``__dataframe__``, or a dict of equal-length columns. Never modified.
+        ``__dataframe__``, or a dict of equal-length columns. Never modified. A
+        ``dask.dataframe.DataFrame`` is fitted where it lives (``pip install lmerpy[dask]``;
+        see :mod:`lmerpy.dask`: ``weights``/``offset`` then name columns).
     REML : bool
         REML (default) or maximum likelihood. As in R, the strings ``"TRUE"``/``"FALSE"``
         (``"T"``, ``"F"``, ``"true"``, ``"false"``) are read as logicals; any other value
@@ -272,6 +274,12 @@ def lmer(formula: FormulaLike, data: DataLike, REML: bool = True, weights: Vecto
     """
     from ..design import lFormula
     from ..design.dataframe import as_data_frame
+    if type(data).__module__.split(".")[0] in ("dask", "dask_expr"):
+        from ..dask import is_dask_dataframe, lmer_dask
+        if is_dask_dataframe(data):      # the data stay on the cluster (lmerpy[dask])
+            return lmer_dask(formula, data, REML=REML, weights=weights, offset=offset,
+                             contrasts=contrasts, na_action=na_action, control=control,
+                             start=start, verbose=verbose, backend=backend)
     data = as_data_frame(data)
     REML = LOGICAL("REML", REML, "lmer")
     na_action = NA_ACTION("na_action", na_action, "lmer")

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ..display import format_summary
+from ..errors import DataNotHereError
 from ..display.inputs import SummaryInput
 
 if TYPE_CHECKING:
@@ -40,6 +41,15 @@ def coefficient_table(fit: MixedModel) -> pd.DataFrame:
     return tab
 
 
+def _scaled_residuals(fit):
+    """The scaled Pearson residuals, or None when the fit does not hold its data (a fit on a
+    Dask DataFrame: the summary then prints no residual quantiles)."""
+    try:
+        return fit._residual_values(type="pearson", scaled=True)
+    except DataNotHereError:
+        return None
+
+
 def summary_input(fit: Any) -> SummaryInput:
     """Collect what lme4's printers need from a fitted model."""
     tab = coefficient_table(fit)
@@ -66,7 +76,7 @@ def summary_input(fit: Any) -> SummaryInput:
         formula=fit.design.formula.deparse_lines(),
         data_name=_data_name(fit),
         criteria=criteria,
-        scaled_residuals=fit._residual_values(type="pearson", scaled=True),
+        scaled_residuals=_scaled_residuals(fit),
         varcorr=vc.blocks(),
         sigma=fit.sigma() if fit._use_sc else None,
         use_sc=fit._use_sc,
@@ -113,7 +123,10 @@ class ModelSummary:
         self.ddf = None if ddf == "lme4" else ddf
         self.coefficients = coefficient_table(fit)
         self.varcor = fit.VarCorr()
-        self.residuals = fit.residuals(type="pearson", scaled=True)
+        try:
+            self.residuals = fit.residuals(type="pearson", scaled=True)
+        except DataNotHereError:     # a fit on a Dask DataFrame: the data are on the cluster
+            self.residuals = None
         self.sigma = fit.sigma()
         self.ngrps = fit.ngrps()
         self.correlation = correlation

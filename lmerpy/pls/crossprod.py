@@ -22,8 +22,8 @@ import scipy.sparse as sp
 
 from ..errors import DataError
 
-__all__ = ["CrossProducts", "ResponseProducts", "ScalingMap", "LambdaOps", "expand_pairs",
-           "unique_sorted"]
+__all__ = ["CrossProducts", "ResponseProducts", "ReducedProducts", "ScalingMap", "LambdaOps",
+           "expand_pairs", "unique_sorted"]
 
 
 def unique_sorted(x):
@@ -76,6 +76,9 @@ class CrossProducts:
     ZtWX : ndarray (q, p)
     XtWX : ndarray (p, p)
     """
+
+    #: the n-long data are here (False for :class:`ReducedProducts`)
+    has_data = True
 
     def __init__(self, Zt, X, weights):
         self.Zt = _as_csc(Zt)
@@ -181,6 +184,68 @@ class ResponseProducts:
         self.ZtWy = np.asarray(cp.Zt @ wy).reshape(-1)
         self.XtWy = cp.X.T @ wy
         self.yWy = float(yt @ wy)
+
+
+class ReducedProducts:
+    """Cross-products formed elsewhere (e.g. summed over the partitions of a Dask DataFrame):
+    the :class:`CrossProducts` and :class:`ResponseProducts` a deviance reads, without the
+    n-long data behind them.
+
+    What a deviance reads per θ is only this: Z'WZ, Z'WX, X'WX and the response's products
+    Z'Wỹ, X'Wỹ, ỹ'Wỹ for ỹ = y − offset − Xβ₀ with a shift β₀ (any β₀: the solution's β is
+    β₀ + the shift's correction); n; Σ log w. ``Zt``, ``X``, ``weights``, ``y`` and ``offset``
+    are None: a consumer that needs the n-long data (fitted values, residuals, the
+    cancellation fallback of r²) checks :attr:`has_data`.
+
+    Parameters
+    ----------
+    ZtWZ : sparse (q, q)
+    ZtWX : ndarray (q, p)
+    XtWX : ndarray (p, p)
+    ZtWy, XtWy : ndarray (q,), (p,)
+        Products with ỹ = y − offset − Xβ₀.
+    yWy : float
+        ỹ'Wỹ.
+    beta0 : ndarray (p,)
+        The shift β₀.
+    n : int
+        Number of observations.
+    """
+
+    has_data = False
+    ZtWZ_dense = None
+    Zt = X = weights = None
+
+    def __init__(self, ZtWZ, ZtWX, XtWX, ZtWy, XtWy, yWy, beta0, n):
+        q = ZtWZ.shape[0]
+        self.ZtWZ = _as_csc(ZtWZ, (q, q))
+        self.q = q
+        self.ZtWX = np.asarray(ZtWX, dtype=float).reshape(q, -1)
+        self.p = p = self.ZtWX.shape[1]
+        self.XtWX = np.asarray(XtWX, dtype=float).reshape(p, p)
+        self.n = int(n)
+        resp = _ReducedResponse()
+        resp.ZtWy = np.asarray(ZtWy, dtype=float).reshape(q)
+        resp.XtWy = np.asarray(XtWy, dtype=float).reshape(p)
+        resp.yWy = float(yWy)
+        resp.beta0 = np.asarray(beta0, dtype=float).reshape(p)
+        if not (np.all(np.isfinite(self.XtWX)) and np.all(np.isfinite(resp.ZtWy))
+                and np.isfinite(resp.yWy) and np.all(np.isfinite(self.ZtWZ.data))):
+            raise DataError("the cross-products contain non-finite values")
+        self._resp = resp
+
+    def response(self, y, offset):
+        """The response's products (given at construction; ``y`` and ``offset`` are None)."""
+        if y is not None:
+            raise DataError("reduced cross-products carry their response; a new response "
+                            "needs a new pass over the data")
+        return self._resp
+
+
+class _ReducedResponse:
+    """The :class:`ResponseProducts` part of :class:`ReducedProducts` (no n-long data)."""
+
+    y = offset = None
 
 
 def expand_pairs(start1, n1, start2, n2):

@@ -40,8 +40,9 @@ class PlsSolution:
         Upper triangular, R_X'R_X = X'WX − R_ZX'R_ZX.
     RZX : ndarray (q, p)
         L⁻¹PΛ'Z'WX (lme4's layout; depends on the backend's permutation P).
-    fitted, residuals : ndarray (n,)
-        Xβ̂ + Zb̃ + offset and y − fitted.
+    fitted, residuals : ndarray (n,) or None
+        Xβ̂ + Zb̃ + offset and y − fitted (None for a deviance built from reduced
+        cross-products, :meth:`LmmDeviance.from_products`: the data are elsewhere).
     Lambdat : scipy.sparse.csc_matrix
         Λ' at θ.
     L : scipy.sparse.csc_matrix
@@ -68,13 +69,17 @@ class PlsSolution:
         self.Lambdat = dev.smap.lambdat(self.theta)
         self.b = np.asarray(self.Lambdat.T @ self.u).reshape(-1)
         cp, resp = dev.cp, dev.resp
-        fitted = resp.offset + np.asarray(cp.Zt.T @ self.b).reshape(-1)
-        if self.p:
-            fitted = fitted + cp.X @ self.beta
-        self.fitted = fitted
-        self.residuals = resp.y - fitted
-        self.wrss = float(np.sum(cp.weights * self.residuals ** 2))
         self.ussq = float(self.u @ self.u)
+        if cp.has_data:
+            fitted = resp.offset + np.asarray(cp.Zt.T @ self.b).reshape(-1)
+            if self.p:
+                fitted = fitted + cp.X @ self.beta
+            self.fitted = fitted
+            self.residuals = resp.y - fitted
+            self.wrss = float(np.sum(cp.weights * self.residuals ** 2))
+        else:       # reduced cross-products (no data here): r² = wrss + ‖u‖² from the products
+            self.fitted = self.residuals = None
+            self.wrss = float(st.r2) - self.ussq
         self.pwrss = self.wrss + self.ussq
         self.sum_log_w = dev.sum_log_w
         n, nmp = self.n, self.n - self.p

@@ -118,20 +118,27 @@ class LmmDeviance:
     to get an independent object per thread or per response.
     """
 
-    def __init__(self, design, REML=True, backend=None, *, _template=None, _y=None):
+    def __init__(self, design, REML=True, backend=None, *, _template=None, _y=None,
+                 _products=None):
         self.design = design
         self.REML = bool(REML)
         if _template is not None:
             self._share(_template)
+        elif _products is not None:
+            self.cp, self.sum_log_w = _products
+            self._build_rest(design, backend)
         else:
             self._build(design, backend)
-        y = design.y if _y is None else _y
-        y = np.asarray(y, dtype=float)
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = y[:, 0]
-        if y.ndim != 1:
-            raise DataError("a linear mixed model needs a single numeric response column")
-        self.resp = self.cp.response(y, getattr(design, "offset", None))
+        if _products is not None:
+            self.resp = self.cp.response(None, None)
+        else:
+            y = design.y if _y is None else _y
+            y = np.asarray(y, dtype=float)
+            if y.ndim == 2 and y.shape[1] == 1:
+                y = y[:, 0]
+            if y.ndim != 1:
+                raise DataError("a linear mixed model needs a single numeric response column")
+            self.resp = self.cp.response(y, getattr(design, "offset", None))
         self._KB = np.column_stack((self.cp.ZtWX, self.resp.ZtWy))
         self._G0 = np.empty((self.p + 1, self.p + 1))
         self._G0[:self.p, :self.p] = self.cp.XtWX
@@ -159,6 +166,30 @@ class LmmDeviance:
         self.cp = CrossProducts(design.Zt, design.X, w)
         with np.errstate(divide="ignore"):
             self.sum_log_w = float(np.sum(np.log(w)))
+        self._build_rest(design, backend)
+
+    @classmethod
+    def from_products(cls, design, products, sum_log_w, REML=True, backend=None):
+        """A deviance function from cross-products formed elsewhere (the scale-out path: summed
+        over the partitions of a Dask DataFrame), with the same arithmetic per θ.
+
+        Parameters
+        ----------
+        design
+            Everything of a :class:`~lmerpy.design.structures.Design` but its n-long data: the
+            terms (``reterms``), ``Lambdat``, ``Lind``, ``theta``, ``lower``, ``layout``, names.
+        products : lmerpy.pls.crossprod.ReducedProducts
+        sum_log_w : float
+            Σ log wᵢ of the prior weights (0 without weights).
+
+        Results that need the data again (fitted values, residuals) are None in the solution
+        (:attr:`~lmerpy.pls.solution.PlsSolution.fitted`).
+        """
+        return cls(design, REML=REML, backend=backend, _products=(products, float(sum_log_w)))
+
+    def _build_rest(self, design, backend):
+        """Everything after the cross-products: the terms' blocks, θ and ``par``, the scaling
+        map and the factor."""
         self.blocks = [(int(t.row_offset), int(t.n_levels), int(t.n_columns))
                        for t in design.reterms]
         theta0 = np.asarray(design.theta, dtype=float).reshape(-1)
@@ -383,7 +414,9 @@ class LmmDeviance:
             st.cbeta = np.zeros(0)
             r2 = G[0, 0]
         self._state = st
-        if not r2 > 1e-9 * self.resp.yWy:  # cancellation: recompute from the residual vector
+        if not r2 > 1e-9 * self.resp.yWy and (self.cp.has_data or not r2 > 0):
+            # cancellation: recompute from the residual vector (reduced cross-products keep a
+            # positive r², having no residual vector)
             r2 = self._direct_pwrss(st)
         st.r2 = float(r2)
         self._criteria(st)
@@ -479,6 +512,10 @@ class LmmDeviance:
         return tt.gradient(st.theta, traces)
 
     def _direct_pwrss(self, st):
+        if not self.cp.has_data:
+            raise FitError("the penalized residual sum of squares is not positive at theta = "
+                           f"{st.theta.tolist()} (a near-perfect fit): it cannot be recomputed "
+                           "from reduced cross-products without the data")
         u = self._u(st)
         b = self._lambda_ops(st.theta).lam_mul(u)
         yt = self.resp.y - self.resp.offset

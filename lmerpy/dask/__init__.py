@@ -1,0 +1,58 @@
+"""Fits on Dask DataFrames: the data stay on the cluster, only cross-products come back.
+
+The only n-long work of a linear mixed model is forming the cross-products of [Z X y]; every
+deviance evaluation after that is independent of n. On a ``dask.dataframe.DataFrame`` that is
+a map-reduce over the partitions, and the fit runs on the reduced blocks with the same
+:class:`~lmerpy.pls.LmmDeviance` and optimizer as in memory.
+
+Contract (what each pass does, and what it may not do)
+-------------------------------------------------------
+1. **Levels pass** (:mod:`.levels`): one pass over the partitions returns, per partition and
+   per used column, its kind (numeric, factor, logical) and, on the complete rows (no missing
+   value in a used column: R's ``na.omit``), the distinct values of every factor and grouping
+   column (the distinct combinations for an interaction ``a:b`` of grouping columns) and a few
+   sample rows. The client unites them: a level seen in only some partitions is a level; a
+   categorical with different categories per partition gets the union in order of
+   appearance (R's ``rbind`` of factors); strings get R's order from lmerpy's own design code;
+   int in one partition and float in another is numeric; any other change of kind is a
+   :class:`~lmerpy.errors.DataError` naming the column and the partitions. A small in-memory
+   *skeleton* frame holding every level is then given to :func:`lmerpy.design.build_design`:
+   the resulting *template* Design fixes the levels (R's order), contrasts, column names and
+   Z's row layout for every partition.
+2. **Products pass** (:mod:`.products`): per partition, the model frame (rows with a missing
+   value dropped, as R does), X, y, Z with the template's levels
+   (:func:`lmerpy.design.model_matrices_for`), offset and weights; then Z'WZ (sparse),
+   Z'WX, X'WX, X'X, the response's products about the partition's own weighted least-squares
+   fit (no cancellation in ỹ'Wỹ), n, Σ log w and a few maxima for the scale checks. Empty
+   partitions and partitions whose rows all have a missing value contribute nothing.
+3. **Tree reduction** on the cluster (``dask.delayed`` pairs summed level by level); only the
+   reduced blocks (size q² sparse, q·p, p²) reach the client, never the data.
+4. **Fit** (:mod:`.fit`): rank-deficient fixed-effects columns dropped from X'X (lme4's
+   criterion), :meth:`lmerpy.pls.LmmDeviance.from_products` and the in-memory optimizer;
+   the result is a :class:`lmerpy.models.LinearMixedModel` whose design is a
+   :class:`.design.ReducedDesign` (no n-long data).
+
+Not here yet (later steps of issue 15): GLMMs, n-long results as lazy Dask objects
+(``fitted``/``residuals``/``predict`` raise :class:`~lmerpy.errors.DataNotHereError`), data-
+dependent transforms (``poly``, ``scale``), profile/bootstrap, progress bars.
+
+Dask is imported only when a fit on a Dask DataFrame is asked for (``pip install
+lmerpy[dask]``); ``import lmerpy`` never imports it.
+"""
+from __future__ import annotations
+
+__all__ = ["is_dask_dataframe", "lmer_dask"]
+
+
+def is_dask_dataframe(data) -> bool:
+    """True for a ``dask.dataframe.DataFrame`` (checked without importing dask)."""
+    mod = type(data).__module__ or ""
+    if not (mod == "dask" or mod.startswith("dask.") or mod.startswith("dask_expr")):
+        return False
+    return hasattr(data, "npartitions") and hasattr(data, "to_delayed")
+
+
+def lmer_dask(*args, **kwargs):
+    """:func:`lmerpy.lmer` on a Dask DataFrame (see :func:`.fit.lmer_dask`)."""
+    from .fit import lmer_dask as run
+    return run(*args, **kwargs)
