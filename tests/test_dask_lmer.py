@@ -86,8 +86,22 @@ def assert_same_fit(fit, ref):
     assert dict(fit.ngrps()) == dict(ref.ngrps())
 
 
-@pytest.mark.xfail(strict=True, reason="θ agrees to 2.6e-8 relative (criterion, β, σ to 1e-8): "
-                   "summation order of the products moves the optimum; open, see the report")
+def assert_same_deviance(fit, ref):
+    """The deviance function from the reduced blocks equals the in-memory one: at the
+    in-memory optimum, the criterion, β̂(θ), σ̂(θ), the conditional modes and the gradient."""
+    par = ref.par
+    close(fit.devfun(par), ref.devfun(par), "criterion at the same theta")
+    a, b = fit.devfun.solve(par), ref.devfun.solve(par)
+    close(a.beta, b.beta, "beta at the same theta")
+    close(a.sigma, b.sigma, "sigma at the same theta")
+    close(a.ldL2, b.ldL2, "log|L|^2 at the same theta")
+    np.testing.assert_allclose(a.b, b.b, rtol=0, atol=RTOL * np.max(np.abs(b.b)))
+    g, rg = fit.devfun.gradient(par), ref.devfun.gradient(par)
+    # the gradient is ~0 at the optimum: compare on the scale of the criterion's curvature
+    H = ref.devfun.information(par)
+    assert np.max(np.abs(np.linalg.solve(H, g - rg))) <= RTOL * np.max(np.abs(par))
+
+
 def test_crossed_fit_equals_in_memory(client):
     ddf = dd.from_map(crossed, list(range(4)))
     fit = lmerpy.lmer(FORMULA, ddf)
@@ -107,9 +121,27 @@ def test_crossed_fit_equals_in_memory(client):
     assert [p["pass"] for p in fit.dask_log] == ["levels", "cross-products", "fit"]
     with pytest.raises(DataNotHereError, match="design.y is not available"):
         fit.residuals()
-    ml = lmerpy.lmer(FORMULA, ddf, REML=False)
-    assert_same_fit(ml, lmerpy.lmer(FORMULA, pd.concat([crossed(i) for i in range(4)],
-                                                       ignore_index=True), REML=False))
+    assert_same_deviance(fit, ref)
+
+
+def _ml_fits():
+    ddf = dd.from_map(crossed, list(range(4)))
+    pdf = pd.concat([crossed(i) for i in range(4)], ignore_index=True)
+    return lmerpy.lmer(FORMULA, ddf, REML=False), lmerpy.lmer(FORMULA, pdf, REML=False)
+
+
+def test_crossed_ml_deviance_equals_in_memory(client):
+    fit, ref = _ml_fits()
+    assert_same_deviance(fit, ref)
+    close(fit.deviance(REML=False), ref.deviance(REML=False), "ML deviance at the optima")
+
+
+@pytest.mark.xfail(strict=True, reason="both ML fits stop where the polish's Newton step "
+                   "predicts a decrease below 10·eps·|deviance| (lmerpy.optimize.polish): θ is "
+                   "resolved to ~1e-7 there, and the two optimizer paths end 2.6e-8 apart")
+def test_crossed_ml_fit_equals_in_memory(client):
+    fit, ref = _ml_fits()
+    assert_same_fit(fit, ref)
 
 
 def test_a_million_rows_per_partition(client):
@@ -133,8 +165,9 @@ def _both(kind, n_parts=4, **kw):
 
 
 @pytest.mark.parametrize("kind", ["plain", "extra_level", pytest.param("int_float", marks=(
-    pytest.mark.xfail(strict=True, reason="θ differs by 3e-5 from the in-memory fit of the "
-                      "concatenated (float) column: open, see the report"))),
+    pytest.mark.xfail(strict=True, reason="BOBYQA's paths differ (479 vs 189 evaluations) and "
+                      "the in-memory fit stops with a gradient of 1e-2 (the dask fit: 3e-5, "
+                      "lower deviance); the deviance functions agree (test above)"))),
     "empty", "all_missing", "some_missing"])
 def test_partition_cases_equal_in_memory(client, kind):
     fit, ref = _both(kind)
@@ -144,6 +177,13 @@ def test_partition_cases_equal_in_memory(client, kind):
         assert list(fit.ranef()["g1"].index) == list(ref.ranef()["g1"].index)
     if kind in ("all_missing", "some_missing"):
         assert fit.design.n_dropped == ref.design.n_dropped > 0
+
+
+@pytest.mark.parametrize("kind", ["extra_level", "int_float", "empty", "all_missing",
+                                  "some_missing", "categories"])
+def test_partition_cases_deviance_equals_in_memory(client, kind):
+    fit, ref = _both(kind)
+    assert_same_deviance(fit, ref)
 
 
 def test_categoricals_with_different_categories_are_united(client):
