@@ -53,6 +53,10 @@ class ReducedDesign(Design):
         Design-stage messages (rank drop).
     """
 
+    _n: int
+    _p: int
+    _q: int
+
     X = _absent("X")
     y = _absent("y")
     Zt = _absent("Zt")
