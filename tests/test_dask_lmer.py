@@ -248,3 +248,12 @@ def test_scalar_intercepts_start_as_in_memory(client):
     close(fit.optsum.theta0 if hasattr(fit.optsum, "theta0") else fit.theta,
           ref.optsum.theta0 if hasattr(ref.optsum, "theta0") else ref.theta, "start")
     assert_same_fit(fit, ref)
+
+
+def test_other_entries_refuse_a_dask_frame_clearly(client):
+    ddf = dd.from_map(small, list(range(2)))
+    with pytest.raises(DataError, match=r"data: a Dask DataFrame is fitted where it lives by "
+                                        r"lmer\(\) only"):
+        lmerpy.glmer("y > 1 ~ x + (1 | g1)", ddf, family="binomial")
+    with pytest.raises(DataError, match="a Dask DataFrame is fitted where it lives"):
+        lmerpy.lFormula(FORMULA, ddf)
