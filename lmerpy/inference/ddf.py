@@ -275,8 +275,6 @@ def satterthwaite_pieces(fit) -> SatterthwaitePieces:
 
 def _kr_pieces(fit):
     from .kenward_roger import kr_pieces
-    from .varpar import require_unstructured
-    require_unstructured(fit, "Kenward-Roger's method")
     if not getattr(fit, "REML", False):
         raise LmerpyError("Kenward-Roger's method is only available for REML model fits")
     key = ("Kenward-Roger",)
