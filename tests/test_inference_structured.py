@@ -34,7 +34,7 @@ from scipy import optimize, stats
 
 import lmerpy
 from lmerpy.inference.ddf import satterthwaite_pieces
-from lmerpy.inference.kenward_roger import kr_pieces
+from lmerpy.inference.kenward_roger import KenwardRoger, kr_pieces
 from lmerpy.inference.varpar import VarScale, lme4_2_order
 
 GOLDENS = {g["id"]: g for g in structured_goldens()}
@@ -419,3 +419,39 @@ def test_kenward_roger_ar1_as_homogeneous_cs_at_two_columns():
     _, k_b = _both_ddf("Reaction ~ Days + ar1(1 + Days | Subject)", d)
     np.testing.assert_allclose(k_b, k_a, rtol=1e-6)
     assert np.all(np.isfinite(k_a)) and np.all(k_a > 0)
+
+
+def test_kenward_roger_homogeneous_cs_dense_from_scratch():
+    """pbkrtest's formulas written out densely for cs(Days | Subject, hom = TRUE) in its linear
+    parameters (v, c, σ²): Σ = Z(I ⊗ [[v, c], [c, v]])Z' + σ²I, G_r = ∂Σ/∂γ_r, P_r, Q_rs,
+    the expected information, W and Φ_A; lmerpy's ν (its Woodbury computation in the
+    tangent space of ``par``) to 1e-8 relative, Φ_A likewise."""
+    data = _unbalanced_sleep()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = lmerpy.lmer("Reaction ~ Days + cs(Days | Subject, hom = TRUE)", data)
+    X = np.column_stack([np.ones(len(data)), data["Days"].to_numpy(float)])
+    g = pd.Categorical(data["Subject"]).codes
+    nl, n = g.max() + 1, len(g)
+    Zs = np.zeros((n, 2 * nl))
+    Zs[np.arange(n), 2 * g] = 1.0
+    Zs[np.arange(n), 2 * g + 1] = X[:, 1]
+    s2 = fit.sigma() ** 2
+    S = fit.design.layout.covariances[0].covariance(fit.par) * s2
+    Gs = [Zs @ np.kron(np.eye(nl), np.eye(2)) @ Zs.T,
+          Zs @ np.kron(np.eye(nl), np.array([[0.0, 1.0], [1.0, 0.0]])) @ Zs.T, np.eye(n)]
+    Si = np.linalg.inv(Zs @ np.kron(np.eye(nl), S) @ Zs.T + s2 * np.eye(n))
+    Phi = np.linalg.inv(X.T @ Si @ X)
+    P = [-X.T @ Si @ G @ Si @ X for G in Gs]
+    Q = [[X.T @ Si @ Gi @ Si @ Gj @ Si @ X for Gj in Gs] for Gi in Gs]
+    IE2 = np.array([[np.trace(Si @ Gi @ Si @ Gj) - 2 * np.trace(Phi @ Q[i][j])
+                     + np.trace(Phi @ P[i] @ Phi @ P[j]) for j, Gj in enumerate(Gs)]
+                    for i, Gi in enumerate(Gs)])
+    W = 2 * np.linalg.inv(IE2)
+    U = sum(W[i, j] * (Q[i][j] - P[i] @ Phi @ P[j]) for i in range(3) for j in range(3))
+    PhiA = Phi + 2 * Phi @ U @ Phi
+    dense = KenwardRoger(Phi, PhiA, P, W)
+    ours = kr_pieces(fit)
+    np.testing.assert_allclose(ours.vcov_adj, PhiA, rtol=1e-8)
+    np.testing.assert_allclose([ours.ddf(L) for L in np.eye(2)],
+                               [dense.ddf(L) for L in np.eye(2)], rtol=1e-8)

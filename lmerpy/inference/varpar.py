@@ -13,8 +13,8 @@ import numpy as np
 
 from ..design.covariance.base import lower_triangle, semidefinite_cholesky
 
-__all__ = ["VarScale", "lme4_2_order", "require_unstructured", "sdcor_to_theta", "theta_blocks",
-           "theta_to_sdcor", "var_bounds", "var_par_names"]
+__all__ = ["VarScale", "lme4_2_order", "sdcor_to_theta", "theta_blocks", "theta_to_sdcor",
+           "var_bounds", "var_par_names"]
 
 
 def lme4_2_order(fit):
@@ -65,21 +65,6 @@ class VarScale:
         if self.lme4_2:
             return self.layout.from_profpar(np.asarray(values, dtype=float), sigma)
         return sdcor_to_theta(values, self.blocks, sigma)
-
-
-def require_unstructured(fit, what, allow_diag=False):
-    """Stop with a clear error when ``fit`` has structured covariance terms that ``what``
-    does not handle yet (it works on θ as unstructured terms define it); ``allow_diag``:
-    ``diag`` terms are fine (their ``par`` is θ)."""
-    from ..errors import LmerpyError
-    ok = ("us", "diag") if allow_diag else ("us",)
-    bad = [(t.term_label or t.group_name, t.covariance.kind) for t in fit.design.reterms
-           if getattr(t, "covariance", None) is not None and t.covariance.kind not in ok]
-    if bad:
-        terms = ", ".join(f"{k}({label})" for label, k in bad)
-        raise LmerpyError(f"{what} is not available yet for structured covariance terms "
-                          f"({terms}); it is for unstructured terms (x | g)"
-                          + (" and diag()" if allow_diag else ""))
 
 
 def theta_blocks(fit):
