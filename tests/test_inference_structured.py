@@ -116,6 +116,42 @@ def test_profile_confint_glmm_diag_matches_lme4_2():
     assert zeta_at(exp[3, 1]) > q + 5e-3
 
 
+def test_glmm_profile_of_homogeneous_cs():
+    """cbpp_cs_hom (binomial, cs(hom) over 4 periods; lme4 2.1 has no profile golden for it):
+    rows in lme4 2.x's order; ρ's lower limit is its bound −1/3 (the profile stays below 1.96
+    there); at the profile points of the SD nearest ζ = ±1.96, ζ² is the Laplace deviance
+    minimised over ρ and β by an independent Nelder–Mead, minus the optimum's (1e-3)."""
+    fit = _fit("cbpp_cs_hom")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pr = lmerpy.profile(fit, signames=False)
+    ci = pr.confint()
+    assert list(ci.index) == ["sd_*|herd", "cor_rho|herd", "(Intercept)", "period2",
+                              "period3", "period4"]
+    assert ci.loc["cor_rho|herd"].iloc[0] == pytest.approx(-1.0 / 3.0, abs=1e-12)
+    z = pr["cor_rho|herd"].table[".zeta"].to_numpy()
+    assert np.nanmin(z) > -stats.norm.ppf(0.975)
+    vs = VarScale(fit)
+    opt = np.concatenate([vs.values(fit.par), fit.fixef().to_numpy()])
+    base = -2.0 * float(fit.logLik())
+    tab = pr["sd_*|herd"].table
+    for target in (-1.96, 1.96):
+        k = int(np.nanargmin(np.abs(tab[".zeta"].to_numpy() - target)))
+        xk, zk = tab["sd_*|herd"].iloc[k], tab[".zeta"].iloc[k]
+
+        def f(v, xk=xk):
+            full = np.insert(v, 0, xk)
+            if not vs.lower[1] <= full[1] <= vs.upper[1]:
+                return np.inf
+            return fit.devfun(np.concatenate([vs.par_of(full[:2]), full[2:]]))
+
+        x = np.delete(opt, 0)
+        for _ in range(2):
+            x = optimize.minimize(f, x, method="Nelder-Mead",
+                                  options=dict(maxiter=6000, xatol=1e-8, fatol=1e-10)).x
+        np.testing.assert_allclose(abs(zk), np.sqrt(max(f(x) - base, 0.0)), atol=1e-3)
+
+
 @pytest.mark.parametrize("ident", ["sleep_cs_hom_reml", "sleep_ar1_reml"])
 def test_profile_where_lme4_2_fails_is_consistent(ident):
     """lme4 2.1 stops on these profiles (``objective in x0 returns NA``); lmerpy's are checked
