@@ -155,17 +155,18 @@ def test_unstructured_fits_are_unchanged(sleep):
     assert fit.npar() == 6
 
 
-def test_inference_not_yet_written_for_structures_says_so(ar1, sleep):
-    for call, what in ((lambda: ar1.profile(), "profile()"),
-                       (lambda: ar1.confint(quiet=True), 'confint(method="profile")'),
-                       (lambda: ar1.confint(method="boot", nsim=2, quiet=True),
-                        'confint(method="boot")'),
-                       (lambda: ar1.summary(ddf="Satterthwaite"), "Satterthwaite's method"),
-                       (lambda: ar1.summary(ddf="Kenward-Roger"), "Kenward-Roger's method")):
-        with pytest.raises(LmerpyError, match=r"is not available yet for structured covariance "
-                                              r"terms \(ar1\(0 \+ Dg \| Subject\)\)") as info:
-            call()
-        assert str(info.value).startswith(what)
+def test_inference_on_par_for_structures(ar1, sleep):
+    """profile/boot confint and Satterthwaite/Kenward-Roger work on ``par`` (their numbers:
+    tests/test_inference_structured.py); rows in lme4 2.x's order."""
+    ci = ar1.confint(quiet=True, oldNames=False)
+    assert list(ci.index) == ["sd_*|Subject", "cor_rho|Subject", "sigma", "(Intercept)", "Days"]
+    assert np.all(ci.iloc[:, 0].to_numpy() < ci.iloc[:, 1].to_numpy())
+    with pytest.warns(Warning, match="extreme order statistics used as endpoints"):
+        b = ar1.confint(method="boot", nsim=3, seed=1, quiet=True)
+    assert list(b.index) == [".sig01", ".sig02", ".sigma", "(Intercept)", "Days"]
+    for ddf in ("Satterthwaite", "Kenward-Roger"):
+        df = ar1.summary(ddf=ddf).coefficients["df"].to_numpy()
+        assert np.all(np.isfinite(df)) and np.all(df > 0), (ddf, df)
     # Wald intervals: one (NaN) row per par, then sigma, then the fixed effects
     w = ar1.confint(method="Wald")
     assert list(w.index) == [".sig01", ".sig02", ".sigma", "(Intercept)", "Days"]

@@ -4,9 +4,13 @@ R equivalents: ``lme4:::confint.merMod`` (``method = "profile"``, ``"Wald"``, ``
 ``lme4:::confint.thpr`` and ``lme4:::confint.bootMer`` (``boot::boot.ci`` percentile, basic and
 normal intervals, computed by :meth:`lmerpy.inference.bootstrap.BootResult.confint`).
 
-Rows follow lme4: the variance parameters in θ order (``.sig01``, ``.sig02``, …), ``.sigma``
-for models with a residual scale, then the fixed effects; with ``oldNames=False`` the variance
-parameters are ``sd_(Intercept)|Subject``, ``cor_Days.(Intercept)|Subject``, …, ``sigma``.
+Rows follow lme4: the variance parameters (``.sig01``, ``.sig02``, …), ``.sigma`` for models
+with a residual scale, then the fixed effects; with ``oldNames=False`` the variance parameters
+are ``sd_(Intercept)|Subject``, ``cor_Days.(Intercept)|Subject``, …, ``sigma``. The variance
+parameters are in lme4 1.1's order (θ's: sd₁, cor, sd₂ per term) for formulas without
+covariance calls and in lme4 2.x's (per term all SDs, then the correlations: ``cor_rho|g`` for
+``cs``/``ar1``) for formulas with ``us()``/``diag()``/``cs()``/``ar1()``
+(:func:`~.varpar.lme4_2_order`).
 Columns are named like R's (``2.5 %``, ``97.5 %``).
 """
 from __future__ import annotations
@@ -21,9 +25,9 @@ from ..arguments import LEVEL, LOGICAL, NSIM, SEED, Choice, argument_error
 from ..errors import ArgumentError, LmerpyError
 from ..warnings import LmerpyMessage, warn
 from .bootstrap import BOOT_CI_TYPE
-from .profile import profile, select_parameters, theta_to_sdcor, var_par_names
+from .profile import profile, select_parameters, var_par_names
 from .profile_base import percent_labels
-from .varpar import require_unstructured
+from .varpar import VarScale
 
 if TYPE_CHECKING:
     from ..models.base import MixedModel
@@ -56,15 +60,16 @@ def _wald(fit, names, vn, level):
 
 
 def _boot_statistic(fit, vn):
-    """lme4's default bootstrap statistic: sd/cor parameters (and sigma), then fixed effects."""
-    blocks = [(int(t.theta_offset), int(t.n_columns)) for t in fit.design.reterms]
+    """lme4's default bootstrap statistic: sd/cor parameters (and sigma), then fixed effects
+    (the profile's scale and order, :class:`~.varpar.VarScale`, from each refit's ``par``)."""
+    vs = VarScale(fit)
 
     def fun(m):
         sc = _use_sc(m)
         sig = float(m.sigma()) if sc else 1.0
         # lme4: the SDs of an LMM are scaled by sigma; a GLMM's stay on the theta scale
         lmm = getattr(m, "r_kind", "lmer") != "glmer"
-        vals = list(theta_to_sdcor(m.theta, blocks, sig if lmm else 1.0))
+        vals = list(vs.values(m.par, sig if lmm else 1.0))
         if sc:
             vals.append(sig)
         vals.extend(m.fixef().to_numpy())
@@ -142,7 +147,6 @@ def confint(fit: MixedModel, parm: Parm = None, level: float = 0.95,
         raise ArgumentError(f"confint: parm {parm!r} selects no parameter")
     if method == "Wald":
         return _wald(fit, names, vn, level)
-    require_unstructured(fit, f'confint(method="{method}")')
     if not quiet:
         kind = "profile" if method == "profile" else "bootstrap"
         warn(f"Computing {kind} confidence intervals ...", LmerpyMessage)

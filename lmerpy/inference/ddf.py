@@ -6,7 +6,8 @@ R equivalents: ``lmerTest::summary(fit, ddf = "Satterthwaite" | "Kenward-Roger")
 ``lmerTest::contest1D`` / ``contestMD``, and for Kenward–Roger ``pbkrtest::vcovAdj``,
 ``pbkrtest::Lb_ddf`` and ``pbkrtest::KRmodcomp``.
 
-Satterthwaite: with varpar = (θ, σ), A = 2H⁻¹ where H is the Hessian of the unprofiled deviance
+Satterthwaite: with varpar = (par, σ) (par is θ for unstructured terms; for ``cs``/``ar1``
+lme4 2.x's relative SDs and ρ, θ(par) inside the deviance), A = 2H⁻¹ where H is the Hessian of the unprofiled deviance
 D(θ, σ) = log|L_θ|² + r²_θ/σ² + n log(2πσ²) (REML: + log|R_X|² − p log(2πσ²)), and
 C(varpar) = σ²(R_X'R_X)⁻¹ = Var(β̂), a contrast l gets ν = 2(l'Cl)² / (g'Ag) with
 g_k = l'(∂C/∂varpar_k)l. H is exact in σ and Richardson-extrapolated central differences in θ
@@ -81,20 +82,26 @@ def _richardson(values):
     return a[0]
 
 
-def _steps(x, d, eps=1e-4):
-    return np.abs(d * x) + eps * (np.abs(x) < _ZERO_TOL)
+def _steps(x, d, eps=1e-4, limit=None):
+    """numDeriv's first steps; ``limit`` (optional) caps them per coordinate (half the
+    distance to a bound the deviance is undefined beyond: a correlation's ±1)."""
+    h = np.abs(d * x) + eps * (np.abs(x) < _ZERO_TOL)
+    if limit is not None:
+        h = np.where(limit > 0, np.minimum(h, limit), h)
+    return h
 
 
-def _hessian_richardson(F, x, d=0.1, r=4):
+def _hessian_richardson(F, x, d=0.1, r=4, limit=None):
     """Gradient and Hessian of every component of a vector function F by numDeriv's ``genD``
-    scheme (central differences, steps h0 = |d·x| (eps near 0) halved r times, Richardson).
+    scheme (central differences, steps h0 = |d·x| (eps near 0; at most ``limit``) halved r
+    times, Richardson).
 
     Returns (f0, grad (k × n), hess (k × n × n)).
     """
     x = np.asarray(x, dtype=float)
     n = x.size
     f0 = np.asarray(F(x), dtype=float)
-    h0 = _steps(x, d)
+    h0 = _steps(x, d, limit=limit)
     grad = np.zeros((f0.size, n))
     hess = np.zeros((f0.size, n, n))
     for i in range(n):
@@ -124,10 +131,10 @@ def _hessian_richardson(F, x, d=0.1, r=4):
     return f0, grad, hess
 
 
-def _jacobian_richardson(F, x, d=1e-4, r=4):
+def _jacobian_richardson(F, x, d=1e-4, r=4, limit=None):
     """numDeriv's Richardson ``jacobian``: a list of dF/dx_i (same shape as F(x))."""
     x = np.asarray(x, dtype=float)
-    h0 = _steps(x, d)
+    h0 = _steps(x, d, limit=limit)
     out = []
     for i in range(x.size):
         h = h0.copy()
@@ -165,14 +172,12 @@ class SatterthwaitePieces:
 
     def __init__(self, fit, tol=1e-8):
         from .profile import LmmPieces
-        from .varpar import require_unstructured
         _check_lmm(fit)
-        require_unstructured(fit, "Satterthwaite's method", allow_diag=True)
         pieces = LmmPieces(fit)
         reml = bool(fit.REML)
         n, p = pieces.n, pieces.p
         m = n - p if reml else n
-        theta = fit.theta.copy()
+        theta = np.asarray(fit.par, dtype=float).copy()    # θ for unstructured terms
         sigma = float(fit.sigma())
         self.beta = fit.fixef().to_numpy()
         self.sigma = sigma
@@ -182,7 +187,7 @@ class SatterthwaitePieces:
         # θ in the coordinates of the rescaled random-effects columns (identity unless a
         # column is on an extreme scale, see lmerpy.optimize.coords): numDeriv's steps and
         # the eigenvalue tolerance are then those of the rescaled problem
-        sc = coordinate_scale(fit.design)
+        sc = coordinate_scale(fit.design) if fit.design.layout.is_identity else None
         sc = np.ones(theta.size) if sc is None else np.asarray(sc, dtype=float)
         scaled = not np.all(sc == 1.0)
         if scaled:
@@ -193,7 +198,18 @@ class SatterthwaitePieces:
             return np.array([ld + (ldrx if reml else 0.0), r2])
 
         nth = theta.size
-        (_, r2), grad, hess = _hessian_richardson(F, theta)
+        # a correlation (cs/ar1's ρ) has finite bounds beyond which θ(par) is undefined
+        up = np.asarray(getattr(fit.design, "upper", np.full(nth, np.inf)), dtype=float)
+        lo = np.asarray(fit.design.lower, dtype=float)
+        limit = None
+        if np.isfinite(up).any():
+            limit = np.where(np.isfinite(up), 0.5 * np.minimum(up - theta, theta - lo), 0.0)
+            if np.any(np.isfinite(up) & (limit <= 0)):
+                raise LmerpyError("Satterthwaite's method needs the deviance's Hessian at the "
+                                  "estimates: a correlation parameter is on its bound "
+                                  "(singular fit) in par = "
+                                  + ", ".join(f"{v:.6g}" for v in theta))
+        (_, r2), grad, hess = _hessian_richardson(F, theta, limit=limit)
         H = np.empty((nth + 1, nth + 1))
         s2 = sigma * sigma
         H[:nth, :nth] = hess[0] + hess[1] / s2
@@ -226,7 +242,7 @@ class SatterthwaitePieces:
             Ri = solve_triangular(RX, np.eye(p))
             return Ri @ Ri.T
 
-        jac = [s2 * J for J in _jacobian_richardson(cov_beta, theta)]
+        jac = [s2 * J for J in _jacobian_richardson(cov_beta, theta, limit=limit)]
         jac.append(2.0 * sigma * cov_beta(theta))
         if scaled:      # back to the model's θ: H/(s s'), 2H⁻¹ → S(2H⁻¹)S, ∂/∂θ = ∂/∂θ_s / s
             full = np.append(sc, 1.0)
@@ -259,8 +275,6 @@ def satterthwaite_pieces(fit) -> SatterthwaitePieces:
 
 def _kr_pieces(fit):
     from .kenward_roger import kr_pieces
-    from .varpar import require_unstructured
-    require_unstructured(fit, "Kenward-Roger's method")
     if not getattr(fit, "REML", False):
         raise LmerpyError("Kenward-Roger's method is only available for REML model fits")
     key = ("Kenward-Roger",)

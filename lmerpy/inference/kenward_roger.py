@@ -10,6 +10,14 @@ one entry, repeated for every level) or W⁻¹ for σ² (W = prior weights; pbkr
 identity, which is the same without weights). pbkrtest forms Σ⁻¹ as a dense n×n matrix; here
 every product is taken through Woodbury, Σ⁻¹ = σ⁻²(W − WZΛA⁻¹Λ'Z'W) with A = Λ'Z'WZΛ + I,
 so only n×(q+p) and q×q arrays are formed.
+
+Structured terms (lme4 2.x's ``diag``, ``cs``, ``ar1``): γ moves only along
+the tangent space of the structure, D = ∂γ/∂(par, σ²) at the estimate, so the information of
+γ becomes D'·IE2·D and W = 2D(D'·IE2·D)⁻¹D'; everything else stays in γ. Where the structure
+is linear in some parameters (``diag``: its variances, not a covariance fixed at 0;
+homogeneous ``cs``; two-column ``cs``) this is Kenward–Roger in those parameters exactly; for ``ar1`` and ``cs`` with three or more columns
+it is the first-order (pbkrtest-style, no second derivatives of Σ) version. pbkrtest 0.5.2
+itself, run on lme4 2.1's structured fits, treats every term as unstructured.
 """
 from __future__ import annotations
 
@@ -123,6 +131,37 @@ class KenwardRoger:
                 "p.value": float(stats.f.sf(F, q, df2))}
 
 
+def _gamma_jacobian(fit, sigma2):
+    """D = ∂γ/∂(par, σ²) at the fit (g × (n_par + 1)): γ is pbkrtest's (each term's
+    covariance entries σ²ΛᵢΛᵢ', lower triangle by columns; σ²), ``par`` lme4 2.x's
+    parameters of the structured terms."""
+    d = fit.design
+    lay = d.layout
+    par = np.asarray(fit.par, dtype=float)
+    blocks = []
+    for i, cov in enumerate(lay.covariances):
+        pi = par[lay.par_slice(i)]
+        L = cov.lambda_(pi)
+        dL = cov.lambda_jacobian(pi)
+        r, c = np.tril_indices(cov.k)
+        order = np.lexsort((r, c))                    # column-major lower triangle
+        r, c = r[order], c[order]
+        dS = np.einsum("mij,kj->mik", dL, L)
+        dS = dS + np.transpose(dS, (0, 2, 1))
+        blocks.append((sigma2 * dS[:, r, c].T, (L @ L.T)[r, c]))
+    g = sum(b[0].shape[0] for b in blocks) + 1
+    m = lay.n_par + 1
+    D = np.zeros((g, m))
+    row = 0
+    for i, (Jp, S) in enumerate(blocks):
+        sl = lay.par_slice(i)
+        D[row:row + Jp.shape[0], sl] = Jp
+        D[row:row + Jp.shape[0], -1] = S
+        row += Jp.shape[0]
+    D[-1, -1] = 1.0
+    return D
+
+
 def _full_rank(L):
     """pbkrtest's ``force_full_rank``: an orthonormal basis of L's row space if rank < rows."""
     q = int(np.linalg.matrix_rank(L))
@@ -151,6 +190,11 @@ def kr_pieces(fit) -> KenwardRoger:
     w = np.asarray(d.weights, dtype=float).reshape(-1)
     sigma2 = float(fit.sigma()) ** 2
     theta = np.asarray(fit.theta, dtype=float)
+    structured = any(c.kind != "us" for c in d.layout.covariances)
+    if structured and coordinate_scale(d) is not None:
+        raise LmerpyError("Kenward-Roger's method for structured covariance terms (cs, ar1) "
+                          "is not available when random-effects columns are rescaled "
+                          "(columns on extreme scales); rescale them or use Satterthwaite")
     # columns on extreme scales (see lmerpy.optimize.coords) are rescaled by powers of 2 and
     # the results transformed back: the same numbers, computed on unit-scale columns
     ez, ex = term_exponents(d), column_exponents(X)
@@ -220,10 +264,16 @@ def kr_pieces(fit) -> KenwardRoger:
         for j in range(i, g):
             IE2[i, j] = IE2[j, i] = (K[i, j] - 2.0 * float(np.sum(Phi * Q[i, j]))
                                      + float(np.sum(PhiPi * (P[j] @ Phi))))
+    if structured:
+        # structured terms: γ moves only along D = ∂γ/∂(par, σ²); W = 2 D (D' IE2 D)⁻¹ D'
+        Dm = _gamma_jacobian(fit, sigma2)
+        IE2 = Dm.T @ IE2 @ Dm
     if np.min(np.abs(np.linalg.eigvalsh(IE2))) > 1e-10:
         W = 2.0 * np.linalg.inv(IE2)
     else:
         W = 2.0 * np.linalg.pinv(IE2)
+    if structured:
+        W = Dm @ W @ Dm.T
     W = 0.5 * (W + W.T)
     UU = np.zeros((p, p))
     for i in range(g - 1):

@@ -31,8 +31,7 @@ from ..warnings import ConvergenceWarning
 from .profile_base import (ParameterProfile, Profile, ProfileError, bobyqa, check_consistent,
                            check_diff, finish, guard, new_stepper, profile_messages,
                            select_parameters, warn_profile)
-from .varpar import (require_unstructured, sdcor_to_theta, theta_blocks, theta_to_sdcor,
-                     var_bounds, var_par_names)
+from .varpar import VarScale, sdcor_to_theta, theta_to_sdcor, var_bounds, var_par_names
 
 if TYPE_CHECKING:
     from ..models.base import MixedModel
@@ -57,7 +56,8 @@ _LOG2PI = math.log(2.0 * math.pi)
 
 
 class LmmPieces:
-    """log|L|², r²_θ, β̂(θ) and R_X of an LMM at any θ, on a private copy of the deviance."""
+    """log|L|², r²_θ, β̂(θ) and R_X of an LMM at any ``par`` (θ for unstructured terms), on a
+    private copy of the deviance (its public ``components``)."""
 
     def __init__(self, fit):
         dev = fit.devfun
@@ -67,15 +67,15 @@ class LmmPieces:
         self.p = int(fit.design.p)
         self.sum_log_w = float(getattr(self.dev, "sum_log_w", 0.0))
 
-    def __call__(self, theta):
-        """(ldL2, ldRX2, r2, beta, RX) at θ (the deviance's ``components``)."""
-        c = self.dev.components(np.array(theta, dtype=float))
+    def __call__(self, par):
+        """(ldL2, ldRX2, r2, beta, RX) at ``par`` (the deviance's ``components``)."""
+        c = self.dev.components(np.array(par, dtype=float))
         return c.ldL2, c.ldRX2, c.pwrss, c.beta, c.RX
 
-    def unprofiled(self, theta, sigma, reml=False):
-        """R: ``lme4:::devfun2``: the deviance at (θ, σ) with β profiled out; ``reml`` adds
-        log|R_X|² − p log(2πσ²) (lmerTest's ``devfun_vp``)."""
-        ld, ldrx, r2, _, _ = self(theta)
+    def unprofiled(self, par, sigma, reml=False):
+        """R: ``lme4:::devfun2``: the deviance at (``par``, σ) with β profiled out; ``reml``
+        adds log|R_X|² − p log(2πσ²) (lmerTest's ``devfun_vp``)."""
+        ld, ldrx, r2, _, _ = self(par)
         s2 = sigma * sigma
         if not s2 > 0:
             return np.inf
@@ -97,20 +97,23 @@ def _lmm_profile(fit, which_names, alphamax, maxpts, delta, delta_cutoff, maxmul
                  old_names):
     ml = _ml_fit(fit)
     pieces = LmmPieces(ml)
-    blocks = theta_blocks(ml)
+    vs = VarScale(ml)
     n, p = pieces.n, pieces.p
-    theta_hat = ml.theta.copy()
+    par_hat = np.asarray(ml.par, dtype=float).copy()
+    par_lower = np.asarray(ml.design.lower, dtype=float)
+    par_upper = np.asarray(getattr(ml.design, "upper", np.full(par_hat.size, np.inf)),
+                           dtype=float)
     sigma_hat = float(ml.sigma())      # an ML fit: σ̂ = sqrt(pwrss / n)
     beta_hat = ml.fixef().to_numpy()
     base = float(ml.deviance(REML=False))
     vnames = var_par_names(ml, old_names, use_sc=True)
     fnames = list(ml.design.X_colnames)
     nvp = len(vnames)
-    opt_var = np.append(theta_to_sdcor(theta_hat, blocks, sigma_hat), sigma_hat)
+    opt_var = np.append(vs.values(par_hat, sigma_hat), sigma_hat)
     optimum = pd.Series(np.concatenate([opt_var, beta_hat]), index=vnames + fnames)
     lower, upper = var_bounds(ml, use_sc=True)
-    scale = np.where(np.isfinite(upper) & (upper == 1), 1.0, sigma_hat)   # cor: 1, sd: σ̂
-    check_consistent(pieces.unprofiled(theta_hat, sigma_hat), base)
+    scale = np.where(np.append(vs.is_cor, False), 1.0, sigma_hat)   # cor: 1, sd: σ̂
+    check_consistent(pieces.unprofiled(par_hat, sigma_hat), base)
     stepper = new_stepper(alphamax, nvp + p, delta, delta_cutoff, maxpts, maxmult)
     se = np.sqrt(np.diag(np.asarray(ml.vcov(), dtype=float)))   # lme4: SEs of the ML refit
     state = {"lowest": 0.0, "na": False}
@@ -137,8 +140,7 @@ def _lmm_profile(fit, which_names, alphamax, maxpts, delta, delta_cutoff, maxmul
             def f(xf):
                 v = full.copy()
                 v[free] = xf
-                th = sdcor_to_theta(v[:-1], blocks, v[-1])
-                return pieces.unprofiled(th, v[-1])
+                return pieces.unprofiled(vs.par_of(v[:-1], v[-1]), v[-1])
 
             if free.size:
                 xf, fv = bobyqa(f, full[free], lower[free], upper[free], scale[free])
@@ -146,14 +148,15 @@ def _lmm_profile(fit, which_names, alphamax, maxpts, delta, delta_cutoff, maxmul
             else:
                 fv = f(np.zeros(0))
             dd = deviance_diff(fv, f"{name} = {x:g}")
-            th = sdcor_to_theta(full[:-1], blocks, full[-1])
-            beta = pieces(th)[3]
+            beta = pieces(vs.par_of(full[:-1], full[-1]))[3]
             z = math.copysign(math.sqrt(dd), x - pw) if x != pw else 0.0
             return z, np.concatenate([[z], full, beta])
 
         zeta_at = guard(zeta_at, 1 + w, width, state)
         base_row = np.concatenate([[0.0], opt_var, beta_hat])
         shift = 0.001 if pw == 0 else pw * 1.01
+        if vs.lme4_2 and shift > upper[w]:    # ρ near its upper bound: step down first
+            shift = pw - 0.001
         z1, row1 = zeta_at(shift, base_row)
         up = stepper.fill((pw, 0.0, base_row), (shift, z1, row1), lower[w], upper[w], zeta_at)
         pts = list(up)
@@ -169,29 +172,28 @@ def _lmm_profile(fit, which_names, alphamax, maxpts, delta, delta_cutoff, maxmul
         est = beta_hat[j]
 
         def zeta_at(b, prev_row, j=j, est=est, name=name):  # type: ignore[misc]
-            th0 = sdcor_to_theta(prev_row[1:nvp], blocks, prev_row[nvp])
-            th0 = np.maximum(th0, ml.design.lower)
+            par0 = vs.par_of(prev_row[1:nvp], prev_row[nvp])
+            par0 = np.minimum(np.maximum(par0, par_lower), par_upper)
 
-            def r2_fixed(th):
-                ld, _, r2, beta, RX = pieces(th)
+            def r2_fixed(par):
+                ld, _, r2, beta, RX = pieces(par)
                 Ri = solve_triangular(RX, np.eye(p))
                 vjj = float(Ri[j] @ Ri[j])
                 return ld, r2 + (b - beta[j]) ** 2 / vjj, beta, Ri, vjj
 
-            def f(th):
-                ld, r2j, _, _, _ = r2_fixed(th)
+            def f(par):
+                ld, r2j, _, _, _ = r2_fixed(par)
                 return ld + n * (1.0 + _LOG2PI + math.log(r2j / n)) - pieces.sum_log_w
 
-            th, fv = bobyqa(f, th0, ml.design.lower, np.full(th0.size, np.inf),
-                             np.ones(th0.size))
+            par, fv = bobyqa(f, par0, par_lower, par_upper, np.ones(par0.size))
             dd = deviance_diff(fv, f"{name} = {b:g}")
-            _, r2j, beta, Ri, vjj = r2_fixed(th)
+            _, r2j, beta, Ri, vjj = r2_fixed(par)
             vcol = Ri @ Ri[j]                          # (R_X'R_X)⁻¹ e_j
             bfix = beta + vcol * (b - beta[j]) / vjj
             bfix[j] = b
             sig = math.sqrt(r2j / n)
             z = math.copysign(math.sqrt(dd), b - est) if b != est else 0.0
-            return z, np.concatenate([[z], theta_to_sdcor(th, blocks, sig), [sig], bfix])
+            return z, np.concatenate([[z], vs.values(par, sig), [sig], bfix])
 
         zeta_at = guard(zeta_at, 1 + nvp + j, width, state)
         base_row = np.concatenate([[0.0], opt_var, beta_hat])
@@ -264,7 +266,6 @@ def profile(fit: MixedModel, which: Parm = None, alphamax: float = 0.01, maxpts:
     devtol = _NONNEG("devtol", devtol, "profile")
     maxmult = _MAXMULT("maxmult", maxmult, "profile")
     signames = LOGICAL("signames", signames, "profile")
-    require_unstructured(fit, "profile()")
     if getattr(fit, "r_kind", "lmer") == "glmer":
         from .profile_glmm import glmm_profile
         return glmm_profile(fit, which, alphamax, maxpts, delta, delta_cutoff, maxmult, devtol,

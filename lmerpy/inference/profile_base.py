@@ -318,11 +318,17 @@ def guard(zeta_at, col, width, state):
 BOBYQA_STEP = 0.02
 
 
-def bobyqa(fun, x0, lower, upper, scale):
-    """Minimise ``fun`` from a warm start with lme4's nloptwrap tolerances (NLopt BOBYQA)."""
+def bobyqa(fun, x0, lower, upper, scale, min_step=None):
+    """Minimise ``fun`` from a warm start with lme4's nloptwrap tolerances (NLopt BOBYQA).
+
+    The first trust-region radius is ``BOBYQA_STEP`` times each coordinate (its ``scale`` at
+    0), at least ``min_step`` where given (a standard deviation near 0 would otherwise get a
+    radius too small to leave a flat edge)."""
     from ..optimize import minimize_bounded
     x0 = np.clip(np.asarray(x0, dtype=float), lower, upper)
     step = BOBYQA_STEP * np.where(np.abs(x0) > 0, np.abs(x0), scale)
+    if min_step is not None:
+        step = np.maximum(step, min_step)
     res = minimize_bounded(fun, x0, lower, upper, method="bobyqa",
                            settings={"initial_step": step})
     return res.x, res.fun

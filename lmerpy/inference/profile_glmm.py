@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 
 from ..errors import LmerpyError
-from .profile_base import (Profile, bobyqa, check_consistent, check_diff, finish, guard,
+from .profile_base import (BOBYQA_STEP, Profile, bobyqa, check_consistent, check_diff, finish, guard,
                            new_stepper, profile_messages, select_parameters, warn_profile)
-from .varpar import sdcor_to_theta, theta_blocks, theta_to_sdcor, var_par_names
+from .varpar import VarScale, var_par_names
 
 __all__ = ["glmm_profile"]
 
@@ -29,27 +29,29 @@ def glmm_profile(fit, which, alphamax, maxpts, delta, delta_cutoff, maxmult, dev
         raise LmerpyError("profiling a GLMM needs its deviance over (theta, beta): refit with "
                           "nAGQ >= 1 (nAGQ = 0 estimates beta inside PIRLS)")
     dev = fit.devfun
-    blocks = theta_blocks(fit)
-    nth = len(fit.theta)
-    theta_hat = fit.theta.copy()
+    vs = VarScale(fit)
+    nth = vs.n
+    par_hat = np.asarray(fit.par, dtype=float).copy()
     beta_hat = fit.fixef().to_numpy()
     p = beta_hat.size
     vnames = var_par_names(fit, signames, use_sc=False)
     names = vnames + list(fit.design.X_colnames)
-    opt = np.concatenate([theta_to_sdcor(theta_hat, blocks), beta_hat])
+    opt = np.concatenate([vs.values(par_hat), beta_hat])
     optimum = pd.Series(opt, index=names)
     nptot = opt.size
-    low = np.asarray(fit.design.lower, dtype=float)
-    lower = np.concatenate([np.maximum(low, -1.0), np.full(p, -np.inf)])
-    upper = np.concatenate([np.where(low == 0, np.inf, 1.0), np.full(p, np.inf)])
-    scale = np.concatenate([np.where(low == 0, 1.0, 1.0),
+    lower = np.concatenate([vs.lower, np.full(p, -np.inf)])
+    upper = np.concatenate([vs.upper, np.full(p, np.inf)])
+    scale = np.concatenate([np.ones(nth),
                             np.maximum(np.sqrt(np.diag(np.asarray(fit.vcov(), dtype=float))),
                                        1e-8)])
     base = -2.0 * float(fit.logLik())
+    # a standard deviation at (or near) 0 starts with a radius of BOBYQA_STEP: the Laplace
+    # deviance is flat there, and a radius relative to a tiny value never leaves the edge
+    # (cbpp_diag's period4 profile: lme4's interval, not the edge's)
+    min_step = np.concatenate([np.where(vs.is_cor, 0.0, BOBYQA_STEP), np.zeros(p)])
 
     def dd(v):
-        th = sdcor_to_theta(v[:nth], blocks)
-        return float(dev(np.concatenate([th, v[nth:]])))
+        return float(dev(np.concatenate([vs.par_of(v[:nth]), v[nth:]])))
 
     check_consistent(dd(opt), base)
     stepper = new_stepper(alphamax, nptot, delta, delta_cutoff, maxpts, maxmult)
@@ -72,7 +74,8 @@ def glmm_profile(fit, which, alphamax, maxpts, delta, delta_cutoff, maxmult, dev
                     v[free] = xf
                     return dd(v)
 
-                xf, fv = bobyqa(f, full[free], lower[free], upper[free], scale[free])
+                xf, fv = bobyqa(f, full[free], lower[free], upper[free], scale[free],
+                                min_step[free])
                 full[free] = xf
                 diff = fv - base
                 check_diff(diff, devtol, state, f"{name} = {x:g}")
@@ -82,6 +85,8 @@ def glmm_profile(fit, which, alphamax, maxpts, delta, delta_cutoff, maxmult, dev
             zeta_at = guard(zeta_at, 1 + w, nptot + 1, state)
             base_row = np.concatenate([[0.0], opt])
             shift = 0.001 if pw == 0 else pw * 1.01
+            if vs.lme4_2 and shift > upper[w]:    # ρ near its upper bound: step down first
+                shift = pw - 0.001
             z1, row1 = zeta_at(shift, base_row)
             pts = stepper.fill((pw, 0.0, base_row), (shift, z1, row1), lower[w], upper[w],
                                zeta_at)
@@ -90,7 +95,7 @@ def glmm_profile(fit, which, alphamax, maxpts, delta, delta_cutoff, maxmult, dev
                                     zeta_at)
             profiles[name] = finish(name, pts, names, lower[w], upper[w])
     finally:
-        dev(np.concatenate([theta_hat, beta_hat]))       # leave the deviance at the optimum
+        dev(np.concatenate([par_hat, beta_hat]))         # leave the deviance at the optimum
     msgs = profile_messages(stepper, state)
     for m in msgs:
         warn_profile(m)

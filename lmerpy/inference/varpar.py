@@ -13,23 +13,58 @@ import numpy as np
 
 from ..design.covariance.base import lower_triangle, semidefinite_cholesky
 
-__all__ = ["require_unstructured", "sdcor_to_theta", "theta_blocks", "theta_to_sdcor",
+__all__ = ["VarScale", "lme4_2_order", "sdcor_to_theta", "theta_blocks", "theta_to_sdcor",
            "var_bounds", "var_par_names"]
 
 
-def require_unstructured(fit, what, allow_diag=False):
-    """Stop with a clear error when ``fit`` has structured covariance terms that ``what``
-    does not handle yet (it works on θ as unstructured terms define it); ``allow_diag``:
-    ``diag`` terms are fine (their ``par`` is θ)."""
-    from ..errors import LmerpyError
-    ok = ("us", "diag") if allow_diag else ("us",)
-    bad = [(t.term_label or t.group_name, t.covariance.kind) for t in fit.design.reterms
-           if getattr(t, "covariance", None) is not None and t.covariance.kind not in ok]
-    if bad:
-        terms = ", ".join(f"{k}({label})" for label, k in bad)
-        raise LmerpyError(f"{what} is not available yet for structured covariance terms "
-                          f"({terms}); it is for unstructured terms (x | g)"
-                          + (" and diag()" if allow_diag else ""))
+def lme4_2_order(fit):
+    """Whether ``fit``'s variance parameters follow lme4 2.x's order (per term all standard
+    deviations, then the correlations): for formulas with a covariance call (``us()``,
+    ``diag()``, ``cs()``, ``ar1()``; the switch that makes the model print lme4 2.1 style).
+    Formulas without one keep lme4 1.1's order, θ's column-major interleaving (sd₁, cor,
+    sd₂)."""
+    return bool(getattr(fit.design.formula, "has_specials", False))
+
+
+class VarScale:
+    """The scale on which profile, confint and the bootstrap report variance parameters.
+
+    ``values(par, sigma)`` gives the standard deviations (times ``sigma``) and correlations of
+    the optimizer's ``par`` (lme4's ``.sig01``, …, without ``.sigma``); ``par_of(values,
+    sigma)`` is the way back; ``lower``/``upper`` are their bounds (SD ≥ 0, a correlation
+    within its structure's range). In lme4 1.1's order (formulas without covariance calls,
+    every term unstructured, ``par`` = θ) this is ``Cv_to_Sv``/``Sv_to_Cv`` in θ's order; in
+    lme4 2.x's order the layout's ``profpar``/``from_profpar`` (R: ``getProfPar``,
+    ``setProfPar``).
+    """
+
+    def __init__(self, fit):
+        self.layout = fit.design.layout
+        self.lme4_2 = lme4_2_order(fit)
+        self.blocks = theta_blocks(fit)
+        self.n = int(self.layout.n_par)
+        if self.lme4_2:
+            covs = self.layout.covariances
+            self.lower = np.concatenate([c.prof_lower() for c in covs]) if covs else np.zeros(0)
+            self.upper = np.concatenate([c.prof_upper() for c in covs]) if covs else np.zeros(0)
+        else:
+            low = np.asarray(fit.design.lower, dtype=float)
+            self.lower = np.maximum(low, -1.0)
+            self.upper = np.where(low == 0, np.inf, 1.0)
+        #: True at correlations (bounded above), False at standard deviations
+        self.is_cor = np.isfinite(self.upper)
+
+    def values(self, par, sigma=1.0):
+        """Standard deviations (× ``sigma``) and correlations at ``par``."""
+        if self.lme4_2:
+            return self.layout.profpar(np.asarray(par, dtype=float), sigma)
+        return theta_to_sdcor(par, self.blocks, sigma)
+
+    def par_of(self, values, sigma=1.0):
+        """``par`` from :meth:`values`'s output."""
+        if self.lme4_2:
+            return self.layout.from_profpar(np.asarray(values, dtype=float), sigma)
+        return sdcor_to_theta(values, self.blocks, sigma)
 
 
 def theta_blocks(fit):
@@ -119,7 +154,7 @@ def var_par_names(fit, old_names=True, use_sc=None):
     """
     use_sc = fit.use_sc if use_sc is None else use_sc
     layout = fit.design.layout
-    if not all(c.kind == "us" for c in layout.covariances):
+    if lme4_2_order(fit):
         # lme4 2.x's profnames: per term its SDs, then its correlations (one per par)
         if old_names:
             names = [f".sig{i + 1:02d}" for i in range(layout.n_par)]
@@ -148,10 +183,9 @@ def var_par_names(fit, old_names=True, use_sc=None):
 
 
 def var_bounds(fit, use_sc):
-    """Bounds on the sd/cor scale: sd >= 0, -1 <= cor <= 1, sigma >= 0."""
-    low = np.asarray(fit.design.lower, dtype=float)
-    lower = np.maximum(low, -1.0)
-    upper = np.where(low == 0, np.inf, 1.0)
+    """Bounds on the sd/cor scale (:class:`VarScale`), then sigma >= 0."""
+    vs = VarScale(fit)
+    lower, upper = vs.lower.copy(), vs.upper.copy()
     if use_sc:
         lower = np.append(lower, 0.0)
         upper = np.append(upper, np.inf)
