@@ -37,7 +37,7 @@ __all__ = ["newton_polish", "kkt_restart_point", "continue_from", "theta_columns
 #: Predicted decreases below ``NOISE · max(1, |f|)`` are rounding noise of the criterion.
 NOISE = 10 * float(np.finfo(float).eps)
 #: At most this many Newton steps.
-MAX_STEPS = 3
+MAX_STEPS = 8
 
 
 def theta_columns(devfun):
