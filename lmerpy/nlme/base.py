@@ -26,6 +26,8 @@ class StructureData(Protocol):
     """The rows a structure is bound to (implemented by the models)."""
 
     n: int
+    #: the caller's row labels in the model's row order (for messages)
+    row_labels: np.ndarray
 
     def covariate(self, form, what: str) -> np.ndarray:
         """The form's covariate on the rows (float, shape (n,)); never for ``fitted(.)``."""

@@ -39,7 +39,7 @@ from typing import List, Optional
 
 import numpy as np
 
-from ..arguments import show
+from ..arguments import show, unknown_keywords
 from ..errors import ArgumentError, DataError
 from .arma import arma_acf, arma_natural, arma_unconstrained
 from .base import Structure, StructureData, r_call
@@ -173,6 +173,10 @@ class CorStruct(Structure):
     def natural_names(self) -> List[str]:
         return [] if self.fixed else self._natural_names()
 
+    def interval_names(self) -> List[str]:
+        """Row names of ``intervals(fit)``'s correlation block."""
+        return self.natural_names()
+
     # apVar's parametrization (nlme's ``natural = TRUE``): unconstrained but for corSymm
     def apvar_par(self, par) -> np.ndarray:
         return np.asarray(par, dtype=float)
@@ -225,14 +229,25 @@ def _num(x) -> str:
 # --------------------------------------------------------------------------- Markov chains
 
 
-def _markov_whiten(D, first, prev, a):
-    """Rows after the first of their group: (D_t - a_t D_prev) / sqrt(1 - a_t^2)."""
+def _markov_whiten(D, m, a):
+    """Rows after the first of their group: (D_t - a_t D_prev) / sqrt(1 - a_t^2); ``a`` is 0
+    on the first rows. With the rows in time order and groups contiguous (the usual case) the
+    previous row is the row above and the update is one vectorised pass."""
+    later = m.later
+    al = a[later]
+    scale = 1.0 / np.sqrt(1.0 - al * al)
+    logdet = -0.5 * float(np.sum(np.log1p(-al * al)))
+    if m.contiguous:
+        out = np.empty_like(D)
+        out[0] = D[0]
+        a1 = a[1:, None]
+        sc = np.ones(D.shape[0] - 1)
+        sc[later - 1] = scale
+        out[1:] = (D[1:] - a1 * D[:-1]) * sc[:, None]
+        return out, logdet
     out = np.array(D, dtype=float, copy=True)
-    later = ~first
-    at = a[later][:, None]
-    denom = np.sqrt(1.0 - at * at)
-    out[later] = (D[later] - at * D[prev[later]]) / denom
-    return out, -0.5 * float(np.sum(np.log1p(-a[later] ** 2)))
+    out[later] = (D[later] - al[:, None] * D[m.prev[later]]) * scale[:, None]
+    return out, logdet
 
 
 class _Markov:
@@ -249,6 +264,9 @@ class _Markov:
         lag = np.zeros(blocks.n)
         lag[later] = cov[later] - cov[prev[later]]
         self.first, self.prev, self.lag = first, prev, lag
+        self.later = np.sort(later)
+        # the previous row of every later row is the row above it
+        self.contiguous = bool(np.all(prev[self.later] == self.later - 1))
         # the rows' own order is the time order: the closed form is the Cholesky factor too
         self.in_order = bool(np.all(prev[later] == blocks.prev[later]))
 
@@ -273,7 +291,8 @@ class corCompSymm(CorStruct):
     r_class = "corCompSymm"
     struct_title = "Compound symmetry"
 
-    def __init__(self, value: float = 0.0, form: str = "~ 1", fixed: bool = False):
+    def __init__(self, value: float = 0.0, form: str = "~ 1", fixed: bool = False, **kwargs):
+        unknown_keywords("corCompSymm", kwargs, ["value", "form", "fixed"])
         super().__init__(form, fixed)
         self.value = _scalar(value, self._what(), "value")
         if abs(self.value) >= 1:
@@ -369,7 +388,8 @@ class corAR1(CorStruct):
     r_class = "corAR1"
     struct_title = "AR(1)"
 
-    def __init__(self, value: float = 0.0, form: str = "~ 1", fixed: bool = False):
+    def __init__(self, value: float = 0.0, form: str = "~ 1", fixed: bool = False, **kwargs):
+        unknown_keywords("corAR1", kwargs, ["value", "form", "fixed"])
         super().__init__(form, fixed)
         self.value = _scalar(value, self._what(), "value")
         if abs(self.value) >= 1:
@@ -412,7 +432,9 @@ class corAR1(CorStruct):
     def whiten(self, D, par):
         phi = self._phi(self._full(par))
         m = self.markov
-        return _markov_whiten(D, m.first, m.prev, np.full(self.blocks.n, phi))
+        a = np.zeros(self.blocks.n)
+        a[m.later] = phi
+        return _markov_whiten(D, m, a)
 
     def whiten_exact(self, D, par):
         if self.markov.in_order:
@@ -436,7 +458,8 @@ class corCAR1(CorStruct):
     r_class = "corCAR1"
     struct_title = "Continuous AR(1)"
 
-    def __init__(self, value: float = 0.2, form: str = "~ 1", fixed: bool = False):
+    def __init__(self, value: float = 0.2, form: str = "~ 1", fixed: bool = False, **kwargs):
+        unknown_keywords("corCAR1", kwargs, ["value", "form", "fixed"])
         super().__init__(form, fixed)
         self.value = _scalar(value, self._what(), "value")
         if not 0 < self.value < 1:
@@ -468,9 +491,9 @@ class corCAR1(CorStruct):
         m = self.markov
         with np.errstate(divide="ignore"):
             a = np.where(m.first, 0.0, np.exp(m.lag * math.log(phi)) if phi > 0 else 0.0)
-        if np.any(a[~m.first] >= 1.0):
+        if np.any(a[m.later] >= 1.0):
             return D, -math.inf
-        return _markov_whiten(D, m.first, m.prev, a)
+        return _markov_whiten(D, m, a)
 
     def whiten_exact(self, D, par):
         if self.markov.in_order:
@@ -502,7 +525,8 @@ class corARMA(CorStruct):
     r_class = "corARMA"
 
     def __init__(self, value=None, form: str = "~ 1", p: int = 0, q: int = 0,
-                 fixed: bool = False):
+                 fixed: bool = False, **kwargs):
+        unknown_keywords("corARMA", kwargs, ["value", "form", "p", "q", "fixed"])
         super().__init__(form, fixed)
         what = self._what()
         for nm, v in (("p", p), ("q", q)):
@@ -573,7 +597,7 @@ class corARMA(CorStruct):
         phi = float(arma_natural(self._full(par), 1, 0)[0])
         m = self.markov
         a = np.where(m.first, 0.0, phi ** m.lag)
-        return _markov_whiten(D, m.first, m.prev, a)
+        return _markov_whiten(D, m, a)
 
     def whiten_exact(self, D, par):
         if self.markov is not None and self.markov.in_order:
@@ -638,7 +662,8 @@ class corSymm(CorStruct):
     struct_title = "General correlation"
     stationary = False
 
-    def __init__(self, value=None, form: str = "~ 1", fixed: bool = False):
+    def __init__(self, value=None, form: str = "~ 1", fixed: bool = False, **kwargs):
+        unknown_keywords("corSymm", kwargs, ["value", "form", "fixed"])
         super().__init__(form, fixed)
         self.value = None if value is None else np.atleast_1d(np.asarray(value, dtype=float))
         if self.value is not None and np.max(np.abs(self.value)) >= 1:
@@ -689,8 +714,11 @@ class corSymm(CorStruct):
         return C[rows, cols]
 
     def _natural_names(self):
+        return [""] * self._n            # nlme's coef(corSymm) is an unnamed vector
+
+    def interval_names(self) -> List[str]:
         rows, cols = self._lower_order()
-        return [f"cor({c + 1},{r + 1})" for r, c in zip(rows, cols)]
+        return [] if self.fixed else [f"cor({c + 1},{r + 1})" for r, c in zip(rows, cols)]
 
     def _lower_order(self):
         # the lower triangle by columns: (2,1), (3,1), ..., (M,1), (3,2), ...

@@ -297,14 +297,14 @@ def central_hessian(fun, x, h) -> np.ndarray:
     return H
 
 
-def richardson_hessian(fun, x, scale: float = 1e-2) -> np.ndarray:
+def richardson_hessian(fun, x, scale: float = 3e-2) -> np.ndarray:
     """The Hessian by Richardson extrapolation of central differences,
     ``(4 H(h/2) - H(h)) / 3`` (truncation error O(h^4)), with steps scaled to the curvature:
     ``h_i = scale / sqrt(|f_ii|)`` (``f_ii`` from a first central difference with step
     ``1e-4 max(1, |x_i|)``), so each step changes ``f`` by about ``scale^2 / 2``.
 
     On a log-likelihood of a few hundred, whose rounding is ~1e-13, the result is good to
-    ~1e-8 relative; nlme's ``fdHess`` (steps ~6e-6 times the parameter, at least 3e-7) is
+    ~1e-6 relative (less for a well-conditioned Hessian); nlme's ``fdHess`` (steps ~6e-6 times the parameter, at least 3e-7) is
     good to 1e-5 to 1e-2 only, worst for parameters near 0."""
     x = np.asarray(x, dtype=float)
     h0 = 1e-4 * np.maximum(1.0, np.abs(x))

@@ -130,6 +130,8 @@ class GlsRows:
     def __init__(self, frame: GlsFrame):
         self.frame = frame
         self.n = frame.n
+        #: the caller's row labels, in the model's (sorted) row order
+        self.row_labels = np.asarray(frame.row_index)[frame.order]
         self._fitted: Optional[np.ndarray] = None
 
     def _value(self, expr, what):

@@ -56,7 +56,8 @@ def glsControl(**settings: Any) -> Dict[str, Any]:
     "fdHess"``).
 
     ``apVarHessian``: ``"richardson"`` (default) differentiates the log-likelihood by
-    Richardson-extrapolated central differences (steps 1e-3 and 5e-4), accurate to ~1e-8;
+    Richardson-extrapolated central differences (steps scaled to the curvature), accurate to
+    ~1e-6;
     ``"fdHess"`` is nlme's own scheme, whose small steps leave ~1e-5 to 1e-2 of rounding
     noise in ``apVar`` (and so in the structure parameters' ``intervals``).
 
@@ -412,6 +413,13 @@ class GlsModel:
         ``"marginal"``); several, likelihood-ratio tests. See :func:`lmerpy.nlme.anova`."""
         from .inference import anova
         return anova(self, *others, **kwargs)
+
+    @staticmethod
+    def anova_of(*models: Any, **kwargs: Any):
+        """:func:`lmerpy.nlme.anova` of the given models (``lmerpy.anova`` forwards gls fits
+        here)."""
+        from .inference import anova
+        return anova(*models, **kwargs)
 
     def intervals(self, level: float = 0.95, which: str = "all"):
         """nlme's ``intervals(fit, level, which)``. See :func:`lmerpy.nlme.intervals`."""

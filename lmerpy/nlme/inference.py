@@ -43,8 +43,7 @@ class GlsAnova(pd.DataFrame):
 
 
 def _is_gls(x) -> bool:
-    from .gls import GlsModel
-    return isinstance(x, GlsModel)
+    return getattr(x, "r_class", None) == "gls" and hasattr(x, "criterion")
 
 
 def anova(*models: Any, type: str = "sequential", names: Optional[Sequence[str]] = None,
@@ -239,7 +238,7 @@ def intervals(fit, level: float = 0.95, which: str = "all") -> GlsIntervals:
             if cor is not None and cor.n_par:
                 mat = np.column_stack([cor.apvar_to_natural(c[:nc]) for c in cols])
                 blocks.append(IntervalsBlock("corStruct", "Correlation structure:",
-                                             cor.natural_names(), mat))
+                                             cor.interval_names(), mat))
             if var is not None and var.n_par:
                 mat = np.column_stack([var.natural(c[nc:-1]) for c in cols])
                 blocks.append(IntervalsBlock("varStruct", "Variance function:",

@@ -32,7 +32,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from ..arguments import show
+from ..arguments import show, unknown_keywords
 from ..errors import ArgumentError, DataError
 from ..warnings import DesignWarning, warn
 from .base import Structure, StructureData, r_call, unlist_names
@@ -164,14 +164,17 @@ def _covariate(self, data: StructureData):
     return np.asarray(data.covariate(self.form, self._what()), dtype=float)
 
 
-def _check_zero(cov, what: str, form: StructureForm):
+def _check_zero(cov, what: str, form: StructureForm, data: StructureData):
     if cov is not None and np.any(cov == 0):
         rows = np.flatnonzero(cov == 0)
-        shown = ", ".join(str(int(r) + 1) for r in rows[:5]) + (", ..." if rows.size > 5 else "")
+        labels = getattr(data, "row_labels", None)
+        shown = ", ".join(str(labels[r]) if labels is not None else str(int(r) + 1)
+                          for r in rows[:5]) + (", ..." if rows.size > 5 else "")
         raise DataError(f"{what}: the variance covariate '{form.covariate_text}' is 0 in "
-                        f"{rows.size} row{'s' if rows.size != 1 else ''} (positions {shown} "
-                        f"of the model rows): the weights would be infinite (nlme fails "
-                        f"here); use a covariate that is never 0")
+                        f"{rows.size} row{'s' if rows.size != 1 else ''} (row "
+                        f"{'labels' if rows.size != 1 else 'label'} {shown}): the weights "
+                        f"would be infinite (nlme fails here); use a covariate that is never "
+                        f"0")
 
 
 # --------------------------------------------------------------------------- varFixed
@@ -190,7 +193,8 @@ class varFixed(VarFunc):
 
     r_class = "varFixed"
 
-    def __init__(self, value: str = "~ 1"):
+    def __init__(self, value: str = "~ 1", **kwargs):
+        unknown_keywords("varFixed", kwargs, ["value"])
         if not isinstance(value, str):
             raise ArgumentError(f"varFixed: 'value' must be a one-sided formula string "
                                 f"such as '~ age', not {show(value)}")
@@ -206,9 +210,12 @@ class varFixed(VarFunc):
         self.form = form
         self.needs_update = False
 
+    def _what(self) -> str:
+        return r_call("varFixed", getattr(self, "form_text", "~ 1"))
+
     def _bind(self, data):
         cov = np.asarray(data.covariate(self.form, self._what()), dtype=float)
-        _check_zero(cov, self._what(), self.form)
+        _check_zero(cov, self._what(), self.form, data)
         self.w = 1.0 / np.sqrt(np.abs(cov))
 
     def weights(self, par) -> np.ndarray:
@@ -240,7 +247,8 @@ class varIdent(VarFunc):
     r_class = "varIdent"
     struct_title = "Different standard deviations per stratum"
 
-    def __init__(self, value=None, form: str = "~ 1", fixed=None):
+    def __init__(self, value=None, form: str = "~ 1", fixed=None, **kwargs):
+        unknown_keywords("varIdent", kwargs, ["value", "form", "fixed"])
         self.form_text = form
         super().__init__(form, default_form="~ 1")
         what = self._what()
@@ -331,7 +339,8 @@ class _CovariateStrata(VarFunc):
 
     par_label = ""
 
-    def __init__(self, value=None, form: str = "~ fitted(.)", fixed=None):
+    def __init__(self, value=None, form: str = "~ fitted(.)", fixed=None, **kwargs):
+        unknown_keywords(self.r_class, kwargs, ["value", "form", "fixed"])
         self.form_text = form
         super().__init__(form)
         what = self._what()
@@ -353,6 +362,7 @@ class _CovariateStrata(VarFunc):
         what = self._what()
         self.n = data.n
         self.cov = _covariate(self, data)
+        self._data = data
         self._check_covariate(self.cov)
         index, names = _strata(data, self.form, what)
         if names is not None and len(names) > 1:
@@ -444,7 +454,7 @@ class varPower(_CovariateStrata):
 
     def _check_covariate(self, cov):
         if cov is not None and not self.form.fitted:
-            _check_zero(cov, self._what(), self.form)
+            _check_zero(cov, self._what(), self.form, self._data)
 
     def weights(self, par) -> np.ndarray:
         if self.cov is None:
@@ -490,7 +500,8 @@ class varConstPower(VarFunc):
     r_class = "varConstPower"
     struct_title = "Constant plus power of variance covariate"
 
-    def __init__(self, const=None, power=None, form: str = "~ fitted(.)", fixed=None):
+    def __init__(self, const=None, power=None, form: str = "~ fitted(.)", fixed=None, **kwargs):
+        unknown_keywords("varConstPower", kwargs, ["const", "power", "form", "fixed"])
         self.form_text = form
         super().__init__(form)
         what = self._what()
@@ -616,7 +627,8 @@ class varComb(VarFunc):
     r_class = "varComb"
     struct_title = "Combination of variance functions:"
 
-    def __init__(self, *parts):
+    def __init__(self, *parts, **kwargs):
+        unknown_keywords("varComb", kwargs, [])
         if not parts:
             raise ArgumentError("varComb: give at least one variance function")
         out = []

@@ -184,7 +184,7 @@ CASES <- list(
 ## nlme's apVar differentiates the log-likelihood with fdHess, whose steps (~6e-6 times the
 ## parameter, at least 3e-7) leave 1e-5 to 1e-2 of rounding noise in it. The goldens also keep
 ## apVar from Richardson-extrapolated central differences of nlme's own function
-## (glsApVar.fullGlsLogLik), the scheme lmerpy uses by default: steps h_i = 0.01 / sqrt(|f_ii|)
+## (glsApVar.fullGlsLogLik), the scheme lmerpy uses by default: steps h_i = 0.03 / sqrt(|f_ii|)
 ## and h_i / 2 (f_ii from a first central difference with step 1e-4 max(1, |x_i|)), combined
 ## as (4 H(h/2) - H(h)) / 3; and nlme's intervals() computed from that apVar.
 
@@ -203,7 +203,7 @@ central_hess <- function(x, f, h, ...) {
   }
   H
 }
-richardson_hess <- function(x, f, ..., scale = 1e-2) {
+richardson_hess <- function(x, f, ..., scale = 3e-2) {
   k <- length(x)
   h0 <- 1e-4 * pmax(1, abs(x))
   f0 <- f(x, ...)
