@@ -9,6 +9,7 @@
 #   tests/reference/nlme/gls/ID.json                           one fit per file
 #   tests/reference/nlme/gls_anova.json                        anova(fit1, fit2, ...) tables
 #   tests/reference/nlme/gls_errors.json                       nlme's errors on bad input
+#   lmerpy/datasets/data/{Ovary,BodyWeight,Dialyzer}.*        the same data, bundled
 # Numbers are written unrounded (jsonlite digits = NA); printed text at options(width = 80,
 # digits = 7).
 suppressPackageStartupMessages({
@@ -56,11 +57,20 @@ save_data <- function(df, name) {
   load_data(name)
 }
 
+## nlme's data sets the documentation uses are bundled with lmerpy too (same files)
+BUNDLED <- normalizePath(file.path(OUT, "..", "..", "..", "lmerpy", "datasets", "data"))
+bundle <- function(name) {
+  for (ext in c(".csv.gz", ".levels.json"))
+    file.copy(file.path(DATA, paste0(name, ext)), file.path(BUNDLED, paste0(name, ext)),
+              overwrite = TRUE)
+}
+
 DATASETS <- list()
 DATASETS$Ovary <- save_data(Ovary, "Ovary")
 DATASETS$Orthodont <- save_data(Orthodont, "Orthodont")
 DATASETS$BodyWeight <- save_data(BodyWeight, "BodyWeight")
 DATASETS$Dialyzer <- save_data(Dialyzer, "Dialyzer")
+for (name in c("Ovary", "BodyWeight", "Dialyzer")) bundle(name)
 ## Orthodont with its rows shuffled: gls sorts by the correlation's groups and puts the
 ## results back in the caller's order; varIdent's reference stratum is the first one met
 ## in the sorted data.
