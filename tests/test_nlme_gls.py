@@ -40,7 +40,7 @@ from lmerpy.nlme.display import format_gls_print, format_gls_summary
 from lmerpy.nlme.estimate import fd_hess, richardson_hessian
 from lmerpy.optimize.derivs import deriv12
 
-from _nlme_reference import (NLME, build_structure, gls_case, gls_case_ids, gls_fit,
+from _nlme_reference import (NLME, gls_case, gls_case_ids, gls_fit,
                              gls_kwargs, load_nlme_data, na)
 
 RTOL = 1e-5

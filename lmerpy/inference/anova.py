@@ -202,7 +202,7 @@ def anova(*models: MixedModel, names: Optional[Sequence[str]] = None, refit: boo
         kw: dict = {"names": names} if names is not None else {}
         if type is not None:
             kw["type"] = type
-        return first.anova_of(*models, **kw, **named_models)
+        return getattr(first, "anova_of")(*models, **kw, **named_models)
     refit = LOGICAL("refit", refit, "anova")
     fits = [m for m in models]
     extra = {k: v for k, v in named_models.items() if is_fit(v)}

@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import List, Optional, Protocol, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 __all__ = ["StructureData", "Structure", "unlist_names", "r_call"]
 
@@ -65,7 +66,7 @@ class Structure:
         (empty strings for an unnamed vector)."""
         return [""] * self.n_par
 
-    def natural(self, par) -> np.ndarray:
+    def natural(self, par: ArrayLike) -> np.ndarray:
         """The estimated parameters on nlme's natural scale (``coef(x, unconstrained =
         FALSE)``)."""
         return np.asarray(par, dtype=float)

@@ -94,6 +94,7 @@ def whiten_batches(blocks: Blocks, D: np.ndarray, matrices) -> tuple:
         if np.any(diag <= 0) or not np.all(np.isfinite(diag)):
             return out, -np.inf
         Linv = np.linalg.inv(L)
+        assert b.pattern_of is not None           # set by set_patterns
         counts = np.bincount(b.pattern_of, minlength=C.shape[0])
         total -= float(np.sum(counts * np.sum(np.log(diag), axis=1)))
         Db = D[b.idx]                                   # (G, s, k)

@@ -35,9 +35,10 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import Any, List, Optional, Tuple
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..arguments import show, unknown_keywords
 from ..errors import ArgumentError, DataError
@@ -84,8 +85,16 @@ class CorStruct(Structure):
     struct_title = ""
     #: the correlation depends on covariate differences only (patterns keyed on them)
     stationary = True
+    #: the initial parameters (unconstrained; set by each structure)
+    _start: np.ndarray = np.zeros(0)
 
-    def __init__(self, form: str = "~ 1", fixed: bool = False):
+    def _natural(self, full: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _natural_names(self) -> List[str]:
+        raise NotImplementedError
+
+    def __init__(self, form: str = "~ 1", fixed: bool = False) -> None:
         self.form_text = form
         self.form: StructureForm = parse_form(form, self._what(), "/")
         self.fixed = _logical(fixed, self._what(), "fixed")
@@ -164,10 +173,10 @@ class CorStruct(Structure):
         """All parameters (unconstrained), the fixed ones included."""
         return np.array(self._start, dtype=float) if self.fixed else np.asarray(par, dtype=float)
 
-    def natural(self, par) -> np.ndarray:
+    def natural(self, par: ArrayLike) -> np.ndarray:
         return np.zeros(0) if self.fixed else self._natural(self._full(par))
 
-    def natural_all(self, par) -> np.ndarray:
+    def natural_all(self, par: ArrayLike) -> np.ndarray:
         return self._natural(self._full(par))
 
     def natural_names(self) -> List[str]:
@@ -178,22 +187,22 @@ class CorStruct(Structure):
         return self.natural_names()
 
     # apVar's parametrization (nlme's ``natural = TRUE``): unconstrained but for corSymm
-    def apvar_par(self, par) -> np.ndarray:
+    def apvar_par(self, par: ArrayLike) -> np.ndarray:
         return np.asarray(par, dtype=float)
 
-    def from_apvar_par(self, x) -> np.ndarray:
+    def from_apvar_par(self, x: ArrayLike) -> np.ndarray:
         return np.asarray(x, dtype=float)
 
-    def apvar_to_natural(self, x) -> np.ndarray:
+    def apvar_to_natural(self, x: ArrayLike) -> np.ndarray:
         return self.natural(self.from_apvar_par(x))
 
     # ---- whitening
-    def whiten(self, D: np.ndarray, par) -> tuple:
+    def whiten(self, D: np.ndarray, par: ArrayLike) -> Tuple[np.ndarray, float]:
         """``(L_g^{-1} D_g for every group, sum_g -log|L_g|)`` for the likelihood (any
         square root of C_g^{-1} would do; the fast paths use one)."""
         return self.whiten_exact(D, par)
 
-    def whiten_exact(self, D: np.ndarray, par) -> tuple:
+    def whiten_exact(self, D: np.ndarray, par: ArrayLike) -> Tuple[np.ndarray, float]:
         """As :meth:`whiten` with ``L_g`` the Cholesky factor in the rows' order (nlme's
         ``corFactor``: normalized residuals)."""
         full = self._full(par)
@@ -202,7 +211,7 @@ class CorStruct(Structure):
     def _matrices(self, full, batch) -> np.ndarray:
         raise NotImplementedError
 
-    def cor_matrix(self, par, group: int = 0) -> np.ndarray:
+    def cor_matrix(self, par: ArrayLike, group: int = 0) -> np.ndarray:
         """The correlation matrix of one group (R: ``corMatrix``), rows in model order."""
         b = self.blocks
         for batch in b.batches:
@@ -216,7 +225,7 @@ class CorStruct(Structure):
     def struct_name(self) -> str:
         return self.struct_title
 
-    def summary(self, par) -> CorSummary:
+    def summary(self, par: ArrayLike) -> CorSummary:
         return CorSummary(self.struct_name(), self.form.deparsed,
                           list(self.natural_all(par)), self._natural_names())
 
@@ -291,7 +300,8 @@ class corCompSymm(CorStruct):
     r_class = "corCompSymm"
     struct_title = "Compound symmetry"
 
-    def __init__(self, value: float = 0.0, form: str = "~ 1", fixed: bool = False, **kwargs):
+    def __init__(self, value: float = 0.0, form: str = "~ 1", fixed: bool = False,
+                 **kwargs: Any) -> None:
         unknown_keywords("corCompSymm", kwargs, ["value", "form", "fixed"])
         super().__init__(form, fixed)
         self.value = _scalar(value, self._what(), "value")
@@ -333,7 +343,7 @@ class corCompSymm(CorStruct):
         s = batch.s
         return ((1.0 - rho) * np.eye(s) + rho)[None]
 
-    def whiten(self, D, par):
+    def whiten(self, D: np.ndarray, par: ArrayLike) -> Tuple[np.ndarray, float]:
         """nlme's factor of compound symmetry (``corFactor.corCompSymm``): per group of n
         rows, the first output row is the group total over ``sqrt(n (1 + (n - 1) rho))``, row
         k + 1 the Helmert contrast ``(k x_k - (x_0 + ... + x_(k-1))) / sqrt(k (k + 1)
@@ -363,7 +373,7 @@ class corCompSymm(CorStruct):
                                      + np.log1p((sizes - 1) * rho)))
         return out, logdet
 
-    def whiten_exact(self, D, par):
+    def whiten_exact(self, D: np.ndarray, par: ArrayLike) -> Tuple[np.ndarray, float]:
         return self.whiten(D, par)
 
 
@@ -388,7 +398,8 @@ class corAR1(CorStruct):
     r_class = "corAR1"
     struct_title = "AR(1)"
 
-    def __init__(self, value: float = 0.0, form: str = "~ 1", fixed: bool = False, **kwargs):
+    def __init__(self, value: float = 0.0, form: str = "~ 1", fixed: bool = False,
+                 **kwargs: Any) -> None:
         unknown_keywords("corAR1", kwargs, ["value", "form", "fixed"])
         super().__init__(form, fixed)
         self.value = _scalar(value, self._what(), "value")
@@ -429,14 +440,14 @@ class corAR1(CorStruct):
         lag = np.abs(batch.patterns[:, :, None] - batch.patterns[:, None, :])
         return phi ** lag
 
-    def whiten(self, D, par):
+    def whiten(self, D: np.ndarray, par: ArrayLike) -> Tuple[np.ndarray, float]:
         phi = self._phi(self._full(par))
         m = self.markov
         a = np.zeros(self.blocks.n)
         a[m.later] = phi
         return _markov_whiten(D, m, a)
 
-    def whiten_exact(self, D, par):
+    def whiten_exact(self, D: np.ndarray, par: ArrayLike) -> Tuple[np.ndarray, float]:
         if self.markov.in_order:
             return self.whiten(D, par)
         return super().whiten_exact(D, par)
@@ -458,7 +469,8 @@ class corCAR1(CorStruct):
     r_class = "corCAR1"
     struct_title = "Continuous AR(1)"
 
-    def __init__(self, value: float = 0.2, form: str = "~ 1", fixed: bool = False, **kwargs):
+    def __init__(self, value: float = 0.2, form: str = "~ 1", fixed: bool = False,
+                 **kwargs: Any) -> None:
         unknown_keywords("corCAR1", kwargs, ["value", "form", "fixed"])
         super().__init__(form, fixed)
         self.value = _scalar(value, self._what(), "value")
@@ -486,7 +498,7 @@ class corCAR1(CorStruct):
         lag = np.abs(batch.patterns[:, :, None] - batch.patterns[:, None, :])
         return phi ** lag
 
-    def whiten(self, D, par):
+    def whiten(self, D: np.ndarray, par: ArrayLike) -> Tuple[np.ndarray, float]:
         phi = self._phi(self._full(par))
         m = self.markov
         with np.errstate(divide="ignore"):
@@ -495,7 +507,7 @@ class corCAR1(CorStruct):
             return D, -math.inf
         return _markov_whiten(D, m, a)
 
-    def whiten_exact(self, D, par):
+    def whiten_exact(self, D: np.ndarray, par: ArrayLike) -> Tuple[np.ndarray, float]:
         if self.markov.in_order:
             return self.whiten(D, par)
         return super().whiten_exact(D, par)
@@ -524,8 +536,8 @@ class corARMA(CorStruct):
 
     r_class = "corARMA"
 
-    def __init__(self, value=None, form: str = "~ 1", p: int = 0, q: int = 0,
-                 fixed: bool = False, **kwargs):
+    def __init__(self, value: Any = None, form: str = "~ 1", p: int = 0, q: int = 0,
+                 fixed: bool = False, **kwargs: Any) -> None:
         unknown_keywords("corARMA", kwargs, ["value", "form", "p", "q", "fixed"])
         super().__init__(form, fixed)
         what = self._what()
@@ -591,7 +603,7 @@ class corARMA(CorStruct):
         lag = np.abs(batch.patterns[:, :, None] - batch.patterns[:, None, :]).astype(np.int64)
         return acf[lag]
 
-    def whiten(self, D, par):
+    def whiten(self, D: np.ndarray, par: ArrayLike) -> Tuple[np.ndarray, float]:
         if self.markov is None:
             return self.whiten_exact(D, par)
         phi = float(arma_natural(self._full(par), 1, 0)[0])
@@ -599,7 +611,7 @@ class corARMA(CorStruct):
         a = np.where(m.first, 0.0, phi ** m.lag)
         return _markov_whiten(D, m, a)
 
-    def whiten_exact(self, D, par):
+    def whiten_exact(self, D: np.ndarray, par: ArrayLike) -> Tuple[np.ndarray, float]:
         if self.markov is not None and self.markov.in_order:
             return self.whiten(D, par)
         return super().whiten_exact(D, par)
@@ -662,7 +674,8 @@ class corSymm(CorStruct):
     struct_title = "General correlation"
     stationary = False
 
-    def __init__(self, value=None, form: str = "~ 1", fixed: bool = False, **kwargs):
+    def __init__(self, value: Any = None, form: str = "~ 1", fixed: bool = False,
+                 **kwargs: Any) -> None:
         unknown_keywords("corSymm", kwargs, ["value", "form", "fixed"])
         super().__init__(form, fixed)
         self.value = None if value is None else np.atleast_1d(np.asarray(value, dtype=float))
@@ -705,7 +718,7 @@ class corSymm(CorStruct):
     def _n(self) -> int:
         return self.M * (self.M - 1) // 2
 
-    def full_matrix(self, par) -> np.ndarray:
+    def full_matrix(self, par: ArrayLike) -> np.ndarray:
         return _symm_from_unconstrained(self._full(par), self.M)
 
     def _natural(self, full):
@@ -731,11 +744,11 @@ class corSymm(CorStruct):
         return C[k[:, :, None], k[:, None, :]]
 
     # apVar on nlme's corNatural scale: log((1 + r) / (1 - r)) of each correlation
-    def apvar_par(self, par):
+    def apvar_par(self, par: ArrayLike) -> np.ndarray:
         r = self._natural(self._full(par))
         return np.log((1 + r) / (1 - r))
 
-    def from_apvar_par(self, x):
+    def from_apvar_par(self, x: ArrayLike) -> np.ndarray:
         r = np.tanh(np.asarray(x, dtype=float) / 2.0)
         C = np.eye(self.M)
         rows, cols = self._lower_order()
@@ -746,6 +759,6 @@ class corSymm(CorStruct):
         except np.linalg.LinAlgError:
             return np.full(r.size, np.nan)
 
-    def summary(self, par) -> CorSummary:
+    def summary(self, par: ArrayLike) -> CorSummary:
         C = _symm_from_unconstrained(self._full(par), self.M)
         return CorSummary("General", self.form.deparsed, matrix=C)

@@ -161,6 +161,7 @@ class GlsRows:
             lab = np.asarray(f.levels, dtype=object)[f.codes]
             labels = lab if labels is None else np.array(
                 [f"{a}*{b}" for a, b in zip(labels, lab)], dtype=object)
+        assert labels is not None                  # called for forms with groups only
         return labels
 
     def fitted(self) -> Optional[np.ndarray]:

@@ -143,10 +143,10 @@ def _fit(frame: GlsFrame, correlation, varfunc, REML: bool, ctrl, data) -> "GlsM
                                 f"structure parameter{'s' if par.size != 1 else ''}")
         par = start
     est = crit.estimate(par)
-    needs_update = var is not None and var.needs_update
-    if needs_update:
+    updated = var if var is not None and var.needs_update else None
+    if updated is not None:
         rows.set_fitted(est.fitted)
-        var.update(rows)
+        updated.update(rows)
     num_iter = 0
     evaluations = 0
     while True:
@@ -155,11 +155,11 @@ def _fit(frame: GlsFrame, correlation, varfunc, REML: bool, ctrl, data) -> "GlsM
             par, _ll, ev, _msg = optimize_structure(crit, par)
             evaluations += ev
         est = crit.estimate(par)
-        if not needs_update:
+        if updated is None:
             break
         num_iter += 1
         rows.set_fitted(est.fitted)
-        var.update(rows)
+        updated.update(rows)
         new = np.concatenate([est.beta, par])
         conv = np.abs((old - new) / np.where(new == 0, 1.0, new))
         if float(np.max(conv)) <= ctrl["tolerance"]:
@@ -205,7 +205,10 @@ class GlsModel:
         self.data = data
         self.rows = rows
         self.par = np.asarray(est.par, dtype=float)
-        self.apVar, self.apVar_pars = self._ap_var() if ctrl.get("apVar", True) else (None, None)
+        self.apVar: Any = None
+        self.apVar_pars: Optional[np.ndarray] = None
+        if ctrl.get("apVar", True):
+            self.apVar, self.apVar_pars = self._ap_var()
 
     # ------------------------------------------------------------------ parameters
     def _split(self):
@@ -408,20 +411,20 @@ class GlsModel:
         return GlsSummary(self)
 
     # ------------------------------------------------------------------ inference
-    def anova(self, *others: Any, **kwargs: Any):
+    def anova(self, *others: Any, **kwargs: Any) -> Any:
         """nlme's ``anova``: one model, F tests of the terms (``type = "sequential"`` or
         ``"marginal"``); several, likelihood-ratio tests. See :func:`lmerpy.nlme.anova`."""
         from .inference import anova
         return anova(self, *others, **kwargs)
 
     @staticmethod
-    def anova_of(*models: Any, **kwargs: Any):
+    def anova_of(*models: Any, **kwargs: Any) -> Any:
         """:func:`lmerpy.nlme.anova` of the given models (``lmerpy.anova`` forwards gls fits
         here)."""
         from .inference import anova
         return anova(*models, **kwargs)
 
-    def intervals(self, level: float = 0.95, which: str = "all"):
+    def intervals(self, level: float = 0.95, which: str = "all") -> Any:
         """nlme's ``intervals(fit, level, which)``. See :func:`lmerpy.nlme.intervals`."""
         from .inference import intervals
         return intervals(self, level=level, which=which)

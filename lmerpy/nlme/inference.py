@@ -190,7 +190,7 @@ class GlsIntervals(dict):
     __repr__ = __str__
 
 
-def intervals(fit, level: float = 0.95, which: str = "all") -> GlsIntervals:
+def intervals(fit: Any, level: float = 0.95, which: str = "all") -> GlsIntervals:
     """nlme's ``intervals(fit, level = 0.95, which = c("all", "var-cov", "coef"))``.
 
     The coefficients' intervals use the t distribution on n - p degrees of freedom. The

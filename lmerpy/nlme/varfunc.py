@@ -28,9 +28,10 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..arguments import show, unknown_keywords
 from ..errors import ArgumentError, DataError
@@ -99,8 +100,11 @@ class VarFunc(Structure):
     """Base class of the variance functions (see the module docstring)."""
 
     struct_title = ""
+    #: the strata of a bound function with strata in ``form`` (None otherwise)
+    strata_names: Optional[List[str]] = None
 
-    def __init__(self, form: str, value=None, fixed=None, default_form: str = "~ fitted(.)"):
+    def __init__(self, form: str, value: Any = None, fixed: Any = None,
+                 default_form: str = "~ fitted(.)") -> None:
         self.form_text = form if form is not None else default_form
         self.form: StructureForm = parse_form(self.form_text, self._what(), "*")
         self.needs_update = False
@@ -126,16 +130,16 @@ class VarFunc(Structure):
         """Refresh a ``fitted(.)`` covariate from ``data.fitted()`` (nlme's ``update``)."""
 
     # ---- values
-    def weights(self, par) -> np.ndarray:
+    def weights(self, par: ArrayLike) -> np.ndarray:
         """nlme's ``varWeights``: 1 / (sd multiplier) per row."""
         raise NotImplementedError
 
-    def summary(self, par) -> VarSummary:
+    def summary(self, par: ArrayLike) -> VarSummary:
         raise NotImplementedError
 
     def struct_name(self) -> str:
         name = self.struct_title
-        if self.form.has_groups and getattr(self, "strata_names", None) is not None \
+        if self.form.has_groups and self.strata_names is not None \
                 and len(self.strata_names) > 1 and self.r_class != "varIdent":
             name += ", different strata"
         return name
@@ -149,9 +153,9 @@ def _strata(data: StructureData, form: StructureForm, what: str):
     if not form.has_groups:
         return None, None
     labels = np.asarray(data.strata(form, what), dtype=object)
-    names, first = np.unique(labels, return_index=True)
+    uniq, first = np.unique(labels, return_index=True)
     order = np.argsort(first, kind="stable")
-    names = [str(names[i]) for i in order]
+    names = [str(uniq[i]) for i in order]
     index = {nm: i for i, nm in enumerate(names)}
     return np.array([index[str(s)] for s in labels], dtype=np.int64), names
 
@@ -193,7 +197,7 @@ class varFixed(VarFunc):
 
     r_class = "varFixed"
 
-    def __init__(self, value: str = "~ 1", **kwargs):
+    def __init__(self, value: str = "~ 1", **kwargs: Any) -> None:
         unknown_keywords("varFixed", kwargs, ["value"])
         if not isinstance(value, str):
             raise ArgumentError(f"varFixed: 'value' must be a one-sided formula string "
@@ -218,10 +222,10 @@ class varFixed(VarFunc):
         _check_zero(cov, self._what(), self.form, data)
         self.w = 1.0 / np.sqrt(np.abs(cov))
 
-    def weights(self, par) -> np.ndarray:
+    def weights(self, par: ArrayLike) -> np.ndarray:
         return self.w
 
-    def summary(self, par) -> VarSummary:
+    def summary(self, par: ArrayLike) -> VarSummary:
         return VarSummary(kind="fixed", r_class=self.r_class, formula=self.form.deparsed)
 
 
@@ -247,7 +251,8 @@ class varIdent(VarFunc):
     r_class = "varIdent"
     struct_title = "Different standard deviations per stratum"
 
-    def __init__(self, value=None, form: str = "~ 1", fixed=None, **kwargs):
+    def __init__(self, value: Any = None, form: str = "~ 1", fixed: Any = None,
+                 **kwargs: Any) -> None:
         unknown_keywords("varIdent", kwargs, ["value", "form", "fixed"])
         self.form_text = form
         super().__init__(form, default_form="~ 1")
@@ -306,24 +311,24 @@ class varIdent(VarFunc):
     def n_par(self) -> int:
         return self.n_var if self.bound else 0
 
-    def start(self):
+    def start(self) -> np.ndarray:
         return np.array(self._start) if self.n_par else np.zeros(0)
 
     def _all_log(self, par):
         return np.concatenate([[0.0], np.asarray(par, dtype=float), self.fixed_log])
 
-    def weights(self, par) -> np.ndarray:
+    def weights(self, par: ArrayLike) -> np.ndarray:
         if self.constant:
             return np.ones(self.n)
         return np.exp(-self._all_log(par))[self.code]
 
-    def natural(self, par) -> np.ndarray:
+    def natural(self, par: ArrayLike) -> np.ndarray:
         return np.exp(np.asarray(par, dtype=float))
 
     def natural_names(self) -> List[str]:
         return list(self.group_names[1:1 + self.n_var]) if not self.constant else []
 
-    def summary(self, par) -> VarSummary:
+    def summary(self, par: ArrayLike) -> VarSummary:
         if self.constant:
             return VarSummary(kind="none", r_class=self.r_class)
         return VarSummary(kind="params", r_class=self.r_class, struct_name=self.struct_name(),
@@ -339,7 +344,8 @@ class _CovariateStrata(VarFunc):
 
     par_label = ""
 
-    def __init__(self, value=None, form: str = "~ fitted(.)", fixed=None, **kwargs):
+    def __init__(self, value: Any = None, form: str = "~ fitted(.)", fixed: Any = None,
+                 **kwargs: Any) -> None:
         unknown_keywords(self.r_class, kwargs, ["value", "form", "fixed"])
         self.form_text = form
         super().__init__(form)
@@ -399,7 +405,7 @@ class _CovariateStrata(VarFunc):
     def _check_covariate(self, cov):
         pass
 
-    def update(self, data):
+    def update(self, data: StructureData) -> None:
         if self.needs_update:
             self.cov = np.asarray(data.fitted(), dtype=float)
             self._check_covariate(self.cov)
@@ -408,7 +414,7 @@ class _CovariateStrata(VarFunc):
     def n_par(self) -> int:
         return int((~self.which_fix).sum()) if self.bound else 0
 
-    def start(self):
+    def start(self) -> np.ndarray:
         return np.array(self._start, dtype=float)
 
     def _all(self, par):
@@ -425,7 +431,7 @@ class _CovariateStrata(VarFunc):
             return [self.par_label] * self.n_par
         return [s for s, f in zip(self.strata_names, self.which_fix) if not f]
 
-    def summary(self, par) -> VarSummary:
+    def summary(self, par: ArrayLike) -> VarSummary:
         a = self._all(par)
         names = self.strata_names or [self.par_label]
         if not len(a):
@@ -456,7 +462,7 @@ class varPower(_CovariateStrata):
         if cov is not None and not self.form.fitted:
             _check_zero(cov, self._what(), self.form, self._data)
 
-    def weights(self, par) -> np.ndarray:
+    def weights(self, par: ArrayLike) -> np.ndarray:
         if self.cov is None:
             return np.ones(self.n)
         with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
@@ -472,7 +478,7 @@ class varExp(_CovariateStrata):
     struct_title = "Exponential of variance covariate"
     par_label = "expon"
 
-    def weights(self, par) -> np.ndarray:
+    def weights(self, par: ArrayLike) -> np.ndarray:
         if self.cov is None:
             return np.ones(self.n)
         with np.errstate(over="ignore"):
@@ -500,7 +506,8 @@ class varConstPower(VarFunc):
     r_class = "varConstPower"
     struct_title = "Constant plus power of variance covariate"
 
-    def __init__(self, const=None, power=None, form: str = "~ fitted(.)", fixed=None, **kwargs):
+    def __init__(self, const: Any = None, power: Any = None, form: str = "~ fitted(.)",
+                 fixed: Any = None, **kwargs: Any) -> None:
         unknown_keywords("varConstPower", kwargs, ["const", "power", "form", "fixed"])
         self.form_text = form
         super().__init__(form)
@@ -555,7 +562,7 @@ class varConstPower(VarFunc):
         self._start = np.array(start, dtype=float)
         self.n_const = int((~self.which_fix["const"]).sum())
 
-    def update(self, data):
+    def update(self, data: StructureData) -> None:
         if self.needs_update:
             self.cov = np.asarray(data.fitted(), dtype=float)
 
@@ -565,7 +572,7 @@ class varConstPower(VarFunc):
             return 0
         return int((~self.which_fix["const"]).sum() + (~self.which_fix["power"]).sum())
 
-    def start(self):
+    def start(self) -> np.ndarray:
         return np.array(self._start)
 
     def _all(self, par):
@@ -576,7 +583,7 @@ class varConstPower(VarFunc):
         p[~self.which_fix["power"]] = par[self.n_const:]
         return c, p
 
-    def weights(self, par) -> np.ndarray:
+    def weights(self, par: ArrayLike) -> np.ndarray:
         if self.cov is None:
             return np.ones(self.n)
         c, p = self._all(par)
@@ -597,12 +604,12 @@ class varConstPower(VarFunc):
                 out += [f"{part}.{s}" for s, f in zip(self.strata_names, free) if f]
         return out
 
-    def natural(self, par) -> np.ndarray:
+    def natural(self, par: ArrayLike) -> np.ndarray:
         par = np.array(par, dtype=float)
         par[:self.n_const] = np.exp(par[:self.n_const])
         return par
 
-    def summary(self, par) -> VarSummary:
+    def summary(self, par: ArrayLike) -> VarSummary:
         c, p = self._all(par)
         if self.strata_names is None:
             return VarSummary(kind="params", r_class=self.r_class, struct_name=self.struct_name(),
@@ -627,7 +634,7 @@ class varComb(VarFunc):
     r_class = "varComb"
     struct_title = "Combination of variance functions:"
 
-    def __init__(self, *parts, **kwargs):
+    def __init__(self, *parts: Any, **kwargs: Any) -> None:
         unknown_keywords("varComb", kwargs, [])
         if not parts:
             raise ArgumentError("varComb: give at least one variance function")
@@ -655,7 +662,7 @@ class varComb(VarFunc):
         self.needs_update = any(p.needs_update for p in self.parts)
         self.n = data.n
 
-    def update(self, data):
+    def update(self, data: StructureData) -> None:
         for p in self.parts:
             p.update(data)
 
@@ -671,10 +678,10 @@ class varComb(VarFunc):
             k += p.n_par
         return out
 
-    def start(self):
+    def start(self) -> np.ndarray:
         return np.concatenate([p.start() for p in self.parts]) if self.parts else np.zeros(0)
 
-    def weights(self, par) -> np.ndarray:
+    def weights(self, par: ArrayLike) -> np.ndarray:
         w = np.ones(self.n)
         for p, q in zip(self.parts, self._split(par)):
             w = w * p.weights(q)
@@ -689,7 +696,7 @@ class varComb(VarFunc):
             out += unlist_names(lab, p.par_names())
         return out
 
-    def natural(self, par) -> np.ndarray:
+    def natural(self, par: ArrayLike) -> np.ndarray:
         return np.concatenate([p.natural(q) for p, q in zip(self.parts, self._split(par))]) \
             if self.parts else np.zeros(0)
 
@@ -699,7 +706,7 @@ class varComb(VarFunc):
             out += unlist_names(lab, p.natural_names())
         return out
 
-    def summary(self, par) -> VarSummary:
+    def summary(self, par: ArrayLike) -> VarSummary:
         return VarSummary(kind="comb", r_class=self.r_class, struct_name=self.struct_title,
                           parts=[p.summary(q) for p, q in zip(self.parts, self._split(par))])
 
