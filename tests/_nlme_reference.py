@@ -37,10 +37,11 @@ def build_structure(spec):
     """A structure from the goldens' spec ``{"fn", "args", "kwargs"}`` (nested for varComb)."""
     if spec is None:
         return None
+    def value(v):
+        return build_structure(v) if isinstance(v, dict) and "fn" in v else v
     fn = getattr(nlme, spec["fn"])
-    args = [build_structure(a) if isinstance(a, dict) else a for a in spec.get("args") or []]
-    kwargs = {k: build_structure(v) if isinstance(v, dict) else v
-              for k, v in (spec.get("kwargs") or {}).items()}
+    args = [value(a) for a in spec.get("args") or []]
+    kwargs = {k: value(v) for k, v in (spec.get("kwargs") or {}).items()}
     return fn(*args, **kwargs)
 
 

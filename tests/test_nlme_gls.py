@@ -491,3 +491,24 @@ def test_apvar_hessian_fdhess_option():
     fit = nlme.gls(ref["formula"], load_nlme_data("Ovary"), **kw)
     # nlme's own apVar, rounding noise and all: the same scheme agrees to its noise
     close_vector(fit.apVar.values.ravel(), np.ravel(ref["apVar"]), rtol=FDHESS_RTOL)
+
+
+@pytest.mark.parametrize("case_id", [c for c in CASES if gls_case(c).get("getVarCov")])
+def test_getvarcov(case_id):
+    ref = gls_case(case_id)
+    fit = gls_fit(case_id, at_nlme=True)
+    close_vector(np.asarray(fit.getVarCov()).ravel(), np.ravel(ref["getVarCov"]))
+    close_vector(np.asarray(fit.getVarCov(2)).ravel(), np.ravel(ref["getVarCov_2"]))
+    if not uses_fitted(fit):
+        assert str(fit.getVarCov()) == ref["getVarCov_text"]
+
+
+def test_getvarcov_needs_grouped_correlation():
+    with pytest.raises(lmerpy.ArgumentError, match="uncorrelated errors"):
+        gls_fit("ortho_ident").getVarCov()
+    with pytest.raises(lmerpy.ArgumentError, match="without a grouping factor"):
+        gls_fit("sim_ar1_nogroup").getVarCov()
+    with pytest.raises(lmerpy.ArgumentError, match="no group 'zz'"):
+        gls_fit("ovary_ar1").getVarCov("zz")
+    first = gls_fit("ovary_ar1").getVarCov(1)
+    assert np.array_equal(np.asarray(first), np.asarray(gls_fit("ovary_ar1").getVarCov("4")))

@@ -174,13 +174,15 @@ class CorStruct(Structure):
         return np.array(self._start, dtype=float) if self.fixed else np.asarray(par, dtype=float)
 
     def natural(self, par: ArrayLike) -> np.ndarray:
-        return np.zeros(0) if self.fixed else self._natural(self._full(par))
+        """The parameters on the natural scale -- held fixed ones included, as nlme's
+        ``coef(corStruct, unconstrained = FALSE)``."""
+        return self._natural(self._full(par))
 
     def natural_all(self, par: ArrayLike) -> np.ndarray:
         return self._natural(self._full(par))
 
     def natural_names(self) -> List[str]:
-        return [] if self.fixed else self._natural_names()
+        return self._natural_names()
 
     def interval_names(self) -> List[str]:
         """Row names of ``intervals(fit)``'s correlation block."""
@@ -731,7 +733,7 @@ class corSymm(CorStruct):
 
     def interval_names(self) -> List[str]:
         rows, cols = self._lower_order()
-        return [] if self.fixed else [f"cor({c + 1},{r + 1})" for r, c in zip(rows, cols)]
+        return [f"cor({c + 1},{r + 1})" for r, c in zip(rows, cols)]
 
     def _lower_order(self):
         # the lower triangle by columns: (2,1), (3,1), ..., (M,1), (3,2), ...

@@ -21,7 +21,7 @@ from ..display.rtext import abbreviate
 from .corstruct import CorSummary
 from .varfunc import VarSummary
 
-__all__ = ["GlsPrintInput", "format_data_frame", "format_structures", "format_gls_print",
+__all__ = ["format_varcov", "GlsPrintInput", "format_data_frame", "format_structures", "format_gls_print",
            "format_gls_summary", "format_correlation", "format_anova_terms", "format_anova_lrt",
            "format_intervals", "IntervalsBlock"]
 
@@ -252,6 +252,20 @@ def format_anova_lrt(model_names: Sequence[str], df, AIC, BIC, logLik, test=None
         cols += [list(test), _blank_na(L_ratio, True), pcol]
         names += ["Test", "L.Ratio", "p-value"]
     return format_data_frame(cols, names, list(model_names), width=width)
+
+
+# --------------------------------------------------------------------------- getVarCov
+
+
+def format_varcov(V, kind: str = "Marginal", digits: int = 5, width: int = 80) -> str:
+    """nlme's ``print.VarCov``: the matrix rounded to ``digits`` significant digits, then its
+    standard deviations."""
+    from ..display.rformat import signif
+    v = np.asarray(V, dtype=float)
+    body = print_numeric_matrix(signif(v, digits), digits=7, width=width)
+    sds = signif(np.sqrt(np.diag(v)), digits)
+    return (f"{kind} variance covariance matrix\n{body}\n  Standard Deviations: "
+            + " ".join(format_number(float(s), digits=7) for s in sds) + " ")
 
 
 # --------------------------------------------------------------------------- intervals

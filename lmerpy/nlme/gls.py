@@ -25,7 +25,7 @@ from ..errors import ArgumentError, DataError, FitError
 from ..models.base import LogLik
 from .base import unlist_names
 from .corstruct import CorStruct
-from .display import GlsPrintInput, format_gls_print, format_gls_summary
+from .display import GlsPrintInput, format_gls_print, format_gls_summary, format_varcov
 from .estimate import GlsCriterion, GlsEstimate, fd_hess, optimize_structure, \
     richardson_hessian
 from .frame import GlsFrame, GlsRows, build_gls_frame
@@ -380,6 +380,32 @@ class GlsModel:
                 X, index = X[~bad], index[~bad]
         return pd.Series(X @ self.estimate.beta, index=index)
 
+    def getVarCov(self, individual: Any = 1) -> "MarginalVarCov":
+        """The estimated covariance matrix of one group's responses, ``sigma^2 W^-1 C W^-1``
+        (R: ``getVarCov(fit, individual = 1)``): ``individual`` is the group's position (1 for
+        the first, in the fit's order of the correlation groups) or its label."""
+        cor = self.correlation
+        if cor is None:
+            raise ArgumentError("getVarCov: not implemented for uncorrelated errors")
+        if not cor.form.has_groups:
+            raise ArgumentError("getVarCov: not implemented for correlation structures "
+                                "without a grouping factor")
+        present = [int(g) for g in np.flatnonzero(np.bincount(cor.blocks.codes))]
+        labels = [cor.group_labels[g] for g in present]
+        if isinstance(individual, str):
+            if individual not in labels:
+                raise ArgumentError(f"getVarCov: no group {individual!r} (groups: "
+                                    f"{', '.join(labels[:8])}{', ...' if len(labels) > 8 else ''})")
+            code = present[labels.index(individual)]
+        else:
+            k = Integer(lower=1, upper=len(present))("individual", individual, "getVarCov")
+            code = present[k - 1]
+        pc, _ = self._split()
+        C = cor.cor_matrix(pc, code)
+        rows = np.flatnonzero(cor.blocks.codes == code)
+        sd = self.estimate.sigma / self.estimate.weights[rows]
+        return MarginalVarCov(C * np.outer(sd, sd))
+
     # ------------------------------------------------------------------ printing
     def _print_input(self) -> GlsPrintInput:
         pc, pv = self._split()
@@ -428,6 +454,20 @@ class GlsModel:
         """nlme's ``intervals(fit, level, which)``. See :func:`lmerpy.nlme.intervals`."""
         from .inference import intervals
         return intervals(self, level=level, which=which)
+
+
+class MarginalVarCov(np.ndarray):
+    """A marginal covariance matrix (a numpy array) whose ``str()`` is nlme's
+    ``print.VarCov``."""
+
+    def __new__(cls, values: np.ndarray) -> "MarginalVarCov":
+        return np.asarray(values, dtype=float).view(cls)
+
+    def __str__(self) -> str:
+        return format_varcov(np.asarray(self))
+
+    def __repr__(self) -> str:
+        return self.__str__()
 
 
 class GlsSummary:

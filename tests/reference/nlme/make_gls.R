@@ -142,6 +142,10 @@ CASES <- list(
        correlation = S("corARMA", form = "~ 1 | Mare", p = 2)),
   list(id = "ovary_ma2_ml", data = "Ovary", formula = OVARY, method = "ML",
        correlation = S("corARMA", form = "~ 1 | Mare", q = 2)),
+  list(id = "ovary_ar1_fixed", data = "Ovary", formula = "follicles ~ 1",
+       correlation = S("corAR1", 0.5, form = "~ 1 | Mare", fixed = TRUE)),
+  list(id = "ortho_ident_fixed", data = "Orthodont", formula = ORTHO,
+       weights = S("varIdent", form = "~ 1 | age", fixed = list(`10` = 0.9))),
   list(id = "ovary_cs", data = "Ovary", formula = OVARY,
        correlation = S("corCompSymm", form = "~ 1 | Mare")),
   list(id = "ovary_power_fitted", data = "Ovary", formula = OVARY, weights = S("varPower")),
@@ -364,6 +368,12 @@ one_case <- function(case) {
     intervals = if (is.list(iv)) intervals_json(iv),
     intervals_text = if (is.list(iv)) text_of(iv),
     intervals_error = if (is.character(iv)) iv,
+    getVarCov = if (!is.null(ms$corStruct) && !is.null(getGroups(ms$corStruct)))
+      mat_rows(unclass(getVarCov(fit))),
+    getVarCov_text = if (!is.null(ms$corStruct) && !is.null(getGroups(ms$corStruct)))
+      text_of(getVarCov(fit)),
+    getVarCov_2 = if (!is.null(ms$corStruct) && !is.null(getGroups(ms$corStruct)))
+      mat_rows(unclass(getVarCov(fit, individual = 2))),
     summary_text = text_of(summary(fit)),
     print_text = text_of(fit),
     r_fit_seconds = secs
