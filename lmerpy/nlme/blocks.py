@@ -19,7 +19,7 @@ from typing import List, Optional
 
 import numpy as np
 
-__all__ = ["Blocks", "Batch", "whiten_batches"]
+__all__ = ["Blocks", "Batch", "whiten_batches", "batch_rows", "store_batch_rows"]
 
 
 @dataclass
@@ -32,6 +32,17 @@ class Batch:
     groups: np.ndarray
     patterns: Optional[np.ndarray] = None
     pattern_of: Optional[np.ndarray] = None
+
+    @property
+    def contiguous(self) -> bool:
+        """The batch's rows are one block ``start .. start + G s`` in group order (rows sorted
+        by group, as gls keeps them): then ``D[idx]`` is a reshaped view, no copy."""
+        c = self.__dict__.get("_contiguous")
+        if c is None:
+            first = int(self.idx.flat[0])
+            c = bool(np.array_equal(self.idx.ravel(), np.arange(first, first + self.idx.size)))
+            self.__dict__["_contiguous"] = c
+        return c
 
 
 class Blocks:
@@ -75,6 +86,23 @@ class Blocks:
                 b.pattern_of = np.asarray(inv, dtype=np.int64).ravel()
 
 
+def batch_rows(D: np.ndarray, b: Batch) -> np.ndarray:
+    """``D[b.idx]``: the batch's rows as (G, s, k), a view when the batch is contiguous."""
+    if b.contiguous:
+        first = int(b.idx.flat[0])
+        return D[first:first + b.idx.size].reshape(b.idx.shape + D.shape[1:])
+    return D[b.idx]
+
+
+def store_batch_rows(out: np.ndarray, b: Batch, values: np.ndarray) -> None:
+    """``out[b.idx] = values`` (a slice assignment when the batch is contiguous)."""
+    if b.contiguous:
+        first = int(b.idx.flat[0])
+        out[first:first + b.idx.size] = values.reshape((b.idx.size,) + out.shape[1:])
+    else:
+        out[b.idx] = values
+
+
 def whiten_batches(blocks: Blocks, D: np.ndarray, matrices) -> tuple:
     """``L_g^{-1} D_g`` for every group, and ``sum_g -sum(log diag L_g)``.
 
@@ -97,9 +125,9 @@ def whiten_batches(blocks: Blocks, D: np.ndarray, matrices) -> tuple:
         assert b.pattern_of is not None           # set by set_patterns
         counts = np.bincount(b.pattern_of, minlength=C.shape[0])
         total -= float(np.sum(counts * np.sum(np.log(diag), axis=1)))
-        Db = D[b.idx]                                   # (G, s, k)
+        Db = batch_rows(D, b)                           # (G, s, k)
         if C.shape[0] == 1:
-            out[b.idx] = np.matmul(Linv[0], Db)
+            store_batch_rows(out, b, np.matmul(Linv[0], Db))
         elif C.shape[0] * 4 < b.idx.shape[0]:
             for u in range(C.shape[0]):
                 members = np.flatnonzero(b.pattern_of == u)

@@ -44,7 +44,7 @@ from ..arguments import show, unknown_keywords
 from ..errors import ArgumentError, DataError
 from .arma import arma_acf, arma_natural, arma_unconstrained
 from .base import Structure, StructureData, r_call
-from .blocks import Blocks, whiten_batches
+from .blocks import Blocks, batch_rows, store_batch_rows, whiten_batches
 from .forms import StructureForm, parse_form
 
 __all__ = ["CorStruct", "corCompSymm", "corAR1", "corARMA", "corCAR1", "corSymm",
@@ -355,24 +355,19 @@ class corCompSymm(CorStruct):
         b = self.blocks
         if rho <= self.inf or rho >= 1:
             return D, -math.inf
-        ord_ = b.order
-        Dg = D[ord_]
-        sizes = b.sizes[b.sizes > 0]
-        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-        excl = np.cumsum(Dg, axis=0) - Dg                 # sum of the rows before, from 0
-        grp = np.repeat(np.arange(sizes.size), sizes)
-        before = excl - excl[starts][grp]                 # within the group
-        k = (np.arange(Dg.shape[0]) - starts[grp]).astype(float)[:, None]
-        n = sizes[grp].astype(float)[:, None]
-        totals = np.add.reduceat(Dg, starts, axis=0)[grp]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            helmert = (k * Dg - before) / np.sqrt(k * (k + 1.0) * (1.0 - rho))
-        first = totals / np.sqrt(n * (1.0 + (n - 1.0) * rho))
-        z = np.where(k == 0, first, helmert)
         out = np.empty_like(D)
-        out[ord_] = z
-        logdet = -0.5 * float(np.sum((sizes - 1) * math.log1p(-rho)
-                                     + np.log1p((sizes - 1) * rho)))
+        logdet = 0.0
+        for batch in b.batches:
+            s = batch.s
+            Db = batch_rows(D, batch)                         # (G, s, k)
+            cs = np.cumsum(Db, axis=1)
+            k = np.arange(s, dtype=float)[None, :, None]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                z = (k * Db - (cs - Db)) / np.sqrt(k * (k + 1.0) * (1.0 - rho))
+            z[:, 0, :] = cs[:, -1, :] / math.sqrt(s * (1.0 + (s - 1.0) * rho))
+            store_batch_rows(out, batch, z)
+            logdet -= 0.5 * batch.idx.shape[0] * ((s - 1) * math.log1p(-rho)
+                                                  + math.log1p((s - 1) * rho))
         return out, logdet
 
     def whiten_exact(self, D: np.ndarray, par: ArrayLike) -> Tuple[np.ndarray, float]:
