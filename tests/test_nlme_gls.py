@@ -222,7 +222,7 @@ def test_apvar_and_intervals(case_id):
 
 def _print_input_from_nlme(fit, ref):
     """The printers' input with nlme's numbers (fitted(.) cases)."""
-    s = fit._print_input()
+    s = fit.print_input()
     s.coef = np.asarray(ref["coef"])
     s.se = np.asarray(ref["se"])
     s.vcov = np.asarray(ref["vcov"])

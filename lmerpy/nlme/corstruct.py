@@ -96,10 +96,11 @@ class CorStruct(Structure):
 
     def __init__(self, form: str = "~ 1", fixed: bool = False) -> None:
         self.form_text = form
-        self.form: StructureForm = parse_form(form, self._what(), "/")
-        self.fixed = _logical(fixed, self._what(), "fixed")
+        self.form: StructureForm = parse_form(form, self.call_text(), "/")
+        self.fixed = _logical(fixed, self.call_text(), "fixed")
 
-    def _what(self) -> str:
+    def call_text(self) -> str:
+        """The structure as a call, for messages: ``corAR1(form = ~ t | g)``."""
         return r_call(self.r_class, f"form = {getattr(self, 'form_text', '~ 1')}")
 
     def __repr__(self) -> str:
@@ -113,7 +114,7 @@ class CorStruct(Structure):
         return out._bind(data)
 
     def _bind(self, data):
-        what = self._what()
+        what = self.call_text()
         n = data.n
         if self.form.has_groups:
             codes, labels = data.groups(self.form, what)
@@ -306,9 +307,9 @@ class corCompSymm(CorStruct):
                  **kwargs: Any) -> None:
         unknown_keywords("corCompSymm", kwargs, ["value", "form", "fixed"])
         super().__init__(form, fixed)
-        self.value = _scalar(value, self._what(), "value")
+        self.value = _scalar(value, self.call_text(), "value")
         if abs(self.value) >= 1:
-            raise ArgumentError(f"{self._what()}: parameter in \"corCompSymm\" structure must "
+            raise ArgumentError(f"{self.call_text()}: parameter in \"corCompSymm\" structure must "
                                 f"be < 1 in absolute value (got {self.value})")
 
     def _check_covariate(self, what):
@@ -318,7 +319,7 @@ class corCompSymm(CorStruct):
         m = self.blocks.max_len
         self.inf = -1.0 / (m - 1) if m > 1 else -math.inf
         if self.value <= self.inf:
-            raise DataError(f"{self._what()}: initial value in \"corCompSymm\" must be greater "
+            raise DataError(f"{self.call_text()}: initial value in \"corCompSymm\" must be greater "
                             f"than {_num(self.inf)}")
         self._start = np.array([math.log((self.value - self.inf) / (1.0 - self.value))
                                 if m > 1 else 0.0])
@@ -399,9 +400,9 @@ class corAR1(CorStruct):
                  **kwargs: Any) -> None:
         unknown_keywords("corAR1", kwargs, ["value", "form", "fixed"])
         super().__init__(form, fixed)
-        self.value = _scalar(value, self._what(), "value")
+        self.value = _scalar(value, self.call_text(), "value")
         if abs(self.value) >= 1:
-            raise ArgumentError(f"{self._what()}: parameter in AR(1) structure must be between "
+            raise ArgumentError(f"{self.call_text()}: parameter in AR(1) structure must be between "
                                 f"-1 and 1 (got {self.value})")
         self._start = np.array([math.log((1 + self.value) / (1 - self.value))])
 
@@ -470,9 +471,9 @@ class corCAR1(CorStruct):
                  **kwargs: Any) -> None:
         unknown_keywords("corCAR1", kwargs, ["value", "form", "fixed"])
         super().__init__(form, fixed)
-        self.value = _scalar(value, self._what(), "value")
+        self.value = _scalar(value, self.call_text(), "value")
         if not 0 < self.value < 1:
-            raise ArgumentError(f"{self._what()}: parameter in CAR(1) structure must be between "
+            raise ArgumentError(f"{self.call_text()}: parameter in CAR(1) structure must be between "
                                 f"0 and 1 (got {self.value})")
         self._start = np.array([math.log(self.value / (1 - self.value))])
 
@@ -537,7 +538,7 @@ class corARMA(CorStruct):
                  fixed: bool = False, **kwargs: Any) -> None:
         unknown_keywords("corARMA", kwargs, ["value", "form", "p", "q", "fixed"])
         super().__init__(form, fixed)
-        what = self._what()
+        what = self.call_text()
         for nm, v in (("p", p), ("q", q)):
             if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) \
                     or v < 0 or v != int(v):
@@ -565,7 +566,7 @@ class corARMA(CorStruct):
         self.value = value
         self.r_class_given = "corARMA"
 
-    def _what(self) -> str:
+    def call_text(self) -> str:
         return r_call(getattr(self, "r_class_given", "corARMA"),
                       f"form = {getattr(self, 'form_text', '~ 1')}")
 
@@ -677,7 +678,7 @@ class corSymm(CorStruct):
         super().__init__(form, fixed)
         self.value = None if value is None else np.atleast_1d(np.asarray(value, dtype=float))
         if self.value is not None and np.max(np.abs(self.value)) >= 1:
-            raise ArgumentError(f"{self._what()}: initial values for \"corSymm\" must be "
+            raise ArgumentError(f"{self.call_text()}: initial values for \"corSymm\" must be "
                                 f"between -1 and 1")
 
     def _check_covariate(self, what):
@@ -699,14 +700,14 @@ class corSymm(CorStruct):
             self._start = np.zeros(npar)
         else:
             if self.value.size != npar:
-                raise DataError(f"{self._what()}: initial value for \"corSymm\" parameters of "
+                raise DataError(f"{self.call_text()}: initial value for \"corSymm\" parameters of "
                                 f"wrong dimension (got {self.value.size}, need {npar})")
             C = np.eye(M)
             rows, cols = self._lower_order()
             C[rows, cols] = self.value
             C[cols, rows] = self.value
             if np.any(np.linalg.eigvalsh(C) <= 0):
-                raise DataError(f"{self._what()}: initial values for \"corSymm\" do not define a "
+                raise DataError(f"{self.call_text()}: initial values for \"corSymm\" do not define a "
                                 f"positive-definite correlation structure")
             self._start = _symm_to_unconstrained(C)
         return self

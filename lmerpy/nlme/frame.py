@@ -36,7 +36,7 @@ def structure_forms(*structures) -> List[Tuple[Any, str]]:
         if s is None:
             continue
         for part in getattr(s, "parts", [s]):
-            out.append((part.form, part._what()))
+            out.append((part.form, part.call_text()))
     return out
 
 
@@ -253,7 +253,6 @@ def build_gls_frame(formula, data, correlation=None, weights=None, na_action: st
     n = X.shape[0]
     order = np.arange(n)
     if correlation is not None and correlation.form.has_groups:
-        what = correlation._what()
         codes, _labels = _factor_of([svals[g] for g in correlation.form.groups],
                                     list(correlation.form.group_texts))
         order = np.argsort(codes, kind="stable")

@@ -407,7 +407,7 @@ class GlsModel:
         return MarginalVarCov(C * np.outer(sd, sd))
 
     # ------------------------------------------------------------------ printing
-    def _print_input(self) -> GlsPrintInput:
+    def print_input(self) -> GlsPrintInput:
         pc, pv = self._split()
         fr = self.frame
         ll = self.logLik()
@@ -426,7 +426,7 @@ class GlsModel:
             var=self.weights.summary(pv) if self.weights is not None else None)
 
     def __str__(self) -> str:
-        return format_gls_print(self._print_input())
+        return format_gls_print(self.print_input())
 
     def __repr__(self) -> str:
         return self.__str__()
@@ -498,6 +498,6 @@ class GlsSummary:
         self._p = p
 
     def __str__(self) -> str:
-        return format_gls_summary(self.fit._print_input(), self._p)
+        return format_gls_summary(self.fit.print_input(), self._p)
 
     __repr__ = __str__

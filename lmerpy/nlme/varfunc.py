@@ -106,10 +106,11 @@ class VarFunc(Structure):
     def __init__(self, form: str, value: Any = None, fixed: Any = None,
                  default_form: str = "~ fitted(.)") -> None:
         self.form_text = form if form is not None else default_form
-        self.form: StructureForm = parse_form(self.form_text, self._what(), "*")
+        self.form: StructureForm = parse_form(self.form_text, self.call_text(), "*")
         self.needs_update = False
 
-    def _what(self) -> str:
+    def call_text(self) -> str:
+        """The function as a call, for messages: ``varPower(form = ~ x)``."""
         return r_call(self.r_class, f"form = {getattr(self, 'form_text', '')}")
 
     def __repr__(self) -> str:
@@ -165,7 +166,7 @@ def _covariate(self, data: StructureData):
         self.needs_update = True
         fv = data.fitted()
         return None if fv is None else np.asarray(fv, dtype=float)
-    return np.asarray(data.covariate(self.form, self._what()), dtype=float)
+    return np.asarray(data.covariate(self.form, self.call_text()), dtype=float)
 
 
 def _check_zero(cov, what: str, form: StructureForm, data: StructureData):
@@ -214,12 +215,12 @@ class varFixed(VarFunc):
         self.form = form
         self.needs_update = False
 
-    def _what(self) -> str:
+    def call_text(self) -> str:
         return r_call("varFixed", getattr(self, "form_text", "~ 1"))
 
     def _bind(self, data):
-        cov = np.asarray(data.covariate(self.form, self._what()), dtype=float)
-        _check_zero(cov, self._what(), self.form, data)
+        cov = np.asarray(data.covariate(self.form, self.call_text()), dtype=float)
+        _check_zero(cov, self.call_text(), self.form, data)
         self.w = 1.0 / np.sqrt(np.abs(cov))
 
     def weights(self, par: ArrayLike) -> np.ndarray:
@@ -256,7 +257,7 @@ class varIdent(VarFunc):
         unknown_keywords("varIdent", kwargs, ["value", "form", "fixed"])
         self.form_text = form
         super().__init__(form, default_form="~ 1")
-        what = self._what()
+        what = self.call_text()
         self.value = _named_values(value, what, "value", positive=True)
         self.fixed = _named_values(fixed, what, "fixed", positive=True)
         if self.fixed is not None and "" in self.fixed:
@@ -264,7 +265,7 @@ class varIdent(VarFunc):
                                 f"(a dict stratum -> ratio)")
 
     def _bind(self, data):
-        what = self._what()
+        what = self.call_text()
         self.index, names = _strata(data, self.form, what)
         self.n = data.n
         if names is None or len(names) == 1:
@@ -349,7 +350,7 @@ class _CovariateStrata(VarFunc):
         unknown_keywords(self.r_class, kwargs, ["value", "form", "fixed"])
         self.form_text = form
         super().__init__(form)
-        what = self._what()
+        what = self.call_text()
         if not self.form.has_covariate:
             raise ArgumentError(f"{what}: 'form' must have a covariate")
         self.value = _named_values(value, what, "value")
@@ -365,7 +366,7 @@ class _CovariateStrata(VarFunc):
                                         f"in 'form'")
 
     def _bind(self, data):
-        what = self._what()
+        what = self.call_text()
         self.n = data.n
         self.cov = _covariate(self, data)
         self._data = data
@@ -460,7 +461,7 @@ class varPower(_CovariateStrata):
 
     def _check_covariate(self, cov):
         if cov is not None and not self.form.fitted:
-            _check_zero(cov, self._what(), self.form, self._data)
+            _check_zero(cov, self.call_text(), self.form, self._data)
 
     def weights(self, par: ArrayLike) -> np.ndarray:
         if self.cov is None:
@@ -511,7 +512,7 @@ class varConstPower(VarFunc):
         unknown_keywords("varConstPower", kwargs, ["const", "power", "form", "fixed"])
         self.form_text = form
         super().__init__(form)
-        what = self._what()
+        what = self.call_text()
         if not self.form.has_covariate:
             raise ArgumentError(f"{what}: 'form' must have a covariate")
         self.values = {"const": _named_values(const, what, "const", positive=True),
@@ -524,7 +525,7 @@ class varConstPower(VarFunc):
                       for k, v in fixed.items()}
 
     def _bind(self, data):
-        what = self._what()
+        what = self.call_text()
         self.n = data.n
         self.cov = _covariate(self, data)
         index, names = _strata(data, self.form, what)
@@ -654,7 +655,7 @@ class varComb(VarFunc):
     def __repr__(self) -> str:
         return f"varComb({', '.join(repr(p) for p in self.parts)})"
 
-    def _what(self):
+    def call_text(self) -> str:
         return "varComb"
 
     def _bind(self, data):
