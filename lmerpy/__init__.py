@@ -54,6 +54,22 @@ _LAZY = {
     "profile": "lmerpy.inference",
     "bootMer": "lmerpy.inference",
     "PBmodcomp": "lmerpy.inference",
+    # nlme's models (lmerpy.nlme)
+    "nlme": "lmerpy",
+    "gls": "lmerpy.nlme",
+    "glsControl": "lmerpy.nlme",
+    "intervals": "lmerpy.nlme",
+    "varFixed": "lmerpy.nlme",
+    "varIdent": "lmerpy.nlme",
+    "varPower": "lmerpy.nlme",
+    "varExp": "lmerpy.nlme",
+    "varConstPower": "lmerpy.nlme",
+    "varComb": "lmerpy.nlme",
+    "corCompSymm": "lmerpy.nlme",
+    "corAR1": "lmerpy.nlme",
+    "corARMA": "lmerpy.nlme",
+    "corCAR1": "lmerpy.nlme",
+    "corSymm": "lmerpy.nlme",
 }
 _FUNCTIONS = ["fixef", "ranef", "coef", "VarCorr", "sigma", "logLik", "AIC", "BIC", "deviance",
               "REMLcrit", "nobs", "ngrps", "vcov", "fitted", "residuals", "resid", "df_residual",
@@ -65,7 +81,10 @@ def __getattr__(name):
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'lmerpy' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    if module == "lmerpy":                      # a sub-package (lmerpy.nlme)
+        value = importlib.import_module(f"lmerpy.{name}")
+    else:
+        value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
 

@@ -8,7 +8,7 @@ The checks:
 (a) **stage order**: a module imports only modules of its own or an earlier stage::
 
         base → formula → design → display → families → pls → optimize → models
-             → dask → inference → plot → api
+             → dask → inference → nlme → plot → api
 
     ``base`` are the helpers every stage uses (errors, warnings, argument validators, the
     type aliases of the annotations, the bundled data sets). ``display`` prints plain data the way R
@@ -20,6 +20,8 @@ The checks:
     package's front: ``lmerpy/__init__.py``, ``functions.py``, ``cli.py``, ``demo.py`` and
     ``_config.py`` (``show_config()`` asks the pls backend what it found). ``dask`` is the
     scale-out stage (fits on Dask DataFrames: it runs the models' steps on reduced blocks).
+    ``nlme`` (nlme's models: residual structures, gls) builds on the design, display,
+    optimize, models (``LogLik``) and inference stages; ``api`` exposes it.
 (b) **no import cycles** between modules (implicit imports of parent packages are not edges;
     Python runs a package's ``__init__`` before its modules anyway).
 
@@ -44,7 +46,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1] / "lmerpy"
 
 STAGES = ["base", "formula", "design", "display", "families", "pls", "optimize", "models",
-          "dask", "inference", "plot", "api"]
+          "dask", "inference", "nlme", "plot", "api"]
 RANK = {s: i for i, s in enumerate(STAGES)}
 TOP_LEVEL = {
     "lmerpy": "api", "lmerpy.__main__": "api", "lmerpy.cli": "api", "lmerpy.demo": "api",
@@ -54,6 +56,7 @@ TOP_LEVEL = {
     "lmerpy.families": "families",
 }
 PACKAGES = {"formula", "design", "display", "pls", "optimize", "models", "dask", "inference",
+            "nlme",
             "plot"}
 
 #: (importer, imported): why the edge is there although it goes against the stage order or

@@ -197,6 +197,12 @@ def anova(*models: MixedModel, names: Optional[Sequence[str]] = None, refit: boo
         Models fitted to data of different sizes (lme4's ``models were not all fitted to the
         same size of dataset``) or to different responses.
     """
+    first = next(iter(models), next(iter(named_models.values()), None))
+    if getattr(first, "r_class", None) == "gls":      # nlme's models bring their own anova
+        kw: dict = {"names": names} if names is not None else {}
+        if type is not None:
+            kw["type"] = type
+        return getattr(first, "anova_of")(*models, **kw, **named_models)
     refit = LOGICAL("refit", refit, "anova")
     fits = [m for m in models]
     extra = {k: v for k, v in named_models.items() if is_fit(v)}
