@@ -368,7 +368,7 @@ def glmm_design(request):
 def _factor_classes():
     from lmerpy.pls.factor import chooser
     from lmerpy.pls.factor.block_first import BlockFirstFactor
-    from lmerpy.pls.factor.cholmod import CholmodFactor, GlmmCholmodFactor
+    from lmerpy.pls.factor.cholmod import CholmodFactor
     from lmerpy.pls.factor.dense import DenseFactor
 
     def blocked(smap, blocks):
@@ -382,7 +382,7 @@ def _factor_classes():
            "block_first": block_first}
     if "cholmod" in BACKENDS:
         out["cholmod"] = lambda smap, blocks: CholmodFactor(smap)
-        out["glmm_cholmod"] = lambda smap, blocks: GlmmCholmodFactor(smap)
+        out["glmm_cholmod"] = lambda smap, blocks: CholmodFactor(smap, weights_vary=True)
     return out
 
 

@@ -9,7 +9,7 @@ precomputed products of the fixed Z'WZ. The index maps are built once per design
 
 Satisfies :class:`~.protocol.Factor`; :func:`.chooser.choose_factor` picks it
 (``weights_vary=True``) for crossed designs, :class:`.dense.DenseFactor` for small q and
-:class:`.cholmod.GlmmCholmodFactor` for large or deeply nested designs.
+:class:`.cholmod.CholmodFactor` for large or deeply nested designs.
 
 R equivalent: the ``L`` of lme4's ``merPredD`` (always CHOLMOD there).
 """

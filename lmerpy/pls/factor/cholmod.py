@@ -2,8 +2,8 @@
 
 The fill-reducing permutation P is chosen once (symbolic analysis at a θ where every template
 entry is nonzero); each θ only refactorises numerically, ``L L' = P A P'``.
-:class:`CholmodFactor` serves lmer (A's values from θ); :class:`GlmmCholmodFactor`, glmer's
-PIRLS (A's values change at every iteration: one CSC matrix kept, its values rewritten).
+:class:`CholmodFactor` serves lmer (A's values from θ) and glmer's PIRLS (A's values change at
+every iteration) with one CSC matrix kept, its values rewritten.
 
 R equivalent: ``Matrix::Cholesky(..., LDL = FALSE, super = NA)`` inside lme4's ``merPredD``
 (``updateL()``).
@@ -15,8 +15,7 @@ import warnings
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["cholmod_available", "cholmod_status", "CholmodFactor", "GlmmCholmodFactor", "SUPPORTED",
-           "MODULE_API",
+__all__ = ["cholmod_available", "cholmod_status", "CholmodFactor", "SUPPORTED", "MODULE_API",
            "FACTOR_API"]
 
 #: the scikit-sparse releases whose API this backend uses (``lmerpy[cholmod]`` pins them):
@@ -57,23 +56,33 @@ def cholmod_available():
 
 
 class CholmodFactor:
-    """CHOLMOD factor of A(θ) over a fixed pattern (see :class:`~.crossprod.ScalingMap`).
+    """CHOLMOD factor of A over a fixed pattern (see :class:`~.crossprod.ScalingMap`), for
+    lmer and glmer alike (lme4's ``merPredD``: one factorisation for both).
+
+    A is refactorised from one CSC matrix kept across calls (only its values are rewritten:
+    half the cost of a new matrix per call, the same numbers); log|A| is computed when first
+    asked (PIRLS needs the last iteration's only).
 
     Parameters
     ----------
     smap : ScalingMap
     analyze_values : ndarray
         Values on the pattern used for the symbolic analysis (every entry nonzero).
+    weights_vary : bool
+        True for glmer's PIRLS: A⁻¹B is one CHOLMOD solve (``solve_A``); False (lmer): the
+        two triangular solves of :meth:`solve_L` and :meth:`solve_Lt`. The two routes are
+        kept because their last bits may differ and the pinned fits were made with them.
     """
 
     name = "cholmod"
 
-    def __init__(self, smap, analyze_values=None, _factor=None):
+    def __init__(self, smap, analyze_values=None, _factor=None, weights_vary=False):
         from sksparse import cholmod
 
         self._cholmod = cholmod
         self.smap = smap
         self.q = smap.q
+        self.weights_vary = bool(weights_vary)
         if _factor is not None:
             self._f = _factor
         else:
@@ -83,28 +92,37 @@ class CholmodFactor:
                 warnings.simplefilter("ignore", cholmod.CholmodTypeConversionWarning)
                 self._f = cholmod.analyze(smap.lower_matrix(analyze_values), mode="auto")
         self.perm = np.asarray(self._f.P(), dtype=np.int64)
+        A = smap.lower_matrix(np.ones(smap.nnz))
+        self._A = A if A.has_canonical_format else None
+        self._pos = smap.lower_pos
         self._logdet = None
         self._values = None
 
     def __getstate__(self):  # CHOLMOD factors cannot be pickled: redo the analysis
-        return {"smap": self.smap}
+        return {"smap": self.smap, "weights_vary": self.weights_vary}
 
     def __setstate__(self, state):
-        self.__init__(state["smap"])
+        self.__init__(state["smap"], weights_vary=state.get("weights_vary", False))
 
     def copy(self):
         """An independent factor sharing the symbolic analysis (for ``with_response``)."""
-        return CholmodFactor(self.smap, _factor=self._f.copy())
+        return CholmodFactor(self.smap, _factor=self._f.copy(), weights_vary=self.weights_vary)
 
     def factor(self, values, theta=None):
         """Numeric factorisation of A with the given pattern values (θ is not needed)."""
-        A = self.smap.lower_matrix(values)
+        A = self._A
+        if A is None:
+            A = self.smap.lower_matrix(values)
+        else:
+            np.take(values, self._pos, out=A.data)
         self._f.cholesky_inplace(A)
         self._values = values
-        self._logdet = float(self._f.logdet())
+        self._logdet = None
 
     def logdet(self):
         """log|A| = log|L|² (lme4's ``ldL2``)."""
+        if self._logdet is None:
+            self._logdet = float(self._f.logdet())
         return self._logdet
 
     def solve_L(self, B):
@@ -122,8 +140,13 @@ class CholmodFactor:
         return np.asarray(self._f.apply_Pt(self._f.solve_Lt(C, use_LDLt_decomposition=False)))
 
     def solve_A(self, B):
-        """A⁻¹ B."""
-        return self.solve_Lt(self.solve_L(B))
+        """A⁻¹ B (one CHOLMOD solve when ``weights_vary``, else two triangular solves)."""
+        if not self.weights_vary:
+            return self.solve_Lt(self.solve_L(B))
+        B = np.asarray(B, dtype=float)
+        if B.shape[0] == 0:
+            return B.copy()
+        return np.asarray(self._f.solve_A(B))
 
     def L_matrix(self):
         """The lower-triangular factor L (CSC), L L' = A[perm][:, perm]."""
@@ -136,40 +159,3 @@ class CholmodFactor:
     def diagonal_blocks(self, row_offset, n_levels, n_columns):
         """None: no block formulas (see :mod:`lmerpy.pls.factor.inverse`)."""
         return None
-
-
-class GlmmCholmodFactor(CholmodFactor):
-    """CHOLMOD's factor for PIRLS (A's values change at every iteration): A is refactorised
-    from one CSC matrix kept across calls (only its values are rewritten: half the cost of a
-    new matrix per call), log|A| is computed only when asked (PIRLS needs the last
-    iteration's only) and A⁻¹b is one CHOLMOD solve."""
-
-    def __init__(self, smap, analyze_values=None, _factor=None):
-        super().__init__(smap, analyze_values, _factor)
-        A = smap.lower_matrix(np.ones(smap.nnz))
-        self._A = A if A.has_canonical_format else None
-        self._pos = smap.lower_pos
-
-    def copy(self):
-        return GlmmCholmodFactor(self.smap, _factor=self._f.copy())
-
-    def factor(self, values, theta=None):
-        A = self._A
-        if A is None:
-            A = self.smap.lower_matrix(values)
-        else:
-            np.take(values, self._pos, out=A.data)
-        self._f.cholesky_inplace(A)
-        self._values = values
-        self._logdet = None
-
-    def logdet(self):
-        if self._logdet is None:
-            self._logdet = float(self._f.logdet())
-        return self._logdet
-
-    def solve_A(self, B):
-        B = np.asarray(B, dtype=float)
-        if B.shape[0] == 0:
-            return B.copy()
-        return np.asarray(self._f.solve_A(B))

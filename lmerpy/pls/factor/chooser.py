@@ -28,7 +28,7 @@ import numpy as np
 from ...errors import LmerpyError
 from .block_first import BlockFirstFactor
 from .blocked import DENSE_Q, MAX_DENSE, BlockedFactor, blocked_plan
-from .cholmod import CholmodFactor, GlmmCholmodFactor, cholmod_available
+from .cholmod import CholmodFactor, cholmod_available
 from .dense import DenseFactor
 
 __all__ = ["BACKENDS", "THRESHOLDS", "Thresholds", "available_backends", "backend_key",
@@ -154,9 +154,8 @@ def choose_factor(smap, blocks, backend=None, weights_vary=False, candidate=None
     """
     key = backend_key(backend)
     T = THRESHOLDS[bool(weights_vary)]
-    cholmod = GlmmCholmodFactor if weights_vary else CholmodFactor
     if key == "cholmod":
-        return cholmod(smap)
+        return CholmodFactor(smap, weights_vary=weights_vary)
     blk, q2 = candidate if candidate is not None else scipy_candidate(smap, blocks,
                                                                       weights_vary)
     have_cholmod = cholmod_available()
@@ -164,7 +163,7 @@ def choose_factor(smap, blocks, backend=None, weights_vary=False, candidate=None
                             or q2 <= T.cheap_q2 or dense_block_density(blk) >= T.min_density):
         return blk
     if key != "scipy" and have_cholmod:
-        return cholmod(smap)
+        return CholmodFactor(smap, weights_vary=weights_vary)
     if key == "scipy":
         raise LmerpyError(
             f"backend 'scipy' holds the random effects outside the largest term in a dense "

@@ -11,11 +11,10 @@ Implementations:
 
 * :class:`~.blocked.BlockedFactor` — lmer, SciPy only: the largest term first, the rest one
   dense block (all of A dense when q is small);
-* :class:`~.cholmod.CholmodFactor` — lmer, CHOLMOD as lme4;
+* :class:`~.cholmod.CholmodFactor` — lmer and glmer, CHOLMOD as lme4 (one CSC matrix kept);
 * :class:`~.dense.DenseFactor` — glmer, all of A dense (small q);
 * :class:`~.block_first.BlockFirstFactor` — glmer, the largest term first, a dense Schur
   complement;
-* :class:`~.cholmod.GlmmCholmodFactor` — glmer, CHOLMOD with one CSC matrix kept.
 
 The LMM factors may take θ and build A's pieces from precomputed products of the constant
 Z'WZ; the GLMM factors take A's values only (W changes at every PIRLS iteration). A⁻¹ is

@@ -122,7 +122,7 @@ class GlmmStructure:
     Zt : scipy.sparse.csc_matrix (q, n)
     smap : ScalingMap
         A's fixed pattern (and positions in it).
-    factor : DenseFactor, BlockFirstFactor or GlmmCholmodFactor
+    factor : DenseFactor, BlockFirstFactor or CholmodFactor
         (:class:`~.protocol.Factor`, chosen by :func:`~.chooser.choose_factor`)
     inverse : SparseInverse
         A⁻¹'s diagonal blocks at the factor's last factorisation (:mod:`.inverse`).
