@@ -473,7 +473,7 @@ def test_choose_factor_table(ref_design, weights_vary):
     elif "cholmod" not in BACKENDS:
         assert fac is cand
     else:
-        cheap = q2 <= T.cheap_q2 or chooser.dense_block_density(cand) >= T.min_density
+        cheap = q2 <= T.cheap_q2 or cand.dense_block_density() >= T.min_density
         assert (fac is cand) == (cand is not None and cheap)
         if fac is not cand:
             assert fac.name == "cholmod"

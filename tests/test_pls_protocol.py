@@ -57,6 +57,30 @@ def test_glmm_deviance_satisfies_the_protocol(cbpp_design):
     assert isinstance(dev1.S.factor, Factor)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_lmer_and_glmer_factors_are_one_family(sleepstudy_design, cbpp_design, backend):
+    """lmer and glmer take their factor from one chooser and one class family; with CHOLMOD
+    both hold the same class (lme4's merPredD), glmer's with the one-solve A⁻¹B."""
+    from lmerpy.pls.factor.base import FactorBase, FirstTermFactor
+    from lmerpy.pls.factor.block_first import BlockFirstFactor
+    from lmerpy.pls.factor.blocked import BlockedFactor
+    from lmerpy.pls.glmm.pirls import GlmmStructure
+    lmm = LmmDeviance(sleepstudy_design, backend=backend).factor
+    glmm = GlmmStructure(cbpp_design, backend=backend).factor
+    for fac in (lmm, glmm):
+        assert isinstance(fac, FactorBase), type(fac).__name__
+    assert issubclass(BlockedFactor, FirstTermFactor)
+    assert issubclass(BlockFirstFactor, FirstTermFactor)
+    if backend == "cholmod":
+        assert type(lmm) is type(glmm)
+        assert (lmm.weights_vary, glmm.weights_vary) == (False, True)
+        assert lmm.copy().weights_vary is False and glmm.copy().weights_vary is True
+        b = np.arange(1.0, glmm.q + 1.0)
+        glmm.factor(GlmmStructure(cbpp_design, backend=backend).smap.values(np.array([0.7])))
+        np.testing.assert_allclose(glmm.solve_A(b), glmm.solve_Lt(glmm.solve_L(b)),
+                                   rtol=1e-13)
+
+
 def test_names_start_and_bounds_are_lme4s(sleepstudy_design, cbpp_design):
     dev = LmmDeviance(sleepstudy_design)
     assert dev.names == ["Subject.(Intercept)", "Subject.Days.(Intercept)", "Subject.Days"]

@@ -21,13 +21,14 @@ from scipy.linalg import blas
 
 from ...errors import LmerpyError
 from ..crossprod import unique_sorted
+from .base import FirstTermFactor
 from .dense import apply_level_inverse, chol_lower, trsm
 from .inverse import level_blocks
 
 __all__ = ["BlockFirstFactor"]
 
 
-class BlockFirstFactor:
+class BlockFirstFactor(FirstTermFactor):
     """The largest term's block first (block-diagonal by level), the rest as a dense Schur
     complement.
 
@@ -198,9 +199,6 @@ class BlockFirstFactor:
         out[self.I1] = apply_level_inverse(self.L1inv, C1, transpose=True)
         return out[:, 0] if vec else out
 
-    def solve_A(self, B):
-        return self.solve_Lt(self.solve_L(B))
-
     def L_matrix(self):
         """L in the permuted order (L L' = A[perm][:, perm])."""
         nl, p1 = self.nl, self.p1
@@ -213,9 +211,9 @@ class BlockFirstFactor:
         F = sp.csr_matrix(self.Fd) if self.Fd is not None else self.F
         return sp.csc_matrix(sp.bmat([[sp.tril(L1), None], [F, L22]]))
 
-    def inverse_on_pattern(self):
-        """None: no formulas for A⁻¹ on the whole pattern (see :mod:`.inverse`)."""
-        return None
+    def dense_block_density(self):
+        """Structural density of the Schur complement's lower triangle."""
+        return self.schur_density
 
     def diagonal_blocks(self, rows_start, nlev, ncol):
         """Diagonal blocks (nlev, ncol, ncol) of A⁻¹ starting at original row ``rows_start``."""

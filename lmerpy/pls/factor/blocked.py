@@ -29,6 +29,7 @@ import scipy.sparse as sp
 from scipy.linalg import blas, lapack
 
 from ...errors import LmerpyError
+from .base import FirstTermFactor
 from .blocked_inverse import block_traces, inverse_on_pattern
 from .blocked_layout import Layout, sparse_F
 from .blocked_sparse import SparseFFT
@@ -76,7 +77,7 @@ def blocked_plan(smap, blocks, max_dense=MAX_DENSE):
     return t, q2, True
 
 
-class BlockedFactor:
+class BlockedFactor(FirstTermFactor):
     """Blocked factor of A(θ) (see the module docstring); same interface as CholmodFactor.
 
     Parameters
@@ -371,9 +372,6 @@ class BlockedFactor:
         out[st.I1] = apply_level_inverse(self.L1inv, r1, transpose=True)
         return out.ravel() if vec else out
 
-    def solve_A(self, B):
-        return self.solve_Lt(self.solve_L(B))
-
     def L_matrix(self):
         """L (CSC, lower triangular) in the permuted order; L L' = A[perm][:, perm]."""
         st = self.st
@@ -409,10 +407,9 @@ class BlockedFactor:
         """A⁻¹'s values on the full pattern of A (the sparse inverse subset)."""
         return inverse_on_pattern(self)
 
-    def diagonal_blocks(self, row_offset, n_levels, n_columns):
-        """None: the diagonal blocks come from :meth:`inverse_on_pattern` (see
-        :mod:`lmerpy.pls.factor.inverse`)."""
-        return None
+    def dense_block_density(self):
+        """Structural density of the dense block's lower triangle."""
+        return self.st.density()
 
     def block_traces(self, blocks, overwrite=False):
         """Σ_g (A⁻¹)_gg per term (p_t×p_t arrays, ``blocks``' order), or None (see

@@ -15,6 +15,8 @@ import warnings
 import numpy as np
 import scipy.sparse as sp
 
+from .base import FactorBase
+
 __all__ = ["cholmod_available", "cholmod_status", "CholmodFactor", "SUPPORTED", "MODULE_API",
            "FACTOR_API"]
 
@@ -55,7 +57,7 @@ def cholmod_available():
     return cholmod_status()[0]
 
 
-class CholmodFactor:
+class CholmodFactor(FactorBase):
     """CHOLMOD factor of A over a fixed pattern (see :class:`~.crossprod.ScalingMap`), for
     lmer and glmer alike (lme4's ``merPredD``: one factorisation for both).
 
@@ -152,10 +154,3 @@ class CholmodFactor:
         """The lower-triangular factor L (CSC), L L' = A[perm][:, perm]."""
         return sp.csc_matrix(self._f.L())
 
-    def inverse_on_pattern(self):
-        """None: CHOLMOD has no sparse inverse subset (see :mod:`lmerpy.pls.factor.inverse`)."""
-        return None
-
-    def diagonal_blocks(self, row_offset, n_levels, n_columns):
-        """None: no block formulas (see :mod:`lmerpy.pls.factor.inverse`)."""
-        return None

@@ -122,15 +122,6 @@ def scipy_candidate(smap, blocks, weights_vary=False) -> Tuple[Optional[object],
     return BlockFirstFactor(smap, blocks, first), q2
 
 
-def dense_block_density(fac):
-    """Structural density of the SciPy factor's dense block (lower triangle)."""
-    if isinstance(fac, BlockedFactor):
-        return fac.st.density()
-    if isinstance(fac, BlockFirstFactor):
-        return fac.schur_density
-    return 1.0
-
-
 def choose_factor(smap, blocks, backend=None, weights_vary=False, candidate=None):
     """The factor for A's pattern (see the module docstring for the rule).
 
@@ -160,7 +151,7 @@ def choose_factor(smap, blocks, backend=None, weights_vary=False, candidate=None
                                                                       weights_vary)
     have_cholmod = cholmod_available()
     if blk is not None and (key == "scipy" or not have_cholmod or smap.q <= T.dense_q
-                            or q2 <= T.cheap_q2 or dense_block_density(blk) >= T.min_density):
+                            or q2 <= T.cheap_q2 or blk.dense_block_density() >= T.min_density):
         return blk
     if key != "scipy" and have_cholmod:
         return CholmodFactor(smap, weights_vary=weights_vary)

@@ -13,6 +13,7 @@ import scipy.sparse as sp
 from scipy.linalg import lapack
 
 from ...errors import LmerpyError
+from .base import FactorBase
 from .inverse import level_blocks
 
 __all__ = ["DenseFactor", "apply_level_inverse", "chol_lower", "trsm"]
@@ -45,7 +46,7 @@ def chol_lower(M):
     return L
 
 
-class DenseFactor:
+class DenseFactor(FactorBase):
     """A held dense (small q)."""
 
     name = "dense"
@@ -83,10 +84,6 @@ class DenseFactor:
 
     def solve_Lt(self, C):
         return trsm(self.L, C, trans=True)
-
-    def solve_A(self, B):
-        """A⁻¹B: LAPACK's dpotrs (the two triangular solves of solve_L and solve_Lt)."""
-        return self.solve_Lt(self.solve_L(B))
 
     def L_matrix(self):
         return sp.csc_matrix(np.tril(self.L))

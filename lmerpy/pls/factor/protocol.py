@@ -14,7 +14,9 @@ Implementations:
 * :class:`~.cholmod.CholmodFactor` — lmer and glmer, CHOLMOD as lme4 (one CSC matrix kept);
 * :class:`~.dense.DenseFactor` — glmer, all of A dense (small q);
 * :class:`~.block_first.BlockFirstFactor` — glmer, the largest term first, a dense Schur
-  complement;
+  complement.
+
+All of them belong to one class family (:mod:`.base`: ``FactorBase``, ``FirstTermFactor``).
 
 The LMM factors may take θ and build A's pieces from precomputed products of the constant
 Z'WZ; the GLMM factors take A's values only (W changes at every PIRLS iteration). A⁻¹ is
