@@ -70,6 +70,8 @@ _LAZY = {
     "corARMA": "lmerpy.nlme",
     "corCAR1": "lmerpy.nlme",
     "corSymm": "lmerpy.nlme",
+    "r2_nakagawa": "lmerpy.toolkit",
+    "icc": "lmerpy.toolkit",
 }
 _FUNCTIONS = ["fixef", "ranef", "coef", "VarCorr", "sigma", "logLik", "AIC", "BIC", "deviance",
               "REMLcrit", "nobs", "ngrps", "vcov", "fitted", "residuals", "resid", "df_residual",
