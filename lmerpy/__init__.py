@@ -72,6 +72,12 @@ _LAZY = {
     "corSymm": "lmerpy.nlme",
     "r2_nakagawa": "lmerpy.toolkit",
     "icc": "lmerpy.toolkit",
+    "tidy": "lmerpy.toolkit",
+    "glance": "lmerpy.toolkit",
+    "augment": "lmerpy.toolkit",
+    "compare": "lmerpy.toolkit",
+    "hatvalues": "lmerpy.toolkit",
+    "cooks_distance": "lmerpy.toolkit",
 }
 _FUNCTIONS = ["fixef", "ranef", "coef", "VarCorr", "sigma", "logLik", "AIC", "BIC", "deviance",
               "REMLcrit", "nobs", "ngrps", "vcov", "fitted", "residuals", "resid", "df_residual",

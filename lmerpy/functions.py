@@ -6,7 +6,7 @@ same name, whose documentation applies.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Dict
+from typing import TYPE_CHECKING, Any, Dict, Union
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -53,14 +53,23 @@ def logLik(fit: FittedModel, *args: Any, **kwargs: Any) -> LogLik:
     return fit.logLik(*args, **kwargs)
 
 
-def AIC(fit: FittedModel) -> float:
-    """R: ``AIC(fit)``. Same as ``fit.AIC()``."""
-    return fit.AIC()
+def AIC(*fits: FittedModel, **named: FittedModel) -> Union[float, pd.DataFrame]:
+    """R: ``AIC(fit)``: same as ``fit.AIC()``. With several models, ``AIC(m1, m2, ...)`` or
+    ``AIC(m1=fit1, m2=fit2)``, R's data frame: columns ``df`` and ``AIC``, one row per model
+    (see :func:`lmerpy.toolkit.information_table`)."""
+    if len(fits) == 1 and not named:
+        return fits[0].AIC()
+    from .toolkit import information_table
+    return information_table("AIC", *fits, **named)
 
 
-def BIC(fit: FittedModel) -> float:
-    """R: ``BIC(fit)``. Same as ``fit.BIC()``."""
-    return fit.BIC()
+def BIC(*fits: FittedModel, **named: FittedModel) -> Union[float, pd.DataFrame]:
+    """R: ``BIC(fit)``: same as ``fit.BIC()``; with several models R's data frame (``df``,
+    ``BIC``), as :func:`AIC`."""
+    if len(fits) == 1 and not named:
+        return fits[0].BIC()
+    from .toolkit import information_table
+    return information_table("BIC", *fits, **named)
 
 
 def deviance(fit: FittedModel, *args: Any, **kwargs: Any) -> float:
