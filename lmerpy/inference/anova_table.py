@@ -53,6 +53,10 @@ class AnovaTable(pd.DataFrame):
     def __repr__(self):
         return self.to_text()
 
+    def _repr_html_(self):
+        from ..display.html import pre_html
+        return pre_html(self.__str__())
+
 
 def anova_table(values, index, columns, heading) -> AnovaTable:
     """An :class:`AnovaTable` of ``values`` (rows ``index``, ``columns``) with R's heading."""

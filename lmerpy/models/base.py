@@ -20,6 +20,7 @@ from .ranef import RanEf, build_coef, build_ranef
 from .varcorr import VarCorr
 
 _TOL = Number(lower=0)
+_ALPHA = Number(lower=0, upper=1)
 _MATRIX_TYPE = Choice(("fixed", "random", "randomListRaw"))
 
 if TYPE_CHECKING:
@@ -262,6 +263,84 @@ class MixedModel:
 
     def __repr__(self) -> str:
         return self.__str__()
+
+    def _repr_html_(self) -> str:
+        from ..display.html import pre_html
+        return pre_html(self.__str__())
+
+    # ------------------------------------------------------------------ Python conventions
+    # statsmodels' result-object names, alongside R's (which stay primary). ``nobs()`` and
+    # ``resid()`` stay R's methods (callable, as lmerpy.nobs/lmerpy.resid call them).
+    @property
+    def params(self) -> pd.Series:
+        """The fixed-effects estimates β̂ (``fixef()``; statsmodels' ``params``)."""
+        return self.fixef()
+
+    @property
+    def bse(self) -> pd.Series:
+        """Standard errors of β̂ (``sqrt(diag(vcov()))``; statsmodels' ``bse``)."""
+        return pd.Series(np.sqrt(np.diag(self.vcov().to_numpy())), index=self.fixef().index)
+
+    @property
+    def tvalues(self) -> pd.Series:
+        """β̂ / SE: lme4's ``t value`` (``z value`` for GLMMs without a scale parameter)."""
+        return self.params / self.bse
+
+    @property
+    def pvalues(self) -> pd.Series:
+        """Two-sided p-values of the fixed effects: Satterthwaite's t tests for linear mixed
+        models (lmerTest's ``summary(fit)``), asymptotic z tests for GLMMs (lme4's
+        ``summary(fit)``; GLMMs with a scale parameter too, as z)."""
+        if getattr(self, "r_kind", "lmer") == "lmer":
+            tab = self.summary(ddf="Satterthwaite").coefficients
+            return pd.Series(tab["Pr(>|t|)"].to_numpy(), index=self.fixef().index)
+        from scipy.stats import norm
+        return pd.Series(2.0 * norm.sf(np.abs(self.tvalues.to_numpy())),
+                         index=self.fixef().index)
+
+    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
+        """Wald confidence intervals of the fixed effects at level 1 − ``alpha`` (normal
+        quantiles, as R's ``confint(fit, parm = "beta_", method = "Wald")``); columns 0 and 1
+        as statsmodels' ``conf_int()``."""
+        from scipy.stats import norm
+        alpha = _ALPHA("alpha", alpha, "conf_int")
+        if not 0 < alpha < 1:
+            from ..errors import ArgumentError
+            raise ArgumentError(f"conf_int: 'alpha' must be strictly between 0 and 1; got "
+                                f"{alpha!r}")
+        z = norm.ppf(1.0 - alpha / 2.0)
+        est, se = self.params, self.bse
+        return pd.DataFrame({0: est - z * se, 1: est + z * se})
+
+    @property
+    def llf(self) -> float:
+        """The log-likelihood (``float(logLik())``: the REML criterion's for REML fits)."""
+        return float(self.logLik())
+
+    @property
+    def aic(self) -> float:
+        """``AIC()``."""
+        return self.AIC()
+
+    @property
+    def bic(self) -> float:
+        """``BIC()``."""
+        return self.BIC()
+
+    @property
+    def fittedvalues(self) -> pd.Series:
+        """``fitted()``: conditional fitted values on the response scale."""
+        return self.fitted()
+
+    @property
+    def resid_response(self) -> pd.Series:
+        """``residuals(type="response")``: y − fitted."""
+        return self.residuals(type="response")
+
+    @property
+    def resid_pearson(self) -> pd.Series:
+        """``residuals(type="pearson")``."""
+        return self.residuals(type="pearson")
 
     # ------------------------------------------------------------------ helpers
     def _lambdat(self):

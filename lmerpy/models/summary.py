@@ -157,3 +157,7 @@ class ModelSummary:
 
     def __repr__(self) -> str:
         return self.__str__()
+
+    def _repr_html_(self) -> str:
+        from ..display.html import pre_html
+        return pre_html(self.__str__())

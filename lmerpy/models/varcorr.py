@@ -152,3 +152,7 @@ class VarCorr:
 
     def __repr__(self) -> str:
         return self.format()
+
+    def _repr_html_(self) -> str:
+        from ..display.html import pre_html
+        return pre_html(self.format())

@@ -7,7 +7,7 @@ Confidence intervals are Wald intervals (normal quantiles), as broom.mixed compu
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, List, Sequence, Union
+from typing import TYPE_CHECKING, Any, List, Sequence, Union
 
 import numpy as np
 import pandas as pd
@@ -149,7 +149,7 @@ def tidy(fit: MixedModel, effects: Union[str, Sequence[str], None] = None,
     return out
 
 
-def glance(fit: MixedModel) -> pd.DataFrame:
+def glance(fit: Any) -> pd.DataFrame:
     """R: ``broom.mixed::glance(fit)``: one row with nobs, sigma, logLik, AIC, BIC, REMLcrit
     (REML fits) or deviance (ML and GLMM fits), df.residual."""
     ll = fit.logLik()

@@ -81,15 +81,14 @@ def _observation_level(term, n_obs: int, ngrps: Dict[str, int]) -> bool:
 def get_variance(fit: MixedModel, tolerance: float = 1e-5) -> VarianceComponents:
     """R: ``insight::get_variance(fit, tolerance = 1e-5)``: see the module's documentation."""
     tolerance = TOLERANCE("tolerance", tolerance, "get_variance")
-    X = fit.model_matrix("fixed")
+    Xa = np.asarray(fit.getME("X"), dtype=float)
     beta = fit.fixef()
-    eta = X.to_numpy() @ beta.to_numpy()
+    eta = Xa @ beta.to_numpy()
     n = eta.shape[0]
     var_fixed = float(np.var(eta, ddof=1)) if n > 1 else 0.0
     glmm = is_glmm(fit)
     ngrps = {k: int(v) for k, v in fit.ngrps().items()}
-    colnames = list(X.columns)
-    Xa = X.to_numpy()
+    colnames = list(beta.index)
     intercepts: Dict[str, float] = {}
     slopes: Dict[str, float] = {}
     var_random = 0.0
@@ -136,7 +135,7 @@ def get_variance(fit: MixedModel, tolerance: float = 1e-5) -> VarianceComponents
 def _distribution_variance(fit: MixedModel) -> float:
     if not is_glmm(fit):
         return float(fit.sigma()) ** 2
-    fam = fit.family
+    fam = getattr(fit, "family")
     name, link = fam.family, fam.link
     if name == "binomial" and link in _BINOMIAL:
         return _BINOMIAL[link]
