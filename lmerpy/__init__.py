@@ -78,6 +78,9 @@ _LAZY = {
     "compare": "lmerpy.toolkit",
     "hatvalues": "lmerpy.toolkit",
     "cooks_distance": "lmerpy.toolkit",
+    "emmeans": "lmerpy.toolkit",
+    "pairs": "lmerpy.toolkit",
+    "contrast": "lmerpy.toolkit",
 }
 _FUNCTIONS = ["fixef", "ranef", "coef", "VarCorr", "sigma", "logLik", "AIC", "BIC", "deviance",
               "REMLcrit", "nobs", "ngrps", "vcov", "fitted", "residuals", "resid", "df_residual",

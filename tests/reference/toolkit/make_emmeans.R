@@ -1,0 +1,45 @@
+# Goldens for lmerpy.emmeans / pairs (issue 16): emmeans 1.8.4-1 with pbkrtest 0.5.2 (Kenward-Roger
+# df, emmeans' default for lmer fits) and lme4 1.1-31.
+#
+# Run from the repository root:  Rscript tests/reference/toolkit/make_emmeans.R
+# Writes tests/reference/toolkit/emmeans/ID.json.
+
+source(file.path("tests", "reference", "r", "common.R"))
+suppressPackageStartupMessages(library(emmeans))
+OUT <- file.path(REF_DIR, "toolkit", "emmeans")
+emm_options(msg.interaction = FALSE)
+
+columns <- function(df) {
+  df <- as.data.frame(df, stringsAsFactors = FALSE)
+  out <- lapply(df, function(col) {
+    if (is.factor(col)) col <- as.character(col)
+    if (is.numeric(col)) return(num_or_null(col))
+    I(as.list(ifelse(is.na(col), NA, col)))
+  })
+  list(names = I(names(df)), columns = out)
+}
+text_of <- function(x) paste(capture.output(print(x)), collapse = "\n")
+
+case <- function(id, formula, data, specs, by = NULL, mode = "kenward-roger") {
+  df <- load_data(data)
+  fit <- lmer(as.formula(formula), df)
+  em <- emmeans(fit, specs, by = by, lmer.df = mode)
+  out <- list(id = id, formula = formula, data = data, specs = I(specs), by = by,
+              lmer_df = mode, theta = arr(getME(fit, "theta")),
+              emmeans = columns(summary(em)), emmeans_text = text_of(em))
+  for (adj in c("tukey", "none", "bonferroni")) {
+    pr <- pairs(em, adjust = adj)
+    out[[paste0("pairs_", adj)]] <- columns(summary(pr))
+    out[[paste0("pairs_", adj, "_text")]] <- text_of(pr)
+  }
+  write_case(out, OUT, id)
+}
+
+case("penicillin_treat", "yield ~ treat + (1 | blend)", "bhh_penicillin", "treat")
+case("nested_trt_covariate", "y ~ trt + x + (1 | a/b)", "synth_nested", "trt")
+case("groups_f", "y ~ f * dose + x + (1 | g)", "synth_groups", "f")
+case("groups_f_by_dose", "y ~ f * dose + x + (1 | g)", "synth_groups", "f", by = "dose")
+case("nested_trt_satterthwaite", "y ~ trt + x + (1 | a/b)", "synth_nested", "trt",
+     mode = "satterthwaite")
+case("nested_trt_asymptotic", "y ~ trt + x + (1 | a/b)", "synth_nested", "trt",
+     mode = "asymptotic")

@@ -1,0 +1,122 @@
+"""emmeans and pairs against emmeans 1.8.4-1 + pbkrtest 0.5.2 with lme4 1.1-31
+(tests/reference/toolkit/emmeans, made by make_emmeans.R), at lme4's θ̂.
+
+Tolerances: estimates, SEs and confidence limits 1e-6 relative; Kenward–Roger and
+Satterthwaite df 1e-4 relative (the issue's acceptance); t/z ratios 1e-6; p-values 1e-5
+relative or 1e-9 absolute (Tukey's from scipy's studentized range, R's ptukey).
+"""
+import json
+import warnings
+from functools import lru_cache
+
+import numpy as np
+import pytest
+
+import lmerpy
+from _compare import fit_at_lme4_theta
+from _reference import REF, load_case_data
+from lmerpy.errors import ArgumentError, LmerpyError, UnknownColumnError
+from lmerpy.toolkit import contrast, emmeans, pairs
+
+DIR = REF / "toolkit" / "emmeans"
+CASES = sorted(p.stem for p in DIR.glob("*.json"))
+COLUMN_TOL = {"df": (1e-4, 0.0), "p.value": (1e-5, 1e-9)}
+
+
+@lru_cache(maxsize=None)
+def _ref(case):
+    return json.loads((DIR / f"{case}.json").read_text())
+
+
+@lru_cache(maxsize=None)
+def _fit(case):
+    ref = _ref(case)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = lmerpy.lmer(ref["formula"], load_case_data({"data": ref["data"]}))
+    return fit_at_lme4_theta(fit, ref["theta"])
+
+
+def _em(case):
+    ref = _ref(case)
+    return emmeans(_fit(case), ref["specs"], by=ref["by"], lmer_df=ref["lmer_df"])
+
+
+def assert_table(got, want):
+    assert list(got.columns) == want["names"]
+    for name in want["names"]:
+        w = want["columns"][name]
+        if isinstance(w[0], str):
+            assert [str(x) for x in got[name]] == w, name
+            continue
+        rtol, atol = COLUMN_TOL.get(name, (1e-6, 1e-12))
+        wv = np.array([np.inf if x is None else x for x in w], dtype=float)  # R's Inf df
+        np.testing.assert_allclose(got[name].to_numpy(dtype=float), wv, rtol=rtol, atol=atol,
+                                   err_msg=name)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_emmeans_table(case):
+    assert_table(_em(case).table, _ref(case)["emmeans"])
+
+
+@pytest.mark.parametrize("adjust", ["tukey", "none", "bonferroni"])
+@pytest.mark.parametrize("case", CASES)
+def test_pairs(case, adjust):
+    assert_table(pairs(_em(case), adjust=adjust), _ref(case)[f"pairs_{adjust}"])
+
+
+def test_contrast_pairwise_is_pairs():
+    em = _em("penicillin_treat")
+    got = contrast(em, method="pairwise")
+    np.testing.assert_array_equal(got["p.value"], pairs(em)["p.value"])
+    with pytest.raises(ArgumentError, match="poly"):
+        contrast(em, method="poly")
+
+
+def test_holm_and_sidak_adjust_the_raw_p_values():
+    em = _em("penicillin_treat")
+    raw = pairs(em, adjust="none")["p.value"].to_numpy()
+    m = raw.size
+    np.testing.assert_allclose(pairs(em, adjust="sidak")["p.value"], 1 - (1 - raw) ** m)
+    holm = pairs(em, adjust="holm")["p.value"].to_numpy()
+    order = np.argsort(raw)
+    want = np.maximum.accumulate(np.minimum(1, (m - np.arange(m)) * raw[order]))
+    np.testing.assert_allclose(holm[order], want)
+
+
+@pytest.mark.parametrize("kwargs, error, culprit", [
+    ({"specs": "nope"}, UnknownColumnError, "nope"),
+    ({"specs": "x"}, ArgumentError, "'x' is numeric"),
+    ({"specs": "trt", "by": 3}, ArgumentError, "by"),
+    ({"specs": "trt", "lmer_df": "kr"}, ArgumentError, "lmer_df"),
+    ({"specs": "trt", "level": 1.0}, ArgumentError, "level"),
+])
+def test_bad_arguments(kwargs, error, culprit):
+    with pytest.raises(error, match=culprit):
+        emmeans(_fit("nested_trt_covariate"), **kwargs)
+
+
+def test_pairs_bad_arguments():
+    with pytest.raises(ArgumentError, match="adjust"):
+        pairs(_em("penicillin_treat"), adjust="scheffe")
+    with pytest.raises(ArgumentError, match="emmeans"):
+        pairs("treat")
+
+
+def test_kenward_roger_needs_reml_and_glmms_refused():
+    ref = _ref("nested_trt_covariate")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ml = lmerpy.lmer(ref["formula"], load_case_data({"data": ref["data"]}), REML=False)
+        gm = lmerpy.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
+                          lmerpy.datasets.load("cbpp"), family=lmerpy.binomial)
+    with pytest.raises(LmerpyError, match="REML"):
+        emmeans(ml, "trt")
+    assert emmeans(ml, "trt", lmer_df="satterthwaite").table.shape == (3, 6)
+    with pytest.raises(ArgumentError, match="glmerMod"):
+        emmeans(gm, "period")
+
+
+def test_top_level_names():
+    assert lmerpy.emmeans is emmeans and lmerpy.pairs is pairs and lmerpy.contrast is contrast
