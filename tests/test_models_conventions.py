@@ -1,6 +1,6 @@
 """statsmodels-style names on fitted models (issue 16): params, bse, tvalues, pvalues,
 conf_int(), llf, aic, bic, fittedvalues, resid_response, resid_pearson; and Jupyter's
-``_repr_html_`` on fits, summaries, VarCorr and anova tables. Numbers against R's
+``_repr_html_`` on fits, summaries, VarCorr and anova tables; ``ranef()`` by position. Numbers against R's
 (tests/reference/toolkit: broom.mixed's tidy, logLik/AIC/BIC) at lme4's optimum, 1e-6
 relative (GLMM standard errors, z and Wald limits 2e-5 and p-values 1e-3: see
 test_toolkit_tidy)."""
@@ -82,3 +82,17 @@ def test_repr_html_is_escaped_printed_text():
                         .replace(">", "&gt;").replace('"', "&quot;").replace("'", "&#x27;")
                         + "</pre>")
     assert "Pr(&gt;|z|)" in fitted("cbpp_logit").summary()._repr_html_()
+
+
+def test_ranef_by_position():
+    fit = fitted("pastes_nested")
+    re = fit.ranef()
+    names = list(re)
+    for i, name in enumerate(names):
+        assert re[i] is re[name]
+    assert re[-1] is re[names[-1]]
+    assert re[np.int64(0)] is re[names[0]]
+    with pytest.raises(ArgumentError, match=r"position 2 is out of range.*cask:batch, batch"):
+        re[2]
+    with pytest.raises(KeyError):
+        re[True]

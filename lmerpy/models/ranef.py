@@ -6,7 +6,7 @@ condsd); ``coef(fit)``.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, ItemsView, Iterator, KeysView, List, Optional, ValuesView
+from typing import Any, Dict, ItemsView, Iterator, KeysView, List, Optional, Union, ValuesView
 
 import numpy as np
 import pandas as pd
@@ -27,7 +27,16 @@ class RanEf:
         self.frames = frames
         self.postvar = postvar or {}
 
-    def __getitem__(self, key: str) -> pd.DataFrame:
+    def __getitem__(self, key: Union[str, int]) -> pd.DataFrame:
+        """By grouping-factor name, ``ranef(fit)["Subject"]``, or by position,
+        ``ranef(fit)[0]`` (R's ``ranef(fit)[[1]]``; negative positions count from the end)."""
+        if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
+            names = list(self.frames)
+            if not -len(names) <= key < len(names):
+                from ..errors import ArgumentError
+                raise ArgumentError(f"ranef: position {key} is out of range; the fit has "
+                                    f"{len(names)} grouping factor(s): {', '.join(names)}")
+            return self.frames[names[key]]
         return self.frames[key]
 
     def __iter__(self) -> Iterator[str]:
