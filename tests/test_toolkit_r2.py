@@ -97,7 +97,8 @@ def test_uncorrelated_terms_all_count():
 
 def test_singular_fit_warns_and_gives_nan():
     fit = fitted("dyestuff2_singular")
-    with pytest.warns(InferenceWarning, match="singularity"):
+    with pytest.warns(InferenceWarning, match="singularity"), \
+            pytest.warns(InferenceWarning, match="Returned R2 does not account"):
         r2 = r2_nakagawa(fit)
     assert math.isnan(r2.conditional) and r2.marginal == pytest.approx(0.0, abs=1e-12)
     with pytest.warns(InferenceWarning, match="Can't compute random effect variances"):

@@ -37,7 +37,7 @@ class RanEf:
                 raise ArgumentError(f"ranef: position {key} is out of range; the fit has "
                                     f"{len(names)} grouping factor(s): {', '.join(names)}")
             return self.frames[names[key]]
-        return self.frames[key]
+        return self.frames[str(key)] if isinstance(key, bool) else self.frames[key]
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.frames)
