@@ -88,6 +88,10 @@ case("cbpp_probit", "glmer", "cbind(incidence, size - incidence) ~ period + (1 |
 case("grouseticks_poisson", "glmer",
      "TICKS ~ YEAR + scale(HEIGHT) + (1 | BROOD) + (1 | LOCATION)", "grouseticks",
      family = "poisson", link = "log", augment = FALSE)
+## an observation-level random effect (INDEX): insight counts its variance as dispersion
+case("grouseticks_olre", "glmer",
+     "TICKS ~ YEAR + scale(HEIGHT) + (1 | BROOD) + (1 | INDEX) + (1 | LOCATION)", "grouseticks",
+     family = "poisson", link = "log", augment = FALSE)
 
 ## AIC/BIC of several models (stats' data frames) -------------------------------------------
 ss0_reml <- lmer(Reaction ~ Days + (1 | Subject), load_data("sleepstudy"))
