@@ -3,7 +3,10 @@
 
 Tolerances: estimates, SEs and confidence limits 1e-6 relative; Kenward–Roger and
 Satterthwaite df 1e-4 relative (the issue's acceptance); t/z ratios 1e-6; p-values 1e-5
-relative or 1e-9 absolute (Tukey's from scipy's studentized range, R's ptukey).
+relative or 1e-9 absolute (Tukey's from scipy's studentized range, R's ptukey). GLMMs (at
+lme4's (θ̂, β̂)): their standard errors come from finite-difference Hessians, lmerpy's and
+lme4's, so SEs, z ratios and limits 2e-5 (link-scale limits through their half-width z·SE)
+and p-values 1e-3 relative (as test_toolkit_tidy).
 """
 import json
 import warnings
@@ -15,11 +18,13 @@ import pytest
 import lmerpy
 from _compare import fit_at_lme4_theta
 from _reference import REF, load_case_data
+from _toolkit import glmm_at_lme4
 from lmerpy.errors import ArgumentError, LmerpyError, UnknownColumnError
 from lmerpy.toolkit import contrast, emmeans, pairs
 
 DIR = REF / "toolkit" / "emmeans"
 CASES = sorted(p.stem for p in DIR.glob("*.json"))
+GLMM_CASES = [c for c in CASES if "family" in json.loads((DIR / f"{c}.json").read_text())]
 COLUMN_TOL = {"df": (1e-4, 0.0), "p.value": (1e-5, 1e-9)}
 
 
@@ -33,16 +38,24 @@ def _fit(case):
     ref = _ref(case)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fit = lmerpy.lmer(ref["formula"], load_case_data({"data": ref["data"]}))
+        data = load_case_data({"data": ref["data"]})
+        if "family" in ref:
+            fam = getattr(lmerpy, ref["family"])(link=ref["link"])
+            return glmm_at_lme4(lmerpy.glmer(ref["formula"], data, family=fam), ref)
+        fit = lmerpy.lmer(ref["formula"], data)
     return fit_at_lme4_theta(fit, ref["theta"])
 
 
-def _em(case):
+def _em(case, type="link"):
     ref = _ref(case)
-    return emmeans(_fit(case), ref["specs"], by=ref["by"], lmer_df=ref["lmer_df"])
+    return emmeans(_fit(case), ref["specs"], by=ref["by"], lmer_df=ref["lmer_df"], type=type)
 
 
-def assert_table(got, want):
+GLMM_TOL = {"SE": (2e-5, 0.0), "z.ratio": (2e-5, 0.0), "asymp.LCL": (2e-5, 0.0),
+            "asymp.UCL": (2e-5, 0.0), "p.value": (1e-3, 1e-12)}
+
+
+def assert_table(got, want, glmm=False):
     assert list(got.columns) == want["names"]
     for name in want["names"]:
         w = want["columns"][name]
@@ -50,20 +63,37 @@ def assert_table(got, want):
             assert [str(x) for x in got[name]] == w, name
             continue
         rtol, atol = COLUMN_TOL.get(name, (1e-6, 1e-12))
+        if glmm:
+            rtol, atol = GLMM_TOL.get(name, (rtol, atol))
         wv = np.array([np.inf if x is None else x for x in w], dtype=float)  # R's Inf df
-        np.testing.assert_allclose(got[name].to_numpy(dtype=float), wv, rtol=rtol, atol=atol,
-                                   err_msg=name)
+        gv = got[name].to_numpy(dtype=float)
+        if glmm and name in ("asymp.LCL", "asymp.UCL") and "emmean" in want["columns"]:
+            # link scale: the half-width z·SE carries the Hessian's error (a limit may be ~0)
+            gv = gv - got["emmean"].to_numpy(dtype=float)
+            wv = wv - np.array(want["columns"]["emmean"], dtype=float)
+        np.testing.assert_allclose(gv, wv, rtol=rtol, atol=atol, err_msg=name)
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_emmeans_table(case):
-    assert_table(_em(case).table, _ref(case)["emmeans"])
+    ref = _ref(case)
+    assert_table(_em(case).table, ref["emmeans"], glmm="family" in ref)
 
 
 @pytest.mark.parametrize("adjust", ["tukey", "none", "bonferroni"])
 @pytest.mark.parametrize("case", CASES)
 def test_pairs(case, adjust):
-    assert_table(pairs(_em(case), adjust=adjust), _ref(case)[f"pairs_{adjust}"])
+    ref = _ref(case)
+    assert_table(pairs(_em(case), adjust=adjust), ref[f"pairs_{adjust}"], glmm="family" in ref)
+
+
+@pytest.mark.parametrize("case", GLMM_CASES)
+def test_emmeans_response_scale(case):
+    ref = _ref(case)
+    em = _em(case, type="response")
+    assert_table(em.table, ref["emmeans_response"], glmm=True)
+    with pytest.raises(ArgumentError, match="response scale"):
+        pairs(em)
 
 
 def test_contrast_pairwise_is_pairs():
@@ -114,8 +144,10 @@ def test_kenward_roger_needs_reml_and_glmms_refused():
     with pytest.raises(LmerpyError, match="REML"):
         emmeans(ml, "trt")
     assert emmeans(ml, "trt", lmer_df="satterthwaite").table.shape == (3, 6)
-    with pytest.raises(ArgumentError, match="glmerMod"):
-        emmeans(gm, "period")
+    with pytest.raises(ArgumentError, match="lmer_df='kenward-roger' is for linear"):
+        emmeans(gm, "period", lmer_df="kenward-roger")
+    with pytest.raises(ArgumentError, match="type"):
+        emmeans(gm, "period", type="probability")
 
 
 def test_top_level_names():

@@ -1,6 +1,6 @@
-"""Estimated marginal means and their pairwise comparisons for linear mixed models (R:
-``emmeans::emmeans`` 1.8 and ``pairs``; pbkrtest's Kenward–Roger df, emmeans' default for
-``lmer`` fits).
+"""Estimated marginal means and their pairwise comparisons (R: ``emmeans::emmeans`` 1.8 and
+``pairs``; pbkrtest's Kenward–Roger df, emmeans' default for ``lmer`` fits; asymptotic z for
+``glmer`` fits, on the link scale or, with ``type="response"``, back-transformed).
 
 The reference grid crosses every level of each factor of the fixed part and holds each numeric
 variable at its mean over the fitted rows. A marginal mean averages the grid's predictions
@@ -12,8 +12,14 @@ and the degrees of freedom of L (Kenward–Roger, Satterthwaite, or ∞ for ``"a
 A and later B), with the family-wise p-value adjustment: Tukey's studentized range (emmeans'
 default for pairwise comparisons), Bonferroni, Šidák, Holm, or none.
 
-Not here yet (issue 16): GLMMs and ``type="response"``, ``contrast()`` methods other than
-pairwise, confidence intervals of contrasts, and emmeans' printed text.
+Contrasts of levels that read as numbers are labelled with the factor's name, as emmeans does
+(``period1 - period2``). For GLMMs, ``type="response"`` gives the inverse link of each mean
+(column ``prob`` for binomial, ``rate`` for Poisson, ``response`` otherwise), its standard
+error by the delta method and the back-transformed limits of the link-scale interval.
+
+Not here yet (issue 16): pairs on the response scale (odds and rate ratios), ``contrast()``
+methods other than pairwise, confidence intervals of contrasts, reference grids at given
+covariate values, and emmeans' printed text.
 """
 from __future__ import annotations
 
@@ -32,6 +38,7 @@ if TYPE_CHECKING:
     from ..models.base import MixedModel
 
 _DF = Choice(("kenward-roger", "satterthwaite", "asymptotic"))
+_TYPE = Choice(("link", "response"))
 _ADJUST = Choice(("tukey", "bonferroni", "sidak", "holm", "none"))
 _LEVEL = Number(lower=0, upper=1)
 
@@ -90,13 +97,21 @@ class EMMeans:
 
     def __init__(self, fit: MixedModel, specs: List[str], by: List[str], lmer_df: str,
                  level: float, labels: pd.DataFrame, L: np.ndarray, vcov: np.ndarray,
-                 kr: Any) -> None:
+                 kr: Any, type: str = "link", numeric_levels: Any = ()) -> None:
         self.fit, self.specs, self.by, self.lmer_df, self.level = fit, specs, by, lmer_df, level
         self.labels, self.L, self._vcov, self._kr = labels, L, vcov, kr
+        self.type = type
+        self.numeric_levels = set(numeric_levels)
         est, se, df = self.estimate(L)
         tab = labels.copy()
-        tab["emmean"], tab["SE"], tab["df"] = est, se, df
         lo, hi = _limits(est, se, df, level)
+        name = "emmean"
+        if type == "response":
+            fam = getattr(fit, "family")
+            name = {"binomial": "prob", "poisson": "rate"}.get(fam.family, "response")
+            se = se * np.abs(fam.mu_eta(est))
+            est, lo, hi = fam.linkinv(est), fam.linkinv(lo), fam.linkinv(hi)
+        tab[name], tab["SE"], tab["df"] = est, se, df
         names = ("asymp.LCL", "asymp.UCL") if lmer_df == "asymptotic" else ("lower.CL", "upper.CL")
         tab[names[0]], tab[names[1]] = lo, hi
         self.table = tab
@@ -132,20 +147,27 @@ def _limits(est, se, df, level):
 
 
 def emmeans(fit: MixedModel, specs: Union[str, Sequence[str]],
-            by: Union[str, Sequence[str], None] = None, lmer_df: str = "kenward-roger",
-            level: float = 0.95) -> EMMeans:
-    """R: ``emmeans(fit, specs, by = NULL, lmer.df = "kenward-roger", level = 0.95)`` for a
-    linear mixed model: the marginal mean of each level (combination) of the ``specs``
-    factors, within each level of ``by``. ``lmer_df`` is ``"kenward-roger"`` (REML fits),
-    ``"satterthwaite"`` or ``"asymptotic"``. See the module's documentation."""
-    if getattr(fit, "r_kind", "lmer") != "lmer":
-        raise ArgumentError("emmeans: only linear mixed models (lmer fits) are supported yet; "
-                            f"got a {getattr(fit, 'r_class', type(fit).__name__)} fit")
+            by: Union[str, Sequence[str], None] = None, lmer_df: Optional[str] = None,
+            level: float = 0.95, type: str = "link") -> EMMeans:
+    """R: ``emmeans(fit, specs, by = NULL, lmer.df, level = 0.95, type)``: the marginal mean of
+    each level (combination) of the ``specs`` factors, within each level of ``by``.
+
+    ``lmer_df`` (linear mixed models) is ``"kenward-roger"`` (the default; REML fits),
+    ``"satterthwaite"`` or ``"asymptotic"``; GLMMs use asymptotic z (emmeans' default for
+    ``glmer``). ``type="response"`` (GLMMs) back-transforms the means. See the module's
+    documentation."""
+    glmm = getattr(fit, "r_kind", "lmer") != "lmer"
+    type = _TYPE("type", type, "emmeans")
+    if lmer_df is None:
+        lmer_df = "asymptotic" if glmm else "kenward-roger"
+    lmer_df = _DF("lmer_df", lmer_df, "emmeans")
+    if glmm and lmer_df != "asymptotic":
+        raise ArgumentError(f"emmeans: lmer_df={lmer_df!r} is for linear mixed models; a "
+                            f"{getattr(fit, 'r_class', 'glmerMod')} fit uses asymptotic z")
     specs_l = _names("specs", specs, "emmeans")
     by_l = _names("by", by, "emmeans")
     if not specs_l:
         raise ArgumentError("emmeans: 'specs' names no variable")
-    lmer_df = _DF("lmer_df", lmer_df, "emmeans")
     level = _LEVEL("level", level, "emmeans")
     if not 0 < level < 1:
         raise ArgumentError(f"emmeans: 'level' must be strictly between 0 and 1; got {level!r}")
@@ -194,7 +216,17 @@ def emmeans(fit: MixedModel, specs: Union[str, Sequence[str]],
         vcov = kr.vcov_adj
     else:
         vcov = fit.vcov().to_numpy()
-    return EMMeans(fit, specs_l, by_l, lmer_df, level, lab, L, np.asarray(vcov), kr)
+    numeric = [v for v in specs_l if all(_is_number(x) for x in values[v][0])]
+    return EMMeans(fit, specs_l, by_l, lmer_df, level, lab, L, np.asarray(vcov), kr,
+                   type=type if glmm else "link", numeric_levels=numeric)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _adjust(p: np.ndarray, t: np.ndarray, df: np.ndarray, k: int, method: str) -> np.ndarray:
@@ -227,6 +259,9 @@ def pairs(em: EMMeans, adjust: str = "tukey") -> pd.DataFrame:
     if not isinstance(em, EMMeans):
         raise ArgumentError(f"pairs: expected the result of emmeans(); got {type(em).__name__}")
     adjust = _ADJUST("adjust", adjust, "pairs")
+    if em.type == "response":
+        raise ArgumentError("pairs: comparisons on the response scale (odds or rate ratios) are "
+                            "not supported yet; use emmeans(..., type='link')")
     lab = em.labels
     groups = [()] if not em.by else list(dict.fromkeys(
         tuple(r) for r in lab[em.by].itertuples(index=False)))
@@ -236,7 +271,8 @@ def pairs(em: EMMeans, adjust: str = "tukey") -> pd.DataFrame:
             idx = [i for i, r in enumerate(lab[em.by].itertuples(index=False)) if tuple(r) == g]
         else:
             idx = list(range(len(lab)))
-        names = [" ".join(lab.iloc[i][em.specs]) for i in idx]
+        names = [" ".join((f"{v}{lab.iloc[i][v]}" if v in em.numeric_levels
+                           else str(lab.iloc[i][v])) for v in em.specs) for i in idx]
         Ls, contrast = [], []
         for a, b in itertools.combinations(range(len(idx)), 2):
             Ls.append(em.L[idx[a]] - em.L[idx[b]])

@@ -43,3 +43,26 @@ case("nested_trt_satterthwaite", "y ~ trt + x + (1 | a/b)", "synth_nested", "trt
      mode = "satterthwaite")
 case("nested_trt_asymptotic", "y ~ trt + x + (1 | a/b)", "synth_nested", "trt",
      mode = "asymptotic")
+
+## GLMMs: asymptotic z (emmeans' default for glmer fits), link and response scales
+glmm_case <- function(id, formula, data, family, specs) {
+  df <- load_data(data)
+  fit <- glmer(as.formula(formula), df, family = family)
+  em <- emmeans(fit, specs)
+  emr <- emmeans(fit, specs, type = "response")
+  out <- list(id = id, formula = formula, data = data, family = family()$family,
+              link = family()$link, specs = I(specs), by = NULL, lmer_df = "asymptotic",
+              theta = arr(getME(fit, "theta")), fixef = arr(fixef(fit)),
+              emmeans = columns(summary(em)), emmeans_text = text_of(em),
+              emmeans_response = columns(summary(emr)), emmeans_response_text = text_of(emr))
+  for (adj in c("tukey", "none", "bonferroni")) {
+    pr <- pairs(em, adjust = adj)
+    out[[paste0("pairs_", adj)]] <- columns(summary(pr))
+    out[[paste0("pairs_", adj, "_text")]] <- text_of(pr)
+  }
+  write_case(out, OUT, id)
+}
+glmm_case("cbpp_period", "cbind(incidence, size - incidence) ~ period + (1 | herd)", "cbpp",
+          binomial, "period")
+glmm_case("grouseticks_year", "TICKS ~ YEAR + (1 | BROOD) + (1 | LOCATION)", "grouseticks",
+          poisson, "YEAR")
