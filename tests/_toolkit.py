@@ -9,7 +9,7 @@ import pytest
 
 import lmerpy
 from _compare import fit_at_lme4_theta
-from _reference import REF
+from _reference import REF, load_case_data
 from lmerpy.optimize.derivs import compute_derivs
 
 TOOLKIT = REF / "toolkit"
@@ -32,11 +32,12 @@ def fitted(case_id):
     optimum is within lme4's tolerance of it, which moves what is not stationary there
     (standard errors, conditional modes) in the 4th to 6th digit."""
     ref = load_ref(case_id)
-    data = lmerpy.datasets.load(ref["data"])
+    data = load_case_data({"data": ref["data"]})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if ref["fn"] == "lmer":
-            fit = lmerpy.lmer(ref["formula"], data, REML=ref["REML"])
+            kw = {"weights": ref["weights"]} if ref.get("weights") else {}
+            fit = lmerpy.lmer(ref["formula"], data, REML=ref["REML"], **kw)
             return fit_at_lme4_theta(fit, ref["theta"])
         fam = getattr(lmerpy, ref["family"])(link=ref["link"])
         fit = lmerpy.glmer(ref["formula"], data, family=fam)

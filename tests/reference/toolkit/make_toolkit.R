@@ -34,16 +34,19 @@ variance_json <- function(fit) {
 }
 
 case <- function(id, fn, formula, data, family = NULL, link = NULL, REML = TRUE,
-                 augment = TRUE) {
+                 augment = TRUE, weights = NULL) {
   df <- load_data(data)
   f <- as.formula(formula)
-  fit <- if (fn == "lmer") lmer(f, df, REML = REML) else
+  if (!is.null(weights)) df$.w <- df[[weights]]
+  fit <- if (!is.null(weights)) lmer(f, df, REML = REML, weights = .w) else
+    if (fn == "lmer") lmer(f, df, REML = REML) else
     glmer(f, df, family = get(family)(link = link))
   r2 <- quiet(r2_nakagawa(fit))
   ic <- quiet(icc(fit))
   icg <- quiet(icc(fit, by_group = TRUE))
   out <- list(
     id = id, fn = fn, formula = formula, data = data, family = family, link = link,
+    weights = weights,
     REML = if (fn == "lmer") REML else NULL,
     singular = isSingular(fit),
     theta = arr(getME(fit, "theta")), fixef = arr(fixef(fit)),
@@ -78,6 +81,7 @@ ss0 <- case("sleep_intercept_ml", "lmer", "Reaction ~ Days + (1 | Subject)", "sl
 ss2 <- case("sleep_uncorr", "lmer", "Reaction ~ Days + (1 | Subject) + (0 + Days | Subject)",
             "sleepstudy")
 case("sleep_slope_not_fixed", "lmer", "Reaction ~ 1 + (Days | Subject)", "sleepstudy")
+case("groups_weighted", "lmer", "y ~ x + (1 | g)", "synth_groups", weights = "w")
 case("penicillin_crossed", "lmer", "diameter ~ 1 + (1 | plate) + (1 | sample)", "Penicillin")
 case("pastes_nested", "lmer", "strength ~ 1 + (1 | batch/cask)", "Pastes")
 case("dyestuff2_singular", "lmer", "Yield ~ 1 + (1 | Batch)", "Dyestuff2")
