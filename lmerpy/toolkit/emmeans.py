@@ -210,8 +210,6 @@ def emmeans(fit: MixedModel, specs: Union[str, Sequence[str]],
             raise LmerpyError("emmeans: Kenward-Roger's df need a REML fit; use "
                               "lmer_df='satterthwaite' for an ML fit")
         from ..inference.kenward_roger import kr_pieces
-        from ..inference.varpar import require_unstructured
-        require_unstructured(fit, "Kenward-Roger's method")
         kr = kr_pieces(fit)
         vcov = kr.vcov_adj
     else:
