@@ -7,12 +7,13 @@ exactly these pieces.
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple, Union
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 from .arguments import Number, argument_error
 from .errors import ArgumentError
@@ -64,14 +65,55 @@ def _logit_mu_eta(eta):
     return np.maximum(e / (1.0 + e) ** 2, _EPS)
 
 
+# The normal and Cauchy pieces and the log densities below are scipy.stats' formulas written on
+# scipy.special (the same operations, so the same numbers, checked in test_families_densities):
+# importing scipy.stats costs ~0.3 s, which a first glmer() would otherwise pay, and its
+# argument checks cost more than the densities in every Laplace evaluation.
+_NORM_PDF_C = np.sqrt(2 * np.pi)
+
+
+def _norm_pdf(x):
+    x = np.asarray(x, dtype=float)
+    with np.errstate(over="ignore"):
+        return np.exp(-x ** 2 / 2.0) / _NORM_PDF_C
+
+
+def _norm_ppf(q):
+    return special.ndtri(np.asarray(q, dtype=float))
+
+
+def _cauchy_ppf(q):
+    # scipy's Cauchy quantile is Boost's (tan in extended precision): this rare link pays
+    # for scipy.stats when it is used
+    from scipy import stats
+    return stats.cauchy.ppf(q)
+
+
+def _cauchy_cdf(x):
+    return np.arctan2(1.0, -np.asarray(x, dtype=float)) / np.pi
+
+
+def _cauchy_pdf(x):
+    x = np.asarray(x, dtype=float)
+    with np.errstate(over="ignore"):
+        return 1.0 / np.pi / (1.0 + x * x)
+
+
+_PROBIT_THRESH = -float(special.ndtri(_EPS))
+
+
 def _probit_inv(eta):
-    thresh = -stats.norm.ppf(_EPS)
-    return stats.norm.cdf(np.clip(eta, -thresh, thresh))
+    return special.ndtr(np.clip(eta, -_PROBIT_THRESH, _PROBIT_THRESH))
+
+
+@functools.lru_cache(maxsize=1)
+def _cauchit_thresh():
+    return -float(_cauchy_ppf(_EPS))
 
 
 def _cauchit_inv(eta):
-    thresh = -stats.cauchy.ppf(_EPS)
-    return stats.cauchy.cdf(np.clip(eta, -thresh, thresh))
+    thresh = _cauchit_thresh()
+    return _cauchy_cdf(np.clip(eta, -thresh, thresh))
 
 
 def _cloglog_inv(eta):
@@ -85,10 +127,10 @@ def _cloglog_mu_eta(eta):
 
 LINKS = {
     "logit": Link("logit", special.logit, _logit_inv, _logit_mu_eta),
-    "probit": Link("probit", stats.norm.ppf, _probit_inv,
-                   lambda eta: np.maximum(stats.norm.pdf(eta), _EPS)),
-    "cauchit": Link("cauchit", stats.cauchy.ppf, _cauchit_inv,
-                    lambda eta: np.maximum(stats.cauchy.pdf(eta), _EPS)),
+    "probit": Link("probit", _norm_ppf, _probit_inv,
+                   lambda eta: np.maximum(_norm_pdf(eta), _EPS)),
+    "cauchit": Link("cauchit", _cauchy_ppf, _cauchit_inv,
+                    lambda eta: np.maximum(_cauchy_pdf(eta), _EPS)),
     "cloglog": Link("cloglog", lambda mu: np.log(-np.log1p(-mu)), _cloglog_inv, _cloglog_mu_eta),
     "identity": Link("identity", lambda mu: np.asarray(mu, dtype=float),
                      lambda eta: np.asarray(eta, dtype=float),
@@ -108,6 +150,62 @@ LINKS = {
 
 
 # --------------------------------------------------------------------------- families
+
+
+def _discrete_logpmf(k, args_ok, in_support, logpmf):
+    """scipy.stats' rv_discrete.logpmf around ``logpmf``: −inf off the support (or at a
+    non-integer k), NaN for invalid parameters or NaN k."""
+    out = np.full(np.shape(args_ok), -np.inf)
+    cond = args_ok & in_support & (np.floor(k) == k)
+    if np.any(cond):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out[cond] = logpmf(cond)
+    out[~args_ok | np.isnan(k)] = np.nan
+    return out
+
+
+def _binom_logpmf(k, n, p):
+    """scipy.stats.binom.logpmf(k, n, p)."""
+    k, n, p = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in (k, n, p)))
+    with np.errstate(invalid="ignore"):
+        ok = (n >= 0) & (n == np.round(n)) & (p >= 0) & (p <= 1)
+        support = (k >= 0) & (k <= n)
+
+    def logpmf(c):
+        kc, nc, pc = np.floor(k[c]), n[c], p[c]
+        combiln = special.gammaln(nc + 1) - (special.gammaln(kc + 1) + special.gammaln(nc - kc + 1))
+        return combiln + special.xlogy(kc, pc) + special.xlog1py(nc - kc, -pc)
+
+    return _discrete_logpmf(k, ok, support, logpmf)
+
+
+def _poisson_logpmf(k, mu):
+    """scipy.stats.poisson.logpmf(k, mu)."""
+    k, mu = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in (k, mu)))
+    with np.errstate(invalid="ignore"):
+        ok, support = mu >= 0, k >= 0
+
+    def logpmf(c):
+        kc = k[c]
+        return special.xlogy(kc, mu[c]) - special.gammaln(kc + 1) - mu[c]
+
+    return _discrete_logpmf(k, ok, support, logpmf)
+
+
+def _gamma_logpdf(y, a, scale):
+    """scipy.stats.gamma.logpdf(y, a=a, scale=scale)."""
+    y, a, scale = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (y, a, scale)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x = y / scale
+        ok = (a > 0) & (scale > 0)
+        cond = ok & (x >= 0) & (x <= np.inf)
+    out = np.full(x.shape, -np.inf)
+    if np.any(cond):
+        xc, ac = x[cond], a[cond]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out[cond] = (special.xlogy(ac - 1.0, xc) - xc - special.gammaln(ac)) - np.log(scale[cond])
+    out[~ok | np.isnan(x)] = np.nan
+    return out
 
 
 def _ylogy(y, mu):
@@ -213,7 +311,7 @@ class binomial(Family):
         m = np.where(np.asarray(n) > 1, n, wt)
         m = np.asarray(m, dtype=float)
         k = np.rint(m * y)
-        ll = stats.binom.logpmf(k, np.rint(m), mu)
+        ll = _binom_logpmf(k, np.rint(m), mu)
         with np.errstate(invalid="ignore"):
             w = np.where(m > 0, wt / m, 0.0)
         return -2.0 * float(np.sum(w * ll))
@@ -241,7 +339,7 @@ class poisson(Family):
 
     def aic(self, y: np.ndarray, n: np.ndarray, mu: np.ndarray, wt: np.ndarray,
             dev: float) -> float:
-        return -2.0 * float(np.sum(stats.poisson.logpmf(y, mu) * wt))
+        return -2.0 * float(np.sum(_poisson_logpmf(y, mu) * wt))
 
     def mustart(self, y: np.ndarray, wt: np.ndarray) -> np.ndarray:
         return y + 0.1
@@ -271,7 +369,7 @@ class Gamma(Family):
         nobs = np.sum(wt)
         disp = dev / nobs
         shape = 1.0 / disp
-        ll = stats.gamma.logpdf(y, a=shape, scale=mu * disp)
+        ll = _gamma_logpdf(y, shape, mu * disp)
         return -2.0 * float(np.sum(ll * wt)) + 2.0
 
     def mustart(self, y: np.ndarray, wt: np.ndarray) -> np.ndarray:
