@@ -4,7 +4,7 @@ R equivalents: ``as.formula(text)``, then lme4's ``expandDoubleVerts``, ``findba
 ``nobars``, and ``terms()`` of the fixed part and of each bar's left side.
 
 The text goes through the Lark LALR grammar ``lmerpy/grammar/formula.lark`` (loaded once per
-process) into expression nodes; nothing in a formula is ever evaluated. Syntax errors are
+process, its tables from the per-user cache of :mod:`lmerpy.formula.parser_cache`) into expression nodes; nothing in a formula is ever evaluated. Syntax errors are
 :class:`~lmerpy.errors.FormulaSyntaxError` with a caret under the offending character; a
 formula that parses but cannot mean anything is a :class:`~lmerpy.errors.FormulaError`.
 """
@@ -24,6 +24,7 @@ from .algebra import compute_terms, extract_variables, is_dot
 from .bars import (any_bars, check_bar_positions, expand_double_verts, find_bars,
                    group_variables, lhs_terms, nobars_tree)
 from .deparse import RESERVED_WORDS, deparse, deparse_formula_expr, format_number, quote_string
+from .parser_cache import cached_lark
 from .terms import BinOp, Call, Constant, Formula, Name, Number, RandomTerm, UnaryOp
 from .walk import expr_children, walk_nodes
 
@@ -164,8 +165,9 @@ class _ToExpr(Transformer):
 
 @functools.lru_cache(maxsize=1)
 def _parser() -> Lark:
-    return Lark(grammar_text(), parser="lalr", lexer="basic", transformer=_ToExpr(),
-                maybe_placeholders=True)
+    # the LALR tables come from the per-user cache when a previous process built them
+    return cached_lark(grammar_text(), transformer=_ToExpr(), parser="lalr", lexer="basic",
+                       maybe_placeholders=True)
 
 
 # --------------------------------------------------------------------------- syntax errors
