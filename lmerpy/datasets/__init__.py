@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 from importlib import resources
-from typing import List
-
-import pandas as pd
+from typing import TYPE_CHECKING, List
 
 from ..errors import ArgumentError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["load", "list_datasets"]
 
@@ -44,6 +45,8 @@ def load(name: str) -> pd.DataFrame:
     key = names.get(str(name).lower())
     if key is None:
         raise ArgumentError(f"no data set named {name!r}; available: {', '.join(list_datasets())}")
+    import pandas as pd  # here, so that ``import lmerpy`` does not pay for pandas (~0.2 s)
+
     d = _data_dir()
     with resources.as_file(d / f"{key}.csv.gz") as path:
         df = pd.read_csv(path, keep_default_na=True)
