@@ -81,6 +81,8 @@ _LAZY = {
     "emmeans": "lmerpy.toolkit",
     "pairs": "lmerpy.toolkit",
     "contrast": "lmerpy.toolkit",
+    "set_num_threads": "lmerpy.threads",
+    "get_num_threads": "lmerpy.threads",
 }
 _FUNCTIONS = ["fixef", "ranef", "coef", "VarCorr", "sigma", "logLik", "AIC", "BIC", "deviance",
               "REMLcrit", "nobs", "ngrps", "vcov", "fitted", "residuals", "resid", "df_residual",

@@ -26,6 +26,7 @@ from scipy import stats
 from ..arguments import LEVEL, LOGICAL, NSIM, Choice, Integer, argument_error
 from ..errors import ArgumentError, LmerpyError
 from ..models.naresid import model_rows
+from ..threads import fit_threads
 from ..warnings import BootstrapWarning, warn
 
 if TYPE_CHECKING:
@@ -297,6 +298,7 @@ def _count(msgs):
     return counts
 
 
+@fit_threads
 def bootMer(fit: MixedModel, FUN: Callable[[Any], Any], nsim: int = 1, seed: Seed = None,
             use_u: bool = False, re_form: ReForm = None,
             type: Literal["parametric", "semiparametric"] = "parametric",

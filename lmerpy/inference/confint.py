@@ -23,6 +23,7 @@ from scipy.stats import norm
 
 from ..arguments import LEVEL, LOGICAL, NSIM, SEED, Choice, argument_error
 from ..errors import ArgumentError, LmerpyError
+from ..threads import fit_threads
 from ..warnings import LmerpyMessage, warn
 from .bootstrap import BOOT_CI_TYPE
 from .profile import profile, select_parameters, var_par_names
@@ -91,6 +92,7 @@ def _boot(fit, names, vn, level, nsim, boot_type, seed, FUN, **kwargs):
     return tab.loc[names] if FUN is None else tab
 
 
+@fit_threads
 def confint(fit: MixedModel, parm: Parm = None, level: float = 0.95,
             method: Literal["profile", "Wald", "boot"] = "profile", nsim: int = 500,
             boot_type: Literal["perc", "basic", "norm"] = "perc", oldNames: bool = True,

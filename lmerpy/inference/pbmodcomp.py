@@ -17,6 +17,7 @@ from scipy import stats
 
 from ..arguments import LOGICAL, NSIM, SEED, argument_error
 from ..errors import DataError, LmerpyError
+from ..threads import fit_threads
 
 if TYPE_CHECKING:
     from ..models.base import MixedModel
@@ -151,6 +152,7 @@ class PBModcompResult:
     __repr__ = __str__
 
 
+@fit_threads
 def PBmodcomp(large: MixedModel, small: Union[MixedModel, str], nsim: int = 1000,
               seed: Seed = None, ref: Optional[np.ndarray] = None, n_jobs: int = 1,
               progress: bool = False) -> PBModcompResult:

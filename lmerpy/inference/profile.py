@@ -27,6 +27,7 @@ import pandas as pd
 from scipy.linalg import solve_triangular
 
 from ..arguments import LOGICAL, VERBOSE, Integer, Number, unknown_keywords
+from ..threads import fit_threads
 from ..warnings import ConvergenceWarning
 from .profile_base import (ParameterProfile, Profile, ProfileError, bobyqa, check_consistent,
                            check_diff, finish, guard, new_stepper, profile_messages,
@@ -219,6 +220,7 @@ _MAXMULT = Number(lower=1)
 # ---------------------------------------------------------------------------------- entry point
 
 
+@fit_threads
 def profile(fit: MixedModel, which: Parm = None, alphamax: float = 0.01, maxpts: int = 100,
             delta: Optional[float] = None, delta_cutoff: float = 1.0 / 8, verbose: int = 0,
             devtol: float = 1e-9, maxmult: float = 10, signames: bool = True,

@@ -38,6 +38,7 @@ from scipy.optimize import minimize_scalar
 from ..arguments import (BACKEND, COUNT, NA_ACTION, NAGQ, VERBOSE, Number, argument_error,
                          numeric_vector)
 from ..errors import FitError
+from ..threads import fit_threads
 from ..warnings import ConvergenceWarning, warn
 from ..families import negative_binomial, poisson, theta_ml
 from .glmm import fit_glmm, glFormula
@@ -60,6 +61,7 @@ _THETA = Number(lower=0, open_lower=True, none=True)
 _TOL = Number(lower=0, open_lower=True)
 
 
+@fit_threads
 def glmer_nb(formula: FormulaLike, data: DataLike, weights: VectorArg = None,
              offset: VectorArg = None, contrasts: ContrastsArg = None,
              na_action: NaAction = "omit", control: Optional[Control] = None,

@@ -30,6 +30,7 @@ from ..arguments import (BACKEND, LOGICAL, LOGICAL_OR_NONE, NA_ACTION, NAGQ, PRE
                          unknown_keywords)
 from ..design.scales import check_response_scale, scale_summary
 from ..errors import ArgumentError, FitError, LmerpyError
+from ..threads import fit_threads
 from ..warnings import ConvergenceWarning, LmerpyDeprecationWarning, warn
 from ..families import Family, as_family, binomial
 from .base import LogLik, MixedModel
@@ -208,6 +209,7 @@ class GeneralizedLinearMixedModel(MixedModel):
         return _LazyME(self)
 
     # ------------------------------------------------------------------ refitting
+    @fit_threads
     def refit(self, newresp: Optional[ArrayLike] = None, control: Optional[Control] = None,
               calc_derivs: Optional[bool] = None) -> GeneralizedLinearMixedModel:
         """R: ``refit(fit, newresp)``: the same model for a new response (e.g. simulated),
@@ -418,6 +420,7 @@ def updateGlmerDevfun(devfun: GlmmDeviance, nAGQ: int = 1) -> GlmmDeviance:
     return devfun.stage2(nAGQ)
 
 
+@fit_threads
 def optimizeGlmer(devfun: GlmmDeviance, control: Optional[Control] = None,
                   nAGQ: Optional[int] = None, start: Optional[ArrayLike] = None, verbose: int = 0,
                   beta_sd: Optional[ArrayLike] = None) -> OptSummary:
@@ -535,6 +538,7 @@ def fit_glmm(glmod, fam, nAGQ=1, control=None, start=None, verbose=0, backend=No
     return mkGlmerMod(dev2, opt, glmod, data=data, call=call, optsum_stage1=opt1)
 
 
+@fit_threads
 def glmer(formula: FormulaLike, data: DataLike, family: FamilyArg = binomial, nAGQ: int = 1,
           weights: VectorArg = None, offset: VectorArg = None, contrasts: ContrastsArg = None,
           na_action: NaAction = "omit", control: Optional[Control] = None,

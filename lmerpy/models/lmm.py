@@ -15,6 +15,7 @@ from ..arguments import (BACKEND, LOGICAL, LOGICAL_OR_NONE, NA_ACTION, VERBOSE, 
                          new_response, unknown_keywords)
 from ..design.scales import check_response_scale
 from ..errors import DataError, LmerpyError
+from ..threads import fit_threads
 from ..warnings import LmerpyDeprecationWarning, warn
 from .base import LogLik, MixedModel
 from .naresid import naresid
@@ -103,6 +104,7 @@ class LinearMixedModel(MixedModel):
     resid = residuals
 
     # ------------------------------------------------------------------ refitting
+    @fit_threads
     def refit(self, newresp: Optional[ArrayLike] = None, REML: Optional[bool] = None,
               control: Optional[Control] = None) -> LinearMixedModel:
         """R: ``refit(fit, newresp)``: the same model with a new response, reusing the design,
@@ -181,6 +183,7 @@ def _response_label(lf):
     return resp.deparse() if resp is not None else "response"
 
 
+@fit_threads
 def optimizeLmer(devfun: LmmDeviance, start: StartArg = None, lower: Optional[ArrayLike] = None,
                  control: Optional[Control] = None, verbose: int = 0) -> OptSummary:
     """R: ``optimizeLmer(devfun, ...)``: minimise the profiled deviance over its parameters
@@ -228,6 +231,7 @@ def mkMerMod(devfun: LmmDeviance, opt: OptSummary, lf: Optional[Design] = None,
     return LinearMixedModel(design, devfun, opt, sol, data=data, call=call)
 
 
+@fit_threads
 def lmer(formula: FormulaLike, data: DataLike, REML: bool = True, weights: VectorArg = None,
          offset: VectorArg = None, contrasts: ContrastsArg = None, na_action: NaAction = "omit",
          control: Optional[Control] = None, start: StartArg = None, verbose: int = 0,

@@ -10,11 +10,13 @@ R equivalent: ``Matrix::Cholesky(..., LDL = FALSE, super = NA)`` inside lme4's `
 """
 from __future__ import annotations
 
+import sys
 import warnings
 
 import numpy as np
 import scipy.sparse as sp
 
+from ...threads import refresh_pools
 from .base import FactorBase
 
 __all__ = ["cholmod_available", "cholmod_status", "CholmodFactor", "SUPPORTED", "MODULE_API",
@@ -35,6 +37,7 @@ def cholmod_status():
     Usable when ``sksparse.cholmod`` imports and has the 0.4 series' API that
     :class:`CholmodFactor` calls; otherwise the description says what is missing.
     """
+    fresh = "sksparse.cholmod" not in sys.modules
     try:
         import sksparse
         from sksparse import cholmod
@@ -42,6 +45,8 @@ def cholmod_status():
         if isinstance(exc, ModuleNotFoundError) and exc.name in ("sksparse", "sksparse.cholmod"):
             return False, "scikit-sparse not installed"
         return False, f"scikit-sparse does not import ({type(exc).__name__}: {exc})"
+    if fresh:  # CHOLMOD's BLAS and OpenMP libraries were just loaded
+        refresh_pools()
     version = getattr(sksparse, "__version__", "?")
     missing = [n for n in MODULE_API if not hasattr(cholmod, n)]
     if not missing:

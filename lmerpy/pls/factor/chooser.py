@@ -26,6 +26,7 @@ from typing import Dict, Optional, Tuple
 import numpy as np
 
 from ...errors import LmerpyError
+from ...threads import request_threads
 from .block_first import BlockFirstFactor
 from .blocked import DENSE_Q, MAX_DENSE, BlockedFactor, blocked_plan
 from .cholmod import CholmodFactor, cholmod_available
@@ -152,6 +153,7 @@ def choose_factor(smap, blocks, backend=None, weights_vary=False, candidate=None
     have_cholmod = cholmod_available()
     if blk is not None and (key == "scipy" or not have_cholmod or smap.q <= T.dense_q
                             or q2 <= T.cheap_q2 or blk.dense_block_density() >= T.min_density):
+        request_threads(q2)  # a large dense block may run its BLAS on idle cores
         return blk
     if key != "scipy" and have_cholmod:
         return CholmodFactor(smap, weights_vary=weights_vary)

@@ -1,0 +1,258 @@
+"""BLAS threads during a fit: one for small kernels, more only for dense blocks large enough to gain.
+
+numpy's and scipy's wheels each carry an OpenBLAS that starts one thread per core (and
+CHOLMOD may use the system's BLAS and OpenMP). lmerpy's kernels are mostly small (blocks of a
+few hundred rows), where threads gain nothing, and when another process holds a core the
+BLAS threads wait on each other: on a 2-core machine with other work, InstEval took 3.9–7.1 s
+with the default thread count against 0.9–1.6 s with one thread. So every fit runs its BLAS
+with one thread, and raises the count only for a dense block of order
+:data:`MIN_PARALLEL_ORDER` or more (the crossover measured in ``docs/performance.md``), and
+only up to the cores that are idle at that moment.
+
+What decides the number of threads, first match wins:
+
+1. :func:`set_num_threads(n) <set_num_threads>` (``None`` returns to 2.–4.);
+2. the environment variable ``LMERPY_NUM_THREADS``;
+3. a BLAS or OpenMP thread variable the user set (``OPENBLAS_NUM_THREADS``,
+   ``OMP_NUM_THREADS``, ``MKL_NUM_THREADS``, ``BLIS_NUM_THREADS``, ``VECLIB_MAXIMUM_THREADS``):
+   lmerpy leaves the thread pools exactly as configured;
+4. automatic: one thread, more for large dense blocks when cores are idle.
+
+With a number n (1. or 2.) a fit uses one thread for small blocks and n for large ones
+(n = 1: always one thread).
+
+The pools are changed once when a fit starts and put back when it ends
+(:func:`fit_threads`, with `threadpoolctl <https://github.com/joblib/threadpoolctl>`_; about
+15 µs), never per deviance evaluation. Without threadpoolctl installed nothing is changed.
+Thread pools are per process: concurrent fits in several Python threads share one setting
+(the first fit to start sets it, the last to end restores it).
+"""
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import threading
+from typing import Any, Callable, Optional, TypeVar, cast
+
+from .arguments import argument_error
+
+__all__ = ["set_num_threads", "get_num_threads", "fit_threads", "request_threads",
+           "refresh_pools", "idle_cores", "MIN_PARALLEL_ORDER", "BLAS_ENV_VARS"]
+
+#: dense blocks of at least this order may use more than one thread (see docs/performance.md)
+MIN_PARALLEL_ORDER = 1500
+
+#: the variables by which a user sets the BLAS/OpenMP thread count themselves
+BLAS_ENV_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+                 "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_setting: Optional[int] = None
+_lock = threading.RLock()
+_depth = 0
+_saved: list = []           # (library controller, its thread count before the outermost fit)
+_raised_to = 1
+_policy: Optional[int] = None   # None: automatic, else the user's n (fixed at scope entry)
+_controller: Any = None
+_controller_key: Optional[tuple] = None
+
+# modules whose import loads a BLAS or OpenMP library (the controller is rebuilt when one
+# of them appears, so that its pools are found)
+_POOL_MODULES = ("numpy", "scipy.linalg", "sksparse.cholmod")
+
+
+def _check_n(value, name):
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise argument_error(name, value, "a whole number ≥ 1 (or None for lmerpy's "
+                                          "automatic choice)")
+    return int(value)
+
+
+def set_num_threads(n: Optional[int]) -> None:
+    """Set the most BLAS threads a fit may use (R has no equivalent; lme4 leaves this to the
+    BLAS).
+
+    Parameters
+    ----------
+    n : int or None
+        Dense blocks of order :data:`MIN_PARALLEL_ORDER` or more use ``n`` threads, smaller
+        ones one thread; ``1`` keeps every fit on one thread. ``None`` returns to the
+        environment variable ``LMERPY_NUM_THREADS``, else to the user's BLAS variables
+        (``OPENBLAS_NUM_THREADS``, ...), else to the automatic choice (one thread, more for
+        large blocks when cores are idle).
+
+    Examples
+    --------
+    >>> import lmerpy
+    >>> lmerpy.set_num_threads(1)
+    >>> lmerpy.get_num_threads()
+    1
+    >>> lmerpy.set_num_threads(None)
+    """
+    global _setting
+    _setting = _check_n(n, "n")
+
+
+def _env_setting() -> Optional[int]:
+    text = os.environ.get("LMERPY_NUM_THREADS", "").strip()
+    if not text:
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 1:
+        raise argument_error("LMERPY_NUM_THREADS", text, "a whole number ≥ 1 in the "
+                                                          "environment variable")
+    return value
+
+
+def _user_blas_env() -> bool:
+    return any(os.environ.get(k, "").strip() for k in BLAS_ENV_VARS)
+
+
+def get_num_threads() -> Optional[int]:
+    """The thread setting in force: :func:`set_num_threads`'s value, else
+    ``LMERPY_NUM_THREADS``, else ``None`` (the BLAS variables decide if the user set them,
+    else lmerpy's automatic choice)."""
+    return _setting if _setting is not None else _env_setting()
+
+
+def _policy_now() -> Optional[int]:
+    """0: leave the pools alone (the user's BLAS variables); n ≥ 1: the user's n; None: auto."""
+    n = get_num_threads()
+    if n is not None:
+        return n
+    return 0 if _user_blas_env() else None
+
+
+def _get_controller():
+    """threadpoolctl's controller of the loaded pools (None without threadpoolctl); made once,
+    and again when a module that loads a new BLAS/OpenMP library has been imported."""
+    global _controller, _controller_key
+    key = tuple(m in sys.modules for m in _POOL_MODULES)
+    if _controller is not None and key == _controller_key:
+        return _controller
+    try:
+        import threadpoolctl
+        _controller = threadpoolctl.ThreadpoolController()
+    except Exception:  # not installed, or a platform it cannot inspect: leave the pools alone
+        _controller = False
+    _controller_key = key
+    return _controller
+
+
+def idle_cores() -> int:
+    """Cores this process could use without waiting for another process: the cores it may
+    run on minus the other processes that are running (Linux: those runnable right now and
+    the 1-minute load average, whichever is more; elsewhere the load average; 1 where
+    neither is known)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    others = None
+    try:
+        with open("/proc/loadavg") as f:
+            fields = f.read().split()
+        running = int(fields[3].split("/")[0])      # includes this process
+        others = max(running - 1, int(float(fields[0]) - 0.5))
+    except (OSError, ValueError, IndexError):
+        try:
+            others = int(os.getloadavg()[0] - 0.5)
+        except (AttributeError, OSError):
+            return 1
+    return max(1, cores - max(0, others))
+
+
+def _limit(lib, n):
+    """Set one pool's thread count, remembering its count before the fit."""
+    if all(lib.filepath != saved.filepath for saved, _ in _saved):
+        _saved.append((lib, lib.num_threads))
+    lib.set_num_threads(n)
+
+
+def _enter():
+    global _depth, _raised_to, _policy
+    with _lock:
+        if _depth > 0:
+            _depth += 1
+            return
+        policy = _policy_now()   # may raise (a bad LMERPY_NUM_THREADS): nothing changed yet
+        _depth, _raised_to, _policy = 1, 1, policy
+        if _policy == 0:
+            return
+        ctl = _get_controller()
+        for lib in ctl.lib_controllers if ctl else ():
+            try:
+                _limit(lib, 1)
+            except Exception:  # a pool that cannot be set stays as it is; the fit goes on
+                pass
+
+
+def _exit():
+    global _depth, _raised_to
+    with _lock:
+        _depth -= 1
+        if _depth > 0:
+            return
+        while _saved:
+            lib, n = _saved.pop()
+            try:
+                lib.set_num_threads(n)
+            except Exception:
+                pass
+        _raised_to = 1
+
+
+def request_threads(order: int) -> int:
+    """A kernel on a dense block of this order is coming: inside a fit, raise the BLAS threads
+    for the rest of the fit if the block is large enough (and the setting allows, and cores
+    are idle). Returns the BLAS thread count in force (0 when lmerpy leaves the pools alone,
+    or outside a fit)."""
+    global _raised_to
+    with _lock:
+        if _depth == 0 or _policy == 0:
+            return 0
+        if order < MIN_PARALLEL_ORDER or _raised_to > 1 and _policy is None:
+            return _raised_to
+        blas = [(lib, n) for lib, n in _saved if lib.user_api == "blas"]
+        if not blas:
+            return _raised_to
+        if _policy is None:   # as many as the pools had, and no more than the idle cores
+            want = min(max(n for _, n in blas), idle_cores())
+        else:
+            want = _policy
+        if want > _raised_to:
+            for lib, _ in blas:
+                lib.set_num_threads(want)
+            _raised_to = want
+        return _raised_to
+
+
+def refresh_pools() -> None:
+    """A BLAS or OpenMP library was just loaded (e.g. CHOLMOD's): inside a fit, the fit's
+    limit applies to it too (and is undone with the others when the fit ends)."""
+    with _lock:
+        if _depth == 0 or _policy == 0:
+            return
+        ctl = _get_controller()
+        for lib in ctl.lib_controllers if ctl else ():
+            if all(lib.filepath != saved.filepath for saved, _ in _saved):
+                _limit(lib, _raised_to if lib.user_api == "blas" else 1)
+
+
+def fit_threads(func: F) -> F:
+    """Decorator: run ``func`` (a fit or a loop of fits) with lmerpy's BLAS threads."""
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        _enter()
+        try:
+            return func(*args, **kwargs)
+        finally:
+            _exit()
+    return cast(F, wrapper)

@@ -1,0 +1,167 @@
+"""lmerpy's BLAS threads (lmerpy.threads): inside a fit the pools run with the thread count the
+setting says — seen by threadpoolctl's ``threadpool_info()`` from inside the deviance — and
+after the fit they are back where they were. No timings."""
+import os
+
+import pytest
+import threadpoolctl
+
+import lmerpy
+from lmerpy import threads
+from lmerpy.errors import ArgumentError
+from lmerpy.pls.deviance import LmmDeviance
+from lmerpy.pls.glmm_deviance import GlmmDeviance
+
+SLEEP = "Reaction ~ Days + (Days | Subject)"
+CBPP = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
+
+
+def _counts(user_api="blas"):
+    return sorted({p["num_threads"] for p in threadpoolctl.threadpool_info()
+                   if p["user_api"] == user_api})
+
+
+@pytest.fixture
+def two_thread_pools(monkeypatch):
+    """No thread variable in the environment, no lmerpy setting, every pool at 2 threads
+    (the suite itself runs with OPENBLAS_NUM_THREADS=1); put back afterwards."""
+    for var in threads.BLAS_ENV_VARS + ("LMERPY_NUM_THREADS",):
+        monkeypatch.delenv(var, raising=False)
+    threads.set_num_threads(None)
+    limiter = threadpoolctl.threadpool_limits(limits=2)
+    assert _counts() == [2]
+    yield
+    threads.set_num_threads(None)
+    limiter.restore_original_limits()
+
+
+@pytest.fixture
+def inside(monkeypatch):
+    """Records the BLAS (and OpenMP) thread counts at every deviance evaluation."""
+    seen = []
+
+    def spy(cls):
+        real = cls.__call__
+
+        def call(self, *args, **kwargs):
+            seen.append((_counts("blas"), _counts("openmp")))
+            return real(self, *args, **kwargs)
+        monkeypatch.setattr(cls, "__call__", call)
+
+    spy(LmmDeviance)
+    spy(GlmmDeviance)
+    return seen
+
+
+def test_automatic_fit_runs_on_one_thread_and_restores(two_thread_pools, inside, sleep, cbpp):
+    lmerpy.lmer(SLEEP, sleep)
+    assert inside and all(b == [1] for b, _ in inside)
+    assert all(o in ([], [1]) for _, o in inside)
+    assert _counts() == [2]
+    inside.clear()
+    lmerpy.glmer(CBPP, cbpp, family="binomial")
+    assert inside and all(b == [1] for b, _ in inside)
+    assert _counts() == [2]
+
+
+def test_automatic_large_block_uses_the_idle_cores(two_thread_pools, inside, sleep,
+                                                    monkeypatch):
+    monkeypatch.setattr(threads, "MIN_PARALLEL_ORDER", 2)   # sleepstudy's block counts as large
+    monkeypatch.setattr(threads, "idle_cores", lambda: 2)
+    lmerpy.lmer(SLEEP, sleep)
+    assert inside and inside[-1][0] == [2]
+    inside.clear()
+    monkeypatch.setattr(threads, "idle_cores", lambda: 1)   # the other core is busy
+    lmerpy.lmer(SLEEP, sleep)
+    assert inside and all(b == [1] for b, _ in inside)
+    assert _counts() == [2]
+
+
+def test_small_blocks_stay_on_one_thread_whatever_the_setting(two_thread_pools, inside, sleep):
+    assert threads.MIN_PARALLEL_ORDER > 36   # sleepstudy's q
+    threads.set_num_threads(2)
+    lmerpy.lmer(SLEEP, sleep)
+    assert inside and all(b == [1] for b, _ in inside)
+
+
+def test_set_num_threads_is_honoured(two_thread_pools, inside, sleep, monkeypatch):
+    monkeypatch.setattr(threads, "MIN_PARALLEL_ORDER", 2)
+    monkeypatch.setattr(threads, "idle_cores", lambda: 1)   # a user's n is not load-checked
+    lmerpy.set_num_threads(2)
+    assert lmerpy.get_num_threads() == 2
+    lmerpy.lmer(SLEEP, sleep)
+    assert inside and inside[-1][0] == [2]
+    inside.clear()
+    lmerpy.set_num_threads(1)
+    lmerpy.lmer(SLEEP, sleep)
+    assert inside and all(b == [1] for b, _ in inside)
+    assert _counts() == [2]
+
+
+def test_environment_variable_is_honoured(two_thread_pools, inside, sleep, monkeypatch):
+    monkeypatch.setattr(threads, "MIN_PARALLEL_ORDER", 2)
+    monkeypatch.setenv("LMERPY_NUM_THREADS", "2")
+    assert lmerpy.get_num_threads() == 2
+    lmerpy.lmer(SLEEP, sleep)
+    assert inside and inside[-1][0] == [2]
+    inside.clear()
+    threads.set_num_threads(1)             # the call wins over the variable
+    lmerpy.lmer(SLEEP, sleep)
+    assert all(b == [1] for b, _ in inside)
+
+
+def test_users_blas_variables_leave_the_pools_alone(two_thread_pools, inside, sleep,
+                                                   monkeypatch):
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "2")
+    lmerpy.lmer(SLEEP, sleep)
+    assert inside and all(b == [2] for b, _ in inside)
+    inside.clear()
+    monkeypatch.setenv("LMERPY_NUM_THREADS", "1")   # lmerpy's own setting still decides
+    lmerpy.lmer(SLEEP, sleep)
+    assert inside and all(b == [1] for b, _ in inside)
+    assert _counts() == [2]
+
+
+def test_nested_fits_restore_once(two_thread_pools, inside, sleep):
+    fit = lmerpy.lmer(SLEEP, sleep)
+
+    @threads.fit_threads
+    def loop():
+        out = [fit.refit(sleep["Reaction"] + k) for k in range(2)]
+        assert _counts() == [1]      # an inner fit's end did not restore the pools
+        return out
+
+    inside.clear()
+    loop()
+    assert inside and all(b == [1] for b, _ in inside)
+    assert _counts() == [2]
+
+
+def test_pools_are_restored_when_a_fit_fails(two_thread_pools, sleep):
+    with pytest.raises(lmerpy.LmerpyError):
+        lmerpy.lmer("Reaction ~ Days + (Days | NoSuchColumn)", sleep)
+    assert _counts() == [2]
+
+
+def test_request_outside_a_fit_does_nothing(two_thread_pools):
+    assert threads.request_threads(10_000) == 0
+    assert _counts() == [2]
+
+
+@pytest.mark.parametrize("bad", [0, -2, 1.5, True, "2"])
+def test_bad_thread_counts_are_argument_errors(bad):
+    with pytest.raises(ArgumentError, match=r"\bn\b.*" + repr(bad).replace(".", r"\.")):
+        lmerpy.set_num_threads(bad)
+
+
+@pytest.mark.parametrize("text", ["0", "two", "-1", "1.5"])
+def test_bad_environment_variable_is_an_argument_error(monkeypatch, sleep, text):
+    monkeypatch.setenv("LMERPY_NUM_THREADS", text)
+    with pytest.raises(ArgumentError, match=rf"LMERPY_NUM_THREADS.*'{text}'"):
+        lmerpy.lmer(SLEEP, sleep)
+
+
+def test_idle_cores_is_between_one_and_the_cores():
+    n = threads.idle_cores()
+    assert 1 <= n <= (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                      else os.cpu_count())
