@@ -7,17 +7,22 @@ table of the main cases, and between ``<!-- bench:structured:start -->`` and
 lme4 2.1); a block whose group has no case in ``doc`` is left as it is, so a run of one group
 (``run.py --group structured --report``) keeps the other's table. The rest of the page is
 hand-written and kept. With main cases it also draws their fit time against n (log-log,
-lmerpy vs lme4) to ``png_path`` with matplotlib's Agg backend.
+lmerpy vs lme4) to ``png_path`` with matplotlib's Agg backend. A run with a cold-start record
+also rewrites the block between ``<!-- bench:coldstart:start -->`` and
+``<!-- bench:coldstart:end -->``.
 """
 import math
 import os
 from pathlib import Path
 
 from .cases import BY_NAME
+from .coldstart import table as cold_table
 from .harness import SAME_CRITERION, fmt_time
 
 START = "<!-- bench:results:start -->"
 END = "<!-- bench:results:end -->"
+COLD_START = "<!-- bench:coldstart:start -->"
+COLD_END = "<!-- bench:coldstart:end -->"
 #: Markers of each group's block: group -> (start, end).
 MARKERS = {"main": (START, END),
            "structured": ("<!-- bench:structured:start -->", "<!-- bench:structured:end -->")}
@@ -232,7 +237,8 @@ def plot(doc, png_path):
     ax.set_title("Fit time, lmerpy vs lme4 (one BLAS thread, side by side)")
     ax.grid(True, which="both", alpha=0.25)
     ax.margins(x=0.15, y=0.15)
-    ax.legend(loc="lower right", fontsize=8)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     _label_points(fig, ax, doc, colors)
     png_path = Path(png_path)
@@ -270,6 +276,29 @@ def _label_points(fig, ax, doc, colors):
         placed.append(ann.get_window_extent(renderer))
 
 
+def render_cold_start(rec):
+    """The generated cold-start block: what was run, the medians, lmerpy's share."""
+    lm, fl = rec.get("lmerpy", {}).get("median", {}), rec.get("floor", {}).get("median", {})
+    share = ""
+    if lm.get("wall") is not None and fl.get("wall") is not None:
+        share = (f" lmerpy's share (the script minus the floor): "
+                 f"{(lm['wall'] - fl['wall']) * 1e3:.0f} ms of {lm['wall'] * 1e3:.0f} ms.")
+    load = rec.get("loadavg")
+    return "\n".join([
+        COLD_START, "",
+        f"`{rec.get('script', '')}` in a fresh process, {rec.get('runs')} runs alternating "
+        f"with the floor, medians; thread variables: {rec.get('thread_variables', '?')}"
+        + (f"; 1-minute load average {load[0]:.2f} at the end" if load else "") + "." + share,
+        "", cold_table(rec), "", COLD_END])
+
+
+def _replace_block(text, start, end, block):
+    if start in text and end in text:
+        pre, rest = text.split(start, 1)
+        return pre + block + rest.split(end, 1)[1]
+    return text.rstrip("\n") + "\n\n" + block + "\n"
+
+
 def write_report(doc, md_path, png_path):
     """Update the generated blocks of ``md_path`` (created if missing) for the groups with
     cases in ``doc``, and draw ``png_path`` when the main group has some. Returns the two
@@ -280,13 +309,9 @@ def write_report(doc, md_path, png_path):
     for group, (start, end) in MARKERS.items():
         if not cases_of(doc, group):
             continue
-        block = render(doc, img_rel=rel, group=group)
-        if start in text and end in text:
-            pre, rest = text.split(start, 1)
-            post = rest.split(end, 1)[1]
-            text = pre + block + post
-        else:
-            text = text.rstrip("\n") + "\n\n" + block + "\n"
+        text = _replace_block(text, start, end, render(doc, img_rel=rel, group=group))
+    if doc.get("cold_start"):
+        text = _replace_block(text, COLD_START, COLD_END, render_cold_start(doc["cold_start"]))
     md_path.parent.mkdir(parents=True, exist_ok=True)
     md_path.write_text(text)
     if not cases_of(doc, "main"):

@@ -15,6 +15,11 @@ Examples
     python benchmarks/run.py --group structured --report   # us/diag/cs/ar1 vs lme4 2.1 only
     python benchmarks/run.py --report                # run, then update docs/performance.md
     python benchmarks/run.py --report-only           # redraw the docs from latest.json
+    python benchmarks/run.py --cases sleepstudy --cold-start-runs 9
+
+Besides the cases, a full run measures the **cold start** (``benchmarks/coldstart.py``: fresh
+processes running ``import lmerpy``, the first lmer and the first glmer; medians), stored under
+``"cold_start"`` in the results and shown in its own table of ``docs/performance.md``.
 """
 import argparse
 import json
@@ -29,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import cases as _cases  # noqa: E402
-from benchmarks import harness, report  # noqa: E402
+from benchmarks import coldstart, harness, report  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 DOC = ROOT / "docs" / "performance.md"
@@ -60,6 +65,9 @@ def parse_args(argv=None):
                    help="results file for --report-only (default: latest.json)")
     p.add_argument("--doc", type=Path, default=DOC, help=argparse.SUPPRESS)
     p.add_argument("--png", type=Path, default=PNG, help=argparse.SUPPRESS)
+    p.add_argument("--cold-start-runs", type=int, default=None,
+                   help="fresh processes for the cold-start figure (default: 9 in a full "
+                   "run, none with --cases/--quick/--group; 0 turns it off)")
     p.add_argument("--timeout", type=float, default=3600.0,
                    help="seconds to wait for any single answer of a worker")
     return p.parse_args(argv)
@@ -115,6 +123,11 @@ def main(argv=None):
     lock = exclusive()  # noqa: F841 - held until exit
     doc = harness.run_suite(selected, reps=args.reps, with_r=not args.no_r,
                             timeout=args.timeout)
+    cold_runs = args.cold_start_runs if args.cold_start_runs is not None else \
+        (0 if partial else 9)
+    if cold_runs > 0:
+        print(f"[cold start] {cold_runs} fresh processes (import lmerpy, first lmer, first glmer)")
+        doc["cold_start"] = coldstart.measure(cold_runs)
     doc["settings"]["command"] = " ".join(["benchmarks/run.py", *(argv or sys.argv[1:])])
     out = args.out or default_out(partial)
     save(doc, out, latest=not partial)
@@ -123,6 +136,8 @@ def main(argv=None):
         sub = dict(doc, cases=report.cases_of(doc, group))
         if sub["cases"]:
             print(report.structured_table(sub) if group == "structured" else report.table(sub))
+    if doc.get("cold_start"):
+        print(coldstart.table(doc["cold_start"]))
     if args.report:
         md, png = report.write_report(doc, args.doc, args.png)
         print(f"wrote {md}" + (f" and {png}" if png else " (no plot: no main case, or no matplotlib)"))

@@ -21,7 +21,7 @@ import lmerpy
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks import bench_long, cases, harness, report, run, synthetic  # noqa: E402
+from benchmarks import bench_long, cases, coldstart, harness, report, run, synthetic  # noqa: E402
 
 REF = ROOT / "tests" / "reference"
 TINY = cases.Case("tiny_crossed", "tiny crossed (x|g1)+(1|g2)", "lmer", cases.CROSSED,
@@ -330,3 +330,29 @@ def test_side_by_side_with_lme4_21():
     assert r["per_eval"]["what"].startswith("devfun(par)") and r["per_eval"]["n_evals"] >= 5
     assert rec["better"] == "same" and abs(rec["objective_rel_diff"]) <= harness.SAME_CRITERION
     assert rec["r_libs"] == cases.LME4_21_LIBS and rec["ratio"] > 0
+
+
+def test_cold_start_record_and_report(tmp_path):
+    """One timed fresh process per side (after the untimed warm-up): the record has the
+    phases of the lmerpy script and the floor, and the report writes its own block."""
+    rec = coldstart.measure(runs=1, log=None)
+    assert rec["runs"] == 1 and rec["thread_variables"].startswith("none")
+    assert rec["floor_modules"][0] == "pandas"
+    for label in ("floor", "lmerpy"):
+        assert len(rec[label]["runs"]) == 1
+        med = rec[label]["median"]
+        assert med["wall"] > 0 and med["cpu"] > 0 and med["in_process"] > 0
+    lm = rec["lmerpy"]["runs"][0]
+    assert Path(lm["lmerpy_file"]).resolve() == ROOT / "lmerpy" / "__init__.py"
+    assert all(lm[k] > 0 for k in ("import", "data", "lmer", "glmer"))
+    assert lm["in_process"] >= lm["import"] + lm["lmer"] + lm["glmer"]
+    rows = [ln for ln in coldstart.table(rec).splitlines() if ln.startswith("| ")]
+    assert len(rows) == 3 and rows[1].startswith("| floor") and rows[2].startswith("| lmerpy")
+    md = tmp_path / "performance.md"
+    md.write_text(f"# P\n\n{report.START}\n{report.END}\n\n## Cold start\n\n"
+                  f"{report.COLD_START}\nold\n{report.COLD_END}\n\nkept\n")
+    doc = {"cases": [], "cold_start": rec, "machine": {}, "settings": {}}
+    report.write_report(doc, md, tmp_path / "p.png")
+    text = md.read_text()
+    assert "\nold\n" not in text and "kept" in text and "lmerpy's share" in text
+    assert text.count(report.COLD_START) == 1

@@ -1,0 +1,225 @@
+"""BLAS threads: where more than one thread gains, and lmerpy's fits with the default thread count.
+
+Two measurements, each with the other cores left alone ("idle": whatever else the machine
+runs) and with one busy-loop process started here ("busy"; it is stopped at the end):
+
+``kernels``
+    The dense kernels of lmerpy's blocked factor on an n × n block — LAPACK's Cholesky
+    (``dpotrf``) and the Schur update ``S −= F F'`` (``dsyrk``, F n × 512) — with one thread
+    and with every core, alternating, medians. Where the ratio passes 1 is the crossover
+    behind :data:`lmerpy.threads.MIN_PARALLEL_ORDER`.
+``fits``
+    Whole fits (InstEval ``(1|s)+(1|d)+(1|dept)``, the crossed 200k case) in fresh processes
+    under three thread settings, alternating: **auto** (no thread variable set: lmerpy's own
+    choice), **one** (``OPENBLAS_NUM_THREADS=1`` etc.), **default** (the variables set to the
+    number of cores: the pools' default, which lmerpy then leaves alone — what every fit did
+    before lmerpy controlled its threads).
+
+Usage::
+
+    python benchmarks/threads.py kernels --sizes 250,500,1000,1500,2000,3000
+    python benchmarks/threads.py fits --cases insteval,crossed_200k --rounds 3
+    python benchmarks/threads.py all --json benchmarks/results/threads.json
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+PREFIX = "@@THREADS "
+THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
+               "VECLIB_MAXIMUM_THREADS", "LMERPY_NUM_THREADS")
+
+
+def cores():
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+@contextmanager
+def load(kind):
+    """``"busy"``: one busy-loop process for the duration (stopped by its pid); ``"idle"``:
+    nothing added."""
+    proc = None
+    if kind == "busy":
+        proc = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        time.sleep(0.5)
+    try:
+        yield
+    finally:
+        if proc is not None:
+            proc.kill()
+            proc.wait()
+
+
+def _median_time(f, reps):
+    ts = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        f()
+        ts.append(time.perf_counter() - t)
+    return statistics.median(ts)
+
+
+def kernels(sizes, rounds=3, log=print):
+    """{n: {"potrf": {threads: s}, "syrk": {threads: s}}} with 1 and all cores, alternating."""
+    import numpy as np
+    import threadpoolctl
+    from scipy.linalg import blas, lapack
+
+    ctl = threadpoolctl.ThreadpoolController()
+    counts = sorted({1, cores()})
+    rng = np.random.default_rng(1)
+    out = {}
+    for n in sizes:
+        a = rng.standard_normal((n, n))
+        S = np.asfortranarray(a @ a.T + n * np.eye(n))
+        F = np.asfortranarray(rng.standard_normal((n, 512)) * 0.01)
+        reps = max(3, min(50, int(3e8 / (n ** 3 / 3 + 1))))
+        got = {"potrf": {k: [] for k in counts}, "syrk": {k: [] for k in counts}}
+        for _ in range(rounds):
+            for k in counts:
+                with ctl.limit(limits=k, user_api="blas"):
+                    got["potrf"][k].append(_median_time(
+                        lambda: lapack.dpotrf(S, lower=1, clean=0, overwrite_a=0), reps))
+                    got["syrk"][k].append(_median_time(
+                        lambda: blas.dsyrk(-1.0, F, beta=1.0, c=S, lower=1, overwrite_c=0),
+                        reps))
+        out[n] = {kern: {k: statistics.median(v) for k, v in d.items()} for kern, d in got.items()}
+        if log:
+            log(f"  n={n:5d}  " + "  ".join(
+                f"{kern} " + " / ".join(f"{out[n][kern][k] * 1e3:.2f}" for k in counts)
+                + f" ms ({counts[0]}/{counts[-1]} thr)" for kern in ("potrf", "syrk")))
+    return {"threads": counts, "sizes": out}
+
+
+WORKER = r"""
+import json, sys, time, warnings
+sys.path.insert(0, {root!r})
+from benchmarks import cases
+import lmerpy
+case = cases.BY_NAME[{case!r}]
+data = cases.load_data(case)
+lmerpy.lmer("Reaction ~ Days + (Days | Subject)", lmerpy.datasets.load("sleepstudy"))
+times = []
+for _ in range({fits}):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t = time.perf_counter()
+        lmerpy.lmer(case.formula, data)
+        times.append(time.perf_counter() - t)
+print({prefix!r} + json.dumps({{"times": times}}))
+"""
+
+
+def _fit_env(setting):
+    env = {k: v for k, v in os.environ.items() if k not in THREAD_VARS}
+    if setting == "one":
+        env.update({k: "1" for k in THREAD_VARS[:5]})
+    elif setting == "default":
+        env.update({k: str(cores()) for k in THREAD_VARS[:5]})
+    return env
+
+
+def fits(case_names, rounds=3, fits_per_process=2, settings=("auto", "one", "default"),
+         log=print):
+    """{case: {setting: {"times": [...], "median": s}}}: fresh processes, settings alternating."""
+    out = {}
+    for name in case_names:
+        times = {s: [] for s in settings}
+        code = WORKER.format(root=str(ROOT), case=name, fits=fits_per_process, prefix=PREFIX)
+        for r in range(rounds):
+            for s in settings:
+                res = subprocess.run([sys.executable, "-c", code], env=_fit_env(s),
+                                     capture_output=True, text=True, timeout=3600,
+                                     cwd=tempfile.gettempdir())
+                line = [ln for ln in res.stdout.splitlines() if ln.startswith(PREFIX)]
+                if res.returncode or not line:
+                    raise RuntimeError(f"{name}/{s} failed:\n{res.stderr[-2000:]}")
+                times[s] += json.loads(line[-1][len(PREFIX):])["times"]
+            if log:
+                log(f"  {name} round {r + 1}/{rounds}: " + ", ".join(
+                    f"{s} {statistics.median(times[s]):.2f} s" for s in settings))
+        out[name] = {s: {"times": v, "median": statistics.median(v)} for s, v in times.items()}
+    return out
+
+
+def measure(what="all", sizes=(250, 500, 1000, 1500, 2000, 3000), case_names=("insteval",),
+            rounds=3, log=print):
+    rec = {"cores": cores(), "loads": {}}
+    for kind in ("idle", "busy"):
+        part = {}
+        with load(kind):
+            part["loadavg_start"] = list(os.getloadavg())
+            if what in ("all", "kernels"):
+                if log:
+                    log(f"[kernels, {kind}]")
+                part["kernels"] = kernels(sizes, rounds, log)
+            if what in ("all", "fits"):
+                if log:
+                    log(f"[fits, {kind}]")
+                part["fits"] = fits(case_names, rounds, log=log)
+            part["loadavg_end"] = list(os.getloadavg())
+        rec["loads"][kind] = part
+    return rec
+
+
+def table(rec):
+    """Markdown tables of a record: kernel times by size, fit medians by setting."""
+    lines = []
+    for kind, part in rec["loads"].items():
+        k = part.get("kernels")
+        if k:
+            t = k["threads"]
+            lines += [f"Kernels, {kind} (load average {part['loadavg_start'][0]:.2f}):", "",
+                      "| n | dpotrf " + " / ".join(f"{x} thr" for x in t)
+                      + " | ratio | dsyrk (n × 512) " + " / ".join(f"{x} thr" for x in t)
+                      + " | ratio |", "|---|---|---|---|---|"]
+            for n, d in k["sizes"].items():
+                p, s = d["potrf"], d["syrk"]
+                lines.append(f"| {n} | " + " / ".join(f"{p[x] * 1e3:.2f}" for x in t)
+                             + f" ms | {p[t[0]] / p[t[-1]]:.2f} | "
+                             + " / ".join(f"{s[x] * 1e3:.2f}" for x in t)
+                             + f" ms | {s[t[0]] / s[t[-1]]:.2f} |")
+            lines.append("")
+        f = part.get("fits")
+        if f:
+            lines += [f"Fits, {kind}:", "", "| case | auto | one thread | default threads |",
+                      "|---|---|---|---|"]
+            for name, d in f.items():
+                lines.append(f"| {name} | " + " | ".join(
+                    f"{d[s]['median']:.2f} s" if s in d else "—"
+                    for s in ("auto", "one", "default")) + " |")
+            lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("what", choices=("kernels", "fits", "all"), nargs="?", default="all")
+    p.add_argument("--sizes", default="250,500,1000,1500,2000,3000")
+    p.add_argument("--cases", default="insteval")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--json", type=Path)
+    args = p.parse_args(argv)
+    rec = measure(args.what, [int(s) for s in args.sizes.split(",")],
+                  [c for c in args.cases.split(",") if c], args.rounds)
+    print(table(rec))
+    if args.json:
+        args.json.write_text(json.dumps(rec, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    sys.exit(main())
