@@ -9,8 +9,8 @@ import threadpoolctl
 import lmerpy
 from lmerpy import threads
 from lmerpy.errors import ArgumentError
-from lmerpy.pls.deviance import LmmDeviance
-from lmerpy.pls.glmm_deviance import GlmmDeviance
+from lmerpy.pls.glmm.deviance import GlmmDeviance
+from lmerpy.pls.lmm.deviance import LmmDeviance
 
 SLEEP = "Reaction ~ Days + (Days | Subject)"
 CBPP = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
