@@ -150,12 +150,14 @@ def choose_factor(smap, blocks, backend=None, weights_vary=False, candidate=None
         return CholmodFactor(smap, weights_vary=weights_vary)
     blk, q2 = candidate if candidate is not None else scipy_candidate(smap, blocks,
                                                                       weights_vary)
-    have_cholmod = cholmod_available()
-    if blk is not None and (key == "scipy" or not have_cholmod or smap.q <= T.dense_q
-                            or q2 <= T.cheap_q2 or blk.dense_block_density() >= T.min_density):
+    # scikit-sparse is imported (~5 ms, and CHOLMOD's BLAS loaded) only when the cheap tests
+    # leave the choice open
+    if blk is not None and (key == "scipy" or smap.q <= T.dense_q or q2 <= T.cheap_q2
+                            or not cholmod_available()
+                            or blk.dense_block_density() >= T.min_density):
         request_threads(q2)  # a large dense block may run its BLAS on idle cores
         return blk
-    if key != "scipy" and have_cholmod:
+    if key != "scipy" and cholmod_available():
         return CholmodFactor(smap, weights_vary=weights_vary)
     if key == "scipy":
         raise LmerpyError(
