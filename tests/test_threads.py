@@ -1,7 +1,11 @@
 """lmerpy's BLAS threads (lmerpy.threads): inside a fit the pools run with the thread count the
 setting says — seen by threadpoolctl's ``threadpool_info()`` from inside the deviance — and
 after the fit they are back where they were. No timings."""
+import json
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import threadpoolctl
@@ -165,3 +169,38 @@ def test_idle_cores_is_between_one_and_the_cores():
     n = threads.idle_cores()
     assert 1 <= n <= (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
                       else os.cpu_count())
+
+
+def test_pools_loaded_during_a_fit_are_limited_and_restored(tmp_path):
+    """CHOLMOD's BLAS and OpenMP libraries are loaded by the first fit that needs them, inside
+    the fit's thread scope: they run with one thread there too, and get their own count back
+    after. A fresh process (here they are loaded already)."""
+    pytest.importorskip("sksparse.cholmod")
+    code = (
+        "import json, sys, threadpoolctl, lmerpy\n"
+        "from lmerpy.pls.lmm.deviance import LmmDeviance\n"
+        "assert 'sksparse' not in sys.modules\n"
+        "seen = []\n"
+        "real = LmmDeviance.__call__\n"
+        "def spy(self, *a, **k):\n"
+        "    seen.append({p['filepath']: p['num_threads'] for p in threadpoolctl.threadpool_info()})\n"
+        "    return real(self, *a, **k)\n"
+        "LmmDeviance.__call__ = spy\n"
+        "lmerpy.lmer('Reaction ~ Days + (Days | Subject)', lmerpy.datasets.load('sleepstudy'),\n"
+        "            backend='cholmod')\n"
+        "after = {p['filepath']: p['num_threads'] for p in threadpoolctl.threadpool_info()}\n"
+        "print(json.dumps({'inside': seen[-1], 'after': after, 'n': len(seen)}))\n")
+    env = {k: v for k, v in os.environ.items()
+           if k not in threads.BLAS_ENV_VARS + ("LMERPY_NUM_THREADS",)}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
+    env["LMERPY_CACHE_DIR"] = str(tmp_path)
+    res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout.splitlines()[-1])
+    assert out["n"] > 0
+    cholmod_pools = [f for f in out["inside"] if "scipy_openblas" not in f]
+    assert cholmod_pools, out   # CHOLMOD brought its own BLAS/OpenMP library
+    assert set(out["inside"].values()) == {1}, out
+    assert set(out["after"]) == set(out["inside"])
+    if (os.cpu_count() or 1) > 1:   # back to their own default, which is above one thread
+        assert all(n > 1 for n in out["after"].values()), out
