@@ -41,7 +41,7 @@ __all__ = ["set_num_threads", "get_num_threads", "fit_threads", "request_threads
            "refresh_pools", "idle_cores", "MIN_PARALLEL_ORDER", "BLAS_ENV_VARS"]
 
 #: dense blocks of at least this order may use more than one thread (see docs/performance.md)
-MIN_PARALLEL_ORDER = 1500
+MIN_PARALLEL_ORDER = 2000
 
 #: the variables by which a user sets the BLAS/OpenMP thread count themselves
 BLAS_ENV_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
