@@ -9,16 +9,18 @@ runs) and with one busy-loop process started here ("busy"; it is stopped at the 
     and with every core, alternating, medians. Where the ratio passes 1 is the crossover
     behind :data:`lmerpy.threads.MIN_PARALLEL_ORDER`.
 ``fits``
-    Whole fits (InstEval ``(1|s)+(1|d)+(1|dept)``, the crossed 200k case) in fresh processes
-    under three thread settings, alternating: **auto** (no thread variable set: lmerpy's own
-    choice), **one** (``OPENBLAS_NUM_THREADS=1`` etc.), **default** (the variables set to the
-    number of cores: the pools' default, which lmerpy then leaves alone — what every fit did
-    before lmerpy controlled its threads).
+    Whole fits (InstEval ``(1|s)+(1|d)+(1|dept)`` with its 1142 × 1142 dense block; a crossed
+    100k case with a 2000 × 2000 dense block, ``dense2000``) in fresh processes under four
+    thread settings, alternating: **auto** (no thread variable set: lmerpy's own choice),
+    **one** (``OPENBLAS_NUM_THREADS=1`` etc.), **all** (``LMERPY_NUM_THREADS`` = the number of
+    cores: lmerpy's large blocks on every core whatever the load, small ones on one), and
+    **default** (the BLAS variables set to the number of cores: the pools' default, which
+    lmerpy then leaves alone — what every fit did before lmerpy controlled its threads).
 
 Usage::
 
     python benchmarks/threads.py kernels --sizes 250,500,1000,1500,2000,3000
-    python benchmarks/threads.py fits --cases insteval,crossed_200k --rounds 3
+    python benchmarks/threads.py fits --cases insteval,dense2000 --rounds 3
     python benchmarks/threads.py all --json benchmarks/results/threads.json
 """
 import argparse
@@ -103,12 +105,21 @@ def kernels(sizes, rounds=3, log=print):
     return {"threads": counts, "sizes": out}
 
 
+#: a dense block above MIN_PARALLEL_ORDER: (x|g1) over 2,000 levels is the block-diagonal part,
+#: (1|g2) over 2,000 levels the dense 2000 x 2000 Schur block
+EXTRA_CASES = {
+    "dense2000": dict(name="dense2000", title="crossed 100k, dense 2000 block", fn="lmer",
+                      formula="y ~ x + (x | g1) + (1 | g2)", data="synthetic",
+                      synthetic=dict(n_rows=100_000, n_g1=2_000, n_g2=2_000, seed=11),
+                      size="large"),
+}
+
 WORKER = r"""
 import json, sys, time, warnings
 sys.path.insert(0, {root!r})
 from benchmarks import cases
 import lmerpy
-case = cases.BY_NAME[{case!r}]
+case = cases.Case.from_dict(json.loads({case_json!r}))
 data = cases.load_data(case)
 lmerpy.lmer("Reaction ~ Days + (Days | Subject)", lmerpy.datasets.load("sleepstudy"))
 times = []
@@ -122,22 +133,32 @@ print({prefix!r} + json.dumps({{"times": times}}))
 """
 
 
+SETTINGS = ("auto", "one", "all", "default")
+
+
 def _fit_env(setting):
     env = {k: v for k, v in os.environ.items() if k not in THREAD_VARS}
     if setting == "one":
         env.update({k: "1" for k in THREAD_VARS[:5]})
+    elif setting == "all":        # lmerpy told to use every core for its large blocks
+        env["LMERPY_NUM_THREADS"] = str(cores())
     elif setting == "default":
         env.update({k: str(cores()) for k in THREAD_VARS[:5]})
     return env
 
 
-def fits(case_names, rounds=3, fits_per_process=2, settings=("auto", "one", "default"),
-         log=print):
+def fits(case_names, rounds=3, fits_per_process=2, settings=SETTINGS, log=print):
     """{case: {setting: {"times": [...], "median": s}}}: fresh processes, settings alternating."""
     out = {}
     for name in case_names:
         times = {s: [] for s in settings}
-        code = WORKER.format(root=str(ROOT), case=name, fits=fits_per_process, prefix=PREFIX)
+        if name in EXTRA_CASES:
+            case_json = json.dumps(EXTRA_CASES[name])
+        else:
+            from benchmarks import cases
+            case_json = json.dumps(cases.BY_NAME[name].to_dict())
+        code = WORKER.format(root=str(ROOT), case_json=case_json, fits=fits_per_process,
+                             prefix=PREFIX)
         for r in range(rounds):
             for s in settings:
                 res = subprocess.run([sys.executable, "-c", code], env=_fit_env(s),
@@ -194,12 +215,12 @@ def table(rec):
             lines.append("")
         f = part.get("fits")
         if f:
-            lines += [f"Fits, {kind}:", "", "| case | auto | one thread | default threads |",
-                      "|---|---|---|---|"]
+            lines += [f"Fits, {kind}:", "",
+                      "| case | auto | one thread | LMERPY_NUM_THREADS=all | default threads |",
+                      "|---|---|---|---|---|"]
             for name, d in f.items():
                 lines.append(f"| {name} | " + " | ".join(
-                    f"{d[s]['median']:.2f} s" if s in d else "—"
-                    for s in ("auto", "one", "default")) + " |")
+                    f"{d[s]['median']:.2f} s" if s in d else "—" for s in SETTINGS) + " |")
             lines.append("")
     return "\n".join(lines)
 
