@@ -104,7 +104,7 @@ def test_install_docs_name_every_dependency_and_extra():
     an extra: it only draws bootMer's progress bar), and name the extras users choose."""
     deps = _names(PROJECT["dependencies"])
     assert "tqdm" not in deps
-    assert set(deps) == {"lark", "numpy", "scipy", "pandas", "nlopt"}
+    assert set(deps) == {"lark", "numpy", "scipy", "pandas", "nlopt", "threadpoolctl"}
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     started = (ROOT / "docs" / "getting-started.md").read_text(encoding="utf-8")
     line = re.search(r"`pip install lmerpy` needs only ([^.(]*)", readme).group(1)
