@@ -33,15 +33,17 @@ import functools
 import os
 import sys
 import threading
+import time
 from typing import Any, Callable, Optional, TypeVar, cast
 
 from .arguments import argument_error
 
 __all__ = ["set_num_threads", "get_num_threads", "fit_threads", "request_threads",
-           "refresh_pools", "idle_cores", "MIN_PARALLEL_ORDER", "BLAS_ENV_VARS"]
+           "refresh_pools", "idle_cores", "estimate_idle_cores", "MIN_PARALLEL_ORDER",
+           "BLAS_ENV_VARS"]
 
 #: dense blocks of at least this order may use more than one thread (see docs/performance.md)
-MIN_PARALLEL_ORDER = 2000
+MIN_PARALLEL_ORDER = 1000
 
 #: the variables by which a user sets the BLAS/OpenMP thread count themselves
 BLAS_ENV_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
@@ -146,27 +148,56 @@ def _get_controller():
     return _controller
 
 
+def estimate_idle_cores(cores: int, load1: float, running: Optional[int],
+                        own_load: float) -> int:
+    """Idle cores from the machine's figures: ``cores`` this process may run on, the 1-minute
+    load average ``load1``, the entities ``running`` right now (this process included; None
+    where unknown) and this process's own share of the load average ``own_load``.
+
+    The other processes are the larger of those running now and the load average without
+    this process's share (rounded: half a process counts); the load average lags by about a
+    minute, so the estimate errs towards fewer idle cores. At least 1.
+    """
+    others = int(max(0.0, load1 - own_load) + 0.5)
+    if running is not None:
+        others = max(others, running - 1)
+    return max(1, cores - others)
+
+
+_cpu_marks: list = []   # (monotonic time, this process's CPU time) when the load was read
+
+
+def _own_load(cores: int) -> float:
+    """This process's share of the 1-minute load average: the CPU time it used in the last
+    minute (all of it when the process is younger than a minute or was not sampled a minute
+    ago) over 60 s, at most ``cores``."""
+    now, cpu = time.monotonic(), time.process_time()
+    if not _cpu_marks or now - _cpu_marks[-1][0] >= 1.0:
+        _cpu_marks.append((now, cpu))
+    while len(_cpu_marks) > 1 and now - _cpu_marks[1][0] >= 60.0:
+        del _cpu_marks[0]
+    base = _cpu_marks[0][1] if now - _cpu_marks[0][0] >= 60.0 else 0.0
+    return min(float(cores), (cpu - base) / 60.0)
+
+
 def idle_cores() -> int:
-    """Cores this process could use without waiting for another process: the cores it may
-    run on minus the other processes that are running (Linux: those runnable right now and
-    the 1-minute load average, whichever is more; elsewhere the load average; 1 where
-    neither is known)."""
+    """Cores this process could use now without waiting for another process
+    (:func:`estimate_idle_cores` from ``/proc/loadavg`` on Linux, the load average elsewhere;
+    1 where neither is known)."""
     try:
         cores = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         cores = os.cpu_count() or 1
-    others = None
     try:
         with open("/proc/loadavg") as f:
             fields = f.read().split()
-        running = int(fields[3].split("/")[0])      # includes this process
-        others = max(running - 1, int(float(fields[0]) - 0.5))
+        load1, running = float(fields[0]), int(fields[3].split("/")[0])
     except (OSError, ValueError, IndexError):
         try:
-            others = int(os.getloadavg()[0] - 0.5)
+            load1, running = os.getloadavg()[0], None
         except (AttributeError, OSError):
             return 1
-    return max(1, cores - max(0, others))
+    return estimate_idle_cores(cores, load1, running, _own_load(cores))
 
 
 def _limit(lib, n):

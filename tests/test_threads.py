@@ -165,6 +165,21 @@ def test_bad_environment_variable_is_an_argument_error(monkeypatch, sleep, text)
         lmerpy.lmer(SLEEP, sleep)
 
 
+@pytest.mark.parametrize("cores,load1,running,own,idle", [
+    (2, 0.1, 1, 0.0, 2),     # an idle machine
+    (2, 0.3, 2, 0.0, 1),     # another process running right now
+    (2, 1.0, 1, 0.0, 1),     # another process busy for the last minute (sleeping this instant)
+    (2, 1.2, 1, 1.0, 2),     # the load is this process's own (a loop of fits)
+    (2, 1.94, 1, 1.0, 1),    # ... plus most of another process: counted
+    (8, 3.0, 2, 1.0, 6),
+    (2, 0.2, None, 0.0, 2),  # no running count (not Linux)
+    (1, 0.0, 1, 0.0, 1),
+    (4, 9.0, 12, 0.0, 1),    # overloaded: never fewer than one
+])
+def test_idle_core_estimate(cores, load1, running, own, idle):
+    assert threads.estimate_idle_cores(cores, load1, running, own) == idle
+
+
 def test_idle_cores_is_between_one_and_the_cores():
     n = threads.idle_cores()
     assert 1 <= n <= (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
