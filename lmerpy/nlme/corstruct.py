@@ -378,7 +378,31 @@ class corCompSymm(CorStruct):
 # --------------------------------------------------------------------------- corAR1 / CAR1
 
 
-class corAR1(CorStruct):
+class _PowerCorrelation(CorStruct):
+    """``Cor(e_i, e_j) = phi^|lag|`` with one parameter ``Phi`` (corAR1, corCAR1): the two
+    differ only in ``phi``'s map from the unconstrained scale and in the lags they allow."""
+
+    def _finish_bind(self, data):
+        super()._finish_bind(data)
+        self.markov = _Markov(self.blocks, self.cov)
+        return self
+
+    def _phi(self, full):
+        raise NotImplementedError
+
+    def _natural(self, full):
+        return np.array([self._phi(full)])
+
+    def _natural_names(self):
+        return ["Phi"]
+
+    def _matrices(self, full, batch):
+        phi = self._phi(full)
+        lag = np.abs(batch.patterns[:, :, None] - batch.patterns[:, None, :])
+        return phi ** lag
+
+
+class corAR1(_PowerCorrelation):
     """First-order autoregressive correlation over the positions (or an integer time
     covariate with steps of 1): ``Cor(e_i, e_j) = phi^|i - j|`` (R: ``nlme::corAR1(value = 0,
     form = ~ 1, fixed = FALSE)``). A time covariate with other steps gives
@@ -419,24 +443,8 @@ class corAR1(CorStruct):
                 return arma.bind(data)
         return out
 
-    def _finish_bind(self, data):
-        super()._finish_bind(data)
-        self.markov = _Markov(self.blocks, self.cov)
-        return self
-
     def _phi(self, full):
         return math.tanh(full[0] / 2.0)
-
-    def _natural(self, full):
-        return np.array([self._phi(full)])
-
-    def _natural_names(self):
-        return ["Phi"]
-
-    def _matrices(self, full, batch):
-        phi = self._phi(full)
-        lag = np.abs(batch.patterns[:, :, None] - batch.patterns[:, None, :])
-        return phi ** lag
 
     def whiten(self, D: np.ndarray, par: ArrayLike) -> Tuple[np.ndarray, float]:
         phi = self._phi(self._full(par))
@@ -451,7 +459,7 @@ class corAR1(CorStruct):
         return super().whiten_exact(D, par)
 
 
-class corCAR1(CorStruct):
+class corCAR1(_PowerCorrelation):
     """Continuous-time AR(1): ``Cor(e_i, e_j) = phi^|t_i - t_j|`` with ``phi`` in (0, 1)
     (R: ``nlme::corCAR1(value = 0.2, form = ~ 1, fixed = FALSE)``).
 
@@ -477,24 +485,8 @@ class corCAR1(CorStruct):
                                 f"0 and 1 (got {self.value})")
         self._start = np.array([math.log(self.value / (1 - self.value))])
 
-    def _finish_bind(self, data):
-        super()._finish_bind(data)
-        self.markov = _Markov(self.blocks, self.cov)
-        return self
-
     def _phi(self, full):
         return 1.0 / (1.0 + math.exp(-full[0]))
-
-    def _natural(self, full):
-        return np.array([self._phi(full)])
-
-    def _natural_names(self):
-        return ["Phi"]
-
-    def _matrices(self, full, batch):
-        phi = self._phi(full)
-        lag = np.abs(batch.patterns[:, :, None] - batch.patterns[:, None, :])
-        return phi ** lag
 
     def whiten(self, D: np.ndarray, par: ArrayLike) -> Tuple[np.ndarray, float]:
         phi = self._phi(self._full(par))
