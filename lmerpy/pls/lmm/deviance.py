@@ -304,16 +304,18 @@ class LmmDeviance:
         return self.cp.q
 
     # -- par and θ ---------------------------------------------------------------------------
-    def _par(self, par):
-        x = np.array(par, dtype=float)
-        if x.ndim != 1:
-            x = x.reshape(-1)
-        what = "theta" if self.par_is_theta else "par"
-        if x.shape[0] != self.n_par:
-            raise DataError(f"{what} has length {x.shape[0]}, expected {self.n_par}")
+    @staticmethod
+    def _vector(values, n, what):
+        """``values`` as a new flat float vector of length ``n``, finite (else DataError)."""
+        x = np.array(values, dtype=float).reshape(-1)
+        if x.shape[0] != n:
+            raise DataError(f"{what} has length {x.shape[0]}, expected {n}")
         if not math.isfinite(x.sum()):
             raise DataError(f"{what} contains non-finite values")
         return x
+
+    def _par(self, par):
+        return self._vector(par, self.n_par, "theta" if self.par_is_theta else "par")
 
     def _theta(self, par):
         """θ(par), checked (``par`` itself when :attr:`par_is_theta`)."""
@@ -321,12 +323,7 @@ class LmmDeviance:
         return x if self.par_is_theta else self.layout.par_to_theta(x)
 
     def _theta_checked(self, theta):
-        th = np.array(theta, dtype=float).reshape(-1)
-        if th.shape[0] != self.n_theta:
-            raise DataError(f"theta has length {th.shape[0]}, expected {self.n_theta}")
-        if not math.isfinite(th.sum()):
-            raise DataError("theta contains non-finite values")
-        return th
+        return self._vector(theta, self.n_theta, "theta")
 
     def _jacobian(self, x):
         """(``par``, J = ∂θ/∂par there). Λ is not differentiable in a correlation on its
