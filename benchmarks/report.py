@@ -79,6 +79,17 @@ def _cell(text):
     return str(text).replace("|", "\\|")
 
 
+def _timing_cells(rec):
+    """The cells both tables share: each side's median (or why it is missing), the ratio, and
+    each side's time per evaluation."""
+    a, b = rec["lmerpy"], rec["lme4"]
+    ta = fmt_time(a["median"]) if _side_ok(a) else _na(a)
+    tb = fmt_time(b["median"]) if _side_ok(b) else _na(b)
+    ratio = f"**{rec['ratio']:.2f}x**" if rec.get("ratio") else "—"
+    pe = (a.get("per_eval") or {}).get("per_eval"), (b.get("per_eval") or {}).get("per_eval")
+    return ta, tb, ratio, pe
+
+
 def table(doc):
     """The markdown results table (one row per case of ``doc``, whatever its group)."""
     head = ("| case | n | lmerpy | lme4 | lme4 / lmerpy | evaluations (lmerpy / lme4) "
@@ -87,10 +98,7 @@ def table(doc):
     rows = [head, "|" + "---|" * 11]
     for rec in doc["cases"]:
         a, b = rec["lmerpy"], rec["lme4"]
-        ta = fmt_time(a["median"]) if _side_ok(a) else _na(a)
-        tb = fmt_time(b["median"]) if _side_ok(b) else _na(b)
-        ratio = f"**{rec['ratio']:.2f}x**" if rec.get("ratio") else "—"
-        pe = (a.get("per_eval") or {}).get("per_eval"), (b.get("per_eval") or {}).get("per_eval")
+        ta, tb, ratio, pe = _timing_cells(rec)
         ma = (a.get("memory") or {}).get("delta_mb")
         mb = (b.get("memory") or {}).get("delta_mb")
         diff = rec.get("objective_diff")
@@ -124,13 +132,10 @@ def structured_table(doc):
     rows = [head, "|" + "---|" * 11]
     for rec in doc["cases"]:
         a, b = rec["lmerpy"], rec["lme4"]
-        ta = fmt_time(a["median"]) if _side_ok(a) else _na(a)
-        tb = fmt_time(b["median"]) if _side_ok(b) else _na(b)
-        ratio = f"**{rec['ratio']:.2f}x**" if rec.get("ratio") else "—"
+        ta, tb, ratio, pe = _timing_cells(rec)
         side = a if a.get("npar") is not None else b
         sizes = (f"{side['npar']} / {side['ntheta']}"
                  if side.get("npar") is not None and side.get("ntheta") is not None else "—")
-        pe = (a.get("per_eval") or {}).get("per_eval"), (b.get("per_eval") or {}).get("per_eval")
         diff, rel = rec.get("objective_diff"), rec.get("objective_rel_diff")
         crit = "—" if diff is None else f"{diff:+.2g} ({rel:+.1e})"
         rows.append("| " + " | ".join(_cell(c) for c in [
