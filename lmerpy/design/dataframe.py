@@ -44,6 +44,22 @@ from ..errors import DataError
 __all__ = ["as_data_frame"]
 
 
+def _column_dtypes(data: pd.DataFrame) -> Any:
+    """The dtypes of ``data``'s columns: from its block manager when pandas has one (1 µs;
+    ``data.items()`` builds a Series per column, ~25 µs each, a visible share of a small
+    fit), else column by column."""
+    mgr = getattr(data, "_mgr", None)
+    get = getattr(mgr, "get_dtypes", None)
+    if callable(get):
+        try:
+            dtypes = get()
+        except (TypeError, ValueError, AttributeError):    # pragma: no cover - other pandas
+            dtypes = None
+        if dtypes is not None and len(dtypes) == data.shape[1]:
+            return dtypes
+    return [s.dtype for _, s in data.items()]
+
+
 def as_data_frame(data: Any, what: str = "data") -> pd.DataFrame:
     """``data`` as a pandas DataFrame (see the module's contract).
 
@@ -70,7 +86,7 @@ def as_data_frame(data: Any, what: str = "data") -> pd.DataFrame:
         # column by column: ``data.dtypes`` builds a Series through pandas_dtype, which enters
         # warnings.catch_warnings and so resets Python's once-per-location warning registry
         # (every later lmerpy warning would be shown again at the same user line)
-        if any(isinstance(s.dtype, pd.ArrowDtype) for _, s in data.items()):
+        if any(isinstance(t, pd.ArrowDtype) for t in _column_dtypes(data)):
             return _without_arrow_dtypes(data, what)
         return data
     kind = _library(data)

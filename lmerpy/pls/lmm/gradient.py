@@ -83,7 +83,13 @@ def dense_gradients(dev, thetas):
     Ai = np.linalg.inv(A)
     Ai = 0.5 * (Ai + np.swapaxes(Ai, 1, 2))
     B = Ai @ LtM                                             # A⁻¹Λ'M
-    g = 2.0 * np.stack([np.bincount(kk, weights=B[b, i, j], minlength=nth) for b in range(nb)])
+    # the template sums of every row at once: bin kk of row b at b·nth + kk
+    bins = (np.arange(nb)[:, None] * nth + kk[None, :]).ravel()
+
+    def tsum(w):
+        return np.bincount(bins, weights=w.ravel(), minlength=nb * nth).reshape(nb, nth)
+
+    g = 2.0 * tsum(B[:, i, j])
     ky = Lt @ resp.ZtWy                                      # (nb, q)
     cy = np.einsum("bqr,br->bq", Ai, ky)
     if p:
@@ -101,16 +107,14 @@ def dense_gradients(dev, thetas):
     zwr = resp.ZtWy - b_ @ M                                 # Z'Wρ (M symmetric)
     if p:
         zwr = zwr - beta @ cp.ZtWX.T
-    dr2 = -2.0 * np.stack([np.bincount(kk, weights=zwr[b, j] * u[b, i], minlength=nth)
-                           for b in range(nb)])
+    dr2 = -2.0 * tsum(zwr[:, j] * u[:, i])
     if dev.REML:
         g = g + ((dev.n - p) / r2)[:, None] * dr2
         if p:
             H = np.swapaxes(np.linalg.solve(V, np.swapaxes(C, 1, 2)), 1, 2)   # C V⁻¹
             N = cp.ZtWX - M @ np.einsum("bqr,bqp->brp", Lt, C)               # Z'W(X − ZΛC)
             v = np.einsum("bep,bep->be", N[:, j, :], H[:, i, :])
-            g = g - 2.0 * np.stack([np.bincount(kk, weights=v[b], minlength=nth)
-                                    for b in range(nb)])
+            g = g - 2.0 * tsum(v)
     else:
         g = g + (dev.n / r2)[:, None] * dr2
     return g
