@@ -65,12 +65,15 @@ def is_rounding_tie(a, b, values):
 # ------------------------------------------------------------------ fitted values vs a golden
 
 
-def fit_at_theta(fit, theta):
-    """The same (lmer) model evaluated at a given θ (lme4's θ̂), through the modular steps."""
+def fit_at_theta(fit, theta, optimizer=None):
+    """The same (lmer) model evaluated at a given θ (lme4's θ̂), through the modular steps;
+    ``optimizer``: the name its OptSummary (and a convergence trailer) gives the optimizer
+    that reached θ (default: the fit's own)."""
     import dataclasses
 
     import lmerpy
-    opt = dataclasses.replace(fit.optsum, theta=np.asarray(theta, dtype=float))
+    opt = dataclasses.replace(fit.optsum, theta=np.asarray(theta, dtype=float),
+                              optimizer=optimizer or fit.optsum.optimizer)
     return lmerpy.mkMerMod(fit.devfun, opt, fit.design, data=fit._data, call=fit.call)
 
 
@@ -82,10 +85,11 @@ def fit_at_lme4_theta(fit, theta):
     quantities that are not stationary at the optimum (standard errors, sums of squares,
     degrees of freedom, predictions) in their 4th to 6th digits. Asserts that lmerpy's
     optimum is at least as good as lme4's θ̂ (to 1e-9) and the same optimum (its criterion
-    within 1e-4 of lme4's, the tolerance of the lmer reference tests)."""
+    within 1e-4 of lme4's, the tolerance of the lmer reference tests). Its optimizer is
+    lme4's, which stopped there (``nloptwrap``, named by a summary's convergence trailer)."""
     th = np.asarray(theta, dtype=float)
     assert -1e-9 <= float(fit.devfun(th)) - fit.optsum.fmin <= 1e-4
-    return fit_at_theta(fit, th)
+    return fit_at_theta(fit, th, optimizer="nloptwrap")
 
 
 def is_better_optimum(fit, ref, ll_abs, require_warning=True):

@@ -259,7 +259,12 @@ def test_large_models_use_the_gradient_and_reach_bobyqas_optimum(slope_sd, g2_sd
 def test_optimizer_choice():
     lf = lFormula("Reaction ~ Days + (Days | Subject)", lmerpy.datasets.load("sleepstudy"))
     dev = mkLmerDevfun(lf)
-    assert lmer_optimizer(dev, lmerControl()) == "nloptwrap"                 # q = 36
+    assert lmer_optimizer(dev, lmerControl()) == "newton_ai"                 # the default
+    assert lmer_optimizer(dev, lmerControl(polish=False)) == "nloptwrap"     # lme4's path
+    assert lmer_optimizer(dev, lmerControl(gradient_min_q=None)) == "nloptwrap"
+    assert lmer_optimizer(dev, lmerControl(optimizer="nloptwrap")) == "nloptwrap"  # q = 36
+    assert lmer_optimizer(dev, lmerControl(optimizer="nloptwrap", gradient_min_q=10)) \
+        == "newton_ai"
     assert lmer_optimizer(dev, lmerControl(gradient_min_q=10)) == "newton_ai"
     assert lmer_optimizer(dev, lmerControl(gradient_min_q=10, optCtrl={"maxeval": 50})) \
         == "nloptwrap"                                                        # settings given

@@ -144,12 +144,15 @@ def test_show_config_names_the_backend(capsys):
     assert "sparse_cholesky" in out
 
 
-def test_optsum_records_the_fit(fm1):
+def test_optsum_records_the_fit(fm1, sleep):
     opt = fm1.optsum
-    assert opt.optimizer == "nloptwrap"
-    assert opt.feval == len(opt.fitlog) > 10
+    assert opt.optimizer == "newton_ai"          # the default for an LMM
+    assert opt.feval == len(opt.fitlog) >= 3 and opt.gradient_evals >= 1
     assert np.allclose(opt.theta, fm1.theta)
-    assert opt.return_code >= 0
+    assert opt.return_code == 0
+    lme4 = lmerpy.lmer(FM1, sleep, control=lmerpy.lmerControl(optimizer="nloptwrap")).optsum
+    assert lme4.optimizer == "nloptwrap"         # lme4's path
+    assert lme4.feval == len(lme4.fitlog) > 10 and lme4.return_code == 0
 
 
 # ---------------------------------------------------------------- bad input
@@ -212,14 +215,20 @@ def test_caller_frame_not_mutated(sleep):
 
 
 def test_polish_reaches_the_exact_optimum():
-    """The default (lmerControl(polish=True)): Newton steps on the analytic gradient after
-    BOBYQA. On Orthodont (flat in the intercept SD) BOBYQA, like lme4, stops with max|grad|
-    ~ 1e-2 (lmerControl(polish=False), lme4's stopping point)."""
+    """lme4's optimizer, polished (lmerControl(optimizer="nloptwrap"), polish=True): Newton
+    steps on the analytic gradient after BOBYQA. On Orthodont (flat in the intercept SD)
+    BOBYQA, like lme4, stops with max|grad| ~ 1e-2 (lmerControl(polish=False), lme4's
+    stopping point). The default (newton_ai from lme4's start) ends at the same optimum."""
     d = datasets.load("Orthodont")
     f0 = lmerpy.lmer("distance ~ age*Sex + (age|Subject)", d,
                      control=lmerpy.lmerControl(polish=False))
-    f1 = lmerpy.lmer("distance ~ age*Sex + (age|Subject)", d)
+    f1 = lmerpy.lmer("distance ~ age*Sex + (age|Subject)", d,
+                     control=lmerpy.lmerControl(optimizer="nloptwrap"))
+    f2 = lmerpy.lmer("distance ~ age*Sex + (age|Subject)", d)
     assert np.max(np.abs(f0.devfun.gradient(f0.theta))) > 1e-3
     assert np.max(np.abs(f1.devfun.gradient(f1.theta))) < 1e-6
     assert f1.REMLcrit() < f0.REMLcrit() - 1e-6
     assert f0.optsum.polish_steps == 0 and f1.optsum.polish_steps >= 1
+    assert f2.optsum.optimizer == "newton_ai" and f2.optsum.polish_steps == 0
+    assert np.max(np.abs(f2.devfun.gradient(f2.theta))) < 1e-6
+    assert f2.REMLcrit() == pytest.approx(f1.REMLcrit(), abs=1e-9)

@@ -124,8 +124,10 @@ def test_errors_in_the_objective_propagate():
 # ----------------------------------------------------------------------------- controls
 
 def test_lmerControl_defaults_are_lme4s():
+    # all lme4's but the optimizer: None, lmerpy's choice per model (lmer_optimizer), with
+    # lme4's "nloptwrap" one argument away
     c = lmerControl()
-    assert c.optimizer == "nloptwrap"
+    assert c.optimizer is None and lmerControl(optimizer="nloptwrap").optimizer == "nloptwrap"
     assert c.restart_edge is True and c.boundary_tol == 1e-5 and c.calc_derivs is True
     assert (c.check_conv_grad.action, c.check_conv_grad.tol) == ("warning", 2e-3)
     assert (c.check_conv_singular.action, c.check_conv_singular.tol) == ("message", 1e-4)

@@ -32,6 +32,7 @@ from lmerpy.errors import ConvergenceWarning
 from lmerpy.models.lmm import mkLmerDevfun
 from lmerpy.optimize import (ControlError, OptSummary, derivs_analytic, lmer_optimizer,
                              lmerControl, optimize_lmer)
+from lmerpy.optimize.lmer import FORWARD_DIFFERENCE_MIN_Q
 from lmerpy.optimize.newton import (_tr_step, lmm_information, model_derivatives,
                                     second_order_term, template_columns, trust_newton)
 
@@ -220,7 +221,9 @@ def test_newton_ai_reaches_lme4s_optimum(ref):
     assert opt.feval == len(opt.fitlog) <= 20
     assert 1 <= opt.gradient_evals <= opt.feval
     assert opt.derivs["method"] == "analytic"
-    assert opt.derivs_evals == 1 + len(fit.theta)            # forward differences
+    # central differences of the gradient (forward ones only for q >= 1000, FORWARD_...)
+    k = len(fit.theta)
+    assert opt.derivs_evals == 1 + (k if fit.devfun.q >= FORWARD_DIFFERENCE_MIN_Q else 2 * k)
     assert np.all(fit.theta[np.asarray(fit.design.lower) == 0] >= 0)
     if not ref.get("r_warnings"):
         assert opt.conv_messages == list(ref.get("r_messages") or [])
@@ -252,7 +255,11 @@ def test_newton_ai_controls():
         optimize_lmer(Plain(), lf.theta, lf.lower, lmerControl(optimizer="newton_ai"))
     assert lmer_optimizer(Plain(), lmerControl(gradient_min_q=10)) == "lbfgsb"
     assert lmer_optimizer(dev, lmerControl(gradient_min_q=10)) == "newton_ai"
-    assert lmer_optimizer(dev, lmerControl()) == "nloptwrap"                 # q = 36
+    # q = 36: the default is newton_ai; lme4's BOBYQA when named, or with polish=False
+    assert lmer_optimizer(dev, lmerControl()) == "newton_ai"
+    assert lmer_optimizer(dev, lmerControl(optimizer="nloptwrap")) == "nloptwrap"
+    assert lmer_optimizer(dev, lmerControl(polish=False)) == "nloptwrap"
+    assert lmer_optimizer(Plain(), lmerControl()) == "nloptwrap"      # no AI matrix: polished
 
 
 def test_optsum_records_gradient_evaluations():
@@ -261,7 +268,7 @@ def test_optsum_records_gradient_evaluations():
     back = OptSummary.from_dict(opt.to_dict())
     assert back.gradient_evals == opt.gradient_evals > 0
     assert back.derivs_elapsed == opt.derivs_elapsed > 0
-    bob = _fit(BY_ID["sleep_slope"]).optsum
+    bob = _fit(BY_ID["sleep_slope"], control=lmerControl(optimizer="nloptwrap")).optsum
     assert bob.gradient_evals == 0
 
 

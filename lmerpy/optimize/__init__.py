@@ -11,7 +11,7 @@ optimize_glmer(devfun, x0, lower, control=None, verbose=0, *, stage, nAGQ, n_the
 check_conv(devfun, optsum, lower, control) -> list of lme4's messages
 warning_text(message) -> the Python warning's text for one of them
 lme4_start_theta(design) -> lme4's starting θ (all-intercept models start from the data)
-lmer_optimizer(devfun, control) -> the optimizer lmer runs ("newton_ai" for large models)
+lmer_optimizer(devfun, control) -> the optimizer lmer runs ("newton_ai" by default)
 minimize_bounded(fun, x0, lower, upper=None, method="bobyqa", ...) -> MinimizeResult
 trust_newton(fun, derivatives, x0, ...) -> NewtonResult (the "newton_ai" method)
 lmm_information(devfun, theta) -> the average-information matrix of an LMM's criterion

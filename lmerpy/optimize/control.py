@@ -110,8 +110,11 @@ class Control:
 
     Attributes
     ----------
-    optimizer : str, callable or tuple of two
-        ``"nloptwrap"`` (NLopt BOBYQA with lme4's settings; lmer's default), ``"bobyqa"``
+    optimizer : None, str, callable or tuple of two
+        None (lmer's default): lmerpy's choice for the model, see :attr:`polish` and
+        :attr:`gradient_min_q` (``"newton_ai"`` on the analytic gradient, or lme4's
+        ``"nloptwrap"``). ``"nloptwrap"`` (NLopt BOBYQA with lme4's settings: lme4's lmer
+        default, so lme4's path), ``"bobyqa"``
         (NLopt BOBYQA with minqa-like settings), ``"Nelder_Mead"`` (NLopt Nelder-Mead with
         lme4-like tolerances), ``"lbfgsb"`` (bounded quasi-Newton on the analytic gradient),
         ``"newton_ai"`` (trust-region Newton on the analytic gradient with the
@@ -128,7 +131,7 @@ class Control:
         ``ftol_abs``, ``xtol_rel``, ``ftol_rel``, ``maxtime``, ``algorithm``; lme4's
         Nelder_Mead / minqa names ``maxfun``, ``FtolAbs``, ``FtolRel``, ``XtolRel``, ``xst``,
         ``xt``, ``rhobeg``, ``rhoend``; L-BFGS-B names ``maxiter``, ``ftol``, ``gtol``;
-        ``newton_ai``'s ``tol``, ``xtol``, ``maxiter``, ``delta0``).
+        ``newton_ai``'s ``tol``, ``xtol``, ``maxiter``, ``delta0``, ``final_step``).
     use_gradient : {"auto", True, False}
         How the post-fit derivatives are computed: ``"auto"`` uses the deviance's analytic
         ``gradient`` when it has one (Hessian by central differences of that gradient, or by
@@ -157,20 +160,29 @@ class Control:
         stops within ``xtol_rel = 1e-4`` of the optimum at a point that depends on its path,
         hence on the last bits of every evaluation (a different BLAS kernel changes them);
         the polished optimum does not: the same fit on any machine, usually for one extra
-        evaluation and gradient. ``polish=False`` keeps lme4's path and stopping point
-        (``nloptwrap`` follows lme4's evaluations; the estimates are lme4's to its printed
-        digits when the arithmetic matches R's), and lme4's warnings.
+        evaluation and gradient. With the default optimizer (``optimizer=None``) it also
+        selects the optimizer: ``polish=True`` fits every model whose deviance has the
+        analytic gradient and the average-information matrix, and whose parameters are θ
+        (unstructured terms; structured ones keep BOBYQA, then polished), by ``"newton_ai"``
+        from lme4's start (it ends at the optimum itself: on sleepstudy 7 evaluations where BOBYQA
+        needs 43 and the polish one more), ``polish=False`` by lme4's ``"nloptwrap"``.
+        ``polish=False`` keeps lme4's path and stopping point (``nloptwrap`` follows lme4's
+        evaluations; the estimates are lme4's to its printed digits when the arithmetic
+        matches R's), and lme4's warnings; so does naming the optimizer
+        (``optimizer="nloptwrap"``: lme4's path, then polished at the optimum).
     gradient_min_q : int or None
-        lmerpy addition (lmer only; :func:`lmerControl` sets 1000): with the default optimizer
-        (``"nloptwrap"``, empty ``optCtrl``) and a deviance with an analytic gradient, models
-        with at least this many random effects (q) are fitted by ``"newton_ai"`` (by
-        ``"lbfgsb"`` when the deviance offers no average-information matrix) instead of
-        BOBYQA. On large models one evaluation is a large Cholesky factorisation and the
+        lmerpy addition (lmer only; :func:`lmerControl` sets 1000): with ``"nloptwrap"`` (the
+        default optimizer or named; empty ``optCtrl``) and a deviance with an analytic
+        gradient, models with at least this many random effects (q) are fitted by
+        ``"newton_ai"`` (by ``"lbfgsb"`` when the deviance offers no average-information
+        matrix) instead of BOBYQA, even with ``polish=False``. On large models one evaluation is a large Cholesky factorisation and the
         gradient costs about two more, yet the Newton method needs 5 (deviance, gradient)
         pairs on InstEval where BOBYQA needs 76 deviances (L-BFGS-B 15), and it stops at the
-        optimum itself (BOBYQA stops within its tolerance of it). Small models keep lme4's
-        BOBYQA path, which reproduces lme4's estimates to the printed digit. None: always the
-        named optimizer.
+        optimum itself (BOBYQA stops within its tolerance of it). Smaller models get
+        ``"newton_ai"`` from the default optimizer with ``polish=True`` (see :attr:`polish`)
+        and keep lme4's BOBYQA path, which reproduces lme4's estimates to the printed
+        digit, when ``"nloptwrap"`` is named or ``polish=False``. None: always BOBYQA for
+        ``"nloptwrap"`` and the default.
     check_* (pre-fit)
         lme4's design checks with lme4's defaults, for the design stage to read.
     mod_type : {"lmer", "glmer"}
@@ -178,7 +190,7 @@ class Control:
         glmer only (``None`` for lmer controls).
     """
 
-    optimizer: Union[str, Callable, Tuple[Any, Any]] = "nloptwrap"
+    optimizer: Union[None, str, Callable, Tuple[Any, Any]] = None
     restart_edge: bool = True
     boundary_tol: float = 1e-5
     calc_derivs: bool = True
@@ -211,8 +223,10 @@ class Control:
         r = self.restart_unconverged
         return self.polish if r is None else r
 
-    def stage_optimizer(self, stage: Literal[1, 2] = 1) -> Union[str, Callable[..., Any]]:
-        """The optimizer of a stage: glmer controls hold two (stage 1, stage 2)."""
+    def stage_optimizer(self, stage: Literal[1, 2] = 1
+                        ) -> Union[None, str, Callable[..., Any]]:
+        """The optimizer of a stage: glmer controls hold two (stage 1, stage 2); None is
+        lmer's default (resolved per model by :func:`lmerpy.optimize.lmer_optimizer`)."""
         opt = self.optimizer
         if isinstance(opt, tuple):
             return opt[0] if stage == 1 else opt[1]
@@ -275,7 +289,7 @@ _OPTCTRL_COUNTS = {"maxfun": Integer(lower=1), "maxiter": Integer(lower=1),
 _OPTCTRL_NUMBERS = ("xtol_abs", "ftol_abs", "xtol_rel", "ftol_rel", "maxtime", "stopval",
                     "initial_step", "FtolAbs", "FtolRel", "XtolRel", "xst", "xt", "MinfMax",
                     "rhobeg", "rhoend", "ftol", "gtol", "tol", "xtol", "delta0")
-_OPTCTRL_LOGICAL = ("warnOnly", "force.start", "force_start", "obstop")
+_OPTCTRL_LOGICAL = ("warnOnly", "force.start", "force_start", "obstop", "final_step")
 
 
 def _check(validator, name, value, caller=None):
@@ -362,7 +376,7 @@ def _validated(ctl):
                 raise ControlError("lmer takes one optimizer; got "
                                    f"{len(opt)} ({', '.join(map(str, opt))})")
             opt = opt[0]
-        opt = _norm_optimizer(opt)
+        opt = None if opt is None else _norm_optimizer(opt)
     btol = _check(_TOL, "boundary_tol", ctl.boundary_tol)
     use_gradient = ctl.use_gradient
     if not (isinstance(use_gradient, str) and use_gradient == "auto"):
@@ -406,7 +420,7 @@ def as_control(control, mod_type, caller=None):
     raise argument_error("control", control, f"{maker} or None", caller, error=ControlError)
 
 
-def lmerControl(optimizer: OptimizerArg = "nloptwrap", restart_edge: bool = True,
+def lmerControl(optimizer: Optional[OptimizerArg] = None, restart_edge: bool = True,
                 boundary_tol: float = 1e-5, calc_derivs: bool = True,
                 check_conv_grad: ConvCheckArg = ("warning", 2e-3),
                 check_conv_singular: ConvCheckArg = ("message", 1e-4),
@@ -426,8 +440,13 @@ def lmerControl(optimizer: OptimizerArg = "nloptwrap", restart_edge: bool = True
 
     Parameters
     ----------
-    optimizer : {"nloptwrap", "bobyqa", "Nelder_Mead", "lbfgsb", "newton_ai"} or callable
-        ``"nloptwrap"`` (default, as lme4 >= 1.1-20): NLopt BOBYQA with ``xtol_abs = ftol_abs
+    optimizer : None, {"nloptwrap", "bobyqa", "Nelder_Mead", "lbfgsb", "newton_ai"} or callable
+        None (default): ``"newton_ai"`` when the deviance has the analytic gradient and the
+        average-information matrix, its parameters are θ (no structured covariance terms)
+        and ``polish`` is on (every such LMM fit by lmer: it ends at the optimum itself, in
+        a few evaluations), else ``"nloptwrap"``; see ``polish`` and ``gradient_min_q``.
+        ``"nloptwrap"`` (lme4's default, as lme4 >= 1.1-20; lme4's path, for reproducing R's
+        printed digits): NLopt BOBYQA with ``xtol_abs = ftol_abs
         = 1e-8``, ``xtol_rel = 1e-4`` (nloptr's default), ``maxeval = 1e5``. ``"lbfgsb"`` and
         ``"newton_ai"`` are lmerpy additions: bounded L-BFGS on the deviance's analytic
         gradient, and trust-region Newton steps on that gradient with the average-information
@@ -454,11 +473,14 @@ def lmerControl(optimizer: OptimizerArg = "nloptwrap", restart_edge: bool = True
     polish : bool
         lmerpy addition (see :class:`Control`): finish at the optimum itself (continue from an
         end point that fails the optimality conditions; Newton steps on the analytic
-        gradient). ``polish=False`` gives lme4's path, stopping point and warnings.
+        gradient; with the default optimizer, ``"newton_ai"`` for the whole fit).
+        ``polish=False`` gives lme4's path, stopping point and warnings (the default
+        optimizer is then lme4's ``"nloptwrap"``).
     gradient_min_q : int or None
-        lmerpy addition (see :class:`Control`): with the default optimizer, models with at
-        least this many random effects are fitted by ``"newton_ai"`` on the analytic gradient
-        (far fewer, costlier evaluations); None keeps BOBYQA for every size.
+        lmerpy addition (see :class:`Control`): with ``"nloptwrap"`` (named, or the default
+        with ``polish=False``), models with at least this many random effects are fitted by
+        ``"newton_ai"`` on the analytic gradient (far fewer, costlier evaluations); None keeps
+        BOBYQA for every size, with the default optimizer too.
     use_last_params, check_nobs_vs_rankZ, check_nobs_vs_nlev, check_nlev_gtreq_5,
     check_nlev_gtr_1, check_nobs_vs_nRE, check_rankX, check_scaleX, check_formula_LHS
         As lme4's ``use.last.params`` and pre-fit ``check.*`` arguments, same defaults.

@@ -36,7 +36,7 @@ class ScaledDeviance:
     def __init__(self, devfun, scale):
         self._dev = devfun
         self.scale = np.asarray(scale, dtype=float)
-        for name in ("gradient", "gradients", "information", "rectify_theta"):
+        for name in ("gradient", "gradients", "information", "derivatives", "rectify_theta"):
             if not callable(getattr(devfun, name, None)):
                 setattr(self, name, None)
 
@@ -56,6 +56,11 @@ class ScaledDeviance:
     def information(self, x):
         s = self.scale
         return np.asarray(self._dev.information(s * np.asarray(x, float))) * np.outer(s, s)
+
+    def derivatives(self, x):
+        s = self.scale
+        g, H = self._dev.derivatives(s * np.asarray(x, float))
+        return s * np.asarray(g, dtype=float), np.asarray(H, dtype=float) * np.outer(s, s)
 
     def rectify_theta(self, x):
         s = self.scale

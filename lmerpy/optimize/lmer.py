@@ -28,6 +28,12 @@ __all__ = ["optimize_lmer", "optimize_glmer", "optimizer_settings", "lme4_start"
 
 #: Step of restart_edge's one-sided difference into the interior (lme4's ``btol``).
 RESTART_EDGE_STEP = 1e-5
+#: Gradient-based fits of models with at least this many random effects take the post-fit
+#: Hessian from forward differences of the analytic gradient (k gradients, each a large
+#: factorisation); smaller ones from central differences (2k, cheap), accurate to δ² rather
+#: than δ: lme4's checks then see a ridge's zero eigenvalue (double_bar_factor's is -2e-7
+#: centrally, 1e-3 forwards, which would pass as a regular optimum).
+FORWARD_DIFFERENCE_MIN_Q = 1000
 #: How far into the interior a gradient-based optimizer is restarted by restart_edge.
 GRADIENT_RESTART_STEP = 1e-2
 #: The polish keeps the Hessian (and refreshes only the gradient) when its Newton steps moved
@@ -142,7 +148,7 @@ def _return_code(optimizer, status):
     if optimizer == "Nelder_Mead":
         return 4 if status == 5 else (status if status < 0 else 0)
     if optimizer in _GRADIENT_METHODS:
-        return status if status in (5, -4) else 0
+        return status if status in (5, -4, -5) else 0
     return 0 if status >= 0 else status
 
 
@@ -190,6 +196,9 @@ def _run(optimizer, devfun, x0, lower, upper, optCtrl, verbose, fitlog, adj, n_t
         # (MixedModels.jl's rectify!)
         lo = np.where(lower == 0, -np.inf, lower)
     if method == "newton_ai":
+        if "final_step" not in (optCtrl or {}) and \
+                int(getattr(devfun, "q", 0) or 0) >= FORWARD_DIFFERENCE_MIN_Q:
+            st["final_step"] = False    # a large model's evaluation costs a large factorisation
         res = trust_newton(devfun, derivs2, x0, lo, upper, settings=st, verbose=verbose,
                            fitlog=fitlog)
     else:
@@ -330,9 +339,11 @@ def _optimize(devfun, x0, lower, upper, control, optimizer, *, verbose, restart_
                 warns += warns2
                 theta, fval = res.x.copy(), res.fun
     theta, fval = _snap(f_logged, theta, fval, lower, boundary_tol, upper)
-    # gradient-based fits (large models) difference the gradient forwards: k gradients, each
+    # gradient-based fits of large models difference the gradient forwards: k gradients, each
     # with a factorisation of its own, instead of 2k; the one at θ̂ is the optimizer's
-    scheme = "forward" if _gradient_based(optimizer, control.optCtrl) else "central"
+    gradient_based = _gradient_based(optimizer, control.optCtrl)
+    scheme = "forward" if gradient_based and int(getattr(devfun, "q", 0) or 0) >= \
+        FORWARD_DIFFERENCE_MIN_Q else "central"
     derivs = None
     t_derivs = time.perf_counter()
     if calc_derivs:
@@ -346,7 +357,7 @@ def _optimize(devfun, x0, lower, upper, control, optimizer, *, verbose, restart_
     t_derivs = time.perf_counter() - t_derivs
     kkt_restart, polish_steps = False, 0
     if (getattr(control, "polish", False) and derivs is not None
-            and derivs["method"] == "analytic" and code == 0 and scheme == "central"):
+            and derivs["method"] == "analytic" and code == 0 and not gradient_based):
         # (a gradient-based optimizer stops on its own gradient test, and passes through 0
         # on the diagonal θ: nothing to finish)
         start = kkt_restart_point(theta, derivs, lower, upper, theta_columns(devfun),
@@ -492,16 +503,31 @@ def _scaled(devfun, x0, lower, upper, scale, run):
 
 
 def lmer_optimizer(devfun, control):
-    """The optimizer :func:`optimize_lmer` runs: the control's, except that the default
-    ``"nloptwrap"`` (with no ``optCtrl``) becomes ``"newton_ai"`` for models with at least
-    ``control.gradient_min_q`` random effects when the deviance has an analytic gradient and
-    an average-information matrix (an :class:`lmerpy.pls.LmmDeviance`), and ``"lbfgsb"``
-    when it has only the gradient (see :class:`lmerpy.optimize.Control`)."""
+    """The optimizer :func:`optimize_lmer` runs (see :class:`lmerpy.optimize.Control`).
+
+    The control's, except for ``"nloptwrap"`` (named, or the default None) with no
+    ``optCtrl`` and a deviance with an analytic gradient, while ``control.gradient_min_q`` is
+    not None: that becomes ``"newton_ai"`` (``"lbfgsb"`` when the deviance has no
+    average-information matrix, i.e. is not an :class:`lmerpy.pls.LmmDeviance`) for models
+    with at least ``gradient_min_q`` random effects and, for the default optimizer with
+    ``polish`` on, for every model whose deviance has that matrix and whose parameters are θ
+    (unstructured terms, the diagonal θ free of their bound 0 for Newton steps). Otherwise
+    the default is lme4's ``"nloptwrap"``, then polished: a deviance with only a gradient,
+    and lme4 2.x's structured covariances (``cs``, ``ar1``... whose standard deviations and
+    correlations keep their bounds, where Newton steps can stall), keep BOBYQA's path and the
+    KKT continuation of :mod:`.polish`."""
     opt = control.stage_optimizer(1)
+    default = opt is None
+    if default:
+        opt = "nloptwrap"
     gmq = getattr(control, "gradient_min_q", None)
-    if (opt == "nloptwrap" and not control.optCtrl and gmq is not None
-            and has_gradient(devfun) and int(getattr(devfun, "q", 0) or 0) >= gmq):
-        return "newton_ai" if model_derivatives(devfun) is not None else "lbfgsb"
+    if opt != "nloptwrap" or control.optCtrl or gmq is None or not has_gradient(devfun):
+        return opt
+    newton = model_derivatives(devfun) is not None
+    if int(getattr(devfun, "q", 0) or 0) >= gmq:
+        return "newton_ai" if newton else "lbfgsb"
+    if default and control.polish and newton and getattr(devfun, "par_is_theta", True):
+        return "newton_ai"
     return opt
 
 

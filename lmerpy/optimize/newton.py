@@ -41,10 +41,14 @@ from .minimize import MinimizeResult, Recorder
 __all__ = ["lmm_information", "model_derivatives", "template_columns", "trust_newton",
            "NEWTON_SETTINGS", "NewtonResult"]
 
-#: Default settings of :func:`trust_newton` (``optCtrl`` of ``optimizer="newton_ai"``).
-NEWTON_SETTINGS = {"tol": 1e-10, "xtol": 1e-12, "maxiter": 200, "delta0": 1.0}
+#: Default settings of ``optimizer="newton_ai"`` (its ``optCtrl``), for :func:`trust_newton`.
+NEWTON_SETTINGS = {"tol": 1e-10, "xtol": 1e-12, "maxiter": 200, "delta0": 1.0,
+                   "final_step": True}
 
 _EPS = float(np.finfo(float).eps)
+#: The longest final Newton step (relative to 1 + ‖x‖) that ``final_step`` takes: at a
+#: regular optimum the step is at most about sqrt(2·tol / curvature).
+FINAL_STEP = 1e-4
 #: Iterations in a row whose predicted decrease is below the criterion's rounding after which
 #: :func:`trust_newton` stops (status 2).
 NOISE_ITERATIONS = 3
@@ -73,6 +77,11 @@ def second_order_term(theta, g, columns):
     g = np.asarray(g, dtype=float)
     T = np.zeros((th.size, th.size))
     for c in columns:
+        if len(c) == 1:                     # one θ in the column: g/τ exactly
+            k = int(c[0])
+            if th[k] != 0.0:
+                T[k, k] += g[k] / th[k]
+            continue
         tau, gc = th[c], g[c]
         tt = float(tau @ tau)
         if not tt > 0:
@@ -95,10 +104,15 @@ def model_derivatives(devfun):
     if not callable(info):
         return None
     columns = devfun.par_groups()
+    both = getattr(devfun, "derivatives", None)
 
     def derivatives(th):
-        B = np.asarray(info(th), dtype=float)
-        g = np.asarray(devfun.gradient(th), dtype=float)
+        if callable(both):      # the two together (a small model shares their pieces)
+            g, B = both(th)
+            g, B = np.asarray(g, dtype=float), np.asarray(B, dtype=float)
+        else:
+            B = np.asarray(info(th), dtype=float)
+            g = np.asarray(devfun.gradient(th), dtype=float)
         return g, (B + second_order_term(th, g, columns) if columns else B)
     return derivatives
 
@@ -180,7 +194,11 @@ def trust_newton(fun, derivatives, x0, lower=None, upper=None, *, settings=None,
     settings : dict, optional
         ``tol`` (stop when the model's predicted decrease of the Newton step, g'B⁻¹g/2, is at
         most this, in criterion units), ``xtol`` (relative step), ``maxiter``, ``delta0``
-        (initial trust radius); defaults :data:`NEWTON_SETTINGS`.
+        (initial trust radius), ``final_step`` (on stopping by ``tol``, take that last Newton
+        step too, for one evaluation of ``fun`` without derivatives, unless ``fun`` rises
+        there beyond its rounding: the estimates are then exact to about the square of the
+        step; meant for analytic derivatives); defaults :data:`NEWTON_SETTINGS` but
+        ``final_step=False`` (the ``"newton_ai"`` optimizer passes its settings whole).
     verbose : int
         As :func:`lmerpy.optimize.minimize_bounded` (each evaluation printed).
     fitlog : list, optional
@@ -193,13 +211,16 @@ def trust_newton(fun, derivatives, x0, lower=None, upper=None, *, settings=None,
         :data:`NOISE_ITERATIONS` iterations, as where the optimum is degenerate (a
         rank-deficient covariance: the model's curvature across a column of θ tending to 0 is
         only estimated, and the steps wander without a measurable change); 4: step below
-        ``xtol``; 5: ``maxiter`` reached; -4: the trust region collapsed without progress.
+        ``xtol``; 5: ``maxiter`` reached; -4: the trust region collapsed without progress;
+        -5: the gradient or the model Hessian is not finite (the criterion's scale beyond
+        double precision).
     """
     t0 = time.perf_counter()
-    st = dict(NEWTON_SETTINGS)
+    st = dict(NEWTON_SETTINGS, final_step=False)
     st.update(settings or {})
     tol, xtol = float(st["tol"]), float(st["xtol"])
     maxiter, delta = int(st["maxiter"]), float(st["delta0"])
+    final_step = bool(st["final_step"])
     x = np.array(x0, dtype=float).ravel()
     n = x.size
     lo = np.full(n, -np.inf) if lower is None else np.asarray(lower, dtype=float)
@@ -215,6 +236,9 @@ def trust_newton(fun, derivatives, x0, lower=None, upper=None, *, settings=None,
     s_prev = None                               # the last accepted step
     flat = 0                                    # iterations in a row at the rounding level
     while it < maxiter:
+        if not (np.all(np.isfinite(g)) and np.all(np.isfinite(B))):
+            status = -5                     # e.g. a PWRSS that underflows: 1/r² overflows
+            break
         it += 1
         d, lam = _tr_step(g, B, delta)
         if bounded:
@@ -226,6 +250,19 @@ def trust_newton(fun, derivatives, x0, lower=None, upper=None, *, settings=None,
         nd = float(np.linalg.norm(d))
         if lam == 0.0 and pred <= tol:
             status = 3
+            xn_ = 1.0 + float(np.linalg.norm(x))
+            if final_step and xtol * xn_ < nd <= FINAL_STEP * xn_:
+                # the last Newton step, whose decrease the criterion may not resolve while
+                # the gradient does (a flat criterion: Dyestuff's θ moves by 1e-6 for a
+                # decrease of 7e-12): kept unless the criterion rises beyond its rounding;
+                # not a long one (along a flat ridge, where the model is nearly singular)
+                xn = x + d
+                try:
+                    fn = rec(xn)
+                except FitError:
+                    fn = math.inf
+                if fn <= fx + 1e3 * _EPS * max(1.0, abs(fx)):
+                    x, fx = xn, fn
             break
         if nd <= xtol * (1.0 + float(np.linalg.norm(x))):
             status = 4 if lam == 0.0 else -4
@@ -269,7 +306,8 @@ def trust_newton(fun, derivatives, x0, lower=None, upper=None, *, settings=None,
             3: "NEWTON_AI_FTOL_REACHED: predicted decrease of the Newton step below tol",
             4: "NEWTON_AI_XTOL_REACHED: Newton step below xtol",
             5: "NEWTON_AI_MAXITER_REACHED: iteration limit reached",
-            -4: "NEWTON_AI_ROUNDOFF_LIMITED: the trust region collapsed without progress"}
+            -4: "NEWTON_AI_ROUNDOFF_LIMITED: the trust region collapsed without progress",
+            -5: "NEWTON_AI_FAILURE: the gradient or the model Hessian is not finite"}
     log = rec.fitlog[rec.start_len:]
     # the last accepted point: a decrease, or no increase beyond the criterion's rounding
     return NewtonResult(x=x, fun=float(fx), feval=rec.count, status=status,

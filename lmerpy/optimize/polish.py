@@ -203,8 +203,9 @@ def continue_from(devfun, start, lower, upper, *, verbose=0, fitlog=None):
             d = derivs_analytic(devfun, x, lo, upper)
             return d["gradient"], d["Hessian"]
     try:
+        # (no final step: the polish that follows finishes the fit)
         res = trust_newton(devfun, derivatives, start, lo, upper, verbose=verbose,
-                           fitlog=fitlog)
+                           fitlog=fitlog, settings={"final_step": False})
     except FitError:                       # the criterion is not finite at the start
         return np.asarray(start, dtype=float), np.inf, 0
     x = np.asarray(rectify(res.x), dtype=float) if lo is not lower else res.x

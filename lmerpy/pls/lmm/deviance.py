@@ -571,6 +571,35 @@ class LmmDeviance:
         H = J.T @ H @ J
         return 0.5 * (H + H.T)
 
+    def derivatives(self, theta):
+        """(:meth:`gradient`, :meth:`information`) at ``par`` together; small models (all of A
+        dense) share their pieces (:mod:`.dense_derivatives`). Not counted in ``n_evals``."""
+        x = self._par(theta)
+        J = None
+        if self.par_is_theta:
+            th = x
+        else:
+            x, J = self._jacobian(x)
+            th = self.layout.par_to_theta(x)
+        st = self._evaluate(th)
+        if st.Lz is not None:
+            from .dense_derivatives import dense_derivatives
+            g, H = dense_derivatives(self, st)
+            if st.grad is None:
+                st.grad = g
+            g = st.grad
+        else:
+            from .gradient import deviance_gradient
+            from .information import average_information
+            H = average_information(self, st)   # first: the gradient may consume the factor
+            if st.grad is None:
+                st.grad = deviance_gradient(self, st)
+            g = st.grad
+        if J is None:
+            return g.copy(), H
+        H = J.T @ H @ J
+        return J.T @ g, 0.5 * (H + H.T)
+
     def gradient_theta(self, theta):
         """The analytic gradient with respect to θ itself (for every layout; not counted)."""
         from .gradient import deviance_gradient

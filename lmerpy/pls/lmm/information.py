@@ -32,7 +32,9 @@ def average_information(dev, st):
     nth, q = dev.n_theta, dev.q
     i, j, kk = smap.lt_rows, smap.lt_cols, smap.Lind0
     lam = dev._lambda_ops(st.theta)
-    z = residual_crossprod(dev, st, lam, dev._u(st))      # Z'Wρ
+    # Z'Wρ / r: Q and t t' scaled by 1/r² stay in range for responses on any scale
+    r2 = float(st.r2)
+    z = residual_crossprod(dev, st, lam, dev._u(st)) / np.sqrt(r2)
     x = lam.lt_mul(z)                                       # Λ'z
     # v_a = Λ_a(Λ'z) + Λ(Λ_a'z); Λ_a' has the Lind == a entries of Λ'
     v1 = np.zeros((q, nth))
@@ -55,8 +57,7 @@ def average_information(dev, st):
         Q = Q - R.T @ R
     t = V.T @ z
     nu = (dev.n - dev.p) if dev.REML else dev.n
-    r2 = float(st.r2)
-    H = (nu / r2) * (Q - np.outer(t, t) / r2)
+    H = nu * (Q - np.outer(t, t))
     return 0.5 * (H + H.T)
 
 
