@@ -72,24 +72,31 @@ def lmm_information(dev, theta):
 
 
 def second_order_term(theta, g, columns):
-    """The per-column Euler term added to the AI matrix (see the module's notes)."""
-    th = np.asarray(theta, dtype=float)
-    g = np.asarray(g, dtype=float)
-    T = np.zeros((th.size, th.size))
+    """The per-column Euler term added to the AI matrix (see the module's notes). The columns
+    hold a few θ each: plain floats (NumPy's calls would cost more than the arithmetic)."""
+    th = np.asarray(theta, dtype=float).tolist()
+    gl = np.asarray(g, dtype=float).tolist()
+    n = len(th)
+    T = [[0.0] * n for _ in range(n)]
     for c in columns:
-        if len(c) == 1:                     # one θ in the column: g/τ exactly
-            k = int(c[0])
+        idx = [int(i) for i in c]
+        if len(idx) == 1:                   # one θ in the column: g/τ exactly
+            k = idx[0]
             if th[k] != 0.0:
-                T[k, k] += g[k] / th[k]
+                T[k][k] += gl[k] / th[k]
             continue
-        tau, gc = th[c], g[c]
-        tt = float(tau @ tau)
+        tau = [th[i] for i in idx]
+        gc = [gl[i] for i in idx]
+        tt = math.fsum(t * t for t in tau)
         if not tt > 0:
             continue
-        blk = (np.outer(gc, tau) + np.outer(tau, gc)) / tt \
-            - (gc @ tau) * np.outer(tau, tau) / tt ** 2
-        T[np.ix_(c, c)] += blk
-    return T
+        gtau = math.fsum(a * b for a, b in zip(gc, tau))
+        tt2 = tt * tt
+        for a, ia in enumerate(idx):
+            row = T[ia]
+            for b, ib in enumerate(idx):
+                row[ib] += (gc[a] * tau[b] + tau[a] * gc[b]) / tt - gtau * tau[a] * tau[b] / tt2
+    return np.array(T)
 
 
 def model_derivatives(devfun):
@@ -125,6 +132,10 @@ class NewtonResult(MinimizeResult):
     iterations: int = 0
 
 
+def _norm(v):
+    return math.sqrt(float(v @ v))
+
+
 def _tr_step(g, B, delta):
     """argmin_d g'd + d'Bd/2 subject to ‖d‖ ≤ delta, by the eigen-decomposition of the small
     symmetric B (Moré–Sorensen). Returns (d, λ) with (B + λI)d = −g."""
@@ -138,7 +149,8 @@ def _tr_step(g, B, delta):
     lo = max(0.0, -w[0]) + 1e-12 * scale
 
     def norm(lam):
-        return float(np.linalg.norm(gt / (w + lam)))
+        v = gt / (w + lam)
+        return math.sqrt(float(v @ v))
 
     if norm(lo) <= delta:
         # the hard case (g has no component along the lowest eigenvector): the step at
@@ -150,7 +162,7 @@ def _tr_step(g, B, delta):
             d = d - math.copysign(extra, float(g @ u0)) * u0
         return d, float(lo)
     else:
-        hi = lo + float(np.linalg.norm(g)) / delta
+        hi = lo + _norm(g) / delta
         while norm(hi) > delta:
             hi *= 2.0
         a, b = lo, hi                           # ‖d(a)‖ > delta >= ‖d(b)‖
@@ -247,10 +259,10 @@ def trust_newton(fun, derivatives, x0, lower=None, upper=None, *, settings=None,
             a = float(min(1.0, np.min(ratio)))
             d = d * max(a, 0.0)
         pred = -(g @ d + 0.5 * d @ (B @ d))
-        nd = float(np.linalg.norm(d))
+        nd = _norm(d)
         if lam == 0.0 and pred <= tol:
             status = 3
-            xn_ = 1.0 + float(np.linalg.norm(x))
+            xn_ = 1.0 + _norm(x)
             if final_step and xtol * xn_ < nd <= FINAL_STEP * xn_:
                 # the last Newton step, whose decrease the criterion may not resolve while
                 # the gradient does (a flat criterion: Dyestuff's θ moves by 1e-6 for a
@@ -264,7 +276,7 @@ def trust_newton(fun, derivatives, x0, lower=None, upper=None, *, settings=None,
                 if fn <= fx + 1e3 * _EPS * max(1.0, abs(fx)):
                     x, fx = xn, fn
             break
-        if nd <= xtol * (1.0 + float(np.linalg.norm(x))):
+        if nd <= xtol * (1.0 + _norm(x)):
             status = 4 if lam == 0.0 else -4
             break
         noise = 1e3 * _EPS * max(1.0, abs(fx))
@@ -291,7 +303,7 @@ def trust_newton(fun, derivatives, x0, lower=None, upper=None, *, settings=None,
             gn, Bn = derivatives(xn.copy())
             gn, Bn = np.asarray(gn, dtype=float), np.asarray(Bn, dtype=float)
             if s_prev is not None and \
-                    float(d @ s_prev) < -0.5 * nd * float(np.linalg.norm(s_prev)):
+                    float(d @ s_prev) < -0.5 * nd * _norm(s_prev):
                 # steps back and forth: the model is too flat along d (near a rank-deficient
                 # covariance the Euler term is only an estimate); give it the secant
                 # curvature along d, so that B d = y there

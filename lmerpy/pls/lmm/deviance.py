@@ -272,11 +272,16 @@ class LmmDeviance:
         """Index arrays of ``par`` in each of which Σ is a homogeneous quadratic (the Euler
         term of ``newton_ai``): θ per column of each term's lower-triangular template,
         diagonal entry first, for unstructured terms; a structured term's SDs (its
-        correlation in none)."""
-        if self.layout is not None:
-            return self.layout.par_groups()
-        from .information import template_columns
-        return template_columns(self.design.reterms)
+        correlation in none). Built once (the design is fixed); new arrays each call."""
+        groups = self.__dict__.get("_par_groups")
+        if groups is None:
+            if self.layout is not None:
+                groups = self.layout.par_groups()
+            else:
+                from .information import template_columns
+                groups = template_columns(self.design.reterms)
+            self._par_groups = [np.array(c) for c in groups]
+        return [c.copy() for c in self._par_groups]
 
     def theta_of(self, par):
         """θ at ``par`` (lme4 2.x's ``mkTheta(par)``)."""
@@ -645,8 +650,10 @@ class LmmDeviance:
         non-negative diagonal (lme4's bounds). Only for ``par`` = θ (:attr:`par_is_theta`). R
         equivalent: none (MixedModels.jl's ``rectify!``).
         """
-        groups = (self.layout.theta_groups() if self.layout is not None
-                  else self.par_groups())
+        groups = self.__dict__.get("_theta_groups")
+        if groups is None:
+            groups = self._theta_groups = (self.layout.theta_groups()
+                                           if self.layout is not None else self.par_groups())
         th = np.array(theta, dtype=float).reshape(-1)
         for c in groups:   # diagonal entry first
             if th[c[0]] < 0:
