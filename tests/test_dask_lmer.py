@@ -137,8 +137,7 @@ def test_crossed_ml_deviance_equals_in_memory(client):
 
 
 def test_crossed_ml_fit_equals_in_memory(client):
-    # the default optimizer (newton_ai) ends at the optimum on both sides (BOBYQA's paths,
-    # polished, ended 2.6e-8 apart: lmerControl(optimizer="nloptwrap"))
+    # the default optimizer (newton_ai) ends at the optimum on both sides
     fit, ref = _ml_fits()
     assert_same_fit(fit, ref)
 
@@ -166,8 +165,8 @@ def _both(kind, n_parts=4, **kw):
 @pytest.mark.parametrize("kind", ["plain", "extra_level", "int_float", "empty", "all_missing",
                                   "some_missing"])
 def test_partition_cases_equal_in_memory(client, kind):
-    # (int_float: by lme4's optimizer, polished, the two BOBYQA paths differ, 479 vs 189
-    # evaluations, and end θ 7e-7 apart; the default optimizer ends at the optimum on both)
+    # (int_float: the two BOBYQA paths of lme4's optimizer differ, 479 vs 189 evaluations;
+    # the default optimizer ends at the optimum on both sides)
     fit, ref = _both(kind)
     assert_same_fit(fit, ref)
     if kind == "extra_level":
