@@ -164,8 +164,8 @@ class Control:
         selects the optimizer: ``polish=True`` fits every model whose deviance has the
         analytic gradient and the average-information matrix, and whose parameters are θ
         (unstructured terms; structured ones keep BOBYQA, then polished), by ``"newton_ai"``
-        from lme4's start (it ends at the optimum itself: on sleepstudy 7 evaluations where BOBYQA
-        needs 43 and the polish one more), ``polish=False`` by lme4's ``"nloptwrap"``.
+        from lme4's start (it ends at the optimum itself: on sleepstudy 8 evaluations where BOBYQA
+        needs 43 and the polish two more), ``polish=False`` by lme4's ``"nloptwrap"``.
         ``polish=False`` keeps lme4's path and stopping point (``nloptwrap`` follows lme4's
         evaluations; the estimates are lme4's to its printed digits when the arithmetic
         matches R's), and lme4's warnings; so does naming the optimizer

@@ -394,8 +394,11 @@ def _optimize(devfun, x0, lower, upper, control, optimizer, *, verbose, restart_
                 derivs = dict(derivs, gradient=g)
             t_derivs += time.perf_counter() - t1
     retried = False
+    # (not the Newton method: it stopped on its own test of the gradient with the model
+    # Hessian, g'B⁻¹g/2 ≤ tol, which a restart from its end point would only repeat)
     if (control.restarts_unconverged and derivs is not None and derivs["method"] == "analytic"
-            and code == 0 and _fails_gradient_check(derivs, theta, lower, control, upper)):
+            and code == 0 and optimizer != "newton_ai"
+            and _fails_gradient_check(derivs, theta, lower, control, upper)):
         if verbose:
             print("gradient check failed at the optimum, restarting")
         retried = True
@@ -523,7 +526,7 @@ def lmer_optimizer(devfun, control):
     gmq = getattr(control, "gradient_min_q", None)
     if opt != "nloptwrap" or control.optCtrl or gmq is None or not has_gradient(devfun):
         return opt
-    newton = model_derivatives(devfun) is not None
+    newton = callable(getattr(devfun, "information", None))     # model_derivatives is not None
     if int(getattr(devfun, "q", 0) or 0) >= gmq:
         return "newton_ai" if newton else "lbfgsb"
     if default and control.polish and newton and getattr(devfun, "par_is_theta", True):
