@@ -119,6 +119,8 @@ def test_progress_bar_without_tqdm(dyestuff, monkeypatch, capsys):
         plain = bootMer(dyestuff, fixef_of, nsim=4, seed=3, progress=True)
     assert "bootMer" not in capsys.readouterr().err
     monkeypatch.undo()
+    import lmerpy.progress
+    monkeypatch.setattr(lmerpy.progress, "DELAY", 0.0)   # drawn at once (default: after 2 s)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         barred = bootMer(dyestuff, fixef_of, nsim=4, seed=3, progress=True)

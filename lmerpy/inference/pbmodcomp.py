@@ -66,7 +66,8 @@ def pb_reference(large, small, nsim=1000, seed=None, n_jobs=1, progress=False):
     lg, sm = _ml(large), _ml(small)
     Y, _, _ = simulate_responses(sm, nsim=nsim, seed=seed)
     ys = [Y[..., j] for j in range(Y.shape[-1])]
-    res = refit_all(_Pair(lg, sm), _pair_lrt, ys, 1, n_jobs=n_jobs, progress=progress)
+    res = refit_all(_Pair(lg, sm), _pair_lrt, ys, 1, n_jobs=n_jobs, progress=progress,
+                    desc="PBmodcomp")
     return np.array([r[0][0] if r[0] is not None else np.nan for r in res], dtype=float)
 
 

@@ -10,14 +10,16 @@ matplotlib is imported only when a plot is drawn. R equivalents:
 ``residuals_vs_fitted(fit)``   ``plot(fit)`` (with ``type = c("p", "smooth")``)
 ``profile_plot(prof)``         ``lattice::xyplot(profile(fit))``
 ``panel_plot(data, f, fit)``   ``lattice::xyplot(y ~ x | g, data)`` with fitted lines
+``plot_influence(infl)``       ``dotplot(cooks.distance(influence(fit, groups)))``
 ``lowess(x, y)``               ``stats::lowess(x, y)``
 =============================  ======================================================
 """
 from .caterpillar import caterpillar, qqplot_ranef
 from .diagnostics import qqplot_residuals, residuals_vs_fitted
+from .influence_plot import plot_influence
 from .panel import panel_plot
 from .profile_plot import profile_plot
 from .smooth import lowess
 
 __all__ = ["caterpillar", "qqplot_ranef", "qqplot_residuals", "residuals_vs_fitted",
-           "profile_plot", "panel_plot", "lowess"]
+           "profile_plot", "panel_plot", "plot_influence", "lowess"]
