@@ -82,6 +82,7 @@ _LAZY = {
     "dfbeta": "lmerpy.toolkit",
     "dfbetas": "lmerpy.toolkit",
     "rstudent": "lmerpy.toolkit",
+    "allFit": "lmerpy.toolkit",
     "emmeans": "lmerpy.toolkit",
     "pairs": "lmerpy.toolkit",
     "contrast": "lmerpy.toolkit",
