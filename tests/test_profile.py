@@ -281,3 +281,24 @@ def test_failed_points_become_na_as_lme4():
                   -np.inf, np.inf, g)
     assert len(pts) == 6 and np.isnan(pts[-1][1])
     assert "Last two rows have identical or NA .zeta values: using minstep" in st.warnings
+
+
+def test_profile_verbose_trace_and_progress_bar(capsys, monkeypatch):
+    """``verbose`` prints lme4's per-parameter trace; the progress bar (drawn after
+    lmerpy.progress.DELAY seconds, here at once) counts the profiled parameters; the result
+    does not depend on either."""
+    import lmerpy.progress
+    fit = lmerpy.lmer("Yield ~ 1 + (1 | Batch)", lmerpy.datasets.load("Dyestuff"))
+    quiet = lmerpy.profile(fit, progress=False)
+    assert capsys.readouterr().err == ""
+    monkeypatch.setattr(lmerpy.progress, "DELAY", 0.0)
+    loud = lmerpy.profile(fit, verbose=1)
+    cap = capsys.readouterr()
+    assert cap.out.splitlines() == ["var-cov parameter 1:", "var-cov parameter 2:",
+                                    "fixed-effect parameter 1:"]
+    assert "profile" in cap.err and "3/3" in cap.err
+    pd.testing.assert_frame_equal(loud.as_dataframe(), quiet.as_dataframe())
+    gfit = lmerpy.glmer("cbind(incidence, size - incidence) ~ 1 + (1 | herd)",
+                        lmerpy.datasets.load("cbpp"), family="binomial")
+    lmerpy.profile(gfit, which="theta_", verbose=True, progress=False)
+    assert capsys.readouterr().out.splitlines() == ["parameter 1:"]

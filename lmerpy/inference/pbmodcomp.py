@@ -156,7 +156,7 @@ class PBModcompResult:
 @fit_threads
 def PBmodcomp(large: MixedModel, small: Union[MixedModel, str], nsim: int = 1000,
               seed: Seed = None, ref: Optional[np.ndarray] = None, n_jobs: int = 1,
-              progress: bool = False) -> PBModcompResult:
+              progress: bool = True) -> PBModcompResult:
     """Parametric-bootstrap LRT of a small model nested in a large one (R: pbkrtest's
     ``PBmodcomp(largeModel, smallModel, nsim, ref, seed)``).
 
@@ -170,7 +170,8 @@ def PBmodcomp(large: MixedModel, small: Union[MixedModel, str], nsim: int = 1000
     ref : array-like, optional
         A reference distribution computed before (``.ref`` of an earlier result).
     n_jobs, progress :
-        As :func:`~lmerpy.inference.bootstrap.bootMer`.
+        As :func:`~lmerpy.inference.bootstrap.bootMer` (a bar appears when the refits take
+        more than a couple of seconds; ``progress=False`` never shows one).
 
     Returns
     -------
