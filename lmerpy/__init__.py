@@ -86,6 +86,7 @@ _LAZY = {
     "emmeans": "lmerpy.toolkit",
     "pairs": "lmerpy.toolkit",
     "contrast": "lmerpy.toolkit",
+    "rePCA": "lmerpy.toolkit",
     "set_num_threads": "lmerpy.threads",
     "get_num_threads": "lmerpy.threads",
 }
