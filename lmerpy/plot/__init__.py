@@ -1,7 +1,10 @@
 """Plots of fitted mixed models (matplotlib, an optional extra: ``pip install 'lmerpy[plot]'``).
 
 Every function returns a :class:`matplotlib.figure.Figure` and never calls ``plt.show()``;
-matplotlib is imported only when a plot is drawn. R equivalents:
+with ``ax=`` it draws into the caller's Axes instead (one Axes, or a sequence or array of Axes
+such as ``plt.subplots(2, 2)[1]`` for a plot of several panels, filled in the plot's panel
+order) and returns that ``ax``. matplotlib is imported only when a plot is drawn.
+R equivalents:
 
 =============================  ======================================================
 ``caterpillar(fit)``           ``lattice::dotplot(ranef(fit, condVar = TRUE))``

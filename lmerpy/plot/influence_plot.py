@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ArgumentError
-from ._figure import figure_size, new_figure
+from ._figure import one_axes
 
 __all__ = ["plot_influence"]
 
@@ -64,11 +64,8 @@ def plot_influence(obj: Any, cutoff: Optional[float] = None, sort: bool = False,
     if sort:
         d = d.iloc[np.argsort(d.to_numpy(), kind="stable")]
     ypos = np.arange(n)
-    fig = None
-    if ax is None:
-        default = (5.0, min(1.5 + 0.18 * min(n, MAX_LABELLED + 20), 16.0))
-        fig = new_figure(*figure_size(figsize, default))
-        ax = fig.add_subplot(1, 1, 1)
+    default = (5.0, min(1.5 + 0.18 * min(n, MAX_LABELLED + 20), 16.0))
+    fig, ax = one_axes(ax, figsize, default, "plot_influence")
     vals = d.to_numpy(dtype=float)
     ax.hlines(ypos, 0.0, np.where(np.isfinite(vals), vals, 0.0), color="0.8", linewidth=0.8)
     ax.plot(vals, ypos, linestyle="none", marker="o", markersize=4, color="C0", gid="cooks")
