@@ -269,3 +269,21 @@ def test_plot_influence_draws_cooks_distances():
     fig.savefig(__import__("io").BytesIO(), format="png")
     ax = Figure().add_subplot(1, 1, 1)
     assert plot_influence(lmerpy.cooks_distance(fitted("sleep_slope")), ax=ax) is ax
+
+
+def test_a_case_dropped_for_missing_values_deletes_nothing(sleep):
+    """As lme4 (cases are the data's rows): deleting a row the fit never used refits the
+    same model."""
+    data = sleep.copy()
+    data.loc[3, "Reaction"] = np.nan
+    fit = lmerpy.lmer("Reaction ~ Days + (Days | Subject)", data)
+    inf = lmerpy.influence(fit, progress=False)
+    assert len(inf.deleted) == 180 and inf.deleted[3] == 3
+    np.testing.assert_allclose(inf.fixed_effects_deleted.loc[3], fit.fixef(), rtol=1e-6)
+    assert not np.allclose(inf.fixed_effects_deleted.loc[4], fit.fixef(), rtol=1e-6)
+    np.testing.assert_allclose(lmerpy.influence(fit, data=data, groups="Subject",
+                                                progress=False).fixed_effects_deleted,
+                               lmerpy.influence(fit, groups="Subject",
+                                                progress=False).fixed_effects_deleted)
+    with pytest.raises(ArgumentError, match="data has 179 rows"):
+        lmerpy.influence(fit, data=data.iloc[1:])

@@ -117,6 +117,7 @@ def _lmm_profile(fit, which_names, alphamax, maxpts, delta, delta_cutoff, maxmul
     scale = np.where(np.append(vs.is_cor, False), 1.0, sigma_hat)   # cor: 1, sd: σ̂
     check_consistent(pieces.unprofiled(par_hat, sigma_hat), base)
     stepper = new_stepper(alphamax, nvp + p, delta, delta_cutoff, maxpts, maxmult)
+    stepper.verbose = verbose
     se = np.sqrt(np.diag(np.asarray(ml.vcov(), dtype=float)))   # lme4: SEs of the ML refit
     state = {"lowest": 0.0, "na": False}
     width = 1 + nvp + p
@@ -163,11 +164,12 @@ def _lmm_profile(fit, which_names, alphamax, maxpts, delta, delta_cutoff, maxmul
         if vs.lme4_2 and shift > upper[w]:    # ρ near its upper bound: step down first
             shift = pw - 0.001
         z1, row1 = zeta_at(shift, base_row)
-        up = stepper.fill((pw, 0.0, base_row), (shift, z1, row1), lower[w], upper[w], zeta_at)
+        up = stepper.fill((pw, 0.0, base_row), (shift, z1, row1), lower[w], upper[w], zeta_at,
+                          column=w + 2)
         pts = list(up)
         if pw > lower[w]:
             down = stepper.fill((shift, z1, row1), (pw, 0.0, base_row), lower[w], upper[w],
-                                zeta_at)
+                                zeta_at, column=w + 2)
             pts += down
         profiles[name] = finish(name, pts, vnames + fnames, lower[w], upper[w])
         bar.update(1)
@@ -207,8 +209,11 @@ def _lmm_profile(fit, which_names, alphamax, maxpts, delta, delta_cutoff, maxmul
         base_row = np.concatenate([[0.0], opt_var, beta_hat])
         shift = est + stepper.delta * se[j]
         z1, row1 = zeta_at(shift, base_row)
-        up = stepper.fill((est, 0.0, base_row), (shift, z1, row1), -np.inf, np.inf, zeta_at)
-        down = stepper.fill((shift, z1, row1), (est, 0.0, base_row), -np.inf, np.inf, zeta_at)
+        col = nvp + j + 2
+        up = stepper.fill((est, 0.0, base_row), (shift, z1, row1), -np.inf, np.inf, zeta_at,
+                          column=col)
+        down = stepper.fill((shift, z1, row1), (est, 0.0, base_row), -np.inf, np.inf, zeta_at,
+                            column=col)
         profiles[name] = finish(name, up + down, vnames + fnames, np.nan, np.nan)
         bar.update(1)
     bar.close()

@@ -57,6 +57,7 @@ def glmm_profile(fit, which, alphamax, maxpts, delta, delta_cutoff, maxmult, dev
 
     check_consistent(dd(opt), base)
     stepper = new_stepper(alphamax, nptot, delta, delta_cutoff, maxpts, maxmult)
+    stepper.verbose = verbose
     wanted = set(select_parameters(which, names, names, len(vnames), "which", "profile"))
     state = {"lowest": 0.0, "na": False}
     profiles = {}
@@ -94,10 +95,10 @@ def glmm_profile(fit, which, alphamax, maxpts, delta, delta_cutoff, maxmult, dev
                 shift = pw - 0.001
             z1, row1 = zeta_at(shift, base_row)
             pts = stepper.fill((pw, 0.0, base_row), (shift, z1, row1), lower[w], upper[w],
-                               zeta_at)
+                               zeta_at, column=w + 2)
             if pw > lower[w]:
                 pts += stepper.fill((shift, z1, row1), (pw, 0.0, base_row), lower[w], upper[w],
-                                    zeta_at)
+                                    zeta_at, column=w + 2)
             profiles[name] = finish(name, pts, names, lower[w], upper[w])
             bar.update(1)
     finally:
