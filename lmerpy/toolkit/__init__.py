@@ -13,6 +13,7 @@ from .emmeans import EMMeans, contrast, emmeans, pairs
 from .influence import (Influence, cooks_distance, dfbeta, dfbetas, hatvalues, influence,
                         rstudent)
 from .r2 import ICC, R2, icc, r2_nakagawa
+from .lmlist import LmList, lmList
 from .repca import RePCA, rePCA
 from .tidy import augment, glance, tidy
 from .variance import VarianceComponents, get_variance, null_model
@@ -21,4 +22,4 @@ __all__ = ["r2_nakagawa", "icc", "R2", "ICC", "get_variance", "VarianceComponent
            "tidy", "glance", "augment", "compare", "information_table", "hatvalues",
            "cooks_distance", "influence", "Influence", "dfbeta", "dfbetas", "rstudent",
            "emmeans", "pairs", "contrast", "EMMeans", "allFit", "AllFit", "AllFitSummary",
-           "ALLFIT_OPTIMIZERS", "rePCA", "RePCA"]
+           "ALLFIT_OPTIMIZERS", "rePCA", "RePCA", "lmList", "LmList"]
