@@ -116,3 +116,20 @@ def test_a_single_panel_plot_takes_one_axes(fits):
 def test_ax_must_be_axes(fits, name, draw, gid):
     with pytest.raises(LmerpyError, match=f"{name}: ax must be a matplotlib Axes"):
         draw(fits, ax="left")
+
+
+def test_lmlist_intervals_plot_draws_into_the_given_axes(fits):
+    """lme4's ``plot(confint(lmList(...)))`` (lmerpy.toolkit.lmlist, drawn by
+    lmerpy.plot.intervals): one Axes per coefficient."""
+    ci = lmerpy.lmList("Reaction ~ Days | Subject", fits["sleep"]).confint()
+    own = ci.plot()
+    assert isinstance(own, Figure) and len(own.axes) == 2
+    fig = Figure(figsize=(8, 6))
+    axes = fig.subplots(1, 2)
+    assert ci.plot(ax=axes) is axes
+    for mine, theirs in zip(axes, own.axes):
+        m = [a for a in mine.get_lines()]
+        t = [a for a in theirs.get_lines()]
+        assert len(m) == len(t) == 1
+        np.testing.assert_array_equal(m[0].get_xdata(), t[0].get_xdata())
+    _png(fig)
