@@ -29,13 +29,13 @@ import scipy.sparse.linalg as spla
 from ..arguments import LOGICAL, Choice, Integer, argument_error
 from ..errors import ArgumentError, UnknownColumnError
 from ..progress import parallel_map
-from ..warnings import LmerpyWarning, warn
+from ..warnings import InferenceWarning, warn
 
 if TYPE_CHECKING:
     from ..models.base import MixedModel
 
-__all__ = ["hatvalues", "hat_values", "cooks_distance", "rstudent", "influence", "Influence",
-           "dfbeta", "dfbetas"]
+__all__ = ["hatvalues", "hat_values", "cooks_distance", "cooks_from", "rstudent", "influence",
+           "Influence", "dfbeta", "dfbetas"]
 
 _CHUNK = 1024
 _MAXFUN = Integer(lower=1)
@@ -44,12 +44,6 @@ _WHICH = Choice(("fixed", "var.cov"))
 
 def _is_glmm(fit) -> bool:
     return getattr(fit, "r_kind", "lmer") != "lmer"
-
-
-def _require_lmm(fit: MixedModel, caller: str) -> None:
-    if _is_glmm(fit):
-        raise ArgumentError(f"{caller}: only linear mixed models (lmer fits) are supported; "
-                            f"got a {getattr(fit, 'r_class', type(fit).__name__)} fit")
 
 
 def _frame_rows(fit, values) -> np.ndarray:
@@ -84,7 +78,7 @@ def hat_values(fit: MixedModel) -> np.ndarray:
 
 def _glmm_hat_warning(fit, caller):
     if _is_glmm(fit):
-        warn(f"{caller}: the hat matrix may not make sense for GLMMs", LmerpyWarning)
+        warn(f"{caller}: the hat matrix may not make sense for GLMMs", InferenceWarning)
 
 
 def hatvalues(fit: MixedModel) -> pd.Series:
@@ -95,20 +89,26 @@ def hatvalues(fit: MixedModel) -> pd.Series:
 
 
 def cooks_distance(model: Union[MixedModel, "Influence"]) -> pd.Series:
-    """R: ``cooks.distance(fit)`` (lme4 1.1-31's merMod method, from the leverages) or
+    """R: ``cooks.distance(fit)`` (lme4 1.1-31's merMod method, from the leverages; a GLMM
+    warns as its ``hatvalues`` do) or
     ``cooks.distance(influence(fit))`` (from the deletion refits: dfbetaᵢ' V⁻¹ dfbetaᵢ
     (n − p)/(n p), V the fit's ``vcov``, n the number of deleted cases or groups)."""
     if isinstance(model, Influence):
         return model.cooks_distance()
     fit = model
-    _require_lmm(fit, "cooks_distance")
-    h = hat_values(fit)
+    _glmm_hat_warning(fit, "cooks_distance")
+    return pd.Series(cooks_from(fit, hat_values(fit)), index=fit.model_matrix().index)
+
+
+def cooks_from(fit: MixedModel, h: np.ndarray) -> np.ndarray:
+    """lme4's ``cooks.distance.merMod`` from the leverages ``h``: (r / (1 − h))² h / (σ² p),
+    r the Pearson residuals, p the rank of X (NaN where it is infinite)."""
     r = _frame_rows(fit, fit.residuals(type="pearson"))
-    p = len(fit.fixef())
+    p = int(np.linalg.matrix_rank(np.asarray(fit.getME("X"), dtype=float)))
     with np.errstate(divide="ignore", invalid="ignore"):
         d = r ** 2 * h / (fit.sigma() ** 2 * p * (1.0 - h) ** 2)
     d[np.isinf(d)] = np.nan
-    return pd.Series(d, index=fit.model_matrix().index)
+    return d
 
 
 def rstudent(model: Union[MixedModel, "Influence"]) -> pd.Series:
@@ -416,7 +416,7 @@ def influence(fit: MixedModel, groups: Union[str, Sequence[str], None] = None,
     errors = {u: r[5] for u, r in zip(labels, res) if r[5] is not None}
     if errors:
         warn(f"influence: {len(errors)} of {len(res)} refits failed (their rows are NaN); "
-             f"first: {next(iter(errors.values()))}", LmerpyWarning)
+             f"first: {next(iter(errors.values()))}", InferenceWarning)
     return Influence(fit, key, labels, fixed, F, pd.Series(var_cov_values(fit), index=vc_names),
                      V, fit.vcov(), vcov_d,
                      pd.Series([r[3] for r in res], index=idx, name="converged"),

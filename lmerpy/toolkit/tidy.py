@@ -15,7 +15,7 @@ from scipy.stats import norm
 
 from ..arguments import LOGICAL, Choice, Number
 from ..errors import ArgumentError
-from .influence import cooks_distance, hat_values
+from .influence import cooks_distance, cooks_from, hat_values
 
 if TYPE_CHECKING:
     from ..models.base import MixedModel
@@ -165,17 +165,48 @@ def glance(fit: Any) -> pd.DataFrame:
     return pd.DataFrame([row])
 
 
+def _augment_glmm(fit: MixedModel, frame: pd.DataFrame) -> pd.DataFrame:
+    from ..warnings import InferenceWarning, warn
+    fam = getattr(fit, "family")
+    mu = np.asarray(fit.getME("mu"), dtype=float)
+    y = np.asarray(fit.getME("y"), dtype=float)
+    prior = np.asarray(fit.getME("weights"), dtype=float)
+    off = np.asarray(fit.getME("offset"), dtype=float)
+    eta = np.asarray(fam.linkfun(mu), dtype=float)
+    var = np.asarray(fam.variance(mu), dtype=float)
+    w_work = prior * np.asarray(fam.mu_eta(eta), dtype=float) ** 2 / var
+    warn("the hat matrix may not make sense for GLMMs", InferenceWarning)
+    hat = hat_values(fit)
+    pearson = (y - mu) * np.sqrt(prior / var)
+    cooks = cooks_from(fit, hat)
+    frame[".fitted"] = eta
+    frame[".resid"] = np.asarray(fit.residuals(type="deviance"), dtype=float)
+    frame[".hat"] = hat
+    frame[".cooksd"] = cooks
+    frame[".fixed"] = np.asarray(fit.getME("X"), dtype=float) @ fit.fixef().to_numpy() + off
+    frame[".mu"] = mu
+    frame[".offset"] = off
+    frame[".sqrtXwt"] = np.sqrt(w_work)
+    frame[".sqrtrwt"] = np.sqrt(prior / var)
+    frame[".weights"] = prior
+    frame[".wtres"] = pearson
+    frame[".eta"] = eta
+    return frame
+
+
 def augment(fit: MixedModel) -> pd.DataFrame:
-    """R: ``broom.mixed::augment(fit)`` for a linear mixed model: the model frame plus
+    """R: ``broom.mixed::augment(fit)``: the model frame plus
     ``.fitted``, ``.resid``, ``.hat``, ``.cooksd``, ``.fixed`` (population-level prediction),
     ``.mu``, ``.offset``, ``.sqrtXwt``, ``.sqrtrwt``, ``.weights``, ``.wtres``.
 
-    GLMMs are not supported yet (broom.mixed's GLMM columns mix the link and response scales
-    and lme4 warns that its hat matrix "may not make sense for GLMMs")."""
-    if _is_glmm(fit):
-        raise ArgumentError("augment: only linear mixed models (lmer fits) are supported; "
-                            f"got a {getattr(fit, 'r_class', type(fit).__name__)} fit")
+    For a GLMM, as broom.mixed: ``.fitted`` and ``.eta`` are the linear predictor, ``.mu``
+    the conditional mean, ``.resid`` the deviance residuals, ``.wtres`` the Pearson ones,
+    ``.sqrtXwt``/``.sqrtrwt`` the square roots of the working and the prior weights over the
+    variance, and ``.hat``/``.cooksd`` lme4's (with its warning that the hat matrix "may not
+    make sense for GLMMs")."""
     frame = fit.design.fr.copy()
+    if _is_glmm(fit):
+        return _augment_glmm(fit, frame)
     idx = frame.index
     fitted = np.asarray(fit.fitted(), dtype=float)
     resid = np.asarray(fit.residuals(), dtype=float)
