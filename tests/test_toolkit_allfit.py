@@ -2,6 +2,7 @@
 the optimizers lmerpy shares with lme4 reach lme4's log-likelihoods to 1e-6; with
 ``polish=False`` the NLopt ones follow lme4's path (same evaluation counts); the default
 (polished) refits all end at the optimum itself."""
+import html
 import json
 import re
 import warnings
@@ -93,6 +94,10 @@ def test_print_as_lme4():
     assert text.startswith("$which.OK\n") and text.endswith('attr(,"class")\n[1] "summary.allFit"')
     for section in ("$msgs", "$fixef", "$llik", "$sdcor", "$theta", "$times", "$feval"):
         assert f"\n{section}\n" in text
+    # Jupyter shows the same text, escaped, in a <pre> block (as summaries and anova tables)
+    for obj in (all_fits("sleep_slope", polish=True), all_fits("sleep_slope", polish=True)
+                .summary()):
+        assert obj._repr_html_() == '<pre class="lmerpy">' + html.escape(str(obj)) + "</pre>"
 
 
 def test_allfit_glmm_optimizers_and_errors(capsys):

@@ -178,6 +178,10 @@ class BootResult:
                 if self.n_failed else "")
         return head + "Bootstrap Statistics :\n" + body + fail
 
+    def _repr_html_(self) -> str:
+        from ..display.html import pre_html
+        return pre_html(str(self))
+
     __repr__ = __str__
 
 

@@ -152,6 +152,10 @@ class PBModcompResult:
 
     __repr__ = __str__
 
+    def _repr_html_(self) -> str:
+        from ..display.html import pre_html
+        return pre_html(str(self))
+
 
 @fit_threads
 def PBmodcomp(large: MixedModel, small: Union[MixedModel, str], nsim: int = 1000,

@@ -144,6 +144,10 @@ class AllFit(dict):
 
     __repr__ = __str__
 
+    def _repr_html_(self) -> str:
+        from ..display.html import pre_html
+        return pre_html(str(self))
+
 
 class AllFitSummary:
     """R: ``summary(allFit(fit))`` (class ``summary.allFit``): ``which_OK``, ``msgs``,
@@ -223,6 +227,10 @@ class AllFitSummary:
         return "\n".join(out)
 
     __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        from ..display.html import pre_html
+        return pre_html(str(self))
 
 
 def allFit(fit: MixedModel, optimizers: Optional[Sequence[str]] = None,
