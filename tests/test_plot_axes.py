@@ -18,6 +18,14 @@ from lmerpy import plot  # noqa: E402
 from lmerpy.errors import LmerpyError  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def _close_figures():
+    """pyplot keeps the figures the functions open: close them after each test."""
+    yield
+    import matplotlib.pyplot as plt
+    plt.close("all")
+
+
 @pytest.fixture(scope="module")
 def fits():
     sleep = lmerpy.datasets.load("sleepstudy")
