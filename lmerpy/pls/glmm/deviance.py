@@ -230,6 +230,43 @@ class GlmmDeviance:
         self.n_evals += 1
         return float(self._evaluate(pars, self.precise).criterion)
 
+    def laplace(self, pars):
+        """The Laplace deviance at the conditional mode itself (``precise`` PIRLS), the
+        function :meth:`laplace_gradient` differentiates; counted in ``n_evals``. nAGQ <= 1."""
+        self.n_evals += 1
+        return float(self._evaluate(pars, True).criterion)
+
+    def laplace_gradient(self, pars):
+        """Analytic gradient of :meth:`laplace` in this stage's parameters (``par``, or
+        (``par``, β)); see :mod:`lmerpy.pls.glmm.laplace_gradient`. Not counted.
+
+        Raises NotImplementedError for nAGQ > 1 and for families or links without the
+        derivatives (then only the derivative-free optimizers apply)."""
+        from .laplace_gradient import laplace_gradient
+        if self.nAGQ > 1:
+            raise NotImplementedError("no analytic gradient of the adaptive Gauss-Hermite "
+                                      "deviance")
+        st = self._evaluate(pars, True)
+        grad = getattr(st, "grad", None)
+        if grad is None:
+            grad = laplace_gradient(self, st)
+            st.grad = grad
+        g = grad.copy()
+        if self.par_is_theta:
+            return g
+        x = np.asarray(pars, dtype=float).reshape(-1)
+        J = self.layout.theta_jacobian(x[:self.n_par])
+        return np.concatenate((J.T @ g[:self.n_theta], g[self.n_theta:]))
+
+    def has_laplace_gradient(self):
+        """Whether :meth:`laplace_gradient` applies (nAGQ <= 1, a family and link with the
+        derivatives of :mod:`lmerpy.pls.glmm.family_derivs`)."""
+        from .family_derivs import link_second_derivative, variance_derivative
+        fam = self.family
+        mu = np.full(1, 0.5)
+        return (self.nAGQ <= 1 and variance_derivative(fam, mu) is not None
+                and link_second_derivative(fam.link, mu, mu) is not None)
+
     def solve(self, pars, precise=None):
         """Everything at the given parameters (:class:`GlmmSolution`); not counted.
         ``precise`` defaults to the object's setting."""

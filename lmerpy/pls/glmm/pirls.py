@@ -276,6 +276,7 @@ class PirlsState:
         "devres",
         "devres_sum",
         "eta",
+        "grad",
         "iterations",
         "ldL2",
         "mu",
