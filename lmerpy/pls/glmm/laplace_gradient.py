@@ -73,9 +73,11 @@ def laplace_gradient(dev, st):
     theta, u = st.theta, st.u
     fd = FamilyDerivatives(resp, st.eta, st.mu, st.devres_sum)
     W, Wo = fd.W, fd.Wo
-    S.set_theta(theta)
     fac = S.factor
-    fac.factor(S.a_values(W))
+    if S.current is not st:
+        S.set_theta(theta)
+        fac.factor(S.a_values(W))
+        S.current = st
     ainv = S.inverse.on_pattern(fac)
     # h = Pz'K'A⁻¹ (∂log|A|/∂W) and tr(A⁻¹∂A/∂θ_k) at fixed W
     kt_ainv = S._kdata * ainv if S._k_diag else S.K.T @ ainv
@@ -90,6 +92,7 @@ def laplace_gradient(dev, st):
     ru = S.u_mul(g) + 2.0 * u
     canonical = resp.canonical or np.array_equal(Wo, W)
     if not canonical:
+        S.current = None
         fac.factor(S.a_values(Wo))
     p = S.p
     X = S.X

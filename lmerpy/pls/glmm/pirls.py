@@ -160,6 +160,9 @@ class GlmmStructure:
         self._lam_diag = np.zeros(q) if diag else None
         self.factor = choose_factor(self.smap, self.blocks, backend, weights_vary=True)
         self.inverse = SparseInverse(self.smap)
+        #: the PIRLS state whose A(θ, w) the factor holds (set by precise PIRLS and
+        #: refactorisations at a state; None when unknown)
+        self.current = None
         self._theta = None
         self._zt, self._z = MatVec(self.Zt), MatVec(self.Z)
         self._pz, self._k = MatVec(self.Pz), MatVec(self.K)
@@ -416,6 +419,7 @@ def pirls(S, resp, theta, eta, *, beta=None, tol=1e-7, maxit=MAXIT, max_halvings
                               max_halvings=max_halvings, state_cls=PirlsState,
                               error_cls=PirlsError)
     S.set_theta(theta)
+    S.current = None
     fac = S.factor
     linkinv = resp.family.linkinv
     dev_resids = resp.dev_resids
@@ -523,6 +527,7 @@ def pirls(S, resp, theta, eta, *, beta=None, tol=1e-7, maxit=MAXIT, max_halvings
     fac.factor(S.a_values(w))
     st.w, st.z = w, z
     st.ldL2 = float(fac.logdet())
+    S.current = st
     return st
 
 
