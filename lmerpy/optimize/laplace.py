@@ -39,6 +39,9 @@ __all__ = ["LaplaceFailed", "LaplaceObjective", "has_laplace_gradient", "minimiz
 START_STEP = 1e-2
 #: relative step of the forward differences of the gradient for the whitening Hessian
 HESSIAN_STEP = 1e-4
+#: largest |gradient| at which a failed line search counts as convergence (the deviance's
+#: rounding stops it at the optimum); beyond, lme4's optimizer takes over
+STALL_GRADIENT = 1e-3
 
 
 def has_laplace_gradient(devfun):
@@ -63,7 +66,8 @@ class LaplaceObjective:
 
 class LaplaceFailed(Exception):
     """PIRLS failed at a point the quasi-Newton steps tried (a linear predictor outside the
-    link's domain): the caller falls back to lme4's derivative-free optimizer."""
+    link's domain), or L-BFGS-B's line search failed away from a stationary point: the caller
+    falls back to lme4's derivative-free optimizer."""
 
 
 def _rectify(devfun, x):
@@ -200,6 +204,17 @@ def _minimize_laplace(devfun, x0, lower, upper, settings, verbose, fitlog, white
             else:
                 res.feval = res2.feval
     x = np.asarray(res.x, dtype=float)
+    if res.status < 0:
+        # the line search failed: at the optimum, where the deviance's last digits are
+        # rounding (accepted when the gradient there is ~0), or on a problem out of the
+        # quasi-Newton steps' reach (a parameter at 1e16: the caller's fallback says which)
+        g = obj.gradient(x)
+        if not np.max(np.abs(g), initial=0.0) <= STALL_GRADIENT:
+            raise LaplaceFailed(f"L-BFGS-B stopped with max|gradient| = "
+                                f"{np.max(np.abs(g)):.3g}: {res.message}")
+        res.status = 3
+        res.message = (f"LBFGSB_ROUNDING_REACHED: the line search stopped at the deviance's "
+                       f"rounding, max|gradient| {np.max(np.abs(g), initial=0.0):.2g}")
     if free is not None and free.any():
         x = _rectify(devfun, x)
     res.x = x
