@@ -2,7 +2,7 @@
 gradient) against lme4's path (``glmerControl(optimizer=["bobyqa", "Nelder_Mead"])``), side by
 side in one process: warm-up fits, then the two alternated, one BLAS thread, medians.
 
-Run: ``OPENBLAS_NUM_THREADS=1 python -m benchmarks.glmer_optimizer [repeats]``. Prints, per case,
+Run: ``OPENBLAS_NUM_THREADS=1 python -c "from benchmarks.glmer_optimizer import main; main(11)"``. Prints, per case,
 the evaluations of each stage, the median wall time of a whole fit and of its parts (stage 1,
 stage 2, the post-fit finite-difference Hessian), the ratio, and the load average.
 """
