@@ -13,6 +13,11 @@ What is asserted, per case:
 * both stages together take at most 60 deviance evaluations (lme4's path: 115-430 on these
   cases; VerbAgg and grouseticks about 35).
 
+The remaining goldens, at glmer's default (:func:`test_default_criterion_on_the_other_goldens`):
+nAGQ > 1 (the first stage by L-BFGS-B, the quadrature stage by lme4's Nelder–Mead, no gradient
+there) and glmer.nb (every inner glmer fit on the gradient path) — the criterion never worse
+than lme4's by more than 1e-6 relative.
+
 Estimates are compared with lme4's in test_glmer_reference.py at lme4's own optimizer path.
 """
 import warnings
@@ -27,6 +32,7 @@ from lmerpy.warnings import ConvergenceWarning
 
 CASES = [r for r in glmer_cases() if r["fn"] == "glmer"
          and (r.get("nAGQ") is None or int(r["nAGQ"]) <= 1)]
+OTHERS = [r for r in glmer_cases() if r not in CASES]
 GRADIENT = lmerpy.glmerControl(optimizer="lbfgsb")
 
 
@@ -110,3 +116,21 @@ def test_quadrature_stage_uses_lme4s_optimizer(cbpp):
     fit = lmerpy.glmer(f, cbpp, family="binomial", nAGQ=5, control=GRADIENT)
     assert fit.optsum_stage1.settings["method"] == "lbfgsb"
     assert fit.optsum.settings["method"] == "nelder_mead"
+
+
+@pytest.mark.parametrize("ref", case_params(OTHERS, slow_nobs=50000))
+def test_default_criterion_on_the_other_goldens(ref):
+    data = load_case_data(ref)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if ref["fn"] == "glmer.nb":
+            fit = lmerpy.glmer_nb(ref["formula"], data, **case_kwargs(ref, data))
+            assert fit.optsum.settings["method"] == "lbfgsb"
+        else:
+            fit = lmerpy.glmer(ref["formula"], data,
+                               family=FAMILIES[ref["family"]](link=ref["link"]),
+                               nAGQ=int(ref["nAGQ"]), **case_kwargs(ref, data))
+            assert fit.optsum_stage1.settings["method"] == "lbfgsb"
+            assert fit.optsum.settings["method"] == "nelder_mead"
+    crit, want = -2.0 * float(fit.logLik()), -2.0 * ref["logLik"]
+    assert crit <= want + 1e-6 * abs(want)
