@@ -80,8 +80,8 @@ def laplace_gradient(dev, st):
         S.current = st
     ainv = S.inverse.on_pattern(fac)
     # h = Pz'K'A⁻¹ (∂log|A|/∂W) and tr(A⁻¹∂A/∂θ_k) at fixed W
-    kt_ainv = S._kdata * ainv if S._k_diag else S.K.T @ ainv
-    h = S.Pz.T @ kt_ainv
+    kt_ainv = S._kdata * ainv if S._k_diag else S._kt(ainv)
+    h = S._pzt(kt_ainv)
     m = S._pz(W)
     erow, ecol, ka, kb = _k_entries(S)
     v = ainv[erow] * m[ecol]

@@ -87,6 +87,13 @@ class MatVec:
         return y
 
 
+def _transposed(M):
+    """M' (M in CSR) as the CSC matrix on M's own arrays, so that values changed in place
+    in M are changed in M' too."""
+    return sp.csc_matrix((M.data, M.indices, M.indptr), shape=(M.shape[1], M.shape[0]),
+                         copy=False)
+
+
 class PirlsError(FitError):
     """PIRLS failed (no convergence, step halving could not reduce the deviance, or a
     non-finite deviance)."""
@@ -166,6 +173,9 @@ class GlmmStructure:
         self._theta = None
         self._zt, self._z = MatVec(self.Zt), MatVec(self.Z)
         self._pz, self._k = MatVec(self.Pz), MatVec(self.K)
+        # their transposes for the Laplace gradient (views: K's values, set in place by
+        # set_theta, are shared)
+        self._pzt, self._kt = MatVec(_transposed(self.Pz)), MatVec(_transposed(self.K))
         self._lt, self._lam = MatVec(self.Lt), MatVec(self.Lam)
         self._kdata = self.K.data
         self._diag_pos = self.smap.diag_pos
