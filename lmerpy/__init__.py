@@ -70,6 +70,7 @@ _LAZY = {
     "corARMA": "lmerpy.nlme",
     "corCAR1": "lmerpy.nlme",
     "corSymm": "lmerpy.nlme",
+    "glmmPQL": "lmerpy.nlme",
     "r2_nakagawa": "lmerpy.toolkit",
     "icc": "lmerpy.toolkit",
     "tidy": "lmerpy.toolkit",

@@ -65,3 +65,22 @@ def gls_fit(case_id, at_nlme=False):
 def na(values):
     """A golden vector with JSON nulls (R's NA) as NaN."""
     return np.array([np.nan if v is None else v for v in values], dtype=float)
+
+
+def pql_case_ids():
+    return sorted(p.stem for p in (NLME / "glmmpql").glob("*.json"))
+
+
+@functools.lru_cache(maxsize=None)
+def pql_case(case_id):
+    return json.loads((NLME / "glmmpql" / f"{case_id}.json").read_text())
+
+
+@functools.lru_cache(maxsize=None)
+def pql_fit(case_id):
+    """The glmmPQL case (make_glmmpql.R) fitted by lmerpy."""
+    from lmerpy import families
+    ref = pql_case(case_id)
+    family = getattr(families, ref["family"])(link=ref["link"])
+    return nlme.glmmPQL(ref["fixed"], ref["random"], family, load_nlme_data(ref["data"]),
+                        weights=ref.get("weights"))

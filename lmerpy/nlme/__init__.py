@@ -10,10 +10,11 @@ bind to the rows of a model and whiten or weight them group by group.
 """
 from .corstruct import CorStruct, corAR1, corARMA, corCAR1, corCompSymm, corSymm
 from .gls import GlsModel, GlsSummary, gls, glsControl
+from .pql import PqlFit, glmmPQL
 from .inference import GlsAnova, GlsIntervals, anova, intervals
 from .varfunc import VarFunc, varComb, varConstPower, varExp, varFixed, varIdent, varPower
 
 __all__ = ["gls", "glsControl", "GlsModel", "GlsSummary", "GlsAnova", "GlsIntervals", "anova",
            "intervals", "VarFunc", "varFixed", "varIdent", "varPower", "varExp",
            "varConstPower", "varComb", "CorStruct", "corCompSymm", "corAR1", "corARMA",
-           "corCAR1", "corSymm"]
+           "corCAR1", "corSymm", "glmmPQL", "PqlFit"]
