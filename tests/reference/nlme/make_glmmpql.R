@@ -7,6 +7,7 @@
 #   tests/reference/nlme/data/{bacteria,epil,cbpp,grouseticks}.csv.gz + .levels.json
 #                                   the data, read back before fitting so R fits what lmerpy reads
 #   tests/reference/nlme/glmmpql/ID.json                       one fit per file
+#   lmerpy/datasets/data/bacteria.*                            the same data, bundled
 # Numbers are written unrounded (jsonlite digits = NA); printed text at options(width = 80,
 # digits = 7).
 suppressPackageStartupMessages({
@@ -54,6 +55,11 @@ save_data <- function(df, name) {
 }
 
 bacteria <- save_data(MASS::bacteria, "bacteria")
+## bacteria is bundled with lmerpy too (the PQL tutorial uses it): the same files
+BUNDLED <- normalizePath(file.path(OUT, "..", "..", "..", "lmerpy", "datasets", "data"))
+for (ext in c(".csv.gz", ".levels.json"))
+  file.copy(file.path(DATA, paste0("bacteria", ext)), file.path(BUNDLED, paste0("bacteria", ext)),
+            overwrite = TRUE)
 epil <- save_data(MASS::epil, "epil")
 cbpp <- save_data(lme4::cbpp, "cbpp")
 grouseticks <- save_data(lme4::grouseticks, "grouseticks")
