@@ -180,7 +180,7 @@ def _start_r(case, tmp, timeout):
     spec.write_text(json.dumps({"csv": str(csv), "levels": str(lev), "formula": case.formula,
                                 "fn": case.fn, "family": case.family or "",
                                 "inner": case.inner, "warmup_rows": case.warmup_rows,
-                                "lme4": case.lme4}))
+                                "lme4": case.lme4, "nlme": case.nlme}))
     w = Worker([shutil.which("Rscript"), str(HERE / "r_bench.R"), str(spec)], "lme4",
                Path(tmp) / "lme4.log", env=r_env(case))
     return w, w.receive(timeout)

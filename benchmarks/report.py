@@ -25,7 +25,8 @@ COLD_START = "<!-- bench:coldstart:start -->"
 COLD_END = "<!-- bench:coldstart:end -->"
 #: Markers of each group's block: group -> (start, end).
 MARKERS = {"main": (START, END),
-           "structured": ("<!-- bench:structured:start -->", "<!-- bench:structured:end -->")}
+           "structured": ("<!-- bench:structured:start -->", "<!-- bench:structured:end -->"),
+           "nlme": ("<!-- bench:nlme:start -->", "<!-- bench:nlme:end -->")}
 
 
 def cases_of(doc, group):
@@ -148,6 +149,23 @@ def structured_table(doc):
     return "\n".join(rows)
 
 
+def nlme_table(doc):
+    """The table of nlme's models: lmerpy.gls / lmerpy.lme against nlme's, and the
+    log-likelihoods (difference, relative difference, which side found the higher one)."""
+    head = ("| case | n | lmerpy | nlme | nlme / lmerpy "
+            "| −2 logLik: lmerpy − nlme (relative) | lower criterion |")
+    rows = [head, "|" + "---|" * 7]
+    for rec in doc["cases"]:
+        ta, tb, ratio, _ = _timing_cells(rec)
+        diff, rel = rec.get("objective_diff"), rec.get("objective_rel_diff")
+        crit = "—" if diff is None else f"{diff:+.2g} ({rel:+.1e})"
+        better = _better(rec).replace("lme4", "nlme")
+        rows.append("| " + " | ".join(_cell(c) for c in [
+            rec["title"], f"{rec['n']:,}" if rec.get("n") else "—", ta, tb, ratio, crit,
+            better]) + " |")
+    return "\n".join(rows)
+
+
 def _source_text(src):
     if not src or not src.get("commit"):
         return ""
@@ -156,7 +174,7 @@ def _source_text(src):
             + (f" plus uncommitted changes in {dirty} file(s) of lmerpy/." if dirty else "."))
 
 
-def header(doc):
+def header(doc, group="main"):
     m, s = doc.get("machine", {}), doc.get("settings", {})
     py = lme = {}
     for rec in doc["cases"]:
@@ -164,18 +182,20 @@ def header(doc):
         lme = lme or (rec["lme4"].get("ready") or {}).get("versions") or {}
     loads = [x for rec in doc["cases"] for key in ("loadavg_start", "loadavg_end")
              for x in (rec.get(key) or [])[:1]]
+    r_pkg = "nlme" if group == "nlme" else "lme4"
     lines = [
         f"Run {doc.get('date', '?')} on `{m.get('host', '?')}` ({m.get('cpu', '?')}, "
         f"{m.get('cpus', '?')} CPUs, {m.get('mem_total_gib', '?')} GiB), "
         f"{doc.get('wall_seconds', '?')} s in all." + _source_text(doc.get("source")),
         f"One BLAS thread on both sides ({', '.join(f'{k}={v}' for k, v in s.get('env', {}).items())}"
-        f"; lmerpy also pins its pools with threadpoolctl). Repetitions alternate lmerpy, lme4, "
-        "lmerpy, …; times are medians of the time per fit in a warm process.",
+        f"; lmerpy also pins its pools with threadpoolctl). Repetitions alternate lmerpy, "
+        f"{r_pkg}, lmerpy, …; times are medians of the time per fit in a warm process.",
         f"lmerpy {py.get('lmerpy', '?')} (Python {py.get('python', '?')}, numpy "
         f"{py.get('numpy', '?')}, scipy {py.get('scipy', '?')}, sparse Cholesky: "
         f"{py.get('sparse_cholesky', '?')}); "
-        + (f"{lme.get('R', 'R ?')}, lme4 {lme.get('lme4', '?')}, BLAS `{lme.get('BLAS', '?')}`."
-           if lme else f"lme4 not run ({s.get('lme4_skipped_reason')})."),
+        + (f"{lme.get('R', 'R ?')}, {r_pkg} {lme.get(r_pkg, '?')}, BLAS "
+           f"`{lme.get('BLAS', '?')}`." if lme else
+           f"{r_pkg} not run ({s.get('lme4_skipped_reason')})."),
     ]
     if loads:
         lines.append(f"Machine load (1-min load average at the start/end of each case): "
@@ -190,14 +210,16 @@ def render(doc, img_rel="img/performance.png", group="main"):
     the main group the plot link."""
     doc = _group_doc(doc, group)
     start, end = MARKERS[group]
-    body = structured_table(doc) if group == "structured" else table(doc)
-    parts = [start, "", header(doc), "", body, ""]
+    body = (structured_table(doc) if group == "structured" else
+            nlme_table(doc) if group == "nlme" else table(doc))
+    parts = [start, "", header(doc, group), "", body, ""]
     warn_lines = []
     for rec in doc["cases"]:
         for label in ("lmerpy", "lme4"):
             ws = rec[label].get("warnings") or []
             if ws:
-                warn_lines.append(f"- {rec['title']}, {label}: " + "; ".join(
+                shown = "nlme" if group == "nlme" and label == "lme4" else label
+                warn_lines.append(f"- {rec['title']}, {shown}: " + "; ".join(
                     w.replace("\n", " ")[:160] for w in ws[:3]))
     if warn_lines:
         parts += ["Warnings and messages during the fits:", ""] + warn_lines + [""]

@@ -356,3 +356,55 @@ def test_cold_start_record_and_report(tmp_path):
     text = md.read_text()
     assert "\nold\n" not in text and "kept" in text and "lmerpy's share" in text
     assert text.count(report.COLD_START) == 1
+
+
+# ---- nlme's models: gls / lme vs nlme ------------------------------------------------------
+
+TINY_GLS = dataclasses.replace(cases.BY_NAME["gls_ar1_100k"], name="tiny_gls",
+                               synthetic=dict(groups=20, size=10, seed=4), warmup_rows=50)
+
+
+def test_nlme_cases_are_in_their_group():
+    names = [c.name for c in cases.select(group="nlme")]
+    assert names == ["gls_ar1_100k", "lme_insteval_varident"]
+    gls_case = cases.BY_NAME["gls_ar1_100k"]
+    d = cases.load_data(gls_case)
+    assert len(d) == 100_000 and d["g"].nunique() == 1000
+    pd.testing.assert_frame_equal(cases.load_data(TINY_GLS),
+                                  synthetic.gls_ar1(groups=20, size=10, seed=4))
+
+
+def test_gls_case_through_the_harness_and_report(tmp_path):
+    doc = harness.run_suite([TINY_GLS], reps=2, with_r=False, timeout=600, log=_quiet)
+    rec = doc["cases"][0]
+    py = rec["lmerpy"]
+    assert py["available"] and "error" not in py, py.get("error")
+    direct = lmerpy.gls(TINY_GLS.formula, cases.load_data(TINY_GLS),
+                        correlation=lmerpy.corAR1(form="~ 1 | g"))
+    assert py["objective"] == pytest.approx(-2.0 * float(direct.logLik()), rel=1e-12)
+    assert rec["n"] == 200 and len(py["times"]) == 2 and rec["group"] == "nlme"
+    start, end = report.MARKERS["nlme"]
+    md = tmp_path / "performance.md"
+    md.write_text(f"# Performance\n\n{report.START}\nold main\n{report.END}\n\n"
+                  f"{start}\nold nlme\n{end}\n")
+    report.write_report(doc, md, tmp_path / "p.png")
+    block = md.read_text().split(start, 1)[1].split(end, 1)[0]
+    rows = [ln for ln in block.splitlines() if ln.startswith("| ")]
+    assert rows[0].startswith("| case | n | lmerpy | nlme | nlme / lmerpy |") and len(rows) == 2
+    assert "n/a (lme4 not run)" in rows[1] and "old main" in md.read_text()
+
+
+@pytest.mark.needs_r
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("Rscript") is None, reason="Rscript not installed")
+def test_gls_case_side_by_side_with_nlme():
+    ok, why = harness.r_available()
+    if not ok:
+        pytest.skip(why)
+    doc = harness.run_suite([TINY_GLS], reps=1, with_r=True, timeout=600, log=_quiet)
+    rec = doc["cases"][0]
+    r = rec["lme4"]
+    assert r["available"] and "error" not in r, (r.get("error"), r.get("log_tail"))
+    assert r["ready"]["versions"]["nlme"]
+    # nlme's optimum agrees with lmerpy's (gls goldens: 1e-5 relative)
+    assert rec["objective_rel_diff"] == pytest.approx(0.0, abs=1e-5)
