@@ -312,3 +312,35 @@ def test_coarser_correlation_groups_are_replaced_with_a_warning():
         fit = lmerpy.lme("yield ~ nitro", data, random="~ 1 | Block/Variety",
                          correlation=nlme.corCompSymm(form="~ 1 | Block"))
     assert fit.correlation.form.deparsed == "~1 | Block/Variety"
+
+
+# --------------------------------------------------------------------------- rows and new data
+
+
+def test_na_exclude_pads_and_structures_keep_their_groups():
+    data = load_nlme_data("VarSim")
+    before = data.copy()
+    fit = lmerpy.lme("y ~ x", data, random="~ 1 | g", na_action="exclude",
+                     correlation=nlme.corAR1())
+    assert fit.nobs() == 197
+    for values in (fit.fitted(), fit.residuals(type="normalized")):
+        assert values.shape == (200,)
+        assert list(np.flatnonzero(values.isna())) == [6, 49, 119]
+    # the correlation took the random effects' groups
+    assert fit.correlation.form.deparsed == "~1 | g"
+    pd.testing.assert_frame_equal(data, before)
+    with pytest.raises(lmerpy.DataError, match="na_action"):
+        lmerpy.lme("y ~ x", data, random="~ 1 | g", correlation=nlme.corAR1())
+
+
+def test_predict_new_group_is_nan_at_the_group_level():
+    fit = lme_fit("ortho_rs", at_nlme=True)
+    new = pd.DataFrame({"age": [8.0, 10.0], "Sex": ["Male", "Female"],
+                        "Subject": ["M01", "nobody"]})
+    p = fit.predict(new, level=[0, 1])
+    assert list(p.columns) == ["fixed", "Subject"]
+    assert np.isfinite(p["fixed"]).all()
+    assert np.isfinite(p["Subject"].iloc[0]) and np.isnan(p["Subject"].iloc[1])
+    b = fit.ranef().loc["M01"]
+    assert p["Subject"].iloc[0] - p["fixed"].iloc[0] == pytest.approx(b["(Intercept)"]
+                                                                        + 8.0 * b["age"])
