@@ -33,6 +33,7 @@ from ..models.lmm import LinearMixedModel, mkLmerDevfun, mkMerMod, optimizeLmer
 from ..models.glmm import glFormula
 from ..pls.glmm.glm_response import GlmResponse
 from ..types import NaAction
+from .pdmat import parse_random
 
 __all__ = ["glmmPQL", "PqlFit", "glm_irls", "GlmStart", "random_to_bars"]
 
@@ -46,39 +47,38 @@ GLM_MAXIT = 25
 
 # ---------------------------------------------------------------------- the random part
 
-_BAR = re.compile(r"^\s*~(.*)\|(.*)$", re.S)
-
 
 def random_to_bars(random: Any, caller: str = "glmmPQL") -> List[str]:
-    """nlme's random part as lme4 bar terms: ``"~ 1 | g"`` → ``["(1 | g)"]``, ``"~ x | g"`` →
-    ``["(x | g)"]`` (nlme's default pdSymm is lme4's unstructured covariance), ``"~ 1 | a/b"``
-    → ``["(1 | a/b)"]`` (nested: a, then b within a); a list of such formulas; a dict
-    ``{"g": "~ x"}`` (nlme's named list).
-    """
-    if isinstance(random, str):
-        m = _BAR.match(random)
+    """nlme's random part as lmerpy's random-effects terms, as ``lme`` maps it:
+    ``"~ 1 | g"`` → ``["(1 | g)"]``, ``"~ x | g"`` → ``["(x | g)"]`` (pdSymm: unstructured),
+    ``"~ 1 | a/b"`` → ``["(1 | a)", "(1 | a:b)"]`` (nested levels, outermost first), a dict
+    ``{"a": "~ x", "b": pdDiag("~ x")}`` (one entry per level, each nested in the one before:
+    ``["(x | a)", "diag(x | a:b)"]``)."""
+    if not isinstance(random, (str, dict)):
+        raise argument_error("random", random, 'a formula string such as "~ 1 | Subject" or a '
+                             'dict {"Subject": "~ age"}', caller)
+    return [lv.pd.lme4_term(lv.lme4_group) for lv in parse_random(random)]
+
+
+def _drop_offsets(rhs: str) -> str:
+    """The right-hand side without its ``offset(...)`` terms (the working response already
+    excludes the offset, as MASS's ``fixed2``)."""
+    out, i = [], 0
+    while i < len(rhs):
+        m = re.compile(r"\boffset\s*\(").search(rhs, i)
         if m is None:
-            raise argument_error("random", random, 'a one-sided formula with a grouping factor, '
-                                 'e.g. "~ 1 | Subject" or "~ age | Subject"', caller)
-        lhs, groups = m.group(1).strip(), m.group(2).strip()
-        if not lhs or not groups:
-            raise argument_error("random", random, 'a formula "~ terms | grouping"', caller)
-        return [f"({lhs} | {groups})"]
-    if isinstance(random, dict):
-        out = []
-        for group, form in random.items():
-            if not isinstance(group, str) or not isinstance(form, str) or "|" in form:
-                raise argument_error("random", random, 'a dict {"group": "~ terms"}', caller)
-            lhs = form.strip()
-            lhs = lhs[1:].strip() if lhs.startswith("~") else lhs
-            out.append(f"({lhs or '1'} | {group})")
-        if not out:
-            raise argument_error("random", random, "at least one grouping factor", caller)
-        return out
-    if isinstance(random, (list, tuple)) and random:
-        return [bar for item in random for bar in random_to_bars(item, caller)]
-    raise argument_error("random", random, 'a formula string such as "~ 1 | Subject", a list '
-                         'of them or a dict {"Subject": "~ age"}', caller)
+            out.append(rhs[i:])
+            break
+        out.append(rhs[i:m.start()])
+        depth, j = 1, m.end()
+        while j < len(rhs) and depth:
+            depth += {"(": 1, ")": -1}.get(rhs[j], 0)
+            j += 1
+        i = j
+    text = "".join(out)
+    text = re.sub(r"\+\s*\+", "+", text)
+    text = re.sub(r"^\s*\+|\+\s*$", "", text.strip()).strip()
+    return text or "1"
 
 
 # ---------------------------------------------------------------------- the glm start
@@ -149,76 +149,83 @@ def glm_irls(X: np.ndarray, resp: GlmResponse, family: Family, epsilon: float = 
 class PqlFit:
     """A glmmPQL fit (R: an object of class ``c("glmmPQL", "lme")``).
 
-    The last linear mixed model of the iteration is :attr:`lmm` (an ML fit of the working
-    response with prior weights ``1 / invwt``); the accessors give nlme's values of it.
+    The fit is the last linear mixed model of the iteration, :attr:`lme`: nlme's ``lme`` of
+    the working response ``zz`` with ``weights = varFixed("~ invwt")`` by maximum likelihood;
+    the accessors are its (the fitted values with the offset added, as MASS does), and
+    ``print``/``summary`` are nlme's with the log-likelihood, AIC and BIC ``NA`` (the PQL
+    criterion is not a likelihood).
 
     Attributes
     ----------
+    lme : LmeModel
+        The last working model (data: the model rows with columns ``zz`` and ``invwt``).
+    lmm : LinearMixedModel or None
+        The same model as lmerpy's weighted ``lmer`` fit (prior weights ``1 / invwt``), the
+        form the iteration runs in.
     family : lmerpy.families.Family
     iterations : int
         The number of LMM fits (MASS's ``iteration k`` messages).
     converged : bool
         Whether MASS's test stopped the iteration before ``niter`` fits.
-    glm : GlmStart
+    glm : GlmStart or None
         The glm fit the iteration started from.
-    lmm : LinearMixedModel
-    zz, invwt : ndarray
-        The working response and variance covariate of the last LMM fit.
-    offset : ndarray
+    zz, invwt, offset : ndarray
+        The working response and variance covariate of the last fit, and the offset (model
+        rows in the data's order).
     """
 
     r_class = ("glmmPQL", "lme")
 
-    def __init__(self, lmm: LinearMixedModel, family: Family, glm: GlmStart, zz: np.ndarray,
-                 invwt: np.ndarray, offset: np.ndarray, fitted: np.ndarray, iterations: int,
-                 converged: bool,
-                 call: Dict[str, Any], data: pd.DataFrame):
+    def __init__(self, lme_fit: Any, lmm: Optional[LinearMixedModel], family: Family,
+                 glm: Optional[GlmStart],
+                 zz: np.ndarray, invwt: np.ndarray, offset: np.ndarray, iterations: int,
+                 converged: bool, call: Dict[str, Any]):
+        self.lme = lme_fit
         self.lmm = lmm
         self.family = family
         self.glm = glm
         self.zz = zz
         self.invwt = invwt
         self.offset = offset
-        self._fitted1 = fitted
         self.iterations = iterations
         self.converged = converged
         self.call = call
-        self._data = data
 
     # -- nlme's accessors ------------------------------------------------------------
     def fixef(self) -> pd.Series:
         """The fixed effects (on the link scale)."""
-        return self.lmm.fixef()
+        return self.lme.fixef()
 
     coefficients = fixef
 
     def vcov(self) -> pd.DataFrame:
         """nlme's ``vcov``: sigma^2 (X' V^-1 X)^-1 at the ML estimates of the last LMM."""
-        return self.lmm.vcov()
+        return self.lme.vcov()
 
-    def std_errors(self, adjust_sigma: bool = True) -> pd.Series:
-        """The fixed effects' standard errors as ``summary`` prints them: nlme's
-        ``summary.lme(adjustSigma = TRUE)`` scales an ML fit's by sqrt(N / (N - p))."""
-        V = self.lmm.vcov()
-        se = pd.Series(np.sqrt(np.diag(V.to_numpy())), index=V.index)
-        if adjust_sigma:
-            n, p = self.lmm.design.X.shape
-            se = se * np.sqrt(n / (n - p))
-        return se
+    def std_errors(self) -> pd.Series:
+        """The fixed effects' standard errors as ``summary`` prints them (nlme's
+        ``adjustSigma = TRUE`` scales an ML fit's by sqrt(N / (N - p)))."""
+        return self.lme.summary().tTable["Std.Error"]
 
     def sigma(self) -> float:
-        """The residual standard deviation of the working LMM (1 when the family's dispersion
-        is 1 and the model fits; MASS reports it, it is estimated)."""
-        return float(self.lmm.sigma())
+        """The residual standard deviation of the working LMM (MASS reports it: 1 when the
+        family's variance holds)."""
+        return float(self.lme.sigma())
 
-    def VarCorr(self):
-        return self.lmm.VarCorr()
+    def VarCorr(self) -> Any:
+        """nlme's ``VarCorr`` of the last LMM."""
+        return self.lme.VarCorr()
 
-    def ranef(self):
-        return self.lmm.ranef(condVar=False)
+    def re_covariance(self, level: int = 1) -> pd.DataFrame:
+        """The random effects' covariance matrix at ``level`` (1 = outermost grouping) on the
+        link scale."""
+        return self.lme.re_covariance(level)
+
+    def ranef(self, level: Any = None) -> Any:
+        return self.lme.ranef(level)
 
     def nobs(self) -> int:
-        return self.lmm.nobs()
+        return self.lme.nobs()
 
     def logLik(self) -> float:
         """NA in MASS (the PQL criterion is not a likelihood): NaN."""
@@ -230,45 +237,43 @@ class PqlFit:
     def BIC(self) -> float:
         return float("nan")
 
-    def fitted(self, level: Optional[int] = None) -> np.ndarray:
-        """The fitted linear predictor without the offset (R: ``fitted(fit)``, nlme's
-        innermost level; ``level=0``: the fixed part only). MASS adds the offset when the
-        formula has one."""
-        X = self.lmm.design.X
-        beta = self.lmm.fixef().to_numpy()
-        if level == 0:
-            f = X @ beta
-        else:
-            f = self._fitted1
-        return f + self.offset
+    def fitted(self, level: Optional[int] = None) -> pd.Series:
+        """The fitted linear predictor with the offset (R: ``fitted(fit)``: nlme's innermost
+        level; ``level=0``: the fixed part only)."""
+        return self.lme.fitted(level) + self.offset
 
-    def residuals(self, type: str = "response") -> np.ndarray:
-        """nlme's residuals of the working LMM: ``"response"`` (zz - fitted) or
-        ``"pearson"`` (divided by sigma * sqrt(invwt))."""
-        r = self.zz + self.offset - self.fitted()
-        if type == "response":
-            return r
-        if type == "pearson":
-            return r / (self.sigma() * np.sqrt(self.invwt))
-        raise argument_error("type", type, "'response' or 'pearson'", "residuals")
+    def residuals(self, type: str = "response") -> pd.Series:
+        """nlme's residuals of the working LMM (``"response"``: zz - fitted,
+        ``"pearson"``: divided by sigma * sqrt(invwt), ``"normalized"``)."""
+        return self.lme.residuals(type)
 
     def predict(self, newdata: Any = None, level: int = 1, type: str = "link") -> np.ndarray:
         """MASS's ``predict.glmmPQL``: the linear predictor (``type="link"``) or the mean
         (``type="response"``) at the innermost level (``level=1``) or the population
-        (``level=0``)."""
+        (``level=0``). With ``newdata`` the formula may not hold an offset."""
         if type not in ("link", "response"):
             raise argument_error("type", type, "'link' or 'response'", "predict")
         if newdata is None:
-            eta = self.fitted(level=0 if level == 0 else None)
+            eta = np.asarray(self.fitted(level=0 if level == 0 else None), dtype=float)
         else:
-            re_form = "NA" if level == 0 else None
-            eta = np.asarray(self.lmm.predict(newdata, re_form=re_form), dtype=float)
+            eta = np.asarray(self.lme.predict(newdata, level=0 if level == 0 else None),
+                             dtype=float)
         return self.family.linkinv(eta) if type == "response" else eta
 
+    def summary(self) -> Any:
+        """nlme's ``summary``: ``str()`` is MASS's ``print(summary(fit))`` (AIC, BIC and
+        logLik NA); ``tTable`` has nlme's DF."""
+        s = self.lme.summary()
+        s.AIC = s.BIC = s.logLik = None
+        return s
+
+    def __str__(self) -> str:
+        lines = str(self.lme).split("\n")
+        lines[2] = "  Log-likelihood: NA"
+        return "\n".join(lines)
+
     def __repr__(self) -> str:
-        fam = self.family
-        return (f"<glmmPQL fit: {fam.family}({fam.link}), {self.nobs()} observations, "
-                f"{self.iterations} iterations>")
+        return self.__str__()
 
 
 def _weights(weights, data, n, caller):
@@ -368,5 +373,26 @@ def glmmPQL(fixed: str, random: Any, family: Any, data: Any, weights: Any = None
     assert last is not None
     devfun, opt, step, zz, wz, fitted = last
     lmm = mkMerMod(devfun, opt, step, data=data, call={"formula": formula, "REML": False})
+    final = _final_lme(fixed, random, data, design, zz, 1.0 / wz)
     call = dict(fixed=fixed, random=random, family=fam, weights=weights, niter=niter)
-    return PqlFit(lmm, fam, g0, zz, 1.0 / wz, off, fitted, it, converged, call, data)
+    return PqlFit(final, lmm, fam, g0, zz, 1.0 / wz, off, it, converged, call)
+
+
+def _final_lme(fixed, random, data, design, zz, invwt):
+    """nlme's ``lme(zz ~ ..., random, weights = varFixed(~ invwt), method = "ML")`` on the
+    model rows with the last working data (MASS keeps them as columns ``zz`` and ``invwt``);
+    its printouts name the fixed formula as the user wrote it."""
+    from ..formula import parse_formula
+    from .lme import lme
+    from .varfunc import varFixed
+    dropped = np.asarray(getattr(design, "dropped_rows", []), dtype=np.int64)
+    kept = np.setdiff1d(np.arange(len(data)), dropped)
+    work = data.iloc[kept].copy()
+    work["zz"] = zz
+    work["invwt"] = invwt
+    work.attrs["name"] = data.attrs.get("name")
+    rhs = _drop_offsets(fixed.split("~", 1)[1])
+    fit = lme(f"zz ~ {rhs}", work, random=random, weights=varFixed("~ invwt"), method="ML",
+              na_action="fail")
+    fit.frame.formula_text = parse_formula(fixed).deparse()
+    return fit
