@@ -162,8 +162,11 @@ CASES += [
     Case("lme_insteval_varident", "lme InstEval ~1|d, varIdent(~1|dept)", "lme",
          "y ~ service", "InstEval", size="large", short="lme InstEval varIdent",
          group="nlme", warmup_rows=2000,
-         nlme={"random": "~ 1 | d", "weights": {"fn": "varIdent",
-                                                 "kwargs": {"form": "~ 1 | dept"}}}),
+         nlme={"random": "~ 1 | d",
+               "weights": {"fn": "varIdent", "kwargs": {"form": "~ 1 | dept"}},
+               # nlme's default (msMaxIter = 50) stops with "nlminb problem, convergence
+               # error code = 1 ... iteration limit reached" on this model
+               "r_control": {"fn": "lmeControl", "kwargs": {"msMaxIter": 200}}}),
 ]
 
 BY_NAME = {c.name: c for c in CASES}

@@ -4,7 +4,8 @@
 #
 # SPEC.json: {"csv", "levels", "formula", "fn" ("lmer"|"glmer"|"gls"|"lme"), "family", "inner",
 # "warmup_rows", "lme4" (the version that must load, "" for any), "nlme" (gls/lme: "random" and
-# the "correlation"/"weights" structures as {"fn", "kwargs"})}; gls and lme are nlme's; the data are
+# the "correlation"/"weights" structures as {"fn", "kwargs"}; keys "r_X" are R's argument X
+# only)}; gls and lme are nlme's; the data are
 # the CSV that benchmarks/cases.py wrote from the very frame lmerpy fits, with the factor levels
 # (and their order) in the levels JSON. Commands come on stdin, one per line; each answer is
 # one line "@@BENCH {json}" on stdout (the same protocol as benchmarks/worker.py):
@@ -89,7 +90,7 @@ as_arg <- function(v) if (is.character(v) && grepl("~", v, fixed = TRUE)) stats:
 nlme_args <- list()
 for (key in names(spec$nlme)) {
   v <- spec$nlme[[key]]
-  nlme_args[[key]] <- if (is.list(v)) do.call(get(v$fn, asNamespace("nlme")), lapply(v$kwargs, as_arg))
+  nlme_args[[sub("^r_", "", key)]] <- if (is.list(v)) do.call(get(v$fn, asNamespace("nlme")), lapply(v$kwargs, as_arg))
                       else as_arg(v)
 }
 

@@ -82,6 +82,8 @@ class LmerpySide:
         case's ``nlme`` specs."""
         out = {}
         for key, spec in self.case.nlme.items():
+            if key.startswith("r_"):       # R's side only (e.g. nlme's optimizer settings)
+                continue
             if key == "random":
                 out[key] = spec
             else:

@@ -209,13 +209,19 @@ def format_gls_summary(s: GlsPrintInput, p_values, width: int = 80) -> str:
 # --------------------------------------------------------------------------- anova
 
 
-def format_anova_terms(terms: Sequence[str], numDF, F, p, label: str, width: int = 80) -> str:
+def format_anova_terms(terms: Sequence[str], numDF, F, p, label: str, width: int = 80,
+                       denDF=None) -> str:
     """nlme's ``print.anova.lme`` of a single model's F tests (``label`` is ``"Denom. DF:
-    305 \\n"``)."""
+    305 \\n"`` for gls; lme fits have a ``denDF`` column instead)."""
     pv = _p_column(p)
     pv = ["<.0001" if float(x) == 0 else x for x in pv]
-    cols = [[str(int(d)) for d in numDF], format_numbers(list(zapsmall(F)), digits=7), pv]
-    body = format_data_frame(cols, ["numDF", "F-value", "p-value"], list(terms), width=width)
+    cols = [[str(int(d)) for d in numDF]]
+    names = ["numDF"]
+    if denDF is not None:
+        cols.append(format_numbers(list(np.asarray(denDF, dtype=float)), digits=7))
+        names.append("denDF")
+    cols += [format_numbers(list(zapsmall(F)), digits=7), pv]
+    body = format_data_frame(cols, names + ["F-value", "p-value"], list(terms), width=width)
     return label + body
 
 

@@ -22,7 +22,8 @@ from ..warnings import InferenceWarning, warn
 from .display import IntervalsBlock, LBlock, format_anova_contrast, format_anova_lrt, \
     format_anova_terms, format_intervals
 
-__all__ = ["anova", "intervals", "GlsAnova", "GlsIntervals", "WaldPieces", "gls_wald"]
+__all__ = ["anova", "intervals", "GlsAnova", "GlsIntervals", "WaldPieces", "gls_wald",
+           "lme_wald"]
 
 _TYPE = Choice(("sequential", "marginal"))
 _WHICH = Choice(("all", "var-cov", "coef"))
@@ -48,6 +49,15 @@ def _is_gls(x) -> bool:
     return getattr(x, "r_class", None) == "gls" and hasattr(x, "criterion")
 
 
+def _is_lme(x) -> bool:
+    return getattr(x, "r_class", None) == "lme" and hasattr(x, "fixDF")
+
+
+def _gls_frame(fit):
+    """The fixed-effects frame (a GlsFrame) of a gls or lme fit."""
+    return fit.frame.gls if _is_lme(fit) else fit.frame
+
+
 def anova(*models: Any, type: str = "sequential", names: Optional[Sequence[str]] = None,
           test: bool = True, Terms: Any = None, L: Any = None,
           **named_models: Any) -> GlsAnova:
@@ -55,8 +65,10 @@ def anova(*models: Any, type: str = "sequential", names: Optional[Sequence[str]]
 
     Parameters
     ----------
-    *models : GlsModel
-        One fit: F tests of its terms. Several: likelihood-ratio tests, in the order given.
+    *models : GlsModel or LmeModel
+        One fit: F tests of its terms (an lme fit's with nlme's between/within denominator
+        df per term). Several: likelihood-ratio tests, in the order given (gls and lme fits
+        may be mixed, as nlme allows, when fitted by the same method).
     type : {"sequential", "marginal"}
         One fit: sequential (each term after those before it) or marginal (each term after
         all others) F tests.
@@ -84,14 +96,17 @@ def anova(*models: Any, type: str = "sequential", names: Optional[Sequence[str]]
     """
     fits = list(models) + list(named_models.values())
     for m in fits:
-        if not _is_gls(m):
-            raise ArgumentError(f"anova: expected gls fits, got {show(m)}")
+        if not (_is_gls(m) or _is_lme(m)):
+            raise ArgumentError(f"anova: expected gls or lme fits, got {show(m)}")
     if not fits:
         raise LmerpyError("anova: no model given")
     if len(fits) == 1:
+        fit = fits[0]
         if Terms is not None or L is not None:
-            return _anova_contrast(gls_wald(fits[0]), Terms, L)
-        return _anova_terms(fits[0], _TYPE("type", type, "anova"))
+            return _anova_contrast(lme_wald(fit) if _is_lme(fit) else gls_wald(fit), Terms, L)
+        if _is_lme(fit):
+            return _anova_lme_terms(lme_wald(fit), _TYPE("type", type, "anova"))
+        return _anova_terms(fit, _TYPE("type", type, "anova"))
     if Terms is not None or L is not None:
         raise ArgumentError("anova: Terms= and L= test one model; several models are compared "
                             "by likelihood-ratio tests")
@@ -181,6 +196,49 @@ def gls_wald(fit) -> WaldPieces:
     return WaldPieces(np.asarray(est.beta, dtype=float), np.asarray(est.R, dtype=float) / scale,
                       list(fr.colnames), assign, np.full(p, float(n - p)),
                       np.full(len(assign), float(n - p)), f"Denom. DF: {n - p} \n", False)
+
+
+def lme_wald(fit) -> WaldPieces:
+    """The F-test pieces of an lme fit: nlme's ``anova.lme`` with ``adjustSigma = TRUE`` (an
+    ML fit's covariance of beta scaled by N / (N - p)); denominator df from ``fit.fixDF``."""
+    fr = fit.frame.gls
+    beta = np.asarray(fit.estimate.beta, dtype=float)
+    V = np.asarray(fit.estimate.varBeta, dtype=float)
+    n, p = fit.nobs(), beta.size
+    if not fit.REML:
+        V = V * (n / (n - p))
+    R = np.linalg.cholesky(np.linalg.inv(V)).T          # R'R = V^-1, R upper triangular
+    labels = list(fr.term_labels)
+    offset = 0 if labels and labels[0] == "(Intercept)" else 1
+    assign = {labels[a - offset]: np.flatnonzero(fr.assign == a)
+              for a in sorted(set(np.asarray(fr.assign).tolist()))}
+    terms = fit.fixDF.terms
+    return WaldPieces(beta, R, list(fr.colnames), assign,
+                      np.asarray(fit.fixDF.X, dtype=float),
+                      np.array([float(terms[t]) for t in assign]), "", True)
+
+
+def _anova_lme_terms(w: WaldPieces, type: str) -> GlsAnova:
+    """nlme's ``anova.lme`` of one fit: an F test per term (sequential: each after the terms
+    before it, from ``c0 = R beta``; marginal: each after all others), denominator df per
+    term."""
+    c0 = w.R @ w.beta
+    V = w.V
+    rows, nDF, Fval, Pval = [], [], [], []
+    for (label, cols), ddf in zip(w.assign.items(), w.term_ddf):
+        if type == "sequential":
+            F = float(np.sum(c0[cols] ** 2)) / cols.size
+        else:
+            b = w.beta[cols]
+            F = float(b @ np.linalg.solve(V[np.ix_(cols, cols)], b)) / cols.size
+        rows.append(label)
+        nDF.append(cols.size)
+        Fval.append(F)
+        Pval.append(float(stats.f.sf(F, cols.size, ddf)))
+    out = GlsAnova({"numDF": nDF, "denDF": list(w.term_ddf), "F-value": Fval,
+                    "p-value": Pval}, index=rows)
+    out._text = format_anova_terms(rows, nDF, Fval, Pval, "", denDF=list(w.term_ddf))
+    return out
 
 
 def _terms_matrix(w: WaldPieces, Terms) -> tuple:
@@ -293,7 +351,7 @@ def _anova_contrast(w: WaldPieces, Terms, L) -> GlsAnova:
 
 
 def _fixed_signature(fit) -> str:
-    spec = fit.frame.info["fixed"]
+    spec = _gls_frame(fit).info["fixed"]
     val = "&".join(sorted(t.label for t in spec.terms))
     return f"{val}&(Intercept)" if spec.intercept else val
 

@@ -582,6 +582,26 @@ class LmeModel:
         fixed-effects table with nlme's DF."""
         return LmeSummary(self)
 
+    # ------------------------------------------------------------------ inference
+    def anova(self, *others: Any, **kwargs: Any) -> Any:
+        """nlme's ``anova``: one model, F tests of the terms with nlme's denominator df
+        (``type``, ``Terms``, ``L``); several (gls or lme), likelihood-ratio tests. See
+        :func:`lmerpy.nlme.anova`."""
+        from .inference import anova
+        return anova(self, *others, **kwargs)
+
+    @staticmethod
+    def anova_of(*models: Any, **kwargs: Any) -> Any:
+        """:func:`lmerpy.nlme.anova` of the given models (``lmerpy.anova`` forwards lme fits
+        here)."""
+        from .inference import anova
+        return anova(*models, **kwargs)
+
+    def intervals(self, level: float = 0.95, which: str = "all") -> Any:
+        """nlme's ``intervals(fit, level, which)``. See :func:`lmerpy.nlme.intervals`."""
+        from .inference import intervals
+        return intervals(self, level=level, which=which)
+
 
 class VarCovMatrix(np.ndarray):
     """A covariance matrix from ``getVarCov`` (a numpy array) whose ``str()`` is nlme's

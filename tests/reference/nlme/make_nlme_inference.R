@@ -2,13 +2,19 @@
 #
 #   Rscript tests/reference/nlme/make_nlme_inference.R      (from the repository root)
 #
-# Needs R with nlme (3.1-162 made these) and jsonlite; reads the data sets and the gls calls
-# make_gls.R wrote (tests/reference/nlme/data, tests/reference/nlme/gls/ID.json) and writes
-#   tests/reference/nlme/anova_terms_L.json     single-model F tests with Terms= or L=, and
-#                                               nlme's errors for bad Terms/L
+# Needs R with nlme (3.1-162 made these) and jsonlite; reads the data sets and the gls and lme
+# calls make_gls.R and make_lme.R wrote (tests/reference/nlme/data, .../gls/ID.json,
+# .../lme/ID.json) and writes
+#   tests/reference/nlme/anova_terms_L.json     single-model F tests with Terms= or L= (gls and
+#                                               lme fits), and nlme's errors for bad Terms/L
+#   tests/reference/nlme/lme_anova.json         anova(lme) sequential and marginal tables
+#   tests/reference/nlme/lme_anova_lrt.json     anova(fit1, fit2, ...) of lme (and gls) fits
+#   tests/reference/nlme/lme_intervals.json     intervals(lme): nlme's (fdHess apVar) and from
+#                                               an accurate Hessian of nlme's own function
 # Numbers unrounded (jsonlite digits = NA); printed text at options(width = 80, digits = 7).
 # Terms are written as R has them (names, or 1-based positions); the tests map positions to
 # lmerpy's 0-based ones.
+`%in%` <- base::`%in%`
 suppressPackageStartupMessages({
   library(nlme)
   library(jsonlite)
@@ -38,8 +44,8 @@ text_of <- function(x) paste(capture.output(print(x)), collapse = "\n")
 V <- function(x) if (is.null(x)) NULL else I(unname(as.vector(x)))
 
 fit_env <- new.env()
-gls_fit <- function(id) {
-  case <- fromJSON(file.path(OUT, "gls", paste0(id, ".json")), simplifyVector = TRUE)
+gls_fit <- function(id, kind = "gls") {
+  case <- fromJSON(file.path(OUT, kind, paste0(id, ".json")), simplifyVector = TRUE)
   if (!exists(case$data, envir = fit_env, inherits = FALSE))
     assign(case$data, load_data(case$data), envir = fit_env)
   eval(parse(text = case$r_call), envir = fit_env)
@@ -75,16 +81,25 @@ CASES <- list(
   list(id = "err_terms_range", fit = "ovary_ar1", Terms = 5),
   list(id = "err_terms_name", fit = "ovary_ar1", Terms = "nope"),
   list(id = "err_L_columns", fit = "ovary_ar1", L = c(1, 0, 0, 0, 1)),
-  list(id = "err_L_name", fit = "ovary_ar1", L = c(nope = 1))
+  list(id = "err_L_name", fit = "ovary_ar1", L = c(nope = 1)),
+  # lme fits: the denominator df of the terms (between/within rule)
+  list(id = "lme_ortho_terms_between", fit = "ortho_rs", model = "lme", Terms = "Sex"),
+  list(id = "lme_ortho_terms_within", fit = "ortho_rs", model = "lme", Terms = c("age", "age:Sex")),
+  list(id = "lme_ortho_L_within", fit = "ortho_rs", model = "lme", L = c(0, 1, 0, 1)),
+  list(id = "lme_ortho_ml_terms", fit = "ortho_rs_ml", model = "lme", Terms = c(2, 4)),
+  list(id = "lme_oats_L_named", fit = "oats_nested", model = "lme", L = c(nitro = 1)),
+  list(id = "err_lme_terms_ddf", fit = "ortho_rs", model = "lme", Terms = c("age", "Sex")),
+  list(id = "err_lme_L_ddf", fit = "ortho_rs", model = "lme", L = c(0, 1, 1, 0))
 )
 
 out <- list()
 for (case in CASES) {
-  fit <- gls_fit(case$fit)
+  model <- if (is.null(case$model)) "gls" else case$model
+  fit <- gls_fit(case$fit, model)
   args <- list(fit)
   if (!is.null(case$Terms)) args$Terms <- case$Terms
   if (!is.null(case$L)) args$L <- case$L
-  res <- list(id = case$id, fit = case$fit, model = "gls",
+  res <- list(id = case$id, fit = case$fit, model = model,
               Terms = if (is.null(case$Terms)) NULL else I(case$Terms),
               Terms_numeric = is.numeric(case$Terms), L = L_json(case$L))
   a <- tryCatch(do.call(anova, args), error = function(e) e)
@@ -103,4 +118,45 @@ for (case in CASES) {
 writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, pretty = TRUE, null = "null",
                   na = "null"),
            file.path(OUT, "anova_terms_L.json"))
-cat("nlme", as.character(packageVersion("nlme")), ":", length(out), "anova cases\n")
+cat("nlme", as.character(packageVersion("nlme")), ":", length(out), "Terms/L cases\n")
+
+## ---- anova(lme): sequential and marginal F tables ---------------------------------------
+LME_ANOVA <- c("ortho_ri", "ortho_rs", "ortho_rs_ml", "ortho_ri_ident", "ortho_ri_ident_ml",
+               "oats_nested", "pixel", "ovary_ri_ar1", "dial_power")
+tables <- list()
+for (id in LME_ANOVA) {
+  fit <- gls_fit(id, "lme")
+  for (type in c("sequential", "marginal")) {
+    a <- anova(fit, type = type)
+    tables[[length(tables) + 1L]] <- list(fit = id, type = type, terms = I(rownames(a)),
+      numDF = V(a[["numDF"]]), denDF = V(a[["denDF"]]), F = V(a[["F-value"]]),
+      p = V(a[["p-value"]]), text = text_of(a))
+  }
+}
+writeLines(toJSON(tables, auto_unbox = TRUE, digits = NA, pretty = TRUE, null = "null", na = "null"),
+           file.path(OUT, "lme_anova.json"))
+
+## ---- anova(fit1, fit2, ...): likelihood-ratio tables --------------------------------------
+LRT <- list(
+  list(id = "ortho_ri_vs_rs_ml", fits = list(c("lme", "ortho_ri_ident_ml"), c("lme", "ortho_rs_ml"))),
+  list(id = "gls_vs_lme_ml", fits = list(c("gls", "ortho_cs_ml"), c("lme", "ortho_rs_ml"))),
+  list(id = "oats_nested_reml", fits = list(c("lme", "oats_cs"), c("lme", "oats_nested"), c("lme", "oats_symm"))),
+  list(id = "ovary_ar1_vs_arma", fits = list(c("lme", "ovary_ri_ar1"), c("lme", "ovary_ri_arma11"))),
+  list(id = "ortho_reml_different_fixed", fits = list(c("lme", "ortho_ri"), c("lme", "ortho_rs")))
+)
+lrt <- list()
+for (case in LRT) {
+  fits <- lapply(case$fits, function(f) gls_fit(f[2], f[1]))
+  warns <- character(0)
+  a <- withCallingHandlers(do.call(anova, unname(fits)), warning = function(w) {
+    warns <<- c(warns, conditionMessage(w)); invokeRestart("muffleWarning") })
+  rownames(a) <- vapply(case$fits, function(f) f[2], "")
+  lrt[[length(lrt) + 1L]] <- list(id = case$id, fits = lapply(case$fits, I),
+    df = V(a[["df"]]), AIC = V(a[["AIC"]]), BIC = V(a[["BIC"]]), logLik = V(a[["logLik"]]),
+    test = if ("Test" %in% names(a)) I(as.character(a[["Test"]])) else NULL,
+    L_ratio = if ("L.Ratio" %in% names(a)) V(a[["L.Ratio"]]) else NULL,
+    p = if ("p-value" %in% names(a)) V(a[["p-value"]]) else NULL,
+    warnings = I(warns), text = text_of(a))
+}
+writeLines(toJSON(lrt, auto_unbox = TRUE, digits = NA, pretty = TRUE, null = "null", na = "null"),
+           file.path(OUT, "lme_anova_lrt.json"))
