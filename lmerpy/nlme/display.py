@@ -323,14 +323,22 @@ class IntervalsBlock:
     label: str
     names: Optional[List[str]]
     values: np.ndarray
+    #: lme's random effects: per level (outermost first) its name, row names and rows
+    levels: Optional[List[tuple]] = None
 
 
 def format_intervals(blocks: Sequence[IntervalsBlock], level: float, width: int = 80) -> str:
-    """nlme's ``print.intervals.gls``."""
+    """nlme's ``print.intervals.gls`` and ``print.intervals.lme``."""
     lines = [f"Approximate {as_character(level * 100)}% confidence intervals"]
     for b in blocks:
         lines += ["", f" {b.label}"]
-        if b.names is None:
+        if b.levels is not None:
+            for name, rows, values in b.levels:
+                lines.append(f"  Level: {name} ")
+                lines.append(print_numeric_matrix(values, row_names=rows,
+                                                  col_names=["lower", "est.", "upper"],
+                                                  digits=7, width=width))
+        elif b.names is None:
             lines.append(print_named_vector(list(b.values), ["lower", "est.", "upper"], digits=7,
                                             width=width))
         else:

@@ -27,6 +27,7 @@ __all__ = ["anova", "intervals", "GlsAnova", "GlsIntervals", "WaldPieces", "gls_
 
 _TYPE = Choice(("sequential", "marginal"))
 _WHICH = Choice(("all", "var-cov", "coef"))
+_WHICH_LME = Choice(("all", "var-cov", "fixed"))
 
 
 class GlsAnova(pd.DataFrame):
@@ -403,7 +404,11 @@ class GlsIntervals(dict):
         self.level = level
         self.blocks = blocks
         for b in blocks:
-            if b.names is None:
+            if b.levels is not None:
+                self[b.key] = {name: pd.DataFrame(values, index=rows,
+                                                  columns=["lower", "est.", "upper"])
+                               for name, rows, values in b.levels}
+            elif b.names is None:
                 self[b.key] = pd.Series(b.values, index=["lower", "est.", "upper"])
             else:
                 self[b.key] = pd.DataFrame(b.values, index=b.names,
@@ -416,7 +421,13 @@ class GlsIntervals(dict):
 
 
 def intervals(fit: Any, level: float = 0.95, which: str = "all") -> GlsIntervals:
-    """nlme's ``intervals(fit, level = 0.95, which = c("all", "var-cov", "coef"))``.
+    """nlme's ``intervals(fit, level = 0.95, which = c("all", "var-cov", "coef"))`` (lme fits:
+    ``which = c("all", "var-cov", "fixed")``).
+
+    lme fits (nlme's ``intervals.lme``): t intervals for the fixed effects on nlme's
+    denominator df; for the random effects' standard deviations and correlations (per level,
+    ``fit_intervals["reStruct"][level]``), the residual structure and sigma, normal
+    intervals on nlme's natural scales from ``apVar`` (see :mod:`lmerpy.nlme.lme_intervals`).
 
     The coefficients' intervals use the t distribution on n - p degrees of freedom. The
     structure parameters' are normal intervals on the scale of ``fit.apVar`` (nlme's
@@ -430,8 +441,13 @@ def intervals(fit: Any, level: float = 0.95, which: str = "all") -> GlsIntervals
         ``apVar`` is not available (nlme: "cannot get confidence intervals on var-cov
         components: Non-positive definite approximate variance-covariance").
     """
+    if _is_lme(fit):
+        from .lme_intervals import lme_interval_blocks
+        level = LEVEL("level", level, "intervals")
+        which = _WHICH_LME("which", which, "intervals")
+        return GlsIntervals(lme_interval_blocks(fit, level, which), level)
     if not _is_gls(fit):
-        raise ArgumentError(f"intervals: expected a gls fit, got {show(fit)}")
+        raise ArgumentError(f"intervals: expected a gls or lme fit, got {show(fit)}")
     level = LEVEL("level", level, "intervals")
     which = _WHICH("which", which, "intervals")
     fr = fit.frame

@@ -160,3 +160,97 @@ for (case in LRT) {
 }
 writeLines(toJSON(lrt, auto_unbox = TRUE, digits = NA, pretty = TRUE, null = "null", na = "null"),
            file.path(OUT, "lme_anova_lrt.json"))
+
+## ---- intervals(lme) ------------------------------------------------------------------------
+## nlme's apVar of an lme fit is the inverse negative Hessian (fdHess) of the log-likelihood in
+## the random effects' absolute covariances on the "natural" scale (pdSymm: log sd and
+## log((1 + r) / (1 - r)); pdDiag/pdIdent: log sd), the residual structure's unconstrained
+## parameters and log(sigma), beta profiled (REML: restricted). fdHess leaves 1e-5 to 1e-2 of
+## rounding noise in it, so the goldens also keep apVar from Richardson-extrapolated central
+## differences of nlme's own lmeApVar.fullLmeLogLik (the scheme of make_gls.R, lmerpy's
+## default), and the intervals from it.
+central_hess <- function(x, f, h, ...) {
+  k <- length(x)
+  f0 <- f(x, ...)
+  H <- matrix(0, k, k)
+  for (j in seq_len(k)) {
+    ej <- numeric(k); ej[j] <- h[j]
+    H[j, j] <- (f(x + ej, ...) - 2 * f0 + f(x - ej, ...)) / h[j]^2
+    for (i in seq_len(j - 1)) {
+      ei <- numeric(k); ei[i] <- h[i]
+      H[i, j] <- H[j, i] <- (f(x + ei + ej, ...) - f(x + ei - ej, ...) -
+                             f(x - ei + ej, ...) + f(x - ei - ej, ...)) / (4 * h[i] * h[j])
+    }
+  }
+  H
+}
+richardson_hess <- function(x, f, ..., scale = 3e-2) {
+  k <- length(x)
+  h0 <- 1e-4 * pmax(1, abs(x))
+  f0 <- f(x, ...)
+  curv <- vapply(seq_len(k), function(i) {
+    e <- numeric(k); e[i] <- h0[i]
+    (f(x + e, ...) - 2 * f0 + f(x - e, ...)) / h0[i]^2
+  }, 0)
+  h <- ifelse(is.finite(curv) & curv != 0, scale / sqrt(abs(curv)), 1e-3)
+  (4 * central_hess(x, f, h / 2, ...) - central_hess(x, f, h, ...)) / 3
+}
+## nlme's lmeApVar with the Hessian above (the same parametrization)
+ORIGINAL_LME_APVAR <- get("lmeApVar", envir = asNamespace("nlme"))
+richardson_fdHess <- function(pars, fun, ..., .relStep, minAbsPar)
+  list(Hessian = richardson_hess(pars, fun, ...))
+lme_apvar_richardson <- ORIGINAL_LME_APVAR
+body(lme_apvar_richardson) <- do.call(substitute, list(body(ORIGINAL_LME_APVAR),
+                                                       list(fdHess = quote(richardson_fdHess))))
+environment(lme_apvar_richardson) <- list2env(list(richardson_fdHess = richardson_fdHess),
+                                              parent = asNamespace("nlme"))
+with_richardson_lme <- function(expr) {
+  assignInNamespace("lmeApVar", lme_apvar_richardson, "nlme")
+  on.exit(assignInNamespace("lmeApVar", ORIGINAL_LME_APVAR, "nlme"))
+  expr
+}
+mat_rows <- function(m) unname(lapply(seq_len(nrow(m)), function(i) V(m[i, ])))
+intervals_json <- function(iv) {
+  out <- list()
+  for (nm in names(iv)) {
+    a <- iv[[nm]]
+    if (nm == "sigma") {
+      out$sigma <- V(a)
+    } else if (nm == "reStruct") {
+      out$reStruct <- lapply(a, function(m) list(names = V(rownames(m)), rows = mat_rows(as.matrix(m))))
+      out$reStruct_levels <- I(names(a))
+    } else {
+      m <- as.matrix(a)
+      out[[nm]] <- list(label = attr(a, "label"), names = V(rownames(m)), rows = mat_rows(m))
+    }
+  }
+  out
+}
+LME_INTERVALS <- c("ortho_ri", "ortho_rs", "ortho_rs_ml", "ortho_rs_diag", "ortho_rs_ident",
+                   "ortho_ri_ident", "oats_nested", "ovary_ri_ar1", "pixel", "dial_power",
+                   "oats_compsymm_pd", "oats_symm")
+ivs <- list()
+for (id in LME_INTERVALS) {
+  fit <- gls_fit(id, "lme")
+  iv <- tryCatch(intervals(fit), error = function(e) e)
+  fit_r <- with_richardson_lme(gls_fit(id, "lme"))
+  iv_r <- tryCatch(intervals(fit_r), error = function(e) e)
+  av <- fit$apVar
+  av_r <- fit_r$apVar
+  ivs[[length(ivs) + 1L]] <- list(
+    fit = id,
+    apVar_pars = if (is.matrix(av)) V(attr(av, "Pars")) else NULL,
+    apVar_names = if (is.matrix(av)) I(names(attr(av, "Pars"))) else NULL,
+    apVar = if (is.matrix(av)) mat_rows(av) else NULL,
+    apVar_message = if (is.character(av)) av else NULL,
+    apVar_richardson = if (is.matrix(av_r)) mat_rows(av_r) else NULL,
+    intervals = if (!inherits(iv, "error")) intervals_json(iv) else NULL,
+    intervals_error = if (inherits(iv, "error")) conditionMessage(iv) else NULL,
+    intervals_text = if (!inherits(iv, "error")) text_of(iv) else NULL,
+    intervals_richardson = if (!inherits(iv_r, "error")) intervals_json(iv_r) else NULL,
+    intervals_richardson_text = if (!inherits(iv_r, "error")) text_of(iv_r) else NULL,
+    intervals_fixed_90_text = text_of(intervals(fit, level = 0.9, which = "fixed")))
+}
+writeLines(toJSON(ivs, auto_unbox = TRUE, digits = NA, pretty = TRUE, null = "null", na = "null"),
+           file.path(OUT, "lme_intervals.json"))
+cat("intervals:", length(ivs), "lme fits\n")
