@@ -59,7 +59,7 @@ def _re_covs(model):
 
 def test_golden_cases_cover_binomial_and_poisson():
     fams = {pql_case(c)["family"] for c in CASES}
-    assert {"binomial", "poisson"} <= fams and len(CASES) >= 8
+    assert {"binomial", "poisson", "Gamma"} <= fams and len(CASES) >= 9
 
 
 @pytest.mark.parametrize("case_id", CASES)

@@ -4,7 +4,7 @@
 #
 # Needs R with MASS (7.3-58 made these), nlme (3.1-162), lme4 (for cbpp and grouseticks) and
 # jsonlite. Writes
-#   tests/reference/nlme/data/{bacteria,epil,cbpp,grouseticks}.csv.gz + .levels.json
+#   tests/reference/nlme/data/{bacteria,epil,cbpp,grouseticks,pqlgamma}.csv.gz + .levels.json
 #                                   the data, read back before fitting so R fits what lmerpy reads
 #   tests/reference/nlme/glmmpql/ID.json                       one fit per file
 #   lmerpy/datasets/data/bacteria.*                            the same data, bundled
@@ -63,6 +63,12 @@ for (ext in c(".csv.gz", ".levels.json"))
 epil <- save_data(MASS::epil, "epil")
 cbpp <- save_data(lme4::cbpp, "cbpp")
 grouseticks <- save_data(lme4::grouseticks, "grouseticks")
+## Gamma responses with a log link: 30 groups of 8, a random intercept (sd 0.5), shape 4
+set.seed(13)
+pg <- data.frame(g = factor(rep(sprintf("g%02d", 1:30), each = 8)), x = round(rnorm(240), 4))
+pg$y <- round(rgamma(240, shape = 4,
+                     scale = exp(0.5 + 0.3 * pg$x + rep(rnorm(30, sd = 0.5), each = 8)) / 4), 5)
+pqlgamma <- save_data(pg, "pqlgamma")
 
 text_of <- function(x) paste(capture.output(print(x)), collapse = "\n")
 
@@ -82,7 +88,9 @@ CASES <- list(
   list(id = "epil", data = "epil", fixed = "y ~ lbase * trt + lage + V4",
        random = "~ 1 | subject", family = "poisson"),
   list(id = "grouse_nested", data = "grouseticks", fixed = "TICKS ~ YEAR + cHEIGHT",
-       random = "~ 1 | LOCATION/BROOD", family = "poisson")
+       random = "~ 1 | LOCATION/BROOD", family = "poisson"),
+  list(id = "gamma_log", data = "pqlgamma", fixed = "y ~ x", random = "~ 1 | g",
+       family = "Gamma", link = "log")
 )
 
 run_case <- function(case) {
