@@ -180,7 +180,7 @@ def _fit(frame: LmeFrame, varfunc: Any, REML: bool, ctrl: Dict[str, Any], data: 
     par = crit.start_random()
     if ctrl["random_start"] is not None:
         par = _random_start(frame, crit, ctrl["random_start"])
-        crit._warm = par.copy()
+        crit.set_random_start(par)
 
     def random_par(s):
         if fixed_random:
@@ -285,13 +285,14 @@ class LmeModel:
         return fixed_df(fr.design.X, fr.gls.assign, fr.gls.term_labels, fr.group_codes,
                         [lv.group for lv in fr.levels], fr.gls.colnames)
 
-    def _split(self):
+    def structure_split(self):
+        """(the correlation's, the variance function's) estimated parameters, unconstrained."""
         return self.criterion.split(self.estimate.spar)
 
     def structure_parameters(self, unconstrained: bool = False) -> pd.Series:
         """The residual structure's parameters with nlme's names (``corStruct.Phi``,
         ``varStruct.power``)."""
-        pc, pv = self._split()
+        pc, pv = self.structure_split()
         vals: List[float] = []
         names: List[str] = []
         for key, s, q in (("corStruct", self.correlation, pc), ("varStruct", self.weights, pv)):
@@ -305,14 +306,14 @@ class LmeModel:
             names += unlist_names(key, nm)
         return pd.Series(vals, index=names, dtype=float)
 
-    def _term(self, level: int):
-        """The design's term of level ``level`` (1 = outermost)."""
+    def re_term(self, level: int):
+        """The design's random-effects term (a ReTerm) of level ``level`` (1 = outermost)."""
         return self.design.reterms[self.frame.term_of_level[level - 1]]
 
     def re_covariance(self, level: int, scaled: bool = False) -> pd.DataFrame:
         """The random effects' covariance matrix at ``level`` (1 = outermost); ``scaled``:
         divided by sigma^2 (nlme's ``pdMatrix``)."""
-        t = self._term(level)
+        t = self.re_term(level)
         cov = t.covariance
         par = self.estimate.par[t.par_offset:t.par_offset + cov.n_par]
         S = np.asarray(cov.covariance(par), dtype=float)
@@ -359,7 +360,7 @@ class LmeModel:
 
     def _ranef_level(self, level: int) -> pd.DataFrame:
         fr = self.frame
-        t = self._term(level)
+        t = self.re_term(level)
         k = t.n_columns
         b = self.estimate.b[t.row_offset:t.row_offset + t.n_rows].reshape(t.n_levels, k)
         codes = fr.group_codes[level - 1]
@@ -463,7 +464,7 @@ class LmeModel:
                 return r
             r = r * est.weights / est.sigma
             if type == "normalized" and self.correlation is not None:
-                pc, _ = self._split()
+                pc, _ = self.structure_split()
                 r = self.correlation.whiten_exact(r[:, None], pc)[0][:, 0]
             return r
 
@@ -487,7 +488,7 @@ class LmeModel:
         for k in levels:
             v = base.copy()
             for i in range(1, k + 1):
-                t = self._term(i)
+                t = self.re_term(i)
                 codes, Xi = nd.terms[self.frame.term_of_level[i - 1]]
                 b = self.estimate.b[t.row_offset:t.row_offset + t.n_rows].reshape(
                     t.n_levels, t.n_columns)
@@ -506,12 +507,6 @@ class LmeModel:
         """nlme's ``VarCorr(fit)``: per level the variances, standard deviations and
         correlations of the random effects, then the residual's; ``str()`` is nlme's print."""
         return LmeVarCorr(self)
-
-    def _first_group(self) -> int:
-        """The sorted code (innermost level) of the group of the data's first model row."""
-        fr = self.frame
-        first_row = int(np.argmin(fr.caller_pos))
-        return int(fr.group_codes[-1][first_row])
 
     def getVarCov(self, type: str = "random.effects", individual: Any = 1) -> "VarCovMatrix":
         """nlme's ``getVarCov(fit, individual, type)``: ``"random.effects"`` (the random
@@ -547,7 +542,7 @@ class LmeModel:
         C = np.eye(m)
         if self.correlation is not None:
             # the correlation's groups are the group's or nested within it: block diagonal
-            pc, _ = self._split()
+            pc, _ = self.structure_split()
             cor = self.correlation
             cgs = cor.blocks.codes[rows]
             for cg in np.unique(cgs):
@@ -561,7 +556,7 @@ class LmeModel:
         if type == "conditional":
             return VarCovMatrix(V, "Conditional", None, label)
         for i in range(1, self.Q + 1):
-            t = self._term(i)
+            t = self.re_term(i)
             Xi = np.asarray(t.X, dtype=float).reshape(-1, t.n_columns)[rows]
             same = fr.group_codes[i - 1][rows]
             S = self.re_covariance(i).to_numpy()

@@ -30,7 +30,7 @@ def _level_label(fit: Any, i: int) -> str:
 def _pd_lines(fit: Any, i: int, resid: bool) -> List[str]:
     lv = fit.levels[i - 1]
     pd = lv.pd
-    t = fit._term(i)
+    t = fit.re_term(i)
     S = fit.re_covariance(i).to_numpy()
     sigma = fit.sigma()
     sd = np.sqrt(np.diag(S))
@@ -80,7 +80,7 @@ def random_effects_text(fit: Any) -> List[str]:
 
 
 def _structures(fit: Any) -> List[str]:
-    pc, pv = fit._split()
+    pc, pv = fit.structure_split()
     cor = fit.correlation.summary(pc) if fit.correlation is not None else None
     var = fit.weights.summary(pv) if fit.weights is not None else None
     if cor is None and var is None:
@@ -163,7 +163,7 @@ def _varcorr_level(fit: Any, i: int):
     """(formStr, row names, variances, sds, correlation cells or None)."""
     lv = fit.levels[i - 1]
     pd = lv.pd
-    t = fit._term(i)
+    t = fit.re_term(i)
     S = fit.re_covariance(i).to_numpy()
     sd = np.sqrt(np.diag(S))
     names = list(t.cnms)

@@ -134,6 +134,10 @@ class LmeCriterion:
         """The residual structure's initial parameters."""
         return self.gls.start()
 
+    def set_random_start(self, par) -> None:
+        """Start the next random-effects optimisation from ``par``."""
+        self._warm = np.asarray(par, dtype=float).copy()
+
     def start_random(self) -> np.ndarray:
         """lmer's initial random-effects parameters."""
         return self._warm.copy()
