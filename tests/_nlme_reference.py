@@ -125,4 +125,10 @@ def pql_fit(case_id):
     ref = pql_case(case_id)
     family = getattr(families, ref["family"])(link=ref["link"])
     return nlme.glmmPQL(ref["fixed"], ref["random"], family, load_nlme_data(ref["data"]),
-                        weights=ref.get("weights"))
+                        weights=ref.get("weights"), correlation=pql_correlation(case_id))
+
+
+def pql_correlation(case_id):
+    """The correlation structure of a glmmPQL case (make_glmmpql.R writes R's call)."""
+    return {"epil_ar1": lambda: nlme.corAR1(form="~ period | subject")}.get(
+        case_id, lambda: None)()

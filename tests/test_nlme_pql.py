@@ -24,7 +24,7 @@ from lmerpy import nlme
 from lmerpy.errors import ArgumentError, DataError, LmerpyError
 from lmerpy.nlme.pql import random_to_bars
 
-from _nlme_reference import load_nlme_data, pql_case, pql_case_ids, pql_fit
+from _nlme_reference import load_nlme_data, pql_case, pql_case_ids, pql_correlation, pql_fit
 
 RTOL = 1e-5
 PATH_RTOL = 1e-3
@@ -101,9 +101,19 @@ def _working_formula(ref):
 @pytest.mark.parametrize("case_id", CASES)
 def test_last_step_is_lmer_with_weights(case_id):
     """lme(zz ~ ..., weights = varFixed(~invwt), method = "ML") on R's final working data is
-    lmer(zz ~ ..., weights = 1/invwt, REML = FALSE): R's estimates at RTOL."""
+    lmer(zz ~ ..., weights = 1/invwt, REML = FALSE): R's estimates at RTOL (with a correlation
+    structure: lme itself)."""
     ref = pql_case(case_id)
-    df = load_nlme_data(ref["data"]).assign(zz=ref["zz"])
+    df = load_nlme_data(ref["data"]).assign(zz=ref["zz"], invwt=ref["invwt"])
+    if pql_correlation(case_id) is not None:
+        # with a correlation structure the step is lme itself, on R's working data
+        rhs = re.sub(r"\+\s*offset\([^)]*\)\)", "", ref["fixed"].split("~", 1)[1])
+        m = nlme.lme("zz ~ " + rhs, df, random=ref["random"], method="ML",
+                     correlation=pql_correlation(case_id), weights=nlme.varFixed("~ invwt"))
+        assert _rel(m.fixef(), ref["fixef"]) < RTOL
+        assert _rel(m.summary().tTable["Std.Error"], ref["se"]) < RTOL
+        assert _rel(m.sigma(), ref["sigma"]) < RTOL
+        return
     m = lmerpy.lmer(_working_formula(ref), df, REML=False, weights=1.0 / np.asarray(ref["invwt"]))
     n, p = len(df), len(ref["fixef"])
     assert _rel(m.fixef(), ref["fixef"]) < RTOL
@@ -207,7 +217,9 @@ def _at_nlme(case_id):
              for g, c in zip(reversed(lev), ref["re_cov"])}
     rhs = re.sub(r"\+\s*offset\([^)]*\)\)", "", ref["fixed"].split("~", 1)[1])
     m = nlme.lme("zz ~ " + rhs, df, random=ref["random"], weights=nlme.varFixed("~ invwt"),
-                 method="ML", control={"random_start": start, "optimize": False})
+                 correlation=pql_correlation(case_id), method="ML",
+                 control={"random_start": start, "optimize": False,
+                          "start": ref.get("cor_unconstrained") or []})
     m.frame.formula_text = parse_formula(ref["fixed"]).deparse()
     family = getattr(families, ref["family"])(link=ref["link"])
     zero = np.zeros(len(df))

@@ -288,7 +288,8 @@ def _weights(weights, data, n, caller):
 
 
 def glmmPQL(fixed: str, random: Any, family: Any, data: Any, weights: Any = None,
-            niter: int = 10, verbose: bool = False, na_action: NaAction = "omit") -> PqlFit:
+            niter: int = 10, verbose: bool = False, na_action: NaAction = "omit",
+            correlation: Any = None) -> PqlFit:
     """Fit a GLMM by penalized quasi-likelihood (R: ``MASS::glmmPQL``).
 
     Parameters
@@ -312,6 +313,10 @@ def glmmPQL(fixed: str, random: Any, family: Any, data: Any, weights: Any = None
         Print ``iteration k`` before each LMM fit (MASS's default prints them; lmerpy's is
         quiet).
     na_action : {"omit", "exclude", "fail"}
+    correlation : corStruct, optional
+        A within-group correlation structure (``corAR1(form="~ t | g")``...), as MASS passes
+        it to each ``lme`` fit; the steps are then nlme's ``lme`` fits themselves (without
+        one they run on lmerpy's weighted ``lmer`` core).
 
     Returns
     -------
@@ -349,18 +354,24 @@ def glmmPQL(fixed: str, random: Any, family: Any, data: Any, weights: Any = None
     n = X.shape[0]
     base = dataclasses.replace(design, REML=False, offset=np.zeros(n))
     par = None
-    last = None
+    last: Any = None
     converged = False
     it = 0
     for it in range(1, niter + 1):
         if verbose:
             print(f"iteration {it}")
-        step = dataclasses.replace(base, y=zz, weights=wz)
-        devfun = mkLmerDevfun(step, REML=False)
-        opt = optimizeLmer(devfun, start=par)
-        par = np.asarray(opt.par, dtype=float)
-        fitted = np.asarray(devfun.solve(par).fitted, dtype=float)
-        last = (devfun, opt, step, zz, wz, fitted)
+        if correlation is None:
+            # lme with varFixed(~ invwt) is lmer with prior weights 1 / invwt: one design
+            step = dataclasses.replace(base, y=zz, weights=wz)
+            devfun = mkLmerDevfun(step, REML=False)
+            opt = optimizeLmer(devfun, start=par)
+            par = np.asarray(opt.par, dtype=float)
+            fitted = np.asarray(devfun.solve(par).fitted, dtype=float)
+            last = (devfun, opt, step, zz, wz)
+        else:
+            # a correlation structure: each step is nlme's lme itself
+            last = _lme_step(fixed, random, data, design, zz, 1.0 / wz, correlation)
+            fitted = np.asarray(last.fitted(), dtype=float)
         eta_old = eta
         eta = fitted + off
         if np.sum((eta - eta_old) ** 2) < PQL_TOLERANCE * np.sum(eta ** 2):
@@ -371,17 +382,22 @@ def glmmPQL(fixed: str, random: Any, family: Any, data: Any, weights: Any = None
         zz = eta + (resp.y - mu) / mu_eta - off
         wz = resp.weights * mu_eta ** 2 / fam.variance(mu)
     assert last is not None
-    devfun, opt, step, zz, wz, fitted = last
+    call = dict(fixed=fixed, random=random, family=fam, weights=weights, niter=niter,
+                correlation=correlation)
+    if correlation is not None:
+        zz_last = np.asarray(last.data["zz"], dtype=float)
+        invwt = np.asarray(last.data["invwt"], dtype=float)
+        return PqlFit(last, None, fam, g0, zz_last, invwt, off, it, converged, call)
+    devfun, opt, step, zz, wz = last
     lmm = mkMerMod(devfun, opt, step, data=data, call={"formula": formula, "REML": False})
-    final = _final_lme(fixed, random, data, design, zz, 1.0 / wz)
-    call = dict(fixed=fixed, random=random, family=fam, weights=weights, niter=niter)
+    final = _lme_step(fixed, random, data, design, zz, 1.0 / wz, None)
     return PqlFit(final, lmm, fam, g0, zz, 1.0 / wz, off, it, converged, call)
 
 
-def _final_lme(fixed, random, data, design, zz, invwt):
-    """nlme's ``lme(zz ~ ..., random, weights = varFixed(~ invwt), method = "ML")`` on the
-    model rows with the last working data (MASS keeps them as columns ``zz`` and ``invwt``);
-    its printouts name the fixed formula as the user wrote it."""
+def _lme_step(fixed, random, data, design, zz, invwt, correlation):
+    """nlme's ``lme(zz ~ ..., random, correlation, weights = varFixed(~ invwt), method =
+    "ML")`` on the model rows with the working data (MASS keeps them as columns ``zz`` and
+    ``invwt``); its printouts name the fixed formula as the user wrote it."""
     from ..formula import parse_formula
     from .lme import lme
     from .varfunc import varFixed
@@ -392,7 +408,7 @@ def _final_lme(fixed, random, data, design, zz, invwt):
     work["invwt"] = invwt
     work.attrs["name"] = data.attrs.get("name")
     rhs = _drop_offsets(fixed.split("~", 1)[1])
-    fit = lme(f"zz ~ {rhs}", work, random=random, weights=varFixed("~ invwt"), method="ML",
-              na_action="fail")
+    fit = lme(f"zz ~ {rhs}", work, random=random, correlation=correlation,
+              weights=varFixed("~ invwt"), method="ML", na_action="fail")
     fit.frame.formula_text = parse_formula(fixed).deparse()
     return fit

@@ -90,7 +90,10 @@ CASES <- list(
   list(id = "grouse_nested", data = "grouseticks", fixed = "TICKS ~ YEAR + cHEIGHT",
        random = "~ 1 | LOCATION/BROOD", family = "poisson"),
   list(id = "gamma_log", data = "pqlgamma", fixed = "y ~ x", random = "~ 1 | g",
-       family = "Gamma", link = "log")
+       family = "Gamma", link = "log"),
+  list(id = "epil_ar1", data = "epil", fixed = "y ~ lbase * trt + lage + V4",
+       random = "~ 1 | subject", family = "poisson",
+       correlation = "corAR1(form = ~ period | subject)")
 )
 
 run_case <- function(case) {
@@ -106,6 +109,7 @@ run_case <- function(case) {
     substitute(glmmPQL(fixed = args$fixed, random = args$random, family = args$family,
                        data = df, weights = W), list(W = as.name(case$weights)))
   }
+  if (!is.null(case$correlation)) call$correlation <- parse(text = case$correlation)[[1]]
   fit <- withCallingHandlers(eval(call), message = function(m) {
     if (grepl("^iteration", conditionMessage(m))) iterations <<- iterations + 1L
     invokeRestart("muffleMessage")
@@ -129,6 +133,9 @@ run_case <- function(case) {
   res <- list(
     id = case$id, data = case$data, fixed = case$fixed, random = case$random,
     family = case$family, link = fam$link, weights = case$weights,
+    correlation = case$correlation,
+    cor_unconstrained = if (is.null(fit$modelStruct$corStruct)) NULL
+                        else I(unname(coef(fit$modelStruct$corStruct, unconstrained = TRUE))),
     iterations = iterations,
     glm_coef = unname(coef(glm0)),
     coef_names = I(names(fixef(fit))),
