@@ -240,3 +240,21 @@ def test_printout_of_the_fit_itself_has_mass_layout():
     assert text[:4] == pql_case("bacteria")["summary_text"].splitlines()[:4]
     assert "  AIC BIC logLik" in text and "   NA  NA     NA" in text
     assert " Formula: ~invwt " in text and " Structure: fixed weights" in text
+
+
+def test_anova_is_not_available():
+    import lmerpy
+    fit = _fit("bacteria")
+    for call in (lambda: fit.anova(), lambda: lmerpy.anova(fit)):
+        with pytest.raises(ArgumentError, match="not available for PQL fits"):
+            call()
+
+
+@pytest.mark.parametrize("case_id", CASES)
+def test_fixed_intervals_are_mass(case_id):
+    """MASS: intervals(fit, which = "fixed"): lme's t intervals on nlme's df."""
+    ref = pql_case(case_id)
+    tol = PATH_RTOL if case_id in BOUNDARY_START else RTOL
+    iv = _fit(case_id).intervals(which="fixed")["fixed"].to_numpy()
+    assert _vec(iv, ref["intervals_fixed"]) < tol
+    assert str(_at_nlme(case_id).intervals(which="fixed")) == ref["intervals_fixed_text"]

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ..arguments import LOGICAL, NA_ACTION, Integer, argument_error, numeric_vector
-from ..errors import DataError
+from ..errors import ArgumentError, DataError
 from ..families import Family, as_family
 from ..models.lmm import LinearMixedModel, mkLmerDevfun, mkMerMod, optimizeLmer
 from ..models.glmm import glFormula
@@ -259,6 +259,23 @@ class PqlFit:
             eta = np.asarray(self.lme.predict(newdata, level=0 if level == 0 else None),
                              dtype=float)
         return self.family.linkinv(eta) if type == "response" else eta
+
+    def intervals(self, level: float = 0.95, which: str = "all") -> Any:
+        """nlme's ``intervals`` of the last working ``lme`` fit (MASS: ``intervals(fit)``;
+        ``which="fixed"`` for the fixed effects on nlme's df)."""
+        from .inference import intervals
+        return intervals(self.lme, level=level, which=which)
+
+    def anova(self, *others: Any, **kwargs: Any) -> Any:
+        """Not available, as in MASS (``anova.glmmPQL``): PQL fits have no likelihood."""
+        raise ArgumentError("'anova' is not available for PQL fits (the penalized "
+                            "quasi-likelihood is not a likelihood); compare glmer fits instead")
+
+    @staticmethod
+    def anova_of(*models: Any, **kwargs: Any) -> Any:
+        """``lmerpy.anova`` of a glmmPQL fit: not available, as in MASS."""
+        raise ArgumentError("'anova' is not available for PQL fits (the penalized "
+                            "quasi-likelihood is not a likelihood); compare glmer fits instead")
 
     def summary(self) -> Any:
         """nlme's ``summary``: ``str()`` is MASS's ``print(summary(fit))`` (AIC, BIC and

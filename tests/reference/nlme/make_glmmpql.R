@@ -156,6 +156,9 @@ run_case <- function(case) {
     zz = unname(fit$data$zz),
     invwt = unname(fit$data$invwt),
     nobs = nrow(df),
+    intervals_fixed = unname(lapply(seq_len(length(fixef(fit))), function(i)
+      I(unname(intervals(fit, which = "fixed")$fixed[i, ])))),
+    intervals_fixed_text = text_of(intervals(fit, which = "fixed")),
     summary_text = text_of(sm),
     print_text = text_of(fit)
   )
