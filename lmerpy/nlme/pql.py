@@ -314,9 +314,10 @@ def glmmPQL(fixed: str, random: Any, family: Any, data: Any, weights: Any = None
     fixed : str
         The fixed part with the response, e.g. ``"y ~ trt + I(week > 2)"``,
         ``"cbind(incidence, size - incidence) ~ period"``, with ``offset()`` terms if any.
-    random : str, list or dict
-        nlme's random part: ``"~ 1 | ID"``, ``"~ week | ID"``, ``"~ 1 | a/b"`` (nested), a
-        list of such formulas or ``{"ID": "~ week"}``.
+    random : str or dict
+        nlme's random part, as :func:`lmerpy.lme` takes it: ``"~ 1 | ID"``, ``"~ week | ID"``,
+        ``"~ 1 | a/b"`` (nested), or one entry per level, outermost first: ``{"ID": "~
+        week"}``, ``{"ID": lmerpy.pdDiag("~ week")}``.
     family : Family, family class or name
         ``binomial`` (0/1, a two-level factor, proportions with ``weights``, or
         ``cbind(successes, failures)``), ``poisson``, ``Gamma``, ``inverse_gaussian``,
@@ -330,6 +331,8 @@ def glmmPQL(fixed: str, random: Any, family: Any, data: Any, weights: Any = None
         Print ``iteration k`` before each LMM fit (MASS's default prints them; lmerpy's is
         quiet).
     na_action : {"omit", "exclude", "fail"}
+        Rows with missing values are dropped (``"fail"``: an error); the fit's fitted values
+        and residuals are those of the rows used.
     correlation : corStruct, optional
         A within-group correlation structure (``corAR1(form="~ t | g")``...), as MASS passes
         it to each ``lme`` fit; the steps are then nlme's ``lme`` fits themselves (without
