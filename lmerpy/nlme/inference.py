@@ -105,9 +105,8 @@ def anova(*models: Any, type: str = "sequential", names: Optional[Sequence[str]]
         fit = fits[0]
         if Terms is not None or L is not None:
             return _anova_contrast(lme_wald(fit) if _is_lme(fit) else gls_wald(fit), Terms, L)
-        if _is_lme(fit):
-            return _anova_lme_terms(lme_wald(fit), _TYPE("type", type, "anova"))
-        return _anova_terms(fit, _TYPE("type", type, "anova"))
+        w = lme_wald(fit) if _is_lme(fit) else gls_wald(fit)
+        return _anova_terms(w, _TYPE("type", type, "anova"))
     if Terms is not None or L is not None:
         raise ArgumentError("anova: Terms= and L= test one model; several models are compared "
                             "by likelihood-ratio tests")
@@ -126,37 +125,6 @@ def anova(*models: Any, type: str = "sequential", names: Optional[Sequence[str]]
 def _assign_labels(fit) -> List[str]:
     spec = fit.frame.info["fixed"]
     return (["(Intercept)"] if spec.intercept else []) + [t.label for t in spec.terms]
-
-
-def _anova_terms(fit, type: str) -> GlsAnova:
-    fr = fit.frame
-    n, p = fr.n, fr.p
-    est = fit.estimate
-    labels = _assign_labels(fit)
-    assign = fr.assign
-    values = sorted(set(assign.tolist()))
-    offset = 0 if fr.info["fixed"].intercept else 1
-    dDF = n - p
-    # nlme: c0 = solve(t(varBetaFact), beta) with varBetaFact' varBetaFact = varBeta
-    scale = est.sigma * math.sqrt((n - fit.REML * p) / (n - p))
-    c0 = est.R @ est.beta / scale
-    V = est.varBeta
-    rows, nDF, Fval, Pval = [], [], [], []
-    for a in values:
-        cols = np.flatnonzero(assign == a)
-        if type == "sequential":
-            F = float(np.sum(c0[cols] ** 2)) / cols.size
-        else:
-            b = est.beta[cols]
-            F = float(b @ np.linalg.solve(V[np.ix_(cols, cols)], b)) / cols.size
-        rows.append(labels[a - offset])
-        nDF.append(cols.size)
-        Fval.append(F)
-        Pval.append(float(stats.f.sf(F, cols.size, dDF)))
-    label = f"Denom. DF: {dDF} \n"
-    out = GlsAnova({"numDF": nDF, "F-value": Fval, "p-value": Pval}, index=rows)
-    out._text = format_anova_terms(rows, nDF, Fval, Pval, label)
-    return out
 
 
 @dataclass
@@ -219,10 +187,10 @@ def lme_wald(fit) -> WaldPieces:
                       np.array([float(terms[t]) for t in assign]), "", True)
 
 
-def _anova_lme_terms(w: WaldPieces, type: str) -> GlsAnova:
-    """nlme's ``anova.lme`` of one fit: an F test per term (sequential: each after the terms
-    before it, from ``c0 = R beta``; marginal: each after all others), denominator df per
-    term."""
+def _anova_terms(w: WaldPieces, type: str) -> GlsAnova:
+    """nlme's ``anova.gls``/``anova.lme`` of one fit: an F test per term (sequential: each
+    after the terms before it, from ``c0 = R beta``; marginal: each after all others); gls:
+    one denominator df (n - p) in the label, lme: a ``denDF`` column."""
     c0 = w.R @ w.beta
     V = w.V
     rows, nDF, Fval, Pval = [], [], [], []
@@ -236,9 +204,13 @@ def _anova_lme_terms(w: WaldPieces, type: str) -> GlsAnova:
         nDF.append(cols.size)
         Fval.append(F)
         Pval.append(float(stats.f.sf(F, cols.size, ddf)))
-    out = GlsAnova({"numDF": nDF, "denDF": list(w.term_ddf), "F-value": Fval,
-                    "p-value": Pval}, index=rows)
-    out._text = format_anova_terms(rows, nDF, Fval, Pval, "", denDF=list(w.term_ddf))
+    if w.show_ddf:
+        out = GlsAnova({"numDF": nDF, "denDF": list(w.term_ddf), "F-value": Fval,
+                        "p-value": Pval}, index=rows)
+        out._text = format_anova_terms(rows, nDF, Fval, Pval, "", denDF=list(w.term_ddf))
+    else:
+        out = GlsAnova({"numDF": nDF, "F-value": Fval, "p-value": Pval}, index=rows)
+        out._text = format_anova_terms(rows, nDF, Fval, Pval, w.label)
     return out
 
 
