@@ -367,9 +367,10 @@ def _anova_lrt(fits, names, test: bool) -> GlsAnova:
 
 
 class GlsIntervals(dict):
-    """``intervals(fit)``: a dict of DataFrames (``coef``, ``corStruct``, ``varStruct``) and a
-    Series (``sigma``), each with columns/entries ``lower``, ``est.``, ``upper``; ``str()``
-    is nlme's ``print.intervals.gls`` text."""
+    """``intervals(fit)``: a dict of DataFrames (``coef``, ``corStruct``, ``varStruct``; for
+    lme fits ``fixed``, and ``reStruct``: a dict level -> DataFrame, outermost level first)
+    and a Series (``sigma``), each with columns/entries ``lower``, ``est.``, ``upper``;
+    ``str()`` is nlme's ``print.intervals.gls`` / ``print.intervals.lme`` text."""
 
     def __init__(self, blocks: List[IntervalsBlock], level: float):
         super().__init__()
