@@ -258,3 +258,4 @@ def test_fixed_intervals_are_mass(case_id):
     iv = _fit(case_id).intervals(which="fixed")["fixed"].to_numpy()
     assert _vec(iv, ref["intervals_fixed"]) < tol
     assert str(_at_nlme(case_id).intervals(which="fixed")) == ref["intervals_fixed_text"]
+    assert str(nlme.intervals(_at_nlme(case_id), which="fixed")) == ref["intervals_fixed_text"]

@@ -414,6 +414,8 @@ def intervals(fit: Any, level: float = 0.95, which: str = "all") -> GlsIntervals
         ``apVar`` is not available (nlme: "cannot get confidence intervals on var-cov
         components: Non-positive definite approximate variance-covariance").
     """
+    if getattr(fit, "r_class", None) == ("glmmPQL", "lme"):
+        fit = fit.lme                   # MASS: a glmmPQL fit is its last working lme fit
     if _is_lme(fit):
         from .lme_intervals import lme_interval_blocks
         level = LEVEL("level", level, "intervals")
