@@ -93,14 +93,19 @@ def adjust_p(t: np.ndarray, df: np.ndarray, method: str, fam_size: int) -> np.nd
     raise ValueError(method)                     # pragma: no cover
 
 
-def adjust_message(method: str, n_contr: int, fam_size: float) -> Optional[str]:
-    """emmeans' ``P value adjustment: ...`` line (none for no adjustment, nor for Tukey with
-    fewer than three means)."""
+def _adjust_line(label: str, unit: str, method: str, n_contr: int,
+                 fam_size: float) -> Optional[str]:
     if method == "none" or (method == "tukey" and fam_size < 3):
         return None
     extra = (f"for comparing a family of {_count(fam_size)} estimates" if method == "tukey"
-             else f"for {n_contr} tests")
-    return f"P value adjustment: {method} method {extra}"
+             else f"for {n_contr} {unit}")
+    return f"{label}: {method} method {extra}"
+
+
+def adjust_message(method: str, n_contr: int, fam_size: float) -> Optional[str]:
+    """emmeans' ``P value adjustment: ...`` line (none for no adjustment, nor for Tukey with
+    fewer than three means)."""
+    return _adjust_line("P value adjustment", "tests", method, n_contr, fam_size)
 
 
 def conf_method(adjust: str) -> str:
@@ -111,12 +116,8 @@ def conf_method(adjust: str) -> str:
 
 
 def conf_adjust_message(method: str, n_contr: int, fam_size: float) -> Optional[str]:
-    """emmeans' ``Conf-level adjustment: ...`` line."""
-    if method == "none" or (method == "tukey" and fam_size < 3):
-        return None
-    extra = (f"for comparing a family of {_count(fam_size)} estimates" if method == "tukey"
-             else f"for {n_contr} estimates")
-    return f"Conf-level adjustment: {method} method {extra}"
+    """emmeans' ``Conf-level adjustment: ...`` line (its intervals count "estimates")."""
+    return _adjust_line("Conf-level adjustment", "estimates", method, n_contr, fam_size)
 
 
 def _count(x: float) -> str:

@@ -11,16 +11,6 @@ OUT <- file.path(REF_DIR, "toolkit", "emmeans_contrasts")
 dir.create(OUT, showWarnings = FALSE)
 emm_options(msg.interaction = FALSE)
 
-columns <- function(df) {
-  df <- as.data.frame(df, stringsAsFactors = FALSE)
-  out <- lapply(df, function(col) {
-    if (is.factor(col)) col <- as.character(col)
-    if (is.numeric(col)) return(num_or_null(col))
-    I(as.list(ifelse(is.na(col), NA, col)))
-  })
-  list(names = I(names(df)), columns = out)
-}
-text_of <- function(x) paste(capture.output(print(x)), collapse = "\n")
 
 models <- list(
   penicillin_treat = function() lmer(yield ~ treat + (1 | blend), load_data("bhh_penicillin")),
@@ -38,8 +28,8 @@ case <- function(id, model, call, obj) {
   val <- withCallingHandlers(obj, message = function(m) {
     notes <<- c(notes, conditionMessage(m)); invokeRestart("muffleMessage") })
   tab <- if (inherits(val, "summary_emm")) val else summary(val)
-  write_case(list(id = id, model = model, call = call, table = columns(tab),
-                  text = text_of(val), notes = I(notes)), OUT, id)
+  write_case(list(id = id, model = model, call = call, table = frame_columns(tab),
+                  text = printed(val), notes = I(notes)), OUT, id)
 }
 
 pen <- emmeans(fits$penicillin_treat, "treat")
