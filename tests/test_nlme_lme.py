@@ -344,3 +344,16 @@ def test_predict_new_group_is_nan_at_the_group_level():
     b = fit.ranef().loc["M01"]
     assert p["Subject"].iloc[0] - p["fixed"].iloc[0] == pytest.approx(b["(Intercept)"]
                                                                         + 8.0 * b["age"])
+
+
+def test_newton_inner_reaches_lmers_optimum_or_declines():
+    from lmerpy.nlme.lme_estimate import newton_inner
+    data = load_nlme_data("Orthodont")
+    ref = lmerpy.lmer("distance ~ age + (age | Subject)", data)
+    dev = ref.devfun
+    got = newton_inner(dev, np.asarray(ref.theta) * 1.05)
+    assert got is not None
+    assert got[1] <= ref.REMLcrit() + 1e-10
+    assert np.allclose(got[0], ref.theta, rtol=1e-5, atol=1e-7)
+    # a start on the boundary (a zero standard deviation): left to lmer's optimizer
+    assert newton_inner(dev, np.array([0.0, 0.0, 0.1])) is None

@@ -42,7 +42,7 @@ from ..optimize import lme4_start_theta, lmerControl, optimize_lmer
 from ..pls import LmmDeviance
 from .estimate import GlsCriterion
 
-__all__ = ["LmeCriterion", "LmeEstimate", "WhitenedDesign"]
+__all__ = ["LmeCriterion", "LmeEstimate", "WhitenedDesign", "newton_inner"]
 
 
 class WhitenedDesign:
@@ -81,6 +81,58 @@ class LmeEstimate:
 _INNER = lmerControl()
 
 
+def newton_inner(dev: Any, x0, max_iter: int = 30, gtol: float = 1e-8
+                 ) -> Optional[Tuple[np.ndarray, float]]:
+    """Minimise the PLS deviance ``dev`` from ``x0`` (near its minimum) by Newton steps: the
+    analytic gradient, the Hessian by forward differences of it, step halving. Returns
+    ``(par, deviance)`` at an interior point where the gradient is below ``gtol`` (scaled by
+    ``1 + |deviance|``), or None (not converged, a parameter near its bound, an indefinite
+    Hessian): the caller then runs ``lmer``'s optimizer."""
+    lower = np.asarray(dev.lower, dtype=float)
+    upper = np.asarray(dev.upper, dtype=float)
+    x = np.asarray(x0, dtype=float).copy()
+    k = x.size
+    if k == 0:
+        return None
+    margin = 1e-4
+    try:
+        f = float(dev(x))
+        for _ in range(max_iter):
+            if np.any(x - lower < margin) or np.any(upper - x < margin):
+                return None
+            g = np.asarray(dev.gradient(x), dtype=float)
+            if not np.all(np.isfinite(g)):
+                return None
+            if float(np.max(np.abs(g))) <= gtol * (1.0 + abs(f)):
+                return x, f
+            h = 1e-6 * np.maximum(1.0, np.abs(x))
+            H = np.empty((k, k))
+            for j in range(k):
+                e = np.zeros(k)
+                e[j] = h[j]
+                H[:, j] = (np.asarray(dev.gradient(x + e), dtype=float) - g) / h[j]
+            H = (H + H.T) / 2.0
+            try:
+                np.linalg.cholesky(H)
+            except np.linalg.LinAlgError:
+                return None
+            step = np.linalg.solve(H, g)
+            t = 1.0
+            while True:
+                xn = x - t * step
+                if np.all(xn > lower) and np.all(xn < upper):
+                    fn = float(dev(xn))
+                    if math.isfinite(fn) and fn <= f + 1e-12 * (1.0 + abs(f)):
+                        break
+                t /= 2.0
+                if t < 1e-6:
+                    return None
+            x, f = xn, fn
+    except (FitError, np.linalg.LinAlgError, ValueError):
+        return None
+    return None
+
+
 class LmeCriterion:
     """The profiled log-likelihood of an lme model as a function of the residual-structure
     parameters (and of the random effects' parameters: :meth:`loglik_at`).
@@ -115,6 +167,7 @@ class LmeCriterion:
         self._cache: Dict[bytes, Tuple[Any, float, np.ndarray]] = {}
         # lmer's start (lme4's for scalar random intercepts): lme without structure = lmer
         self._warm = np.asarray(lme4_start_theta(design), dtype=float)
+        self._warm_ok = False        # _warm is an optimum (of a nearby structure value)
         self.evaluations = 0
 
     # ------------------------------------------------------------------ sizes
@@ -198,13 +251,23 @@ class LmeCriterion:
             return -math.inf
         return -d / 2.0 + extra
 
-    def inner(self, spar, start=None) -> Tuple[np.ndarray, float]:
+    def inner(self, spar, start=None, quick: bool = False) -> Tuple[np.ndarray, float]:
         """(the random effects' parameters maximising the likelihood at ``spar``, the
-        profiled log-likelihood there)."""
+        profiled log-likelihood there).
+
+        ``quick``: from the previous optimum (the structure optimisation's profile, whose
+        points are close together), Newton steps on the deviance's analytic gradient with a
+        difference Hessian (:func:`newton_inner`); where they do not reach an interior
+        stationary point, ``lmer``'s optimizer."""
         dev, extra, _w = self.deviance_at(spar)
         if dev is None:
             return self._warm.copy(), -math.inf
         x0 = np.asarray(self._warm if start is None else start, dtype=float)
+        if quick and self._warm_ok:
+            got = newton_inner(dev, x0)
+            if got is not None:
+                self._warm = got[0].copy()
+                return got[0], -got[1] / 2.0 + extra
         control = self.control if not self.has_structure else _INNER
         try:
             opt = optimize_lmer(dev, x0, np.asarray(dev.lower, dtype=float), control=control,
@@ -216,13 +279,14 @@ class LmeCriterion:
         if not math.isfinite(val):
             return par, -math.inf
         self._warm = par.copy()
+        self._warm_ok = True
         return par, -val / 2.0 + extra
 
     def loglik(self, spar) -> float:
         """The profiled log-likelihood at structure parameters ``spar`` (what the structure
         optimisation maximises)."""
         self.evaluations += 1
-        return self.inner(spar)[1]
+        return self.inner(spar, quick=True)[1]
 
     def estimate(self, spar, par) -> LmeEstimate:
         """Everything at ``(spar, par)``."""
