@@ -33,6 +33,7 @@ from scipy import stats
 
 from ..arguments import Choice, Number
 from ..errors import ArgumentError, LmerpyError, UnknownColumnError
+from ..threads import fit_threads
 
 if TYPE_CHECKING:
     from ..models.base import MixedModel
@@ -146,6 +147,7 @@ def _limits(est, se, df, level):
     return est - q * se, est + q * se
 
 
+@fit_threads
 def emmeans(fit: MixedModel, specs: Union[str, Sequence[str]],
             by: Union[str, Sequence[str], None] = None, lmer_df: Optional[str] = None,
             level: float = 0.95, type: str = "link") -> EMMeans:
@@ -248,6 +250,7 @@ def _adjust(p: np.ndarray, t: np.ndarray, df: np.ndarray, k: int, method: str) -
                      for ti, d in zip(t, df)])
 
 
+@fit_threads
 def pairs(em: EMMeans, adjust: str = "tukey") -> pd.DataFrame:
     """R: ``pairs(emmeans(...), adjust = "tukey")``: every pairwise difference of the means
     within each ``by`` group, ``A - B`` for each earlier A and later B: columns ``contrast``,
@@ -290,6 +293,7 @@ def pairs(em: EMMeans, adjust: str = "tukey") -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
+@fit_threads
 def contrast(em: EMMeans, method: str = "pairwise", adjust: Optional[str] = None
              ) -> pd.DataFrame:
     """R: ``contrast(em, method = "pairwise")``: only ``"pairwise"`` yet (= :func:`pairs`,

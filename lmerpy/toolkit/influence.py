@@ -17,6 +17,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from ..errors import ArgumentError
+from ..threads import fit_threads
 
 if TYPE_CHECKING:
     from ..models.base import MixedModel
@@ -52,11 +53,13 @@ def hat_values(fit: MixedModel) -> np.ndarray:
     return out
 
 
+@fit_threads
 def hatvalues(fit: MixedModel) -> pd.Series:
     """R: ``hatvalues(fit)``: the leverages, indexed as the model frame."""
     return pd.Series(hat_values(fit), index=fit.model_matrix().index)
 
 
+@fit_threads
 def cooks_distance(fit: MixedModel) -> pd.Series:
     """R: ``cooks.distance(fit)`` (lme4 1.1-31's merMod method)."""
     _require_lmm(fit, "cooks_distance")

@@ -16,6 +16,7 @@ from scipy.stats import norm
 from ..arguments import LOGICAL, Choice, Number
 from ..errors import ArgumentError
 from .influence import cooks_distance, hat_values
+from ..threads import fit_threads
 
 if TYPE_CHECKING:
     from ..models.base import MixedModel
@@ -114,6 +115,7 @@ def tidy_ran_vals(fit: MixedModel, conf_int: bool = False, conf_level: float = 0
     return out
 
 
+@fit_threads
 def tidy(fit: MixedModel, effects: Union[str, Sequence[str], None] = None,
          conf_int: bool = False, conf_level: float = 0.95, scales: str = "sdcor"
          ) -> pd.DataFrame:
@@ -149,6 +151,7 @@ def tidy(fit: MixedModel, effects: Union[str, Sequence[str], None] = None,
     return out
 
 
+@fit_threads
 def glance(fit: Any) -> pd.DataFrame:
     """R: ``broom.mixed::glance(fit)``: one row with nobs, sigma, logLik, AIC, BIC, REMLcrit
     (REML fits) or deviance (ML and GLMM fits), df.residual."""
@@ -165,6 +168,7 @@ def glance(fit: Any) -> pd.DataFrame:
     return pd.DataFrame([row])
 
 
+@fit_threads
 def augment(fit: MixedModel) -> pd.DataFrame:
     """R: ``broom.mixed::augment(fit)`` for a linear mixed model: the model frame plus
     ``.fitted``, ``.resid``, ``.hat``, ``.cooksd``, ``.fixed`` (population-level prediction),
