@@ -13,6 +13,7 @@ boot.type = …)``): ``perc`` and ``basic`` use its interpolated order statistic
 """
 from __future__ import annotations
 
+import functools
 import multiprocessing as mp
 import pickle
 import warnings
@@ -34,13 +35,15 @@ if TYPE_CHECKING:
     from ..types import ReForm, Seed
 
 __all__ = ["bootMer", "BootResult", "norm_inter", "pct_names", "refit_all", "BOOT_CI_TYPE",
-           "N_JOBS"]
+           "N_JOBS", "PARALLEL"]
 
 #: ``type`` of bootstrap intervals (R: ``boot.ci``'s)
 BOOT_CI_TYPE = Choice(("perc", "basic", "norm"))
 #: worker processes (1: none; -1: one per CPU, -2: all but one...)
 N_JOBS = Integer(what="an integer (1: no workers, -1: one per CPU)")
 _BOOT_TYPE = Choice(("parametric", "semiparametric"))
+#: how ``n_jobs`` workers run: ``"processes"`` or ``"threads"`` (batched refits only)
+PARALLEL = Choice(("processes", "threads"))
 
 
 # ----------------------------------------------------------------------------- intervals
@@ -197,12 +200,12 @@ def _as_vector(value, names=None):
     return arr, names or [f"t{i + 1}" for i in range(arr.shape[0])]
 
 
-def _one(fit, FUN, y, k):
-    """Refit on response ``y`` and apply FUN: (values or None, error, warnings)."""
+def _one(make, FUN, k):
+    """Refit (``make()``) and apply FUN: (values or None, error, warnings)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            value = FUN(fit.refit(y))
+            value = FUN(make())
             arr, _ = _as_vector(value)
             if arr.shape[0] != k:
                 raise LmerpyError(f"FUN returned {arr.shape[0]} values on a refit, "
@@ -213,6 +216,27 @@ def _one(fit, FUN, y, k):
     return arr, err, [str(w.message) for w in caught]
 
 
+def _plain(fit, y):
+    return fit.refit(y)
+
+
+def _plan(fit, ys):
+    """One refit function per response (:func:`lmerpy.models.refits.refit_plan`: batched
+    where the model allows; an object with its own ``refit_plan`` uses that)."""
+    from ..models.refits import refit_plan
+    planner = getattr(fit, "refit_plan", None)
+    try:
+        return planner(ys) if callable(planner) else refit_plan(fit, ys)
+    except Exception:  # noqa: BLE001 - the plain refits report whatever it was, per response
+        return [functools.partial(_plain, fit, y) for y in ys]
+
+
+def _batched(fit):
+    from ..models.refits import batch_ready
+    flag = getattr(fit, "batched", None)
+    return bool(flag) if flag is not None else batch_ready(fit)
+
+
 _WORKER: Dict[str, Any] = {}
 
 
@@ -221,9 +245,11 @@ def _init_worker(payload):
         _WORKER["fit"], _WORKER["FUN"] = pickle.loads(payload)
 
 
-def _run_chunk(start, ys, k):
-    fit, FUN = _WORKER["fit"], _WORKER["FUN"]
-    return start, [_one(fit, FUN, y, k) for y in ys]
+@fit_threads
+def _run_chunk(start, ys, k, fit=None, FUN=None):
+    if fit is None:
+        fit, FUN = _WORKER["fit"], _WORKER["FUN"]
+    return start, [_one(make, FUN, k) for make in _plan(fit, ys)]
 
 
 def _responses(Y, kind):
@@ -242,20 +268,48 @@ def _progress(total, enabled):
 
 
 def refit_all(fit, FUN: Callable, ys: List[np.ndarray], k: int, n_jobs: int = 1,
-              progress: bool = False):
+              progress: bool = False, parallel: str = "processes"):
     """``[(values, error, warnings)]`` of ``FUN(fit.refit(y))`` for each response, in order;
-    ``n_jobs`` processes (1: in this process)."""
+    ``n_jobs`` workers (1: in this process): processes, or with ``parallel="threads"`` threads
+    of this process where the refits are batched (NumPy releases the GIL in the batch's array
+    operations; other refits always use processes).
+
+    Small LMMs are refitted in batches (:func:`lmerpy.models.refits.refit_plan`) of a fixed
+    size, the same batches whatever ``n_jobs``, so the results do not depend on it."""
+    from ..models.refits import BATCH_SIZE, prepare_batches
     n = len(ys)
     out: List = [None] * n
     n_jobs = N_JOBS("n_jobs", n_jobs) or 1
+    parallel = PARALLEL("parallel", parallel, "bootMer")
     if n_jobs < 0:
         n_jobs = max(1, (mp.cpu_count() or 1) + 1 + n_jobs)
+    batched = _batched(fit)
+    if batched:   # what the batches share, once (before any worker starts)
+        prep = getattr(fit, "prepare_batches", None)
+        prep() if callable(prep) else prepare_batches(fit)
+    if batched and parallel == "threads" and n_jobs > 1 and n > 1:
+        from concurrent.futures import ThreadPoolExecutor
+        bar = _progress(n, progress)
+        with ThreadPoolExecutor(max_workers=n_jobs) as pool:
+            futures = [pool.submit(_run_chunk, s, ys[s:s + BATCH_SIZE], k, fit, FUN)
+                       for s in range(0, n, BATCH_SIZE)]
+            for fut in as_completed(futures):
+                start, res = fut.result()
+                out[start:start + len(res)] = res
+                if bar is not None:
+                    bar.update(len(res))
+        if bar is not None:
+            bar.close()
+        return out
     if n_jobs <= 1 or n <= 1:
         bar = _progress(n, progress)
-        for i, y in enumerate(ys):
-            out[i] = _one(fit, FUN, y, k)
-            if bar is not None:
-                bar.update(1)
+        step = BATCH_SIZE if batched else max(n, 1)
+        for s in range(0, n, step):
+            plan = _plan(fit, ys[s:s + step])
+            for i, make in enumerate(plan):
+                out[s + i] = _one(make, FUN, k)
+                if bar is not None:
+                    bar.update(1)
         if bar is not None:
             bar.close()
         return out
@@ -272,7 +326,7 @@ def refit_all(fit, FUN: Callable, ys: List[np.ndarray], k: int, n_jobs: int = 1,
         except Exception as exc:
             raise LmerpyError("bootMer with n_jobs > 1 needs FUN to be picklable (a function "
                               f"defined at module level, not a lambda): {exc}") from None
-    chunk = max(1, n // (n_jobs * 8))
+    chunk = BATCH_SIZE if batched else max(1, n // (n_jobs * 8))
     try:
         with ProcessPoolExecutor(max_workers=n_jobs, mp_context=ctx, initializer=_init_worker,
                                  initargs=(payload,)) as pool:
@@ -302,7 +356,8 @@ def _count(msgs):
 def bootMer(fit: MixedModel, FUN: Callable[[Any], Any], nsim: int = 1, seed: Seed = None,
             use_u: bool = False, re_form: ReForm = None,
             type: Literal["parametric", "semiparametric"] = "parametric",
-            progress: bool = True, n_jobs: int = 1) -> BootResult:
+            progress: bool = True, n_jobs: int = 1,
+            parallel: Literal["processes", "threads"] = "processes") -> BootResult:
     """Model-based (semi-)parametric bootstrap (R: ``bootMer(x, FUN, nsim, seed, use.u,
     re.form, type, parallel, ncpus)``).
 
@@ -326,7 +381,11 @@ def bootMer(fit: MixedModel, FUN: Callable[[Any], Any], nsim: int = 1, seed: See
     progress : bool
         Show a tqdm progress bar (when tqdm is installed).
     n_jobs : int
-        Worker processes (1: none; -1: one per CPU).
+        Workers (1: none; -1: one per CPU). The results do not depend on it.
+    parallel : {"processes", "threads"}
+        What the workers are. ``"threads"`` shares this process's memory and needs no
+        picklable FUN, but runs in parallel only where the refits are batched (small linear
+        mixed models, :mod:`lmerpy.models.refits`); other refits always use processes.
 
     Returns
     -------
@@ -362,7 +421,7 @@ def bootMer(fit: MixedModel, FUN: Callable[[Any], Any], nsim: int = 1, seed: See
         fitted = model_rows(fit.design, fit.fitted().to_numpy(dtype=float))
         res = model_rows(fit.design, fit.residuals(type="response").to_numpy(dtype=float))
         ys = [fitted + rng.choice(res, size=res.shape[0], replace=True) for _ in range(nsim)]
-    results = refit_all(fit, FUN, ys, k, n_jobs=n_jobs, progress=progress)
+    results = refit_all(fit, FUN, ys, k, n_jobs=n_jobs, progress=progress, parallel=parallel)
     T = np.full((nsim, k), np.nan)
     errors, warns = [], []
     for i, (arr, err, ws) in enumerate(results):

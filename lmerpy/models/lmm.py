@@ -93,7 +93,8 @@ class LinearMixedModel(MixedModel):
 
     def _residual_values(self, type="response", scaled=False) -> np.ndarray:
         """The residuals of the model frame's rows (never padded; ``type`` already checked)."""
-        y = np.asarray(self.design.y, dtype=float)
+        y = getattr(self.devfun.resp, "y", None)     # a refit's response, not the design's
+        y = np.asarray(self.design.y if y is None else y, dtype=float)
         r = y - np.asarray(self._sol.fitted, dtype=float)
         if type == "pearson":
             r = r * np.sqrt(self.design.weights)
