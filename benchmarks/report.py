@@ -220,8 +220,8 @@ def _is_boot(rec):
     return bool(case and case.boot)
 
 
-def render_peers(doc):
-    """The generated block of the peers' table."""
+def render_peers(doc, img_rel=None):
+    """The generated block of the peers' table (and their plot's link)."""
     peers = _peer_names(doc)
     loads = [x for rec in doc["cases"] if rec.get("peers")
              for key in ("loadavg_start", "loadavg_end") for x in (rec.get(key) or [])[:1]]
@@ -238,8 +238,10 @@ def render_peers(doc):
     if loads:
         notes.append(f"1-minute load average during these cases: {min(loads):.2f}–"
                      f"{max(loads):.2f} on {doc.get('machine', {}).get('cpus', '?')} cores.")
+    img = [f"![fit time against n, lmerpy vs the Rust peers and lme4]({img_rel})", ""] \
+        if img_rel else []
     return "\n".join([PEERS_START, "", *[n + "\n" for n in notes], peers_table(doc), "",
-                      PEERS_END]) if peers else ""
+                      *img, PEERS_END]) if peers else ""
 
 
 def _source_text(src):
@@ -402,28 +404,44 @@ def _replace_block(text, start, end, block):
     return text.rstrip("\n") + "\n\n" + block + "\n"
 
 
-def write_report(doc, md_path, png_path):
+#: the generated blocks :func:`write_report` can rewrite
+BLOCKS = ("main", "structured", "coldstart", "peers")
+
+
+def peers_png(png_path):
+    """Where the peers' plot goes, beside the main one."""
+    png_path = Path(png_path)
+    return png_path.with_name(png_path.stem + "-peers" + png_path.suffix)
+
+
+def write_report(doc, md_path, png_path, blocks=None):
     """Update the generated blocks of ``md_path`` (created if missing) for the groups with
-    cases in ``doc``, and draw ``png_path`` when the main group has some. Returns the two
-    paths (``None`` for the plot when it was not drawn)."""
+    cases in ``doc``, and draw ``png_path`` when the main group has some (and, with Rust
+    peers in ``doc``, their plot beside it, :func:`peers_png`). ``blocks``: only these of
+    :data:`BLOCKS` (default all). Returns the two paths (``None`` for the plot when it was
+    not drawn)."""
+    blocks = set(BLOCKS if blocks is None else blocks)
     md_path, png_path = Path(md_path), Path(png_path)
     rel = os.path.relpath(png_path, md_path.parent).replace(os.sep, "/")
     text = md_path.read_text() if md_path.exists() else f"# Performance\n\n{START}\n{END}\n"
     for group, (start, end) in MARKERS.items():
-        if not cases_of(doc, group):
+        if not cases_of(doc, group) or group not in blocks:
             continue
         text = _replace_block(text, start, end, render(doc, img_rel=rel, group=group))
-    if doc.get("cold_start"):
+    if doc.get("cold_start") and "coldstart" in blocks:
         text = _replace_block(text, COLD_START, COLD_END, render_cold_start(doc["cold_start"]))
-    block = render_peers(doc)
-    if block:
-        text = _replace_block(text, PEERS_START, PEERS_END, block)
+    has_peers = bool(_peer_names(doc)) and "peers" in blocks
+    if has_peers:
+        prel = os.path.relpath(peers_png(png_path), md_path.parent).replace(os.sep, "/")
+        text = _replace_block(text, PEERS_START, PEERS_END, render_peers(doc, img_rel=prel))
     md_path.parent.mkdir(parents=True, exist_ok=True)
     md_path.write_text(text)
-    if not cases_of(doc, "main"):
-        return md_path, None
+    drawn = None
     try:
-        plot(doc, png_path)
+        if cases_of(doc, "main") and "main" in blocks:
+            drawn = plot(doc, png_path)
+        if has_peers and cases_of(doc, "main"):
+            plot(doc, peers_png(png_path))
     except ImportError:
         return md_path, None  # matplotlib missing: table only (pip install lmerpy[bench])
-    return md_path, png_path
+    return md_path, drawn

@@ -75,6 +75,9 @@ def parse_args(argv=None):
                    "cases and the cold start, each in its own venv under "
                    "~/.cache/lmerpy-bench/ (created with pip when missing; "
                    "$LMERPY_BENCH_PEERS moves it)")
+    p.add_argument("--blocks", help="with --report/--report-only: only these generated "
+                   "blocks of docs/performance.md (comma-separated: "
+                   + ", ".join(report.BLOCKS) + "; default all)")
     p.add_argument("--timeout", type=float, default=3600.0,
                    help="seconds to wait for any single answer of a worker")
     return p.parse_args(argv)
@@ -117,11 +120,21 @@ def exclusive(log=print):
     return fh
 
 
+def _blocks(args):
+    if not args.blocks:
+        return None
+    names = [b.strip() for b in args.blocks.split(",") if b.strip()]
+    bad = [b for b in names if b not in report.BLOCKS]
+    if bad:
+        raise SystemExit(f"unknown block(s) {', '.join(bad)}; known: {', '.join(report.BLOCKS)}")
+    return names
+
+
 def main(argv=None):
     args = parse_args(argv)
     if args.report_only:
         doc = json.loads(args.results.read_text())
-        md, png = report.write_report(doc, args.doc, args.png)
+        md, png = report.write_report(doc, args.doc, args.png, blocks=_blocks(args))
         print(f"wrote {md}" + (f" and {png}" if png else " (no plot: no main case, or no matplotlib)"))
         return 0
     names = [n.strip() for n in args.cases.split(",") if n.strip()] if args.cases else None
@@ -160,7 +173,7 @@ def main(argv=None):
     if peer_sides:
         print(report.peers_table(doc))
     if args.report:
-        md, png = report.write_report(doc, args.doc, args.png)
+        md, png = report.write_report(doc, args.doc, args.png, blocks=_blocks(args))
         print(f"wrote {md}" + (f" and {png}" if png else " (no plot: no main case, or no matplotlib)"))
     return 0
 

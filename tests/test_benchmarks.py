@@ -438,3 +438,19 @@ def test_peer_side_when_installed():
     assert rec["glmm"]["available"], rec["glmm"]
     assert rec["peers"]["glmm"]["better"] == "same"
     assert rec["peers"]["glmm"]["ratio"] > 0
+
+
+def test_peers_block_and_plot_written_alone(tmp_path):
+    """``blocks=["peers"]`` rewrites the peers' block (and draws their plot) and leaves the
+    main table as it was."""
+    pytest.importorskip("matplotlib")
+    doc = dict(_peer_doc(), cold_start=None)
+    md = tmp_path / "performance.md"
+    md.write_text(f"# P\n\n{report.START}\nmain kept\n{report.END}\n\n"
+                  f"{report.PEERS_START}\nold\n{report.PEERS_END}\n")
+    _, png = report.write_report(doc, md, tmp_path / "img" / "performance.png",
+                                 blocks=["peers"])
+    text = md.read_text()
+    assert "main kept" in text and "\nold\n" not in text and png is None
+    assert "img/performance-peers.png" in text
+    assert (tmp_path / "img" / "performance-peers.png").read_bytes()[:4] == b"\x89PNG"

@@ -179,3 +179,14 @@ def test_bootmer_workers_and_threads_give_the_same_replicates(sleep):
     assert runs[0].n_failed == 0
     with pytest.raises(lmerpy.errors.ArgumentError, match="parallel"):
         bootMer(fit, fixef_of, nsim=2, parallel="cluster")
+
+
+def test_profile_of_a_refit_profiles_its_own_response(sleep):
+    """profile/confint of a refit use the refit's response (they used the design's)."""
+    fit = _quiet(lmerpy.lmer, "Reaction ~ Days + (1 | Subject)", sleep)
+    y = sleep["Reaction"].to_numpy(dtype=float) * 1.5 + 10.0
+    a = _quiet(refit_responses, fit, [y])[0]
+    b = _quiet(lmerpy.lmer, "Reaction ~ Days + (1 | Subject)", sleep.assign(Reaction=y))
+    ca = _quiet(a.confint, method="profile")
+    cb = _quiet(b.confint, method="profile")
+    np.testing.assert_allclose(ca.to_numpy(), cb.to_numpy(), rtol=1e-4)

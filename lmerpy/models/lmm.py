@@ -118,7 +118,10 @@ class LinearMixedModel(MixedModel):
         control = _control(control, "lmer", "refit")
         devfun = self.devfun
         if REML is not None and REML != self.REML:
+            own = getattr(devfun.resp, "y", None)
             devfun = mkLmerDevfun(self.design, REML=REML, backend=devfun.backend_name)
+            if newresp is None and own is not None and not np.array_equal(own, self.design.y):
+                devfun = devfun.with_response(own)      # a refit keeps its own response
         design = self.design
         if newresp is not None:
             y = new_response(newresp, design.n, caller="refit")
