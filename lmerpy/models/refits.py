@@ -149,7 +149,7 @@ def refit_plan(fit: MixedModel, ys: Sequence[np.ndarray],
         return [functools.partial(_plain_refit, fit, y, control) for y in ys]
     out: List[Callable[[], MixedModel]] = [
         functools.partial(_plain_refit, fit, y, None) for y in ys]
-    good = [(i, y) for i, y in ((i, _checked(fit, y)) for i, y in enumerate(ys))
+    good = [(i, y) for i, y in enumerate(_checked_all(fit, ys))
             if y is not None]     # a response refit() rejects is rejected by its own call
     for s in range(0, len(good), BATCH_SIZE):
         part = good[s:s + BATCH_SIZE]
@@ -160,6 +160,24 @@ def refit_plan(fit: MixedModel, ys: Sequence[np.ndarray],
         for (i, _), make in zip(part, made):
             out[i] = make
     return out
+
+
+def _checked_all(fit, ys):
+    """:func:`_checked` of every response; float arrays of the right length (what simulate
+    gives) checked together: finite, and on a scale refit() accepts."""
+    from ..design.scales import EXTREME_EXPONENT
+    n = fit.design.n
+    if ys and all(isinstance(y, np.ndarray) and y.dtype == np.float64 and y.shape == (n,)
+                  for y in ys):
+        Y = np.column_stack(ys)
+        off = np.asarray(fit.design.offset, dtype=float).reshape(-1) \
+            if fit.design.offset is not None else np.zeros(n)
+        with np.errstate(invalid="ignore"):
+            m = np.abs(Y - off[:, None]).max(axis=0)
+        hi, lo = 2.0 ** EXTREME_EXPONENT, 2.0 ** -EXTREME_EXPONENT
+        fine = np.isfinite(m) & (m <= hi) & ((m == 0) | (m >= lo))
+        return [Y[:, b].copy() if fine[b] else _checked(fit, ys[b]) for b in range(len(ys))]
+    return [_checked(fit, y) for y in ys]
 
 
 def _checked(fit, y):
@@ -209,7 +227,7 @@ def _refit_batched(fit, ys):
     # with a negative diagonal θ is the bounded problem's optimum with that column negated
     free = np.full(dev.n_theta, -np.inf)
     res = minimize_batched(fun, np.tile(theta0, (len(ys), 1)), free, _start_hessian(fit))
-    res.x = np.array([dev.rectify(x) for x in res.x])
+    res.x = _rectify(dev, res.x)
     bounded = np.isfinite(dev.lower)
     near = np.any(res.x[:, bounded] - dev.lower[bounded] < SINGULAR_TOL, axis=1)
     ok = res.converged & ~near
@@ -237,6 +255,18 @@ def _refit_batched(fit, ys):
         plan.append(functools.partial(BatchRefit, fit, Y[:, b], opt, beta,
                                       float(np.sqrt(r2 / df))))
     return plan
+
+
+def _rectify(dev, X):
+    """:meth:`LmmDeviance.rectify` of every row of X at once."""
+    X = np.array(X, dtype=float)
+    groups = dev.layout.theta_groups() if dev.layout is not None else dev.par_groups()
+    for c in groups:            # diagonal entry first
+        c = np.asarray(c)
+        neg = X[:, c[0]] < 0
+        if neg.any():
+            X[np.ix_(neg, c)] *= -1.0
+    return X
 
 
 def _refit_one(fit, y, start=None):
