@@ -441,7 +441,8 @@ def write_report(doc, md_path, png_path, blocks=None):
         if cases_of(doc, "main") and "main" in blocks:
             drawn = plot(doc, png_path)
         if has_peers and cases_of(doc, "main"):
-            plot(doc, peers_png(png_path))
+            peers_drawn = plot(doc, peers_png(png_path))
+            drawn = drawn or peers_drawn
     except ImportError:
         return md_path, None  # matplotlib missing: table only (pip install lmerpy[bench])
     return md_path, drawn

@@ -451,6 +451,6 @@ def test_peers_block_and_plot_written_alone(tmp_path):
     _, png = report.write_report(doc, md, tmp_path / "img" / "performance.png",
                                  blocks=["peers"])
     text = md.read_text()
-    assert "main kept" in text and "\nold\n" not in text and png is None
+    assert "main kept" in text and "\nold\n" not in text and png.name == "performance-peers.png"
     assert "img/performance-peers.png" in text
     assert (tmp_path / "img" / "performance-peers.png").read_bytes()[:4] == b"\x89PNG"

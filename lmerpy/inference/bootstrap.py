@@ -246,9 +246,8 @@ def _init_worker(payload):
 
 
 @fit_threads
-def _run_chunk(start, ys, k, fit=None, FUN=None):
-    if fit is None:
-        fit, FUN = _WORKER["fit"], _WORKER["FUN"]
+def _run_chunk(start, ys, k):
+    fit, FUN = _WORKER["fit"], _WORKER["FUN"]
     return start, [_one(make, FUN, k) for make in _plan(fit, ys)]
 
 
@@ -271,8 +270,9 @@ def refit_all(fit, FUN: Callable, ys: List[np.ndarray], k: int, n_jobs: int = 1,
               progress: bool = False, parallel: str = "processes"):
     """``[(values, error, warnings)]`` of ``FUN(fit.refit(y))`` for each response, in order;
     ``n_jobs`` workers (1: in this process): processes, or with ``parallel="threads"`` threads
-    of this process where the refits are batched (NumPy releases the GIL in the batch's array
-    operations; other refits always use processes).
+    of this process where the refits are batched (they optimise the batches, NumPy releasing
+    the GIL in the array operations, while this thread builds the refits and applies FUN;
+    other refits always use processes).
 
     Small LMMs are refitted in batches (:func:`lmerpy.models.refits.refit_plan`) of a fixed
     size, the same batches whatever ``n_jobs``, so the results do not depend on it."""
@@ -288,16 +288,19 @@ def refit_all(fit, FUN: Callable, ys: List[np.ndarray], k: int, n_jobs: int = 1,
         prep = getattr(fit, "prepare_batches", None)
         prep() if callable(prep) else prepare_batches(fit)
     if batched and parallel == "threads" and n_jobs > 1 and n > 1:
+        # the threads optimise the batches (array work, no warnings); this thread builds the
+        # refits and applies FUN in order, so each refit's warnings are recorded as its own
+        # (warnings.catch_warnings is not thread-safe)
         from concurrent.futures import ThreadPoolExecutor
         bar = _progress(n, progress)
+        starts = range(0, n, BATCH_SIZE)
         with ThreadPoolExecutor(max_workers=n_jobs) as pool:
-            futures = [pool.submit(_run_chunk, s, ys[s:s + BATCH_SIZE], k, fit, FUN)
-                       for s in range(0, n, BATCH_SIZE)]
-            for fut in as_completed(futures):
-                start, res = fut.result()
-                out[start:start + len(res)] = res
-                if bar is not None:
-                    bar.update(len(res))
+            plans = pool.map(lambda s: _plan(fit, ys[s:s + BATCH_SIZE]), starts)
+            for s, plan in zip(starts, plans):
+                for i, make in enumerate(plan):
+                    out[s + i] = _one(make, FUN, k)
+                    if bar is not None:
+                        bar.update(1)
         if bar is not None:
             bar.close()
         return out
