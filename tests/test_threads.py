@@ -226,8 +226,11 @@ def test_gls_and_the_toolkit_run_on_one_thread_and_restore(two_thread_pools, sle
     """gls and the toolkit's entry points are scoped like lmer: one BLAS thread inside, the
     pools restored after (seen from inside the criterion and the leverages)."""
     from lmerpy import nlme, toolkit
+    import importlib
+
     from lmerpy.nlme.estimate import GlsCriterion
-    from lmerpy.toolkit import influence
+    influence = importlib.import_module("lmerpy.toolkit.influence")   # (the module, not
+    # lmerpy.toolkit.influence, the function of that name)
     seen = []
     real_loglik, real_hat = GlsCriterion.loglik, influence.hat_values
 

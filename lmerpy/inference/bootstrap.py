@@ -24,9 +24,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..arguments import LEVEL, LOGICAL, NSIM, Choice, Integer, argument_error
+from ..arguments import LEVEL, LOGICAL, NSIM, Choice, argument_error
 from ..errors import ArgumentError, LmerpyError
 from ..models.naresid import model_rows
+from ..progress import N_JOBS, parallel_map, progress_bar, resolve_n_jobs
 from ..threads import fit_threads
 from ..warnings import BootstrapWarning, warn
 
@@ -39,8 +40,6 @@ __all__ = ["bootMer", "BootResult", "norm_inter", "pct_names", "refit_all", "BOO
 
 #: ``type`` of bootstrap intervals (R: ``boot.ci``'s)
 BOOT_CI_TYPE = Choice(("perc", "basic", "norm"))
-#: worker processes (1: none; -1: one per CPU, -2: all but one...)
-N_JOBS = Integer(what="an integer (1: no workers, -1: one per CPU)")
 _BOOT_TYPE = Choice(("parametric", "semiparametric"))
 #: how ``n_jobs`` workers run: ``"processes"`` or ``"threads"`` (batched refits only)
 PARALLEL = Choice(("processes", "threads"))
@@ -185,6 +184,10 @@ class BootResult:
                 if self.n_failed else "")
         return head + "Bootstrap Statistics :\n" + body + fail
 
+    def _repr_html_(self) -> str:
+        from ..display.html import pre_html
+        return pre_html(str(self))
+
     __repr__ = __str__
 
 
@@ -218,6 +221,12 @@ def _one(make, FUN, k):
 
 def _plain(fit, y):
     return fit.refit(y)
+
+
+def _one_shared(shared, y):
+    """:func:`_one` of the plain refit (:func:`lmerpy.progress.parallel_map`'s item function)."""
+    fit, FUN, k = shared
+    return _one(functools.partial(_plain, fit, y), FUN, k)
 
 
 def _plan(fit, ys):
@@ -256,69 +265,52 @@ def _responses(Y, kind):
     return [Y[..., j] for j in range(Y.shape[-1])]
 
 
-def _progress(total, enabled):
-    if not enabled:
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=total, desc="bootMer", unit="refit")
-
-
 def refit_all(fit, FUN: Callable, ys: List[np.ndarray], k: int, n_jobs: int = 1,
-              progress: bool = False, parallel: str = "processes"):
+              progress: bool = False, desc: str = "bootMer", parallel: str = "processes"):
     """``[(values, error, warnings)]`` of ``FUN(fit.refit(y))`` for each response, in order;
     ``n_jobs`` workers (1: in this process): processes, or with ``parallel="threads"`` threads
     of this process where the refits are batched (they optimise the batches, NumPy releasing
     the GIL in the array operations, while this thread builds the refits and applies FUN;
-    other refits always use processes).
+    other refits always use processes). A progress bar named ``desc`` counts the refits
+    (:func:`lmerpy.progress.progress_bar`).
 
     Small LMMs are refitted in batches (:func:`lmerpy.models.refits.refit_plan`) of a fixed
-    size, the same batches whatever ``n_jobs``, so the results do not depend on it."""
+    size, the same batches whatever ``n_jobs``, so the results do not depend on it; other
+    models one by one through :func:`lmerpy.progress.parallel_map`."""
     from ..models.refits import BATCH_SIZE, prepare_batches
     n = len(ys)
+    parallel = PARALLEL("parallel", parallel, desc)
+    n_jobs = resolve_n_jobs(n_jobs, desc)
+    if not _batched(fit):
+        return parallel_map(_one_shared, ys, shared=(fit, FUN, k), n_jobs=n_jobs,
+                            progress=progress, desc=desc, unit="refit", caller=desc)
     out: List = [None] * n
-    n_jobs = N_JOBS("n_jobs", n_jobs) or 1
-    parallel = PARALLEL("parallel", parallel, "bootMer")
-    if n_jobs < 0:
-        n_jobs = max(1, (mp.cpu_count() or 1) + 1 + n_jobs)
-    batched = _batched(fit)
-    if batched:   # what the batches share, once (before any worker starts)
-        prep = getattr(fit, "prepare_batches", None)
-        prep() if callable(prep) else prepare_batches(fit)
-    if batched and parallel == "threads" and n_jobs > 1 and n > 1:
+    # what the batches share, once (before any worker starts)
+    prep = getattr(fit, "prepare_batches", None)
+    prep() if callable(prep) else prepare_batches(fit)
+    starts = range(0, n, BATCH_SIZE)
+    if n_jobs <= 1 or n <= 1:
+        with progress_bar(n, desc, progress, "refit") as bar:
+            for s in starts:
+                for i, make in enumerate(_plan(fit, ys[s:s + BATCH_SIZE])):
+                    out[s + i] = _one(make, FUN, k)
+                    bar.update(1)
+        return out
+    if parallel == "threads":
         # the threads optimise the batches (array work, no warnings); this thread builds the
         # refits and applies FUN in order, so each refit's warnings are recorded as its own
         # (warnings.catch_warnings is not thread-safe)
         from concurrent.futures import ThreadPoolExecutor
-        bar = _progress(n, progress)
-        starts = range(0, n, BATCH_SIZE)
-        with ThreadPoolExecutor(max_workers=n_jobs) as pool:
+        with ThreadPoolExecutor(max_workers=n_jobs) as pool, \
+                progress_bar(n, desc, progress, "refit") as bar:
             plans = pool.map(lambda s: _plan(fit, ys[s:s + BATCH_SIZE]), starts)
             for s, plan in zip(starts, plans):
                 for i, make in enumerate(plan):
                     out[s + i] = _one(make, FUN, k)
-                    if bar is not None:
-                        bar.update(1)
-        if bar is not None:
-            bar.close()
-        return out
-    if n_jobs <= 1 or n <= 1:
-        bar = _progress(n, progress)
-        step = BATCH_SIZE if batched else max(n, 1)
-        for s in range(0, n, step):
-            plan = _plan(fit, ys[s:s + step])
-            for i, make in enumerate(plan):
-                out[s + i] = _one(make, FUN, k)
-                if bar is not None:
                     bar.update(1)
-        if bar is not None:
-            bar.close()
         return out
-    methods = mp.get_all_start_methods()
     ctx: Any
-    if "fork" in methods:
+    if "fork" in mp.get_all_start_methods():
         # children inherit the fit and FUN: nothing but responses and results is pickled
         ctx, payload = mp.get_context("fork"), None
         _WORKER["fit"], _WORKER["FUN"] = fit, FUN
@@ -327,22 +319,17 @@ def refit_all(fit, FUN: Callable, ys: List[np.ndarray], k: int, n_jobs: int = 1,
         try:
             payload = pickle.dumps((fit, FUN))
         except Exception as exc:
-            raise LmerpyError("bootMer with n_jobs > 1 needs FUN to be picklable (a function "
+            raise LmerpyError(f"{desc} with n_jobs > 1 needs FUN to be picklable (a function "
                               f"defined at module level, not a lambda): {exc}") from None
-    chunk = BATCH_SIZE if batched else max(1, n // (n_jobs * 8))
     try:
         with ProcessPoolExecutor(max_workers=n_jobs, mp_context=ctx, initializer=_init_worker,
                                  initargs=(payload,)) as pool:
-            futures = [pool.submit(_run_chunk, s, ys[s:s + chunk], k)
-                       for s in range(0, n, chunk)]
-            bar = _progress(n, progress)
-            for fut in as_completed(futures):
-                start, res = fut.result()
-                out[start:start + len(res)] = res
-                if bar is not None:
+            futures = [pool.submit(_run_chunk, s, ys[s:s + BATCH_SIZE], k) for s in starts]
+            with progress_bar(n, desc, progress, "refit") as bar:
+                for fut in as_completed(futures):
+                    start, res = fut.result()
+                    out[start:start + len(res)] = res
                     bar.update(len(res))
-            if bar is not None:
-                bar.close()
     finally:
         _WORKER.clear()
     return out
