@@ -10,8 +10,9 @@ relative for a covariance near 0). Each LMM deletion is therefore checked at lme
 ``var.cov.comps``): the subset model evaluated there gives lme4's fixed effects and σ² to
 1e-6, and lmerpy's own refit has a deviance at least as low (a strictly better optimum where
 they differ). The summaries (Cook's distances, dfbetas) are checked exactly from lme4's own
-refit estimates. The GLMM (fitted on lme4's optimizer path, ``LME4_GLMER``: glmer's default
-reaches a lower deviance than lme4 on cbpp) and its refits agree with lme4's directly.
+refit estimates. The GLMM fit and its refits follow lme4's optimizer path
+(``LME4_GLMER``: BOBYQA then Nelder-Mead, not the gradient-based default) and agree with lme4's
+directly.
 """
 import json
 import warnings
