@@ -58,6 +58,10 @@ class Case:
         When > 0, both sides' warm-up also fits the case's own formula on the first
         ``warmup_rows`` rows (unused factor levels dropped), so that first-call costs of the
         term's structure are not timed either.
+    boot : int
+        When > 0, the case is a parametric bootstrap of the fitted model with this many
+        simulations (each side fits once untimed, then times ``boot N``; see
+        :func:`benchmarks.harness.run_case`).
     """
 
     name: str
@@ -75,6 +79,7 @@ class Case:
     r_libs: str = ""
     warmup_rows: int = 0
     nlme: dict = field(default_factory=dict)
+    boot: int = 0
 
     @property
     def default_reps(self):
@@ -121,6 +126,9 @@ CASES = [
     Case("verbagg", "VerbAgg binomial (1|id)+(1|item)", "glmer",
          "r2 ~ Anger + Gender + btype + situ + (1 | id) + (1 | item)", "VerbAgg",
          family="binomial", short="VerbAgg"),
+    Case("sleepstudy_boot", "bootstrap: sleepstudy, 1000 refits", "lmer",
+         "Reaction ~ Days + (Days | Subject)", "sleepstudy", short="bootstrap 1000",
+         boot=1000, size="medium"),
 ]
 
 #: lme4 2.1.0's library (built by /work/shared/tools/lme4-2.1/install.sh; Debian's default

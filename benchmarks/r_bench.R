@@ -13,6 +13,7 @@
 #                    optimizer's parameters (theta; lme4 >= 2.0: par) and their counts
 #   mem              peak RSS (VmHWM) since the baseline, and gc()'s "max used"
 #   evals            time devfun(par) with devfun <- lmer(..., devFunOnly = TRUE)
+#   boot N           time bootMer(kept, fixef, nsim = N, seed = 20240601)
 #   quit
 # lme4 runs with its default controls. Start-up (loading lme4, reading the CSV, one warm-up fit
 # of a small model, and with warmup_rows > 0 one fit of the case's formula on that many first
@@ -189,6 +190,14 @@ repeat {
         if (length(times) >= 5 && as.numeric(Sys.time()) - start > 1.0) break
       }
       list(per_eval = stats::median(times), n_evals = length(times), what = what)
+    } else if (cmd[1] == "boot") {
+      if (is.null(kept)) stop("no kept fit")
+      nsim <- as.integer(cmd[2])
+      t0 <- as.numeric(Sys.time())
+      b <- suppressWarnings(suppressMessages(bootMer(kept, fixef, nsim = nsim, seed = 20240601)))
+      elapsed <- as.numeric(Sys.time()) - t0
+      list(time = elapsed, nsim = nsim, per_refit = elapsed / nsim,
+           n_failed = sum(!stats::complete.cases(b$t)))
     } else {
       list(error = paste("unknown command", cmd[1]))
     }

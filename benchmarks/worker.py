@@ -119,6 +119,25 @@ class LmerpySide:
         gc.collect()
         return out
 
+    def boot(self, nsim):
+        """``bootMer(fit, fixef, nsim)`` of the kept fit, serially (the timed figure), then with
+        two workers: threads and processes (reported beside it)."""
+        if self.kept is None:
+            return {"error": "no kept fit"}
+        from lmerpy.inference import bootMer
+        out = {}
+        for key, kwargs in (("time", {}), ("time_threads2", {"n_jobs": 2, "parallel": "threads"}),
+                            ("time_processes2", {"n_jobs": 2, "parallel": "processes"})):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                t0 = time.perf_counter()
+                b = bootMer(self.kept, _fixef, nsim=nsim, seed=20240601, progress=False,
+                            **kwargs)
+                out[key] = time.perf_counter() - t0
+            out.setdefault("n_failed", int(b.n_failed))
+        out.update({"nsim": nsim, "per_refit": out["time"] / nsim})
+        return out
+
     def evals(self, budget=1.0, min_evals=5, max_evals=50):
         if self.kept is None:
             return {"error": "no kept fit"}
@@ -160,6 +179,10 @@ class LmerpySide:
         if gtimes:
             out["per_gradient"] = float(np.median(gtimes))
         return out
+
+
+def _fixef(m):   # module level: picklable for process workers
+    return m.fixef()
 
 
 def describe_fit(fit):
@@ -243,6 +266,8 @@ def main(argv):
                       "baseline_rss_mb": base.get("VmRSS"), "hwm_reset": reset})
             elif cmd[0] == "evals":
                 send(side.evals())
+            elif cmd[0] == "boot":
+                send(side.boot(int(cmd[1])))
             else:
                 send({"error": f"unknown command {cmd[0]!r}"})
         except Exception as exc:  # noqa: BLE001 - a failed fit is a result, not a crash
