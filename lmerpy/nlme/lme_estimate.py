@@ -78,7 +78,10 @@ class LmeEstimate:
     deviance: float            # the PLS criterion on the whitened data
 
 
-_INNER = lmerControl()
+#: The random-effects optimisation inside a fit with a residual structure: lme4's BOBYQA
+#: path, then polished at the optimum (lmer's default before ``newton_ai``, whose printed
+#: digits the nlme pages show); without a structure lme is lmer, with lmer's default
+_INNER = lmerControl(optimizer="nloptwrap")
 
 
 def newton_inner(dev: Any, x0, max_iter: int = 30, gtol: float = 1e-8

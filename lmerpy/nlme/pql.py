@@ -31,6 +31,7 @@ from ..errors import ArgumentError, DataError
 from ..families import Family, as_family
 from ..models.lmm import LinearMixedModel, mkLmerDevfun, mkMerMod, optimizeLmer
 from ..models.glmm import glFormula
+from ..optimize import lmerControl
 from ..pls.glmm.glm_response import GlmResponse
 from ..types import NaAction
 from .pdmat import parse_random
@@ -38,6 +39,9 @@ from .pdmat import parse_random
 __all__ = ["glmmPQL", "PqlFit", "glm_irls", "GlmStart", "random_to_bars"]
 
 _NITER = Integer(lower=1)
+#: Each PQL step's LMM: lme4's BOBYQA path, then polished at the optimum (lmer's default
+#: before ``newton_ai``; the printed digits of the pql page and goldens)
+_LME4_PATH = lmerControl(optimizer="nloptwrap")
 #: MASS's convergence test: sum((eta - eta_old)^2) < PQL_TOLERANCE * sum(eta^2)
 PQL_TOLERANCE = 1e-6
 #: R's glm.control(): epsilon and maxit
@@ -384,7 +388,7 @@ def glmmPQL(fixed: str, random: Any, family: Any, data: Any, weights: Any = None
             # lme with varFixed(~ invwt) is lmer with prior weights 1 / invwt: one design
             step = dataclasses.replace(base, y=zz, weights=wz)
             devfun = mkLmerDevfun(step, REML=False)
-            opt = optimizeLmer(devfun, start=par)
+            opt = optimizeLmer(devfun, start=par, control=_LME4_PATH)
             par = np.asarray(opt.par, dtype=float)
             fitted = np.asarray(devfun.solve(par).fitted, dtype=float)
             last = (devfun, opt, step, zz, wz)
