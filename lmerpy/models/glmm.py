@@ -182,7 +182,6 @@ class GeneralizedLinearMixedModel(MixedModel):
             r = r / self.sigma()
         return np.asarray(r, dtype=float)
 
-    resid = residuals
 
     def predict(self, newdata: DataLike = None, re_form: ReForm = None,
                 allow_new_levels: bool = False, type: Literal["link", "response"] = "link",
