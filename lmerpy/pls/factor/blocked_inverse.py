@@ -43,10 +43,17 @@ def sinv_lower(fac, overwrite=False):
     return Sinv
 
 
-def _symmetrize(Sinv):
-    """Copy the lower triangle of a square Fortran array onto its upper one (in place)."""
-    iu = np.triu_indices(Sinv.shape[0], 1)
-    Sinv[iu] = Sinv.T[iu]
+def _symmetrize(Sinv, block=256):
+    """Copy the lower triangle of a square Fortran array onto its upper one (in place), by
+    column blocks (no index arrays over the whole triangle)."""
+    q = Sinv.shape[0]
+    for j0 in range(0, q, block):
+        j1 = min(q, j0 + block)
+        D = Sinv[j0:j1, j0:j1]
+        iu = np.triu_indices(j1 - j0, 1)
+        D[iu] = D.T[iu]
+        if j1 < q:
+            Sinv[j0:j1, j1:] = Sinv[j1:, j0:j1].T
     return Sinv
 
 
