@@ -63,7 +63,9 @@ class LmmPieces:
 
     def __init__(self, fit):
         dev = fit.devfun
-        self.dev = dev.with_response(np.asarray(fit.design.y, dtype=float)) \
+        y = getattr(getattr(dev, "resp", None), "y", None)    # a refit's own response
+        y = fit.design.y if y is None else y
+        self.dev = dev.with_response(np.asarray(y, dtype=float)) \
             if hasattr(dev, "with_response") else dev
         self.n = int(fit.design.n)
         self.p = int(fit.design.p)
