@@ -102,7 +102,6 @@ class LinearMixedModel(MixedModel):
             r = r / self.sigma()
         return r
 
-    resid = residuals
 
     # ------------------------------------------------------------------ refitting
     @fit_threads
