@@ -83,6 +83,15 @@ ALLOWED = {
     ("lmerpy.models.lmm", "lmerpy.dask"):
         "lmer(data=ddf) forwards a Dask DataFrame to the scale-out fit, which runs the models' "
         "fitting steps on reduced cross-products",
+    ("lmerpy.models.base", "lmerpy.dask"):
+        "fit.fitted() / fit.predict() of a fit on a Dask DataFrame forward to its lazy "
+        "per-partition results",
+    ("lmerpy.dask.lazy", "lmerpy.inference.predict"):
+        "predict(newdata=ddf) runs inference's predict on each partition (a worker's task "
+        "forwards to the function implementing predict)",
+    ("lmerpy.models.glmm", "lmerpy.dask"):
+        "glmer(data=ddf) forwards a Dask DataFrame to the scale-out fit, whose PIRLS passes run "
+        "on the workers and whose optimization is glmm's fitting steps",
     ("lmerpy.formula.terms", "lmerpy.formula.deparse"):
         "expression nodes and terms print themselves (str(node)) with the deparser, which "
         "walks those node classes",

@@ -120,7 +120,12 @@ def test_crossed_fit_equals_in_memory(client):
     assert "Scaled residuals" not in text           # they need the data
     assert [p["pass"] for p in fit.dask_log] == ["levels", "cross-products", "fit"]
     with pytest.raises(DataNotHereError, match="design.y is not available"):
-        fit.residuals()
+        fit.design.y
+    lazy = fit.fitted()                              # n-long results: lazy, per partition
+    assert isinstance(lazy, dd.Series) and lazy.npartitions == 4
+    close(lazy.compute().to_numpy(), ref.fitted().to_numpy(), "fitted")
+    np.testing.assert_allclose(fit.residuals().compute().to_numpy(),
+                               ref.residuals().to_numpy(), rtol=0, atol=1e-8)
     assert_same_deviance(fit, ref)
 
 
@@ -255,7 +260,20 @@ def test_scalar_intercepts_start_as_in_memory(client):
 def test_other_entries_refuse_a_dask_frame_clearly(client):
     ddf = dd.from_map(small, list(range(2)))
     with pytest.raises(DataError, match=r"data: a Dask DataFrame is fitted where it lives by "
-                                        r"lmer\(\) only"):
-        lmerpy.glmer("y > 1 ~ x + (1 | g1)", ddf, family="binomial")
+                                        r"lmer\(\) and glmer\(\) only"):
+        lmerpy.glmer_nb("y ~ x + (1 | g1)", ddf)
     with pytest.raises(DataError, match="a Dask DataFrame is fitted where it lives"):
         lmerpy.lFormula(FORMULA, ddf)
+
+
+def test_progress_bar_and_pass_log(client, capsys):
+    import lmerpy.dask
+    ddf = dd.from_map(small, list(range(3)))
+    fit = lmerpy.lmer(FORMULA, ddf, progress=True)
+    err = capsys.readouterr().err
+    assert "lmerpy passes" in err and "2pass" in err.replace(" ", "")
+    assert [e["pass"] for e in fit.dask_log] == ["levels", "cross-products", "fit"]
+    tab = lmerpy.dask.pass_summary(fit)
+    assert tab["count"].tolist() == [1, 1, 1]
+    with pytest.raises(lmerpy.errors.ArgumentError, match="progress"):
+        lmerpy.lmer(FORMULA, ddf, progress="yes")

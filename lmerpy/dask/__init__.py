@@ -32,16 +32,22 @@ Contract (what each pass does, and what it may not do)
    the result is a :class:`lmerpy.models.LinearMixedModel` whose design is a
    :class:`.design.ReducedDesign` (no n-long data).
 
-Not here yet (later steps of issue 15): GLMMs, n-long results as lazy Dask objects
+GLMMs (:mod:`.glmm`): the levels pass, a design pass that keeps each partition's X, Z and
+response on its worker, then one pass per PIRLS iteration, whose q-level algebra runs on the
+client (:mod:`lmerpy.pls.glmm.reduced`). Every pass is logged with its time on the fit
+(``fit.dask_log``, :func:`print_passes`) and counted by a progress bar (:mod:`.passes`).
+
+Not here yet (later steps of issue 15): n-long results as lazy Dask objects
 (``fitted``/``residuals``/``predict`` raise :class:`~lmerpy.errors.DataNotHereError`), data-
-dependent transforms (``poly``, ``scale``), profile/bootstrap, progress bars.
+dependent transforms (``poly``, ``scale``), profile/bootstrap.
 
 Dask is imported only when a fit on a Dask DataFrame is asked for (``pip install
 lmerpy[dask]``); ``import lmerpy`` never imports it.
 """
 from __future__ import annotations
 
-__all__ = ["is_dask_dataframe", "lmer_dask"]
+__all__ = ["glmer_dask", "is_dask_dataframe", "lmer_dask", "lazy_fitted", "lazy_residuals",
+           "lazy_predict", "on_cluster", "pass_summary", "print_passes"]
 
 
 def is_dask_dataframe(data) -> bool:
@@ -56,3 +62,46 @@ def lmer_dask(*args, **kwargs):
     """:func:`lmerpy.lmer` on a Dask DataFrame (see :func:`.fit.lmer_dask`)."""
     from .fit import lmer_dask as run
     return run(*args, **kwargs)
+
+
+def glmer_dask(*args, **kwargs):
+    """:func:`lmerpy.glmer` on a Dask DataFrame (see :func:`.glmm.glmer_dask`)."""
+    from .glmm import glmer_dask as run
+    return run(*args, **kwargs)
+
+
+def pass_summary(fit):
+    """Per kind of pass of a fit on a Dask DataFrame: count and seconds (see
+    :func:`.passes.pass_summary`)."""
+    from .passes import pass_summary as run
+    return run(fit)
+
+
+def print_passes(fit):
+    """Print :func:`pass_summary` (see :func:`.passes.print_passes`)."""
+    from .passes import print_passes as run
+    run(fit)
+
+
+def on_cluster(fit) -> bool:
+    """True for a fit made on a Dask DataFrame (its n-long results are lazy Dask Series)."""
+    return getattr(fit, "dask_log", None) is not None
+
+
+def lazy_fitted(fit):
+    """``fit.fitted()`` of a fit on a Dask DataFrame, lazily (see :mod:`.lazy`)."""
+    from .lazy import fitted
+    return fitted(fit)
+
+
+def lazy_residuals(fit, type, scaled=False):
+    """``fit.residuals(type, scaled)`` of a fit on a Dask DataFrame, lazily."""
+    from .lazy import residuals
+    return residuals(fit, type, scaled)
+
+
+def lazy_predict(fit, newdata=None, re_form=None, allow_new_levels=False, type="link"):
+    """``fit.predict(...)`` on the fit's Dask data or a Dask ``newdata``, lazily."""
+    from .lazy import predict
+    return predict(fit, newdata=newdata, re_form=re_form, allow_new_levels=allow_new_levels,
+                   type=type)

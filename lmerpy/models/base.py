@@ -185,7 +185,11 @@ class MixedModel:
     def fitted(self) -> pd.Series:
         """R: ``fitted(fit)``: conditional fitted values (response scale), indexed as the
         model frame; with ``na_action="exclude"`` one per row of the data, NaN where a row
-        was dropped (R's ``napredict``)."""
+        was dropped (R's ``napredict``). A fit on a Dask DataFrame gives a lazy Dask Series,
+        one partition per data partition."""
+        if _on_cluster(self):
+            from ..dask import lazy_fitted
+            return lazy_fitted(self)
         return naresid(self.design, self._fitted_values())
 
     def _fitted_values(self) -> np.ndarray:
@@ -213,7 +217,12 @@ class MixedModel:
     def predict(self, newdata: DataLike = None, re_form: ReForm = None,
                 allow_new_levels: bool = False, type: Literal["link", "response"] = "link",
                 **kwargs: Any) -> pd.Series:
-        """R: ``predict(fit, newdata, re.form, allow.new.levels, type)``."""
+        """R: ``predict(fit, newdata, re.form, allow.new.levels, type)``. On a Dask ``newdata``
+        (or without ``newdata`` for a fit on a Dask DataFrame) a lazy Dask Series."""
+        if _on_cluster(self) or _is_dask(newdata):
+            from ..dask import lazy_predict
+            return lazy_predict(self, newdata=newdata, re_form=re_form,
+                                allow_new_levels=allow_new_levels, type=type)
         from ..inference.predict import predict
         return predict(self, newdata=newdata, re_form=re_form, allow_new_levels=allow_new_levels,
                        type=type, **kwargs)
@@ -348,3 +357,13 @@ class MixedModel:
 
     def _Z(self):
         return sp.csc_matrix(self.design.Zt.T)
+
+
+def _on_cluster(fit) -> bool:
+    """A fit made on a Dask DataFrame (lmerpy.dask): its n-long results are lazy."""
+    return getattr(fit, "dask_log", None) is not None
+
+
+def _is_dask(data) -> bool:
+    return (data is not None
+            and type(data).__module__.split(".")[0] in ("dask", "dask_expr"))

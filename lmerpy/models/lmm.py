@@ -89,6 +89,9 @@ class LinearMixedModel(MixedModel):
         (R's ``naresid``)."""
         type = _RESIDUAL_TYPE("type", type, "residuals")
         scaled = LOGICAL("scaled", scaled, "residuals")
+        if getattr(self, "dask_log", None) is not None:      # data on a cluster: lazy
+            from ..dask import lazy_residuals
+            return lazy_residuals(self, type, scaled)
         return naresid(self.design, self._residual_values(type, scaled))
 
     def _residual_values(self, type="response", scaled=False) -> np.ndarray:
@@ -235,7 +238,8 @@ def mkMerMod(devfun: LmmDeviance, opt: OptSummary, lf: Optional[Design] = None,
 def lmer(formula: FormulaLike, data: DataLike, REML: bool = True, weights: VectorArg = None,
          offset: VectorArg = None, contrasts: ContrastsArg = None, na_action: NaAction = "omit",
          control: Optional[Control] = None, start: StartArg = None, verbose: int = 0,
-         backend: Optional[Backend] = None) -> LinearMixedModel:
+         backend: Optional[Backend] = None, progress: Optional[bool] = None
+         ) -> LinearMixedModel:
     """Fit a linear mixed-effects model (R: ``lme4::lmer``).
 
     Parameters
@@ -272,6 +276,10 @@ def lmer(formula: FormulaLike, data: DataLike, REML: bool = True, weights: Vecto
     backend : str, optional
         ``"cholmod"`` or ``"scipy"``; default None picks the faster one for the design.
 
+    progress : bool, optional
+        Dask DataFrames only: a progress bar of the passes over the data (None: shown when
+        the fit runs longer than a few seconds; False: never). Ignored in memory.
+
     Returns
     -------
     LinearMixedModel
@@ -283,7 +291,9 @@ def lmer(formula: FormulaLike, data: DataLike, REML: bool = True, weights: Vecto
         if is_dask_dataframe(data):      # the data stay on the cluster (lmerpy[dask])
             return lmer_dask(formula, data, REML=REML, weights=weights, offset=offset,
                              contrasts=contrasts, na_action=na_action, control=control,
-                             start=start, verbose=verbose, backend=backend)
+                             start=start, verbose=verbose, backend=backend,
+                             progress=progress)
+    LOGICAL_OR_NONE("progress", progress, "lmer")
     data = as_data_frame(data)
     REML = LOGICAL("REML", REML, "lmer")
     na_action = NA_ACTION("na_action", na_action, "lmer")
