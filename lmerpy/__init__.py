@@ -81,6 +81,8 @@ _LAZY = {
     "emmeans": "lmerpy.toolkit",
     "pairs": "lmerpy.toolkit",
     "contrast": "lmerpy.toolkit",
+    "rePCA": "lmerpy.toolkit",
+    "lmList": "lmerpy.toolkit",
     "set_num_threads": "lmerpy.threads",
     "get_num_threads": "lmerpy.threads",
 }

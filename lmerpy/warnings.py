@@ -44,7 +44,8 @@ import warnings as _pywarnings
 __all__ = [
     "LmerpyWarning", "ConvergenceWarning", "SingularFitWarning", "DdfWarning", "LmerpyMessage",
     "RankDeficiencyWarning", "RefitWarning", "DesignWarning", "ScaleWarning", "FamilyWarning",
-    "InferenceWarning", "BootstrapWarning", "ProfileWarning", "LmerpyDeprecationWarning", "warn",
+    "InferenceWarning", "BootstrapWarning", "ProfileWarning", "GroupFitWarning",
+    "LmerpyDeprecationWarning", "warn",
     "caller_frame",
 ]
 
@@ -139,6 +140,11 @@ class BootstrapWarning(InferenceWarning):
 class ProfileWarning(InferenceWarning):
     """Likelihood profiles: a profile that is bad, non-monotonic or poorly fitted by its
     spline (the interval for that parameter is NA or linearly interpolated)."""
+
+
+class GroupFitWarning(LmerpyWarning):
+    """``lmList``: the fit failed in some groups (lme4's ``Fitting failed for 2 group(s),
+    probably because a factor only had one level``); their coefficients are NA."""
 
 
 class LmerpyDeprecationWarning(LmerpyWarning, FutureWarning):

@@ -68,3 +68,26 @@ def scalar(x):
     if isinstance(x, list):
         x = x[0]
     return np.nan if x is None else float(x)
+
+
+EMMEANS = TOOLKIT / "emmeans"
+
+
+@lru_cache(maxsize=None)
+def emmeans_ref(case):
+    """A golden of make_emmeans.R (its model, lme4's optimum, emmeans' tables)."""
+    return json.loads((EMMEANS / f"{case}.json").read_text())
+
+
+@lru_cache(maxsize=None)
+def emmeans_fit(case):
+    """The model of an emmeans golden at lme4's optimum (LMMs at θ̂, GLMMs at (θ̂, β̂))."""
+    ref = emmeans_ref(case)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data = load_case_data({"data": ref["data"]})
+        if "family" in ref:
+            fam = getattr(lmerpy, ref["family"])(link=ref["link"])
+            return glmm_at_lme4(lmerpy.glmer(ref["formula"], data, family=fam), ref)
+        fit = lmerpy.lmer(ref["formula"], data)
+    return fit_at_lme4_theta(fit, ref["theta"])

@@ -141,9 +141,6 @@ def test_crossed_ml_deviance_equals_in_memory(client):
     close(fit.deviance(REML=False), ref.deviance(REML=False), "ML deviance at the optima")
 
 
-@pytest.mark.xfail(strict=True, reason="both ML fits stop where the polish's Newton step "
-                   "predicts a decrease below 10·eps·|deviance| (lmerpy.optimize.polish): θ is "
-                   "resolved to ~1e-7 there, and the two optimizer paths end 2.6e-8 apart")
 def test_crossed_ml_fit_equals_in_memory(client):
     fit, ref = _ml_fits()
     assert_same_fit(fit, ref)
@@ -169,12 +166,8 @@ def _both(kind, n_parts=4, **kw):
     return fit, ref
 
 
-@pytest.mark.parametrize("kind", ["plain", "extra_level", pytest.param("int_float", marks=(
-    pytest.mark.xfail(strict=True, reason="BOBYQA's paths differ (479 vs 189 evaluations); the "
-                      "polish's Newton steps on a Hessian kept from BOBYQA's end point converge "
-                      "linearly and stop with |gradient| 2e-4 in memory (3e-5 on dask): θ 7e-7 "
-                      "apart, criteria within 1e-11; the deviance functions agree (test above)"))),
-    "empty", "all_missing", "some_missing"])
+@pytest.mark.parametrize("kind", ["plain", "extra_level", "int_float", "empty", "all_missing",
+                                  "some_missing"])
 def test_partition_cases_equal_in_memory(client, kind):
     fit, ref = _both(kind)
     assert_same_fit(fit, ref)

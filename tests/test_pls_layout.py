@@ -75,14 +75,18 @@ def test_theta_path_equals_values_path(mode, monkeypatch):
 
 
 @pytest.mark.parametrize("mode", ["dense", "sparse"])
-@pytest.mark.parametrize("gather", [True, False], ids=["gather", "gemm"])
+@pytest.mark.parametrize("gather", [True, False, "bands"], ids=["gather", "gemm", "bands"])
 def test_gradient_by_gathers_or_gemm(mode, gather, monkeypatch):
-    """F_g'S⁻¹F_g from S⁻¹'s blocks at each level's slots, or from S⁻¹F by GEMM: the same
-    gradient and conditional variances (the pattern formula's, 1e-10)."""
+    """F_g'S⁻¹F_g from S⁻¹'s blocks at each level's slots (one band of S⁻¹'s rows, or many
+    bands with batches of a few levels), or from S⁻¹F by GEMM: the same gradient and
+    conditional variances (the pattern formula's, 1e-10)."""
     import lmerpy.pls.factor.blocked_inverse as inv_mod
     des = three_term_design()
     monkeypatch.setattr(layout_mod, "MODE_OVERRIDE", mode)
-    monkeypatch.setattr(inv_mod, "_gather_is_cheaper", lambda st: gather)
+    monkeypatch.setattr(inv_mod, "_gather_is_cheaper", lambda st: bool(gather))
+    if gather == "bands":
+        monkeypatch.setattr(inv_mod, "_BAND", 400)            # rows of S⁻¹ per band: 4
+        monkeypatch.setattr(inv_mod, "_GATHER", 200)
     dev = LmmDeviance(des, REML=True, backend="scipy")
     ref = dense_reference(des, _thetas(des)[1], True)
     for th in _thetas(des):
@@ -90,6 +94,8 @@ def test_gradient_by_gathers_or_gemm(mode, gather, monkeypatch):
         a = dev._logdet_gradient_traces(st)
         b = dev._logdet_gradient_pattern(st)
         assert np.max(np.abs(a - b)) <= 1e-10 * np.max(np.abs(b))
+    if gather == "bands":
+        assert dev.factor.st.q2 > 3 * 4 and len(dev.factor.st._splan[1]) > 20
     sol = dev.solve(_thetas(des)[1])
     t = des.reterms[0]
     idx = t.row_offset + np.arange(t.n_levels)

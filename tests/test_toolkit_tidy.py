@@ -8,13 +8,17 @@ half-width z·SE), p-values 1e-3 relative (they
 amplify an SE's relative error by about z², as test_glmer_reference notes; the z statistic they
 come from is held to 2e-5).
 """
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
 
 import lmerpy
+from _reference import REF
 from _toolkit import case_ids, fitted, load_ref, rel_tol
 from lmerpy.errors import ArgumentError
+from lmerpy.warnings import InferenceWarning
 from lmerpy.toolkit import augment, cooks_distance, glance, hatvalues, tidy
 
 CASES = case_ids()
@@ -89,12 +93,39 @@ def test_hatvalues_and_cooks_distance_are_augment_columns():
     assert 2 < hatvalues(fit).sum() < 2 + 36
 
 
-def test_augment_and_hatvalues_refuse_glmms():
-    fit = fitted("cbpp_logit")
-    with pytest.raises(ArgumentError, match="augment.*glmerMod"):
-        augment(fit)
+AUGMENT_GLMM = sorted(p.stem for p in (REF / "toolkit" / "augment").glob("*.json"))
+
+
+@pytest.mark.parametrize("case", AUGMENT_GLMM)
+def test_augment_glmm(case):
+    # broom.mixed's GLMM columns at lme4's (theta, beta) (make_augment_glmm.R) to 1e-8, except
+    # .hat and .cooksd: lme4's hatvalues() uses the factor stored in the fit, made with the
+    # working weights of PIRLS's last iteration (one step before the final mu), where lmerpy
+    # uses those of the final mu. Against R's evaluation of lme4's formula at the final
+    # weights (hat_final_weights) they agree to 1e-8; against lme4's own values to PIRLS's
+    # convergence: .hat 2e-4 relative (seen 7e-5), .cooksd 2e-3 (h/(1-h)^2 amplifies the
+    # leverage's difference about 5-fold at these leverages near 2; seen 9e-4)
+    ref = json.loads((REF / "toolkit" / "augment" / f"{case}.json").read_text())
+    fit = fitted(case)
+    with pytest.warns(InferenceWarning, match="may not make sense for GLMMs"):
+        got = augment(fit)
+    dot = [c for c in ref["names"] if c.startswith(".")]
+    assert [c for c in got.columns if c.startswith(".")] == dot
+
+    def want(values):
+        return np.array([np.nan if v is None else v for v in values], dtype=float)
+
+    for col in dot:
+        rtol = {".hat": 2e-4, ".cooksd": 2e-3}.get(col, 1e-8)
+        np.testing.assert_allclose(got[col].to_numpy(dtype=float), want(ref["columns"][col]),
+                                   rtol=rtol, atol=1e-10, err_msg=col)
+    np.testing.assert_allclose(got[".hat"], want(ref["hat_final_weights"]), rtol=1e-8)
+    np.testing.assert_allclose(got[".cooksd"], want(ref["cooksd_final_weights"]), rtol=1e-7)
+
+
+def test_hatvalues_refuses_glmms():
     with pytest.raises(ArgumentError, match="hatvalues.*glmerMod"):
-        hatvalues(fit)
+        hatvalues(fitted("cbpp_logit"))
 
 
 @pytest.mark.parametrize("kwargs, culprit", [

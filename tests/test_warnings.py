@@ -45,6 +45,7 @@ PARENT = {
     "InferenceWarning": "LmerpyWarning",
     "BootstrapWarning": "InferenceWarning",
     "ProfileWarning": "InferenceWarning",
+    "GroupFitWarning": "LmerpyWarning",
     "LmerpyDeprecationWarning": "LmerpyWarning",
 }
 CATEGORIES = ["LmerpyWarning", *PARENT]
@@ -218,6 +219,12 @@ def c_profile(d):
     profile(_small_slope()).confint()
 
 
+def c_lmlist_failures(d):
+    s = d["sleep"]
+    g = s.assign(f=np.where((s["Subject"].cat.codes < 10) | (s["Days"] < 5), "a", "b"))
+    lmerpy.lmList("Reaction ~ f | Subject", g)
+
+
 def c_deviance_reml(d):
     d["dyestuff"].deviance()
 
@@ -248,6 +255,7 @@ CORPUS = [
     (c_bootstrap_failures, "BootstrapWarning", r"^some bootstrap runs failed \(1/3\)$"),
     (c_bootstrap_extreme, "BootstrapWarning", r"^extreme order statistics used as endpoints$"),
     (c_profile, "ProfileWarning", r"^non-monotonic profile for \.sig02$"),
+    (c_lmlist_failures, "GroupFitWarning", r"^Fitting failed for 10 group\(s\), probably"),
     (c_deviance_reml, "LmerpyDeprecationWarning", r"^deviance\(\) is deprecated for REML fits"),
     (c_glmer_gaussian, "LmerpyDeprecationWarning", r"please call lmer\(\) directly$"),
 ]

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError, FormulaError, LmerpyError
+from ..warnings import DesignWarning, warn
 from ..formula.terms import Call, Name
 from .evaluate import Evaluator
 from .dataframe import as_data_frame
@@ -262,7 +263,7 @@ def build_frame(formula, data: pd.DataFrame, weights=None, offset=None, na_actio
         values = {e: take(v, rows) for e, v in values.items()}
         if response is not None:
             response = take(response, rows)
-    values = {e: _tidy(v) for e, v in values.items()}
+    values = {e: _tidy(e, v) for e, v in values.items()}
     for e, v in values.items():
         if isinstance(v, Numeric):
             _check_finite(v, var_name(e))
@@ -292,10 +293,15 @@ def build_frame(formula, data: pd.DataFrame, weights=None, offset=None, na_actio
                       response_expr=formula.response, offset_terms=offset_terms)
 
 
-def _tidy(v):
-    """R's ``drop.unused.levels``: factors lose levels no kept row uses (logicals keep both)."""
+def _tidy(expr, v):
+    """R's ``drop.unused.levels``: factors lose levels no kept row uses (logicals keep both);
+    a factor with contrasts set by ``C()`` that loses levels loses them, with R's warning."""
     if isinstance(v, Factor) and not v.logical:
-        return drop_unused(v)
+        tidy = drop_unused(v)
+        if v.contrast is not None and len(tidy.levels) < len(v.levels):
+            warn(f"contrasts dropped from factor {var_name(expr)} due to missing levels",
+                 DesignWarning)
+        return tidy
     return v
 
 

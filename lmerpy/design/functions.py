@@ -3,7 +3,8 @@
 Formulas are data, never code: each call node is dispatched through :data:`FUNCTIONS` by name;
 an unknown name is an error. R equivalents: ``log``, ``exp``, ``sqrt``, ``I``, ``scale``,
 ``poly`` (orthogonal as R's, with ``alpha``/``norm2`` kept for ``predict``), ``factor``,
-``as.numeric``, ``offset``, ``cbind``, ``pmin``/``pmax``, ...
+``as.numeric``, ``offset``, ``cbind``, ``pmin``/``pmax``, ``C`` (contrasts set in the formula),
+lme4's ``dummy``, ...
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import numpy as np
 
 from ..errors import DataError, FormulaError
 from ..formula.terms import Call, Constant, Name, Number, UnaryOp
+from .contrasts import CONTRAST_NAMES, Coding
 from .naming import deparse
 from .values import (Factor, Numeric, Temporal, drop_unused, label, relabel, temporal_error,
                      to_factor)
@@ -323,6 +325,85 @@ def _f_pminmax(fn):
     return handler
 
 
+# R's C(): a bare short name, a string or no contr at all (the factor's default) name a contr.*
+# function, stored by name and resolved against the factor's levels when the model matrix is
+# built (columns named by level); a contr.* function itself, or any contr with how.many, is
+# applied at once to 1..k, as R's `contrasts<-` calls value(nlevels(x)) (columns numbered)
+_C_SHORT = {"poly": "contr.poly", "helmert": "contr.helmert", "sum": "contr.sum",
+            "treatment": "contr.treatment", "SAS": "contr.SAS"}
+
+
+def _contrast_function(call, name: str):
+    fn = CONTRAST_NAMES.get(name) if name.startswith("contr.") else None
+    if fn is None:
+        raise FormulaError(f"'{deparse(call)}': unknown contrasts '{name}'; use contr.treatment, "
+                           f"contr.sum, contr.helmert, contr.poly, contr.SAS or their short "
+                           f"names treatment, sum, helmert, poly, SAS")
+    return fn
+
+
+def _f_C(ev, call):
+    a = _bind(call, ["object", "contr", "how.many"])
+    v = ev.variable(a["object"])
+    f = to_factor(v, deparse(a["object"]))
+    if not f.levels:
+        raise FormulaError(f"'{deparse(call)}': object not interpretable as a factor")
+    spec: Any
+    contr = a.get("contr")
+    if contr is None:
+        spec = ("contr.poly" if f.ordered else "contr.treatment", False)
+    elif isinstance(contr, Name) and contr.name in _C_SHORT:
+        spec = (_C_SHORT[contr.name], False)
+    elif isinstance(contr, Name):
+        spec = (contr.name, True)
+    elif isinstance(contr, Constant) and isinstance(contr.value, str):
+        spec = (contr.value, False)
+    else:
+        raise FormulaError(f"'{deparse(call)}': 'contr' must be a contrast function or its "
+                           f"name, e.g. C(f, contr.sum) or C(f, \"contr.helmert\")")
+    name, now = spec
+    fn = _contrast_function(call, name)
+    how_many = int(_literal(ev, a["how.many"])) if "how.many" in a else None
+    contrast: Any = name
+    if now or how_many is not None:
+        try:
+            coding = fn([str(i) for i in range(1, len(f.levels) + 1)])
+        except DataError as e:
+            raise DataError(f"'{deparse(call)}': {e}") from None
+        m, names = coding.matrix, coding.colnames
+        if how_many is not None:
+            if not 1 <= how_many <= m.shape[1]:
+                raise FormulaError(f"'{deparse(call)}': how.many must be between 1 and "
+                                   f"{m.shape[1]} (the factor has {len(f.levels)} levels)")
+            m, names = m[:, :how_many], (names[:how_many] if names is not None else None)
+        contrast = Coding(m, names, "matrix")
+    return Factor(f.codes, list(f.levels), f.ordered, False, contrast)
+
+
+def _f_dummy(ev, call):
+    """lme4's ``dummy(f, levelsToKeep)``: indicator columns of the kept levels (all but the
+    first by default), named by level, for terms such as ``(0 + dummy(f, "B") | g)``."""
+    a = _bind(call, ["f", "levelsToKeep"])
+    f = to_factor(ev.variable(a["f"]), deparse(a["f"]))
+    if "levelsToKeep" in a:
+        keep = _literal(ev, a["levelsToKeep"])
+        keep = [label(x) for x in (keep if isinstance(keep, list) else [keep])]
+    else:
+        keep = list(f.levels[1:])
+    if not any(k in f.levels for k in keep):
+        raise DataError(f"'{deparse(call)}': at least some of the levels in f must also be "
+                        f"present in levelsToKeep (levels: {', '.join(f.levels)})")
+    unknown = [k for k in keep if k not in f.levels]
+    if unknown:
+        raise DataError(f"'{deparse(call)}': all of the levelsToKeep must be levels of f "
+                        f"({', '.join(unknown)} {'is' if len(unknown) == 1 else 'are'} not; "
+                        f"levels: {', '.join(f.levels)})")
+    idx = np.array([f.levels.index(k) for k in keep], dtype=np.int64)
+    out = (f.codes[:, None] == idx[None, :]).astype(float)
+    out[f.codes < 0] = np.nan
+    return Numeric(out, keep)
+
+
 def _f_c(ev, call):
     return _literal(ev, call)
 
@@ -340,4 +421,5 @@ FUNCTIONS: Dict[str, Callable[[Any, Call], Any]] = {
     "relevel": _f_relevel,
     "as.numeric": _f_as_numeric, "as.double": _f_as_numeric, "as.integer": _f_as_numeric,
     "cbind": _f_cbind, "pmin": _f_pminmax(np.fmin), "pmax": _f_pminmax(np.fmax), "c": _f_c,
+    "C": _f_C, "dummy": _f_dummy,
 }

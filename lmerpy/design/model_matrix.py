@@ -120,6 +120,8 @@ def _variable_order(model_terms) -> Dict[Any, int]:
 def _default_coding(f: Factor, name: str, contrasts: Dict[str, Any]) -> Coding:
     if name in contrasts:
         return resolve_contrast(contrasts[name], f.levels, name)
+    if f.contrast is not None and len(f.levels) >= 2:   # set by C() in the formula
+        return resolve_contrast(f.contrast, f.levels, name)
     if len(f.levels) < 2:
         raise DataError(f"contrasts can be applied only to factors with 2 or more levels: "
                         f"'{name}' has {len(f.levels)} level{'s' if len(f.levels) != 1 else ''}"

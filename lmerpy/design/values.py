@@ -44,13 +44,16 @@ class Factor:
     """A factor: ``codes`` (int64, -1 for missing) index ``levels`` (strings, R's order).
 
     ``logical`` marks an R logical (levels always ``FALSE``, ``TRUE``: never dropped);
-    ``ordered`` an ordered factor (``contr.poly`` by default).
+    ``ordered`` an ordered factor (``contr.poly`` by default); ``contrast`` R's
+    ``attr(f, "contrasts")`` as set by ``C()``: a contrast name (resolved against the levels
+    when the model matrix is built) or a fixed matrix (a ``Coding``), ``None`` for the default.
     """
 
     codes: np.ndarray
     levels: List[str]
     ordered: bool = False
     logical: bool = False
+    contrast: Any = None
 
     @property
     def ncol(self) -> int:
@@ -134,7 +137,7 @@ def is_missing(v) -> np.ndarray:
 def take(v, rows):
     """The value restricted to ``rows`` (an index array or boolean mask)."""
     if isinstance(v, Factor):
-        return Factor(v.codes[rows], list(v.levels), v.ordered, v.logical)
+        return Factor(v.codes[rows], list(v.levels), v.ordered, v.logical, v.contrast)
     if isinstance(v, Temporal):
         return Temporal(v.values[rows], v.name, v.dtype, v.fmt)
     return Numeric(v.values[rows], v.colnames, v.integer)
@@ -314,7 +317,10 @@ def relabel(v: Factor, levels: List[str]) -> Factor:
 
 
 def drop_unused(f: Factor) -> Factor:
-    """R's ``droplevels``/``factor(f)``: remove levels no observation uses (logicals keep both)."""
+    """R's ``droplevels``/``factor(f)``: remove levels no observation uses (logicals keep both).
+
+    As R's ``factor()``, a factor that loses levels loses its ``contrast`` too (the model frame
+    warns, :func:`lmerpy.design.frame`)."""
     if f.logical:
         return f
     nl = len(f.levels)

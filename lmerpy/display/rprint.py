@@ -22,13 +22,30 @@ from .rformat import DBL_EPSILON, format_numbers, format_pval, is_na, round_r, z
 from .rtext import cat, strwrap
 
 __all__ = [
-    "print_named_vector", "print_matrix", "print_numeric_matrix", "format_coef_table",
+    "print_vector", "print_named_vector", "print_matrix", "print_numeric_matrix", "format_coef_table",
     "star_symbols", "SIGNIF_LEGEND", "format_anova",
 ]
 
 #: ``attr(symnum(p, ...), "legend")`` with R's UTF-8 curly quotes
 SIGNIF_LEGEND = ("0 \u2018***\u2019 0.001 \u2018**\u2019 0.01 \u2018*\u2019 0.05 \u2018.\u2019 "
                  "0.1 \u2018 \u2019 1")
+
+
+def print_vector(values: Sequence[float], digits: int = 7, width: int = 80) -> str:
+    """R's ``print()`` of an unnamed numeric vector: ``[1] 0.9668680 0.2308798``, the values
+    formatted together and wrapped at ``width`` with the index of each line's first value."""
+    enc = format_numbers(list(values), digits=digits)
+    n = len(enc)
+    if n == 0:
+        return "numeric(0)"
+    w = max(len(s) for s in enc)
+    labw = len(f"[{n}]")
+    per_line = max(1, (width - labw) // (w + 1))
+    lines = []
+    for start in range(0, n, per_line):
+        cells = "".join(" " + enc[k].rjust(w) for k in range(start, min(start + per_line, n)))
+        lines.append(f"[{start + 1}]".rjust(labw) + cells)
+    return "\n".join(lines)
 
 
 def print_named_vector(values: Sequence, names: Sequence[str], digits: int = 7,

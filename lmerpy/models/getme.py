@@ -8,7 +8,7 @@ it in ``reTrms``) and ``reCovs`` (the terms' covariance structures).
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Sequence, Union
+from typing import TYPE_CHECKING, Any, Dict, Sequence, Union
 
 import numpy as np
 import pandas as pd
@@ -34,6 +34,20 @@ def _devcomp(fit):
     return {"cmp": cmp, "dims": dims}
 
 
+def _tlist(fit) -> Dict[str, np.ndarray]:
+    """lme4's ``getME(fit, "Tlist")``: each term's relative covariance factor Λᵢ (k × k, lower
+    triangular, the same for every level), named by the grouping factor (repeated names kept
+    apart as term order, as the list's names repeat in R)."""
+    des = fit.design
+    layout = des.layout
+    theta = np.asarray(fit.theta, dtype=float)
+    out: Dict[str, np.ndarray] = {}
+    for i, (cov, name) in enumerate(zip(layout.covariances, des.cnms)):
+        key = name if name not in out else f"{name}.{i}"
+        out[key] = cov.lambda_from_theta(theta[layout.theta_slice(i)])
+    return out
+
+
 def _getters():
     d = lambda f: f.design  # noqa: E731
     return {
@@ -51,6 +65,7 @@ def _getters():
         "Lambdat": lambda f: d(f).lambdat_at(f.theta),
         "Lambda": lambda f: d(f).lambdat_at(f.theta).T.tocsc(),
         "Lind": lambda f: np.asarray(d(f).Lind),
+        "Tlist": _tlist,
         "A": lambda f: (d(f).lambdat_at(f.theta) @ d(f).Zt).tocsc(),
         "RX": lambda f: np.asarray(f._sol.RX),
         "RZX": lambda f: np.asarray(f._sol.RZX),

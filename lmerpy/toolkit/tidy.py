@@ -165,17 +165,73 @@ def glance(fit: Any) -> pd.DataFrame:
     return pd.DataFrame([row])
 
 
+def _glmm_leverages(fit: MixedModel, w_work: np.ndarray, w_prior: np.ndarray) -> np.ndarray:
+    """lme4 1.1-31's ``hatvalues`` of a GLMM: vᵢ'M⁻¹vᵢ with M the penalised system at the
+    PIRLS working weights (its L, RZX and RX) and vᵢ = √(prior weightᵢ)·[ΛZᵢ; Xᵢ] (lme4
+    scales by the prior weights, hence its warning that the values "may not make sense")."""
+    import scipy.sparse as sp
+    import scipy.sparse.linalg as spla
+    Zt = sp.csc_matrix(fit.getME("Zt"))
+    Lt = sp.csc_matrix(fit.getME("Lambdat"))
+    X = np.asarray(fit.getME("X"), dtype=float)
+    A = sp.hstack([sp.csr_matrix((Lt @ Zt).T), sp.csr_matrix(X)], format="csr")
+    q = Zt.shape[0]
+    M = (A.T @ sp.diags(w_work) @ A).tocsc() + sp.diags(
+        np.r_[np.ones(q), np.zeros(X.shape[1])], format="csc")
+    lu = spla.splu(M.tocsc())
+    V = sp.diags(np.sqrt(w_prior)) @ A
+    out = np.empty(A.shape[0])
+    for start in range(0, A.shape[0], 1024):
+        rows = V[start:start + 1024].toarray()
+        out[start:start + 1024] = np.einsum("ij,ji->i", rows, lu.solve(rows.T))
+    return out
+
+
+def _augment_glmm(fit: MixedModel, frame: pd.DataFrame) -> pd.DataFrame:
+    from ..warnings import InferenceWarning, warn
+    fam = getattr(fit, "family")
+    mu = np.asarray(fit.getME("mu"), dtype=float)
+    y = np.asarray(fit.getME("y"), dtype=float)
+    prior = np.asarray(fit.getME("weights"), dtype=float)
+    off = np.asarray(fit.getME("offset"), dtype=float)
+    eta = np.asarray(fam.linkfun(mu), dtype=float)
+    var = np.asarray(fam.variance(mu), dtype=float)
+    w_work = prior * np.asarray(fam.mu_eta(eta), dtype=float) ** 2 / var
+    warn("the hat matrix may not make sense for GLMMs", InferenceWarning)
+    hat = _glmm_leverages(fit, w_work, prior)
+    pearson = (y - mu) * np.sqrt(prior / var)
+    p = int(np.linalg.matrix_rank(np.asarray(fit.getME("X"), dtype=float)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cooks = (pearson / (1 - hat)) ** 2 * hat / (float(fit.sigma()) ** 2 * p)
+    cooks[np.isinf(cooks)] = np.nan
+    frame[".fitted"] = eta
+    frame[".resid"] = np.asarray(fit.residuals(type="deviance"), dtype=float)
+    frame[".hat"] = hat
+    frame[".cooksd"] = cooks
+    frame[".fixed"] = np.asarray(fit.getME("X"), dtype=float) @ fit.fixef().to_numpy() + off
+    frame[".mu"] = mu
+    frame[".offset"] = off
+    frame[".sqrtXwt"] = np.sqrt(w_work)
+    frame[".sqrtrwt"] = np.sqrt(prior / var)
+    frame[".weights"] = prior
+    frame[".wtres"] = pearson
+    frame[".eta"] = eta
+    return frame
+
+
 def augment(fit: MixedModel) -> pd.DataFrame:
-    """R: ``broom.mixed::augment(fit)`` for a linear mixed model: the model frame plus
+    """R: ``broom.mixed::augment(fit)``: the model frame plus
     ``.fitted``, ``.resid``, ``.hat``, ``.cooksd``, ``.fixed`` (population-level prediction),
     ``.mu``, ``.offset``, ``.sqrtXwt``, ``.sqrtrwt``, ``.weights``, ``.wtres``.
 
-    GLMMs are not supported yet (broom.mixed's GLMM columns mix the link and response scales
-    and lme4 warns that its hat matrix "may not make sense for GLMMs")."""
-    if _is_glmm(fit):
-        raise ArgumentError("augment: only linear mixed models (lmer fits) are supported; "
-                            f"got a {getattr(fit, 'r_class', type(fit).__name__)} fit")
+    For a GLMM, as broom.mixed: ``.fitted`` and ``.eta`` are the linear predictor, ``.mu``
+    the conditional mean, ``.resid`` the deviance residuals, ``.wtres`` the Pearson ones,
+    ``.sqrtXwt``/``.sqrtrwt`` the square roots of the working and the prior weights over the
+    variance, and ``.hat``/``.cooksd`` lme4's (with its warning that the hat matrix "may not
+    make sense for GLMMs")."""
     frame = fit.design.fr.copy()
+    if _is_glmm(fit):
+        return _augment_glmm(fit, frame)
     idx = frame.index
     fitted = np.asarray(fit.fitted(), dtype=float)
     resid = np.asarray(fit.residuals(), dtype=float)

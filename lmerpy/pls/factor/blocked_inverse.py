@@ -162,13 +162,7 @@ def _ftsf_blocks(fac, Sinv):
     full = _symmetrize(Sinv)
     W = np.empty((nl, p1, p1))
     if _gather_is_cheaper(st):                          # S⁻¹'s blocks at each level's slots
-        Fl, T = _sinv_f_gather(fac, full)
-        lev = st.slot_lev[st.lev_order]
-        for a in range(p1):
-            for b in range(a, p1):
-                W[:, a, b] = W[:, b, a] = np.bincount(lev, weights=Fl[:, a] * T[:, b],
-                                                      minlength=nl)
-        return W
+        return _ftsf_gather(fac, full)
     for g0, g1, Fc in fac.F_chunks():
         ng = g1 - g0
         Y = blas.dgemm(1.0, full, Fc)                   # S⁻¹F (q2 × ng·p1)
@@ -183,6 +177,9 @@ def _ftsf_blocks(fac, Sinv):
 
 #: S⁻¹ entries gathered at once (per batch of levels with the same number of slots)
 _GATHER = 2_000_000
+#: doubles of S⁻¹ in one band of rows: a gather stays inside the last-level cache (a random
+#: read from a 72 MB S⁻¹ costs ~28 ns, from an 8 MB band ~2 ns)
+_BAND = 1_000_000
 #: seconds per gathered S⁻¹ entry, and per BLAS flop (the choice between the two)
 _T_GATHER, _T_FLOP = 1e-8, 2.5e-11
 
@@ -192,36 +189,133 @@ def _gather_is_cheaper(st):
     return _T_GATHER * float(np.dot(k, k)) < _T_FLOP * 2.0 * st.q2 * st.q2 * st.q1
 
 
-def _level_groups(st):
-    """Levels grouped by their number of slots k: [(k, first level-order place of each)]."""
-    if "_groups" not in st.__dict__:
-        k = np.diff(st.lev_ptr)
-        order = np.argsort(k, kind="stable")
-        ks = k[order]
-        cut = np.flatnonzero(np.diff(ks)) + 1
-        st._groups = [(int(ks[a]), st.lev_ptr[order[a:b]])
-                      for a, b in zip(np.r_[0, cut], np.r_[cut, len(ks)]) if ks[a] > 0]
-        st._rows_lev = st.slot_row[st.lev_order].astype(np.int64)
-    return st._groups
+def _gather_plan(st):
+    """The gather's batches, built once: for each band of S⁻¹'s rows and each group of levels
+    with the same number of slots k, the levels sorted by their number of slots c in the band,
+    cut in batches; each batch as (level-order places of its levels' first slots (nb,),
+    offsets of their first slot in the band (nb,), c (nb,), k, the batch's largest c)."""
+    if "_gplan" in st.__dict__:
+        return st._gplan
+    q2, nl = st.q2, st.nl
+    rows = st.slot_row[st.lev_order].astype(np.int64)             # level order
+    kk = np.diff(st.lev_ptr)
+    lev = np.repeat(np.arange(nl), kk)
+    bh = max(1, min(q2, _BAND // max(q2, 1)))                     # rows per band
+    nb = -(-q2 // bh)
+    band = rows // bh
+    cnt = np.bincount(lev * nb + band, minlength=nl * nb).reshape(nl, nb)
+    off = np.cumsum(cnt, axis=1) - cnt                            # first slot in the band
+    starts = st.lev_ptr[:-1]
+    plan = []
+    for b in range(nb):
+        for k in np.unique(kk[kk > 0]):
+            g = np.flatnonzero((kk == k) & (cnt[:, b] > 0))
+            if not g.size:
+                continue
+            g = g[np.argsort(cnt[g, b], kind="stable")]
+            c = cnt[g, b]
+            i, n = 0, g.size
+            while i < n:                     # batches of at most _GATHER padded entries
+                j = min(n, i + max(1, _GATHER // (int(c[i]) * int(k))))
+                while j - i > 1 and (j - i) * int(c[j - 1]) * int(k) > _GATHER:
+                    j = i + max(1, _GATHER // (int(c[j - 1]) * int(k)))
+                plan.append((starts[g[i:j]], off[g[i:j], b], c[i:j], int(k), int(c[j - 1])))
+                i = j
+    st._gplan = (rows, plan)
+    return st._gplan
 
 
 def _sinv_f_gather(fac, full):
-    """(F, T = S⁻¹F) at the slots in level order (ns × p₁): T_g = S⁻¹[R_g, R_g] F_g over each
-    level's slot rows R_g (S⁻¹ whole, symmetric)."""
+    """(F, T = S⁻¹F) at the slots in level order (ns × p₁): T_s = S⁻¹[r_s, R_g] F_g over the
+    slot rows R_g of each slot's level g (S⁻¹ whole, symmetric). Slots are taken by bands of
+    S⁻¹'s rows, so that the gathered entries of one batch lie in one cache-sized band."""
     st = fac.st
-    groups = _level_groups(st)
-    rows = st._rows_lev
+    rows, plan = _gather_plan(st)
     q2 = st.q2
-    flat = full.reshape(-1)
+    flat = full.reshape(-1, order="F")           # symmetric: column r_s holds row r_s
     Fl = fac._Fv if st.v_order is not None else fac.Fs[st.lev_order]
     T = np.empty_like(Fl)
-    for k, starts in groups:
-        b = max(1, _GATHER // (k * k))
-        for i in range(0, starts.shape[0], b):
-            s0 = starts[i:i + b]
-            idx = (s0[:, None] + np.arange(k)).ravel()          # level-order places
-            R = rows[idx].reshape(-1, k)
-            pos = (R * q2)[:, :, None] + R[:, None, :]           # (nb, k, k)
-            sub = flat.take(pos)
-            T[idx] = np.matmul(sub, Fl[idx].reshape(-1, k, Fl.shape[1])).reshape(-1, Fl.shape[1])
+    for s0, o, c, k, cm in plan:
+        ar = np.arange(k)
+        allp = s0[:, None] + ar                                   # (nb, k) level-order places
+        R = rows[allp]
+        mine = (s0 + o)[:, None] + np.arange(cm)                  # the band's slots, padded
+        valid = np.arange(cm)[None, :] < c[:, None]
+        mine = np.where(valid, mine, (s0 + o)[:, None])
+        pos = (rows[mine] * q2)[:, :, None] + R[:, None, :]       # (nb, cm, k)
+        sub = flat.take(pos)
+        out = np.matmul(sub, Fl[allp])                            # (nb, cm, p1)
+        T[mine[valid]] = out[valid]
     return Fl, T
+
+
+def _sym_plan(st):
+    """The batches of :func:`_ftsf_gather`, built once: for each band of S⁻¹'s rows, the
+    levels with slots in it sorted by the number of their slots up to the band's end, cut in
+    batches; each as (levels (nb,), level-order places of their first slots, offsets of their
+    first slot in the band, their slots in the band, the batch's largest of those, the
+    batch's largest number of slots up to the band's end)."""
+    if "_splan" in st.__dict__:
+        return st._splan
+    q2, nl = st.q2, st.nl
+    rows = st.slot_row[st.lev_order].astype(np.int64)             # level order
+    kk = np.diff(st.lev_ptr)
+    lev = np.repeat(np.arange(nl), kk)
+    bh = max(1, min(q2, _BAND // max(q2, 1)))                     # rows per band
+    nb = -(-q2 // bh)
+    cnt = np.bincount(lev * nb + rows // bh, minlength=nl * nb).reshape(nl, nb)
+    off = np.cumsum(cnt, axis=1) - cnt                            # first slot in the band
+    starts = st.lev_ptr[:-1]
+    plan = []
+    for b in range(nb):
+        g = np.flatnonzero(cnt[:, b] > 0)
+        c, pre = cnt[g, b], off[g, b] + cnt[g, b]
+        order = np.lexsort((pre, c))                 # by c, then by slots up to the band's end
+        g, c, pre = g[order], c[order], pre[order]
+        cut = np.flatnonzero(np.diff(c)) + 1
+        for a, e in zip(np.r_[0, cut], np.r_[cut, g.size]):     # one c per batch
+            cm = int(c[a])
+            i = a
+            while i < e:                    # batches of at most _GATHER padded entries
+                j = min(e, i + max(1, _GATHER // (cm * int(pre[min(e - 1, i + 63)]))))
+                while j - i > 1 and (j - i) * cm * int(pre[j - 1]) > _GATHER:
+                    j = i + max(1, (j - i) // 2)
+                sel = g[i:j]
+                plan.append((sel, starts[sel], off[sel, b], c[i:j], cm, int(pre[j - 1])))
+                i = j
+    st._splan = (rows, plan)
+    return st._splan
+
+
+def _ftsf_gather(fac, full):
+    """F_g'S⁻¹F_g (nl, p₁, p₁) from S⁻¹'s entries at each level's pairs of slots, the lower
+    ones only (S⁻¹ symmetric): by bands of S⁻¹'s rows, each slot s of the band paired with
+    its level's slots up to the band's end — those before the band count twice (their mirror
+    images are never gathered), those inside it once (the band's square is symmetric)."""
+    st = fac.st
+    rows, plan = _sym_plan(st)
+    q2 = st.q2
+    flat = full.reshape(-1, order="F")           # symmetric: column r_s holds row r_s
+    Fl = fac._Fv if st.v_order is not None else fac.Fs[st.lev_order]
+    p1 = Fl.shape[1]
+    W = np.zeros((st.nl, p1, p1))
+    for lev, s0, o, c, cm, pm in plan:
+        ji = np.arange(cm)[None, :]
+        vb = ji < c[:, None]                                      # the band's slots
+        mine = np.where(vb, (s0 + o)[:, None] + ji, s0[:, None])
+        jp = np.arange(pm)[None, :]
+        vp = jp < (o + c)[:, None]                                # slots up to the band's end
+        pref = np.where(vp, s0[:, None] + jp, s0[:, None])
+        pos = (rows[mine] * q2)[:, :, None] + rows[pref][:, None, :]    # (nb, cm, pm)
+        sub = flat.take(pos)
+        Fp = Fl.take(pref, axis=0)                                # (nb, pm, p1)
+        before = jp < o[:, None]
+        G = np.empty(pref.shape + (2 * p1,))
+        np.multiply(Fp, before[:, :, None], out=G[:, :, :p1])
+        np.multiply(Fp, (vp & ~before)[:, :, None], out=G[:, :, p1:])
+        Y = np.matmul(sub, G)                                     # (nb, cm, 2 p1)
+        Fb = Fl.take(mine, axis=0) * vb[:, :, None]
+        FbT = Fb.transpose(0, 2, 1)
+        B = np.matmul(FbT, Y[:, :, :p1])
+        W[lev] += B + B.transpose(0, 2, 1) + np.matmul(FbT, Y[:, :, p1:])
+    return W

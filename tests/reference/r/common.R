@@ -142,6 +142,18 @@ table_json <- function(tab) {
   out
 }
 
+## A data frame as plain columns (factors as strings, numbers with NA/Inf -> null), with its
+## names: the tables of the toolkit goldens (emmeans, broom.mixed, performance).
+frame_columns <- function(df) {
+  df <- as.data.frame(df, stringsAsFactors = FALSE)
+  out <- lapply(df, function(col) {
+    if (is.factor(col)) col <- as.character(col)
+    if (is.numeric(col)) return(num_or_null(col))
+    I(as.list(ifelse(is.na(col), NA, col)))
+  })
+  list(names = I(names(df)), columns = out)
+}
+
 ## What print(x) shows at width 80, as one string.
 printed <- function(x) {
   old <- options(width = 80)

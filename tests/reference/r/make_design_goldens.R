@@ -138,6 +138,21 @@ design_case("ctr_user_matrix", S, "y ~ d + (1|g)",
 design_case("ctr_sum_interaction", S, "y ~ f * h + (1|g)", "contr.sum with an interaction",
             contrasts = "contr.sum")
 design_case("col_logical", S, "y ~ lg + (1|g)", "logical column -> lgTRUE")
+design_case("fun_C_function", S, "y ~ C(f, contr.sum) + x + (1|g)",
+            "C() with a contrast function: the matrix is fixed at once (numbered columns)")
+design_case("fun_C_string", S, "y ~ C(d, \"contr.helmert\") + (1|g)",
+            "C() with a contrast name as a string")
+design_case("fun_C_short", S, "y ~ C(f, sum) * h + (1|g)",
+            "C() with R's short name (sum -> contr.sum), in an interaction")
+design_case("fun_C_default", S, "y ~ C(f) + C(o) + (1|g)",
+            "C() without contr: the factor's default (treatment; poly when ordered)")
+design_case("fun_C_how_many", S, "y ~ C(d, contr.treatment, 1) + (1|g)",
+            "C() with how.many: the first column of the contrast matrix")
+design_case("fun_dummy_keep", S, "y ~ f + (0 + dummy(f, \"b\") | g)",
+            "lme4's dummy(f, levelsToKeep) as a random-effects term")
+design_case("fun_dummy_default", S, "y ~ x + (0 + dummy(f) | g)",
+            "lme4's dummy(f): every level but the first")
+
 design_case("col_character", S, "y ~ ch + (1|g)",
             "character column -> factor with sorted levels (blue baseline)")
 design_case("col_unused_level", S, "y ~ u + (1|g)", "unused factor level zz is dropped from X")

@@ -9,16 +9,6 @@ suppressPackageStartupMessages(library(emmeans))
 OUT <- file.path(REF_DIR, "toolkit", "emmeans")
 emm_options(msg.interaction = FALSE)
 
-columns <- function(df) {
-  df <- as.data.frame(df, stringsAsFactors = FALSE)
-  out <- lapply(df, function(col) {
-    if (is.factor(col)) col <- as.character(col)
-    if (is.numeric(col)) return(num_or_null(col))
-    I(as.list(ifelse(is.na(col), NA, col)))
-  })
-  list(names = I(names(df)), columns = out)
-}
-text_of <- function(x) paste(capture.output(print(x)), collapse = "\n")
 
 case <- function(id, formula, data, specs, by = NULL, mode = "kenward-roger") {
   df <- load_data(data)
@@ -26,11 +16,11 @@ case <- function(id, formula, data, specs, by = NULL, mode = "kenward-roger") {
   em <- emmeans(fit, specs, by = by, lmer.df = mode)
   out <- list(id = id, formula = formula, data = data, specs = I(specs), by = by,
               lmer_df = mode, theta = arr(getME(fit, "theta")),
-              emmeans = columns(summary(em)), emmeans_text = text_of(em))
+              emmeans = frame_columns(summary(em)), emmeans_text = printed(em))
   for (adj in c("tukey", "none", "bonferroni")) {
     pr <- pairs(em, adjust = adj)
-    out[[paste0("pairs_", adj)]] <- columns(summary(pr))
-    out[[paste0("pairs_", adj, "_text")]] <- text_of(pr)
+    out[[paste0("pairs_", adj)]] <- frame_columns(summary(pr))
+    out[[paste0("pairs_", adj, "_text")]] <- printed(pr)
   }
   write_case(out, OUT, id)
 }
@@ -53,12 +43,12 @@ glmm_case <- function(id, formula, data, family, specs) {
   out <- list(id = id, formula = formula, data = data, family = family()$family,
               link = family()$link, specs = I(specs), by = NULL, lmer_df = "asymptotic",
               theta = arr(getME(fit, "theta")), fixef = arr(fixef(fit)),
-              emmeans = columns(summary(em)), emmeans_text = text_of(em),
-              emmeans_response = columns(summary(emr)), emmeans_response_text = text_of(emr))
+              emmeans = frame_columns(summary(em)), emmeans_text = printed(em),
+              emmeans_response = frame_columns(summary(emr)), emmeans_response_text = printed(emr))
   for (adj in c("tukey", "none", "bonferroni")) {
     pr <- pairs(em, adjust = adj)
-    out[[paste0("pairs_", adj)]] <- columns(summary(pr))
-    out[[paste0("pairs_", adj, "_text")]] <- text_of(pr)
+    out[[paste0("pairs_", adj)]] <- frame_columns(summary(pr))
+    out[[paste0("pairs_", adj, "_text")]] <- printed(pr)
   }
   write_case(out, OUT, id)
 }

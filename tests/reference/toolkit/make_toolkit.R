@@ -15,15 +15,6 @@ suppressPackageStartupMessages({
 OUT <- file.path(REF_DIR, "toolkit")
 
 ## a data frame as plain columns (NA -> null; factors as strings)
-columns <- function(df) {
-  df <- as.data.frame(df, stringsAsFactors = FALSE)
-  out <- lapply(df, function(col) {
-    if (is.factor(col)) col <- as.character(col)
-    if (is.numeric(col)) return(num_or_null(col))
-    I(as.list(ifelse(is.na(col), NA, col)))
-  })
-  list(names = I(names(df)), columns = out)
-}
 
 quiet <- function(expr) suppressWarnings(suppressMessages(expr))
 
@@ -55,21 +46,21 @@ case <- function(id, fn, formula, data, family = NULL, link = NULL, REML = TRUE,
     icc = if (is.list(ic)) list(adjusted = num_or_null(ic$ICC_adjusted),
                                 unadjusted = num_or_null(ic$ICC_unadjusted)) else
                            list(adjusted = num_or_null(NA), unadjusted = num_or_null(NA)),
-    icc_by_group = if (is.data.frame(icg)) columns(icg) else NULL,
-    tidy = columns(tidy(fit)),
-    tidy_fixed_ci = columns(tidy(fit, effects = "fixed", conf.int = TRUE)),
-    tidy_fixed_ci90 = columns(tidy(fit, effects = "fixed", conf.int = TRUE, conf.level = 0.9)),
-    tidy_ran_pars = columns(tidy(fit, effects = "ran_pars")),
-    tidy_ran_pars_vcov = columns(tidy(fit, effects = "ran_pars", scales = "vcov")),
-    tidy_ran_vals = columns(tidy(fit, effects = "ran_vals", conf.int = TRUE)),
-    glance = columns(glance(fit)),
+    icc_by_group = if (is.data.frame(icg)) frame_columns(icg) else NULL,
+    tidy = frame_columns(tidy(fit)),
+    tidy_fixed_ci = frame_columns(tidy(fit, effects = "fixed", conf.int = TRUE)),
+    tidy_fixed_ci90 = frame_columns(tidy(fit, effects = "fixed", conf.int = TRUE, conf.level = 0.9)),
+    tidy_ran_pars = frame_columns(tidy(fit, effects = "ran_pars")),
+    tidy_ran_pars_vcov = frame_columns(tidy(fit, effects = "ran_pars", scales = "vcov")),
+    tidy_ran_vals = frame_columns(tidy(fit, effects = "ran_vals", conf.int = TRUE)),
+    glance = frame_columns(glance(fit)),
     logLik = as.numeric(logLik(fit)), df = attr(logLik(fit), "df"), nobs = nobs(fit),
     AIC = AIC(fit), BIC = BIC(fit)
   )
   if (augment) {
     a <- as.data.frame(quiet(augment(fit)))
     keep <- grep("^\\.", names(a), value = TRUE)
-    out$augment <- columns(a[, keep])
+    out$augment <- frame_columns(a[, keep])
   }
   write_case(out, OUT, id)
   invisible(fit)
@@ -106,6 +97,6 @@ write_case(list(
   formulas = I(c("Reaction ~ Days + (1 | Subject)", "Reaction ~ Days + (Days | Subject)",
                  "Reaction ~ Days + (1 | Subject) + (0 + Days | Subject)")),
   data = "sleepstudy",
-  AIC = c(list(rownames = I(rownames(tab_aic))), columns(tab_aic)),
-  BIC = c(list(rownames = I(rownames(tab_bic))), columns(tab_bic))
+  AIC = c(list(rownames = I(rownames(tab_aic))), frame_columns(tab_aic)),
+  BIC = c(list(rownames = I(rownames(tab_bic))), frame_columns(tab_bic))
 ), OUT, "aic_bic_tables")
