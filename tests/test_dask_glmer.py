@@ -242,3 +242,70 @@ def test_unsupported_family_and_nagq_refused(client):
         lmerpy.glmer("cnt + 1 ~ x + (1 | g1)", ddf, family="Gamma")
     with pytest.raises(ArgumentError, match="nAGQ = 5"):
         lmerpy.glmer("y ~ x + (1 | g1)", ddf, family="binomial", nAGQ=5)
+
+
+def _case(i, kind):
+    """Small binary partitions with the partition-level bad-input cases."""
+    df = binary(i, n=800)[["y", "x", "g1", "g2"]]
+    if kind == "extra_level" and i == 1:
+        df.loc[df.index[:60], "g1"] = "only_here"         # a level of partition 1 only
+    if kind == "int_float":
+        df["x"] = np.round(df["x"] * 4).astype(int if i % 2 == 0 else float)
+    if kind == "categories":                              # each partition its own categories
+        df["g1"] = pd.Categorical(df["g1"])
+    if kind == "empty" and i == 1:
+        df = df.iloc[:0]
+    if kind == "all_missing" and i == 2:
+        df["x"] = np.nan
+    return df
+
+
+@pytest.mark.parametrize("kind", ["extra_level", "int_float", "categories", "empty",
+                                  "all_missing"])
+def test_partition_cases_equal_in_memory(client, kind):
+    # nAGQ = 0 keeps the passes few; the design pass, which meets the cases, is the same
+    fit, ref = _both("y ~ x + (1 | g1)", parts=4, gen=lambda i: _case(i, kind),
+                     family="binomial", nAGQ=0)
+    assert_same_fit(fit, ref)
+    assert list(fit.ranef()["g1"].index) == list(ref.ranef()["g1"].index)
+    if kind == "all_missing":
+        assert fit.design.n_dropped == ref.design.n_dropped == 800
+    if kind == "extra_level":
+        assert "only_here" in fit.ranef()["g1"].index
+
+
+def test_dtype_drift_names_column_and_partitions(client):
+    def drift(i):
+        df = _case(i, "plain")
+        if i == 2:
+            df["x"] = df["x"].astype(str)
+        return df
+
+    with pytest.raises(DataError, match=r"column 'x' changes type across partitions: numeric "
+                                        r"\(float64\) in partition 0 but factor .* partition 2"):
+        lmerpy.glmer("y ~ x + (1 | g1)", dd.from_map(drift, list(range(3))), family="binomial")
+
+
+def test_simulate_is_lazy(client):
+    fit, ref = _both("cbind(succ, fail) ~ x + (1 | g1)", parts=2, family="binomial", nAGQ=0)
+    sim = fit.simulate(nsim=2, seed=4)
+    assert isinstance(sim, dd.DataFrame) and sim.npartitions == 2
+    Y = sim.compute()
+    assert list(Y.columns) == ["sim_1.succ", "sim_1.fail", "sim_2.succ", "sim_2.fail"]
+    size = pd.concat([binary(i) for i in range(2)], ignore_index=True)["size"].to_numpy()
+    np.testing.assert_array_equal(Y["sim_1.succ"] + Y["sim_1.fail"], size)
+    # conditioned on the modes: the simulated proportions average the fitted ones
+    Yu = fit.simulate(nsim=1, seed=5, use_u=True).compute()
+    assert abs((Yu["sim_1.succ"] / size).mean() - ref.fitted().mean()) < 0.01
+    with pytest.raises(lmerpy.LmerpyError, match="bootMer of a GLMM on a Dask DataFrame"):
+        lmerpy.bootMer(fit, lambda m: m.fixef(), nsim=2, progress=False)
+
+
+@pytest.mark.slow
+def test_profile_runs_distributed_passes(client):
+    """The GLMM profile evaluates the Laplace deviance on the cluster (PIRLS passes)."""
+    fit, ref = _both("y ~ x + (1 | g1)", parts=2, family="binomial")
+    n0 = fit.devfun.passes
+    a, b = (m.confint(parm="x", method="profile") for m in (fit, ref))
+    assert fit.devfun.passes > n0
+    np.testing.assert_allclose(a.to_numpy(), b.to_numpy(), rtol=1e-7)

@@ -37,9 +37,16 @@ response on its worker, then one pass per PIRLS iteration, whose q-level algebra
 client (:mod:`lmerpy.pls.glmm.reduced`). Every pass is logged with its time on the fit
 (``fit.dask_log``, :func:`print_passes`) and counted by a progress bar (:mod:`.passes`).
 
-Not here yet (later steps of issue 15): n-long results as lazy Dask objects
-(``fitted``/``residuals``/``predict`` raise :class:`~lmerpy.errors.DataNotHereError`), data-
-dependent transforms (``poly``, ``scale``), profile/bootstrap.
+After the fit: ``fitted``/``residuals``/``predict`` (also on a Dask ``newdata``) and
+``simulate`` are lazy Dask objects (:mod:`.lazy`, :mod:`.simulate`); ``summary`` (also
+lmerTest's Satterthwaite), ``anova`` (LRTs with ML refits from the reduced blocks; types I/II
+from the reduced X'X, type III without factors), Wald and profile intervals need no pass for
+an LMM (a GLMM's profile runs PIRLS passes); an LMM's ``bootMer`` costs one pass per
+:data:`.simulate.BATCH` simulations, its refits run on the client.
+
+Not here yet: data-dependent transforms (``poly``, ``scale``), ``na_action="exclude"``,
+type III hypotheses with factors and Kenward-Roger (they need the model matrix), a GLMM's
+bootstrap.
 
 Dask is imported only when a fit on a Dask DataFrame is asked for (``pip install
 lmerpy[dask]``); ``import lmerpy`` never imports it.
@@ -47,7 +54,8 @@ lmerpy[dask]``); ``import lmerpy`` never imports it.
 from __future__ import annotations
 
 __all__ = ["glmer_dask", "is_dask_dataframe", "lmer_dask", "lazy_fitted", "lazy_residuals",
-           "lazy_predict", "on_cluster", "pass_summary", "print_passes"]
+           "lazy_predict", "lazy_simulate", "bootstrap_responses", "on_cluster",
+           "pass_summary", "print_passes"]
 
 
 def is_dask_dataframe(data) -> bool:
@@ -105,3 +113,16 @@ def lazy_predict(fit, newdata=None, re_form=None, allow_new_levels=False, type="
     from .lazy import predict
     return predict(fit, newdata=newdata, re_form=re_form, allow_new_levels=allow_new_levels,
                    type=type)
+
+
+def lazy_simulate(fit, nsim=1, seed=None, use_u=False, re_form=None):
+    """``fit.simulate(...)`` of a fit on a Dask DataFrame, lazily (see :mod:`.simulate`)."""
+    from .simulate import simulate
+    return simulate(fit, nsim=nsim, seed=seed, use_u=use_u, re_form=re_form)
+
+
+def bootstrap_responses(fit, nsim, seed, use_u=False, re_form=None, progress=None):
+    """``bootMer``'s simulated responses of an LMM on a Dask DataFrame, reduced on the
+    cluster (see :func:`.simulate.bootstrap_responses`)."""
+    from .simulate import bootstrap_responses as run
+    return run(fit, nsim, seed, use_u=use_u, re_form=re_form, progress=progress)

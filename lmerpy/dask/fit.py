@@ -107,9 +107,10 @@ def lmer_dask(formula, data, REML=True, weights=None, offset=None, contrasts=Non
 
     The result is a :class:`~lmerpy.models.LinearMixedModel`: ``summary()`` (without the
     scaled-residual quantiles, which need the data), ``fixef``, ``ranef``, ``VarCorr``,
-    ``vcov``, ``sigma``, ``logLik``, ``AIC``/``BIC``, Wald ``confint`` work from the reduced
-    blocks; n-long results (``fitted``, ``residuals``, ``predict`` without ``newdata``,
-    ``model_matrix``) raise :class:`~lmerpy.errors.DataNotHereError`.
+    ``vcov``, ``sigma``, ``logLik``, ``AIC``/``BIC``, ``anova``, Wald and profile ``confint``
+    work from the reduced blocks; ``fitted``, ``residuals``, ``predict`` and ``simulate`` are
+    lazy Dask objects; ``bootMer`` simulates and reduces on the cluster (one pass per batch);
+    ``model_matrix`` raises :class:`~lmerpy.errors.DataNotHereError`.
     """
     from ..design.lformula import as_formula
     REML = LOGICAL("REML", REML, "lmer")
@@ -179,7 +180,7 @@ def _lmer_passes(f, data, REML, weights, offset, contrasts, na_action, control, 
         red = recenter(red, c)
     _check_weight_scale(red["w_max"])
     design = ReducedDesign(template, n, keep, dropped, red["n_dropped"], red["col_max"],
-                           messages)
+                           messages, XtX=red["XtX"])
     products = ReducedProducts(red["ZtWZ"], red["ZtWX"][:, keep],
                                red["XtWX"][np.ix_(keep, keep)], red["ZtWe"], red["XtWe"][keep],
                                red["eWe"], red["shift"][keep], n)

@@ -417,7 +417,7 @@ def _glmer_passes(f, data, fam, nAGQ, weights, offset, contrasts, na_action, ctl
         dropped = [template.X_colnames[i] for i in range(p_full) if i not in kept]
         parts = runner.map(_subset, parts, keep)
     design = ReducedDesign(template, summ["n"], keep, dropped, summ["n_dropped"],
-                           summ["col_max"], messages)
+                           summ["col_max"], messages, XtX=summ["XtX"])
     source = DaskSource(runner, parts, log)
     devfun = ReducedGlmmDeviance(design, fam, source, summ["pattern"], int(keep.size),
                                  nAGQ=0 if ctl.nAGQ0initStep else 1, tolPwrss=ctl.tolPwrss,

@@ -14,7 +14,7 @@ import copy
 
 import numpy as np
 
-from ..errors import LmerpyError
+from ..errors import DataNotHereError, LmerpyError
 from ..warnings import InferenceWarning, warn
 
 __all__ = ["containment", "contrasts_type1", "contrasts_type2", "contrasts_type3", "doolittle"]
@@ -67,7 +67,17 @@ class _Terms:
         self.spec = spec
         self.labels: list[str] = [t.label for t in spec.terms]
         self.intercept = bool(spec.intercept)
-        self.X = np.asarray(d.X, dtype=float)
+        try:
+            self.X = np.asarray(d.X, dtype=float)
+            self.XtX = None
+            self.p = self.X.shape[1]
+        except DataNotHereError:       # a fit on a Dask DataFrame: X'X reduced on the cluster
+            XtX = d.info.get("XtX")
+            if XtX is None:
+                raise
+            self.X = None
+            self.XtX = np.asarray(XtX, dtype=float)
+            self.p = self.XtX.shape[0]
         self.colnames = list(d.X_colnames)
         assign = d.info.get("X_assign")
         if assign is None:
@@ -104,8 +114,8 @@ def containment(terms: _Terms) -> dict[str, list[str]]:
 # ---------------------------------------------------------------------------------- type I
 
 
-def _type1_from(X, assign, labels):
-    L = doolittle(X.T @ X)[0].T
+def _type1_from(X, assign, labels, XtX=None):
+    L = doolittle(X.T @ X if XtX is None else XtX)[0].T
     out = {}
     for j, lab in enumerate(labels, start=1):
         out[lab] = L[assign == j, :]
@@ -118,10 +128,10 @@ def contrasts_type1(fit) -> dict[str, np.ndarray]:
     A model whose only column is the intercept has no term to test: ``{}``.
     """
     t = _Terms(fit)
-    p = t.X.shape[1]
+    p = t.p
     if p == 0 or (p == 1 and t.intercept):
         return {}
-    return _type1_from(t.X, t.assign, t.labels)
+    return _type1_from(t.X, t.assign, t.labels, t.XtX)
 
 
 # ---------------------------------------------------------------------------------- type II
@@ -131,10 +141,10 @@ def contrasts_type2(fit) -> dict[str, np.ndarray]:
     """Type II hypotheses (R: ``lmerTest:::get_contrasts_type2_unfolded``): marginal tests of
     the terms contained in no other term, type II tests of the others."""
     t = _Terms(fit)
-    if t.X.shape[1] <= 1 or len(t.labels) <= 1:
+    if t.p <= 1 or len(t.labels) <= 1:
         return contrasts_type1(fit)
     cont = containment(t)
-    p = t.X.shape[1]
+    p = t.p
     out = {}
     for lab in t.labels:
         cols = t.cols(lab)
@@ -144,8 +154,11 @@ def contrasts_type2(fit) -> dict[str, np.ndarray]:
         cols_term = np.concatenate([cols] + [t.cols(c) for c in cont[lab]])
         rest = np.setdiff1d(np.arange(p), cols_term)
         order = np.concatenate([rest, cols_term])
-        Xnew = t.X[:, order]
-        Lc = doolittle(Xnew.T @ Xnew)[0].T
+        if t.X is None:
+            Lc = doolittle(t.XtX[np.ix_(order, order)])[0].T
+        else:
+            Xnew = t.X[:, order]
+            Lc = doolittle(Xnew.T @ Xnew)[0].T
         is_term = np.isin(order, cols)
         rows = Lc[is_term]
         back = np.empty_like(order)
@@ -285,6 +298,18 @@ def _numeric_width(t: _Terms, ts):
     return max(1, width_all // max(coded, 1))
 
 
+def _type3_numeric(t: _Terms, cont):
+    """Type III hypotheses of a fit whose X is not on the client (a Dask DataFrame): without
+    factors the cell-means coding is X itself, and each term's hypothesis is its own
+    columns (with factors the recoded matrices would need a pass over the data)."""
+    if any(coding is not None for ts in t.spec.terms for _e, _n, coding in ts.parts):
+        raise DataNotHereError("type III hypotheses of a model with factors need the model "
+                               "matrix recoded on the data, which stay on the cluster; use "
+                               "type=1 or type=2 (from the reduced X'X)")
+    eye = np.eye(t.p)
+    return {lab: eye[t.cols(lab)] for lab in t.labels}
+
+
 def contrasts_type3(fit) -> dict[str, np.ndarray]:
     """Type III hypotheses (R: ``lmerTest:::get_contrasts_type3``).
 
@@ -294,9 +319,11 @@ def contrasts_type3(fit) -> dict[str, np.ndarray]:
     (``ginv(X_treatment) X``).
     """
     t = _Terms(fit)
-    if t.X.shape[1] <= 1 or len(t.labels) <= 1:
+    if t.p <= 1 or len(t.labels) <= 1:
         return contrasts_type1(fit)
     cont = containment(t)
+    if t.X is None:
+        return _type3_numeric(t, cont)
     codings = list((fit.design.info.get("contrasts") or {}).values())
     if codings and all(c == "contr.treatment" for c in codings):
         return _extract_type3(t, t.X, t.assign, cont)

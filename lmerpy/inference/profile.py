@@ -27,6 +27,7 @@ import pandas as pd
 from scipy.linalg import solve_triangular
 
 from ..arguments import LOGICAL, VERBOSE, Integer, Number, unknown_keywords
+from ..errors import DataNotHereError
 from ..threads import fit_threads
 from ..warnings import ConvergenceWarning
 from .profile_base import (ParameterProfile, Profile, ProfileError, bobyqa, check_consistent,
@@ -62,8 +63,13 @@ class LmmPieces:
 
     def __init__(self, fit):
         dev = fit.devfun
-        self.dev = dev.with_response(np.asarray(fit.design.y, dtype=float)) \
-            if hasattr(dev, "with_response") else dev
+        if hasattr(dev, "with_response"):
+            try:
+                self.dev = dev.with_response(np.asarray(fit.design.y, dtype=float))
+            except DataNotHereError:      # a fit on a Dask DataFrame: its reduced products
+                self.dev = dev.copy()
+        else:
+            self.dev = dev
         self.n = int(fit.design.n)
         self.p = int(fit.design.p)
         self.sum_log_w = float(getattr(self.dev, "sum_log_w", 0.0))

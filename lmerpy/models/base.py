@@ -15,6 +15,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ..arguments import LOGICAL, LOGICAL_OR_NONE, Choice, Number
+from ..errors import ArgumentError
 from .naresid import naresid
 from .ranef import RanEf, build_coef, build_ranef
 from .varcorr import VarCorr
@@ -229,7 +230,15 @@ class MixedModel:
 
     def simulate(self, nsim: int = 1, seed: Seed = None, use_u: bool = False,
                  re_form: ReForm = None, newdata: DataLike = None, **kwargs: Any) -> pd.DataFrame:
-        """R: ``simulate(fit, nsim, seed, use.u, re.form, newdata)``."""
+        """R: ``simulate(fit, nsim, seed, use.u, re.form, newdata)``. A fit on a Dask
+        DataFrame gives a lazy Dask DataFrame, one partition per data partition."""
+        if _on_cluster(self):
+            if newdata is not None or kwargs:
+                raise ArgumentError("simulate() of a fit on a Dask DataFrame draws at the "
+                                    "fit's own rows: newdata, weights and allow_new_levels "
+                                    "are not supported there")
+            from ..dask import lazy_simulate
+            return lazy_simulate(self, nsim=nsim, seed=seed, use_u=use_u, re_form=re_form)
         from ..inference.simulate import simulate
         return simulate(self, nsim=nsim, seed=seed, use_u=use_u, re_form=re_form,
                         newdata=newdata, **kwargs)

@@ -119,16 +119,30 @@ class LinearMixedModel(MixedModel):
         REML = LOGICAL_OR_NONE("REML", REML, "refit")
         control = _control(control, "lmer", "refit")
         devfun = self.devfun
+        cluster = getattr(self, "dask_log", None) is not None     # a fit on a Dask DataFrame
         if REML is not None and REML != self.REML:
-            devfun = mkLmerDevfun(self.design, REML=REML, backend=devfun.backend_name)
+            if cluster:                   # the reduced blocks serve both criteria: no pass
+                devfun = devfun.copy(REML=REML)
+            else:
+                devfun = mkLmerDevfun(self.design, REML=REML, backend=devfun.backend_name)
         design = self.design
-        if newresp is not None:
+        if newresp is not None and cluster:
+            from ..pls.crossprod import ReducedResponse
+            if not isinstance(newresp, ReducedResponse):
+                raise DataError("refit(newresp=...) of a fit on a Dask DataFrame takes a "
+                                "response reduced on the cluster (as bootMer makes), not "
+                                f"{type(newresp).__name__}: the rows are not on the client")
+            devfun = devfun.with_reduced_response(newresp)
+        elif newresp is not None:
             y = new_response(newresp, design.n, caller="refit")
             check_response_scale(y, "newresp", design.offset)
             devfun = devfun.with_response(y)
             design = devfun.design
         opt = optimizeLmer(devfun, start=self.par, control=control or self.call.get("control"))
-        return mkMerMod(devfun, opt, design, data=self._data, call=self.call)
+        out = mkMerMod(devfun, opt, design, data=self._data, call=self.call)
+        if cluster:
+            setattr(out, "dask_log", list(getattr(self, "dask_log")))
+        return out
 
     def refitML(self) -> LinearMixedModel:
         """R: ``refitML(fit)``: refit a REML fit by maximum likelihood."""
