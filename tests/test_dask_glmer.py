@@ -286,7 +286,7 @@ def test_dtype_drift_names_column_and_partitions(client):
         lmerpy.glmer("y ~ x + (1 | g1)", dd.from_map(drift, list(range(3))), family="binomial")
 
 
-def test_simulate_is_lazy(client):
+def test_simulate_is_lazy_and_bootstrap_refits_equal_in_memory(client):
     fit, ref = _both("cbind(succ, fail) ~ x + (1 | g1)", parts=2, family="binomial", nAGQ=0)
     sim = fit.simulate(nsim=2, seed=4)
     assert isinstance(sim, dd.DataFrame) and sim.npartitions == 2
@@ -297,8 +297,17 @@ def test_simulate_is_lazy(client):
     # conditioned on the modes: the simulated proportions average the fitted ones
     Yu = fit.simulate(nsim=1, seed=5, use_u=True).compute()
     assert abs((Yu["sim_1.succ"] / size).mean() - ref.fitted().mean()) < 0.01
-    with pytest.raises(lmerpy.LmerpyError, match="bootMer of a GLMM on a Dask DataFrame"):
-        lmerpy.bootMer(fit, lambda m: m.fixef(), nsim=2, progress=False)
+    # bootMer: each refit draws simulate()'s response on the workers and fits it there; it
+    # equals a fresh in-memory fit on that response
+    boot = lmerpy.bootMer(fit, lambda m: m.fixef(), nsim=2, seed=4, progress=False)
+    pdf = pd.concat([binary(i) for i in range(2)], ignore_index=True)
+    for k in range(2):
+        new = pdf.assign(succ=Y[f"sim_{k + 1}.succ"].to_numpy(),
+                         fail=Y[f"sim_{k + 1}.fail"].to_numpy())
+        r = lmerpy.glmer("cbind(succ, fail) ~ x + (1 | g1)", new, family="binomial", nAGQ=0)
+        close(boot.t.iloc[k].to_numpy(), r.fixef().to_numpy(), f"bootstrap refit {k}")
+    with pytest.raises(DataError, match="response simulated on the cluster"):
+        fit.refit(Y["sim_1.succ"].to_numpy())
 
 
 @pytest.mark.slow

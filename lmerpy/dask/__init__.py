@@ -42,11 +42,11 @@ After the fit: ``fitted``/``residuals``/``predict`` (also on a Dask ``newdata``)
 lmerTest's Satterthwaite), ``anova`` (LRTs with ML refits from the reduced blocks; types I/II
 from the reduced X'X, type III without factors), Wald and profile intervals need no pass for
 an LMM (a GLMM's profile runs PIRLS passes); an LMM's ``bootMer`` costs one pass per
-:data:`.simulate.BATCH` simulations, its refits run on the client.
+:data:`.simulate.BATCH` simulations, its refits run on the client; a GLMM's ``bootMer``
+draws each response on the workers and refits there (:func:`.glmm.refit_simulated`).
 
 Not here yet: data-dependent transforms (``poly``, ``scale``), ``na_action="exclude"``,
-type III hypotheses with factors and Kenward-Roger (they need the model matrix), a GLMM's
-bootstrap.
+type III hypotheses with factors and Kenward-Roger (they need the model matrix).
 
 Dask is imported only when a fit on a Dask DataFrame is asked for (``pip install
 lmerpy[dask]``); ``import lmerpy`` never imports it.
@@ -54,7 +54,7 @@ lmerpy[dask]``); ``import lmerpy`` never imports it.
 from __future__ import annotations
 
 __all__ = ["glmer_dask", "is_dask_dataframe", "lmer_dask", "lazy_fitted", "lazy_residuals",
-           "lazy_predict", "lazy_simulate", "bootstrap_responses", "on_cluster",
+           "lazy_predict", "lazy_simulate", "bootstrap_responses", "refit_on_cluster", "on_cluster",
            "pass_summary", "print_passes"]
 
 
@@ -126,3 +126,16 @@ def bootstrap_responses(fit, nsim, seed, use_u=False, re_form=None, progress=Non
     cluster (see :func:`.simulate.bootstrap_responses`)."""
     from .simulate import bootstrap_responses as run
     return run(fit, nsim, seed, use_u=use_u, re_form=re_form, progress=progress)
+
+
+def refit_on_cluster(fit, newresp):
+    """``fit.refit(newresp)`` of a GLMM on a Dask DataFrame: ``newresp`` a response simulated
+    on the workers (as ``bootMer`` makes); a fresh distributed fit."""
+    from ..errors import DataError
+    from .glmm import refit_simulated
+    from .simulate import SimulatedResponse
+    if not isinstance(newresp, SimulatedResponse):
+        raise DataError("refit() of a GLMM on a Dask DataFrame takes a response simulated on "
+                        "the cluster (as bootMer makes), not "
+                        f"{type(newresp).__name__}: the rows are not on the client")
+    return refit_simulated(fit, newresp)

@@ -28,7 +28,8 @@ import scipy.sparse as sp
 
 from ..errors import ArgumentError, DataError, DataNotHereError, LmerpyError
 
-__all__ = ["GlmmPart", "build_part", "eval_part", "glmer_dask", "DaskSource"]
+__all__ = ["GlmmPart", "build_part", "eval_part", "glmer_dask", "DaskSource", "HeldParts",
+           "fit_on_parts", "simulated_part", "refit_simulated"]
 
 #: families whose Laplace deviance is reduced exactly (no dispersion parameter)
 _FAMILIES = ("binomial", "poisson")
@@ -110,6 +111,8 @@ def build_part(df, template, formula, family, weights, offset, index):
     part = GlmmPart(d["X"], d["Zt"], resp, index, len(df) - d["m"],
                     [np.max(np.abs(Xi), axis=0) for _, Xi in d["terms"]],
                     (float(y.min()), float(y.max())) if np.ndim(d["y"]) == 1 else None)
+    part.y_data = d["y"]                 # as the model frame gives them (simulate's sizes)
+    part.w_data = np.asarray(d["w"], dtype=float)
     X = part.X
     pattern = sp.csc_matrix((np.ones(part.rows.shape[0]), part.rows, part.indptr),
                             shape=(part.q, part.q))
@@ -376,8 +379,6 @@ def glmer_dask(formula, data, family="binomial", nAGQ=1, weights=None, offset=No
 
 def _glmer_passes(f, data, fam, nAGQ, weights, offset, contrasts, na_action, ctl, start,
                   verbose, backend, split_every, log, formula):
-    from ..models.glmm import fit_glmm
-    from ..pls.glmm.reduced import ReducedGlmmDeviance
     from ..warnings import RankDeficiencyWarning, warn
     from .design import ReducedDesign
     from .fit import rank_keep, scan_levels
@@ -418,21 +419,89 @@ def _glmer_passes(f, data, fam, nAGQ, weights, offset, contrasts, na_action, ctl
         parts = runner.map(_subset, parts, keep)
     design = ReducedDesign(template, summ["n"], keep, dropped, summ["n_dropped"],
                            summ["col_max"], messages, XtX=summ["XtX"])
-    source = DaskSource(runner, parts, log)
-    devfun = ReducedGlmmDeviance(design, fam, source, summ["pattern"], int(keep.size),
-                                 nAGQ=0 if ctl.nAGQ0initStep else 1, tolPwrss=ctl.tolPwrss,
-                                 backend=backend, init_beta=bool(ctl.nAGQ0initStep),
-                                 scale_design=_ScaleView(design, summ["x_max"][keep]))
     call = {"fn": "glmer", "formula": formula, "data": data, "family": fam, "nAGQ": nAGQ,
             "weights": weights, "offset": offset, "contrasts": contrasts,
             "na_action": na_action, "control": ctl, "start": start, "verbose": verbose,
             "backend": backend}
+    held = HeldParts(runner, parts, summ["pattern"], summ["x_max"][keep])
+    return fit_on_parts(held, design, fam, call, log)
+
+
+class HeldParts:
+    """What a GLMM fit on a Dask DataFrame keeps on (and about) the workers: the runner, the
+    persisted parts, Z'Z's pattern and the columns' largest |values| (the scale checks) —
+    enough to fit again on a new response held on the workers (the bootstrap)."""
+
+    def __init__(self, runner, parts, pattern, x_max):
+        self.runner = runner
+        self.parts = parts
+        self.pattern = pattern
+        self.x_max = np.asarray(x_max, dtype=float)
+
+    def with_parts(self, parts):
+        return HeldParts(self.runner, parts, self.pattern, self.x_max)
+
+
+def fit_on_parts(held, design, fam, call, log):
+    """glmer's fitting steps on the held parts: the Laplace deviance's PIRLS passes run on
+    the workers, the rest on the client."""
+    from ..models.glmm import fit_glmm
+    from ..pls.glmm.reduced import ReducedGlmmDeviance
+    ctl, backend = call["control"], call["backend"]
+    source = DaskSource(held.runner, held.parts, log)
+    devfun = ReducedGlmmDeviance(design, fam, source, held.pattern, int(design.p),
+                                 nAGQ=0 if ctl.nAGQ0initStep else 1, tolPwrss=ctl.tolPwrss,
+                                 backend=backend, init_beta=bool(ctl.nAGQ0initStep),
+                                 scale_design=_ScaleView(design, held.x_max))
     t3 = time.perf_counter()
-    fit = fit_glmm(design, fam, nAGQ=nAGQ, control=ctl, start=start, verbose=verbose,
-                   backend=backend, data=data, call=call, devfun=devfun)
+    fit = fit_glmm(design, fam, nAGQ=call["nAGQ"], control=ctl, start=call["start"],
+                   verbose=call["verbose"], backend=backend, data=call["data"], call=call,
+                   devfun=devfun)
     log.append(("fit", time.perf_counter() - t3))
     fit.dask_log = log.as_list()
+    fit.dask_parts = held
     return fit
+
+
+def simulated_part(part, arg):
+    """The part with simulation k's response (drawn from the part's own rows)."""
+    if part is None:
+        return None
+    from types import SimpleNamespace
+    from ..pls.glmm.glm_response import GlmResponse
+    from .simulate import draw_rows
+    spec, B, k = arg
+    Y = draw_rows(spec, B, [k], part.X, part.Zt, part.resp.offset, part.w_data, part.y_data,
+                  part.index)
+    y = Y[:, :, 0] if Y.ndim == 3 else Y[:, 0]
+    out = object.__new__(GlmmPart)
+    out.__dict__.update(part.__dict__)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ns = SimpleNamespace(y=y, weights=part.w_data, offset=part.resp.offset, fr=None,
+                             info={"response": None})
+        out.resp = GlmResponse(ns, part.resp.family)
+    out.y_data = y
+    return out
+
+
+def refit_simulated(fit, resp):
+    """``fit.refit(resp)`` of a GLMM on a Dask DataFrame for a
+    :class:`~.simulate.SimulatedResponse`:
+    the parts get the simulated response on the workers, then a fresh fit (its PIRLS passes
+    logged in the refit's ``dask_log``)."""
+    from .passes import PassLog
+    held = getattr(fit, "dask_parts", None)
+    if held is None:
+        raise DataNotHereError("the fit no longer holds its parts on the workers")
+    log = PassLog(False, caller="refit")
+    t0 = time.perf_counter()
+    parts = held.runner.map(simulated_part, held.parts, (resp.spec, resp.B, resp.k))
+    log.append(("simulate", time.perf_counter() - t0))
+    try:
+        return fit_on_parts(held.with_parts(parts), fit.design, fit.family, dict(fit.call), log)
+    finally:
+        log.close()
 
 
 def _subset(part, keep):

@@ -23,9 +23,10 @@ import numpy as np
 import pandas as pd
 
 from ..arguments import LOGICAL, NSIM, SEED
-from ..errors import ArgumentError, LmerpyError
+from ..errors import ArgumentError
 
-__all__ = ["simulate", "bootstrap_responses", "simulate_part", "reduce_part", "BATCH"]
+__all__ = ["simulate", "bootstrap_responses", "simulate_part", "reduce_part", "draw_rows",
+           "SimulatedResponse", "BATCH"]
 
 #: simulations per bootstrap pass (each partition holds rows × BATCH draws at once)
 BATCH = 64
@@ -99,37 +100,50 @@ def _draw(spec, B, ks, df, index):
     """(partition design, η without fresh effects (m,), draws (m, len(ks)) or (m, 2, len(ks)))
     of one partition; (None, None, None) without complete rows."""
     from .products import partition_design
-    fam = spec["family"]
     d = partition_design(df, spec["design"], spec["formula"], spec["weights"], spec["offset"],
-                         index, glmer=fam is not None)
+                         index, glmer=spec["family"] is not None)
     if d is None or d.get("empty"):
         return None, None, None
-    m = d["m"]
-    Z = d["Zt"].T
-    eta = d["off"] + (d["X"] @ spec["beta"] if d["X"].shape[1] else 0.0)
+    eta = _eta(spec, d["X"], d["Zt"], d["off"])
+    return d, eta, draw_rows(spec, B, ks, d["X"], d["Zt"], d["off"], d["w"], d["y"], index,
+                             eta=eta)
+
+
+def _eta(spec, X, Zt, off):
+    m = Zt.shape[1]
+    eta = np.asarray(off, dtype=float).reshape(m) + (X @ spec["beta"] if X.shape[1] else 0.0)
     if spec["use_u"]:
-        eta = eta + Z @ spec["b"]
-    eta = np.asarray(eta, dtype=float).reshape(m)
-    reff = np.asarray(Z @ B, dtype=float).reshape(m, len(ks))
-    w = np.asarray(d["w"], dtype=float).reshape(m)
+        eta = eta + np.asarray(Zt.T @ spec["b"]).reshape(m)
+    return np.asarray(eta, dtype=float).reshape(m)
+
+
+def draw_rows(spec, B, ks, X, Zt, off, w, y, index, eta=None):
+    """The draws of simulations ``ks`` on rows with model matrices X, Zt (q × m), offset,
+    prior weights and (for ``cbind`` sizes) response y: (m, len(ks)), or (m, 2, len(ks)) for
+    ``cbind``; an LMM's on σ's scale without η (σ(ZΛu + ε/√w) = σ × this)."""
+    fam = spec["family"]
+    m = Zt.shape[1]
+    eta = _eta(spec, X, Zt, off) if eta is None else eta
+    reff = np.asarray(Zt.T @ B, dtype=float).reshape(m, len(ks))
+    w = np.asarray(w, dtype=float).reshape(m)
     idx = 0 if index is None else int(index)
     if fam is None:                       # LMM: Λu and ε/√w on σ's scale
         sd = 1.0 / np.sqrt(np.where(w > 0, w, 1.0))
         noise = np.column_stack([_rng(spec["entropy"], 1, idx, int(k)).standard_normal(m)
                                  for k in ks]) if len(ks) else np.zeros((m, 0))
-        return d, eta, reff + noise * sd[:, None]
+        return reff + noise * sd[:, None]
     from ..inference.simulate import draw_family
     mu = np.asarray(fam.linkinv(eta[:, None] + reff), dtype=float)
     size = None
     if spec["kind"] == "cbind":
-        size = w * np.asarray(d["y"], dtype=float).sum(axis=1)
+        size = w * np.asarray(y, dtype=float).sum(axis=1)
     sigma = spec["sigma"] if getattr(fam, "has_scale", False) else 1.0
     cols = [draw_family(fam, mu[:, j:j + 1], w, sigma, _rng(spec["entropy"], 1, idx, int(k)),
                         kind=spec["kind"], size=size)
             for j, k in enumerate(ks)]               # each (m, 1), or (m, 2, 1) for cbind
     if not cols:
-        return d, eta, np.zeros((m, 2, 0) if spec["kind"] == "cbind" else (m, 0))
-    return d, eta, np.concatenate(cols, axis=-1)
+        return np.zeros((m, 2, 0) if spec["kind"] == "cbind" else (m, 0))
+    return np.concatenate(cols, axis=-1)
 
 
 def _names(spec, nsim):
@@ -183,6 +197,17 @@ def simulate(fit, nsim=1, seed=None, use_u=False, re_form=None):
 # ----------------------------------------------------------------------------- bootstrap
 
 
+class SimulatedResponse:
+    """A simulated response of a GLMM fit on a Dask DataFrame, drawn on the workers when a
+    refit needs it (``fit.refit(resp)``: bootMer): simulation ``k`` of
+    :func:`simulate` with the same seed."""
+
+    def __init__(self, spec, B, k):
+        self.spec = spec
+        self.B = np.asarray(B, dtype=float).reshape(-1, 1)
+        self.k = int(k)
+
+
 def reduce_part(df, spec, B, ks, index):
     """One bootstrap pass on a worker: per simulation k in ``ks`` the products of
     ỹ* = y* − offset − Xβ̂ with W: Z'Wỹ* (q × K), X'Wỹ* (p × K), ỹ*'Wỹ* (K); None without
@@ -214,20 +239,23 @@ def combine_reduced(*parts):
 
 
 def bootstrap_responses(fit, nsim, seed, use_u=False, re_form=None, progress=None):
-    """The simulated responses of ``bootMer(fit, ...)`` for a linear mixed model on a Dask
-    DataFrame, as reduced response products (one per simulation, for ``fit.refit``); one pass
-    per :data:`BATCH` simulations, logged in ``fit.dask_log`` as ``"bootstrap"``."""
+    """The simulated responses of ``bootMer(fit, ...)`` on a Dask DataFrame, one per
+    simulation, for ``fit.refit``. A linear mixed model's are reduced response products: one
+    pass per :data:`BATCH` simulations, logged in ``fit.dask_log`` as ``"bootstrap"``; the
+    refits need no pass. A GLMM's are :class:`SimulatedResponse` s, drawn on the
+    workers by each refit (a distributed PIRLS fit: hundreds of passes per simulation)."""
     import dask
     from ..pls.crossprod import reduced_response
     from .fit import SPLIT_EVERY, tree_sum
     from .passes import PassLog
-    if getattr(fit, "family", None) is not None:
-        raise LmerpyError("bootMer of a GLMM on a Dask DataFrame is not supported yet (every "
-                          "refit is a distributed PIRLS fit); use Wald or profile intervals")
     nsim = NSIM("nsim", nsim, "bootMer")
     cond = _use_u(use_u, re_form, "bootMer")
     entropy = _entropy(seed, "bootMer")
     spec = _spec(fit, entropy, cond)
+    if getattr(fit, "family", None) is not None:    # drawn on the workers at each refit
+        spec = dict(spec, design=None)
+        return [SimulatedResponse(spec, _fresh_effects(fit, [k], entropy, cond), k)
+                for k in range(nsim)]
     beta = spec["beta"]
     q, p = int(fit.design.q), beta.shape[0]
     log = PassLog(progress, desc="lmerpy bootstrap passes", caller="bootMer")

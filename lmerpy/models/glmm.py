@@ -241,6 +241,9 @@ class GeneralizedLinearMixedModel(MixedModel):
             Hessian at the optimum (and with it lme4's gradient checks and the Hessian-based
             ``vcov``) — all a parametric bootstrap of the log-likelihood needs.
         """
+        if getattr(self, "dask_log", None) is not None:      # data on a cluster
+            from ..dask import refit_on_cluster
+            return refit_on_cluster(self, newresp)
         from .glmm_refit import refit_glmm
         calc_derivs = LOGICAL_OR_NONE("calc_derivs", calc_derivs, "refit")
         control = _control(control, "glmer", "refit")
