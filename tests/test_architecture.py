@@ -53,7 +53,7 @@ TOP_LEVEL = {
     "lmerpy.functions": "api",
     "lmerpy.errors": "base", "lmerpy.warnings": "base", "lmerpy.arguments": "base",
     "lmerpy._config": "api", "lmerpy.datasets": "base", "lmerpy.types": "base",
-    "lmerpy.families": "families", "lmerpy.threads": "base",
+    "lmerpy.families": "families", "lmerpy.threads": "base", "lmerpy.progress": "base",
 }
 PACKAGES = {"formula", "design", "display", "pls", "optimize", "models", "dask", "inference",
             "nlme", "plot", "toolkit"}

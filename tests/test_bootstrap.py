@@ -10,6 +10,7 @@
   bhh_penicillin_pb.json, 2000 R samples): the LRT row to 1e-6; the bootstrap p-value and the
   reference distribution's mean within 4 combined Monte-Carlo SEs (R's and ours).
 """
+import html
 import json
 import warnings
 from pathlib import Path
@@ -92,6 +93,7 @@ def test_bootmer_fixed_effect_distribution(dyestuff, boot200):
     ci = b.confint("perc")
     assert ci.iloc[0, 0] < beta < ci.iloc[0, 1]
     assert "PARAMETRIC BOOTSTRAP" in str(b) and "t1*" in str(b)
+    assert b._repr_html_() == '<pre class="lmerpy">' + html.escape(str(b)) + "</pre>"
 
 
 def test_bootmer_seed_and_workers(dyestuff):
@@ -119,6 +121,8 @@ def test_progress_bar_without_tqdm(dyestuff, monkeypatch, capsys):
         plain = bootMer(dyestuff, fixef_of, nsim=4, seed=3, progress=True)
     assert "bootMer" not in capsys.readouterr().err
     monkeypatch.undo()
+    import lmerpy.progress
+    monkeypatch.setattr(lmerpy.progress, "DELAY", 0.0)   # drawn at once (default: after 2 s)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         barred = bootMer(dyestuff, fixef_of, nsim=4, seed=3, progress=True)
@@ -209,6 +213,7 @@ def test_pbmodcomp_against_pbkrtest(penicillin):
     assert list(summ.index) == ["LRT", "PBtest", "Gamma", "Bartlett", "F"]
     assert summ.loc["Bartlett", "stat"] == pytest.approx(3 * want["stat"] / refpos.mean())
     assert "Bartlett" in pb.summary_text()
+    assert pb._repr_html_() == '<pre class="lmerpy">' + html.escape(str(pb)) + "</pre>"
     again = PBmodcomp(m, m0, ref=pb.ref)
     assert again.p_value == pb.p_value
 

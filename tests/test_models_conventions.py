@@ -96,3 +96,17 @@ def test_ranef_by_position():
         re[2]
     with pytest.raises(KeyError):
         re[True]
+
+
+def test_coef_by_position():
+    """``coef(fit)[0]`` as R's ``coef(fit)[[1]]``; still the dict it was."""
+    fit = fitted("pastes_nested")
+    co = fit.coef()
+    assert isinstance(co, dict)
+    names = list(co)
+    for i, name in enumerate(names):
+        assert co[i] is co[name]
+    assert co[-1] is co[names[-1]]
+    pd.testing.assert_frame_equal(co[0], lmerpy.coef(fit)[names[0]])
+    with pytest.raises(ArgumentError, match=r"coef: position -3 is out of range"):
+        co[-3]

@@ -281,3 +281,29 @@ def test_failed_points_become_na_as_lme4():
                   -np.inf, np.inf, g)
     assert len(pts) == 6 and np.isnan(pts[-1][1])
     assert "Last two rows have identical or NA .zeta values: using minstep" in st.warnings
+
+
+def test_profile_verbose_trace_and_progress_bar(capsys, monkeypatch):
+    """``verbose`` prints lme4's trace (tests/reference/profile/dyestuff_verbose.txt, lme4
+    1.1-31's ``profile(fm, verbose = 1)``): the same lines, numbers printed with 7 digits
+    agreeing to 2e-6 relative (the profiles' inner optimizations stop at slightly different
+    points); the progress bar (drawn after lmerpy.progress.DELAY seconds, here at once)
+    counts the profiled parameters; the result depends on neither."""
+    import lmerpy.progress
+    from _compare import differs_only_in_numbers
+    fit = lmerpy.lmer("Yield ~ 1 + (1 | Batch)", lmerpy.datasets.load("Dyestuff"))
+    quiet = lmerpy.profile(fit, progress=False)
+    assert capsys.readouterr().err == ""
+    monkeypatch.setattr(lmerpy.progress, "DELAY", 0.0)
+    loud = lmerpy.profile(fit, verbose=1)
+    cap = capsys.readouterr()
+    want = (Path(__file__).parent / "reference" / "profile" / "dyestuff_verbose.txt").read_text()
+    assert differs_only_in_numbers(
+        cap.out, want, lambda a, b: abs(float(a) - float(b)) <= 2e-6 * abs(float(b)) + 1e-7)
+    assert "profile" in cap.err and "3/3" in cap.err
+    pd.testing.assert_frame_equal(loud.as_dataframe(), quiet.as_dataframe())
+    gfit = lmerpy.glmer("cbind(incidence, size - incidence) ~ 1 + (1 | herd)",
+                        lmerpy.datasets.load("cbpp"), family="binomial")
+    lmerpy.profile(gfit, which="theta_", verbose=True, progress=False)
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "parameter 1:" and out[1].startswith("2 2 ")

@@ -9,6 +9,7 @@ amplify an SE's relative error by about z², as test_glmer_reference notes; the 
 come from is held to 2e-5).
 """
 import json
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -123,9 +124,19 @@ def test_augment_glmm(case):
     np.testing.assert_allclose(got[".cooksd"], want(ref["cooksd_final_weights"]), rtol=1e-7)
 
 
-def test_hatvalues_refuses_glmms():
-    with pytest.raises(ArgumentError, match="hatvalues.*glmerMod"):
-        hatvalues(fitted("cbpp_logit"))
+def test_hatvalues_of_a_glmm_warns_and_are_augments():
+    """lme4's hatvalues works on a GLMM with its warning (numbers:
+    tests/test_toolkit_influence.py); augment's .hat and .cooksd are hatvalues and
+    cooks_distance."""
+    fit = fitted("cbpp_logit")
+    with pytest.warns(InferenceWarning, match="hat matrix may not make sense for GLMMs"):
+        h = hatvalues(fit)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = augment(fit)
+        cd = cooks_distance(fit)
+    np.testing.assert_array_equal(h.to_numpy(), a[".hat"].to_numpy())
+    np.testing.assert_array_equal(cd.to_numpy(), a[".cooksd"].to_numpy())
 
 
 @pytest.mark.parametrize("kwargs, culprit", [

@@ -13,19 +13,17 @@ boot.type = …)``): ``perc`` and ``basic`` use its interpolated order statistic
 """
 from __future__ import annotations
 
-import multiprocessing as mp
-import pickle
 import warnings
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Literal, Optional
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..arguments import LEVEL, LOGICAL, NSIM, Choice, Integer, argument_error
+from ..arguments import LEVEL, LOGICAL, NSIM, Choice, argument_error
 from ..errors import ArgumentError, LmerpyError
 from ..models.naresid import model_rows
+from ..progress import N_JOBS, parallel_map
 from ..threads import fit_threads
 from ..warnings import BootstrapWarning, warn
 
@@ -38,8 +36,6 @@ __all__ = ["bootMer", "BootResult", "norm_inter", "pct_names", "refit_all", "BOO
 
 #: ``type`` of bootstrap intervals (R: ``boot.ci``'s)
 BOOT_CI_TYPE = Choice(("perc", "basic", "norm"))
-#: worker processes (1: none; -1: one per CPU, -2: all but one...)
-N_JOBS = Integer(what="an integer (1: no workers, -1: one per CPU)")
 _BOOT_TYPE = Choice(("parametric", "semiparametric"))
 
 
@@ -182,6 +178,10 @@ class BootResult:
                 if self.n_failed else "")
         return head + "Bootstrap Statistics :\n" + body + fail
 
+    def _repr_html_(self) -> str:
+        from ..display.html import pre_html
+        return pre_html(str(self))
+
     __repr__ = __str__
 
 
@@ -213,17 +213,9 @@ def _one(fit, FUN, y, k):
     return arr, err, [str(w.message) for w in caught]
 
 
-_WORKER: Dict[str, Any] = {}
-
-
-def _init_worker(payload):
-    if payload is not None:
-        _WORKER["fit"], _WORKER["FUN"] = pickle.loads(payload)
-
-
-def _run_chunk(start, ys, k):
-    fit, FUN = _WORKER["fit"], _WORKER["FUN"]
-    return start, [_one(fit, FUN, y, k) for y in ys]
+def _one_shared(shared, y):
+    fit, FUN, k = shared
+    return _one(fit, FUN, y, k)
 
 
 def _responses(Y, kind):
@@ -231,64 +223,12 @@ def _responses(Y, kind):
     return [Y[..., j] for j in range(Y.shape[-1])]
 
 
-def _progress(total, enabled):
-    if not enabled:
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=total, desc="bootMer", unit="refit")
-
-
 def refit_all(fit, FUN: Callable, ys: List[np.ndarray], k: int, n_jobs: int = 1,
-              progress: bool = False):
+              progress: bool = False, desc: str = "bootMer"):
     """``[(values, error, warnings)]`` of ``FUN(fit.refit(y))`` for each response, in order;
-    ``n_jobs`` processes (1: in this process)."""
-    n = len(ys)
-    out: List = [None] * n
-    n_jobs = N_JOBS("n_jobs", n_jobs) or 1
-    if n_jobs < 0:
-        n_jobs = max(1, (mp.cpu_count() or 1) + 1 + n_jobs)
-    if n_jobs <= 1 or n <= 1:
-        bar = _progress(n, progress)
-        for i, y in enumerate(ys):
-            out[i] = _one(fit, FUN, y, k)
-            if bar is not None:
-                bar.update(1)
-        if bar is not None:
-            bar.close()
-        return out
-    methods = mp.get_all_start_methods()
-    ctx: Any
-    if "fork" in methods:
-        # children inherit the fit and FUN: nothing but responses and results is pickled
-        ctx, payload = mp.get_context("fork"), None
-        _WORKER["fit"], _WORKER["FUN"] = fit, FUN
-    else:
-        ctx = mp.get_context()
-        try:
-            payload = pickle.dumps((fit, FUN))
-        except Exception as exc:
-            raise LmerpyError("bootMer with n_jobs > 1 needs FUN to be picklable (a function "
-                              f"defined at module level, not a lambda): {exc}") from None
-    chunk = max(1, n // (n_jobs * 8))
-    try:
-        with ProcessPoolExecutor(max_workers=n_jobs, mp_context=ctx, initializer=_init_worker,
-                                 initargs=(payload,)) as pool:
-            futures = [pool.submit(_run_chunk, s, ys[s:s + chunk], k)
-                       for s in range(0, n, chunk)]
-            bar = _progress(n, progress)
-            for fut in as_completed(futures):
-                start, res = fut.result()
-                out[start:start + len(res)] = res
-                if bar is not None:
-                    bar.update(len(res))
-            if bar is not None:
-                bar.close()
-    finally:
-        _WORKER.clear()
-    return out
+    ``n_jobs`` processes (1: in this process), through :func:`lmerpy.progress.parallel_map`."""
+    return parallel_map(_one_shared, ys, shared=(fit, FUN, k), n_jobs=n_jobs,
+                        progress=progress, desc=desc, unit="refit", caller="bootMer")
 
 
 def _count(msgs):
@@ -354,7 +294,7 @@ def bootMer(fit: MixedModel, FUN: Callable[[Any], Any], nsim: int = 1, seed: See
     if cluster:     # simulated and reduced where the data live: one pass per batch
         from ..dask import bootstrap_responses
         ys = bootstrap_responses(fit, nsim, seed, use_u=use_u, re_form=re_form,
-                                 progress=progress)
+                                 progress=None if progress else False)
         n_jobs = 1                  # the refits are small (no n-long work): on the client
     elif type == "parametric":
         Y, _, kind = simulate_responses(fit, nsim=nsim, seed=rng, use_u=use_u, re_form=re_form)

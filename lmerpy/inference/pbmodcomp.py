@@ -66,7 +66,8 @@ def pb_reference(large, small, nsim=1000, seed=None, n_jobs=1, progress=False):
     lg, sm = _ml(large), _ml(small)
     Y, _, _ = simulate_responses(sm, nsim=nsim, seed=seed)
     ys = [Y[..., j] for j in range(Y.shape[-1])]
-    res = refit_all(_Pair(lg, sm), _pair_lrt, ys, 1, n_jobs=n_jobs, progress=progress)
+    res = refit_all(_Pair(lg, sm), _pair_lrt, ys, 1, n_jobs=n_jobs, progress=progress,
+                    desc="PBmodcomp")
     return np.array([r[0][0] if r[0] is not None else np.nan for r in res], dtype=float)
 
 
@@ -151,11 +152,15 @@ class PBModcompResult:
 
     __repr__ = __str__
 
+    def _repr_html_(self) -> str:
+        from ..display.html import pre_html
+        return pre_html(str(self))
+
 
 @fit_threads
 def PBmodcomp(large: MixedModel, small: Union[MixedModel, str], nsim: int = 1000,
               seed: Seed = None, ref: Optional[np.ndarray] = None, n_jobs: int = 1,
-              progress: bool = False) -> PBModcompResult:
+              progress: bool = True) -> PBModcompResult:
     """Parametric-bootstrap LRT of a small model nested in a large one (R: pbkrtest's
     ``PBmodcomp(largeModel, smallModel, nsim, ref, seed)``).
 
@@ -169,7 +174,8 @@ def PBmodcomp(large: MixedModel, small: Union[MixedModel, str], nsim: int = 1000
     ref : array-like, optional
         A reference distribution computed before (``.ref`` of an earlier result).
     n_jobs, progress :
-        As :func:`~lmerpy.inference.bootstrap.bootMer`.
+        As :func:`~lmerpy.inference.bootstrap.bootMer` (a bar appears when the refits take
+        more than a couple of seconds; ``progress=False`` never shows one).
 
     Returns
     -------

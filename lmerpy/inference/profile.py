@@ -28,6 +28,7 @@ from scipy.linalg import solve_triangular
 
 from ..arguments import LOGICAL, VERBOSE, Integer, Number, unknown_keywords
 from ..errors import DataNotHereError
+from ..progress import progress_bar
 from ..threads import fit_threads
 from ..warnings import ConvergenceWarning
 from .profile_base import (ParameterProfile, Profile, ProfileError, bobyqa, check_consistent,
@@ -101,7 +102,7 @@ def _ml_fit(fit):
 
 
 def _lmm_profile(fit, which_names, alphamax, maxpts, delta, delta_cutoff, maxmult, devtol,
-                 old_names):
+                 old_names, verbose=0, progress=True):
     ml = _ml_fit(fit)
     pieces = LmmPieces(ml)
     vs = VarScale(ml)
@@ -122,6 +123,7 @@ def _lmm_profile(fit, which_names, alphamax, maxpts, delta, delta_cutoff, maxmul
     scale = np.where(np.append(vs.is_cor, False), 1.0, sigma_hat)   # cor: 1, sd: σ̂
     check_consistent(pieces.unprofiled(par_hat, sigma_hat), base)
     stepper = new_stepper(alphamax, nvp + p, delta, delta_cutoff, maxpts, maxmult)
+    stepper.verbose = verbose
     se = np.sqrt(np.diag(np.asarray(ml.vcov(), dtype=float)))   # lme4: SEs of the ML refit
     state = {"lowest": 0.0, "na": False}
     width = 1 + nvp + p
@@ -132,11 +134,14 @@ def _lmm_profile(fit, which_names, alphamax, maxpts, delta, delta_cutoff, maxmul
         return max(0.0, diff)
 
     profiles: dict[str, ParameterProfile] = {}
+    bar = progress_bar(len(which_names), "profile", progress, unit="parameter")
     # ---- variance parameters (sd/cor scale, sigma)
     for w in range(nvp):
         name = vnames[w]
         if name not in which_names:
             continue
+        if verbose:
+            print(f"var-cov parameter {w + 1}:")          # lme4's verbose trace
         free = np.array([k for k in range(nvp) if k != w], dtype=int)
         pw = opt_var[w]
 
@@ -165,17 +170,21 @@ def _lmm_profile(fit, which_names, alphamax, maxpts, delta, delta_cutoff, maxmul
         if vs.lme4_2 and shift > upper[w]:    # ρ near its upper bound: step down first
             shift = pw - 0.001
         z1, row1 = zeta_at(shift, base_row)
-        up = stepper.fill((pw, 0.0, base_row), (shift, z1, row1), lower[w], upper[w], zeta_at)
+        up = stepper.fill((pw, 0.0, base_row), (shift, z1, row1), lower[w], upper[w], zeta_at,
+                          column=w + 2)
         pts = list(up)
         if pw > lower[w]:
             down = stepper.fill((shift, z1, row1), (pw, 0.0, base_row), lower[w], upper[w],
-                                zeta_at)
+                                zeta_at, column=w + 2)
             pts += down
         profiles[name] = finish(name, pts, vnames + fnames, lower[w], upper[w])
+        bar.update(1)
     # ---- fixed effects
     for j, name in enumerate(fnames):
         if name not in which_names:
             continue
+        if verbose:
+            print(f"fixed-effect parameter {j + 1}:")
         est = beta_hat[j]
 
         def zeta_at(b, prev_row, j=j, est=est, name=name):  # type: ignore[misc]
@@ -206,9 +215,14 @@ def _lmm_profile(fit, which_names, alphamax, maxpts, delta, delta_cutoff, maxmul
         base_row = np.concatenate([[0.0], opt_var, beta_hat])
         shift = est + stepper.delta * se[j]
         z1, row1 = zeta_at(shift, base_row)
-        up = stepper.fill((est, 0.0, base_row), (shift, z1, row1), -np.inf, np.inf, zeta_at)
-        down = stepper.fill((shift, z1, row1), (est, 0.0, base_row), -np.inf, np.inf, zeta_at)
+        col = nvp + j + 2
+        up = stepper.fill((est, 0.0, base_row), (shift, z1, row1), -np.inf, np.inf, zeta_at,
+                          column=col)
+        down = stepper.fill((shift, z1, row1), (est, 0.0, base_row), -np.inf, np.inf, zeta_at,
+                            column=col)
         profiles[name] = finish(name, up + down, vnames + fnames, np.nan, np.nan)
+        bar.update(1)
+    bar.close()
     msgs = profile_messages(stepper, state)
     for m in msgs:
         warn_profile(m)
@@ -230,7 +244,7 @@ _MAXMULT = Number(lower=1)
 def profile(fit: MixedModel, which: Parm = None, alphamax: float = 0.01, maxpts: int = 100,
             delta: Optional[float] = None, delta_cutoff: float = 1.0 / 8, verbose: int = 0,
             devtol: float = 1e-9, maxmult: float = 10, signames: bool = True,
-            **kwargs: Any) -> Profile:
+            progress: bool = True, **kwargs: Any) -> Profile:
     """Profile the likelihood of a fitted model (R: ``profile(fit)``, lme4's
     ``profile.merMod``).
 
@@ -255,6 +269,12 @@ def profile(fit: MixedModel, which: Parm = None, alphamax: float = 0.01, maxpts:
         A step is at most ``maxmult`` times the previous one.
     signames : bool
         lme4's ``.sig01`` names (True) or ``sd_(Intercept)|Subject`` names (False).
+    verbose : int
+        > 0: print lme4's trace, ``var-cov parameter w:`` (``parameter w:`` for a GLMM) and
+        ``fixed-effect parameter j:`` as each parameter's profile starts.
+    progress : bool
+        Show a progress bar (one step per parameter) when profiling takes more than a couple
+        of seconds.
 
     Returns
     -------
@@ -274,12 +294,13 @@ def profile(fit: MixedModel, which: Parm = None, alphamax: float = 0.01, maxpts:
     devtol = _NONNEG("devtol", devtol, "profile")
     maxmult = _MAXMULT("maxmult", maxmult, "profile")
     signames = LOGICAL("signames", signames, "profile")
+    progress = LOGICAL("progress", progress, "profile")
     if getattr(fit, "r_kind", "lmer") == "glmer":
         from .profile_glmm import glmm_profile
         return glmm_profile(fit, which, alphamax, maxpts, delta, delta_cutoff, maxmult, devtol,
-                            signames)
+                            signames, verbose=verbose, progress=progress)
     vnames = var_par_names(fit, signames, use_sc=True)
     all_names = vnames + list(fit.design.X_colnames)
     names = select_parameters(which, all_names, all_names, len(vnames), "which", "profile")
     return _lmm_profile(fit, set(names), alphamax, maxpts, delta, delta_cutoff, maxmult, devtol,
-                        signames)
+                        signames, verbose=verbose, progress=progress)

@@ -215,6 +215,8 @@ class Stepper:
         self.delta, self.cutoff, self.maxpts = delta, cutoff, maxpts
         self.maxmult, self.minstep = maxmult, minstep
         self.warnings: list[str] = []
+        #: > 0: print lme4's trace (each new point, capped steps), as profile(verbose=)
+        self.verbose = 0
 
     def next_value(self, rows, lowcut, upcut):
         (p0, z0), (p1, z1) = rows[-2], rows[-1]
@@ -229,6 +231,9 @@ class Stepper:
                 self.warnings.append("unexpected decrease in profile: using minstep")
                 step = self.minstep
             elif abs(step) > abs(self.maxmult * num):
+                if self.verbose:
+                    print(f"capped step at {abs(self.maxmult * num):1.2f} (multiplier="
+                          f"{abs(step / num):1.2f} > {self.maxmult:1.2f})")
                 step = abs(self.maxmult * num)
         return min(upcut, max(lowcut, p1 + np.sign(num) * step))
 
@@ -241,9 +246,11 @@ class Stepper:
             return r1
         return r1 + (r1 - r0) * ((x - x1) / (x1 - x0))
 
-    def fill(self, first, second, lowcut, upcut, zeta_at):
+    def fill(self, first, second, lowcut, upcut, zeta_at, column=None):
         """Starting from the points ``first`` then ``second`` ((value, ζ, row) triples),
-        step on until |ζ| > cutoff, a bound is reached or ``maxpts`` points."""
+        step on until |ζ| > cutoff, a bound is reached or ``maxpts`` points. With
+        :attr:`verbose`, each new point is printed as lme4's ``cat(i, cc, mat[i + 1, ])``
+        (``column``: the profiled parameter's 1-based column, after ``.zeta``)."""
         pts = [first, second]
         i = 2
         while (i < self.maxpts and lowcut < pts[-1][0] < upcut
@@ -253,6 +260,10 @@ class Stepper:
             start = self._start(fin[-2], fin[-1], x) if len(fin) > 1 else fin[-1][2]
             z, row = zeta_at(x, start)
             pts.append((x, z, row))
+            if self.verbose and column is not None:
+                from ..display.rformat import format_number
+                print(" ".join([str(i), str(column)]
+                               + [format_number(float(v), 7) for v in np.ravel(row)]) + " ")
             i += 1
         return pts
 

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import LmerpyError
+from ..progress import progress_bar
 from .profile_base import (BOBYQA_STEP, Profile, bobyqa, check_consistent, check_diff, finish, guard,
                            new_stepper, profile_messages, select_parameters, warn_profile)
 from .varpar import VarScale, var_par_names
@@ -21,7 +22,8 @@ from .varpar import VarScale, var_par_names
 __all__ = ["glmm_profile"]
 
 
-def glmm_profile(fit, which, alphamax, maxpts, delta, delta_cutoff, maxmult, devtol, signames):
+def glmm_profile(fit, which, alphamax, maxpts, delta, delta_cutoff, maxmult, devtol, signames,
+                 verbose=0, progress=True):
     """lme4's ``profile.merMod`` for a ``glmerMod`` (see :func:`lmerpy.inference.profile`)."""
     if fit.use_sc:
         raise LmerpyError("can't (yet) profile GLMMs with non-fixed scale parameters")
@@ -55,13 +57,17 @@ def glmm_profile(fit, which, alphamax, maxpts, delta, delta_cutoff, maxmult, dev
 
     check_consistent(dd(opt), base)
     stepper = new_stepper(alphamax, nptot, delta, delta_cutoff, maxpts, maxmult)
+    stepper.verbose = verbose
     wanted = set(select_parameters(which, names, names, len(vnames), "which", "profile"))
     state = {"lowest": 0.0, "na": False}
     profiles = {}
+    bar = progress_bar(len(wanted), "profile", progress, unit="parameter")
     try:
         for w, name in enumerate(names):
             if name not in wanted:
                 continue
+            if verbose:
+                print(f"parameter {w + 1}:")                 # lme4's verbose trace
             free = np.array([k for k in range(nptot) if k != w], dtype=int)
             pw = opt[w]
 
@@ -89,12 +95,14 @@ def glmm_profile(fit, which, alphamax, maxpts, delta, delta_cutoff, maxmult, dev
                 shift = pw - 0.001
             z1, row1 = zeta_at(shift, base_row)
             pts = stepper.fill((pw, 0.0, base_row), (shift, z1, row1), lower[w], upper[w],
-                               zeta_at)
+                               zeta_at, column=w + 2)
             if pw > lower[w]:
                 pts += stepper.fill((shift, z1, row1), (pw, 0.0, base_row), lower[w], upper[w],
-                                    zeta_at)
+                                    zeta_at, column=w + 2)
             profiles[name] = finish(name, pts, names, lower[w], upper[w])
+            bar.update(1)
     finally:
+        bar.close()
         dev(np.concatenate([par_hat, beta_hat]))         # leave the deviance at the optimum
     msgs = profile_messages(stepper, state)
     for m in msgs:

@@ -3,7 +3,9 @@
 R equivalents: ``splines::interpSpline`` (a natural cubic spline through the points, as a
 piecewise polynomial), ``splines::backSpline`` (its inverse, piecewise cubic Hermite with the
 reciprocal slopes at the knots and quadratic end pieces) and ``predict`` on them (NA outside
-the knots), which ``lme4:::confint.thpr`` uses to read confidence limits off a profile.
+the knots), which ``lme4:::confint.thpr`` uses to read confidence limits off a profile;
+``spline`` (Forsythe, Malcolm and Moler's cubic spline evaluated on an even grid), which
+``MASS:::confint.profile.glm`` uses for a glm's profile.
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from scipy.interpolate import CubicSpline
 from ..errors import LmerpyError
 from ..warnings import ProfileWarning, warn
 
-__all__ = ["PolySpline", "approx_linear", "back_spline", "interp_spline"]
+__all__ = ["PolySpline", "approx_linear", "back_spline", "interp_spline", "spline_fmm"]
 
 
 class SplineError(LmerpyError):
@@ -147,3 +149,62 @@ def approx_linear(x, y, xout):
         return np.where(xout == ux[0], uy[0], np.nan)
     out = np.interp(xout, ux, uy)
     return np.where((xout < ux[0]) | (xout > ux[-1]), np.nan, out)
+
+
+def spline_fmm(x, y, n=None):
+    """R's ``spline(x, y, n = 3 * length(x))`` with its default ``method = "fmm"``: the cubic
+    spline through the points whose end pieces match the third derivative of the cubic through
+    the four points at each end (Forsythe, Malcolm & Moler), evaluated at ``n`` equally spaced
+    points from ``min(x)`` to ``max(x)``. Repeated ``x`` are averaged first (R's ``ties = mean``).
+    Returns the two arrays ``(x_out, y_out)``."""
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    keep = np.isfinite(x) & np.isfinite(y)
+    ux, inv = np.unique(x[keep], return_inverse=True)
+    if ux.size < 2:
+        raise SplineError("spline needs at least two distinct points")
+    uy = np.bincount(inv, weights=y[keep]) / np.bincount(inv)
+    b, c, d = _fmm_coefficients(ux, uy)
+    m = 3 * ux.size if n is None else int(n)
+    xo = np.linspace(ux[0], ux[-1], m)
+    i = np.clip(np.searchsorted(ux, xo, side="right") - 1, 0, ux.size - 1)
+    dx = xo - ux[i]
+    return xo, uy[i] + dx * (b[i] + dx * (c[i] + dx * d[i]))
+
+
+def _fmm_coefficients(x, y):
+    """The piecewise cubic ``y[i] + b[i] dx + c[i] dx^2 + d[i] dx^3`` of the FMM spline."""
+    n = x.size
+    h = np.diff(x)
+    slope = np.diff(y) / h
+    if n == 2:
+        z = np.zeros(2)
+        return np.full(2, slope[0]), z, z.copy()
+    # the second-derivative system: diagonal, right-hand side; off-diagonal h
+    diag = np.empty(n)
+    rhs = np.zeros(n)
+    diag[1:-1] = 2.0 * (h[:-1] + h[1:])
+    rhs[1:-1] = slope[1:] - slope[:-1]
+    diag[0], diag[-1] = -h[0], -h[-1]
+    if n > 3:                                  # third derivatives from the end points' cubics
+        d3a = rhs[2] / (x[3] - x[1]) - rhs[1] / (x[2] - x[0])
+        d3b = rhs[-2] / (x[-1] - x[-3]) - rhs[-3] / (x[-2] - x[-4])
+        rhs[0] = d3a * h[0] ** 2 / (x[3] - x[0])
+        rhs[-1] = -d3b * h[-1] ** 2 / (x[-1] - x[-4])
+    off = np.append(h, 0.0)
+    for i in range(1, n):                      # elimination (tridiagonal, symmetric)
+        t = off[i - 1] / diag[i - 1]
+        diag[i] -= t * off[i - 1]
+        rhs[i] -= t * rhs[i - 1]
+    sig = np.empty(n)
+    sig[-1] = rhs[-1] / diag[-1]
+    for i in range(n - 2, -1, -1):
+        sig[i] = (rhs[i] - off[i] * sig[i + 1]) / diag[i]
+    b = np.empty(n)
+    c = 3.0 * sig
+    d = np.empty(n)
+    b[:-1] = slope - h * (sig[1:] + 2.0 * sig[:-1])
+    d[:-1] = (sig[1:] - sig[:-1]) / h
+    b[-1] = slope[-1] + h[-1] * (sig[-2] + 2.0 * sig[-1])
+    d[-1] = d[-2]
+    return b, c, d

@@ -12,6 +12,28 @@ import numpy as np
 import pandas as pd
 
 
+def group_key(frames: Dict[str, pd.DataFrame], key: Any, caller: str) -> Any:
+    """The grouping-factor name ``key`` stands for: an integer is a position (negative ones
+    count from the end; R's ``x[[1]]``), anything else is the key itself (a bool is not a
+    position)."""
+    if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
+        names = list(frames)
+        if not -len(names) <= key < len(names):
+            from ..errors import ArgumentError
+            raise ArgumentError(f"{caller}: position {key} is out of range; the fit has "
+                                f"{len(names)} grouping factor(s): {', '.join(names)}")
+        return names[key]
+    return str(key) if isinstance(key, bool) else key
+
+
+class Coef(Dict[str, pd.DataFrame]):
+    """What ``coef(fit)`` returns: a dict of DataFrames keyed by grouping-factor name, also
+    indexable by position (``coef(fit)[0]``, R's ``coef(fit)[[1]]``)."""
+
+    def __getitem__(self, key: Union[str, int]) -> pd.DataFrame:
+        return super().__getitem__(group_key(self, key, "coef"))
+
+
 class RanEf:
     """Conditional modes per grouping factor (R: ``ranef(fit, condVar = TRUE)``).
 
@@ -30,14 +52,7 @@ class RanEf:
     def __getitem__(self, key: Union[str, int]) -> pd.DataFrame:
         """By grouping-factor name, ``ranef(fit)["Subject"]``, or by position,
         ``ranef(fit)[0]`` (R's ``ranef(fit)[[1]]``; negative positions count from the end)."""
-        if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
-            names = list(self.frames)
-            if not -len(names) <= key < len(names):
-                from ..errors import ArgumentError
-                raise ArgumentError(f"ranef: position {key} is out of range; the fit has "
-                                    f"{len(names)} grouping factor(s): {', '.join(names)}")
-            return self.frames[names[key]]
-        return self.frames[str(key)] if isinstance(key, bool) else self.frames[key]
+        return self.frames[group_key(self.frames, key, "ranef")]
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.frames)
@@ -106,10 +121,10 @@ def build_ranef(design: Any, b: np.ndarray, cond_var: Any = None) -> RanEf:
     return RanEf(frames, postvar if cond_var is not None else None)
 
 
-def build_coef(fixef: pd.Series, ranef: RanEf) -> Dict[str, pd.DataFrame]:
+def build_coef(fixef: pd.Series, ranef: RanEf) -> Coef:
     """R: ``coef(fit)``: fixed effects plus the conditional modes, per grouping factor."""
     from ..errors import LmerpyError
-    out = {}
+    out = Coef()
     for name, frame in ranef.items():
         val = pd.DataFrame(np.tile(fixef.to_numpy(), (len(frame), 1)), index=frame.index,
                            columns=list(fixef.index))

@@ -66,3 +66,41 @@ def check_level(level):
     if not 0.0 < lv < 1.0:
         raise LmerpyError(f"level must be strictly between 0 and 1, not {level!r}")
     return lv
+
+
+# ------------------------------------------------------------------ drawing into the caller's axes
+
+
+def check_axes(ax, caller):
+    """``ax`` if it is a matplotlib Axes (anything with ``plot`` and ``figure``)."""
+    if not (hasattr(ax, "plot") and hasattr(ax, "figure")):
+        raise LmerpyError(f"{caller}: ax must be a matplotlib Axes (or, for a plot of several "
+                          f"panels, a sequence of them), not {type(ax).__name__}")
+    return ax
+
+
+def one_axes(ax, figsize, default, caller):
+    """(new Figure or None, the Axes to draw in): the caller's ``ax``, or the only Axes of a
+    new Figure of ``figsize`` (default ``default``)."""
+    if ax is None:
+        fig = new_figure(*figure_size(figsize, default))
+        return fig, fig.add_subplot(1, 1, 1)
+    return None, check_axes(ax, caller)
+
+
+def panel_axes(ax, n, caller):
+    """The first ``n`` Axes of the caller's ``ax``: one Axes (for one panel), or a sequence or
+    array of Axes (e.g. ``plt.subplots(2, 3)[1]``) with at least ``n``."""
+    if hasattr(ax, "flat"):
+        axes = list(ax.flat)
+    elif hasattr(ax, "plot"):
+        axes = [ax]
+    else:
+        try:
+            axes = list(ax)
+        except TypeError:
+            axes = [ax]
+    axes = [check_axes(a, caller) for a in axes]
+    if len(axes) < n:
+        raise LmerpyError(f"{caller}: the plot has {n} panels but ax holds {len(axes)} Axes")
+    return axes[:n]

@@ -11,7 +11,7 @@ import numpy as np
 from scipy.stats import norm
 
 from ..errors import LmerpyError
-from ._figure import check_level, figure_size, grid_shape, new_figure
+from ._figure import check_level, figure_size, grid_shape, new_figure, panel_axes
 from .diagnostics import ppoints
 
 __all__ = ["caterpillar", "qqplot_ranef"]
@@ -66,7 +66,7 @@ def ranef_panels(fit, group=None):
     return panels
 
 
-def caterpillar(fit, group=None, level=0.95, figsize=None):
+def caterpillar(fit, group=None, level=0.95, figsize=None, ax=None):
     """Caterpillar plot of the random effects (R: ``dotplot(ranef(fit, condVar = TRUE))``).
 
     One row of panels per grouping factor, one panel per term. In each row the levels are
@@ -82,10 +82,13 @@ def caterpillar(fit, group=None, level=0.95, figsize=None):
     level : float
         Coverage of the conditional intervals.
     figsize : (float, float), optional
+    ax : matplotlib Axes or sequence of Axes, optional
+        Draw the panels into these (factor by factor, term by term; one Axes when there is
+        one panel) instead of a new Figure; ``ax`` is returned.
 
     Returns
     -------
-    matplotlib.figure.Figure
+    matplotlib.figure.Figure (or ``ax``)
         Axes in the order factor by factor, term by term. In each, the artist with gid
         ``"condval"`` holds the sorted modes (x) at y = 0, 1, …, ``"interval"`` the intervals.
     """
@@ -96,40 +99,49 @@ def caterpillar(fit, group=None, level=0.95, figsize=None):
     ncols = max(len(v) for v in by_group.values())
     heights = [min(len(by_group[g][0].levels), 80) for g in groups]
     heights = [max(h, 4) for h in heights]
-    default = (2.0 + 3.0 * ncols, min(2.0 + 0.17 * sum(heights) + 0.6 * len(groups), 24.0))
-    fig = new_figure(*figure_size(figsize, default))
-    spec = fig.add_gridspec(len(groups), ncols, height_ratios=heights)
+    given = None if ax is None else iter(panel_axes(ax, len(panels), "caterpillar"))
+    fig = spec = None
+    if given is None:
+        default = (2.0 + 3.0 * ncols, min(2.0 + 0.17 * sum(heights) + 0.6 * len(groups), 24.0))
+        fig = new_figure(*figure_size(figsize, default))
+        spec = fig.add_gridspec(len(groups), ncols, height_ratios=heights)
     for row, g in enumerate(groups):
         first = by_group[g][0]
         order = np.argsort(first.condval, kind="stable")
         ypos = np.arange(order.shape[0])
         share = None
         for col, p in enumerate(by_group[g]):
-            ax = fig.add_subplot(spec[row, col], sharey=share)
-            share = share or ax
+            if given is not None:
+                axk = next(given)
+            else:
+                axk = fig.add_subplot(spec[row, col], sharey=share)
+                share = share or axk
             x, sd = p.condval[order], p.condsd[order]
             if np.any(np.isfinite(sd)):
-                ax.hlines(ypos, x - z * sd, x + z * sd, color="C0", linewidth=1, gid="interval")
-            ax.plot(x, ypos, linestyle="none", marker="o", markersize=3.5, color="C0",
-                    gid="condval")
-            ax.axvline(0.0, color="0.5", linestyle="--", linewidth=0.8, gid="zero")
-            ax.set_title(p.term if len(groups) == 1 else f"{g}: {p.term}", fontsize=10)
-            ax.grid(True, axis="x", color="0.9")
-            ax.set_ylim(-0.7, ypos.shape[0] - 0.3)
+                axk.hlines(ypos, x - z * sd, x + z * sd, color="C0", linewidth=1, gid="interval")
+            axk.plot(x, ypos, linestyle="none", marker="o", markersize=3.5, color="C0",
+                     gid="condval")
+            axk.axvline(0.0, color="0.5", linestyle="--", linewidth=0.8, gid="zero")
+            axk.set_title(p.term if len(groups) == 1 else f"{g}: {p.term}", fontsize=10)
+            axk.grid(True, axis="x", color="0.9")
+            axk.set_ylim(-0.7, ypos.shape[0] - 0.3)
             if col == 0:
-                ax.set_ylabel(g)
+                axk.set_ylabel(g)
                 if ypos.shape[0] <= MAX_LABELLED_LEVELS:
-                    ax.set_yticks(ypos)
-                    ax.set_yticklabels(p.levels[order], fontsize=7 if ypos.shape[0] > 30 else 8)
+                    axk.set_yticks(ypos)
+                    axk.set_yticklabels(p.levels[order], fontsize=7 if ypos.shape[0] > 30 else 8)
                 else:
-                    ax.set_yticks([])
+                    axk.set_yticks([])
             else:
-                ax.tick_params(axis="y", labelleft=False)
+                axk.tick_params(axis="y", labelleft=False)
+    if fig is None:
+        return ax
     fig.tight_layout()
     return fig
 
 
-def qqplot_ranef(fit, group=None, level=0.95, intervals=True, ncols=None, figsize=None):
+def qqplot_ranef(fit, group=None, level=0.95, intervals=True, ncols=None, figsize=None,
+                 ax=None):
     """Normal QQ plots of the conditional modes, one panel per term (R: ``qqmath(ranef(fit,
     condVar = TRUE))``, drawn the ``qqnorm`` way round).
 
@@ -145,31 +157,39 @@ def qqplot_ranef(fit, group=None, level=0.95, intervals=True, ncols=None, figsiz
     ncols : int, optional
         Panels per row.
     figsize : (float, float), optional
+    ax : matplotlib Axes or sequence of Axes, optional
+        Draw the panels into these (one per grouping factor and term) instead of a new
+        Figure; ``ax`` is returned.
 
     Returns
     -------
-    matplotlib.figure.Figure
+    matplotlib.figure.Figure (or ``ax``)
         One axes per (grouping factor, term): theoretical quantiles ``qnorm(ppoints(n))`` on x,
         sorted modes on y (artist gid ``"condval"``), intervals (gid ``"interval"``).
     """
     z = norm.ppf(0.5 + check_level(level) / 2.0)
     panels = ranef_panels(fit, group)
     nrows, ncols = grid_shape(len(panels), ncols)
-    fig = new_figure(*figure_size(figsize, (1.0 + 3.6 * ncols, 0.8 + 3.2 * nrows)))
+    given = None if ax is None else panel_axes(ax, len(panels), "qqplot_ranef")
+    fig = None
+    if given is None:
+        fig = new_figure(*figure_size(figsize, (1.0 + 3.6 * ncols, 0.8 + 3.2 * nrows)))
     for k, p in enumerate(panels):
-        ax = fig.add_subplot(nrows, ncols, k + 1)
+        axk = given[k] if given is not None else fig.add_subplot(nrows, ncols, k + 1)
         order = np.argsort(p.condval, kind="stable")
         y, sd = p.condval[order], p.condsd[order]
         q = norm.ppf(ppoints(y.shape[0]))
         if intervals and np.any(np.isfinite(sd)):
-            ax.vlines(q, y - z * sd, y + z * sd, color="C0", linewidth=0.8, alpha=0.7,
-                      gid="interval")
-        ax.plot(q, y, linestyle="none", marker="o", markersize=3.5, color="C0", gid="condval")
-        ax.axhline(0.0, color="0.5", linestyle="--", linewidth=0.8, gid="zero")
-        ax.set_title(f"{p.group}: {p.term}", fontsize=10)
-        ax.set_xlabel("Standard normal quantiles")
+            axk.vlines(q, y - z * sd, y + z * sd, color="C0", linewidth=0.8, alpha=0.7,
+                       gid="interval")
+        axk.plot(q, y, linestyle="none", marker="o", markersize=3.5, color="C0", gid="condval")
+        axk.axhline(0.0, color="0.5", linestyle="--", linewidth=0.8, gid="zero")
+        axk.set_title(f"{p.group}: {p.term}", fontsize=10)
+        axk.set_xlabel("Standard normal quantiles")
         if k % ncols == 0:
-            ax.set_ylabel("Conditional mode")
-        ax.grid(True, color="0.9")
+            axk.set_ylabel("Conditional mode")
+        axk.grid(True, color="0.9")
+    if fig is None:
+        return ax
     fig.tight_layout()
     return fig

@@ -9,7 +9,7 @@ import numpy as np
 from scipy.stats import norm
 
 from ..errors import LmerpyError
-from ._figure import figure_size, new_figure
+from ._figure import one_axes
 from .smooth import lowess
 
 __all__ = ["ppoints", "qqplot_residuals", "residuals_vs_fitted"]
@@ -38,7 +38,7 @@ def _residuals(fit, type):
     return np.asarray(fit.residuals(type=type), dtype=float)
 
 
-def qqplot_residuals(fit, type="pearson", line=True, figsize=None):
+def qqplot_residuals(fit, type="pearson", line=True, figsize=None, ax=None):
     """Normal quantile-quantile plot of the residuals (R: ``qqnorm(resid(fit)); qqline(...)``).
 
     Parameters
@@ -50,17 +50,18 @@ def qqplot_residuals(fit, type="pearson", line=True, figsize=None):
     line : bool
         Draw R's ``qqline`` (through the first and third quartiles).
     figsize : (float, float), optional
+    ax : matplotlib.axes.Axes, optional
+        Draw into this Axes (and return it) instead of a new Figure.
 
     Returns
     -------
-    matplotlib.figure.Figure
-        One axes: theoretical quantiles ``qnorm(ppoints(n))`` on x, sorted residuals on y
+    matplotlib.figure.Figure or matplotlib.axes.Axes
+        The new Figure (or ``ax``), one axes: theoretical quantiles ``qnorm(ppoints(n))`` on x, sorted residuals on y
         (artist gid ``"points"``), and the line (gid ``"qqline"``).
     """
     r = _residuals(fit, type)
     r = np.sort(r[np.isfinite(r)])
-    fig = new_figure(*figure_size(figsize, (5.0, 5.0)))
-    ax = fig.add_subplot(1, 1, 1)
+    fig, ax = one_axes(ax, figsize, (5.0, 5.0), "qqplot_residuals")
     q = norm.ppf(ppoints(r.shape[0]))
     ax.plot(q, r, linestyle="none", marker="o", markersize=4, markerfacecolor="none",
             label="residuals", gid="points")
@@ -71,10 +72,11 @@ def qqplot_residuals(fit, type="pearson", line=True, figsize=None):
     ax.set_xlabel("Theoretical Quantiles")
     ax.set_ylabel(f"Sample Quantiles ({type} residuals)")
     ax.grid(True, color="0.9")
-    return fig
+    return ax if fig is None else fig
 
 
-def residuals_vs_fitted(fit, type="pearson", smooth=False, span=2.0 / 3.0, figsize=None):
+def residuals_vs_fitted(fit, type="pearson", smooth=False, span=2.0 / 3.0, figsize=None,
+                        ax=None):
     """Residuals against fitted values (R: ``plot(fit)``, lme4's ``plot.merMod``).
 
     Parameters
@@ -87,11 +89,13 @@ def residuals_vs_fitted(fit, type="pearson", smooth=False, span=2.0 / 3.0, figsi
     span : float
         The smoother's ``f``.
     figsize : (float, float), optional
+    ax : matplotlib.axes.Axes, optional
+        Draw into this Axes (and return it) instead of a new Figure.
 
     Returns
     -------
-    matplotlib.figure.Figure
-        One axes with the points (artist gid ``"points"``), a dashed line at zero (``"zero"``)
+    matplotlib.figure.Figure or matplotlib.axes.Axes
+        The new Figure (or ``ax``), one axes with the points (artist gid ``"points"``), a dashed line at zero (``"zero"``)
         and, if asked, the smoother (``"lowess"``).
     """
     r = _residuals(fit, type)
@@ -100,8 +104,7 @@ def residuals_vs_fitted(fit, type="pearson", smooth=False, span=2.0 / 3.0, figsi
         raise LmerpyError(f"fitted values ({f.shape[0]}) and residuals ({r.shape[0]}) differ "
                           "in length")
     ok = np.isfinite(f) & np.isfinite(r)
-    fig = new_figure(*figure_size(figsize, (6.0, 4.5)))
-    ax = fig.add_subplot(1, 1, 1)
+    fig, ax = one_axes(ax, figsize, (6.0, 4.5), "residuals_vs_fitted")
     ax.plot(f[ok], r[ok], linestyle="none", marker="o", markersize=4, markerfacecolor="none",
             label="residuals", gid="points")
     ax.axhline(0.0, color="0.4", linestyle="--", linewidth=1, gid="zero")
@@ -111,4 +114,4 @@ def residuals_vs_fitted(fit, type="pearson", smooth=False, span=2.0 / 3.0, figsi
     ax.set_xlabel("Fitted values")
     ax.set_ylabel(f"{type.capitalize()} residuals")
     ax.grid(True, color="0.9")
-    return fig
+    return ax if fig is None else fig

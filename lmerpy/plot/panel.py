@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError, FormulaSyntaxError, LmerpyError, UnknownColumnError
-from ._figure import figure_size, grid_shape, new_figure
+from ._figure import figure_size, grid_shape, new_figure, panel_axes
 
 __all__ = ["panel_plot", "parse_panel_formula", "PanelFormula"]
 
@@ -182,7 +182,8 @@ def _mean_by_x(x, values):
     return ux, sums / np.bincount(inv)
 
 
-def panel_plot(data, formula, fit=None, ncols=None, figsize=None, sharex=True, sharey=True):
+def panel_plot(data, formula, fit=None, ncols=None, figsize=None, sharex=True, sharey=True,
+               ax=None):
     """Per-group panels of y against x (R: ``lattice::xyplot(y ~ x | g, data)``).
 
     Parameters
@@ -201,11 +202,14 @@ def panel_plot(data, formula, fit=None, ncols=None, figsize=None, sharex=True, s
         Panels per row.
     figsize : (float, float), optional
     sharex, sharey : bool
-        Common axis ranges (as lattice).
+        Common axis ranges (as lattice; for a new Figure).
+    ax : matplotlib Axes or sequence of Axes, optional
+        Draw the panels into these (one per group with data) instead of a new Figure; ``ax``
+        is returned (the legend then goes on the first).
 
     Returns
     -------
-    matplotlib.figure.Figure
+    matplotlib.figure.Figure (or ``ax``)
         One axes per group with data, groups in factor-level order (first conditioning factor
         varying fastest), titled by the level. Artist gids: ``"data"``, ``"population"``,
         ``"conditional"``.
@@ -238,36 +242,44 @@ def panel_plot(data, formula, fit=None, ncols=None, figsize=None, sharex=True, s
         if rows.any():
             panels.append((combo, rows))
     nrows, ncols = grid_shape(len(panels), ncols)
-    default = (1.0 + 2.4 * ncols, 0.8 + 2.2 * nrows)
-    fig = new_figure(*figure_size(figsize, default))
+    given = None if ax is None else panel_axes(ax, len(panels), "panel_plot")
+    fig = None
+    if given is None:
+        fig = new_figure(*figure_size(figsize, (1.0 + 2.4 * ncols, 0.8 + 2.2 * nrows)))
     first = None
     for k, (combo, rows) in enumerate(panels):
-        ax = fig.add_subplot(nrows, ncols, k + 1,
-                             sharex=first if sharex else None, sharey=first if sharey else None)
-        first = first or ax
-        ax.plot(x[rows], y[rows], linestyle="none", marker="o", markersize=3, color="C0",
-                markerfacecolor="none", gid="data")
+        if given is not None:
+            axk = given[k]
+        else:
+            axk = fig.add_subplot(nrows, ncols, k + 1, sharex=first if sharex else None,
+                                  sharey=first if sharey else None)
+        first = first or axk
+        axk.plot(x[rows], y[rows], linestyle="none", marker="o", markersize=3, color="C0",
+                 markerfacecolor="none", gid="data")
         if fit is not None:
             lines = ((population, "population", {"color": "0.35", "linestyle": "--"}),
                      (conditional, "conditional", {"color": "C3"}))
             for values, gid, style in lines:
                 lx, ly = _mean_by_x(x[rows], values[rows])
                 if lx.size:
-                    ax.plot(lx, ly, linewidth=1.2, gid=gid, label=gid, **style)
+                    axk.plot(lx, ly, linewidth=1.2, gid=gid, label=gid, **style)
         if combo is not None:
-            ax.set_title(" / ".join(combo), fontsize=9, pad=3)
+            axk.set_title(" / ".join(combo), fontsize=9, pad=3)
         if x_labels is not None:
-            ax.set_xticks(range(len(x_labels)))
-            ax.set_xticklabels(x_labels, rotation=90 if len(x_labels) > 4 else 0, fontsize=7)
-        ax.tick_params(labelsize=7)
-        ax.grid(True, color="0.92")
+            axk.set_xticks(range(len(x_labels)))
+            axk.set_xticklabels(x_labels, rotation=90 if len(x_labels) > 4 else 0, fontsize=7)
+        axk.tick_params(labelsize=7)
+        axk.grid(True, color="0.92")
         if k % ncols == 0:
-            ax.set_ylabel(pf.response)
+            axk.set_ylabel(pf.response)
         if k >= len(panels) - ncols:
-            ax.set_xlabel(pf.x)
+            axk.set_xlabel(pf.x)
     if fit is not None:
         handles, names = first.get_legend_handles_labels()
         if handles:
-            fig.legend(handles, names, loc="upper right", fontsize=8, frameon=False)
+            (first if fig is None else fig).legend(handles, names, loc="upper right",
+                                                    fontsize=8, frameon=False)
+    if fig is None:
+        return ax
     fig.tight_layout(rect=(0, 0, 1, 0.97) if fit is not None else (0, 0, 1, 1))
     return fig

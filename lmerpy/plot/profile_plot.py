@@ -17,7 +17,7 @@ from scipy.interpolate import CubicHermiteSpline, CubicSpline
 from scipy.stats import norm
 
 from ..errors import LmerpyError
-from ._figure import figure_size, grid_shape, new_figure
+from ._figure import figure_size, grid_shape, new_figure, panel_axes
 
 __all__ = ["profile_plot", "profile_frame", "zeta_splines", "ZetaSpline"]
 
@@ -146,7 +146,7 @@ def zeta_splines(prof, which=None):
 
 
 def profile_plot(prof, conf=DEFAULT_CONF, absVal=False, which=None, points=True, ncols=None,
-                 figsize=None):
+                 figsize=None, ax=None):
     """Profile ζ plots, one panel per parameter (R: ``xyplot(profile(fit), conf, absVal)``).
 
     Parameters
@@ -165,10 +165,13 @@ def profile_plot(prof, conf=DEFAULT_CONF, absVal=False, which=None, points=True,
     ncols : int, optional
         Panels per row.
     figsize : (float, float), optional
+    ax : matplotlib Axes or sequence of Axes, optional
+        Draw the panels into these (one per parameter) instead of a new Figure; ``ax`` is
+        returned.
 
     Returns
     -------
-    matplotlib.figure.Figure
+    matplotlib.figure.Figure (or ``ax``)
         One axes per parameter, titled by its name. Artist gids: ``"spline"`` (the curve),
         ``"profile_points"``, ``"conf_limits"`` (a LineCollection of the vertical segments,
         lower then upper limit for each level in increasing order; a limit the profile does not
@@ -181,24 +184,30 @@ def profile_plot(prof, conf=DEFAULT_CONF, absVal=False, which=None, points=True,
     splines = zeta_splines(prof, which)
     names = list(splines)
     nrows, ncols = grid_shape(len(names), ncols if ncols is not None else min(len(names), 4))
-    fig = new_figure(*figure_size(figsize, (0.8 + 3.0 * ncols, 0.6 + 2.8 * nrows)))
+    given = None if ax is None else panel_axes(ax, len(names), "profile_plot")
+    fig = None
+    if given is None:
+        fig = new_figure(*figure_size(figsize, (0.8 + 3.0 * ncols, 0.6 + 2.8 * nrows)))
     share = None
     for k, name in enumerate(names):
-        ax = fig.add_subplot(nrows, ncols, k + 1, sharey=share)
-        share = share or ax
+        if given is not None:
+            axk = given[k]
+        else:
+            axk = fig.add_subplot(nrows, ncols, k + 1, sharey=share)
+            share = share or axk
         spl = splines[name]
-        ax.set_title(name, fontsize=10)
-        ax.grid(True, color="0.9")
+        axk.set_title(name, fontsize=10)
+        axk.grid(True, color="0.9")
         if k % ncols == 0:
-            ax.set_ylabel("|ζ|" if absVal else "ζ")
+            axk.set_ylabel("|ζ|" if absVal else "ζ")
         if spl is None:
-            ax.text(0.5, 0.5, "too few profile points", transform=ax.transAxes, ha="center")
+            axk.text(0.5, 0.5, "too few profile points", transform=axk.transAxes, ha="center")
             continue
         grid = np.linspace(spl.x[0], spl.x[-1], 101)
         curve = spl.forward(grid)
-        ax.plot(grid, np.abs(curve) if absVal else curve, color="C0", gid="spline")
+        axk.plot(grid, np.abs(curve) if absVal else curve, color="C0", gid="spline")
         if points:
-            ax.plot(spl.x, np.abs(spl.zeta) if absVal else spl.zeta, linestyle="none", marker="o",
+            axk.plot(spl.x, np.abs(spl.zeta) if absVal else spl.zeta, linestyle="none", marker="o",
                     markersize=2.5, color="C0", alpha=0.6, gid="profile_points")
         segments = []
         for lv in levels:
@@ -208,7 +217,9 @@ def profile_plot(prof, conf=DEFAULT_CONF, absVal=False, which=None, points=True,
                     segments.append([(xs, abs(zeta) if absVal else zeta), (xs, 0.0)])
         if segments:
             from matplotlib.collections import LineCollection
-            ax.add_collection(LineCollection(segments, colors="C3", linewidths=0.9,
-                                             linestyles="--", gid="conf_limits"))
+            axk.add_collection(LineCollection(segments, colors="C3", linewidths=0.9,
+                                              linestyles="--", gid="conf_limits"))
+    if fig is None:
+        return ax
     fig.tight_layout()
     return fig

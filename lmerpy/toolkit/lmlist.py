@@ -18,7 +18,7 @@ As lme4 (``lmList4``):
 - for linear models the residual standard deviation is pooled over the groups
   (``pooledSD``) and ``summary`` scales each group's standard errors by it (t tests on the
   pooled degrees of freedom); ``confint`` gives each group's own ``confint.lm`` interval
-  (lme4 1.1-31 does not pool them).
+  (lme4 1.1-31 does not pool them), or for a glm its profile-likelihood ``confint.glm``.
 
 R equivalents: ``lmList``, ``coef``, ``confint``, ``summary``, ``sigma``/``pooledSD``,
 ``plot(confint(...))``.
@@ -42,15 +42,14 @@ from ..design.values import Factor
 from ..display.html import pre_html
 from ..display.lmlist import (deparse_call, format_lmlist, format_lmlist_confint, format_lmlist_summary,
                               percent_labels)
-from ..errors import ArgumentError, DataError, FormulaError, LmerpyError
+from ..errors import ArgumentError, DataError, FormulaError
 from ..families import Family, as_family
 from ..formula import parse_formula
+from .glm import IrlsFit, irls, profile_confint, wls
 from ..warnings import GroupFitWarning, warn
 
 __all__ = ["lmList", "LmList", "LmListConfint"]
 
-#: LINPACK dqrdc2's tolerance in R's lm.fit
-QR_TOL = 1e-7
 _LEVEL = Number(lower=0, upper=1)
 
 
@@ -66,77 +65,31 @@ class GroupFit:
     df_residual: int
     n: int
     dispersion: float = float("nan")
+    glm: Optional["GlmPieces"] = None
 
     @property
     def sigma(self) -> float:
         return math.sqrt(self.rss / self.df_residual) if self.df_residual > 0 else float("nan")
 
-
-def _qr_keep(X: np.ndarray, w: Optional[np.ndarray] = None) -> np.ndarray:
-    """Columns kept by LINPACK's dqrdc2 (R's lm): Householder steps in column order; a column
-    whose remaining norm falls below 1e-7 of its original norm is moved to the end (aliased)."""
-    A = X if w is None else X * w[:, None]
-    A = np.array(A, dtype=float)
-    n, p = A.shape
-    norms0 = np.sqrt((A ** 2).sum(axis=0))
-    keep: List[int] = []
-    Q = np.zeros((n, 0))
-    for j in range(p):
-        v = A[:, j] - Q @ (Q.T @ A[:, j])
-        v = v - Q @ (Q.T @ v)                      # re-orthogonalise (as a Householder would)
-        nv = float(np.sqrt(v @ v))
-        if len(keep) >= n or norms0[j] == 0 or nv < QR_TOL * norms0[j]:
-            continue
-        keep.append(j)
-        Q = np.column_stack([Q, v / nv])
-    return np.asarray(keep, dtype=np.int64)
+    def glm_confint(self, level: float, group: str) -> np.ndarray:
+        """The group's ``confint(glm)`` (MASS's profile-likelihood interval per coefficient)."""
+        assert self.glm is not None
+        g = self.glm
+        return profile_confint(g.X, g.y, g.wt, g.offset, g.family, g.fit, self.dispersion, level,
+                               what=f"the fit of group {group!r}")
 
 
-def _wls(X: np.ndarray, y: np.ndarray, w: np.ndarray):
-    """Weighted least squares as lm.wfit: coefficients (NaN where aliased), unscaled
-    covariance, weighted residual sum of squares and the rank."""
-    sw = np.sqrt(w)
-    keep = _qr_keep(X, sw)
-    p = X.shape[1]
-    beta = np.full(p, np.nan)
-    cov = np.full((p, p), np.nan)
-    if keep.size:
-        Xk = X[:, keep] * sw[:, None]
-        q, r = np.linalg.qr(Xk)
-        b = np.linalg.solve(r, q.T @ (y * sw))
-        beta[keep] = b
-        rinv = np.linalg.solve(r, np.eye(keep.size))
-        cov[np.ix_(keep, keep)] = rinv @ rinv.T
-        fitted = X[:, keep] @ b
-    else:
-        fitted = np.zeros_like(y)
-    rss = float(np.sum(w * (y - fitted) ** 2))
-    return beta, cov, rss, int(keep.size), fitted
+@dataclass
+class GlmPieces:
+    """What profiling a group's glm needs: its design, response, prior weights, offset,
+    family and fit."""
 
-
-def _irls(X, y, wt, offset, fam: Family, maxit: int = 25, epsilon: float = 1e-8):
-    """R's glm.fit: IRLS from the family's starting values; the deviance's relative change
-    below ``epsilon`` ends it. Returns the last weighted least-squares fit's pieces."""
-    mu = fam.mustart(y, wt)
-    eta = fam.linkfun(mu)
-    dev_old = float(np.sum(fam.dev_resids(y, mu, wt)))
-    for _ in range(maxit):
-        mu_eta = fam.mu_eta(eta)
-        var = fam.variance(mu)
-        good = (wt > 0) & (mu_eta != 0)
-        z = (eta - offset) + (y - mu) / mu_eta
-        w = np.where(good, wt * mu_eta ** 2 / np.where(good, var, 1.0), 0.0)
-        beta, cov, _, rank, fitted = _wls(X, z, w)
-        eta = fitted + offset
-        mu = fam.linkinv(eta)
-        dev = float(np.sum(fam.dev_resids(y, mu, wt)))
-        if abs(dev - dev_old) / (abs(dev) + 0.1) < epsilon:
-            break
-        dev_old = dev
-    mu_eta = fam.mu_eta(eta)
-    w = wt * mu_eta ** 2 / fam.variance(mu)
-    pearson = float(np.sum(w * ((y - mu) / mu_eta) ** 2))
-    return beta, cov, dev, rank, pearson, int(np.sum(wt != 0))
+    X: np.ndarray
+    y: np.ndarray
+    wt: np.ndarray
+    offset: np.ndarray
+    family: Family
+    fit: IrlsFit
 
 
 def _response(frame) -> Tuple[np.ndarray, np.ndarray]:
@@ -163,13 +116,14 @@ def _fit_group(formula, sub: pd.DataFrame, fam: Optional[Family]) -> GroupFit:
     off = np.asarray(frame.offset, dtype=float)
     names = list(spec.colnames)
     if fam is None:
-        beta, cov, rss, rank, _ = _wls(X, y - off, wt)
+        beta, cov, rss, rank, _ = wls(X, y - off, wt)
         n = int(np.sum(wt != 0))
         return GroupFit(pd.Series(beta, index=names), cov, rss, n - rank, frame.n)
-    beta, cov, dev, rank, pearson, n = _irls(X, y, wt, off, fam)
-    df = n - rank
-    disp = 1.0 if fam.family in ("binomial", "poisson") else (pearson / df if df > 0 else np.nan)
-    return GroupFit(pd.Series(beta, index=names), cov, dev, df, frame.n, disp)
+    f = irls(X, y, wt, off, fam)
+    df = f.n - f.rank
+    disp = 1.0 if fam.family in ("binomial", "poisson") else (f.pearson / df if df > 0 else np.nan)
+    return GroupFit(pd.Series(f.beta, index=names), f.cov, f.deviance, df, frame.n, disp,
+                    GlmPieces(X, y, wt, off, fam, f))
 
 
 def _split_formula(formula: str):
@@ -277,14 +231,11 @@ class LmList:
         return sum(f.n for f in self.fits.values() if f is not None)
 
     def confint(self, level: float = 0.95) -> LmListConfint:
-        """lme4 1.1-31's ``confint(lmList)``: each group's own ``confint.lm`` interval (t
-        quantiles on the group's residual df, the group's residual standard deviation), for
-        the coefficients of the first group that was fitted; NaN where a group lacks one."""
+        """lme4 1.1-31's ``confint(lmList)``: each group's own interval for the coefficients of
+        the first group that was fitted (NaN where a group lacks one): ``confint.lm`` (t
+        quantiles on the group's residual df and standard deviation; lme4 does not pool them)
+        or, for a generalized lmList, ``confint.glm`` (MASS's profile likelihood)."""
         level = _LEVEL("level", level, "confint")
-        if self.family is not None:
-            raise LmerpyError("confint of a generalized lmList needs profile-likelihood "
-                              "intervals of each glm (R's confint.glm), not implemented; "
-                              "use summary() for Wald standard errors")
         first = next((f for f in self.fits.values() if f is not None), None)
         if first is None:
             raise DataError("lmList: no group could be fitted")
@@ -295,13 +246,17 @@ class LmList:
         for g, fit in self.fits.items():
             if fit is None:
                 continue
-            se = fit.sigma * np.sqrt(np.diag(fit.cov_unscaled))
-            q = stats.t.ppf(1 - a, fit.df_residual) if fit.df_residual > 0 else np.nan
+            if fit.glm is not None:
+                lims = fit.glm_confint(level, str(g))
+            else:
+                se = fit.sigma * np.sqrt(np.diag(fit.cov_unscaled))
+                q = stats.t.ppf(1 - a, fit.df_residual) if fit.df_residual > 0 else np.nan
+                b = fit.coef.to_numpy()
+                lims = np.column_stack([b - q * se, b + q * se])
+            names = list(fit.coef.index)
             for p in parm:
-                if p in fit.coef.index:
-                    i = list(fit.coef.index).index(p)
-                    b = fit.coef.iloc[i]
-                    tables[p].loc[g] = [b - q * se[i], b + q * se[i]]
+                if p in names:
+                    tables[p].loc[g] = lims[names.index(p)]
         return LmListConfint(tables, self.coef()[parm])
 
     def summary(self) -> "LmListSummary":

@@ -15,7 +15,7 @@ from scipy.stats import norm
 
 from ..arguments import LOGICAL, Choice, Number
 from ..errors import ArgumentError
-from .influence import cooks_distance, hat_values
+from .influence import cooks_distance, cooks_from, hat_values
 
 if TYPE_CHECKING:
     from ..models.base import MixedModel
@@ -165,28 +165,6 @@ def glance(fit: Any) -> pd.DataFrame:
     return pd.DataFrame([row])
 
 
-def _glmm_leverages(fit: MixedModel, w_work: np.ndarray, w_prior: np.ndarray) -> np.ndarray:
-    """lme4 1.1-31's ``hatvalues`` of a GLMM: vᵢ'M⁻¹vᵢ with M the penalised system at the
-    PIRLS working weights (its L, RZX and RX) and vᵢ = √(prior weightᵢ)·[ΛZᵢ; Xᵢ] (lme4
-    scales by the prior weights, hence its warning that the values "may not make sense")."""
-    import scipy.sparse as sp
-    import scipy.sparse.linalg as spla
-    Zt = sp.csc_matrix(fit.getME("Zt"))
-    Lt = sp.csc_matrix(fit.getME("Lambdat"))
-    X = np.asarray(fit.getME("X"), dtype=float)
-    A = sp.hstack([sp.csr_matrix((Lt @ Zt).T), sp.csr_matrix(X)], format="csr")
-    q = Zt.shape[0]
-    M = (A.T @ sp.diags(w_work) @ A).tocsc() + sp.diags(
-        np.r_[np.ones(q), np.zeros(X.shape[1])], format="csc")
-    lu = spla.splu(M.tocsc())
-    V = sp.diags(np.sqrt(w_prior)) @ A
-    out = np.empty(A.shape[0])
-    for start in range(0, A.shape[0], 1024):
-        rows = V[start:start + 1024].toarray()
-        out[start:start + 1024] = np.einsum("ij,ji->i", rows, lu.solve(rows.T))
-    return out
-
-
 def _augment_glmm(fit: MixedModel, frame: pd.DataFrame) -> pd.DataFrame:
     from ..warnings import InferenceWarning, warn
     fam = getattr(fit, "family")
@@ -198,12 +176,9 @@ def _augment_glmm(fit: MixedModel, frame: pd.DataFrame) -> pd.DataFrame:
     var = np.asarray(fam.variance(mu), dtype=float)
     w_work = prior * np.asarray(fam.mu_eta(eta), dtype=float) ** 2 / var
     warn("the hat matrix may not make sense for GLMMs", InferenceWarning)
-    hat = _glmm_leverages(fit, w_work, prior)
+    hat = hat_values(fit)
     pearson = (y - mu) * np.sqrt(prior / var)
-    p = int(np.linalg.matrix_rank(np.asarray(fit.getME("X"), dtype=float)))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        cooks = (pearson / (1 - hat)) ** 2 * hat / (float(fit.sigma()) ** 2 * p)
-    cooks[np.isinf(cooks)] = np.nan
+    cooks = cooks_from(fit, hat)
     frame[".fitted"] = eta
     frame[".resid"] = np.asarray(fit.residuals(type="deviance"), dtype=float)
     frame[".hat"] = hat

@@ -1,5 +1,5 @@
 # Goldens for lmerpy.lmList (issue 16): lme4 1.1-31's lmList() -- its print, coef, summary,
-# confint and pooled sigma.
+# confint (a glm's by profile likelihood, MASS) and pooled sigma.
 #
 # Run from the repository root:  Rscript tests/reference/toolkit/make_lmlist.R
 # Needs R 4.2, Debian's lme4 1.1-31, jsonlite. Writes tests/reference/toolkit/lmlist/ID.json.
@@ -13,6 +13,23 @@ dir.create(OUT, showWarnings = FALSE)
 mat <- function(m) list(rownames = I(rownames(m)), colnames = I(colnames(m)),
                         rows = rows(unname(as.matrix(m))))
 
+## lme4's confint.lmList4 stops ("subscript out of bounds") when a group has a coefficient the
+## first group lacks; lmerpy then keeps the first group's coefficients (NA where a group lacks
+## one). This builds that array from each group's own confint, as lme4 does otherwise.
+lenient_confint <- function(fit, level = 0.95) {
+  ci <- tryCatch(suppressMessages(confint(fit, level = level)), error = function(e) e)
+  if (!inherits(ci, "error")) return(ci)
+  template <- suppressMessages(confint(fit[[1]], level = level))
+  val <- array(NA_real_, c(dim(template), length(fit)),
+               c(dimnames(template), list(names(fit))))
+  for (i in seq_along(fit)) if (!is.null(fit[[i]])) {
+    ci_i <- suppressMessages(confint(fit[[i]], level = level))
+    common <- intersect(rownames(ci_i), rownames(template))
+    val[common, , i] <- ci_i[common, ]
+  }
+  structure(new("lmList4.confint", aperm(val, 3:1)), lme4_error = conditionMessage(ci))
+}
+
 case <- function(id, formula, data, df, family = NULL, derived = NULL) {
   f <- as.formula(formula)
   w <- character(0)
@@ -23,13 +40,13 @@ case <- function(id, formula, data, df, family = NULL, derived = NULL) {
   out <- list(id = id, formula = formula, data = data, family = family, derived = derived,
               warnings = I(w), coef = mat(coef(fit)), text = printed(fit),
               summary_text = printed(summary(fit)))
-  if (is.null(family)) {
-    ci <- confint(fit)
-    out$confint <- lapply(dimnames(ci)[[3]], function(k) c(list(name = k), mat(ci[, , k])))
-    out$confint_text <- printed(ci)
-    out$confint90_text <- printed(confint(fit, level = 0.9))
-    out$sigma <- sigma(fit)
-  }
+  ## a glm's confint is MASS's profile likelihood (its "Waiting for profiling" messages muted)
+  ci <- lenient_confint(fit)
+  out$confint <- lapply(dimnames(ci)[[3]], function(k) c(list(name = k), mat(ci[, , k])))
+  out$confint_text <- printed(ci)
+  out$confint90_text <- printed(lenient_confint(fit, level = 0.9))
+  out$confint_error <- attr(ci, "lme4_error")
+  if (is.null(family)) out$sigma <- sigma(fit)
   write_case(out, OUT, id)
 }
 
