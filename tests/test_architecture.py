@@ -94,6 +94,9 @@ ALLOWED = {
     ("lmerpy.dask.simulate", "lmerpy.inference.simulate"):
         "simulate() of a GLMM on a Dask DataFrame draws each partition's responses with "
         "inference's family draws (the in-memory simulate's own)",
+    ("lmerpy.inference.hypotheses", "lmerpy.dask"):
+        "type III hypotheses with factors of a fit on a Dask DataFrame need the recoded model "
+        "matrices' cross-products: one pass on the cluster",
     ("lmerpy.inference.bootstrap", "lmerpy.dask"):
         "bootMer of a fit on a Dask DataFrame simulates and reduces its responses on the "
         "cluster (one pass per batch); the refits are the models' own",

@@ -309,16 +309,24 @@ def test_inference_from_the_reduced_blocks_equals_in_memory(client):
     assert fit.dask_log == log
 
 
-def test_type3_with_factors_and_kenward_roger_say_why_not(client):
+@pytest.mark.parametrize("contrasts", [None, {"f": "contr.sum"}])
+def test_type3_with_factors_by_one_pass_equals_in_memory(client, contrasts):
     def with_factor(i):
         df = small(i)
-        df["f"] = np.where(df["x"] > 0, "hi", "lo")
+        df["f"] = np.where(df["x"] > 0.5, "hi", np.where(df["x"] < -0.5, "lo", "mid"))
         return df
 
-    fit = lmerpy.lmer("y ~ x * f + (1 | g1)", dd.from_map(with_factor, list(range(2))))
-    with pytest.raises(DataNotHereError, match="type III hypotheses of a model with factors"):
-        fit.anova(type=3)
-    assert list(fit.anova(type=2).index) == ["x", "f", "x:f"]
+    f = "y ~ x * f + (1 | g1)"
+    fit = lmerpy.lmer(f, dd.from_map(with_factor, list(range(3))), contrasts=contrasts)
+    ref = lmerpy.lmer(f, pd.concat([with_factor(i) for i in range(3)], ignore_index=True),
+                      contrasts=contrasts)
+    n_log = len(fit.dask_log)
+    for type in (3, 2, 1):
+        a, b = fit.anova(type=type), ref.anova(type=type)
+        assert list(a.index) == list(b.index) == ["x", "f", "x:f"]
+        np.testing.assert_allclose(a.to_numpy(dtype=float), b.to_numpy(dtype=float),
+                                   rtol=1e-7, err_msg=f"type {type}")
+    assert [e["pass"] for e in fit.dask_log[n_log:]] == ["cross-products"]   # type III only
     with pytest.raises(DataNotHereError, match="design.X is not available"):
         fit.summary(ddf="Kenward-Roger")
 

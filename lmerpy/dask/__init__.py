@@ -40,13 +40,14 @@ client (:mod:`lmerpy.pls.glmm.reduced`). Every pass is logged with its time on t
 After the fit: ``fitted``/``residuals``/``predict`` (also on a Dask ``newdata``) and
 ``simulate`` are lazy Dask objects (:mod:`.lazy`, :mod:`.simulate`); ``summary`` (also
 lmerTest's Satterthwaite), ``anova`` (LRTs with ML refits from the reduced blocks; types I/II
-from the reduced X'X, type III without factors), Wald and profile intervals need no pass for
-an LMM (a GLMM's profile runs PIRLS passes); an LMM's ``bootMer`` costs one pass per
+from the reduced X'X; type III with factors costs one pass, :mod:`.gram`), Wald and profile
+intervals need no pass for an LMM (a GLMM's profile runs PIRLS passes); an LMM's ``bootMer``
+costs one pass per
 :data:`.simulate.BATCH` simulations, its refits run on the client; a GLMM's ``bootMer``
 draws each response on the workers and refits there (:func:`.glmm.refit_simulated`).
 
 Not here yet: data-dependent transforms (``poly``, ``scale``), ``na_action="exclude"``,
-type III hypotheses with factors and Kenward-Roger (they need the model matrix).
+Kenward-Roger (it needs the model matrices).
 
 Dask is imported only when a fit on a Dask DataFrame is asked for (``pip install
 lmerpy[dask]``); ``import lmerpy`` never imports it.
@@ -54,7 +55,7 @@ lmerpy[dask]``); ``import lmerpy`` never imports it.
 from __future__ import annotations
 
 __all__ = ["glmer_dask", "is_dask_dataframe", "lmer_dask", "lazy_fitted", "lazy_residuals",
-           "lazy_predict", "lazy_simulate", "bootstrap_responses", "refit_on_cluster", "on_cluster",
+           "lazy_predict", "lazy_simulate", "bootstrap_responses", "refit_on_cluster", "gram_pass", "on_cluster",
            "pass_summary", "print_passes"]
 
 
@@ -139,3 +140,10 @@ def refit_on_cluster(fit, newresp):
                         "the cluster (as bootMer makes), not "
                         f"{type(newresp).__name__}: the rows are not on the client")
     return refit_simulated(fit, newresp)
+
+
+def gram_pass(fit, designs):
+    """One pass: the cross-products of X and recoded fixed-effects matrices over a fit's Dask
+    data (see :func:`.gram.gram_pass`)."""
+    from .gram import gram_pass as run
+    return run(fit, designs)
