@@ -22,7 +22,7 @@ RTOL = 1e-8
 @pytest.fixture(scope="module")
 def client():
     cluster = distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
-                                       dashboard_address=None)
+                                       dashboard_address=":0")
     c = distributed.Client(cluster)
     yield c
     c.close()
@@ -361,3 +361,16 @@ def test_simulate_is_lazy_and_bootstrap_refits_equal_in_memory(client):
         fit.refit(Y["sim_1"].to_numpy())
     with pytest.raises(lmerpy.errors.ArgumentError, match="re_form conditioning on some"):
         fit.simulate(re_form="~(1 | g1)")
+
+
+def test_parquet_files_are_opened_by_dask(client, tmp_path):
+    """A glob or a list of parquet files: read by the workers, fitted as a Dask DataFrame."""
+    for i in range(3):
+        small(i).to_parquet(tmp_path / f"part{i}.parquet")
+    pdf = pd.concat([small(i) for i in range(3)], ignore_index=True)
+    f = "y ~ x + (1 | g1) + (1 | g2)"
+    ref = lmerpy.lmer(f, pdf)
+    for src in (str(tmp_path / "*.parquet"), [tmp_path / f"part{i}.parquet" for i in range(3)]):
+        fit = lmerpy.lmer(f, src)
+        assert fit.dask_log is not None and fit.data.npartitions == 3
+        assert_same_fit(fit, ref)

@@ -54,7 +54,7 @@ lmerpy[dask]``); ``import lmerpy`` never imports it.
 """
 from __future__ import annotations
 
-__all__ = ["glmer_dask", "is_dask_dataframe", "lmer_dask", "lazy_fitted", "lazy_residuals",
+__all__ = ["glmer_dask", "is_dask_dataframe", "is_parquet_source", "read_parquet", "lmer_dask", "lazy_fitted", "lazy_residuals",
            "lazy_predict", "lazy_simulate", "bootstrap_responses", "refit_on_cluster", "gram_pass", "on_cluster",
            "pass_summary", "print_passes"]
 
@@ -65,6 +65,30 @@ def is_dask_dataframe(data) -> bool:
     if not (mod == "dask" or mod.startswith("dask.") or mod.startswith("dask_expr")):
         return False
     return hasattr(data, "npartitions") and hasattr(data, "to_delayed")
+
+
+def is_parquet_source(data) -> bool:
+    """True for parquet files named by a path or glob ending in ``.parquet`` (a ``str`` or
+    ``os.PathLike``), or a list or tuple of them: ``lmer``/``glmer`` open them with
+    ``dask.dataframe.read_parquet`` and fit where the data live."""
+    import os
+    items = list(data) if isinstance(data, (list, tuple)) and data else [data]
+    return all(isinstance(x, (str, os.PathLike)) and os.fspath(x).endswith(".parquet")
+               for x in items)
+
+
+def read_parquet(data):
+    """``dask.dataframe.read_parquet`` of a path, glob or list of parquet files."""
+    try:
+        import dask.dataframe as dd
+    except ImportError:     # pragma: no cover - dask is the extra's dependency
+        from ..errors import DataError
+        raise DataError("data: parquet files are read with Dask: pip install lmerpy[dask]") \
+            from None
+    import os
+    if isinstance(data, (list, tuple)):
+        return dd.read_parquet([os.fspath(x) for x in data])
+    return dd.read_parquet(os.fspath(data))
 
 
 def lmer_dask(*args, **kwargs):

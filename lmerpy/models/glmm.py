@@ -566,7 +566,9 @@ def glmer(formula: FormulaLike, data: DataLike, family: FamilyArg = binomial, nA
         An lme4 formula, e.g. ``"cbind(incidence, size - incidence) ~ period + (1 | herd)"``.
     data : DataFrame-like
         A pandas, polars or pyarrow table, anything with ``__arrow_c_stream__`` or
-        ``__dataframe__``, or a dict of equal-length columns. Never modified.
+        ``__dataframe__``, or a dict of equal-length columns. Never modified. A
+        ``dask.dataframe.DataFrame``, or parquet files named by a path or glob ending in
+        ``.parquet`` (or a list of them), is fitted where it lives (see :mod:`lmerpy.dask`).
     family : Family, Family class or str
         ``binomial()`` (default), ``poisson()``, ``Gamma(link="log")``, ``inverse_gaussian()``,
         ``gaussian(link="log")``, ``negative_binomial(theta)``, or a name (``"poisson"``).
@@ -602,6 +604,10 @@ def glmer(formula: FormulaLike, data: DataLike, family: FamilyArg = binomial, nA
     """
     from ..design.dataframe import as_data_frame
     from ..optimize import glmerControl
+    if isinstance(data, (str, list, tuple)) or hasattr(data, "__fspath__"):
+        from ..dask import is_parquet_source, read_parquet
+        if is_parquet_source(data):      # parquet files: opened by Dask, fitted on the cluster
+            data = read_parquet(data)
     if type(data).__module__.split(".")[0] in ("dask", "dask_expr"):
         from ..dask import glmer_dask, is_dask_dataframe
         if is_dask_dataframe(data):      # the data stay on the cluster (lmerpy[dask])

@@ -264,7 +264,9 @@ def lmer(formula: FormulaLike, data: DataLike, REML: bool = True, weights: Vecto
         A pandas, polars or pyarrow table, anything with ``__arrow_c_stream__`` or
         ``__dataframe__``, or a dict of equal-length columns. Never modified. A
         ``dask.dataframe.DataFrame`` is fitted where it lives (``pip install lmerpy[dask]``;
-        see :mod:`lmerpy.dask`: ``weights``/``offset`` then name columns).
+        see :mod:`lmerpy.dask`: ``weights``/``offset`` then name columns), and so are
+        parquet files named by a path or glob ending in ``.parquet`` (or a list of them),
+        opened with ``dask.dataframe.read_parquet``.
     REML : bool
         REML (default) or maximum likelihood. As in R, the strings ``"TRUE"``/``"FALSE"``
         (``"T"``, ``"F"``, ``"true"``, ``"false"``) are read as logicals; any other value
@@ -300,6 +302,10 @@ def lmer(formula: FormulaLike, data: DataLike, REML: bool = True, weights: Vecto
     """
     from ..design import lFormula
     from ..design.dataframe import as_data_frame
+    if isinstance(data, (str, list, tuple)) or hasattr(data, "__fspath__"):
+        from ..dask import is_parquet_source, read_parquet
+        if is_parquet_source(data):      # parquet files: opened by Dask, fitted on the cluster
+            data = read_parquet(data)
     if type(data).__module__.split(".")[0] in ("dask", "dask_expr"):
         from ..dask import is_dask_dataframe, lmer_dask
         if is_dask_dataframe(data):      # the data stay on the cluster (lmerpy[dask])
