@@ -40,14 +40,10 @@ class PassLog:
         progress = LOGICAL_OR_NONE("progress", progress, caller)
         self.entries: List[Tuple[str, float]] = []
         self._bar: Any = None
-        if progress is not False:
-            try:
-                from tqdm.auto import tqdm
-            except ImportError:       # pragma: no cover - tqdm is a dependency of the extra
-                tqdm = None
-            if tqdm is not None:
-                self._bar = tqdm(desc=desc, unit="pass", delay=0.0 if progress else DELAY,
-                                 leave=bool(progress))
+        if progress is not False:           # lmerpy's one bar helper (tqdm, if installed)
+            from ..progress import progress_bar
+            self._bar = progress_bar(None, desc, unit="pass",
+                                     delay=0.0 if progress else DELAY)
         self._t = time.perf_counter()
 
     def append(self, entry: Tuple[str, float]) -> None:
@@ -55,7 +51,7 @@ class PassLog:
         name, sec = entry
         self.entries.append((str(name), float(sec)))
         if self._bar is not None and name != "fit":
-            self._bar.set_postfix_str(f"{name} {sec:.2f}s", refresh=False)
+            self._bar.set_postfix_str(f"{name} {sec:.2f}s")
             self._bar.update(1)
 
     def mark(self, name: str) -> float:
