@@ -210,8 +210,11 @@ def warn(message: str, category: type = LmerpyWarning) -> None:
         registry = module_globals.setdefault("__warningregistry__", {})
         # module_globals only lets linecache ask the module's loader for its source (zip
         # imports); ``python -c`` code's __main__ has the BuiltinImporter as __loader__, which
-        # raises ImportError when asked, so pass them only for modules imported by a loader
-        loaded = module_globals.get("__spec__") is not None
+        # raises ImportError when asked, and ``python -m pkg.mod``'s __main__ has pkg.mod's
+        # loader, which refuses the name __main__: pass them only for modules imported by a
+        # loader under their own name
+        spec = module_globals.get("__spec__")
+        loaded = spec is not None and getattr(spec, "name", None) == module
         _pywarnings.warn_explicit(str(message), category, frame.f_code.co_filename,
                                   frame.f_lineno, module, registry,
                                   module_globals if loaded else None)

@@ -10,6 +10,10 @@ import lmerpy
 
 REF = Path(__file__).parent / "reference"
 
+#: glmer on lme4's optimizer path (glmer's default is gradient-based, see
+#: lmerpy.optimize.laplace): the fits whose numbers are compared with lme4's printed digits
+LME4_GLMER = lmerpy.glmerControl(optimizer=["bobyqa", "Nelder_Mead"])
+
 
 def all_cases(*subdirs):
     """Every golden JSON in tests/reference (top level) and the given sub-folders."""

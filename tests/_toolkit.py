@@ -9,7 +9,7 @@ import pytest
 
 import lmerpy
 from _compare import fit_at_lme4_theta
-from _reference import REF, load_case_data
+from _reference import LME4_GLMER, REF, load_case_data
 from lmerpy.optimize.derivs import compute_derivs
 
 TOOLKIT = REF / "toolkit"
@@ -40,7 +40,7 @@ def fitted(case_id):
             fit = lmerpy.lmer(ref["formula"], data, REML=ref["REML"], **kw)
             return fit_at_lme4_theta(fit, ref["theta"])
         fam = getattr(lmerpy, ref["family"])(link=ref["link"])
-        fit = lmerpy.glmer(ref["formula"], data, family=fam)
+        fit = lmerpy.glmer(ref["formula"], data, family=fam, control=LME4_GLMER)
         return glmm_at_lme4(fit, ref)
 
 

@@ -24,7 +24,7 @@ from lmerpy.errors import DataError, LmerpyError, LmerpyMessage
 from lmerpy.inference import AnovaTable
 
 from _compare import fit_at_lme4_theta
-from _reference import load_case_data
+from _reference import LME4_GLMER, load_case_data
 
 INF = Path(__file__).parent / "reference" / "inference"
 CASES = [json.loads(p.read_text()) for p in sorted(INF.glob("*.json"))]
@@ -44,7 +44,7 @@ def fits_of(ref):
                     out[name] = lmerpy.lmer(m["formula"], data, REML=m["REML"])
                 else:
                     out[name] = lmerpy.glmer(m["formula"], data, family=m["family"],
-                                             nAGQ=m["nAGQ"])
+                                             nAGQ=m["nAGQ"], control=LME4_GLMER)
         _FITS[ref["id"]] = out
     return _FITS[ref["id"]]
 

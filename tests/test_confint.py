@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from _compare import fit_at_lme4_theta
-from _reference import load_case_data
+from _reference import LME4_GLMER, load_case_data
 from scipy.stats import norm
 
 import lmerpy
@@ -53,7 +53,8 @@ def _fit_spec(data_name, fn, formula, REML=True, family=None, weights=None):
             if fn == "lmer":
                 _FITS[key] = lmerpy.lmer(formula, data, REML=REML, **kw)
             else:
-                _FITS[key] = lmerpy.glmer(formula, data, family=family, **kw)
+                _FITS[key] = lmerpy.glmer(formula, data, family=family, control=LME4_GLMER,
+                                          **kw)
     return _FITS[key]
 
 

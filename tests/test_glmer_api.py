@@ -40,16 +40,23 @@ def test_modular_steps_reproduce_glmer(cbpp, gm1):
     # the deviance function at the optimum is −2 logLik
     assert dev2(np.concatenate((gm1.theta, gm1.fixef().to_numpy()))) == pytest.approx(
         -2 * float(gm1.logLik()), abs=1e-10)
-    assert gm1.optsum.optimizer == "Nelder_Mead" and gm1.optsum_stage1.optimizer == "bobyqa"
+    # glmer's default: L-BFGS-B on the Laplace deviance at the mode, both stages
+    assert gm1.optsum.optimizer == "lbfgsb" and gm1.optsum_stage1.optimizer == "lbfgsb"
 
 
 def test_nagq0_is_the_first_stage(cbpp):
-    fit = lmerpy.glmer(CBPP_F, cbpp, family="binomial", nAGQ=0)
+    lme4_path = lmerpy.glmerControl(optimizer=["bobyqa", "Nelder_Mead"])
+    fit = lmerpy.glmer(CBPP_F, cbpp, family="binomial", nAGQ=0, control=lme4_path)
     # R: glmer(..., nAGQ = 0): theta 0.6418386, logLik -92.05435 (lme4.md §4)
     assert fit.theta[0] == pytest.approx(0.6418386, abs=1e-6)
     assert float(fit.logLik()) == pytest.approx(-92.05435, abs=1e-5)
     assert fit.optsum.optimizer == "bobyqa" and fit.optsum.derivs is None
     assert fit.nAGQ == 0 and "nAGQ = 0" in str(fit.summary())
+    # the default (gradient-based): the same fit to its optimizer's tolerance, no worse
+    fit = lmerpy.glmer(CBPP_F, cbpp, family="binomial", nAGQ=0)
+    assert fit.optsum.optimizer == "lbfgsb" and fit.optsum.derivs is None
+    assert fit.theta[0] == pytest.approx(0.6418386, abs=1e-4)
+    assert float(fit.logLik()) >= -92.05435 - 1e-5
 
 
 # ---------------------------------------------------------------------- accessors

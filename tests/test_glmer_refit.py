@@ -16,6 +16,11 @@ Tolerances:
   absolute (the glmer goldens' tolerance), θ 1e-4 absolute, β 1e-3 of its standard error,
   standard errors 5e-4 relative; where lme4 warned, a higher log-likelihood is accepted;
 - a refit with the fit's own response: log-likelihood 1e-6 of the fit's.
+
+The fits here take lme4's optimizer path (:data:`LME4`, ``glmerControl(optimizer=["bobyqa",
+"Nelder_Mead"])``), whose refit machinery (the whitened BOBYQA second stage, the replay of
+rough deviances) and lme4 goldens these tests are about; glmer's default gradient-based path
+refits with its own optimizer (test_default_path_refits_*, at the end).
 """
 import pickle
 
@@ -32,6 +37,8 @@ from lmerpy.models.glmm import _with_response, fit_glmm
 from lmerpy.optimize import glmerControl
 
 CBPP_F = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
+#: lme4's optimizers (glmer's default is gradient-based)
+LME4 = glmerControl(optimizer=["bobyqa", "Nelder_Mead"])
 GT_F = "TICKS ~ YEAR + HEIGHT + (1 | BROOD) + (1 | INDEX) + (1 | LOCATION)"
 
 # R (lme4 1.1-31):
@@ -74,7 +81,13 @@ def gticks():
 
 @pytest.fixture(scope="module")
 def gt1(gticks):
-    return quiet(lmerpy.glmer, GT_F, gticks, family=lmerpy.poisson)
+    return quiet(lmerpy.glmer, GT_F, gticks, family=lmerpy.poisson, control=LME4)
+
+
+@pytest.fixture(scope="module")
+def gm1(cbpp):
+    """lme4's gm1 on lme4's optimizer path."""
+    return lmerpy.glmer(CBPP_F, cbpp, family=lmerpy.binomial, control=LME4)
 
 
 def _ll(fit):
@@ -102,7 +115,8 @@ def test_refit_new_response_against_lme4_fresh_fit(gm1, cbpp):
     se = np.array(CBPP_R["se"])
     assert np.all(np.abs(re.fixef().to_numpy() - CBPP_R["fixef"]) <= 1e-3 * se)
     np.testing.assert_allclose(np.sqrt(np.diag(re.vcov().to_numpy())), se, rtol=5e-4)
-    fresh = lmerpy.glmer(CBPP_F, cbpp.assign(incidence=inc), family=lmerpy.binomial)
+    fresh = lmerpy.glmer(CBPP_F, cbpp.assign(incidence=inc), family=lmerpy.binomial,
+                         control=LME4)
     _same_optimum(re, fresh)
     # the refit is a full fit of the new response: stored response, fitted values, call
     np.testing.assert_array_equal(re.getME("y") * cbpp["size"].to_numpy(), inc)
@@ -119,7 +133,8 @@ def test_refit_where_pirls_from_the_old_modes_diverged(gt1, gticks):
     # as high as lme4's, within 1e-5 of it
     assert -1e-8 <= _ll(re) - GT_R["logLik"] <= 1e-5
     np.testing.assert_allclose(re.theta, GT_R["theta"], atol=1e-4)
-    fresh = quiet(lmerpy.glmer, GT_F, gticks.assign(TICKS=tk), family=lmerpy.poisson)
+    fresh = quiet(lmerpy.glmer, GT_F, gticks.assign(TICKS=tk), family=lmerpy.poisson,
+                  control=LME4)
     _same_optimum(re, fresh)
     assert _evals(re) < 0.5 * _evals(fresh)
 
@@ -146,7 +161,7 @@ def test_simulated_refits_match_fresh_fits(gm1, cbpp, seed):
         y = Y[..., j]
         re = gm1.refit(y)
         fresh = quiet(lmerpy.glmer, CBPP_F, cbpp.assign(incidence=y[:, 0]),
-                       family=lmerpy.binomial)
+                       family=lmerpy.binomial, control=LME4)
         _same_optimum(re, fresh)
 
 
@@ -166,7 +181,7 @@ def test_refit_without_derivatives(gm1, cbpp):
 
 def test_refit_of_a_fit_without_hessian(cbpp):
     # no Hessian to whiten with: β is whitened by R_X instead (still a few dozen evaluations)
-    ctl = glmerControl(calc_derivs=False)
+    ctl = glmerControl(optimizer=["bobyqa", "Nelder_Mead"], calc_derivs=False)
     fit = lmerpy.glmer(CBPP_F, cbpp, family=lmerpy.binomial, control=ctl)
     assert fit.optsum.derivs is None
     inc = np.array(CBPP_NEW, dtype=float)
@@ -182,7 +197,7 @@ def test_refit_of_a_fit_without_hessian(cbpp):
 def test_refit_with_an_explicit_control_runs_its_optimizers(gm1, cbpp):
     inc = np.array(CBPP_NEW, dtype=float)
     y = np.column_stack((inc, cbpp["size"].to_numpy() - inc))
-    re = gm1.refit(y, control=glmerControl())
+    re = gm1.refit(y, control=LME4)
     assert re.optsum.optimizer == "Nelder_Mead"
     assert _ll(re) == pytest.approx(CBPP_R["logLik"], abs=1e-5)
     assert gm1.refit(y).optsum.optimizer == "bobyqa"
@@ -193,9 +208,9 @@ def test_refit_nagq0_and_agq(cbpp):
     y = np.column_stack((inc, cbpp["size"].to_numpy() - inc))
     new = cbpp.assign(incidence=inc)
     for nagq in (0, 9):
-        fit = lmerpy.glmer(CBPP_F, cbpp, family=lmerpy.binomial, nAGQ=nagq)
+        fit = lmerpy.glmer(CBPP_F, cbpp, family=lmerpy.binomial, nAGQ=nagq, control=LME4)
         re = fit.refit(y)
-        fresh = lmerpy.glmer(CBPP_F, new, family=lmerpy.binomial, nAGQ=nagq)
+        fresh = lmerpy.glmer(CBPP_F, new, family=lmerpy.binomial, nAGQ=nagq, control=LME4)
         assert re.nAGQ == nagq
         assert _ll(re) == pytest.approx(_ll(fresh), abs=1e-6)
         np.testing.assert_allclose(re.theta, fresh.theta, atol=2e-3)
@@ -209,11 +224,12 @@ def test_refit_factor_response():
     yb = rng.random(g.size) < 1.0 / (1.0 + np.exp(-eta))
     df = pd.DataFrame({"y": pd.Categorical(np.where(yb, "yes", "no")), "x": x,
                        "g": [f"g{i}" for i in g]})
-    fit = lmerpy.glmer("y ~ x + (1 | g)", df, family=lmerpy.binomial)
+    fit = lmerpy.glmer("y ~ x + (1 | g)", df, family=lmerpy.binomial, control=LME4)
     yb2 = rng.random(g.size) < 1.0 / (1.0 + np.exp(-eta))
     new = pd.Categorical(np.where(yb2, "yes", "no"), categories=["no", "yes"])
     re = fit.refit(new)
-    fresh = lmerpy.glmer("y ~ x + (1 | g)", df.assign(y=new), family=lmerpy.binomial)
+    fresh = lmerpy.glmer("y ~ x + (1 | g)", df.assign(y=new), family=lmerpy.binomial,
+                         control=LME4)
     _same_optimum(re, fresh)
 
 
@@ -226,12 +242,13 @@ def test_refit_non_canonical_links_replay_the_fresh_fit():
         ref = cases[cid]
         data = load_case_data(ref)
         fam = FAMILIES[ref["family"]](link=ref["link"])
-        fit = quiet(lmerpy.glmer, ref["formula"], data, family=fam, **case_kwargs(ref, data))
+        fit = quiet(lmerpy.glmer, ref["formula"], data, family=fam, control=LME4,
+                    **case_kwargs(ref, data))
         Y, _, _ = simulate_responses(fit, nsim=nsim, seed=4)
         for j in range(nsim):
             y = Y[..., j]
             re = quiet(fit.refit, y)
-            fresh = quiet(fit_glmm, _with_response(fit.design, y), fam, nAGQ=1)
+            fresh = quiet(fit_glmm, _with_response(fit.design, y), fam, nAGQ=1, control=LME4)
             assert _ll(re) == pytest.approx(_ll(fresh), abs=1e-9)
             np.testing.assert_allclose(re.theta, fresh.theta, atol=1e-9)
             if fam.has_scale:   # σ follows the new response
@@ -252,10 +269,11 @@ def test_refit_where_the_deviance_jumps():
     mu = np.exp(1.0 + 0.3 * x + rng.normal(scale=0.4, size=12)[g])
     dg = pd.DataFrame({"y": rng.gamma(4.0, mu / 4.0), "x": x, "g": [f"g{i}" for i in g]})
     fam = lmerpy.Gamma(link="log")
-    gf = quiet(lmerpy.glmer, "y ~ x + (1 | g)", dg, family=fam)
+    gf = quiet(lmerpy.glmer, "y ~ x + (1 | g)", dg, family=fam, control=LME4)
     y2 = rng.gamma(4.0, mu / 4.0)
     re = quiet(gf.refit, y2)
-    fresh = quiet(lmerpy.glmer, "y ~ x + (1 | g)", dg.assign(y=y2), family=fam)
+    fresh = quiet(lmerpy.glmer, "y ~ x + (1 | g)", dg.assign(y=y2), family=fam,
+                  control=LME4)
     assert _ll(re) == pytest.approx(_ll(fresh), abs=1e-9)
     np.testing.assert_allclose(re.theta, fresh.theta, atol=1e-9)
     assert re.sigma() == pytest.approx(fresh.sigma(), rel=1e-9)
@@ -273,7 +291,7 @@ def test_refit_where_the_deviance_jumps():
 
 def test_refit_without_the_first_stage(cbpp):
     # glmerControl(nAGQ0initStep = FALSE): one stage from β = 0, as the fresh fit
-    ctl = glmerControl(nAGQ0initStep=False)
+    ctl = glmerControl(optimizer=["bobyqa", "Nelder_Mead"], nAGQ0initStep=False)
     fit = lmerpy.glmer(CBPP_F, cbpp, family=lmerpy.binomial, control=ctl)
     inc = np.array(CBPP_NEW, dtype=float)
     re = fit.refit(np.column_stack((inc, cbpp["size"].to_numpy() - inc)))
@@ -309,3 +327,23 @@ def test_refit_after_pickling(gm1, cbpp):
 def test_refit_rejects_a_response_of_the_wrong_length(gm1):
     with pytest.raises(lmerpy.LmerpyError, match="newresp has 3 values"):
         gm1.refit(np.array([1.0, 0.0, 1.0]))
+
+
+def test_default_path_refits_match_fresh_fits(cbpp, gticks):
+    # glmer's default (L-BFGS-B on the Laplace deviance at the mode): a refit keeps that
+    # optimizer for both stages, from the fit's estimates, and lands on the fresh fit's optimum
+    inc = np.array(CBPP_NEW, dtype=float)
+    fit = lmerpy.glmer(CBPP_F, cbpp, family=lmerpy.binomial)
+    re = fit.refit(np.column_stack((inc, cbpp["size"].to_numpy() - inc)))
+    fresh = lmerpy.glmer(CBPP_F, cbpp.assign(incidence=inc), family=lmerpy.binomial)
+    assert re.optsum.optimizer == fresh.optsum.optimizer == "lbfgsb"
+    _same_optimum(re, fresh)
+    # at least as good as lme4's fresh fit on that response (1e-6 relative)
+    assert -2 * _ll(re) <= -2 * CBPP_R["logLik"] * (1 + 1e-6)
+    assert _evals(re) <= _evals(fresh)
+    tk = np.array(GT_NEW.split(), dtype=float)
+    gt = quiet(lmerpy.glmer, GT_F, gticks, family=lmerpy.poisson)
+    re = quiet(gt.refit, tk)
+    fresh = quiet(lmerpy.glmer, GT_F, gticks.assign(TICKS=tk), family=lmerpy.poisson)
+    _same_optimum(re, fresh)
+    assert _ll(re) >= GT_R["logLik"] - 1e-6 * abs(GT_R["logLik"])

@@ -42,7 +42,7 @@ import warnings
 import numpy as np
 import pytest
 from _compare import fit_at_theta
-from _reference import load_structured_data, structured_goldens
+from _reference import LME4_GLMER, load_structured_data, structured_goldens
 from _structured import structured_formula
 from scipy import stats
 
@@ -68,7 +68,8 @@ def _fit(ref):
             if ref["fn"] == "lmer":
                 fit = lmerpy.lmer(f, data, REML=bool(ref["REML"]))
             else:
-                fit = lmerpy.glmer(f, data, family=ref["family"], nAGQ=int(ref.get("nAGQ", 1)))
+                fit = lmerpy.glmer(f, data, family=ref["family"], nAGQ=int(ref.get("nAGQ", 1)),
+                                   control=LME4_GLMER)
         _CACHE[ref["id"]] = fit
     return _CACHE[ref["id"]]
 

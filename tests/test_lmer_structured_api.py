@@ -189,12 +189,19 @@ def test_satterthwaite_for_diag_terms_is_that_of_the_split_term(sleep):
 def test_glmer_par(sleep):
     cbpp = load("cbpp")
     f = structured_formula("cbind(incidence, size - incidence) ~ period + cs(1 | herd)")
-    fit = lmerpy.glmer(f, cbpp, family="binomial")
+    lme4_path = lmerpy.glmerControl(optimizer=["bobyqa", "Nelder_Mead"])
+    fit = lmerpy.glmer(f, cbpp, family="binomial", control=lme4_path)
     plain = lmerpy.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp,
-                         family="binomial")
-    # a one-column cs term is a scalar SD: the same model, the same optimizer path
+                         family="binomial", control=lme4_path)
+    # a one-column cs term is a scalar SD: the same model, the same (lme4's) optimizer path
     np.testing.assert_array_equal(fit.par, plain.par)
     assert float(fit.logLik()) == float(plain.logLik())
+    # glmer's default: the SD bounded at 0 there, θ free and rectified here: the same optimum
+    a = lmerpy.glmer(f, cbpp, family="binomial")
+    b = lmerpy.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp,
+                     family="binomial")
+    np.testing.assert_allclose(a.par, b.par, atol=1e-6)
+    assert float(a.logLik()) == pytest.approx(float(b.logLik()), abs=1e-8)
     assert fit.npar() == plain.npar() == 5
     f2 = structured_formula("cbind(incidence, size - incidence) ~ period + "
                             "ar1(0 + period | herd)")

@@ -140,7 +140,10 @@ def test_lmerControl_defaults_are_lme4s():
 
 def test_glmerControl_defaults_are_lme4s():
     c = glmerControl()
-    assert c.optimizer == ("bobyqa", "Nelder_Mead")
+    # but the optimizer: lmerpy's gradient-based default; lme4's is one option away
+    assert c.optimizer == ("lbfgsb", "lbfgsb")
+    assert glmerControl(optimizer=["bobyqa", "Nelder_Mead"]).optimizer == \
+        ("bobyqa", "Nelder_Mead")
     assert c.restart_edge is False and c.tolPwrss == 1e-7 and c.nAGQ0initStep is True
     assert glmerControl(optimizer="Nelder_Mead").optimizer == ("Nelder_Mead", "Nelder_Mead")
     assert c.check_response_not_const == "stop"
@@ -379,12 +382,13 @@ def test_verbose_prints_like_nloptr(capsys):
 def test_optimize_glmer_stages():
     # stage 1: theta only, no derivatives; stage 2: (theta, beta) with adjusted NM steps
     f1 = Quadratic(np.eye(1) * 3, [0.6])
-    o1 = optimize_glmer(f1, [1.0], [0.0], stage=1)
+    lme4_path = glmerControl(optimizer=["bobyqa", "Nelder_Mead"])
+    o1 = optimize_glmer(f1, [1.0], [0.0], stage=1, control=lme4_path)
     assert o1.optimizer == "bobyqa" and o1.derivs is None
     assert o1.theta == pytest.approx([0.6], abs=1e-5)
     f2 = Quadratic(A3, [0.6, -1.4, -1.0])
     o2 = optimize_glmer(f2, [0.6, -1.3, -1.1], [0, -np.inf, -np.inf], stage=2, n_theta=1,
-                        beta_sd=[0.23, 0.3])
+                        beta_sd=[0.23, 0.3], control=lme4_path)
     assert o2.optimizer == "Nelder_Mead"
     assert o2.theta == pytest.approx(f2.c, abs=1e-3)
     assert o2.derivs is not None
@@ -395,7 +399,8 @@ def test_without_derivatives_only_the_singular_check_runs():
     f = Quadratic(np.diag([1.0, -1.0]), [0.5, 0.5])    # a saddle: Hessian checks would fail
     with pytest.warns(ConvergenceWarning, match="^convergence code 1 from bobyqa: NLOPT_MAXEVAL"):
         opt = optimize_glmer(f, [0.5, 0.5], [0.0, -np.inf], stage=1, nAGQ=0,
-                             control=glmerControl(optCtrl={"maxfun": 20}))
+                             control=glmerControl(optimizer=["bobyqa", "Nelder_Mead"],
+                                                  optCtrl={"maxfun": 20}))
     assert opt.derivs is None and opt.return_code == 1 and opt.feval == 20
     with warnings.catch_warnings():
         warnings.simplefilter("error")

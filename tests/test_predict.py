@@ -19,7 +19,7 @@ import lmerpy
 from lmerpy.errors import DataError, LmerpyError, UnknownColumnError
 
 from _compare import fit_at_lme4_theta
-from _reference import load_case_data
+from _reference import LME4_GLMER, load_case_data
 
 INF = Path(__file__).parent / "reference" / "inference"
 CASES = [json.loads(p.read_text()) for p in sorted(INF.glob("*.json"))]
@@ -34,7 +34,8 @@ def _fit(ref, name):
         if m["fn"] == "lmer":
             fit = lmerpy.lmer(m["formula"], data, REML=m["REML"])
             return fit_at_lme4_theta(fit, m["theta"]), data
-        return lmerpy.glmer(m["formula"], data, family=m["family"], nAGQ=m["nAGQ"]), data
+        return lmerpy.glmer(m["formula"], data, family=m["family"], nAGQ=m["nAGQ"],
+                            control=LME4_GLMER), data
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from _reference import load_case_data
+from _reference import LME4_GLMER, load_case_data
 
 import lmerpy
 from lmerpy.errors import LmerpyError
@@ -50,7 +50,8 @@ def _fit(ref):
         warnings.simplefilter("ignore")
         if ref["fn"] == "lmer":
             return lmerpy.lmer(ref["formula"], data, REML=ref["REML"], **kw)
-        return lmerpy.glmer(ref["formula"], data, family=ref["family"], **kw)
+        return lmerpy.glmer(ref["formula"], data, family=ref["family"], control=LME4_GLMER,
+                            **kw)
 
 
 _PROFILES = {}

@@ -10,7 +10,9 @@ relative for a covariance near 0). Each LMM deletion is therefore checked at lme
 ``var.cov.comps``): the subset model evaluated there gives lme4's fixed effects and σ² to
 1e-6, and lmerpy's own refit has a deviance at least as low (a strictly better optimum where
 they differ). The summaries (Cook's distances, dfbetas) are checked exactly from lme4's own
-refit estimates. The GLMM refits agree with lme4's directly.
+refit estimates. The GLMM fit and its refits follow lme4's optimizer path
+(``LME4_GLMER``: BOBYQA then Nelder-Mead, not the gradient-based default) and agree with lme4's
+directly.
 """
 import json
 import warnings
@@ -22,7 +24,7 @@ import pytest
 
 import lmerpy
 from _compare import fit_at_lme4_theta
-from _reference import REF
+from _reference import LME4_GLMER, REF
 from _toolkit import glmm_at_lme4
 from lmerpy.design.subset import subset_design
 from lmerpy.errors import ArgumentError, UnknownColumnError
@@ -49,7 +51,7 @@ def fitted(case_id):
         warnings.simplefilter("ignore")
         if r["fn"] == "lmer":
             return lmerpy.lmer(r["formula"], data)
-        return lmerpy.glmer(r["formula"], data, family=r["family"])
+        return lmerpy.glmer(r["formula"], data, family=r["family"], control=LME4_GLMER)
 
 
 @lru_cache(maxsize=None)

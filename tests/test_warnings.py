@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import os
 import re
 import warnings
 from pathlib import Path
@@ -389,3 +390,27 @@ def test_warnings_from_code_without_a_source_file(how):
     assert out.returncode == 0, out.stderr
     assert "fitted True" in out.stdout
     assert ":3: SingularFitWarning: boundary (singular) fit" in out.stderr
+
+
+def test_warnings_from_a_module_run_with_dash_m(tmp_path):
+    """``python -m pkg.mod`` runs pkg.mod as __main__ with pkg.mod's loader (which refuses to
+    give the source of __main__): the warning is shown at the calling line, ignored under an
+    "ignore" filter, and the script goes on."""
+    import subprocess
+    import sys
+    pkg = tmp_path / "wpkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "run.py").write_text(
+        "import warnings\nimport lmerpy\nd = lmerpy.datasets.load('Dyestuff2')\n"
+        "with warnings.catch_warnings():\n    warnings.simplefilter('ignore')\n"
+        "    lmerpy.lmer('Yield ~ 1 + (1 | Batch)', d)\n"
+        "f = lmerpy.lmer('Yield ~ 1 + (1 | Batch)', d)\nprint('fitted', f.isSingular())\n")
+    root = str(Path(lmerpy.__file__).resolve().parents[1])
+    env = dict(os.environ, PYTHONPATH=root)
+    out = subprocess.run([sys.executable, "-m", "wpkg.run"], capture_output=True, text=True,
+                         timeout=120, cwd=str(tmp_path), env=env)
+    assert out.returncode == 0, out.stderr
+    assert "fitted True" in out.stdout
+    assert out.stderr.count("SingularFitWarning: boundary (singular) fit") == 1
+    assert "run.py:7: SingularFitWarning" in out.stderr

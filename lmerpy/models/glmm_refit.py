@@ -191,6 +191,15 @@ def rx_hessian(n_theta, beta_sd, sol):
     return H
 
 
+def _gradient_stage(ctl, dev):
+    """Whether the control's second stage is glmer's gradient-based one (the default) and
+    applies to ``dev``: it optimizes the smooth Laplace deviance at the mode, whatever the
+    response, from the first stage's point in a few dozen evaluations — as the fresh fit
+    does, so the refit keeps it (the whitened BOBYQA serves lme4's derivative-free path)."""
+    from ..optimize.laplace import has_laplace_gradient
+    return ctl.stage_optimizer(2) == "lbfgsb" and has_laplace_gradient(dev)
+
+
 def refit_glmm(fit, design, family, control=None, calc_derivs=None, quiet=False,
                same_response=False):
     """Refit a GLMM on ``design`` (the fit's design with a new response), see the module
@@ -272,7 +281,7 @@ def refit_glmm(fit, design, family, control=None, calc_derivs=None, quiet=False,
                     dev.precise = old.precise
                 x1 = np.concatenate((fit.par, fit._sol.beta))
                 beta_sd = _beta_scale(fit._sol)
-        if not explicit:
+        if not explicit and not _gradient_stage(ctl, dev):
             derivs = getattr(fit.optsum, "derivs", None)
             H = None if derivs is None else derivs.get("Hessian")
             if H is None or np.shape(H) != (len(x1), len(x1)):

@@ -118,7 +118,9 @@ class Control:
         average-information matrix, LMMs only; see :mod:`lmerpy.optimize.newton`), or
         a callable ``f(fun, x0, lower, upper, **optCtrl)`` returning an object with ``x`` and
         ``fun`` (and optionally ``feval``, ``return_code``, ``message``). glmer controls hold
-        one optimizer per stage.
+        one optimizer per stage: ``("lbfgsb", "lbfgsb")`` by default (L-BFGS-B on the
+        Laplace deviance at the mode and its analytic gradient, see :func:`glmerControl`),
+        ``("bobyqa", "Nelder_Mead")`` for lme4's path.
     restart_edge, boundary_tol, calc_derivs, use_last_params
         As in lme4 (``restart_edge``, ``boundary.tol``, ``calc.derivs``, ``use.last.params``).
     check_conv_grad, check_conv_singular, check_conv_hess : ConvCheck
@@ -479,7 +481,7 @@ def lmerControl(optimizer: OptimizerArg = "nloptwrap", restart_edge: bool = True
         check_scaleX=check_scaleX, check_formula_LHS=check_formula_LHS, mod_type="lmer"))
 
 
-def glmerControl(optimizer: OptimizerArg = ("bobyqa", "Nelder_Mead"), restart_edge: bool = False,
+def glmerControl(optimizer: OptimizerArg = ("lbfgsb", "lbfgsb"), restart_edge: bool = False,
                  boundary_tol: float = 1e-5, calc_derivs: bool = True,
                  check_conv_grad: ConvCheckArg = ("warning", 2e-3),
                  check_conv_singular: ConvCheckArg = ("message", 1e-4),
@@ -499,12 +501,24 @@ def glmerControl(optimizer: OptimizerArg = ("bobyqa", "Nelder_Mead"), restart_ed
                  check_response_not_const: PrefitAction = "stop") -> Control:
     """Settings of a :func:`glmer` fit (R: ``lme4::glmerControl``).
 
-    Same arguments as :func:`lmerControl` with lme4's glmer defaults: one optimizer per stage
-    (stage 1 optimizes θ with β inside PIRLS, the nAGQ = 0 fit; stage 2 optimizes (θ, β)); a
-    single name is used for both stages. ``restart_edge`` defaults to False.
+    Same arguments as :func:`lmerControl` with lme4's glmer defaults but the optimizer: one
+    optimizer per stage (stage 1 optimizes θ with β inside PIRLS, the nAGQ = 0 fit; stage 2
+    optimizes (θ, β)); a single name is used for both stages. ``restart_edge`` defaults to
+    False.
 
     Parameters
     ----------
+    optimizer : str, callable, or two of them
+        lmerpy's default ``("lbfgsb", "lbfgsb")``: L-BFGS-B on the Laplace deviance at the
+        conditional mode with its analytic gradient (:mod:`lmerpy.optimize.laplace`; a few
+        dozen evaluations per stage where lme4's path needs hundreds), the fit then reported
+        at that point with lme4's deviance, lme4's finite-difference Hessian and checks. Its
+        criterion is never worse than lme4's by more than 1e-6 relative on lme4's reference
+        fits; the estimates differ from lme4's within its optimizers' tolerance (up to 2.5e-3
+        in θ, where lme4's deviance, whose log|L|² lags PIRLS's last step, has its optimum
+        elsewhere). A stage without an analytic gradient (nAGQ > 1) runs lme4's optimizer.
+        lme4's own path, to reproduce R's printed digits: ``optimizer=["bobyqa",
+        "Nelder_Mead"]`` (lme4's default).
     tolPwrss : float
         Relative convergence tolerance of PIRLS.
     compDev : bool

@@ -36,7 +36,8 @@ class ScaledDeviance:
     def __init__(self, devfun, scale):
         self._dev = devfun
         self.scale = np.asarray(scale, dtype=float)
-        for name in ("gradient", "gradients", "information", "rectify_theta"):
+        for name in ("gradient", "gradients", "information", "rectify_theta", "laplace",
+                     "laplace_gradient"):
             if not callable(getattr(devfun, name, None)):
                 setattr(self, name, None)
 
@@ -48,6 +49,13 @@ class ScaledDeviance:
 
     def gradient(self, x):
         return self.scale * np.asarray(self._dev.gradient(self.scale * np.asarray(x, float)))
+
+    def laplace(self, x, warm=False):
+        return self._dev.laplace(self.scale * np.asarray(x, dtype=float), warm=warm)
+
+    def laplace_gradient(self, x):
+        s = self.scale
+        return s * np.asarray(self._dev.laplace_gradient(s * np.asarray(x, float)))
 
     def gradients(self, xs):
         xs = np.atleast_2d(np.asarray(xs, dtype=float))

@@ -18,6 +18,7 @@ from .control import Control, ControlError, glmerControl, lmerControl
 from ..design.scales import start_par
 from .coords import ScaledDeviance, coordinate_scale, to_model_coordinates
 from .derivs import compute_derivs, has_gradient
+from .laplace import LaplaceFailed, has_laplace_gradient, minimize_laplace
 from .minimize import DEFAULT_SETTINGS, MinimizeResult, minimize_bounded
 from .newton import NEWTON_SETTINGS, model_derivatives, trust_newton
 from .optsum import OptSummary
@@ -174,6 +175,20 @@ def _run(optimizer, devfun, x0, lower, upper, optCtrl, verbose, fitlog, adj, n_t
     method, st, x0 = optimizer_settings(optimizer, optCtrl, x0, adj=adj, n_theta=n_theta,
                                         beta_sd=beta_sd)
     grad = devfun.gradient if has_gradient(devfun) else None
+    if method == "lbfgsb" and grad is None and has_laplace_gradient(devfun):
+        # glmer: the Laplace deviance at the mode and its gradient (.laplace)
+        try:
+            res = minimize_laplace(devfun, x0, lower, upper, st, verbose=verbose,
+                                   fitlog=fitlog, beta_scale=beta_sd if adj else None,
+                                   whiten=adj)
+        except LaplaceFailed:
+            # PIRLS failed at a quasi-Newton trial point: lme4's optimizer for the stage
+            return _run("Nelder_Mead" if adj else "bobyqa", devfun, x0, lower, upper, {},
+                        verbose, fitlog, adj, n_theta, beta_sd)
+        st = dict(res.settings)
+        st["method"] = method
+        st["objective"] = "laplace"
+        return res, _return_code(optimizer, res.status), st
     if method in _GRADIENT_METHODS and grad is None:
         raise ControlError(f"optimizer {method!r} needs a deviance with a gradient() method")
     derivs2 = model_derivatives(devfun) if method == "newton_ai" else None
@@ -341,6 +356,14 @@ def _optimize(devfun, x0, lower, upper, control, optimizer, *, verbose, restart_
         derivs = compute_derivs(devfun, theta, lower, upper, control.use_gradient, fx=fval,
                                 scheme=scheme)
         derivs_evals = int(derivs.get("evals", 0))
+        if st.get("objective") == "laplace":
+            # the optimizer minimised the Laplace deviance at the mode: the gradient lme4's
+            # check looks at is that function's (analytic); lme4's deviance, whose log|L|²
+            # lags PIRLS's last step, has a gradient of ~1e-2 there (its minimiser differs
+            # at second order). The Hessian stays lme4's finite differences of lme4's
+            # deviance: the standard errors lme4 reports.
+            derivs["gradient"] = np.asarray(devfun.laplace_gradient(theta), dtype=float)
+            derivs["gradient_of"] = "laplace"
     else:
         derivs_evals = 0
     t_derivs = time.perf_counter() - t_derivs
@@ -505,6 +528,16 @@ def lmer_optimizer(devfun, control):
     return opt
 
 
+def _glmer_stage_optimizer(devfun, control, stage):
+    """The stage's optimizer: the control's, except that ``"lbfgsb"`` (glmer's default)
+    on a deviance without an analytic gradient (the adaptive Gauss–Hermite deviance) runs
+    lme4's optimizer for the stage (BOBYQA for stage 1, Nelder–Mead for stage 2)."""
+    opt = control.stage_optimizer(stage)
+    if opt == "lbfgsb" and not has_gradient(devfun) and not has_laplace_gradient(devfun):
+        return "bobyqa" if stage == 1 else "Nelder_Mead"
+    return opt
+
+
 def optimize_glmer(devfun, x0, lower, control=None, verbose=0, *, stage=1, nAGQ=1,
                    n_theta=None, beta_sd=None, upper=None):
     """One stage of glmer's optimization (R: ``lme4:::optimizeGlmer`` as ``glmer`` calls it).
@@ -542,7 +575,7 @@ def optimize_glmer(devfun, x0, lower, control=None, verbose=0, *, stage=1, nAGQ=
                            f"{type(control).__name__}")
     if stage == 1:
         final = nAGQ == 0
-        optimizer = control.stage_optimizer(1)
+        optimizer = _glmer_stage_optimizer(devfun, control, 1)
         scale = _scale_for(devfun, optimizer, beta=False)
         return _scaled(devfun, x0, lower, upper, scale, lambda f, x, lo, hi: _optimize(
             f, x, lo, hi, control, optimizer, verbose=verbose,
@@ -550,7 +583,7 @@ def optimize_glmer(devfun, x0, lower, control=None, verbose=0, *, stage=1, nAGQ=
             boundary_tol=control.boundary_tol if final else 0.0, calc_derivs=False))
     if stage != 2:
         raise ControlError(f"stage must be 1 or 2; got {stage!r}")
-    optimizer = control.stage_optimizer(2)
+    optimizer = _glmer_stage_optimizer(devfun, control, 2)
     scale = _scale_for(devfun, optimizer, beta=True)
     if scale is not None and beta_sd is not None:
         nt = np.asarray(x0).size - np.asarray(beta_sd).size

@@ -25,7 +25,10 @@ from .base import FirstTermFactor
 from .dense import apply_level_inverse, chol_lower, trsm
 from .inverse import level_blocks
 
-__all__ = ["BlockFirstFactor"]
+__all__ = ["BlockFirstFactor", "OWN_INVERSE_WORK"]
+
+#: most flops (q₂²q₁) :meth:`BlockFirstFactor.inverse_on_pattern` spends on its dense part
+OWN_INVERSE_WORK = 50_000_000
 
 
 class BlockFirstFactor(FirstTermFactor):
@@ -107,6 +110,8 @@ class BlockFirstFactor(FirstTermFactor):
             self._levF = slev[order]
         self.L2 = np.zeros((0, 0))
         self._logdet = None
+        self._pattern = (r, c, off)
+        self._inv_maps = None
 
     def copy(self):
         """An independent factor of the same pattern (index maps shared, no factorisation)."""
@@ -210,6 +215,55 @@ class BlockFirstFactor(FirstTermFactor):
         L22 = sp.csr_matrix(np.tril(self.L2))
         F = sp.csr_matrix(self.Fd) if self.Fd is not None else self.F
         return sp.csc_matrix(sp.bmat([[sp.tril(L1), None], [F, L22]]))
+
+    def _inverse_maps(self):
+        """A's pattern split by block: (positions, indices) of the term-1 diagonal blocks
+        (level, row, column), of the off-diagonal part (row of part 2, column of term 1) and
+        of the Schur part (row, column of part 2)."""
+        if self._inv_maps is None:
+            r, c, off = self._pattern
+            q1, p1 = self.q1, self.p1
+            loc2 = np.full(self.q, -1, dtype=np.int64)
+            loc2[self.I2] = np.arange(self.q2)
+            in1r = (r >= off) & (r < off + q1)
+            in1c = (c >= off) & (c < off + q1)
+            p11 = np.flatnonzero(in1r & in1c)
+            a, b = r[p11] - off, c[p11] - off
+            p21 = np.flatnonzero(in1r != in1c)
+            t1 = np.where(in1r[p21], r[p21], c[p21]) - off
+            t2 = loc2[np.where(in1r[p21], c[p21], r[p21])]
+            p22 = np.flatnonzero(~in1r & ~in1c)
+            self._inv_maps = ((p11, a // p1, a % p1, b % p1), (p21, t2, t1),
+                              (p22, loc2[r[p22]], loc2[c[p22]]))
+        return self._inv_maps
+
+    def inverse_on_pattern(self):
+        """A⁻¹ on A's pattern from the blocks: with G = L₂₂⁻¹F, (A⁻¹)₁₁ = L₁₁'⁻¹(I + G'G)L₁₁⁻¹
+        (its level blocks only), (A⁻¹)₂₁ = −L₂₂'⁻¹G L₁₁⁻¹ and (A⁻¹)₂₂ = S⁻¹; None when the
+        dense part-2 products (q₂²q₁ flops) would cost more than a factorisation's worth
+        (:data:`OWN_INVERSE_WORK`)."""
+        q1, q2, p1, nl = self.q1, self.q2, self.p1, self.nl
+        if q2 * q2 * max(q1, 1) > OWN_INVERSE_WORK:
+            return None
+        (p11, lev, i, j), (p21, t2, t1), (p22, r2, c2) = self._inverse_maps()
+        out = np.empty(self._pattern[0].shape[0])
+        Li = self.L1inv
+        if q2:
+            F = self.Fd if self.Fd is not None else self.F.toarray()
+            G = trsm(self.L2, F)
+            Gg = G.reshape(q2, nl, p1)
+            inner = np.einsum("rgi,rgj->gij", Gg, Gg) + np.eye(p1)[None]
+            H = trsm(self.L2, G, trans=True).reshape(q2, nl, p1)
+            M21 = -np.einsum("rgk,gkj->rgj", H, Li).reshape(q2, q1)
+            X = trsm(self.L2, np.eye(q2))
+            Sinv = X.T @ X
+            out[p21] = M21[t2, t1]
+            out[p22] = Sinv[r2, c2]
+        else:
+            inner = np.broadcast_to(np.eye(p1)[None], (nl, p1, p1))
+        blocks = np.einsum("gki,gkl,glj->gij", Li, inner, Li)
+        out[p11] = blocks[lev, i, j]
+        return out
 
     def dense_block_density(self):
         """Structural density of the Schur complement's lower triangle."""

@@ -93,7 +93,12 @@ class SparseInverse:
         if plan is None or (plan is not False and not plan.matches(L)):
             plan = False
             if takahashi_work(L) <= TAKAHASHI_BUDGET:
-                plan = TakahashiPlan(L, fac.perm, self.smap.rows, self.smap.cols)
+                try:
+                    plan = TakahashiPlan(L, fac.perm, self.smap.rows, self.smap.cols)
+                except ValueError:
+                    # L's pattern lost entries of A that are exactly 0 at this point (a θ
+                    # of 0 zeroes a block): not a plan for the structure; the next route
+                    return None, None
             self._plan = plan
         return (plan, L) if plan else (None, None)
 

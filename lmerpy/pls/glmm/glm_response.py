@@ -218,6 +218,34 @@ class GlmResponse:
             dev = float(np.sum(self.dev_resids(mu)))
         return float(self.family.aic(self.y, self.n_trials, mu, self.weights, dev))
 
+    def aic_mu_gradient(self, mu, dd_dmu, dev):
+        """∂aic/∂μ per observation at μ (with the dispersion's dependence on the deviance
+        for Gamma, inverse Gaussian and Gaussian), given d dev/dμ (``dd_dmu``) and the
+        deviance ``dev``; for the Laplace gradient (:mod:`.family_derivs`)."""
+        y, wt = self.y, self.weights
+        if self._aic_kind == "binomial":
+            return -2.0 * self._bin_scale * (self._bin_k / mu - self._bin_mk / (1.0 - mu))
+        if self._aic_kind == "poisson":
+            return -2.0 * wt * (y / mu - 1.0)
+        fam = self.family
+        name = fam.family
+        if name.startswith("Negative Binomial"):
+            th = fam.theta
+            return 2.0 * wt * ((y + th) / (mu + th) - y / mu)
+        if name == "Gamma":
+            tot = float(np.sum(wt))
+            phi = dev / tot
+            k = 1.0 / phi
+            dl_dmu = k * (y - mu) / (mu * mu)
+            dl_dphi = (special.digamma(k) + np.log(mu * phi) - 1.0 - np.log(y) + y / mu) \
+                / (phi * phi)
+            return -2.0 * wt * dl_dmu - 2.0 * float(np.sum(wt * dl_dphi)) / tot * dd_dmu
+        if name == "inverse.gaussian":
+            return (float(np.sum(wt)) / dev) * dd_dmu
+        if name == "gaussian":
+            return (y.shape[0] / dev) * dd_dmu
+        raise NotImplementedError(f"no Laplace gradient for the {name} family")
+
     def saturated_aic(self):
         """``family$aic(y, n, y, wt, 0)``: −2 × the saturated log-likelihood (families without
         a dispersion parameter). lme4's nAGQ > 1 deviance omits it (lme4 issue #161)."""

@@ -87,6 +87,13 @@ class MatVec:
         return y
 
 
+def _transposed(M):
+    """M' (M in CSR) as the CSC matrix on M's own arrays, so that values changed in place
+    in M are changed in M' too."""
+    return sp.csc_matrix((M.data, M.indices, M.indptr), shape=(M.shape[1], M.shape[0]),
+                         copy=False)
+
+
 class PirlsError(FitError):
     """PIRLS failed (no convergence, step halving could not reduce the deviance, or a
     non-finite deviance)."""
@@ -160,9 +167,15 @@ class GlmmStructure:
         self._lam_diag = np.zeros(q) if diag else None
         self.factor = choose_factor(self.smap, self.blocks, backend, weights_vary=True)
         self.inverse = SparseInverse(self.smap)
+        #: the PIRLS state whose A(θ, w) the factor holds (set by precise PIRLS and
+        #: refactorisations at a state; None when unknown)
+        self.current = None
         self._theta = None
         self._zt, self._z = MatVec(self.Zt), MatVec(self.Z)
         self._pz, self._k = MatVec(self.Pz), MatVec(self.K)
+        # their transposes for the Laplace gradient (views: K's values, set in place by
+        # set_theta, are shared)
+        self._pzt, self._kt = MatVec(_transposed(self.Pz)), MatVec(_transposed(self.K))
         self._lt, self._lam = MatVec(self.Lt), MatVec(self.Lam)
         self._kdata = self.K.data
         self._diag_pos = self.smap.diag_pos
@@ -276,6 +289,7 @@ class PirlsState:
         "devres",
         "devres_sum",
         "eta",
+        "grad",
         "iterations",
         "ldL2",
         "mu",
@@ -415,6 +429,7 @@ def pirls(S, resp, theta, eta, *, beta=None, tol=1e-7, maxit=MAXIT, max_halvings
                               max_halvings=max_halvings, state_cls=PirlsState,
                               error_cls=PirlsError)
     S.set_theta(theta)
+    S.current = None
     fac = S.factor
     linkinv = resp.family.linkinv
     dev_resids = resp.dev_resids
@@ -522,6 +537,7 @@ def pirls(S, resp, theta, eta, *, beta=None, tol=1e-7, maxit=MAXIT, max_halvings
     fac.factor(S.a_values(w))
     st.w, st.z = w, z
     st.ldL2 = float(fac.logdet())
+    S.current = st
     return st
 
 

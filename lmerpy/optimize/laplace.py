@@ -1,0 +1,223 @@
+"""glmer's gradient-based stages: L-BFGS-B on the Laplace deviance at the conditional mode.
+
+lme4's glmer deviance takes log|L|² from the working weights one PIRLS step before ũ and stops
+PIRLS at ``tolPwrss``: a function of the parameters with an error of first order in PIRLS's
+last step, not differentiable where the number of steps changes. The Laplace deviance at ũ
+itself (``GlmmDeviance.laplace``, PIRLS run until η stops moving) is smooth and has an
+analytic gradient (:mod:`lmerpy.pls.glmm.laplace_gradient`), so a quasi-Newton method needs a
+few dozen (deviance, gradient) evaluations where lme4's BOBYQA and Nelder–Mead need hundreds.
+
+The optimizer minimises that function; the fit then reports, at the optimizer's point, the
+deviance the fit's deviance function computes (lme4's, unless ``precise``) — which is what
+every later step (boundary snapping, the finite-difference Hessian, the fit's log-likelihood)
+sees, as after lme4's optimizers. The two functions differ by ~1e-4 on a deviance of 10²
+with an almost constant offset near the optimum, so their minimisers differ at second order.
+
+The diagonal θ are optimized without their bounds at 0: the deviance does not change when a
+column of a term's template changes sign (ΛΛ' stays), so θ = 0 is a stationary point where a
+projected-gradient method would stop for good (cbpp with the probit link: stage 1 steps from
+θ = 1 onto the bound and stays there, 6 log-likelihood units short); unbounded, it passes
+through, and the signs are fixed afterwards (MixedModels.jl's ``rectify!``). A start exactly
+on such a bound (a singular first stage), or a stop exactly on one (L-BFGS-B's first step from
+θ = 1 has length 1 and lands on 0), is moved inside by :data:`START_STEP` (and the run
+continued from there), since the gradient there is exactly 0 whatever the optimum.
+
+R equivalent: none (lme4's glmer is derivative-free).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..pls.glmm.pirls import PirlsError
+from .coords import ScaledDeviance
+from .minimize import minimize_bounded
+
+__all__ = ["LaplaceFailed", "LaplaceObjective", "has_laplace_gradient", "minimize_laplace",
+           "START_STEP"]
+
+#: how far inside a start on a θ's bound 0 is moved (the gradient is 0 on the bound)
+START_STEP = 1e-2
+#: relative step of the forward differences of the gradient for the whitening Hessian
+HESSIAN_STEP = 1e-4
+#: largest |gradient| at which a failed line search counts as convergence (the deviance's
+#: rounding stops it at the optimum); beyond, lme4's optimizer takes over
+STALL_GRADIENT = 1e-3
+
+
+def has_laplace_gradient(devfun):
+    """True when ``devfun`` (a GLMM deviance, or one in scaled coordinates) offers the
+    Laplace deviance at the mode with its analytic gradient."""
+    f = getattr(devfun, "has_laplace_gradient", None)
+    return callable(f) and bool(f()) and callable(getattr(devfun, "laplace_gradient", None))
+
+
+class LaplaceObjective:
+    """x ↦ the Laplace deviance at the mode (``devfun.laplace``), with ``gradient``."""
+
+    def __init__(self, devfun):
+        self.devfun = devfun
+
+    def __call__(self, x):
+        return self.devfun.laplace(np.asarray(x, dtype=float), warm=True)
+
+    def gradient(self, x):
+        return np.asarray(self.devfun.laplace_gradient(np.asarray(x, dtype=float)), dtype=float)
+
+
+class LaplaceFailed(Exception):
+    """PIRLS failed at a point the quasi-Newton steps tried (a linear predictor outside the
+    link's domain), or L-BFGS-B's line search failed away from a stationary point: the caller
+    falls back to lme4's derivative-free optimizer."""
+
+
+def _rectify(devfun, x):
+    """x with each template column whose diagonal θ is negative negated (θ = ``par``)."""
+    x = np.array(x, dtype=float)
+    for c in devfun.par_groups():        # diagonal entry first
+        c = np.asarray(c, dtype=np.int64)
+        if x[c[0]] < 0:
+            x[c] *= -1.0
+    return x
+
+
+def minimize_laplace(devfun, x0, lower, upper, settings, *, verbose=0, fitlog=None,
+                     beta_scale=None, whiten=False):
+    """L-BFGS-B on ``devfun.laplace`` with its analytic gradient, from ``x0`` within
+    (``lower``, ``upper``); returns the :class:`~.minimize.MinimizeResult` with ``x`` rectified
+    and ``fun`` = ``devfun(x)`` (the fit's own deviance there, appended to ``fitlog``).
+
+    ``beta_scale`` (second stage): β's standard errors from the first stage; the steps are
+    taken in β/``beta_scale`` (L-BFGS-B's first step has length 1, and its curvature pairs
+    start from the identity: in those coordinates the deviance is about ½‖z‖²).
+    ``whiten``: when no bound is finite (θ's bounds at 0 are dropped, see the module), first
+    the Hessian at ``x0`` by forward differences of the gradient (k more evaluations), and
+    L-BFGS-B in the coordinates it whitens: the second stage starts near its optimum (the
+    first stage's), where the deviance is close to that quadratic.
+
+    Raises
+    ------
+    LaplaceFailed
+        PIRLS failed at a trial point.
+    """
+    fitlog = [] if fitlog is None else fitlog
+    if beta_scale is not None:
+        b = np.asarray(beta_scale, dtype=float).reshape(-1)
+        n = np.asarray(x0).shape[0]
+        s = np.ones(n)
+        ok = np.isfinite(b) & (b > 0)
+        s[n - b.shape[0]:] = np.where(ok, b, 1.0)
+        start = len(fitlog)
+        try:
+            res = minimize_laplace(ScaledDeviance(devfun, s), np.asarray(x0, float) / s,
+                                   np.asarray(lower, float) / s, np.asarray(upper, float) / s,
+                                   settings, verbose=verbose, fitlog=fitlog, whiten=whiten)
+        finally:
+            fitlog[start:] = [(s * x, f) for x, f in fitlog[start:]]
+        res.x = s * res.x
+        return res
+    try:
+        return _minimize_laplace(devfun, x0, lower, upper, settings, verbose, fitlog, whiten)
+    except PirlsError as e:
+        raise LaplaceFailed(str(e)) from None
+
+
+def _whitened(obj, x0, fitlog, h0=HESSIAN_STEP):
+    """(T, log) with T T' ≈ H⁻¹ at x0, H the Hessian by forward differences of the
+    gradient (its eigenvalues floored at 1e-8 of the largest), or None when it is not
+    finite; the evaluations are appended to ``fitlog``."""
+    n = x0.shape[0]
+    f0 = obj(x0)
+    fitlog.append((x0.copy(), f0))
+    g0 = obj.gradient(x0)
+    H = np.empty((n, n))
+    for j in range(n):
+        h = h0 * max(1.0, abs(x0[j]))
+        x = x0.copy()
+        x[j] += h
+        fitlog.append((x, obj(x)))
+        H[:, j] = (obj.gradient(x) - g0) / h
+    H = 0.5 * (H + H.T)
+    if not np.all(np.isfinite(H)):
+        return None
+    lam, V = np.linalg.eigh(H)
+    top = float(np.max(np.abs(lam))) if n else 0.0
+    if not top > 0:
+        return None
+    lam = np.maximum(lam, 1e-8 * top)
+    return V / np.sqrt(lam)[None, :]
+
+
+class _Affine:
+    """z ↦ obj(x0 + T z), with the gradient T'∇."""
+
+    def __init__(self, obj, x0, T):
+        self.obj, self.x0, self.T = obj, x0, T
+
+    def x(self, z):
+        return self.x0 + self.T @ np.asarray(z, dtype=float)
+
+    def __call__(self, z):
+        return self.obj(self.x(z))
+
+    def gradient(self, z):
+        return self.T.T @ self.obj.gradient(self.x(z))
+
+
+def _minimize_laplace(devfun, x0, lower, upper, settings, verbose, fitlog, whiten):
+    obj = LaplaceObjective(devfun)
+    x0 = np.array(x0, dtype=float)
+    lo = np.asarray(lower, dtype=float)
+    free = None
+    if getattr(devfun, "par_is_theta", False):
+        free = np.zeros(x0.shape[0], dtype=bool)
+        free[: devfun.n_par] = lo[: devfun.n_par] == 0.0
+        x0[free & (x0 == 0.0)] = START_STEP
+        lo = np.where(free, -np.inf, lo)
+    T = None
+    if whiten and not np.any(np.isfinite(lo)) and not np.any(np.isfinite(upper)):
+        T = _whitened(obj, x0, fitlog)
+    if T is not None:
+        aff = _Affine(obj, x0, T)
+        start = len(fitlog)
+        n = x0.shape[0]
+        res = minimize_bounded(aff, np.zeros(n), np.full(n, -np.inf), np.full(n, np.inf),
+                               method="lbfgsb", grad=aff.gradient, settings=settings,
+                               verbose=verbose, fitlog=fitlog)
+        fitlog[start:] = [(aff.x(z), f) for z, f in fitlog[start:]]
+        res.x = aff.x(res.x)
+        res.feval += n + 1
+    else:
+        res = minimize_bounded(obj, x0, lo, upper, method="lbfgsb", grad=obj.gradient,
+                               settings=settings, verbose=verbose, fitlog=fitlog)
+    if free is not None and T is None:
+        # stopped exactly on a θ = 0 (L-BFGS-B's first step from θ = 1 has length 1): the
+        # gradient there is 0 by symmetry, whatever the optimum; go on from inside
+        stuck = free & (res.x == 0.0)
+        if stuck.any():
+            x1 = np.array(res.x, dtype=float)
+            x1[stuck] = START_STEP
+            res2 = minimize_bounded(obj, x1, lo, upper, method="lbfgsb", grad=obj.gradient,
+                                    settings=settings, verbose=verbose, fitlog=fitlog)
+            res2.feval += res.feval
+            if res2.fun <= res.fun:
+                res = res2
+            else:
+                res.feval = res2.feval
+    x = np.asarray(res.x, dtype=float)
+    if res.status < 0:
+        # the line search failed: at the optimum, where the deviance's last digits are
+        # rounding (accepted when the gradient there is ~0), or on a problem out of the
+        # quasi-Newton steps' reach (a parameter at 1e16: the caller's fallback says which)
+        g = obj.gradient(x)
+        if not np.max(np.abs(g), initial=0.0) <= STALL_GRADIENT:
+            raise LaplaceFailed(f"L-BFGS-B stopped with max|gradient| = "
+                                f"{np.max(np.abs(g)):.3g}: {res.message}")
+        res.status = 3
+        res.message = (f"LBFGSB_ROUNDING_REACHED: the line search stopped at the deviance's "
+                       f"rounding, max|gradient| {np.max(np.abs(g), initial=0.0):.2g}")
+    if free is not None and free.any():
+        x = _rectify(devfun, x)
+    res.x = x
+    res.fun = float(devfun(x))
+    fitlog.append((x.copy(), res.fun))
+    return res
