@@ -4,7 +4,8 @@ Each :class:`Case` is fitted by lmerpy (``lmerpy.lmer`` / ``lmerpy.glmer``) and 
 (``lme4::lmer`` / ``lme4::glmer``) with default controls on both sides. The ``structured``
 group (``us()``, ``diag()``, ``cs()``, ``ar1()`` terms) is fitted by lme4 2.1 from its own
 library (``R_LIBS=/opt/lme4-2.1``), the cases of ``tests/reference/structured/timings.json``;
-the other cases by the default lme4 (1.1-31 on Debian 12).
+the other cases by the default lme4 (1.1-31 on Debian 12). The ``nlme`` group is fitted by
+``lmerpy.gls`` / ``lmerpy.lme`` and by nlme's ``gls`` / ``lme`` (the R side is then nlme).
 """
 import json
 import os
@@ -27,16 +28,18 @@ class Case:
         Short id (``--cases`` takes these).
     title : str
         Label in the table and plot.
-    fn : {"lmer", "glmer"}
+    fn : {"lmer", "glmer", "gls", "lme"}
     formula : str
-        The lme4 formula, identical text on both sides.
+        The lme4 formula (nlme's fixed formula for gls/lme), identical text on both sides.
     data : str
-        A bundled data set (``lmerpy.datasets.load``), ``"synthetic"`` or ``"bench_long"``.
+        A bundled data set (``lmerpy.datasets.load``), ``"synthetic"``, ``"bench_long"`` or
+        ``"gls_ar1"`` (:func:`benchmarks.synthetic.gls_ar1`).
     family : str, optional
         GLMM family name (R's and lmerpy's: ``"binomial"``, ``"poisson"``).
     synthetic : dict
         Arguments of :func:`benchmarks.synthetic.crossed` when ``data == "synthetic"``, of
-        :func:`benchmarks.bench_long.load` when ``data == "bench_long"``.
+        :func:`benchmarks.bench_long.load` when ``data == "bench_long"``, of
+        :func:`benchmarks.synthetic.gls_ar1` when ``data == "gls_ar1"``.
     size : {"small", "medium", "large", "xlarge"}
         ``small`` and ``medium`` cases get 5 repetitions by default, ``large`` 3; ``--quick``
         keeps the ``small`` ones; ``xlarge`` run only with ``--large`` (3 repetitions).
@@ -45,7 +48,7 @@ class Case:
         in batches so that clock resolution and scheduling noise do not dominate.
     short : str
         Label in the plot (default: ``name``).
-    group : {"main", "structured"}
+    group : {"main", "structured", "nlme"}
         The table of docs/performance.md the case belongs to.
     lme4 : str
         The lme4 version the R side must load (``""``: the default library's, whatever it is).
@@ -55,6 +58,10 @@ class Case:
         When > 0, both sides' warm-up also fits the case's own formula on the first
         ``warmup_rows`` rows (unused factor levels dropped), so that first-call costs of the
         term's structure are not timed either.
+    boot : int
+        When > 0, the case is a parametric bootstrap of the fitted model with this many
+        simulations (each side fits once untimed, then times ``boot N``; see
+        :func:`benchmarks.harness.run_case`).
     """
 
     name: str
@@ -71,6 +78,8 @@ class Case:
     lme4: str = ""
     r_libs: str = ""
     warmup_rows: int = 0
+    nlme: dict = field(default_factory=dict)
+    boot: int = 0
 
     @property
     def default_reps(self):
@@ -117,6 +126,9 @@ CASES = [
     Case("verbagg", "VerbAgg binomial (1|id)+(1|item)", "glmer",
          "r2 ~ Anger + Gender + btype + situ + (1 | id) + (1 | item)", "VerbAgg",
          family="binomial", short="VerbAgg"),
+    Case("sleepstudy_boot", "bootstrap: sleepstudy, 1000 refits", "lmer",
+         "Reaction ~ Days + (Days | Subject)", "sleepstudy", short="bootstrap 1000",
+         boot=1000, size="medium"),
 ]
 
 #: lme4 2.1.0's library (built by /work/shared/tools/lme4-2.1/install.sh; Debian's default
@@ -147,6 +159,23 @@ def _structured_cases():
 
 
 CASES += _structured_cases()
+
+#: nlme's models (issue 13): gls with AR(1) errors on 100k rows in 1,000 series; lme with a
+#: random intercept per instructor and a variance per department (varIdent) on InstEval.
+CASES += [
+    Case("gls_ar1_100k", "gls corAR1 (~1|g), 100k rows x 1,000 groups", "gls",
+         "y ~ x + t + trt", "gls_ar1", synthetic=dict(groups=1000, size=100, seed=1),
+         size="large", short="gls AR(1) 100k", group="nlme", warmup_rows=2000,
+         nlme={"correlation": {"fn": "corAR1", "kwargs": {"form": "~ 1 | g"}}}),
+    Case("lme_insteval_varident", "lme InstEval ~1|d, varIdent(~1|dept)", "lme",
+         "y ~ service", "InstEval", size="large", short="lme InstEval varIdent",
+         group="nlme", warmup_rows=2000,
+         nlme={"random": "~ 1 | d",
+               "weights": {"fn": "varIdent", "kwargs": {"form": "~ 1 | dept"}},
+               # nlme's default (msMaxIter = 50) stops with "nlminb problem, convergence
+               # error code = 1 ... iteration limit reached" on this model
+               "r_control": {"fn": "lmeControl", "kwargs": {"msMaxIter": 200}}}),
+]
 
 BY_NAME = {c.name: c for c in CASES}
 
@@ -183,6 +212,8 @@ def load_data(case):
         return synthetic.crossed(**case.synthetic)
     if case.data == "bench_long":
         return bench_long.load(**case.synthetic)
+    if case.data == "gls_ar1":
+        return synthetic.gls_ar1(**case.synthetic)
     import lmerpy
     return lmerpy.datasets.load(case.data)
 

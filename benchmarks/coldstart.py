@@ -101,25 +101,33 @@ def _summary(runs):
             "min": {k: min(r[k] for r in runs) for k in keys}}
 
 
-def measure(runs=9, sources=None, python=sys.executable, log=print, one_thread=False):
+def measure(runs=9, sources=None, python=sys.executable, log=print, one_thread=False,
+            peers=None):
     """Cold-start figures: the floor and, per lmerpy source tree, the script's processes.
 
     ``sources`` maps a label to a checkout (a directory holding ``lmerpy/``); default: this
     checkout as ``"lmerpy"``. ``one_thread`` sets the BLAS thread variables to 1 (default:
-    none set, as in a user's script). Returns the record stored under ``"cold_start"`` in the
-    results.
+    none set, as in a user's script). ``peers``: ``{peer: python}`` of the Rust peers
+    (:mod:`benchmarks.peers`), whose processes import the peer, read the same two data sets
+    and fit the same two models, alternating with the others. Returns the record stored
+    under ``"cold_start"`` in the results.
     """
     sources = sources or {"lmerpy": ROOT}
     with tempfile.TemporaryDirectory(prefix="lmerpy-cold-") as tmp:
-        jobs = [("floor", FLOOR, _env(None, Path(tmp) / "floor", one_thread))]
+        jobs = [("floor", FLOOR, _env(None, Path(tmp) / "floor", one_thread), python)]
         for label, src in sources.items():
-            jobs.append((label, SCRIPT, _env(src, Path(tmp) / label, one_thread)))
-        for label, code, env in jobs:  # warm-up: file cache, .pyc, parser cache
-            run_once(code, env, python)
-        got = {label: [] for label, _, _ in jobs}
+            jobs.append((label, SCRIPT, _env(src, Path(tmp) / label, one_thread), python))
+        if peers:
+            from benchmarks import peers as _peers
+            _peers.write_cold_data(Path(tmp) / "data")
+            jobs += _peers.cold_jobs(peers, Path(tmp) / "data", _env(None, Path(tmp) / "p",
+                                                                     one_thread))
+        for label, code, env, py in jobs:  # warm-up: file cache, .pyc, parser cache
+            run_once(code, env, py)
+        got = {label: [] for label, _, _, _ in jobs}
         for i in range(runs):
-            for label, code, env in jobs:
-                got[label].append(run_once(code, env, python))
+            for label, code, env, py in jobs:
+                got[label].append(run_once(code, env, py))
             if log:
                 log(f"  cold start {i + 1}/{runs}: " + ", ".join(
                     f"{lb} {got[lb][-1]['wall'] * 1e3:.0f} ms" for lb in got))
@@ -127,6 +135,7 @@ def measure(runs=9, sources=None, python=sys.executable, log=print, one_thread=F
            "script": "import lmerpy; load sleepstudy, cbpp; lmer(sleepstudy); glmer(cbpp)",
            "thread_variables": "all 1" if one_thread else "none (lmerpy's automatic choice)",
            "sources": {lb: str(src) for lb, src in sources.items()},
+           "peers": {lb: str(py) for lb, py in (peers or {}).items()},
            "loadavg": list(os.getloadavg()) if hasattr(os, "getloadavg") else None}
     rec.update({label: _summary(rs) for label, rs in got.items()})
     return rec
@@ -135,8 +144,8 @@ def measure(runs=9, sources=None, python=sys.executable, log=print, one_thread=F
 def table(rec):
     """Markdown table of a cold-start record (medians; ms)."""
     labels = [lb for lb in rec if isinstance(rec.get(lb), dict) and "median" in rec[lb]]
-    head = ("| process | wall (whole process) | CPU | import lmerpy | load data | first lmer "
-            "| first glmer |")
+    head = ("| process | wall (whole process) | CPU | import | load data | first LMM "
+            "| first GLMM |")
     rows = [head, "|" + "---|" * 7]
 
     def ms(v):
@@ -145,7 +154,8 @@ def table(rec):
     for lb in labels:
         m = rec[lb]["median"]
         name = f"floor (`import {', '.join(rec.get('floor_modules', []))}`)" if lb == "floor" \
-            else lb
+            else (f"{lb} (peer: import {lb}, pandas reads the data)" if lb in rec.get("peers", {})
+                  else lb)
         rows.append(f"| {name} | **{ms(m['wall'])}** | {ms(m['cpu'])} | "
                     + " | ".join(ms(m.get(k)) for k in ("import", "data", "lmer", "glmer"))
                     + " |")

@@ -1,5 +1,5 @@
-"""lmerpy.gls vs nlme::gls, side by side (issue 13's performance case; not part of ``make bench``
-yet):
+"""lmerpy.gls vs nlme::gls on every correlation structure, side by side (``make bench`` runs the
+corAR1 case with the harness, ``--group nlme``; this script compares all structures at once):
 
     python benchmarks/gls_vs_nlme.py [--groups 1000] [--size 100] [--reps 1] [--no-r]
 
@@ -19,12 +19,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks import synthetic  # noqa: E402
 from lmerpy import nlme  # noqa: E402
 
 FORMULA = "y ~ x + t + trt"
@@ -40,20 +40,8 @@ CASES = {
 
 
 def simulate(groups: int, size: int, seed: int = 1) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    n = groups * size
-    g = np.repeat(np.arange(groups), size)
-    t = np.tile(np.arange(1, size + 1), groups)
-    z = rng.normal(size=(groups, size))
-    e = np.empty_like(z)
-    e[:, 0] = z[:, 0]
-    for j in range(1, size):
-        e[:, j] = 0.6 * e[:, j - 1] + np.sqrt(1 - 0.36) * z[:, j]
-    arm = rng.integers(0, 2, groups)[g]
-    x = rng.normal(size=n)
-    y = 1 + 0.5 * x + 0.02 * t + 0.3 * arm + e.ravel() * np.where(arm == 1, 1.5, 1.0)
-    return pd.DataFrame({"y": y, "x": x, "t": t, "g": [f"s{k:05d}" for k in g],
-                         "trt": np.where(arm == 1, "b", "a")})
+    """The data of the gls cases (:func:`benchmarks.synthetic.gls_ar1`)."""
+    return synthetic.gls_ar1(groups, size, seed)
 
 
 def main(argv=None):

@@ -156,6 +156,9 @@ def _summarise(side):
                 "uses_gradient", "npar", "ntheta"):
         if key in last:
             side[key] = last[key]
+    for key, value in (side.get("base_fit") or {}).items():   # a bootstrap's fit
+        if key in ("objective", "nobs", "theta", "backend", "npar", "ntheta"):
+            side.setdefault(key, value)
     warns = sorted({w for f in fits for w in f.get("warnings", [])})
     side["warnings"] = warns
     feval = side.get("feval")
@@ -172,32 +175,59 @@ def _start_python(case, tmp, timeout):
     return w, w.receive(timeout)
 
 
-def _start_r(case, tmp, timeout):
-    df = _cases.load_data(case)
-    csv, lev = _cases.write_csv(df, tmp)
-    del df
+def _spec(case, tmp):
+    """The CSV of the case's data and the spec file the R and peer sides read (once)."""
     spec = Path(tmp) / "spec.json"
-    spec.write_text(json.dumps({"csv": str(csv), "levels": str(lev), "formula": case.formula,
-                                "fn": case.fn, "family": case.family or "",
-                                "inner": case.inner, "warmup_rows": case.warmup_rows,
-                                "lme4": case.lme4}))
+    if not spec.exists():
+        df = _cases.load_data(case)
+        csv, lev = _cases.write_csv(df, tmp)
+        del df
+        spec.write_text(json.dumps({"csv": str(csv), "levels": str(lev),
+                                    "formula": case.formula, "fn": case.fn,
+                                    "family": case.family or "", "inner": case.inner,
+                                    "warmup_rows": case.warmup_rows, "lme4": case.lme4,
+                                    "nlme": case.nlme}))
+    return spec
+
+
+def _start_r(case, tmp, timeout):
+    spec = _spec(case, tmp)
     w = Worker([shutil.which("Rscript"), str(HERE / "r_bench.R"), str(spec)], "lme4",
                Path(tmp) / "lme4.log", env=r_env(case))
     return w, w.receive(timeout)
 
 
-def run_case(case, reps, with_r=True, timeout=3600.0, log=print):
+def _peer_starter(peer, python):
+    """The start function of a Rust peer's side (:mod:`benchmarks.peers`)."""
+    from . import peers as _peers
+
+    def start(case, tmp, timeout):
+        spec = _spec(case, tmp)
+        w = Worker(_peers.worker_argv(peer, python, spec), peer, Path(tmp) / f"{peer}.log",
+                   env=_peers.PEER_THREAD_ENV)
+        return w, w.receive(timeout)
+    return start
+
+
+def run_case(case, reps, with_r=True, timeout=3600.0, log=print, peers=None):
     """Run one case; returns its result record (see docs/performance.md for the fields).
 
     ``with_r``: ``True`` runs the R side, ``False`` does not; a string is the reason it
-    cannot run (recorded as the R side's ``reason``)."""
+    cannot run (recorded as the R side's ``reason``). ``peers``: ``{peer: (python or None,
+    why)}`` of the Rust peers (:mod:`benchmarks.peers`) to run beside lmerpy and lme4.
+
+    A case with ``boot`` > 0 is a bootstrap: each side fits the model once (untimed), then
+    each repetition times ``boot N`` (lmerpy: ``bootMer(fit, fixef, nsim=N)``; lme4: the
+    same; glmm: N warm-started refits; mixedlm: its ``bootMer``)."""
     rec = {"name": case.name, "title": case.title, "short": case.short or case.name,
            "fn": case.fn, "formula": case.formula,
            "family": case.family, "data": case.data, "synthetic": case.synthetic or None,
            "size": case.size, "inner": case.inner, "reps": reps, "group": case.group,
            "r_libs": case.r_libs or None, "lme4_required": case.lme4 or None,
            "loadavg_start": _loadavg()}
-    sides = {"lmerpy": {}, "lme4": {}}
+    peers = peers or {}
+    labels = ["lmerpy", "lme4", *peers]
+    sides = {label: {} for label in labels}
     workers = {}
     with tempfile.TemporaryDirectory(prefix=f"bench-{case.name}-") as tmp:
         starters = [("lmerpy", _start_python)]
@@ -205,6 +235,11 @@ def run_case(case, reps, with_r=True, timeout=3600.0, log=print):
             starters.append(("lme4", _start_r))
         else:
             sides["lme4"] = {"available": False, "reason": with_r or "lme4 not run"}
+        for peer, (python, why) in peers.items():
+            if python is None:
+                sides[peer] = {"available": False, "reason": why}
+            else:
+                starters.append((peer, _peer_starter(peer, python)))
         for label, start in starters:
             try:
                 w, ready = start(case, tmp, timeout)
@@ -217,10 +252,22 @@ def run_case(case, reps, with_r=True, timeout=3600.0, log=print):
                     sides[label]["available"] = False
             except (WorkerError, OSError) as exc:
                 sides[label].update({"available": False, "error": str(exc)})
-        active = [lb for lb in ("lmerpy", "lme4") if sides[lb].get("available")]
+        active = [lb for lb in labels if sides[lb].get("available")]
+        if case.boot:
+            for label in list(active):    # the fit the bootstrap starts from (untimed)
+                try:
+                    ans = workers[label].ask("fit keep", timeout)
+                except WorkerError as exc:
+                    ans = {"error": str(exc)}
+                if "error" in ans:
+                    sides[label]["error"] = ans["error"]
+                    active.remove(label)
+                else:
+                    sides[label]["base_fit"] = ans
         for i in range(reps):
             for label in list(active):
-                cmd = "fit keep" if i == reps - 1 else "fit"
+                cmd = f"boot {case.boot}" if case.boot else "fit keep" if i == reps - 1 \
+                    else "fit"
                 try:
                     ans = workers[label].ask(cmd, timeout)
                 except WorkerError as exc:
@@ -231,10 +278,13 @@ def run_case(case, reps, with_r=True, timeout=3600.0, log=print):
                     log(f"  {label}: error: {ans['error']}")
                     continue
                 sides[label]["fits"].append(ans)
-                log(f"  rep {i + 1}/{reps} {label:6s} {fmt_time(ans['time'])}"
+                log(f"  rep {i + 1}/{reps} {label:7s} {fmt_time(ans['time'])}"
                     f"  feval {ans.get('feval')}")
         for label in active:
-            for cmd, key in (("mem", "memory"), ("evals", "per_eval")):
+            cmds = [("mem", "memory")]
+            if label in ("lmerpy", "lme4") and not case.boot:
+                cmds.append(("evals", "per_eval"))
+            for cmd, key in cmds:
                 try:
                     ans = workers[label].ask(cmd, timeout)
                 except WorkerError as exc:
@@ -249,11 +299,20 @@ def run_case(case, reps, with_r=True, timeout=3600.0, log=print):
             _summarise(side)
         else:
             side.pop("fits", None)
-    rec["lmerpy"], rec["lme4"] = sides["lmerpy"], sides["lme4"]
+    for label in labels:
+        rec[label] = sides[label]
     a, b = sides["lmerpy"].get("median"), sides["lme4"].get("median")
     rec["ratio"] = b / a if a and b else None
     oa, ob = sides["lmerpy"].get("objective"), sides["lme4"].get("objective")
     rec.update(compare_objectives(oa, ob))
+    if peers:
+        rec["peers"] = {}
+        for peer in peers:
+            p = sides[peer]
+            pm = p.get("median")
+            info = {"ratio": pm / a if a and pm else None}   # peer time / lmerpy time
+            info.update(compare_objectives(oa, p.get("objective")))
+            rec["peers"][peer] = info
     rec["n"] = sides["lmerpy"].get("nobs") or sides["lme4"].get("nobs") or \
         (sides["lmerpy"].get("ready") or {}).get("n_rows")
     rec["loadavg_end"] = _loadavg()
@@ -315,8 +374,9 @@ def source_info():
     return {"commit": head or None, "lmerpy_uncommitted_files": len(dirty)}
 
 
-def run_suite(selected, reps=None, with_r=True, timeout=3600.0, log=print):
-    """Run the cases; returns the whole results document (``SCHEMA``)."""
+def run_suite(selected, reps=None, with_r=True, timeout=3600.0, log=print, peers=None):
+    """Run the cases; returns the whole results document (``SCHEMA``). ``peers``: as
+    :func:`run_case`'s."""
     r_ok, r_why = r_available() if with_r else (False, "disabled (--no-r)")
     if with_r and not r_ok:
         log(f"lme4 side skipped: {r_why}")
@@ -334,6 +394,8 @@ def run_suite(selected, reps=None, with_r=True, timeout=3600.0, log=print):
            "settings": {"blas_threads": 1, "env": THREAD_ENV, "alternating": True,
                         "lme4": r_ok, "lme4_skipped_reason": None if r_ok else r_why,
                         "lme4_libraries": libraries,
+                        "peers": {p: {"python": str(py) if py else None, "reason": why}
+                                  for p, (py, why) in (peers or {}).items()},
                         "reps": reps, "timing": "median over repetitions of the time per fit "
                         "(a repetition fits `inner` times); each side in its own warm process"},
            "cases": []}
@@ -346,7 +408,8 @@ def run_suite(selected, reps=None, with_r=True, timeout=3600.0, log=print):
             side_r = True if ok else (why if with_r else "lme4 not run")
         else:
             side_r = r_ok
-        rec = run_case(case, n_reps, with_r=side_r, timeout=timeout, log=log)
+        rec = run_case(case, n_reps, with_r=side_r, timeout=timeout, log=log,
+                       peers=peers if case.group == "main" else None)
         log("  -> " + one_line(rec))
         doc["cases"].append(rec)
     doc["wall_seconds"] = round(time.perf_counter() - t0, 1)
@@ -369,4 +432,8 @@ def one_line(rec):
              f"lme4 {fmt_time(b.get('median')) if b.get('available') else 'n/a'}"]
     if rec.get("ratio"):
         parts.append(f"lme4/lmerpy {rec['ratio']:.2f}x")
+    for peer, info in (rec.get("peers") or {}).items():
+        side = rec.get(peer) or {}
+        parts.append(f"{peer} {fmt_time(side.get('median')) if side.get('available') else 'n/a'}"
+                     + (f" ({peer}/lmerpy {info['ratio']:.2f}x)" if info.get("ratio") else ""))
     return ", ".join(parts)

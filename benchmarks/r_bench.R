@@ -2,8 +2,10 @@
 #
 #   Rscript benchmarks/r_bench.R SPEC.json
 #
-# SPEC.json: {"csv", "levels", "formula", "fn" ("lmer"|"glmer"), "family", "inner", "warmup_rows",
-# "lme4" (the version that must load, "" for any)}; the data are
+# SPEC.json: {"csv", "levels", "formula", "fn" ("lmer"|"glmer"|"gls"|"lme"), "family", "inner",
+# "warmup_rows", "lme4" (the version that must load, "" for any), "nlme" (gls/lme: "random" and
+# the "correlation"/"weights" structures as {"fn", "kwargs"}; keys "r_X" are R's argument X
+# only)}; gls and lme are nlme's; the data are
 # the CSV that benchmarks/cases.py wrote from the very frame lmerpy fits, with the factor levels
 # (and their order) in the levels JSON. Commands come on stdin, one per line; each answer is
 # one line "@@BENCH {json}" on stdout (the same protocol as benchmarks/worker.py):
@@ -11,6 +13,7 @@
 #                    optimizer's parameters (theta; lme4 >= 2.0: par) and their counts
 #   mem              peak RSS (VmHWM) since the baseline, and gc()'s "max used"
 #   evals            time devfun(par) with devfun <- lmer(..., devFunOnly = TRUE)
+#   boot N           time bootMer(kept, fixef, nsim = N, seed = 20240601)
 #   quit
 # lme4 runs with its default controls. Start-up (loading lme4, reading the CSV, one warm-up fit
 # of a small model, and with warmup_rows > 0 one fit of the case's formula on that many first
@@ -79,26 +82,41 @@ dat <- read_data(spec$csv, spec$levels)
 form <- stats::as.formula(spec$formula)
 inner <- max(1L, as.integer(spec$inner))
 is_glmm <- identical(spec$fn, "glmer")
+is_nlme <- spec$fn %in% c("gls", "lme")
 fam <- if (is_glmm) family_of(spec$family) else NULL
+if (is_nlme) suppressPackageStartupMessages(library(nlme))
 
-fit_once <- function(devFunOnly = FALSE) {
-  if (is_glmm) glmer(form, data = dat, family = fam, devFunOnly = devFunOnly)
-  else lmer(form, data = dat, devFunOnly = devFunOnly)
+## nlme's arguments from the spec: the random formula, structures built by name
+as_arg <- function(v) if (is.character(v) && grepl("~", v, fixed = TRUE)) stats::as.formula(v) else v
+nlme_args <- list()
+for (key in names(spec$nlme)) {
+  v <- spec$nlme[[key]]
+  nlme_args[[sub("^r_", "", key)]] <- if (is.list(v)) do.call(get(v$fn, asNamespace("nlme")), lapply(v$kwargs, as_arg))
+                      else as_arg(v)
 }
 
-# warm-up on a small model of the same kind (lazy loading, first-call costs)
+fit_on <- function(data, devFunOnly = FALSE) {
+  if (is_nlme) do.call(get(spec$fn, asNamespace("nlme")), c(list(form, data = data), nlme_args))
+  else if (is_glmm) glmer(form, data = data, family = fam, devFunOnly = devFunOnly)
+  else lmer(form, data = data, devFunOnly = devFunOnly)
+}
+fit_once <- function(devFunOnly = FALSE) fit_on(dat, devFunOnly)
+
+# warm-up on a small model of the same kind (lazy loading, first-call costs); nlme's models
+# warm up on the case's own formula (warmup_rows)
 invisible(suppressMessages(suppressWarnings(
-  if (is_glmm) glmer(cbind(incidence, size - incidence) ~ period + (1 | herd), cbpp, binomial)
+  if (is_nlme) NULL
+  else if (is_glmm) glmer(cbind(incidence, size - incidence) ~ period + (1 | herd), cbpp, binomial)
   else lmer(Reaction ~ Days + (Days | Subject), sleepstudy))))
 warmup_rows <- if (length(spec$warmup_rows)) as.integer(spec$warmup_rows) else 0L
 if (warmup_rows > 0L) {
   small <- droplevels(dat[seq_len(min(warmup_rows, nrow(dat))), , drop = FALSE])
-  invisible(suppressMessages(suppressWarnings(
-    if (is_glmm) glmer(form, data = small, family = fam) else lmer(form, data = small))))
+  invisible(suppressMessages(suppressWarnings(fit_on(small))))
   rm(small)
 }
 
 versions <- list(R = R.version.string, lme4 = utils::packageDescription("lme4")$Version,
+                 nlme = utils::packageDescription("nlme")$Version,
                  Matrix = utils::packageDescription("Matrix")$Version,
                  BLAS = unname(extSoftVersion()["BLAS"]), LAPACK = La_library())
 invisible(gc())
@@ -131,7 +149,10 @@ repeat {
           message = function(m) { msgs <<- c(msgs, trimws(conditionMessage(m))); invokeRestart("muffleMessage") })
       }
       elapsed <- as.numeric(Sys.time()) - t0
-      out <- list(time = elapsed / inner, inner = inner, batch_time = elapsed,
+      out <- if (is_nlme) list(time = elapsed / inner, inner = inner, batch_time = elapsed,
+                  objective = -2 * as.numeric(logLik(fit)), nobs = nobs(fit),
+                  warnings = as.list(head(unique(msgs), 5)))
+      else list(time = elapsed / inner, inner = inner, batch_time = elapsed,
                   feval = as.integer(fit@optinfo$feval),
                   optimizer = paste(fit@optinfo$optimizer, collapse = ","),
                   objective = -2 * as.numeric(logLik(fit)),
@@ -150,6 +171,7 @@ repeat {
            hwm_reset = reset, gc_max_used_mb = gc_mb(g), gc_baseline_mb = sum(gc0[, 2]))
     } else if (cmd[1] == "evals") {
       if (is.null(kept)) stop("no kept fit")
+      if (is_nlme) stop("not measured for nlme's models (nlme has no deviance function)")
       par <- opt_par(kept)
       what <- paste0("devfun(", if (LME4_2) "par" else "theta", "), devfun <- lmer(..., devFunOnly = TRUE)")
       devfun <- suppressWarnings(suppressMessages(fit_once(devFunOnly = TRUE)))
@@ -168,6 +190,14 @@ repeat {
         if (length(times) >= 5 && as.numeric(Sys.time()) - start > 1.0) break
       }
       list(per_eval = stats::median(times), n_evals = length(times), what = what)
+    } else if (cmd[1] == "boot") {
+      if (is.null(kept)) stop("no kept fit")
+      nsim <- as.integer(cmd[2])
+      t0 <- as.numeric(Sys.time())
+      b <- suppressWarnings(suppressMessages(bootMer(kept, fixef, nsim = nsim, seed = 20240601)))
+      elapsed <- as.numeric(Sys.time()) - t0
+      list(time = elapsed, nsim = nsim, per_refit = elapsed / nsim,
+           n_failed = sum(!stats::complete.cases(b$t)))
     } else {
       list(error = paste("unknown command", cmd[1]))
     }

@@ -16,6 +16,7 @@ Examples
     python benchmarks/run.py --report                # run, then update docs/performance.md
     python benchmarks/run.py --report-only           # redraw the docs from latest.json
     python benchmarks/run.py --cases sleepstudy --cold-start-runs 9
+    python benchmarks/run.py --peers --report        # with glmm and mixedlm (own venvs)
 
 Besides the cases, a full run measures the **cold start** (``benchmarks/coldstart.py``: fresh
 processes running ``import lmerpy``, the first lmer and the first glmer; medians), stored under
@@ -68,6 +69,15 @@ def parse_args(argv=None):
     p.add_argument("--cold-start-runs", type=int, default=None,
                    help="fresh processes for the cold-start figure (default: 9 in a full "
                    "run, none with --cases/--quick/--group; 0 turns it off)")
+    p.add_argument("--peers", nargs="?", const="glmm,mixedlm", default=None,
+                   metavar="LIST",
+                   help="also run the Rust peers (default both: glmm,mixedlm) on the main "
+                   "cases and the cold start, each in its own venv under "
+                   "~/.cache/lmerpy-bench/ (created with pip when missing; "
+                   "$LMERPY_BENCH_PEERS moves it)")
+    p.add_argument("--blocks", help="with --report/--report-only: only these generated "
+                   "blocks of docs/performance.md (comma-separated: "
+                   + ", ".join(report.BLOCKS) + "; default all)")
     p.add_argument("--timeout", type=float, default=3600.0,
                    help="seconds to wait for any single answer of a worker")
     return p.parse_args(argv)
@@ -110,24 +120,46 @@ def exclusive(log=print):
     return fh
 
 
+def _blocks(args):
+    if not args.blocks:
+        return None
+    names = [b.strip() for b in args.blocks.split(",") if b.strip()]
+    bad = [b for b in names if b not in report.BLOCKS]
+    if bad:
+        raise SystemExit(f"unknown block(s) {', '.join(bad)}; known: {', '.join(report.BLOCKS)}")
+    return names
+
+
 def main(argv=None):
     args = parse_args(argv)
     if args.report_only:
         doc = json.loads(args.results.read_text())
-        md, png = report.write_report(doc, args.doc, args.png)
+        md, png = report.write_report(doc, args.doc, args.png, blocks=_blocks(args))
         print(f"wrote {md}" + (f" and {png}" if png else " (no plot: no main case, or no matplotlib)"))
         return 0
     names = [n.strip() for n in args.cases.split(",") if n.strip()] if args.cases else None
     selected = _cases.select(names, large=args.large, quick=args.quick, group=args.group)
     partial = bool(names) or args.quick or bool(args.group)
     lock = exclusive()  # noqa: F841 - held until exit
+    peer_sides = None
+    if args.peers:
+        from benchmarks import peers as _peers
+        wanted = [n.strip() for n in args.peers.split(",") if n.strip()]
+        unknown = [n for n in wanted if n not in _peers.PEERS]
+        if unknown:
+            raise SystemExit(f"unknown peer(s) {', '.join(unknown)}; known: "
+                             f"{', '.join(_peers.PEERS)}")
+        peer_sides = _peers.available(wanted, install=True)
+        for peer, (py, why) in peer_sides.items():
+            print(f"[peers] {peer}: {py or why}")
     doc = harness.run_suite(selected, reps=args.reps, with_r=not args.no_r,
-                            timeout=args.timeout)
+                            timeout=args.timeout, peers=peer_sides)
     cold_runs = args.cold_start_runs if args.cold_start_runs is not None else \
         (0 if partial else 9)
     if cold_runs > 0:
         print(f"[cold start] {cold_runs} fresh processes (import lmerpy, first lmer, first glmer)")
-        doc["cold_start"] = coldstart.measure(cold_runs)
+        doc["cold_start"] = coldstart.measure(
+            cold_runs, peers={p: py for p, (py, _) in (peer_sides or {}).items() if py})
     doc["settings"]["command"] = " ".join(["benchmarks/run.py", *(argv or sys.argv[1:])])
     out = args.out or default_out(partial)
     save(doc, out, latest=not partial)
@@ -138,8 +170,10 @@ def main(argv=None):
             print(report.structured_table(sub) if group == "structured" else report.table(sub))
     if doc.get("cold_start"):
         print(coldstart.table(doc["cold_start"]))
+    if peer_sides:
+        print(report.peers_table(doc))
     if args.report:
-        md, png = report.write_report(doc, args.doc, args.png)
+        md, png = report.write_report(doc, args.doc, args.png, blocks=_blocks(args))
         print(f"wrote {md}" + (f" and {png}" if png else " (no plot: no main case, or no matplotlib)"))
     return 0
 

@@ -73,3 +73,33 @@ def crossed(n_rows=200_000, n_g1=2_000, n_g2=300, seed=20240501):
         "g1": pd.Categorical.from_codes(g1, categories=_labels("a", n_g1)),
         "g2": pd.Categorical.from_codes(g2, categories=_labels("b", n_g2)),
     })
+
+
+def gls_ar1(groups=1000, size=100, seed=1, phi=0.6):
+    """Grouped series for nlme's ``gls``: ``groups`` series of ``size`` rows each, AR(1) errors
+    within a series (``phi``), a larger error SD (1.5 vs 1) in treatment arm ``b``:
+    ``y = 1 + 0.5 x + 0.02 t + 0.3 [arm b] + e``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``y``, ``x`` (rounded to :data:`DECIMALS`), ``t`` (1..size), ``g`` (Categorical
+        ``s00000``…) and ``trt`` (Categorical ``a``/``b``), sorted by series and time.
+    """
+    rng = np.random.default_rng(seed)
+    n = groups * size
+    g = np.repeat(np.arange(groups), size)
+    t = np.tile(np.arange(1, size + 1), groups)
+    z = rng.normal(size=(groups, size))
+    e = np.empty_like(z)
+    e[:, 0] = z[:, 0]
+    for j in range(1, size):
+        e[:, j] = phi * e[:, j - 1] + np.sqrt(1 - phi * phi) * z[:, j]
+    arm = rng.integers(0, 2, groups)[g]
+    x = rng.normal(size=n)
+    y = 1 + 0.5 * x + 0.02 * t + 0.3 * arm + e.ravel() * np.where(arm == 1, 1.5, 1.0)
+    return pd.DataFrame({
+        "y": np.round(y, DECIMALS), "x": np.round(x, DECIMALS), "t": t,
+        "g": pd.Categorical.from_codes(g, categories=[f"s{k:05d}" for k in range(groups)]),
+        "trt": pd.Categorical.from_codes(arm, categories=["a", "b"]),
+    })

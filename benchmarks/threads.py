@@ -22,6 +22,16 @@ Usage::
     python benchmarks/threads.py kernels --sizes 250,500,1000,1500,2000,3000
     python benchmarks/threads.py fits --cases insteval,dense2000 --rounds 3
     python benchmarks/threads.py all --json benchmarks/results/threads.json
+    python benchmarks/threads.py ab --cases insteval --rounds 9
+
+``ab``
+    One warm process (no thread variable in its environment), fits alternating between
+    **auto** (``set_num_threads(None)``: lmerpy's default), **one** (``set_num_threads(1)``)
+    and **default** (``OPENBLAS_NUM_THREADS`` set inside the process to the number of cores,
+    which lmerpy leaves alone: the pools' own default), each setting first, second and third
+    in turn; medians, the ratio auto / one (of the medians, and the median of the rounds'
+    ratios), and the most BLAS threads auto's fits used (``request_threads``). This is the
+    check behind "never slower with the default thread count than with one".
 """
 import argparse
 import json
@@ -135,6 +145,86 @@ print({prefix!r} + json.dumps({{"times": times}}))
 
 SETTINGS = ("auto", "one", "all", "default")
 
+AB_WORKER = r"""
+import json, os, sys, time, warnings
+sys.path.insert(0, {root!r})
+from benchmarks import cases
+import lmerpy
+from lmerpy import threads
+case = cases.Case.from_dict(json.loads({case_json!r}))
+data = cases.load_data(case)
+used = []
+real = threads.request_threads
+def spy(order):
+    n = real(order)
+    used.append(n)
+    return n
+def fit():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t = time.perf_counter()
+        lmerpy.lmer(case.formula, data)
+        return time.perf_counter() - t
+fit()
+for mod in list(sys.modules.values()):   # after the warm-up: every module is loaded
+    if getattr(mod, "request_threads", None) is real:
+        mod.request_threads = spy
+times = {{s: [] for s in {settings!r}}}
+most = 1
+order = list(times)
+for r in range({rounds}):
+    for s in order[r % len(order):] + order[:r % len(order)]:   # each setting first in turn
+        os.environ.pop("OPENBLAS_NUM_THREADS", None)
+        lmerpy.set_num_threads(1 if s == "one" else None)
+        if s == "default":
+            os.environ["OPENBLAS_NUM_THREADS"] = str({cores})
+        used.clear()
+        times[s].append(fit())
+        if s == "auto":
+            most = max([most] + used)
+    os.environ.pop("OPENBLAS_NUM_THREADS", None)
+print({prefix!r} + json.dumps(dict(times=times, auto_threads=most, load=os.getloadavg())))
+"""
+
+
+AB_SETTINGS = ("auto", "one", "default")
+
+
+def ab(case_names, rounds=9, settings=AB_SETTINGS, log=print):
+    """{case: {setting: {"times", "median"}, "ratio_auto_one", "auto_threads", "load"}}: one
+    warm process per case, auto / one / default alternating (:data:`AB_WORKER`)."""
+    out = {}
+    for name in case_names:
+        if name in EXTRA_CASES:
+            case_json = json.dumps(EXTRA_CASES[name])
+        else:
+            from benchmarks import cases
+            case_json = json.dumps(cases.BY_NAME[name].to_dict())
+        code = AB_WORKER.format(root=str(ROOT), case_json=case_json, rounds=rounds,
+                                cores=cores(), prefix=PREFIX, settings=tuple(settings))
+        load0 = os.getloadavg()[0]
+        res = subprocess.run([sys.executable, "-c", code], env=_fit_env("auto"),
+                             capture_output=True, text=True, timeout=7200,
+                             cwd=tempfile.gettempdir())
+        line = [ln for ln in res.stdout.splitlines() if ln.startswith(PREFIX)]
+        if res.returncode or not line:
+            raise RuntimeError(f"{name}/ab failed:\n{res.stderr[-2000:]}")
+        got = json.loads(line[-1][len(PREFIX):])
+        rec = {s: {"times": v, "median": statistics.median(v)} for s, v in got["times"].items()}
+        rec["ratio_auto_one"] = rec["auto"]["median"] / rec["one"]["median"]
+        rec["paired_ratio_auto_one"] = statistics.median(
+            a / o for a, o in zip(rec["auto"]["times"], rec["one"]["times"]))
+        rec["auto_threads"] = got["auto_threads"]
+        rec["load"] = [load0, got["load"][0]]
+        out[name] = rec
+        if log:
+            log(f"  {name}: " + ", ".join(f"{s} {rec[s]['median']:.3f} s" for s in settings)
+                + "; auto / one "
+                f"{rec['ratio_auto_one']:.3f} (median of the rounds' ratios "
+                f"{rec['paired_ratio_auto_one']:.3f}); auto used up to {rec['auto_threads']} thread(s);"
+                f" load {rec['load'][0]:.1f}-{rec['load'][1]:.1f}")
+    return out
+
 
 def _fit_env(setting):
     env = {k: v for k, v in os.environ.items() if k not in THREAD_VARS}
@@ -227,12 +317,21 @@ def table(rec):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("what", choices=("kernels", "fits", "all"), nargs="?", default="all")
+    p.add_argument("what", choices=("kernels", "fits", "all", "ab"), nargs="?", default="all")
     p.add_argument("--sizes", default="250,500,1000,1500,2000,3000")
     p.add_argument("--cases", default="insteval")
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--settings", default=",".join(AB_SETTINGS),
+                   help="ab: the settings compared (auto and one always)")
     p.add_argument("--json", type=Path)
     args = p.parse_args(argv)
+    if args.what == "ab":
+        wanted = [s for s in args.settings.split(",") if s in AB_SETTINGS]
+        settings = [s for s in AB_SETTINGS if s in {"auto", "one", *wanted}]
+        rec = ab([c for c in args.cases.split(",") if c], args.rounds, settings)
+        if args.json:
+            args.json.write_text(json.dumps(rec, indent=1) + "\n")
+        return 0
     rec = measure(args.what, [int(s) for s in args.sizes.split(",")],
                   [c for c in args.cases.split(",") if c], args.rounds)
     print(table(rec))

@@ -32,6 +32,8 @@ from benchmarks import cases as _cases  # noqa: E402
 from benchmarks.memory import hwm_reset, vm_status  # noqa: E402
 
 PREFIX = "@@BENCH "
+#: Cases fitted by lmerpy's nlme functions (``lmerpy.gls`` / ``lmerpy.lme``).
+NLME_FUNCTIONS = ("gls", "lme")
 
 
 def send(obj):
@@ -65,7 +67,9 @@ class LmerpySide:
         """One fit of a small model of the same kind: imports and first-call costs, untimed;
         with ``warmup_rows``, also the case's formula on that many first rows."""
         lm = self.lmerpy
-        if self.case.fn == "lmer":
+        if self.case.fn in NLME_FUNCTIONS:
+            pass      # the case itself on its first rows (warmup_rows), below
+        elif self.case.fn == "lmer":
             lm.lmer("Reaction ~ Days + (Days | Subject)", lm.datasets.load("sleepstudy"))
         else:
             getattr(lm, self.case.fn)("cbind(incidence, size - incidence) ~ period + (1 | herd)",
@@ -73,8 +77,24 @@ class LmerpySide:
         if self.case.warmup_rows > 0:
             self.fit_once(_cases.head(self.data, self.case.warmup_rows))
 
+    def nlme_arguments(self):
+        """gls/lme keyword arguments: the random part and the structures, built from the
+        case's ``nlme`` specs."""
+        out = {}
+        for key, spec in self.case.nlme.items():
+            if key.startswith("r_"):       # R's side only (e.g. nlme's optimizer settings)
+                continue
+            if key == "random":
+                out[key] = spec
+            else:
+                out[key] = getattr(self.lmerpy.nlme, spec["fn"])(**spec.get("kwargs", {}))
+        return out
+
     def fit_once(self, data=None):
         data = self.data if data is None else data
+        if self.case.fn in NLME_FUNCTIONS:
+            return getattr(self.lmerpy, self.case.fn)(self.case.formula, data,
+                                                      **self.nlme_arguments())
         if self.case.fn == "lmer":
             return self.lmerpy.lmer(self.case.formula, data)
         return getattr(self.lmerpy, self.case.fn)(self.case.formula, data,
@@ -99,9 +119,30 @@ class LmerpySide:
         gc.collect()
         return out
 
+    def boot(self, nsim):
+        """``bootMer(fit, fixef, nsim)`` of the kept fit, serially (the timed figure), then with
+        two workers: threads and processes (reported beside it)."""
+        if self.kept is None:
+            return {"error": "no kept fit"}
+        from lmerpy.inference import bootMer
+        out = {}
+        for key, kwargs in (("time", {}), ("time_threads2", {"n_jobs": 2, "parallel": "threads"}),
+                            ("time_processes2", {"n_jobs": 2, "parallel": "processes"})):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                t0 = time.perf_counter()
+                b = bootMer(self.kept, _fixef, nsim=nsim, seed=20240601, progress=False,
+                            **kwargs)
+                out[key] = time.perf_counter() - t0
+            out.setdefault("n_failed", int(b.n_failed))
+        out.update({"nsim": nsim, "per_refit": out["time"] / nsim})
+        return out
+
     def evals(self, budget=1.0, min_evals=5, max_evals=50):
         if self.kept is None:
             return {"error": "no kept fit"}
+        if self.case.fn in NLME_FUNCTIONS:
+            return {"error": "not measured for nlme's models (nlme has no deviance function)"}
         fit = self.kept
         import numpy as np
         devfun = fit.devfun
@@ -138,6 +179,10 @@ class LmerpySide:
         if gtimes:
             out["per_gradient"] = float(np.median(gtimes))
         return out
+
+
+def _fixef(m):   # module level: picklable for process workers
+    return m.fixef()
 
 
 def describe_fit(fit):
@@ -221,6 +266,8 @@ def main(argv):
                       "baseline_rss_mb": base.get("VmRSS"), "hwm_reset": reset})
             elif cmd[0] == "evals":
                 send(side.evals())
+            elif cmd[0] == "boot":
+                send(side.boot(int(cmd[1])))
             else:
                 send({"error": f"unknown command {cmd[0]!r}"})
         except Exception as exc:  # noqa: BLE001 - a failed fit is a result, not a crash

@@ -356,3 +356,153 @@ def test_cold_start_record_and_report(tmp_path):
     text = md.read_text()
     assert "\nold\n" not in text and "kept" in text and "lmerpy's share" in text
     assert text.count(report.COLD_START) == 1
+
+
+# ---- nlme's models: gls / lme vs nlme ------------------------------------------------------
+
+TINY_GLS = dataclasses.replace(cases.BY_NAME["gls_ar1_100k"], name="tiny_gls",
+                               synthetic=dict(groups=20, size=10, seed=4), warmup_rows=50)
+
+
+def test_nlme_cases_are_in_their_group():
+    names = [c.name for c in cases.select(group="nlme")]
+    assert names == ["gls_ar1_100k", "lme_insteval_varident"]
+    gls_case = cases.BY_NAME["gls_ar1_100k"]
+    d = cases.load_data(gls_case)
+    assert len(d) == 100_000 and d["g"].nunique() == 1000
+    pd.testing.assert_frame_equal(cases.load_data(TINY_GLS),
+                                  synthetic.gls_ar1(groups=20, size=10, seed=4))
+
+
+def test_gls_case_through_the_harness_and_report(tmp_path):
+    doc = harness.run_suite([TINY_GLS], reps=2, with_r=False, timeout=600, log=_quiet)
+    rec = doc["cases"][0]
+    py = rec["lmerpy"]
+    assert py["available"] and "error" not in py, py.get("error")
+    direct = lmerpy.gls(TINY_GLS.formula, cases.load_data(TINY_GLS),
+                        correlation=lmerpy.corAR1(form="~ 1 | g"))
+    assert py["objective"] == pytest.approx(-2.0 * float(direct.logLik()), rel=1e-12)
+    assert rec["n"] == 200 and len(py["times"]) == 2 and rec["group"] == "nlme"
+    start, end = report.MARKERS["nlme"]
+    md = tmp_path / "performance.md"
+    md.write_text(f"# Performance\n\n{report.START}\nold main\n{report.END}\n\n"
+                  f"{start}\nold nlme\n{end}\n")
+    report.write_report(doc, md, tmp_path / "p.png")
+    block = md.read_text().split(start, 1)[1].split(end, 1)[0]
+    rows = [ln for ln in block.splitlines() if ln.startswith("| ")]
+    assert rows[0].startswith("| case | n | lmerpy | nlme | nlme / lmerpy |") and len(rows) == 2
+    assert "n/a (lme4 not run)" in rows[1] and "old main" in md.read_text()
+
+
+@pytest.mark.needs_r
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("Rscript") is None, reason="Rscript not installed")
+def test_gls_case_side_by_side_with_nlme():
+    ok, why = harness.r_available()
+    if not ok:
+        pytest.skip(why)
+    doc = harness.run_suite([TINY_GLS], reps=1, with_r=True, timeout=600, log=_quiet)
+    rec = doc["cases"][0]
+    r = rec["lme4"]
+    assert r["available"] and "error" not in r, (r.get("error"), r.get("log_tail"))
+    assert r["ready"]["versions"]["nlme"]
+    # nlme's optimum agrees with lmerpy's (gls goldens: 1e-5 relative)
+    assert rec["objective_rel_diff"] == pytest.approx(0.0, abs=1e-5)
+
+
+# ----------------------------------------------------------------------------- Rust peers
+
+def test_peer_formulas_write_the_same_model_their_way():
+    """glmm's cbind() takes two column names, mixedlm fits the proportion with the trial counts
+    as weights, a two-level factor response becomes 0/1 (its second level 1, as R's)."""
+    from benchmarks import peer_worker
+    cbpp = lmerpy.datasets.load("cbpp")
+    spec = {"formula": "cbind(incidence, size - incidence) ~ period + (1 | herd)"}
+    f, d, kw = peer_worker.peer_formula("glmm", spec, cbpp)
+    assert f == "cbind(incidence, bench_failures) ~ period + (1 | herd)" and not kw
+    assert (d["bench_failures"] == cbpp["size"] - cbpp["incidence"]).all()
+    assert "bench_failures" not in cbpp.columns                     # the caller's data kept
+    f, d, kw = peer_worker.peer_formula("mixedlm", spec, cbpp)
+    assert f == "bench_prop ~ period + (1 | herd)"
+    np.testing.assert_array_equal(kw["weights"], cbpp["size"].to_numpy(float))
+    np.testing.assert_allclose(d["bench_prop"] * cbpp["size"], cbpp["incidence"])
+    verb = lmerpy.datasets.load("VerbAgg")
+    f, d, _ = peer_worker.peer_formula("glmm", {"formula": "r2 ~ Anger + (1 | id)"}, verb)
+    assert f == "r2 ~ Anger + (1 | id)"
+    np.testing.assert_array_equal(d["r2"].to_numpy(), (verb["r2"] == "Y").to_numpy(float))
+
+
+def _peer_doc():
+    def side(t, obj, feval, **extra):
+        return dict({"available": True, "median": t, "objective": obj, "feval": feval,
+                     "ready": {"version": "9.9"}}, **extra)
+    rec = {"name": "sleepstudy", "title": "sleepstudy (Days|Subject)", "n": 180,
+           "fn": "lmer", "ratio": 4.0, "loadavg_start": [1.5], "loadavg_end": [2.5],
+           "lmerpy": side(1e-3, 1743.6, 20), "lme4": side(4e-3, 1743.6, 43),
+           "glmm": side(5e-4, 1743.6 + 1e-9, 12), "mixedlm": {"available": False,
+                                                             "reason": "not installed"},
+           "peers": {"glmm": dict(harness.compare_objectives(1743.6, 1743.6 + 1e-9),
+                                  ratio=0.5),
+                     "mixedlm": dict(harness.compare_objectives(1743.6, None), ratio=None)}}
+    boot = dict(rec, name="sleepstudy_boot", title="bootstrap", peers=rec["peers"],
+                lmerpy=side(0.4, 1743.6, None, fits=[{"time": 0.4, "time_threads2": 0.3,
+                                                      "time_processes2": 0.5}]))
+    return {"cases": [rec, boot], "machine": {"cpus": 2}, "settings": {}}
+
+
+def test_peers_table_and_block():
+    doc = _peer_doc()
+    rows = [ln for ln in report.peers_table(doc).splitlines() if ln.startswith("|")]
+    assert len(rows) == 4
+    assert all(ln.replace("\\|", "").count("|") == rows[0].count("|") for ln in rows)
+    assert "glmm 9.9" in rows[0] and "glmm / lmerpy" in rows[0]
+    assert "**0.50x**" in rows[2] and "n/a (not installed)" in rows[2]
+    assert "+1e-09 / —" in rows[2] and "20 / 12 / —" in rows[2]
+    assert "n_jobs=2: threads 300 ms, processes 500 ms" in rows[3]
+    block = report.render_peers(doc)
+    assert block.startswith(report.PEERS_START) and block.endswith(report.PEERS_END)
+    assert "1.50–2.50 on 2 cores" in block
+
+
+def test_bootstrap_case_lmerpy_side():
+    """A bootstrap case: one untimed fit, then timed ``boot N`` (serial, and two workers of
+    each kind beside it); the fit's criterion is the case's."""
+    case = cases.Case("boot_once", "bootstrap", "lmer", "Reaction ~ Days + (Days | Subject)",
+                      "sleepstudy", boot=20)
+    rec = harness.run_case(case, 1, with_r=False, timeout=600, log=_quiet)
+    side = rec["lmerpy"]
+    assert side["available"] and "error" not in side, side.get("error")
+    fit = side["fits"][0]
+    assert fit["nsim"] == 20 and fit["n_failed"] == 0
+    assert all(fit[k] > 0 for k in ("time", "time_threads2", "time_processes2"))
+    assert side["objective"] == pytest.approx(_golden("sleep_slope")["REMLcrit"], abs=2e-4)
+
+
+def test_peer_side_when_installed():
+    """glmm's worker on sleepstudy, when its environment exists (``run.py --peers`` makes
+    it; nothing is installed here): the same REML criterion as lmerpy's."""
+    from benchmarks import peers
+    py, why = peers.ensure("glmm", install=False)
+    if py is None:
+        pytest.skip(why)
+    rec = harness.run_case(SLEEP, 1, with_r=False, timeout=600, log=_quiet,
+                           peers={"glmm": (py, "")})
+    assert rec["glmm"]["available"], rec["glmm"]
+    assert rec["peers"]["glmm"]["better"] == "same"
+    assert rec["peers"]["glmm"]["ratio"] > 0
+
+
+def test_peers_block_and_plot_written_alone(tmp_path):
+    """``blocks=["peers"]`` rewrites the peers' block (and draws their plot) and leaves the
+    main table as it was."""
+    pytest.importorskip("matplotlib")
+    doc = dict(_peer_doc(), cold_start=None)
+    md = tmp_path / "performance.md"
+    md.write_text(f"# P\n\n{report.START}\nmain kept\n{report.END}\n\n"
+                  f"{report.PEERS_START}\nold\n{report.PEERS_END}\n")
+    _, png = report.write_report(doc, md, tmp_path / "img" / "performance.png",
+                                 blocks=["peers"])
+    text = md.read_text()
+    assert "main kept" in text and "\nold\n" not in text and png.name == "performance-peers.png"
+    assert "img/performance-peers.png" in text
+    assert (tmp_path / "img" / "performance-peers.png").read_bytes()[:4] == b"\x89PNG"

@@ -310,7 +310,7 @@ def test_anova_refuses_mixed_methods_and_sizes():
     with pytest.raises(lmerpy.DataError, match="same number of observations"):
         with pytest.warns(lmerpy.warnings.InferenceWarning, match="different fixed effects"):
             nlme.anova(gls_fit("ovary_ar1"), gls_fit("ortho_cs"))
-    with pytest.raises(lmerpy.ArgumentError, match="expected gls fits"):
+    with pytest.raises(lmerpy.ArgumentError, match="expected gls or lme fits"):
         nlme.anova(gls_fit("ovary_ar1"), "fm2")
 
 

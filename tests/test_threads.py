@@ -219,3 +219,35 @@ def test_pools_loaded_during_a_fit_are_limited_and_restored(tmp_path):
     assert set(out["after"]) == set(out["inside"])
     if (os.cpu_count() or 1) > 1:   # back to their own default, which is above one thread
         assert all(n > 1 for n in out["after"].values()), out
+
+
+def test_gls_and_the_toolkit_run_on_one_thread_and_restore(two_thread_pools, sleep,
+                                                           monkeypatch):
+    """gls and the toolkit's entry points are scoped like lmer: one BLAS thread inside, the
+    pools restored after (seen from inside the criterion and the leverages)."""
+    from lmerpy import nlme, toolkit
+    import importlib
+
+    from lmerpy.nlme.estimate import GlsCriterion
+    influence = importlib.import_module("lmerpy.toolkit.influence")   # (the module, not
+    # lmerpy.toolkit.influence, the function of that name)
+    seen = []
+    real_loglik, real_hat = GlsCriterion.loglik, influence.hat_values
+
+    def loglik(self, par):
+        seen.append(("gls", _counts()))
+        return real_loglik(self, par)
+
+    def hat_values(fit):
+        seen.append(("hat", _counts()))
+        return real_hat(fit)
+    monkeypatch.setattr(GlsCriterion, "loglik", loglik)
+    monkeypatch.setattr(influence, "hat_values", hat_values)
+    nlme.gls("Reaction ~ Days", sleep, correlation=nlme.corAR1(form="~ 1 | Subject"))
+    fit = lmerpy.lmer(SLEEP, sleep)
+    assert _counts() == [2]
+    toolkit.cooks_distance(fit)
+    toolkit.hatvalues(fit)
+    assert {what for what, _ in seen} == {"gls", "hat"}
+    assert all(c == [1] for _, c in seen)
+    assert _counts() == [2]

@@ -220,7 +220,7 @@ def anova(*models: MixedModel, names: Optional[Sequence[str]] = None, refit: boo
         same size of dataset``) or to different responses.
     """
     first = next(iter(models), next(iter(named_models.values()), None))
-    if getattr(first, "r_class", None) == "gls":      # nlme's models bring their own anova
+    if hasattr(first, "anova_of"):       # nlme's models (gls, lme, glmmPQL): their own anova
         kw: dict = {"names": names} if names is not None else {}
         if type is not None:
             kw["type"] = type

@@ -13,7 +13,11 @@ boot.type = …)``): ``perc`` and ``basic`` use its interpolated order statistic
 """
 from __future__ import annotations
 
+import functools
+import multiprocessing as mp
+import pickle
 import warnings
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Literal, Optional
 
 import numpy as np
@@ -23,7 +27,7 @@ from scipy import stats
 from ..arguments import LEVEL, LOGICAL, NSIM, Choice, argument_error
 from ..errors import ArgumentError, LmerpyError
 from ..models.naresid import model_rows
-from ..progress import N_JOBS, parallel_map
+from ..progress import N_JOBS, parallel_map, progress_bar, resolve_n_jobs
 from ..threads import fit_threads
 from ..warnings import BootstrapWarning, warn
 
@@ -32,11 +36,13 @@ if TYPE_CHECKING:
     from ..types import ReForm, Seed
 
 __all__ = ["bootMer", "BootResult", "norm_inter", "pct_names", "refit_all", "BOOT_CI_TYPE",
-           "N_JOBS"]
+           "N_JOBS", "PARALLEL"]
 
 #: ``type`` of bootstrap intervals (R: ``boot.ci``'s)
 BOOT_CI_TYPE = Choice(("perc", "basic", "norm"))
 _BOOT_TYPE = Choice(("parametric", "semiparametric"))
+#: how ``n_jobs`` workers run: ``"processes"`` or ``"threads"`` (batched refits only)
+PARALLEL = Choice(("processes", "threads"))
 
 
 # ----------------------------------------------------------------------------- intervals
@@ -197,12 +203,12 @@ def _as_vector(value, names=None):
     return arr, names or [f"t{i + 1}" for i in range(arr.shape[0])]
 
 
-def _one(fit, FUN, y, k):
-    """Refit on response ``y`` and apply FUN: (values or None, error, warnings)."""
+def _one(make, FUN, k):
+    """Refit (``make()``) and apply FUN: (values or None, error, warnings)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            value = FUN(fit.refit(y))
+            value = FUN(make())
             arr, _ = _as_vector(value)
             if arr.shape[0] != k:
                 raise LmerpyError(f"FUN returned {arr.shape[0]} values on a refit, "
@@ -213,9 +219,45 @@ def _one(fit, FUN, y, k):
     return arr, err, [str(w.message) for w in caught]
 
 
+def _plain(fit, y):
+    return fit.refit(y)
+
+
 def _one_shared(shared, y):
+    """:func:`_one` of the plain refit (:func:`lmerpy.progress.parallel_map`'s item function)."""
     fit, FUN, k = shared
-    return _one(fit, FUN, y, k)
+    return _one(functools.partial(_plain, fit, y), FUN, k)
+
+
+def _plan(fit, ys):
+    """One refit function per response (:func:`lmerpy.models.refits.refit_plan`: batched
+    where the model allows; an object with its own ``refit_plan`` uses that)."""
+    from ..models.refits import refit_plan
+    planner = getattr(fit, "refit_plan", None)
+    try:
+        return planner(ys) if callable(planner) else refit_plan(fit, ys)
+    except Exception:  # noqa: BLE001 - the plain refits report whatever it was, per response
+        return [functools.partial(_plain, fit, y) for y in ys]
+
+
+def _batched(fit):
+    from ..models.refits import batch_ready
+    flag = getattr(fit, "batched", None)
+    return bool(flag) if flag is not None else batch_ready(fit)
+
+
+_WORKER: Dict[str, Any] = {}
+
+
+def _init_worker(payload):
+    if payload is not None:
+        _WORKER["fit"], _WORKER["FUN"] = pickle.loads(payload)
+
+
+@fit_threads
+def _run_chunk(start, ys, k):
+    fit, FUN = _WORKER["fit"], _WORKER["FUN"]
+    return start, [_one(make, FUN, k) for make in _plan(fit, ys)]
 
 
 def _responses(Y, kind):
@@ -224,11 +266,73 @@ def _responses(Y, kind):
 
 
 def refit_all(fit, FUN: Callable, ys: List[np.ndarray], k: int, n_jobs: int = 1,
-              progress: bool = False, desc: str = "bootMer"):
+              progress: bool = False, desc: str = "bootMer", parallel: str = "processes"):
     """``[(values, error, warnings)]`` of ``FUN(fit.refit(y))`` for each response, in order;
-    ``n_jobs`` processes (1: in this process), through :func:`lmerpy.progress.parallel_map`."""
-    return parallel_map(_one_shared, ys, shared=(fit, FUN, k), n_jobs=n_jobs,
-                        progress=progress, desc=desc, unit="refit", caller="bootMer")
+    ``n_jobs`` workers (1: in this process): processes, or with ``parallel="threads"`` threads
+    of this process where the refits are batched (they optimise the batches, NumPy releasing
+    the GIL in the array operations, while this thread builds the refits and applies FUN;
+    other refits always use processes). A progress bar named ``desc`` counts the refits
+    (:func:`lmerpy.progress.progress_bar`).
+
+    Small LMMs are refitted in batches (:func:`lmerpy.models.refits.refit_plan`) of a fixed
+    size, the same batches whatever ``n_jobs``, so the results do not depend on it; other
+    models one by one through :func:`lmerpy.progress.parallel_map`."""
+    from ..models.refits import BATCH_SIZE, prepare_batches
+    n = len(ys)
+    parallel = PARALLEL("parallel", parallel, desc)
+    n_jobs = resolve_n_jobs(n_jobs, desc)
+    if not _batched(fit):
+        return parallel_map(_one_shared, ys, shared=(fit, FUN, k), n_jobs=n_jobs,
+                            progress=progress, desc=desc, unit="refit", caller=desc)
+    out: List = [None] * n
+    # what the batches share, once (before any worker starts)
+    prep = getattr(fit, "prepare_batches", None)
+    prep() if callable(prep) else prepare_batches(fit)
+    starts = range(0, n, BATCH_SIZE)
+    if n_jobs <= 1 or n <= 1:
+        with progress_bar(n, desc, progress, "refit") as bar:
+            for s in starts:
+                for i, make in enumerate(_plan(fit, ys[s:s + BATCH_SIZE])):
+                    out[s + i] = _one(make, FUN, k)
+                    bar.update(1)
+        return out
+    if parallel == "threads":
+        # the threads optimise the batches (array work, no warnings); this thread builds the
+        # refits and applies FUN in order, so each refit's warnings are recorded as its own
+        # (warnings.catch_warnings is not thread-safe)
+        from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(max_workers=n_jobs) as pool, \
+                progress_bar(n, desc, progress, "refit") as bar:
+            plans = pool.map(lambda s: _plan(fit, ys[s:s + BATCH_SIZE]), starts)
+            for s, plan in zip(starts, plans):
+                for i, make in enumerate(plan):
+                    out[s + i] = _one(make, FUN, k)
+                    bar.update(1)
+        return out
+    ctx: Any
+    if "fork" in mp.get_all_start_methods():
+        # children inherit the fit and FUN: nothing but responses and results is pickled
+        ctx, payload = mp.get_context("fork"), None
+        _WORKER["fit"], _WORKER["FUN"] = fit, FUN
+    else:
+        ctx = mp.get_context()
+        try:
+            payload = pickle.dumps((fit, FUN))
+        except Exception as exc:
+            raise LmerpyError(f"{desc} with n_jobs > 1 needs FUN to be picklable (a function "
+                              f"defined at module level, not a lambda): {exc}") from None
+    try:
+        with ProcessPoolExecutor(max_workers=n_jobs, mp_context=ctx, initializer=_init_worker,
+                                 initargs=(payload,)) as pool:
+            futures = [pool.submit(_run_chunk, s, ys[s:s + BATCH_SIZE], k) for s in starts]
+            with progress_bar(n, desc, progress, "refit") as bar:
+                for fut in as_completed(futures):
+                    start, res = fut.result()
+                    out[start:start + len(res)] = res
+                    bar.update(len(res))
+    finally:
+        _WORKER.clear()
+    return out
 
 
 def _count(msgs):
@@ -242,7 +346,8 @@ def _count(msgs):
 def bootMer(fit: MixedModel, FUN: Callable[[Any], Any], nsim: int = 1, seed: Seed = None,
             use_u: bool = False, re_form: ReForm = None,
             type: Literal["parametric", "semiparametric"] = "parametric",
-            progress: bool = True, n_jobs: int = 1) -> BootResult:
+            progress: bool = True, n_jobs: int = 1,
+            parallel: Literal["processes", "threads"] = "processes") -> BootResult:
     """Model-based (semi-)parametric bootstrap (R: ``bootMer(x, FUN, nsim, seed, use.u,
     re.form, type, parallel, ncpus)``).
 
@@ -266,7 +371,11 @@ def bootMer(fit: MixedModel, FUN: Callable[[Any], Any], nsim: int = 1, seed: See
     progress : bool
         Show a tqdm progress bar (when tqdm is installed).
     n_jobs : int
-        Worker processes (1: none; -1: one per CPU).
+        Workers (1: none; -1: one per CPU). The results do not depend on it.
+    parallel : {"processes", "threads"}
+        What the workers are. ``"threads"`` shares this process's memory and needs no
+        picklable FUN, but runs in parallel only where the refits are batched (small linear
+        mixed models, :mod:`lmerpy.models.refits`); other refits always use processes.
 
     Returns
     -------
@@ -310,7 +419,7 @@ def bootMer(fit: MixedModel, FUN: Callable[[Any], Any], nsim: int = 1, seed: See
         fitted = model_rows(fit.design, fit.fitted().to_numpy(dtype=float))
         res = model_rows(fit.design, fit.residuals(type="response").to_numpy(dtype=float))
         ys = [fitted + rng.choice(res, size=res.shape[0], replace=True) for _ in range(nsim)]
-    results = refit_all(fit, FUN, ys, k, n_jobs=n_jobs, progress=progress)
+    results = refit_all(fit, FUN, ys, k, n_jobs=n_jobs, progress=progress, parallel=parallel)
     T = np.full((nsim, k), np.nan)
     errors, warns = [], []
     for i, (arr, err, ws) in enumerate(results):

@@ -8,6 +8,7 @@ from the small model (ML fit), each refitted under both models; the bootstrap p-
 """
 from __future__ import annotations
 
+import functools
 import time
 from typing import TYPE_CHECKING, Optional, Union
 
@@ -50,6 +51,26 @@ class _Pair:
 
     def refit(self, y):
         return self.large.refit(y), self.small.refit(y)
+
+    @property
+    def batched(self):
+        from ..models.refits import batch_ready
+        return batch_ready(self.large) and batch_ready(self.small)
+
+    def prepare_batches(self):
+        from ..models.refits import prepare_batches
+        prepare_batches(self.large)
+        prepare_batches(self.small)
+
+    def refit_plan(self, ys):
+        """Both models' refit plans (:func:`lmerpy.models.refits.refit_plan`), paired."""
+        from ..models.refits import refit_plan
+        return [functools.partial(_both, a, b) for a, b in zip(refit_plan(self.large, ys),
+                                                              refit_plan(self.small, ys))]
+
+
+def _both(a, b):
+    return a(), b()
 
 
 def _pair_lrt(pair):

@@ -65,10 +65,13 @@ class LmmPieces:
     def __init__(self, fit):
         dev = fit.devfun
         if hasattr(dev, "with_response"):
-            try:
-                self.dev = dev.with_response(np.asarray(fit.design.y, dtype=float))
-            except DataNotHereError:      # a fit on a Dask DataFrame: its reduced products
-                self.dev = dev.copy()
+            y = getattr(getattr(dev, "resp", None), "y", None)    # a refit's own response
+            if y is None:
+                try:
+                    y = fit.design.y
+                except DataNotHereError:  # a fit on a Dask DataFrame: its reduced products
+                    y = None
+            self.dev = dev.copy() if y is None else dev.with_response(np.asarray(y, dtype=float))
         else:
             self.dev = dev
         self.n = int(fit.design.n)

@@ -96,7 +96,8 @@ class LinearMixedModel(MixedModel):
 
     def _residual_values(self, type="response", scaled=False) -> np.ndarray:
         """The residuals of the model frame's rows (never padded; ``type`` already checked)."""
-        y = np.asarray(self.design.y, dtype=float)
+        y = getattr(self.devfun.resp, "y", None)     # a refit's response, not the design's
+        y = np.asarray(self.design.y if y is None else y, dtype=float)
         r = y - np.asarray(self._sol.fitted, dtype=float)
         if type == "pearson":
             r = r * np.sqrt(self.design.weights)
@@ -124,7 +125,11 @@ class LinearMixedModel(MixedModel):
             if cluster:                   # the reduced blocks serve both criteria: no pass
                 devfun = devfun.copy(REML=REML)
             else:
+                own = getattr(devfun.resp, "y", None)
                 devfun = mkLmerDevfun(self.design, REML=REML, backend=devfun.backend_name)
+                if (newresp is None and own is not None
+                        and not np.array_equal(own, self.design.y)):
+                    devfun = devfun.with_response(own)      # a refit keeps its own response
         design = self.design
         if newresp is not None and cluster:
             from ..pls.crossprod import ReducedResponse

@@ -23,7 +23,7 @@ from .varfunc import VarSummary
 
 __all__ = ["format_varcov", "GlsPrintInput", "format_data_frame", "format_structures", "format_gls_print",
            "format_gls_summary", "format_correlation", "format_anova_terms", "format_anova_lrt",
-           "format_intervals", "IntervalsBlock"]
+           "format_intervals", "IntervalsBlock", "LBlock", "format_anova_contrast"]
 
 
 def format_data_frame(columns: Sequence[Sequence[str]], col_names: Sequence[str],
@@ -209,14 +209,56 @@ def format_gls_summary(s: GlsPrintInput, p_values, width: int = 80) -> str:
 # --------------------------------------------------------------------------- anova
 
 
-def format_anova_terms(terms: Sequence[str], numDF, F, p, label: str, width: int = 80) -> str:
+def format_anova_terms(terms: Sequence[str], numDF, F, p, label: str, width: int = 80,
+                       denDF=None) -> str:
     """nlme's ``print.anova.lme`` of a single model's F tests (``label`` is ``"Denom. DF:
-    305 \\n"``)."""
+    305 \\n"`` for gls; lme fits have a ``denDF`` column instead)."""
     pv = _p_column(p)
     pv = ["<.0001" if float(x) == 0 else x for x in pv]
-    cols = [[str(int(d)) for d in numDF], format_numbers(list(zapsmall(F)), digits=7), pv]
-    body = format_data_frame(cols, ["numDF", "F-value", "p-value"], list(terms), width=width)
+    cols = [[str(int(d)) for d in numDF]]
+    names = ["numDF"]
+    if denDF is not None:
+        cols.append(format_numbers(list(np.asarray(denDF, dtype=float)), digits=7))
+        names.append("denDF")
+    cols += [format_numbers(list(zapsmall(F)), digits=7), pv]
+    body = format_data_frame(cols, names + ["F-value", "p-value"], list(terms), width=width)
     return label + body
+
+
+@dataclass
+class LBlock:
+    """The ``L`` of an ``anova(fit, L = )`` test as nlme prints it: the non-zero rows and
+    columns; ``one_row``: R drops a single row to a named vector (and a single entry to an
+    unnamed one, ``[1] 1``)."""
+    values: np.ndarray
+    col_names: List[str]
+    row_names: List[str]
+    one_row: bool
+
+
+def format_anova_contrast(label: str, numDF: int, denDF, F: float, p: float,
+                          L: Optional[LBlock] = None, width: int = 80) -> str:
+    """nlme's ``print.anova.lme`` of one ``Terms``/``L`` F test: the label, ``L``
+    (zapsmall-ed), then the one-row table (``denDF`` for lme fits, None for gls)."""
+    out = label
+    if L is not None:
+        vals = zapsmall(np.asarray(L.values, dtype=float))
+        if L.one_row and vals.shape[1] == 1:
+            out += "[1] " + format_numbers([vals[0, 0]], digits=7)[0] + "\n"
+        elif L.one_row:
+            out += print_named_vector(list(vals[0]), L.col_names, width=width) + "\n"
+        else:
+            out += print_numeric_matrix(vals, L.row_names, L.col_names, width=width) + "\n"
+    pv = _p_column([p])
+    pv = ["<.0001" if float(x) == 0 else x for x in pv]
+    cols = [[str(int(numDF))]]
+    names = ["numDF"]
+    if denDF is not None:
+        cols.append([format_number(denDF, digits=7)])
+        names.append("denDF")
+    cols += [format_numbers(list(zapsmall(np.array([F]))), digits=7), pv]
+    names += ["F-value", "p-value"]
+    return out + format_data_frame(cols, names, ["1"], width=width)
 
 
 def _blank_na(values, zap: bool) -> List[str]:
@@ -281,14 +323,22 @@ class IntervalsBlock:
     label: str
     names: Optional[List[str]]
     values: np.ndarray
+    #: lme's random effects: per level (outermost first) its name, row names and rows
+    levels: Optional[List[tuple]] = None
 
 
 def format_intervals(blocks: Sequence[IntervalsBlock], level: float, width: int = 80) -> str:
-    """nlme's ``print.intervals.gls``."""
+    """nlme's ``print.intervals.gls`` and ``print.intervals.lme``."""
     lines = [f"Approximate {as_character(level * 100)}% confidence intervals"]
     for b in blocks:
         lines += ["", f" {b.label}"]
-        if b.names is None:
+        if b.levels is not None:
+            for name, rows, values in b.levels:
+                lines.append(f"  Level: {name} ")
+                lines.append(print_numeric_matrix(values, row_names=rows,
+                                                  col_names=["lower", "est.", "upper"],
+                                                  digits=7, width=width))
+        elif b.names is None:
             lines.append(print_named_vector(list(b.values), ["lower", "est.", "upper"], digits=7,
                                             width=width))
         else:

@@ -211,12 +211,22 @@ def optimize_structure(crit: GlsCriterion, start, settings: Optional[dict] = Non
     x0 = np.asarray(start, dtype=float)
     if x0.size == 0:
         return x0, crit.loglik(x0), 1, "no parameters"
-    fun = _negative(crit)
+    criterion = _negative(crit)
     st = {"tol": 1e-11, "xtol": 1e-12, "maxiter": 200, "delta0": 1.0}
     st.update(settings or {})
+    last: list = [None, math.nan]        # the last point evaluated and the value there
+
+    def fun(x):
+        v = criterion(x)
+        last[0], last[1] = np.array(x, dtype=float), v
+        return v
 
     def derivatives(x):
-        d = deriv12(fun, x, delta=1e-4)
+        # trust_newton asks for the derivatives right after the value at the same point:
+        # the difference stencil's centre is that value, not one more profile evaluation
+        x = np.asarray(x, dtype=float)
+        fx = last[1] if last[0] is not None and np.array_equal(last[0], x) else None
+        d = deriv12(criterion, x, delta=1e-4, fx=fx)
         g, H = d["gradient"], d["Hessian"]
         if not (np.all(np.isfinite(g)) and np.all(np.isfinite(H))):
             raise _NonFinite()

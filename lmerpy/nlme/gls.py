@@ -30,6 +30,7 @@ from .estimate import GlsCriterion, GlsEstimate, fd_hess, optimize_structure, \
     richardson_hessian
 from .frame import GlsFrame, GlsRows, build_gls_frame
 from .varfunc import as_var_func
+from ..threads import fit_threads
 
 __all__ = ["gls", "GlsModel", "GlsSummary", "glsControl"]
 
@@ -83,6 +84,7 @@ def glsControl(**settings: Any) -> Dict[str, Any]:
     return out
 
 
+@fit_threads
 def gls(formula: str, data: Any, correlation: Optional[CorStruct] = None,
         weights: Any = None, method: str = "REML", na_action: str = "fail",
         control: Optional[Dict[str, Any]] = None, contrasts: Any = None,

@@ -15,6 +15,7 @@ import pandas as pd
 
 from ..errors import ArgumentError
 from ..warnings import InferenceWarning, warn
+from ..threads import fit_threads
 
 if TYPE_CHECKING:
     from ..models.base import MixedModel
@@ -37,6 +38,7 @@ def _check_nobs(caller: str, models) -> None:
              InferenceWarning)
 
 
+@fit_threads
 def information_table(criterion: str, *fits: MixedModel, **named: MixedModel) -> pd.DataFrame:
     """R: ``AIC(m1, m2, ...)`` / ``BIC(m1, m2, ...)``: a DataFrame with ``df`` and the
     criterion, one row per model (REML fits use the REML log-likelihood, as lme4)."""
@@ -50,6 +52,7 @@ def information_table(criterion: str, *fits: MixedModel, **named: MixedModel) ->
     return pd.DataFrame(rows, index=[n for n, _ in models])
 
 
+@fit_threads
 def compare(*fits: MixedModel, **named: MixedModel) -> pd.DataFrame:
     """Several fits side by side: ``nobs``, ``df``, ``logLik``, ``AIC``, ``BIC``,
     ``R2_marginal``, ``R2_conditional`` (Nakagawa's, :func:`lmerpy.r2_nakagawa`; NaN where it

@@ -42,6 +42,7 @@ from ..warnings import LmerpyMessage, warn
 from .emm_adjust import (ADJUST_METHODS, adjust_message, adjust_p, conf_adjust_message,
                          conf_method, critical_values, resolve_adjust)
 from .emm_contrasts import contrast_family
+from ..threads import fit_threads
 
 if TYPE_CHECKING:
     from ..models.base import MixedModel
@@ -286,6 +287,7 @@ def _limits(est, se, df, level):
     return est - q * se, est + q * se
 
 
+@fit_threads
 def emmeans(fit: MixedModel, specs: Union[str, Sequence[str]],
             by: Union[str, Sequence[str], None] = None, lmer_df: Optional[str] = None,
             level: float = 0.95, type: str = "link",
@@ -458,6 +460,7 @@ class _Contrasts:
         return _table(frame, est, self.em.by, msgs, source=self)
 
 
+@fit_threads
 def contrast(em: EMMeans, method: Union[str, Mapping[str, Sequence[float]]] = "eff",
              adjust: Optional[str] = None, ref: Union[int, str] = 1) -> EmmTable:
     """R: ``contrast(em, method, adjust, ref)``: contrasts of the means within each ``by``
@@ -476,6 +479,7 @@ def contrast(em: EMMeans, method: Union[str, Mapping[str, Sequence[float]]] = "e
     return _Contrasts(em, method, adjust, ref).tests()
 
 
+@fit_threads
 def pairs(em: EMMeans, adjust: str = "tukey", reverse: bool = False) -> EmmTable:
     """R: ``pairs(emmeans(...), adjust = "tukey", reverse = FALSE)``: every pairwise difference
     of the means within each ``by`` group, ``A - B`` for each earlier A and later B (``B - A``

@@ -29,6 +29,7 @@ import scipy.sparse.linalg as spla
 from ..arguments import LOGICAL, Choice, Integer, argument_error
 from ..errors import ArgumentError, UnknownColumnError
 from ..progress import parallel_map
+from ..threads import fit_threads
 from ..warnings import InferenceWarning, warn
 
 if TYPE_CHECKING:
@@ -81,6 +82,7 @@ def _glmm_hat_warning(fit, caller):
         warn(f"{caller}: the hat matrix may not make sense for GLMMs", InferenceWarning)
 
 
+@fit_threads
 def hatvalues(fit: MixedModel) -> pd.Series:
     """R: ``hatvalues(fit)``: the leverages, indexed as the model frame (a GLMM warns, as
     lme4: the hat matrix may not make sense there)."""
@@ -88,6 +90,7 @@ def hatvalues(fit: MixedModel) -> pd.Series:
     return pd.Series(hat_values(fit), index=fit.model_matrix().index)
 
 
+@fit_threads
 def cooks_distance(model: Union[MixedModel, "Influence"]) -> pd.Series:
     """R: ``cooks.distance(fit)`` (lme4 1.1-31's merMod method, from the leverages; a GLMM
     warns as its ``hatvalues`` do) or
@@ -111,6 +114,7 @@ def cooks_from(fit: MixedModel, h: np.ndarray) -> np.ndarray:
     return d
 
 
+@fit_threads
 def rstudent(model: Union[MixedModel, "Influence"]) -> pd.Series:
     """R: ``rstudent(fit)`` (lme4 1.1-31): studentized residuals
     sign(d)·sqrt(d² + h·r²/(1 − h)) / σ, with d the deviance and r the Pearson residuals and

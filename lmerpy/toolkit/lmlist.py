@@ -47,6 +47,7 @@ from ..families import Family, as_family
 from ..formula import parse_formula
 from .glm import IrlsFit, irls, profile_confint, wls
 from ..warnings import GroupFitWarning, warn
+from ..threads import fit_threads
 
 __all__ = ["lmList", "LmList", "LmListConfint"]
 
@@ -336,6 +337,7 @@ def _family_text(fam: Family) -> str:
     return f'{fam.family}(link = "{fam.link}")'
 
 
+@fit_threads
 def lmList(formula: str, data: Any, family: Any = None, pool: Optional[bool] = None,
            na_action: str = "omit") -> LmList:
     """lme4's ``lmList(formula, data, family, pool)``: one ``lm`` (or, with ``family``, one

@@ -23,6 +23,7 @@ from ..arguments import LOGICAL
 from ..display.rformat import format_number
 from ..warnings import InferenceWarning, warn
 from .variance import TOLERANCE, get_variance
+from ..threads import fit_threads
 
 if TYPE_CHECKING:
     from ..models.base import MixedModel
@@ -74,6 +75,7 @@ class ICC:
                 "</tr></table>")
 
 
+@fit_threads
 def r2_nakagawa(fit: MixedModel, tolerance: float = 1e-5) -> R2:
     """R: ``performance::r2_nakagawa(fit, tolerance = 1e-5)``: marginal and conditional R² of
     a linear or generalized (binomial logit/probit/cloglog, Poisson log) mixed model."""
@@ -89,6 +91,7 @@ def r2_nakagawa(fit: MixedModel, tolerance: float = 1e-5) -> R2:
     return R2(conditional=(vf + vr) / total, marginal=vf / total)
 
 
+@fit_threads
 def icc(fit: MixedModel, by_group: bool = False, tolerance: float = 1e-5
         ) -> Union[ICC, pd.DataFrame]:
     """R: ``performance::icc(fit, by_group = FALSE, tolerance = 1e-5)``.

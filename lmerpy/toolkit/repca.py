@@ -21,6 +21,7 @@ import scipy.linalg as sla
 from ..display.html import pre_html
 from ..display.prcomp import (IMPORTANCE_ROWS, format_named_list, format_prcomp,
                               format_prcomp_summary, importance_matrix)
+from ..threads import fit_threads
 
 if TYPE_CHECKING:
     from ..models.base import MixedModel
@@ -102,6 +103,7 @@ class RePCA(Mapping[str, PrincipalComponents]):
         return pre_html(str(self))
 
 
+@fit_threads
 def rePCA(fit: "MixedModel") -> RePCA:
     """lme4's ``rePCA(fit)``: principal components of each grouping factor's relative
     random-effects covariance factor (see the module's notes)."""

@@ -15,6 +15,7 @@ from scipy.stats import norm
 
 from ..arguments import LOGICAL, Choice, Number
 from ..errors import ArgumentError
+from ..threads import fit_threads
 from .influence import cooks_distance, cooks_from, hat_values
 
 if TYPE_CHECKING:
@@ -114,6 +115,7 @@ def tidy_ran_vals(fit: MixedModel, conf_int: bool = False, conf_level: float = 0
     return out
 
 
+@fit_threads
 def tidy(fit: MixedModel, effects: Union[str, Sequence[str], None] = None,
          conf_int: bool = False, conf_level: float = 0.95, scales: str = "sdcor"
          ) -> pd.DataFrame:
@@ -149,6 +151,7 @@ def tidy(fit: MixedModel, effects: Union[str, Sequence[str], None] = None,
     return out
 
 
+@fit_threads
 def glance(fit: Any) -> pd.DataFrame:
     """R: ``broom.mixed::glance(fit)``: one row with nobs, sigma, logLik, AIC, BIC, REMLcrit
     (REML fits) or deviance (ML and GLMM fits), df.residual."""
@@ -194,6 +197,7 @@ def _augment_glmm(fit: MixedModel, frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+@fit_threads
 def augment(fit: MixedModel) -> pd.DataFrame:
     """R: ``broom.mixed::augment(fit)``: the model frame plus
     ``.fitted``, ``.resid``, ``.hat``, ``.cooksd``, ``.fixed`` (population-level prediction),

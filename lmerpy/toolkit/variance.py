@@ -32,6 +32,7 @@ import pandas as pd
 from ..arguments import Number
 from ..errors import ArgumentError
 from ..warnings import InferenceWarning, warn
+from ..threads import fit_threads
 
 if TYPE_CHECKING:
     from ..models.base import MixedModel
@@ -78,6 +79,7 @@ def _observation_level(term, n_obs: int, ngrps: Dict[str, int]) -> bool:
             and ngrps.get(group_factor(term.group, ngrps)) == n_obs)
 
 
+@fit_threads
 def get_variance(fit: MixedModel, tolerance: float = 1e-5) -> VarianceComponents:
     """R: ``insight::get_variance(fit, tolerance = 1e-5)``: see the module's documentation."""
     tolerance = TOLERANCE("tolerance", tolerance, "get_variance")
@@ -148,6 +150,7 @@ def _distribution_variance(fit: MixedModel) -> float:
                         "models are)")
 
 
+@fit_threads
 def null_model(fit: MixedModel) -> MixedModel:
     """R: ``insight::null_model(fit)``: the model refitted with the fixed part ``~ 1`` and the
     same random effects (and the same family, data and controls)."""

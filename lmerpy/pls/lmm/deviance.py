@@ -304,6 +304,12 @@ class LmmDeviance:
         return th if self.par_is_theta else self.layout.theta_to_par(th)
 
     @property
+    def batchable(self):
+        """Whether many responses can be evaluated at once (:mod:`.batched`): all of A dense,
+        ``par`` = θ, and the data at hand."""
+        return bool(self._dense and self.par_is_theta and self.cp.has_data)
+
+    @property
     def backend_name(self):
         return self.factor.name
 
