@@ -5,8 +5,9 @@ fit each, then the sides alternated, one BLAS (and Rayon) thread, medians.
 
 Run: ``OPENBLAS_NUM_THREADS=1 python -m benchmarks.glmer_optimizer [repeats]``. Prints, per
 case, the evaluations of each stage, the median wall time of a whole fit and of its parts
-(stage 1, stage 2, the post-fit finite-difference Hessian), −2 log L, the ratios, and the load
-average.
+(stage 1, stage 2, the post-fit Hessian), −2 log L, the ratios, and the load average. The
+default's Hessian comes from the analytic gradient; ``lme4 Hess.`` is the default optimizer
+with lme4's finite-difference Hessian (``glmerControl(hessian="lme4")``, the default before).
 
 glmm runs in its own virtual environment, never lmerpy's: ``~/.cache/lmerpy-bench/glmm``
 (``$LMERPY_BENCH_PEERS`` moves the folder; ``benchmarks/run.py --peers`` creates it), in a
@@ -123,7 +124,9 @@ def _fit(lmerpy, data, formula, family, control):
 def main(repeats=11):
     import lmerpy
     paths = {"lme4 path": lmerpy.glmerControl(optimizer=["bobyqa", "Nelder_Mead"]),
-             "default": None}
+             "default": None,
+             # the default optimizer with lme4's finite-difference Hessian of its deviance
+             "lme4 Hess.": lmerpy.glmerControl(hessian="lme4")}
     py = glmm_python()
     with tempfile.TemporaryDirectory() as tmp:
         peer = GlmmSide(py, lmerpy, tmp) if py is not None else None
@@ -168,6 +171,7 @@ def _case(lmerpy, paths, peer, label, name, formula, family, repeats):
               f"  -2logLik {res['dev']:.6f}")
         print(f"  ratio glmm / default: {med['glmm'] / med['default']:.2f}x")
     print(f"  ratio lme4 path / default: {med['lme4 path'] / med['default']:.2f}x")
+    print(f"  ratio lme4 Hessian / default: {med['lme4 Hess.'] / med['default']:.2f}x")
 
 
 if __name__ == "__main__":

@@ -126,6 +126,8 @@ def test_crossed_fit_equals_in_memory(client):
     close(lazy.compute().to_numpy(), ref.fitted().to_numpy(), "fitted")
     np.testing.assert_allclose(fit.residuals().compute().to_numpy(),
                                ref.residuals().to_numpy(), rtol=0, atol=1e-8)
+    # statsmodels' resid: on a cluster the method (called, the lazy Series), not the rows
+    assert isinstance(fit.resid(), dd.Series)
     assert_same_deviance(fit, ref)
 
 

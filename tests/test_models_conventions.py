@@ -48,7 +48,8 @@ def test_llf_aic_bic(case):
     assert fit.llf == pytest.approx(ref["logLik"], rel=1e-6)
     assert fit.aic == pytest.approx(ref["AIC"], rel=1e-6)
     assert fit.bic == pytest.approx(ref["BIC"], rel=1e-6)
-    assert fit.nobs() == ref["nobs"]           # R's nobs() stays a method
+    assert fit.nobs() == ref["nobs"]           # R's nobs(), and statsmodels' attribute
+    assert fit.nobs == ref["nobs"] and isinstance(fit.nobs, int)
 
 
 def test_lmm_pvalues_are_satterthwaite():
@@ -62,6 +63,11 @@ def test_fitted_and_residuals_agree_with_r_names():
     pd.testing.assert_series_equal(fit.fittedvalues, fit.fitted())
     pd.testing.assert_series_equal(fit.resid_response, fit.resid())
     pd.testing.assert_series_equal(fit.resid_pearson, fit.residuals(type="pearson"))
+    # resid: the default residuals as a value (statsmodels), callable as R's resid(fit, ...)
+    pd.testing.assert_series_equal(pd.Series(fit.resid), fit.residuals())
+    pd.testing.assert_series_equal(fit.resid(type="pearson", scaled=True),
+                                   fit.residuals(type="pearson", scaled=True))
+    assert type(fit.resid - 1) is pd.Series
     np.testing.assert_allclose(fit.fittedvalues, load_ref("sleep_slope")["augment"]["columns"][".fitted"],
                                rtol=1e-6)
 
@@ -110,3 +116,9 @@ def test_coef_by_position():
     pd.testing.assert_frame_equal(co[0], lmerpy.coef(fit)[names[0]])
     with pytest.raises(ArgumentError, match=r"coef: position -3 is out of range"):
         co[-3]
+
+
+def test_glmm_resid_is_rs_default_deviance_residuals(gm1):
+    pd.testing.assert_series_equal(pd.Series(gm1.resid), gm1.residuals(type="deviance"))
+    pd.testing.assert_series_equal(gm1.resid(type="response"), gm1.residuals(type="response"))
+    assert gm1.nobs == 56 == gm1.nobs()

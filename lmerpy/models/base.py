@@ -16,6 +16,7 @@ import scipy.sparse as sp
 
 from ..arguments import LOGICAL, LOGICAL_OR_NONE, Choice, Number
 from ..errors import ArgumentError
+from .callables import Count, ResidualSeries
 from .naresid import naresid
 from .ranef import RanEf, build_coef, build_ranef
 from .varcorr import VarCorr
@@ -95,9 +96,20 @@ class MixedModel:
         """R: ``fixef(fit)``: the fixed-effects estimates β̂, named as R names them."""
         return pd.Series(np.asarray(self._sol.beta, dtype=float), index=list(self.design.X_colnames))
 
-    def nobs(self) -> int:
-        """R: ``nobs(fit)``."""
-        return int(self.design.n)
+    @property
+    def nobs(self) -> Count:
+        """R: ``nobs(fit)``; also statsmodels' ``nobs`` attribute (an int that can be called)."""
+        return Count(self.design.n)
+
+    @property
+    def resid(self) -> ResidualSeries:
+        """R: ``resid(fit, ...)`` (as ``residuals``); uncalled, the default residuals as a Series
+        (statsmodels' ``resid``: the response residuals of a linear mixed model, the deviance
+        residuals of a GLMM, as R's ``resid(fit)``). A fit on a Dask DataFrame gives its
+        ``residuals`` method: call it for the lazy Dask Series (the rows stay on the cluster)."""
+        if _on_cluster(self):
+            return self.residuals    # type: ignore[return-value]
+        return ResidualSeries.of(self.residuals)
 
     def ngrps(self) -> pd.Series:
         """R: ``ngrps(fit)``: number of levels of each grouping factor."""
@@ -287,8 +299,8 @@ class MixedModel:
         return pre_html(self.__str__())
 
     # ------------------------------------------------------------------ Python conventions
-    # statsmodels' result-object names, alongside R's (which stay primary). ``nobs()`` and
-    # ``resid()`` stay R's methods (callable, as lmerpy.nobs/lmerpy.resid call them).
+    # statsmodels' result-object names, alongside R's (which stay primary). ``nobs`` and
+    # ``resid`` (above) are both: values that can be called as R's methods.
     @property
     def params(self) -> pd.Series:
         """The fixed-effects estimates β̂ (``fixef()``; statsmodels' ``params``)."""

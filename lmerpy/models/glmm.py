@@ -131,8 +131,10 @@ class GeneralizedLinearMixedModel(MixedModel):
         return self._vcov_cache
 
     def vcov(self, use_hessian: Optional[bool] = None) -> pd.DataFrame:
-        """R: ``vcov(fit, use.hessian = NULL)``: from the finite-difference Hessian of the
-        deviance over (θ, β) when the fit has one (nAGQ >= 1), 2·[H⁻¹]_ββ, else (and with
+        """R: ``vcov(fit, use.hessian = NULL)``: from the post-fit Hessian of the deviance
+        over (θ, β) when the fit has one (nAGQ >= 1; by differences of the Laplace deviance's
+        analytic gradient or lme4's of its deviance, ``glmerControl(hessian=...)``),
+        2·[H⁻¹]_ββ, else (and with
         lme4's warning when that matrix is not positive definite) σ²(R_X'R_X)⁻¹."""
         use_hessian = LOGICAL_OR_NONE("use_hessian", use_hessian, "vcov")
         names = list(self.design.X_colnames)
@@ -184,7 +186,6 @@ class GeneralizedLinearMixedModel(MixedModel):
             r = r / self.sigma()
         return np.asarray(r, dtype=float)
 
-    resid = residuals
 
     def predict(self, newdata: DataLike = None, re_form: ReForm = None,
                 allow_new_levels: bool = False, type: Literal["link", "response"] = "link",

@@ -105,7 +105,6 @@ class LinearMixedModel(MixedModel):
             r = r / self.sigma()
         return r
 
-    resid = residuals
 
     # ------------------------------------------------------------------ refitting
     @fit_threads

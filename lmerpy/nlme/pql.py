@@ -31,18 +31,16 @@ from ..errors import ArgumentError, DataError
 from ..families import Family, as_family
 from ..models.lmm import LinearMixedModel, mkLmerDevfun, mkMerMod, optimizeLmer
 from ..models.glmm import glFormula
+from ..pls.glm_fit import GlmFit, glm_fit
 from ..pls.glmm.glm_response import GlmResponse
 from ..types import NaAction
 from .pdmat import parse_random
 
-__all__ = ["glmmPQL", "PqlFit", "glm_irls", "GlmStart", "random_to_bars"]
+__all__ = ["glmmPQL", "PqlFit", "glm_irls", "random_to_bars"]
 
 _NITER = Integer(lower=1)
 #: MASS's convergence test: sum((eta - eta_old)^2) < PQL_TOLERANCE * sum(eta^2)
 PQL_TOLERANCE = 1e-6
-#: R's glm.control(): epsilon and maxit
-GLM_EPSILON = 1e-8
-GLM_MAXIT = 25
 
 
 # ---------------------------------------------------------------------- the random part
@@ -84,63 +82,10 @@ def _drop_offsets(rhs: str) -> str:
 # ---------------------------------------------------------------------- the glm start
 
 
-@dataclasses.dataclass
-class GlmStart:
-    """What ``glm.fit`` leaves for glmmPQL: ``coefficients``, ``linear_predictors`` (with the
-    offset), working ``residuals`` (y - mu) / mu.eta at the final eta, working ``weights``
-    (R's ``fit$weights``: those of the last IRLS step, i.e. at the eta it started from),
-    ``deviance``, ``iterations`` and ``converged``."""
-    coefficients: np.ndarray
-    linear_predictors: np.ndarray
-    residuals: np.ndarray
-    weights: np.ndarray
-    deviance: float
-    iterations: int
-    converged: bool
-
-
-def glm_irls(X: np.ndarray, resp: GlmResponse, family: Family, epsilon: float = GLM_EPSILON,
-             maxit: int = GLM_MAXIT) -> GlmStart:
-    """R's ``glm.fit(x, y, weights, offset, family)`` (IRLS from the family's ``mustart``,
-    with its step halving when the deviance is not finite or eta/mu leave the family's
-    domain)."""
-    y, w, off = resp.y, resp.weights, resp.offset
-    eta = family.linkfun(resp.mustart)
-    mu = family.linkinv(eta)
-    devold = float(np.sum(family.dev_resids(y, mu, w)))
-    beta = np.zeros(X.shape[1])
-    coefold = None
-    wt = np.zeros_like(y)
-    conv = False
-    it = 0
-    for it in range(1, maxit + 1):
-        mu_eta = family.mu_eta(eta)
-        good = (w > 0) & (mu_eta != 0)
-        z = (eta - off)[good] + (y - mu)[good] / mu_eta[good]
-        sw = np.sqrt(w[good] * mu_eta[good] ** 2 / family.variance(mu[good]))
-        beta = np.linalg.lstsq(X[good] * sw[:, None], z * sw, rcond=None)[0]
-        wt = np.zeros_like(y)
-        wt[good] = sw ** 2
-        eta = X @ beta + off
-        mu = family.linkinv(eta)
-        dev = float(np.sum(family.dev_resids(y, mu, w)))
-        halvings = 0
-        while (not np.isfinite(dev) or not family.valideta(eta) or not family.validmu(mu)):
-            if coefold is None or halvings >= maxit:
-                raise DataError("no valid set of coefficients for the glm that starts "
-                                "glmmPQL: please supply starting values")
-            halvings += 1
-            beta = (beta + coefold) / 2.0
-            eta = X @ beta + off
-            mu = family.linkinv(eta)
-            dev = float(np.sum(family.dev_resids(y, mu, w)))
-        if abs(dev - devold) / (abs(dev) + 0.1) < epsilon:
-            conv = True
-            break
-        devold = dev
-        coefold = beta
-    residuals = (y - mu) / family.mu_eta(eta)
-    return GlmStart(beta, eta, residuals, wt, dev, it, conv)
+def glm_irls(X: np.ndarray, resp: GlmResponse, family: Family) -> GlmFit:
+    """R's ``glm.fit(x, y, weights, offset, family)`` from the family's ``mustart``: the glm
+    glmmPQL starts from."""
+    return glm_fit(X, resp.y, resp.weights, resp.offset, family, mustart=resp.mustart)
 
 
 # ---------------------------------------------------------------------- the fit
@@ -167,7 +112,7 @@ class PqlFit:
         The number of LMM fits (MASS's ``iteration k`` messages).
     converged : bool
         Whether MASS's test stopped the iteration before ``niter`` fits.
-    glm : GlmStart or None
+    glm : lmerpy.pls.glm_fit.GlmFit or None
         The glm fit the iteration started from.
     zz, invwt, offset : ndarray
         The working response and variance covariate of the last fit, and the offset (model
@@ -177,7 +122,7 @@ class PqlFit:
     r_class = ("glmmPQL", "lme")
 
     def __init__(self, lme_fit: Any, lmm: Optional[LinearMixedModel], family: Family,
-                 glm: Optional[GlmStart],
+                 glm: Optional[GlmFit],
                  zz: np.ndarray, invwt: np.ndarray, offset: np.ndarray, iterations: int,
                  converged: bool, call: Dict[str, Any]):
         self.lme = lme_fit

@@ -17,8 +17,8 @@ from ..warnings import ConvergenceWarning, warn
 from .control import Control, ControlError, glmerControl, lmerControl
 from ..design.scales import start_par
 from .coords import ScaledDeviance, coordinate_scale, to_model_coordinates
-from .derivs import compute_derivs, has_gradient
-from .laplace import LaplaceFailed, has_laplace_gradient, minimize_laplace
+from .derivs import compute_derivs, fd_gradient, has_gradient
+from .laplace import LaplaceFailed, has_laplace_gradient, laplace_derivs, minimize_laplace
 from .minimize import DEFAULT_SETTINGS, MinimizeResult, minimize_bounded
 from .newton import NEWTON_SETTINGS, model_derivatives, trust_newton
 from .optsum import OptSummary
@@ -353,17 +353,8 @@ def _optimize(devfun, x0, lower, upper, control, optimizer, *, verbose, restart_
     if calc_derivs:
         if verbose > 10:
             print("computing derivatives")
-        derivs = compute_derivs(devfun, theta, lower, upper, control.use_gradient, fx=fval,
-                                scheme=scheme)
+        derivs = _post_fit_derivs(devfun, theta, lower, upper, control, fval, scheme, st)
         derivs_evals = int(derivs.get("evals", 0))
-        if st.get("objective") == "laplace":
-            # the optimizer minimised the Laplace deviance at the mode: the gradient lme4's
-            # check looks at is that function's (analytic); lme4's deviance, whose log|L|²
-            # lags PIRLS's last step, has a gradient of ~1e-2 there (its minimiser differs
-            # at second order). The Hessian stays lme4's finite differences of lme4's
-            # deviance: the standard errors lme4 reports.
-            derivs["gradient"] = np.asarray(devfun.laplace_gradient(theta), dtype=float)
-            derivs["gradient_of"] = "laplace"
     else:
         derivs_evals = 0
     t_derivs = time.perf_counter() - t_derivs
@@ -437,6 +428,50 @@ def _optimize(devfun, x0, lower, upper, control, optimizer, *, verbose, restart_
     if not control.use_last_params and not last_at_opt:
         devfun(theta)
     return optsum
+
+
+def glmer_hessian(control, devfun, st):
+    """The post-fit Hessian's method of a glmer stage (``glmerControl(hessian=...)``):
+    ``"gradient"`` (central differences of the Laplace deviance's analytic gradient) or
+    ``"lme4"`` (lme4's finite differences of the fit's deviance); None for lmer controls.
+    ``"auto"`` is ``"gradient"`` when the stage's optimizer minimised the Laplace deviance
+    with that gradient (glmer's default path), ``"lme4"`` otherwise (lme4's optimizers, so
+    that their path reproduces lme4's standard errors); ``"gradient"`` falls back to
+    ``"lme4"`` where the deviance has no analytic gradient (nAGQ > 1)."""
+    choice = getattr(control, "hessian", None)
+    if choice is None:
+        return None
+    if choice == "auto":
+        choice = "gradient" if st.get("objective") == "laplace" else "lme4"
+    if choice == "gradient" and not has_laplace_gradient(devfun):
+        choice = "lme4"
+    return choice
+
+
+def _post_fit_derivs(devfun, theta, lower, upper, control, fval, scheme, st):
+    """The gradient and Hessian at the optimum (:func:`compute_derivs`; for glmer by the
+    method :func:`glmer_hessian` picks)."""
+    laplace = st.get("objective") == "laplace"
+    if glmer_hessian(control, devfun, st) == "gradient":
+        derivs = laplace_derivs(devfun, theta, lower, upper)
+        if not laplace:
+            # lme4's optimizer stopped near lme4's deviance's optimum: its gradient check
+            # looks at that function's gradient (central differences, 2k evaluations)
+            g, n = fd_gradient(devfun, theta, derivs["Hessian"], lower=lower, upper=upper)
+            derivs["gradient"] = g
+            derivs["evals"] += n
+        derivs["gradient_of"] = "laplace" if laplace else "deviance"
+        return derivs
+    derivs = compute_derivs(devfun, theta, lower, upper, control.use_gradient, fx=fval,
+                            scheme=scheme)
+    if laplace:
+        # the optimizer minimised the Laplace deviance at the mode: the gradient lme4's
+        # check looks at is that function's (analytic); lme4's deviance, whose log|L|²
+        # lags PIRLS's last step, has a gradient of ~1e-2 there (its minimiser differs at
+        # second order). The Hessian is lme4's finite differences of lme4's deviance.
+        derivs["gradient"] = np.asarray(devfun.laplace_gradient(theta), dtype=float)
+        derivs["gradient_of"] = "laplace"
+    return derivs
 
 
 def optimize_lmer(devfun, theta0, lower, control=None, verbose=0, *, upper=None):

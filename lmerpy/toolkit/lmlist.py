@@ -45,7 +45,8 @@ from ..display.lmlist import (deparse_call, format_lmlist, format_lmlist_confint
 from ..errors import ArgumentError, DataError, FormulaError
 from ..families import Family, as_family
 from ..formula import parse_formula
-from .glm import IrlsFit, irls, profile_confint, wls
+from ..pls.glm_fit import GlmFit, glm_fit, wls
+from .glm import profile_confint
 from ..warnings import GroupFitWarning, warn
 from ..threads import fit_threads
 
@@ -90,7 +91,7 @@ class GlmPieces:
     wt: np.ndarray
     offset: np.ndarray
     family: Family
-    fit: IrlsFit
+    fit: GlmFit
 
 
 def _response(frame) -> Tuple[np.ndarray, np.ndarray]:
@@ -120,10 +121,11 @@ def _fit_group(formula, sub: pd.DataFrame, fam: Optional[Family]) -> GroupFit:
         beta, cov, rss, rank, _ = wls(X, y - off, wt)
         n = int(np.sum(wt != 0))
         return GroupFit(pd.Series(beta, index=names), cov, rss, n - rank, frame.n)
-    f = irls(X, y, wt, off, fam)
+    f = glm_fit(X, y, wt, off, fam)
     df = f.n - f.rank
     disp = 1.0 if fam.family in ("binomial", "poisson") else (f.pearson / df if df > 0 else np.nan)
-    return GroupFit(pd.Series(f.beta, index=names), f.cov, f.deviance, df, frame.n, disp,
+    return GroupFit(pd.Series(f.coefficients, index=names), f.cov_unscaled, f.deviance, df,
+                    frame.n, disp,
                     GlmPieces(X, y, wt, off, fam, f))
 
 
