@@ -17,6 +17,11 @@ Examples
     python benchmarks/run.py --report-only           # redraw the docs from latest.json
     python benchmarks/run.py --cases sleepstudy --cold-start-runs 9
     python benchmarks/run.py --peers --report        # with glmm and mixedlm (own venvs)
+    python benchmarks/run.py --dask                  # 100M rows as parquet, on a LocalCluster
+    python benchmarks/run.py --dask --dask-rows 20000000   # a size that fits this machine
+
+``--dask`` runs only the Dask benchmark (``benchmarks/dask_bench.py``: seeded parquet data in a
+cache directory, never committed; lmer on a ``distributed.LocalCluster``; not in CI).
 
 Besides the cases, a full run measures the **cold start** (``benchmarks/coldstart.py``: fresh
 processes running ``import lmerpy``, the first lmer and the first glmer; medians), stored under
@@ -80,6 +85,20 @@ def parse_args(argv=None):
                    + ", ".join(report.BLOCKS) + "; default all)")
     p.add_argument("--timeout", type=float, default=3600.0,
                    help="seconds to wait for any single answer of a worker")
+    d = p.add_argument_group("Dask benchmark (--dask; benchmarks/dask_bench.py)")
+    d.add_argument("--dask", action="store_true",
+                   help="only the Dask benchmark: crossed data as parquet, fitted on a "
+                   "LocalCluster")
+    d.add_argument("--dask-rows", type=int, default=100_000_000, help="rows (default 100M)")
+    d.add_argument("--dask-g1", type=int, default=100_000, help="levels of g1 (x | g1)")
+    d.add_argument("--dask-g2", type=int, default=300, help="levels of g2 (1 | g2)")
+    d.add_argument("--dask-seed", type=int, default=20240507)
+    d.add_argument("--dask-rows-per-part", type=int, default=1_000_000,
+                   help="rows per parquet file (= partition)")
+    d.add_argument("--dask-workers", type=int, default=2, help="LocalCluster worker processes")
+    d.add_argument("--dask-dir", type=Path, default=None,
+                   help="cache directory of the data (default $LMERPY_BENCH_CACHE or "
+                   "~/.cache/lmerpy-bench)")
     return p.parse_args(argv)
 
 
@@ -132,6 +151,11 @@ def _blocks(args):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.dask:
+        from benchmarks import dask_bench
+        lock = exclusive()  # noqa: F841 - held until exit
+        dask_bench.main(args)
+        return 0
     if args.report_only:
         doc = json.loads(args.results.read_text())
         md, png = report.write_report(doc, args.doc, args.png, blocks=_blocks(args))

@@ -358,6 +358,32 @@ def test_cold_start_record_and_report(tmp_path):
     assert text.count(report.COLD_START) == 1
 
 
+def test_dask_benchmark_small_run_equals_the_in_memory_fit(tmp_path):
+    """benchmarks/dask_bench.py at a tiny size: the workers write seeded parquet files, the fit
+    on a LocalCluster reports its passes, memory and CPU, equals lmer on the same rows read in
+    memory (1e-8), and a second call reuses the files; a size beyond the disk is refused."""
+    pytest.importorskip("distributed")
+    pytest.importorskip("pyarrow")
+    from benchmarks import dask_bench
+    r = dask_bench.run(n_rows=24_000, n_g1=300, n_g2=12, seed=5, rows_per_part=8_000,
+                       workers=2, root=tmp_path, memory_limit="1GiB", log=_quiet)
+    assert r["n_rows"] == 24_000 and r["partitions"] == 3 and r["data_passes"] == 2
+    assert [p["pass"] for p in r["passes"]][-1] == "fit"
+    assert len(r["worker_peak_mib"]) == 2 and r["client_peak_mib"] > 0
+    assert len(r["worker_cpu_seconds"]) == 2 and r["client_cpu_seconds"] > 0
+    files = sorted(dask_bench.dataset_dir(tmp_path, 24_000, 300, 12, 5).glob("*.parquet"))
+    assert len(files) == 3
+    df = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+    mem = lmerpy.lmer(dask_bench.FORMULA, df)
+    assert r["REMLcrit"] == pytest.approx(mem.REMLcrit(), rel=1e-8)
+    np.testing.assert_allclose(r["theta"], mem.theta, rtol=1e-6)
+    again, secs = dask_bench.ensure_data(None, tmp_path, 24_000, 300, 12, 5, 8_000, _quiet)
+    assert secs == 0.0 and sorted(again) == files
+    with pytest.raises(SystemExit, match="rows fit"):
+        dask_bench.check_disk(tmp_path / "big", 10 ** 15)
+    assert "| peak memory | client" in dask_bench.table(r)
+
+
 # ---- nlme's models: gls / lme vs nlme ------------------------------------------------------
 
 TINY_GLS = dataclasses.replace(cases.BY_NAME["gls_ar1_100k"], name="tiny_gls",

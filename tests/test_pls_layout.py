@@ -80,13 +80,14 @@ def test_gradient_by_gathers_or_gemm(mode, gather, monkeypatch):
     """F_g'S⁻¹F_g from S⁻¹'s blocks at each level's slots (one band of S⁻¹'s rows, or many
     bands with batches of a few levels), or from S⁻¹F by GEMM: the same gradient and
     conditional variances (the pattern formula's, 1e-10)."""
+    import lmerpy.pls.factor.blocked_bands as bands_mod
     import lmerpy.pls.factor.blocked_inverse as inv_mod
     des = three_term_design()
     monkeypatch.setattr(layout_mod, "MODE_OVERRIDE", mode)
     monkeypatch.setattr(inv_mod, "_gather_is_cheaper", lambda st: bool(gather))
     if gather == "bands":
-        monkeypatch.setattr(inv_mod, "_BAND", 400)            # rows of S⁻¹ per band: 4
-        monkeypatch.setattr(inv_mod, "_GATHER", 200)
+        monkeypatch.setattr(bands_mod, "BAND", 400)           # rows of S⁻¹ per band: 4
+        monkeypatch.setattr(bands_mod, "GATHER", 200)
     dev = LmmDeviance(des, REML=True, backend="scipy")
     ref = dense_reference(des, _thetas(des)[1], True)
     for th in _thetas(des):
@@ -102,35 +103,24 @@ def test_gradient_by_gathers_or_gemm(mode, gather, monkeypatch):
     np.testing.assert_allclose(sol.cond_var(0)[:, 0, 0], ref["Vb"][idx, idx], rtol=1e-8)
 
 
-def test_sparse_mode_row_blocks(design, monkeypatch):
-    """FF' from products of row blocks of F (lower blocks only) equals the one product."""
+def test_sparse_mode_bands(design, monkeypatch):
+    """FF' scattered by many bands of S's rows, in batches of a few levels and flushes of a
+    few pairs, equals one band (1e-12) and the dense reference (1e-10)."""
+    import lmerpy.pls.factor.blocked_bands as bands_mod
     name, des = design
     monkeypatch.setattr(layout_mod, "MODE_OVERRIDE", "sparse")
     th = np.asarray(_thetas(des)[1], dtype=float)
     one = LmmDeviance(des, REML=True, backend="scipy")
     v1 = one(th)
-    monkeypatch.setattr(blocked_mod, "SPARSE_MIN_ROWS", 8)
+    q2 = one.factor.st.q2
+    monkeypatch.setattr(bands_mod, "BAND", 5 * q2)                  # 5 rows per band
+    monkeypatch.setattr(bands_mod, "GATHER", 50)
+    monkeypatch.setattr(bands_mod, "SCATTER", 300)
     many = LmmDeviance(des, REML=True, backend="scipy")
-    assert many.factor.st.q2 >= 8 * 3
     assert many(th) == pytest.approx(v1, rel=1e-12)
-    assert many(th) == pytest.approx(dense_reference(des, th, True)["dev"], rel=1e-10)
-
-
-def test_sparse_plan_survives_cancelled_entries(monkeypatch):
-    """SciPy's product drops entries that are exactly 0 (here: θ of the trailing term 0, so
-    F = 0): the plan notices the moved structure and takes the general product."""
-    import lmerpy.pls.factor.blocked_sparse as sparse_mod
-    des = DESIGNS["crossed_slope"]()
-    monkeypatch.setattr(layout_mod, "MODE_OVERRIDE", "sparse")
-    monkeypatch.setattr(blocked_mod, "SPARSE_MIN_ROWS", 8)
-    dev = LmmDeviance(des, REML=True, backend="scipy")
-    th = np.asarray(_thetas(des)[1], dtype=float)
-    dev(th)                                         # the plan, with every entry present
-    calls = []
-    real = sparse_mod.SparseFFT._general
-    monkeypatch.setattr(sparse_mod.SparseFFT, "_general",
-                        lambda self, *a: calls.append(1) or real(self, *a))
-    for t, general in ((np.array([th[0], th[1], th[2], 0.0]), True), (th * 1.1, False)):
-        del calls[:]
-        assert dev(t) == pytest.approx(dense_reference(des, t, True)["dev"], rel=1e-10)
-        assert bool(calls) == general
+    rows, plan, bh = many.factor.st._splan
+    assert q2 > 10 and bh == 5 and len({b for *_, b in plan}) > 1
+    zero = th.copy()
+    zero[-1] = 0.0                             # the last trailing entry 0: cancelled products
+    for t in (th, zero, th * 1.1):
+        assert many(t) == pytest.approx(dense_reference(des, t, True)["dev"], rel=1e-10)

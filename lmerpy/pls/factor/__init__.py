@@ -6,7 +6,7 @@
 * :mod:`.chooser` — :func:`~lmerpy.pls.factor.chooser.choose_factor`, one table for lmer
   (weights fixed) and glmer's PIRLS (weights vary);
 * :mod:`.blocked` (with ``blocked_layout``, ``blocked_thetamap``, ``blocked_inverse``,
-  ``blocked_sparse``) — lmer's SciPy factor: the largest term first, the rest one dense block;
+  ``blocked_bands``) — lmer's SciPy factor: the largest term first, the rest one dense block;
 * :mod:`.block_first` — glmer's block-first Schur complement (A's values each iteration);
 * :mod:`.dense` — all of A dense (glmer, small q);
 * :mod:`.cholmod` — CHOLMOD (scikit-sparse), as lme4, for lmer and glmer (one class);

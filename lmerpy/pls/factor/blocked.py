@@ -16,7 +16,8 @@ FF' = Σ_g F_g F_g' (one sparse column block per level g of the first term) is f
 of three ways, chosen by cost (:func:`.blocked_layout.choose_mode`): through a θ-map over
 the pairs of "slots" (nonzero rows of F_g) within a level (InstEval;
 :mod:`.blocked_thetamap`), by dense BLAS ``syrk`` on column chunks of F (few trailing
-levels, many slots per level), or as a sparse product. Given θ, A's pieces
+levels, many slots per level), or slot pair by slot pair, scattered into cache-sized bands
+of S's rows (:mod:`.blocked_bands`; "sparse" mode). Given θ, A's pieces
 come from Z'WZ and Λ's blocks directly (:mod:`.blocked_layout`); A's own pattern is only built
 for factorisations from A's values and for A⁻¹ on that pattern (:mod:`.blocked_inverse`).
 
@@ -30,9 +31,9 @@ from scipy.linalg import blas, lapack
 
 from ...errors import LmerpyError
 from .base import FirstTermFactor
+from .blocked_bands import subtract_ffT
 from .blocked_inverse import block_traces, inverse_on_pattern
 from .blocked_layout import Layout, sparse_F
-from .blocked_sparse import SparseFFT
 from .dense import apply_level_inverse
 
 __all__ = ["DENSE_Q", "MAX_DENSE", "BlockedFactor", "blocked_plan"]
@@ -43,10 +44,6 @@ MAX_DENSE = 8000
 DENSE_Q = 100
 #: F is held dense in column chunks of at most this many doubles (dense mode)
 F_CHUNK = 4_000_000
-#: sparse mode: FF' as products of up to this many row blocks of F (lower blocks only)
-SPARSE_ROW_BLOCKS = 6
-#: ... of at least this many rows each
-SPARSE_MIN_ROWS = 256
 
 
 def blocked_plan(smap, blocks, max_dense=MAX_DENSE):
@@ -302,7 +299,7 @@ class BlockedFactor(FirstTermFactor):
             for _, _, Fc in self.F_chunks():
                 S = blas.dsyrk(-1.0, Fc, beta=1.0, c=S, lower=1, overwrite_c=1)
         elif st.ns and st.mode == "sparse":
-            self._subtract_sparse_ffT(S)
+            subtract_ffT(self, S)                  # by bands of S's rows (.blocked_bands)
         # only the lower triangle of S is read; the upper one is never used afterwards
         L2, info = lapack.dpotrf(S, lower=1, clean=0, overwrite_a=1)
         if info != 0:  # A ≥ I, so only a rounding catastrophe can get here
@@ -310,17 +307,6 @@ class BlockedFactor(FirstTermFactor):
                               f"(LAPACK dpotrf info = {info})")
         self.L2 = L2
         self._logdet = float(ld + 2.0 * np.log(L2.diagonal()).sum())
-
-    def _subtract_sparse_ffT(self, S):
-        """S's lower triangle −= FF' by sparse products of row blocks of F (block (i, j),
-        i ≥ j: F_i F_j'), with a plan made once (:mod:`.blocked_sparse`)."""
-        st = self.st
-        FT = self._ft_level()
-        plan = st.__dict__.get("_sparse_plan")
-        if plan is None:
-            nb = max(1, min(SPARSE_ROW_BLOCKS, st.q2 // SPARSE_MIN_ROWS))
-            plan = st._sparse_plan = SparseFFT(FT, st.q2, nb)
-        plan.subtract(FT.data, S)
 
     def set_dense(self, L, logdet):
         """All-dense layout only: take a factor computed elsewhere (L L' = A, lower triangle

@@ -27,8 +27,9 @@ __all__ = ["Layout", "choose_mode"]
 
 #: most slot pairs (pair mode: ~12 bytes each while the θ-map is built, ~12 in it)
 PAIR_BUDGET = 4_000_000
-#: cost of the sparse product per slot pair and column of F, in BLAS flops (crossed 10M:
-#: 15 s for 4.9e8 pairs against 45 s for dense FF')
+#: cost of the sparse mode per slot pair and column of F, in BLAS flops (crossed 10M, with
+#: SciPy's sparse product: 15 s for 4.9e8 pairs against 45 s for dense FF'; the banded
+#: scatter of .blocked_bands that replaced it costs ~1.7x less: the choice stays conservative)
 SPARSE_PAIR_COST = 600.0
 #: force a way of forming FF' and S⁻¹F ("pairs", "dense", "sparse"); None: by cost (tests)
 MODE_OVERRIDE = None
@@ -36,10 +37,11 @@ MODE_OVERRIDE = None
 
 def choose_mode(q1, q2, p1, npairs):
     """How FF' is formed: the θ-map over stored slot pairs ("pairs"), dense BLAS on chunks of
-    F ("dense"), or SciPy's sparse product F F' ("sparse").
+    F ("dense"), or slot pair by slot pair, by bands of S's rows ("sparse",
+    :mod:`.blocked_bands`).
 
     Costs in BLAS flops: dense FF' q₂²q₁/2; stored pairs ~20 per pair and column of F; the
-    sparse product ~SPARSE_PAIR_COST per pair and column of F (it forms both triangles).
+    sparse mode ~SPARSE_PAIR_COST per pair and column of F.
     """
     if MODE_OVERRIDE is not None:
         return MODE_OVERRIDE

@@ -621,7 +621,11 @@ class LmmDeviance:
         if self._dense and th.shape[0] > 1 and self.par_is_theta:
             from .gradient import dense_gradients
             return dense_gradients(self, th)
-        return np.stack([self.gradient(t) for t in th])
+        prev = self._state
+        out = np.stack([self.gradient(t) for t in th])
+        if prev is not None:    # the current evaluation stays current (its factor is made
+            self._state = prev  # again only if a solve needs it: _ensure_factored)
+        return out
 
     @property
     def rectify_theta(self):
