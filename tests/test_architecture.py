@@ -83,6 +83,26 @@ ALLOWED = {
     ("lmerpy.models.lmm", "lmerpy.dask"):
         "lmer(data=ddf) forwards a Dask DataFrame to the scale-out fit, which runs the models' "
         "fitting steps on reduced cross-products",
+    ("lmerpy.models.base", "lmerpy.dask"):
+        "fit.fitted() / fit.predict() of a fit on a Dask DataFrame forward to its lazy "
+        "per-partition results",
+    ("lmerpy.dask.lazy", "lmerpy.inference.predict"):
+        "predict(newdata=ddf) runs inference's predict on each partition (a worker's task "
+        "forwards to the function implementing predict)",
+    ("lmerpy.dask.simulate", "lmerpy.inference.reform"):
+        "simulate() of a fit on a Dask DataFrame reads re_form with inference's parser",
+    ("lmerpy.dask.simulate", "lmerpy.inference.simulate"):
+        "simulate() of a GLMM on a Dask DataFrame draws each partition's responses with "
+        "inference's family draws (the in-memory simulate's own)",
+    ("lmerpy.inference.hypotheses", "lmerpy.dask"):
+        "type III hypotheses with factors of a fit on a Dask DataFrame need the recoded model "
+        "matrices' cross-products: one pass on the cluster",
+    ("lmerpy.inference.bootstrap", "lmerpy.dask"):
+        "bootMer of a fit on a Dask DataFrame simulates and reduces its responses on the "
+        "cluster (one pass per batch); the refits are the models' own",
+    ("lmerpy.models.glmm", "lmerpy.dask"):
+        "glmer(data=ddf) forwards a Dask DataFrame to the scale-out fit, whose PIRLS passes run "
+        "on the workers and whose optimization is glmm's fitting steps",
     ("lmerpy.formula.terms", "lmerpy.formula.deparse"):
         "expression nodes and terms print themselves (str(node)) with the deparser, which "
         "walks those node classes",

@@ -22,7 +22,7 @@ RTOL = 1e-8
 @pytest.fixture(scope="module")
 def client():
     cluster = distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
-                                       dashboard_address=None)
+                                       dashboard_address=":0")
     c = distributed.Client(cluster)
     yield c
     c.close()
@@ -120,7 +120,14 @@ def test_crossed_fit_equals_in_memory(client):
     assert "Scaled residuals" not in text           # they need the data
     assert [p["pass"] for p in fit.dask_log] == ["levels", "cross-products", "fit"]
     with pytest.raises(DataNotHereError, match="design.y is not available"):
-        fit.residuals()
+        fit.design.y
+    lazy = fit.fitted()                              # n-long results: lazy, per partition
+    assert isinstance(lazy, dd.Series) and lazy.npartitions == 4
+    close(lazy.compute().to_numpy(), ref.fitted().to_numpy(), "fitted")
+    np.testing.assert_allclose(fit.residuals().compute().to_numpy(),
+                               ref.residuals().to_numpy(), rtol=0, atol=1e-8)
+    # statsmodels' resid: on a cluster the method (called, the lazy Series), not the rows
+    assert isinstance(fit.resid(), dd.Series)
     assert_same_deviance(fit, ref)
 
 
@@ -251,7 +258,124 @@ def test_scalar_intercepts_start_as_in_memory(client):
 def test_other_entries_refuse_a_dask_frame_clearly(client):
     ddf = dd.from_map(small, list(range(2)))
     with pytest.raises(DataError, match=r"data: a Dask DataFrame is fitted where it lives by "
-                                        r"lmer\(\) only"):
-        lmerpy.glmer("y > 1 ~ x + (1 | g1)", ddf, family="binomial")
+                                        r"lmer\(\) and glmer\(\) only"):
+        lmerpy.glmer_nb("y ~ x + (1 | g1)", ddf)
     with pytest.raises(DataError, match="a Dask DataFrame is fitted where it lives"):
         lmerpy.lFormula(FORMULA, ddf)
+
+
+def test_progress_bar_and_pass_log(client, capsys):
+    import lmerpy.dask
+    ddf = dd.from_map(small, list(range(3)))
+    fit = lmerpy.lmer(FORMULA, ddf, progress=True)
+    err = capsys.readouterr().err
+    assert "lmerpy passes" in err and "2pass" in err.replace(" ", "")
+    assert [e["pass"] for e in fit.dask_log] == ["levels", "cross-products", "fit"]
+    tab = lmerpy.dask.pass_summary(fit)
+    assert tab["count"].tolist() == [1, 1, 1]
+    with pytest.raises(lmerpy.errors.ArgumentError, match="progress"):
+        lmerpy.lmer(FORMULA, ddf, progress="yes")
+
+
+def test_anova_refits_by_ml_from_the_reduced_blocks(client):
+    ddf = dd.from_map(small, list(range(3)))
+    pdf = pd.concat([small(i) for i in range(3)], ignore_index=True)
+    small_f = "y ~ x + (1 | g1) + (1 | g2)"
+    fits = [lmerpy.lmer(f, ddf) for f in (small_f, FORMULA)]
+    refs = [lmerpy.lmer(f, pdf) for f in (small_f, FORMULA)]
+    ml = fits[1].refitML()
+    assert not ml.REML and ml.dask_log == fits[1].dask_log     # no pass over the data
+    close(ml.deviance(), refs[1].refitML().deviance(), "ML deviance")
+    tab, ref = fits[0].anova(fits[1]), refs[0].anova(refs[1])
+    for col in ("npar", "AIC", "BIC", "logLik", "deviance", "Chisq", "Pr(>Chisq)"):
+        a = pd.to_numeric(tab[col], errors="coerce").to_numpy()
+        b = pd.to_numeric(ref[col], errors="coerce").to_numpy()
+        np.testing.assert_allclose(a, b, rtol=1e-7, err_msg=col)
+
+
+def test_inference_from_the_reduced_blocks_equals_in_memory(client):
+    """lmerTest's Satterthwaite summary and anova (types I-III), profile intervals: from the
+    reduced blocks, no pass over the data."""
+    ddf = dd.from_map(small, list(range(3)))
+    pdf = pd.concat([small(i) for i in range(3)], ignore_index=True)
+    f = "y ~ x + z + x:z + (1 | g1) + (1 | g2)"
+    add_z = lambda d: d.assign(z=np.cos(d["x"] * 3.0))          # noqa: E731
+    fit, ref = lmerpy.lmer(f, add_z(ddf)), lmerpy.lmer(f, add_z(pdf))
+    log = list(fit.dask_log)
+    a = fit.summary(ddf="Satterthwaite").coefficients
+    b = ref.summary(ddf="Satterthwaite").coefficients
+    np.testing.assert_allclose(a.to_numpy(), b.to_numpy(), rtol=1e-7, atol=1e-300)
+    for type in (1, 2, 3):
+        a, b = fit.anova(type=type), ref.anova(type=type)
+        np.testing.assert_allclose(a.to_numpy(dtype=float), b.to_numpy(dtype=float), rtol=1e-7,
+                                   atol=1e-300, err_msg=f"type {type}")
+    a, b = fit.confint(method="profile"), ref.confint(method="profile")
+    np.testing.assert_allclose(a.to_numpy(), b.to_numpy(), rtol=1e-7)
+    assert fit.dask_log == log
+
+
+@pytest.mark.parametrize("contrasts", [None, {"f": "contr.sum"}])
+def test_type3_with_factors_by_one_pass_equals_in_memory(client, contrasts):
+    def with_factor(i):
+        df = small(i)
+        df["f"] = np.where(df["x"] > 0.5, "hi", np.where(df["x"] < -0.5, "lo", "mid"))
+        return df
+
+    f = "y ~ x * f + (1 | g1)"
+    fit = lmerpy.lmer(f, dd.from_map(with_factor, list(range(3))), contrasts=contrasts)
+    ref = lmerpy.lmer(f, pd.concat([with_factor(i) for i in range(3)], ignore_index=True),
+                      contrasts=contrasts)
+    n_log = len(fit.dask_log)
+    for type in (3, 2, 1):
+        a, b = fit.anova(type=type), ref.anova(type=type)
+        assert list(a.index) == list(b.index) == ["x", "f", "x:f"]
+        np.testing.assert_allclose(a.to_numpy(dtype=float), b.to_numpy(dtype=float),
+                                   rtol=1e-7, err_msg=f"type {type}")
+    assert [e["pass"] for e in fit.dask_log[n_log:]] == ["cross-products"]   # type III only
+    with pytest.raises(DataNotHereError, match="design.X is not available"):
+        fit.summary(ddf="Kenward-Roger")
+
+
+def test_simulate_is_lazy_and_bootstrap_refits_equal_in_memory(client):
+    """simulate() draws on the workers (a lazy Dask DataFrame); bootMer draws the same
+    responses, reduces them on the cluster and refits on the client: each refit equals the
+    in-memory refit on the simulated response."""
+    ddf = dd.from_map(small, list(range(3)))
+    pdf = pd.concat([small(i) for i in range(3)], ignore_index=True)
+    f = "y ~ x + (1 | g1) + (1 | g2)"
+    fit, ref = lmerpy.lmer(f, ddf), lmerpy.lmer(f, pdf)
+    sim = fit.simulate(nsim=3, seed=11)
+    assert isinstance(sim, dd.DataFrame) and sim.npartitions == 3
+    Y = sim.compute()
+    assert list(Y.columns) == ["sim_1", "sim_2", "sim_3"] and len(Y) == 9000
+    np.testing.assert_array_equal(fit.simulate(nsim=3, seed=11).compute().to_numpy(),
+                                  Y.to_numpy())
+    # conditioned on the modes: the draws scatter around the fitted values with sd sigma
+    e = fit.simulate(nsim=1, seed=3, use_u=True).compute()["sim_1"].to_numpy() \
+        - ref.fitted().to_numpy()
+    assert abs(e.std() / fit.sigma() - 1) < 0.03 and abs(e.mean()) < 0.05
+    n_log = len(fit.dask_log)
+    boot = lmerpy.bootMer(fit, lambda m: np.append(m.fixef().to_numpy(), m.sigma()), nsim=3,
+                          seed=11, progress=False)
+    assert [e["pass"] for e in fit.dask_log[n_log:]] == ["bootstrap"]      # one pass
+    for k in range(3):
+        r = ref.refit(Y[f"sim_{k + 1}"].to_numpy())
+        np.testing.assert_allclose(boot.t.iloc[k].to_numpy(),
+                                   np.append(r.fixef().to_numpy(), r.sigma()), rtol=1e-7)
+    with pytest.raises(DataError, match="response reduced on the cluster"):
+        fit.refit(Y["sim_1"].to_numpy())
+    with pytest.raises(lmerpy.errors.ArgumentError, match="re_form conditioning on some"):
+        fit.simulate(re_form="~(1 | g1)")
+
+
+def test_parquet_files_are_opened_by_dask(client, tmp_path):
+    """A glob or a list of parquet files: read by the workers, fitted as a Dask DataFrame."""
+    for i in range(3):
+        small(i).to_parquet(tmp_path / f"part{i}.parquet")
+    pdf = pd.concat([small(i) for i in range(3)], ignore_index=True)
+    f = "y ~ x + (1 | g1) + (1 | g2)"
+    ref = lmerpy.lmer(f, pdf)
+    for src in (str(tmp_path / "*.parquet"), [tmp_path / f"part{i}.parquet" for i in range(3)]):
+        fit = lmerpy.lmer(f, src)
+        assert fit.dask_log is not None and fit.data.npartitions == 3
+        assert_same_fit(fit, ref)

@@ -19,7 +19,8 @@ from ..errors import DataNotHereError
 __all__ = ["ReducedDesign"]
 
 _WHY = ("it is n-long, and a fit on a Dask DataFrame keeps the data on the cluster (only the "
-        "cross-products reach the client); lazy n-long results are a later step")
+        "cross-products reach the client; fitted(), residuals(), predict() and simulate() "
+        "are lazy Dask objects)")
 
 
 def _absent(name):
@@ -51,6 +52,9 @@ class ReducedDesign(Design):
         Per random term, each raw column's largest |value| (the scale checks' stand-in).
     messages : list of str
         Design-stage messages (rank drop).
+    XtX : ndarray, optional
+        X'X of all the template's columns, summed over the partitions (kept as
+        ``info["XtX"]`` for the kept columns).
     """
 
     _n: int
@@ -65,7 +69,8 @@ class ReducedDesign(Design):
     fr = _absent("fr")
     dropped_rows = _absent("dropped_rows")
 
-    def __init__(self, template, n, keep, dropped_columns, n_dropped, column_max, messages):
+    def __init__(self, template, n, keep, dropped_columns, n_dropped, column_max, messages,
+                 XtX=None):
         from dataclasses import fields
         skip = {"X", "y", "Zt", "offset", "weights", "fr", "dropped_rows", "flist"}
         d = self.__dict__
@@ -86,6 +91,8 @@ class ReducedDesign(Design):
         if spec is not None:
             spec.keep = keep
             spec.dropped = list(dropped_columns)
+        if XtX is not None:        # X'X of the kept columns (lmerTest's type I/II hypotheses)
+            info["XtX"] = np.asarray(XtX, dtype=float)[np.ix_(keep, keep)]
         if "X_assign" in info:
             info["X_assign"] = np.asarray(template.info["X_assign"])[keep]
         d["info"] = info

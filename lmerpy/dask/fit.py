@@ -16,18 +16,19 @@ from ..arguments import BACKEND, LOGICAL, NA_ACTION, VERBOSE
 from ..errors import ArgumentError, DataError, LmerpyError
 from ..warnings import RankDeficiencyWarning, warn
 
-__all__ = ["lmer_dask", "reduce_products", "SPLIT_EVERY"]
+__all__ = ["lmer_dask", "reduce_products", "rank_keep", "scan_levels", "tree_sum", "SPLIT_EVERY"]
 
 #: partial sums combined per node of the tree reduction
 SPLIT_EVERY = 8
 
 
-def _tree(parts, split_every):
-    """Sum delayed partial sums in a tree (``split_every`` per node): log depth, and only
+def tree_sum(parts, split_every, combine=None):
+    """Sum delayed partial sums in a tree (``split_every`` per node, ``combine(*parts)`` at
+    each; the cross-products' :func:`.products.combine_many` by default): log depth, and only
     partial sums travel between workers."""
     import dask
     from .products import combine_many
-    node = dask.delayed(combine_many, pure=True)
+    node = dask.delayed(combine_many if combine is None else combine, pure=True)
     level = list(parts)
     while len(level) > 1:
         level = [node(*level[i:i + split_every]) for i in range(0, len(level), split_every)]
@@ -43,18 +44,19 @@ def reduce_products(ddf, template, formula, weights, offset, split_every=SPLIT_E
     task = dask.delayed(partition_products, pure=True)
     tmpl = dask.delayed(template, traverse=False)
     mapped = [task(p, tmpl, formula, weights, offset, i) for i, p in enumerate(parts)]
-    (out,) = dask.compute(_tree(mapped, split_every))
+    (out,) = dask.compute(tree_sum(mapped, split_every))
     return out
 
 
-def _scan(ddf, plan):
+def scan_levels(ddf, plan):
+    """Pass 1: each partition's column kinds, levels and sample rows."""
     import dask
     from .levels import scan_partition
     task = dask.delayed(scan_partition, pure=True)
     return list(dask.compute(*[task(p, plan) for p in ddf.to_delayed()]))
 
 
-def _rank_keep(XtX):
+def rank_keep(XtX):
     """lme4's kept columns (``qr(X, tol = 1e-7)``), from X'X: a square root S of X'X (S'S =
     X'X) has the same column inner products as X, hence the same selection."""
     from ..design.model_matrix import drop_rank_deficient
@@ -98,24 +100,19 @@ def _scalar_intercept_start(design, red):
 
 def lmer_dask(formula, data, REML=True, weights=None, offset=None, contrasts=None,
               na_action="omit", control=None, start=None, verbose=0, backend=None,
-              split_every=SPLIT_EVERY):
+              split_every=SPLIT_EVERY, progress=None):
     """:func:`lmerpy.lmer` on a ``dask.dataframe.DataFrame`` (same arguments; ``weights`` and
     ``offset`` name columns). Two passes over the data: the levels pass and the
     cross-products pass (see :mod:`lmerpy.dask`); the fit itself runs on the client.
 
     The result is a :class:`~lmerpy.models.LinearMixedModel`: ``summary()`` (without the
     scaled-residual quantiles, which need the data), ``fixef``, ``ranef``, ``VarCorr``,
-    ``vcov``, ``sigma``, ``logLik``, ``AIC``/``BIC``, Wald ``confint`` work from the reduced
-    blocks; n-long results (``fitted``, ``residuals``, ``predict`` without ``newdata``,
-    ``model_matrix``) raise :class:`~lmerpy.errors.DataNotHereError`.
+    ``vcov``, ``sigma``, ``logLik``, ``AIC``/``BIC``, ``anova``, Wald and profile ``confint``
+    work from the reduced blocks; ``fitted``, ``residuals``, ``predict`` and ``simulate`` are
+    lazy Dask objects; ``bootMer`` simulates and reduces on the cluster (one pass per batch);
+    ``model_matrix`` raises :class:`~lmerpy.errors.DataNotHereError`.
     """
     from ..design.lformula import as_formula
-    from ..models.lmm import LinearMixedModel, optimizeLmer
-    from ..models.start import start_parts
-    from ..pls import LmmDeviance
-    from ..pls.crossprod import ReducedProducts
-    from .design import ReducedDesign
-    from .levels import plan_columns, template_design
     REML = LOGICAL("REML", REML, "lmer")
     na_action = NA_ACTION("na_action", na_action, "lmer")
     verbose = VERBOSE("verbose", verbose, "lmer")
@@ -131,10 +128,26 @@ def lmer_dask(formula, data, REML=True, weights=None, offset=None, contrasts=Non
     if f.response is None:
         from ..design.frame import check_formula
         check_formula(f)
-    log = []
+    from .passes import PassLog
+    log = PassLog(progress, caller="lmer")
+    try:
+        return _lmer_passes(f, data, REML, weights, offset, contrasts, na_action, control,
+                            start, verbose, backend, split_every, log, formula)
+    finally:
+        log.close()
+
+
+def _lmer_passes(f, data, REML, weights, offset, contrasts, na_action, control, start,
+                 verbose, backend, split_every, log, formula):
+    from ..models.lmm import LinearMixedModel, optimizeLmer
+    from ..models.start import start_parts
+    from ..pls import LmmDeviance
+    from ..pls.crossprod import ReducedProducts
+    from .design import ReducedDesign
+    from .levels import plan_columns, template_design
     t0 = time.perf_counter()
     plan = plan_columns(f, data.columns, dict(data.dtypes.items()), weights, offset)
-    scans = _scan(data, plan)
+    scans = scan_levels(data, plan)
     t1 = time.perf_counter()
     log.append(("levels", t1 - t0))
     template = template_design(f, plan, scans, REML, weights, offset, contrasts)
@@ -149,7 +162,7 @@ def lmer_dask(formula, data, REML=True, weights=None, offset=None, contrasts=Non
         resp = f.response.deparse()
         raise DataError(f"the response is constant ({resp} = {red['yo_min']:g} in every row): "
                         "the residual variance cannot be estimated")
-    keep = _rank_keep(red["XtX"])
+    keep = rank_keep(red["XtX"])
     p_full = red["XtX"].shape[0]
     messages, dropped = [], []
     if keep.size < p_full:
@@ -167,7 +180,7 @@ def lmer_dask(formula, data, REML=True, weights=None, offset=None, contrasts=Non
         red = recenter(red, c)
     _check_weight_scale(red["w_max"])
     design = ReducedDesign(template, n, keep, dropped, red["n_dropped"], red["col_max"],
-                           messages)
+                           messages, XtX=red["XtX"])
     products = ReducedProducts(red["ZtWZ"], red["ZtWX"][:, keep],
                                red["XtWX"][np.ix_(keep, keep)], red["ZtWe"], red["XtWe"][keep],
                                red["eWe"], red["shift"][keep], n)
@@ -189,7 +202,7 @@ def lmer_dask(formula, data, REML=True, weights=None, offset=None, contrasts=Non
                 contrasts=contrasts, na_action=na_action, control=control, start=start,
                 verbose=verbose, backend=backend)
     fit = LinearMixedModel(design, devfun, opt, sol, data=data, call=call)
-    fit.dask_log = [{"pass": name, "seconds": sec} for name, sec in log]
+    fit.dask_log = log.as_list()
     return fit
 
 

@@ -252,17 +252,18 @@ def skeleton_frame(plan, scans) -> pd.DataFrame:
 #: reduction; on the skeleton they would compare with its few rows
 _SKELETON_CHECKS = {"check.nobs.vs.nlev": "ignore", "check.nobs.vs.nRE": "ignore",
                     "check.nobs.vs.rankZ": "ignore", "check.rankX": "ignore",
-                    "check.scaleX": "ignore"}
+                    "check.scaleX": "ignore", "check.response.not.const": "ignore"}
 
 
-def template_design(formula, plan, scans, REML, weights, offset, contrasts):
+def template_design(formula, plan, scans, REML, weights, offset, contrasts, glmer=False):
     """The Design of the skeleton frame (levels, contrasts, names, terms of the whole data)."""
     from ..design import build_design
     skeleton = skeleton_frame(plan, scans)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")       # scale messages about the skeleton's values
         design = build_design(formula, skeleton, REML=REML, weights=weights, offset=offset,
-                              contrasts=contrasts, na_action="omit", control=_SKELETON_CHECKS)
+                              contrasts=contrasts, na_action="omit", control=_SKELETON_CHECKS,
+                              glmer=glmer)
     data_dependent = sorted({k[0] for k in design.info.get("state", {})
                              if isinstance(k, tuple) and k[0] in ("poly", "scale")})
     if data_dependent:

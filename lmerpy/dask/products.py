@@ -28,12 +28,12 @@ import scipy.sparse as sp
 
 from ..errors import DataError
 
-__all__ = ["partition_products", "combine", "recenter"]
+__all__ = ["partition_design", "partition_products", "combine", "recenter"]
 
 
 def _zt(template, terms, m):
     """Zt (q × m, CSC) of one partition with the template's row layout."""
-    q = int(template.Zt.shape[0])
+    q = int(template.q)
     if m == 0 or not terms:
         return sp.csc_matrix((q, m))
     rows, vals = [], []
@@ -47,17 +47,22 @@ def _zt(template, terms, m):
     return sp.csc_matrix((V.ravel(), R.ravel(), np.arange(m + 1) * k), shape=(q, m))
 
 
-def partition_products(df, template, formula, weights, offset, index):
-    """The partial sums of one partition (``index``: its position, for messages), or None."""
+def partition_design(df, template, formula, weights, offset, index, glmer=False):
+    """One partition's model frame and matrices with the template's levels: a dict (``frame``,
+    ``sub`` (the complete rows), ``m``, ``X``, ``y`` (an (m, 2) array for ``cbind()``; 0/1
+    for a factor response, first level of the whole data = failure), ``off``, ``w``, ``Zt``,
+    ``terms``), or None (no row), or ``{"empty": True, "n_dropped": ...}`` (no complete
+    row)."""
     from ..design.frame import build_frame
     from ..design.newdata import model_matrices_for
-    from ..pls.crossprod import CrossProducts
+    from ..design.values import Factor
     if len(df) == 0:
         return None
     used = [c for c in formula.all_vars()] + [a for a in (weights, offset) if a is not None]
     if not df[list(dict.fromkeys(used))].notna().all(axis=1).any():
         return {"empty": True, "n_dropped": int(len(df))}
-    frame = build_frame(formula, df, weights=weights, offset=offset, na_action="omit")
+    frame = build_frame(formula, df, weights=weights, offset=offset, na_action="omit",
+                        glmer=glmer)
     kept = frame.kept
     sub = df if kept.all() else df[kept]
     m = int(frame.n)
@@ -68,11 +73,28 @@ def partition_products(df, template, formula, weights, offset, index):
                              .tolist()))
             raise DataError(f"partition {index}: grouping factor '{t.group_name}' has levels "
                             f"the levels pass did not see ({', '.join(map(str, bad[:5]))})")
-    X = np.ascontiguousarray(nd.X, dtype=float)
-    y = np.asarray(frame.response.values, dtype=float).reshape(m)
-    off = np.asarray(frame.offset, dtype=float).reshape(m)
-    w = np.ones(m) if frame.weights is None else np.asarray(frame.weights, dtype=float)
-    Zt = _zt(template, nd.terms, m)
+    resp = frame.response
+    if isinstance(resp, Factor):        # glmer: first level of the whole data = failure
+        first = (template.info.get("response_levels") or [None])[0]
+        y = (np.asarray(resp.levels, dtype=object)[resp.codes] != first).astype(float)
+    else:
+        y = np.asarray(resp.values, dtype=float)
+        y = y.reshape(m, 2) if (glmer and y.ndim == 2 and y.shape[1] == 2) else y.reshape(m)
+    return {"frame": frame, "sub": sub, "m": m, "X": np.ascontiguousarray(nd.X, dtype=float),
+            "y": y, "off": np.asarray(frame.offset, dtype=float).reshape(m),
+            "w": (np.ones(m) if frame.weights is None
+                  else np.asarray(frame.weights, dtype=float)),
+            "Zt": _zt(template, nd.terms, m), "terms": nd.terms}
+
+
+def partition_products(df, template, formula, weights, offset, index):
+    """The partial sums of one partition (``index``: its position, for messages), or None."""
+    from ..pls.crossprod import CrossProducts
+    pd_ = partition_design(df, template, formula, weights, offset, index)
+    if pd_ is None or pd_.get("empty"):
+        return pd_
+    m, X, y, off, w, Zt = (pd_[k] for k in ("m", "X", "y", "off", "w", "Zt"))
+    nd_terms = pd_["terms"]
     cp = CrossProducts(Zt, X, w)
     yo = y - off
     sw = np.sqrt(w)
@@ -90,7 +112,7 @@ def partition_products(df, template, formula, weights, offset, index):
         "XtX": X.T @ X, "shift": s, "ZtWe": np.asarray(Zt @ we).reshape(-1), "XtWe": X.T @ we,
         "eWe": float(e @ we),
         "col_max": [np.max(np.abs(Xi), axis=0) if m else np.zeros(np.shape(Xi)[1])
-                    for _, Xi in nd.terms],
+                    for _, Xi in nd_terms],
         "w_max": float(np.max(w)), "yo_min": float(yo.min()), "yo_max": float(yo.max()),
         "z_count": np.bincount(Zt.indices, minlength=Zt.shape[0]).astype(float),
         "z_ysum": np.asarray(Zt @ y).reshape(-1), "y_mean": ybar,

@@ -92,7 +92,7 @@ def as_data_frame(data: Any, what: str = "data") -> pd.DataFrame:
     kind = _library(data)
     if type(data).__module__.split(".", 1)[0] in ("dask", "dask_expr"):
         raise DataError(f"{what}: a Dask {type(data).__name__} is fitted where it lives by "
-                        "lmer() only (lmerpy.dask); this entry needs an in-memory table: pass "
+                        "lmer() and glmer() only (lmerpy.dask); this entry needs an in-memory table: pass "
                         "ddf.compute() if it fits in memory")
     if kind == "polars":
         return _from_polars(data, what)

@@ -18,7 +18,7 @@ import pandas as pd
 from scipy import stats
 
 from ..arguments import LOGICAL, Choice, Number, argument_error, unknown_keywords
-from ..errors import ArgumentError, DataError, LmerpyError
+from ..errors import ArgumentError, DataError, DataNotHereError, LmerpyError
 from ..warnings import InferenceWarning, LmerpyMessage, RefitWarning, warn
 from .anova_table import AnovaTable, anova_table
 
@@ -54,12 +54,34 @@ def _data_label(fit) -> str:
 
 
 def same_response(a, b) -> bool:
-    """True when two fits have the same response values (NaN equal to NaN)."""
-    ya = np.asarray(a.design.y, dtype=float)
-    yb = np.asarray(b.design.y, dtype=float)
+    """True when two fits have the same response values (NaN equal to NaN). Fits whose data
+    stay on a cluster (a Dask DataFrame) compare the data collection's key and the response
+    expression instead (their rows are never on the client)."""
+    try:
+        ya = np.asarray(a.design.y, dtype=float)
+    except DataNotHereError:
+        return _same_cluster_response(a, b)
+    try:
+        yb = np.asarray(b.design.y, dtype=float)
+    except DataNotHereError:
+        return False
     if ya.shape != yb.shape:
         return False
     return bool(np.array_equal(ya, yb, equal_nan=True))
+
+
+def _same_cluster_response(a, b) -> bool:
+    da, db = getattr(a, "data", None), getattr(b, "data", None)
+    if da is None or db is None:
+        return False
+    if da is db:
+        same_data = True
+    else:                            # two handles on one Dask collection: the same token
+        from dask.base import tokenize
+        same_data = tokenize(da) == tokenize(db)
+    ra, rb = a.design.formula.response, b.design.formula.response
+    return bool(same_data and ra is not None and rb is not None
+                and ra.deparse() == rb.deparse())
 
 
 # ----------------------------------------------------------------------------- LRT

@@ -397,7 +397,15 @@ def bootMer(fit: MixedModel, FUN: Callable[[Any], Any], nsim: int = 1, seed: See
     t0_raw = FUN(fit)
     t0_arr, names = _as_vector(t0_raw)
     k = t0_arr.shape[0]
-    if type == "parametric":
+    cluster = getattr(fit, "dask_log", None) is not None
+    if cluster and type != "parametric":
+        raise ArgumentError("bootMer of a fit on a Dask DataFrame: only type='parametric'")
+    if cluster:     # simulated and reduced where the data live: one pass per batch
+        from ..dask import bootstrap_responses
+        ys = bootstrap_responses(fit, nsim, seed, use_u=use_u, re_form=re_form,
+                                 progress=None if progress else False)
+        n_jobs = 1                  # the refits are small (no n-long work): on the client
+    elif type == "parametric":
         Y, _, kind = simulate_responses(fit, nsim=nsim, seed=rng, use_u=use_u, re_form=re_form)
         ys = _responses(Y, kind)
     else:

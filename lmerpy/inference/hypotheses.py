@@ -14,7 +14,7 @@ import copy
 
 import numpy as np
 
-from ..errors import LmerpyError
+from ..errors import DataNotHereError, LmerpyError
 from ..warnings import InferenceWarning, warn
 
 __all__ = ["containment", "contrasts_type1", "contrasts_type2", "contrasts_type3", "doolittle"]
@@ -67,7 +67,17 @@ class _Terms:
         self.spec = spec
         self.labels: list[str] = [t.label for t in spec.terms]
         self.intercept = bool(spec.intercept)
-        self.X = np.asarray(d.X, dtype=float)
+        try:
+            self.X = np.asarray(d.X, dtype=float)
+            self.XtX = None
+            self.p = self.X.shape[1]
+        except DataNotHereError:       # a fit on a Dask DataFrame: X'X reduced on the cluster
+            XtX = d.info.get("XtX")
+            if XtX is None:
+                raise
+            self.X = None
+            self.XtX = np.asarray(XtX, dtype=float)
+            self.p = self.XtX.shape[0]
         self.colnames = list(d.X_colnames)
         assign = d.info.get("X_assign")
         if assign is None:
@@ -104,8 +114,8 @@ def containment(terms: _Terms) -> dict[str, list[str]]:
 # ---------------------------------------------------------------------------------- type I
 
 
-def _type1_from(X, assign, labels):
-    L = doolittle(X.T @ X)[0].T
+def _type1_from(X, assign, labels, XtX=None):
+    L = doolittle(X.T @ X if XtX is None else XtX)[0].T
     out = {}
     for j, lab in enumerate(labels, start=1):
         out[lab] = L[assign == j, :]
@@ -118,10 +128,10 @@ def contrasts_type1(fit) -> dict[str, np.ndarray]:
     A model whose only column is the intercept has no term to test: ``{}``.
     """
     t = _Terms(fit)
-    p = t.X.shape[1]
+    p = t.p
     if p == 0 or (p == 1 and t.intercept):
         return {}
-    return _type1_from(t.X, t.assign, t.labels)
+    return _type1_from(t.X, t.assign, t.labels, t.XtX)
 
 
 # ---------------------------------------------------------------------------------- type II
@@ -131,10 +141,10 @@ def contrasts_type2(fit) -> dict[str, np.ndarray]:
     """Type II hypotheses (R: ``lmerTest:::get_contrasts_type2_unfolded``): marginal tests of
     the terms contained in no other term, type II tests of the others."""
     t = _Terms(fit)
-    if t.X.shape[1] <= 1 or len(t.labels) <= 1:
+    if t.p <= 1 or len(t.labels) <= 1:
         return contrasts_type1(fit)
     cont = containment(t)
-    p = t.X.shape[1]
+    p = t.p
     out = {}
     for lab in t.labels:
         cols = t.cols(lab)
@@ -144,8 +154,11 @@ def contrasts_type2(fit) -> dict[str, np.ndarray]:
         cols_term = np.concatenate([cols] + [t.cols(c) for c in cont[lab]])
         rest = np.setdiff1d(np.arange(p), cols_term)
         order = np.concatenate([rest, cols_term])
-        Xnew = t.X[:, order]
-        Lc = doolittle(Xnew.T @ Xnew)[0].T
+        if t.X is None:
+            Lc = doolittle(t.XtX[np.ix_(order, order)])[0].T
+        else:
+            Xnew = t.X[:, order]
+            Lc = doolittle(Xnew.T @ Xnew)[0].T
         is_term = np.isin(order, cols)
         rows = Lc[is_term]
         back = np.empty_like(order)
@@ -161,6 +174,13 @@ def _rebuild(fit, spec_changes):
     """Model matrix of the fit's fixed part on its own rows with the factor codings replaced:
     ``spec_changes(coding, levels) -> coding`` for each factor part."""
     from ..design import model_matrices_for
+    return model_matrices_for(_recoded_design(fit, spec_changes), _model_rows(fit), fixed=True,
+                              random=False).X
+
+
+def _recoded_design(fit, spec_changes):
+    """The fit's design with its fixed part's factor codings replaced (see :func:`_rebuild`):
+    what builds the recoded model matrix on any rows."""
     d = fit.design
     spec = d.info["fixed"]
     new_spec = copy.copy(spec)
@@ -177,7 +197,7 @@ def _rebuild(fit, spec_changes):
     new_design = copy.copy(d)
     new_design.info = dict(d.info)
     new_design.info["fixed"] = new_spec
-    return model_matrices_for(new_design, _model_rows(fit), fixed=True, random=False).X
+    return new_design
 
 
 def _model_rows(fit):
@@ -210,13 +230,30 @@ def _extract_type3(t: _Terms, X, assign, cont):
     """lmerTest's ``extract_contrasts_type3`` for a treatment-coded X (with its ``assign``)."""
     rdX = _rebuild(t.fit, _indicator)
     rd_assign = _assign_for(t, _indicator)
-    empty = np.flatnonzero(np.all(rdX == 0, axis=0))
+    _warn_missing_cells(t, np.flatnonzero(np.all(rdX == 0, axis=0)))
+    L = _zapsmall((_ginv(X) @ rdX).T)             # rows: rdX columns, columns: X columns
+    # the rows of L named as X's columns: the rdX column equal to each X column of its term
+    rows = []
+    for k in range(X.shape[1]):
+        cand = np.flatnonzero(rd_assign == assign[k])
+        hit = [c for c in cand if np.array_equal(rdX[:, c], X[:, k])]
+        rows.append(hit)
+    return _type3_rows(t, L, assign, cont, rows)
+
+
+def _warn_missing_cells(t: _Terms, empty):
+    """lmerTest's warning for all-zero columns of the cell-means coding."""
     if empty.size:
         names = _rd_names(t)
         missing = ", ".join(names[k] if k < len(names) else str(k + 1) for k in empty)
         warn(f"Missing cells for: {missing}. \nInterpret type III hypotheses with care.",
              InferenceWarning)
-    L = _zapsmall((_ginv(X) @ rdX).T)             # rows: rdX columns, columns: X columns
+
+
+def _type3_rows(t: _Terms, L, assign, cont, rows):
+    """The end of lmerTest's ``extract_contrasts_type3``: L orthogonalised against the terms
+    containing each term, then its rows matched to X's columns (``rows``: the matching
+    candidates of each column)."""
     cols = {lab: np.flatnonzero(assign == j) for j, lab in enumerate(t.labels, start=1)}
     order = [len(v) for v in t.vars]
     for lab in [t.labels[i] for i in np.argsort(-np.asarray(order), kind="stable")]:
@@ -225,16 +262,13 @@ def _extract_type3(t: _Terms, X, assign, cont):
             Y = L[:, cols[lab]]
             coef = np.linalg.lstsq(A, Y, rcond=None)[0]
             L[:, cols[lab]] = _zapsmall(Y - A @ coef)
-    # the rows of L named as X's columns: the rdX column equal to each X column of its term
-    rows = []
-    for k in range(X.shape[1]):
-        cand = np.flatnonzero(rd_assign == assign[k])
-        hit = [c for c in cand if np.array_equal(rdX[:, c], X[:, k])]
+    first = []
+    for k, hit in enumerate(rows):
         if not hit:
             raise LmerpyError(f"type III hypotheses: cannot match column {k + 1} of the "
                               "treatment-coded model matrix")
-        rows.append(hit[0])
-    L = L[rows, :]
+        first.append(hit[0])
+    L = L[first, :]
     out = {}
     for lab in t.labels:
         Lt = L[:, cols[lab]].T
@@ -285,6 +319,60 @@ def _numeric_width(t: _Terms, ts):
     return max(1, width_all // max(coded, 1))
 
 
+def _type3_reduced(t: _Terms, cont):
+    """Type III hypotheses of a fit whose X is not on the client (a Dask DataFrame). Without
+    factors the cell-means coding is X itself: each term's hypothesis is its own columns.
+    With factors, one pass over the data forms the cross-products of X and the recoded
+    matrices (:func:`lmerpy.dask.gram_pass`), and lmerTest's algebra runs on them:
+    ginv(X)·M = (X'X)⁺X'M, a zero column has a zero diagonal, two columns are equal when
+    |a − b|² vanishes."""
+    if not any(coding is not None for ts in t.spec.terms for _e, _n, coding in ts.parts):
+        eye = np.eye(t.p)
+        return {lab: eye[t.cols(lab)] for lab in t.labels}
+    from ..dask import gram_pass
+    codings = list((t.fit.design.info.get("contrasts") or {}).values())
+    treatment = bool(codings) and all(c == "contr.treatment" for c in codings)
+    designs = [_recoded_design(t.fit, _indicator)]
+    if not treatment:
+        designs.append(_recoded_design(t.fit, _treatment))
+    G = gram_pass(t.fit, designs)
+    p = t.p
+    nr = len(_assign_for(t, _indicator))
+    ix, ir = np.arange(p), np.arange(p, p + nr)
+    if treatment:
+        return _extract_type3_gram(t, G, ix, ir, t.assign, cont)
+    from ..design.model_matrix import drop_rank_deficient
+    it_all = np.arange(p + nr, G.shape[0])
+    lam, V = np.linalg.eigh(G[np.ix_(it_all, it_all)])
+    keep = drop_rank_deficient((V * np.sqrt(np.clip(lam, 0.0, None))) @ V.T)
+    it = it_all[keep]
+    L3 = _extract_type3_gram(t, G, it, ir, _assign_for(t, _treatment)[keep], cont)
+    mapping = _zapsmall(_ginv_gram(G[np.ix_(it, it)]) @ G[np.ix_(it, ix)])
+    return {lab: L @ mapping for lab, L in L3.items()}
+
+
+def _ginv_gram(G):
+    """ginv(A)·A'⁺ from A'A: (A'A)⁺ with the singular-value cut of :func:`_ginv` squared."""
+    return np.linalg.pinv(np.asarray(G, dtype=float), rcond=_GINV_TOL ** 2, hermitian=True)
+
+
+def _extract_type3_gram(t: _Terms, G, ix, ir, assign, cont):
+    """:func:`_extract_type3` on the cross-products G of [X, rdX] (indices ``ix``, ``ir``)."""
+    rd_assign = _assign_for(t, _indicator)
+    diag = np.diag(G)
+    _warn_missing_cells(t, np.flatnonzero(diag[ir] == 0))
+    L = _zapsmall((_ginv_gram(G[np.ix_(ix, ix)]) @ G[np.ix_(ix, ir)]).T)
+    rows = []
+    for k in range(ix.shape[0]):
+        a = ix[k]
+        cand = np.flatnonzero(rd_assign == assign[k])
+        hit = [c for c in cand
+               if abs(diag[a] + diag[ir[c]] - 2.0 * G[a, ir[c]])
+               <= 1e-10 * (diag[a] + diag[ir[c]])]
+        rows.append(hit)
+    return _type3_rows(t, L, assign, cont, rows)
+
+
 def contrasts_type3(fit) -> dict[str, np.ndarray]:
     """Type III hypotheses (R: ``lmerTest:::get_contrasts_type3``).
 
@@ -294,9 +382,11 @@ def contrasts_type3(fit) -> dict[str, np.ndarray]:
     (``ginv(X_treatment) X``).
     """
     t = _Terms(fit)
-    if t.X.shape[1] <= 1 or len(t.labels) <= 1:
+    if t.p <= 1 or len(t.labels) <= 1:
         return contrasts_type1(fit)
     cont = containment(t)
+    if t.X is None:
+        return _type3_reduced(t, cont)
     codings = list((fit.design.info.get("contrasts") or {}).values())
     if codings and all(c == "contr.treatment" for c in codings):
         return _extract_type3(t, t.X, t.assign, cont)

@@ -27,6 +27,7 @@ import pandas as pd
 from scipy.linalg import solve_triangular
 
 from ..arguments import LOGICAL, VERBOSE, Integer, Number, unknown_keywords
+from ..errors import DataNotHereError
 from ..progress import progress_bar
 from ..threads import fit_threads
 from ..warnings import ConvergenceWarning
@@ -63,10 +64,16 @@ class LmmPieces:
 
     def __init__(self, fit):
         dev = fit.devfun
-        y = getattr(getattr(dev, "resp", None), "y", None)    # a refit's own response
-        y = fit.design.y if y is None else y
-        self.dev = dev.with_response(np.asarray(y, dtype=float)) \
-            if hasattr(dev, "with_response") else dev
+        if hasattr(dev, "with_response"):
+            y = getattr(getattr(dev, "resp", None), "y", None)    # a refit's own response
+            if y is None:
+                try:
+                    y = fit.design.y
+                except DataNotHereError:  # a fit on a Dask DataFrame: its reduced products
+                    y = None
+            self.dev = dev.copy() if y is None else dev.with_response(np.asarray(y, dtype=float))
+        else:
+            self.dev = dev
         self.n = int(fit.design.n)
         self.p = int(fit.design.p)
         self.sum_log_w = float(getattr(self.dev, "sum_log_w", 0.0))

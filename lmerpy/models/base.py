@@ -15,6 +15,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ..arguments import LOGICAL, LOGICAL_OR_NONE, Choice, Number
+from ..errors import ArgumentError
 from .callables import Count, ResidualSeries
 from .naresid import naresid
 from .ranef import RanEf, build_coef, build_ranef
@@ -104,7 +105,10 @@ class MixedModel:
     def resid(self) -> ResidualSeries:
         """R: ``resid(fit, ...)`` (as ``residuals``); uncalled, the default residuals as a Series
         (statsmodels' ``resid``: the response residuals of a linear mixed model, the deviance
-        residuals of a GLMM, as R's ``resid(fit)``)."""
+        residuals of a GLMM, as R's ``resid(fit)``). A fit on a Dask DataFrame gives its
+        ``residuals`` method: call it for the lazy Dask Series (the rows stay on the cluster)."""
+        if _on_cluster(self):
+            return self.residuals    # type: ignore[return-value]
         return ResidualSeries.of(self.residuals)
 
     def ngrps(self) -> pd.Series:
@@ -194,7 +198,11 @@ class MixedModel:
     def fitted(self) -> pd.Series:
         """R: ``fitted(fit)``: conditional fitted values (response scale), indexed as the
         model frame; with ``na_action="exclude"`` one per row of the data, NaN where a row
-        was dropped (R's ``napredict``)."""
+        was dropped (R's ``napredict``). A fit on a Dask DataFrame gives a lazy Dask Series,
+        one partition per data partition."""
+        if _on_cluster(self):
+            from ..dask import lazy_fitted
+            return lazy_fitted(self)
         return naresid(self.design, self._fitted_values())
 
     def _fitted_values(self) -> np.ndarray:
@@ -222,14 +230,27 @@ class MixedModel:
     def predict(self, newdata: DataLike = None, re_form: ReForm = None,
                 allow_new_levels: bool = False, type: Literal["link", "response"] = "link",
                 **kwargs: Any) -> pd.Series:
-        """R: ``predict(fit, newdata, re.form, allow.new.levels, type)``."""
+        """R: ``predict(fit, newdata, re.form, allow.new.levels, type)``. On a Dask ``newdata``
+        (or without ``newdata`` for a fit on a Dask DataFrame) a lazy Dask Series."""
+        if _on_cluster(self) or _is_dask(newdata):
+            from ..dask import lazy_predict
+            return lazy_predict(self, newdata=newdata, re_form=re_form,
+                                allow_new_levels=allow_new_levels, type=type)
         from ..inference.predict import predict
         return predict(self, newdata=newdata, re_form=re_form, allow_new_levels=allow_new_levels,
                        type=type, **kwargs)
 
     def simulate(self, nsim: int = 1, seed: Seed = None, use_u: bool = False,
                  re_form: ReForm = None, newdata: DataLike = None, **kwargs: Any) -> pd.DataFrame:
-        """R: ``simulate(fit, nsim, seed, use.u, re.form, newdata)``."""
+        """R: ``simulate(fit, nsim, seed, use.u, re.form, newdata)``. A fit on a Dask
+        DataFrame gives a lazy Dask DataFrame, one partition per data partition."""
+        if _on_cluster(self):
+            if newdata is not None or kwargs:
+                raise ArgumentError("simulate() of a fit on a Dask DataFrame draws at the "
+                                    "fit's own rows: newdata, weights and allow_new_levels "
+                                    "are not supported there")
+            from ..dask import lazy_simulate
+            return lazy_simulate(self, nsim=nsim, seed=seed, use_u=use_u, re_form=re_form)
         from ..inference.simulate import simulate
         return simulate(self, nsim=nsim, seed=seed, use_u=use_u, re_form=re_form,
                         newdata=newdata, **kwargs)
@@ -357,3 +378,13 @@ class MixedModel:
 
     def _Z(self):
         return sp.csc_matrix(self.design.Zt.T)
+
+
+def _on_cluster(fit) -> bool:
+    """A fit made on a Dask DataFrame (lmerpy.dask): its n-long results are lazy."""
+    return getattr(fit, "dask_log", None) is not None
+
+
+def _is_dask(data) -> bool:
+    return (data is not None
+            and type(data).__module__.split(".")[0] in ("dask", "dask_expr"))

@@ -64,8 +64,11 @@ def check_finite_fit(design, sol, *, glmm=False, has_scale=True):
                sol.criterion),
               ("β (fixef)", sol.beta), ("θ", sol.theta), ("b (ranef)", sol.b)]
     if glmm:
-        checks.append(("deviance (sum of deviance residuals)", np.sum(sol.devres)))
-        checks.append(("fitted values", sol.mu))
+        dr = sol.devres      # None: a fit on reduced products (its sum is drsum)
+        checks.append(("deviance (sum of deviance residuals)",
+                       sol.drsum if dr is None else np.sum(dr)))
+        if sol.mu is not None:
+            checks.append(("fitted values", sol.mu))
     elif sol.fitted is not None:          # None: fitted from reduced cross-products
         checks.append(("fitted values", sol.fitted))
     problem = None

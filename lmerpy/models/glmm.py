@@ -118,7 +118,8 @@ class GeneralizedLinearMixedModel(MixedModel):
     def deviance(self) -> float:
         """R: ``deviance(fit)``: the sum of squared deviance residuals at the conditional
         modes (not −2 logLik, as lme4)."""
-        return float(np.sum(self._sol.devres))
+        dr = self._sol.devres
+        return float(self._sol.drsum if dr is None else np.sum(dr))
 
     def _summary_deviance(self):
         return -2.0 * float(self.logLik())
@@ -163,6 +164,9 @@ class GeneralizedLinearMixedModel(MixedModel):
         for ``na_action="exclude"`` (R's ``naresid``)."""
         type = _RESIDUAL_TYPE("type", type, "residuals")
         scaled = LOGICAL("scaled", scaled, "residuals")
+        if getattr(self, "dask_log", None) is not None:      # data on a cluster: lazy
+            from ..dask import lazy_residuals
+            return lazy_residuals(self, type, scaled)
         return naresid(self.design, self._residual_values(type, scaled))
 
     def _residual_values(self, type="deviance", scaled=False) -> np.ndarray:
@@ -190,7 +194,8 @@ class GeneralizedLinearMixedModel(MixedModel):
         data with all random effects: the linear predictor η (offset included) or μ."""
         type = PREDICT_TYPE("type", type, "predict")
         allow_new_levels = LOGICAL("allow_new_levels", allow_new_levels, "predict")
-        if newdata is None and re_form is None and not kwargs:
+        if newdata is None and re_form is None and not kwargs \
+                and getattr(self, "dask_log", None) is None:
             v = self._sol.eta if type == "link" else self._sol.mu
             return naresid(self.design, np.asarray(v, dtype=float))
         return super().predict(newdata=newdata, re_form=re_form,
@@ -237,6 +242,9 @@ class GeneralizedLinearMixedModel(MixedModel):
             Hessian at the optimum (and with it lme4's gradient checks and the Hessian-based
             ``vcov``) — all a parametric bootstrap of the log-likelihood needs.
         """
+        if getattr(self, "dask_log", None) is not None:      # data on a cluster
+            from ..dask import refit_on_cluster
+            return refit_on_cluster(self, newresp)
         from .glmm_refit import refit_glmm
         calc_derivs = LOGICAL_OR_NONE("calc_derivs", calc_derivs, "refit")
         control = _control(control, "glmer", "refit")
@@ -268,17 +276,20 @@ class _LazyME:
     def __init__(self, fit):
         self.fit = fit
         s = fit._sol
-        resp = fit.devfun.resp
+
+        def resp():      # n-long: read only when asked (a fit on a Dask DataFrame has none)
+            return fit.devfun.resp
+
         self._get = {
-            "y": lambda: resp.y.copy(),
+            "y": lambda: resp().y.copy(),
             "mu": lambda: s.mu.copy(),
             "u": lambda: s.u.copy(),
             "b": lambda: s.b.copy(),
             "L": lambda: s.L,
             "RX": lambda: s.RX,
             "RZX": lambda: s.RZX,
-            "weights": lambda: resp.weights.copy(),
-            "offset": lambda: resp.offset.copy(),
+            "weights": lambda: resp().weights.copy(),
+            "offset": lambda: resp().offset.copy(),
             "devcomp": lambda: _devcomp(fit),
             "Lambdat": lambda: s.Lambdat,
             "Lambda": lambda: s.Lambdat.T.tocsc(),
@@ -501,10 +512,12 @@ def _start_parts(start, design):
 
 
 def fit_glmm(glmod, fam, nAGQ=1, control=None, start=None, verbose=0, backend=None,
-             data=None, call=None, precise=False, structure=None):
+             data=None, call=None, precise=False, structure=None, devfun=None):
     """glmer's fitting steps on a design (shared by :func:`glmer`, ``glmer_nb`` and refits);
     ``precise`` evaluates the Laplace deviance at ũ itself (see ``GlmmDeviance.precise``);
-    ``structure`` reuses another fit's PIRLS structure (same design but the response)."""
+    ``structure`` reuses another fit's PIRLS structure (same design but the response);
+    ``devfun`` is the first stage's deviance when already made (a fit on reduced products,
+    :mod:`lmerpy.pls.glmm.reduced`)."""
     from ..optimize import check_conv, glmerControl
     from ..pls.glmm.agq import check_agq
     ctl = control if control is not None else glmerControl()
@@ -512,8 +525,9 @@ def fit_glmm(glmod, fam, nAGQ=1, control=None, start=None, verbose=0, backend=No
     th_start, fe_start = _start_parts(start, glmod)
     if fe_start is not None and nAGQ == 0:
         raise ArgumentError("should not specify both start$fixef and nAGQ==0")
-    devfun = mkGlmerDevfun(glmod, fam, nAGQ=0 if ctl.nAGQ0initStep else 1, control=ctl,
-                           backend=backend, structure=structure)
+    if devfun is None:
+        devfun = mkGlmerDevfun(glmod, fam, nAGQ=0 if ctl.nAGQ0initStep else 1, control=ctl,
+                               backend=backend, structure=structure)
     devfun.precise = bool(precise)
     opt1 = None
     if ctl.nAGQ0initStep:
@@ -543,8 +557,8 @@ def fit_glmm(glmod, fam, nAGQ=1, control=None, start=None, verbose=0, backend=No
 def glmer(formula: FormulaLike, data: DataLike, family: FamilyArg = binomial, nAGQ: int = 1,
           weights: VectorArg = None, offset: VectorArg = None, contrasts: ContrastsArg = None,
           na_action: NaAction = "omit", control: Optional[Control] = None,
-          start: StartArg = None, verbose: int = 0, backend: Optional[Backend] = None
-          ) -> GeneralizedLinearMixedModel:
+          start: StartArg = None, verbose: int = 0, backend: Optional[Backend] = None,
+          progress: Optional[bool] = None) -> GeneralizedLinearMixedModel:
     """Fit a generalized linear mixed-effects model (R: ``lme4::glmer``).
 
     Parameters
@@ -553,7 +567,9 @@ def glmer(formula: FormulaLike, data: DataLike, family: FamilyArg = binomial, nA
         An lme4 formula, e.g. ``"cbind(incidence, size - incidence) ~ period + (1 | herd)"``.
     data : DataFrame-like
         A pandas, polars or pyarrow table, anything with ``__arrow_c_stream__`` or
-        ``__dataframe__``, or a dict of equal-length columns. Never modified.
+        ``__dataframe__``, or a dict of equal-length columns. Never modified. A
+        ``dask.dataframe.DataFrame``, or parquet files named by a path or glob ending in
+        ``.parquet`` (or a list of them), is fitted where it lives (see :mod:`lmerpy.dask`).
     family : Family, Family class or str
         ``binomial()`` (default), ``poisson()``, ``Gamma(link="log")``, ``inverse_gaussian()``,
         ``gaussian(link="log")``, ``negative_binomial(theta)``, or a name (``"poisson"``).
@@ -578,6 +594,10 @@ def glmer(formula: FormulaLike, data: DataLike, family: FamilyArg = binomial, nA
     verbose : int
     backend : {"cholmod", "scipy"}, optional
 
+    progress : bool, optional
+        Dask DataFrames only: a progress bar of the passes over the data (None: shown when
+        the fit runs longer than a few seconds; False: never). Ignored in memory.
+
     Returns
     -------
     GeneralizedLinearMixedModel
@@ -585,6 +605,18 @@ def glmer(formula: FormulaLike, data: DataLike, family: FamilyArg = binomial, nA
     """
     from ..design.dataframe import as_data_frame
     from ..optimize import glmerControl
+    if isinstance(data, (str, list, tuple)) or hasattr(data, "__fspath__"):
+        from ..dask import is_parquet_source, read_parquet
+        if is_parquet_source(data):      # parquet files: opened by Dask, fitted on the cluster
+            data = read_parquet(data)
+    if type(data).__module__.split(".")[0] in ("dask", "dask_expr"):
+        from ..dask import glmer_dask, is_dask_dataframe
+        if is_dask_dataframe(data):      # the data stay on the cluster (lmerpy[dask])
+            return glmer_dask(formula, data, family=family, nAGQ=nAGQ, weights=weights,
+                              offset=offset, contrasts=contrasts, na_action=na_action,
+                              control=control, start=start, verbose=verbose, backend=backend,
+                              progress=progress)
+    LOGICAL_OR_NONE("progress", progress, "glmer")
     data = as_data_frame(data)
     fam = as_family(family)
     nAGQ = NAGQ("nAGQ", nAGQ, "glmer")

@@ -89,6 +89,9 @@ class LinearMixedModel(MixedModel):
         (R's ``naresid``)."""
         type = _RESIDUAL_TYPE("type", type, "residuals")
         scaled = LOGICAL("scaled", scaled, "residuals")
+        if getattr(self, "dask_log", None) is not None:      # data on a cluster: lazy
+            from ..dask import lazy_residuals
+            return lazy_residuals(self, type, scaled)
         return naresid(self.design, self._residual_values(type, scaled))
 
     def _residual_values(self, type="response", scaled=False) -> np.ndarray:
@@ -116,19 +119,34 @@ class LinearMixedModel(MixedModel):
         REML = LOGICAL_OR_NONE("REML", REML, "refit")
         control = _control(control, "lmer", "refit")
         devfun = self.devfun
+        cluster = getattr(self, "dask_log", None) is not None     # a fit on a Dask DataFrame
         if REML is not None and REML != self.REML:
-            own = getattr(devfun.resp, "y", None)
-            devfun = mkLmerDevfun(self.design, REML=REML, backend=devfun.backend_name)
-            if newresp is None and own is not None and not np.array_equal(own, self.design.y):
-                devfun = devfun.with_response(own)      # a refit keeps its own response
+            if cluster:                   # the reduced blocks serve both criteria: no pass
+                devfun = devfun.copy(REML=REML)
+            else:
+                own = getattr(devfun.resp, "y", None)
+                devfun = mkLmerDevfun(self.design, REML=REML, backend=devfun.backend_name)
+                if (newresp is None and own is not None
+                        and not np.array_equal(own, self.design.y)):
+                    devfun = devfun.with_response(own)      # a refit keeps its own response
         design = self.design
-        if newresp is not None:
+        if newresp is not None and cluster:
+            from ..pls.crossprod import ReducedResponse
+            if not isinstance(newresp, ReducedResponse):
+                raise DataError("refit(newresp=...) of a fit on a Dask DataFrame takes a "
+                                "response reduced on the cluster (as bootMer makes), not "
+                                f"{type(newresp).__name__}: the rows are not on the client")
+            devfun = devfun.with_reduced_response(newresp)
+        elif newresp is not None:
             y = new_response(newresp, design.n, caller="refit")
             check_response_scale(y, "newresp", design.offset)
             devfun = devfun.with_response(y)
             design = devfun.design
         opt = optimizeLmer(devfun, start=self.par, control=control or self.call.get("control"))
-        return mkMerMod(devfun, opt, design, data=self._data, call=self.call)
+        out = mkMerMod(devfun, opt, design, data=self._data, call=self.call)
+        if cluster:
+            setattr(out, "dask_log", list(getattr(self, "dask_log")))
+        return out
 
     def refitML(self) -> LinearMixedModel:
         """R: ``refitML(fit)``: refit a REML fit by maximum likelihood."""
@@ -238,7 +256,8 @@ def mkMerMod(devfun: LmmDeviance, opt: OptSummary, lf: Optional[Design] = None,
 def lmer(formula: FormulaLike, data: DataLike, REML: bool = True, weights: VectorArg = None,
          offset: VectorArg = None, contrasts: ContrastsArg = None, na_action: NaAction = "omit",
          control: Optional[Control] = None, start: StartArg = None, verbose: int = 0,
-         backend: Optional[Backend] = None) -> LinearMixedModel:
+         backend: Optional[Backend] = None, progress: Optional[bool] = None
+         ) -> LinearMixedModel:
     """Fit a linear mixed-effects model (R: ``lme4::lmer``).
 
     Parameters
@@ -249,7 +268,9 @@ def lmer(formula: FormulaLike, data: DataLike, REML: bool = True, weights: Vecto
         A pandas, polars or pyarrow table, anything with ``__arrow_c_stream__`` or
         ``__dataframe__``, or a dict of equal-length columns. Never modified. A
         ``dask.dataframe.DataFrame`` is fitted where it lives (``pip install lmerpy[dask]``;
-        see :mod:`lmerpy.dask`: ``weights``/``offset`` then name columns).
+        see :mod:`lmerpy.dask`: ``weights``/``offset`` then name columns), and so are
+        parquet files named by a path or glob ending in ``.parquet`` (or a list of them),
+        opened with ``dask.dataframe.read_parquet``.
     REML : bool
         REML (default) or maximum likelihood. As in R, the strings ``"TRUE"``/``"FALSE"``
         (``"T"``, ``"F"``, ``"true"``, ``"false"``) are read as logicals; any other value
@@ -275,18 +296,28 @@ def lmer(formula: FormulaLike, data: DataLike, REML: bool = True, weights: Vecto
     backend : str, optional
         ``"cholmod"`` or ``"scipy"``; default None picks the faster one for the design.
 
+    progress : bool, optional
+        Dask DataFrames only: a progress bar of the passes over the data (None: shown when
+        the fit runs longer than a few seconds; False: never). Ignored in memory.
+
     Returns
     -------
     LinearMixedModel
     """
     from ..design import lFormula
     from ..design.dataframe import as_data_frame
+    if isinstance(data, (str, list, tuple)) or hasattr(data, "__fspath__"):
+        from ..dask import is_parquet_source, read_parquet
+        if is_parquet_source(data):      # parquet files: opened by Dask, fitted on the cluster
+            data = read_parquet(data)
     if type(data).__module__.split(".")[0] in ("dask", "dask_expr"):
         from ..dask import is_dask_dataframe, lmer_dask
         if is_dask_dataframe(data):      # the data stay on the cluster (lmerpy[dask])
             return lmer_dask(formula, data, REML=REML, weights=weights, offset=offset,
                              contrasts=contrasts, na_action=na_action, control=control,
-                             start=start, verbose=verbose, backend=backend)
+                             start=start, verbose=verbose, backend=backend,
+                             progress=progress)
+    LOGICAL_OR_NONE("progress", progress, "lmer")
     data = as_data_frame(data)
     REML = LOGICAL("REML", REML, "lmer")
     na_action = NA_ACTION("na_action", na_action, "lmer")

@@ -22,8 +22,8 @@ import scipy.sparse as sp
 
 from ..errors import DataError
 
-__all__ = ["CrossProducts", "ResponseProducts", "ReducedProducts", "ScalingMap", "LambdaOps",
-           "expand_pairs", "unique_sorted"]
+__all__ = ["CrossProducts", "ResponseProducts", "ReducedProducts", "ReducedResponse", "reduced_response",
+           "ScalingMap", "LambdaOps", "expand_pairs", "unique_sorted"]
 
 
 def unique_sorted(x):
@@ -224,7 +224,7 @@ class ReducedProducts:
         self.p = p = self.ZtWX.shape[1]
         self.XtWX = np.asarray(XtWX, dtype=float).reshape(p, p)
         self.n = int(n)
-        resp = _ReducedResponse()
+        resp = ReducedResponse()
         resp.ZtWy = np.asarray(ZtWy, dtype=float).reshape(q)
         resp.XtWy = np.asarray(XtWy, dtype=float).reshape(p)
         resp.yWy = float(yWy)
@@ -242,8 +242,23 @@ class ReducedProducts:
         return self._resp
 
 
-class _ReducedResponse:
-    """The :class:`ResponseProducts` part of :class:`ReducedProducts` (no n-long data)."""
+def reduced_response(ZtWy, XtWy, yWy, beta0, q, p):
+    """The response products of :class:`ReducedProducts` alone (a new response for the same
+    Z'WZ, Z'WX, X'WX)."""
+    resp = ReducedResponse()
+    resp.ZtWy = np.asarray(ZtWy, dtype=float).reshape(q)
+    resp.XtWy = np.asarray(XtWy, dtype=float).reshape(p)
+    resp.yWy = float(yWy)
+    resp.beta0 = np.asarray(beta0, dtype=float).reshape(p)
+    if not (np.all(np.isfinite(resp.ZtWy)) and np.all(np.isfinite(resp.XtWy))
+            and np.isfinite(resp.yWy)):
+        raise DataError("the response's cross-products contain non-finite values")
+    return resp
+
+
+class ReducedResponse:
+    """The :class:`ResponseProducts` part of :class:`ReducedProducts` (no n-long data): a
+    response known only by its products (``ZtWy``, ``XtWy``, ``yWy`` about ``beta0``)."""
 
     y = offset = None
 

@@ -119,7 +119,7 @@ class LmmDeviance:
     """
 
     def __init__(self, design, REML=True, backend=None, *, _template=None, _y=None,
-                 _products=None):
+                 _products=None, _resp=None):
         self.design = design
         self.REML = bool(REML)
         if _template is not None:
@@ -129,7 +129,9 @@ class LmmDeviance:
             self._build_rest(design, backend)
         else:
             self._build(design, backend)
-        if _products is not None:
+        if _resp is not None:
+            self.resp = _resp
+        elif _products is not None:
             self.resp = self.cp.response(None, None)
         else:
             y = design.y if _y is None else _y
@@ -251,6 +253,20 @@ class LmmDeviance:
         the REML flag are kept; ``n_evals`` starts at 0.
         """
         return LmmDeviance(self.design, REML=self.REML, _template=self, _y=y)
+
+    def copy(self, REML=None):
+        """An independent deviance function (its own factor) for the same response, also
+        where the response is held only as reduced cross-products (a fit on a Dask
+        DataFrame); ``REML`` switches the criterion (None: keep it)."""
+        return LmmDeviance(self.design, REML=self.REML if REML is None else REML,
+                           _template=self, _resp=self.resp)
+
+    def with_reduced_response(self, resp):
+        """A deviance function for a new response given by its products only
+        (:class:`~lmerpy.pls.crossprod.ReducedResponse`: Z'Wỹ, X'Wỹ, ỹ'Wỹ for
+        ỹ = y − offset − Xβ₀): a parametric bootstrap whose responses are simulated and
+        reduced where the data live."""
+        return LmmDeviance(self.design, REML=self.REML, _template=self, _resp=resp)
 
     # -- sizes, start and names (the Deviance protocol) ---------------------------------
     @property
