@@ -10,56 +10,15 @@
 #   lmerpy/datasets/data/bacteria.*                            the same data, bundled
 # Numbers are written unrounded (jsonlite digits = NA); printed text at options(width = 80,
 # digits = 7).
-suppressPackageStartupMessages({
-  library(MASS)
-  library(nlme)
-  library(jsonlite)
-})
-options(width = 80, digits = 7, warn = 1)
+suppressPackageStartupMessages(library(MASS))
+source(file.path("tests", "reference", "nlme", "nlme_common.R"))  # nlme, jsonlite, OUT, DATA, helpers
 
-script_dir <- function() {
-  arg <- grep("^--file=", commandArgs(trailingOnly = FALSE), value = TRUE)
-  if (length(arg)) return(dirname(normalizePath(sub("^--file=", "", arg[1]))))
-  normalizePath(file.path("tests", "reference", "nlme"))
-}
-OUT <- script_dir()
-DATA <- file.path(OUT, "data")
 PQL <- file.path(OUT, "glmmpql")
-dir.create(DATA, showWarnings = FALSE, recursive = TRUE)
 dir.create(PQL, showWarnings = FALSE, recursive = TRUE)
-
-load_data <- function(name) {
-  df <- read.csv(gzfile(file.path(DATA, paste0(name, ".csv.gz"))), check.names = FALSE,
-                 stringsAsFactors = FALSE, na.strings = "NA")
-  meta <- fromJSON(file.path(DATA, paste0(name, ".levels.json")), simplifyVector = TRUE)
-  for (col in names(meta$levels)) {
-    df[[col]] <- factor(as.character(df[[col]]), levels = as.character(unlist(meta$levels[[col]])),
-                        ordered = col %in% unlist(meta$ordered))
-  }
-  df
-}
-
-save_data <- function(df, name) {
-  df <- as.data.frame(df)
-  attributes(df) <- attributes(df)[c("names", "row.names", "class")]
-  class(df) <- "data.frame"
-  con <- gzfile(file.path(DATA, paste0(name, ".csv.gz")), "w")
-  write.csv(df, con, row.names = FALSE, na = "NA")
-  close(con)
-  facs <- names(df)[vapply(df, is.factor, TRUE)]
-  meta <- list(levels = setNames(lapply(facs, function(f) I(levels(df[[f]]))), facs),
-               ordered = I(names(df)[vapply(df, is.ordered, TRUE)]))
-  writeLines(toJSON(meta, auto_unbox = TRUE, pretty = TRUE),
-             file.path(DATA, paste0(name, ".levels.json")))
-  load_data(name)
-}
 
 bacteria <- save_data(MASS::bacteria, "bacteria")
 ## bacteria is bundled with lmerpy too (the PQL tutorial uses it): the same files
-BUNDLED <- normalizePath(file.path(OUT, "..", "..", "..", "lmerpy", "datasets", "data"))
-for (ext in c(".csv.gz", ".levels.json"))
-  file.copy(file.path(DATA, paste0("bacteria", ext)), file.path(BUNDLED, paste0("bacteria", ext)),
-            overwrite = TRUE)
+bundle("bacteria")
 epil <- save_data(MASS::epil, "epil")
 cbpp <- save_data(lme4::cbpp, "cbpp")
 grouseticks <- save_data(lme4::grouseticks, "grouseticks")
@@ -69,8 +28,6 @@ pg <- data.frame(g = factor(rep(sprintf("g%02d", 1:30), each = 8)), x = round(rn
 pg$y <- round(rgamma(240, shape = 4,
                      scale = exp(0.5 + 0.3 * pg$x + rep(rnorm(30, sd = 0.5), each = 8)) / 4), 5)
 pqlgamma <- save_data(pg, "pqlgamma")
-
-text_of <- function(x) paste(capture.output(print(x)), collapse = "\n")
 
 CASES <- list(
   list(id = "bacteria", data = "bacteria", fixed = "y ~ trt + I(week > 2)", random = "~ 1 | ID",

@@ -12,58 +12,12 @@
 #   lmerpy/datasets/data/{Ovary,BodyWeight,Dialyzer}.*        the same data, bundled
 # Numbers are written unrounded (jsonlite digits = NA); printed text at options(width = 80,
 # digits = 7).
-suppressPackageStartupMessages({
-  library(nlme)
-  library(jsonlite)
-})
-options(width = 80, digits = 7, warn = 1)
+source(file.path("tests", "reference", "nlme", "nlme_common.R"))  # nlme, jsonlite, OUT, DATA, helpers
 
-script_dir <- function() {
-  arg <- grep("^--file=", commandArgs(trailingOnly = FALSE), value = TRUE)
-  if (length(arg)) return(dirname(normalizePath(sub("^--file=", "", arg[1]))))
-  normalizePath(file.path("tests", "reference", "nlme"))
-}
-OUT <- script_dir()
-DATA <- file.path(OUT, "data")
 GLS <- file.path(OUT, "gls")
-dir.create(DATA, showWarnings = FALSE, recursive = TRUE)
 dir.create(GLS, showWarnings = FALSE, recursive = TRUE)
 
-## ---- data ------------------------------------------------------------------------------
-
-load_data <- function(name) {
-  df <- read.csv(gzfile(file.path(DATA, paste0(name, ".csv.gz"))), check.names = FALSE,
-                 stringsAsFactors = FALSE, na.strings = "NA")
-  meta <- fromJSON(file.path(DATA, paste0(name, ".levels.json")), simplifyVector = TRUE)
-  for (col in names(meta$levels)) {
-    df[[col]] <- factor(as.character(df[[col]]), levels = as.character(unlist(meta$levels[[col]])),
-                        ordered = col %in% unlist(meta$ordered))
-  }
-  df
-}
-
-save_data <- function(df, name) {
-  df <- as.data.frame(df)
-  attributes(df) <- attributes(df)[c("names", "row.names", "class")]
-  class(df) <- "data.frame"
-  con <- gzfile(file.path(DATA, paste0(name, ".csv.gz")), "w")
-  write.csv(df, con, row.names = FALSE, na = "NA")
-  close(con)
-  facs <- names(df)[vapply(df, is.factor, TRUE)]
-  meta <- list(levels = setNames(lapply(facs, function(f) I(levels(df[[f]]))), facs),
-               ordered = I(names(df)[vapply(df, is.ordered, TRUE)]))
-  writeLines(toJSON(meta, auto_unbox = TRUE, pretty = TRUE),
-             file.path(DATA, paste0(name, ".levels.json")))
-  load_data(name)
-}
-
-## nlme's data sets the documentation uses are bundled with lmerpy too (same files)
-BUNDLED <- normalizePath(file.path(OUT, "..", "..", "..", "lmerpy", "datasets", "data"))
-bundle <- function(name) {
-  for (ext in c(".csv.gz", ".levels.json"))
-    file.copy(file.path(DATA, paste0(name, ext)), file.path(BUNDLED, paste0(name, ext)),
-              overwrite = TRUE)
-}
+## ---- data (the documentation's data sets are bundled with lmerpy too) ------------------
 
 DATASETS <- list()
 DATASETS$Ovary <- save_data(Ovary, "Ovary")
@@ -202,33 +156,6 @@ CASES <- list(
 ## and h_i / 2 (f_ii from a first central difference with step 1e-4 max(1, |x_i|)), combined
 ## as (4 H(h/2) - H(h)) / 3; and nlme's intervals() computed from that apVar.
 
-central_hess <- function(x, f, h, ...) {
-  k <- length(x)
-  f0 <- f(x, ...)
-  H <- matrix(0, k, k)
-  for (j in seq_len(k)) {
-    ej <- numeric(k); ej[j] <- h[j]
-    H[j, j] <- (f(x + ej, ...) - 2 * f0 + f(x - ej, ...)) / h[j]^2
-    for (i in seq_len(j - 1)) {
-      ei <- numeric(k); ei[i] <- h[i]
-      H[i, j] <- H[j, i] <- (f(x + ei + ej, ...) - f(x + ei - ej, ...) -
-                             f(x - ei + ej, ...) + f(x - ei - ej, ...)) / (4 * h[i] * h[j])
-    }
-  }
-  H
-}
-richardson_hess <- function(x, f, ..., scale = 3e-2) {
-  k <- length(x)
-  h0 <- 1e-4 * pmax(1, abs(x))
-  f0 <- f(x, ...)
-  curv <- vapply(seq_len(k), function(i) {
-    e <- numeric(k); e[i] <- h0[i]
-    (f(x + e, ...) - 2 * f0 + f(x - e, ...)) / h0[i]^2
-  }, 0)
-  h <- ifelse(is.finite(curv) & curv != 0, scale / sqrt(abs(curv)), 1e-3)
-  (4 * central_hess(x, f, h / 2, ...) - central_hess(x, f, h, ...)) / 3
-}
-
 ## glsApVar with the Hessian above (same parametrization: corSymm on the corNatural scale,
 ## then the other structure parameters unconstrained, then log(sigma))
 apvar_richardson <- function(glsSt, sigma, conLin = attr(glsSt, "conLin"), .relStep, minAbsPar,
@@ -263,10 +190,7 @@ with_richardson_apvar <- function(expr) {
 
 ## ---- one fit -----------------------------------------------------------------------------
 
-text_of <- function(x) paste(capture.output(print(x)), collapse = "\n")
 ## a JSON array even when of length 1 (NULL stays NULL: the key is left out)
-V <- function(x) if (is.null(x)) NULL else I(unname(as.vector(x)))
-mat_rows <- function(m) unname(lapply(seq_len(nrow(m)), function(i) V(m[i, ])))
 
 call_text <- function(case) {
   args <- c(case$formula, paste("data =", case$data))

@@ -8,47 +8,10 @@
 ##   tests/reference/nlme/lme_errors.json  nlme's errors on bad input
 ## Numbers are written unrounded (jsonlite digits = NA); printed text at options(width = 80,
 ## digits = 7).
-suppressPackageStartupMessages({
-  library(nlme)
-  library(jsonlite)
-})
-options(width = 80, digits = 7, warn = 1)
+source(file.path("tests", "reference", "nlme", "nlme_common.R"))  # nlme, jsonlite, OUT, DATA, helpers
 
-script_dir <- function() {
-  arg <- grep("^--file=", commandArgs(trailingOnly = FALSE), value = TRUE)
-  if (length(arg)) return(dirname(normalizePath(sub("^--file=", "", arg[1]))))
-  normalizePath(file.path("tests", "reference", "nlme"))
-}
-OUT <- script_dir()
-DATA <- file.path(OUT, "data")
 LME <- file.path(OUT, "lme")
 dir.create(LME, showWarnings = FALSE, recursive = TRUE)
-
-load_data <- function(name) {
-  df <- read.csv(gzfile(file.path(DATA, paste0(name, ".csv.gz"))), check.names = FALSE,
-                 stringsAsFactors = FALSE, na.strings = "NA")
-  meta <- fromJSON(file.path(DATA, paste0(name, ".levels.json")), simplifyVector = TRUE)
-  for (col in names(meta$levels)) {
-    df[[col]] <- factor(as.character(df[[col]]), levels = as.character(unlist(meta$levels[[col]])),
-                        ordered = col %in% unlist(meta$ordered))
-  }
-  df
-}
-
-save_data <- function(df, name) {
-  df <- as.data.frame(df)
-  attributes(df) <- attributes(df)[c("names", "row.names", "class")]
-  class(df) <- "data.frame"
-  con <- gzfile(file.path(DATA, paste0(name, ".csv.gz")), "w")
-  write.csv(df, con, row.names = FALSE, na = "NA")
-  close(con)
-  facs <- names(df)[vapply(df, is.factor, TRUE)]
-  meta <- list(levels = setNames(lapply(facs, function(f) I(levels(df[[f]]))), facs),
-               ordered = I(names(df)[vapply(df, is.ordered, TRUE)]))
-  writeLines(toJSON(meta, auto_unbox = TRUE, pretty = TRUE),
-             file.path(DATA, paste0(name, ".levels.json")))
-  load_data(name)
-}
 
 DATASETS <- list()
 for (nm in c("Ovary", "Orthodont", "BodyWeight", "Dialyzer", "VarSim")) DATASETS[[nm]] <- load_data(nm)
@@ -163,9 +126,6 @@ CASES <- list(
 
 ## ---- one fit -----------------------------------------------------------------------------
 
-text_of <- function(x) paste(capture.output(print(x)), collapse = "\n")
-V <- function(x) if (is.null(x)) NULL else I(unname(as.vector(x)))
-mat_rows <- function(m) unname(lapply(seq_len(nrow(m)), function(i) V(m[i, ])))
 frame_json <- function(df) list(rows = V(rownames(df)), cols = V(colnames(df)),
                                 values = mat_rows(as.matrix(df)))
 

@@ -15,33 +15,7 @@
 # Terms are written as R has them (names, or 1-based positions); the tests map positions to
 # lmerpy's 0-based ones.
 `%in%` <- base::`%in%`
-suppressPackageStartupMessages({
-  library(nlme)
-  library(jsonlite)
-})
-options(width = 80, digits = 7, warn = 1)
-
-script_dir <- function() {
-  arg <- grep("^--file=", commandArgs(trailingOnly = FALSE), value = TRUE)
-  if (length(arg)) return(dirname(normalizePath(sub("^--file=", "", arg[1]))))
-  normalizePath(file.path("tests", "reference", "nlme"))
-}
-OUT <- script_dir()
-DATA <- file.path(OUT, "data")
-
-load_data <- function(name) {
-  df <- read.csv(gzfile(file.path(DATA, paste0(name, ".csv.gz"))), check.names = FALSE,
-                 stringsAsFactors = FALSE, na.strings = "NA")
-  meta <- fromJSON(file.path(DATA, paste0(name, ".levels.json")), simplifyVector = TRUE)
-  for (col in names(meta$levels)) {
-    df[[col]] <- factor(as.character(df[[col]]), levels = as.character(unlist(meta$levels[[col]])),
-                        ordered = col %in% unlist(meta$ordered))
-  }
-  df
-}
-
-text_of <- function(x) paste(capture.output(print(x)), collapse = "\n")
-V <- function(x) if (is.null(x)) NULL else I(unname(as.vector(x)))
+source(file.path("tests", "reference", "nlme", "nlme_common.R"))  # nlme, jsonlite, OUT, DATA, helpers
 
 fit_env <- new.env()
 gls_fit <- function(id, kind = "gls") {
@@ -169,32 +143,7 @@ writeLines(toJSON(lrt, auto_unbox = TRUE, digits = NA, pretty = TRUE, null = "nu
 ## rounding noise in it, so the goldens also keep apVar from Richardson-extrapolated central
 ## differences of nlme's own lmeApVar.fullLmeLogLik (the scheme of make_gls.R, lmerpy's
 ## default), and the intervals from it.
-central_hess <- function(x, f, h, ...) {
-  k <- length(x)
-  f0 <- f(x, ...)
-  H <- matrix(0, k, k)
-  for (j in seq_len(k)) {
-    ej <- numeric(k); ej[j] <- h[j]
-    H[j, j] <- (f(x + ej, ...) - 2 * f0 + f(x - ej, ...)) / h[j]^2
-    for (i in seq_len(j - 1)) {
-      ei <- numeric(k); ei[i] <- h[i]
-      H[i, j] <- H[j, i] <- (f(x + ei + ej, ...) - f(x + ei - ej, ...) -
-                             f(x - ei + ej, ...) + f(x - ei - ej, ...)) / (4 * h[i] * h[j])
-    }
-  }
-  H
-}
-richardson_hess <- function(x, f, ..., scale = 3e-2) {
-  k <- length(x)
-  h0 <- 1e-4 * pmax(1, abs(x))
-  f0 <- f(x, ...)
-  curv <- vapply(seq_len(k), function(i) {
-    e <- numeric(k); e[i] <- h0[i]
-    (f(x + e, ...) - 2 * f0 + f(x - e, ...)) / h0[i]^2
-  }, 0)
-  h <- ifelse(is.finite(curv) & curv != 0, scale / sqrt(abs(curv)), 1e-3)
-  (4 * central_hess(x, f, h / 2, ...) - central_hess(x, f, h, ...)) / 3
-}
+
 ## nlme's lmeApVar with the Hessian above (the same parametrization)
 ORIGINAL_LME_APVAR <- get("lmeApVar", envir = asNamespace("nlme"))
 richardson_fdHess <- function(pars, fun, ..., .relStep, minAbsPar)
@@ -209,7 +158,7 @@ with_richardson_lme <- function(expr) {
   on.exit(assignInNamespace("lmeApVar", ORIGINAL_LME_APVAR, "nlme"))
   expr
 }
-mat_rows <- function(m) unname(lapply(seq_len(nrow(m)), function(i) V(m[i, ])))
+
 intervals_json <- function(iv) {
   out <- list()
   for (nm in names(iv)) {
