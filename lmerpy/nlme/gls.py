@@ -13,7 +13,7 @@ methods (``print``, ``summary``, ``coef``, ``vcov``, ``logLik``, ``fitted``, ``r
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional
 
 import numpy as np
 import pandas as pd
@@ -24,6 +24,7 @@ from ..design.newdata import model_matrices_for
 from ..errors import ArgumentError, DataError, FitError
 from ..models.base import LogLik
 from .base import unlist_names
+from .fit_base import NlmeFit
 from .corstruct import CorStruct
 from .display import GlsPrintInput, format_gls_print, format_gls_summary, format_varcov
 from .estimate import GlsCriterion, GlsEstimate, fd_hess, optimize_structure, \
@@ -173,7 +174,7 @@ def _fit(frame: GlsFrame, correlation, varfunc, REML: bool, ctrl, data) -> "GlsM
     return GlsModel(frame, cor, var, crit, est, REML, num_iter, evaluations, ctrl, data, rows)
 
 
-class GlsModel:
+class GlsModel(NlmeFit):
     """A fitted ``gls`` model (R: an object of class ``gls``).
 
     Attributes
@@ -213,36 +214,15 @@ class GlsModel:
             self.apVar, self.apVar_pars = self._ap_var()
 
     # ------------------------------------------------------------------ parameters
-    def _split(self):
+    def structure_split(self):
+        """The correlation's and the variance function's parameters (unconstrained)."""
         return self.criterion.split(self.par)
-
-    def _struct_parts(self, unconstrained: bool):
-        pc, pv = self._split()
-        vals: List[float] = []
-        names: List[str] = []
-        for key, s, q in (("corStruct", self.correlation, pc), ("varStruct", self.weights, pv)):
-            if s is None:
-                continue
-            if unconstrained:
-                v, nm = list(q), s.par_names()
-            else:
-                v, nm = list(s.natural(q)), s.natural_names()
-            vals += v
-            names += unlist_names(key, nm)
-        return vals, names
-
-    def structure_parameters(self, unconstrained: bool = False) -> pd.Series:
-        """The estimated structure parameters with nlme's names (R:
-        ``coef(fit$modelStruct, unconstrained = )``), e.g. ``corStruct.Phi``,
-        ``varStruct.power``."""
-        vals, names = self._struct_parts(bool(unconstrained))
-        return pd.Series(vals, index=names, dtype=float)
 
     def _ap_var(self):
         crit = self.criterion
         if crit.npar == 0:
             return None, None
-        pc, pv = self._split()
+        pc, pv = self.structure_split()
         cor = self.correlation
         a_cor = cor.apvar_par(pc) if cor is not None else np.zeros(0)
         pars = np.concatenate([a_cor, pv, [math.log(self.estimate.sigma)]])
@@ -279,13 +259,6 @@ class GlsModel:
         nm = self.frame.colnames
         return pd.DataFrame(self.estimate.varBeta, index=nm, columns=nm)
 
-    def sigma(self) -> float:
-        """The residual standard error (R: ``sigma(fit)``; by ML divided by n)."""
-        return float(self.estimate.sigma)
-
-    def nobs(self) -> int:
-        return int(self.frame.n)
-
     def df_residual(self) -> int:
         return int(self.frame.n - self.frame.p)
 
@@ -304,14 +277,6 @@ class GlsModel:
                 val = val - (adj + n * math.log(1 - p / n)) / 2
         df = p + self.criterion.npar + 1
         return LogLik(val, df=df, nobs=n - (p if REML else 0), REML=REML)
-
-    def AIC(self) -> float:
-        ll = self.logLik()
-        return -2 * float(ll) + 2 * ll.df
-
-    def BIC(self) -> float:
-        ll = self.logLik()
-        return -2 * float(ll) + math.log(ll.nobs) * ll.df
 
     # ------------------------------------------------------------------ rows
     def _to_caller(self, sorted_values: np.ndarray) -> pd.Series:
@@ -346,7 +311,7 @@ class GlsModel:
             return self._to_caller(self.frame.y - est.fitted)
         r = self._pearson_sorted()
         if type == "normalized" and self.correlation is not None:
-            pc, _ = self._split()
+            pc, _ = self.structure_split()
             r, _ld = self.correlation.whiten_exact(r[:, None], pc)
             r = r[:, 0]
         return self._to_caller(r)
@@ -402,7 +367,7 @@ class GlsModel:
         else:
             k = Integer(lower=1, upper=len(present))("individual", individual, "getVarCov")
             code = present[k - 1]
-        pc, _ = self._split()
+        pc, _ = self.structure_split()
         C = cor.cor_matrix(pc, code)
         rows = np.flatnonzero(cor.blocks.codes == code)
         sd = self.estimate.sigma / self.estimate.weights[rows]
@@ -410,7 +375,7 @@ class GlsModel:
 
     # ------------------------------------------------------------------ printing
     def print_input(self) -> GlsPrintInput:
-        pc, pv = self._split()
+        pc, pv = self.structure_split()
         fr = self.frame
         ll = self.logLik()
         se = np.sqrt(np.diag(self.estimate.varBeta))
@@ -437,25 +402,6 @@ class GlsModel:
         """nlme's ``summary(fit)``: its ``str()`` is ``print(summary(fit))``; ``tTable`` the
         coefficient table."""
         return GlsSummary(self)
-
-    # ------------------------------------------------------------------ inference
-    def anova(self, *others: Any, **kwargs: Any) -> Any:
-        """nlme's ``anova``: one model, F tests of the terms (``type = "sequential"`` or
-        ``"marginal"``); several, likelihood-ratio tests. See :func:`lmerpy.nlme.anova`."""
-        from .inference import anova
-        return anova(self, *others, **kwargs)
-
-    @staticmethod
-    def anova_of(*models: Any, **kwargs: Any) -> Any:
-        """:func:`lmerpy.nlme.anova` of the given models (``lmerpy.anova`` forwards gls fits
-        here)."""
-        from .inference import anova
-        return anova(*models, **kwargs)
-
-    def intervals(self, level: float = 0.95, which: str = "all") -> Any:
-        """nlme's ``intervals(fit, level, which)``. See :func:`lmerpy.nlme.intervals`."""
-        from .inference import intervals
-        return intervals(self, level=level, which=which)
 
 
 class MarginalVarCov(np.ndarray):

@@ -25,10 +25,10 @@ import pandas as pd
 from ..arguments import LOGICAL, NA_ACTION, Choice, Integer, Number, numeric_vector, show, \
     unknown_keywords
 from ..design.newdata import model_matrices_for
-from ..errors import ArgumentError, DataError, FitError
+from ..errors import ArgumentError, FitError
 from ..models.base import LogLik
 from ..optimize import Control
-from .base import unlist_names
+from .fit_base import NlmeFit
 from .corstruct import CorStruct
 from .estimate import optimize_structure
 from .frame import GlsRows
@@ -235,7 +235,7 @@ def _fitted_sorted(frame: LmeFrame, est: LmeEstimate, level: int) -> np.ndarray:
     return out
 
 
-class LmeModel:
+class LmeModel(NlmeFit):
     """A fitted ``lme`` model (R: an object of class ``lme``).
 
     Attributes
@@ -289,23 +289,6 @@ class LmeModel:
         """(the correlation's, the variance function's) estimated parameters, unconstrained."""
         return self.criterion.split(self.estimate.spar)
 
-    def structure_parameters(self, unconstrained: bool = False) -> pd.Series:
-        """The residual structure's parameters with nlme's names (``corStruct.Phi``,
-        ``varStruct.power``)."""
-        pc, pv = self.structure_split()
-        vals: List[float] = []
-        names: List[str] = []
-        for key, s, q in (("corStruct", self.correlation, pc), ("varStruct", self.weights, pv)):
-            if s is None:
-                continue
-            if unconstrained:
-                v, nm = list(q), s.par_names()
-            else:
-                v, nm = list(s.natural(q)), s.natural_names()
-            vals += v
-            names += unlist_names(key, nm)
-        return pd.Series(vals, index=names, dtype=float)
-
     def re_term(self, level: int):
         """The design's random-effects term (a ReTerm) of level ``level`` (1 = outermost)."""
         return self.design.reterms[self.frame.term_of_level[level - 1]]
@@ -330,12 +313,6 @@ class LmeModel:
         nm = self.frame.gls.colnames
         return pd.DataFrame(self.estimate.varBeta, index=nm, columns=nm)
 
-    def sigma(self) -> float:
-        return float(self.estimate.sigma)
-
-    def nobs(self) -> int:
-        return int(self.frame.n)
-
     def logLik(self, REML: Optional[bool] = None) -> LogLik:
         """The (restricted) log-likelihood (R: ``logLik(fit)``)."""
         REML = self.REML if REML is None else LOGICAL("REML", REML, "logLik")
@@ -345,14 +322,6 @@ class LmeModel:
         n, p = self.frame.n, self.frame.p
         df = p + self.criterion.base.n_par + self.criterion.npar + 1
         return LogLik(self.estimate.logLik, df=df, nobs=n - (p if REML else 0), REML=REML)
-
-    def AIC(self) -> float:
-        ll = self.logLik()
-        return -2 * float(ll) + 2 * ll.df
-
-    def BIC(self) -> float:
-        ll = self.logLik()
-        return -2 * float(ll) + math.log(ll.nobs) * ll.df
 
     def ngroups(self) -> Dict[str, int]:
         """Number of groups per level, outermost first."""
@@ -576,26 +545,6 @@ class LmeModel:
         """nlme's ``summary(fit)``: ``str()`` is ``print(summary(fit))``; ``tTable`` the
         fixed-effects table with nlme's DF."""
         return LmeSummary(self)
-
-    # ------------------------------------------------------------------ inference
-    def anova(self, *others: Any, **kwargs: Any) -> Any:
-        """nlme's ``anova``: one model, F tests of the terms with nlme's denominator df
-        (``type``, ``Terms``, ``L``); several (gls or lme), likelihood-ratio tests. See
-        :func:`lmerpy.nlme.anova`."""
-        from .inference import anova
-        return anova(self, *others, **kwargs)
-
-    @staticmethod
-    def anova_of(*models: Any, **kwargs: Any) -> Any:
-        """:func:`lmerpy.nlme.anova` of the given models (``lmerpy.anova`` forwards lme fits
-        here)."""
-        from .inference import anova
-        return anova(*models, **kwargs)
-
-    def intervals(self, level: float = 0.95, which: str = "all") -> Any:
-        """nlme's ``intervals(fit, level, which)``. See :func:`lmerpy.nlme.intervals`."""
-        from .inference import intervals
-        return intervals(self, level=level, which=which)
 
 
 class VarCovMatrix(np.ndarray):
