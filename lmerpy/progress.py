@@ -13,12 +13,13 @@ from __future__ import annotations
 import multiprocessing as mp
 import pickle
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from .arguments import Integer
 from .errors import LmerpyError
 
-__all__ = ["DELAY", "N_JOBS", "progress_bar", "parallel_map", "resolve_n_jobs"]
+__all__ = ["DELAY", "N_JOBS", "load_worker_state", "progress_bar", "parallel_map", "resolve_n_jobs",
+           "worker_start"]
 
 #: seconds of work before a progress bar is drawn
 DELAY = 2.0
@@ -76,9 +77,31 @@ def resolve_n_jobs(n_jobs: int, caller: Optional[str] = None) -> int:
 _WORKER: Dict[str, Any] = {}
 
 
-def _init_worker(payload: Optional[bytes]) -> None:
+def worker_start(worker: Dict[str, Any], state: Dict[str, Any],
+                 needs: str) -> Tuple[Any, Optional[bytes]]:
+    """The process context and the initializer payload that give every worker process
+    ``state`` in its module's ``worker`` dict: with ``fork`` the children inherit it (nothing is
+    pickled); elsewhere it is pickled once here (``needs``: the error's text when it cannot
+    be) and :func:`load_worker_state` unpacks it in each worker."""
+    if "fork" in mp.get_all_start_methods():
+        worker.update(state)
+        return mp.get_context("fork"), None
+    try:
+        payload = pickle.dumps(state)
+    except Exception as exc:
+        raise LmerpyError(f"{needs}: {exc}") from None
+    return mp.get_context(), payload
+
+
+def load_worker_state(worker: Dict[str, Any], payload: Optional[bytes]) -> None:
+    """A worker's initializer: ``state`` of :func:`worker_start` into ``worker`` (no-op after
+    fork)."""
     if payload is not None:
-        _WORKER["fn"], _WORKER["shared"] = pickle.loads(payload)
+        worker.update(pickle.loads(payload))
+
+
+def _init_worker(payload: Optional[bytes]) -> None:
+    load_worker_state(_WORKER, payload)
 
 
 def _run_chunk(start: int, items: Sequence[Any]):
@@ -106,18 +129,10 @@ def parallel_map(fn: Callable[[Any, Any], Any], items: Sequence[Any], shared: An
                 out[i] = fn(shared, item)
                 bar.update(1)
         return out
-    ctx: Any
-    if "fork" in mp.get_all_start_methods():
-        ctx, payload = mp.get_context("fork"), None
-        _WORKER["fn"], _WORKER["shared"] = fn, shared
-    else:
-        ctx = mp.get_context()
-        try:
-            payload = pickle.dumps((fn, shared))
-        except Exception as exc:
-            where = f"{caller} " if caller else ""
-            raise LmerpyError(f"{where}with n_jobs > 1 needs picklable functions (defined at "
-                              f"module level, not lambdas): {exc}") from None
+    where = f"{caller} " if caller else ""
+    ctx, payload = worker_start(_WORKER, {"fn": fn, "shared": shared},
+                                f"{where}with n_jobs > 1 needs picklable functions (defined at "
+                                f"module level, not lambdas)")
     chunk = max(1, n // (workers * 8))
     try:
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,

@@ -16,7 +16,7 @@ from ..arguments import BACKEND, LOGICAL, NA_ACTION, VERBOSE
 from ..errors import ArgumentError, DataError, LmerpyError
 from ..warnings import RankDeficiencyWarning, warn
 
-__all__ = ["lmer_dask", "reduce_products", "rank_keep", "scan_levels", "tree_sum", "SPLIT_EVERY"]
+__all__ = ["levels_pass", "lmer_dask", "reduce_products", "rank_keep", "scan_levels", "tree_sum", "SPLIT_EVERY"]
 
 #: partial sums combined per node of the tree reduction
 SPLIT_EVERY = 8
@@ -137,6 +137,17 @@ def lmer_dask(formula, data, REML=True, weights=None, offset=None, contrasts=Non
         log.close()
 
 
+def levels_pass(f, data, weights, offset, log):
+    """The columns' plan and the one pass over the data that fixes the factor levels (R's
+    order) and checks the dtypes, logged as the "levels" pass."""
+    from .levels import plan_columns
+    t0 = time.perf_counter()
+    plan = plan_columns(f, data.columns, dict(data.dtypes.items()), weights, offset)
+    scans = scan_levels(data, plan)
+    log.append(("levels", time.perf_counter() - t0))
+    return plan, scans
+
+
 def _lmer_passes(f, data, REML, weights, offset, contrasts, na_action, control, start,
                  verbose, backend, split_every, log, formula):
     from ..models.lmm import LinearMixedModel, optimizeLmer
@@ -144,12 +155,9 @@ def _lmer_passes(f, data, REML, weights, offset, contrasts, na_action, control, 
     from ..pls import LmmDeviance
     from ..pls.crossprod import ReducedProducts
     from .design import ReducedDesign
-    from .levels import plan_columns, template_design
-    t0 = time.perf_counter()
-    plan = plan_columns(f, data.columns, dict(data.dtypes.items()), weights, offset)
-    scans = scan_levels(data, plan)
+    from .levels import template_design
+    plan, scans = levels_pass(f, data, weights, offset, log)
     t1 = time.perf_counter()
-    log.append(("levels", t1 - t0))
     template = template_design(f, plan, scans, REML, weights, offset, contrasts)
     red = reduce_products(data, template, f, weights, offset, split_every)
     t2 = time.perf_counter()

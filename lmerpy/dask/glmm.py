@@ -381,13 +381,10 @@ def _glmer_passes(f, data, fam, nAGQ, weights, offset, contrasts, na_action, ctl
                   verbose, backend, split_every, log, formula):
     from ..warnings import RankDeficiencyWarning, warn
     from .design import ReducedDesign
-    from .fit import rank_keep, scan_levels
-    from .levels import plan_columns, template_design
-    t0 = time.perf_counter()
-    plan = plan_columns(f, data.columns, dict(data.dtypes.items()), weights, offset)
-    scans = scan_levels(data, plan)
+    from .fit import levels_pass, rank_keep
+    from .levels import template_design
+    plan, scans = levels_pass(f, data, weights, offset, log)
     t1 = time.perf_counter()
-    log.append(("levels", t1 - t0))
     template = template_design(f, plan, scans, False, weights, offset, contrasts, glmer=True)
     template.info["family"] = fam
     runner = _Runner(split_every)

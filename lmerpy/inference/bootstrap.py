@@ -14,8 +14,6 @@ boot.type = …)``): ``perc`` and ``basic`` use its interpolated order statistic
 from __future__ import annotations
 
 import functools
-import multiprocessing as mp
-import pickle
 import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Literal, Optional
@@ -27,7 +25,8 @@ from scipy import stats
 from ..arguments import LEVEL, LOGICAL, NSIM, Choice, argument_error
 from ..errors import ArgumentError, LmerpyError
 from ..models.naresid import model_rows
-from ..progress import N_JOBS, parallel_map, progress_bar, resolve_n_jobs
+from ..progress import (N_JOBS, load_worker_state, parallel_map, progress_bar, resolve_n_jobs,
+                        worker_start)
 from ..threads import fit_threads
 from ..warnings import BootstrapWarning, warn
 
@@ -250,8 +249,7 @@ _WORKER: Dict[str, Any] = {}
 
 
 def _init_worker(payload):
-    if payload is not None:
-        _WORKER["fit"], _WORKER["FUN"] = pickle.loads(payload)
+    load_worker_state(_WORKER, payload)
 
 
 @fit_threads
@@ -309,18 +307,10 @@ def refit_all(fit, FUN: Callable, ys: List[np.ndarray], k: int, n_jobs: int = 1,
                     out[s + i] = _one(make, FUN, k)
                     bar.update(1)
         return out
-    ctx: Any
-    if "fork" in mp.get_all_start_methods():
-        # children inherit the fit and FUN: nothing but responses and results is pickled
-        ctx, payload = mp.get_context("fork"), None
-        _WORKER["fit"], _WORKER["FUN"] = fit, FUN
-    else:
-        ctx = mp.get_context()
-        try:
-            payload = pickle.dumps((fit, FUN))
-        except Exception as exc:
-            raise LmerpyError(f"{desc} with n_jobs > 1 needs FUN to be picklable (a function "
-                              f"defined at module level, not a lambda): {exc}") from None
+    # with fork the children inherit the fit and FUN: nothing but responses and results is pickled
+    ctx, payload = worker_start(_WORKER, {"fit": fit, "FUN": FUN},
+                                f"{desc} with n_jobs > 1 needs FUN to be picklable (a function "
+                                f"defined at module level, not a lambda)")
     try:
         with ProcessPoolExecutor(max_workers=n_jobs, mp_context=ctx, initializer=_init_worker,
                                  initargs=(payload,)) as pool:

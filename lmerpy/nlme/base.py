@@ -20,7 +20,9 @@ from typing import List, Optional, Protocol, Sequence
 import numpy as np
 from numpy.typing import ArrayLike
 
-__all__ = ["StructureData", "Structure", "unlist_names", "r_call"]
+from ..errors import ArgumentError
+
+__all__ = ["StructureData", "Structure", "start_values", "unlist_names", "r_call"]
 
 
 class StructureData(Protocol):
@@ -92,3 +94,16 @@ def unlist_names(prefix: str, names: Sequence[str]) -> List[str]:
 def r_call(fn: str, *parts: str) -> str:
     """``fn(part, part)`` for messages, e.g. ``corAR1(form = ~t | g)``."""
     return f"{fn}({', '.join(p for p in parts if p)})"
+
+
+def start_values(start, default: np.ndarray, control: str) -> np.ndarray:
+    """The structure parameters' starting values: ``default``, or the user's ``start`` (from
+    ``glsControl``/``lmeControl``, named by ``control``) when given, of the same length."""
+    if start is None:
+        return default
+    out = np.asarray(start, dtype=float).ravel()
+    if out.size != default.size:
+        raise ArgumentError(f"{control}: 'start' has {out.size} value"
+                            f"{'s' if out.size != 1 else ''}; the model has {default.size} "
+                            f"structure parameter{'s' if default.size != 1 else ''}")
+    return out

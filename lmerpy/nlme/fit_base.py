@@ -24,6 +24,12 @@ class NlmeFit:
     weights: Any
     estimate: Any
     frame: Any
+    REML: bool
+
+    @property
+    def method(self) -> str:
+        """nlme's ``fit$method``: ``"REML"`` or ``"ML"``."""
+        return "REML" if self.REML else "ML"
 
     def structure_split(self) -> Any:  # pragma: no cover - provided by each fit
         raise NotImplementedError

@@ -26,7 +26,8 @@ from ..design.values import Factor, Temporal, is_missing, take, to_factor
 from ..errors import DataError, FitError, FormulaError, UnknownColumnError
 from ..formula import parse_formula
 
-__all__ = ["GlsFrame", "GlsRows", "build_gls_frame", "structure_forms"]
+__all__ = ["GlsFrame", "GlsRows", "build_gls_frame", "collect_structure_variables",
+           "evaluate_variable", "missing_rows", "structure_forms"]
 
 
 def structure_forms(*structures) -> List[Tuple[Any, str]]:
@@ -93,13 +94,44 @@ class GlsFrame:
         return self.X.shape[1]
 
 
-def _evaluate(ev: Evaluator, expr, what: str):
+def evaluate_variable(ev: Evaluator, expr, what: str):
+    """``expr``'s values on the caller's rows; an unknown column or bad expression is an error
+    naming ``what`` (the structure or term that uses it)."""
     try:
         return ev.variable(expr)
     except UnknownColumnError as e:
         raise UnknownColumnError(f"{what}: {e}") from None
     except FormulaError as e:
         raise FormulaError(f"{what}: {e}") from None
+
+
+def collect_structure_variables(ev: Evaluator, correlation, weights, svalues: Dict[Any, Any],
+                                names: Dict[Any, str]) -> None:
+    """Add the structures' covariates and grouping variables (each expression once) to
+    ``svalues`` (expression -> values) and ``names`` (expression -> its text)."""
+    for form, what in structure_forms(correlation, weights):
+        exprs = ([form.covariate] if form.covariate is not None else []) + list(form.groups)
+        texts = ([form.covariate_text] if form.covariate is not None else []) \
+            + list(form.group_texts)
+        for e, t in zip(exprs, texts):
+            if e not in svalues:
+                svalues[e] = evaluate_variable(ev, e, what)
+                names[e] = t
+
+
+def missing_rows(svalues: Dict[Any, Any], names: Dict[Any, str], n: int, na_action: str,
+                 noun: str) -> np.ndarray:
+    """Rows with a missing value in any of ``svalues``; with ``na_action='fail'`` an error
+    naming the ``noun`` (e.g. "structure variable") and its text."""
+    missing = np.zeros(n, dtype=bool)
+    for e, v in svalues.items():
+        m = is_missing(v)
+        if m.any() and na_action == "fail":
+            raise DataError(f"missing values in object (na_action='fail'): the {noun} "
+                            f"'{names[e]}' has {int(m.sum())} missing value"
+                            f"{'s' if m.sum() != 1 else ''}; use na_action='omit'")
+        missing |= m
+    return missing
 
 
 def _factor_of(values: List[Any], names: List[str]) -> Tuple[np.ndarray, List[str]]:
@@ -207,22 +239,8 @@ def build_gls_frame(formula, data, correlation=None, weights=None, na_action: st
     ev = Evaluator(data)
     svalues: Dict[Any, Any] = {}
     names: Dict[Any, str] = {}
-    for form, what in structure_forms(correlation, weights):
-        exprs = ([form.covariate] if form.covariate is not None else []) + list(form.groups)
-        texts = ([form.covariate_text] if form.covariate is not None else []) \
-            + list(form.group_texts)
-        for e, t in zip(exprs, texts):
-            if e not in svalues:
-                svalues[e] = _evaluate(ev, e, what)
-                names[e] = t
-    missing = np.zeros(n_all, dtype=bool)
-    for e, v in svalues.items():
-        m = is_missing(v)
-        if m.any() and na_action == "fail":
-            raise DataError(f"missing values in object (na_action='fail'): the structure "
-                            f"variable '{names[e]}' has {int(m.sum())} missing value"
-                            f"{'s' if m.sum() != 1 else ''}; use na_action='omit'")
-        missing |= m
+    collect_structure_variables(ev, correlation, weights, svalues, names)
+    missing = missing_rows(svalues, names, n_all, na_action, "structure variable")
     rows_s = np.flatnonzero(~missing)
     sub = data if not missing.any() else data.iloc[rows_s]
     if len(sub) == 0:

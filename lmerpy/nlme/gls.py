@@ -23,7 +23,7 @@ from ..arguments import LOGICAL, NA_ACTION, Choice, Integer, Number, numeric_vec
 from ..design.newdata import model_matrices_for
 from ..errors import ArgumentError, DataError, FitError
 from ..models.base import LogLik
-from .base import unlist_names
+from .base import start_values, unlist_names
 from .fit_base import NlmeFit
 from .corstruct import CorStruct
 from .display import GlsPrintInput, format_gls_print, format_gls_summary, format_varcov
@@ -137,14 +137,7 @@ def _fit(frame: GlsFrame, correlation, varfunc, REML: bool, ctrl, data) -> "GlsM
     cor = correlation.bind(rows) if correlation is not None else None
     var = varfunc.bind(rows) if varfunc is not None else None
     crit = GlsCriterion(frame.X, frame.y, cor, var, REML=REML)
-    par = crit.start()
-    if ctrl["start"] is not None:
-        start = np.asarray(ctrl["start"], dtype=float).ravel()
-        if start.size != par.size:
-            raise ArgumentError(f"glsControl: 'start' has {start.size} value"
-                                f"{'s' if start.size != 1 else ''}; the model has {par.size} "
-                                f"structure parameter{'s' if par.size != 1 else ''}")
-        par = start
+    par = start_values(ctrl["start"], crit.start(), "glsControl")
     est = crit.estimate(par)
     updated = var if var is not None and var.needs_update else None
     if updated is not None:
@@ -201,7 +194,6 @@ class GlsModel(NlmeFit):
         self.criterion = crit
         self.estimate = est
         self.REML = bool(REML)
-        self.method = "REML" if REML else "ML"
         self.numIter = int(num_iter)
         self.evaluations = int(evaluations)
         self.control = dict(ctrl)

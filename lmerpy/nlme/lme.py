@@ -28,6 +28,7 @@ from ..design.newdata import model_matrices_for
 from ..errors import ArgumentError, FitError
 from ..models.base import LogLik
 from ..optimize import Control
+from .base import start_values
 from .fit_base import NlmeFit
 from .corstruct import CorStruct
 from .estimate import optimize_structure
@@ -168,14 +169,7 @@ def _fit(frame: LmeFrame, varfunc: Any, REML: bool, ctrl: Dict[str, Any], data: 
     cor = frame.correlation.bind(rows) if frame.correlation is not None else None
     var = varfunc.bind(rows) if varfunc is not None else None
     crit = LmeCriterion(frame.design, cor, var, REML=REML, control=ctrl["lmer"])
-    spar = crit.start()
-    if ctrl["start"] is not None:
-        start = np.asarray(ctrl["start"], dtype=float).ravel()
-        if start.size != spar.size:
-            raise ArgumentError(f"lmeControl: 'start' has {start.size} value"
-                                f"{'s' if start.size != 1 else ''}; the model has {spar.size} "
-                                f"structure parameter{'s' if spar.size != 1 else ''}")
-        spar = start
+    spar = start_values(ctrl["start"], crit.start(), "lmeControl")
     fixed_random = ctrl["random_start"] is not None and not ctrl["optimize"]
     par = crit.start_random()
     if ctrl["random_start"] is not None:
@@ -271,7 +265,6 @@ class LmeModel(NlmeFit):
         self.criterion = crit
         self.estimate = est
         self.REML = bool(REML)
-        self.method = "REML" if REML else "ML"
         self.numIter = int(num_iter)
         self.control = dict(ctrl)
         self.data = data

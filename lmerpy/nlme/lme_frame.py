@@ -18,17 +18,16 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
-import pandas as pd
 
 from ..design import build_design
 from ..design.dataframe import as_data_frame
 from ..design.evaluate import Evaluator
-from ..design.values import is_missing, take, to_factor
-from ..errors import DataError, FormulaError, UnknownColumnError
+from ..design.values import take, to_factor
+from ..errors import DataError, FormulaError
 from ..formula import parse_formula
 from ..warnings import DesignWarning, warn
 from .forms import parse_form
-from .frame import GlsFrame, structure_forms
+from .frame import GlsFrame, collect_structure_variables, evaluate_variable, missing_rows
 from .pdmat import RandomLevel
 
 __all__ = ["LmeFrame", "build_lme_frame", "LME_CHECKS"]
@@ -92,15 +91,6 @@ def _variable(text: str):
     return parse_formula("~ " + text).fixed.variables[0]
 
 
-def _evaluate(ev: Evaluator, expr, what: str):
-    try:
-        return ev.variable(expr)
-    except UnknownColumnError as e:
-        raise UnknownColumnError(f"{what}: {e}") from None
-    except FormulaError as e:
-        raise FormulaError(f"{what}: {e}") from None
-
-
 def _nested_groups(factors) -> Tuple[List[np.ndarray], List[List[str]], np.ndarray]:
     """Per level: codes (groups numbered in sorted order) and labels; and the row order.
 
@@ -155,8 +145,8 @@ def _correlation_groups(correlation, levels: List[RandomLevel]):
                 f"correlation's groups must be the random effects' groups or nested within "
                 f"them)")
         if len(cor_groups) < len(lme_groups):
-            warn(f"cannot use smaller level of grouping for 'correlation' than for 'random'. "
-                 f"Replacing the former with the latter.", DesignWarning)
+            warn("cannot use smaller level of grouping for 'correlation' than for 'random'. "
+                 "Replacing the former with the latter.", DesignWarning)
             groups = lme_groups
         else:
             return correlation
@@ -209,24 +199,10 @@ def build_lme_frame(fixed, data, levels: List[RandomLevel], correlation=None, we
         e = _variable(lv.group)
         group_exprs.append(e)
         if e not in svalues:
-            svalues[e] = _evaluate(ev, e, f"lme(random): the grouping factor '{lv.group}'")
+            svalues[e] = evaluate_variable(ev, e, f"lme(random): the grouping factor '{lv.group}'")
             names[e] = lv.group
-    for form, what in structure_forms(correlation, weights):
-        exprs = ([form.covariate] if form.covariate is not None else []) + list(form.groups)
-        texts = ([form.covariate_text] if form.covariate is not None else []) \
-            + list(form.group_texts)
-        for e, t in zip(exprs, texts):
-            if e not in svalues:
-                svalues[e] = _evaluate(ev, e, what)
-                names[e] = t
-    missing = np.zeros(n_all, dtype=bool)
-    for e, v in svalues.items():
-        m = is_missing(v)
-        if m.any() and na_action == "fail":
-            raise DataError(f"missing values in object (na_action='fail'): the variable "
-                            f"'{names[e]}' has {int(m.sum())} missing value"
-                            f"{'s' if m.sum() != 1 else ''}; use na_action='omit'")
-        missing |= m
+    collect_structure_variables(ev, correlation, weights, svalues, names)
+    missing = missing_rows(svalues, names, n_all, na_action, "variable")
     rows = np.flatnonzero(~missing)
     if rows.size == 0:
         raise DataError("0 (non-NA) cases: every row has a missing value in a variable the "

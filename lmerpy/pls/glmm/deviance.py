@@ -23,6 +23,8 @@ R equivalents: ``lme4::mkGlmerDevfun``, ``lme4:::updateGlmerDevfun``, ``glmerLap
 """
 from __future__ import annotations
 
+from typing import Any, Dict
+
 import numpy as np
 from scipy.linalg import lapack, solve_triangular
 
@@ -33,7 +35,7 @@ from .glm_response import GlmResponse
 from .pirls import MAXIT, GlmmStructure, PirlsError, PirlsStart, pirls
 from ..protocol import Components
 
-__all__ = ["GlmmDeviance", "GlmmSolution"]
+__all__ = ["GlmmDeviance", "GlmmSolution", "SolutionMethods", "init_parameter_space"]
 
 
 class GlmmDeviance:
@@ -103,14 +105,7 @@ class GlmmDeviance:
             self.S = GlmmStructure(design, backend) if structure is None else structure
             self.tolPwrss = float(tolPwrss)
             self.maxit = int(maxit)
-            self.theta0 = start_theta(design)
-            self.theta_lower = np.asarray(design.lower, dtype=float).copy()
-            layout = getattr(design, "layout", None)
-            self.layout = layout
-            self.par_is_theta = layout is None or layout.is_identity
-            self.par0 = start_par(design)
-            self.par_upper = (np.full(self.par0.shape[0], np.inf) if layout is None
-                              else np.asarray(layout.upper, dtype=float).copy())
+            init_parameter_space(self, design)
             resp = self.resp
             if lp0 is None:
                 eta0 = resp.offset + family.linkfun(resp.mustart)
@@ -346,7 +341,71 @@ class GlmmDeviance:
         return RZX, (RX if info == 0 else None)
 
 
-class GlmmSolution:
+def init_parameter_space(dev, design) -> None:
+    """θ's start and lower bounds, the covariance layout (None: unstructured), whether the
+    optimizer's ``par`` is θ itself, and par's start and upper bounds, set on ``dev``."""
+    dev.theta0 = start_theta(design)
+    dev.theta_lower = np.asarray(design.lower, dtype=float).copy()
+    layout = getattr(design, "layout", None)
+    dev.layout = layout
+    dev.par_is_theta = layout is None or layout.is_identity
+    dev.par0 = start_par(design)
+    dev.par_upper = (np.full(dev.par0.shape[0], np.inf) if layout is None
+                     else np.asarray(layout.upper, dtype=float).copy())
+
+
+class SolutionMethods:
+    """What a GLMM state answers from its factor: ``L``, ``unsc()`` and ``cond_var()``
+    (:class:`GlmmSolution` and the reduced one of Dask fits). A class using it sets ``_dev``,
+    ``_st``, ``_L``, ``_cv``, ``RX``, ``p``, ``sigma``, ``Lambdat`` and defines
+    ``refactor()``."""
+
+    _dev: Any
+    _st: Any
+    _L: Any
+    _cv: Dict[int, np.ndarray]
+    RX: Any
+    p: int
+    sigma: float
+    Lambdat: Any
+
+    def refactor(self):  # pragma: no cover - defined by each state class
+        raise NotImplementedError
+
+    @property
+    def L(self):
+        """The sparse Cholesky factor at the final weights (R: ``getME(fit, "L")``)."""
+        return self._L
+
+    def unsc(self):
+        """(R_X'R_X)⁻¹ (R: ``fit@pp$unsc()``), NaN when R_X is not available."""
+        if self.RX is None:
+            return np.full((self.p, self.p), np.nan)
+        Ri = solve_triangular(self.RX, np.eye(self.p))
+        return Ri @ Ri.T
+
+    def cond_var(self, term_index):
+        """Conditional covariances of one term's random effects, (levels, p_i, p_i):
+        σ² × diagonal blocks of Λ A⁻¹ Λ' (R: ``attr(ranef(fit, condVar = TRUE)[[g]],
+        "postVar")``, levels first)."""
+        if term_index in self._cv:
+            return self._cv[term_index]
+        S = self._dev.S
+        off, nl, nc = S.blocks[term_index]
+        self.refactor()
+        Ai = S.inverse.diagonal_blocks(S.factor, off, nl, nc)
+        Lt = self.Lambdat
+        base = off + np.arange(nl)[:, None, None] * nc
+        rr = np.broadcast_to(base + np.arange(nc)[None, :, None], (nl, nc, nc))
+        cc = np.broadcast_to(base + np.arange(nc)[None, None, :], (nl, nc, nc))
+        Lam = np.asarray(Lt[rr.ravel(), cc.ravel()]).reshape(nl, nc, nc)
+        Lam = np.transpose(Lam, (0, 2, 1))     # Λ = Λ'ᵀ
+        out = self.sigma ** 2 * np.einsum("gij,gjk,glk->gil", Lam, Ai, Lam)
+        self._cv[term_index] = out
+        return out
+
+
+class GlmmSolution(SolutionMethods):
     """A GLMM's state at given parameters (what a fitted ``glmerMod`` stores).
 
     Attributes
@@ -399,34 +458,6 @@ class GlmmSolution:
     def fitted(self):
         return self.mu
 
-    @property
-    def L(self):
-        """The sparse Cholesky factor at the final weights (R: ``getME(fit, "L")``)."""
-        return self._L
-
-    def unsc(self):
-        """(R_X'R_X)⁻¹ (R: ``fit@pp$unsc()``), NaN when R_X is not available."""
-        if self.RX is None:
-            return np.full((self.p, self.p), np.nan)
-        Ri = solve_triangular(self.RX, np.eye(self.p))
-        return Ri @ Ri.T
-
-    def cond_var(self, term_index):
-        """Conditional covariances of one term's random effects, (levels, p_i, p_i):
-        σ² × diagonal blocks of Λ A⁻¹ Λ' (R: ``attr(ranef(fit, condVar = TRUE)[[g]],
-        "postVar")``, levels first)."""
-        if term_index in self._cv:
-            return self._cv[term_index]
-        dev = self._dev
-        off, nl, nc = dev.S.blocks[term_index]
-        dev._refactor(self._st)
-        Ai = dev.S.inverse.diagonal_blocks(dev.S.factor, off, nl, nc)
-        Lt = self.Lambdat
-        base = off + np.arange(nl)[:, None, None] * nc
-        rr = np.broadcast_to(base + np.arange(nc)[None, :, None], (nl, nc, nc))
-        cc = np.broadcast_to(base + np.arange(nc)[None, None, :], (nl, nc, nc))
-        Lam = np.asarray(Lt[rr.ravel(), cc.ravel()]).reshape(nl, nc, nc)
-        Lam = np.transpose(Lam, (0, 2, 1))     # Λ = Λ'ᵀ
-        out = self.sigma ** 2 * np.einsum("gij,gjk,glk->gil", Lam, Ai, Lam)
-        self._cv[term_index] = out
-        return out
+    def refactor(self):
+        """Put A(θ, w) of this state back into the structure's factor."""
+        self._dev._refactor(self._st)

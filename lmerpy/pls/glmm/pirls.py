@@ -153,35 +153,43 @@ class GlmmStructure:
         Zabs.data = np.ones_like(Zabs.data)
         M = sp.csc_matrix(Zabs @ Zabs.T)
         M.sort_indices()
-        self.smap = ScalingMap(M, design.Lambdat, design.Lind, self.n_theta, self.blocks)
+        diag = self.init_scaling(M, design, backend)
         self._build_m_map(M)
+        #: the PIRLS state whose A(θ, w) the factor holds (set by precise PIRLS and
+        #: refactorisations at a state; None when unknown)
+        self.current = None
+        self._zt, self._z = MatVec(self.Zt), MatVec(self.Z)
+        self._pz = MatVec(self.Pz)
+        # their transposes for the Laplace gradient (views: K's values, set in place by
+        # set_theta, are shared)
+        self._pzt, self._kt = MatVec(_transposed(self.Pz)), MatVec(_transposed(self.K))
+        # one scalar term: A is diagonal, PIRLS's second stage needs no factor
+        self.diagonal = (DiagonalTerm.from_structure(Zt, self.blocks, self.smap.Lind0)
+                         if diag else None)
+
+    def init_scaling(self, M, design, backend) -> bool:
+        """The θ side of the structure from Z'WZ's pattern ``M``: the scaling map, K_θ, Λ'
+        and Λ sharing one value array, A's factor and inverse; returns whether Λ' is diagonal
+        (scalar terms: its products are elementwise)."""
+        q = self.q
+        self.smap = ScalingMap(M, design.Lambdat, design.Lind, self.n_theta, self.blocks)
         self._build_k_map(M)
         Lt = self.smap.Lt
         self.Lt = sp.csc_matrix((np.zeros(Lt.indices.shape[0]), Lt.indices, Lt.indptr),
                                 shape=(q, q))
         self.Lam = sp.csr_matrix((self.Lt.data, Lt.indices, Lt.indptr), shape=(q, q))
-        # scalar terms: Λ' is diagonal, its products are elementwise
         diag = bool(np.array_equal(Lt.indices, np.arange(q))
                     and np.array_equal(Lt.indptr, np.arange(q + 1)))
         self._lam_diag_idx = self.smap.Lind0 if diag else None
         self._lam_diag = np.zeros(q) if diag else None
         self.factor = choose_factor(self.smap, self.blocks, backend, weights_vary=True)
         self.inverse = SparseInverse(self.smap)
-        #: the PIRLS state whose A(θ, w) the factor holds (set by precise PIRLS and
-        #: refactorisations at a state; None when unknown)
-        self.current = None
         self._theta = None
-        self._zt, self._z = MatVec(self.Zt), MatVec(self.Z)
-        self._pz, self._k = MatVec(self.Pz), MatVec(self.K)
-        # their transposes for the Laplace gradient (views: K's values, set in place by
-        # set_theta, are shared)
-        self._pzt, self._kt = MatVec(_transposed(self.Pz)), MatVec(_transposed(self.K))
+        self._k = MatVec(self.K)
         self._lt, self._lam = MatVec(self.Lt), MatVec(self.Lam)
         self._kdata = self.K.data
         self._diag_pos = self.smap.diag_pos
-        # one scalar term: A is diagonal, PIRLS's second stage needs no factor
-        self.diagonal = (DiagonalTerm.from_structure(Zt, self.blocks, self.smap.Lind0)
-                         if diag else None)
+        return diag
 
     def _build_m_map(self, M):
         """Pz (nnz(M) × n): M.data = Pz @ w is Z'WZ on M's pattern."""

@@ -29,14 +29,11 @@ from typing import Any, Dict, Optional, Protocol
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.linalg import lapack, solve_triangular
+from scipy.linalg import lapack
 
-from ...design.scales import start_par, start_theta
 from ...errors import DataError, DataNotHereError, FitError
-from ..crossprod import ScalingMap
-from ..factor.chooser import choose_factor
-from ..factor.inverse import SparseInverse
-from .pirls import MAX_HALVINGS, MAXIT, GlmmStructure, MatVec, PirlsError
+from .deviance import SolutionMethods, init_parameter_space
+from .pirls import MAX_HALVINGS, MAXIT, GlmmStructure, PirlsError
 
 __all__ = ["ProductsSource", "ReducedStructure", "ReducedGlmmDeviance", "ReducedGlmmSolution",
            "pirls_products"]
@@ -77,23 +74,7 @@ class ReducedStructure(GlmmStructure):
         self.blocks = [(int(t.row_offset), int(t.n_levels), int(t.n_columns))
                        for t in design.reterms]
         self.n_theta = int(np.asarray(design.theta).shape[0])
-        self.smap = ScalingMap(M, design.Lambdat, design.Lind, self.n_theta, self.blocks)
-        self._build_k_map(M)
-        Lt = self.smap.Lt
-        self.Lt = sp.csc_matrix((np.zeros(Lt.indices.shape[0]), Lt.indices, Lt.indptr),
-                                shape=(q, q))
-        self.Lam = sp.csr_matrix((self.Lt.data, Lt.indices, Lt.indptr), shape=(q, q))
-        diag = bool(np.array_equal(Lt.indices, np.arange(q))
-                    and np.array_equal(Lt.indptr, np.arange(q + 1)))
-        self._lam_diag_idx = self.smap.Lind0 if diag else None
-        self._lam_diag = np.zeros(q) if diag else None
-        self.factor = choose_factor(self.smap, self.blocks, backend, weights_vary=True)
-        self.inverse = SparseInverse(self.smap)
-        self._theta = None
-        self._k = MatVec(self.K)
-        self._lt, self._lam = MatVec(self.Lt), MatVec(self.Lam)
-        self._kdata = self.K.data
-        self._diag_pos = self.smap.diag_pos
+        self.init_scaling(M, design, backend)
         self.diagonal = None
         self._mkeys = (np.repeat(np.arange(q, dtype=np.int64), np.diff(M.indptr)) * q
                        + M.indices.astype(np.int64))
@@ -268,14 +249,7 @@ class ReducedGlmmDeviance:
             self.source.S = self.S
             self.tolPwrss = float(tolPwrss)
             self.maxit = int(maxit)
-            self.theta0 = start_theta(design)
-            self.theta_lower = np.asarray(design.lower, dtype=float).copy()
-            layout = getattr(design, "layout", None)
-            self.layout = layout
-            self.par_is_theta = layout is None or layout.is_identity
-            self.par0 = start_par(design)
-            self.par_upper = (np.full(self.par0.shape[0], np.inf) if layout is None
-                              else np.asarray(layout.upper, dtype=float).copy())
+            init_parameter_space(self, design)
             first = self.source.start()
             try:
                 st = pirls_products(self.S, self.source, self.theta0, first,
@@ -435,7 +409,7 @@ class _CountingSource:
         return self._finish(self.inner.evaluate(beta_eta, b, beta_fixed))
 
 
-class ReducedGlmmSolution:
+class ReducedGlmmSolution(SolutionMethods):
     """A reduced GLMM's state at given parameters (:class:`~.deviance.GlmmSolution` without
     its n-long fields: ``mu``, ``eta``, ``devres`` are None, ``fitted`` too)."""
 
@@ -466,33 +440,8 @@ class ReducedGlmmSolution:
         self._L = S.factor.L_matrix()
         self._cv: Dict[int, np.ndarray] = {}
 
-    @property
-    def L(self):
-        return self._L
-
-    def unsc(self):
-        """(R_X'R_X)⁻¹, NaN when R_X is not available."""
-        if self.RX is None:
-            return np.full((self.p, self.p), np.nan)
-        Ri = solve_triangular(self.RX, np.eye(self.p))
-        return Ri @ Ri.T
-
-    def cond_var(self, term_index):
-        """Conditional covariances of one term's random effects, (levels, p_i, p_i)."""
-        if term_index in self._cv:
-            return self._cv[term_index]
-        dev = self._dev
-        S = dev.S
-        off, nl, nc = S.blocks[term_index]
+    def refactor(self):
+        """Put A(θ, w) of this state back into the structure's factor."""
+        S = self._dev.S
         S.set_theta(self._st.theta)
         S.factor.factor(S.a_from_m(self._st.prods["m"]))
-        Ai = S.inverse.diagonal_blocks(S.factor, off, nl, nc)
-        Lt = self.Lambdat
-        base = off + np.arange(nl)[:, None, None] * nc
-        rr = np.broadcast_to(base + np.arange(nc)[None, :, None], (nl, nc, nc))
-        cc = np.broadcast_to(base + np.arange(nc)[None, None, :], (nl, nc, nc))
-        Lam = np.asarray(Lt[rr.ravel(), cc.ravel()]).reshape(nl, nc, nc)
-        Lam = np.transpose(Lam, (0, 2, 1))
-        out = self.sigma ** 2 * np.einsum("gij,gjk,glk->gil", Lam, Ai, Lam)
-        self._cv[term_index] = out
-        return out
