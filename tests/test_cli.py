@@ -166,17 +166,9 @@ def test_fit_glmer_json_with_factor_column(tmp_path):
     assert res["model"] == "glmer" and res["family"] == "binomial" and res["link"] == "logit"
     assert res["nAGQ"] == 1 and res["REML"] is False
     assert list(res["fixef"]) == list(ref["fixef"])
-    # glmer's default: its standard errors are the Laplace deviance's (from the analytic
-    # gradient), lme4's printed ones up to 1.2% off on cbpp (test_optimize_glmm_hessian.py):
-    # the CLI's are the library's, and R's within that
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        lib = lmerpy.glmer(formula, lmerpy.datasets.load("cbpp"), family="binomial")
-    lib_se = np.sqrt(np.diag(lib.vcov().to_numpy()))
-    for k, (name, value) in enumerate(ref["fixef"].items()):
+    for name, value in ref["fixef"].items():
         assert abs(res["fixef"][name] - value) <= 2e-3 * ref["se"][name]
-        assert res["se"][name] == pytest.approx(lib_se[k], rel=1e-6)
-        assert res["se"][name] == pytest.approx(ref["se"][name], rel=1.5e-2)
+        assert res["se"][name] == pytest.approx(ref["se"][name], rel=1e-3)
     assert res["logLik"] == pytest.approx(ref["logLik"], abs=1e-4)
     assert res["theta"] == pytest.approx(ref["theta"], rel=1e-3)
     assert res["sigma"] == 1.0 and res["ngrps"] == {"herd": 15}

@@ -4,9 +4,10 @@ high-accuracy reference on lme4's GLMM goldens (every nAGQ = 1 glmer case).
 The Hessian is that of the Laplace deviance in (θ, β) at the fit's optimum; it gives vcov's
 standard errors and lme4's Hessian convergence checks. Two ways to compute it:
 
-* ``"gradient"`` (the default after the gradient-based optimizer): central differences of the
-  analytic gradient with step 1e-5 (1 + 2k gradients);
-* ``"lme4"`` (lme4's optimizer path; ``deriv12``): central differences of lme4's deviance with
+* ``"gradient"`` (on request; ``"auto"`` after the gradient-based optimizer): central
+  differences of the analytic gradient with step 1e-5 (1 + 2k gradients);
+* ``"lme4"`` (the default, R's standard errors; ``deriv12``): central differences of lme4's
+  deviance with
   step 1e-4 (2k² evaluations), whose log|L|² lags PIRLS's last step and whose value carries
   the error of where PIRLS stops.
 
@@ -16,10 +17,10 @@ every evaluation from the same start). Measured on these goldens, the reference 
 most 1.2e-6 (grouseticks) when its steps are doubled, and 8e-8 when halved.
 
 The measure: the standard errors sqrt(diag(2H⁻¹)) of all parameters (θ and β; β's are vcov's),
-largest relative difference from the reference's. Measured: the default's at most 1e-7
+largest relative difference from the reference's. Measured: "gradient"'s at most 1e-7
 (gamma_identity, the gradient's rounding), lme4's from 2.6e-6 (gamma_inverse) to 3.2e-2
 (binary_random_slope; cbpp 1.2e-2, VerbAgg 1.3e-2) — the amount by which lme4's printed
-standard errors differ from the Laplace approximation's. Asserted: the default's within 1e-6
+standard errors differ from the Laplace approximation's. Asserted: "gradient"'s within 1e-6
 of the reference, and closer to it than lme4's on every case.
 """
 import warnings
@@ -36,7 +37,7 @@ from lmerpy.optimize.laplace import laplace_derivs
 
 CASES = [r for r in glmer_cases() if r["fn"] == "glmer"
          and (r.get("nAGQ") is None or int(r["nAGQ"]) == 1)]
-#: the default's standard errors against the reference's (measured at most 1e-7)
+#: hessian="gradient"'s standard errors against the reference's (measured at most 1e-7)
 DEFAULT_TOL = 1e-6
 
 
@@ -81,8 +82,8 @@ def _err(H, ref):
 
 
 @pytest.mark.parametrize("ref", case_params(CASES, slow_nobs=50000))
-def test_default_hessian_is_the_accurate_one(ref):
-    fit = _fit(ref)
+def test_gradient_hessian_is_the_accurate_one(ref):
+    fit = _fit(ref, lmerpy.glmerControl(hessian="gradient"))
     dev = fit.devfun
     x = np.concatenate((fit.par, fit.fixef().to_numpy()))
     assert fit.optsum.derivs["method"] == "laplace gradient"
@@ -98,9 +99,10 @@ def test_default_hessian_is_the_accurate_one(ref):
                                rtol=DEFAULT_TOL)
 
 
-def test_lme4_hessian_on_request(cbpp):
+def test_lme4_hessian_by_default(cbpp):
     f = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
-    fit = lmerpy.glmer(f, cbpp, family="binomial", control=lmerpy.glmerControl(hessian="lme4"))
+    assert lmerpy.glmerControl().hessian == "lme4"
+    fit = lmerpy.glmer(f, cbpp, family="binomial")
     dev = fit.devfun
     x = np.concatenate((fit.par, fit.fixef().to_numpy()))
     assert fit.optsum.derivs["method"] == "finite differences"
@@ -113,8 +115,7 @@ def test_lme4_hessian_on_request(cbpp):
 
 def test_lme4_path_keeps_lme4s_hessian(cbpp):
     f = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
-    ctl = lmerpy.glmerControl(optimizer=["bobyqa", "Nelder_Mead"])
-    assert ctl.hessian == "auto"
+    ctl = lmerpy.glmerControl(optimizer=["bobyqa", "Nelder_Mead"], hessian="auto")
     fit = lmerpy.glmer(f, cbpp, family="binomial", control=ctl)
     assert fit.optsum.derivs["method"] == "finite differences"
 

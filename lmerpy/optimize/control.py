@@ -517,7 +517,7 @@ def glmerControl(optimizer: OptimizerArg = ("lbfgsb", "lbfgsb"), restart_edge: b
                  optCtrl: Optional[Dict[str, Any]] = None,
                  use_gradient: Union[Literal["auto"], bool] = "auto", *,
                  tolPwrss: float = 1e-7, compDev: bool = True, nAGQ0initStep: bool = True,
-                 hessian: Literal["auto", "gradient", "lme4"] = "auto",
+                 hessian: Literal["auto", "gradient", "lme4"] = "lme4",
                  use_last_params: bool = False, restart_unconverged: bool = True,
                  check_nobs_vs_rankZ: PrefitAction = "ignore",
                  check_nobs_vs_nlev: PrefitAction = "stop",
@@ -561,10 +561,10 @@ def glmerControl(optimizer: OptimizerArg = ("lbfgsb", "lbfgsb"), restart_edge: b
         relative of a Richardson-extrapolated reference on lme4's reference fits).
         ``"lme4"``: lme4's finite differences of its deviance (``deriv12``, 2k² evaluations;
         standard errors up to 3% off that reference, the amount by which lme4's printed ones
-        differ from the Laplace approximation's). ``"auto"`` (default): ``"gradient"`` after
-        the gradient-based optimizer, ``"lme4"`` after lme4's optimizers (so lme4's path
-        reproduces R's standard errors). nAGQ > 1 always uses lme4's. See
-        docs/convergence.md.
+        differ from the Laplace approximation's). ``"lme4"`` is the default, so that standard
+        errors are R's to the reference tolerance with either optimizer path. ``"auto"``:
+        ``"gradient"`` after the gradient-based optimizer, ``"lme4"`` after lme4's optimizers.
+        nAGQ > 1 always uses lme4's. See docs/convergence.md.
     check_response_not_const : str
         Pre-fit check of a constant response.
 
