@@ -217,35 +217,67 @@ def _newton_finish(obj, x, lo, hi, fitlog, H=None):
     cluster sums the same terms in another order — and the two end points are then up to
     ~1e-6 apart; the gradient's zero is the same for both to its rounding (~1e-10).
 
-    ``H``: the Hessian in these coordinates (the whitened ones: about the identity), else by
-    forward differences of the gradient (k more gradients). Returns (x, steps, evaluations).
+    ``H``: the Hessian in these coordinates (the whitened ones: about the identity) when
+    known. Where it is not given, or its steps stop short of the zero (a whitening from a
+    start where the deviance is not convex), the Hessian by forward differences of the
+    gradient at the point reached (k more gradients). Returns (x, steps, evaluations).
     """
     x = np.array(x, dtype=float)
-    n = x.shape[0]
-    evals = 0
-    f = obj(x)
-    g = obj.gradient(x)
-    if not (np.all(np.isfinite(g)) and np.isfinite(f)):
-        return x, 0, 0
-    if H is None:
-        H = np.empty((n, n))
-        for j in range(n):
-            h = HESSIAN_STEP * max(1.0, abs(x[j]))
-            xj = x.copy()
-            xj[j] += h
-            fitlog.append((xj, obj(xj)))
-            H[:, j] = (obj.gradient(xj) - g) / h
-            evals += 1
-        H = 0.5 * (H + H.T)
+    steps = evals = 0
+    try:
+        f = obj(x)
+        g = obj.gradient(x)
+        if not (np.all(np.isfinite(g)) and np.isfinite(f)):
+            return x, 0, 0
+        if H is not None:
+            x, f, g, steps = _newton_steps(obj, x, f, g, H, lo, hi, fitlog)
+            evals = steps
+            if _converged(x, g, H, lo, hi):
+                return x, steps, evals
+        H = _forward_hessian(obj, x, g, fitlog)
+        evals += x.shape[0]
+        x, f, g, more = _newton_steps(obj, x, f, g, H, lo, hi, fitlog)
+        return x, steps + more, evals + more
+    except PirlsError:
+        # PIRLS failed at a trial point of the finish: the last point reached stands
+        return x, steps, evals
 
+
+def _forward_hessian(obj, x, g, fitlog):
+    """The Hessian by forward differences of the gradient at ``x`` (gradient ``g``),
+    symmetrised; the evaluations appended to ``fitlog``."""
+    n = x.shape[0]
+    H = np.empty((n, n))
+    for j in range(n):
+        h = HESSIAN_STEP * max(1.0, abs(x[j]))
+        xj = x.copy()
+        xj[j] += h
+        fitlog.append((xj, obj(xj)))
+        H[:, j] = (obj.gradient(xj) - g) / h
+    return 0.5 * (H + H.T)
+
+
+def _converged(x, g, H, lo, hi):
+    """Whether the Newton step from ``x`` is below :data:`FINISH_XTOL` (the free
+    parameters'), i.e. the finish stopped at the gradient's zero rather than short of it."""
+    free = (x > lo) & (x < hi)
+    if not free.any():
+        return True
+    try:
+        step = np.linalg.solve(H[np.ix_(free, free)], g[free])
+    except np.linalg.LinAlgError:
+        return False
+    return bool(np.max(np.abs(step)) <= FINISH_XTOL * max(1.0, float(np.max(np.abs(x[free])))))
+
+
+def _newton_steps(obj, x, f, g, H, lo, hi, fitlog):
     def f_logged(z):
         fz = obj(z)
         fitlog.append((np.array(z, dtype=float), fz))
         return fz
 
-    x, _, _, steps = newton_polish(obj, f_logged, x, f, {"gradient": g, "Hessian": H}, lo, hi,
-                                   xtol=FINISH_XTOL)
-    return x, steps, evals + steps
+    return newton_polish(obj, f_logged, x, f, {"gradient": g, "Hessian": H}, lo, hi,
+                         xtol=FINISH_XTOL)
 
 
 def _minimize_laplace(devfun, x0, lower, upper, settings, verbose, fitlog, whiten, finish):
