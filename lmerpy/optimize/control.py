@@ -569,12 +569,13 @@ def glmerControl(optimizer: OptimizerArg = ("lbfgsb", "lbfgsb"), restart_edge: b
     polish : bool
         lmerpy addition: the gradient-based optimizer's final stage (stage 2, or stage 1 when
         ``nAGQ = 0``) ends with Newton steps to the zero of the Laplace deviance's analytic
-        gradient (:mod:`lmerpy.optimize.laplace`; in stage 2 with the whitening Hessian
-        L-BFGS-B already has, so usually two or three more evaluations). L-BFGS-B stops on
-        its own tests, which two paths can meet a step apart when the deviance's last bits
-        differ (the same fit on a Dask cluster sums in another order): its end points differ
-        by up to ~1e-6, the gradient's zero by ~1e-10. ``False``: where L-BFGS-B stopped.
-        lme4's optimizers are not polished.
+        gradient (:mod:`lmerpy.optimize.laplace`: in stage 2 with the whitening Hessian
+        L-BFGS-B already has, usually 0-2 more evaluations and gradients; a Hessian
+        differenced from the gradient where those stop short, and in stage 1). L-BFGS-B
+        stops on its own tests, which two paths can meet a step apart when the deviance's
+        last bits differ (the same fit on a Dask cluster sums in another order), and whose
+        outcome depends on the start; the gradient's zero does not. ``False``: where
+        L-BFGS-B stopped. lme4's optimizers are not polished.
     check_response_not_const : str
         Pre-fit check of a constant response.
 
