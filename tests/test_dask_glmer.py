@@ -69,6 +69,7 @@ def assert_same_fit(fit, ref, theta=True):
     assert list(fit.fixef().index) == list(ref.fixef().index)
     assert fit.nobs() == ref.nobs()
     assert fit.ngrps().to_dict() == ref.ngrps().to_dict()
+    close(fit.sigma(), ref.sigma(), "sigma")
     if theta:
         close(fit.theta, ref.theta, "theta")
 
@@ -238,6 +239,18 @@ def test_cbind_response_equals_in_memory(client):
     close(fit.ranef()["g1"].to_numpy(), ref.ranef()["g1"].to_numpy(), "ranef")
     close(fit.VarCorr().as_dataframe()["sdcor"].to_numpy(),
           ref.VarCorr().as_dataframe()["sdcor"].to_numpy(), "VarCorr")
+
+
+def test_gradient_hessian_on_the_cluster(client):
+    """glmerControl(hessian="gradient"): the post-fit Hessian from central differences of the
+    cluster's Laplace gradient (1 + 2k gradients, a pass each) is the in-memory one."""
+    ctl = lmerpy.glmerControl(hessian="gradient")
+    fit, ref = _both("cbind(succ, fail) ~ x + (1 | g1)", parts=2, family="binomial",
+                     control=ctl)
+    assert_same_fit(fit, ref)
+    np.testing.assert_allclose(fit.vcov().to_numpy(), ref.vcov().to_numpy(), rtol=1e-7,
+                               atol=0)
+    assert fit.optsum.derivs["method"] == "laplace gradient"
 
 
 @pytest.mark.slow
