@@ -14,7 +14,12 @@ Passes (see :mod:`lmerpy.dask` for the levels pass and the template design):
    (:func:`eval_part`): at η = offset + Xβ + Zb each partition returns Σ deviance residuals,
    Σ aic, Σ Pearson², and the working products Z'WZ (sparse), Z'WX, X'WX, Z'Wz, X'Wz; a tree
    reduction sums them. One pass per PIRLS iteration (plus one per step halving); the products
-   at each stage's start are formed once.
+   at each stage's start are formed once. The Laplace deviance at the mode (glmer's default
+   optimizer) runs PIRLS from the previous evaluation's mode, whose last pass's products it
+   reuses.
+4. **Gradient passes** (:func:`gradient_part`): one per gradient of the Laplace deviance
+   (:mod:`lmerpy.pls.glmm.reduced_gradient`): the client sends K'A⁻¹ on Z'Z's pattern, each
+   partition returns Z'g, X'g, Z's (and the Newton-weight products for a non-canonical link).
 """
 from __future__ import annotations
 
@@ -399,7 +404,7 @@ def glmer_dask(formula, data, family="binomial", nAGQ=1, weights=None, offset=No
     ``offset`` name columns.
 
     Passes: the levels pass, the design pass (parts persisted on the workers), then one pass
-    per PIRLS iteration of every deviance evaluation (``fit.dask_log``).
+    per PIRLS iteration of every deviance evaluation and one per gradient (``fit.dask_log``).
     """
     from ..arguments import BACKEND, NA_ACTION, NAGQ, VERBOSE
     from ..design.lformula import as_formula

@@ -19,6 +19,11 @@ R's ``mustart``). So each PIRLS iteration is one pass over the data: the pass th
 the new iterate also forms the products of the next. The products at the start of every
 evaluation (lme4 restarts PIRLS from one linear predictor) are formed once per stage.
 
+The Laplace deviance at the mode itself (:meth:`ReducedGlmmDeviance.laplace`, ``precise``
+PIRLS, from the previous evaluation's mode) and its analytic gradient (one more call of
+:meth:`ProductsSource.gradient`, :mod:`.reduced_gradient`) give the cluster glmer's default
+optimizer.
+
 R equivalent: ``pwrssUpdate`` / ``glmerLaplace`` (lme4 ``src/external.cpp``), as
 :mod:`.pirls`.
 """
@@ -285,7 +290,8 @@ _CANONICAL = (("binomial", "logit"), ("poisson", "log"))
 
 class ReducedGlmmDeviance:
     """The Laplace deviance of a GLMM whose data are reached through a products source
-    (:class:`~.deviance.GlmmDeviance`'s interface for ``nAGQ`` 0 and 1, ``precise=False``).
+    (:class:`~.deviance.GlmmDeviance`'s interface for ``nAGQ`` 0 and 1, with ``laplace`` and
+    ``laplace_gradient``).
 
     Parameters
     ----------
@@ -305,7 +311,7 @@ class ReducedGlmmDeviance:
     Attributes
     ----------
     passes : int
-        Evaluations asked of the source (one pass over the data each).
+        Evaluations and gradients asked of the source (one pass over the data each).
     """
 
     precise = False
