@@ -455,6 +455,21 @@ class ScalingMap:
         self.nnz = keys.shape[0]
         self.indptr = np.concatenate(([0], np.cumsum(np.bincount(self.cols, minlength=q))))
         pos = np.searchsorted(keys, b * q + a)
+        self._fill_map(val, pos, pair)
+        if isinstance(M, np.ndarray):     # what :meth:`with_matrix` needs to refill the map
+            self._refill = (e, pos, pair, mr, mc, np.flatnonzero(M.reshape(-1) == 0))
+        self.diag_pos = np.searchsorted(keys, np.arange(q) * q + np.arange(q))
+        low = self.rows >= self.cols
+        self.lower_pos = np.flatnonzero(low)
+        self.lower_indices = self.rows[low].astype(np.int32)
+        self.lower_indptr = np.concatenate(
+            ([0], np.cumsum(np.bincount(self.cols[low], minlength=q)))).astype(np.int32)
+        self._keys = keys
+        del self._M_in
+
+    def _fill_map(self, val, pos, pair):
+        """C (``val`` at rows ``pos``, columns ``pair`` = θ-pair index) as a dense array when
+        small, else sparse."""
         nt2 = self.n_theta ** 2
         # small maps are faster as dense arrays (no sparse-call overhead per θ); without
         # duplicate (entry, θ pair) terms — lme4's templates have none — the dense map is
@@ -472,14 +487,34 @@ class ScalingMap:
             self.CT = sp.csr_matrix(self.C.T)
             if self.nnz * nt2 <= 40_000:
                 self._Cdense = self.C.toarray()
-        self.diag_pos = np.searchsorted(keys, np.arange(q) * q + np.arange(q))
-        low = self.rows >= self.cols
-        self.lower_pos = np.flatnonzero(low)
-        self.lower_indices = self.rows[low].astype(np.int32)
-        self.lower_indptr = np.concatenate(
-            ([0], np.cumsum(np.bincount(self.cols[low], minlength=q)))).astype(np.int32)
-        self._keys = keys
-        del self._M_in
+
+    def with_matrix(self, M):
+        """The map of the same pattern and Λ template for another dense Z'WZ (new data on
+        the same design, e.g. rows whitened by a residual correlation): C refilled from
+        ``M``'s values, everything else shared. O(size of C), no pattern work.
+
+        None when this map was not built from a dense Z'WZ, or ``M`` has a nonzero where
+        that one had a zero (its pattern of A would differ: build a new map). Entries that
+        ``M`` has zero where the template had not stay on the pattern with value 0: A's
+        values are the same as a new map's."""
+        d = self.__dict__
+        if "_M_in" in d:
+            self._build_map()
+        refill = d.get("_refill")
+        M = np.asarray(M, dtype=float)
+        if refill is None or M.shape != (self.q, self.q):
+            return None
+        e, pos, pair, mr, mc, zeros = refill
+        if zeros.size and np.any(M.reshape(-1)[zeros]):
+            return None
+        out = object.__new__(ScalingMap)
+        od = out.__dict__
+        od.update(d)
+        for name in ("M", "C", "CT", "_M_zwz"):
+            od.pop(name, None)
+        out._M_csc = M
+        out._fill_map(M[mr, mc][e], pos, pair)
+        return out
 
     def positions(self, rows, cols):
         """Positions of entries (rows, cols) in the pattern (−1 where absent)."""
