@@ -20,13 +20,20 @@ independent homoscedastic errors, and
   optimizer: ``lme`` then gives ``lmer``'s criterion and estimates exactly.
 * A variance function only: the whitening is a row scaling, i.e. ``lmer`` with prior
   weights ``w^2`` (whose deviance already holds ``-sum log w^2``).
-* A correlation: the whitened ``X``, ``y`` and the terms' raw matrices give a new ``Z``; O(n)
-  per structure value, vectorised (:mod:`lmerpy.nlme.blocks`).
+* A correlation: the whitened ``X``, ``y`` and the terms' raw matrices fill ``Z``'s pattern;
+  O(n) per structure value, vectorised (:mod:`lmerpy.nlme.blocks`).
+
+Either way the design is the same at every structure value: small models (all of A dense)
+take the new rows into the base deviance (:meth:`~lmerpy.pls.LmmDeviance.with_data`: its
+pattern maps and analysis reused, the cross-products formed, the theta-map refilled), so a
+structure value costs the whitening and the O(n) cross-products; larger ones build a deviance.
 
 The structure parameters are optimised on the profile ``max_theta logLik(theta, s)`` (trust-
-region Newton on finite differences, as ``gls``; the inner maximisation is ``lmer``'s
-optimizer from the previous theta): by the envelope theorem the profile is as smooth as the
-likelihood, and each inner fit is an ordinary ``lmer`` fit.
+region Newton on finite differences, as ``gls``): by the envelope theorem the profile is as
+smooth as the likelihood. The inner maximisation is Newton steps on the deviance's analytic
+gradient from the previous optimum and Hessian model (:func:`newton_inner`), lme4's BOBYQA
+where they do not get there; the optimum at each structure value is kept, so the fit's
+closing inner fit at the structure's optimum is the one the optimisation saw.
 """
 from __future__ import annotations
 
@@ -77,12 +84,6 @@ class LmeEstimate:
     varBeta: np.ndarray
     weights: np.ndarray        # variance weights (1 without a variance function)
     deviance: float            # the PLS criterion on the whitened data
-
-
-#: The random-effects optimisation inside a fit with a residual structure: lme4's BOBYQA
-#: path, then polished at the optimum (lmer's default before ``newton_ai``, whose printed
-#: digits the nlme pages show); without a structure lme is lmer, with lmer's default
-_INNER = lmerControl(optimizer="nloptwrap")
 
 
 def _difference_hessian(dev: Any, x: np.ndarray, g: np.ndarray) -> Optional[np.ndarray]:
@@ -185,6 +186,13 @@ def _bfgs(H: np.ndarray, s: np.ndarray, y: np.ndarray) -> np.ndarray:
     if not (sy > 1e-12 * math.sqrt(float(s @ s) * float(y @ y)) and sHs > 0):
         return H
     return H - np.outer(Hs, Hs) / sHs + np.outer(y, y) / sy
+
+
+#: The random-effects optimisation inside a fit with a residual structure where Newton steps
+#: do not reach the optimum: lme4's BOBYQA path, then polished at the optimum (quiet at a
+#: boundary optimum, where ``newton_ai`` warns); without a structure lme is lmer, with
+#: lmer's default
+_INNER = lmerControl(optimizer="nloptwrap")
 
 
 class LmeCriterion:
@@ -332,8 +340,10 @@ class LmeCriterion:
 
         ``quick``: from the previous optimum (the structure optimisation's profile, whose
         points are close together), Newton steps on the deviance's analytic gradient from
-        the last minimisation's Hessian model (:func:`newton_inner`); where they do not
-        reach an interior stationary point, ``lmer``'s optimizer."""
+        the last minimisation's Hessian model (:func:`newton_inner`). The first minimisation
+        tries Newton from lmer's start. Where they do not reach an interior stationary
+        point, lme4's BOBYQA path (the control's optimizer without a structure). A structure
+        value's optimum, once found, is returned again without work."""
         dev, extra, _w = self.deviance_at(spar)
         if dev is None:
             return self._warm.copy(), -math.inf
@@ -349,6 +359,14 @@ class LmeCriterion:
                 self._warm = got[0].copy()
                 if got[2] is not None:
                     self._hess = got[2]
+                return self._keep(key, got[0], -got[1] / 2.0 + extra)
+        if self.has_structure and start is None and not self._warm_ok:
+            # the first minimisation: Newton from lmer's start where it gets there (a small
+            # model's scalar terms), else BOBYQA
+            got = newton_inner(dev, x0)
+            if got is not None:
+                self._warm = got[0].copy()
+                self._warm_ok = True
                 return self._keep(key, got[0], -got[1] / 2.0 + extra)
         control = self.control if not self.has_structure else _INNER
         try:
