@@ -231,6 +231,13 @@ class LmeCriterion:
         full = build_zt([replace(t, X=np.ones((self.n, k)))
                          for t, k in zip(design.reterms, self.widths)], self.n)
         self._zt_pattern = (full.indices, full.indptr, full.shape)
+        # ... and the deviance on the unwhitened rows with that pattern: the template whose
+        # pattern pieces every whitened evaluation reuses (None: not a small model)
+        self._template: Optional[LmmDeviance] = None
+        if correlation is not None:
+            self._template = self.base.with_data(
+                trusted_csc(np.ascontiguousarray(self.Zraw).reshape(-1), full.indices,
+                            full.indptr, full.shape), self.X, self.y)
         self._cache: Dict[bytes, Tuple[Any, float, np.ndarray]] = {}
         # lmer's start (lme4's for scalar random intercepts): lme without structure = lmer
         self._warm = np.asarray(lme4_start_theta(design), dtype=float)
@@ -305,9 +312,11 @@ class LmeCriterion:
         yw = np.ascontiguousarray(Dw[:, -1])
         Zw = np.ascontiguousarray(Dw[:, p:-1])
         indices, indptr, shape = self._zt_pattern
-        dev = self.base.with_data(trusted_csc(Zw.reshape(-1), indices, indptr, shape), Xw, yw)
-        if dev is not None:
-            return dev
+        if self._template is not None:
+            dev = self._template.with_data(trusted_csc(Zw.reshape(-1), indices, indptr, shape),
+                                           Xw, yw)
+            if dev is not None:
+                return dev
         terms = []
         c = 0
         for t, k in zip(self.design.reterms, self.widths):

@@ -99,25 +99,52 @@ class CrossProducts:
             self.ZtWX = np.asarray(self.ZtW @ self.X)
         self.XtWX = self.X.T @ (self.weights[:, None] * self.X)
 
-    def _small_products(self):
+    def _small_products(self, pairs=None):
         """Z'WZ (dense) and Z'WX with NumPy only, summing over the observations in order: the
         same floating-point sums as SciPy's sparse products (bit for bit), without their
-        per-call overhead."""
+        per-call overhead. ``pairs``: Zt's pattern pieces from a matrix of the same pattern
+        (:meth:`with_data`)."""
         Zt, q = self.Zt, self.q
-        ip = Zt.indptr
-        cnt = np.diff(ip)
-        obs = np.repeat(np.arange(self.n), cnt)
+        if pairs is None:
+            ip = Zt.indptr
+            cnt = np.diff(ip)
+            obs = np.repeat(np.arange(self.n), cnt)
+            rows = Zt.indices.astype(np.int64)
+            _e, k1, k2 = expand_pairs(ip[:-1].astype(np.int64), cnt.astype(np.int64),
+                                      ip[:-1].astype(np.int64), cnt.astype(np.int64))
+            pairs = (obs, rows, k1, k2, rows[k1] * q + rows[k2])
+        self._pairs = pairs
+        obs, rows, k1, k2, key = pairs
         zw = Zt.data * self.weights[obs]                  # Z'W's values (Zt's pattern)
-        rows = Zt.indices.astype(np.int64)
-        e, k1, k2 = expand_pairs(ip[:-1].astype(np.int64), cnt.astype(np.int64),
-                                 ip[:-1].astype(np.int64), cnt.astype(np.int64))
-        key = rows[k1] * q + rows[k2]
         self.ZtWZ_dense = np.bincount(key, weights=zw[k1] * Zt.data[k2],
                                       minlength=q * q).reshape(q, q)
         X = self.X
         self.ZtWX = np.empty((q, self.p))
         for c in range(self.p):
             self.ZtWX[:, c] = np.bincount(rows, weights=zw * X[obs, c], minlength=q)
+
+    def with_data(self, Zt, X, weights):
+        """The products of new values: ``Zt`` (when it has this one's pattern, the index work
+        of the small products is reused), ``X`` and ``weights``; the same numbers as a new
+        :class:`CrossProducts`."""
+        pairs = self.__dict__.get("_pairs")
+        old = self.Zt
+        if (pairs is None or not sp.issparse(Zt) or Zt.format != "csc" or Zt.shape != old.shape
+                or not (Zt.indptr is old.indptr or np.array_equal(Zt.indptr, old.indptr))
+                or not (Zt.indices is old.indices or np.array_equal(Zt.indices, old.indices))):
+            return CrossProducts(Zt, X, weights)
+        out = object.__new__(CrossProducts)
+        out.Zt = sp.csc_matrix((np.asarray(Zt.data, dtype=float), old.indices, old.indptr),
+                               shape=old.shape) if Zt.dtype != np.float64 else Zt
+        out.X = np.ascontiguousarray(np.asarray(X, dtype=float).reshape(self.n, -1))
+        out.weights = np.asarray(weights, dtype=float).reshape(-1)
+        if out.weights.shape[0] != self.n:
+            raise DataError(f"weights have length {out.weights.shape[0]}, expected {self.n}")
+        out.n, out.p, out.q = self.n, out.X.shape[1], self.q
+        out._ZtW = out._ZtWZ = None
+        out._small_products(pairs)
+        out.XtWX = out.X.T @ (out.weights[:, None] * out.X)
+        return out
 
     @property
     def ZtW(self):

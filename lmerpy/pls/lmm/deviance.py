@@ -281,7 +281,7 @@ class LmmDeviance:
         w = np.ones(n) if weights is None else np.asarray(weights, dtype=float).reshape(-1)
         if w.shape[0] != n or np.any(~np.isfinite(w)) or np.any(w < 0):
             raise DataError(f"weights must be {n} finite non-negative values")
-        cp = CrossProducts(Zt, X, w)
+        cp = self.cp.with_data(Zt, X, w) if self.cp.has_data else CrossProducts(Zt, X, w)
         if cp.ZtWZ_dense is None or cp.q != self.q or cp.p != self.p:
             return None
         smap = self.smap.with_matrix(cp.ZtWZ_dense)
