@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from lmerpy.errors import DataError
 from lmerpy.pls import LmmDeviance
 
 from _design_from_json import design_from_ref, insteval_design, load_ref
@@ -76,3 +77,13 @@ def test_with_data_only_for_small_models():
     des = insteval_design()
     dev = LmmDeviance(des, backend="scipy")
     assert dev.with_data(des.Zt, des.X, des.y) is None
+
+
+def test_with_data_checks_the_weights(sleep_design):
+    dev = LmmDeviance(sleep_design)
+    w = np.ones(sleep_design.n)
+    w[3] = -1.0
+    with pytest.raises(DataError, match="weights"):
+        dev.with_data(sleep_design.Zt, sleep_design.X, sleep_design.y, weights=w)
+    with pytest.raises(DataError, match="weights"):
+        dev.with_data(sleep_design.Zt, sleep_design.X, sleep_design.y, weights=w[:5])

@@ -16,6 +16,7 @@ g)", d)`` agree to rounding.
 """
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, Dict, List, Optional, Union, cast
 
@@ -269,7 +270,11 @@ class LmeModel(NlmeFit):
         self.control = dict(ctrl)
         self.data = data
         self.Q = len(frame.levels)
-        self.fixDF: FixedDF = self.fixed_df()
+
+    @functools.cached_property
+    def fixDF(self) -> FixedDF:
+        """nlme's ``fit$fixDF`` (:meth:`fixed_df`), formed on first use."""
+        return self.fixed_df()
 
     # ------------------------------------------------------------------ structure
     def fixed_df(self) -> FixedDF:

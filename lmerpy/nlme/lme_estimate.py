@@ -121,26 +121,25 @@ def newton_inner(dev: Any, x0, max_iter: int = 30, gtol: float = 1e-8,
     test is on the analytic gradient either way."""
     lower = np.asarray(dev.lower, dtype=float)
     upper = np.asarray(dev.upper, dtype=float)
-    x = np.asarray(x0, dtype=float).copy()
+    x = np.array(x0, dtype=float).reshape(-1)
     k = x.size
     if k == 0:
         return None
     margin = 1e-4
+    lo_in, hi_in = lower + margin, upper - margin      # a parameter this near: declined
     H = None
     if hessian is not None:
         H = np.asarray(hessian, dtype=float)
-        if H.shape != (k, k) or not np.all(np.isfinite(H)):
+        if H.shape != (k, k) or not np.isfinite(H).all():
             H = None
     try:
         f = float(dev(x))
+        g = np.asarray(dev.gradient(x), dtype=float)
         fresh = False                   # H was differenced at x
         for _ in range(max_iter):
-            if np.any(x - lower < margin) or np.any(upper - x < margin):
+            if (x < lo_in).any() or (x > hi_in).any() or not np.isfinite(g).all():
                 return None
-            g = np.asarray(dev.gradient(x), dtype=float)
-            if not np.all(np.isfinite(g)):
-                return None
-            if float(np.max(np.abs(g))) <= gtol * (1.0 + abs(f)):
+            if float(np.abs(g).max()) <= gtol * (1.0 + abs(f)):
                 return x, f, H
             while True:
                 if H is None:
@@ -148,14 +147,18 @@ def newton_inner(dev: Any, x0, max_iter: int = 30, gtol: float = 1e-8,
                     if H is None:
                         return None
                     fresh = True
-                try:
-                    step = np.linalg.solve(H, g)
-                except np.linalg.LinAlgError:
-                    step = None
+                step: Optional[np.ndarray]
+                if k == 1:
+                    step = g / H[0, 0] if H[0, 0] > 0 else None
+                else:
+                    try:
+                        step = np.linalg.solve(H, g)
+                    except np.linalg.LinAlgError:
+                        step = None
                 t = 1.0
                 while step is not None:
                     xn = x - t * step
-                    if np.all(xn > lower) and np.all(xn < upper):
+                    if (xn > lower).all() and (xn < upper).all():
                         fn = float(dev(xn))
                         if math.isfinite(fn) and fn <= f + 1e-12 * (1.0 + abs(f)):
                             break
@@ -168,10 +171,11 @@ def newton_inner(dev: Any, x0, max_iter: int = 30, gtol: float = 1e-8,
                     return None
                 H = None                # a stale model: difference it here
             gn = np.asarray(dev.gradient(xn), dtype=float)
-            if float(np.max(np.abs(xn - x) / np.maximum(1.0, np.abs(x)))) > 1e-6:
-                H = _bfgs(H, xn - x, gn - g)     # (a shorter step's change is rounding)
+            s_ = xn - x
+            if float((np.abs(s_) / np.maximum(1.0, np.abs(x))).max()) > 1e-6:
+                H = _bfgs(H, s_, gn - g)     # (a shorter step's change is rounding)
             fresh = False
-            x, f = xn, fn
+            x, f, g = xn, fn, gn
     except (FitError, np.linalg.LinAlgError, ValueError):
         return None
     return None

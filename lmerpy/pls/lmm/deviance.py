@@ -278,9 +278,12 @@ class LmmDeviance:
         if not (self._dense and isinstance(self.factor, BlockedFactor)):
             return None
         n = self.n
-        w = np.ones(n) if weights is None else np.asarray(weights, dtype=float).reshape(-1)
-        if w.shape[0] != n or np.any(~np.isfinite(w)) or np.any(w < 0):
-            raise DataError(f"weights must be {n} finite non-negative values")
+        if weights is None:
+            w = np.ones(n)
+        else:
+            w = np.asarray(weights, dtype=float).reshape(-1)
+            if w.shape[0] != n or not (np.isfinite(w).all() and (w >= 0).all()):
+                raise DataError(f"weights must be {n} finite non-negative values")
         cp = self.cp.with_data(Zt, X, w) if self.cp.has_data else CrossProducts(Zt, X, w)
         if cp.ZtWZ_dense is None or cp.q != self.q or cp.p != self.p:
             return None
