@@ -47,6 +47,7 @@ from ..design.reterms import build_zt
 from ..design.sparse import trusted_csc
 from ..errors import FitError
 from ..optimize import lme4_start_theta, lmerControl, optimize_lmer
+from ..optimize.newton import NEWTON_SETTINGS, model_derivatives, trust_newton
 from ..pls import LmmDeviance
 from .estimate import GlsCriterion
 
@@ -190,6 +191,30 @@ def _bfgs(H: np.ndarray, s: np.ndarray, y: np.ndarray) -> np.ndarray:
     if not (sy > 1e-12 * math.sqrt(float(s @ s) * float(y @ y)) and sHs > 0):
         return H
     return H - np.outer(Hs, Hs) / sHs + np.outer(y, y) / sy
+
+
+def _trust_region_start(dev: Any, x0: np.ndarray
+                        ) -> Optional[Tuple[np.ndarray, float, Optional[np.ndarray]]]:
+    """From a far start: lmer's ``newton_ai`` trust region (analytic gradient, average
+    information plus the Euler term; the signs of θ's columns free, fixed afterwards) without
+    lmer's checks and warnings, then :func:`newton_inner` to an interior stationary point.
+    None where either does not get there (the caller runs lme4's BOBYQA path)."""
+    derivs = model_derivatives(dev)
+    if derivs is None:
+        return None
+    lower = np.asarray(dev.lower, dtype=float)
+    upper = np.asarray(dev.upper, dtype=float)
+    rectify = dev.rectify_theta
+    lo = np.where(lower == 0, -np.inf, lower) if callable(rectify) else lower
+    try:
+        res = trust_newton(dev, derivs, np.asarray(x0, dtype=float), lo, upper,
+                           settings=NEWTON_SETTINGS)
+    except (FitError, np.linalg.LinAlgError, ValueError):
+        return None
+    if res.status < 0 or not math.isfinite(res.fun):
+        return None
+    x = np.asarray(rectify(res.x) if callable(rectify) else res.x, dtype=float)
+    return newton_inner(dev, x)
 
 
 #: The random-effects optimisation inside a fit with a residual structure where Newton steps
@@ -351,11 +376,13 @@ class LmeCriterion:
         """(the random effects' parameters maximising the likelihood at ``spar``, the
         profiled log-likelihood there).
 
-        ``quick``: from the previous optimum (the structure optimisation's profile, whose
-        points are close together), Newton steps on the deviance's analytic gradient from
-        the last minimisation's Hessian model (:func:`newton_inner`). The first minimisation
-        tries Newton from lmer's start. Where they do not reach an interior stationary
-        point, lme4's BOBYQA path (the control's optimizer without a structure). A structure
+        With a residual structure (or ``quick``, from an earlier optimum): Newton steps on
+        the deviance's analytic gradient from the previous optimum and the last
+        minimisation's Hessian model (:func:`newton_inner`; the structure optimisation's
+        profile points are close together). The first minimisation starts from lmer's start:
+        Newton steps, else lmer's trust-region Newton method there, polished by them. Where
+        they do not reach an interior stationary point (an optimum on the boundary), lme4's
+        BOBYQA path; without a structure, the control's optimizer (lme is lmer). A structure
         value's optimum, once found, is returned again without work."""
         dev, extra, _w = self.deviance_at(spar)
         if dev is None:
@@ -366,20 +393,17 @@ class LmeCriterion:
             if hit is not None:
                 return hit[0].copy(), hit[1]
         x0 = np.asarray(self._warm if start is None else start, dtype=float)
-        if quick and self._warm_ok:
-            got = newton_inner(dev, x0, hessian=self._hess)
-            if got is not None:
-                self._warm = got[0].copy()
-                if got[2] is not None:
-                    self._hess = got[2]
-                return self._keep(key, got[0], -got[1] / 2.0 + extra)
-        if self.has_structure and start is None and not self._warm_ok:
-            # the first minimisation: Newton from lmer's start where it gets there (a small
-            # model's scalar terms), else BOBYQA
-            got = newton_inner(dev, x0)
+        with_structure = self.has_structure and start is None
+        if (quick and self._warm_ok) or with_structure:
+            # from a nearby optimum (or lmer's start: a small model's scalar terms get there)
+            got = newton_inner(dev, x0, hessian=self._hess if self._warm_ok else None)
+            if got is None and with_structure and not self._warm_ok:
+                got = _trust_region_start(dev, x0)      # a far start
             if got is not None:
                 self._warm = got[0].copy()
                 self._warm_ok = True
+                if got[2] is not None:
+                    self._hess = got[2]
                 return self._keep(key, got[0], -got[1] / 2.0 + extra)
         control = self.control if not self.has_structure else _INNER
         try:
