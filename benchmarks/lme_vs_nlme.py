@@ -7,10 +7,11 @@ Fits each case with lmerpy (in this process, after one warm-up fit per case) and
 ``Rscript`` with nlme is installed, with nlme on the same data (benchmarks/lme_vs_nlme.R: one
 warm R process, one warm-up fit per case too), the repetitions alternating lmerpy, nlme,
 lmerpy, ... so both meet the same machine load, and prints the median seconds per fit, the
-ratio nlme / lmerpy and both log-likelihoods. The data are nlme's (tests/reference/nlme/data), lme4's InstEval (varIdent
-by service, random intercepts of the instructors) and a simulated 1,000 subjects x 20 visits
-with AR(1) errors. One BLAS thread is advised (``OPENBLAS_NUM_THREADS=1``); report the load
-average with the numbers (the fits are short: the machine's load moves them).
+ratio nlme / lmerpy and both log-likelihoods. The data are nlme's
+(tests/reference/nlme/data), lme4's InstEval (varIdent by service, random intercepts of the
+instructors) and a simulated 1,000 subjects x 20 visits with AR(1) errors. One BLAS thread
+is advised (``OPENBLAS_NUM_THREADS=1``); report the load average with the numbers (the fits
+are short: the machine's load moves them).
 """
 import argparse
 import json

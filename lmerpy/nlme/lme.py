@@ -190,12 +190,14 @@ def _fit(frame: LmeFrame, varfunc: Any, REML: bool, ctrl: Dict[str, Any], data: 
         updated.update(rows)
         crit.clear()
 
-    est = crit.estimate(spar, par)
-    if updated is not None:
+    old = np.zeros(0)
+    if updated is not None:           # the fitted values at the start
+        est = crit.estimate(spar, par)
         refresh(est)
     num_iter = 0
     while True:
-        old = np.concatenate([est.beta, spar])
+        if updated is not None:
+            old = np.concatenate([est.beta, spar])
         if crit.npar and ctrl["optimize"]:
             spar, _ll, _ev, _msg = optimize_structure(cast(Any, crit), spar)
         par = random_par(spar)

@@ -376,8 +376,8 @@ class LmeCriterion:
         """(the random effects' parameters maximising the likelihood at ``spar``, the
         profiled log-likelihood there).
 
-        With a residual structure (or ``quick``, from an earlier optimum): Newton steps on
-        the deviance's analytic gradient from the previous optimum and the last
+        With residual-structure parameters (or ``quick``, from an earlier optimum): Newton
+        steps on the deviance's analytic gradient from the previous optimum and the last
         minimisation's Hessian model (:func:`newton_inner`; the structure optimisation's
         profile points are close together). The first minimisation starts from lmer's start:
         Newton steps, else lmer's trust-region Newton method there, polished by them. Where
@@ -393,7 +393,9 @@ class LmeCriterion:
             if hit is not None:
                 return hit[0].copy(), hit[1]
         x0 = np.asarray(self._warm if start is None else start, dtype=float)
-        with_structure = self.has_structure and start is None
+        # (a structure without parameters to optimise, e.g. glmmPQL's varFixed: one inner
+        # fit, lme4's BOBYQA path as before, whose printed digits the pages show)
+        with_structure = self.has_structure and start is None and self.npar > 0
         if (quick and self._warm_ok) or with_structure:
             # from a nearby optimum (or lmer's start: a small model's scalar terms get there)
             got = newton_inner(dev, x0, hessian=self._hess if self._warm_ok else None)
