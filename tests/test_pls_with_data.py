@@ -87,3 +87,30 @@ def test_with_data_checks_the_weights(sleep_design):
         dev.with_data(sleep_design.Zt, sleep_design.X, sleep_design.y, weights=w)
     with pytest.raises(DataError, match="weights"):
         dev.with_data(sleep_design.Zt, sleep_design.X, sleep_design.y, weights=w[:5])
+
+
+def test_a_template_on_the_structural_pattern_takes_any_values(sleep_design):
+    """Centred Days make each subject's Z'Z off-diagonal exactly 0: a deviance built on those
+    values has no such entries in its map and declines data that fill them, while a template
+    with ones on Z's pattern (what lme builds) takes them, with a fresh object's numbers."""
+    des = sleep_design
+    codes = np.asarray(des.reterms[0].codes)
+    days = np.asarray(des.X, dtype=float)[:, 1]
+    n = days.shape[0]
+    rows = np.column_stack((2 * codes, 2 * codes + 1)).ravel()
+    centred = sp.csc_matrix((np.column_stack((np.ones(n), days - 4.5)).ravel(), rows,
+                             np.arange(0, 2 * n + 1, 2)), shape=des.Zt.shape)
+    dev = LmmDeviance(replace(des, Zt=centred))
+    assert np.all(dev.cp.ZtWZ_dense[0::2, 1::2].diagonal() == 0)   # Days 0..9: sum 0
+    ones = centred.copy()
+    ones.data = np.ones(ones.nnz)
+    template = LmmDeviance(replace(des, Zt=ones))
+    rng = np.random.default_rng(11)
+    new = centred.copy()
+    new.data = new.data * rng.uniform(0.5, 1.5, new.nnz)
+    assert dev.with_data(new, des.X, des.y) is None
+    got = template.with_data(new, des.X, des.y)
+    fresh = LmmDeviance(replace(des, Zt=new))
+    for th in ([1.0, 0.0, 1.0], [0.8, 0.2, 0.3]):
+        assert got(th) == fresh(th)
+        np.testing.assert_array_equal(got.gradient(th), fresh.gradient(th))

@@ -260,13 +260,16 @@ class LmeCriterion:
         full = build_zt([replace(t, X=np.ones((self.n, k)))
                          for t, k in zip(design.reterms, self.widths)], self.n)
         self._zt_pattern = (full.indices, full.indptr, full.shape)
-        # ... and the deviance on the unwhitened rows with that pattern: the template whose
-        # pattern pieces every whitened evaluation reuses (None: not a small model)
+        self._zfull = trusted_csc(np.ascontiguousarray(self.Zraw).reshape(-1), full.indices,
+                                  full.indptr, full.shape)
+        # ... and a deviance on that pattern with ones for values (no cross-product cancels:
+        # each is a positive count), the template whose pattern maps and analysis the data of
+        # every structure value reuse (LmmDeviance.with_data); None: not a small model
         self._template: Optional[LmmDeviance] = None
-        if correlation is not None:
-            self._template = self.base.with_data(
-                trusted_csc(np.ascontiguousarray(self.Zraw).reshape(-1), full.indices,
-                            full.indptr, full.shape), self.X, self.y)
+        if (correlation is not None or weights is not None) and \
+                self.base.with_data(design.Zt, self.X, self.y) is not None:
+            full.data = np.ones(full.data.shape[0])
+            self._template = LmmDeviance(WhitenedDesign(design, Zt=full), REML=self.REML)
         self._cache: Dict[bytes, Tuple[Any, float, np.ndarray]] = {}
         # lmer's start (lme4's for scalar random intercepts): lme without structure = lmer
         self._warm = np.asarray(lme4_start_theta(design), dtype=float)
@@ -317,8 +320,10 @@ class LmeCriterion:
         if not np.all(np.isfinite(w)) or np.any(w <= 0):
             out = (None, -math.inf, w)
         elif self.cor is None:
-            dev = self.base.with_data(self.design.Zt, self.X, self.y, weights=w * w,
-                                      offset=getattr(self.design, "offset", None))
+            dev = None
+            if self._template is not None:
+                dev = self._template.with_data(self._zfull, self.X, self.y, weights=w * w,
+                                               offset=getattr(self.design, "offset", None))
             if dev is None:
                 dev = LmmDeviance(WhitenedDesign(self.design, weights=w * w), REML=self.REML)
             out = (dev, 0.0, w)
