@@ -222,6 +222,8 @@ def _trust_region_start(dev: Any, x0: np.ndarray
 #: boundary optimum, where ``newton_ai`` warns); without a structure lme is lmer, with
 #: lmer's default
 _INNER = lmerControl(optimizer="nloptwrap")
+#: lmer's default control (a frozen Control: one object serves every fit)
+_LMER = lmerControl()
 
 
 class LmeCriterion:
@@ -245,7 +247,7 @@ class LmeCriterion:
         self.REML = bool(REML)
         self.cor = correlation
         self.var = weights
-        self.control = control if control is not None else lmerControl()
+        self.control = control if control is not None else _LMER
         self.X = np.asarray(design.X, dtype=float)
         self.y = np.asarray(design.y, dtype=float).reshape(-1)
         self.n, self.p = self.X.shape
