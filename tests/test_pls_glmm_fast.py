@@ -187,3 +187,57 @@ def test_second_stage_first_iteration_from_its_start(case, monkeypatch):
         assert a.iterations == b.iterations
         assert a.criterion == pytest.approx(b.criterion, rel=1e-13)
         np.testing.assert_allclose(a.u, b.u, rtol=1e-10, atol=1e-12)
+
+
+BATCHED = [c for c in ONE_TERM if c != "cbpp_agq25"]
+
+
+def _sequential(dev, P):
+    out = []
+    for x in P:
+        try:
+            out.append(dev(x))
+        except PirlsError as e:
+            out.append(str(e))
+    return out
+
+
+@pytest.mark.parametrize("case", BATCHED)
+def test_batched_stencil_is_the_sequential_one(case):
+    """lme4's finite-difference Hessian evaluates its 2k² stencil points in one call
+    (``GlmmDeviance.deviances``; one-term binomial and Poisson designs run their PIRLS
+    together, lmerpy.pls.glmm.pirls_diagonal.pirls_diagonal_batch): the same deviances as
+    point by point, bit for bit (measured), and so the same Hessian; points far from the
+    optimum (step halving, PIRLS errors) are evaluated one by one and give the same values
+    or errors."""
+    from lmerpy.optimize import deriv12
+    fit = _fit(case)
+    dev = fit.devfun
+    x = np.asarray(fit.optsum.theta, dtype=float)
+    rng = np.random.default_rng(1)
+    near = x + 1e-4 * rng.standard_normal((30, x.size))
+    far = x + rng.standard_normal((30, x.size)) * np.r_[1.0, 3.0 * np.ones(x.size - 1)]
+    far[:, 0] = np.abs(far[:, 0])
+    for P in (near, far):
+        with np.errstate(all="ignore"):      # far points: the families' own overflows
+            seq = _sequential(dev, P)
+        if all(isinstance(v, float) for v in seq):
+            n0 = dev.n_evals
+            bat = dev.deviances(P)
+            assert dev.n_evals - n0 == P.shape[0]
+            np.testing.assert_allclose(bat, seq, rtol=1e-14, atol=0)
+        else:
+            with pytest.raises(PirlsError) as e, np.errstate(all="ignore"):
+                dev.deviances(P)
+            assert str(e.value) == next(v for v in seq if isinstance(v, str))
+    lo, hi = dev.lower, dev.upper
+
+    class Plain:                   # the same function without the batch
+        def __call__(self, z):
+            return dev(z)
+
+    a = deriv12(dev, x, lower=lo, upper=hi)
+    b = deriv12(Plain(), x, lower=lo, upper=hi)
+    assert a["evals"] == b["evals"] == 2 * x.size ** 2 + 1
+    np.testing.assert_allclose(a["Hessian"], b["Hessian"], rtol=1e-10, atol=0)
+    np.testing.assert_allclose(a["gradient"], b["gradient"], rtol=1e-10, atol=1e-12)

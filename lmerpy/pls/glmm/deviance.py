@@ -238,6 +238,50 @@ class GlmmDeviance:
         self.n_evals += 1
         return float(self._evaluate(pars, self.precise).criterion)
 
+    def deviances(self, points):
+        """The deviance at each row of ``points`` (what :meth:`__call__` returns there, each
+        counted in ``n_evals``): lme4's finite-difference Hessian evaluates its whole stencil
+        in one call. For one scalar random-effects term in the second stage (lme4's deviance,
+        β fixed) the points' PIRLS run together
+        (:func:`~.pirls_diagonal.pirls_diagonal_batch`: the same values but for rounding);
+        otherwise, and for a point that needs step halving, one after another."""
+        P = np.atleast_2d(np.asarray(points, dtype=float))
+        m = P.shape[0]
+        out = np.full(m, np.nan)
+        todo = np.ones(m, dtype=bool)
+        S = self.S
+        if (m > 1 and self.nAGQ == 1 and not self.precise and S.diagonal is not None
+                and self.resp.batchable):
+            out, todo = self._deviances_diagonal(P)
+        self.n_evals += int(m - todo.sum())
+        for i in np.flatnonzero(todo):
+            out[i] = self(P[i])
+        return out
+
+    def _deviances_diagonal(self, P):
+        """(deviances, not done) of :meth:`deviances` by the batched one-term PIRLS."""
+        from .pirls_diagonal import pirls_diagonal_batch
+        S, resp = self.S, self.resp
+        D = S.diagonal
+        m = P.shape[0]
+        parts = [self.split(x) for x in P]
+        thetas = np.array([float(th[D.th_idx]) for th, _ in parts])
+        X = S.X
+        offs = np.empty((m, S.n))
+        for i, (_, beta) in enumerate(parts):
+            offs[i] = resp.offset + (X @ beta if S.p else 0.0)
+        start = self._start
+        if start is None:
+            start = self._start = PirlsStart(S, resp, resp.offset + self._lp0)
+        r = pirls_diagonal_batch(D, resp, thetas, offs, start, tol=self.tolPwrss,
+                                 maxit=self.maxit)
+        done = r["done"]
+        out = np.full(m, np.nan)
+        for i in np.flatnonzero(done):
+            out[i] = r["ldL2"][i] + r["ussq"][i] + resp.aic(r["mu"][i],
+                                                            dev=r["devres_sum"][i])
+        return out, ~done
+
     def laplace(self, pars, warm=False):
         """The Laplace deviance at the conditional mode itself (``precise`` PIRLS), the
         function :meth:`laplace_gradient` differentiates; counted in ``n_evals``. nAGQ <= 1.

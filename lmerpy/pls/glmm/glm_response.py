@@ -198,6 +198,13 @@ class GlmResponse:
         there dμ/dη = V(μ), PIRLS is Newton's method and converges quadratically."""
         return self._canonical
 
+    @property
+    def batchable(self):
+        """True when the PIRLS pieces (``working_parts``, ``dev_resids``) take (m, n) arrays
+        of m points row by row, as one point's (the binomial and Poisson families, whose
+        formulas are written here)."""
+        return self._aic_kind is not None
+
     def _aic_direct(self, mu):
         if self._aic_kind == "binomial":
             ll = (self._bin_const + special.xlogy(self._bin_k, mu)

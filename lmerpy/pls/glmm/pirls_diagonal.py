@@ -21,7 +21,7 @@ import math
 
 import numpy as np
 
-__all__ = ["DiagonalTerm", "pirls_diagonal"]
+__all__ = ["DiagonalTerm", "pirls_diagonal", "pirls_diagonal_batch"]
 
 
 class DiagonalTerm:
@@ -175,3 +175,97 @@ def pirls_diagonal(D, resp, theta, beta, beta_off, start, *, tol, maxit, max_hal
             raise error_cls("PIRLS: the penalized deviance is not finite")
         oldpdev, u_old, eta, mu = pdev, u, eta_new, mu_new
     raise error_cls(f"pwrssUpdate did not converge in {maxit} iterations")
+
+
+def pirls_diagonal_batch(D, resp, thetas, offs, start, *, tol, maxit):
+    """:func:`pirls_diagonal` at m points at once (lme4's finite-difference Hessian: its
+    stencil's 2k² points), all started from ``start``: the same iterations point by point on
+    (m, n) arrays — the same operations on each row, sums taken row by row in the same order
+    (NumPy's row reductions and ``np.bincount`` with the levels of row i offset by i·q), so
+    each point's values are those of :func:`pirls_diagonal` — with a tenth of the NumPy calls
+    per point.
+
+    A point that needs step halving or meets a non-finite value is left to
+    :func:`pirls_diagonal` (which halves, or raises its error): ``done`` is False there.
+
+    Parameters
+    ----------
+    D : DiagonalTerm
+    resp : GlmResponse
+    thetas : ndarray (m,)
+        The term's θ at each point.
+    offs : ndarray (m, n)
+        offset + Xβ of each point.
+    start : PirlsStart
+    tol, maxit
+        As :func:`pirls_diagonal`.
+
+    Returns
+    -------
+    dict
+        ``done`` (m,) bool, and where done: ``ldL2``, ``ussq``, ``devres_sum`` (m,) and
+        ``mu`` (m, n).
+    """
+    m, n = offs.shape
+    q = D.q
+    th = np.asarray(thetas, dtype=float).reshape(m)
+    th2 = (th * th)[:, None]
+    thc = th[:, None]
+    linkinv = resp.family.linkinv
+    dev_resids = resp.dev_resids
+    working_parts = resp.working_parts
+    codes = (D.codes[None, :] + (np.arange(m, dtype=np.int64) * q)[:, None]).ravel()
+    zval, zsq = D.zval, D.zsq
+
+    def level_sums(v, scale):
+        s = np.bincount(codes, (v if scale is None else v * scale).ravel(), minlength=m * q)
+        return s.reshape(m, q)
+
+    done = np.zeros(m, dtype=bool)
+    active = np.ones(m, dtype=bool)
+    out = {"done": done, "ldL2": np.full(m, np.nan), "ussq": np.full(m, np.nan),
+           "devres_sum": np.full(m, np.nan), "mu": np.full((m, n), np.nan)}
+    if not start.w_finite:
+        return out
+    oldpdev = np.full(m, math.inf)
+    eta = np.broadcast_to(start.eta, (m, n))
+    mu = None
+    sums0 = start.diag_sums
+    if sums0 is None:
+        sums0 = start.diag_sums = D.level_sums(start.w)
+    for it in range(1, maxit + 1):
+        if it == 1:
+            w = start.w
+            z = (eta - offs) + start.r
+            sums = np.broadcast_to(sums0, (m, q))
+        else:
+            mu, w, r = working_parts(eta, mu)
+            z = (eta - offs) + r
+            sums = level_sums(w, zsq)
+        wz = w * z
+        fin = np.isfinite(np.add.reduce(wz, axis=1))
+        active &= fin
+        A = th2 * sums + 1.0
+        u = (thc * level_sums(wz, zval)) / A
+        lp = thc * u[:, D.codes]
+        eta_new = offs + (lp if zval is None else lp * zval)
+        mu_new = linkinv(eta_new)
+        dr = dev_resids(mu_new)
+        dsum = np.add.reduce(dr, axis=1)
+        ussq = np.array([float(ui @ ui) for ui in u])
+        pdev = dsum + ussq
+        pdev[np.isnan(pdev)] = math.inf
+        conv = active & (np.abs(oldpdev - pdev) < tol * pdev)
+        if conv.any():
+            out["ldL2"][conv] = np.add.reduce(np.log(A[conv]), axis=1)
+            out["ussq"][conv] = ussq[conv]
+            out["devres_sum"][conv] = dsum[conv]
+            out["mu"][conv] = mu_new[conv]
+            done |= conv
+            active &= ~conv
+        # step halving or a non-finite deviance: left to the point-by-point iteration
+        active &= ~(pdev > oldpdev) & np.isfinite(pdev)
+        if not active.any():
+            break
+        oldpdev, eta, mu = pdev, eta_new, mu_new
+    return out
