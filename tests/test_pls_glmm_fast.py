@@ -203,7 +203,7 @@ def _sequential(dev, P):
 
 
 @pytest.mark.parametrize("case", BATCHED)
-def test_batched_stencil_is_the_sequential_one(case):
+def test_batched_stencil_is_the_sequential_one(case, monkeypatch):
     """lme4's finite-difference Hessian evaluates its 2k² stencil points in one call
     (``GlmmDeviance.deviances``; one-term binomial and Poisson designs run their PIRLS
     together, lmerpy.pls.glmm.pirls_diagonal.pirls_diagonal_batch): the same deviances as
@@ -211,8 +211,13 @@ def test_batched_stencil_is_the_sequential_one(case):
     optimum (step halving, PIRLS errors) are evaluated one by one and give the same values
     or errors."""
     from lmerpy.optimize import deriv12
+    from lmerpy.pls.glmm import pirls_diagonal as PD
     fit = _fit(case)
     dev = fit.devfun
+    calls = []
+    batch = PD.pirls_diagonal_batch
+    monkeypatch.setattr(PD, "pirls_diagonal_batch",
+                        lambda *a, **k: calls.append(1) or batch(*a, **k))
     x = np.asarray(fit.optsum.theta, dtype=float)
     rng = np.random.default_rng(1)
     near = x + 1e-4 * rng.standard_normal((30, x.size))
@@ -239,5 +244,6 @@ def test_batched_stencil_is_the_sequential_one(case):
     a = deriv12(dev, x, lower=lo, upper=hi)
     b = deriv12(Plain(), x, lower=lo, upper=hi)
     assert a["evals"] == b["evals"] == 2 * x.size ** 2 + 1
+    assert bool(calls) == dev.resp.batchable      # the binomial and Poisson cases batch
     np.testing.assert_allclose(a["Hessian"], b["Hessian"], rtol=1e-10, atol=0)
     np.testing.assert_allclose(a["gradient"], b["gradient"], rtol=1e-10, atol=1e-12)
