@@ -432,10 +432,11 @@ def pirls(S, resp, theta, eta, *, beta=None, tol=1e-7, maxit=MAXIT, max_halvings
     p = S.p
     u_only = beta is not None
     off = resp.offset if not u_only else resp.offset + (X @ beta if p else 0.0)
-    if u_only and not precise and start is not None and S.diagonal is not None:
+    if u_only and S.diagonal is not None and (start is not None or precise):
         return pirls_diagonal(S.diagonal, resp, theta, beta, off, start, tol=tol, maxit=maxit,
                               max_halvings=max_halvings, state_cls=PirlsState,
-                              error_cls=PirlsError)
+                              error_cls=PirlsError, eta=eta,
+                              max_polish=MAX_POLISH if precise else 0)
     S.set_theta(theta)
     S.current = None
     fac = S.factor

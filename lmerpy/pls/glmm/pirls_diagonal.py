@@ -83,7 +83,7 @@ class DiagonalTerm:
 
 
 def pirls_diagonal(D, resp, theta, beta, beta_off, start, *, tol, maxit, max_halvings,
-                   state_cls, error_cls):
+                   state_cls, error_cls, eta=None, max_polish=0):
     """glmer's second-stage PIRLS (β fixed) for a :class:`DiagonalTerm` design.
 
     Parameters
@@ -93,12 +93,18 @@ def pirls_diagonal(D, resp, theta, beta, beta_off, start, *, tol, maxit, max_hal
     theta, beta : ndarray
     beta_off : ndarray (n,)
         offset + Xβ.
-    start : PirlsStart
-        Working weights and response at the starting η.
+    start : PirlsStart or None
+        Working weights and response at the starting η (None: from ``eta``).
     tol, maxit, max_halvings
         As :func:`lmerpy.pls.glmm.pirls.pirls`.
     state_cls, error_cls
         :class:`~lmerpy.pls.glmm.pirls.PirlsState` and :class:`~lmerpy.pls.glmm.pirls.PirlsError`.
+    eta : ndarray (n,), optional
+        The starting linear predictor when ``start`` is None.
+    max_polish : int
+        > 0: ``pirls(..., precise=True)``: after convergence at most this many more steps
+        (Newton's weights where :meth:`~.glm_response.GlmResponse.working_parts` has them)
+        until η stops moving, then log|L|² at the weights of ũ itself.
 
     Returns
     -------
@@ -114,10 +120,11 @@ def pirls_diagonal(D, resp, theta, beta, beta_off, start, *, tol, maxit, max_hal
     off = beta_off
     oldpdev = math.inf
     u_old = None
-    eta = start.eta
+    eta = start.eta if start is not None else np.asarray(eta, dtype=float)
     mu = None
+    st = None
     for it in range(1, maxit + 1):
-        if it == 1:
+        if it == 1 and start is not None:
             w = start.w
             z = (eta - off) + start.r
             sums = start.diag_sums
@@ -157,7 +164,7 @@ def pirls_diagonal(D, resp, theta, beta, beta_off, start, *, tol, maxit, max_hal
             st.pdev = pdev
             st.iterations = it
             st.offset_total = off
-            return st
+            break
         if pdev > oldpdev:  # step halving towards the previous iterate
             for _ in range(max_halvings):
                 u = 0.5 * (u_old + u)
@@ -174,7 +181,37 @@ def pirls_diagonal(D, resp, theta, beta, beta_off, start, *, tol, maxit, max_hal
         if not isfinite(pdev):
             raise error_cls("PIRLS: the penalized deviance is not finite")
         oldpdev, u_old, eta, mu = pdev, u, eta_new, mu_new
-    raise error_cls(f"pwrssUpdate did not converge in {maxit} iterations")
+    if st is None:
+        raise error_cls(f"pwrssUpdate did not converge in {maxit} iterations")
+    if max_polish <= 0:
+        return st
+    # precise: the steps of pirls(..., precise=True), then log|L|² at ũ's own weights
+    for _ in range(max_polish):
+        mu, w, r = working_parts(st.eta, st.mu, True)
+        z = (st.eta - off) + r
+        if not isfinite(float(w.sum()) + float(z.sum())):
+            raise error_cls("non-finite working weights or response in PIRLS (the linear "
+                            "predictor left the link's domain)")
+        A = th2 * D.level_sums(w) + 1.0
+        u = D._u(th, A, w * z)
+        eta_new = off + D._lp(th, u)
+        mu_new = linkinv(eta_new)
+        dr = dev_resids(mu_new)
+        pdev = float(dr.sum() + u @ u)
+        if math.isnan(pdev):
+            pdev = math.inf
+        if not pdev <= st.pdev + 1e-12 * abs(st.pdev):
+            break
+        moved = float(np.max(np.abs(eta_new - st.eta))) if st.eta.size else 0.0
+        st.iterations += 1
+        st.u, st.eta, st.mu, st.w, st.z = u, eta_new, mu_new, w, z
+        st.devres, st.devres_sum, st.ussq, st.pdev = dr, float(dr.sum()), float(u @ u), pdev
+        if moved <= 1e-11 * (1.0 + float(np.max(np.abs(eta_new)))):
+            break
+    mu, w, r = working_parts(st.eta, st.mu)
+    st.w, st.z = w, (st.eta - off) + r
+    st.ldL2 = float(total(np.log(th2 * D.level_sums(w) + 1.0)))
+    return st
 
 
 def pirls_diagonal_batch(D, resp, thetas, offs, start, *, tol, maxit):
