@@ -325,6 +325,33 @@ class GlmmDeviance:
         J = self.layout.theta_jacobian(x[:self.n_par])
         return np.concatenate((J.T @ g[:self.n_theta], g[self.n_theta:]))
 
+    def beta_hessian(self, pars):
+        """2 R_X'R_X at the mode of :meth:`laplace` at ``pars`` (nAGQ = 1), with the observed
+        weights Wo of :mod:`.family_derivs` (Fisher's for canonical links): the Hessian in β,
+        θ fixed, of the penalized deviance with ũ profiled out — the Laplace deviance's but
+        for log|A|'s curvature. A whitening for the second stage's quasi-Newton steps
+        (:func:`lmerpy.optimize.laplace.minimize_laplace`); None when not available (nAGQ
+        != 1, no derivatives, not positive definite)."""
+        from .family_derivs import FamilyDerivatives
+        S = self.S
+        if self.nAGQ != 1 or not S.p:
+            return None
+        st = self._evaluate(pars, True)
+        try:
+            Wo = FamilyDerivatives(self.resp, st.eta, st.mu, st.devres_sum).Wo
+        except NotImplementedError:
+            return None
+        if not np.all(np.isfinite(Wo)):
+            return None
+        if S.current is not st or not np.array_equal(Wo, st.w):
+            S.set_theta(st.theta)
+            S.factor.factor(S.a_values(Wo))
+            S.current = None
+        wX = Wo[:, None] * S.X
+        RZX = S.factor.solve_L(np.asarray(S.u_mul(wX)))
+        H = 2.0 * (S.X.T @ wX - RZX.T @ RZX)
+        return H if np.all(np.isfinite(H)) else None
+
     def has_laplace_gradient(self):
         """Whether :meth:`laplace_gradient` applies (nAGQ <= 1, a family and link with the
         derivatives of :mod:`lmerpy.pls.glmm.family_derivs`)."""
