@@ -271,3 +271,36 @@ def test_batched_stencil_is_the_sequential_one(case, monkeypatch):
     assert bool(calls) == dev.resp.batchable      # the binomial and Poisson cases batch
     np.testing.assert_allclose(a["Hessian"], b["Hessian"], rtol=1e-10, atol=0)
     np.testing.assert_allclose(a["gradient"], b["gradient"], rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("case", ["grouseticks_poisson", "glmer/binomial_nested_ab",
+                                  "glmer/binary_random_slope"])
+def test_stencil_of_several_terms_is_the_sequential_one(case):
+    """Designs with several terms (or a vector term) evaluate lme4's Hessian stencil point by
+    point, grouped by θ so that the points of one θ share their first PIRLS iteration's
+    factorisation (``PirlsStart.first_factor``): the same deviances, bit for bit, and the
+    same Hessian as the plain sequence of evaluations."""
+    from lmerpy.optimize import deriv12
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = _fit(case)
+    dev = fit.devfun
+    assert dev.S.diagonal is None
+    x = np.asarray(fit.optsum.theta, dtype=float)
+
+    class Plain:                   # the same function without the batch
+        def __call__(self, z):
+            return dev(z)
+
+    a = deriv12(dev, x, lower=dev.lower, upper=dev.upper)
+    b = deriv12(Plain(), x, lower=dev.lower, upper=dev.upper)
+    np.testing.assert_array_equal(a["Hessian"], b["Hessian"])
+    np.testing.assert_array_equal(a["gradient"], b["gradient"])
+    rng = np.random.default_rng(2)
+    P = np.repeat(x[None, :], 12, axis=0)
+    P[:, dev.n_par:] += 1e-3 * rng.standard_normal((12, x.size - dev.n_par))
+    P[::3, :dev.n_par] += 1e-3
+    n0 = dev.n_evals
+    got = dev.deviances(P)
+    assert dev.n_evals - n0 == 12
+    np.testing.assert_array_equal(got, [dev(p) for p in P])

@@ -127,9 +127,10 @@ def minimize_laplace(devfun, x0, lower, upper, settings, *, verbose=0, fitlog=No
     taken in β/``beta_scale`` (L-BFGS-B's first step has length 1, and its curvature pairs
     start from the identity: in those coordinates the deviance is about ½‖z‖²).
     ``whiten``: when no bound is finite (θ's bounds at 0 are dropped, see the module), first
-    the Hessian at ``x0`` by forward differences of the gradient (k more evaluations), and
-    L-BFGS-B in the coordinates it whitens: the second stage starts near its optimum (the
-    first stage's), where the deviance is close to that quadratic.
+    the Hessian at ``x0`` by forward differences of the gradient (one more evaluation per
+    covariance parameter; β's block from ``devfun.beta_hessian`` where offered, else
+    differenced too), and L-BFGS-B in the coordinates it whitens: the second stage starts
+    near its optimum (the first stage's), where the deviance is close to that quadratic.
 
     Raises
     ------

@@ -252,9 +252,10 @@ class GlmmDeviance:
         β fixed) of a binomial or Poisson fit the points' PIRLS run together
         (:func:`~.pirls_diagonal.pirls_diagonal_batch`: the point-by-point values, bit for
         bit as measured); a point that needs step halving, and every other case, one after
-        another. (Several terms: each point's PIRLS is dominated by its own factorisation
-        and passes over the observations, which a batch does not make cheaper — measured on
-        grouseticks and VerbAgg.)"""
+        another, grouped by θ so that points of one θ share the factorisation of their first
+        PIRLS iteration. (Several terms: each point's PIRLS is dominated by its own
+        factorisations and passes over the observations, which a batch does not make
+        cheaper — measured on grouseticks and VerbAgg.)"""
         P = np.atleast_2d(np.asarray(points, dtype=float))
         m = P.shape[0]
         out = np.full(m, np.nan)
@@ -267,8 +268,25 @@ class GlmmDeviance:
                     out[a:a + chunk], todo[a:a + chunk] = \
                         self._deviances_diagonal(P[a:a + chunk])
         self.n_evals += int(m - todo.sum())
-        for i in np.flatnonzero(todo):
-            out[i] = self(P[i])
+        idx = np.flatnonzero(todo)
+        if idx.size > 1 and self.nAGQ >= 1:
+            # grouped by θ (each point's value does not depend on the order): consecutive
+            # points of one θ share their first PIRLS iteration's factorisation
+            # (PirlsStart.first_factor) — the stencil's 2k² points have 1 + 2·n_par θs
+            cov = P[idx][:, :self.n_par]
+            _, key = np.unique(cov, axis=0, return_inverse=True)
+            idx = idx[np.argsort(key.reshape(-1), kind="stable")]
+        failed = None
+        for i in idx:
+            if failed is not None and i > failed:
+                continue
+            try:
+                out[i] = self(P[i])
+            except PirlsError:
+                if failed is None or i < failed:
+                    failed = i
+        if failed is not None:      # the first failing point's error, as one by one
+            self(P[failed])
         return out
 
     def _deviances_diagonal(self, P):
