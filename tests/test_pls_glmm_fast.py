@@ -304,3 +304,35 @@ def test_stencil_of_several_terms_is_the_sequential_one(case):
     got = dev.deviances(P)
     assert dev.n_evals - n0 == 12
     np.testing.assert_array_equal(got, [dev(p) for p in P])
+
+
+@pytest.mark.parametrize("case", ["cbpp_laplace", "grouseticks_poisson",
+                                  "glmer/binomial_nested_ab"])
+def test_newton_polish_stops_early_at_the_same_mode(case, monkeypatch):
+    """The precise PIRLS (the default optimizer's objective) stops its Newton polish steps
+    (canonical links) after a step of at most 1e-7 relative instead of 1e-11: quadratic
+    convergence leaves an error of its square. The Laplace deviance and its gradient at the
+    stage's path equal those of the 1e-11 rule to 1e-12 (absolute, on deviances of 10²–10³)
+    and 1e-9."""
+    from lmerpy.pls.glmm import pirls as P
+    from lmerpy.pls.glmm import pirls_diagonal as PD
+    fit = _fit(case)
+    dev = fit.devfun
+    assert dev.resp.newton_polish
+    pts = _along_path(fit)[::2]
+
+    def values():
+        out = []
+        for x in pts:
+            dev._state = dev._warm_eta = None
+            out.append((dev.laplace(x), dev.laplace_gradient(x)))
+        dev._state = None
+        return out
+
+    early = values()
+    monkeypatch.setattr(P, "POLISH_NEWTON_STOP", 1e-11)
+    monkeypatch.setattr(PD, "POLISH_NEWTON_STOP", 1e-11)
+    late = values()
+    for (fa, ga), (fb, gb) in zip(early, late):
+        assert fa == pytest.approx(fb, rel=0, abs=1e-12 * max(1.0, abs(fb)))
+        np.testing.assert_allclose(ga, gb, rtol=1e-9, atol=1e-9)

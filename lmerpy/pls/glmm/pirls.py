@@ -32,7 +32,7 @@ from ...errors import FitError, LmerpyError
 from ..crossprod import ScalingMap, expand_pairs
 from ..factor.chooser import choose_factor
 from ..factor.inverse import SparseInverse
-from .pirls_diagonal import DiagonalTerm, pirls_diagonal
+from .pirls_diagonal import POLISH_NEWTON_STOP, DiagonalTerm, pirls_diagonal
 
 try:  # SciPy's own sparse kernels, called without its dispatch (same arithmetic, same bits)
     from scipy.sparse import _sparsetools as _spt
@@ -442,9 +442,11 @@ def pirls(S, resp, theta, eta, *, beta=None, tol=1e-7, maxit=MAXIT, max_halvings
         False (lme4): stop at ``tol``; log|L|² is then that of the weights *before* the last
         update, as in lme4, so the Laplace deviance carries an error of first order in the
         last step (about 1e-4 on a deviance of 200 is typical). True: keep iterating until
-        the linear predictor stops moving (to 1e-11 relative; at most 60 more iterations,
-        a few for canonical links), then refactorise at the final weights: the Laplace
-        deviance at ũ to rounding accuracy, which finite-difference derivatives need.
+        the linear predictor stops moving (a step of at most 1e-11 relative; for the Newton
+        steps of canonical links, which converge quadratically, 1e-7, leaving an error of
+        order 1e-14: :data:`~.pirls_diagonal.POLISH_NEWTON_STOP`; at most 60 more
+        iterations), then refactorise at the final weights: the Laplace deviance at ũ to
+        rounding accuracy, which finite-difference derivatives need.
     start : PirlsStart, optional
         The first iteration's pieces at ``eta`` (then ``eta`` is ``start.eta``).
 
@@ -573,7 +575,8 @@ def pirls(S, resp, theta, eta, *, beta=None, tol=1e-7, maxit=MAXIT, max_halvings
         moved = float(np.max(np.abs(eta_new - st.eta))) if st.eta.size else 0.0
         it += 1
         _store(st, theta, b, u, eta_new, mu_new, w, z, fac, dr, pdev, it, off)
-        if moved <= 1e-11 * (1.0 + float(np.max(np.abs(eta_new)))):
+        if moved <= (POLISH_NEWTON_STOP if resp.newton_polish else 1e-11) \
+                * (1.0 + float(np.max(np.abs(eta_new)))):
             break
     mu, w, z = resp.working(st.eta, off, st.mu)
     fac.factor(S.a_values(w))
