@@ -146,7 +146,8 @@ _PDEV_SLACK = 1e-12
 
 class _State:
     __slots__ = ("theta", "beta", "u", "b", "ldL2", "ussq", "drsum", "aic", "wrss", "pdev",
-                 "iterations", "prods", "criterion", "beta_eta", "precise", "u_only", "grad")
+                 "iterations", "prods", "criterion", "beta_eta", "precise", "u_only", "grad",
+                 "wo")
 
 
 def _bad_working():
@@ -446,7 +447,7 @@ class ReducedGlmmDeviance:
                     where += f", beta = {np.array2string(beta, precision=6)}"
                 raise PirlsError(f"{e} (at {where})") from None
         st.criterion = st.ldL2 + st.ussq + st.aic
-        st.grad = None
+        st.grad = st.wo = None
         if precise and warm:
             self._warm = st
         self._state = st
@@ -476,6 +477,30 @@ class ReducedGlmmDeviance:
         x = np.asarray(pars, dtype=float).reshape(-1)
         J = self.layout.theta_jacobian(x[:self.n_par])
         return np.concatenate((J.T @ g[:self.n_theta], g[self.n_theta:]))
+
+    def beta_hessian(self, pars):
+        """2 R_X'R_X at the mode of :meth:`laplace` at ``pars`` (nAGQ = 1) with the observed
+        weights (:meth:`lmerpy.pls.glmm.deviance.GlmmDeviance.beta_hessian`): from the mode's
+        products for a canonical link (no pass), else from the Newton-weight products of the
+        gradient pass there (one pass if the gradient was not asked yet). None when not
+        available."""
+        S = self.S
+        if self.nAGQ != 1 or not S.p or not self.has_laplace_gradient():
+            return None
+        st = self._evaluate(pars, True)
+        if self.canonical:
+            m, ZWX, XWX = st.prods["m"], st.prods["ZWX"], st.prods["XWX"]
+        else:
+            if st.wo is None:
+                self.laplace_gradient(pars)
+            if st.wo is None:
+                return None
+            m, ZWX, XWX = st.wo
+        S.set_theta(st.theta)
+        S.factor.factor(S.a_from_m(m))
+        RZX = S.factor.solve_L(np.asarray(S.lam_mul(ZWX)))
+        H = 2.0 * (XWX - RZX.T @ RZX)
+        return H if np.all(np.isfinite(H)) else None
 
     def has_laplace_gradient(self):
         """Whether :meth:`laplace_gradient` applies (a family and link with the derivatives

@@ -56,6 +56,7 @@ def reduced_laplace_gradient(dev, st):
     ru = S.lam_mul(zg) + 2.0 * u
     if observed:
         mo, ZWoX, XWoX = gp["mo"], gp["ZWoX"], gp["XWoX"]
+        st.wo = (mo, ZWoX, XWoX)          # for the whitening's β block (beta_hessian)
         fac.factor(S.a_from_m(mo))
     else:
         mo, ZWoX, XWoX = ev["m"], ev["ZWX"], ev["XWX"]
