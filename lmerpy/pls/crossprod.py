@@ -15,6 +15,7 @@ R equivalent: the pieces of lme4's ``merPredD`` (``Ut``/``LamtUt``/``V``/``VtV``
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -263,6 +264,18 @@ class ReducedResponse:
     y = offset = None
 
 
+@functools.lru_cache(maxsize=32)
+def _block_entries(off, nl, nc):
+    """(rows, cols) of every entry of a term's nl diagonal nc × nc blocks starting at row
+    ``off`` (level by level, row-major within a block); read-only, cached per shape."""
+    lv = np.repeat(np.arange(nl), nc * nc)
+    r = off + lv * nc + np.tile(np.repeat(np.arange(nc), nc), nl)
+    c = off + lv * nc + np.tile(np.tile(np.arange(nc), nc), nl)
+    r.flags.writeable = False
+    c.flags.writeable = False
+    return r, c
+
+
 def expand_pairs(start1, n1, start2, n2):
     """All index pairs (k1, k2) with k1 in [start1, start1+n1), k2 in [start2, start2+n2).
 
@@ -442,9 +455,7 @@ class ScalingMap:
         extra_r, extra_c = [np.arange(q)], [np.arange(q)]
         for off, nl, nc in blocks:
             if nc > 1:
-                lv = np.repeat(np.arange(nl), nc * nc)
-                r = off + lv * nc + np.tile(np.repeat(np.arange(nc), nc), nl)
-                c = off + lv * nc + np.tile(np.tile(np.arange(nc), nc), nl)
+                r, c = _block_entries(int(off), int(nl), int(nc))
                 extra_r.append(r)
                 extra_c.append(c)
         er = np.concatenate(extra_r)
