@@ -60,27 +60,115 @@ def deviance_gradient(dev, st):
     return g
 
 
-def _batched_inverse(A, blocks):
-    """Inverses of the stacked q × q matrices ``A`` (nb, q, q). With one random-effects term
-    A is block diagonal (one k × k block per level): the blocks are inverted as a batch of
-    small matrices instead of LU-factorising q × q arrays (sleepstudy: 18 2 × 2 blocks
-    where q = 36)."""
-    nb, q = A.shape[0], A.shape[1]
-    if len(blocks) == 1:
-        off, nl, nc = blocks[0]
-        if off == 0 and nl * nc == q and nl > 1:
-            Ab = A.reshape(nb, nl, nc, nl, nc)
-            D = Ab.diagonal(axis1=1, axis2=3)              # (nb, nc, nc, nl): the blocks
-            if nc == 1:
-                Di = 1.0 / D
-            else:
-                Di = np.linalg.inv(np.moveaxis(D, 3, 1))   # (nb, nl, nc, nc)
-                Di = np.moveaxis(Di, 1, 3)
-            out = np.zeros((nb, nl, nc, nl, nc))
-            r = np.arange(nl)
-            out[:, r, :, r, :] = np.moveaxis(Di, 3, 0)     # (nl, nb, nc, nc)
-            return out.reshape(nb, q, q)
-    return np.linalg.inv(A)
+def _one_term_layout(dev):
+    """For a model with one random-effects term whose Λ' is the same k × k template on every
+    level's diagonal block (lme4's): (level count L, k, the template's rows, columns and θ
+    indices within one block); else None. Built once per deviance."""
+    lay = dev.__dict__.get("_one_term_layout")
+    if lay is None:
+        lay = False
+        blocks = dev.blocks
+        if len(blocks) == 1 and blocks[0][0] == 0 and blocks[0][1] * blocks[0][2] == dev.q:
+            _, nl, nc = blocks[0]
+            smap = dev.smap
+            i, j, kk = smap.lt_rows, smap.lt_cols, smap.Lind0
+            lev = i // nc
+            first = lev == 0
+            a0, c0, k0 = i[first], j[first], kk[first]
+            if (i.size == nl * a0.size and np.array_equal(lev, j // nc)
+                    and np.all(c0 < nc)):
+                # every level's block must repeat level 0's (entries in CSC order, column by
+                # column: compare as sets of (row, column, θ) within the block)
+                key0 = np.sort((a0 * nc + c0) * dev.n_theta + k0)
+                keys = ((i % nc) * nc + j % nc) * dev.n_theta + kk
+                if _same_blocks(lev, keys, key0, nl):
+                    M = dev._lam.M
+                    Mb = np.ascontiguousarray(np.moveaxis(
+                        M.reshape(nl, nc, nl, nc).diagonal(axis1=0, axis2=2), 2, 0))
+                    # M must be block diagonal (one term: each row belongs to one level)
+                    off = M.reshape(nl, nc, nl, nc).copy()
+                    r = np.arange(nl)
+                    off[r, :, r, :] = 0.0
+                    if not np.any(off):
+                        lay = (nl, nc, a0, c0, k0, Mb)
+        dev._one_term_layout = lay
+    return lay or None
+
+
+def _same_blocks(lev, keys, key0, nl):
+    """Whether each level's (row, column, θ) keys are level 0's."""
+    counts = np.bincount(lev, minlength=nl)
+    if counts.shape[0] != nl or np.any(counts != key0.size):
+        return False
+    ks = keys[np.lexsort((keys, lev))].reshape(nl, key0.size)
+    return bool(np.all(ks == key0[None, :]))
+
+
+def _one_term_gradients(dev, th, lay):
+    """:func:`dense_gradients` for one random-effects term, block by block: A, Λ'M, A⁻¹ and
+    the cross-products as (batch, level, k, k) arrays instead of (batch, q, q) (the same
+    formulas; the template sums over every level are sums over level 0's entries of the
+    level-summed blocks)."""
+    cp, resp = dev.cp, dev.resp
+    nl, nc, a0, c0, k0, Mb = lay
+    nb, p, nth = th.shape[0], dev.p, dev.n_theta
+    T = np.zeros((nb, nc, nc))
+    T[:, a0, c0] = th[:, k0]                                  # Λ' on one block
+    Tt = np.swapaxes(T, 1, 2)
+    T4, Tt4 = T[:, None], Tt[:, None]
+    LtM = T4 @ Mb[None]                                       # (nb, L, k, k)
+    A = LtM @ Tt4
+    A[..., np.arange(nc), np.arange(nc)] += 1.0
+    if nc == 1:
+        Ai = 1.0 / A
+    else:
+        Ai = np.linalg.inv(A)
+        Ai = 0.5 * (Ai + np.swapaxes(Ai, 2, 3))
+    bins = (np.arange(nb)[:, None] * nth + k0[None, :]).ravel()
+
+    def tsum(W):          # Σ over the template entries of level 0 of the level-summed W
+        return np.bincount(bins, weights=W[:, a0, c0].ravel(),
+                           minlength=nb * nth).reshape(nb, nth)
+
+    g = 2.0 * tsum((Ai @ LtM).sum(axis=1))
+    Zy = resp.ZtWy.reshape(nl, nc, 1)
+    ky = T4 @ Zy[None]                                        # (nb, L, k, 1)
+    cy = Ai @ ky
+    if p:
+        ZX = cp.ZtWX.reshape(nl, nc, p)
+        K = T4 @ ZX[None]                                     # (nb, L, k, p)
+        C = Ai @ K
+        Kf = K.reshape(nb, nl * nc, p)
+        Cf = C.reshape(nb, nl * nc, p)
+        cyf = cy.reshape(nb, nl * nc, 1)
+        V = cp.XtWX - np.swapaxes(Kf, 1, 2) @ Cf
+        rhs = resp.XtWy[:, None] - np.swapaxes(Kf, 1, 2) @ cyf            # (nb, p, 1)
+        beta = np.linalg.solve(V, rhs)                                     # (nb, p, 1)
+        uf = cyf - Cf @ beta
+        r2 = (resp.yWy - (ky.reshape(nb, 1, -1) @ cyf)[:, 0, 0]
+              - (np.swapaxes(rhs, 1, 2) @ beta)[:, 0, 0])
+    else:
+        uf = cy.reshape(nb, nl * nc, 1)
+        r2 = resp.yWy - (ky.reshape(nb, 1, -1) @ uf)[:, 0, 0]
+    u = uf.reshape(nb, nl, nc, 1)
+    zwr = Zy[None] - Mb[None] @ (Tt4 @ u)                     # Z'Wρ (M symmetric)
+    if p:
+        zwr = zwr - ZX[None] @ beta[:, None]
+    # ρ'WZΛ_m û summed over levels: (Σ_l û_l (Z'Wρ)_l')[a, c] for the template entries
+    U = u.reshape(nb, nl, nc)
+    Z = zwr.reshape(nb, nl, nc)
+    dr2 = -2.0 * tsum(np.swapaxes(U, 1, 2) @ Z)
+    if dev.REML:
+        g = g + ((dev.n - p) / r2)[:, None] * dr2
+        if p:
+            Hc = np.swapaxes(np.linalg.solve(V, np.swapaxes(Cf, 1, 2)), 1, 2)   # C V⁻¹
+            N = ZX[None] - Mb[None] @ (Tt4 @ C)                               # Z'W(X − ZΛC)
+            Hl = Hc.reshape(nb, nl, nc, p).transpose(0, 2, 1, 3).reshape(nb, nc, nl * p)
+            Nl = N.transpose(0, 2, 1, 3).reshape(nb, nc, nl * p)
+            g = g - 2.0 * tsum(Hl @ np.swapaxes(Nl, 1, 2))
+    else:
+        g = g + (dev.n / r2)[:, None] * dr2
+    return g
 
 
 def dense_gradients(dev, thetas):
@@ -91,10 +179,14 @@ def dense_gradients(dev, thetas):
     With A = Λ'MΛ + I, K = Λ'Z'WX, k = Λ'Z'Wỹ, C = A⁻¹K, c = A⁻¹k, V = X'WX − K'C,
     β̂ = V⁻¹(X'Wỹ − K'c), û = c − Cβ̂ and r² = ỹ'Wỹ − k'c − (X'Wỹ − K'c)'β̂, the terms are
     those of :func:`deviance_gradient` (same formulas, general solves instead of the factor's
-    triangular ones).
+    triangular ones). A model with one random-effects term works block by block
+    (:func:`_one_term_gradients`).
     """
     smap, cp, resp = dev.smap, dev.cp, dev.resp
     th = np.atleast_2d(np.asarray(thetas, dtype=float))
+    lay = _one_term_layout(dev)
+    if lay is not None:
+        return _one_term_gradients(dev, th, lay)
     nb, q, p, nth = th.shape[0], dev.q, dev.p, dev.n_theta
     i, j, kk = smap.lt_rows, smap.lt_cols, smap.Lind0
     M = dev._lam.M
@@ -103,7 +195,7 @@ def dense_gradients(dev, thetas):
     LtM = Lt @ M
     A = LtM @ np.swapaxes(Lt, 1, 2)
     A[:, np.arange(q), np.arange(q)] += 1.0
-    Ai = _batched_inverse(A, dev.blocks)
+    Ai = np.linalg.inv(A)
     Ai = 0.5 * (Ai + np.swapaxes(Ai, 1, 2))
     B = Ai @ LtM                                             # A⁻¹Λ'M
     # the template sums of every row at once: bin kk of row b at b·nth + kk
