@@ -179,7 +179,8 @@ class Design:
         "lower")``; for unstructured terms ``par`` is θ: 0 on diagonals, -inf off them).
         The upper bounds are :attr:`upper`, the structures themselves :attr:`layout`.
     theta_names : list of str
-        lme4's names of θ (``"Subject.(Intercept)"``, ``"Subject.Days.(Intercept)"``, ...).
+        lme4's names of θ (``"Subject.(Intercept)"``, ``"Subject.Days.(Intercept)"``, ...);
+        built on first access (the constructor also takes a callable returning them).
     cnms : dict
         group name -> column names, in term order; a repeated group name (from ``||``) keeps
         each term as a separate entry in :attr:`reterms`; the dict view merges nothing: use
@@ -324,4 +325,4 @@ class Design:
 
 
 # the model frame and flist are pandas objects only accessors read: built on first use
-lazy_fields(Design, "fr", "flist")
+lazy_fields(Design, "fr", "flist", "theta_names")
