@@ -10,7 +10,7 @@ flattened; :class:`ReTerm` is one term of ``reTrms`` (``Ztlist[[i]]``, ``cnms[[i
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List
+from typing import Any, Callable, Dict, List, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -18,6 +18,14 @@ import scipy.sparse as sp
 
 from ..errors import DesignError
 from .covariance import Covariance, CovarianceLayout, Unstructured
+
+T = TypeVar("T")
+
+
+def lazy(build: Callable[[], T]) -> T:
+    """``build`` passed for a lazy field (:func:`lazy_fields`) typed as its value: the field
+    holds the callable until first read, and reading it always gives the value."""
+    return build  # type: ignore[return-value]
 
 
 def lazy_fields(cls, *names):
