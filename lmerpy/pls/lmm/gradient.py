@@ -62,37 +62,55 @@ def deviance_gradient(dev, st):
 
 def _one_term_layout(dev):
     """For a model with one random-effects term whose Λ' is the same k × k template on every
-    level's diagonal block (lme4's): (level count L, k, the template's rows, columns and θ
-    indices within one block); else None. Built once per deviance."""
+    level's diagonal block (lme4's) and whose Z'WZ is block diagonal: (level count L, k, the
+    template's rows, columns and θ indices within one block, Z'WZ's L diagonal blocks); else
+    None. Built once per deviance (the template's part once per template)."""
     lay = dev.__dict__.get("_one_term_layout")
     if lay is None:
         lay = False
         blocks = dev.blocks
         if len(blocks) == 1 and blocks[0][0] == 0 and blocks[0][1] * blocks[0][2] == dev.q:
             _, nl, nc = blocks[0]
-            smap = dev.smap
-            i, j, kk = smap.lt_rows, smap.lt_cols, smap.Lind0
-            lev = i // nc
-            first = lev == 0
-            a0, c0, k0 = i[first], j[first], kk[first]
-            if (i.size == nl * a0.size and np.array_equal(lev, j // nc)
-                    and np.all(c0 < nc)):
-                # every level's block must repeat level 0's (entries in CSC order, column by
-                # column: compare as sets of (row, column, θ) within the block)
-                key0 = np.sort((a0 * nc + c0) * dev.n_theta + k0)
-                keys = ((i % nc) * nc + j % nc) * dev.n_theta + kk
-                if _same_blocks(lev, keys, key0, nl):
-                    M = dev._lam.M
-                    Mb = np.ascontiguousarray(np.moveaxis(
-                        M.reshape(nl, nc, nl, nc).diagonal(axis1=0, axis2=2), 2, 0))
-                    # M must be block diagonal (one term: each row belongs to one level)
-                    off = M.reshape(nl, nc, nl, nc).copy()
-                    r = np.arange(nl)
-                    off[r, :, r, :] = 0.0
-                    if not np.any(off):
-                        lay = (nl, nc, a0, c0, k0, Mb)
+            tmpl = _one_term_template(dev.smap, int(nl), int(nc), dev.n_theta)
+            if tmpl is not None:
+                M = dev._lam.M
+                Mb = np.ascontiguousarray(np.moveaxis(
+                    M.reshape(nl, nc, nl, nc).diagonal(axis1=0, axis2=2), 2, 0))
+                # Z'WZ block diagonal (one term: each row of Z belongs to one level)
+                if np.count_nonzero(M) == np.count_nonzero(Mb):
+                    lay = (nl, nc) + tmpl + (Mb,)
         dev._one_term_layout = lay
     return lay or None
+
+
+#: :func:`_one_term_template` per template (read-only arrays)
+_TEMPLATES: dict = {}
+
+
+def _one_term_template(smap, nl, nc, n_theta):
+    """(rows, columns, θ indices) of level 0's block of a one-term Λ' template when every
+    level's block repeats it, else None."""
+    i, j, kk = smap.lt_rows, smap.lt_cols, smap.Lind0
+    key = (nl, nc, n_theta, i.tobytes(), j.tobytes(), kk.tobytes())
+    if key in _TEMPLATES:
+        return _TEMPLATES[key]
+    out = None
+    lev = i // nc
+    first = lev == 0
+    a0, c0, k0 = i[first], j[first], kk[first]
+    if i.size == nl * a0.size and np.array_equal(lev, j // nc) and np.all(c0 < nc):
+        # every level's block must repeat level 0's (as sets of (row, column, θ) within the
+        # block: the entries are in CSC order, column by column)
+        key0 = np.sort((a0 * nc + c0) * n_theta + k0)
+        keys = ((i % nc) * nc + j % nc) * n_theta + kk
+        if _same_blocks(lev, keys, key0, nl):
+            out = (a0, c0, k0)
+            for v in out:
+                v.flags.writeable = False
+    if len(_TEMPLATES) >= 64:
+        _TEMPLATES.clear()
+    _TEMPLATES[key] = out
+    return out
 
 
 def _same_blocks(lev, keys, key0, nl):
