@@ -189,6 +189,46 @@ def _one_term_gradients(dev, th, lay):
     return g
 
 
+def _diagonal_lead(dev):
+    """q₁ when the first random-effects term is a scalar one whose part of A is diagonal
+    (its Λ' entries on the diagonal, Z'WZ diagonal there, Λ' block diagonal by term: lme4's
+    crossed and nested intercepts), else 0. Built once per deviance."""
+    q1 = dev.__dict__.get("_diagonal_lead")
+    if q1 is None:
+        q1 = 0
+        off, nl, nc = dev.blocks[0] if dev.blocks else (0, 0, 0)
+        if len(dev.blocks) > 1 and off == 0 and nc == 1 and 0 < nl < dev.q:
+            i, j = dev.smap.lt_rows, dev.smap.lt_cols
+            first = j < nl
+            M11 = dev._lam.M[:nl, :nl]
+            if (np.array_equal(first, i < nl) and np.array_equal(i[first], j[first])
+                    and np.count_nonzero(M11) == np.count_nonzero(M11.diagonal())):
+                q1 = int(nl)
+        dev._diagonal_lead = q1
+    return q1
+
+
+def _batched_inverse(A, q1):
+    """Inverses of the stacked symmetric positive definite (nb, q, q) matrices ``A``; with a
+    diagonal leading q₁ × q₁ block D (:func:`_diagonal_lead`) by its Schur complement
+    S = A₂₂ − A₂₁D⁻¹A₁₂ (a q₂ × q₂ inverse instead of a q × q one)."""
+    if not q1:
+        return np.linalg.inv(A)
+    r = np.arange(q1)
+    d = A[:, r, r]                                   # (nb, q1)
+    A12 = A[:, :q1, q1:]
+    E = A12 / d[:, :, None]                          # D⁻¹A₁₂
+    Si = np.linalg.inv(A[:, q1:, q1:] - np.swapaxes(A12, 1, 2) @ E)
+    ESi = E @ Si
+    out = np.empty_like(A)
+    out[:, :q1, :q1] = ESi @ np.swapaxes(E, 1, 2)
+    out[:, r, r] += 1.0 / d
+    out[:, :q1, q1:] = -ESi
+    out[:, q1:, :q1] = -np.swapaxes(ESi, 1, 2)
+    out[:, q1:, q1:] = Si
+    return out
+
+
 def dense_gradients(dev, thetas):
     """Gradients at several θ at once (small models, all of A dense): one batched NumPy
     computation instead of one evaluation and gradient per θ (the post-fit Hessian differences
@@ -213,7 +253,7 @@ def dense_gradients(dev, thetas):
     LtM = Lt @ M
     A = LtM @ np.swapaxes(Lt, 1, 2)
     A[:, np.arange(q), np.arange(q)] += 1.0
-    Ai = np.linalg.inv(A)
+    Ai = _batched_inverse(A, _diagonal_lead(dev))
     Ai = 0.5 * (Ai + np.swapaxes(Ai, 1, 2))
     B = Ai @ LtM                                             # A⁻¹Λ'M
     # the template sums of every row at once: bin kk of row b at b·nth + kk
