@@ -1,6 +1,9 @@
 # The nlme side of benchmarks/lme_vs_nlme.py:
 #   Rscript benchmarks/lme_vs_nlme.R DATA_DIR SIM.csv REPS INSTEVAL(0/1)
-# Prints one line "@@ {json}" per case: the median of REPS fits after a warm-up, and logLik.
+# REPS > 0: prints one line "@@ {json}" per case: the median of REPS fits after a warm-up, and
+# logLik. REPS = 0: serves fits one at a time, a case name per line of stdin (the Python side
+# alternates its fits with these). Times by Sys.time() (microseconds; system.time's elapsed
+# counts milliseconds, too coarse for the small cases).
 suppressPackageStartupMessages(library(nlme))
 args <- commandArgs(trailingOnly = TRUE)
 DATA <- args[1]
@@ -33,9 +36,35 @@ if (args[4] == "1") {
   cases[["InstEval ~1|d + varIdent"]] <- function()
     lme(yy ~ service, ie, random = ~ 1 | d, weights = varIdent(form = ~ 1 | service))
 }
-for (nm in names(cases)) {
+timed <- function(nm) {
+  t0 <- Sys.time()
   fit <- cases[[nm]]()
-  t <- replicate(reps, system.time(fit <- cases[[nm]]())[["elapsed"]])
-  cat("@@ ", jsonlite::toJSON(list(case = nm, seconds = median(t), logLik = as.numeric(logLik(fit))),
+  list(seconds = as.numeric(difftime(Sys.time(), t0, units = "secs")),
+       logLik = as.numeric(logLik(fit)))
+}
+emit <- function(nm, r)
+  cat("@@ ", jsonlite::toJSON(list(case = nm, seconds = r$seconds, logLik = r$logLik),
                               auto_unbox = TRUE, digits = NA), "\n", sep = "")
+if (reps > 0) {
+  for (nm in names(cases)) {
+    timed(nm)                                       # warm-up
+    t <- replicate(reps, timed(nm)$seconds)
+    r <- timed(nm)
+    r$seconds <- median(t)
+    emit(nm, r)
+  }
+} else {
+  # serve: one fit per line of stdin naming a case ("warm NAME": untimed), alternating with
+  # lmerpy's fits (benchmarks/lme_vs_nlme.py)
+  con <- file("stdin")
+  open(con)
+  cat("@@ready\n")
+  flush(stdout())
+  while (length(line <- readLines(con, n = 1)) > 0) {
+    if (line == "quit") break
+    nm <- sub("^warm ", "", line)
+    r <- timed(nm)
+    emit(nm, r)
+    flush(stdout())
+  }
 }

@@ -16,6 +16,7 @@ g)", d)`` agree to rounding.
 """
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, Dict, List, Optional, Union, cast
 
@@ -189,12 +190,14 @@ def _fit(frame: LmeFrame, varfunc: Any, REML: bool, ctrl: Dict[str, Any], data: 
         updated.update(rows)
         crit.clear()
 
-    est = crit.estimate(spar, par)
-    if updated is not None:
+    old = np.zeros(0)
+    if updated is not None:           # the fitted values at the start
+        est = crit.estimate(spar, par)
         refresh(est)
     num_iter = 0
     while True:
-        old = np.concatenate([est.beta, spar])
+        if updated is not None:
+            old = np.concatenate([est.beta, spar])
         if crit.npar and ctrl["optimize"]:
             spar, _ll, _ev, _msg = optimize_structure(cast(Any, crit), spar)
         par = random_par(spar)
@@ -269,7 +272,11 @@ class LmeModel(NlmeFit):
         self.control = dict(ctrl)
         self.data = data
         self.Q = len(frame.levels)
-        self.fixDF: FixedDF = self.fixed_df()
+
+    @functools.cached_property
+    def fixDF(self) -> FixedDF:
+        """nlme's ``fit$fixDF`` (:meth:`fixed_df`), formed on first use."""
+        return self.fixed_df()
 
     # ------------------------------------------------------------------ structure
     def fixed_df(self) -> FixedDF:

@@ -20,13 +20,20 @@ independent homoscedastic errors, and
   optimizer: ``lme`` then gives ``lmer``'s criterion and estimates exactly.
 * A variance function only: the whitening is a row scaling, i.e. ``lmer`` with prior
   weights ``w^2`` (whose deviance already holds ``-sum log w^2``).
-* A correlation: the whitened ``X``, ``y`` and the terms' raw matrices give a new ``Z``; O(n)
-  per structure value, vectorised (:mod:`lmerpy.nlme.blocks`).
+* A correlation: the whitened ``X``, ``y`` and the terms' raw matrices fill ``Z``'s pattern;
+  O(n) per structure value, vectorised (:mod:`lmerpy.nlme.blocks`).
+
+Either way the design is the same at every structure value: small models (all of A dense)
+take the new rows into the base deviance (:meth:`~lmerpy.pls.LmmDeviance.with_data`: its
+pattern maps and analysis reused, the cross-products formed, the theta-map refilled), so a
+structure value costs the whitening and the O(n) cross-products; larger ones build a deviance.
 
 The structure parameters are optimised on the profile ``max_theta logLik(theta, s)`` (trust-
-region Newton on finite differences, as ``gls``; the inner maximisation is ``lmer``'s
-optimizer from the previous theta): by the envelope theorem the profile is as smooth as the
-likelihood, and each inner fit is an ordinary ``lmer`` fit.
+region Newton on finite differences, as ``gls``): by the envelope theorem the profile is as
+smooth as the likelihood. The inner maximisation is Newton steps on the deviance's analytic
+gradient from the previous optimum and Hessian model (:func:`newton_inner`), lme4's BOBYQA
+where they do not get there; the optimum at each structure value is kept, so the fit's
+closing inner fit at the structure's optimum is the one the optimisation saw.
 """
 from __future__ import annotations
 
@@ -37,8 +44,10 @@ from typing import Any, Dict, Optional, Tuple
 import numpy as np
 
 from ..design.reterms import build_zt
+from ..design.sparse import trusted_csc
 from ..errors import FitError
 from ..optimize import lme4_start_theta, lmerControl, optimize_lmer
+from ..optimize.newton import NEWTON_SETTINGS, model_derivatives, trust_newton
 from ..pls import LmmDeviance
 from .estimate import GlsCriterion
 
@@ -78,62 +87,143 @@ class LmeEstimate:
     deviance: float            # the PLS criterion on the whitened data
 
 
-#: The random-effects optimisation inside a fit with a residual structure: lme4's BOBYQA
-#: path, then polished at the optimum (lmer's default before ``newton_ai``, whose printed
-#: digits the nlme pages show); without a structure lme is lmer, with lmer's default
-_INNER = lmerControl(optimizer="nloptwrap")
+def _difference_hessian(dev: Any, x: np.ndarray, g: np.ndarray) -> Optional[np.ndarray]:
+    """The deviance's Hessian at ``x`` by forward differences of its analytic gradient
+    (``g`` at ``x``), symmetrised; None where it is not positive definite."""
+    k = x.size
+    h = 1e-6 * np.maximum(1.0, np.abs(x))
+    H = np.empty((k, k))
+    for j in range(k):
+        e = np.zeros(k)
+        e[j] = h[j]
+        H[:, j] = (np.asarray(dev.gradient(x + e), dtype=float) - g) / h[j]
+    H = (H + H.T) / 2.0
+    try:
+        np.linalg.cholesky(H)
+    except np.linalg.LinAlgError:
+        return None
+    return H
 
 
-def newton_inner(dev: Any, x0, max_iter: int = 30, gtol: float = 1e-8
-                 ) -> Optional[Tuple[np.ndarray, float]]:
+def newton_inner(dev: Any, x0, max_iter: int = 30, gtol: float = 1e-8,
+                 hessian: Optional[np.ndarray] = None
+                 ) -> Optional[Tuple[np.ndarray, float, Optional[np.ndarray]]]:
     """Minimise the PLS deviance ``dev`` from ``x0`` (near its minimum) by Newton steps: the
-    analytic gradient, the Hessian by forward differences of it, step halving. Returns
-    ``(par, deviance)`` at an interior point where the gradient is below ``gtol`` (scaled by
-    ``1 + |deviance|``), or None (not converged, a parameter near its bound, an indefinite
-    Hessian): the caller then runs ``lmer``'s optimizer."""
+    analytic gradient, step halving. Returns ``(par, deviance, Hessian model or None)`` at an
+    interior point where the gradient is below ``gtol`` (scaled by ``1 + |deviance|``), or
+    None (not converged, a parameter near its bound, an indefinite Hessian): the caller then
+    runs ``lmer``'s optimizer.
+
+    The first Hessian is ``hessian`` (positive definite, e.g. the last one of a nearby
+    minimisation: the profile over a residual structure moves in small steps) or forward
+    differences of the gradient at ``x0``; after each step it is updated by BFGS from the
+    change of the gradient (no more gradients than the iterations need). Where a step fails
+    the Hessian is differenced again at the current point (once per point). The stopping
+    test is on the analytic gradient either way."""
     lower = np.asarray(dev.lower, dtype=float)
     upper = np.asarray(dev.upper, dtype=float)
-    x = np.asarray(x0, dtype=float).copy()
+    x = np.array(x0, dtype=float).reshape(-1)
     k = x.size
     if k == 0:
         return None
     margin = 1e-4
+    lo_in, hi_in = lower + margin, upper - margin      # a parameter this near: declined
+    H = None
+    if hessian is not None:
+        H = np.asarray(hessian, dtype=float)
+        if H.shape != (k, k) or not np.isfinite(H).all():
+            H = None
     try:
         f = float(dev(x))
+        g = np.asarray(dev.gradient(x), dtype=float)
+        fresh = False                   # H was differenced at x
         for _ in range(max_iter):
-            if np.any(x - lower < margin) or np.any(upper - x < margin):
+            if (x < lo_in).any() or (x > hi_in).any() or not np.isfinite(g).all():
                 return None
-            g = np.asarray(dev.gradient(x), dtype=float)
-            if not np.all(np.isfinite(g)):
-                return None
-            if float(np.max(np.abs(g))) <= gtol * (1.0 + abs(f)):
-                return x, f
-            h = 1e-6 * np.maximum(1.0, np.abs(x))
-            H = np.empty((k, k))
-            for j in range(k):
-                e = np.zeros(k)
-                e[j] = h[j]
-                H[:, j] = (np.asarray(dev.gradient(x + e), dtype=float) - g) / h[j]
-            H = (H + H.T) / 2.0
-            try:
-                np.linalg.cholesky(H)
-            except np.linalg.LinAlgError:
-                return None
-            step = np.linalg.solve(H, g)
-            t = 1.0
+            if float(np.abs(g).max()) <= gtol * (1.0 + abs(f)):
+                return x, f, H
             while True:
-                xn = x - t * step
-                if np.all(xn > lower) and np.all(xn < upper):
-                    fn = float(dev(xn))
-                    if math.isfinite(fn) and fn <= f + 1e-12 * (1.0 + abs(f)):
-                        break
-                t /= 2.0
-                if t < 1e-6:
+                if H is None:
+                    H = _difference_hessian(dev, x, g)
+                    if H is None:
+                        return None
+                    fresh = True
+                step: Optional[np.ndarray]
+                if k == 1:
+                    step = g / H[0, 0] if H[0, 0] > 0 else None
+                else:
+                    try:
+                        step = np.linalg.solve(H, g)
+                    except np.linalg.LinAlgError:
+                        step = None
+                t = 1.0
+                while step is not None:
+                    xn = x - t * step
+                    if (xn > lower).all() and (xn < upper).all():
+                        fn = float(dev(xn))
+                        if math.isfinite(fn) and fn <= f + 1e-12 * (1.0 + abs(f)):
+                            break
+                    t /= 2.0
+                    if t < 1e-6:
+                        step = None
+                if step is not None:
+                    break
+                if fresh:
                     return None
-            x, f = xn, fn
+                H = None                # a stale model: difference it here
+            gn = np.asarray(dev.gradient(xn), dtype=float)
+            s_ = xn - x
+            if float((np.abs(s_) / np.maximum(1.0, np.abs(x))).max()) > 1e-6:
+                H = _bfgs(H, s_, gn - g)     # (a shorter step's change is rounding)
+            fresh = False
+            x, f, g = xn, fn, gn
     except (FitError, np.linalg.LinAlgError, ValueError):
         return None
     return None
+
+
+def _bfgs(H: np.ndarray, s: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The BFGS update of the Hessian model ``H`` by the step ``s`` and the gradient change
+    ``y`` (``H`` unchanged where the curvature ``s'y`` is not positive)."""
+    sy = float(s @ y)
+    Hs = H @ s
+    sHs = float(s @ Hs)
+    if not (sy > 1e-12 * math.sqrt(float(s @ s) * float(y @ y)) and sHs > 0):
+        return H
+    return H - np.outer(Hs, Hs) / sHs + np.outer(y, y) / sy
+
+
+def _trust_region_start(dev: Any, x0: np.ndarray
+                        ) -> Optional[Tuple[np.ndarray, float, Optional[np.ndarray]]]:
+    """From a far start: lmer's ``newton_ai`` trust region (analytic gradient, average
+    information plus the Euler term; the signs of θ's columns free, fixed afterwards) without
+    lmer's checks and warnings, then :func:`newton_inner` to an interior stationary point.
+    None where either does not get there (the caller runs lme4's BOBYQA path)."""
+    derivs = model_derivatives(dev)
+    if derivs is None:
+        return None
+    lower = np.asarray(dev.lower, dtype=float)
+    upper = np.asarray(dev.upper, dtype=float)
+    rectify = dev.rectify_theta
+    lo = np.where(lower == 0, -np.inf, lower) if callable(rectify) else lower
+    try:
+        res = trust_newton(dev, derivs, np.asarray(x0, dtype=float), lo, upper,
+                           settings=NEWTON_SETTINGS)
+    except (FitError, np.linalg.LinAlgError, ValueError):
+        return None
+    if res.status < 0 or not math.isfinite(res.fun):
+        return None
+    x = np.asarray(rectify(res.x) if callable(rectify) else res.x, dtype=float)
+    return newton_inner(dev, x)
+
+
+#: The random-effects optimisation inside a fit with a residual structure where Newton steps
+#: do not reach the optimum: lme4's BOBYQA path, then polished at the optimum (quiet at a
+#: boundary optimum, where ``newton_ai`` warns); without a structure lme is lmer, with
+#: lmer's default
+_INNER = lmerControl(optimizer="nloptwrap")
+#: lmer's default control (a frozen Control: one object serves every fit)
+_LMER = lmerControl()
 
 
 class LmeCriterion:
@@ -157,7 +247,7 @@ class LmeCriterion:
         self.REML = bool(REML)
         self.cor = correlation
         self.var = weights
-        self.control = control if control is not None else lmerControl()
+        self.control = control if control is not None else _LMER
         self.X = np.asarray(design.X, dtype=float)
         self.y = np.asarray(design.y, dtype=float).reshape(-1)
         self.n, self.p = self.X.shape
@@ -167,10 +257,27 @@ class LmeCriterion:
         self.Zraw = np.column_stack([np.asarray(t.X, dtype=float).reshape(self.n, -1)
                                      for t in design.reterms])
         self.D = np.column_stack([self.X, self.Zraw, self.y])
+        # the whitened Z: Zt's structural pattern (each row's levels, zeros kept) filled with
+        # the whitened raw columns, row by row
+        full = build_zt([replace(t, X=np.ones((self.n, k)))
+                         for t, k in zip(design.reterms, self.widths)], self.n)
+        self._zt_pattern = (full.indices, full.indptr, full.shape)
+        self._zfull = trusted_csc(np.ascontiguousarray(self.Zraw).reshape(-1), full.indices,
+                                  full.indptr, full.shape)
+        # ... and a deviance on that pattern with ones for values (no cross-product cancels:
+        # each is a positive count), the template whose pattern maps and analysis the data of
+        # every structure value reuse (LmmDeviance.with_data); None: not a small model
+        self._template: Optional[LmmDeviance] = None
+        if (correlation is not None or weights is not None) and \
+                self.base.with_data(design.Zt, self.X, self.y) is not None:
+            full.data = np.ones(full.data.shape[0])
+            self._template = LmmDeviance(WhitenedDesign(design, Zt=full), REML=self.REML)
         self._cache: Dict[bytes, Tuple[Any, float, np.ndarray]] = {}
         # lmer's start (lme4's for scalar random intercepts): lme without structure = lmer
         self._warm = np.asarray(lme4_start_theta(design), dtype=float)
         self._warm_ok = False        # _warm is an optimum (of a nearby structure value)
+        self._hess: Optional[np.ndarray] = None   # the deviance's Hessian model near _warm
+        self._optima: Dict[bytes, Tuple[np.ndarray, float]] = {}   # inner optimum per spar
         self.evaluations = 0
 
     # ------------------------------------------------------------------ sizes
@@ -215,33 +322,51 @@ class LmeCriterion:
         if not np.all(np.isfinite(w)) or np.any(w <= 0):
             out = (None, -math.inf, w)
         elif self.cor is None:
-            dev = LmmDeviance(WhitenedDesign(self.design, weights=w * w), REML=self.REML)
+            dev = None
+            if self._template is not None:
+                dev = self._template.with_data(self._zfull, self.X, self.y, weights=w * w,
+                                               offset=getattr(self.design, "offset", None))
+            if dev is None:
+                dev = LmmDeviance(WhitenedDesign(self.design, weights=w * w), REML=self.REML)
             out = (dev, 0.0, w)
         else:
             Dw, extra = self.gls.whitened(spar, D=self.D)
             if Dw is None or not np.all(np.isfinite(Dw)):
                 out = (None, -math.inf, w)
             else:
-                p = self.p
-                Xw = np.ascontiguousarray(Dw[:, :p])
-                yw = np.ascontiguousarray(Dw[:, -1])
-                terms = []
-                c = p
-                for t, k in zip(self.design.reterms, self.widths):
-                    terms.append(replace(t, X=np.ascontiguousarray(Dw[:, c:c + k])))
-                    c += k
-                Zt = build_zt(terms, self.n)
-                wd = WhitenedDesign(self.design, X=Xw, y=yw, Zt=Zt, reterms=terms,
-                                    weights=np.ones(self.n), offset=np.zeros(self.n))
-                out = (LmmDeviance(wd, REML=self.REML), float(extra), w)
+                out = (self._whitened_deviance(Dw), float(extra), w)
         if len(self._cache) > 64:
             self._cache.clear()
         self._cache[key] = out
         return out
 
+    def _whitened_deviance(self, Dw: np.ndarray) -> LmmDeviance:
+        """The PLS deviance on whitened rows ``Dw = [X Zraw y]``: the base deviance with new
+        data (its pattern maps and analysis reused), else one built on the whitened design."""
+        p = self.p
+        Xw = np.ascontiguousarray(Dw[:, :p])
+        yw = np.ascontiguousarray(Dw[:, -1])
+        Zw = np.ascontiguousarray(Dw[:, p:-1])
+        indices, indptr, shape = self._zt_pattern
+        if self._template is not None:
+            dev = self._template.with_data(trusted_csc(Zw.reshape(-1), indices, indptr, shape),
+                                           Xw, yw)
+            if dev is not None:
+                return dev
+        terms = []
+        c = 0
+        for t, k in zip(self.design.reterms, self.widths):
+            terms.append(replace(t, X=Zw[:, c:c + k]))
+            c += k
+        wd = WhitenedDesign(self.design, X=Xw, y=yw, Zt=build_zt(terms, self.n), reterms=terms,
+                            weights=np.ones(self.n), offset=np.zeros(self.n))
+        return LmmDeviance(wd, REML=self.REML)
+
     def clear(self) -> None:
-        """Forget the whitened deviances (after a ``fitted(.)`` covariate changed)."""
+        """Forget the whitened deviances and their optima (after a ``fitted(.)`` covariate
+        changed)."""
         self._cache.clear()
+        self._optima.clear()
 
     def loglik_at(self, spar, par) -> float:
         """The log-likelihood at structure ``spar`` and random-effects parameters ``par``."""
@@ -258,19 +383,37 @@ class LmeCriterion:
         """(the random effects' parameters maximising the likelihood at ``spar``, the
         profiled log-likelihood there).
 
-        ``quick``: from the previous optimum (the structure optimisation's profile, whose
-        points are close together), Newton steps on the deviance's analytic gradient with a
-        difference Hessian (:func:`newton_inner`); where they do not reach an interior
-        stationary point, ``lmer``'s optimizer."""
+        With residual-structure parameters (or ``quick``, from an earlier optimum): Newton
+        steps on the deviance's analytic gradient from the previous optimum and the last
+        minimisation's Hessian model (:func:`newton_inner`; the structure optimisation's
+        profile points are close together). The first minimisation starts from lmer's start:
+        Newton steps, else lmer's trust-region Newton method there, polished by them. Where
+        they do not reach an interior stationary point (an optimum on the boundary), lme4's
+        BOBYQA path; without a structure, the control's optimizer (lme is lmer). A structure
+        value's optimum, once found, is returned again without work."""
         dev, extra, _w = self.deviance_at(spar)
         if dev is None:
             return self._warm.copy(), -math.inf
+        key = np.asarray(spar, dtype=float).reshape(-1).tobytes()
+        if start is None and self.has_structure:
+            hit = self._optima.get(key)
+            if hit is not None:
+                return hit[0].copy(), hit[1]
         x0 = np.asarray(self._warm if start is None else start, dtype=float)
-        if quick and self._warm_ok:
-            got = newton_inner(dev, x0)
+        # (a structure without parameters to optimise, e.g. glmmPQL's varFixed: one inner
+        # fit, lme4's BOBYQA path as before, whose printed digits the pages show)
+        with_structure = self.has_structure and start is None and self.npar > 0
+        if (quick and self._warm_ok) or with_structure:
+            # from a nearby optimum (or lmer's start: a small model's scalar terms get there)
+            got = newton_inner(dev, x0, hessian=self._hess if self._warm_ok else None)
+            if got is None and with_structure and not self._warm_ok:
+                got = _trust_region_start(dev, x0)      # a far start
             if got is not None:
                 self._warm = got[0].copy()
-                return got[0], -got[1] / 2.0 + extra
+                self._warm_ok = True
+                if got[2] is not None:
+                    self._hess = got[2]
+                return self._keep(key, got[0], -got[1] / 2.0 + extra)
         control = self.control if not self.has_structure else _INNER
         try:
             opt = optimize_lmer(dev, x0, np.asarray(dev.lower, dtype=float), control=control,
@@ -283,7 +426,16 @@ class LmeCriterion:
             return par, -math.inf
         self._warm = par.copy()
         self._warm_ok = True
-        return par, -val / 2.0 + extra
+        return self._keep(key, par, -val / 2.0 + extra)
+
+    def _keep(self, key: bytes, par: np.ndarray, ll: float) -> Tuple[np.ndarray, float]:
+        """Remember the optimum at a structure value (the fit's closing ``inner`` at the
+        structure's optimum finds it there: one optimisation per structure value)."""
+        if self.has_structure:
+            if len(self._optima) > 256:
+                self._optima.clear()
+            self._optima[key] = (par.copy(), ll)
+        return par, ll
 
     def loglik(self, spar) -> float:
         """The profiled log-likelihood at structure parameters ``spar`` (what the structure

@@ -210,7 +210,9 @@ def build_lme_frame(fixed, data, levels: List[RandomLevel], correlation=None, we
     factors = [to_factor(take(svalues[e], rows), lv.group) for e, lv in zip(group_exprs, levels)]
     _c, _l, order = _nested_groups(factors)
     sorted_rows = rows[order]
-    sub = data.iloc[sorted_rows]
+    # (the data as given when already complete and sorted: nlme's grouped data sets are)
+    sorted_already = sorted_rows.size == n_all and bool(np.all(np.diff(sorted_rows) == 1))
+    sub = data if sorted_already else data.iloc[sorted_rows]
     bars = " + ".join(lv.pd.lme4_term(lv.lme4_group) for lv in levels)
     lmer_formula = f"{formula_text} + {bars}"
     design = build_design(lmer_formula, sub, REML=REML, contrasts=contrasts,

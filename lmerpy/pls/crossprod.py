@@ -100,25 +100,52 @@ class CrossProducts:
             self.ZtWX = np.asarray(self.ZtW @ self.X)
         self.XtWX = self.X.T @ (self.weights[:, None] * self.X)
 
-    def _small_products(self):
+    def _small_products(self, pairs=None):
         """Z'WZ (dense) and Z'WX with NumPy only, summing over the observations in order: the
         same floating-point sums as SciPy's sparse products (bit for bit), without their
-        per-call overhead."""
+        per-call overhead. ``pairs``: Zt's pattern pieces from a matrix of the same pattern
+        (:meth:`with_data`)."""
         Zt, q = self.Zt, self.q
-        ip = Zt.indptr
-        cnt = np.diff(ip)
-        obs = np.repeat(np.arange(self.n), cnt)
+        if pairs is None:
+            ip = Zt.indptr
+            cnt = np.diff(ip)
+            obs = np.repeat(np.arange(self.n), cnt)
+            rows = Zt.indices.astype(np.int64)
+            _e, k1, k2 = expand_pairs(ip[:-1].astype(np.int64), cnt.astype(np.int64),
+                                      ip[:-1].astype(np.int64), cnt.astype(np.int64))
+            pairs = (obs, rows, k1, k2, rows[k1] * q + rows[k2])
+        self._pairs = pairs
+        obs, rows, k1, k2, key = pairs
         zw = Zt.data * self.weights[obs]                  # Z'W's values (Zt's pattern)
-        rows = Zt.indices.astype(np.int64)
-        e, k1, k2 = expand_pairs(ip[:-1].astype(np.int64), cnt.astype(np.int64),
-                                 ip[:-1].astype(np.int64), cnt.astype(np.int64))
-        key = rows[k1] * q + rows[k2]
         self.ZtWZ_dense = np.bincount(key, weights=zw[k1] * Zt.data[k2],
                                       minlength=q * q).reshape(q, q)
         X = self.X
         self.ZtWX = np.empty((q, self.p))
         for c in range(self.p):
             self.ZtWX[:, c] = np.bincount(rows, weights=zw * X[obs, c], minlength=q)
+
+    def with_data(self, Zt, X, weights):
+        """The products of new values: ``Zt`` (when it has this one's pattern, the index work
+        of the small products is reused), ``X`` and ``weights``; the same numbers as a new
+        :class:`CrossProducts`."""
+        pairs = self.__dict__.get("_pairs")
+        old = self.Zt
+        if (pairs is None or not sp.issparse(Zt) or Zt.format != "csc" or Zt.shape != old.shape
+                or not (Zt.indptr is old.indptr or np.array_equal(Zt.indptr, old.indptr))
+                or not (Zt.indices is old.indices or np.array_equal(Zt.indices, old.indices))):
+            return CrossProducts(Zt, X, weights)
+        out = object.__new__(CrossProducts)
+        out.Zt = sp.csc_matrix((np.asarray(Zt.data, dtype=float), old.indices, old.indptr),
+                               shape=old.shape) if Zt.dtype != np.float64 else Zt
+        out.X = np.ascontiguousarray(np.asarray(X, dtype=float).reshape(self.n, -1))
+        out.weights = np.asarray(weights, dtype=float).reshape(-1)
+        if out.weights.shape[0] != self.n:
+            raise DataError(f"weights have length {out.weights.shape[0]}, expected {self.n}")
+        out.n, out.p, out.q = self.n, out.X.shape[1], self.q
+        out._ZtW = out._ZtWZ = None
+        out._small_products(pairs)
+        out.XtWX = out.X.T @ (out.weights[:, None] * out.X)
+        return out
 
     @property
     def ZtW(self):
@@ -269,7 +296,7 @@ class ReducedResponse:
 _MAP_CACHE: dict = {}
 _MAP_CACHE_SIZE = 64
 _PATTERN_FIELDS = ("rows", "cols", "nnz", "indptr", "diag_pos", "lower_pos", "lower_indices",
-                   "lower_indptr", "_keys")
+                   "lower_indptr", "_keys", "_refill")
 
 
 @functools.lru_cache(maxsize=32)
@@ -486,6 +513,31 @@ class ScalingMap:
         self.nnz = keys.shape[0]
         self.indptr = np.concatenate(([0], np.cumsum(np.bincount(self.cols, minlength=q))))
         pos = np.searchsorted(keys, b * q + a)
+        self._fill_map(val, pos, pair)
+        if isinstance(M, np.ndarray):     # what :meth:`with_matrix` needs to refill the map
+            self._refill = (e, pos, pair, mr, mc, np.flatnonzero(M.reshape(-1) == 0))
+        self.diag_pos = np.searchsorted(keys, np.arange(q) * q + np.arange(q))
+        low = self.rows >= self.cols
+        self.lower_pos = np.flatnonzero(low)
+        self.lower_indices = self.rows[low].astype(np.int32)
+        self.lower_indptr = np.concatenate(
+            ([0], np.cumsum(np.bincount(self.cols[low], minlength=q)))).astype(np.int32)
+        self._keys = keys
+        nt2 = self.n_theta ** 2
+        if ckey is not None and self._Cdense is not None and "C" not in self.__dict__:
+            entry = {name: getattr(self, name) for name in _PATTERN_FIELDS}
+            entry["ck"], entry["e"], entry["nt2"] = pos * nt2 + pair, e, nt2
+            for v in list(entry.values()) + list(self._refill):
+                if isinstance(v, np.ndarray):
+                    v.flags.writeable = False
+            if len(_MAP_CACHE) >= _MAP_CACHE_SIZE:
+                _MAP_CACHE.clear()
+            _MAP_CACHE[ckey] = entry
+        del self._M_in
+
+    def _fill_map(self, val, pos, pair):
+        """C (``val`` at rows ``pos``, columns ``pair`` = θ-pair index) as a dense array when
+        small, else sparse."""
         nt2 = self.n_theta ** 2
         # small maps are faster as dense arrays (no sparse-call overhead per θ); without
         # duplicate (entry, θ pair) terms — lme4's templates have none — the dense map is
@@ -503,24 +555,34 @@ class ScalingMap:
             self.CT = sp.csr_matrix(self.C.T)
             if self.nnz * nt2 <= 40_000:
                 self._Cdense = self.C.toarray()
-        self.diag_pos = np.searchsorted(keys, np.arange(q) * q + np.arange(q))
-        low = self.rows >= self.cols
-        self.lower_pos = np.flatnonzero(low)
-        self.lower_indices = self.rows[low].astype(np.int32)
-        self.lower_indptr = np.concatenate(
-            ([0], np.cumsum(np.bincount(self.cols[low], minlength=q)))).astype(np.int32)
-        self._keys = keys
-        if ckey is not None and self._Cdense is not None and self.nnz * nt2 <= 40_000 \
-                and "C" not in self.__dict__:
-            entry = {name: getattr(self, name) for name in _PATTERN_FIELDS}
-            entry["ck"], entry["e"], entry["nt2"] = ck, e, nt2
-            for v in entry.values():
-                if isinstance(v, np.ndarray):
-                    v.flags.writeable = False
-            if len(_MAP_CACHE) >= _MAP_CACHE_SIZE:
-                _MAP_CACHE.clear()
-            _MAP_CACHE[ckey] = entry
-        del self._M_in
+
+    def with_matrix(self, M):
+        """The map of the same pattern and Λ template for another dense Z'WZ (new data on
+        the same design, e.g. rows whitened by a residual correlation): C refilled from
+        ``M``'s values, everything else shared. O(size of C), no pattern work.
+
+        None when this map was not built from a dense Z'WZ, or ``M`` has a nonzero where
+        that one had a zero (its pattern of A would differ: build a new map). Entries that
+        ``M`` has zero where the template had not stay on the pattern with value 0: A's
+        values are the same as a new map's."""
+        d = self.__dict__
+        if "_M_in" in d:
+            self._build_map()
+        refill = d.get("_refill")
+        M = np.asarray(M, dtype=float)
+        if refill is None or M.shape != (self.q, self.q):
+            return None
+        e, pos, pair, mr, mc, zeros = refill
+        if zeros.size and np.any(M.reshape(-1)[zeros]):
+            return None
+        out = object.__new__(ScalingMap)
+        od = out.__dict__
+        od.update(d)
+        for name in ("M", "C", "CT", "_M_zwz"):
+            od.pop(name, None)
+        out._M_csc = M
+        out._fill_map(M[mr, mc][e], pos, pair)
+        return out
 
     def _set_pattern(self, entry, mv):
         """The pattern of a cached map (shared, read-only arrays) and this M's values."""

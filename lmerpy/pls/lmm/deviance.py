@@ -118,12 +118,17 @@ class LmmDeviance:
     to get an independent object per thread or per response.
     """
 
+    #: the offset of data given by :meth:`with_data` (None: the design's)
+    _offset = None
+
     def __init__(self, design, REML=True, backend=None, *, _template=None, _y=None,
-                 _products=None, _resp=None):
+                 _products=None, _resp=None, _data=None):
         self.design = design
         self.REML = bool(REML)
         if _template is not None:
             self._share(_template)
+            if _data is not None:
+                self._use_data(*_data)
         elif _products is not None:
             self.cp, self.sum_log_w = _products
             self._build_rest(design, backend)
@@ -140,7 +145,8 @@ class LmmDeviance:
                 y = y[:, 0]
             if y.ndim != 1:
                 raise DataError("a linear mixed model needs a single numeric response column")
-            self.resp = self.cp.response(y, getattr(design, "offset", None))
+            off = self._offset if self._offset is not None else getattr(design, "offset", None)
+            self.resp = self.cp.response(y, off)
         self._KB = np.column_stack((self.cp.ZtWX, self.resp.ZtWy))
         self._G0 = np.empty((self.p + 1, self.p + 1))
         self._G0[:self.p, :self.p] = self.cp.XtWX
@@ -239,12 +245,54 @@ class LmmDeviance:
 
     def _share(self, other):
         for name in ("cp", "sum_log_w", "blocks", "theta0", "n_theta", "lower", "upper", "smap",
-                     "_side", "_templates", "layout", "par_is_theta", "n_par", "par0"):
+                     "_side", "_templates", "layout", "par_is_theta", "n_par", "par0", "_offset"):
             setattr(self, name, getattr(other, name))
         self.factor = other.factor.copy()
         self.sparse_inverse = other.sparse_inverse.copy()
         if self._side is not None and self._side[0] is not None:
             self._side = (self._side[0].copy(), self._side[1])
+
+    def _use_data(self, cp, smap, offset):
+        """New n-long values on the shared design (:meth:`with_data`)."""
+        self.cp = cp
+        with np.errstate(divide="ignore"):
+            self.sum_log_w = float(np.sum(np.log(cp.weights)))
+        self.smap = smap
+        self.factor = BlockedFactor(smap, None, _structure=self.factor.st)
+        self.sparse_inverse = SparseInverse(smap)
+        self._side = self._templates = None
+        self._offset = offset
+
+    def with_data(self, Zt, X, y, weights=None, offset=None):
+        """A deviance function for the same design on new n-long values: ``Zt`` with this
+        design's pattern (a subset of it), ``X``, ``y``, prior ``weights`` (default 1) and
+        ``offset`` (default 0). The θ-structure (Λ template, ``par`` layout, bounds), the
+        pattern maps and the symbolic analysis are reused; only the cross-products are formed
+        (O(n)) and the θ-map refilled (O(q²)). ``n_evals`` starts at 0.
+
+        R equivalent: none (``lme``'s rows whitened by a residual structure: Pinheiro & Bates
+        2000, section 5.2). Small models only (all of A dense, the map from a dense Z'WZ);
+        None otherwise, or where the new Z'WZ has a nonzero outside this one's pattern: then
+        build a new :class:`LmmDeviance`.
+        """
+        if not (self._dense and isinstance(self.factor, BlockedFactor)):
+            return None
+        n = self.n
+        if weights is None:
+            w = np.ones(n)
+        else:
+            w = np.asarray(weights, dtype=float).reshape(-1)
+            if w.shape[0] != n or not (np.isfinite(w).all() and (w >= 0).all()):
+                raise DataError(f"weights must be {n} finite non-negative values")
+        cp = self.cp.with_data(Zt, X, w) if self.cp.has_data else CrossProducts(Zt, X, w)
+        if cp.ZtWZ_dense is None or cp.q != self.q or cp.p != self.p:
+            return None
+        smap = self.smap.with_matrix(cp.ZtWZ_dense)
+        if smap is None:
+            return None
+        off = np.zeros(n) if offset is None else np.asarray(offset, dtype=float).reshape(-1)
+        return LmmDeviance(self.design, REML=self.REML, _template=self, _y=y,
+                           _data=(cp, smap, off))
 
     def with_response(self, y):
         """A deviance function for a new response, reusing Z'WZ, Z'WX, X'WX and the analysis.

@@ -1,0 +1,90 @@
+"""lme's deviance at a structure value: the whitened rows taken into the template deviance
+(LmmDeviance.with_data) give the numbers of a deviance built on the whitened design, and the
+inner Newton minimisation reaches lmer's optimizer's optimum."""
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+import lmerpy
+from lmerpy.design.reterms import build_zt
+from lmerpy.optimize import lmerControl, optimize_lmer
+from lmerpy.pls import LmmDeviance
+
+from _nlme_reference import load_nlme_data
+
+OVARY = "follicles ~ sin(2*pi*Time) + cos(2*pi*Time)"
+
+
+def _fits():
+    O, Ov, B = (load_nlme_data(n) for n in ("Orthodont", "Ovary", "BodyWeight"))
+    oc = O.assign(agec=O["age"] - 11.0)           # centred: Z'Z's cross terms cancel
+    return {
+        "varIdent": lambda: lmerpy.lme("distance ~ age * Sex", O, random="~ 1 | Subject",
+                                       weights=lmerpy.varIdent(form="~ 1 | Sex")),
+        "corAR1": lambda: lmerpy.lme(OVARY, Ov, random="~ 1 | Mare",
+                                     correlation=lmerpy.corAR1(form="~ 1 | Mare")),
+        "slope+CAR1+varPower": lambda: lmerpy.lme(
+            "weight ~ Time * Diet", B, random="~ Time | Rat", weights=lmerpy.varPower(),
+            correlation=lmerpy.corCAR1(form="~ Time | Rat")),
+        "centred slope+AR1": lambda: lmerpy.lme(
+            "distance ~ agec", oc, random="~ agec | Subject",
+            correlation=lmerpy.corAR1(form="~ 1 | Subject")),
+    }
+
+
+FITS = _fits()
+
+
+@pytest.fixture(scope="module", params=sorted(FITS))
+def fit(request):
+    return FITS[request.param]()
+
+
+def _rebuilt(crit, spar):
+    """The deviance on the whitened design, built from scratch."""
+    design = crit.design
+    w = crit.var.weights(crit.split(spar)[1]) if crit.var is not None else np.ones(crit.n)
+    if crit.cor is None:
+        return LmmDeviance(replace(design, weights=w * w), REML=crit.REML)
+    Dw, _extra = crit.gls.whitened(spar, D=crit.D)
+    p = crit.p
+    terms, c = [], p
+    for t in design.reterms:
+        k = t.n_columns
+        terms.append(replace(t, X=np.ascontiguousarray(Dw[:, c:c + k])))
+        c += k
+    return LmmDeviance(replace(design, X=np.ascontiguousarray(Dw[:, :p]),
+                               y=np.ascontiguousarray(Dw[:, -1]), Zt=build_zt(terms, crit.n),
+                               reterms=terms, weights=np.ones(crit.n),
+                               offset=np.zeros(crit.n)), REML=crit.REML)
+
+
+def test_whitened_deviance_equals_a_rebuilt_one(fit):
+    crit = fit.criterion
+    est = fit.estimate
+    for ds in (0.0, 0.05, -0.1):
+        spar = est.spar + ds
+        dev, _extra, _w = crit.deviance_at(spar)
+        fresh = _rebuilt(crit, spar)
+        for dp in (0.0, 0.1):
+            par = est.par * (1.0 + dp)
+            assert dev(par) == pytest.approx(fresh(par), rel=1e-13)
+            np.testing.assert_allclose(dev.gradient(par), fresh.gradient(par), rtol=1e-9,
+                                       atol=1e-9)
+
+
+def test_inner_newton_reaches_the_optimum_of_lmers_optimizer(fit):
+    """At a structure value away from the estimate, the inner optimum (Newton from the
+    estimate's random-effects parameters) is at least as good as BOBYQA's from there."""
+    crit = fit.criterion
+    spar = fit.estimate.spar + 0.05
+    crit.set_random_start(fit.estimate.par)
+    par, ll = crit.inner(spar, quick=True)
+    dev, extra, _w = crit.deviance_at(spar)
+    d = dev.copy()
+    opt = optimize_lmer(d, fit.estimate.par, np.asarray(d.lower, dtype=float),
+                        control=lmerControl(optimizer="nloptwrap"),
+                        upper=np.asarray(d.upper, dtype=float))
+    assert ll >= -opt.fmin / 2.0 + extra - 1e-9 * abs(ll)
+    np.testing.assert_allclose(par, opt.theta, rtol=1e-4, atol=1e-6)

@@ -1,0 +1,116 @@
+"""LmmDeviance.with_data: new n-long values on the same design (lme's whitened rows) give the
+deviance a freshly built object gives, reusing the pattern maps and the analysis."""
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from lmerpy.errors import DataError
+from lmerpy.pls import LmmDeviance
+
+from _design_from_json import design_from_ref, insteval_design, load_ref
+
+
+@pytest.fixture(scope="module")
+def sleep_design():
+    return design_from_ref(load_ref("sleep_slope"))
+
+
+def _new_values(des, seed=3):
+    """Zt with its pattern and new values, X, y and weights, all perturbed."""
+    rng = np.random.default_rng(seed)
+    Zt = sp.csc_matrix(des.Zt, copy=True)
+    Zt.data = Zt.data * rng.uniform(0.5, 1.5, Zt.nnz) + rng.normal(0, 0.1, Zt.nnz)
+    X = np.asarray(des.X, dtype=float) * rng.uniform(0.8, 1.2, np.shape(des.X))
+    y = np.asarray(des.y, dtype=float) + rng.normal(0, 20, des.n)
+    w = rng.uniform(0.5, 2.0, des.n)
+    return Zt, X, y, w
+
+
+@pytest.mark.parametrize("REML", [True, False], ids=["REML", "ML"])
+def test_with_data_equals_a_fresh_object(sleep_design, REML):
+    des = sleep_design
+    dev = LmmDeviance(des, REML=REML)
+    Zt, X, y, w = _new_values(des)
+    new = dev.with_data(Zt, X, y, weights=w)
+    assert new is not None and new.REML == REML and new.n_evals == 0
+    assert new.factor.st is dev.factor.st            # the analysis is shared
+    fresh = LmmDeviance(replace(des, Zt=Zt, X=X, y=y, weights=w), REML=REML)
+    for th in ([1.0, 0.0, 1.0], [0.9, 0.1, 0.2], [0.3, -0.2, 0.05]):
+        v_old = dev(th)
+        assert new(th) == fresh(th)                   # the same arithmetic, bit for bit
+        np.testing.assert_array_equal(new.gradient(th), fresh.gradient(th))
+        assert dev(th) == v_old                       # the template is left alone
+        a, b = new.solve(th), fresh.solve(th)
+        np.testing.assert_array_equal(a.beta, b.beta)
+        np.testing.assert_array_equal(a.b, b.b)
+        assert a.sigma == b.sigma
+
+
+def test_with_data_zero_values_on_the_pattern(sleep_design):
+    """Zeros where the template had values (a zero weight) keep A's values exact."""
+    des = sleep_design
+    dev = LmmDeviance(des)
+    Zt, X, y, w = _new_values(des, seed=5)
+    w[:10] = 0.0                     # the first subject's rows carry no weight
+    new = dev.with_data(Zt, X, y, weights=w)
+    fresh = LmmDeviance(replace(des, Zt=Zt, X=X, y=y, weights=w))
+    assert new is not None
+    for th in ([1.0, 0.0, 1.0], [0.5, 0.3, 0.4]):
+        assert new(th) == pytest.approx(fresh(th), rel=1e-14)
+
+
+def test_with_data_declines_outside_the_pattern(sleep_design):
+    """A Z whose cross-product has a nonzero the template's lacks (a row in two subjects'
+    columns) is not the same design: None, and the caller builds a new deviance."""
+    des = sleep_design
+    dev = LmmDeviance(des)
+    Zt = sp.lil_matrix(des.Zt)
+    Zt[2, 0] = 1.0
+    assert dev.with_data(sp.csc_matrix(Zt), des.X, des.y) is None
+    assert dev.with_data(des.Zt, des.X, des.y) is not None
+
+
+def test_with_data_only_for_small_models():
+    """Larger models (not all of A dense) decline: their factor holds Z'WZ's values."""
+    des = insteval_design()
+    dev = LmmDeviance(des, backend="scipy")
+    assert dev.with_data(des.Zt, des.X, des.y) is None
+
+
+def test_with_data_checks_the_weights(sleep_design):
+    dev = LmmDeviance(sleep_design)
+    w = np.ones(sleep_design.n)
+    w[3] = -1.0
+    with pytest.raises(DataError, match="weights"):
+        dev.with_data(sleep_design.Zt, sleep_design.X, sleep_design.y, weights=w)
+    with pytest.raises(DataError, match="weights"):
+        dev.with_data(sleep_design.Zt, sleep_design.X, sleep_design.y, weights=w[:5])
+
+
+def test_a_template_on_the_structural_pattern_takes_any_values(sleep_design):
+    """Centred Days make each subject's Z'Z off-diagonal exactly 0: a deviance built on those
+    values has no such entries in its map and declines data that fill them, while a template
+    with ones on Z's pattern (what lme builds) takes them, with a fresh object's numbers."""
+    des = sleep_design
+    codes = np.asarray(des.reterms[0].codes)
+    days = np.asarray(des.X, dtype=float)[:, 1]
+    n = days.shape[0]
+    rows = np.column_stack((2 * codes, 2 * codes + 1)).ravel()
+    centred = sp.csc_matrix((np.column_stack((np.ones(n), days - 4.5)).ravel(), rows,
+                             np.arange(0, 2 * n + 1, 2)), shape=des.Zt.shape)
+    dev = LmmDeviance(replace(des, Zt=centred))
+    assert np.all(dev.cp.ZtWZ_dense[0::2, 1::2].diagonal() == 0)   # Days 0..9: sum 0
+    ones = centred.copy()
+    ones.data = np.ones(ones.nnz)
+    template = LmmDeviance(replace(des, Zt=ones))
+    rng = np.random.default_rng(11)
+    new = centred.copy()
+    new.data = new.data * rng.uniform(0.5, 1.5, new.nnz)
+    assert dev.with_data(new, des.X, des.y) is None
+    got = template.with_data(new, des.X, des.y)
+    fresh = LmmDeviance(replace(des, Zt=new))
+    for th in ([1.0, 0.0, 1.0], [0.8, 0.2, 0.3]):
+        assert got(th) == fresh(th)
+        np.testing.assert_array_equal(got.gradient(th), fresh.gradient(th))
