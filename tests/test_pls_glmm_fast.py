@@ -35,16 +35,16 @@ def _fit(case):
                             nAGQ=int(ref.get("nAGQ") or 1), **case_kwargs(ref, data))
 
 
-def _both(dev, x):
+def _both(dev, x, precise=False):
     """The state at x from the diagonal path and from the general code."""
     S = dev.S
     diag = S.diagonal
     dev._state = None
-    fast = dev._evaluate(x)
+    fast = dev._evaluate(x, precise)
     try:
         S.diagonal = None
         dev._state = None
-        gen = dev._evaluate(x)
+        gen = dev._evaluate(x, precise)
     finally:
         S.diagonal = diag
         dev._state = None
@@ -71,6 +71,30 @@ def test_diagonal_pirls_is_the_general_one(case):
         np.testing.assert_allclose(fast.eta, gen.eta, rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(fast.w, gen.w, rtol=1e-12, atol=0)
         np.testing.assert_array_equal(fast.beta, gen.beta)
+
+
+@pytest.mark.parametrize("case", [c for c in ONE_TERM if c != "cbpp_agq25"])
+def test_diagonal_precise_pirls_is_the_general_one(case):
+    """The Laplace deviance at the mode itself (``precise``: what the default optimizer
+    minimises, :meth:`GlmmDeviance.laplace`) from the one-term path: the general code's
+    deviance, log|L|² and mode but for rounding, and the same analytic gradient."""
+    fit = _fit(case)
+    dev = fit.devfun
+    for x in _along_path(fit)[::3]:
+        fast, gen = _both(dev, x, precise=True)
+        for key in ("criterion", "ldL2", "pdev", "devres_sum", "ussq"):
+            assert getattr(fast, key) == pytest.approx(getattr(gen, key), rel=1e-12), key
+        np.testing.assert_allclose(fast.u, gen.u, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(fast.w, gen.w, rtol=1e-10, atol=0)
+        if not dev.has_laplace_gradient():
+            continue
+        grads = []
+        for st in (fast, gen):
+            dev.S.current = None
+            dev._state = st
+            grads.append(dev.laplace_gradient(x))
+        dev._state = None
+        np.testing.assert_allclose(grads[0], grads[1], rtol=1e-8, atol=1e-8)
 
 
 def test_designs_that_take_the_general_code():
@@ -187,3 +211,128 @@ def test_second_stage_first_iteration_from_its_start(case, monkeypatch):
         assert a.iterations == b.iterations
         assert a.criterion == pytest.approx(b.criterion, rel=1e-13)
         np.testing.assert_allclose(a.u, b.u, rtol=1e-10, atol=1e-12)
+
+
+BATCHED = [c for c in ONE_TERM if c != "cbpp_agq25"]
+
+
+def _sequential(dev, P):
+    out = []
+    for x in P:
+        try:
+            out.append(dev(x))
+        except PirlsError as e:
+            out.append(str(e))
+    return out
+
+
+@pytest.mark.parametrize("case", BATCHED)
+def test_batched_stencil_is_the_sequential_one(case, monkeypatch):
+    """lme4's finite-difference Hessian evaluates its 2k² stencil points in one call
+    (``GlmmDeviance.deviances``; one-term binomial and Poisson designs run their PIRLS
+    together, lmerpy.pls.glmm.pirls_diagonal.pirls_diagonal_batch): the same deviances as
+    point by point, bit for bit (measured), and so the same Hessian; points far from the
+    optimum (step halving, PIRLS errors) are evaluated one by one and give the same values
+    or errors."""
+    from lmerpy.optimize import deriv12
+    from lmerpy.pls.glmm import pirls_diagonal as PD
+    fit = _fit(case)
+    dev = fit.devfun
+    calls = []
+    batch = PD.pirls_diagonal_batch
+    monkeypatch.setattr(PD, "pirls_diagonal_batch",
+                        lambda *a, **k: calls.append(1) or batch(*a, **k))
+    x = np.asarray(fit.optsum.theta, dtype=float)
+    rng = np.random.default_rng(1)
+    near = x + 1e-4 * rng.standard_normal((30, x.size))
+    far = x + rng.standard_normal((30, x.size)) * np.r_[1.0, 3.0 * np.ones(x.size - 1)]
+    far[:, 0] = np.abs(far[:, 0])
+    for P in (near, far):
+        with np.errstate(all="ignore"):      # far points: the families' own overflows
+            seq = _sequential(dev, P)
+        if all(isinstance(v, float) for v in seq):
+            n0 = dev.n_evals
+            bat = dev.deviances(P)
+            assert dev.n_evals - n0 == P.shape[0]
+            np.testing.assert_allclose(bat, seq, rtol=1e-14, atol=0)
+        else:
+            with pytest.raises(PirlsError) as e, np.errstate(all="ignore"):
+                dev.deviances(P)
+            assert str(e.value) == next(v for v in seq if isinstance(v, str))
+    lo, hi = dev.lower, dev.upper
+
+    class Plain:                   # the same function without the batch
+        def __call__(self, z):
+            return dev(z)
+
+    a = deriv12(dev, x, lower=lo, upper=hi)
+    b = deriv12(Plain(), x, lower=lo, upper=hi)
+    assert a["evals"] == b["evals"] == 2 * x.size ** 2 + 1
+    assert bool(calls) == dev.resp.batchable      # the binomial and Poisson cases batch
+    np.testing.assert_allclose(a["Hessian"], b["Hessian"], rtol=1e-10, atol=0)
+    np.testing.assert_allclose(a["gradient"], b["gradient"], rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("case", ["grouseticks_poisson", "glmer/binomial_nested_ab",
+                                  "glmer/binary_random_slope"])
+def test_stencil_of_several_terms_is_the_sequential_one(case):
+    """Designs with several terms (or a vector term) evaluate lme4's Hessian stencil point by
+    point, grouped by θ so that the points of one θ share their first PIRLS iteration's
+    factorisation (``PirlsStart.first_factor``): the same deviances, bit for bit, and the
+    same Hessian as the plain sequence of evaluations."""
+    from lmerpy.optimize import deriv12
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = _fit(case)
+    dev = fit.devfun
+    assert dev.S.diagonal is None
+    x = np.asarray(fit.optsum.theta, dtype=float)
+
+    class Plain:                   # the same function without the batch
+        def __call__(self, z):
+            return dev(z)
+
+    a = deriv12(dev, x, lower=dev.lower, upper=dev.upper)
+    b = deriv12(Plain(), x, lower=dev.lower, upper=dev.upper)
+    np.testing.assert_array_equal(a["Hessian"], b["Hessian"])
+    np.testing.assert_array_equal(a["gradient"], b["gradient"])
+    rng = np.random.default_rng(2)
+    P = np.repeat(x[None, :], 12, axis=0)
+    P[:, dev.n_par:] += 1e-3 * rng.standard_normal((12, x.size - dev.n_par))
+    P[::3, :dev.n_par] += 1e-3
+    n0 = dev.n_evals
+    got = dev.deviances(P)
+    assert dev.n_evals - n0 == 12
+    np.testing.assert_array_equal(got, [dev(p) for p in P])
+
+
+@pytest.mark.parametrize("case", ["cbpp_laplace", "grouseticks_poisson",
+                                  "glmer/binomial_nested_ab"])
+def test_newton_polish_stops_early_at_the_same_mode(case, monkeypatch):
+    """The precise PIRLS (the default optimizer's objective) stops its Newton polish steps
+    (canonical links) after a step of at most 1e-7 relative instead of 1e-11: quadratic
+    convergence leaves an error of its square. The Laplace deviance and its gradient at the
+    stage's path equal those of the 1e-11 rule to 1e-12 (absolute, on deviances of 10²–10³)
+    and 1e-9."""
+    from lmerpy.pls.glmm import pirls as P
+    from lmerpy.pls.glmm import pirls_diagonal as PD
+    fit = _fit(case)
+    dev = fit.devfun
+    assert dev.resp.newton_polish
+    pts = _along_path(fit)[::2]
+
+    def values():
+        out = []
+        for x in pts:
+            dev._state = dev._warm_eta = None
+            out.append((dev.laplace(x), dev.laplace_gradient(x)))
+        dev._state = None
+        return out
+
+    early = values()
+    monkeypatch.setattr(P, "POLISH_NEWTON_STOP", 1e-11)
+    monkeypatch.setattr(PD, "POLISH_NEWTON_STOP", 1e-11)
+    late = values()
+    for (fa, ga), (fb, gb) in zip(early, late):
+        assert fa == pytest.approx(fb, rel=0, abs=1e-12 * max(1.0, abs(fb)))
+        np.testing.assert_allclose(ga, gb, rtol=1e-9, atol=1e-9)

@@ -37,7 +37,7 @@ class ScaledDeviance:
         self._dev = devfun
         self.scale = np.asarray(scale, dtype=float)
         for name in ("gradient", "gradients", "information", "derivatives", "rectify_theta",
-                     "laplace", "laplace_gradient"):
+                     "laplace", "laplace_gradient", "deviances", "beta_hessian"):
             if not callable(getattr(devfun, name, None)):
                 setattr(self, name, None)
 
@@ -56,6 +56,16 @@ class ScaledDeviance:
     def laplace_gradient(self, x):
         s = self.scale
         return s * np.asarray(self._dev.laplace_gradient(s * np.asarray(x, float)))
+
+    def deviances(self, xs):
+        return self._dev.deviances(np.atleast_2d(np.asarray(xs, dtype=float)) * self.scale)
+
+    def beta_hessian(self, x):
+        H = self._dev.beta_hessian(self.scale * np.asarray(x, dtype=float))
+        if H is None:
+            return None
+        sb = self.scale[self.scale.shape[0] - H.shape[0]:]
+        return np.asarray(H, dtype=float) * np.outer(sb, sb)
 
     def gradients(self, xs):
         xs = np.atleast_2d(np.asarray(xs, dtype=float))

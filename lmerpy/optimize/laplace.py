@@ -127,9 +127,10 @@ def minimize_laplace(devfun, x0, lower, upper, settings, *, verbose=0, fitlog=No
     taken in β/``beta_scale`` (L-BFGS-B's first step has length 1, and its curvature pairs
     start from the identity: in those coordinates the deviance is about ½‖z‖²).
     ``whiten``: when no bound is finite (θ's bounds at 0 are dropped, see the module), first
-    the Hessian at ``x0`` by forward differences of the gradient (k more evaluations), and
-    L-BFGS-B in the coordinates it whitens: the second stage starts near its optimum (the
-    first stage's), where the deviance is close to that quadratic.
+    the Hessian at ``x0`` by forward differences of the gradient (one more evaluation per
+    covariance parameter; β's block from ``devfun.beta_hessian`` where offered, else
+    differenced too), and L-BFGS-B in the coordinates it whitens: the second stage starts
+    near its optimum (the first stage's), where the deviance is close to that quadratic.
 
     Raises
     ------
@@ -159,29 +160,42 @@ def minimize_laplace(devfun, x0, lower, upper, settings, *, verbose=0, fitlog=No
 
 
 def _whitened(obj, x0, fitlog, h0=HESSIAN_STEP):
-    """(T, log) with T T' ≈ H⁻¹ at x0, H the Hessian by forward differences of the
-    gradient (its eigenvalues floored at 1e-8 of the largest), or None when it is not
-    finite; the evaluations are appended to ``fitlog``."""
+    """(T, k): T T' ≈ H⁻¹ at x0, H the Hessian by forward differences of the gradient
+    (its eigenvalues floored at 1e-8 of the largest), or None when it is not finite, and k
+    the number of coordinates differenced; the evaluations are appended to ``fitlog``. Where the deviance offers
+    ``beta_hessian`` (2 R_X'R_X: the second stage's β block but for log|A|'s curvature),
+    only the covariance parameters' columns are differenced (n_par gradients instead of
+    n_par + p)."""
     n = x0.shape[0]
     f0 = obj(x0)
     fitlog.append((x0.copy(), f0))
     g0 = obj.gradient(x0)
+    bh = getattr(obj.devfun, "beta_hessian", None)
+    Hb = bh(x0) if callable(bh) else None
+    if Hb is not None:
+        Hb = np.asarray(Hb, dtype=float)
+        if Hb.ndim != 2 or Hb.shape[0] != Hb.shape[1] or not 0 < Hb.shape[0] < n:
+            Hb = None
+    nc = n - (Hb.shape[0] if Hb is not None else 0)
     H = np.empty((n, n))
-    for j in range(n):
+    for j in range(nc):
         h = h0 * max(1.0, abs(x0[j]))
         x = x0.copy()
         x[j] += h
         fitlog.append((x, obj(x)))
         H[:, j] = (obj.gradient(x) - g0) / h
+    if Hb is not None:
+        H[:nc, nc:] = H[nc:, :nc].T
+        H[nc:, nc:] = Hb
     H = 0.5 * (H + H.T)
     if not np.all(np.isfinite(H)):
-        return None
+        return None, nc
     lam, V = np.linalg.eigh(H)
     top = float(np.max(np.abs(lam))) if n else 0.0
     if not top > 0:
-        return None
+        return None, nc
     lam = np.maximum(lam, 1e-8 * top)
-    return V / np.sqrt(lam)[None, :]
+    return V / np.sqrt(lam)[None, :], nc
 
 
 class _Affine:
@@ -211,8 +225,9 @@ def _minimize_laplace(devfun, x0, lower, upper, settings, verbose, fitlog, white
         x0[free & (x0 == 0.0)] = START_STEP
         lo = np.where(free, -np.inf, lo)
     T = None
+    n_diff = 0
     if whiten and not np.any(np.isfinite(lo)) and not np.any(np.isfinite(upper)):
-        T = _whitened(obj, x0, fitlog)
+        T, n_diff = _whitened(obj, x0, fitlog)
     if T is not None:
         aff = _Affine(obj, x0, T)
         start = len(fitlog)
@@ -222,7 +237,7 @@ def _minimize_laplace(devfun, x0, lower, upper, settings, verbose, fitlog, white
                                verbose=verbose, fitlog=fitlog)
         fitlog[start:] = [(aff.x(z), f) for z, f in fitlog[start:]]
         res.x = aff.x(res.x)
-        res.feval += n + 1
+        res.feval += n_diff + 1
     else:
         res = minimize_bounded(obj, x0, lo, upper, method="lbfgsb", grad=obj.gradient,
                                settings=settings, verbose=verbose, fitlog=fitlog)

@@ -198,6 +198,21 @@ class GlmResponse:
         there dμ/dη = V(μ), PIRLS is Newton's method and converges quadratically."""
         return self._canonical
 
+    @property
+    def newton_polish(self):
+        """True when PIRLS's polish steps (``working_parts(..., observed=True)``) are Newton's
+        method for the penalized deviance — canonical links and the negative binomial with
+        log link — so that they converge quadratically: a step that moved η by δ leaves an
+        error of order δ²."""
+        return bool(self._canonical or self._nb_log)
+
+    @property
+    def batchable(self):
+        """True when the PIRLS pieces (``working_parts``, ``dev_resids``) take (m, n) arrays
+        of m points row by row, as one point's (the binomial and Poisson families, whose
+        formulas are written here)."""
+        return self._aic_kind is not None
+
     def _aic_direct(self, mu):
         if self._aic_kind == "binomial":
             ll = (self._bin_const + special.xlogy(self._bin_k, mu)

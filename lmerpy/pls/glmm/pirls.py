@@ -32,7 +32,7 @@ from ...errors import FitError, LmerpyError
 from ..crossprod import ScalingMap, expand_pairs
 from ..factor.chooser import choose_factor
 from ..factor.inverse import SparseInverse
-from .pirls_diagonal import DiagonalTerm, pirls_diagonal
+from .pirls_diagonal import POLISH_NEWTON_STOP, DiagonalTerm, pirls_diagonal
 
 try:  # SciPy's own sparse kernels, called without its dispatch (same arithmetic, same bits)
     from scipy.sparse import _sparsetools as _spt
@@ -48,6 +48,9 @@ MAX_HALVINGS = 20
 MAX_POLISH = 60
 #: largest Z'WX (q × p values) a PIRLS start keeps for the second stage's first iterations
 _FIXED_MAX = 2_000_000
+#: Z'WZ's map looks its positions up in a dense q × q table when q² is at most this many
+#: times the number of lookups (VerbAgg: 3x faster than bisection), else by bisection
+_LOOKUP_PER_KEY = 8
 
 
 class MatVec:
@@ -200,9 +203,14 @@ class GlmmStructure:
         k2 = Zt.indptr[col_of][k1].astype(np.int64) + o
         r1, r2 = Zt.indices[k1].astype(np.int64), Zt.indices[k2].astype(np.int64)
         mkeys = np.repeat(np.arange(q), np.diff(M.indptr)) * q + M.indices  # CSC order
-        pos = np.searchsorted(mkeys, r2 * q + r1)
+        if q * q <= _LOOKUP_PER_KEY * k1.shape[0]:    # a dense table of M's positions
+            table = np.full(q * q, -1, dtype=np.int64)
+            table[mkeys] = np.arange(M.nnz)
+            pos = table[r2 * q + r1]
+        else:
+            pos = np.searchsorted(mkeys, r2 * q + r1)
         obs = col_of[k1]
-        order = np.lexsort((obs, pos))
+        order = np.argsort(pos * self.n + obs, kind="stable")     # by position, then obs
         self.Pz = sp.csr_matrix((Zt.data[k1][order] * Zt.data[k2][order],
                                  obs[order].astype(np.int32),
                                  np.concatenate(([0], np.cumsum(np.bincount(
@@ -352,7 +360,8 @@ class PirlsStart:
         The starting linear predictor, offset included.
     """
 
-    __slots__ = ("diag_sums", "eta", "fixed", "full", "m", "mu", "r", "w", "w_finite")
+    __slots__ = ("diag_sums", "eta", "fixed", "full", "m", "mu", "r", "w", "w_finite",
+                 "_first", "_first_theta")
 
     def __init__(self, S, resp, eta):
         self.eta = np.asarray(eta, dtype=float)
@@ -362,6 +371,27 @@ class PirlsStart:
         self.diag_sums = None       # Z'WZ's diagonal at w (one-term designs, on demand)
         self.full = None            # first stage: (z, finite, pieces) (on demand)
         self.fixed = False          # second stage: (Z'W(η₀ − o + r), Z'WX) (on demand)
+        self._first = None          # a factor of A(θ, w) at the start's w (see first_factor)
+        self._first_theta = None
+
+    def first_factor(self, S, theta):
+        """A factor of A(θ, w) at the start's weights, kept for the last θ asked (S's θ):
+        consecutive evaluations at one θ — the points of lme4's finite-difference Hessian
+        that move only β, the larger part of its 2k² — share their first PIRLS iteration's
+        factorisation. A copy of S's factor, so that later iterations do not overwrite it;
+        the same values, so the same bits."""
+        th = np.asarray(theta, dtype=float)
+        f = self._first
+        if f is None or self._first_theta is None or self._first_theta.shape != th.shape \
+                or (self._first_theta != th).any():
+            if f is None:
+                f = self._first = S.factor.copy()
+            self._first_theta = None
+            v = S._kdata * self.m if S._k_diag else S._k(self.m)
+            v[S._diag_pos] += 1.0
+            f.factor(v)
+            self._first_theta = th.copy()
+        return f
 
     def beta_fixed(self, S, resp):
         """(Z'W(η₀ − o + r), Z'WX) at the start, or None (non-finite start, or Z'WX too large
@@ -412,9 +442,11 @@ def pirls(S, resp, theta, eta, *, beta=None, tol=1e-7, maxit=MAXIT, max_halvings
         False (lme4): stop at ``tol``; log|L|² is then that of the weights *before* the last
         update, as in lme4, so the Laplace deviance carries an error of first order in the
         last step (about 1e-4 on a deviance of 200 is typical). True: keep iterating until
-        the linear predictor stops moving (to 1e-11 relative; at most 60 more iterations,
-        a few for canonical links), then refactorise at the final weights: the Laplace
-        deviance at ũ to rounding accuracy, which finite-difference derivatives need.
+        the linear predictor stops moving (a step of at most 1e-11 relative; for the Newton
+        steps of canonical links, which converge quadratically, 1e-7, leaving an error of
+        order 1e-14: :data:`~.pirls_diagonal.POLISH_NEWTON_STOP`; at most 60 more
+        iterations), then refactorise at the final weights: the Laplace deviance at ũ to
+        rounding accuracy, which finite-difference derivatives need.
     start : PirlsStart, optional
         The first iteration's pieces at ``eta`` (then ``eta`` is ``start.eta``).
 
@@ -432,10 +464,11 @@ def pirls(S, resp, theta, eta, *, beta=None, tol=1e-7, maxit=MAXIT, max_halvings
     p = S.p
     u_only = beta is not None
     off = resp.offset if not u_only else resp.offset + (X @ beta if p else 0.0)
-    if u_only and not precise and start is not None and S.diagonal is not None:
+    if u_only and S.diagonal is not None and (start is not None or precise):
         return pirls_diagonal(S.diagonal, resp, theta, beta, off, start, tol=tol, maxit=maxit,
                               max_halvings=max_halvings, state_cls=PirlsState,
-                              error_cls=PirlsError)
+                              error_cls=PirlsError, eta=eta,
+                              max_polish=MAX_POLISH if precise else 0)
     S.set_theta(theta)
     S.current = None
     fac = S.factor
@@ -471,6 +504,9 @@ def pirls(S, resp, theta, eta, *, beta=None, tol=1e-7, maxit=MAXIT, max_halvings
                 z, ok, pieces = first.full_step(S, resp)
                 if not ok:
                     raise _bad_working()
+            if rhs is not None:
+                # β fixed: the factorisation at the start's weights depends on θ only
+                return first.first_factor(S, theta).solve_A(rhs), beta, w, z
             m = first.m
             v = S._kdata * m if S._k_diag else S._k(m)
             v[S._diag_pos] += 1.0
@@ -539,7 +575,8 @@ def pirls(S, resp, theta, eta, *, beta=None, tol=1e-7, maxit=MAXIT, max_halvings
         moved = float(np.max(np.abs(eta_new - st.eta))) if st.eta.size else 0.0
         it += 1
         _store(st, theta, b, u, eta_new, mu_new, w, z, fac, dr, pdev, it, off)
-        if moved <= 1e-11 * (1.0 + float(np.max(np.abs(eta_new)))):
+        if moved <= (POLISH_NEWTON_STOP if resp.newton_polish else 1e-11) \
+                * (1.0 + float(np.max(np.abs(eta_new)))):
             break
     mu, w, z = resp.working(st.eta, off, st.mu)
     fac.factor(S.a_values(w))

@@ -21,7 +21,12 @@ import math
 
 import numpy as np
 
-__all__ = ["DiagonalTerm", "pirls_diagonal"]
+__all__ = ["DiagonalTerm", "POLISH_NEWTON_STOP", "pirls_diagonal", "pirls_diagonal_batch"]
+
+#: precise PIRLS stops its Newton polish steps (canonical links, negative binomial with log
+#: link: quadratic convergence) after a step that moved η by at most this (relative): the
+#: error left is of order its square, below 1e-13 (other links: a step of 1e-11)
+POLISH_NEWTON_STOP = 1e-7
 
 
 class DiagonalTerm:
@@ -83,7 +88,7 @@ class DiagonalTerm:
 
 
 def pirls_diagonal(D, resp, theta, beta, beta_off, start, *, tol, maxit, max_halvings,
-                   state_cls, error_cls):
+                   state_cls, error_cls, eta=None, max_polish=0):
     """glmer's second-stage PIRLS (β fixed) for a :class:`DiagonalTerm` design.
 
     Parameters
@@ -93,12 +98,18 @@ def pirls_diagonal(D, resp, theta, beta, beta_off, start, *, tol, maxit, max_hal
     theta, beta : ndarray
     beta_off : ndarray (n,)
         offset + Xβ.
-    start : PirlsStart
-        Working weights and response at the starting η.
+    start : PirlsStart or None
+        Working weights and response at the starting η (None: from ``eta``).
     tol, maxit, max_halvings
         As :func:`lmerpy.pls.glmm.pirls.pirls`.
     state_cls, error_cls
         :class:`~lmerpy.pls.glmm.pirls.PirlsState` and :class:`~lmerpy.pls.glmm.pirls.PirlsError`.
+    eta : ndarray (n,), optional
+        The starting linear predictor when ``start`` is None.
+    max_polish : int
+        > 0: ``pirls(..., precise=True)``: after convergence at most this many more steps
+        (Newton's weights where :meth:`~.glm_response.GlmResponse.working_parts` has them)
+        until η stops moving, then log|L|² at the weights of ũ itself.
 
     Returns
     -------
@@ -114,10 +125,11 @@ def pirls_diagonal(D, resp, theta, beta, beta_off, start, *, tol, maxit, max_hal
     off = beta_off
     oldpdev = math.inf
     u_old = None
-    eta = start.eta
+    eta = start.eta if start is not None else np.asarray(eta, dtype=float)
     mu = None
+    st = None
     for it in range(1, maxit + 1):
-        if it == 1:
+        if it == 1 and start is not None:
             w = start.w
             z = (eta - off) + start.r
             sums = start.diag_sums
@@ -157,7 +169,7 @@ def pirls_diagonal(D, resp, theta, beta, beta_off, start, *, tol, maxit, max_hal
             st.pdev = pdev
             st.iterations = it
             st.offset_total = off
-            return st
+            break
         if pdev > oldpdev:  # step halving towards the previous iterate
             for _ in range(max_halvings):
                 u = 0.5 * (u_old + u)
@@ -174,4 +186,129 @@ def pirls_diagonal(D, resp, theta, beta, beta_off, start, *, tol, maxit, max_hal
         if not isfinite(pdev):
             raise error_cls("PIRLS: the penalized deviance is not finite")
         oldpdev, u_old, eta, mu = pdev, u, eta_new, mu_new
-    raise error_cls(f"pwrssUpdate did not converge in {maxit} iterations")
+    if st is None:
+        raise error_cls(f"pwrssUpdate did not converge in {maxit} iterations")
+    if max_polish <= 0:
+        return st
+    # precise: the steps of pirls(..., precise=True), then log|L|² at ũ's own weights
+    for _ in range(max_polish):
+        mu, w, r = working_parts(st.eta, st.mu, True)
+        z = (st.eta - off) + r
+        if not isfinite(float(w.sum()) + float(z.sum())):
+            raise error_cls("non-finite working weights or response in PIRLS (the linear "
+                            "predictor left the link's domain)")
+        A = th2 * D.level_sums(w) + 1.0
+        u = D._u(th, A, w * z)
+        eta_new = off + D._lp(th, u)
+        mu_new = linkinv(eta_new)
+        dr = dev_resids(mu_new)
+        pdev = float(dr.sum() + u @ u)
+        if math.isnan(pdev):
+            pdev = math.inf
+        if not pdev <= st.pdev + 1e-12 * abs(st.pdev):
+            break
+        moved = float(np.max(np.abs(eta_new - st.eta))) if st.eta.size else 0.0
+        st.iterations += 1
+        st.u, st.eta, st.mu, st.w, st.z = u, eta_new, mu_new, w, z
+        st.devres, st.devres_sum, st.ussq, st.pdev = dr, float(dr.sum()), float(u @ u), pdev
+        if moved <= (POLISH_NEWTON_STOP if resp.newton_polish else 1e-11) \
+                * (1.0 + float(np.max(np.abs(eta_new)))):
+            break
+    mu, w, r = working_parts(st.eta, st.mu)
+    st.w, st.z = w, (st.eta - off) + r
+    st.ldL2 = float(total(np.log(th2 * D.level_sums(w) + 1.0)))
+    return st
+
+
+def pirls_diagonal_batch(D, resp, thetas, offs, start, *, tol, maxit):
+    """:func:`pirls_diagonal` at m points at once (lme4's finite-difference Hessian: its
+    stencil's 2k² points), all started from ``start``: the same iterations point by point on
+    (m, n) arrays — the same operations on each row, sums taken row by row in the same order
+    (NumPy's row reductions and ``np.bincount`` with the levels of row i offset by i·q), so
+    each point's values are those of :func:`pirls_diagonal` — with a tenth of the NumPy calls
+    per point.
+
+    A point that needs step halving or meets a non-finite value is left to
+    :func:`pirls_diagonal` (which halves, or raises its error): ``done`` is False there.
+
+    Parameters
+    ----------
+    D : DiagonalTerm
+    resp : GlmResponse
+    thetas : ndarray (m,)
+        The term's θ at each point.
+    offs : ndarray (m, n)
+        offset + Xβ of each point.
+    start : PirlsStart
+    tol, maxit
+        As :func:`pirls_diagonal`.
+
+    Returns
+    -------
+    dict
+        ``done`` (m,) bool, and where done: ``ldL2``, ``ussq``, ``devres_sum`` (m,) and
+        ``mu`` (m, n).
+    """
+    m, n = offs.shape
+    q = D.q
+    th = np.asarray(thetas, dtype=float).reshape(m)
+    th2 = (th * th)[:, None]
+    thc = th[:, None]
+    linkinv = resp.family.linkinv
+    dev_resids = resp.dev_resids
+    working_parts = resp.working_parts
+    codes = (D.codes[None, :] + (np.arange(m, dtype=np.int64) * q)[:, None]).ravel()
+    zval, zsq = D.zval, D.zsq
+
+    def level_sums(v, scale):
+        s = np.bincount(codes, (v if scale is None else v * scale).ravel(), minlength=m * q)
+        return s.reshape(m, q)
+
+    done = np.zeros(m, dtype=bool)
+    active = np.ones(m, dtype=bool)
+    out = {"done": done, "ldL2": np.full(m, np.nan), "ussq": np.full(m, np.nan),
+           "devres_sum": np.full(m, np.nan), "mu": np.full((m, n), np.nan)}
+    if not start.w_finite:
+        return out
+    oldpdev = np.full(m, math.inf)
+    eta = np.broadcast_to(start.eta, (m, n))
+    mu = None
+    sums0 = start.diag_sums
+    if sums0 is None:
+        sums0 = start.diag_sums = D.level_sums(start.w)
+    for it in range(1, maxit + 1):
+        if it == 1:
+            w = start.w
+            z = (eta - offs) + start.r
+            sums = np.broadcast_to(sums0, (m, q))
+        else:
+            mu, w, r = working_parts(eta, mu)
+            z = (eta - offs) + r
+            sums = level_sums(w, zsq)
+        wz = w * z
+        fin = np.isfinite(np.add.reduce(wz, axis=1))
+        active &= fin
+        A = th2 * sums + 1.0
+        u = (thc * level_sums(wz, zval)) / A
+        lp = thc * u[:, D.codes]
+        eta_new = offs + (lp if zval is None else lp * zval)
+        mu_new = linkinv(eta_new)
+        dr = dev_resids(mu_new)
+        dsum = np.add.reduce(dr, axis=1)
+        ussq = np.array([float(ui @ ui) for ui in u])
+        pdev = dsum + ussq
+        pdev[np.isnan(pdev)] = math.inf
+        conv = active & (np.abs(oldpdev - pdev) < tol * pdev)
+        if conv.any():
+            out["ldL2"][conv] = np.add.reduce(np.log(A[conv]), axis=1)
+            out["ussq"][conv] = ussq[conv]
+            out["devres_sum"][conv] = dsum[conv]
+            out["mu"][conv] = mu_new[conv]
+            done |= conv
+            active &= ~conv
+        # step halving or a non-finite deviance: left to the point-by-point iteration
+        active &= ~(pdev > oldpdev) & np.isfinite(pdev)
+        if not active.any():
+            break
+        oldpdev, eta, mu = pdev, eta_new, mu_new
+    return out
