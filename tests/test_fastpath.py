@@ -142,6 +142,30 @@ def test_lazy_scaling_map_equals_eager(ref_design):
     assert np.array_equal(back.values(lf.theta), eager.values(lf.theta))
 
 
+def test_cached_small_theta_map_takes_this_designs_values():
+    """A small model's θ-map pattern is cached by template and Z'WZ's pattern: a design with
+    the same pattern and other values (prior weights) gets its own values, the same bits as
+    a map built afresh, and the shared pattern arrays are read-only."""
+    from lmerpy.pls import crossprod
+    d = lmerpy.datasets.load("sleepstudy")
+    w = 1.0 + (np.arange(len(d)) % 5) / 4.0
+    f = "Reaction ~ Days + (Days | Subject)"
+    lf1, lf2 = lFormula(f, d), lFormula(f, d, weights=w)
+    th = np.array([0.9, 0.2, 0.3])
+    crossprod._MAP_CACHE.clear()
+    mkLmerDevfun(lf1).smap.values(th)                    # builds and caches the pattern
+    hit = mkLmerDevfun(lf2)
+    v_hit, crit_hit = hit.smap.values(th), hit(th)
+    assert len(crossprod._MAP_CACHE) == 1
+    crossprod._MAP_CACHE.clear()
+    fresh = mkLmerDevfun(lf2)
+    assert np.array_equal(fresh.smap.values(th), v_hit) and fresh(th) == crit_hit
+    assert not np.array_equal(v_hit, mkLmerDevfun(lf1).smap.values(th))
+    assert np.array_equal(hit.smap.rows, fresh.smap.rows)
+    with pytest.raises(ValueError):
+        hit.smap.rows[0] = 1                              # shared: never written
+
+
 def test_rectified_theta_keeps_the_deviance(ref_design):
     ref, lf = ref_design
     dev = mkLmerDevfun(lf)
@@ -169,6 +193,8 @@ def test_lazy_design_frames():
     d = lmerpy.datasets.load("sleepstudy")
     lf = lFormula("Reaction ~ Days + (Days | Subject)", d)
     assert callable(lf.__dict__["_lazy_fr"]) and callable(lf.__dict__["_lazy_flist"])
+    assert callable(lf.__dict__["_lazy_theta_names"])
+    assert lf.theta_names == ["Subject.(Intercept)", "Subject.Days.(Intercept)", "Subject.Days"]
     fr, fl = lf.fr, lf.flist
     assert isinstance(fr, pd.DataFrame) and list(fr.columns) == ["Reaction", "Days", "Subject"]
     assert np.array_equal(fr["Reaction"].to_numpy(), d["Reaction"].to_numpy())

@@ -76,7 +76,11 @@ class ReducedDesign(Design):
         d = self.__dict__
         for f in fields(Design):
             if f.name not in skip:
-                d[f.name] = getattr(template, f.name)
+                value = getattr(template, f.name)
+                if isinstance(getattr(Design, f.name, None), property):   # a lazy field
+                    d["_lazy_" + f.name] = value
+                else:
+                    d[f.name] = value
         keep = np.asarray(keep, dtype=np.int64)
         d["X_colnames"] = [template.X_colnames[i] for i in keep]
         d["dropped_columns"] = list(dropped_columns)

@@ -21,7 +21,7 @@ from .model_matrix import check_scale, drop_rank_deficient, model_matrix, rank_m
 from .naming import var_name
 from .reterms import DEFAULT_CHECKS, GLMER_CHECKS, build_reterms
 from .scales import check_extreme_scales
-from .structures import Design
+from .structures import Design, lazy
 
 if TYPE_CHECKING:
     from ..types import ContrastsArg, DataLike, FormulaLike, NaAction, VectorArg
@@ -180,7 +180,7 @@ def build_design(formula: FormulaLike, data: DataLike, REML: bool = True,
                   X_colnames=[spec.colnames[i] for i in keep], offset=frame.offset,
                   weights=np.asarray(weights_arr, dtype=float), reterms=re.terms, Zt=re.Zt,
                   Lambdat=re.Lambdat, Lind=re.Lind, theta=re.theta, lower=re.lower,
-                  theta_names=re.theta_names, flist=lambda: re.flist, assign=re.assign, REML=REML,
+                  theta_names=lazy(lambda: re.theta_names), flist=lambda: re.flist, assign=re.assign, REML=REML,
                   n_dropped=int(frame.dropped_rows.size), dropped_rows=frame.dropped_rows,
                   info=info, dropped_columns=list(spec.dropped), messages=messages,
                   na_action=na_action,

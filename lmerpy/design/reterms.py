@@ -24,7 +24,7 @@ from .model_matrix import model_matrix
 from .naming import var_name
 from .sparse import index_dtype, trusted_csc
 from .structured_terms import structured_term_checks
-from .structures import ReTerm, lazy_fields
+from .structures import ReTerm, lazy, lazy_fields
 
 __all__ = ["interact", "grouping_factor", "RandomEffects", "build_reterms", "term_covariance",
            "lambdat_template", "build_zt", "theta_names", "DEFAULT_CHECKS", "GLMER_CHECKS"]
@@ -150,7 +150,7 @@ class RandomEffects:
     messages: List[str]
 
 
-lazy_fields(RandomEffects, "flist")   # a DataFrame built on first access
+lazy_fields(RandomEffects, "flist", "theta_names")   # built on first access
 
 
 def _act(level: str, msg: str, exc=DesignError):
@@ -224,7 +224,7 @@ def build_reterms(random_terms, values: Dict[Any, Any], n: int,
     Zt = build_zt(terms, n)
     lam, lind, theta0, lower0 = lambdat_template(terms)
     return RandomEffects(terms=terms, Zt=Zt, Lambdat=lam, Lind=lind, theta=theta0, lower=lower0,
-                         theta_names=theta_names(terms), flist=flist, assign=assign,
+                         theta_names=lazy(lambda: theta_names(terms)), flist=flist, assign=assign,
                          messages=messages)
 
 

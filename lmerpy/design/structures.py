@@ -10,7 +10,7 @@ flattened; :class:`ReTerm` is one term of ``reTrms`` (``Ztlist[[i]]``, ``cnms[[i
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List
+from typing import Any, Callable, Dict, List, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -18,6 +18,14 @@ import scipy.sparse as sp
 
 from ..errors import DesignError
 from .covariance import Covariance, CovarianceLayout, Unstructured
+
+T = TypeVar("T")
+
+
+def lazy(build: Callable[[], T]) -> T:
+    """``build`` passed for a lazy field (:func:`lazy_fields`) typed as its value: the field
+    holds the callable until first read, and reading it always gives the value."""
+    return build  # type: ignore[return-value]
 
 
 def lazy_fields(cls, *names):
@@ -179,7 +187,8 @@ class Design:
         "lower")``; for unstructured terms ``par`` is θ: 0 on diagonals, -inf off them).
         The upper bounds are :attr:`upper`, the structures themselves :attr:`layout`.
     theta_names : list of str
-        lme4's names of θ (``"Subject.(Intercept)"``, ``"Subject.Days.(Intercept)"``, ...).
+        lme4's names of θ (``"Subject.(Intercept)"``, ``"Subject.Days.(Intercept)"``, ...);
+        built on first access (the constructor also takes a callable returning them).
     cnms : dict
         group name -> column names, in term order; a repeated group name (from ``||``) keeps
         each term as a separate entry in :attr:`reterms`; the dict view merges nothing: use
@@ -324,4 +333,4 @@ class Design:
 
 
 # the model frame and flist are pandas objects only accessors read: built on first use
-lazy_fields(Design, "fr", "flist")
+lazy_fields(Design, "fr", "flist", "theta_names")

@@ -15,6 +15,8 @@ __all__ = ["start_parts"]
 def start_parts(start, design, caller=None, fixef_used=True):
     """(``par`` start or None, β start or None) from ``start`` for ``design``, checked
     against the names and bounds of ``par`` (see :func:`lmerpy.arguments.start_values`)."""
+    if start is None:        # (without reading the names, which the design builds lazily)
+        return None, None
     layout = design.layout
     if layout.is_identity:
         return start_values(start, design.theta_names, design.lower, design.X_colnames,

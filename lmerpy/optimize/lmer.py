@@ -685,8 +685,14 @@ def lme4_start(y, groups, lower=None):
     v = []
     for codes in groups:
         codes = np.asarray(codes).ravel()
-        inv = np.unique(codes, return_inverse=True)[1].ravel()
-        means = np.bincount(inv, weights=y) / np.bincount(inv)
+        counts = (np.bincount(codes) if codes.dtype.kind in "iu" and codes.size
+                  and codes.min() >= 0 else None)
+        if counts is not None and counts.all():
+            inv = codes          # every level present: the codes are np.unique's inverse
+        else:
+            inv = np.unique(codes, return_inverse=True)[1].ravel()
+            counts = np.bincount(inv)
+        means = np.bincount(inv, weights=y) / counts
         v.append(np.var(means[inv], ddof=1))
     v = np.array(v)
     v_e = np.var(y, ddof=1) - v.sum()

@@ -245,10 +245,10 @@ def trust_newton(fun, derivatives, x0, lower=None, upper=None, *, settings=None,
     g, B = derivatives(x.copy())
     g, B = np.asarray(g, dtype=float), np.asarray(B, dtype=float)
     gevals, it, status = 1, 0, 5
-    s_prev = None                               # the last accepted step
+    s_prev, nd_prev = None, 0.0                 # the last accepted step and its length
     flat = 0                                    # iterations in a row at the rounding level
     while it < maxiter:
-        if not (np.all(np.isfinite(g)) and np.all(np.isfinite(B))):
+        if not (np.isfinite(g).all() and np.isfinite(B).all()):
             status = -5                     # e.g. a PWRSS that underflows: 1/r² overflows
             break
         it += 1
@@ -260,9 +260,9 @@ def trust_newton(fun, derivatives, x0, lower=None, upper=None, *, settings=None,
             d = d * max(a, 0.0)
         pred = -(g @ d + 0.5 * d @ (B @ d))
         nd = _norm(d)
+        xn_ = 1.0 + _norm(x)
         if lam == 0.0 and pred <= tol:
             status = 3
-            xn_ = 1.0 + _norm(x)
             if final_step and xtol * xn_ < nd <= FINAL_STEP * xn_:
                 # the last Newton step, whose decrease the criterion may not resolve while
                 # the gradient does (a flat criterion: Dyestuff's θ moves by 1e-6 for a
@@ -276,7 +276,7 @@ def trust_newton(fun, derivatives, x0, lower=None, upper=None, *, settings=None,
                 if fn <= fx + 1e3 * _EPS * max(1.0, abs(fx)):
                     x, fx = xn, fn
             break
-        if nd <= xtol * (1.0 + _norm(x)):
+        if nd <= xtol * xn_:
             status = 4 if lam == 0.0 else -4
             break
         noise = 1e3 * _EPS * max(1.0, abs(fx))
@@ -302,15 +302,14 @@ def trust_newton(fun, derivatives, x0, lower=None, upper=None, *, settings=None,
         if rho > 1e-4:
             gn, Bn = derivatives(xn.copy())
             gn, Bn = np.asarray(gn, dtype=float), np.asarray(Bn, dtype=float)
-            if s_prev is not None and \
-                    float(d @ s_prev) < -0.5 * nd * _norm(s_prev):
+            if s_prev is not None and float(d @ s_prev) < -0.5 * nd * nd_prev:
                 # steps back and forth: the model is too flat along d (near a rank-deficient
                 # covariance the Euler term is only an estimate); give it the secant
                 # curvature along d, so that B d = y there
                 curv = (float(d @ (gn - g)) - float(d @ (Bn @ d))) / (nd * nd)
                 if curv > 0:
                     Bn = Bn + (curv / (nd * nd)) * np.outer(d, d)
-            s_prev = d
+            s_prev, nd_prev = d, nd
             x, fx, g, B = xn, fn, gn, Bn
             gevals += 1
     text = {2: "NEWTON_AI_FTOL_REACHED: predicted decreases at the rounding level of the "

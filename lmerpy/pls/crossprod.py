@@ -15,6 +15,7 @@ R equivalent: the pieces of lme4's ``merPredD`` (``Ut``/``LamtUt``/``V``/``VtV``
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -290,6 +291,26 @@ class ReducedResponse:
     y = offset = None
 
 
+#: the pattern part of small models' θ-maps (:meth:`ScalingMap._build_map`), keyed by the
+#: template and Z'WZ's pattern; read-only arrays shared between deviance functions
+_MAP_CACHE: dict = {}
+_MAP_CACHE_SIZE = 64
+_PATTERN_FIELDS = ("rows", "cols", "nnz", "indptr", "diag_pos", "lower_pos", "lower_indices",
+                   "lower_indptr", "_keys", "_refill")
+
+
+@functools.lru_cache(maxsize=32)
+def _block_entries(off, nl, nc):
+    """(rows, cols) of every entry of a term's nl diagonal nc × nc blocks starting at row
+    ``off`` (level by level, row-major within a block); read-only, cached per shape."""
+    lv = np.repeat(np.arange(nl), nc * nc)
+    r = off + lv * nc + np.tile(np.repeat(np.arange(nc), nc), nl)
+    c = off + lv * nc + np.tile(np.tile(np.arange(nc), nc), nl)
+    r.flags.writeable = False
+    c.flags.writeable = False
+    return r, c
+
+
 def expand_pairs(start1, n1, start2, n2):
     """All index pairs (k1, k2) with k1 in [start1, start1+n1), k2 in [start2, start2+n2).
 
@@ -455,6 +476,18 @@ class ScalingMap:
             mr, mc, mv = Mc.row.astype(np.int64), Mc.col.astype(np.int64), Mc.data
         keep = mv != 0
         mr, mc, mv = mr[keep], mc[keep], mv[keep]
+        ckey = None
+        if isinstance(M, np.ndarray):
+            # a small model's map depends on M only through its pattern (and the template):
+            # refits of the same design, and fits of data of the same shape, reuse it
+            ckey = (q, self.n_theta, tuple(tuple(int(v) for v in b) for b in blocks),
+                    Lt.indices.tobytes(), Lt.indptr.tobytes(), self.Lind0.tobytes(),
+                    mr.tobytes(), mc.tobytes())
+            hit = _MAP_CACHE.get(ckey)
+            if hit is not None:
+                self._set_pattern(hit, mv)
+                del self._M_in
+                return
         ncol = np.diff(Lt.indptr).astype(np.int64)
         start = Lt.indptr[:-1].astype(np.int64)
         # (Λ'MΛ)[a, b] += Λ'[a, c] M[c, d] Λ'[b, d]
@@ -469,9 +502,7 @@ class ScalingMap:
         extra_r, extra_c = [np.arange(q)], [np.arange(q)]
         for off, nl, nc in blocks:
             if nc > 1:
-                lv = np.repeat(np.arange(nl), nc * nc)
-                r = off + lv * nc + np.tile(np.repeat(np.arange(nc), nc), nl)
-                c = off + lv * nc + np.tile(np.tile(np.arange(nc), nc), nl)
+                r, c = _block_entries(int(off), int(nl), int(nc))
                 extra_r.append(r)
                 extra_c.append(c)
         er = np.concatenate(extra_r)
@@ -492,6 +523,16 @@ class ScalingMap:
         self.lower_indptr = np.concatenate(
             ([0], np.cumsum(np.bincount(self.cols[low], minlength=q)))).astype(np.int32)
         self._keys = keys
+        nt2 = self.n_theta ** 2
+        if ckey is not None and self._Cdense is not None and "C" not in self.__dict__:
+            entry = {name: getattr(self, name) for name in _PATTERN_FIELDS}
+            entry["ck"], entry["e"], entry["nt2"] = pos * nt2 + pair, e, nt2
+            for v in list(entry.values()) + list(self._refill):
+                if isinstance(v, np.ndarray):
+                    v.flags.writeable = False
+            if len(_MAP_CACHE) >= _MAP_CACHE_SIZE:
+                _MAP_CACHE.clear()
+            _MAP_CACHE[ckey] = entry
         del self._M_in
 
     def _fill_map(self, val, pos, pair):
@@ -542,6 +583,14 @@ class ScalingMap:
         out._M_csc = M
         out._fill_map(M[mr, mc][e], pos, pair)
         return out
+
+    def _set_pattern(self, entry, mv):
+        """The pattern of a cached map (shared, read-only arrays) and this M's values."""
+        for name in _PATTERN_FIELDS:
+            setattr(self, name, entry[name])
+        Cd = np.zeros(self.nnz * entry["nt2"])
+        Cd[entry["ck"]] = mv[entry["e"]]
+        self._Cdense = Cd.reshape(self.nnz, entry["nt2"])
 
     def positions(self, rows, cols):
         """Positions of entries (rows, cols) in the pattern (−1 where absent)."""

@@ -66,8 +66,12 @@ class PlsSolution:
         self.RZX = st.RZX.copy()
         self.beta = dev.resp.beta0 + st.beta_c if self.p else np.zeros(0)
         self.u = dev._u(st).copy()
-        self.Lambdat = dev.smap.lambdat(self.theta)
-        self.b = np.asarray(self.Lambdat.T @ self.u).reshape(-1)
+        self._Lambdat = None
+        smap = dev.smap
+        # b = Λũ: row j of Λ is column j of the Λ' template, summed in its (CSC) order as
+        # the sparse product Λ'ᵀũ would (the same bits, without building Λ' here)
+        self.b = np.bincount(smap.lt_cols, weights=self.theta[smap.Lind0] * self.u[smap.lt_rows],
+                             minlength=self.q)
         cp, resp = dev.cp, dev.resp
         self.ussq = float(self.u @ self.u)
         if cp.has_data:
@@ -96,6 +100,13 @@ class PlsSolution:
         self.perm = np.asarray(dev.factor.perm).copy()
         self._L = None
         self._ainv = None
+
+    @property
+    def Lambdat(self):
+        """Λ' at θ (a CSC matrix with the template's pattern; built on first access)."""
+        if self._Lambdat is None:
+            self._Lambdat = self._dev.smap.lambdat(self.theta)
+        return self._Lambdat
 
     @property
     def criterion(self):

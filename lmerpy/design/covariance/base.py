@@ -40,6 +40,9 @@ from ...errors import ArgumentError
 __all__ = ["Covariance", "ParIsTheta", "SINGULAR_TOL", "PROFILE_SCALES", "lower_triangle",
            "unstructured_pattern", "semidefinite_cholesky"]
 
+#: :meth:`Covariance.theta_groups` per structure (immutable, hashable by kind, k and hom)
+_THETA_GROUPS: dict = {}
+
 #: lme4's ``getSingTol()`` (``options(lme4.singular.tolerance = 1e-4)``)
 SINGULAR_TOL = 1e-4
 
@@ -209,7 +212,14 @@ class Covariance(ABC):
         """θ indices grouped so that each group's θ appear only in its own columns of Λᵢ
         (connected components of "column uses θ"): Λᵢ Λᵢ' is a sum of one homogeneous
         quadratic per group, which the Euler term of ``newton_ai`` needs. For ``us`` these are
-        the columns of the template (``lmerpy.pls.lmm.information.template_columns``)."""
+        the columns of the template (``lmerpy.pls.lmm.information.template_columns``).
+        Computed once per structure (the object is immutable); new arrays each call."""
+        cached = _THETA_GROUPS.get(self)
+        if cached is None:
+            cached = _THETA_GROUPS[self] = self._theta_groups()
+        return [g.copy() for g in cached]
+
+    def _theta_groups(self) -> List[np.ndarray]:
         rows, cols = self.pattern()
         tidx = self.theta_index
         parent = list(range(self.n_theta))

@@ -1,8 +1,9 @@
 """The gradient and the average-information matrix of a small model's criterion together.
 
 Small models (all of A = Λ'MΛ + I dense, :meth:`LmmDeviance._evaluate_dense`) get both from
-one pass over the dense pieces at an evaluated θ: A⁻¹ from the dense factor, û, the
-residual cross-product z = Z'Wρ, Λ'M and A⁻¹Λ'Z'WX are shared, where
+one pass over the dense pieces at an evaluated θ: A⁻¹[Λ'M | Λ'Z'WX] (one pair of
+triangular solves with the dense factor), û, the residual cross-product z = Z'Wρ and Λ'M are
+shared, where
 :func:`~.gradient.deviance_gradient` and :func:`~.information.average_information` would
 each form them again (``newton_ai``, lmer's default for small models, needs both at every
 accepted point). The formulas are those of the two modules (see them for the notation); the
@@ -12,20 +13,10 @@ R equivalent: none (lme4 differentiates the deviance numerically after the fit).
 """
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 from scipy.linalg import lapack
 
 __all__ = ["dense_derivatives"]
-
-
-@functools.lru_cache(maxsize=16)
-def _lower_to_full(q):
-    """Flat positions (Fortran order, LAPACK's) of a q × q array's strict upper triangle and
-    of their mirror images below the diagonal."""
-    r, c = np.triu_indices(q, 1)
-    return c * q + r, r * q + c
 
 
 def _template_positions(dev):
@@ -57,15 +48,14 @@ def dense_derivatives(dev, st, information=True):
     Lt, M = lam.Lt, lam.M
     Lz = st.Lz
     u = dev._u(st)
-    Ai = lapack.dpotri(Lz, lower=1)[0]                  # lower triangle of A⁻¹
-    if not Ai.flags.f_contiguous:
-        Ai = np.asfortranarray(Ai)
-    a = Ai.reshape(-1, order="F")                       # a view (LAPACK's arrays are F)
-    up, low = _lower_to_full(q)
-    a[up] = a[low]
     LtM = Lt @ M
+    reml_p = dev.REML and p
+    # A⁻¹[Λ'M | Λ'Z'WX] by one pair of triangular solves with the dense factor (A⁻¹ itself
+    # is never needed)
+    rhs = np.concatenate((LtM, Lt @ cp.ZtWX), axis=1) if reml_p else LtM
+    S = lapack.dpotrs(Lz, rhs, lower=1)[0]
+    B = S[:, :q]                                        # A⁻¹Λ'M
     # ∂ log|A| / ∂θ_k = 2 tr(A⁻¹ Λ'M Λ_k)
-    B = Ai @ LtM
     g = 2.0 * np.bincount(kk, weights=B[i, j], minlength=nth)
     z = resp.ZtWy - LtM.T @ u                           # Z'Wρ (M symmetric: MΛû = (Λ'M)'û)
     if p:
@@ -73,12 +63,12 @@ def dense_derivatives(dev, st, information=True):
     nu = (dev.n - p) if dev.REML else dev.n
     r2 = float(st.r2)
     g = g - (2.0 * nu / r2) * np.bincount(kk, weights=z[j] * u[i], minlength=nth)
-    if dev.REML and p:
-        C = Ai @ (Lt @ cp.ZtWX)                          # A⁻¹Λ'Z'WX
+    if reml_p:
+        C = S[:, q:]                                     # A⁻¹Λ'Z'WX
         Hc = lapack.dpotrs(st.RX, C.T, lower=0)[0].T     # C V⁻¹
         N = cp.ZtWX - LtM.T @ C                          # Z'W(X − ZΛC)
-        g = g - 2.0 * np.bincount(kk, weights=np.einsum("ep,ep->e", N[j], Hc[i]),
-                                  minlength=nth)
+        # Σ over the template entries (i, j) of N[j]·Hc[i] = (Hc N')[i, j]
+        g = g - 2.0 * np.bincount(kk, weights=(Hc @ N.T)[i, j], minlength=nth)
     if not information:
         return g, None
     # the average information: v_a = Λ_a(Λ'z) + Λ(Λ_a'z), with z/r (r² the PWRSS) for z, so

@@ -60,6 +60,175 @@ def deviance_gradient(dev, st):
     return g
 
 
+def _one_term_layout(dev):
+    """For a model with one random-effects term whose Λ' is the same k × k template on every
+    level's diagonal block (lme4's) and whose Z'WZ is block diagonal: (level count L, k, the
+    template's rows, columns and θ indices within one block, Z'WZ's L diagonal blocks); else
+    None. Built once per deviance (the template's part once per template)."""
+    lay = dev.__dict__.get("_one_term_layout")
+    if lay is None:
+        lay = False
+        blocks = dev.blocks
+        if len(blocks) == 1 and blocks[0][0] == 0 and blocks[0][1] * blocks[0][2] == dev.q:
+            _, nl, nc = blocks[0]
+            tmpl = _one_term_template(dev.smap, int(nl), int(nc), dev.n_theta)
+            if tmpl is not None:
+                M = dev._lam.M
+                Mb = np.ascontiguousarray(np.moveaxis(
+                    M.reshape(nl, nc, nl, nc).diagonal(axis1=0, axis2=2), 2, 0))
+                # Z'WZ block diagonal (one term: each row of Z belongs to one level)
+                if np.count_nonzero(M) == np.count_nonzero(Mb):
+                    lay = (nl, nc) + tmpl + (Mb,)
+        dev._one_term_layout = lay
+    return lay or None
+
+
+#: :func:`_one_term_template` per template (read-only arrays)
+_TEMPLATES: dict = {}
+
+
+def _one_term_template(smap, nl, nc, n_theta):
+    """(rows, columns, θ indices) of level 0's block of a one-term Λ' template when every
+    level's block repeats it, else None."""
+    i, j, kk = smap.lt_rows, smap.lt_cols, smap.Lind0
+    key = (nl, nc, n_theta, i.tobytes(), j.tobytes(), kk.tobytes())
+    if key in _TEMPLATES:
+        return _TEMPLATES[key]
+    out = None
+    lev = i // nc
+    first = lev == 0
+    a0, c0, k0 = i[first], j[first], kk[first]
+    if i.size == nl * a0.size and np.array_equal(lev, j // nc) and np.all(c0 < nc):
+        # every level's block must repeat level 0's (as sets of (row, column, θ) within the
+        # block: the entries are in CSC order, column by column)
+        key0 = np.sort((a0 * nc + c0) * n_theta + k0)
+        keys = ((i % nc) * nc + j % nc) * n_theta + kk
+        if _same_blocks(lev, keys, key0, nl):
+            out = (a0, c0, k0)
+            for v in out:
+                v.flags.writeable = False
+    if len(_TEMPLATES) >= 64:
+        _TEMPLATES.clear()
+    _TEMPLATES[key] = out
+    return out
+
+
+def _same_blocks(lev, keys, key0, nl):
+    """Whether each level's (row, column, θ) keys are level 0's."""
+    counts = np.bincount(lev, minlength=nl)
+    if counts.shape[0] != nl or np.any(counts != key0.size):
+        return False
+    ks = keys[np.lexsort((keys, lev))].reshape(nl, key0.size)
+    return bool(np.all(ks == key0[None, :]))
+
+
+def _one_term_gradients(dev, th, lay):
+    """:func:`dense_gradients` for one random-effects term, block by block: A, Λ'M, A⁻¹ and
+    the cross-products as (batch, level, k, k) arrays instead of (batch, q, q) (the same
+    formulas; the template sums over every level are sums over level 0's entries of the
+    level-summed blocks)."""
+    cp, resp = dev.cp, dev.resp
+    nl, nc, a0, c0, k0, Mb = lay
+    nb, p, nth = th.shape[0], dev.p, dev.n_theta
+    T = np.zeros((nb, nc, nc))
+    T[:, a0, c0] = th[:, k0]                                  # Λ' on one block
+    Tt = np.swapaxes(T, 1, 2)
+    T4, Tt4 = T[:, None], Tt[:, None]
+    LtM = T4 @ Mb[None]                                       # (nb, L, k, k)
+    A = LtM @ Tt4
+    A[..., np.arange(nc), np.arange(nc)] += 1.0
+    if nc == 1:
+        Ai = 1.0 / A
+    else:
+        Ai = np.linalg.inv(A)
+        Ai = 0.5 * (Ai + np.swapaxes(Ai, 2, 3))
+    bins = (np.arange(nb)[:, None] * nth + k0[None, :]).ravel()
+
+    def tsum(W):          # Σ over the template entries of level 0 of the level-summed W
+        return np.bincount(bins, weights=W[:, a0, c0].ravel(),
+                           minlength=nb * nth).reshape(nb, nth)
+
+    g = 2.0 * tsum((Ai @ LtM).sum(axis=1))
+    Zy = resp.ZtWy.reshape(nl, nc, 1)
+    ky = T4 @ Zy[None]                                        # (nb, L, k, 1)
+    cy = Ai @ ky
+    if p:
+        ZX = cp.ZtWX.reshape(nl, nc, p)
+        K = T4 @ ZX[None]                                     # (nb, L, k, p)
+        C = Ai @ K
+        Kf = K.reshape(nb, nl * nc, p)
+        Cf = C.reshape(nb, nl * nc, p)
+        cyf = cy.reshape(nb, nl * nc, 1)
+        V = cp.XtWX - np.swapaxes(Kf, 1, 2) @ Cf
+        rhs = resp.XtWy[:, None] - np.swapaxes(Kf, 1, 2) @ cyf            # (nb, p, 1)
+        beta = np.linalg.solve(V, rhs)                                     # (nb, p, 1)
+        uf = cyf - Cf @ beta
+        r2 = (resp.yWy - (ky.reshape(nb, 1, -1) @ cyf)[:, 0, 0]
+              - (np.swapaxes(rhs, 1, 2) @ beta)[:, 0, 0])
+    else:
+        uf = cy.reshape(nb, nl * nc, 1)
+        r2 = resp.yWy - (ky.reshape(nb, 1, -1) @ uf)[:, 0, 0]
+    u = uf.reshape(nb, nl, nc, 1)
+    zwr = Zy[None] - Mb[None] @ (Tt4 @ u)                     # Z'Wρ (M symmetric)
+    if p:
+        zwr = zwr - ZX[None] @ beta[:, None]
+    # ρ'WZΛ_m û summed over levels: (Σ_l û_l (Z'Wρ)_l')[a, c] for the template entries
+    U = u.reshape(nb, nl, nc)
+    Z = zwr.reshape(nb, nl, nc)
+    dr2 = -2.0 * tsum(np.swapaxes(U, 1, 2) @ Z)
+    if dev.REML:
+        g = g + ((dev.n - p) / r2)[:, None] * dr2
+        if p:
+            Hc = np.swapaxes(np.linalg.solve(V, np.swapaxes(Cf, 1, 2)), 1, 2)   # C V⁻¹
+            N = ZX[None] - Mb[None] @ (Tt4 @ C)                               # Z'W(X − ZΛC)
+            Hl = Hc.reshape(nb, nl, nc, p).transpose(0, 2, 1, 3).reshape(nb, nc, nl * p)
+            Nl = N.transpose(0, 2, 1, 3).reshape(nb, nc, nl * p)
+            g = g - 2.0 * tsum(Hl @ np.swapaxes(Nl, 1, 2))
+    else:
+        g = g + (dev.n / r2)[:, None] * dr2
+    return g
+
+
+def _diagonal_lead(dev):
+    """q₁ when the first random-effects term is a scalar one whose part of A is diagonal
+    (its Λ' entries on the diagonal, Z'WZ diagonal there, Λ' block diagonal by term: lme4's
+    crossed and nested intercepts), else 0. Built once per deviance."""
+    q1 = dev.__dict__.get("_diagonal_lead")
+    if q1 is None:
+        q1 = 0
+        off, nl, nc = dev.blocks[0] if dev.blocks else (0, 0, 0)
+        if len(dev.blocks) > 1 and off == 0 and nc == 1 and 0 < nl < dev.q:
+            i, j = dev.smap.lt_rows, dev.smap.lt_cols
+            first = j < nl
+            M11 = dev._lam.M[:nl, :nl]
+            if (np.array_equal(first, i < nl) and np.array_equal(i[first], j[first])
+                    and np.count_nonzero(M11) == np.count_nonzero(M11.diagonal())):
+                q1 = int(nl)
+        dev._diagonal_lead = q1
+    return q1
+
+
+def _batched_inverse(A, q1):
+    """Inverses of the stacked symmetric positive definite (nb, q, q) matrices ``A``; with a
+    diagonal leading q₁ × q₁ block D (:func:`_diagonal_lead`) by its Schur complement
+    S = A₂₂ − A₂₁D⁻¹A₁₂ (a q₂ × q₂ inverse instead of a q × q one)."""
+    if not q1:
+        return np.linalg.inv(A)
+    r = np.arange(q1)
+    d = A[:, r, r]                                   # (nb, q1)
+    A12 = A[:, :q1, q1:]
+    E = A12 / d[:, :, None]                          # D⁻¹A₁₂
+    Si = np.linalg.inv(A[:, q1:, q1:] - np.swapaxes(A12, 1, 2) @ E)
+    ESi = E @ Si
+    out = np.empty_like(A)
+    out[:, :q1, :q1] = ESi @ np.swapaxes(E, 1, 2)
+    out[:, r, r] += 1.0 / d
+    out[:, :q1, q1:] = -ESi
+    out[:, q1:, :q1] = -np.swapaxes(ESi, 1, 2)
+    out[:, q1:, q1:] = Si
+    return out
+
+
 def dense_gradients(dev, thetas):
     """Gradients at several θ at once (small models, all of A dense): one batched NumPy
     computation instead of one evaluation and gradient per θ (the post-fit Hessian differences
@@ -68,10 +237,14 @@ def dense_gradients(dev, thetas):
     With A = Λ'MΛ + I, K = Λ'Z'WX, k = Λ'Z'Wỹ, C = A⁻¹K, c = A⁻¹k, V = X'WX − K'C,
     β̂ = V⁻¹(X'Wỹ − K'c), û = c − Cβ̂ and r² = ỹ'Wỹ − k'c − (X'Wỹ − K'c)'β̂, the terms are
     those of :func:`deviance_gradient` (same formulas, general solves instead of the factor's
-    triangular ones).
+    triangular ones). A model with one random-effects term works block by block
+    (:func:`_one_term_gradients`).
     """
     smap, cp, resp = dev.smap, dev.cp, dev.resp
     th = np.atleast_2d(np.asarray(thetas, dtype=float))
+    lay = _one_term_layout(dev)
+    if lay is not None:
+        return _one_term_gradients(dev, th, lay)
     nb, q, p, nth = th.shape[0], dev.q, dev.p, dev.n_theta
     i, j, kk = smap.lt_rows, smap.lt_cols, smap.Lind0
     M = dev._lam.M
@@ -80,7 +253,7 @@ def dense_gradients(dev, thetas):
     LtM = Lt @ M
     A = LtM @ np.swapaxes(Lt, 1, 2)
     A[:, np.arange(q), np.arange(q)] += 1.0
-    Ai = np.linalg.inv(A)
+    Ai = _batched_inverse(A, _diagonal_lead(dev))
     Ai = 0.5 * (Ai + np.swapaxes(Ai, 1, 2))
     B = Ai @ LtM                                             # A⁻¹Λ'M
     # the template sums of every row at once: bin kk of row b at b·nth + kk
@@ -112,7 +285,7 @@ def dense_gradients(dev, thetas):
         g = g + ((dev.n - p) / r2)[:, None] * dr2
         if p:
             H = np.swapaxes(np.linalg.solve(V, np.swapaxes(C, 1, 2)), 1, 2)   # C V⁻¹
-            N = cp.ZtWX - M @ np.einsum("bqr,bqp->brp", Lt, C)               # Z'W(X − ZΛC)
+            N = cp.ZtWX - M @ (np.swapaxes(Lt, 1, 2) @ C)                    # Z'W(X − ZΛC)
             v = np.einsum("bep,bep->be", N[:, j, :], H[:, i, :])
             g = g - 2.0 * tsum(v)
     else:

@@ -1,0 +1,119 @@
+"""Two lmerpy checkouts side by side on the small LMM cases, per phase of the fit:
+``python benchmarks/small_ab.py ROOT_A ROOT_B [--blocks 15] [--cases sleepstudy,penicillin,pastes]``.
+
+Each checkout runs in a warm process of its own (one BLAS thread) that imports lmerpy from its
+root; blocks of 20 fits of each case alternate between the two (A first in even blocks, B
+first in odd ones). Every block reports the CPU and wall time per fit and the wall time per
+fit of the phases (``lFormula``, ``mkLmerDevfun``, the Newton iterations with their
+evaluations and derivative passes, the post-fit Hessian, ``check_conv``, ``mkMerMod``),
+timed by wrappers around those functions; the table gives the medians over the blocks and
+the ratio A / B (above 1: B is faster). On a busy machine the CPU column is the steadier one.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+CASES = ("sleepstudy", "penicillin", "pastes")
+PHASES = ("cpu", "wall", "lFormula", "mkLmerDevfun", "newton", "evaluations", "derivatives",
+          "post-fit Hessian", "check_conv", "mkMerMod")
+
+_WORKER = r'''
+import json, os, sys, time
+root = sys.argv[1]
+sys.path.insert(0, root)
+from benchmarks import cases as C
+import lmerpy
+import lmerpy.design as D
+import lmerpy.models.lmm as LM
+import lmerpy.optimize as O
+import lmerpy.optimize.lmer as L
+import lmerpy.optimize.newton as NW
+from lmerpy.pls.lmm.deviance import LmmDeviance
+assert lmerpy.__file__.startswith(root), lmerpy.__file__
+clk = time.perf_counter
+acc = {}
+
+def timed(f, key):
+    def w(*a, **k):
+        t = clk()
+        try:
+            return f(*a, **k)
+        finally:
+            acc[key] = acc.get(key, 0.0) + clk() - t
+    return w
+
+D.lFormula = timed(D.lFormula, "lFormula")
+LM.mkLmerDevfun = timed(LM.mkLmerDevfun, "mkLmerDevfun")
+LM.mkMerMod = timed(LM.mkMerMod, "mkMerMod")
+L.trust_newton = timed(L.trust_newton, "newton")
+L._post_fit_derivs = timed(L._post_fit_derivs, "post-fit Hessian")
+O.check_conv = timed(O.check_conv, "check_conv")
+_md = NW.model_derivatives
+L.model_derivatives = lambda devfun: timed(_md(devfun), "derivatives")
+LmmDeviance.__call__ = timed(LmmDeviance.__call__, "evaluations")
+cases = {nm: (C.BY_NAME[nm].formula, C.load_data(C.BY_NAME[nm])) for nm in sys.argv[2].split(",")}
+for f, d in cases.values():
+    for _ in range(20):
+        lmerpy.lmer(f, d)
+print("ready", flush=True)
+for line in sys.stdin:
+    nm, n = line.split()
+    n = int(n)
+    f, d = cases[nm]
+    acc.clear()
+    c0, t0 = time.process_time(), clk()
+    for _ in range(n):
+        lmerpy.lmer(f, d)
+    row = {k: v / n * 1e6 for k, v in acc.items()}
+    row["wall"] = (clk() - t0) / n * 1e6
+    row["cpu"] = (time.process_time() - c0) / n * 1e6
+    print(json.dumps(row), flush=True)
+'''
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("root_a")
+    p.add_argument("root_b")
+    p.add_argument("--blocks", type=int, default=15)
+    p.add_argument("--fits", type=int, default=20, help="fits per block")
+    p.add_argument("--cases", default=",".join(CASES))
+    args = p.parse_args(argv)
+    cases = args.cases.split(",")
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    roots = {"A": str(Path(args.root_a).resolve()), "B": str(Path(args.root_b).resolve())}
+    procs = {k: subprocess.Popen([sys.executable, "-c", _WORKER, r, ",".join(cases)],
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                 env=env) for k, r in roots.items()}
+    for pr in procs.values():
+        if pr.stdout.readline().strip() != "ready":
+            raise SystemExit("a worker failed to start")
+    res, loads = {}, []
+    for b in range(args.blocks):
+        for c in cases:
+            for k in (("A", "B") if b % 2 == 0 else ("B", "A")):
+                procs[k].stdin.write(f"{c} {args.fits}\n")
+                procs[k].stdin.flush()
+                for f, v in json.loads(procs[k].stdout.readline()).items():
+                    res.setdefault((k, c, f), []).append(v)
+        loads.append(os.getloadavg()[0])
+    for pr in procs.values():
+        pr.stdin.close()
+        pr.wait()
+    print(f"A = {roots['A']}\nB = {roots['B']}\n{args.blocks} blocks of {args.fits} fits; "
+          f"1-minute load {min(loads):.2f}-{max(loads):.2f}")
+    for c in cases:
+        print(f"\n| {c} (µs per fit) | A | B | A / B |\n|---|---|---|---|")
+        for f in PHASES:
+            a = statistics.median(res.get(("A", c, f), [0.0]))
+            b = statistics.median(res.get(("B", c, f), [0.0]))
+            print(f"| {f} | {a:.0f} | {b:.0f} | {a / b if b else float('nan'):.2f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
