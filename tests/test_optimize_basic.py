@@ -171,7 +171,8 @@ def test_control_forms_and_validation():
 
 def test_polish_and_restart_unconverged_settings():
     # lmer polishes by default; restart_unconverged=None follows polish, so polish=False alone
-    # is lme4's stopping point; glmer does neither polish nor follow
+    # is lme4's stopping point; glmer's polish is the Newton finish of its gradient-based
+    # stages (lmerpy.optimize.laplace), and its restart setting does not follow it
     assert lmerControl().polish and lmerControl().restart_unconverged is None
     assert lmerControl().restarts_unconverged
     lme4 = lmerControl(polish=False)
@@ -180,7 +181,9 @@ def test_polish_and_restart_unconverged_settings():
     assert not lmerControl(restart_unconverged=False).restarts_unconverged
     assert lme4.replace(polish=True).restarts_unconverged        # still follows
     g = glmerControl()
-    assert not g.polish and g.restarts_unconverged
+    assert g.polish and g.restarts_unconverged
+    assert not glmerControl(polish=False).polish
+    assert glmerControl(polish=False).restarts_unconverged
     with pytest.raises(LmerpyError, match="polish must be True or False, not 'yes'"):
         lmerControl(polish="yes")
     with pytest.raises(LmerpyError, match="restart_unconverged must be True or False \\(or "

@@ -136,6 +136,51 @@ def test_default_criterion_on_the_other_goldens(ref):
     assert crit <= want + 1e-6 * abs(want)
 
 
+_FINISH = {
+    "VerbAgg": ("VerbAgg", "r2 ~ Anger + Gender + btype + situ + (1 | id) + (1 | item)",
+                "binomial"),
+    "grouseticks": ("grouseticks",
+                    "TICKS ~ YEAR + HEIGHT + (1 | BROOD) + (1 | INDEX) + (1 | LOCATION)",
+                    "poisson"),
+}
+
+
+@pytest.mark.parametrize("case", ["VerbAgg", "grouseticks"])
+def test_finish_ends_at_the_gradients_zero_whatever_the_start(case):
+    """glmerControl(polish=True), the default: L-BFGS-B's end point depends on its path (from
+    θ̂·1.1, β̂ + 0.05 VerbAgg's stops 0.28% away in β: a whitening from a start where the
+    deviance is not convex, then the relative-decrease test); the Newton finish ends both
+    fits at the analytic gradient's zero, the same point to 1e-8 relative."""
+    data, formula, family = _FINISH[case]
+    df = lmerpy.datasets.load(data)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = lmerpy.glmer(formula, df, family=family)
+        b = lmerpy.glmer(formula, df, family=family,
+                         start={"theta": a.theta * 1.1, "fixef": a.fixef().to_numpy() + 0.05})
+    np.testing.assert_allclose(b.theta, a.theta, rtol=1e-8, atol=0)
+    np.testing.assert_allclose(b.fixef().to_numpy(), a.fixef().to_numpy(), rtol=1e-8, atol=0)
+    np.testing.assert_allclose(float(b.logLik()), float(a.logLik()), rtol=1e-12, atol=0)
+    for fit in (a, b):
+        # at the gradient's zero: the Newton decrement g'H⁻¹g (the Laplace deviance's
+        # gradient, the post-fit Hessian) is far below the deviance's rounding (1e-12 here;
+        # without the finish 1e-5 for VerbAgg's second start)
+        assert fit.optsum.optimizer == "lbfgsb"      # derivs["gradient"]: the Laplace one
+        g, H = fit.optsum.derivs["gradient"], fit.optsum.derivs["Hessian"]
+        assert float(g @ np.linalg.solve(H, g)) < 1e-14
+
+
+def test_finish_of_a_first_stage_fit():
+    """nAGQ = 0: the finish of stage 1 (a Hessian differenced from the gradient); two starts
+    end at one point (without it VerbAgg's θ end 4e-8 apart)."""
+    data, formula, family = _FINISH["VerbAgg"]
+    df = lmerpy.datasets.load(data)
+    a, b = (lmerpy.glmer(formula, df, family=family, nAGQ=0, start=s)
+            for s in (None, {"theta": [0.5, 0.2]}))
+    np.testing.assert_allclose(b.theta, a.theta, rtol=1e-8, atol=0)
+    np.testing.assert_allclose(b.fixef().to_numpy(), a.fixef().to_numpy(), rtol=1e-8, atol=0)
+
+
 @pytest.mark.parametrize("case", ["cbpp", "grouseticks"])
 def test_second_stage_whitening_from_rx(case, monkeypatch):
     """The second stage whitens its quasi-Newton steps by the Hessian at its start: the

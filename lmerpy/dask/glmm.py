@@ -14,7 +14,12 @@ Passes (see :mod:`lmerpy.dask` for the levels pass and the template design):
    (:func:`eval_part`): at η = offset + Xβ + Zb each partition returns Σ deviance residuals,
    Σ aic, Σ Pearson², and the working products Z'WZ (sparse), Z'WX, X'WX, Z'Wz, X'Wz; a tree
    reduction sums them. One pass per PIRLS iteration (plus one per step halving); the products
-   at each stage's start are formed once.
+   at each stage's start are formed once. The Laplace deviance at the mode (glmer's default
+   optimizer) runs PIRLS from the previous evaluation's mode, whose last pass's products it
+   reuses.
+4. **Gradient passes** (:func:`gradient_part`): one per gradient of the Laplace deviance
+   (:mod:`lmerpy.pls.glmm.reduced_gradient`): the client sends K'A⁻¹ on Z'Z's pattern, each
+   partition returns Z'g, X'g, Z's (and the Newton-weight products for a non-canonical link).
 """
 from __future__ import annotations
 
@@ -28,7 +33,7 @@ import scipy.sparse as sp
 
 from ..errors import ArgumentError, DataError, DataNotHereError, LmerpyError
 
-__all__ = ["GlmmPart", "build_part", "eval_part", "glmer_dask", "DaskSource", "HeldParts",
+__all__ = ["GlmmPart", "build_part", "eval_part", "gradient_part", "glmer_dask", "DaskSource", "HeldParts",
            "fit_on_parts", "simulated_part", "refit_simulated"]
 
 #: families whose Laplace deviance is reduced exactly (no dispersion parameter)
@@ -45,7 +50,8 @@ class GlmmPart:
     Z : scipy.sparse.csr_matrix (m, q)
     resp : GlmResponse
     Pz : scipy.sparse.csr_matrix (k, m)
-        Working weights -> Z'WZ's values on the partition's pattern (``rows``, ``indptr``).
+        Working weights -> Z'WZ's values on the partition's pattern (``rows``, ``indptr``;
+        ``keys`` = column·q + row, sorted).
     """
 
     def __init__(self, X, Zt, resp, index, n_dropped, col_max, y_range):
@@ -74,6 +80,7 @@ class GlmmPart:
                 obs.append(rng)
         keys_a = np.concatenate(keys) if keys else np.zeros(0, dtype=np.int64)
         uk, inv = np.unique(keys_a, return_inverse=True)
+        self.keys = uk                          # column·q + row, sorted (CSC order)
         self.rows = (uk % q).astype(np.int32)
         self.indptr = np.concatenate(([0], np.cumsum(np.bincount(uk // q, minlength=q))))
         self.Pz = sp.csr_matrix((np.concatenate(vals) if vals else np.zeros(0),
@@ -165,7 +172,7 @@ def eval_part(part, req):
     :meth:`lmerpy.pls.glmm.reduced.ProductsSource.evaluate`); None for an empty part."""
     if part is None:
         return None
-    kind, beta_eta, b, beta_fixed = req
+    kind, beta_eta, b, beta_fixed, delta = req
     resp, X, p = part.resp, part.X, part.X.shape[1]
     fam = resp.family
     off = resp.offset
@@ -188,9 +195,45 @@ def eval_part(part, req):
         z = (eta - off_total) + r
     finite = math.isfinite(float(w.sum())) and math.isfinite(float(z.sum()))
     wX = w[:, None] * X
-    return {"drsum": drsum, "aic": aic, "wrss": wrss, "finite": finite, "M": part.zwz(w),
-            "ZWX": np.asarray(part.Zt @ wX).reshape(part.q, p), "XWX": X.T @ wX,
-            "ZWz": np.asarray(part.Zt @ (w * z)).reshape(-1), "XWz": wX.T @ z}
+    out = {"drsum": drsum, "aic": aic, "wrss": wrss, "finite": finite, "M": part.zwz(w),
+           "ZWX": np.asarray(part.Zt @ wX).reshape(part.q, p), "XWX": X.T @ wX,
+           "ZWz": np.asarray(part.Zt @ (w * z)).reshape(-1), "XWz": wX.T @ z}
+    if delta is not None:            # the precise mode's stopping rule: how far η moved
+        d_eta = part.Z @ delta[1]
+        if p:
+            d_eta = d_eta + X @ delta[0]
+        out["dmax"] = float(np.max(np.abs(d_eta), initial=0.0))
+        out["emax"] = float(np.max(np.abs(eta), initial=0.0))
+    return out
+
+
+def gradient_part(part, req):
+    """A Laplace-gradient pass on a worker (:meth:`lmerpy.pls.glmm.reduced.ProductsSource.
+    gradient`): at the mode's η, h = Pz'(K'A⁻¹) through the part's own pattern, g = h ∘ dW/dη
+    + a, and the sums Z'g, X'g, Z's (and the Newton-weight products when ``observed``)."""
+    if part is None:
+        return None
+    from ..pls.glmm.family_derivs import FamilyDerivatives
+    beta_eta, b, keys, values, drsum, observed = req
+    resp, X, p = part.resp, part.X, part.X.shape[1]
+    eta = resp.offset + part.Z @ b
+    if p:
+        eta = eta + X @ beta_eta
+    with np.errstate(all="ignore"):
+        mu = resp.family.linkinv(eta)
+        fd = FamilyDerivatives(resp, eta, mu, drsum)
+        pos = np.searchsorted(keys, part.keys)
+        h = part.Pz.T @ values[pos]
+        g = h * fd.dW + fd.a
+    out = {"zg": np.asarray(part.Zt @ g).reshape(-1), "xg": X.T @ g,
+           "zs": np.asarray(part.Zt @ fd.s).reshape(-1)}
+    if observed:
+        wo = fd.Wo
+        woX = wo[:, None] * X
+        out["Mo"] = part.zwz(wo)
+        out["ZWoX"] = np.asarray(part.Zt @ woX).reshape(part.q, p)
+        out["XWoX"] = X.T @ woX
+    return out
 
 
 def combine_evals(*parts):
@@ -205,6 +248,23 @@ def combine_evals(*parts):
         for k in ("drsum", "aic", "wrss", "M", "ZWX", "XWX", "ZWz", "XWz"):
             out[k] = out[k] + a[k]
         out["finite"] = out["finite"] and a["finite"]
+        for k in ("dmax", "emax"):
+            if k in out:
+                out[k] = max(out[k], a[k])
+    return out
+
+
+def combine_gradients(*parts):
+    """Sum of Laplace-gradient partial sums."""
+    out = None
+    for a in parts:
+        if a is None:
+            continue
+        if out is None:
+            out = dict(a)
+            continue
+        for k in a:
+            out[k] = out[k] + a[k]
     return out
 
 
@@ -298,9 +358,9 @@ class DaskSource:
         self.parts = parts
         self.log = log
 
-    def _run(self, req, what):
+    def _run(self, req, what, func=eval_part, combine=combine_evals):
         t0 = time.perf_counter()
-        out = self.runner.map_sum(eval_part, self.parts, req, combine_evals)
+        out = self.runner.map_sum(func, self.parts, req, combine)
         dt = time.perf_counter() - t0
         self.log.append((what, dt))
         if out is None:
@@ -308,12 +368,19 @@ class DaskSource:
         return out
 
     def start(self):
-        return self._run(("mustart", None, None, None), "pirls")
+        return self._run(("mustart", None, None, None, None), "pirls")
 
-    def evaluate(self, beta_eta, b, beta_fixed=None):
+    def evaluate(self, beta_eta, b, beta_fixed=None, delta=None):
+        if delta is not None:
+            delta = (np.asarray(delta[0], dtype=float), np.asarray(delta[1], dtype=float))
         return self._run(("eta", np.asarray(beta_eta, dtype=float), np.asarray(b, dtype=float),
-                          None if beta_fixed is None else np.asarray(beta_fixed, dtype=float)),
-                         "pirls")
+                          None if beta_fixed is None else np.asarray(beta_fixed, dtype=float),
+                          delta), "pirls")
+
+    def gradient(self, beta_eta, b, keys, values, drsum, observed):
+        return self._run((np.asarray(beta_eta, dtype=float), np.asarray(b, dtype=float),
+                          np.asarray(keys), np.asarray(values, dtype=float), float(drsum),
+                          bool(observed)), "gradient", gradient_part, combine_gradients)
 
 
 class _ScaleView:
@@ -337,7 +404,7 @@ def glmer_dask(formula, data, family="binomial", nAGQ=1, weights=None, offset=No
     ``offset`` name columns.
 
     Passes: the levels pass, the design pass (parts persisted on the workers), then one pass
-    per PIRLS iteration of every deviance evaluation (``fit.dask_log``).
+    per PIRLS iteration of every deviance evaluation and one per gradient (``fit.dask_log``).
     """
     from ..arguments import BACKEND, NA_ACTION, NAGQ, VERBOSE
     from ..design.lformula import as_formula

@@ -149,8 +149,9 @@ class Control:
         lmer default): the same as ``polish``, so that ``polish=False`` alone gives lme4's
         stopping point and warnings.
     polish : bool
-        lmerpy addition (lmer's default True; glmer: False): finish the fit at the optimum
-        itself rather than where the optimizer stopped (:mod:`lmerpy.optimize.polish`).
+        lmerpy addition (default True): finish the fit at the optimum itself rather than
+        where the optimizer stopped (:mod:`lmerpy.optimize.polish`; for glmer, whose
+        gradient-based stages end with their own Newton steps, see :func:`glmerControl`).
         With analytic derivatives: (1) when the end point fails the optimality (KKT)
         conditions — a θ on its bound 0 along which the deviance still decreases once the
         sign of its template column is free (ΛΛ' does not depend on it), or a Hessian with a
@@ -517,7 +518,7 @@ def glmerControl(optimizer: OptimizerArg = ("lbfgsb", "lbfgsb"), restart_edge: b
                  optCtrl: Optional[Dict[str, Any]] = None,
                  use_gradient: Union[Literal["auto"], bool] = "auto", *,
                  tolPwrss: float = 1e-7, compDev: bool = True, nAGQ0initStep: bool = True,
-                 hessian: Literal["auto", "gradient", "lme4"] = "lme4",
+                 hessian: Literal["auto", "gradient", "lme4"] = "lme4", polish: bool = True,
                  use_last_params: bool = False, restart_unconverged: bool = True,
                  check_nobs_vs_rankZ: PrefitAction = "ignore",
                  check_nobs_vs_nlev: PrefitAction = "stop",
@@ -565,6 +566,16 @@ def glmerControl(optimizer: OptimizerArg = ("lbfgsb", "lbfgsb"), restart_edge: b
         errors are R's to the reference tolerance with either optimizer path. ``"auto"``:
         ``"gradient"`` after the gradient-based optimizer, ``"lme4"`` after lme4's optimizers.
         nAGQ > 1 always uses lme4's. See docs/convergence.md.
+    polish : bool
+        lmerpy addition: the gradient-based optimizer's final stage (stage 2, or stage 1 when
+        ``nAGQ = 0``) ends with Newton steps to the zero of the Laplace deviance's analytic
+        gradient (:mod:`lmerpy.optimize.laplace`: in stage 2 with the whitening Hessian
+        L-BFGS-B already has, usually 0-2 more evaluations and gradients; a Hessian
+        differenced from the gradient where those stop short, and in stage 1). L-BFGS-B
+        stops on its own tests, which two paths can meet a step apart when the deviance's
+        last bits differ (the same fit on a Dask cluster sums in another order), and whose
+        outcome depends on the start; the gradient's zero does not. ``False``: where
+        L-BFGS-B stopped. lme4's optimizers are not polished.
     check_response_not_const : str
         Pre-fit check of a constant response.
 
@@ -575,7 +586,7 @@ def glmerControl(optimizer: OptimizerArg = ("lbfgsb", "lbfgsb"), restart_edge: b
     return _validated(_raw_control(
         optimizer=optimizer, restart_edge=restart_edge, boundary_tol=boundary_tol,
         calc_derivs=calc_derivs, use_last_params=use_last_params,
-        restart_unconverged=restart_unconverged, polish=False,
+        restart_unconverged=restart_unconverged, polish=polish,
         check_conv_grad=check_conv_grad, check_conv_singular=check_conv_singular,
         check_conv_hess=check_conv_hess, optCtrl=optCtrl, use_gradient=use_gradient,
         check_nobs_vs_rankZ=check_nobs_vs_rankZ, check_nobs_vs_nlev=check_nobs_vs_nlev,

@@ -32,6 +32,7 @@ from ..pls.glmm.pirls import PirlsError
 from .coords import ScaledDeviance
 from .derivs import derivs_analytic
 from .minimize import minimize_bounded
+from .polish import newton_polish
 
 __all__ = ["LaplaceFailed", "LaplaceObjective", "has_laplace_gradient", "laplace_derivs",
            "minimize_laplace", "START_STEP"]
@@ -45,6 +46,10 @@ HESSIAN_STEP = 1e-4
 #: extrapolated reference (tests/test_optimize_glmm_hessian.py); lme4's step 1e-4 leaves
 #: 1e-5 (truncation, on small θ), 3e-6 adds the gradient's rounding
 LAPLACE_HESSIAN_STEP = 1e-5
+#: the Newton finish stops when no parameter would move by more than this (relative to
+#: max(1, |x|), in the optimizer's coordinates: whitened ones in stage 2, where 1 is a
+#: standard error): the end points of two paths then agree to ~1e-9 of a standard error
+FINISH_XTOL = 1e-9
 #: largest |gradient| at which a failed line search counts as convergence (the deviance's
 #: rounding stops it at the optimum); beyond, lme4's optimizer takes over
 STALL_GRADIENT = 1e-3
@@ -118,7 +123,7 @@ def _rectify(devfun, x):
 
 
 def minimize_laplace(devfun, x0, lower, upper, settings, *, verbose=0, fitlog=None,
-                     beta_scale=None, whiten=False):
+                     beta_scale=None, whiten=False, finish=False):
     """L-BFGS-B on ``devfun.laplace`` with its analytic gradient, from ``x0`` within
     (``lower``, ``upper``); returns the :class:`~.minimize.MinimizeResult` with ``x`` rectified
     and ``fun`` = ``devfun(x)`` (the fit's own deviance there, appended to ``fitlog``).
@@ -131,6 +136,8 @@ def minimize_laplace(devfun, x0, lower, upper, settings, *, verbose=0, fitlog=No
     covariance parameter; β's block from ``devfun.beta_hessian`` where offered, else
     differenced too), and L-BFGS-B in the coordinates it whitens: the second stage starts
     near its optimum (the first stage's), where the deviance is close to that quadratic.
+    ``finish`` (a fit's final stage): after L-BFGS-B, Newton steps to the zero of the
+    gradient (:func:`_newton_finish`), so that the end point does not depend on the path.
 
     Raises
     ------
@@ -148,13 +155,15 @@ def minimize_laplace(devfun, x0, lower, upper, settings, *, verbose=0, fitlog=No
         try:
             res = minimize_laplace(ScaledDeviance(devfun, s), np.asarray(x0, float) / s,
                                    np.asarray(lower, float) / s, np.asarray(upper, float) / s,
-                                   settings, verbose=verbose, fitlog=fitlog, whiten=whiten)
+                                   settings, verbose=verbose, fitlog=fitlog, whiten=whiten,
+                                   finish=finish)
         finally:
             fitlog[start:] = [(s * x, f) for x, f in fitlog[start:]]
         res.x = s * res.x
         return res
     try:
-        return _minimize_laplace(devfun, x0, lower, upper, settings, verbose, fitlog, whiten)
+        return _minimize_laplace(devfun, x0, lower, upper, settings, verbose, fitlog, whiten,
+                                 finish)
     except PirlsError as e:
         raise LaplaceFailed(str(e)) from None
 
@@ -214,7 +223,78 @@ class _Affine:
         return self.T.T @ self.obj.gradient(self.x(z))
 
 
-def _minimize_laplace(devfun, x0, lower, upper, settings, verbose, fitlog, whiten):
+def _newton_finish(obj, x, lo, hi, fitlog, H=None):
+    """Newton steps from L-BFGS-B's end point ``x`` to the zero of the analytic gradient
+    (:func:`~.polish.newton_polish`, steps down to :data:`FINISH_XTOL`): L-BFGS-B stops on
+    its own tests (the relative decrease ``ftol``, the gradient ``gtol``), which one path
+    meets a step earlier than another when the deviance's last bits differ — a fit on a
+    cluster sums the same terms in another order — and the two end points are then up to
+    ~1e-6 apart; the gradient's zero is the same for both to its rounding (~1e-10).
+
+    ``H``: the Hessian in these coordinates (the whitened ones: about the identity) when
+    known. Where it is not given, or its steps stop short of the zero (a whitening from a
+    start where the deviance is not convex), the Hessian by forward differences of the
+    gradient at the point reached (k more gradients). Returns (x, steps, evaluations).
+    """
+    x = np.array(x, dtype=float)
+    steps = evals = 0
+    try:
+        f = obj(x)
+        g = obj.gradient(x)
+        if not (np.all(np.isfinite(g)) and np.isfinite(f)):
+            return x, 0, 0
+        if H is not None:
+            x, f, g, steps = _newton_steps(obj, x, f, g, H, lo, hi, fitlog)
+            evals = steps
+            if _converged(x, g, H, lo, hi):
+                return x, steps, evals
+        H = _forward_hessian(obj, x, g, fitlog)
+        evals += x.shape[0]
+        x, f, g, more = _newton_steps(obj, x, f, g, H, lo, hi, fitlog)
+        return x, steps + more, evals + more
+    except PirlsError:
+        # PIRLS failed at a trial point of the finish: the last point reached stands
+        return x, steps, evals
+
+
+def _forward_hessian(obj, x, g, fitlog):
+    """The Hessian by forward differences of the gradient at ``x`` (gradient ``g``),
+    symmetrised; the evaluations appended to ``fitlog``."""
+    n = x.shape[0]
+    H = np.empty((n, n))
+    for j in range(n):
+        h = HESSIAN_STEP * max(1.0, abs(x[j]))
+        xj = x.copy()
+        xj[j] += h
+        fitlog.append((xj, obj(xj)))
+        H[:, j] = (obj.gradient(xj) - g) / h
+    return 0.5 * (H + H.T)
+
+
+def _converged(x, g, H, lo, hi):
+    """Whether the Newton step from ``x`` is below :data:`FINISH_XTOL` (the free
+    parameters'), i.e. the finish stopped at the gradient's zero rather than short of it."""
+    free = (x > lo) & (x < hi)
+    if not free.any():
+        return True
+    try:
+        step = np.linalg.solve(H[np.ix_(free, free)], g[free])
+    except np.linalg.LinAlgError:
+        return False
+    return bool(np.max(np.abs(step)) <= FINISH_XTOL * max(1.0, float(np.max(np.abs(x[free])))))
+
+
+def _newton_steps(obj, x, f, g, H, lo, hi, fitlog):
+    def f_logged(z):
+        fz = obj(z)
+        fitlog.append((np.array(z, dtype=float), fz))
+        return fz
+
+    return newton_polish(obj, f_logged, x, f, {"gradient": g, "Hessian": H}, lo, hi,
+                         xtol=FINISH_XTOL)
+
+
+def _minimize_laplace(devfun, x0, lower, upper, settings, verbose, fitlog, whiten, finish):
     obj = LaplaceObjective(devfun)
     x0 = np.array(x0, dtype=float)
     lo = np.asarray(lower, dtype=float)
@@ -235,6 +315,11 @@ def _minimize_laplace(devfun, x0, lower, upper, settings, verbose, fitlog, white
         res = minimize_bounded(aff, np.zeros(n), np.full(n, -np.inf), np.full(n, np.inf),
                                method="lbfgsb", grad=aff.gradient, settings=settings,
                                verbose=verbose, fitlog=fitlog)
+        if finish:
+            z, steps, ev = _newton_finish(aff, res.x, np.full(n, -np.inf), np.full(n, np.inf),
+                                          fitlog, H=np.eye(n))
+            res.x, res.feval = z, res.feval + ev
+            res.polish_steps = steps
         fitlog[start:] = [(aff.x(z), f) for z, f in fitlog[start:]]
         res.x = aff.x(res.x)
         res.feval += n_diff + 1
@@ -267,6 +352,10 @@ def _minimize_laplace(devfun, x0, lower, upper, settings, verbose, fitlog, white
         res.status = 3
         res.message = (f"LBFGSB_ROUNDING_REACHED: the line search stopped at the deviance's "
                        f"rounding, max|gradient| {np.max(np.abs(g), initial=0.0):.2g}")
+    if finish and T is None:
+        x, steps, ev = _newton_finish(obj, x, lo, np.asarray(upper, dtype=float), fitlog)
+        res.feval += ev
+        res.polish_steps = steps
     if free is not None and free.any():
         x = _rectify(devfun, x)
     res.x = x

@@ -173,8 +173,10 @@ def _run_callable(opt_fun, devfun, x0, lower, upper, optCtrl, verbose, fitlog):
 
 
 def _run(optimizer, devfun, x0, lower, upper, optCtrl, verbose, fitlog, adj, n_theta,
-         beta_sd):
-    """One optimizer run (R: ``optwrap`` without the derivatives)."""
+         beta_sd, finish=False):
+    """One optimizer run (R: ``optwrap`` without the derivatives); ``finish``: glmer's
+    gradient-based run ends with Newton steps at the gradient's zero
+    (:func:`~.laplace.minimize_laplace`)."""
     if callable(optimizer):
         res = _run_callable(optimizer, devfun, x0, lower, upper, optCtrl, verbose, fitlog)
         return res, res.status, res.settings
@@ -186,7 +188,7 @@ def _run(optimizer, devfun, x0, lower, upper, optCtrl, verbose, fitlog, adj, n_t
         try:
             res = minimize_laplace(devfun, x0, lower, upper, st, verbose=verbose,
                                    fitlog=fitlog, beta_scale=beta_sd if adj else None,
-                                   whiten=adj)
+                                   whiten=adj, finish=finish)
         except LaplaceFailed:
             # PIRLS failed at a quasi-Newton trial point: lme4's optimizer for the stage
             return _run("Nelder_Mead" if adj else "bobyqa", devfun, x0, lower, upper, {},
@@ -284,7 +286,7 @@ def _fails_gradient_check(derivs, theta, lower, control, upper=None):
 
 
 def _optimize(devfun, x0, lower, upper, control, optimizer, *, verbose, restart_edge,
-              boundary_tol, calc_derivs, adj=False, n_theta=None, beta_sd=None):
+              boundary_tol, calc_derivs, adj=False, n_theta=None, beta_sd=None, finish=False):
     t0 = time.perf_counter()
     x0 = np.array(x0, dtype=float).ravel()
     n = x0.size
@@ -301,7 +303,7 @@ def _optimize(devfun, x0, lower, upper, control, optimizer, *, verbose, restart_
 
     def run(start):
         res, code, st = _run(optimizer, devfun, start, lower, upper, control.optCtrl, verbose,
-                             fitlog, adj, n_theta, beta_sd)
+                             fitlog, adj, n_theta, beta_sd, finish)
         warns = []
         if code != 0:
             w = f"convergence code {code} from {opt_name}"
@@ -369,7 +371,8 @@ def _optimize(devfun, x0, lower, upper, control, optimizer, *, verbose, restart_
     else:
         derivs_evals = 0
     t_derivs = time.perf_counter() - t_derivs
-    kkt_restart, polish_steps = False, 0
+    # glmer's gradient-based runs end with their own Newton finish (minimize_laplace)
+    kkt_restart, polish_steps = False, int(getattr(res, "polish_steps", 0) or 0)
     if (getattr(control, "polish", False) and derivs is not None
             and derivs["method"] == "analytic" and code == 0 and not gradient_based):
         # (a gradient-based optimizer stops on its own gradient test, and passes through 0
@@ -644,7 +647,8 @@ def optimize_glmer(devfun, x0, lower, control=None, verbose=0, *, stage=1, nAGQ=
         return _scaled(devfun, x0, lower, upper, scale, lambda f, x, lo, hi: _optimize(
             f, x, lo, hi, control, optimizer, verbose=verbose,
             restart_edge=control.restart_edge if final else False,
-            boundary_tol=control.boundary_tol if final else 0.0, calc_derivs=False))
+            boundary_tol=control.boundary_tol if final else 0.0, calc_derivs=False,
+            finish=final and control.polish))
     if stage != 2:
         raise ControlError(f"stage must be 1 or 2; got {stage!r}")
     optimizer = _glmer_stage_optimizer(devfun, control, 2)
@@ -655,7 +659,7 @@ def optimize_glmer(devfun, x0, lower, control=None, verbose=0, *, stage=1, nAGQ=
     return _scaled(devfun, x0, lower, upper, scale, lambda f, x, lo, hi: _optimize(
         f, x, lo, hi, control, optimizer, verbose=verbose, restart_edge=control.restart_edge,
         boundary_tol=control.boundary_tol, calc_derivs=control.calc_derivs, adj=True,
-        n_theta=n_theta, beta_sd=beta_sd))
+        n_theta=n_theta, beta_sd=beta_sd, finish=control.polish))
 
 
 def lme4_start(y, groups, lower=None):

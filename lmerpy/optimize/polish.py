@@ -64,11 +64,12 @@ def _noise(f):
     return NOISE * max(1.0, abs(float(f)))
 
 
-def newton_polish(devfun, f_logged, theta, fval, derivs, lower, upper, max_steps=MAX_STEPS):
+def newton_polish(devfun, f_logged, theta, fval, derivs, lower, upper, max_steps=MAX_STEPS,
+                  xtol=XTOL):
     """Newton steps on the θ strictly inside their bounds.
 
     Each step θ − H_F⁻¹g_F (F the free θ; clipped to the bounds) is taken while it moves some
-    θ by more than :data:`XTOL` relative. Where its predicted decrease g_F'H_F⁻¹g_F/2 exceeds
+    θ by more than ``xtol`` (default :data:`XTOL`) relative. Where its predicted decrease g_F'H_F⁻¹g_F/2 exceeds
     the criterion's rounding it is kept when the deviance goes down; below that rounding it
     is kept when the deviance stays within its rounding and the Newton decrement
     g_F'H_F⁻¹g_F at the new point is smaller (the analytic gradient still measures the
@@ -108,7 +109,7 @@ def newton_polish(devfun, f_logged, theta, fval, derivs, lower, upper, max_steps
         decrement = float(y @ y)
         step = np.zeros_like(theta)
         step[free] = -np.linalg.solve(c.T, y)
-        if not np.max(np.abs(step[free])) > XTOL * max(1.0, float(np.max(np.abs(theta[free])))):
+        if not np.max(np.abs(step[free])) > xtol * max(1.0, float(np.max(np.abs(theta[free])))):
             break
         cand = np.clip(theta + step, lower, upper)
         if np.array_equal(cand, theta):

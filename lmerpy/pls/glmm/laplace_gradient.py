@@ -39,7 +39,7 @@ from scipy.linalg import lapack
 from .family_derivs import FamilyDerivatives
 from .pirls import PirlsError
 
-__all__ = ["laplace_gradient"]
+__all__ = ["laplace_gradient", "trace_at_fixed_weights", "theta_terms"]
 
 
 def _k_entries(S):
@@ -53,6 +53,23 @@ def _k_entries(S):
         ent = (rows, K.indices.astype(np.int64), S._kpair // nth, S._kpair % nth)
         S._k_entries_cache = ent
     return ent
+
+
+def trace_at_fixed_weights(S, ainv, m, theta):
+    """tr(A⁻¹ ∂A/∂θ_k) at fixed weights, k = 1..n_θ, from A⁻¹ on A's pattern (``ainv``)
+    and Z'WZ's values on its pattern (``m``)."""
+    erow, ecol, ka, kb = _k_entries(S)
+    v = ainv[erow] * m[ecol]
+    nth = S.n_theta
+    return (np.bincount(ka, weights=v * theta[kb], minlength=nth)
+            + np.bincount(kb, weights=v * theta[ka], minlength=nth))
+
+
+def theta_terms(S, zr, zs, u, nu):
+    """Σ_{Λ'[i,j] = θ_k} [(Z'r)_j ũ_i − ½ (Z's)_j ν_i] for each θ_k."""
+    smap = S.smap
+    i, j, k = smap.lt_rows, smap.lt_cols, smap.Lind0
+    return np.bincount(k, weights=zr[j] * u[i] - 0.5 * zs[j] * nu[i], minlength=S.n_theta)
 
 
 def laplace_gradient(dev, st):
@@ -82,12 +99,7 @@ def laplace_gradient(dev, st):
     # h = Pz'K'A⁻¹ (∂log|A|/∂W) and tr(A⁻¹∂A/∂θ_k) at fixed W
     kt_ainv = S._kdata * ainv if S._k_diag else S._kt(ainv)
     h = S._pzt(kt_ainv)
-    m = S._pz(W)
-    erow, ecol, ka, kb = _k_entries(S)
-    v = ainv[erow] * m[ecol]
-    nth = S.n_theta
-    g_th = (np.bincount(ka, weights=v * theta[kb], minlength=nth)
-            + np.bincount(kb, weights=v * theta[ka], minlength=nth))
+    g_th = trace_at_fixed_weights(S, ainv, S._pz(W), theta)
     g = h * fd.dW + fd.a
     ru = S.u_mul(g) + 2.0 * u
     canonical = resp.canonical or np.array_equal(Wo, W)
@@ -117,9 +129,7 @@ def laplace_gradient(dev, st):
     r = g - Wo * xi
     zr = S._zt(r)
     zs = S._zt(fd.s)
-    smap = S.smap
-    i, j, k = smap.lt_rows, smap.lt_cols, smap.Lind0
-    g_th = g_th + np.bincount(k, weights=zr[j] * u[i] - 0.5 * zs[j] * nu[i], minlength=nth)
+    g_th = g_th + theta_terms(S, zr, zs, u, nu)
     if dev.nAGQ == 0:
         return g_th
     return np.concatenate((g_th, X.T @ r))

@@ -19,6 +19,11 @@ R's ``mustart``). So each PIRLS iteration is one pass over the data: the pass th
 the new iterate also forms the products of the next. The products at the start of every
 evaluation (lme4 restarts PIRLS from one linear predictor) are formed once per stage.
 
+The Laplace deviance at the mode itself (:meth:`ReducedGlmmDeviance.laplace`, ``precise``
+PIRLS, from the previous evaluation's mode) and its analytic gradient (one more call of
+:meth:`ProductsSource.gradient`, :mod:`.reduced_gradient`) give the cluster glmer's default
+optimizer.
+
 R equivalent: ``pwrssUpdate`` / ``glmerLaplace`` (lme4 ``src/external.cpp``), as
 :mod:`.pirls`.
 """
@@ -33,7 +38,7 @@ from scipy.linalg import lapack
 
 from ...errors import DataError, DataNotHereError, FitError
 from .deviance import SolutionMethods, init_parameter_space
-from .pirls import MAX_HALVINGS, MAXIT, GlmmStructure, PirlsError
+from .pirls import MAX_HALVINGS, MAX_POLISH, MAXIT, GlmmStructure, PirlsError
 
 __all__ = ["ProductsSource", "ReducedStructure", "ReducedGlmmDeviance", "ReducedGlmmSolution",
            "pirls_products"]
@@ -45,9 +50,19 @@ class ProductsSource(Protocol):
     def start(self) -> Dict[str, Any]:
         """The products at η = offset + linkfun(mustart)."""
 
-    def evaluate(self, beta_eta, b, beta_fixed=None) -> Dict[str, Any]:
+    def evaluate(self, beta_eta, b, beta_fixed=None, delta=None) -> Dict[str, Any]:
         """Sums and products at η = offset + X β_eta + Z b (keys: ``drsum``, ``aic``,
-        ``wrss``, ``finite``, ``M`` (sparse Z'WZ), ``ZWX``, ``XWX``, ``ZWz``, ``XWz``)."""
+        ``wrss``, ``finite``, ``M`` (sparse Z'WZ), ``ZWX``, ``XWX``, ``ZWz``, ``XWz``); with
+        ``delta`` = (Δβ, Δb) also ``dmax`` = max |XΔβ + ZΔb| and ``emax`` = max |η| (the
+        precise mode's stopping rule)."""
+
+    def gradient(self, beta_eta, b, keys, values, drsum, observed) -> Dict[str, Any]:
+        """The Laplace gradient's reductions at η = offset + X β_eta + Z b (the mode) for
+        K'A⁻¹'s ``values`` on Z'Z's pattern (``keys``: column·q + row, sorted): with the
+        per-observation pieces of :class:`.family_derivs.FamilyDerivatives` and
+        h = Pz'(K'A⁻¹), g = h ∘ dW/dη + a, the sums ``zg`` = Z'g, ``xg`` = X'g, ``zs`` = Z's;
+        with ``observed`` (a link that is not canonical) also the Newton-weight products
+        ``Mo`` (sparse Z'WoZ), ``ZWoX``, ``XWoX``."""
 
 
 class ReducedStructure(GlmmStructure):
@@ -78,6 +93,20 @@ class ReducedStructure(GlmmStructure):
         self.diagonal = None
         self._mkeys = (np.repeat(np.arange(q, dtype=np.int64), np.diff(M.indptr)) * q
                        + M.indices.astype(np.int64))
+        self._m_indices, self._m_indptr = M.indices, M.indptr
+
+    @property
+    def m_keys(self):
+        """Z'Z's pattern as sorted keys column·q + row (CSC order of its values)."""
+        return self._mkeys
+
+    def m_matrix(self, m):
+        """The sparse q×q matrix with values ``m`` on Z'Z's pattern."""
+        return sp.csc_matrix((m, self._m_indices, self._m_indptr), shape=(self.q, self.q))
+
+    def kt_mul(self, v):
+        """K_θ' v (values on A's pattern to values on Z'Z's)."""
+        return self._kdata * v if self._k_diag else self.K.T @ v
 
     def m_values(self, ZWZ):
         """Z'WZ's values on the pattern (CSC order) from a sparse sum (entries outside the
@@ -109,9 +138,16 @@ class ReducedStructure(GlmmStructure):
         return self._lam(u)
 
 
+#: the precise mode's stopping rule (as :func:`.pirls.pirls`): η moved by at most this much
+#: relative, and the penalized deviance may rise by this much relative at a step
+_ETA_TOL = 1e-11
+_PDEV_SLACK = 1e-12
+
+
 class _State:
     __slots__ = ("theta", "beta", "u", "b", "ldL2", "ussq", "drsum", "aic", "wrss", "pdev",
-                 "iterations", "prods", "criterion", "beta_eta")
+                 "iterations", "prods", "criterion", "beta_eta", "precise", "u_only", "grad",
+                 "wo")
 
 
 def _bad_working():
@@ -141,7 +177,7 @@ def _solve(S, fac, pr, beta):
 
 
 def pirls_products(S, source, theta, start, *, beta=None, tol=1e-7, maxit=MAXIT,
-                   max_halvings=MAX_HALVINGS):
+                   max_halvings=MAX_HALVINGS, precise=False):
     """PIRLS at θ (and fixed β) with the n-long steps done by ``source``.
 
     Parameters
@@ -157,12 +193,18 @@ def pirls_products(S, source, theta, start, *, beta=None, tol=1e-7, maxit=MAXIT,
         None: β is estimated with u (glmer's first stage); else fixed.
     tol, maxit, max_halvings
         As :func:`lmerpy.pls.glmm.pirls.pirls`.
+    precise : bool
+        As :func:`lmerpy.pls.glmm.pirls.pirls`: after lme4's rule, more steps (a pass each)
+        until η stops moving (max |Δη| ≤ 1e-11 (1 + max |η|), from the passes' maxima), then
+        log|L|² at ũ's own weights (the products of the last pass): the Laplace deviance at
+        the mode, which :mod:`.reduced_gradient` differentiates.
 
     Returns
     -------
     _State
-        θ, β, u, b = Λu, log|L|² (of the weights one step before ũ, as lme4), ‖ũ‖², Σ deviance
-        residuals, aic, wrss, the iterations and the products of the last factorisation.
+        θ, β, u, b = Λu, log|L|² (of the weights one step before ũ, as lme4; at ũ's when
+        ``precise``), ‖ũ‖², Σ deviance residuals, aic, wrss, the iterations and the products
+        of the last factorisation.
     """
     u_only = beta is not None
     S.set_theta(theta)
@@ -178,13 +220,16 @@ def pirls_products(S, source, theta, start, *, beta=None, tol=1e-7, maxit=MAXIT,
         fac.factor(S.a_from_m(pr["m"]))
         u, bet = _solve(S, fac, pr, beta)
 
-        def at(u, bet):
-            ev = source.evaluate(bet, S.lam(u), beta if u_only else None)
+        def at(u, bet, delta=None):
+            ev = source.evaluate(bet, S.lam(u), beta if u_only else None, delta)
             pd_ = float(ev["drsum"] + u @ u)
             return ev, (math.inf if math.isnan(pd_) else pd_)
 
         ev, pdev = at(u, bet)
+        if abs(oldpdev - pdev) < tol * pdev and precise:
+            return _polish(S, fac, at, theta, beta, u, bet, ev, pdev, it)
         if abs(oldpdev - pdev) < tol * pdev:
+            st.precise, st.u_only = False, u_only
             st.theta = np.array(theta, dtype=float)
             st.beta = np.array(bet, dtype=float)
             st.u, st.b = u, S.lam(u)
@@ -210,9 +255,44 @@ def pirls_products(S, source, theta, start, *, beta=None, tol=1e-7, maxit=MAXIT,
     raise PirlsError(f"pwrssUpdate did not converge in {maxit} iterations")
 
 
+def _polish(S, fac, at, theta, beta, u, bet, ev, pdev, it):
+    """The precise mode from lme4's converged iterate (u, β, its pass ``ev``): as the polish
+    of :func:`.pirls.pirls` (scoring steps: binomial and Poisson have no observed-weight
+    variant there), one pass per step."""
+    for _ in range(MAX_POLISH):
+        if not ev["finite"]:
+            raise _bad_working()
+        fac.factor(S.a_from_m(ev["m"]))
+        u1, b1 = _solve(S, fac, ev, beta)
+        ev1, pd1 = at(u1, b1, (b1 - bet, S.lam(u1) - S.lam(u)))
+        if not pd1 <= pdev + _PDEV_SLACK * abs(pdev):
+            break
+        u, bet, ev, pdev = u1, b1, ev1, pd1
+        it += 1
+        if ev1["dmax"] <= _ETA_TOL * (1.0 + ev1["emax"]):
+            break
+    if not ev["finite"]:
+        raise _bad_working()
+    fac.factor(S.a_from_m(ev["m"]))
+    st = _State()
+    st.precise, st.u_only = True, beta is not None
+    st.theta = np.array(theta, dtype=float)
+    st.beta = np.array(bet, dtype=float)
+    st.u, st.b = u, S.lam(u)
+    st.ldL2 = float(fac.logdet())
+    st.ussq = float(u @ u)
+    st.drsum, st.aic, st.wrss = float(ev["drsum"]), float(ev["aic"]), float(ev["wrss"])
+    st.pdev, st.iterations, st.prods = pdev, it, ev
+    return st
+
+
+_CANONICAL = (("binomial", "logit"), ("poisson", "log"))
+
+
 class ReducedGlmmDeviance:
     """The Laplace deviance of a GLMM whose data are reached through a products source
-    (:class:`~.deviance.GlmmDeviance`'s interface for ``nAGQ`` 0 and 1, ``precise=False``).
+    (:class:`~.deviance.GlmmDeviance`'s interface for ``nAGQ`` 0 and 1, with ``laplace`` and
+    ``laplace_gradient``).
 
     Parameters
     ----------
@@ -232,7 +312,7 @@ class ReducedGlmmDeviance:
     Attributes
     ----------
     passes : int
-        Evaluations asked of the source (one pass over the data each).
+        Evaluations and gradients asked of the source (one pass over the data each).
     """
 
     precise = False
@@ -280,6 +360,7 @@ class ReducedGlmmDeviance:
         self.n_evals = 0
         self._start: Optional[Dict[str, Any]] = None
         self._state: Optional[_State] = None
+        self._warm: Optional[_State] = None
 
     @property
     def passes(self) -> int:
@@ -323,40 +404,123 @@ class ReducedGlmmDeviance:
             cov = self.layout.par_to_theta(cov)
         return cov, beta
 
-    def _evaluate(self, pars):
+    def _shifted(self, prods, beta, beta_prods):
+        """Products whose z is that of β from those of ``beta_prods`` (None: z − Xβ = z of
+        the first stage, η − offset + r): z − X(β − β₀) formed from X'W's products."""
+        if beta is None or not self.p:
+            return prods
+        d = beta if beta_prods is None else beta - beta_prods
+        if not d.any():
+            return prods
+        out = dict(prods)
+        out["ZWz"] = prods["ZWz"] - prods["ZWX"] @ d
+        out["XWz"] = prods["XWz"] - prods["XWX"] @ d
+        return out
+
+    def _evaluate(self, pars, precise=False, warm=False):
         theta, beta = self.split(pars)
         st = self._state
-        if (st is not None and not (st.theta != theta).any()
+        if (st is not None and st.precise == bool(precise) and not (st.theta != theta).any()
                 and (beta is None or not (st.beta != beta).any())):
             return st
-        start = self._start_products()
         if beta is not None:
-            # β fixed: the start's z is shared by every β (z − Xβ formed from its products)
-            start = dict(start)
-            start["ZWz"] = start["ZWz"] - (start["ZWX"] @ beta if self.p else 0.0)
-            start["XWz"] = start["XWz"] - (start["XWX"] @ beta if self.p else 0.0)
-        try:
-            st = pirls_products(self.S, self.source, theta, start,
-                                beta=None if beta is None else np.array(beta, dtype=float),
-                                tol=self.tolPwrss, maxit=self.maxit)
-        except PirlsError as e:
-            where = f"theta = {np.array2string(theta, precision=6)}"
-            if beta is not None:
-                where += f", beta = {np.array2string(beta, precision=6)}"
-            raise PirlsError(f"{e} (at {where})") from None
+            beta = np.array(beta, dtype=float)
+        st = None
+        if precise and warm and self._warm is not None:
+            # the mode does not depend on where PIRLS starts: from the last precise mode's
+            # products (the optimizer's previous point; no pass to form them)
+            w = self._warm
+            start = self._shifted(w.prods, beta, w.beta if w.u_only else None)
+            try:
+                st = pirls_products(self.S, self.source, theta, start, beta=beta,
+                                    tol=self.tolPwrss, maxit=self.maxit, precise=True)
+            except PirlsError:
+                st = None
+        if st is None:
+            start = self._shifted(self._start_products(), beta, None)
+            try:
+                st = pirls_products(self.S, self.source, theta, start, beta=beta,
+                                    tol=self.tolPwrss, maxit=self.maxit, precise=precise)
+            except PirlsError as e:
+                where = f"theta = {np.array2string(theta, precision=6)}"
+                if beta is not None:
+                    where += f", beta = {np.array2string(beta, precision=6)}"
+                raise PirlsError(f"{e} (at {where})") from None
         st.criterion = st.ldL2 + st.ussq + st.aic
+        st.grad = st.wo = None
+        if precise and warm:
+            self._warm = st
         self._state = st
         return st
 
     def __call__(self, pars):
         self.n_evals += 1
-        return float(self._evaluate(pars).criterion)
+        return float(self._evaluate(pars, self.precise).criterion)
+
+    def laplace(self, pars, warm=False):
+        """The Laplace deviance at the conditional mode itself (``precise`` PIRLS on the
+        products; :meth:`lmerpy.pls.glmm.deviance.GlmmDeviance.laplace`), counted in
+        ``n_evals``; ``warm`` starts PIRLS from the last ``warm`` evaluation's mode."""
+        self.n_evals += 1
+        return float(self._evaluate(pars, True, warm).criterion)
+
+    def laplace_gradient(self, pars):
+        """Analytic gradient of :meth:`laplace` in this stage's parameters: one more pass
+        (:mod:`.reduced_gradient`). Not counted in ``n_evals``."""
+        from .reduced_gradient import reduced_laplace_gradient
+        st = self._evaluate(pars, True)
+        if st.grad is None:
+            st.grad = reduced_laplace_gradient(self, st)
+        g = st.grad.copy()
+        if self.par_is_theta:
+            return g
+        x = np.asarray(pars, dtype=float).reshape(-1)
+        J = self.layout.theta_jacobian(x[:self.n_par])
+        return np.concatenate((J.T @ g[:self.n_theta], g[self.n_theta:]))
+
+    def beta_hessian(self, pars):
+        """2 R_X'R_X at the mode of :meth:`laplace` at ``pars`` (nAGQ = 1) with the observed
+        weights (:meth:`lmerpy.pls.glmm.deviance.GlmmDeviance.beta_hessian`): from the mode's
+        products for a canonical link (no pass), else from the Newton-weight products of the
+        gradient pass there (one pass if the gradient was not asked yet). None when not
+        available."""
+        S = self.S
+        if self.nAGQ != 1 or not S.p or not self.has_laplace_gradient():
+            return None
+        st = self._evaluate(pars, True)
+        if self.canonical:
+            m, ZWX, XWX = st.prods["m"], st.prods["ZWX"], st.prods["XWX"]
+        else:
+            if st.wo is None:
+                self.laplace_gradient(pars)
+            if st.wo is None:
+                return None
+            m, ZWX, XWX = st.wo
+        S.set_theta(st.theta)
+        S.factor.factor(S.a_from_m(m))
+        RZX = S.factor.solve_L(np.asarray(S.lam_mul(ZWX)))
+        H = 2.0 * (XWX - RZX.T @ RZX)
+        return H if np.all(np.isfinite(H)) else None
+
+    def has_laplace_gradient(self):
+        """Whether :meth:`laplace_gradient` applies (a family and link with the derivatives
+        of :mod:`lmerpy.pls.glmm.family_derivs`)."""
+        from .family_derivs import link_second_derivative, variance_derivative
+        fam = self.family
+        mu = np.full(1, 0.5)
+        return (variance_derivative(fam, mu) is not None
+                and link_second_derivative(fam.link, mu, mu) is not None)
+
+    @property
+    def canonical(self):
+        """A canonical link (binomial logit, Poisson log): Newton's weights are Fisher's."""
+        return (self.family.family, self.family.link) in _CANONICAL
 
     def solve(self, pars, precise=None):
-        """Everything at the parameters (:class:`ReducedGlmmSolution`); not counted."""
-        if precise:
-            raise DataError("precise=True is not available on reduced products")
-        return ReducedGlmmSolution(self, self._evaluate(pars))
+        """Everything at the parameters (:class:`ReducedGlmmSolution`); not counted.
+        ``precise`` defaults to the object's setting."""
+        return ReducedGlmmSolution(self, self._evaluate(
+            pars, self.precise if precise is None else bool(precise)))
 
     def start(self, theta=None):
         th = self.par0 if theta is None else np.asarray(theta, dtype=float)
@@ -405,8 +569,15 @@ class _CountingSource:
     def start(self):
         return self._finish(self.inner.start())
 
-    def evaluate(self, beta_eta, b, beta_fixed=None):
-        return self._finish(self.inner.evaluate(beta_eta, b, beta_fixed))
+    def evaluate(self, beta_eta, b, beta_fixed=None, delta=None):
+        return self._finish(self.inner.evaluate(beta_eta, b, beta_fixed, delta))
+
+    def gradient(self, beta_eta, b, keys, values, drsum, observed):
+        self.count += 1
+        out = dict(self.inner.gradient(beta_eta, b, keys, values, drsum, observed))
+        if observed:
+            out["mo"] = self.S.m_values(out["Mo"])
+        return out
 
 
 class ReducedGlmmSolution(SolutionMethods):
