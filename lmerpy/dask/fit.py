@@ -35,6 +35,27 @@ def tree_sum(parts, split_every, combine=None):
     return level[0]
 
 
+def add_parts(parts, keys=None, all_keys=(), max_keys=()):
+    """One node of a tree reduction of dict partial sums: ``keys`` added (every key when None),
+    ``all_keys`` and-ed, ``max_keys`` (where present) maxed; ``None`` parts (partitions
+    without rows) skipped."""
+    out = None
+    for a in parts:
+        if a is None:
+            continue
+        if out is None:
+            out = dict(a)
+            continue
+        for k in (a if keys is None else keys):
+            out[k] = out[k] + a[k]
+        for k in all_keys:
+            out[k] = out[k] and a[k]
+        for k in max_keys:
+            if k in out:
+                out[k] = max(out[k], a[k])
+    return out
+
+
 def reduce_products(ddf, template, formula, weights, offset, split_every=SPLIT_EVERY):
     """Pass 2: the reduced partial sums of every partition (a dict; None if no row is
     complete)."""

@@ -32,6 +32,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..errors import ArgumentError, DataError, DataNotHereError, LmerpyError
+from .fit import add_parts
 
 __all__ = ["GlmmPart", "build_part", "eval_part", "gradient_part", "glmer_dask", "DaskSource", "HeldParts",
            "fit_on_parts", "simulated_part", "refit_simulated"]
@@ -238,34 +239,13 @@ def gradient_part(part, req):
 
 def combine_evals(*parts):
     """Sum of PIRLS-pass partial sums."""
-    out = None
-    for a in parts:
-        if a is None:
-            continue
-        if out is None:
-            out = dict(a)
-            continue
-        for k in ("drsum", "aic", "wrss", "M", "ZWX", "XWX", "ZWz", "XWz"):
-            out[k] = out[k] + a[k]
-        out["finite"] = out["finite"] and a["finite"]
-        for k in ("dmax", "emax"):
-            if k in out:
-                out[k] = max(out[k], a[k])
-    return out
+    return add_parts(parts, ("drsum", "aic", "wrss", "M", "ZWX", "XWX", "ZWz", "XWz"),
+                     all_keys=("finite",), max_keys=("dmax", "emax"))
 
 
 def combine_gradients(*parts):
     """Sum of Laplace-gradient partial sums."""
-    out = None
-    for a in parts:
-        if a is None:
-            continue
-        if out is None:
-            out = dict(a)
-            continue
-        for k in a:
-            out[k] = out[k] + a[k]
-    return out
+    return add_parts(parts)
 
 
 def _identity(x):

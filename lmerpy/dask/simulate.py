@@ -24,6 +24,7 @@ import pandas as pd
 
 from ..arguments import LOGICAL, NSIM, SEED
 from ..errors import ArgumentError
+from .fit import add_parts
 
 __all__ = ["simulate", "bootstrap_responses", "simulate_part", "reduce_part", "draw_rows",
            "SimulatedResponse", "BATCH"]
@@ -226,16 +227,7 @@ def reduce_part(df, spec, B, ks, index):
 
 
 def combine_reduced(*parts):
-    out = None
-    for a in parts:
-        if a is None:
-            continue
-        if out is None:
-            out = dict(a)
-            continue
-        for k in ("ZtWR", "XtWR", "RWR"):
-            out[k] = out[k] + a[k]
-    return out
+    return add_parts(parts, ("ZtWR", "XtWR", "RWR"))
 
 
 def bootstrap_responses(fit, nsim, seed, use_u=False, re_form=None, progress=None):

@@ -186,13 +186,7 @@ def _whitened(obj, x0, fitlog, h0=HESSIAN_STEP):
         if Hb.ndim != 2 or Hb.shape[0] != Hb.shape[1] or not 0 < Hb.shape[0] < n:
             Hb = None
     nc = n - (Hb.shape[0] if Hb is not None else 0)
-    H = np.empty((n, n))
-    for j in range(nc):
-        h = h0 * max(1.0, abs(x0[j]))
-        x = x0.copy()
-        x[j] += h
-        fitlog.append((x, obj(x)))
-        H[:, j] = (obj.gradient(x) - g0) / h
+    H = _gradient_differences(obj, x0, g0, fitlog, nc, h0)
     if Hb is not None:
         H[:nc, nc:] = H[nc:, :nc].T
         H[nc:, nc:] = Hb
@@ -260,15 +254,23 @@ def _newton_finish(obj, x, lo, hi, fitlog, H=None):
 def _forward_hessian(obj, x, g, fitlog):
     """The Hessian by forward differences of the gradient at ``x`` (gradient ``g``),
     symmetrised; the evaluations appended to ``fitlog``."""
+    H = _gradient_differences(obj, x, g, fitlog, x.shape[0])
+    return 0.5 * (H + H.T)
+
+
+def _gradient_differences(obj, x, g, fitlog, ncols, h0=HESSIAN_STEP):
+    """An (n, n) array whose first ``ncols`` columns are forward differences of the gradient
+    at ``x`` (gradient ``g``; relative step ``h0``), the evaluations appended to ``fitlog``;
+    the other columns are left for the caller."""
     n = x.shape[0]
     H = np.empty((n, n))
-    for j in range(n):
-        h = HESSIAN_STEP * max(1.0, abs(x[j]))
+    for j in range(ncols):
+        h = h0 * max(1.0, abs(x[j]))
         xj = x.copy()
         xj[j] += h
         fitlog.append((xj, obj(xj)))
         H[:, j] = (obj.gradient(xj) - g) / h
-    return 0.5 * (H + H.T)
+    return H
 
 
 def _converged(x, g, H, lo, hi):

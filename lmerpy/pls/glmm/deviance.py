@@ -35,7 +35,8 @@ from .glm_response import GlmResponse
 from .pirls import MAXIT, GlmmStructure, PirlsError, PirlsStart, pirls
 from ..protocol import Components
 
-__all__ = ["GlmmDeviance", "GlmmSolution", "SolutionMethods", "init_parameter_space"]
+__all__ = ["GlmmDeviance", "GlmmSolution", "SolutionMethods", "gradient_in_pars",
+           "init_parameter_space"]
 
 #: most values (points × observations) of one batch of :meth:`GlmmDeviance.deviances`, and
 #: the fewest points worth a batch: larger (m, n) arrays leave the caches, and so do fewer
@@ -43,6 +44,16 @@ __all__ = ["GlmmDeviance", "GlmmSolution", "SolutionMethods", "init_parameter_sp
 #: n = 56, 5x at 403, 2x at 1000, slower from 2000 observations)
 BATCH_VALUES = 32_768
 BATCH_MIN_POINTS = 24
+
+
+def gradient_in_pars(dev, pars, g):
+    """A gradient ``g`` in (θ, β) as the gradient in ``dev``'s parameters at ``pars`` (the
+    covariance parameters through the layout's Jacobian of θ; β as it is)."""
+    if dev.par_is_theta:
+        return g
+    x = np.asarray(pars, dtype=float).reshape(-1)
+    J = dev.layout.theta_jacobian(x[:dev.n_par])
+    return np.concatenate((J.T @ g[:dev.n_theta], g[dev.n_theta:]))
 
 
 class GlmmDeviance:
@@ -337,11 +348,7 @@ class GlmmDeviance:
             grad = laplace_gradient(self, st)
             st.grad = grad
         g = grad.copy()
-        if self.par_is_theta:
-            return g
-        x = np.asarray(pars, dtype=float).reshape(-1)
-        J = self.layout.theta_jacobian(x[:self.n_par])
-        return np.concatenate((J.T @ g[:self.n_theta], g[self.n_theta:]))
+        return gradient_in_pars(self, pars, g)
 
     def beta_hessian(self, pars):
         """2 R_X'R_X at the mode of :meth:`laplace` at ``pars`` (nAGQ = 1), with the observed

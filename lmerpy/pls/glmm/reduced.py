@@ -37,7 +37,7 @@ import scipy.sparse as sp
 from scipy.linalg import lapack
 
 from ...errors import DataError, DataNotHereError, FitError
-from .deviance import SolutionMethods, init_parameter_space
+from .deviance import SolutionMethods, gradient_in_pars, init_parameter_space
 from .pirls import MAX_HALVINGS, MAX_POLISH, MAXIT, GlmmStructure, PirlsError
 
 __all__ = ["ProductsSource", "ReducedStructure", "ReducedGlmmDeviance", "ReducedGlmmSolution",
@@ -229,15 +229,7 @@ def pirls_products(S, source, theta, start, *, beta=None, tol=1e-7, maxit=MAXIT,
         if abs(oldpdev - pdev) < tol * pdev and precise:
             return _polish(S, fac, at, theta, beta, u, bet, ev, pdev, it)
         if abs(oldpdev - pdev) < tol * pdev:
-            st.precise, st.u_only = False, u_only
-            st.theta = np.array(theta, dtype=float)
-            st.beta = np.array(bet, dtype=float)
-            st.u, st.b = u, S.lam(u)
-            st.ldL2 = float(fac.logdet())
-            st.ussq = float(u @ u)
-            st.drsum, st.aic, st.wrss = float(ev["drsum"]), float(ev["aic"]), float(ev["wrss"])
-            st.pdev, st.iterations, st.prods = pdev, it, pr
-            return st
+            return _fill_state(st, S, fac, theta, bet, u, ev, pdev, it, pr, False, u_only)
         if pdev > oldpdev:     # step halving towards the previous iterate
             for _ in range(max_halvings):
                 u = 0.5 * (u_old + u)
@@ -274,15 +266,21 @@ def _polish(S, fac, at, theta, beta, u, bet, ev, pdev, it):
     if not ev["finite"]:
         raise _bad_working()
     fac.factor(S.a_from_m(ev["m"]))
-    st = _State()
-    st.precise, st.u_only = True, beta is not None
+    return _fill_state(_State(), S, fac, theta, bet, u, ev, pdev, it, ev, True,
+                       beta is not None)
+
+
+def _fill_state(st, S, fac, theta, bet, u, ev, pdev, it, prods, precise, u_only):
+    """``st`` holding the mode (u, β) PIRLS reached at θ: log|L|² from ``fac``, the sums of
+    the pass ``ev`` at the mode, the products ``prods`` the next PIRLS restarts from."""
+    st.precise, st.u_only = precise, u_only
     st.theta = np.array(theta, dtype=float)
     st.beta = np.array(bet, dtype=float)
     st.u, st.b = u, S.lam(u)
     st.ldL2 = float(fac.logdet())
     st.ussq = float(u @ u)
     st.drsum, st.aic, st.wrss = float(ev["drsum"]), float(ev["aic"]), float(ev["wrss"])
-    st.pdev, st.iterations, st.prods = pdev, it, ev
+    st.pdev, st.iterations, st.prods = pdev, it, prods
     return st
 
 
@@ -472,11 +470,7 @@ class ReducedGlmmDeviance:
         if st.grad is None:
             st.grad = reduced_laplace_gradient(self, st)
         g = st.grad.copy()
-        if self.par_is_theta:
-            return g
-        x = np.asarray(pars, dtype=float).reshape(-1)
-        J = self.layout.theta_jacobian(x[:self.n_par])
-        return np.concatenate((J.T @ g[:self.n_theta], g[self.n_theta:]))
+        return gradient_in_pars(self, pars, g)
 
     def beta_hessian(self, pars):
         """2 R_X'R_X at the mode of :meth:`laplace` at ``pars`` (nAGQ = 1) with the observed
