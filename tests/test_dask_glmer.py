@@ -20,6 +20,7 @@ from lmerpy.errors import ArgumentError, DataError  # noqa: E402
 from lmerpy.models.glmm import GeneralizedLinearMixedModel  # noqa: E402
 from lmerpy.warnings import FamilyWarning  # noqa: E402
 from _reference import LME4_GLMER  # noqa: E402
+from _compare import richardson_gradient  # noqa: E402
 
 RTOL = 1e-8
 
@@ -166,22 +167,6 @@ def probit_fits():
     return _PROBIT["fits"]
 
 
-def fd_gradient(f, x, h0=1e-3):
-    """Central differences at h, h/2, h/4 with two Richardson steps (error O(h⁶))."""
-    g = np.zeros(x.shape[0])
-    for k in range(x.shape[0]):
-        h = h0 * max(1.0, abs(x[k]))
-        e = np.zeros_like(x)
-        e[k] = 1.0
-
-        def D(s):
-            return (f(x + s * e) - f(x - s * e)) / (2 * s)
-        d1, d2, d4 = D(h), D(h / 2), D(h / 4)
-        r1, r2 = (4 * d2 - d1) / 3, (4 * d4 - d2) / 3
-        g[k] = (16 * r2 - r1) / 15
-    return g
-
-
 _NAGQ0 = {}
 
 
@@ -227,7 +212,7 @@ def test_laplace_gradient_on_the_cluster(client, which):
         # stage 2's whitening: the β block 2 R_X'R_X at the mode, with Newton's weights
         np.testing.assert_allclose(dev.beta_hessian(x), mem.beta_hessian(x), rtol=1e-10,
                                    atol=0)
-    fd = fd_gradient(lambda z: dev.laplace(z, warm=True), x)     # PIRLS from the last mode
+    fd = richardson_gradient(lambda z: dev.laplace(z, warm=True), x)     # PIRLS from the last mode
     assert np.all(np.abs(g - fd) <= 1e-6 * np.maximum(np.abs(fd), 1.0)), (g, fd)
 
 

@@ -22,6 +22,7 @@ import warnings
 
 import numpy as np
 import pytest
+from _compare import richardson_gradient
 from _reference import case_kwargs, glmer_cases, load_case_data
 
 import lmerpy
@@ -32,29 +33,13 @@ RTOL = 1e-6
 CASES = glmer_cases()
 
 
-def fd_gradient(f, x, size, h0=1e-3):
-    x = np.asarray(x, dtype=float)
-    g = np.zeros(x.shape[0])
-    for k in range(x.shape[0]):
-        h = h0 * max(1.0, abs(x[k])) / size[k]
-        e = np.zeros_like(x)
-        e[k] = 1.0
-
-        def D(s):
-            return (f(x + s * e) - f(x - s * e)) / (2 * s)
-        d1, d2, d4 = D(h), D(h / 2), D(h / 4)
-        r1, r2 = (4 * d2 - d1) / 3, (4 * d4 - d2) / 3
-        g[k] = (16 * r2 - r1) / 15
-    return g
-
-
 def assert_gradient_matches(dev, x):
     g = dev.laplace_gradient(x)
     n0 = dev.n_evals
     # a β's step shrinks with its column's size (η moves by about h either way)
     cols = np.max(np.abs(dev.S.X), axis=0) if dev.nAGQ > 0 else np.zeros(0)
     size = np.concatenate((np.ones(dev.n_par), np.maximum(cols, 1.0)))
-    fd = fd_gradient(dev.laplace, x, size)
+    fd = richardson_gradient(dev.laplace, x, size=size)
     assert dev.n_evals > n0
     assert g.shape == (len(dev.lower),)
     bad = np.abs(g - fd) > RTOL * np.maximum(np.abs(fd), 1.0)

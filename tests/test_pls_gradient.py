@@ -12,6 +12,7 @@ import pytest
 
 from lmerpy.pls import LmmDeviance, available_backends
 
+from _compare import richardson_gradient
 from _design_from_json import design_from_ref, lmm_cases_with_design, load_ref
 
 BACKENDS = available_backends()
@@ -19,26 +20,10 @@ CASES = lmm_cases_with_design()
 RTOL = 1e-6
 
 
-def fd_gradient(f, theta, h0=1e-3):
-    th = np.asarray(theta, dtype=float)
-    g = np.zeros(th.shape[0])
-    for k in range(th.shape[0]):
-        h = h0 * max(1.0, abs(th[k]))
-        e = np.zeros_like(th)
-        e[k] = 1.0
-
-        def D(s):
-            return (f(th + s * e) - f(th - s * e)) / (2 * s)
-        d1, d2, d4 = D(h), D(h / 2), D(h / 4)
-        r1, r2 = (4 * d2 - d1) / 3, (4 * d4 - d2) / 3
-        g[k] = (16 * r2 - r1) / 15
-    return g
-
-
 def assert_gradient_matches(dev, theta):
     g = dev.gradient(theta)
     n0 = dev.n_evals
-    fd = fd_gradient(dev, theta)
+    fd = richardson_gradient(dev, theta)
     assert dev.n_evals > n0
     assert g.shape == (dev.n_theta,)
     bad = np.abs(g - fd) > RTOL * np.maximum(np.abs(fd), 1.0)
