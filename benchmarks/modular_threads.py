@@ -12,8 +12,8 @@ its environment is expected; it says what it found), alternating two settings ro
     the same loop inside ``threadpoolctl.threadpool_limits(1)`` (what
     ``OPENBLAS_NUM_THREADS=1`` in the environment gives).
 
-``--busy`` starts one busy-loop process for the duration (stopped by its pid at the end) so
-that a core is taken, as on a shared machine. Each round evaluates each case ``--evals``
+``--busy [N]`` starts N (default one) busy-loop processes for the duration (stopped by their
+handles at the end) so that cores are taken, as on a shared machine. Each round evaluates each case ``--evals``
 times per setting; the per-evaluation time of a round is the median; the report is the
 median over ``--rounds`` rounds, the ratio plain / one, and the BLAS thread count seen inside
 an evaluation (threadpoolctl's info from within the deviance's call).
@@ -102,7 +102,8 @@ def per_eval(f, x, n):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--busy", action="store_true", help="one busy-loop process meanwhile")
+    ap.add_argument("--busy", type=int, nargs="?", const=1, default=0,
+                    help="busy-loop processes meanwhile (--busy alone: one)")
     ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--evals", type=int, default=200)
     ap.add_argument("--json", help="write the results here")
@@ -112,9 +113,9 @@ def main():
     import lmerpy
     found = {k: os.environ[k] for k in THREAD_VARS if os.environ.get(k)}
     cs = cases()
-    proc = None
-    if args.busy:
-        proc = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+             for _ in range(args.busy)]
+    if procs:
         time.sleep(0.5)
     try:
         for _, f, x in cs:                      # warm-up
@@ -134,15 +135,15 @@ def main():
                         times[name][mode].append(per_eval(f, x, args.evals))
         load1 = os.getloadavg()[0]
     finally:
-        if proc is not None:
+        for proc in procs:       # only the processes started here, by their handles
             proc.kill()
             proc.wait()
     out = {"lmerpy": lmerpy.__file__, "thread_vars": found, "busy": args.busy,
            "rounds": args.rounds, "evals": args.evals, "load": [load0, load1],
            "pools": [(d["internal_api"], d["num_threads"])
                      for d in threadpoolctl.threadpool_info()], "cases": {}}
-    print(f"lmerpy {lmerpy.__file__}; thread variables {found or 'none'}; busy loop "
-          f"{'yes' if args.busy else 'no'}; load {load0:.2f} -> {load1:.2f}; pools {out['pools']}")
+    print(f"lmerpy {lmerpy.__file__}; thread variables {found or 'none'}; busy loops "
+          f"{args.busy}; load {load0:.2f} -> {load1:.2f}; pools {out['pools']}")
     print(f"{'case':28s} {'plain us':>10s} {'one us':>10s} {'plain/one':>10s}  threads inside")
     for name, _, _ in cs:
         p = statistics.median(times[name]["plain"]) * 1e6
