@@ -32,11 +32,13 @@ The modular API's deviance objects (what :func:`~lmerpy.mkLmerDevfun`,
 in a user's own loop, e.g. ``scipy.optimize.minimize(devfun, theta0)``, outside any fit.
 Their public calls (``devfun(θ)``, ``.gradient``, ``.solve``, ...) are wrapped in
 :func:`call_threads`: outside a fit each call is a scope of its own, with the same policy as
-a fit, the pools set when it starts and put back when it ends (about 7–9 µs a call: the
+a fit, the pools set when it starts and put back when it ends (about 4 µs a call: the
 environment variables read, two pools set and restored); inside a fit, or inside another
 such call in the same Python thread, the wrapper only reads a thread-local counter (about
 0.1 µs). The pools are never left changed between calls: making a devfun has no global side
-effect. (Without it, OpenBLAS's triangular solve ``dtrtrs`` ran on every core even on
+effect. ``mkLmerDevfun``, ``mkGlmerDevfun``, ``updateGlmerDevfun``, ``mkMerMod`` and
+``mkGlmerMod`` themselves run under :func:`fit_threads`, as ``optimizeLmer`` and
+``optimizeGlmer`` always did. (Without it, OpenBLAS's triangular solve ``dtrtrs`` ran on every core even on
 sleepstudy's 36 × 3 system, and with a busy core an evaluation took milliseconds instead
 of ~20 µs; see ``docs/performance.md``, *Threads*.)
 """
@@ -183,16 +185,58 @@ def _pool_key() -> tuple:
     return tuple(m in sys.modules for m in _POOL_MODULES)
 
 
+class _Pool:
+    """One loaded BLAS/OpenMP library (found by threadpoolctl): its thread count read and set.
+
+    For OpenBLAS the two C functions are called directly (ctypes, ~0.15 µs each) instead of
+    through threadpoolctl's controller (~0.5 µs, with its own bookkeeping of which Python
+    thread controls the pool; lmerpy's scopes are serialised by ``_lock`` anyway): a
+    deviance called in a user's loop sets and restores the pools on every call. Other
+    libraries (OpenMP, MKL, BLIS, FlexiBLAS) go through threadpoolctl."""
+
+    def __init__(self, lib):
+        self.lib = lib
+        self.filepath = lib.filepath
+        self.user_api = lib.user_api
+        self._get = self._set = None
+        if getattr(lib, "internal_api", None) == "openblas":
+            try:
+                import ctypes
+                dll = ctypes.CDLL(lib.filepath, mode=getattr(os, "RTLD_NOLOAD", 0))
+                for pre in ("", "scipy_"):
+                    for suf in ("", "64_"):
+                        get = getattr(dll, f"{pre}openblas_get_num_threads{suf}", None)
+                        put = getattr(dll, f"{pre}openblas_set_num_threads{suf}", None)
+                        if get is not None and put is not None and self._get is None:
+                            get.restype, put.restype = ctypes.c_int, None
+                            put.argtypes = [ctypes.c_int]
+                            self._get, self._set = get, put
+            except Exception:   # threadpoolctl's own calls then
+                self._get = self._set = None
+
+    @property
+    def num_threads(self) -> int:
+        return int(self._get()) if self._get is not None else self.lib.num_threads
+
+    def set_num_threads(self, n: int) -> None:
+        if self._set is not None:
+            self._set(n)
+        else:
+            self.lib.set_num_threads(n)
+
+
 def _get_controller():
-    """threadpoolctl's controller of the loaded pools (None without threadpoolctl); made once,
-    and again when a module that loads a new BLAS/OpenMP library has been imported."""
+    """The loaded pools (:class:`_Pool`, from threadpoolctl's controller; False without
+    threadpoolctl); found once, and again when a module that loads a new BLAS/OpenMP library
+    has been imported."""
     global _controller, _controller_key
     key = _pool_key()
     if _controller is not None and key == _controller_key:
         return _controller
     try:
         import threadpoolctl
-        _controller = threadpoolctl.ThreadpoolController()
+        _controller = [_Pool(lib) for lib in
+                       threadpoolctl.ThreadpoolController().lib_controllers]
     except Exception:  # not installed, or a platform it cannot inspect: leave the pools alone
         _controller = False
     _controller_key = key
@@ -273,7 +317,7 @@ def _enter():
         if _policy == 0:
             return
         ctl = _get_controller()
-        for lib in ctl.lib_controllers if ctl else ():
+        for lib in ctl or ():
             try:
                 _limit(lib, 1)
             except Exception:  # a pool that cannot be set stays as it is; the fit goes on
@@ -332,7 +376,7 @@ def refresh_pools() -> None:
 
 def _refresh():
     ctl = _get_controller()
-    for lib in ctl.lib_controllers if ctl else ():
+    for lib in ctl or ():
         if all(lib.filepath != saved.filepath for saved, _ in _saved):
             try:
                 _limit(lib, _raised_to if lib.user_api == "blas" else 1)
@@ -356,7 +400,7 @@ def call_threads(func: F) -> F:
     """Decorator for the public methods of deviance objects (``devfun(θ)``,
     ``devfun.gradient(θ)``, ...): called outside a fit, as in a user's own loop over
     :func:`~lmerpy.mkLmerDevfun`'s result, the call runs with lmerpy's BLAS threads like a fit
-    (the pools are set when it starts and put back when it ends, about 7 µs); called inside a
+    (the pools are set when it starts and put back when it ends, about 4 µs); called inside a
     fit, or inside another such call in the same Python thread, it only checks a
     thread-local counter (about 0.1 µs)."""
     @functools.wraps(func)
