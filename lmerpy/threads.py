@@ -188,31 +188,38 @@ def _pool_key() -> tuple:
 class _Pool:
     """One loaded BLAS/OpenMP library (found by threadpoolctl): its thread count read and set.
 
-    For OpenBLAS the two C functions are called directly (ctypes, ~0.15 µs each) instead of
-    through threadpoolctl's controller (~0.5 µs, with its own bookkeeping of which Python
-    thread controls the pool; lmerpy's scopes are serialised by ``_lock`` anyway): a
+    For OpenBLAS and OpenMP the two C functions are called directly (ctypes, ~0.15 µs each)
+    instead of through threadpoolctl's controller (~0.5 µs, with its own bookkeeping of which
+    Python thread controls the pool; lmerpy's scopes are serialised by ``_lock`` anyway): a
     deviance called in a user's loop sets and restores the pools on every call. Other
-    libraries (OpenMP, MKL, BLIS, FlexiBLAS) go through threadpoolctl."""
+    libraries (MKL, BLIS, FlexiBLAS) go through threadpoolctl."""
 
     def __init__(self, lib):
         self.lib = lib
         self.filepath = lib.filepath
         self.user_api = lib.user_api
         self._get = self._set = None
-        if getattr(lib, "internal_api", None) == "openblas":
-            try:
-                import ctypes
-                dll = ctypes.CDLL(lib.filepath, mode=getattr(os, "RTLD_NOLOAD", 0))
-                for pre in ("", "scipy_"):
-                    for suf in ("", "64_"):
-                        get = getattr(dll, f"{pre}openblas_get_num_threads{suf}", None)
-                        put = getattr(dll, f"{pre}openblas_set_num_threads{suf}", None)
-                        if get is not None and put is not None and self._get is None:
-                            get.restype, put.restype = ctypes.c_int, None
-                            put.argtypes = [ctypes.c_int]
-                            self._get, self._set = get, put
-            except Exception:   # threadpoolctl's own calls then
-                self._get = self._set = None
+        api = getattr(lib, "internal_api", None)
+        if api == "openblas":
+            names = [(f"{pre}openblas_get_num_threads{suf}", f"{pre}openblas_set_num_threads{suf}")
+                     for pre in ("", "scipy_") for suf in ("", "64_")]
+        elif api == "openmp":
+            names = [("omp_get_max_threads", "omp_set_num_threads")]
+        else:
+            return
+        try:
+            import ctypes
+            dll = ctypes.CDLL(lib.filepath, mode=getattr(os, "RTLD_NOLOAD", 0))
+            for get_name, set_name in names:
+                get = getattr(dll, get_name, None)
+                put = getattr(dll, set_name, None)
+                if get is not None and put is not None:
+                    get.restype, put.restype = ctypes.c_int, None
+                    put.argtypes = [ctypes.c_int]
+                    self._get, self._set = get, put
+                    break
+        except Exception:   # threadpoolctl's own calls then
+            self._get = self._set = None
 
     @property
     def num_threads(self) -> int:
@@ -296,9 +303,13 @@ def idle_cores() -> int:
 
 
 def _limit(lib, n):
-    """Set one pool's thread count, remembering its count before the fit."""
+    """Set one pool's thread count, remembering its count before the fit (not set again when
+    it is already ``n``)."""
     if all(lib.filepath != saved.filepath for saved, _ in _saved):
-        _saved.append((lib, lib.num_threads))
+        before = lib.num_threads
+        _saved.append((lib, before))
+        if before == n:
+            return
     lib.set_num_threads(n)
 
 
@@ -334,7 +345,8 @@ def _exit():
         while _saved:
             lib, n = _saved.pop()
             try:
-                lib.set_num_threads(n)
+                if lib.num_threads != n:
+                    lib.set_num_threads(n)
             except Exception:
                 pass
         _raised_to = 1
