@@ -16,7 +16,7 @@ distributed = pytest.importorskip("distributed")
 
 import lmerpy  # noqa: E402
 import lmerpy.dask  # noqa: E402
-from lmerpy.errors import ArgumentError, DataError  # noqa: E402
+from lmerpy.errors import ArgumentError, DataError, DataNotHereError  # noqa: E402
 from lmerpy.models.glmm import GeneralizedLinearMixedModel  # noqa: E402
 from lmerpy.warnings import FamilyWarning  # noqa: E402
 from _reference import LME4_GLMER  # noqa: E402
@@ -417,3 +417,21 @@ def test_profile_runs_distributed_passes(client):
     a, b = (m.confint(parm="x", method="profile") for m in (fit, ref))
     assert fit.devfun.passes > n0
     np.testing.assert_allclose(a.to_numpy(), b.to_numpy(), rtol=1e-7)
+
+
+def test_a_pickled_fit_keeps_its_results_and_says_what_needs_the_workers(client):
+    """A saved fit holds no handle on the cluster (its parts are one session's futures):
+    everything computed from the reduced blocks survives pickling, the lazy n-long results
+    still compute from the data's graph, and what needs the parts on the workers (the
+    deviance: profile; refits: bootMer) raises DataNotHereError instead of NaN rows."""
+    import pickle
+    fit = lmerpy.glmer("y ~ x + (1 | g1)", dd.from_map(binary, [0, 1]), family="binomial",
+                       progress=False)
+    back = pickle.loads(pickle.dumps(fit))
+    assert str(back.summary()) == str(fit.summary())
+    close(back.fitted().compute().to_numpy(), fit.fitted().compute().to_numpy(), "fitted")
+    close(back.ranef()["g1"].to_numpy(), fit.ranef()["g1"].to_numpy(), "ranef")
+    with pytest.raises(DataNotHereError, match="pickled"):
+        back.confint(method="profile")
+    with pytest.raises(DataNotHereError, match="pickled"):
+        lmerpy.bootMer(back, lambda f: f.fixef().to_numpy(), nsim=2, seed=1, progress=False)

@@ -338,7 +338,12 @@ class DaskSource:
         self.parts = parts
         self.log = log
 
+    def __getstate__(self):
+        return _detached(self.__dict__)
+
     def _run(self, req, what, func=eval_part, combine=combine_evals):
+        if self.parts is None:
+            raise _detached_error("its Laplace deviance")
         t0 = time.perf_counter()
         out = self.runner.map_sum(func, self.parts, req, combine)
         dt = time.perf_counter() - t0
@@ -373,7 +378,10 @@ class _ScaleView:
         self.X = np.asarray(x_max, dtype=float).reshape(1, -1)
 
     def __getattr__(self, name):
-        return getattr(self._design, name)
+        design = self.__dict__.get("_design")      # absent while unpickling
+        if design is None:
+            raise AttributeError(name)
+        return getattr(design, name)
 
 
 def glmer_dask(formula, data, family="binomial", nAGQ=1, weights=None, offset=None,
@@ -485,6 +493,23 @@ class HeldParts:
     def with_parts(self, parts):
         return HeldParts(self.runner, parts, self.pattern, self.x_max)
 
+    def __getstate__(self):
+        return _detached(self.__dict__)
+
+
+def _detached(state):
+    """A pickled fit keeps no handle on the cluster: the parts are futures (or persisted
+    graphs) of one client's session, which a saved fit outlives."""
+    state = dict(state)
+    state["runner"] = state["parts"] = None
+    return state
+
+
+def _detached_error(what):
+    return DataNotHereError(f"{what} is not available: this fit was pickled, and its data on "
+                            "the workers are not part of a saved fit (fit the model again on "
+                            "the Dask DataFrame)")
+
 
 def fit_on_parts(held, design, fam, call, log):
     """glmer's fitting steps on the held parts: the Laplace deviance's PIRLS passes run on
@@ -538,6 +563,8 @@ def refit_simulated(fit, resp):
     held = getattr(fit, "dask_parts", None)
     if held is None:
         raise DataNotHereError("the fit no longer holds its parts on the workers")
+    if held.parts is None:
+        raise _detached_error("a refit on the workers")
     log = PassLog(False, caller="refit")
     t0 = time.perf_counter()
     parts = held.runner.map(simulated_part, held.parts, (resp.spec, resp.B, resp.k))

@@ -23,7 +23,7 @@ import pandas as pd
 from scipy import stats
 
 from ..arguments import LEVEL, LOGICAL, NSIM, Choice, argument_error
-from ..errors import ArgumentError, LmerpyError
+from ..errors import ArgumentError, DataNotHereError, LmerpyError
 from ..models.naresid import model_rows
 from ..progress import (N_JOBS, load_worker_state, parallel_map, progress_bar, resolve_n_jobs,
                         worker_start)
@@ -213,6 +213,8 @@ def _one(make, FUN, k):
                 raise LmerpyError(f"FUN returned {arr.shape[0]} values on a refit, "
                                   f"{k} on the fit")
             err = None
+        except DataNotHereError:  # not a failed refit: no refit can be made (a saved Dask fit)
+            raise
         except Exception as exc:  # a failed refit is a NaN row, as in bootMer
             arr, err = None, f"{type(exc).__name__}: {exc}"
     return arr, err, [str(w.message) for w in caught]

@@ -17,7 +17,7 @@ import pandas as pd
 from scipy.stats import chi2, norm
 
 from ..arguments import LEVEL, Number
-from ..errors import ArgumentError, LmerpyError
+from ..errors import ArgumentError, DataNotHereError, LmerpyError
 from ..warnings import ProfileWarning, warn
 from .profile_spline import SplineError, approx_linear, back_spline, interp_spline
 
@@ -312,7 +312,7 @@ def guard(zeta_at, col, width, state):
     def guarded(x, start):
         try:
             return zeta_at(x, start)
-        except ProfileError:
+        except (ProfileError, DataNotHereError):   # not a failed fit: no point can be fitted
             raise
         except (LmerpyError, ValueError, ArithmeticError, np.linalg.LinAlgError):
             state["na"] = True
