@@ -26,6 +26,21 @@ The pools are changed once when a fit starts and put back when it ends
 15 µs), never per deviance evaluation. Without threadpoolctl installed nothing is changed.
 Thread pools are per process: concurrent fits in several Python threads share one setting
 (the first fit to start sets it, the last to end restores it).
+
+The modular API's deviance objects (what :func:`~lmerpy.mkLmerDevfun`,
+:func:`~lmerpy.mkGlmerDevfun` and :func:`~lmerpy.updateGlmerDevfun` return) may be evaluated
+in a user's own loop, e.g. ``scipy.optimize.minimize(devfun, theta0)``, outside any fit.
+Their public calls (``devfun(θ)``, ``.gradient``, ``.solve``, ...) are wrapped in
+:func:`call_threads`: outside a fit each call is a scope of its own, with the same policy as
+a fit, the pools set when it starts and put back when it ends (about 4 µs a call: the
+environment variables read, two pools set and restored); inside a fit, or inside another
+such call in the same Python thread, the wrapper only reads a thread-local counter (about
+0.1 µs). The pools are never left changed between calls: making a devfun has no global side
+effect. ``mkLmerDevfun``, ``mkGlmerDevfun``, ``updateGlmerDevfun``, ``mkMerMod`` and
+``mkGlmerMod`` themselves run under :func:`fit_threads`, as ``optimizeLmer`` and
+``optimizeGlmer`` always did. (Without it, OpenBLAS's triangular solve ``dtrtrs`` ran on every core even on
+sleepstudy's 36 × 3 system, and with a busy core an evaluation took milliseconds instead
+of ~20 µs; see ``docs/performance.md``, *Threads*.)
 """
 from __future__ import annotations
 
@@ -38,7 +53,7 @@ from typing import Any, Callable, Optional, TypeVar, cast
 
 from .arguments import argument_error
 
-__all__ = ["set_num_threads", "get_num_threads", "fit_threads", "request_threads",
+__all__ = ["set_num_threads", "get_num_threads", "fit_threads", "call_threads", "request_threads",
            "refresh_pools", "idle_cores", "estimate_idle_cores", "MIN_PARALLEL_ORDER",
            "BLAS_ENV_VARS"]
 
@@ -59,6 +74,15 @@ _raised_to = 1
 _policy: Optional[int] = None   # None: automatic, else the user's n (fixed at scope entry)
 _controller: Any = None
 _controller_key: Optional[tuple] = None
+
+
+class _ThreadDepth(threading.local):
+    """How many scopes the calling Python thread is inside (the process-wide count is
+    ``_depth``): :func:`call_threads` skips the scope when this thread is already in one."""
+    depth = 0
+
+
+_here = _ThreadDepth()
 
 # modules whose import loads a BLAS or OpenMP library (the controller is rebuilt when one
 # of them appears, so that its pools are found)
@@ -99,7 +123,29 @@ def set_num_threads(n: Optional[int]) -> None:
     _setting = _check_n(n, "n")
 
 
+def _environ_fast():
+    """os.environ's own dict and the thread variables' keys in it (CPython's ``os._Environ``
+    keeps the environment in ``_data``, keyed by the encoded name): reading the six variables
+    there takes ~0.2 µs against ~3.5 µs through ``os.environ.get`` (encoding each name, and
+    an exception for each one not set), which a deviance called in a user's loop pays on
+    every call. None where that dict is not there (then ``os.environ.get``)."""
+    try:
+        data = getattr(os.environ, "_data")
+        keys = tuple(os.environ.encodekey(k) for k in BLAS_ENV_VARS)
+        own = os.environ.encodekey("LMERPY_NUM_THREADS")
+    except Exception:
+        return None
+    if not isinstance(data, dict):
+        return None
+    return data, keys, own
+
+
+_ENVIRON = _environ_fast()
+
+
 def _env_setting() -> Optional[int]:
+    if _ENVIRON is not None and _ENVIRON[0].get(_ENVIRON[2]) is None:
+        return None      # not set (the common case), found without os.environ.get
     text = os.environ.get("LMERPY_NUM_THREADS", "").strip()
     if not text:
         return None
@@ -114,6 +160,9 @@ def _env_setting() -> Optional[int]:
 
 
 def _user_blas_env() -> bool:
+    if _ENVIRON is not None:
+        data = _ENVIRON[0]
+        return any(v.strip() for v in map(data.get, _ENVIRON[1]) if v is not None)
     return any(os.environ.get(k, "").strip() for k in BLAS_ENV_VARS)
 
 
@@ -132,16 +181,69 @@ def _policy_now() -> Optional[int]:
     return 0 if _user_blas_env() else None
 
 
+def _pool_key() -> tuple:
+    return tuple(m in sys.modules for m in _POOL_MODULES)
+
+
+class _Pool:
+    """One loaded BLAS/OpenMP library (found by threadpoolctl): its thread count read and set.
+
+    For OpenBLAS and OpenMP the two C functions are called directly (ctypes, ~0.15 µs each)
+    instead of through threadpoolctl's controller (~0.5 µs, with its own bookkeeping of which
+    Python thread controls the pool; lmerpy's scopes are serialised by ``_lock`` anyway): a
+    deviance called in a user's loop sets and restores the pools on every call. Other
+    libraries (MKL, BLIS, FlexiBLAS) go through threadpoolctl."""
+
+    def __init__(self, lib):
+        self.lib = lib
+        self.filepath = lib.filepath
+        self.user_api = lib.user_api
+        self._get = self._set = None
+        api = getattr(lib, "internal_api", None)
+        if api == "openblas":
+            names = [(f"{pre}openblas_get_num_threads{suf}", f"{pre}openblas_set_num_threads{suf}")
+                     for pre in ("", "scipy_") for suf in ("", "64_")]
+        elif api == "openmp":
+            names = [("omp_get_max_threads", "omp_set_num_threads")]
+        else:
+            return
+        try:
+            import ctypes
+            dll = ctypes.CDLL(lib.filepath, mode=getattr(os, "RTLD_NOLOAD", 0))
+            for get_name, set_name in names:
+                get = getattr(dll, get_name, None)
+                put = getattr(dll, set_name, None)
+                if get is not None and put is not None:
+                    get.restype, put.restype = ctypes.c_int, None
+                    put.argtypes = [ctypes.c_int]
+                    self._get, self._set = get, put
+                    break
+        except Exception:   # threadpoolctl's own calls then
+            self._get = self._set = None
+
+    @property
+    def num_threads(self) -> int:
+        return int(self._get()) if self._get is not None else self.lib.num_threads
+
+    def set_num_threads(self, n: int) -> None:
+        if self._set is not None:
+            self._set(n)
+        else:
+            self.lib.set_num_threads(n)
+
+
 def _get_controller():
-    """threadpoolctl's controller of the loaded pools (None without threadpoolctl); made once,
-    and again when a module that loads a new BLAS/OpenMP library has been imported."""
+    """The loaded pools (:class:`_Pool`, from threadpoolctl's controller; False without
+    threadpoolctl); found once, and again when a module that loads a new BLAS/OpenMP library
+    has been imported."""
     global _controller, _controller_key
-    key = tuple(m in sys.modules for m in _POOL_MODULES)
+    key = _pool_key()
     if _controller is not None and key == _controller_key:
         return _controller
     try:
         import threadpoolctl
-        _controller = threadpoolctl.ThreadpoolController()
+        _controller = [_Pool(lib) for lib in
+                       threadpoolctl.ThreadpoolController().lib_controllers]
     except Exception:  # not installed, or a platform it cannot inspect: leave the pools alone
         _controller = False
     _controller_key = key
@@ -201,9 +303,13 @@ def idle_cores() -> int:
 
 
 def _limit(lib, n):
-    """Set one pool's thread count, remembering its count before the fit."""
+    """Set one pool's thread count, remembering its count before the fit (not set again when
+    it is already ``n``)."""
     if all(lib.filepath != saved.filepath for saved, _ in _saved):
-        _saved.append((lib, lib.num_threads))
+        before = lib.num_threads
+        _saved.append((lib, before))
+        if before == n:
+            return
     lib.set_num_threads(n)
 
 
@@ -212,13 +318,17 @@ def _enter():
     with _lock:
         if _depth > 0:
             _depth += 1
+            _here.depth += 1
+            if _policy != 0 and _controller_key != _pool_key():
+                _refresh()      # a pool was loaded since (e.g. CHOLMOD's, by scipy.optimize)
             return
         policy = _policy_now()   # may raise (a bad LMERPY_NUM_THREADS): nothing changed yet
         _depth, _raised_to, _policy = 1, 1, policy
+        _here.depth += 1
         if _policy == 0:
             return
         ctl = _get_controller()
-        for lib in ctl.lib_controllers if ctl else ():
+        for lib in ctl or ():
             try:
                 _limit(lib, 1)
             except Exception:  # a pool that cannot be set stays as it is; the fit goes on
@@ -229,12 +339,14 @@ def _exit():
     global _depth, _raised_to
     with _lock:
         _depth -= 1
+        _here.depth -= 1
         if _depth > 0:
             return
         while _saved:
             lib, n = _saved.pop()
             try:
-                lib.set_num_threads(n)
+                if lib.num_threads != n:
+                    lib.set_num_threads(n)
             except Exception:
                 pass
         _raised_to = 1
@@ -271,16 +383,42 @@ def refresh_pools() -> None:
     with _lock:
         if _depth == 0 or _policy == 0:
             return
-        ctl = _get_controller()
-        for lib in ctl.lib_controllers if ctl else ():
-            if all(lib.filepath != saved.filepath for saved, _ in _saved):
+        _refresh()
+
+
+def _refresh():
+    ctl = _get_controller()
+    for lib in ctl or ():
+        if all(lib.filepath != saved.filepath for saved, _ in _saved):
+            try:
                 _limit(lib, _raised_to if lib.user_api == "blas" else 1)
+            except Exception:  # a pool that cannot be set stays as it is
+                pass
 
 
 def fit_threads(func: F) -> F:
     """Decorator: run ``func`` (a fit or a loop of fits) with lmerpy's BLAS threads."""
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
+        _enter()
+        try:
+            return func(*args, **kwargs)
+        finally:
+            _exit()
+    return cast(F, wrapper)
+
+
+def call_threads(func: F) -> F:
+    """Decorator for the public methods of deviance objects (``devfun(θ)``,
+    ``devfun.gradient(θ)``, ...): called outside a fit, as in a user's own loop over
+    :func:`~lmerpy.mkLmerDevfun`'s result, the call runs with lmerpy's BLAS threads like a fit
+    (the pools are set when it starts and put back when it ends, about 4 µs); called inside a
+    fit, or inside another such call in the same Python thread, it only checks a
+    thread-local counter (about 0.1 µs)."""
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        if _here.depth:
+            return func(*args, **kwargs)
         _enter()
         try:
             return func(*args, **kwargs)

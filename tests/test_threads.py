@@ -251,3 +251,127 @@ def test_gls_and_the_toolkit_run_on_one_thread_and_restore(two_thread_pools, sle
     assert {what for what, _ in seen} == {"gls", "hat"}
     assert all(c == [1] for _, c in seen)
     assert _counts() == [2]
+
+
+# ------------------------------------------------------------------ the modular API
+# A deviance from mkLmerDevfun / mkGlmerDevfun / updateGlmerDevfun evaluated in the user's own
+# loop, outside any fit: each public call runs with the policy's threads (lmerpy.threads
+# call_threads) and leaves the pools as it found them.
+
+
+@pytest.fixture
+def evaluating(monkeypatch):
+    """Records the BLAS thread counts from inside each evaluation (within the public call,
+    where the deviance's LAPACK calls run)."""
+    seen = []
+
+    def spy(cls):
+        real = cls._evaluate
+
+        def evaluate(self, *args, **kwargs):
+            seen.append(_counts())
+            return real(self, *args, **kwargs)
+        monkeypatch.setattr(cls, "_evaluate", evaluate)
+
+    spy(LmmDeviance)
+    spy(GlmmDeviance)
+    return seen
+
+
+def _devfuns(sleep, cbpp):
+    """Fresh deviances (a deviance keeps its last evaluation) and a point for each."""
+    lmm = lmerpy.mkLmerDevfun(lmerpy.lFormula(SLEEP, sleep))
+    glf = lmerpy.glFormula(CBPP, cbpp, family="binomial")
+    g0 = lmerpy.mkGlmerDevfun(glf)
+    g1 = lmerpy.updateGlmerDevfun(lmerpy.mkGlmerDevfun(glf), nAGQ=1)
+    theta, pars = [0.9667, 0.0152, 0.2309], [0.642, -1.3983, -0.9919, -1.128, -1.5797]
+    return [("lmm", lmm, theta), ("lmm gradient", lmm.gradient, theta),
+            ("lmm solve", lambda t: lmm.solve(t).deviance_ml, [0.9, 0.01, 0.2]),
+            ("glmm nAGQ=0", g0, [0.642]), ("glmm nAGQ=1", g1, pars),
+            ("glmm laplace gradient", g1.laplace_gradient, pars)]
+
+
+def _values(sleep, cbpp):
+    import numpy as np
+    return {name: np.asarray(f(x), dtype=float) for name, f, x in _devfuns(sleep, cbpp)}
+
+
+def test_devfun_outside_a_fit_runs_with_the_policy_and_restores(two_thread_pools, evaluating,
+                                                                  sleep, cbpp):
+    for name, f, x in _devfuns(sleep, cbpp):
+        evaluating.clear()
+        f(x)
+        assert evaluating and all(b == [1] for b in evaluating), name
+        assert _counts() == [2], name
+    assert threads._depth == 0
+
+
+def test_devfun_in_a_users_optimizer_loop(two_thread_pools, evaluating, sleep):
+    from scipy.optimize import minimize
+    devfun = lmerpy.mkLmerDevfun(lmerpy.lFormula(SLEEP, sleep))
+    res = minimize(devfun, [1.0, 0.0, 1.0], method="Nelder-Mead")
+    assert len(evaluating) == devfun.n_evals >= 20
+    assert all(b == [1] for b in evaluating)
+    assert _counts() == [2]
+    assert res.fun == pytest.approx(lmerpy.lmer(SLEEP, sleep).REMLcrit(), abs=1e-3)
+
+
+def test_devfun_values_are_the_same_bits_with_and_without_the_scope(two_thread_pools, sleep,
+                                                                    cbpp, monkeypatch):
+    import numpy as np
+    scoped = _values(sleep, cbpp)                      # the policy: one thread
+    in_fit = threads.fit_threads(_values)(sleep, cbpp)  # inside a fit's scope
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "2")    # lmerpy leaves the two threads alone
+    untouched = _values(sleep, cbpp)
+    for name, v in scoped.items():
+        assert np.array_equal(v, in_fit[name]), name
+        assert np.array_equal(v, untouched[name]), name
+
+
+def test_devfun_honours_the_users_setting(two_thread_pools, evaluating, sleep, cbpp,
+                                          monkeypatch):
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "2")    # the user's BLAS variable: left alone
+    for name, f, x in _devfuns(sleep, cbpp):
+        evaluating.clear()
+        f(x)
+        assert evaluating and all(b == [2] for b in evaluating), name
+    monkeypatch.setenv("LMERPY_NUM_THREADS", "1")      # lmerpy's own setting decides
+    for name, f, x in _devfuns(sleep, cbpp):
+        evaluating.clear()
+        f(x)
+        assert evaluating and all(b == [1] for b in evaluating), name
+    assert _counts() == [2]
+
+
+def test_devfun_large_block_outside_a_fit_follows_the_setting(two_thread_pools, evaluating,
+                                                              sleep, monkeypatch):
+    monkeypatch.setattr(threads, "MIN_PARALLEL_ORDER", 2)   # sleepstudy's block counts as large
+    lmerpy.set_num_threads(2)
+    dev = lmerpy.mkLmerDevfun(lmerpy.lFormula(SLEEP, sleep), backend="scipy")
+    seen = []
+    real = threads.request_threads
+
+    def request(order):
+        seen.append(real(order))
+        return seen[-1]
+    monkeypatch.setattr(threads, "request_threads", request)
+    dev([0.9, 0.01, 0.2])
+    assert _counts() == [2]
+    assert threads._depth == 0
+    assert all(n in (0, 1, 2) for n in seen)
+
+
+def test_devfun_inside_a_fit_does_not_enter_a_second_scope(two_thread_pools, evaluating, sleep):
+    devfun = lmerpy.mkLmerDevfun(lmerpy.lFormula(SLEEP, sleep))
+    depths = []
+
+    @threads.fit_threads
+    def loop():
+        for k in range(3):
+            devfun([1.0 + k, 0.0, 1.0])
+            depths.append(threads._depth)
+
+    loop()
+    assert depths == [1, 1, 1]
+    assert all(b == [1] for b in evaluating)
+    assert _counts() == [2]

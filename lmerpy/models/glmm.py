@@ -401,6 +401,7 @@ def glFormula(formula: FormulaLike, data: DataLike, family: FamilyArg = binomial
     return design
 
 
+@fit_threads
 def mkGlmerDevfun(glmod: Design, family: Optional[FamilyArg] = None, nAGQ: int = 0,
                   control: Optional[Control] = None, backend: Optional[Backend] = None, *,
                   structure: Any = None) -> GlmmDeviance:
@@ -411,6 +412,8 @@ def mkGlmerDevfun(glmod: Design, family: Optional[FamilyArg] = None, nAGQ: int =
     Returns
     -------
     lmerpy.pls.glmm.deviance.GlmmDeviance
+        Called outside a fit, each call runs with lmerpy's BLAS threads, as a fit does
+        (:mod:`lmerpy.threads`; about 4 µs a call), and leaves the pools as it found them.
     """
     from ..optimize import glmerControl
     from ..pls.glmm.deviance import GlmmDeviance
@@ -423,6 +426,7 @@ def mkGlmerDevfun(glmod: Design, family: Optional[FamilyArg] = None, nAGQ: int =
                         init_beta=bool(ctl.nAGQ0initStep), structure=structure)
 
 
+@fit_threads
 def updateGlmerDevfun(devfun: GlmmDeviance, nAGQ: int = 1) -> GlmmDeviance:
     """R: ``updateGlmerDevfun(devfun, reTrms, nAGQ)``: the (θ, β) deviance for nAGQ >= 1,
     its PIRLS started from the first stage's linear predictor."""
@@ -493,6 +497,7 @@ def optimizeGlmer(devfun: GlmmDeviance, control: Optional[Control] = None,
                        f"{scale_summary(design)}") from None
 
 
+@fit_threads
 def mkGlmerMod(devfun: GlmmDeviance, opt: OptSummary, glmod: Optional[Design] = None,
                data: DataLike = None, call: Optional[Mapping[str, Any]] = None,
                optsum_stage1: Optional[OptSummary] = None) -> GeneralizedLinearMixedModel:

@@ -9,6 +9,7 @@ lme4-specific layer (optimizer names, lme4's settings, restart_edge, boundary sn
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Tuple
@@ -16,6 +17,7 @@ from typing import Any, Dict, List, Tuple
 import numpy as np
 
 from ..errors import LmerpyError
+from ..threads import refresh_pools
 
 __all__ = ["minimize_bounded", "MinimizeResult", "NLOPT_MESSAGES", "METHODS", "Recorder",
            "DEFAULT_SETTINGS"]
@@ -259,7 +261,10 @@ def _run_nlopt(rec, grad, x0, lo, hi, method, settings):
 
 
 def _run_lbfgsb(rec, grad, x0, lo, hi, settings):
+    fresh = "scipy.optimize" not in sys.modules
     from scipy.optimize import minimize
+    if fresh:   # scipy.optimize loads CHOLMOD's BLAS/OpenMP when scikit-sparse is installed
+        refresh_pools()
     if grad is None:
         raise OptimizerError("method 'lbfgsb' needs a gradient function (devfun.gradient)")
     bounds = [(None if not np.isfinite(a) else a, None if not np.isfinite(b) else b)

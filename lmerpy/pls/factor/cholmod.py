@@ -84,7 +84,10 @@ class CholmodFactor(FactorBase):
     name = "cholmod"
 
     def __init__(self, smap, analyze_values=None, _factor=None, weights_vary=False):
+        fresh = "sksparse.cholmod" not in sys.modules
         from sksparse import cholmod
+        if fresh:   # CHOLMOD's BLAS and OpenMP were just loaded: the fit's limit covers them
+            refresh_pools()
 
         self._cholmod = cholmod
         self.smap = smap

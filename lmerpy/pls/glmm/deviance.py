@@ -30,6 +30,7 @@ from scipy.linalg import lapack, solve_triangular
 
 from ...design.scales import scale_summary, start_par, start_theta
 from ...errors import DataError, FitError
+from ...threads import call_threads
 from .agq import GHrule, agq_deviance, check_agq
 from .glm_response import GlmResponse
 from .pirls import MAXIT, GlmmStructure, PirlsError, PirlsStart, pirls
@@ -251,11 +252,13 @@ class GlmmDeviance:
         self._state = st
         return st
 
+    @call_threads
     def __call__(self, pars):
         """The deviance (−2 log-likelihood, Laplace or AGQ) at θ (nAGQ = 0) or (θ, β)."""
         self.n_evals += 1
         return float(self._evaluate(pars, self.precise).criterion)
 
+    @call_threads
     def deviances(self, points):
         """The deviance at each row of ``points`` (what :meth:`__call__` returns there, each
         counted in ``n_evals``): lme4's finite-difference Hessian evaluates its whole stencil
@@ -324,6 +327,7 @@ class GlmmDeviance:
                                                             dev=r["devres_sum"][i])
         return out, ~done
 
+    @call_threads
     def laplace(self, pars, warm=False):
         """The Laplace deviance at the conditional mode itself (``precise`` PIRLS), the
         function :meth:`laplace_gradient` differentiates; counted in ``n_evals``. nAGQ <= 1.
@@ -332,6 +336,7 @@ class GlmmDeviance:
         self.n_evals += 1
         return float(self._evaluate(pars, True, warm).criterion)
 
+    @call_threads
     def laplace_gradient(self, pars):
         """Analytic gradient of :meth:`laplace` in this stage's parameters (``par``, or
         (``par``, β)); see :mod:`lmerpy.pls.glmm.laplace_gradient`. Not counted.
@@ -350,6 +355,7 @@ class GlmmDeviance:
         g = grad.copy()
         return gradient_in_pars(self, pars, g)
 
+    @call_threads
     def beta_hessian(self, pars):
         """2 R_X'R_X at the mode of :meth:`laplace` at ``pars`` (nAGQ = 1), with the observed
         weights Wo of :mod:`.family_derivs` (Fisher's for canonical links): the Hessian in β,
@@ -386,6 +392,7 @@ class GlmmDeviance:
         return (self.nAGQ <= 1 and variance_derivative(fam, mu) is not None
                 and link_second_derivative(fam.link, mu, mu) is not None)
 
+    @call_threads
     def solve(self, pars, precise=None):
         """Everything at the given parameters (:class:`GlmmSolution`); not counted.
         ``precise`` defaults to the object's setting."""
@@ -414,6 +421,7 @@ class GlmmDeviance:
         from ..lmm.information import template_columns
         return template_columns(self.design.reterms)
 
+    @call_threads
     def components(self, pars):
         """log|L|², log|R_X|², the penalised weighted RSS, β and R_X at the parameters
         (:class:`~.protocol.Components`; R_X at the final PIRLS weights); not counted.

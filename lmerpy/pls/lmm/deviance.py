@@ -31,6 +31,7 @@ import numpy as np
 from scipy.linalg import lapack
 
 from ...errors import DataError, FitError
+from ...threads import call_threads
 from ..factor.blocked import DENSE_Q, BlockedFactor
 from ..factor.chooser import (BACKENDS, available_backends, backend_key, choose_factor,
                              scipy_candidate)
@@ -596,6 +597,7 @@ class LmmDeviance:
         r = yt - np.asarray(self.cp.Zt.T @ b).reshape(-1)
         return float(np.sum(self.cp.weights * r * r) + u @ u)
 
+    @call_threads
     def __call__(self, theta):
         """The profiled REML criterion (``REML=True``) or ML deviance at ``par`` (θ when
         :attr:`par_is_theta`).
@@ -610,6 +612,7 @@ class LmmDeviance:
         st = self._evaluate(th)
         return float(st.crit_reml if self.REML else st.crit_ml)
 
+    @call_threads
     def gradient(self, theta):
         """Analytic gradient of the same criterion with respect to ``par`` (θ when
         :attr:`par_is_theta`; else J'∇_θ with J = ∂θ/∂par). Not counted.
@@ -631,6 +634,7 @@ class LmmDeviance:
             return st.grad.copy()
         return J.T @ st.grad
 
+    @call_threads
     def information(self, theta):
         """Average-information approximation of the criterion's Hessian in ``par`` (k × k;
         see :mod:`lmerpy.pls.lmm.information`; J'·AI_θ·J when ``par`` is not θ, exact as the
@@ -646,6 +650,7 @@ class LmmDeviance:
         H = J.T @ H @ J
         return 0.5 * (H + H.T)
 
+    @call_threads
     def derivatives(self, theta):
         """(:meth:`gradient`, :meth:`information`) at ``par`` together; small models (all of A
         dense) share their pieces (:mod:`.dense_derivatives`). Not counted in ``n_evals``."""
@@ -675,6 +680,7 @@ class LmmDeviance:
         H = J.T @ H @ J
         return J.T @ g, 0.5 * (H + H.T)
 
+    @call_threads
     def gradient_theta(self, theta):
         """The analytic gradient with respect to θ itself (for every layout; not counted)."""
         from .gradient import deviance_gradient
@@ -683,11 +689,13 @@ class LmmDeviance:
             st.grad = deviance_gradient(self, st)
         return st.grad.copy()
 
+    @call_threads
     def information_theta(self, theta):
         """The average-information matrix with respect to θ itself (not counted)."""
         from .information import average_information
         return average_information(self, self._evaluate(self._theta_checked(theta)))
 
+    @call_threads
     def gradients(self, thetas):
         """Gradients at several ``par`` (rows of ``thetas``), as :meth:`gradient` row by row.
 
@@ -734,6 +742,7 @@ class LmmDeviance:
                 th[c] *= -1.0
         return th
 
+    @call_threads
     def components(self, theta):
         """log|L|², log|R_X|², r², β̂ and R_X at ``par`` (θ when :attr:`par_is_theta`;
         :class:`~.protocol.Components`), from the same arithmetic as :meth:`__call__`; not
@@ -745,6 +754,7 @@ class LmmDeviance:
         beta = self.resp.beta0 + st.beta_c if self.p else np.zeros(0)
         return Components(st.ldL2, st.ldRX2, st.r2, beta, st.RX)
 
+    @call_threads
     def solve(self, theta):
         """The full penalized least squares solution at ``par`` (θ when
         :attr:`par_is_theta`) (:class:`PlsSolution`, whose ``theta`` is θ).
@@ -756,6 +766,7 @@ class LmmDeviance:
         st = self._evaluate(th)
         return PlsSolution(self, st)
 
+    @call_threads
     def solve_theta(self, theta):
         """:meth:`solve` at θ itself (for consumers that work in θ: profiles, simulation)."""
         from ..solution import PlsSolution
