@@ -400,12 +400,17 @@ def fit_threads(func: F) -> F:
     """Decorator: run ``func`` (a fit or a loop of fits) with lmerpy's BLAS threads."""
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
-        _enter()
-        try:
-            return func(*args, **kwargs)
-        finally:
-            _exit()
+        return _scoped(func, args, kwargs)
     return cast(F, wrapper)
+
+
+def _scoped(func, args, kwargs):
+    """``func(*args, **kwargs)`` inside one scope of lmerpy's thread policy."""
+    _enter()
+    try:
+        return func(*args, **kwargs)
+    finally:
+        _exit()
 
 
 def call_threads(func: F) -> F:
@@ -419,9 +424,5 @@ def call_threads(func: F) -> F:
     def wrapper(*args, **kwargs):
         if _here.depth:
             return func(*args, **kwargs)
-        _enter()
-        try:
-            return func(*args, **kwargs)
-        finally:
-            _exit()
+        return _scoped(func, args, kwargs)
     return cast(F, wrapper)
