@@ -273,9 +273,7 @@ def test_batched_stencil_is_the_sequential_one(case, monkeypatch):
     np.testing.assert_allclose(a["gradient"], b["gradient"], rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.parametrize("case", ["grouseticks_poisson", "glmer/binomial_nested_ab",
-                                  "glmer/binary_random_slope"])
-def test_stencil_of_several_terms_is_the_sequential_one(case):
+def _stencil_of_several_terms(case):
     """Designs with several terms (or a vector term) evaluate lme4's Hessian stencil point by
     point, grouped by θ so that the points of one θ share their first PIRLS iteration's
     factorisation (``PirlsStart.first_factor``): the same deviances, bit for bit, and the
@@ -304,6 +302,25 @@ def test_stencil_of_several_terms_is_the_sequential_one(case):
     got = dev.deviances(P)
     assert dev.n_evals - n0 == 12
     np.testing.assert_array_equal(got, [dev(p) for p in P])
+    return dev, P, got
+
+
+@pytest.mark.parametrize("case", ["grouseticks_poisson", "glmer/binomial_nested_ab",
+                                  "glmer/binary_random_slope"])
+def test_stencil_of_several_terms_is_the_sequential_one(case):
+    """See :func:`_stencil_of_several_terms`."""
+    _stencil_of_several_terms(case)
+
+
+def test_large_models_factor_the_stencil_in_place(monkeypatch):
+    """Above FIRST_FACTOR_MAX_Q random effects no copy of the factor is kept (its memory):
+    the stencil's points factor in place, with the same deviances bit for bit."""
+    from lmerpy.pls.glmm import pirls
+    dev, P, got = _stencil_of_several_terms("grouseticks_poisson")
+    monkeypatch.setattr(pirls, "FIRST_FACTOR_MAX_Q", 0)
+    dev._start = None                        # a fresh start: no copy made yet
+    np.testing.assert_array_equal(dev.deviances(P), got)
+    assert dev._start is None or dev._start._first is None
 
 
 @pytest.mark.parametrize("case", ["cbpp_laplace", "grouseticks_poisson",

@@ -346,6 +346,11 @@ def _solve_full(S, fac, w, z, X, pieces=None):
     return u, beta
 
 
+#: the most random effects for which :meth:`PirlsStart.first_factor` keeps a copy of the
+#: factor (a second factor's memory): larger models factor in place at each evaluation
+FIRST_FACTOR_MAX_Q = 20_000
+
+
 class PirlsStart:
     """The working weights and response parts at a starting η, computed once: every
     evaluation of a GLMM's deviance starts PIRLS from the same η (lme4's ``lp0``), and its
@@ -380,6 +385,11 @@ class PirlsStart:
         that move only β, the larger part of its 2k² — share their first PIRLS iteration's
         factorisation. A copy of S's factor, so that later iterations do not overwrite it;
         the same values, so the same bits."""
+        if S.q > FIRST_FACTOR_MAX_Q:   # no copy: factor in place, as later iterations do
+            v = S._kdata * self.m if S._k_diag else S._k(self.m)
+            v[S._diag_pos] += 1.0
+            S.factor.factor(v)
+            return S.factor
         th = np.asarray(theta, dtype=float)
         f = self._first
         if f is None or self._first_theta is None or self._first_theta.shape != th.shape \
