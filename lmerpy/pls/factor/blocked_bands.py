@@ -35,6 +35,22 @@ def _rows_per_band(q2):
     return max(1, min(q2, BAND // max(q2, 1)))
 
 
+def _level_bands(st):
+    """What both plans start from: the slots' rows in level order, each level's number of
+    slots (kk), rows per band (bh), the number of bands (nb), each level's slots per band
+    (cnt, (nl, nb)), the place of its first slot in each band (off) and its first slot's
+    place in level order (starts)."""
+    q2, nl = st.q2, st.nl
+    rows = st.slot_row[st.lev_order].astype(np.int64)             # level order
+    kk = np.diff(st.lev_ptr)
+    lev = np.repeat(np.arange(nl), kk)
+    bh = _rows_per_band(q2)
+    nb = -(-q2 // bh)
+    cnt = np.bincount(lev * nb + rows // bh, minlength=nl * nb).reshape(nl, nb)
+    off = np.cumsum(cnt, axis=1) - cnt                            # first slot in the band
+    return rows, kk, bh, nb, cnt, off, st.lev_ptr[:-1]
+
+
 def band_plan(st):
     """The batches of :func:`ftsf` and :func:`subtract_ffT`, built once per layout: for each
     band of rows, the levels with slots in it sorted by their number of slots in the band,
@@ -46,15 +62,7 @@ def band_plan(st):
     band). A level's slots are in row order, so "up to the band's end" is a prefix."""
     if "_splan" in st.__dict__:
         return st._splan
-    q2, nl = st.q2, st.nl
-    rows = st.slot_row[st.lev_order].astype(np.int64)             # level order
-    kk = np.diff(st.lev_ptr)
-    lev = np.repeat(np.arange(nl), kk)
-    bh = _rows_per_band(q2)
-    nb = -(-q2 // bh)
-    cnt = np.bincount(lev * nb + rows // bh, minlength=nl * nb).reshape(nl, nb)
-    off = np.cumsum(cnt, axis=1) - cnt                            # first slot in the band
-    starts = st.lev_ptr[:-1]
+    rows, kk, bh, nb, cnt, off, starts = _level_bands(st)
     plan = []
     for b in range(nb):
         g = np.flatnonzero(cnt[:, b] > 0)
@@ -169,16 +177,7 @@ def gather_plan(st):
     offsets of their first slot in the band (nb,), c (nb,), k, the batch's largest c)."""
     if "_gplan" in st.__dict__:
         return st._gplan
-    q2, nl = st.q2, st.nl
-    rows = st.slot_row[st.lev_order].astype(np.int64)             # level order
-    kk = np.diff(st.lev_ptr)
-    lev = np.repeat(np.arange(nl), kk)
-    bh = _rows_per_band(q2)
-    nb = -(-q2 // bh)
-    band = rows // bh
-    cnt = np.bincount(lev * nb + band, minlength=nl * nb).reshape(nl, nb)
-    off = np.cumsum(cnt, axis=1) - cnt                            # first slot in the band
-    starts = st.lev_ptr[:-1]
+    rows, kk, bh, nb, cnt, off, starts = _level_bands(st)
     plan = []
     for b in range(nb):
         for k in np.unique(kk[kk > 0]):

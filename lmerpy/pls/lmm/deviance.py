@@ -612,6 +612,14 @@ class LmmDeviance:
         st = self._evaluate(th)
         return float(st.crit_reml if self.REML else st.crit_ml)
 
+    def _theta_and_jacobian(self, par):
+        """(θ at ``par``, J = ∂θ/∂par, or None when ``par`` is θ)."""
+        x = self._par(par)
+        if self.par_is_theta:
+            return x, None
+        x, J = self._jacobian(x)
+        return self.layout.par_to_theta(x), J
+
     @call_threads
     def gradient(self, theta):
         """Analytic gradient of the same criterion with respect to ``par`` (θ when
@@ -620,13 +628,7 @@ class LmmDeviance:
         R equivalent: none; lme4 differences the deviance numerically after the fit.
         """
         from .gradient import deviance_gradient
-        x = self._par(theta)
-        J = None
-        if self.par_is_theta:
-            th = x
-        else:
-            x, J = self._jacobian(x)
-            th = self.layout.par_to_theta(x)
+        th, J = self._theta_and_jacobian(theta)
         st = self._evaluate(th)
         if st.grad is None:
             st.grad = deviance_gradient(self, st)
@@ -642,11 +644,10 @@ class LmmDeviance:
         ``n_evals``. R equivalent: none.
         """
         from .information import average_information
-        x = self._par(theta)
-        if self.par_is_theta:
-            return average_information(self, self._evaluate(x))
-        x, J = self._jacobian(x)
-        H = average_information(self, self._evaluate(self.layout.par_to_theta(x)))
+        th, J = self._theta_and_jacobian(theta)
+        H = average_information(self, self._evaluate(th))
+        if J is None:
+            return H
         H = J.T @ H @ J
         return 0.5 * (H + H.T)
 
@@ -654,13 +655,7 @@ class LmmDeviance:
     def derivatives(self, theta):
         """(:meth:`gradient`, :meth:`information`) at ``par`` together; small models (all of A
         dense) share their pieces (:mod:`.dense_derivatives`). Not counted in ``n_evals``."""
-        x = self._par(theta)
-        J = None
-        if self.par_is_theta:
-            th = x
-        else:
-            x, J = self._jacobian(x)
-            th = self.layout.par_to_theta(x)
+        th, J = self._theta_and_jacobian(theta)
         st = self._evaluate(th)
         if st.Lz is not None:
             from .dense_derivatives import dense_derivatives
