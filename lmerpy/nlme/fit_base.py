@@ -26,6 +26,19 @@ class NlmeFit:
     frame: Any
     REML: bool
 
+    def _set_fit(self, frame: Any, cor: Any, var: Any, crit: Any, est: Any, REML: Any,
+                 num_iter: Any, ctrl: Any, data: Any) -> None:
+        """The attributes both fits keep from their estimation (nlme's ``fit$...``)."""
+        self.frame = frame
+        self.correlation = cor
+        self.weights = var
+        self.criterion = crit
+        self.estimate = est
+        self.REML = bool(REML)
+        self.numIter = int(num_iter)
+        self.control = dict(ctrl)
+        self.data = data
+
     @property
     def method(self) -> str:
         """nlme's ``fit$method``: ``"REML"`` or ``"ML"``."""

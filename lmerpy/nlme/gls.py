@@ -187,17 +187,9 @@ class GlsModel(NlmeFit):
 
     def __init__(self, frame, cor, var, crit, est: GlsEstimate, REML, num_iter, evaluations,
                  ctrl, data, rows):
-        self.frame = frame
+        self._set_fit(frame, cor, var, crit, est, REML, num_iter, ctrl, data)
         self.formula = frame.formula
-        self.correlation = cor
-        self.weights = var
-        self.criterion = crit
-        self.estimate = est
-        self.REML = bool(REML)
-        self.numIter = int(num_iter)
         self.evaluations = int(evaluations)
-        self.control = dict(ctrl)
-        self.data = data
         self.rows = rows
         self.par = np.asarray(est.par, dtype=float)
         self.apVar: Any = None

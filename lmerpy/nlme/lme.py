@@ -259,18 +259,10 @@ class LmeModel(NlmeFit):
     def __init__(self, frame: LmeFrame, cor: Any, var: Any, crit: LmeCriterion,
                  est: LmeEstimate, REML: bool, num_iter: int, ctrl: Dict[str, Any],
                  data: Any) -> None:
-        self.frame = frame
+        self._set_fit(frame, cor, var, crit, est, REML, num_iter, ctrl, data)
         self.design = frame.design
         self.formula = frame.gls.formula
         self.levels = frame.levels
-        self.correlation = cor
-        self.weights = var
-        self.criterion = crit
-        self.estimate = est
-        self.REML = bool(REML)
-        self.numIter = int(num_iter)
-        self.control = dict(ctrl)
-        self.data = data
         self.Q = len(frame.levels)
 
     @functools.cached_property
