@@ -20,36 +20,7 @@ DATASETS$Pixel <- save_data(Pixel, "Pixel")
 
 ## ---- specs: the R call text and the Python call (as data) together ------------------------
 
-S <- function(fn, ...) {
-  a <- list(...)
-  nm <- names(a)
-  if (is.null(nm)) nm <- rep("", length(a))
-  parts <- character(0)
-  py_args <- list()
-  py_kwargs <- structure(list(), names = character(0))
-  for (i in seq_along(a)) {
-    v <- a[[i]]
-    if (is.list(v) && !is.null(v$r)) {
-      txt <- v$r
-      pyv <- v$py
-    } else if (is.character(v)) {
-      txt <- v
-      pyv <- v
-    } else {
-      txt <- deparse(v)
-      pyv <- v
-    }
-    if (nm[i] == "") {
-      parts <- c(parts, txt)
-      py_args[[length(py_args) + 1L]] <- pyv
-    } else {
-      parts <- c(parts, paste(nm[i], "=", txt))
-      py_kwargs[[nm[i]]] <- pyv
-    }
-  }
-  list(r = paste0(fn, "(", paste(parts, collapse = ", "), ")"),
-       py = list(fn = fn, args = py_args, kwargs = py_kwargs))
-}
+# S(): the spec builder, in nlme_common.R
 ## random = a formula string, or list(level = pdX(formula) or formula, ...)
 R <- function(...) {
   a <- list(...)

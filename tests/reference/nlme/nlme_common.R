@@ -88,3 +88,36 @@ richardson_hess <- function(x, f, ..., scale = 3e-2) {
   h <- ifelse(is.finite(curv) & curv != 0, scale / sqrt(abs(curv)), 1e-3)
   (4 * central_hess(x, f, h / 2, ...) - central_hess(x, f, h, ...)) / 3
 }
+
+## S(fn, ...): a structure's R call text and its Python call (as data) together (make_gls.R,
+## make_lme.R)
+S <- function(fn, ...) {
+  a <- list(...)
+  nm <- names(a)
+  if (is.null(nm)) nm <- rep("", length(a))
+  parts <- character(0)
+  py_args <- list()
+  py_kwargs <- structure(list(), names = character(0))
+  for (i in seq_along(a)) {
+    v <- a[[i]]
+    if (is.list(v) && !is.null(v$r)) {
+      txt <- v$r
+      pyv <- v$py
+    } else if (is.character(v)) {
+      txt <- v               # a formula, written the same way on both sides
+      pyv <- v
+    } else {
+      txt <- deparse(v)
+      pyv <- v
+    }
+    if (nm[i] == "") {
+      parts <- c(parts, txt)
+      py_args[[length(py_args) + 1L]] <- pyv
+    } else {
+      parts <- c(parts, paste(nm[i], "=", txt))
+      py_kwargs[[nm[i]]] <- pyv
+    }
+  }
+  list(r = paste0(fn, "(", paste(parts, collapse = ", "), ")"),
+       py = list(fn = fn, args = py_args, kwargs = py_kwargs))
+}
