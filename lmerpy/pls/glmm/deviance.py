@@ -568,8 +568,18 @@ class GlmmSolution(SolutionMethods):
         self.sigma = float(np.sqrt(self.pwrss / self.n)) if self.has_scale else 1.0
         self.RZX, self.RX = dev.rx(st)
         self.perm = np.asarray(S.factor.perm).copy()
-        self._L = S.factor.L_matrix()
+        self._L = None          # on first use (a block-first factor's L takes ~1 ms)
         self._cv = {}
+
+    @property
+    def L(self):
+        """The sparse Cholesky factor at the final weights (R: ``getME(fit, "L")``), made
+        when first asked: A(θ, w) put back into the structure's factor (the same values,
+        so the same factorisation) and its L read."""
+        if self._L is None:
+            self.refactor()
+            self._L = self._dev.S.factor.L_matrix()
+        return self._L
 
     @property
     def fitted(self):
