@@ -143,7 +143,12 @@ def bare_cbpp(df):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--reps", type=int, default=200)
-    reps = ap.parse_args(argv).reps
+    ap.add_argument("--peer-reps", type=int, default=15,
+                    help="whole fits of sleepstudy and cbpp by glmm 0.6.2 and lmerpy in their "
+                         "own warm processes (benchmarks/harness.py), after the floors, when "
+                         "glmm's environment exists (run.py --peers makes it); 0: none")
+    args = ap.parse_args(argv)
+    reps = args.reps
     import lmerpy
     from lmerpy.datasets import load
     sleep, cbpp = load("sleepstudy"), load("cbpp")
@@ -196,7 +201,28 @@ def main(argv=None):
     print(f"cbpp: lme4's Hessian stencil ({n_stencil} deviances for 5 parameters) in bare NumPy: "
           f"{n_stencil * t_pirls / 1e3:.2f} ms")
     print(f"sleepstudy: 12 bare evaluations (glmm's count): {12 * t_eval / 1e3:.2f} ms")
+    if args.peer_reps:
+        _peers_beside(args.peer_reps)
     return 0
+
+
+def _peers_beside(reps):
+    """glmm's and lmerpy's whole warm fits of the two cases, alternating (the harness's way)."""
+    from benchmarks import cases, harness, peers
+    py, why = peers.ensure("glmm", install=False)
+    if py is None:
+        print(f"glmm: {why}")
+        return
+    for name in ("sleepstudy", "cbpp"):
+        rec = harness.run_case(cases.BY_NAME[name], reps, with_r=False, timeout=600,
+                               log=lambda *a, **k: None, peers={"glmm": (py, "")})
+        t = {side: rec[side].get("median") for side in ("lmerpy", "glmm")}
+        if None in t.values():
+            print(f"{name}: a side failed: {rec['glmm'].get('error') or rec['lmerpy'].get('error')}")
+            continue
+        print(f"{name}: whole warm fit, median of {reps}: glmm {t['glmm'] * 1e3:.3f} ms, "
+              f"lmerpy {t['lmerpy'] * 1e3:.3f} ms (glmm / lmerpy {t['glmm'] / t['lmerpy']:.2f}x)")
+    print(f"1-minute load average at the end: {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":
