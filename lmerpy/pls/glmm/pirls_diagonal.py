@@ -225,7 +225,8 @@ def small_step(eta_new, eta, stop):
     to 1 + max|η| (the precise PIRLS's rule for its last step)."""
     if not eta_new.size:
         return True
-    return float(np.max(np.abs(eta_new - eta))) <= stop * (1.0 + float(np.max(np.abs(eta_new))))
+    # (the arrays' own max(): np.max's Python wrapper costs twice the reduction at n = 56)
+    return float(np.abs(eta_new - eta).max()) <= stop * (1.0 + float(np.abs(eta_new).max()))
 
 
 def pirls_diagonal_batch(D, resp, thetas, offs, start, *, tol, maxit):
