@@ -51,13 +51,14 @@ class _State:
     """Everything computed at one θ by a deviance evaluation."""
 
     __slots__ = ("theta", "ldL2", "RZX", "cu", "RX", "ldRX2", "cbeta", "r2",
-                 "crit_ml", "crit_reml", "_u", "_beta_c", "Lz", "grad")
+                 "crit_ml", "crit_reml", "_u", "_beta_c", "Lz", "LtKB", "grad")
 
     def __init__(self, theta):
         self.theta = theta
         self._u = None
         self._beta_c = None
         self.Lz = None      # dense lower factor of A (small models' dense path), else None
+        self.LtKB = None    # Λ'Z'W[X | ỹ] (the dense path), else None
         self.grad = None    # the gradient, once computed
 
     @property
@@ -452,7 +453,8 @@ class LmmDeviance:
             return self._evaluate_generic(theta)      # reports the failure
         st.Lz = L2
         st.ldL2 = float(0.0 + 2.0 * np.log(L2.diagonal()).sum())
-        R = lapack.dtrtrs(L2, self._lambda_ops(st.theta).lt_mul(self._KB), lower=1)[0]
+        st.LtKB = self._lambda_ops(st.theta).lt_mul(self._KB)
+        R = lapack.dtrtrs(L2, st.LtKB, lower=1)[0]
         return self._finish(st, R)
 
     def _evaluate_generic(self, theta):

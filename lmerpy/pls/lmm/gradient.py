@@ -20,6 +20,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.linalg import lapack
 
+from .one_term import one_term_layout, spd_block_inverse
+
 __all__ = ["deviance_gradient", "dense_gradients", "residual_crossprod"]
 
 
@@ -60,75 +62,13 @@ def deviance_gradient(dev, st):
     return g
 
 
-def _one_term_layout(dev):
-    """For a model with one random-effects term whose Λ' is the same k × k template on every
-    level's diagonal block (lme4's) and whose Z'WZ is block diagonal: (level count L, k, the
-    template's rows, columns and θ indices within one block, Z'WZ's L diagonal blocks); else
-    None. Built once per deviance (the template's part once per template)."""
-    lay = dev.__dict__.get("_one_term_layout")
-    if lay is None:
-        lay = False
-        blocks = dev.blocks
-        if len(blocks) == 1 and blocks[0][0] == 0 and blocks[0][1] * blocks[0][2] == dev.q:
-            _, nl, nc = blocks[0]
-            tmpl = _one_term_template(dev.smap, int(nl), int(nc), dev.n_theta)
-            if tmpl is not None:
-                M = dev._lam.M
-                Mb = np.ascontiguousarray(np.moveaxis(
-                    M.reshape(nl, nc, nl, nc).diagonal(axis1=0, axis2=2), 2, 0))
-                # Z'WZ block diagonal (one term: each row of Z belongs to one level)
-                if np.count_nonzero(M) == np.count_nonzero(Mb):
-                    lay = (nl, nc) + tmpl + (Mb,)
-        dev._one_term_layout = lay
-    return lay or None
-
-
-#: :func:`_one_term_template` per template (read-only arrays)
-_TEMPLATES: dict = {}
-
-
-def _one_term_template(smap, nl, nc, n_theta):
-    """(rows, columns, θ indices) of level 0's block of a one-term Λ' template when every
-    level's block repeats it, else None."""
-    i, j, kk = smap.lt_rows, smap.lt_cols, smap.Lind0
-    key = (nl, nc, n_theta, i.tobytes(), j.tobytes(), kk.tobytes())
-    if key in _TEMPLATES:
-        return _TEMPLATES[key]
-    out = None
-    lev = i // nc
-    first = lev == 0
-    a0, c0, k0 = i[first], j[first], kk[first]
-    if i.size == nl * a0.size and np.array_equal(lev, j // nc) and np.all(c0 < nc):
-        # every level's block must repeat level 0's (as sets of (row, column, θ) within the
-        # block: the entries are in CSC order, column by column)
-        key0 = np.sort((a0 * nc + c0) * n_theta + k0)
-        keys = ((i % nc) * nc + j % nc) * n_theta + kk
-        if _same_blocks(lev, keys, key0, nl):
-            out = (a0, c0, k0)
-            for v in out:
-                v.flags.writeable = False
-    if len(_TEMPLATES) >= 64:
-        _TEMPLATES.clear()
-    _TEMPLATES[key] = out
-    return out
-
-
-def _same_blocks(lev, keys, key0, nl):
-    """Whether each level's (row, column, θ) keys are level 0's."""
-    counts = np.bincount(lev, minlength=nl)
-    if counts.shape[0] != nl or np.any(counts != key0.size):
-        return False
-    ks = keys[np.lexsort((keys, lev))].reshape(nl, key0.size)
-    return bool(np.all(ks == key0[None, :]))
-
-
 def _one_term_gradients(dev, th, lay):
     """:func:`dense_gradients` for one random-effects term, block by block: A, Λ'M, A⁻¹ and
     the cross-products as (batch, level, k, k) arrays instead of (batch, q, q) (the same
     formulas; the template sums over every level are sums over level 0's entries of the
     level-summed blocks)."""
     cp, resp = dev.cp, dev.resp
-    nl, nc, a0, c0, k0, Mb = lay
+    nl, nc, a0, c0, k0, Mb = lay.as_tuple()
     nb, p, nth = th.shape[0], dev.p, dev.n_theta
     T = np.zeros((nb, nc, nc))
     T[:, a0, c0] = th[:, k0]                                  # Λ' on one block
@@ -136,12 +76,8 @@ def _one_term_gradients(dev, th, lay):
     T4, Tt4 = T[:, None], Tt[:, None]
     LtM = T4 @ Mb[None]                                       # (nb, L, k, k)
     A = LtM @ Tt4
-    A[..., np.arange(nc), np.arange(nc)] += 1.0
-    if nc == 1:
-        Ai = 1.0 / A
-    else:
-        Ai = np.linalg.inv(A)
-        Ai = 0.5 * (Ai + np.swapaxes(Ai, 2, 3))
+    A.reshape(nb, nl, nc * nc)[..., ::nc + 1] += 1.0
+    Ai = spd_block_inverse(A)
     bins = (np.arange(nb)[:, None] * nth + k0[None, :]).ravel()
 
     def tsum(W):          # Σ over the template entries of level 0 of the level-summed W
@@ -242,7 +178,7 @@ def dense_gradients(dev, thetas):
     """
     smap, cp, resp = dev.smap, dev.cp, dev.resp
     th = np.atleast_2d(np.asarray(thetas, dtype=float))
-    lay = _one_term_layout(dev)
+    lay = one_term_layout(dev)
     if lay is not None:
         return _one_term_gradients(dev, th, lay)
     nb, q, p, nth = th.shape[0], dev.q, dev.p, dev.n_theta
