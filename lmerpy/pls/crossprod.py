@@ -175,6 +175,25 @@ class CrossProducts:
         """Products of a response with Z and X (:class:`ResponseProducts`)."""
         return ResponseProducts(self, y, offset)
 
+    def z_mul(self, b):
+        """Z b (n,) for a vector ``b`` (q,). Small models sum each observation's entries in
+        Zt's order, as SciPy's CSR product of Zt' does (the same bits, without its per-call
+        overhead)."""
+        pairs = self.__dict__.get("_pairs")
+        if pairs is None:
+            return np.asarray(self.Zt.T @ b).reshape(-1)
+        obs, rows = pairs[0], pairs[1]
+        return np.bincount(obs, weights=self.Zt.data * b[rows], minlength=self.n)
+
+    def zt_mul(self, v):
+        """Z'v (q,) for a vector ``v`` (n,); small models as :meth:`z_mul` (the sums of
+        SciPy's CSC product, in its order)."""
+        pairs = self.__dict__.get("_pairs")
+        if pairs is None:
+            return np.asarray(self.Zt @ v).reshape(-1)
+        obs, rows = pairs[0], pairs[1]
+        return np.bincount(rows, weights=self.Zt.data * v[obs], minlength=self.q)
+
 
 class ResponseProducts:
     """Z'Wỹ, X'Wỹ and ỹ'Wỹ for ỹ = y − offset − Xβ₀ (see the module docstring).
@@ -209,7 +228,7 @@ class ResponseProducts:
             beta0 = np.zeros(0)
         self.beta0 = beta0
         wy = cp.weights * yt
-        self.ZtWy = np.asarray(cp.Zt @ wy).reshape(-1)
+        self.ZtWy = cp.zt_mul(wy)
         self.XtWy = cp.X.T @ wy
         self.yWy = float(yt @ wy)
 

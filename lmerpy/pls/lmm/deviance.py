@@ -596,7 +596,7 @@ class LmmDeviance:
         yt = self.resp.y - self.resp.offset
         if self.p:
             yt = yt - self.cp.X @ (self.resp.beta0 + st.beta_c)
-        r = yt - np.asarray(self.cp.Zt.T @ b).reshape(-1)
+        r = yt - self.cp.z_mul(b)
         return float(np.sum(self.cp.weights * r * r) + u @ u)
 
     @call_threads
