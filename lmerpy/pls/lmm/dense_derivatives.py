@@ -75,16 +75,16 @@ def _dense_pass(dev, st, information=True):
         z = z - cp.ZtWX @ st.beta_c
     nu = (dev.n - p) if dev.REML else dev.n
     r2 = float(st.r2)
-    # the template sums of the three parts read one q × q matrix W at the entries (i, j):
-    # ∂ log|A| / ∂θ_k = 2 tr(A⁻¹ Λ'M Λ_k) (A⁻¹Λ'M), ∂r² ∝ Σ z[j]·u[i] (u z'), and for REML
-    # ∂ log|V| ∝ Σ N[j]·Hc[i] (Hc N')
-    W = S[:, :q] - (nu / r2) * np.outer(u, z)
+    # the three parts' values at the template entries (i, j), summed per θ once:
+    # ∂ log|A| / ∂θ_k = 2 tr(A⁻¹ Λ'M Λ_k) ((A⁻¹Λ'M)[i, j]), ∂r² ∝ Σ z[j]·u[i], and for REML
+    # ∂ log|V| ∝ Σ N[j]·Hc[i] ((Hc N')[i, j])
+    w = S[i, j] - (nu / r2) * (u[i] * z[j])
     if reml_p:
         C = S[:, q:]                                     # A⁻¹Λ'Z'WX
         Hc = lapack.dpotrs(st.RX, C.T, lower=0)[0].T     # C V⁻¹
         N = cp.ZtWX - LtM.T @ C                          # Z'W(X − ZΛC)
-        W = W - Hc @ N.T
-    g = 2.0 * np.bincount(kk, weights=W[i, j], minlength=nth)
+        w = w - (Hc @ N.T)[i, j]
+    g = 2.0 * np.bincount(kk, weights=w, minlength=nth)
     if not information:
         return g, None
     # the average information: v_a = Λ_a(Λ'z) + Λ(Λ_a'z), with z/r (r² the PWRSS) for z, so
@@ -102,5 +102,5 @@ def _dense_pass(dev, st, information=True):
         R = lapack.dtrtrs(st.RX, cp.ZtWX.T @ V - st.RZX.T @ Y, trans=1)[0]
         Q = Q - R.T @ R
     t = V.T @ z
-    H = nu * (Q - np.outer(t, t))
+    H = nu * (Q - t[:, None] * t)
     return g, 0.5 * (H + H.T)

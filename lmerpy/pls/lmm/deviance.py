@@ -37,6 +37,7 @@ from ..factor.chooser import (BACKENDS, available_backends, backend_key, choose_
                              scipy_candidate)
 from ..crossprod import CrossProducts, LambdaOps, ScalingMap
 from ..factor.inverse import SparseInverse
+from .dense_derivatives import dense_derivatives
 from .logdet_gradient import TermTemplates
 from ..protocol import Components
 
@@ -660,7 +661,6 @@ class LmmDeviance:
         th, J = self._theta_and_jacobian(theta)
         st = self._evaluate(th)
         if st.Lz is not None:
-            from .dense_derivatives import dense_derivatives
             g, H = dense_derivatives(self, st)
             if st.grad is None:
                 st.grad = g

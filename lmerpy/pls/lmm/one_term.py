@@ -232,5 +232,5 @@ def one_term_derivatives(dev, st, lay, information=True):
                           trans=1)[0]
         Q = Q - R.T @ R
     t = Vf.T @ Zr.reshape(q)
-    H = nu * (Q - np.outer(t, t))
+    H = nu * (Q - t[:, None] * t)
     return g, 0.5 * (H + H.T)
