@@ -100,8 +100,7 @@ def _one_term_gradients(dev, th, lay):
         cyf = cy.reshape(nb, nl * nc, 1)
         KfT = np.swapaxes(Kf, 1, 2)
         V = cp.XtWX - KfT @ Cf
-        Vi = np.linalg.inv(V)
-        Vi = 0.5 * (Vi + np.swapaxes(Vi, 1, 2))
+        Vi = _small_spd_inverses(V)
         rhs = resp.XtWy[:, None] - KfT @ cyf                               # (nb, p, 1)
         beta = Vi @ rhs                                                    # (nb, p, 1)
         uf = cyf - Cf @ beta
@@ -129,6 +128,15 @@ def _one_term_gradients(dev, th, lay):
     else:
         g = g + (dev.n / r2)[:, None] * dr2
     return g
+
+
+def _small_spd_inverses(V):
+    """Inverses of the stacked symmetric positive definite (nb, p, p) matrices V = R_X'R_X
+    (one inverse serves β̂ and C V⁻¹; 1 × 1 by a division), symmetrised."""
+    if V.shape[1] == 1:
+        return 1.0 / V
+    Vi = np.linalg.inv(V)
+    return 0.5 * (Vi + np.swapaxes(Vi, 1, 2))
 
 
 def _template_times(T, X):
@@ -203,7 +211,7 @@ def dense_gradients(dev, thetas):
     Lt[:, i, j] = th[:, kk]
     LtM = Lt @ M
     A = LtM @ np.swapaxes(Lt, 1, 2)
-    A[:, np.arange(q), np.arange(q)] += 1.0
+    A.reshape(nb, q * q)[:, ::q + 1] += 1.0
     Ai = _batched_inverse(A, _diagonal_lead(dev))
     Ai = 0.5 * (Ai + np.swapaxes(Ai, 1, 2))
     B = Ai @ LtM                                             # A⁻¹Λ'M
@@ -220,8 +228,9 @@ def dense_gradients(dev, thetas):
         K = Lt @ cp.ZtWX                                     # (nb, q, p)
         C = Ai @ K
         V = cp.XtWX - np.swapaxes(K, 1, 2) @ C
+        Vi = _small_spd_inverses(V)
         rhs = resp.XtWy - np.einsum("bqp,bq->bp", K, cy)
-        beta = np.linalg.solve(V, rhs[:, :, None])[:, :, 0]
+        beta = (Vi @ rhs[:, :, None])[:, :, 0]
         u = cy - np.einsum("bqp,bp->bq", C, beta)
         r2 = resp.yWy - np.einsum("bq,bq->b", ky, cy) - np.einsum("bp,bp->b", rhs, beta)
     else:
@@ -235,7 +244,7 @@ def dense_gradients(dev, thetas):
     if dev.REML:
         g = g + ((dev.n - p) / r2)[:, None] * dr2
         if p:
-            H = np.swapaxes(np.linalg.solve(V, np.swapaxes(C, 1, 2)), 1, 2)   # C V⁻¹
+            H = C @ Vi                                                        # C V⁻¹
             N = cp.ZtWX - M @ (np.swapaxes(Lt, 1, 2) @ C)                    # Z'W(X − ZΛC)
             v = np.einsum("bep,bep->be", N[:, j, :], H[:, i, :])
             g = g - 2.0 * tsum(v)
