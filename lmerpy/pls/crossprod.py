@@ -665,7 +665,8 @@ class _Template:
 
 def _template_csc(Lambdat, Lind):
     """Λ' template in canonical CSC order with its 0-based θ index per structural nonzero."""
-    Lt = sp.csc_matrix(Lambdat)
+    # only the pattern is read (never written): a CSC matrix as it is, anything else converted
+    Lt = Lambdat if sp.issparse(Lambdat) and Lambdat.format == "csc" else sp.csc_matrix(Lambdat)
     if not Lt.has_sorted_indices:
         # keep the pairing of data entries and Lind while sorting
         Lt = Lt.copy()
