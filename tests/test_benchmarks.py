@@ -532,3 +532,22 @@ def test_peers_block_and_plot_written_alone(tmp_path):
     assert "main kept" in text and "\nold\n" not in text and png.name == "performance-peers.png"
     assert "img/performance-peers.png" in text
     assert (tmp_path / "img" / "performance-peers.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_floors_bare_deviances_are_the_models(fm1, gm1, sleep, cbpp):
+    """benchmarks/floors.py times bare NumPy deviances as the floor of a small fit: they must
+    compute the models' criteria (sleepstudy's REML deviance at θ̂; cbpp's Laplace deviance at
+    the conditional mode, lmerpy's ``laplace``), else the floor would time the wrong thing."""
+    from benchmarks import floors
+    theta = np.asarray(fm1.theta)
+    bare = floors.BareSleepstudy(*floors.sleep_columns(sleep))
+    assert bare(theta) == pytest.approx(float(fm1.devfun(theta)), rel=1e-12)
+    assert bare(theta * 1.1) == pytest.approx(float(fm1.devfun(theta * 1.1)), rel=1e-12)
+    pars = np.r_[np.asarray(gm1.theta), np.asarray(gm1.fixef(), dtype=float)]
+    bc = floors.bare_cbpp(cbpp)
+    dev, u = bc(pars[0], pars[1:], np.zeros(bc.m))
+    assert dev == pytest.approx(gm1.devfun.laplace(pars), rel=1e-10)
+    # from the mode's u at a point of lme4's Hessian stencil: the same value as from zero
+    step = pars + 1e-4
+    assert bc(step[0], step[1:], u)[0] == pytest.approx(
+        bc(step[0], step[1:], np.zeros(bc.m))[0], rel=1e-10)
