@@ -107,13 +107,7 @@ class CrossProducts:
         (:meth:`with_data`)."""
         Zt, q = self.Zt, self.q
         if pairs is None:
-            ip = Zt.indptr
-            cnt = np.diff(ip)
-            obs = np.repeat(np.arange(self.n), cnt)
-            rows = Zt.indices.astype(np.int64)
-            _e, k1, k2 = expand_pairs(ip[:-1].astype(np.int64), cnt.astype(np.int64),
-                                      ip[:-1].astype(np.int64), cnt.astype(np.int64))
-            pairs = (obs, rows, k1, k2, rows[k1] * q + rows[k2])
+            pairs = _zt_pairs(Zt, self.n, q)
         self._pairs = pairs
         obs, rows, k1, k2, key = pairs
         zw = Zt.data * self.weights[obs]                  # Z'W's values (Zt's pattern)
@@ -314,6 +308,32 @@ class ReducedResponse:
 #: template and Z'WZ's pattern; read-only arrays shared between deviance functions
 _MAP_CACHE: dict = {}
 _MAP_CACHE_SIZE = 64
+
+#: Zt's pattern pieces of the small products per pattern (read-only arrays): fits of data of
+#: the same shape, and refits, skip the index work
+_PAIRS_CACHE: dict = {}
+
+
+def _zt_pairs(Zt, n, q):
+    """(observation, row, first and second entry of each pair of entries in one column, and
+    the pair's flat position in q × q) for a CSC ``Zt`` (q × n), by Zt's pattern."""
+    key = (q, n, Zt.indptr.tobytes(), Zt.indices.tobytes())
+    hit = _PAIRS_CACHE.get(key)
+    if hit is not None:
+        return hit
+    ip = Zt.indptr
+    cnt = np.diff(ip)
+    obs = np.repeat(np.arange(n), cnt)
+    rows = Zt.indices.astype(np.int64)
+    _e, k1, k2 = expand_pairs(ip[:-1].astype(np.int64), cnt.astype(np.int64),
+                              ip[:-1].astype(np.int64), cnt.astype(np.int64))
+    pairs = (obs, rows, k1, k2, rows[k1] * q + rows[k2])
+    for a in pairs:
+        a.flags.writeable = False
+    if len(_PAIRS_CACHE) >= 16:
+        _PAIRS_CACHE.clear()
+    _PAIRS_CACHE[key] = pairs
+    return pairs
 _PATTERN_FIELDS = ("rows", "cols", "nnz", "indptr", "diag_pos", "lower_pos", "lower_indices",
                    "lower_indptr", "_keys", "_refill")
 
