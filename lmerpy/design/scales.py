@@ -216,6 +216,18 @@ def coordinate_scale(design, *, beta=False):
     beta : bool
         Append β's scales (glmer's second stage optimizes (``par``, β)).
     """
+    memo = getattr(design, "__dict__", None)
+    key = "_coordinate_scale_beta" if beta else "_coordinate_scale"
+    if memo is not None and key in memo:      # a fit asks twice (start and optimizer)
+        s = memo[key]
+        return None if s is None else s.copy()
+    s = _coordinate_scale(design, beta)
+    if memo is not None:
+        memo[key] = s
+    return None if s is None else s.copy()
+
+
+def _coordinate_scale(design, beta):
     parts, weighted = [], []
     for t, e in zip(list(getattr(design, "reterms", None) or []), term_exponents(design)):
         p = e.shape[0]
