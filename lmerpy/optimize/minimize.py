@@ -275,11 +275,15 @@ def _run_lbfgsb(rec, grad, x0, lo, hi, settings):
         f = rec(x)
         return f, np.asarray(grad(np.array(x, dtype=float)), dtype=float)
 
-    res = minimize(fg, x0, jac=True, method="L-BFGS-B", bounds=bounds, options=opts)
-    msg = str(res.message)
-    if res.status == 0:
+    direct = _lbfgsb_direct(fg, x0, lo, hi, opts)
+    if direct is not None:
+        warnflag, msg = direct
+    else:
+        res = minimize(fg, x0, jac=True, method="L-BFGS-B", bounds=bounds, options=opts)
+        warnflag, msg = res.status, str(res.message)
+    if warnflag == 0:
         status = 4 if "PROJ" in msg.upper() else 3
-    elif res.status == 1:
+    elif warnflag == 1:
         status = 5
     else:
         status = -4
@@ -288,6 +292,113 @@ def _run_lbfgsb(rec, grad, x0, lo, hi, settings):
             5: "LBFGSB_MAXEVAL_REACHED: iteration or evaluation limit reached",
             -4: "LBFGSB_LINESEARCH_FAILED: the line search could not reduce f"}[status]
     return rec.best_x.copy(), rec.best_f, status, f"{text} ({msg})"
+
+
+#: setulb's signature in the SciPy releases whose L-BFGS-B is the C translation (1.15 on),
+#: the one :func:`_lbfgsb_direct` drives
+_SETULB_SIGNATURE = "setulb(m,x,l,u,nbd,f,g,factr,pgtol,wa,iwa,task,lsave,isave,dsave,maxls," \
+                    "ln_task)"
+
+
+def _setulb():
+    """(setulb, status messages, task messages) of SciPy's L-BFGS-B, or None when this
+    SciPy's differ from the ones :func:`_lbfgsb_direct` was written for."""
+    try:
+        from scipy.optimize import _lbfgsb
+        from scipy.optimize._lbfgsb_py import status_messages, task_messages
+    except ImportError:  # pragma: no cover - an older or newer SciPy: its minimize()
+        return None
+    doc = (getattr(_lbfgsb.setulb, "__doc__", None) or "").replace(" ", "")
+    if not doc.startswith(_SETULB_SIGNATURE):  # pragma: no cover
+        return None
+    return _lbfgsb.setulb, status_messages, task_messages
+
+
+def _lbfgsb_direct(fg, x0, lo, hi, opts):
+    """``scipy.optimize.minimize(fg, x0, jac=True, method="L-BFGS-B", bounds=...,
+    options=opts)``'s iteration without its wrappers: the same calls of SciPy's ``setulb``
+    with the same arguments — the start clipped into the bounds, ``fg`` called at the start
+    and at each new point the routine asks for (a repeated point answered from the last
+    values, as SciPy's memoisation does), its iteration and evaluation limits — so the same
+    points and values, bit for bit (tests/test_optimize_minimize.py), without some 50 µs of
+    SciPy's set-up per call and ~20 µs per iteration (a quarter of a small GLMM's first
+    stage outside its deviance). Returns (warnflag, message) as ``minimize`` reports them
+    (``res.status``, ``res.message``), or None where this SciPy's routine is not the one it
+    was written for, or a parameter is fixed by its bounds (``minimize`` then removes it).
+    """
+    api = _setulb()
+    if api is None:
+        return None
+    setulb, status_messages, task_messages = api
+    x0 = np.atleast_1d(np.asarray(x0, dtype=float)).ravel()
+    n = x0.shape[0]
+    lo = np.broadcast_to(np.asarray(lo, dtype=float), (n,))
+    hi = np.broadcast_to(np.asarray(hi, dtype=float), (n,))
+    if n == 0 or np.any(lo > hi) or np.any(lo == hi):
+        return None
+    m = int(opts.get("maxcor", 10))
+    pgtol = float(opts.get("gtol", 1e-5))
+    factr = float(opts.get("ftol", 2.2204460492503131e-09)) / np.finfo(float).eps
+    maxiter = int(opts.get("maxiter", 15000))
+    maxfun = int(opts.get("maxfun", 15000))
+    maxls = int(opts.get("maxls", 20))
+    if not maxls > 0:
+        return None
+    x0 = np.clip(x0, lo, hi)
+    nbd = np.zeros(n, np.int32)
+    low_bnd = np.zeros(n, np.float64)
+    upper_bnd = np.zeros(n, np.float64)
+    for i in range(n):
+        fl, fu = np.isfinite(lo[i]), np.isfinite(hi[i])
+        if fl:
+            low_bnd[i] = lo[i]
+        if fu:
+            upper_bnd[i] = hi[i]
+        nbd[i] = (2 if fu else 1) if fl else (3 if fu else 0)
+    # SciPy's ScalarFunction evaluates at the start when it is made
+    x_at = x0.astype(np.float64)
+    f_at, g_at = fg(np.copy(x_at))
+    g_at = np.atleast_1d(g_at)
+    nfev = 1
+    x = np.array(x0, dtype=np.float64)
+    f = np.array(0.0, dtype=np.float64)
+    g = np.zeros((n,), dtype=np.float64)
+    wa = np.zeros(2 * m * n + 5 * n + 11 * m * m + 8 * m, np.float64)
+    iwa = np.zeros(3 * n, dtype=np.int32)
+    task = np.zeros(2, dtype=np.int32)
+    ln_task = np.zeros(2, dtype=np.int32)
+    lsave = np.zeros(4, dtype=np.int32)
+    isave = np.zeros(44, dtype=np.int32)
+    dsave = np.zeros(29, dtype=np.float64)
+    n_iterations = 0
+    while True:
+        g = g.astype(np.float64)
+        setulb(m, x, low_bnd, upper_bnd, nbd, f, g, factr, pgtol, wa, iwa, task, lsave,
+               isave, dsave, maxls, ln_task)
+        if task[0] == 3:
+            if not np.array_equal(x, x_at):
+                x_at = x.astype(np.float64)
+                f_at, g_at = fg(np.copy(x_at))
+                g_at = np.atleast_1d(g_at)
+                nfev += 1
+            f, g = f_at, g_at
+        elif task[0] == 1:
+            n_iterations += 1
+            if n_iterations >= maxiter:
+                task[0] = 5
+                task[1] = 504
+            elif nfev > maxfun:
+                task[0] = 5
+                task[1] = 502
+        else:
+            break
+    if task[0] == 4:
+        warnflag = 0
+    elif nfev > maxfun or n_iterations >= maxiter:
+        warnflag = 1
+    else:
+        warnflag = 2
+    return warnflag, status_messages[task[0]] + ": " + task_messages[task[1]]
 
 
 def _run_neldermead(rec, x0, lo, hi, settings):

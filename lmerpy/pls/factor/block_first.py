@@ -20,15 +20,86 @@ import scipy.sparse as sp
 from scipy.linalg import blas
 
 from ...errors import LmerpyError
-from ..crossprod import unique_sorted
+from ..crossprod import expand_pairs, unique_sorted
 from .base import FirstTermFactor
 from .dense import apply_level_inverse, chol_lower, trsm
 from .inverse import level_blocks
 
-__all__ = ["BlockFirstFactor", "OWN_INVERSE_WORK"]
+__all__ = ["BlockFirstFactor", "OWN_INVERSE_WORK", "SchurPattern", "schur_pattern"]
 
 #: most flops (q₂²q₁) :meth:`BlockFirstFactor.inverse_on_pattern` spends on its dense part
 OWN_INVERSE_WORK = 50_000_000
+
+
+#: most pairs of slots :meth:`SchurPattern.density` counts with NumPy (more: a sparse
+#: product, whose set-up costs ~0.3 ms but not per pair)
+PAIR_COUNT_MAX = 50_000
+
+
+class SchurPattern:
+    """Where the Schur complement of a block-first factor gets its entries, from A's pattern
+    alone: the rows of the other terms (``I2``, local numbering ``loc2``), A₂₂'s lower
+    entries (``pos22``, positions in A's pattern) and the slots (row of part 2, level of the
+    first term) that A₂₁ fills (``srow``, ``slev``), FF' filling every pair of rows sharing
+    a level. Made once for :class:`BlockFirstFactor`, or alone by the factor chooser, which
+    needs only :meth:`density` to decide against this factor."""
+
+    def __init__(self, smap, blocks, first):
+        q = smap.q
+        off, nl, p1 = blocks[first]
+        q1 = nl * p1
+        self.q2, self.nl = q - q1, nl
+        self.I1 = np.arange(off, off + q1)
+        mask = np.ones(q, dtype=bool)
+        mask[self.I1] = False
+        self.I2 = np.flatnonzero(mask)
+        loc2 = np.full(q, -1, dtype=np.int64)
+        loc2[self.I2] = np.arange(self.q2)
+        self.loc2 = loc2
+        r, c = smap.rows, smap.cols
+        in1r = (r >= off) & (r < off + q1)
+        in1c = (c >= off) & (c < off + q1)
+        both = np.flatnonzero(~in1r & ~in1c)
+        self.pos22 = both[loc2[r[both]] >= loc2[c[both]]]
+        self.r22, self.c22 = loc2[r[self.pos22]], loc2[c[self.pos22]]
+        # slots: (row of part 2, level of term 1) with some A21 entry; p1 values each
+        sel = np.flatnonzero(~in1r & in1c)
+        key = unique_sorted(loc2[r[sel]] * nl + (c[sel] - off) // p1)
+        self.srow, self.slev = key // nl, key % nl
+        self._density = None
+
+    def density(self):
+        """Structural density of the Schur complement's lower triangle: the entries of
+        A₂₂'s pattern and FF''s, plus q₂, over q₂(q₂ + 1)/2 (computed once)."""
+        if self._density is None:
+            self._density = self._count()
+        return self._density
+
+    def _count(self):
+        q2, nl, srow, slev = self.q2, self.nl, self.srow, self.slev
+        counts = np.bincount(slev, minlength=max(nl, 1)).astype(np.int64)
+        if int(np.sum(counts * counts)) <= PAIR_COUNT_MAX:
+            # the pairs of slots of each level, lower ones, with A₂₂'s: distinct entries
+            order = np.lexsort((srow, slev))
+            rows = srow[order]
+            has = np.flatnonzero(counts)
+            start = (np.cumsum(counts) - counts)[has]
+            _, k1, k2 = expand_pairs(start, counts[has], start, counts[has])
+            a, b = rows[k1], rows[k2]
+            lower = a >= b
+            keys = np.concatenate((a[lower] * q2 + b[lower], self.r22 * q2 + self.c22))
+            nz = np.unique(keys).shape[0] + q2
+        else:
+            inc = sp.csr_matrix((np.ones(srow.shape[0]), (srow, slev)), shape=(q2, max(nl, 1)))
+            pat = (inc @ inc.T) + sp.csr_matrix((np.ones(self.pos22.shape[0]),
+                                                 (self.r22, self.c22)), shape=(q2, q2))
+            nz = sp.tril(pat).nnz + q2
+        return min(1.0, nz / max(q2 * (q2 + 1) / 2, 1))
+
+
+def schur_pattern(smap, blocks, first):
+    """:class:`SchurPattern` of the block-first factor eliminating term ``first``."""
+    return SchurPattern(smap, blocks, first)
 
 
 class BlockFirstFactor(FirstTermFactor):
@@ -46,16 +117,14 @@ class BlockFirstFactor(FirstTermFactor):
 
     name = "blocked"
 
-    def __init__(self, smap, blocks, first):
+    def __init__(self, smap, blocks, first, pattern=None):
         q = smap.q
         off, nl, p1 = blocks[first]
         q1 = nl * p1
         q2 = q - q1
         self.q, self.q1, self.q2, self.nl, self.p1 = q, q1, q2, nl, p1
-        I1 = np.arange(off, off + q1)
-        mask = np.ones(q, dtype=bool)
-        mask[I1] = False
-        I2 = np.flatnonzero(mask)
+        sch = schur_pattern(smap, blocks, first) if pattern is None else pattern
+        I1, I2, loc2, srow, slev = sch.I1, sch.I2, sch.loc2, sch.srow, sch.slev
         self.I1, self.I2 = I1, I2
         self.perm = np.concatenate((I1, I2)).astype(np.int64)
         r, c = smap.rows, smap.cols
@@ -65,19 +134,9 @@ class BlockFirstFactor(FirstTermFactor):
         self._posD = smap.positions(rr.ravel(), cc.ravel()).reshape(nl, p1, p1)
         if np.any(self._posD < 0):
             raise LmerpyError("internal error: a diagonal block of A is not in its pattern")
-        loc2 = np.full(q, -1, dtype=np.int64)
-        loc2[I2] = np.arange(q2)
-        in1r = (r >= off) & (r < off + q1)
-        in1c = (c >= off) & (c < off + q1)
-        both = np.flatnonzero(~in1r & ~in1c)
-        low = loc2[r[both]] >= loc2[c[both]]
-        self._pos22 = both[low]
-        self._flat22 = loc2[c[both[low]]] * q2 + loc2[r[both[low]]]
-        # slots: (row of part 2, level of term 1) with some A21 entry; p1 values each
-        sel = np.flatnonzero(~in1r & in1c)
-        key = unique_sorted(loc2[r[sel]] * nl + (c[sel] - off) // p1)
-        srow, slev = key // nl, key % nl
-        ns = key.shape[0]
+        self._pos22 = sch.pos22
+        self._flat22 = loc2[c[self._pos22]] * q2 + loc2[r[self._pos22]]
+        ns = srow.shape[0]
         self.ns = ns
         self._slev = slev
         ocol = off + slev[:, None] * p1 + np.arange(p1)[None, :]
@@ -94,12 +153,7 @@ class BlockFirstFactor(FirstTermFactor):
         self._dense_F = ns * p1 >= 0.2 * q2 * q1
         # structural density of the Schur complement's lower triangle (for the choice of
         # backend): A22's pattern and that of FF'
-        inc = sp.csr_matrix((np.ones(ns), (srow, slev)), shape=(q2, max(nl, 1)))
-        pat = (inc @ inc.T) + sp.csr_matrix((np.ones(self._pos22.shape[0]),
-                                             (loc2[r[self._pos22]], loc2[c[self._pos22]])),
-                                            shape=(q2, q2))
-        nz = sp.tril(pat).nnz + q2
-        self.schur_density = min(1.0, nz / max(q2 * (q2 + 1) / 2, 1))
+        self.schur_density = sch.density()
         self._Fflat = (ind.reshape(ns, p1) * q2 + srow[:, None]).ravel()   # Fortran (q2, q1)
         # every (row, level) slot present and scalar first term (crossed designs): F in
         # Fortran order is one gather of A's values times 1/L₁₁ per column

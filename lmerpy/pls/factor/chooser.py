@@ -27,7 +27,7 @@ import numpy as np
 
 from ...errors import LmerpyError
 from ...threads import request_threads
-from .block_first import BlockFirstFactor
+from .block_first import BlockFirstFactor, schur_pattern
 from .blocked import DENSE_Q, MAX_DENSE, BlockedFactor, blocked_plan
 from .cholmod import CholmodFactor, cholmod_available
 from .dense import DenseFactor
@@ -103,7 +103,8 @@ def first_term_block(smap, blocks):
     return t, smap.q - nl * nc
 
 
-def scipy_candidate(smap, blocks, weights_vary=False) -> Tuple[Optional[object], int]:
+def scipy_candidate(smap, blocks, weights_vary=False,
+                    pattern=None) -> Tuple[Optional[object], int]:
     """(the SciPy factor for this pattern or None when its dense block would exceed
     ``max_q2``, the size q₂ of that dense block).
 
@@ -120,7 +121,21 @@ def scipy_candidate(smap, blocks, weights_vary=False) -> Tuple[Optional[object],
     first, q2 = first_term_block(smap, blocks)
     if first is None or q2 > T.max_q2:
         return None, q2
-    return BlockFirstFactor(smap, blocks, first), q2
+    return BlockFirstFactor(smap, blocks, first, pattern=pattern), q2
+
+
+def _sparse_schur(smap, blocks, T):
+    """Varying weights: whether the block-first factor's Schur complement is known to be
+    too sparse for it (density below ``T.min_density``, where CHOLMOD is taken when
+    available) from its pattern alone, so that the factor itself need not be built
+    (grouseticks: ~0.5 ms per fit); returns (too sparse, the pattern or None)."""
+    if smap.q <= T.dense_q:
+        return False, None
+    first, q2 = first_term_block(smap, blocks)
+    if first is None or q2 > T.max_q2 or q2 <= T.cheap_q2:
+        return False, None
+    pattern = schur_pattern(smap, blocks, first)
+    return pattern.density() < T.min_density, pattern
 
 
 def choose_factor(smap, blocks, backend=None, weights_vary=False, candidate=None):
@@ -148,8 +163,13 @@ def choose_factor(smap, blocks, backend=None, weights_vary=False, candidate=None
     T = THRESHOLDS[bool(weights_vary)]
     if key == "cholmod":
         return CholmodFactor(smap, weights_vary=weights_vary)
+    pattern = None
+    if candidate is None and weights_vary and key is None:
+        sparse, pattern = _sparse_schur(smap, blocks, T)
+        if sparse and cholmod_available():   # the choice below, without building the factor
+            return CholmodFactor(smap, weights_vary=weights_vary)
     blk, q2 = candidate if candidate is not None else scipy_candidate(smap, blocks,
-                                                                      weights_vary)
+                                                                      weights_vary, pattern)
     # scikit-sparse is imported (~5 ms, and CHOLMOD's BLAS loaded) only when the cheap tests
     # leave the choice open
     if blk is not None and (key == "scipy" or smap.q <= T.dense_q or q2 <= T.cheap_q2

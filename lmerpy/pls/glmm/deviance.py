@@ -244,13 +244,26 @@ class GlmmDeviance:
         st.precise = bool(precise)
         if precise and warm:
             self._warm_eta = st.eta
-        if self.nAGQ > 1:
-            st.criterion = agq_deviance(self.S, self.resp, st, self.codes, self.rule) \
-                + self.saturated
-        else:
-            st.criterion = st.ldL2 + st.ussq + self.resp.aic(st.mu, dev=st.devres_sum)
+        st.criterion = self._criterion(st)
         self._state = st
         return st
+
+    def _criterion(self, st):
+        """The deviance at a PIRLS state (Laplace, or AGQ for nAGQ > 1)."""
+        if self.nAGQ > 1:
+            return agq_deviance(self.S, self.resp, st, self.codes, self.rule) + self.saturated
+        return st.ldL2 + st.ussq + self.resp.aic(st.mu, dev=st.devres_sum)
+
+    def _point_value(self, theta, beta):
+        """What :meth:`__call__` returns at (θ, β) from the start, PIRLS's state not kept
+        (the stencil's points: each evaluated once, none the fit's); PirlsError as PIRLS
+        raises it."""
+        start = self._start
+        if start is None:
+            start = self._start = PirlsStart(self.S, self.resp, self.resp.offset + self._lp0)
+        st = pirls(self.S, self.resp, theta, start.eta, beta=beta, tol=self.tolPwrss,
+                   maxit=self.maxit, precise=self.precise, start=start)
+        return float(self._criterion(st))
 
     @call_threads
     def __call__(self, pars):
@@ -291,11 +304,22 @@ class GlmmDeviance:
             _, key = np.unique(cov, axis=0, return_inverse=True)
             idx = idx[np.argsort(key.reshape(-1), kind="stable")]
         failed = None
+        # (θ, β) of the points: split()'s checks on the whole array at once (a point it
+        # would reject goes through it, in its turn)
+        fast = (P.shape[1] == self.n_par + (self.p if self.nAGQ > 0 else 0)
+                and self.par_is_theta)
+        good = np.isfinite(P).all(axis=1)
+        nc = self.n_par
         for i in idx:
             if failed is not None and i > failed:
                 continue
+            if fast and good[i]:
+                theta, beta = (P[i], None) if self.nAGQ == 0 else (P[i, :nc], P[i, nc:])
+            else:
+                theta, beta = self.split(P[i])
+            self.n_evals += 1
             try:
-                out[i] = self(P[i])
+                out[i] = self._point_value(theta, beta)
             except PirlsError:
                 if failed is None or i < failed:
                     failed = i
@@ -568,8 +592,18 @@ class GlmmSolution(SolutionMethods):
         self.sigma = float(np.sqrt(self.pwrss / self.n)) if self.has_scale else 1.0
         self.RZX, self.RX = dev.rx(st)
         self.perm = np.asarray(S.factor.perm).copy()
-        self._L = S.factor.L_matrix()
+        self._L = None          # on first use (a block-first factor's L takes ~1 ms)
         self._cv = {}
+
+    @property
+    def L(self):
+        """The sparse Cholesky factor at the final weights (R: ``getME(fit, "L")``), made
+        when first asked: A(θ, w) put back into the structure's factor (the same values,
+        so the same factorisation) and its L read."""
+        if self._L is None:
+            self.refactor()
+            self._L = self._dev.S.factor.L_matrix()
+        return self._L
 
     @property
     def fitted(self):

@@ -73,6 +73,9 @@ class FamilyDerivatives:
     eta, mu : ndarray (n,)
     dev : float
         Σ deviance residuals at μ (the dispersion's estimate for families with one).
+    W : ndarray (n,), optional
+        The working weights at (η, μ) when already known (``resp.working_parts(eta, mu)``'s,
+        as a precise PIRLS state keeps them).
 
     Attributes
     ----------
@@ -84,7 +87,7 @@ class FamilyDerivatives:
         For a link or family without these derivatives.
     """
 
-    def __init__(self, resp, eta, mu, dev):
+    def __init__(self, resp, eta, mu, dev, W=None):
         fam = resp.family
         me2 = link_second_derivative(fam.link, eta, mu)
         dV = variance_derivative(fam, mu)
@@ -92,7 +95,8 @@ class FamilyDerivatives:
             raise NotImplementedError(f"no Laplace gradient for the {fam.family} family with "
                                       f"link {fam.link!r}")
         wt, y = resp.weights, resp.y
-        _, W, _ = resp.working_parts(eta, mu)
+        if W is None:
+            _, W, _ = resp.working_parts(eta, mu)
         me = fam.mu_eta(eta)
         V = fam.variance(mu)
         res = y - mu

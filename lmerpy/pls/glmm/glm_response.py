@@ -176,6 +176,7 @@ class GlmResponse:
             self._y1 = 1.0 - y
             self._dr_const = special.xlogy(y, y) + special.xlogy(self._y1, self._y1)
             self._w2 = 2.0 * w
+            self._mw2 = -self._w2       # (−a)·b is −(a·b) to the bit
             self._binary = bool(np.all((y == 0) | (y == 1)))
             self._y_is_1 = y == 1
             # integer successes: aic(μ) = Σ devres(μ) + aic(y) exactly
@@ -279,7 +280,7 @@ class GlmResponse:
         if kind == "binomial":   # the family's formula with y's terms computed once
             # μ is kept inside [eps, 1 - eps] by the links, so y·log(μ) needs no xlogy
             if self._binary:
-                return -self._w2 * np.log(np.where(self._y_is_1, mu, 1.0 - mu))
+                return self._mw2 * np.log(np.where(self._y_is_1, mu, 1.0 - mu))
             return self._w2 * (self._dr_const - self.y * np.log(mu)
                                - self._y1 * np.log(1.0 - mu))
         if kind == "poisson" and self.family.link == "log":   # μ >= eps

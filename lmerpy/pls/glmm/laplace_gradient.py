@@ -34,10 +34,11 @@ R equivalent: none (lme4 optimizes the Laplace deviance without derivatives).
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 from scipy.linalg import lapack
 
 from .family_derivs import FamilyDerivatives
-from .pirls import PirlsError
+from .pirls import MatVec, PirlsError
 
 __all__ = ["laplace_gradient", "trace_at_fixed_weights", "theta_terms"]
 
@@ -50,19 +51,35 @@ def _k_entries(S):
         K = S.K
         rows = np.repeat(np.arange(K.shape[0]), np.diff(K.indptr))
         nth = S.n_theta
-        ent = (rows, K.indices.astype(np.int64), S._kpair // nth, S._kpair % nth)
+        cols = K.indices.astype(np.int64)
+        # scalar terms: K is diagonal, both gathers the identity (skipped)
+        same = bool(rows.shape[0] == cols.shape[0] == K.shape[0] == K.shape[1]
+                    and np.array_equal(rows, cols) and np.array_equal(cols, np.arange(K.shape[0])))
+        ka, kb = S._kpair // nth, S._kpair % nth
+        ent = (None if same else rows, None if same else cols, ka, kb,
+               _bins(ka, nth), _bins(kb, nth))
         S._k_entries_cache = ent
     return ent
+
+
+def _bins(k, nbins):
+    """x ↦ ``np.bincount(k, weights=x, minlength=nbins)`` as a CSR product: the same sums
+    in the same order (each bin's values added one after another in the order of x, from 0),
+    so the same bits, without bincount's per-call passes over k (4x faster on VerbAgg's
+    15,508 entries of K)."""
+    order = np.argsort(k, kind="stable")
+    indptr = np.concatenate(([0], np.cumsum(np.bincount(k, minlength=nbins))))
+    G = sp.csr_matrix((np.ones(k.shape[0]), order.astype(np.int32),
+                       indptr.astype(np.int32)), shape=(nbins, k.shape[0]))
+    return MatVec(G)
 
 
 def trace_at_fixed_weights(S, ainv, m, theta):
     """tr(A⁻¹ ∂A/∂θ_k) at fixed weights, k = 1..n_θ, from A⁻¹ on A's pattern (``ainv``)
     and Z'WZ's values on its pattern (``m``)."""
-    erow, ecol, ka, kb = _k_entries(S)
-    v = ainv[erow] * m[ecol]
-    nth = S.n_theta
-    return (np.bincount(ka, weights=v * theta[kb], minlength=nth)
-            + np.bincount(kb, weights=v * theta[ka], minlength=nth))
+    erow, ecol, ka, kb, bin_a, bin_b = _k_entries(S)
+    v = ainv * m if erow is None else ainv[erow] * m[ecol]
+    return bin_a(v * theta[kb]) + bin_b(v * theta[ka])
 
 
 def theta_terms(S, zr, zs, u, nu):
@@ -88,7 +105,9 @@ def laplace_gradient(dev, st):
     """
     S, resp = dev.S, dev.resp
     theta, u = st.theta, st.u
-    fd = FamilyDerivatives(resp, st.eta, st.mu, st.devres_sum)
+    # a precise state's weights are those at its own mode (PIRLS's last refactorisation)
+    fd = FamilyDerivatives(resp, st.eta, st.mu, st.devres_sum,
+                           W=st.w if getattr(st, "precise", False) else None)
     W, Wo = fd.W, fd.Wo
     fac = S.factor
     if S.current is not st:
@@ -99,7 +118,7 @@ def laplace_gradient(dev, st):
     # h = Pz'K'A⁻¹ (∂log|A|/∂W) and tr(A⁻¹∂A/∂θ_k) at fixed W
     kt_ainv = S._kdata * ainv if S._k_diag else S._kt(ainv)
     h = S._pzt(kt_ainv)
-    g_th = trace_at_fixed_weights(S, ainv, S._pz(W), theta)
+    g_th = trace_at_fixed_weights(S, ainv, S.m_values(W), theta)
     g = h * fd.dW + fd.a
     ru = S.u_mul(g) + 2.0 * u
     canonical = resp.canonical or np.array_equal(Wo, W)

@@ -1,0 +1,130 @@
+"""Two lmerpy checkouts side by side on the GLMM cases, per phase of the fit:
+``python benchmarks/glmm_ab.py ROOT_A ROOT_B [--blocks 11] [--cases cbpp,grouseticks,verbagg]``.
+
+Each checkout runs in a warm process of its own (one BLAS thread) that imports lmerpy from its
+root; blocks of fits of each case alternate between the two (A first in even blocks, B first
+in odd ones). Every block reports the CPU and wall time per fit and the wall time per fit of
+glmer's phases (``glFormula``, ``mkGlmerDevfun``, stage 1 and stage 2 of ``optimizeGlmer``
+— the second with its post-fit Hessian, also shown alone — and ``mkGlmerMod``), timed by
+wrappers around those functions; the table gives the medians over the blocks and the ratio
+A / B (above 1: B is faster). On a busy machine the CPU column is the steadier one. Each
+side also prints −2 log L of its last fit, so that a change of the optimum shows.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+CASES = ("cbpp", "grouseticks", "verbagg")
+PHASES = ("cpu", "wall", "glFormula", "mkGlmerDevfun", "stage 1", "stage 2",
+          "post-fit Hessian", "mkGlmerMod")
+
+_WORKER = r'''
+import json, sys, time, warnings
+root = sys.argv[1]
+sys.path.insert(0, root)
+warnings.simplefilter("ignore")
+from benchmarks import cases as C
+import lmerpy
+import lmerpy.models.glmm as G
+import lmerpy.optimize.lmer as L
+assert lmerpy.__file__.startswith(root), lmerpy.__file__
+clk = time.perf_counter
+acc = {}
+
+def timed(f, key):
+    def w(*a, **k):
+        t = clk()
+        try:
+            return f(*a, **k)
+        finally:
+            kk = key(a) if callable(key) else key
+            acc[kk] = acc.get(kk, 0.0) + clk() - t
+    return w
+
+G.glFormula = timed(G.glFormula, "glFormula")
+G.mkGlmerDevfun = timed(G.mkGlmerDevfun, "mkGlmerDevfun")
+G.mkGlmerMod = timed(G.mkGlmerMod, "mkGlmerMod")
+G.optimizeGlmer = timed(G.optimizeGlmer,
+                        lambda a: "stage 1" if a[0].nAGQ == 0 else "stage 2")
+L._post_fit_derivs = timed(L._post_fit_derivs, "post-fit Hessian")
+cases = {}
+for nm in sys.argv[2].split(","):
+    c = C.BY_NAME[nm]
+    cases[nm] = (c.formula, C.load_data(c), c.family)
+for f, d, fam in cases.values():
+    for _ in range(3):
+        lmerpy.glmer(f, d, family=fam)
+print("ready", flush=True)
+for line in sys.stdin:
+    nm, n = line.split()
+    n = int(n)
+    f, d, fam = cases[nm]
+    acc.clear()
+    c0, t0 = time.process_time(), clk()
+    for _ in range(n):
+        fit = lmerpy.glmer(f, d, family=fam)
+    row = {k: v / n * 1e3 for k, v in acc.items()}
+    row["wall"] = (clk() - t0) / n * 1e3
+    row["cpu"] = (time.process_time() - c0) / n * 1e3
+    row["m2ll"] = -2.0 * float(fit.logLik())
+    print(json.dumps(row), flush=True)
+'''
+
+FITS = {"cbpp": 20, "grouseticks": 4, "verbagg": 2}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("root_a")
+    p.add_argument("root_b")
+    p.add_argument("--blocks", type=int, default=11)
+    p.add_argument("--cases", default=",".join(CASES))
+    p.add_argument("--cpu", type=int, default=None,
+                   help="pin both workers to this CPU (the same core for both sides: on a "
+                        "shared machine the two cores' loads differ)")
+    args = p.parse_args(argv)
+    cases = args.cases.split(",")
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    roots = {"A": str(Path(args.root_a).resolve()), "B": str(Path(args.root_b).resolve())}
+    procs = {k: subprocess.Popen([sys.executable, "-c", _WORKER, r, ",".join(cases)],
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                 env=env) for k, r in roots.items()}
+    if args.cpu is not None and hasattr(os, "sched_setaffinity"):
+        for pr in procs.values():
+            os.sched_setaffinity(pr.pid, {args.cpu})
+    for pr in procs.values():
+        if pr.stdout.readline().strip() != "ready":
+            raise SystemExit("a worker failed to start")
+    res, loads, m2ll = {}, [], {}
+    for b in range(args.blocks):
+        for c in cases:
+            for k in (("A", "B") if b % 2 == 0 else ("B", "A")):
+                procs[k].stdin.write(f"{c} {FITS.get(c, 2)}\n")
+                procs[k].stdin.flush()
+                for f, v in json.loads(procs[k].stdout.readline()).items():
+                    if f == "m2ll":
+                        m2ll[(k, c)] = v
+                    else:
+                        res.setdefault((k, c, f), []).append(v)
+        loads.append(os.getloadavg()[0])
+    for pr in procs.values():
+        pr.stdin.close()
+        pr.wait()
+    print(f"A = {roots['A']}\nB = {roots['B']}\n{args.blocks} blocks; "
+          f"1-minute load {min(loads):.2f}-{max(loads):.2f}")
+    for c in cases:
+        print(f"\n| {c} (ms per fit) | A | B | A / B |\n|---|---|---|---|")
+        for f in PHASES:
+            a = statistics.median(res.get(("A", c, f), [0.0]))
+            b = statistics.median(res.get(("B", c, f), [0.0]))
+            print(f"| {f} | {a:.2f} | {b:.2f} | {a / b if b else float('nan'):.3f} |")
+        print(f"-2 log L: A {m2ll[('A', c)]:.10f}, B {m2ll[('B', c)]:.10f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
