@@ -379,3 +379,10 @@ def test_parquet_files_are_opened_by_dask(client, tmp_path):
         fit = lmerpy.lmer(f, src)
         assert fit.dask_log is not None and fit.data.npartitions == 3
         assert_same_fit(fit, ref)
+    # a path object (os.PathLike) to one file, through glmer too
+    one = small(0).assign(yb=lambda d: (d["y"] > d["y"].median()).astype(int))
+    one.to_parquet(tmp_path / "binary.parquet")
+    gfit = lmerpy.glmer("yb ~ x + (1 | g1)", tmp_path / "binary.parquet", family="binomial")
+    gref = lmerpy.glmer("yb ~ x + (1 | g1)", one, family="binomial")
+    assert gfit.dask_log is not None
+    assert gfit.deviance() == pytest.approx(gref.deviance(), rel=1e-8)

@@ -610,7 +610,7 @@ def glmer(formula: FormulaLike, data: DataLike, family: FamilyArg = binomial, nA
     """
     from ..design.dataframe import as_data_frame
     from ..optimize import glmerControl
-    if isinstance(data, (str, list, tuple)) or hasattr(data, "__fspath__"):
+    if isinstance(data, (str, list, tuple)) or hasattr(type(data), "__fspath__"):
         from ..dask import is_parquet_source, read_parquet
         if is_parquet_source(data):      # parquet files: opened by Dask, fitted on the cluster
             data = read_parquet(data)
