@@ -4,6 +4,7 @@ inner Newton minimisation reaches lmer's optimizer's optimum."""
 from dataclasses import replace
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import lmerpy
@@ -88,3 +89,49 @@ def test_inner_newton_reaches_the_optimum_of_lmers_optimizer(fit):
                         upper=np.asarray(d.upper, dtype=float))
     assert ll >= -opt.fmin / 2.0 + extra - 1e-9 * abs(ll)
     np.testing.assert_allclose(par, opt.theta, rtol=1e-4, atol=1e-6)
+
+
+# -- larger designs (q > 100: the blocked factor's layout refilled per structure value) ------
+
+def _large_data(groups=150, size=8, seed=6):
+    rng = np.random.default_rng(seed)
+    g = np.repeat(np.arange(groups), size)
+    t = np.tile(np.arange(1.0, size + 1.0), groups)
+    arm = rng.integers(0, 3, groups)[g]
+    e = rng.normal(size=g.shape[0]) * (1.0 + 0.5 * arm) * t ** 0.3
+    y = 1.0 + 0.1 * t + rng.normal(size=groups)[g] + 0.2 * rng.normal(size=groups)[g] * t + e
+    return pd.DataFrame({"y": y, "t": t, "g": [f"s{k:03d}" for k in g],
+                         "a": [f"A{k // 5:02d}" for k in g], "arm": [f"a{k}" for k in arm]})
+
+
+LARGE = {
+    "slope varIdent": dict(random="~ t | g", weights=lmerpy.varIdent(form="~ 1 | arm")),
+    "slope varPower": dict(random="~ t | g", weights=lmerpy.varPower(form="~ t")),
+    "slope corAR1": dict(random="~ t | g", correlation=lmerpy.corAR1(form="~ 1 | g")),
+    "nested varIdent+corAR1": dict(random="~ 1 | a/g", weights=lmerpy.varIdent(form="~ 1 | arm"),
+                                   correlation=lmerpy.corAR1(form="~ 1 | a/g")),
+}
+
+
+@pytest.fixture(scope="module", params=sorted(LARGE))
+def large_fit(request):
+    return lmerpy.lme("y ~ t", _large_data(), **LARGE[request.param])
+
+
+def test_larger_whitened_deviance_is_the_templates_and_a_rebuilt_ones(large_fit):
+    """q > 100: every structure value's deviance is the template's with its layout's values
+    refilled (its slots shared), and gives a rebuilt deviance's numbers bit for bit."""
+    crit = large_fit.criterion
+    est = large_fit.estimate
+    tmpl = crit._template
+    assert tmpl is not None and tmpl.q > 100 and tmpl.factor.st.nl
+    for ds in (0.0, 0.05, -0.1):
+        spar = est.spar + ds
+        dev, _extra, _w = crit.deviance_at(spar)
+        assert dev.factor.st.slot_row is tmpl.factor.st.slot_row
+        fresh = _rebuilt(crit, spar)
+        for dp in (0.0, 0.1, -0.3):
+            par = est.par * (1.0 + dp)
+            assert dev(par) == fresh(par)
+            np.testing.assert_array_equal(dev.gradient(par), fresh.gradient(par))
+            np.testing.assert_array_equal(dev.solve(par).b, fresh.solve(par).b)

@@ -1,15 +1,18 @@
 """LmmDeviance.with_data: new n-long values on the same design (lme's whitened rows) give the
-deviance a freshly built object gives, reusing the pattern maps and the analysis."""
+deviance a freshly built object gives, reusing the pattern maps and the analysis (small
+models) or the blocked factor's layout with its values refilled (q > 100)."""
 from dataclasses import replace
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
+import lmerpy.pls.factor.blocked_layout as layout_mod
 from lmerpy.errors import DataError
-from lmerpy.pls import LmmDeviance
+from lmerpy.pls import LmmDeviance, available_backends
 
 from _design_from_json import design_from_ref, insteval_design, load_ref
+from test_pls_backends import DESIGNS, _thetas
 
 
 @pytest.fixture(scope="module")
@@ -72,10 +75,94 @@ def test_with_data_declines_outside_the_pattern(sleep_design):
     assert dev.with_data(des.Zt, des.X, des.y) is not None
 
 
-def test_with_data_only_for_small_models():
-    """Larger models (not all of A dense) decline: their factor holds Z'WZ's values."""
+# -- larger models (q > 100): the blocked factor's layout is refilled ------------------------
+
+@pytest.fixture(scope="module", params=["crossed_slope", "three_terms", "nested"])
+def large_design(request):
+    return DESIGNS[request.param]()
+
+
+def _same_numbers(new, fresh, thetas, cond_var=True):
+    """The deviance, gradient, solution and conditional variances of ``new`` are
+    ``fresh``'s, bit for bit."""
+    for th in thetas:
+        assert new(th) == fresh(th)
+        np.testing.assert_array_equal(new.gradient(th), fresh.gradient(th))
+        a, b = new.solve(th), fresh.solve(th)
+        np.testing.assert_array_equal(a.beta, b.beta)
+        np.testing.assert_array_equal(a.b, b.b)
+        assert a.sigma == b.sigma
+        if cond_var:
+            np.testing.assert_array_equal(a.cond_var(0), b.cond_var(0))
+
+
+@pytest.mark.parametrize("mode", ["pairs", "dense", "sparse"])
+def test_with_data_on_larger_designs(large_design, mode, monkeypatch):
+    """q > 100: the layout's structure (slots, pairs, θ-map structure) is shared and only
+    Z'WZ's values are refilled; every number equals a freshly built deviance's, with each
+    way of forming FF' (the θ-map is refilled in pair mode)."""
+    des = large_design
+    monkeypatch.setattr(layout_mod, "MODE_OVERRIDE", mode)
+    dev = LmmDeviance(des, backend="scipy")
+    assert des.q > 100 and dev.factor.st.nl
+    Zt, X, y, w = _new_values(des, seed=7)
+    thetas = _thetas(des)
+    new = dev.with_data(Zt, X, y, weights=w)
+    assert new is not None and new.n_evals == 0 and new.factor.st.mode == mode
+    st, st0 = new.factor.st, dev.factor.st
+    assert st is not st0 and st.slot_row is st0.slot_row and st.lev_order is st0.lev_order
+    fresh = LmmDeviance(replace(des, Zt=Zt, X=X, y=y, weights=w), backend="scipy")
+    v_old = dev(thetas[0])
+    _same_numbers(new, fresh, thetas)
+    assert dev(thetas[0]) == v_old                  # the template is left alone
+    again = dev.with_data(Zt, X, y, weights=w)      # refills again (the θ-map's index kept)
+    _same_numbers(again, fresh, thetas[:1], cond_var=False)
+
+
+def test_with_data_larger_zeros_on_the_pattern(large_design):
+    """Z values that are 0 on Z's pattern (whole random effects without data) leave zeros
+    in Z'WZ where the template has values: the same numbers as a fresh deviance, whose own
+    pattern lacks them."""
+    des = large_design
+    dev = LmmDeviance(des, backend="scipy")
+    Zt, X, y, w = _new_values(des, seed=9)
+    Zt.data[np.isin(Zt.indices, [1, des.q // 2, des.q - 2])] = 0.0
+    new = dev.with_data(Zt, X, y, weights=w)
+    assert new is not None and np.count_nonzero(new.cp.ZtWZ.data == 0) > 0
+    fresh = LmmDeviance(replace(des, Zt=Zt, X=X, y=y, weights=w), backend="scipy")
+    _same_numbers(new, fresh, _thetas(des), cond_var=False)
+
+
+def test_with_data_larger_declines_outside_the_pattern(large_design):
+    """A row in two levels of one term is another design: None (the caller builds one)."""
+    des = large_design
+    dev = LmmDeviance(des, backend="scipy")
+    Zt = sp.lil_matrix(des.Zt)
+    Zt[0, 5] = 1.0
+    Zt[des.q - 1, 5] = 1.0
+    assert dev.with_data(sp.csc_matrix(Zt), des.X, des.y) is None
+    assert dev.with_data(des.Zt, des.X, des.y) is not None
+
+
+def test_with_data_on_insteval():
+    """InstEval's design (q = 4100, a 1142-square dense block, the θ-map in pair mode) takes
+    new weights with a fresh deviance's numbers."""
     des = insteval_design()
     dev = LmmDeviance(des, backend="scipy")
+    w = np.random.default_rng(2).uniform(0.5, 2.0, des.n)
+    new = dev.with_data(des.Zt, des.X, des.y, weights=w)
+    assert new is not None and new.factor.st.tmap is not None
+    fresh = LmmDeviance(replace(des, weights=w), backend="scipy")
+    th = [0.3, 0.5, 0.4]
+    assert new(th) == fresh(th)
+    np.testing.assert_array_equal(new.gradient(th), fresh.gradient(th))
+
+
+@pytest.mark.skipif("cholmod" not in available_backends(), reason="CHOLMOD not installed")
+def test_with_data_declines_with_cholmod(large_design):
+    """A CHOLMOD factor holds its own analysis of A's values: None."""
+    des = large_design
+    dev = LmmDeviance(des, backend="cholmod")
     assert dev.with_data(des.Zt, des.X, des.y) is None
 
 

@@ -23,10 +23,11 @@ independent homoscedastic errors, and
 * A correlation: the whitened ``X``, ``y`` and the terms' raw matrices fill ``Z``'s pattern;
   O(n) per structure value, vectorised (:mod:`lmerpy.nlme.blocks`).
 
-Either way the design is the same at every structure value: small models (all of A dense)
-take the new rows into the base deviance (:meth:`~lmerpy.pls.LmmDeviance.with_data`: its
-pattern maps and analysis reused, the cross-products formed, the theta-map refilled), so a
-structure value costs the whitening and the O(n) cross-products; larger ones build a deviance.
+Either way the design is the same at every structure value: the new rows go into one
+template deviance (:meth:`~lmerpy.pls.LmmDeviance.with_data`: its pattern maps, analysis and
+blocked factor layout reused, the cross-products formed on the known structure, the values
+of the theta-map and of the layout refilled), so a structure value costs the whitening and
+the O(n) cross-products; with a CHOLMOD factor (deeply nested designs) a deviance is built.
 
 The structure parameters are optimised on the profile ``max_theta logLik(theta, s)`` (trust-
 region Newton on finite differences, as ``gls``): by the envelope theorem the profile is as
@@ -265,11 +266,11 @@ class LmeCriterion:
         self._zfull = trusted_csc(np.ascontiguousarray(self.Zraw).reshape(-1), full.indices,
                                   full.indptr, full.shape)
         # ... and a deviance on that pattern with ones for values (no cross-product cancels:
-        # each is a positive count), the template whose pattern maps and analysis the data of
-        # every structure value reuse (LmmDeviance.with_data); None: not a small model
+        # each is a positive count), the template whose pattern maps, analysis and factor
+        # layout the data of every structure value reuse (LmmDeviance.with_data); None: no
+        # residual structure, or the template declined (a CHOLMOD factor)
         self._template: Optional[LmmDeviance] = None
-        if (correlation is not None or weights is not None) and \
-                self.base.with_data(design.Zt, self.X, self.y) is not None:
+        if correlation is not None or weights is not None:
             full.data = np.ones(full.data.shape[0])
             self._template = LmmDeviance(WhitenedDesign(design, Zt=full), REML=self.REML)
         self._cache: Dict[bytes, Tuple[Any, float, np.ndarray]] = {}
@@ -326,6 +327,8 @@ class LmeCriterion:
             if self._template is not None:
                 dev = self._template.with_data(self._zfull, self.X, self.y, weights=w * w,
                                                offset=getattr(self.design, "offset", None))
+                if dev is None:
+                    self._template = None
             if dev is None:
                 dev = LmmDeviance(WhitenedDesign(self.design, weights=w * w), REML=self.REML)
             out = (dev, 0.0, w)
@@ -353,6 +356,7 @@ class LmeCriterion:
                                            Xw, yw)
             if dev is not None:
                 return dev
+            self._template = None
         terms = []
         c = 0
         for t, k in zip(self.design.reterms, self.widths):

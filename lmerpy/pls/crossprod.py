@@ -126,14 +126,25 @@ class CrossProducts:
 
     def with_data(self, Zt, X, weights):
         """The products of new values: ``Zt`` (when it has this one's pattern, the index work
-        of the small products is reused), ``X`` and ``weights``; the same numbers as a new
-        :class:`CrossProducts`."""
+        of the products is reused), ``X`` and ``weights``; the same numbers as a new
+        :class:`CrossProducts`.
+
+        Small products (dense Z'WZ): their pairs of Zt's entries are reused. Larger ones: Z'WZ
+        is summed over the same pairs, observation by observation (SciPy's order, the same
+        floating-point sums) straight onto this one's structure of Z'WZ (entries that cancel
+        to 0 stay there, explicitly); where that structure lacks a pair's entry (this one's
+        values cancelled), a new :class:`CrossProducts` as before."""
         pairs = self.__dict__.get("_pairs")
         old = self.Zt
-        if (pairs is None or not sp.issparse(Zt) or Zt.format != "csc" or Zt.shape != old.shape
+        if (not sp.issparse(Zt) or Zt.format != "csc" or Zt.shape != old.shape
                 or not (Zt.indptr is old.indptr or np.array_equal(Zt.indptr, old.indptr))
                 or not (Zt.indices is old.indices or np.array_equal(Zt.indices, old.indices))):
             return CrossProducts(Zt, X, weights)
+        plan = None
+        if pairs is None:
+            plan = self._sparse_plan()
+            if plan is None:
+                return CrossProducts(Zt, X, weights)
         out = object.__new__(CrossProducts)
         out.Zt = sp.csc_matrix((np.asarray(Zt.data, dtype=float), old.indices, old.indptr),
                                shape=old.shape) if Zt.dtype != np.float64 else Zt
@@ -143,9 +154,52 @@ class CrossProducts:
             raise DataError(f"weights have length {out.weights.shape[0]}, expected {self.n}")
         out.n, out.p, out.q = self.n, out.X.shape[1], self.q
         out._ZtW = out._ZtWZ = None
-        out._small_products(pairs)
+        if pairs is not None:
+            out._small_products(pairs)
+        else:
+            out.ZtWZ_dense = None
+            out._sparse_products(plan)
+            out.ZtWX = np.asarray(out.ZtW @ out.X)
         out.XtWX = out.X.T @ (out.weights[:, None] * out.X)
         return out
+
+    def _sparse_plan(self):
+        """(k1, k2, dest, Z'WZ's structure) for :meth:`with_data` on a larger design: the
+        pairs of Zt's entries of each observation (observation by observation), and the place
+        of each pair's product in this one's Z'WZ; None where a pair has no place there (its
+        values cancelled to an exact 0). Built once, on first use."""
+        d = self.__dict__
+        if "_splan" not in d:
+            Zt, q = self.Zt, self.q
+            ip = Zt.indptr.astype(np.int64)
+            cnt = np.diff(ip)
+            _e, k1, k2 = expand_pairs(ip[:-1], cnt, ip[:-1], cnt)
+            rows = Zt.indices.astype(np.int64)
+            M = self.ZtWZ
+            mkeys = (np.repeat(np.arange(q, dtype=np.int64), np.diff(M.indptr)) * q
+                     + M.indices.astype(np.int64))        # CSC order: sorted
+            keys = rows[k2] * q + rows[k1]                # (row k1, column k2)
+            dest = np.searchsorted(mkeys, keys)
+            dest = np.minimum(dest, max(mkeys.shape[0] - 1, 0))
+            plan = None
+            if mkeys.shape[0] and np.array_equal(mkeys[dest], keys):
+                # (native index type: NumPy would convert narrower indices at every use)
+                plan = (k1.astype(np.intp), k2.astype(np.intp), dest.astype(np.intp),
+                        (M.indices, M.indptr))
+            d["_splan"] = plan
+        return d["_splan"]
+
+    def _sparse_products(self, plan):
+        """Z'WZ on the structure of ``plan`` (:meth:`_sparse_plan`), summed observation by
+        observation as SciPy's sparse product does."""
+        k1, k2, dest, (indices, indptr) = plan
+        Zt = self.Zt
+        zw = Zt.data * np.repeat(self.weights, np.diff(Zt.indptr))     # Z'W's values
+        vals = np.bincount(dest, weights=zw[k1] * Zt.data[k2], minlength=indices.shape[0])
+        M = sp.csc_matrix((vals, indices, indptr), shape=(self.q, self.q), copy=False)
+        M.has_sorted_indices = True
+        M.has_canonical_format = True
+        self._ZtWZ = M
 
     @property
     def ZtW(self):
@@ -474,8 +528,9 @@ class ScalingMap:
             self.M = sp.csr_matrix(M)
             Mc = sp.coo_matrix(M)
             mr, mc, mv = Mc.row.astype(np.int64), Mc.col.astype(np.int64), Mc.data
-        keep = mv != 0
-        mr, mc, mv = mr[keep], mc[keep], mv[keep]
+        if not self.__dict__.get("_keep_zeros"):
+            keep = mv != 0
+            mr, mc, mv = mr[keep], mc[keep], mv[keep]
         ckey = None
         if isinstance(M, np.ndarray):
             # a small model's map depends on M only through its pattern (and the template):
@@ -584,6 +639,42 @@ class ScalingMap:
         out._fill_map(M[mr, mc][e], pos, pair)
         return out
 
+    def with_values(self, M):
+        """The map of the same pattern for another Z'WZ ``M`` (dense or sparse) whose nonzeros
+        lie on this map's Z'WZ structure (:meth:`zwz`): new data on the same design where
+        A is not all dense (the blocked layout reads Z'WZ by that structure).
+
+        Returns (the new map, ``M``'s values on :meth:`zwz`'s structure, zeros included), or
+        None when ``M`` has a nonzero outside it. The new map shares the Λ template; its
+        pattern of A and θ⊗θ map are built on first use from ``M`` on that structure, zeros
+        kept: the same pattern as this map's, A's values the same as a new map's."""
+        Z = self.zwz()
+        q = self.q
+        if sp.issparse(M):
+            M = _as_csc(M, (q, q))
+            if (M.indptr is Z.indptr or np.array_equal(M.indptr, Z.indptr)) and \
+                    (M.indices is Z.indices or np.array_equal(M.indices, Z.indices)):
+                data = np.asarray(M.data, dtype=float)
+            else:
+                col = np.repeat(np.arange(q, dtype=np.int64), np.diff(M.indptr))
+                nz = M.data != 0
+                data = _on_structure(Z, M.indices[nz].astype(np.int64), col[nz], M.data[nz])
+        else:
+            M = np.asarray(M, dtype=float)
+            if M.shape != (q, q):
+                return None
+            mc, mr = np.nonzero(M.T)
+            data = _on_structure(Z, mr.astype(np.int64), mc.astype(np.int64), M.T[mc, mr])
+        if data is None:
+            return None
+        out = object.__new__(ScalingMap)
+        od = out.__dict__
+        for name in ("Lt", "q", "n_theta", "Lind0", "lt_rows", "lt_cols", "_blocks"):
+            od[name] = self.__dict__[name]
+        od["_M_in"] = sp.csc_matrix((data, Z.indices, Z.indptr), shape=(q, q), copy=False)
+        od["_keep_zeros"] = True
+        return out, data
+
     def _set_pattern(self, entry, mv):
         """The pattern of a cached map (shared, read-only arrays) and this M's values."""
         for name in _PATTERN_FIELDS:
@@ -634,6 +725,22 @@ class ScalingMap:
         th = np.asarray(theta, dtype=float)
         G = (self.CT @ ainv_values).reshape(self.n_theta, self.n_theta)
         return G @ th + G.T @ th
+
+
+def _on_structure(Z, rows, cols, vals):
+    """Values at (rows, cols) placed on the structure of the canonical CSC matrix ``Z``
+    (zeros elsewhere); None when an entry is not in it."""
+    q = Z.shape[0]
+    zkeys = (np.repeat(np.arange(q, dtype=np.int64), np.diff(Z.indptr)) * q
+             + Z.indices.astype(np.int64))
+    keys = cols * q + rows
+    pos = np.searchsorted(zkeys, keys)
+    if keys.shape[0] and (not zkeys.shape[0] or pos.max() >= zkeys.shape[0]
+                          or not np.array_equal(zkeys[pos], keys)):
+        return None
+    data = np.zeros(zkeys.shape[0])
+    data[pos] = vals
+    return data
 
 
 class _Template:
