@@ -24,10 +24,10 @@ independent homoscedastic errors, and
   O(n) per structure value, vectorised (:mod:`lmerpy.nlme.blocks`).
 
 Either way the design is the same at every structure value: the new rows go into one
-template deviance (:meth:`~lmerpy.pls.LmmDeviance.with_data`: its pattern maps, analysis and
-blocked factor layout reused, the cross-products formed on the known structure, the values
-of the theta-map and of the layout refilled), so a structure value costs the whitening and
-the O(n) cross-products; with a CHOLMOD factor (deeply nested designs) a deviance is built.
+template deviance (:meth:`~lmerpy.pls.LmmDeviance.with_data`: its pattern maps, symbolic
+analysis (CHOLMOD's included) and blocked factor layout reused, the cross-products formed on
+the known structure, the values of the theta-map and of the layout refilled), so a structure
+value costs the whitening and the O(n) cross-products.
 
 The structure parameters are optimised on the profile ``max_theta logLik(theta, s)`` (trust-
 region Newton on finite differences, as ``gls``): by the envelope theorem the profile is as
@@ -268,7 +268,7 @@ class LmeCriterion:
         # ... and a deviance on that pattern with ones for values (no cross-product cancels:
         # each is a positive count), the template whose pattern maps, analysis and factor
         # layout the data of every structure value reuse (LmmDeviance.with_data); None: no
-        # residual structure, or the template declined (a CHOLMOD factor)
+        # residual structure, or the template declined (then a deviance per structure value)
         self._template: Optional[LmmDeviance] = None
         if correlation is not None or weights is not None:
             full.data = np.ones(full.data.shape[0])

@@ -255,12 +255,14 @@ class LmmDeviance:
 
     def _use_data(self, cp, smap, offset, structure):
         """New n-long values on the shared design (:meth:`with_data`); ``structure``: the
-        blocked factor's layout for them."""
+        blocked factor's layout for them (None: a CHOLMOD factor, whose copy made by
+        :meth:`_share` keeps the symbolic analysis of A's pattern, the same here)."""
         self.cp = cp
         with np.errstate(divide="ignore"):
             self.sum_log_w = float(np.sum(np.log(cp.weights)))
         self.smap = smap
-        self.factor = BlockedFactor(smap, None, _structure=structure)
+        if structure is not None:
+            self.factor = BlockedFactor(smap, None, _structure=structure)
         self.sparse_inverse = SparseInverse(smap)
         self._side = None
         self._offset = offset
@@ -270,17 +272,17 @@ class LmmDeviance:
         design's pattern (a subset of it), ``X``, ``y``, prior ``weights`` (default 1) and
         ``offset`` (default 0). The θ-structure (Λ template, ``par`` layout, bounds), the
         pattern maps and the symbolic analysis are reused; only the cross-products are formed
-        (O(n)) and the θ-map refilled (O(q²)); for larger models (the blocked factor's
-        layout) the layout's values of Z'WZ are refilled, its structure kept. ``n_evals``
-        starts at 0.
+        (O(n)) and the θ-map refilled (O(q²)); for larger models the blocked factor's layout
+        keeps its structure with Z'WZ's values refilled, and a CHOLMOD factor its symbolic
+        analysis (A's pattern is the same). ``n_evals`` starts at 0.
 
         R equivalent: none (``lme``'s rows whitened by a residual structure: Pinheiro & Bates
-        2000, section 5.2). The SciPy (blocked) factor only; None with CHOLMOD, or where the
-        new Z'WZ has a nonzero outside this one's pattern: then build a new
-        :class:`LmmDeviance`.
+        2000, section 5.2). None where the new Z'WZ has a nonzero outside this one's pattern:
+        then build a new :class:`LmmDeviance`.
         """
         fac = self.factor
-        if not isinstance(fac, BlockedFactor):
+        blocked = isinstance(fac, BlockedFactor)
+        if not blocked and getattr(fac, "name", None) != "cholmod":
             return None
         n = self.n
         if weights is None:
@@ -292,13 +294,13 @@ class LmmDeviance:
         cp = self.cp.with_data(Zt, X, w) if self.cp.has_data else CrossProducts(Zt, X, w)
         if cp.q != self.q or cp.p != self.p:
             return None
-        structure = fac.st
+        structure = fac.st if blocked else None
         if self._dense:
             smap = None if cp.ZtWZ_dense is None else self.smap.with_matrix(cp.ZtWZ_dense)
         else:
             got = self.smap.with_values(cp.ZtWZ if cp.ZtWZ_dense is None else cp.ZtWZ_dense)
             smap = None if got is None else got[0]
-            if got is not None:
+            if got is not None and blocked:
                 structure = structure.with_values(smap, got[1])
         if smap is None:
             return None
