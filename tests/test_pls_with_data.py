@@ -133,6 +133,22 @@ def test_with_data_larger_zeros_on_the_pattern(large_design):
     _same_numbers(new, fresh, _thetas(des), cond_var=False)
 
 
+def test_with_data_larger_uneven_columns(large_design):
+    """Observations with different numbers of Z entries (a slope of 0 left out of Z's
+    pattern, as lme4's sparse Z may do): the pairs are taken observation by observation."""
+    des = large_design
+    Zt = sp.csc_matrix(des.Zt, copy=True)
+    Zt.data[Zt.indptr[:-1][::5]] = 0.0      # every 5th row's first entry left out
+    Zt.eliminate_zeros()
+    base = replace(des, Zt=Zt)
+    dev = LmmDeviance(base, backend="scipy")
+    Zn, X, y, w = _new_values(base, seed=4)
+    new = dev.with_data(Zn, X, y, weights=w)
+    assert new is not None and dev.cp._sparse_plan()[0] == 0
+    fresh = LmmDeviance(replace(des, Zt=Zn, X=X, y=y, weights=w), backend="scipy")
+    _same_numbers(new, fresh, _thetas(des), cond_var=False)
+
+
 def test_with_data_larger_declines_outside_the_pattern(large_design):
     """A row in two levels of one term is another design: None (the caller builds one)."""
     des = large_design

@@ -164,10 +164,18 @@ class CrossProducts:
         return out
 
     def _sparse_plan(self):
-        """(k1, k2, dest, Z'WZ's structure) for :meth:`with_data` on a larger design: the
-        pairs of Zt's entries of each observation (observation by observation), and the place
-        of each pair's product in this one's Z'WZ; None where a pair has no place there (its
-        values cancelled to an exact 0). Built once, on first use."""
+        """(k, k1, k2, R, Z'WZ's structure) for :meth:`with_data` on a larger design: the
+        pairs (k1, k2) of Zt's entries of each observation (observation by observation), and
+        R, the 0/1 matrix (CSR) that sums the pairs' products into this one's Z'WZ values;
+        None where a pair has no place there (its values cancelled to an exact 0). Built
+        once, on first use.
+
+        Each row of R holds its pairs in order, so its sum (SciPy's sequential CSR mat-vec,
+        1·x = x) runs over the observations in order as SciPy's sparse product does. When
+        every observation has the same number k of entries (each row one level of every term:
+        lme's designs), k > 0 and the pairs are ordered by their places (a, b) within an
+        observation, then by observation: each entry of Z'WZ is reached from one (a, b) only,
+        so its sum still runs over the observations in order; k1 and k2 are then None."""
         d = self.__dict__
         if "_splan" not in d:
             Zt, q = self.Zt, self.q
@@ -184,18 +192,39 @@ class CrossProducts:
             plan = None
             if mkeys.shape[0] and np.array_equal(mkeys[dest], keys):
                 # (native index type: NumPy would convert narrower indices at every use)
-                plan = (k1.astype(np.intp), k2.astype(np.intp), dest.astype(np.intp),
-                        (M.indices, M.indptr))
+                k = int(cnt[0]) if cnt.shape[0] else 0
+                if k and np.all(cnt == k):
+                    dest = dest.reshape(-1, k, k).transpose(1, 2, 0).reshape(-1)
+                    k1 = k2 = None
+                else:
+                    k = 0
+                    k1, k2 = k1.astype(np.intp), k2.astype(np.intp)
+                nnz = mkeys.shape[0]
+                it = np.int32 if max(dest.shape[0], nnz) < 2 ** 31 - 1 else np.int64
+                ptr = np.concatenate(([0], np.cumsum(np.bincount(dest, minlength=nnz))))
+                R = sp.csr_matrix((np.ones(dest.shape[0]),
+                                   np.argsort(dest, kind="stable").astype(it), ptr.astype(it)),
+                                  shape=(nnz, dest.shape[0]))
+                plan = (k, k1, k2, R, (M.indices, M.indptr))
             d["_splan"] = plan
         return d["_splan"]
 
     def _sparse_products(self, plan):
         """Z'WZ on the structure of ``plan`` (:meth:`_sparse_plan`), summed observation by
         observation as SciPy's sparse product does."""
-        k1, k2, dest, (indices, indptr) = plan
+        k, k1, k2, R, (indices, indptr) = plan
         Zt = self.Zt
-        zw = Zt.data * np.repeat(self.weights, np.diff(Zt.indptr))     # Z'W's values
-        vals = np.bincount(dest, weights=zw[k1] * Zt.data[k2], minlength=indices.shape[0])
+        if k:
+            Zk = Zt.data.reshape(self.n, k).T.copy()       # (place in a row, observation)
+            zw = Zk * self.weights                          # Z'W's values
+            prod = np.empty((k, k, self.n))
+            for a in range(k):
+                np.multiply(zw[a], Zk, out=prod[a])
+            prod = prod.reshape(-1)
+        else:
+            zw = Zt.data * np.repeat(self.weights, np.diff(Zt.indptr))
+            prod = zw[k1] * Zt.data[k2]
+        vals = R @ prod
         M = sp.csc_matrix((vals, indices, indptr), shape=(self.q, self.q), copy=False)
         M.has_sorted_indices = True
         M.has_canonical_format = True
