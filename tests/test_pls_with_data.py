@@ -10,6 +10,7 @@ import scipy.sparse as sp
 import lmerpy.pls.factor.blocked_layout as layout_mod
 from lmerpy.errors import DataError
 from lmerpy.pls import LmmDeviance, available_backends
+from lmerpy.pls.crossprod import CrossProducts
 
 from _design_from_json import design_from_ref, insteval_design, load_ref
 from test_pls_backends import DESIGNS, _thetas
@@ -82,6 +83,15 @@ def large_design(request):
     return DESIGNS[request.param]()
 
 
+def _fresh(des, monkeypatch, backend="scipy", **parts):
+    """A deviance built anew on ``des`` with ``parts`` replaced, its response's shift β₀ from
+    the normal equations as :meth:`LmmDeviance.with_data` takes it on larger designs (so
+    every other number can be compared bit for bit)."""
+    with monkeypatch.context() as m:
+        m.setattr(CrossProducts, "normal_shift", True)
+        return LmmDeviance(replace(des, **parts), backend=backend)
+
+
 def _same_numbers(new, fresh, thetas, cond_var=True):
     """The deviance, gradient, solution and conditional variances of ``new`` are
     ``fresh``'s, bit for bit."""
@@ -111,7 +121,7 @@ def test_with_data_on_larger_designs(large_design, mode, monkeypatch):
     assert new is not None and new.n_evals == 0 and new.factor.st.mode == mode
     st, st0 = new.factor.st, dev.factor.st
     assert st is not st0 and st.slot_row is st0.slot_row and st.lev_order is st0.lev_order
-    fresh = LmmDeviance(replace(des, Zt=Zt, X=X, y=y, weights=w), backend="scipy")
+    fresh = _fresh(des, monkeypatch, Zt=Zt, X=X, y=y, weights=w)
     v_old = dev(thetas[0])
     _same_numbers(new, fresh, thetas)
     assert dev(thetas[0]) == v_old                  # the template is left alone
@@ -119,7 +129,21 @@ def test_with_data_on_larger_designs(large_design, mode, monkeypatch):
     _same_numbers(again, fresh, thetas[:1], cond_var=False)
 
 
-def test_with_data_larger_zeros_on_the_pattern(large_design):
+def test_with_data_larger_shift_to_rounding(large_design):
+    """With a fresh deviance's least-squares shift β₀ the numbers agree to rounding."""
+    des = large_design
+    dev = LmmDeviance(des, backend="scipy")
+    Zt, X, y, w = _new_values(des, seed=7)
+    new = dev.with_data(Zt, X, y, weights=w)
+    fresh = LmmDeviance(replace(des, Zt=Zt, X=X, y=y, weights=w), backend="scipy")
+    for th in _thetas(des):
+        assert new(th) == pytest.approx(fresh(th), rel=1e-13)
+        np.testing.assert_allclose(new.gradient(th), fresh.gradient(th), rtol=1e-9,
+                                   atol=1e-9)
+        np.testing.assert_allclose(new.solve(th).beta, fresh.solve(th).beta, rtol=1e-10)
+
+
+def test_with_data_larger_zeros_on_the_pattern(large_design, monkeypatch):
     """Z values that are 0 on Z's pattern (whole random effects without data) leave zeros
     in Z'WZ where the template has values: the same numbers as a fresh deviance, whose own
     pattern lacks them."""
@@ -129,11 +153,11 @@ def test_with_data_larger_zeros_on_the_pattern(large_design):
     Zt.data[np.isin(Zt.indices, [1, des.q // 2, des.q - 2])] = 0.0
     new = dev.with_data(Zt, X, y, weights=w)
     assert new is not None and np.count_nonzero(new.cp.ZtWZ.data == 0) > 0
-    fresh = LmmDeviance(replace(des, Zt=Zt, X=X, y=y, weights=w), backend="scipy")
+    fresh = _fresh(des, monkeypatch, Zt=Zt, X=X, y=y, weights=w)
     _same_numbers(new, fresh, _thetas(des), cond_var=False)
 
 
-def test_with_data_larger_uneven_columns(large_design):
+def test_with_data_larger_uneven_columns(large_design, monkeypatch):
     """Observations with different numbers of Z entries (a slope of 0 left out of Z's
     pattern, as lme4's sparse Z may do): the pairs are taken observation by observation."""
     des = large_design
@@ -145,7 +169,7 @@ def test_with_data_larger_uneven_columns(large_design):
     Zn, X, y, w = _new_values(base, seed=4)
     new = dev.with_data(Zn, X, y, weights=w)
     assert new is not None and dev.cp._sparse_plan()[0] == 0
-    fresh = LmmDeviance(replace(des, Zt=Zn, X=X, y=y, weights=w), backend="scipy")
+    fresh = _fresh(des, monkeypatch, Zt=Zn, X=X, y=y, weights=w)
     _same_numbers(new, fresh, _thetas(des), cond_var=False)
 
 
@@ -160,7 +184,7 @@ def test_with_data_larger_declines_outside_the_pattern(large_design):
     assert dev.with_data(des.Zt, des.X, des.y) is not None
 
 
-def test_with_data_on_insteval():
+def test_with_data_on_insteval(monkeypatch):
     """InstEval's design (q = 4100, a 1142-square dense block, the θ-map in pair mode) takes
     new weights with a fresh deviance's numbers."""
     des = insteval_design()
@@ -168,14 +192,14 @@ def test_with_data_on_insteval():
     w = np.random.default_rng(2).uniform(0.5, 2.0, des.n)
     new = dev.with_data(des.Zt, des.X, des.y, weights=w)
     assert new is not None and new.factor.st.tmap is not None
-    fresh = LmmDeviance(replace(des, weights=w), backend="scipy")
+    fresh = _fresh(des, monkeypatch, weights=w)
     th = [0.3, 0.5, 0.4]
     assert new(th) == fresh(th)
     np.testing.assert_array_equal(new.gradient(th), fresh.gradient(th))
 
 
 @pytest.mark.skipif("cholmod" not in available_backends(), reason="CHOLMOD not installed")
-def test_with_data_keeps_cholmods_analysis(large_design):
+def test_with_data_keeps_cholmods_analysis(large_design, monkeypatch):
     """A CHOLMOD factor keeps its symbolic analysis (A's pattern is the template's): a fresh
     deviance's numbers bit for bit; with zeros on Z'WZ's pattern (the fresh pattern lacks
     them, its analysis may differ) to rounding."""
@@ -184,11 +208,11 @@ def test_with_data_keeps_cholmods_analysis(large_design):
     Zt, X, y, w = _new_values(des, seed=7)
     new = dev.with_data(Zt, X, y, weights=w)
     assert new is not None and new.backend_name == "cholmod"
-    fresh = LmmDeviance(replace(des, Zt=Zt, X=X, y=y, weights=w), backend="cholmod")
+    fresh = _fresh(des, monkeypatch, backend="cholmod", Zt=Zt, X=X, y=y, weights=w)
     _same_numbers(new, fresh, _thetas(des))
     Zt.data[np.isin(Zt.indices, [1, des.q // 2])] = 0.0
     new = dev.with_data(Zt, X, y, weights=w)
-    fresh = LmmDeviance(replace(des, Zt=Zt, X=X, y=y, weights=w), backend="cholmod")
+    fresh = _fresh(des, monkeypatch, backend="cholmod", Zt=Zt, X=X, y=y, weights=w)
     for th in _thetas(des):
         assert new(th) == pytest.approx(fresh(th), rel=1e-13)
         np.testing.assert_allclose(new.gradient(th), fresh.gradient(th), rtol=1e-10,
