@@ -13,8 +13,9 @@ faster), with the 1-minute load average.
 Cases (simulated, ``y ~ t``; 300 subjects x 100 visits = 30,000 rows; arm: 3 levels):
 ``slope varIdent`` (``~ t | g``, ``varIdent(~ 1 | arm)``: q = 600), ``slope corAR1``
 (``corAR1(~ 1 | g)``), ``nested varIdent`` (``~ 1 | a/g``, 60 a's: q = 360 with a 60-square
-dense block), and with ``--insteval`` InstEval's ``~ 1 | d`` + ``varIdent(~ 1 | service)``
-(73,421 rows, q = 1,128; builds only: its fit takes seconds).
+dense block), and with ``--insteval`` InstEval's ``~ 1 | d`` + ``varIdent(~ 1 | dept)``
+(73,421 rows, q = 1,128, 13 variance ratios: docs/performance.md's nlme case; builds only
+unless ``--insteval-fits N``: its fit takes seconds).
 """
 import argparse
 import json
@@ -80,20 +81,20 @@ cases = {
 if "InstEval" in sys.argv[2]:
     ie = lmerpy.datasets.load("InstEval")
     ie = ie.assign(yy=ie["y"].astype(float))
-    cases["InstEval"] = lambda: lmerpy.lme(
-        "yy ~ service", ie, random="~ 1 | d", weights=lmerpy.varIdent(form="~ 1 | service"),
-        control=lmerpy.lmeControl(optimize=False))
+    cases["InstEval"] = lambda optimize=False: lmerpy.lme(
+        "yy ~ service", ie, random="~ 1 | d", weights=lmerpy.varIdent(form="~ 1 | dept"),
+        control=lmerpy.lmeControl(optimize=optimize))
 fits = {nm: cases[nm]() for nm in sys.argv[2].split(",")}     # warm-up, and the criteria
 print("ready", flush=True)
 for line in sys.stdin:
     nm, n, nb = line.rstrip("\n").rsplit(" ", 2)
     n, nb = int(n), int(nb)
     row = {}
-    if nm != "InstEval":
+    if n:
         acc["t"], acc["n"] = 0.0, 0
         c0, t0 = time.process_time(), clk()
         for _ in range(n):
-            fits[nm] = cases[nm]()
+            fits[nm] = cases[nm]() if nm != "InstEval" else cases[nm](True)
         row["wall"] = (clk() - t0) / n * 1e3
         row["cpu"] = (time.process_time() - c0) / n * 1e3
         row["build in fit"] = acc["t"] / n * 1e3
@@ -120,7 +121,9 @@ def main(argv=None):
     p.add_argument("--fits", type=int, default=2, help="fits per block")
     p.add_argument("--builds", type=int, default=10, help="fresh structure values per block")
     p.add_argument("--cases", default=",".join(CASES))
-    p.add_argument("--insteval", action="store_true", help="add InstEval (builds only)")
+    p.add_argument("--insteval", action="store_true", help="add InstEval (builds)")
+    p.add_argument("--insteval-fits", type=int, default=0,
+                   help="whole InstEval fits per block (default 0: builds only)")
     args = p.parse_args(argv)
     cases = args.cases.split(",") + (["InstEval"] if args.insteval else [])
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
@@ -135,7 +138,8 @@ def main(argv=None):
     for b in range(args.blocks):
         for c in cases:
             for k in (("A", "B") if b % 2 == 0 else ("B", "A")):
-                procs[k].stdin.write(f"{c} {args.fits} {args.builds}\n")
+                nf = args.insteval_fits if c == "InstEval" else args.fits
+                procs[k].stdin.write(f"{c} {nf} {args.builds}\n")
                 procs[k].stdin.flush()
                 for f, v in json.loads(procs[k].stdout.readline()).items():
                     res.setdefault((k, c, f), []).append(v)
