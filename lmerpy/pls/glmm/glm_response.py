@@ -57,11 +57,12 @@ class GlmResponse:
     def __init__(self, design, family):
         self.family = family
         name = _resp_name(design)
-        fr = getattr(design, "fr", None)
-        labels = list(fr.index) if fr is not None else None
 
         def _rows(idx, k=5):
-            """The frame's row labels (1-based positions without a frame), at most k."""
+            """The frame's row labels (1-based positions without a frame), at most k. The
+            frame is built here, for the error message only (a fit never reads it)."""
+            fr = getattr(design, "fr", None)
+            labels = list(fr.index) if fr is not None else None
             lab = [labels[i] if labels is not None else int(i) + 1 for i in idx[:k]]
             return ", ".join(str(x) for x in lab) + (", ..." if len(idx) > k else "")
 
