@@ -40,13 +40,13 @@ clk = time.perf_counter
 acc = {"t": 0.0, "n": 0}
 _dev_at = LE.LmeCriterion.deviance_at
 
-def deviance_at(self, spar):
+def deviance_at(self, spar, *args, **kwargs):
     key = np.asarray(spar, dtype=float).reshape(-1).tobytes()
-    if not self.has_structure or key in self._cache:
-        return _dev_at(self, spar)
+    if not self.has_structure or (key in self._cache and not (args or kwargs)):
+        return _dev_at(self, spar, *args, **kwargs)
     t = clk()
     try:
-        return _dev_at(self, spar)
+        return _dev_at(self, spar, *args, **kwargs)
     finally:
         acc["t"] += clk() - t
         acc["n"] += 1

@@ -141,7 +141,9 @@ def test_larger_whitened_deviance_is_the_templates_and_a_rebuilt_ones(large_fit,
     layout's values refilled (its slots shared) or CHOLMOD's analysis kept, and gives a
     rebuilt deviance's numbers bit for bit (the rebuilt one's response shift β₀ taken as
     the template's data take it: from the normal equations where Z'WZ is sparse; to
-    rounding with its own least-squares shift)."""
+    rounding with its own least-squares shift). ``varIdent`` alone: the deviance from the
+    strata's weighted products agrees with them to rounding, and the one with the rows
+    (``data=True``, what the fit's estimate takes) bit for bit."""
     crit = large_fit.criterion
     est = large_fit.estimate
     tmpl = crit._template
@@ -150,6 +152,8 @@ def test_larger_whitened_deviance_is_the_templates_and_a_rebuilt_ones(large_fit,
         spar = est.spar + ds
         dev, _extra, _w = crit.deviance_at(spar)
         assert dev.backend_name == tmpl.backend_name
+        strata = not dev.cp.has_data                     # the strata's products alone
+        red, (dev, _e, _w) = dev, crit.deviance_at(spar, data=True)
         if dev.backend_name == "scipy":
             assert dev.factor.st.slot_row is tmpl.factor.st.slot_row
         with monkeypatch.context() as m:
@@ -162,3 +166,29 @@ def test_larger_whitened_deviance_is_the_templates_and_a_rebuilt_ones(large_fit,
             assert dev(par) == pytest.approx(lsq(par), rel=1e-13)
             np.testing.assert_array_equal(dev.gradient(par), fresh.gradient(par))
             np.testing.assert_array_equal(dev.solve(par).b, fresh.solve(par).b)
+            if not strata:
+                continue
+            assert red(par) == pytest.approx(lsq(par), rel=1e-12)
+            np.testing.assert_allclose(red.gradient(par), lsq.gradient(par), rtol=1e-7,
+                                       atol=1e-7)
+            a, b = red.solve(par), lsq.solve(par)
+            np.testing.assert_allclose(a.beta, b.beta, rtol=1e-9)
+            np.testing.assert_allclose(a.b, b.b, rtol=1e-8, atol=1e-10)
+            assert a.sigma == pytest.approx(b.sigma, rel=1e-11)
+
+
+def test_varident_alone_sums_the_strata_products():
+    """``varIdent`` alone with rows enough: the profile's deviances come from the strata's
+    products (no data in them); the fit's estimate, and fits whose products are not
+    summed onto the template's sparse structure (600 rows: Z'WZ formed dense), from the
+    rows."""
+    data = _large_data()
+    fit = lmerpy.lme("y ~ t", data, **LARGE["slope varIdent"])
+    crit = fit.criterion
+    spar = fit.estimate.spar + 0.01
+    assert not crit.deviance_at(spar)[0].cp.has_data
+    assert crit.deviance_at(spar, data=True)[0].cp.has_data
+    assert fit.estimate.deviance == crit.deviance_at(fit.estimate.spar, data=True)[0](
+        fit.estimate.par)
+    few = lmerpy.lme("y ~ t", data.iloc[:600], **LARGE["slope varIdent"]).criterion
+    assert few.deviance_at(few.start())[0].cp.has_data

@@ -10,7 +10,7 @@ import scipy.sparse as sp
 import lmerpy.pls.factor.blocked_layout as layout_mod
 from lmerpy.errors import DataError
 from lmerpy.pls import LmmDeviance, available_backends
-from lmerpy.pls.crossprod import CrossProducts
+from lmerpy.pls.crossprod import CrossProducts, ReducedProducts
 
 from _design_from_json import design_from_ref, insteval_design, load_ref
 from test_pls_backends import DESIGNS, _thetas
@@ -217,3 +217,30 @@ def test_with_data_keeps_cholmods_analysis(large_design, monkeypatch):
         assert new(th) == pytest.approx(fresh(th), rel=1e-13)
         np.testing.assert_allclose(new.gradient(th), fresh.gradient(th), rtol=1e-10,
                                    atol=1e-10)
+
+
+def test_with_products_is_with_data_without_the_rows(large_design, sleep_design):
+    """New cross-products alone (ReducedProducts) on a larger design: the numbers of
+    with_data on the rows they come from, to rounding; small models (all of A dense) and
+    products off the pattern decline."""
+    des = large_design
+    dev = LmmDeviance(des, backend="scipy")
+    Zt, X, y, w = _new_values(des, seed=11)
+    new = dev.with_data(Zt, X, y, weights=w)
+    cp, r = new.cp, new.resp
+    red = dev.with_products(ReducedProducts(cp.ZtWZ, cp.ZtWX, cp.XtWX, r.ZtWy, r.XtWy, r.yWy,
+                                            r.beta0, cp.n), new.sum_log_w)
+    assert red is not None and not red.cp.has_data
+    for th in _thetas(des):
+        assert red(th) == new(th)                    # the same products: the same numbers
+        np.testing.assert_array_equal(red.gradient(th), new.gradient(th))
+        assert red.solve(th).sigma == pytest.approx(new.solve(th).sigma, rel=1e-12)
+    off = sp.lil_matrix(cp.ZtWZ)
+    k = int(des.reterms[0].n_columns)          # two levels of one term: never together
+    off[0, k] = off[k, 0] = 1.0
+    assert dev.with_products(ReducedProducts(off, cp.ZtWX, cp.XtWX, r.ZtWy, r.XtWy, r.yWy,
+                                             r.beta0, cp.n), 0.0) is None
+    small = LmmDeviance(sleep_design)
+    c2, r2 = small.cp, small.resp
+    assert small.with_products(ReducedProducts(c2.ZtWZ, c2.ZtWX, c2.XtWX, r2.ZtWy, r2.XtWy,
+                                               r2.yWy, r2.beta0, c2.n), 0.0) is None

@@ -253,13 +253,17 @@ class LmmDeviance:
         if self._side is not None and self._side[0] is not None:
             self._side = (self._side[0].copy(), self._side[1])
 
-    def _use_data(self, cp, smap, offset, structure):
-        """New n-long values on the shared design (:meth:`with_data`); ``structure``: the
-        blocked factor's layout for them (None: a CHOLMOD factor, whose copy made by
-        :meth:`_share` keeps the symbolic analysis of A's pattern, the same here)."""
+    def _use_data(self, cp, smap, offset, structure, sum_log_w=None):
+        """New n-long values (or their reduced products) on the shared design
+        (:meth:`with_data`, :meth:`with_products`); ``structure``: the blocked factor's layout
+        for them (None: a CHOLMOD factor, whose copy made by :meth:`_share` keeps the
+        symbolic analysis of A's pattern, the same here)."""
         self.cp = cp
-        with np.errstate(divide="ignore"):
-            self.sum_log_w = float(np.sum(np.log(cp.weights)))
+        if sum_log_w is not None:
+            self.sum_log_w = float(sum_log_w)
+        else:
+            with np.errstate(divide="ignore"):
+                self.sum_log_w = float(np.sum(np.log(cp.weights)))
         self.smap = smap
         if structure is not None:
             self.factor = BlockedFactor(smap, None, _structure=structure)
@@ -307,6 +311,31 @@ class LmmDeviance:
         off = np.zeros(n) if offset is None else np.asarray(offset, dtype=float).reshape(-1)
         return LmmDeviance(self.design, REML=self.REML, _template=self, _y=y,
                            _data=(cp, smap, off, structure))
+
+    def with_products(self, products, sum_log_w):
+        """A deviance function for the same design from new cross-products alone
+        (:class:`~lmerpy.pls.crossprod.ReducedProducts`, their Z'WZ's nonzeros on this one's
+        pattern) and Σ log wᵢ: :meth:`with_data` without the n-long data (results that need
+        them are None, as for :meth:`from_products`). Larger models only (not all of A dense);
+        None otherwise or where Z'WZ has a nonzero outside this one's pattern.
+
+        R equivalent: none (``lme`` with ``varIdent`` alone: the products are sums of the
+        strata's, weighted).
+        """
+        fac = self.factor
+        blocked = isinstance(fac, BlockedFactor)
+        if self._dense or (not blocked and getattr(fac, "name", None) != "cholmod"):
+            return None
+        if products.q != self.q or products.p != self.p:
+            return None
+        got = self.smap.with_values(products.ZtWZ)
+        if got is None:
+            return None
+        smap, values = got
+        structure = fac.st.with_values(smap, values) if blocked else None
+        return LmmDeviance(self.design, REML=self.REML, _template=self,
+                           _resp=products.response(None, None),
+                           _data=(products, smap, None, structure, sum_log_w))
 
     def with_response(self, y):
         """A deviance function for a new response, reusing Z'WZ, Z'WX, X'WX and the analysis.
