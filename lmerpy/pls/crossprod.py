@@ -198,12 +198,12 @@ class CrossProducts:
             dest = np.minimum(dest, max(mkeys.shape[0] - 1, 0))
             plan = None
             if mkeys.shape[0] and np.array_equal(mkeys[dest], keys):
-                # (native index type: NumPy would convert narrower indices at every use)
                 k = int(cnt[0]) if cnt.shape[0] else 0
                 if k and np.all(cnt == k):
                     dest = dest.reshape(-1, k, k).transpose(1, 2, 0).reshape(-1)
                     k1 = k2 = None
                 else:
+                    # (native index type: NumPy would convert narrower ones at every use)
                     k = 0
                     k1, k2 = k1.astype(np.intp), k2.astype(np.intp)
                 nnz = mkeys.shape[0]
