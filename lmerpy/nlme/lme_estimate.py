@@ -365,7 +365,8 @@ class LmeCriterion:
             self._strata = False
             tmpl, var = self._template, self.var
             code = getattr(var, "code", None)
-            if tmpl is not None and isinstance(var, varIdent) and code is not None:
+            if tmpl is not None and isinstance(var, varIdent) and code is not None \
+                    and tmpl.cp.ZtWZ_dense is None:       # (not a small design)
                 code = np.asarray(code, dtype=np.int64)
                 S = int(code.max()) + 1
                 T = tmpl.cp.ZtWZ
