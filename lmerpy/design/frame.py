@@ -102,7 +102,18 @@ def _add(out: list, seen: set, expr):
 
 def formula_variables(formula) -> List[Any]:
     """Distinct variable expressions of the formula's right side in R's order: the fixed part,
-    then each random term's left side and grouping variables (R: ``subbars(formula)``)."""
+    then each random term's left side and grouping variables (R: ``subbars(formula)``).
+    Remembered on the (immutable) formula object."""
+    memo = getattr(formula, "__dict__", None)
+    if memo is not None and "_variables" in memo:
+        return list(memo["_variables"])
+    out = _formula_variables(formula)
+    if memo is not None:
+        memo["_variables"] = tuple(out)
+    return out
+
+
+def _formula_variables(formula) -> List[Any]:
     out: List[Any] = []
     seen: set = set()
 

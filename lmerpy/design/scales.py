@@ -216,6 +216,22 @@ def coordinate_scale(design, *, beta=False):
     beta : bool
         Append β's scales (glmer's second stage optimizes (``par``, β)).
     """
+    # a fit asks twice (start and optimizer): remembered on the design, valid while it holds
+    # the same X, weights and terms (a copy of the design given other ones recomputes)
+    memo = getattr(design, "__dict__", None)
+    key = "_coordinate_scale_beta" if beta else "_coordinate_scale"
+    inputs = tuple(getattr(design, name, None) for name in ("X", "weights", "reterms"))
+    hit = memo.get(key) if memo is not None else None
+    if hit is not None and all(a is b for a, b in zip(hit[0], inputs)):
+        s = hit[1]
+    else:
+        s = _coordinate_scale(design, beta)
+        if memo is not None:
+            memo[key] = (inputs, s)
+    return None if s is None else s.copy()
+
+
+def _coordinate_scale(design, beta):
     parts, weighted = [], []
     for t, e in zip(list(getattr(design, "reterms", None) or []), term_exponents(design)):
         p = e.shape[0]

@@ -294,8 +294,12 @@ class Design:
     def layout(self) -> CovarianceLayout:
         """The terms' covariance structures together (``par`` ↔ θ, bounds, names; R: the
         ``reCovs`` of lme4 2.x's ``reTrms``)."""
-        covs = tuple(t.covariance for t in self.reterms)
         lay = self.__dict__.get("_layout")
+        terms = self.reterms
+        if lay is not None and len(lay.covariances) == len(terms) and all(
+                c is t.covariance for c, t in zip(lay.covariances, terms)):
+            return lay          # the same covariance objects (a fit asks a few times)
+        covs = tuple(t.covariance for t in terms)
         if lay is None or lay.covariances != covs:
             lay = CovarianceLayout(covs)
             self.__dict__["_layout"] = lay

@@ -235,15 +235,28 @@ def array_value(arr, name: str) -> Any:
 
 def _categorical_value(dtype, codes, name: str) -> Factor:
     cats = dtype.categories
-    raw = cats.tolist()
-    if all(type(c) is str for c in raw):
-        levels = raw
+    hit = _LEVELS.get(id(cats))
+    if hit is not None and hit[0] is cats:     # the same (immutable) Index: its labels
+        levels = list(hit[1])
     else:
-        integer = pd.api.types.is_integer_dtype(cats.dtype)
-        levels = [label(c, integer) for c in raw]
-    if len(set(levels)) != len(levels):
-        raise DataError(f"column '{name}' has categories that print alike: {levels}")
+        raw = cats.tolist()
+        if all(type(c) is str for c in raw):
+            levels = raw
+        else:
+            integer = pd.api.types.is_integer_dtype(cats.dtype)
+            levels = [label(c, integer) for c in raw]
+        if len(set(levels)) != len(levels):
+            raise DataError(f"column '{name}' has categories that print alike: {levels}")
+        if len(_LEVELS) >= 16:
+            _LEVELS.clear()
+        _LEVELS[id(cats)] = (cats, tuple(levels))
     return Factor(np.array(codes, dtype=np.int64), levels, bool(dtype.ordered))  # own copy
+
+
+#: the level labels of the last few category Indexes read (pandas' Index is immutable, and
+#: the entry holds it, so its id is not reused while the entry lives): refitting the same
+#: data does not convert its categories to labels again (~10 µs for string categories)
+_LEVELS: dict = {}
 
 
 def _temporal_value(series: pd.Series, name: str, dtype_text: str) -> Temporal:

@@ -311,7 +311,7 @@ def lmer(formula: FormulaLike, data: DataLike, REML: bool = True, weights: Vecto
     """
     from ..design import lFormula
     from ..design.dataframe import as_data_frame
-    if isinstance(data, (str, list, tuple)) or hasattr(data, "__fspath__"):
+    if isinstance(data, (str, list, tuple)) or hasattr(type(data), "__fspath__"):
         from ..dask import is_parquet_source, read_parquet
         if is_parquet_source(data):      # parquet files: opened by Dask, fitted on the cluster
             data = read_parquet(data)

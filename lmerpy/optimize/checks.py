@@ -47,17 +47,20 @@ def near_bound(coefs, lower, upper=None, tol=1e-4):
     covariance parameters of glmer's (θ, β) — leave the rest unbounded). For lme4 1.1's θ
     (lower bounds 0 and −∞, no upper bounds) this is its test: a θ with lower bound 0 below
     ``tol``."""
-    x = np.asarray(coefs, dtype=float).ravel()
-    n = x.size
-    lo = np.full(n, -np.inf)
-    if lower is not None:
-        lb = np.asarray(lower, dtype=float).ravel()[:n]
-        lo[:lb.size] = np.where(np.isnan(lb), -np.inf, lb)
-    hi = np.full(n, np.inf)
-    if upper is not None:
-        ub = np.asarray(upper, dtype=float).ravel()[:n]
-        hi[:ub.size] = np.where(np.isnan(ub), np.inf, ub)
-    return bool(np.any(x - lo < tol) or np.any(hi - x < tol))
+    x = np.asarray(coefs, dtype=float).ravel().tolist()
+    n = len(x)
+    tol = float(tol)
+    # a few parameters: plain floats (the same IEEE comparisons as NumPy's, without its
+    # per-call cost); a NaN bound is no bound
+    lo = [] if lower is None else np.asarray(lower, dtype=float).ravel()[:n].tolist()
+    hi = [] if upper is None else np.asarray(upper, dtype=float).ravel()[:n].tolist()
+    for xi, b in zip(x, lo):
+        if b == b and xi - b < tol:
+            return True
+    for xi, b in zip(x, hi):
+        if b == b and b - xi < tol:
+            return True
+    return False
 
 
 def _chol_upper(H):
@@ -68,7 +71,7 @@ def _chol_upper(H):
         return None
 
 
-def check_hess(H, tol, hesstype=""):
+def check_hess(H, tol, hesstype="", *, chol=None):
     """Eigenvalue checks of a Hessian (R: ``lme4:::checkHess``).
 
     Parameters
@@ -77,6 +80,8 @@ def check_hess(H, tol, hesstype=""):
     tol : float
     hesstype : str
         ``""`` for the full Hessian, ``"fixed-effect"`` for the β block.
+    chol : ndarray, optional
+        H's upper Cholesky factor when already computed (:func:`gradient_message`'s).
 
     Returns
     -------
@@ -98,7 +103,7 @@ def check_hess(H, tol, hesstype=""):
         return [-3], [" ".join(["Model failed to converge:", "degenerate", hesstype,
                                 f"Hessian with {negative} negative eigenvalues"])]
     zero = int(np.sum(np.abs(evd) < tol))
-    if zero or _chol_upper(H) is None:
+    if zero or (chol if chol is not None else _chol_upper(H)) is None:
         return [-4], [" ".join([hesstype, "Hessian is numerically singular: parameters are not "
                                 "uniquely determined"])]
     emax, emin = float(np.max(evd)), float(np.min(evd))
@@ -113,13 +118,17 @@ def check_hess(H, tol, hesstype=""):
     return (codes or [0]), messages
 
 
-def gradient_message(derivs, coefs, cc):
-    """Scaled-gradient check; returns (code, message or None)."""
+def gradient_message(derivs, coefs, cc, *, factor=None):
+    """Scaled-gradient check; returns (code, message or None). ``factor``: a list that
+    receives the Hessian's upper Cholesky factor (None when not positive definite) for
+    :func:`check_hess`."""
     g = np.asarray(derivs["gradient"], dtype=float).ravel()
     H = np.atleast_2d(np.asarray(derivs.get("Hessian"), dtype=float))
     scgrad = None
     if H.shape == (g.size, g.size) and np.all(np.isfinite(H)):
         R = _chol_upper(H)
+        if factor is not None:
+            factor.append(R)
         if R is not None:
             from scipy.linalg import lapack
             scgrad = lapack.dtrtrs(R, g, lower=0)[0]
@@ -218,8 +227,9 @@ def check_conv(devfun, optsum, lower=None, control=None, *, n_theta=None, comput
         messages.append("Gradient contains NAs")
         emit(messages[-1], cc.action)
         return finish()
+    factor: list = []        # the Hessian's Cholesky factor, for its check below
     if cc.action != "ignore":
-        c, msg = gradient_message(derivs, coefs, cc)
+        c, msg = gradient_message(derivs, coefs, cc, factor=factor)
         if msg is not None:
             code = c
             messages.append(msg)
@@ -242,7 +252,8 @@ def check_conv(devfun, optsum, lower=None, control=None, *, n_theta=None, comput
             blocks.append((H[n_theta:, n_theta:], "fixed-effect"))
         blocks.append((H, ""))
         for Hb, kind in blocks:
-            codes, msgs = check_hess(Hb, cc.tol, kind)
+            R = factor[0] if factor and Hb is H and factor[0] is not None else None
+            codes, msgs = check_hess(Hb, cc.tol, kind, chol=R)
             if any(c != 0 for c in codes):
                 code = codes[0]
                 messages.extend(msgs)

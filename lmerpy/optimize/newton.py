@@ -79,7 +79,7 @@ def second_order_term(theta, g, columns):
     n = len(th)
     T = [[0.0] * n for _ in range(n)]
     for c in columns:
-        idx = [int(i) for i in c]
+        idx = c if type(c) is tuple else [int(i) for i in c]
         if len(idx) == 1:                   # one θ in the column: g/τ exactly
             k = idx[0]
             if th[k] != 0.0:
@@ -110,7 +110,8 @@ def model_derivatives(devfun):
     info = getattr(devfun, "information", None)
     if not callable(info):
         return None
-    columns = devfun.par_groups()
+    # the columns as tuples of ints once (second_order_term runs at every accepted point)
+    columns = [tuple(int(i) for i in c) for c in devfun.par_groups()]
     both = getattr(devfun, "derivatives", None)
 
     def derivatives(th):

@@ -112,13 +112,7 @@ class CrossProducts:
         (:meth:`with_data`)."""
         Zt, q = self.Zt, self.q
         if pairs is None:
-            ip = Zt.indptr
-            cnt = np.diff(ip)
-            obs = np.repeat(np.arange(self.n), cnt)
-            rows = Zt.indices.astype(np.int64)
-            _e, k1, k2 = expand_pairs(ip[:-1].astype(np.int64), cnt.astype(np.int64),
-                                      ip[:-1].astype(np.int64), cnt.astype(np.int64))
-            pairs = (obs, rows, k1, k2, rows[k1] * q + rows[k2])
+            pairs = _zt_pairs(Zt, self.n, q)
         self._pairs = pairs
         obs, rows, k1, k2, key = pairs
         zw = Zt.data * self.weights[obs]                  # Z'W's values (Zt's pattern)
@@ -265,6 +259,25 @@ class CrossProducts:
         """Products of a response with Z and X (:class:`ResponseProducts`)."""
         return ResponseProducts(self, y, offset)
 
+    def z_mul(self, b):
+        """Z b (n,) for a vector ``b`` (q,). Small models sum each observation's entries in
+        Zt's order, as SciPy's CSR product of Zt' does (the same bits, without its per-call
+        overhead)."""
+        pairs = self.__dict__.get("_pairs")
+        if pairs is None:
+            return np.asarray(self.Zt.T @ b).reshape(-1)
+        obs, rows = pairs[0], pairs[1]
+        return np.bincount(obs, weights=self.Zt.data * b[rows], minlength=self.n)
+
+    def zt_mul(self, v):
+        """Z'v (q,) for a vector ``v`` (n,); small models as :meth:`z_mul` (the sums of
+        SciPy's CSC product, in its order)."""
+        pairs = self.__dict__.get("_pairs")
+        if pairs is None:
+            return np.asarray(self.Zt @ v).reshape(-1)
+        obs, rows = pairs[0], pairs[1]
+        return np.bincount(rows, weights=self.Zt.data * v[obs], minlength=self.q)
+
 
 class ResponseProducts:
     """Z'Wỹ, X'Wỹ and ỹ'Wỹ for ỹ = y − offset − Xβ₀ (see the module docstring).
@@ -302,7 +315,7 @@ class ResponseProducts:
             beta0 = np.zeros(0)
         self.beta0 = beta0
         wy = cp.weights * yt
-        self.ZtWy = np.asarray(cp.Zt @ wy).reshape(-1)
+        self.ZtWy = cp.zt_mul(wy)
         self.XtWy = cp.X.T @ wy
         self.yWy = float(yt @ wy)
 
@@ -399,6 +412,32 @@ class ReducedResponse:
 #: template and Z'WZ's pattern; read-only arrays shared between deviance functions
 _MAP_CACHE: dict = {}
 _MAP_CACHE_SIZE = 64
+
+#: Zt's pattern pieces of the small products per pattern (read-only arrays): fits of data of
+#: the same shape, and refits, skip the index work
+_PAIRS_CACHE: dict = {}
+
+
+def _zt_pairs(Zt, n, q):
+    """(observation, row, first and second entry of each pair of entries in one column, and
+    the pair's flat position in q × q) for a CSC ``Zt`` (q × n), by Zt's pattern."""
+    key = (q, n, Zt.indptr.tobytes(), Zt.indices.tobytes())
+    hit = _PAIRS_CACHE.get(key)
+    if hit is not None:
+        return hit
+    ip = Zt.indptr
+    cnt = np.diff(ip)
+    obs = np.repeat(np.arange(n), cnt)
+    rows = Zt.indices.astype(np.int64)
+    _e, k1, k2 = expand_pairs(ip[:-1].astype(np.int64), cnt.astype(np.int64),
+                              ip[:-1].astype(np.int64), cnt.astype(np.int64))
+    pairs = (obs, rows, k1, k2, rows[k1] * q + rows[k2])
+    for a in pairs:
+        a.flags.writeable = False
+    if len(_PAIRS_CACHE) >= 16:
+        _PAIRS_CACHE.clear()
+    _PAIRS_CACHE[key] = pairs
+    return pairs
 _PATTERN_FIELDS = ("rows", "cols", "nnz", "indptr", "diag_pos", "lower_pos", "lower_indices",
                    "lower_indptr", "_keys", "_refill")
 
@@ -803,7 +842,8 @@ class _Template:
 
 def _template_csc(Lambdat, Lind):
     """Λ' template in canonical CSC order with its 0-based θ index per structural nonzero."""
-    Lt = sp.csc_matrix(Lambdat)
+    # only the pattern is read (never written): a CSC matrix as it is, anything else converted
+    Lt = Lambdat if sp.issparse(Lambdat) and Lambdat.format == "csc" else sp.csc_matrix(Lambdat)
     if not Lt.has_sorted_indices:
         # keep the pairing of data entries and Lind while sorting
         Lt = Lt.copy()

@@ -75,7 +75,7 @@ class PlsSolution:
         cp, resp = dev.cp, dev.resp
         self.ussq = float(self.u @ self.u)
         if cp.has_data:
-            fitted = resp.offset + np.asarray(cp.Zt.T @ self.b).reshape(-1)
+            fitted = resp.offset + cp.z_mul(self.b)
             if self.p:
                 fitted = fitted + cp.X @ self.beta
             self.fitted = fitted

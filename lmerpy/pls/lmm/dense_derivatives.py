@@ -16,7 +16,15 @@ from __future__ import annotations
 import numpy as np
 from scipy.linalg import lapack
 
-__all__ = ["dense_derivatives"]
+from .one_term import one_term_derivatives, one_term_layout
+
+__all__ = ["dense_derivatives", "ONE_TERM_MIN_Q"]
+
+#: From this q on a one-term model's pass runs block by block (:mod:`.one_term`): below it
+#: the q × q products cost no more than the batched k × k ones (each NumPy call ~2 µs
+#: either way; sleepstudy's q = 36: 50 µs dense, 60 µs by blocks), above it the blocks win
+#: (q = 100: 180 µs against 80 µs).
+ONE_TERM_MIN_Q = 50
 
 
 def _template_positions(dev):
@@ -41,6 +49,14 @@ def dense_derivatives(dev, st, information=True):
         Symmetric positive semi-definite (see :mod:`.information`); None unless
         ``information``.
     """
+    lay = one_term_layout(dev) if dev.q >= ONE_TERM_MIN_Q else None
+    if lay is not None:     # one random-effects term: block by block
+        return one_term_derivatives(dev, st, lay, information)
+    return _dense_pass(dev, st, information)
+
+
+def _dense_pass(dev, st, information=True):
+    """:func:`dense_derivatives` on the q × q arrays (any small model)."""
     smap, cp, resp = dev.smap, dev.cp, dev.resp
     nth, q, p = dev.n_theta, dev.q, dev.p
     i, j, kk = smap.lt_rows, smap.lt_cols, smap.Lind0
@@ -51,24 +67,24 @@ def dense_derivatives(dev, st, information=True):
     LtM = Lt @ M
     reml_p = dev.REML and p
     # A⁻¹[Λ'M | Λ'Z'WX] by one pair of triangular solves with the dense factor (A⁻¹ itself
-    # is never needed)
-    rhs = np.concatenate((LtM, Lt @ cp.ZtWX), axis=1) if reml_p else LtM
+    # is never needed; Λ'Z'WX is the evaluation's)
+    rhs = np.concatenate((LtM, st.LtKB[:, :p]), axis=1) if reml_p else LtM
     S = lapack.dpotrs(Lz, rhs, lower=1)[0]
-    B = S[:, :q]                                        # A⁻¹Λ'M
-    # ∂ log|A| / ∂θ_k = 2 tr(A⁻¹ Λ'M Λ_k)
-    g = 2.0 * np.bincount(kk, weights=B[i, j], minlength=nth)
     z = resp.ZtWy - LtM.T @ u                           # Z'Wρ (M symmetric: MΛû = (Λ'M)'û)
     if p:
         z = z - cp.ZtWX @ st.beta_c
     nu = (dev.n - p) if dev.REML else dev.n
     r2 = float(st.r2)
-    g = g - (2.0 * nu / r2) * np.bincount(kk, weights=z[j] * u[i], minlength=nth)
+    # the three parts' values at the template entries (i, j), summed per θ once:
+    # ∂ log|A| / ∂θ_k = 2 tr(A⁻¹ Λ'M Λ_k) ((A⁻¹Λ'M)[i, j]), ∂r² ∝ Σ z[j]·u[i], and for REML
+    # ∂ log|V| ∝ Σ N[j]·Hc[i] ((Hc N')[i, j])
+    w = S[i, j] - (nu / r2) * (u[i] * z[j])
     if reml_p:
         C = S[:, q:]                                     # A⁻¹Λ'Z'WX
         Hc = lapack.dpotrs(st.RX, C.T, lower=0)[0].T     # C V⁻¹
         N = cp.ZtWX - LtM.T @ C                          # Z'W(X − ZΛC)
-        # Σ over the template entries (i, j) of N[j]·Hc[i] = (Hc N')[i, j]
-        g = g - 2.0 * np.bincount(kk, weights=(Hc @ N.T)[i, j], minlength=nth)
+        w = w - (Hc @ N.T)[i, j]
+    g = 2.0 * np.bincount(kk, weights=w, minlength=nth)
     if not information:
         return g, None
     # the average information: v_a = Λ_a(Λ'z) + Λ(Λ_a'z), with z/r (r² the PWRSS) for z, so
@@ -86,5 +102,5 @@ def dense_derivatives(dev, st, information=True):
         R = lapack.dtrtrs(st.RX, cp.ZtWX.T @ V - st.RZX.T @ Y, trans=1)[0]
         Q = Q - R.T @ R
     t = V.T @ z
-    H = nu * (Q - np.outer(t, t))
+    H = nu * (Q - t[:, None] * t)
     return g, 0.5 * (H + H.T)

@@ -37,6 +37,7 @@ from ..factor.chooser import (BACKENDS, available_backends, backend_key, choose_
                              scipy_candidate)
 from ..crossprod import CrossProducts, LambdaOps, ScalingMap
 from ..factor.inverse import SparseInverse
+from .dense_derivatives import dense_derivatives
 from .logdet_gradient import TermTemplates
 from ..protocol import Components
 
@@ -51,13 +52,14 @@ class _State:
     """Everything computed at one θ by a deviance evaluation."""
 
     __slots__ = ("theta", "ldL2", "RZX", "cu", "RX", "ldRX2", "cbeta", "r2",
-                 "crit_ml", "crit_reml", "_u", "_beta_c", "Lz", "grad")
+                 "crit_ml", "crit_reml", "_u", "_beta_c", "Lz", "LtKB", "grad")
 
     def __init__(self, theta):
         self.theta = theta
         self._u = None
         self._beta_c = None
         self.Lz = None      # dense lower factor of A (small models' dense path), else None
+        self.LtKB = None    # Λ'Z'W[X | ỹ] (the dense path), else None
         self.grad = None    # the gradient, once computed
 
     @property
@@ -494,7 +496,8 @@ class LmmDeviance:
             return self._evaluate_generic(theta)      # reports the failure
         st.Lz = L2
         st.ldL2 = float(0.0 + 2.0 * np.log(L2.diagonal()).sum())
-        R = lapack.dtrtrs(L2, self._lambda_ops(st.theta).lt_mul(self._KB), lower=1)[0]
+        st.LtKB = self._lambda_ops(st.theta).lt_mul(self._KB)
+        R = lapack.dtrtrs(L2, st.LtKB, lower=1)[0]
         return self._finish(st, R)
 
     def _evaluate_generic(self, theta):
@@ -636,7 +639,7 @@ class LmmDeviance:
         yt = self.resp.y - self.resp.offset
         if self.p:
             yt = yt - self.cp.X @ (self.resp.beta0 + st.beta_c)
-        r = yt - np.asarray(self.cp.Zt.T @ b).reshape(-1)
+        r = yt - self.cp.z_mul(b)
         return float(np.sum(self.cp.weights * r * r) + u @ u)
 
     @call_threads
@@ -700,7 +703,6 @@ class LmmDeviance:
         th, J = self._theta_and_jacobian(theta)
         st = self._evaluate(th)
         if st.Lz is not None:
-            from .dense_derivatives import dense_derivatives
             g, H = dense_derivatives(self, st)
             if st.grad is None:
                 st.grad = g

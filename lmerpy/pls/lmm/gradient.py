@@ -20,6 +20,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.linalg import lapack
 
+from .one_term import one_term_layout, spd_block_inverse
+
 __all__ = ["deviance_gradient", "dense_gradients", "residual_crossprod"]
 
 
@@ -60,108 +62,47 @@ def deviance_gradient(dev, st):
     return g
 
 
-def _one_term_layout(dev):
-    """For a model with one random-effects term whose Λ' is the same k × k template on every
-    level's diagonal block (lme4's) and whose Z'WZ is block diagonal: (level count L, k, the
-    template's rows, columns and θ indices within one block, Z'WZ's L diagonal blocks); else
-    None. Built once per deviance (the template's part once per template)."""
-    lay = dev.__dict__.get("_one_term_layout")
-    if lay is None:
-        lay = False
-        blocks = dev.blocks
-        if len(blocks) == 1 and blocks[0][0] == 0 and blocks[0][1] * blocks[0][2] == dev.q:
-            _, nl, nc = blocks[0]
-            tmpl = _one_term_template(dev.smap, int(nl), int(nc), dev.n_theta)
-            if tmpl is not None:
-                M = dev._lam.M
-                Mb = np.ascontiguousarray(np.moveaxis(
-                    M.reshape(nl, nc, nl, nc).diagonal(axis1=0, axis2=2), 2, 0))
-                # Z'WZ block diagonal (one term: each row of Z belongs to one level)
-                if np.count_nonzero(M) == np.count_nonzero(Mb):
-                    lay = (nl, nc) + tmpl + (Mb,)
-        dev._one_term_layout = lay
-    return lay or None
-
-
-#: :func:`_one_term_template` per template (read-only arrays)
-_TEMPLATES: dict = {}
-
-
-def _one_term_template(smap, nl, nc, n_theta):
-    """(rows, columns, θ indices) of level 0's block of a one-term Λ' template when every
-    level's block repeats it, else None."""
-    i, j, kk = smap.lt_rows, smap.lt_cols, smap.Lind0
-    key = (nl, nc, n_theta, i.tobytes(), j.tobytes(), kk.tobytes())
-    if key in _TEMPLATES:
-        return _TEMPLATES[key]
-    out = None
-    lev = i // nc
-    first = lev == 0
-    a0, c0, k0 = i[first], j[first], kk[first]
-    if i.size == nl * a0.size and np.array_equal(lev, j // nc) and np.all(c0 < nc):
-        # every level's block must repeat level 0's (as sets of (row, column, θ) within the
-        # block: the entries are in CSC order, column by column)
-        key0 = np.sort((a0 * nc + c0) * n_theta + k0)
-        keys = ((i % nc) * nc + j % nc) * n_theta + kk
-        if _same_blocks(lev, keys, key0, nl):
-            out = (a0, c0, k0)
-            for v in out:
-                v.flags.writeable = False
-    if len(_TEMPLATES) >= 64:
-        _TEMPLATES.clear()
-    _TEMPLATES[key] = out
-    return out
-
-
-def _same_blocks(lev, keys, key0, nl):
-    """Whether each level's (row, column, θ) keys are level 0's."""
-    counts = np.bincount(lev, minlength=nl)
-    if counts.shape[0] != nl or np.any(counts != key0.size):
-        return False
-    ks = keys[np.lexsort((keys, lev))].reshape(nl, key0.size)
-    return bool(np.all(ks == key0[None, :]))
-
-
 def _one_term_gradients(dev, th, lay):
     """:func:`dense_gradients` for one random-effects term, block by block: A, Λ'M, A⁻¹ and
     the cross-products as (batch, level, k, k) arrays instead of (batch, q, q) (the same
     formulas; the template sums over every level are sums over level 0's entries of the
     level-summed blocks)."""
     cp, resp = dev.cp, dev.resp
-    nl, nc, a0, c0, k0, Mb = lay
+    nl, nc, a0, c0, k0, Mb = lay.as_tuple()
     nb, p, nth = th.shape[0], dev.p, dev.n_theta
     T = np.zeros((nb, nc, nc))
     T[:, a0, c0] = th[:, k0]                                  # Λ' on one block
-    Tt = np.swapaxes(T, 1, 2)
-    T4, Tt4 = T[:, None], Tt[:, None]
-    LtM = T4 @ Mb[None]                                       # (nb, L, k, k)
+    Tt4 = np.swapaxes(T, 1, 2)[:, None]
+    LtM = _template_times(T, Mb)                              # (nb, L, k, k)
+    MLt = np.swapaxes(LtM, 2, 3)                              # M Λ (M symmetric)
     A = LtM @ Tt4
-    A[..., np.arange(nc), np.arange(nc)] += 1.0
-    if nc == 1:
-        Ai = 1.0 / A
-    else:
-        Ai = np.linalg.inv(A)
-        Ai = 0.5 * (Ai + np.swapaxes(Ai, 2, 3))
+    A.reshape(nb, nl, nc * nc)[..., ::nc + 1] += 1.0
+    Ai = spd_block_inverse(A)
     bins = (np.arange(nb)[:, None] * nth + k0[None, :]).ravel()
 
     def tsum(W):          # Σ over the template entries of level 0 of the level-summed W
         return np.bincount(bins, weights=W[:, a0, c0].ravel(),
                            minlength=nb * nth).reshape(nb, nth)
 
-    g = 2.0 * tsum((Ai @ LtM).sum(axis=1))
     Zy = resp.ZtWy.reshape(nl, nc, 1)
-    ky = T4 @ Zy[None]                                        # (nb, L, k, 1)
-    cy = Ai @ ky
     if p:
         ZX = cp.ZtWX.reshape(nl, nc, p)
-        K = T4 @ ZX[None]                                     # (nb, L, k, p)
-        C = Ai @ K
+        KY = _template_times(T, np.concatenate((ZX, Zy), axis=2))    # Λ'Z'W[X | ỹ]
+        CY = Ai @ KY
+        K, ky, C, cy = KY[..., :p], KY[..., p:], CY[..., :p], CY[..., p:]
+    else:
+        ky = _template_times(T, Zy)                           # (nb, L, k, 1)
+        cy = Ai @ ky
+    g = 2.0 * tsum((Ai @ LtM).sum(axis=1))
+    if p:
         Kf = K.reshape(nb, nl * nc, p)
         Cf = C.reshape(nb, nl * nc, p)
         cyf = cy.reshape(nb, nl * nc, 1)
-        V = cp.XtWX - np.swapaxes(Kf, 1, 2) @ Cf
-        rhs = resp.XtWy[:, None] - np.swapaxes(Kf, 1, 2) @ cyf            # (nb, p, 1)
-        beta = np.linalg.solve(V, rhs)                                     # (nb, p, 1)
+        KfT = np.swapaxes(Kf, 1, 2)
+        V = cp.XtWX - KfT @ Cf
+        Vi = _small_spd_inverses(V)
+        rhs = resp.XtWy[:, None] - KfT @ cyf                               # (nb, p, 1)
+        beta = Vi @ rhs                                                    # (nb, p, 1)
         uf = cyf - Cf @ beta
         r2 = (resp.yWy - (ky.reshape(nb, 1, -1) @ cyf)[:, 0, 0]
               - (np.swapaxes(rhs, 1, 2) @ beta)[:, 0, 0])
@@ -169,7 +110,7 @@ def _one_term_gradients(dev, th, lay):
         uf = cy.reshape(nb, nl * nc, 1)
         r2 = resp.yWy - (ky.reshape(nb, 1, -1) @ uf)[:, 0, 0]
     u = uf.reshape(nb, nl, nc, 1)
-    zwr = Zy[None] - Mb[None] @ (Tt4 @ u)                     # Z'Wρ (M symmetric)
+    zwr = Zy[None] - MLt @ u                                  # Z'Wρ
     if p:
         zwr = zwr - ZX[None] @ beta[:, None]
     # ρ'WZΛ_m û summed over levels: (Σ_l û_l (Z'Wρ)_l')[a, c] for the template entries
@@ -179,14 +120,32 @@ def _one_term_gradients(dev, th, lay):
     if dev.REML:
         g = g + ((dev.n - p) / r2)[:, None] * dr2
         if p:
-            Hc = np.swapaxes(np.linalg.solve(V, np.swapaxes(Cf, 1, 2)), 1, 2)   # C V⁻¹
-            N = ZX[None] - Mb[None] @ (Tt4 @ C)                               # Z'W(X − ZΛC)
+            Hc = Cf @ Vi                                                      # C V⁻¹
+            N = ZX[None] - MLt @ C                                            # Z'W(X − ZΛC)
             Hl = Hc.reshape(nb, nl, nc, p).transpose(0, 2, 1, 3).reshape(nb, nc, nl * p)
             Nl = N.transpose(0, 2, 1, 3).reshape(nb, nc, nl * p)
             g = g - 2.0 * tsum(Hl @ np.swapaxes(Nl, 1, 2))
     else:
         g = g + (dev.n / r2)[:, None] * dr2
     return g
+
+
+def _small_spd_inverses(V):
+    """Inverses of the stacked symmetric positive definite (nb, p, p) matrices V = R_X'R_X
+    (one inverse serves β̂ and C V⁻¹; 1 × 1 by a division), symmetrised."""
+    if V.shape[1] == 1:
+        return 1.0 / V
+    Vi = np.linalg.inv(V)
+    return 0.5 * (Vi + np.swapaxes(Vi, 1, 2))
+
+
+def _template_times(T, X):
+    """T[b] @ X[l] for every batch b and level l, (nb, L, k, m) from T (nb, k, k) and X
+    (L, k, m), by one 2-D product (a broadcast 4-D ``matmul`` costs three times as much)."""
+    nb, k = T.shape[0], T.shape[1]
+    nl, m = X.shape[0], X.shape[2]
+    P = T.reshape(nb * k, k) @ np.swapaxes(X, 0, 1).reshape(k, nl * m)
+    return np.ascontiguousarray(P.reshape(nb, k, nl, m).transpose(0, 2, 1, 3))
 
 
 def _diagonal_lead(dev):
@@ -242,7 +201,7 @@ def dense_gradients(dev, thetas):
     """
     smap, cp, resp = dev.smap, dev.cp, dev.resp
     th = np.atleast_2d(np.asarray(thetas, dtype=float))
-    lay = _one_term_layout(dev)
+    lay = one_term_layout(dev)
     if lay is not None:
         return _one_term_gradients(dev, th, lay)
     nb, q, p, nth = th.shape[0], dev.q, dev.p, dev.n_theta
@@ -252,7 +211,7 @@ def dense_gradients(dev, thetas):
     Lt[:, i, j] = th[:, kk]
     LtM = Lt @ M
     A = LtM @ np.swapaxes(Lt, 1, 2)
-    A[:, np.arange(q), np.arange(q)] += 1.0
+    A.reshape(nb, q * q)[:, ::q + 1] += 1.0
     Ai = _batched_inverse(A, _diagonal_lead(dev))
     Ai = 0.5 * (Ai + np.swapaxes(Ai, 1, 2))
     B = Ai @ LtM                                             # A⁻¹Λ'M
@@ -269,8 +228,9 @@ def dense_gradients(dev, thetas):
         K = Lt @ cp.ZtWX                                     # (nb, q, p)
         C = Ai @ K
         V = cp.XtWX - np.swapaxes(K, 1, 2) @ C
+        Vi = _small_spd_inverses(V)
         rhs = resp.XtWy - np.einsum("bqp,bq->bp", K, cy)
-        beta = np.linalg.solve(V, rhs[:, :, None])[:, :, 0]
+        beta = (Vi @ rhs[:, :, None])[:, :, 0]
         u = cy - np.einsum("bqp,bp->bq", C, beta)
         r2 = resp.yWy - np.einsum("bq,bq->b", ky, cy) - np.einsum("bp,bp->b", rhs, beta)
     else:
@@ -284,7 +244,7 @@ def dense_gradients(dev, thetas):
     if dev.REML:
         g = g + ((dev.n - p) / r2)[:, None] * dr2
         if p:
-            H = np.swapaxes(np.linalg.solve(V, np.swapaxes(C, 1, 2)), 1, 2)   # C V⁻¹
+            H = C @ Vi                                                        # C V⁻¹
             N = cp.ZtWX - M @ (np.swapaxes(Lt, 1, 2) @ C)                    # Z'W(X − ZΛC)
             v = np.einsum("bep,bep->be", N[:, j, :], H[:, i, :])
             g = g - 2.0 * tsum(v)
