@@ -23,10 +23,11 @@ independent homoscedastic errors, and
 * A correlation: the whitened ``X``, ``y`` and the terms' raw matrices fill ``Z``'s pattern;
   O(n) per structure value, vectorised (:mod:`lmerpy.nlme.blocks`).
 
-Either way the design is the same at every structure value: small models (all of A dense)
-take the new rows into the base deviance (:meth:`~lmerpy.pls.LmmDeviance.with_data`: its
-pattern maps and analysis reused, the cross-products formed, the theta-map refilled), so a
-structure value costs the whitening and the O(n) cross-products; larger ones build a deviance.
+Either way the design is the same at every structure value: the new rows go into one
+template deviance (:meth:`~lmerpy.pls.LmmDeviance.with_data`: its pattern maps, symbolic
+analysis (CHOLMOD's included) and blocked factor layout reused, the cross-products formed on
+the known structure, the values of the theta-map and of the layout refilled), so a structure
+value costs the whitening and the O(n) cross-products.
 
 The structure parameters are optimised on the profile ``max_theta logLik(theta, s)`` (trust-
 region Newton on finite differences, as ``gls``): by the envelope theorem the profile is as
@@ -49,7 +50,9 @@ from ..errors import FitError
 from ..optimize import lme4_start_theta, lmerControl, optimize_lmer
 from ..optimize.newton import NEWTON_SETTINGS, model_derivatives, trust_newton
 from ..pls import LmmDeviance
+from ..pls.crossprod import ReducedProducts
 from .estimate import GlsCriterion
+from .varfunc import varIdent
 
 __all__ = ["LmeCriterion", "LmeEstimate", "WhitenedDesign", "newton_inner"]
 
@@ -265,13 +268,16 @@ class LmeCriterion:
         self._zfull = trusted_csc(np.ascontiguousarray(self.Zraw).reshape(-1), full.indices,
                                   full.indptr, full.shape)
         # ... and a deviance on that pattern with ones for values (no cross-product cancels:
-        # each is a positive count), the template whose pattern maps and analysis the data of
-        # every structure value reuse (LmmDeviance.with_data); None: not a small model
+        # each is a positive count), the template whose pattern maps, analysis and factor
+        # layout the data of every structure value reuse (LmmDeviance.with_data); None: no
+        # residual structure, or the template declined (then a deviance per structure value)
         self._template: Optional[LmmDeviance] = None
-        if (correlation is not None or weights is not None) and \
-                self.base.with_data(design.Zt, self.X, self.y) is not None:
+        if correlation is not None or weights is not None:
             full.data = np.ones(full.data.shape[0])
             self._template = LmmDeviance(WhitenedDesign(design, Zt=full), REML=self.REML)
+        # varIdent alone on a larger design: the cross-products of each stratum, summed with
+        # the strata's weights at every structure value (built on first use; False: none)
+        self._strata: Any = None
         self._cache: Dict[bytes, Tuple[Any, float, np.ndarray]] = {}
         # lmer's start (lme4's for scalar random intercepts): lme without structure = lmer
         self._warm = np.asarray(lme4_start_theta(design), dtype=float)
@@ -306,14 +312,19 @@ class LmeCriterion:
         return self._warm.copy()
 
     # ------------------------------------------------------------------ the deviance at s
-    def deviance_at(self, spar) -> Tuple[Optional[LmmDeviance], float, np.ndarray]:
+    def deviance_at(self, spar, data: bool = False
+                    ) -> Tuple[Optional[LmmDeviance], float, np.ndarray]:
         """(the PLS deviance on the data whitened at ``spar``, the log-likelihood's extra
-        terms, the variance weights); (None, -inf, w) where the structure is invalid."""
+        terms, the variance weights); (None, -inf, w) where the structure is invalid.
+
+        ``data``: a deviance holding the whitened rows (fitted values, residuals from them;
+        not kept), never one from the strata's products alone (``varIdent`` on a larger
+        design: :meth:`_stratum_products`)."""
         spar = np.asarray(spar, dtype=float).reshape(-1)
         if not self.has_structure:
             return self.base, 0.0, np.ones(self.n)
         key = spar.tobytes()
-        hit = self._cache.get(key)
+        hit = None if data else self._cache.get(key)
         if hit is not None:
             return hit
         pc, pv = self.split(spar)
@@ -322,10 +333,12 @@ class LmeCriterion:
         if not np.all(np.isfinite(w)) or np.any(w <= 0):
             out = (None, -math.inf, w)
         elif self.cor is None:
-            dev = None
-            if self._template is not None:
+            dev = None if data else self._stratum_deviance(w)
+            if dev is None and self._template is not None:
                 dev = self._template.with_data(self._zfull, self.X, self.y, weights=w * w,
                                                offset=getattr(self.design, "offset", None))
+                if dev is None:
+                    self._template = None
             if dev is None:
                 dev = LmmDeviance(WhitenedDesign(self.design, weights=w * w), REML=self.REML)
             out = (dev, 0.0, w)
@@ -335,10 +348,71 @@ class LmeCriterion:
                 out = (None, -math.inf, w)
             else:
                 out = (self._whitened_deviance(Dw), float(extra), w)
+        if data:
+            return out
         if len(self._cache) > 64:
             self._cache.clear()
         self._cache[key] = out
         return out
+
+    def _stratum_products(self) -> Any:
+        """For ``varIdent`` alone (weights constant within strata) on a larger design: each
+        stratum's cross-products (Z'Z, Z'X, X'X, and with ỹ = y − offset − Xβ* for one fixed
+        β*, the unweighted least-squares fit, Z'ỹ, X'ỹ, ỹ'ỹ), formed once; the products at
+        any weights are their weighted sums (no O(n) work per structure value). None where
+        this does not apply."""
+        if self._strata is None:
+            self._strata = False
+            tmpl, var = self._template, self.var
+            code = getattr(var, "code", None)
+            if tmpl is not None and isinstance(var, varIdent) and code is not None \
+                    and tmpl.cp.ZtWZ_dense is None:       # (not a small design)
+                code = np.asarray(code, dtype=np.int64)
+                S = int(code.max()) + 1
+                T = tmpl.cp.ZtWZ
+                if S * (T.nnz + tmpl.q * (self.p + 1) + self.p ** 2) > 8 * self.n:
+                    return None            # the strata's products cost what the rows do
+                off = getattr(self.design, "offset", None)
+                yt = self.y - (0.0 if off is None else np.asarray(off, dtype=float))
+                beta = (np.linalg.lstsq(self.X, yt, rcond=None)[0] if self.p
+                        else np.zeros(0))
+                yt = yt - self.X @ beta
+                parts = []
+                for k in range(S):
+                    ind = (code == k).astype(float)
+                    cp = tmpl.cp.with_data(self._zfull, self.X, ind)
+                    M = cp.ZtWZ
+                    if cp.ZtWZ_dense is not None or not (
+                            np.array_equal(M.indptr, T.indptr)
+                            and np.array_equal(M.indices, T.indices)):
+                        return None        # not summed onto the template's structure
+                    wy = ind * yt
+                    parts.append((M.data, cp.ZtWX, cp.XtWX, cp.Zt @ wy, self.X.T @ wy,
+                                  float(yt @ wy)))
+                counts = np.bincount(code, minlength=S).astype(float)
+                first = np.zeros(S, dtype=np.int64)            # a row of each stratum
+                first[code] = np.arange(code.shape[0])
+                self._strata = (first, counts, beta,
+                                (tmpl.cp.ZtWZ.indices, tmpl.cp.ZtWZ.indptr),
+                                *[np.stack([pt[i] for pt in parts], axis=-1)
+                                  for i in range(6)])
+        return self._strata or None
+
+    def _stratum_deviance(self, w: np.ndarray) -> Optional[LmmDeviance]:
+        """The deviance at variance weights ``w`` from the strata's products
+        (:meth:`_stratum_products`), or None."""
+        st = self._stratum_products()
+        if st is None or self._template is None:
+            return None
+        first, counts, beta, (indices, indptr), M, ZX, XX, Zy, Xy, yy = st
+        ws = np.where(counts > 0, w[first] ** 2, 1.0)    # each stratum's weight w²
+        q = self.base.q
+        products = ReducedProducts(trusted_csc(M @ ws, indices, indptr, (q, q)), ZX @ ws,
+                                   XX @ ws, Zy @ ws, Xy @ ws, float(yy @ ws), beta, self.n)
+        dev = self._template.with_products(products, float(counts @ np.log(ws)))
+        if dev is None:
+            self._strata = False
+        return dev
 
     def _whitened_deviance(self, Dw: np.ndarray) -> LmmDeviance:
         """The PLS deviance on whitened rows ``Dw = [X Zraw y]``: the base deviance with new
@@ -353,6 +427,7 @@ class LmeCriterion:
                                            Xw, yw)
             if dev is not None:
                 return dev
+            self._template = None
         terms = []
         c = 0
         for t, k in zip(self.design.reterms, self.widths):
@@ -446,7 +521,7 @@ class LmeCriterion:
     def estimate(self, spar, par) -> LmeEstimate:
         """Everything at ``(spar, par)``."""
         spar = np.asarray(spar, dtype=float).reshape(-1)
-        dev, extra, w = self.deviance_at(spar)
+        dev, extra, w = self.deviance_at(spar, data=True)
         if dev is None:
             raise FitError("lme: the residual structure is not valid at the estimates "
                            "(non-finite weights or a correlation matrix that is not positive "

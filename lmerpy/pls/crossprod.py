@@ -19,6 +19,7 @@ import functools
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.linalg as sla
 import scipy.sparse as sp
 
 from ..errors import DataError
@@ -80,6 +81,10 @@ class CrossProducts:
 
     #: the n-long data are here (False for :class:`ReducedProducts`)
     has_data = True
+    #: a response's shift β₀ (:class:`ResponseProducts`) from the normal equations rather than
+    #: a least-squares solve (:meth:`with_data` on larger designs: the same deviance to
+    #: rounding, a fraction of the O(n) work)
+    normal_shift = False
 
     def __init__(self, Zt, X, weights):
         self.Zt = _as_csc(Zt)
@@ -120,14 +125,26 @@ class CrossProducts:
 
     def with_data(self, Zt, X, weights):
         """The products of new values: ``Zt`` (when it has this one's pattern, the index work
-        of the small products is reused), ``X`` and ``weights``; the same numbers as a new
-        :class:`CrossProducts`."""
+        of the products is reused), ``X`` and ``weights``; the same numbers as a new
+        :class:`CrossProducts`.
+
+        Small products (dense Z'WZ): their pairs of Zt's entries are reused. Larger ones: Z'WZ
+        is summed over the same pairs, observation by observation (SciPy's order, the same
+        floating-point sums) straight onto this one's structure of Z'WZ (entries that cancel
+        to 0 stay there, explicitly), and a response's shift β₀ comes from the normal
+        equations (:attr:`normal_shift`); where that structure lacks a pair's entry (this
+        one's values cancelled), a new :class:`CrossProducts` as before."""
         pairs = self.__dict__.get("_pairs")
         old = self.Zt
-        if (pairs is None or not sp.issparse(Zt) or Zt.format != "csc" or Zt.shape != old.shape
+        if (not sp.issparse(Zt) or Zt.format != "csc" or Zt.shape != old.shape
                 or not (Zt.indptr is old.indptr or np.array_equal(Zt.indptr, old.indptr))
                 or not (Zt.indices is old.indices or np.array_equal(Zt.indices, old.indices))):
             return CrossProducts(Zt, X, weights)
+        plan = None
+        if pairs is None:
+            plan = self._sparse_plan()
+            if plan is None:
+                return CrossProducts(Zt, X, weights)
         out = object.__new__(CrossProducts)
         out.Zt = sp.csc_matrix((np.asarray(Zt.data, dtype=float), old.indices, old.indptr),
                                shape=old.shape) if Zt.dtype != np.float64 else Zt
@@ -137,9 +154,82 @@ class CrossProducts:
             raise DataError(f"weights have length {out.weights.shape[0]}, expected {self.n}")
         out.n, out.p, out.q = self.n, out.X.shape[1], self.q
         out._ZtW = out._ZtWZ = None
-        out._small_products(pairs)
+        if pairs is not None:
+            out._small_products(pairs)
+        else:
+            out.ZtWZ_dense = None
+            out._sparse_products(plan)
+            out.ZtWX = np.asarray(out.ZtW @ out.X)
+            out.normal_shift = True
         out.XtWX = out.X.T @ (out.weights[:, None] * out.X)
         return out
+
+    def _sparse_plan(self):
+        """(k, k1, k2, R, Z'WZ's structure) for :meth:`with_data` on a larger design: the
+        pairs (k1, k2) of Zt's entries of each observation (observation by observation), and
+        R, the 0/1 matrix (CSR) that sums the pairs' products into this one's Z'WZ values;
+        None where a pair has no place there (its values cancelled to an exact 0). Built
+        once, on first use.
+
+        Each row of R holds its pairs in order, so its sum (SciPy's sequential CSR mat-vec,
+        1·x = x) runs over the observations in order as SciPy's sparse product does. When
+        every observation has the same number k of entries (each row one level of every term:
+        lme's designs), k > 0 and the pairs are ordered by their places (a, b) within an
+        observation, then by observation: each entry of Z'WZ is reached from one (a, b) only,
+        so its sum still runs over the observations in order; k1 and k2 are then None."""
+        d = self.__dict__
+        if "_splan" not in d:
+            Zt, q = self.Zt, self.q
+            ip = Zt.indptr.astype(np.int64)
+            cnt = np.diff(ip)
+            _e, k1, k2 = expand_pairs(ip[:-1], cnt, ip[:-1], cnt)
+            rows = Zt.indices.astype(np.int64)
+            M = self.ZtWZ
+            mkeys = (np.repeat(np.arange(q, dtype=np.int64), np.diff(M.indptr)) * q
+                     + M.indices.astype(np.int64))        # CSC order: sorted
+            keys = rows[k2] * q + rows[k1]                # (row k1, column k2)
+            dest = np.searchsorted(mkeys, keys)
+            dest = np.minimum(dest, max(mkeys.shape[0] - 1, 0))
+            plan = None
+            if mkeys.shape[0] and np.array_equal(mkeys[dest], keys):
+                k = int(cnt[0]) if cnt.shape[0] else 0
+                if k and np.all(cnt == k):
+                    dest = dest.reshape(-1, k, k).transpose(1, 2, 0).reshape(-1)
+                    k1 = k2 = None
+                else:
+                    # (native index type: NumPy would convert narrower ones at every use)
+                    k = 0
+                    k1, k2 = k1.astype(np.intp), k2.astype(np.intp)
+                nnz = mkeys.shape[0]
+                it = np.int32 if max(dest.shape[0], nnz) < 2 ** 31 - 1 else np.int64
+                ptr = np.concatenate(([0], np.cumsum(np.bincount(dest, minlength=nnz))))
+                R = sp.csr_matrix((np.ones(dest.shape[0]),
+                                   np.argsort(dest, kind="stable").astype(it), ptr.astype(it)),
+                                  shape=(nnz, dest.shape[0]))
+                plan = (k, k1, k2, R, (M.indices, M.indptr))
+            d["_splan"] = plan
+        return d["_splan"]
+
+    def _sparse_products(self, plan):
+        """Z'WZ on the structure of ``plan`` (:meth:`_sparse_plan`), summed observation by
+        observation as SciPy's sparse product does."""
+        k, k1, k2, R, (indices, indptr) = plan
+        Zt = self.Zt
+        if k:
+            Zk = Zt.data.reshape(self.n, k).T.copy()       # (place in a row, observation)
+            zw = Zk * self.weights                          # Z'W's values
+            prod = np.empty((k, k, self.n))
+            for a in range(k):
+                np.multiply(zw[a], Zk, out=prod[a])
+            prod = prod.reshape(-1)
+        else:
+            zw = Zt.data * np.repeat(self.weights, np.diff(Zt.indptr))
+            prod = zw[k1] * Zt.data[k2]
+        vals = R @ prod
+        M = sp.csc_matrix((vals, indices, indptr), shape=(self.q, self.q), copy=False)
+        M.has_sorted_indices = True
+        M.has_canonical_format = True
+        self._ZtWZ = M
 
     @property
     def ZtW(self):
@@ -204,6 +294,7 @@ class ResponseProducts:
 
     def __init__(self, cp: CrossProducts, y, offset):
         y = np.asarray(y, dtype=float).reshape(-1)
+        normal = cp.normal_shift
         off = np.zeros(cp.n) if offset is None else np.asarray(offset, dtype=float).reshape(-1)
         if y.shape[0] != cp.n:
             raise DataError(f"the response has length {y.shape[0]}, expected {cp.n}")
@@ -214,9 +305,11 @@ class ResponseProducts:
         self.y = y
         self.offset = off
         yt = y - off
-        sw = np.sqrt(cp.weights)
         if cp.p:
-            beta0 = np.linalg.lstsq(sw[:, None] * cp.X, sw * yt, rcond=None)[0]
+            beta0 = _normal_equations(cp, yt) if normal else None
+            if beta0 is None:
+                sw = np.sqrt(cp.weights)
+                beta0 = np.linalg.lstsq(sw[:, None] * cp.X, sw * yt, rcond=None)[0]
             yt = yt - cp.X @ beta0
         else:
             beta0 = np.zeros(0)
@@ -225,6 +318,17 @@ class ResponseProducts:
         self.ZtWy = cp.zt_mul(wy)
         self.XtWy = cp.X.T @ wy
         self.yWy = float(yt @ wy)
+
+
+def _normal_equations(cp, yt):
+    """β₀ from the normal equations X'WX β₀ = X'Wỹ (X'WX at hand: O(np) instead of a
+    least-squares solve); None where X'WX is not numerically positive definite."""
+    try:
+        c = sla.cho_factor(cp.XtWX, lower=True, check_finite=False)
+        beta0 = sla.cho_solve(c, cp.X.T @ (cp.weights * yt), check_finite=False)
+    except np.linalg.LinAlgError:
+        return None
+    return beta0 if np.all(np.isfinite(beta0)) else None
 
 
 class ReducedProducts:
@@ -513,8 +617,9 @@ class ScalingMap:
             self.M = sp.csr_matrix(M)
             Mc = sp.coo_matrix(M)
             mr, mc, mv = Mc.row.astype(np.int64), Mc.col.astype(np.int64), Mc.data
-        keep = mv != 0
-        mr, mc, mv = mr[keep], mc[keep], mv[keep]
+        if not self.__dict__.get("_keep_zeros"):
+            keep = mv != 0
+            mr, mc, mv = mr[keep], mc[keep], mv[keep]
         ckey = None
         if isinstance(M, np.ndarray):
             # a small model's map depends on M only through its pattern (and the template):
@@ -623,6 +728,42 @@ class ScalingMap:
         out._fill_map(M[mr, mc][e], pos, pair)
         return out
 
+    def with_values(self, M):
+        """The map of the same pattern for another Z'WZ ``M`` (dense or sparse) whose nonzeros
+        lie on this map's Z'WZ structure (:meth:`zwz`): new data on the same design where
+        A is not all dense (the blocked layout reads Z'WZ by that structure).
+
+        Returns (the new map, ``M``'s values on :meth:`zwz`'s structure, zeros included), or
+        None when ``M`` has a nonzero outside it. The new map shares the Λ template; its
+        pattern of A and θ⊗θ map are built on first use from ``M`` on that structure, zeros
+        kept: the same pattern as this map's, A's values the same as a new map's."""
+        Z = self.zwz()
+        q = self.q
+        if sp.issparse(M):
+            M = _as_csc(M, (q, q))
+            if (M.indptr is Z.indptr or np.array_equal(M.indptr, Z.indptr)) and \
+                    (M.indices is Z.indices or np.array_equal(M.indices, Z.indices)):
+                data = np.asarray(M.data, dtype=float)
+            else:
+                col = np.repeat(np.arange(q, dtype=np.int64), np.diff(M.indptr))
+                nz = M.data != 0
+                data = _on_structure(Z, M.indices[nz].astype(np.int64), col[nz], M.data[nz])
+        else:
+            M = np.asarray(M, dtype=float)
+            if M.shape != (q, q):
+                return None
+            mc, mr = np.nonzero(M.T)
+            data = _on_structure(Z, mr.astype(np.int64), mc.astype(np.int64), M.T[mc, mr])
+        if data is None:
+            return None
+        out = object.__new__(ScalingMap)
+        od = out.__dict__
+        for name in ("Lt", "q", "n_theta", "Lind0", "lt_rows", "lt_cols", "_blocks"):
+            od[name] = self.__dict__[name]
+        od["_M_in"] = sp.csc_matrix((data, Z.indices, Z.indptr), shape=(q, q), copy=False)
+        od["_keep_zeros"] = True
+        return out, data
+
     def _set_pattern(self, entry, mv):
         """The pattern of a cached map (shared, read-only arrays) and this M's values."""
         for name in _PATTERN_FIELDS:
@@ -673,6 +814,22 @@ class ScalingMap:
         th = np.asarray(theta, dtype=float)
         G = (self.CT @ ainv_values).reshape(self.n_theta, self.n_theta)
         return G @ th + G.T @ th
+
+
+def _on_structure(Z, rows, cols, vals):
+    """Values at (rows, cols) placed on the structure of the canonical CSC matrix ``Z``
+    (zeros elsewhere); None when an entry is not in it."""
+    q = Z.shape[0]
+    zkeys = (np.repeat(np.arange(q, dtype=np.int64), np.diff(Z.indptr)) * q
+             + Z.indices.astype(np.int64))
+    keys = cols * q + rows
+    pos = np.searchsorted(zkeys, keys)
+    if keys.shape[0] and (not zkeys.shape[0] or pos.max() >= zkeys.shape[0]
+                          or not np.array_equal(zkeys[pos], keys)):
+        return None
+    data = np.zeros(zkeys.shape[0])
+    data[pos] = vals
+    return data
 
 
 class _Template:

@@ -119,6 +119,9 @@ class Layout:
         Md = np.zeros((nl, p1, p1))
         Md[(c - off) // p1, (r - off) % p1, (c - off) % p1] = dv[pos]
         self.Md = Md
+        # where each value comes from in M.data (:meth:`with_values` refills them)
+        self._src_md = (((c - off) // p1) * (p1 * p1) + ((r - off) % p1) * p1 + (c - off) % p1,
+                        pos)
         # slots: M's entries in the other columns with a first-term row, in CSC order (column
         # of the dense part, then first-term row): already sorted by (row, level)
         parts = [entries(0, off, True), entries(off + q1, q, True)]
@@ -133,6 +136,8 @@ class Layout:
         key = kt[new]
         m_slot = np.zeros((key.shape[0], p1))
         m_slot[np.cumsum(new) - 1, (r - off) % p1] = dv[pos]
+        src = np.full((key.shape[0], p1), -1, dtype=np.int64)
+        src[np.cumsum(new) - 1, (r - off) % p1] = pos
         del kt, new, pos, r, c
         # Λ's template: the first term's blocks, Λ₂' in S coordinates
         lt_r, lt_c, lind = smap.lt_rows, smap.lt_cols, smap.Lind0
@@ -144,7 +149,12 @@ class Layout:
         r2l, c2l = loc2[lt_r[~in1]], loc2[lt_c[~in1]]
         self._lam2 = (r2l, c2l, lind[~in1], smap.n_theta)
         # slots that only Λ₂'s off-diagonal entries reach (vector-valued trailing terms)
+        key0 = key
         key, m_slot = self._closure(key, m_slot, r2l, c2l, nl)
+        if key.shape[0] != key0.shape[0]:
+            src0, src = src, np.full((key.shape[0], p1), -1, dtype=np.int64)
+            src[np.searchsorted(key, key0)] = src0
+        del key0
         ns = key.shape[0]
         it = _itype(ns * p1, q, nl * p1)
         self.ns = ns
@@ -167,6 +177,10 @@ class Layout:
                              np.concatenate([self.lev_ptr[:-1] + j * ns for j in range(p1)]
                                             + [[p1 * ns]]).astype(it))
         self.v_m = m_slot if vo is None else m_slot[vo]
+        src = (src if vo is None else src[vo]).reshape(-1)
+        sel = np.flatnonzero(src >= 0)
+        self._src_vm = (sel, src[sel])
+        del src, sel
         self.v_row = self.slot_row if vo is None else self.slot_row[vo]
         self.v_lev = self.slot_lev if vo is None else self.slot_lev[vo]
         self._pj = self._lambda2_coupling(r2l, c2l, lind[~in1], nl)
@@ -182,10 +196,46 @@ class Layout:
         v22 = np.concatenate([dv[p_[0]] for p_ in p22])
         low = r2 >= c2
         self._m22 = (c2[low] * q2 + r2[low], v22[low])
+        self._src_m22 = np.concatenate([p_[0] for p_ in p22])[low]
         self._a22 = None                  # Λ₂'M₂₂Λ₂ map (non-pair modes), built on first use
         self.tmap = None
         self._pairs = None
         self._pair_itype = _itype(ns, q2 * q2, npairs)
+
+    def with_values(self, smap, data):
+        """The layout of the same structure for another Z'WZ of the same pattern (new data
+        on the same design, :meth:`~.crossprod.ScalingMap.with_values`): ``data`` are its
+        values on the structure of Z'WZ this layout was read from (zeros allowed), ``smap``
+        its map. Only the values are refilled (the first term's blocks of M, M₂₁ at the
+        slots, M₂₂, the θ-map's M-products); slots, orders, pairs, the θ-map's structure and
+        the pattern maps are shared. The same numbers as a layout built from ``data``."""
+        if self.nl and self.q2:          # built once here, then shared by every refill
+            if self.ns and self.has_pairs:
+                self.theta_map()
+            else:
+                self.a22_map()
+        out = object.__new__(Layout)
+        od = out.__dict__
+        od.update(self.__dict__)
+        od["_smap"] = smap
+        if not self.nl:
+            return out
+        idx, pos = self._src_md
+        Md = np.zeros(self.Md.size)
+        Md[idx] = data[pos]
+        od["Md"] = Md.reshape(self.Md.shape)
+        sel, pos = self._src_vm
+        vm = np.zeros(self.v_m.size)
+        vm[sel] = data[pos]
+        od["v_m"] = vm.reshape(self.v_m.shape)
+        flat = self._m22[0]
+        v22 = data[self._src_m22]
+        od["_m22"] = (flat, v22)
+        if self._a22 is not None:
+            od["_a22"] = (self._a22[0], v22)
+        if self.tmap is not None:
+            od["tmap"] = self.tmap.with_values(out, v22)
+        return out
 
     @staticmethod
     def _same_block(flat, lind, nl, pp):

@@ -204,7 +204,8 @@ class ThetaMap:
         self.xr = (xdest % q2).astype(itype)
         self.xc = (xdest // q2).astype(itype)
         self.xdiag = np.flatnonzero(self.xr == self.xc)
-        self.m22 = np.bincount(lookup[m22_flat], weights=m22_val, minlength=xdest.shape[0])
+        self._m22_rows = lookup[m22_flat]
+        self.m22 = np.bincount(self._m22_rows, weights=m22_val, minlength=xdest.shape[0])
         del xdest
         # pass 2: G's columns (level g, entry (c, c') of H_g): the level's pairs, values
         # m_s[c]·m_t[c'] (M₂₁ at the two slots)
@@ -226,6 +227,43 @@ class ThetaMap:
         self.G = sp.csc_matrix((data, indices, indptr), shape=(self.xdest.shape[0], nl * pp))
         r2l, c2l, lind, nth = lam2
         self.lam2 = Lambda2(q2, r2l, c2l, lind, nth, self.xdest, self.xr, self.xc)
+
+    def with_values(self, layout, m22_val):
+        """The θ-map of the same structure for another Z'WZ: ``layout`` holds its M₂₁ at the
+        slots (:meth:`.blocked_layout.Layout.with_values`), ``m22_val`` its M₂₂'s lower
+        values. G's values and m22 are refilled, in the order this map's were formed (the
+        same numbers as a map built on them); G's structure and Λ₂'s map are shared."""
+        out = object.__new__(ThetaMap)
+        out.__dict__.update(self.__dict__)
+        out.layout = layout
+        out.m22 = np.bincount(self._m22_rows, weights=m22_val, minlength=self.xdest.shape[0])
+        ia, ib = self._refill_index()
+        m = (layout.v_m[layout.lev_order] if layout.v_order is None else layout.v_m)
+        m = m.reshape(-1)
+        G = self.G
+        out.G = sp.csc_matrix((m[ia] * m[ib], G.indices, G.indptr), shape=G.shape, copy=False)
+        return out
+
+    def _refill_index(self):
+        """For each stored value of G, the flat places (level-order slot · p₁ + column) of
+        its two factors in M₂₁'s values; built once (on first use)."""
+        d = self.__dict__
+        if "_ab" not in d:
+            layout, p1 = self.layout, self.p1
+            pp = p1 * p1
+            indptr = self.G.indptr
+            it = np.int32 if layout.ns * p1 < 2 ** 31 - 1 else np.int64
+            ia = np.empty(self.G.data.shape[0], dtype=it)
+            ib = np.empty_like(ia)
+            for levels, a, b, _dest in level_pairs(layout):
+                npk = a.shape[1]
+                for cc in range(pp):
+                    c, c2 = divmod(cc, p1)
+                    pos = (indptr[levels * pp + cc][:, None] + np.arange(npk)).ravel()
+                    ia[pos] = (a * p1 + c).ravel()
+                    ib[pos] = (b * p1 + c2).ravel()
+            d["_ab"] = (ia, ib)
+        return d["_ab"]
 
     def schur_into(self, theta, L1inv, vec):
         """vec (zeroed, q₂² doubles) ← S's lower triangle (Fortran order), given the first

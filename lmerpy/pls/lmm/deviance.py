@@ -255,15 +255,22 @@ class LmmDeviance:
         if self._side is not None and self._side[0] is not None:
             self._side = (self._side[0].copy(), self._side[1])
 
-    def _use_data(self, cp, smap, offset):
-        """New n-long values on the shared design (:meth:`with_data`)."""
+    def _use_data(self, cp, smap, offset, structure, sum_log_w=None):
+        """New n-long values (or their reduced products) on the shared design
+        (:meth:`with_data`, :meth:`with_products`); ``structure``: the blocked factor's layout
+        for them (None: a CHOLMOD factor, whose copy made by :meth:`_share` keeps the
+        symbolic analysis of A's pattern, the same here)."""
         self.cp = cp
-        with np.errstate(divide="ignore"):
-            self.sum_log_w = float(np.sum(np.log(cp.weights)))
+        if sum_log_w is not None:
+            self.sum_log_w = float(sum_log_w)
+        else:
+            with np.errstate(divide="ignore"):
+                self.sum_log_w = float(np.sum(np.log(cp.weights)))
         self.smap = smap
-        self.factor = BlockedFactor(smap, None, _structure=self.factor.st)
+        if structure is not None:
+            self.factor = BlockedFactor(smap, None, _structure=structure)
         self.sparse_inverse = SparseInverse(smap)
-        self._side = self._templates = None
+        self._side = None
         self._offset = offset
 
     def with_data(self, Zt, X, y, weights=None, offset=None):
@@ -271,14 +278,17 @@ class LmmDeviance:
         design's pattern (a subset of it), ``X``, ``y``, prior ``weights`` (default 1) and
         ``offset`` (default 0). The θ-structure (Λ template, ``par`` layout, bounds), the
         pattern maps and the symbolic analysis are reused; only the cross-products are formed
-        (O(n)) and the θ-map refilled (O(q²)). ``n_evals`` starts at 0.
+        (O(n)) and the θ-map refilled (O(q²)); for larger models the blocked factor's layout
+        keeps its structure with Z'WZ's values refilled, and a CHOLMOD factor its symbolic
+        analysis (A's pattern is the same). ``n_evals`` starts at 0.
 
         R equivalent: none (``lme``'s rows whitened by a residual structure: Pinheiro & Bates
-        2000, section 5.2). Small models only (all of A dense, the map from a dense Z'WZ);
-        None otherwise, or where the new Z'WZ has a nonzero outside this one's pattern: then
-        build a new :class:`LmmDeviance`.
+        2000, section 5.2). None where the new Z'WZ has a nonzero outside this one's pattern:
+        then build a new :class:`LmmDeviance`.
         """
-        if not (self._dense and isinstance(self.factor, BlockedFactor)):
+        fac = self.factor
+        blocked = isinstance(fac, BlockedFactor)
+        if not blocked and getattr(fac, "name", None) != "cholmod":
             return None
         n = self.n
         if weights is None:
@@ -288,14 +298,46 @@ class LmmDeviance:
             if w.shape[0] != n or not (np.isfinite(w).all() and (w >= 0).all()):
                 raise DataError(f"weights must be {n} finite non-negative values")
         cp = self.cp.with_data(Zt, X, w) if self.cp.has_data else CrossProducts(Zt, X, w)
-        if cp.ZtWZ_dense is None or cp.q != self.q or cp.p != self.p:
+        if cp.q != self.q or cp.p != self.p:
             return None
-        smap = self.smap.with_matrix(cp.ZtWZ_dense)
+        structure = fac.st if blocked else None
+        if self._dense:
+            smap = None if cp.ZtWZ_dense is None else self.smap.with_matrix(cp.ZtWZ_dense)
+        else:
+            got = self.smap.with_values(cp.ZtWZ if cp.ZtWZ_dense is None else cp.ZtWZ_dense)
+            smap = None if got is None else got[0]
+            if got is not None and blocked:
+                structure = structure.with_values(smap, got[1])
         if smap is None:
             return None
         off = np.zeros(n) if offset is None else np.asarray(offset, dtype=float).reshape(-1)
         return LmmDeviance(self.design, REML=self.REML, _template=self, _y=y,
-                           _data=(cp, smap, off))
+                           _data=(cp, smap, off, structure))
+
+    def with_products(self, products, sum_log_w):
+        """A deviance function for the same design from new cross-products alone
+        (:class:`~lmerpy.pls.crossprod.ReducedProducts`, their Z'WZ's nonzeros on this one's
+        pattern) and Σ log wᵢ: :meth:`with_data` without the n-long data (results that need
+        them are None, as for :meth:`from_products`). Larger models only (not all of A dense);
+        None otherwise or where Z'WZ has a nonzero outside this one's pattern.
+
+        R equivalent: none (``lme`` with ``varIdent`` alone: the products are sums of the
+        strata's, weighted).
+        """
+        fac = self.factor
+        blocked = isinstance(fac, BlockedFactor)
+        if self._dense or (not blocked and getattr(fac, "name", None) != "cholmod"):
+            return None
+        if products.q != self.q or products.p != self.p:
+            return None
+        got = self.smap.with_values(products.ZtWZ)
+        if got is None:
+            return None
+        smap, values = got
+        structure = fac.st.with_values(smap, values) if blocked else None
+        return LmmDeviance(self.design, REML=self.REML, _template=self,
+                           _resp=products.response(None, None),
+                           _data=(products, smap, None, structure, sum_log_w))
 
     def with_response(self, y):
         """A deviance function for a new response, reusing Z'WZ, Z'WX, X'WX and the analysis.
