@@ -11,12 +11,12 @@ A / B (above 1: B is faster). On a busy machine the CPU column is the steadier o
 side also prints −2 log L of its last fit, so that a change of the optimum shows.
 """
 import argparse
-import json
-import os
-import statistics
-import subprocess
 import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks import ab  # noqa: E402
 
 CASES = ("cbpp", "grouseticks", "verbagg")
 PHASES = ("cpu", "wall", "glFormula", "mkGlmerDevfun", "stage 1", "stage 2",
@@ -88,41 +88,14 @@ def main(argv=None):
                         "shared machine the two cores' loads differ)")
     args = p.parse_args(argv)
     cases = args.cases.split(",")
-    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    roots = {"A": str(Path(args.root_a).resolve()), "B": str(Path(args.root_b).resolve())}
-    procs = {k: subprocess.Popen([sys.executable, "-c", _WORKER, r, ",".join(cases)],
-                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                 env=env) for k, r in roots.items()}
-    if args.cpu is not None and hasattr(os, "sched_setaffinity"):
-        for pr in procs.values():
-            os.sched_setaffinity(pr.pid, {args.cpu})
-    for pr in procs.values():
-        if pr.stdout.readline().strip() != "ready":
-            raise SystemExit("a worker failed to start")
-    res, loads, m2ll = {}, [], {}
-    for b in range(args.blocks):
-        for c in cases:
-            for k in (("A", "B") if b % 2 == 0 else ("B", "A")):
-                procs[k].stdin.write(f"{c} {FITS.get(c, 2)}\n")
-                procs[k].stdin.flush()
-                for f, v in json.loads(procs[k].stdout.readline()).items():
-                    if f == "m2ll":
-                        m2ll[(k, c)] = v
-                    else:
-                        res.setdefault((k, c, f), []).append(v)
-        loads.append(os.getloadavg()[0])
-    for pr in procs.values():
-        pr.stdin.close()
-        pr.wait()
+    procs, roots = ab.start(_WORKER, args.root_a, args.root_b, cases, cpu=args.cpu)
+    res, loads = ab.alternate(procs, cases, args.blocks, lambda c: f"{c} {FITS.get(c, 2)}")
     print(f"A = {roots['A']}\nB = {roots['B']}\n{args.blocks} blocks; "
           f"1-minute load {min(loads):.2f}-{max(loads):.2f}")
     for c in cases:
-        print(f"\n| {c} (ms per fit) | A | B | A / B |\n|---|---|---|---|")
-        for f in PHASES:
-            a = statistics.median(res.get(("A", c, f), [0.0]))
-            b = statistics.median(res.get(("B", c, f), [0.0]))
-            print(f"| {f} | {a:.2f} | {b:.2f} | {a / b if b else float('nan'):.3f} |")
-        print(f"-2 log L: A {m2ll[('A', c)]:.10f}, B {m2ll[('B', c)]:.10f}")
+        ab.print_tables(res, [c], PHASES, "ms per fit", ".2f", ratio_fmt=".3f")
+        print(f"-2 log L: A {res[('A', c, 'm2ll')][-1]:.10f}, "
+              f"B {res[('B', c, 'm2ll')][-1]:.10f}")
     return 0
 
 

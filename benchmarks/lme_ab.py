@@ -18,12 +18,12 @@ dense block), and with ``--insteval`` InstEval's ``~ 1 | d`` + ``varIdent(~ 1 | 
 unless ``--insteval-fits N``: its fit takes seconds).
 """
 import argparse
-import json
-import os
-import statistics
-import subprocess
 import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks import ab  # noqa: E402
 
 CASES = ("slope varIdent", "slope corAR1", "nested varIdent")
 FIELDS = ("wall", "cpu", "build in fit", "builds per fit", "build")
@@ -126,37 +126,15 @@ def main(argv=None):
                    help="whole InstEval fits per block (default 0: builds only)")
     args = p.parse_args(argv)
     cases = args.cases.split(",") + (["InstEval"] if args.insteval else [])
-    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    roots = {"A": str(Path(args.root_a).resolve()), "B": str(Path(args.root_b).resolve())}
-    procs = {k: subprocess.Popen([sys.executable, "-c", _WORKER, r, ",".join(cases)],
-                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                 env=env) for k, r in roots.items()}
-    for pr in procs.values():
-        if pr.stdout.readline().strip() != "ready":
-            raise SystemExit("a worker failed to start")
-    res, loads = {}, [os.getloadavg()[0]]
-    for b in range(args.blocks):
-        for c in cases:
-            for k in (("A", "B") if b % 2 == 0 else ("B", "A")):
-                nf = args.insteval_fits if c == "InstEval" else args.fits
-                procs[k].stdin.write(f"{c} {nf} {args.builds}\n")
-                procs[k].stdin.flush()
-                for f, v in json.loads(procs[k].stdout.readline()).items():
-                    res.setdefault((k, c, f), []).append(v)
-        loads.append(os.getloadavg()[0])
-    for pr in procs.values():
-        pr.stdin.close()
-        pr.wait()
+    procs, roots = ab.start(_WORKER, args.root_a, args.root_b, cases)
+
+    def request(c):
+        nf = args.insteval_fits if c == "InstEval" else args.fits
+        return f"{c} {nf} {args.builds}"
+    res, loads = ab.alternate(procs, cases, args.blocks, request)
     print(f"A = {roots['A']}\nB = {roots['B']}\n{args.blocks} blocks of {args.fits} fits and "
           f"{args.builds} builds per case; 1-minute load {min(loads):.2f}-{max(loads):.2f}")
-    for c in cases:
-        print(f"\n| {c} (ms) | A | B | A / B |\n|---|---|---|---|")
-        for f in FIELDS:
-            if ("A", c, f) not in res:
-                continue
-            a = statistics.median(res[("A", c, f)])
-            b = statistics.median(res[("B", c, f)])
-            print(f"| {f} | {a:.3g} | {b:.3g} | {a / b if b else float('nan'):.2f} |")
+    ab.print_tables(res, cases, FIELDS, "ms", ".3g")
     return 0
 
 

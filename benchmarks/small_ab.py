@@ -10,12 +10,12 @@ timed by wrappers around those functions; the table gives the medians over the b
 the ratio A / B (above 1: B is faster). On a busy machine the CPU column is the steadier one.
 """
 import argparse
-import json
-import os
-import statistics
-import subprocess
 import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks import ab  # noqa: E402
 
 CASES = ("sleepstudy", "penicillin", "pastes")
 PHASES = ("cpu", "wall", "lFormula", "mkLmerDevfun", "newton", "evaluations", "derivatives",
@@ -84,34 +84,11 @@ def main(argv=None):
     p.add_argument("--cases", default=",".join(CASES))
     args = p.parse_args(argv)
     cases = args.cases.split(",")
-    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    roots = {"A": str(Path(args.root_a).resolve()), "B": str(Path(args.root_b).resolve())}
-    procs = {k: subprocess.Popen([sys.executable, "-c", _WORKER, r, ",".join(cases)],
-                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                 env=env) for k, r in roots.items()}
-    for pr in procs.values():
-        if pr.stdout.readline().strip() != "ready":
-            raise SystemExit("a worker failed to start")
-    res, loads = {}, []
-    for b in range(args.blocks):
-        for c in cases:
-            for k in (("A", "B") if b % 2 == 0 else ("B", "A")):
-                procs[k].stdin.write(f"{c} {args.fits}\n")
-                procs[k].stdin.flush()
-                for f, v in json.loads(procs[k].stdout.readline()).items():
-                    res.setdefault((k, c, f), []).append(v)
-        loads.append(os.getloadavg()[0])
-    for pr in procs.values():
-        pr.stdin.close()
-        pr.wait()
+    procs, roots = ab.start(_WORKER, args.root_a, args.root_b, cases)
+    res, loads = ab.alternate(procs, cases, args.blocks, lambda c: f"{c} {args.fits}")
     print(f"A = {roots['A']}\nB = {roots['B']}\n{args.blocks} blocks of {args.fits} fits; "
           f"1-minute load {min(loads):.2f}-{max(loads):.2f}")
-    for c in cases:
-        print(f"\n| {c} (µs per fit) | A | B | A / B |\n|---|---|---|---|")
-        for f in PHASES:
-            a = statistics.median(res.get(("A", c, f), [0.0]))
-            b = statistics.median(res.get(("B", c, f), [0.0]))
-            print(f"| {f} | {a:.0f} | {b:.0f} | {a / b if b else float('nan'):.2f} |")
+    ab.print_tables(res, cases, PHASES, "µs per fit", ".0f")
     return 0
 
 
