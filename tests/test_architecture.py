@@ -54,6 +54,7 @@ TOP_LEVEL = {
     "lmerpy.errors": "base", "lmerpy.warnings": "base", "lmerpy.arguments": "base",
     "lmerpy._config": "api", "lmerpy.datasets": "base", "lmerpy.types": "base",
     "lmerpy.families": "families", "lmerpy.threads": "base", "lmerpy.progress": "base",
+    "lmerpy.caches": "base",
 }
 PACKAGES = {"formula", "design", "display", "pls", "optimize", "models", "dask", "inference",
             "nlme", "plot", "toolkit"}

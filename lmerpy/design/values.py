@@ -13,6 +13,7 @@ from typing import Any, List, Optional
 import numpy as np
 import pandas as pd
 
+from ..caches import PatternCache
 from ..errors import DataError, FormulaError
 from .rformat import format_number, r_sort_key
 
@@ -247,16 +248,14 @@ def _categorical_value(dtype, codes, name: str) -> Factor:
             levels = [label(c, integer) for c in raw]
         if len(set(levels)) != len(levels):
             raise DataError(f"column '{name}' has categories that print alike: {levels}")
-        if len(_LEVELS) >= 16:
-            _LEVELS.clear()
-        _LEVELS[id(cats)] = (cats, tuple(levels))
+        _LEVELS.put(id(cats), (cats, tuple(levels)))
     return Factor(np.array(codes, dtype=np.int64), levels, bool(dtype.ordered))  # own copy
 
 
 #: the level labels of the last few category Indexes read (pandas' Index is immutable, and
 #: the entry holds it, so its id is not reused while the entry lives): refitting the same
 #: data does not convert its categories to labels again (~10 µs for string categories)
-_LEVELS: dict = {}
+_LEVELS = PatternCache(16)
 
 
 def _temporal_value(series: pd.Series, name: str, dtype_text: str) -> Temporal:

@@ -22,6 +22,7 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 
+from ..caches import PatternCache, read_only
 from ..errors import DataError
 
 __all__ = ["CrossProducts", "ResponseProducts", "ReducedProducts", "ReducedResponse", "reduced_response",
@@ -410,12 +411,11 @@ class ReducedResponse:
 
 #: the pattern part of small models' θ-maps (:meth:`ScalingMap._build_map`), keyed by the
 #: template and Z'WZ's pattern; read-only arrays shared between deviance functions
-_MAP_CACHE: dict = {}
-_MAP_CACHE_SIZE = 64
+_MAP_CACHE = PatternCache(64)
 
 #: Zt's pattern pieces of the small products per pattern (read-only arrays): fits of data of
 #: the same shape, and refits, skip the index work
-_PAIRS_CACHE: dict = {}
+_PAIRS_CACHE = PatternCache(16)
 
 
 def _zt_pairs(Zt, n, q):
@@ -431,13 +431,7 @@ def _zt_pairs(Zt, n, q):
     rows = Zt.indices.astype(np.int64)
     _e, k1, k2 = expand_pairs(ip[:-1].astype(np.int64), cnt.astype(np.int64),
                               ip[:-1].astype(np.int64), cnt.astype(np.int64))
-    pairs = (obs, rows, k1, k2, rows[k1] * q + rows[k2])
-    for a in pairs:
-        a.flags.writeable = False
-    if len(_PAIRS_CACHE) >= 16:
-        _PAIRS_CACHE.clear()
-    _PAIRS_CACHE[key] = pairs
-    return pairs
+    return _PAIRS_CACHE.put(key, (obs, rows, k1, k2, rows[k1] * q + rows[k2]))
 _PATTERN_FIELDS = ("rows", "cols", "nnz", "indptr", "diag_pos", "lower_pos", "lower_indices",
                    "lower_indptr", "_keys", "_refill")
 
@@ -671,12 +665,8 @@ class ScalingMap:
         if ckey is not None and self._Cdense is not None and "C" not in self.__dict__:
             entry = {name: getattr(self, name) for name in _PATTERN_FIELDS}
             entry["ck"], entry["e"], entry["nt2"] = pos * nt2 + pair, e, nt2
-            for v in list(entry.values()) + list(self._refill):
-                if isinstance(v, np.ndarray):
-                    v.flags.writeable = False
-            if len(_MAP_CACHE) >= _MAP_CACHE_SIZE:
-                _MAP_CACHE.clear()
-            _MAP_CACHE[ckey] = entry
+            read_only(self._refill)
+            _MAP_CACHE.put(ckey, entry)
         del self._M_in
 
     def _fill_map(self, val, pos, pair):

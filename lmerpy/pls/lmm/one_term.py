@@ -20,6 +20,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.linalg import lapack
 
+from ...caches import PatternCache
+
 __all__ = ["one_term_layout", "one_term_derivatives", "spd_block_inverse"]
 
 
@@ -63,7 +65,7 @@ class OneTermLayout:
 
 
 #: the scatter matrices per template (read-only arrays)
-_SCATTERS: dict = {}
+_SCATTERS = PatternCache(64)
 
 
 def _scatters(tmpl, nc, nth):
@@ -75,12 +77,7 @@ def _scatters(tmpl, nc, nth):
         np.add.at(sx, (a0, c0 * nth + k0), 1.0)
         sz = np.zeros((nc, nc * nth))
         np.add.at(sz, (c0, a0 * nth + k0), 1.0)
-        sx.flags.writeable = False
-        sz.flags.writeable = False
-        out = (sx, sz)
-        if len(_SCATTERS) >= 64:
-            _SCATTERS.clear()
-        _SCATTERS[key] = out
+        out = _SCATTERS.put(key, (sx, sz))
     return out
 
 
@@ -108,7 +105,7 @@ def one_term_layout(dev):
 
 
 #: :func:`_one_term_template` per template (read-only arrays)
-_TEMPLATES: dict = {}
+_TEMPLATES = PatternCache(64)
 
 
 def _one_term_template(smap, nl, nc, n_theta):
@@ -129,12 +126,7 @@ def _one_term_template(smap, nl, nc, n_theta):
         keys = ((i % nc) * nc + j % nc) * n_theta + kk
         if _same_blocks(lev, keys, key0, nl):
             out = (a0, c0, k0)
-            for v in out:
-                v.flags.writeable = False
-    if len(_TEMPLATES) >= 64:
-        _TEMPLATES.clear()
-    _TEMPLATES[key] = out
-    return out
+    return _TEMPLATES.put(key, out)
 
 
 def _same_blocks(lev, keys, key0, nl):
