@@ -300,9 +300,22 @@ _SETULB_SIGNATURE = "setulb(m,x,l,u,nbd,f,g,factr,pgtol,wa,iwa,task,lsave,isave,
                     "ln_task)"
 
 
+#: the SciPy releases (major, minor) whose ``setulb`` :func:`_lbfgsb_direct` is checked
+#: against (tests/test_optimize_minimize.py); any other takes ``minimize`` until checked
+_SETULB_VERIFIED = ((1, 15), (1, 17))
+
+
 def _setulb():
     """(setulb, status messages, task messages) of SciPy's L-BFGS-B, or None when this
-    SciPy's differ from the ones :func:`_lbfgsb_direct` was written for."""
+    SciPy is not one of the releases :func:`_lbfgsb_direct` was checked against, or its
+    routine's signature differs (a private routine: its task codes may change unannounced)."""
+    import scipy
+    try:
+        release = tuple(int(v) for v in scipy.__version__.split(".")[:2])
+    except ValueError:  # pragma: no cover - an unusual version string
+        return None
+    if not _SETULB_VERIFIED[0] <= release <= _SETULB_VERIFIED[1]:  # pragma: no cover
+        return None
     try:
         from scipy.optimize import _lbfgsb
         from scipy.optimize._lbfgsb_py import status_messages, task_messages
