@@ -70,3 +70,15 @@ def test_first_glmer_loads_no_scipy_optimize_and_fits_the_same(tmp_path, gm1):
     assert out["dev"] == float(gm1.optsum.fmin).hex()
     assert out["fevals"] == [len(gm1.optsum_stage1.fitlog), len(gm1.optsum.fitlog)]
     assert out["messages"] == [gm1.optsum_stage1.message, gm1.optsum.message]
+
+
+def test_first_lmer_loads_no_glmm_machinery(tmp_path):
+    """An lmer fit imports neither PIRLS nor the families (glmer's modules)."""
+    code = ("import json, sys, lmerpy\n"
+            "lmerpy.lmer('Reaction ~ Days + (Days | Subject)', lmerpy.datasets.load('sleepstudy'))\n"
+            "print(json.dumps(sorted(m for m in sys.modules if m.startswith(('lmerpy.pls.glmm', "
+            "'lmerpy.families', 'scipy.optimize')))))")
+    env = dict(os.environ, PYTHONPATH=str(ROOT), LMERPY_CACHE_DIR=str(tmp_path))
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
+                         text=True, check=True).stdout
+    assert json.loads(out.splitlines()[-1]) == []
