@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Tuple
@@ -316,6 +317,7 @@ _LBFGSB_TASK = {0: "", 401: "NORM OF PROJECTED GRADIENT <= PGTOL",
                 601: "ROUNDING ERRORS PREVENT PROGRESS"}
 
 _LBFGSB_MODULE: Any = None
+_LBFGSB_LOCK = threading.Lock()
 
 
 def _lbfgsb_message(status: int, task: int) -> str:
@@ -336,15 +338,17 @@ def _lbfgsb_extension():
     global _LBFGSB_MODULE
     if _LBFGSB_MODULE is not None:
         return _LBFGSB_MODULE
-    name = "scipy.optimize._lbfgsb"
-    mod = sys.modules.get(name)
-    if mod is None and "scipy.optimize" not in sys.modules:
-        mod = _load_extension_alone(name)
-    if mod is None:
-        import importlib
-        mod = importlib.import_module(name)
-    _LBFGSB_MODULE = mod
-    return mod
+    with _LBFGSB_LOCK:    # fits in several Python threads (bootMer's threads)
+        if _LBFGSB_MODULE is None:
+            name = "scipy.optimize._lbfgsb"
+            mod = sys.modules.get(name)
+            if mod is None and "scipy.optimize" not in sys.modules:
+                mod = _load_extension_alone(name)
+            if mod is None:
+                import importlib
+                mod = importlib.import_module(name)
+            _LBFGSB_MODULE = mod
+    return _LBFGSB_MODULE
 
 
 def _load_extension_alone(name):
