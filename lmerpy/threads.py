@@ -23,7 +23,11 @@ With a number n (1. or 2.) a fit uses one thread for small blocks and n for larg
 
 The pools are changed once when a fit starts and put back when it ends
 (:func:`fit_threads`, with `threadpoolctl <https://github.com/joblib/threadpoolctl>`_; about
-15 µs), never per deviance evaluation. Without threadpoolctl installed nothing is changed.
+15 µs), never per deviance evaluation. Without threadpoolctl installed nothing is changed. The
+pools are found once per process (again when a module that loads a BLAS has been imported):
+on Linux, where the only ones loaded are OpenBLAS and OpenMP runtimes (numpy's and SciPy's
+wheels), from the names of the loaded objects (~1 ms); otherwise by threadpoolctl's scan
+(~10 ms in a fresh process: the cold start, ``docs/performance.md``).
 Thread pools are per process: concurrent fits in several Python threads share one setting
 (the first fit to start sets it, the last to end restores it).
 
@@ -222,6 +226,11 @@ class _Pool:
             self._get = self._set = None
 
     @property
+    def lacks_functions(self) -> bool:
+        """Its thread functions were not found (then only threadpoolctl can set it)."""
+        return self._get is None or self._set is None
+
+    @property
     def num_threads(self) -> int:
         return int(self._get()) if self._get is not None else self.lib.num_threads
 
@@ -233,21 +242,99 @@ class _Pool:
 
 
 def _get_controller():
-    """The loaded pools (:class:`_Pool`, from threadpoolctl's controller; False without
-    threadpoolctl); found once, and again when a module that loads a new BLAS/OpenMP library
-    has been imported."""
+    """The loaded pools (:class:`_Pool`; False where they cannot be found); found once, and
+    again when a module that loads a new BLAS/OpenMP library has been imported. On Linux,
+    when the only pools are OpenBLAS and OpenMP runtimes, :func:`_linux_pools` finds them;
+    otherwise (another BLAS, another system, threadpoolctl missing) threadpoolctl's
+    controller does."""
     global _controller, _controller_key
     key = _pool_key()
     if _controller is not None and key == _controller_key:
         return _controller
     try:
-        import threadpoolctl
-        _controller = [_Pool(lib) for lib in
-                       threadpoolctl.ThreadpoolController().lib_controllers]
+        import importlib.util
+        if importlib.util.find_spec("threadpoolctl") is None:
+            raise ImportError("threadpoolctl")
+        pools = _linux_pools()
+        if pools is None:
+            import threadpoolctl
+            pools = [_Pool(lib) for lib in threadpoolctl.ThreadpoolController().lib_controllers]
+        _controller = pools
     except Exception:  # not installed, or a platform it cannot inspect: leave the pools alone
         _controller = False
     _controller_key = key
     return _controller
+
+
+#: the start of the file names of the libraries threadpoolctl 3.x recognises (its
+#: controllers' ``filename_prefixes``), by which :func:`_linux_pools` tells what is loaded
+_OPENBLAS_PREFIXES = ("libopenblas", "libscipy_openblas")
+_OPENMP_PREFIXES = ("libgomp", "libiomp", "libomp")
+_OTHER_PREFIXES = ("libblas", "libmkl_rt", "mkl_rt", "libblis", "libflexiblas", "vcomp")
+
+
+class _Found:
+    """A pool found by :func:`_linux_pools` (the fields :class:`_Pool` reads of a
+    threadpoolctl controller)."""
+
+    def __init__(self, filepath, internal_api):
+        self.filepath = filepath
+        self.internal_api = internal_api
+        self.user_api = "blas" if internal_api == "openblas" else "openmp"
+
+
+def _loaded_objects():
+    """The file names of the shared objects loaded in this process (glibc's and musl's
+    ``dl_iterate_phdr``; ~0.3 ms, against ~2-5 ms to read ``/proc/self/maps``, which
+    threadpoolctl reads)."""
+    import ctypes
+
+    class Info(ctypes.Structure):
+        _fields_ = [("dlpi_addr", ctypes.c_void_p), ("dlpi_name", ctypes.c_char_p),
+                    ("dlpi_phdr", ctypes.c_void_p), ("dlpi_phnum", ctypes.c_uint16)]
+
+    names: list = []
+
+    def collect(info, size, data):
+        name = info.contents.dlpi_name
+        if name:
+            names.append(os.fsdecode(name))
+        return 0
+
+    iterate = ctypes.CDLL(None).dl_iterate_phdr
+    iterate.argtypes = [ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(Info), ctypes.c_size_t,
+                                         ctypes.c_char_p), ctypes.c_char_p]
+    iterate.restype = ctypes.c_int
+    callback = iterate.argtypes[0](collect)
+    iterate(callback, None)
+    return names
+
+
+def _linux_pools():
+    """The OpenBLAS and OpenMP pools loaded in this process, found without threadpoolctl's
+    scan (which reads ``/proc/self/maps`` and resolves every loaded object's path: ~10 ms of
+    a fresh process's first fit); None where threadpoolctl must look (not Linux, a library
+    other than OpenBLAS or an OpenMP runtime that threadpoolctl would recognise is loaded, or a
+    pool's thread functions are not found). A file name is resolved before it is matched only
+    where it is a symbolic link (threadpoolctl matches the resolved name); a pool's path is
+    resolved as threadpoolctl's is."""
+    if not sys.platform.startswith("linux"):
+        return None
+    found = {}
+    for name in _loaded_objects():
+        if os.path.islink(name):
+            name = os.path.realpath(name)
+        base = os.path.basename(name).lower()
+        if base.startswith(_OPENBLAS_PREFIXES):
+            found.setdefault(os.path.realpath(name), "openblas")
+        elif base.startswith(_OPENMP_PREFIXES):
+            found.setdefault(os.path.realpath(name), "openmp")
+        elif base.startswith(_OTHER_PREFIXES):
+            return None
+    pools = [_Pool(_Found(path, api)) for path, api in found.items()]
+    if any(pool.lacks_functions for pool in pools):
+        return None
+    return pools
 
 
 def estimate_idle_cores(cores: int, load1: float, running: Optional[int],

@@ -72,3 +72,18 @@ def test_glmer_stages_take_scipys_path(cbpp, monkeypatch):
         assert a.message == b.message
     np.testing.assert_array_equal(direct.optsum.derivs["Hessian"],
                                   ref.optsum.derivs["Hessian"])
+
+
+def test_messages_are_scipys():
+    from scipy.optimize._lbfgsb_py import status_messages, task_messages
+    for code, text in M._LBFGSB_STATUS.items():
+        assert status_messages[code] == text
+    for code, text in M._LBFGSB_TASK.items():
+        assert task_messages[code] == text
+    assert M._lbfgsb_message(7, 713) == status_messages[7] + ": " + task_messages[713]
+
+
+def test_routine_is_scipys_own():
+    """Loaded on its own (without scipy.optimize's package) or by import: the same routine."""
+    from scipy.optimize import _lbfgsb
+    assert M._setulb().__doc__ == _lbfgsb.setulb.__doc__

@@ -375,3 +375,42 @@ def test_devfun_inside_a_fit_does_not_enter_a_second_scope(two_thread_pools, eva
     assert depths == [1, 1, 1]
     assert all(b == [1] for b in evaluating)
     assert _counts() == [2]
+
+
+def _pool_ids(pools):
+    return sorted((p.filepath, p.user_api, p.lib.internal_api) for p in pools)
+
+
+def _threadpoolctl_ids():
+    return sorted((lib.filepath, lib.user_api, lib.internal_api)
+                  for lib in threadpoolctl.ThreadpoolController().lib_controllers)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the Linux finder")
+def test_linux_finder_finds_threadpoolctls_pools_in_a_fresh_process():
+    """numpy's and SciPy's OpenBLAS (what a small fit loads): the finder that skips
+    threadpoolctl's scan finds the same libraries, and a fit's first scope takes them."""
+    code = ("import json, numpy, scipy.linalg, threadpoolctl\n"
+            "from lmerpy import threads\n"
+            "pools = threads._linux_pools()\n"
+            "mine = None if pools is None else sorted((p.filepath, p.user_api, "
+            "p.lib.internal_api) for p in pools)\n"
+            "theirs = sorted((l.filepath, l.user_api, l.internal_api)\n"
+            "                for l in threadpoolctl.ThreadpoolController().lib_controllers)\n"
+            "print(json.dumps({'mine': mine, 'theirs': theirs}))\n")
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    out = json.loads(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                                    text=True, check=True).stdout.splitlines()[-1])
+    assert out["theirs"] and out["mine"] == out["theirs"]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the Linux finder")
+def test_linux_finder_agrees_or_defers_to_threadpoolctl():
+    """In this process (whatever the suite has loaded, e.g. CHOLMOD's system BLAS): the same
+    pools as threadpoolctl's, or None (threadpoolctl's scan then)."""
+    pools = threads._linux_pools()
+    if pools is not None:
+        assert _pool_ids(pools) == _threadpoolctl_ids()
+    libs = threadpoolctl.ThreadpoolController().lib_controllers
+    if any(lib.internal_api not in ("openblas", "openmp") for lib in libs):
+        assert pools is None

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..pls.glmm.pirls import PirlsError
 from .coords import ScaledDeviance
 from .derivs import derivs_analytic
 from .minimize import minimize_bounded
@@ -144,6 +143,7 @@ def minimize_laplace(devfun, x0, lower, upper, settings, *, verbose=0, fitlog=No
     LaplaceFailed
         PIRLS failed at a trial point.
     """
+    from ..pls.glmm.pirls import PirlsError   # here: an lmer fit loads no PIRLS
     fitlog = [] if fitlog is None else fitlog
     if beta_scale is not None:
         b = np.asarray(beta_scale, dtype=float).reshape(-1)
@@ -230,6 +230,7 @@ def _newton_finish(obj, x, lo, hi, fitlog, H=None):
     start where the deviance is not convex), the Hessian by forward differences of the
     gradient at the point reached (k more gradients). Returns (x, steps, evaluations).
     """
+    from ..pls.glmm.pirls import PirlsError
     x = np.array(x, dtype=float)
     steps = evals = 0
     try:

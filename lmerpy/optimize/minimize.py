@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Tuple
@@ -261,10 +262,6 @@ def _run_nlopt(rec, grad, x0, lo, hi, method, settings):
 
 
 def _run_lbfgsb(rec, grad, x0, lo, hi, settings):
-    fresh = "scipy.optimize" not in sys.modules
-    from scipy.optimize import minimize
-    if fresh:   # scipy.optimize loads CHOLMOD's BLAS/OpenMP when scikit-sparse is installed
-        refresh_pools()
     if grad is None:
         raise OptimizerError("method 'lbfgsb' needs a gradient function (devfun.gradient)")
     bounds = [(None if not np.isfinite(a) else a, None if not np.isfinite(b) else b)
@@ -279,6 +276,10 @@ def _run_lbfgsb(rec, grad, x0, lo, hi, settings):
     if direct is not None:
         warnflag, msg = direct
     else:
+        fresh = "scipy.optimize" not in sys.modules
+        from scipy.optimize import minimize
+        if fresh:   # scipy.optimize loads CHOLMOD's BLAS/OpenMP when scikit-sparse is installed
+            refresh_pools()
         res = minimize(fg, x0, jac=True, method="L-BFGS-B", bounds=bounds, options=opts)
         warnflag, msg = res.status, str(res.message)
     if warnflag == 0:
@@ -305,10 +306,84 @@ _SETULB_SIGNATURE = "setulb(m,x,l,u,nbd,f,g,factr,pgtol,wa,iwa,task,lsave,isave,
 _SETULB_VERIFIED = ((1, 15), (1, 17))
 
 
+#: the messages of SciPy's L-BFGS-B for the codes an ordinary run ends with (the same text as
+#: ``scipy.optimize._lbfgsb_py``'s tables: tests/test_optimize_minimize.py); any other code
+#: reads SciPy's own table
+_LBFGSB_STATUS = {4: "CONVERGENCE", 5: "STOP", 6: "WARNING", 7: "ERROR", 8: "ABNORMAL"}
+_LBFGSB_TASK = {0: "", 401: "NORM OF PROJECTED GRADIENT <= PGTOL",
+                402: "RELATIVE REDUCTION OF F <= FACTR*EPSMCH",
+                502: "TOTAL NO. OF F,G EVALUATIONS EXCEEDS LIMIT",
+                504: "TOTAL NO. OF ITERATIONS REACHED LIMIT",
+                601: "ROUNDING ERRORS PREVENT PROGRESS"}
+
+_LBFGSB_MODULE: Any = None
+_LBFGSB_LOCK = threading.Lock()
+
+
+def _lbfgsb_message(status: int, task: int) -> str:
+    """SciPy's ``status_messages[status] + ": " + task_messages[task]``."""
+    if status in _LBFGSB_STATUS and task in _LBFGSB_TASK:
+        return _LBFGSB_STATUS[status] + ": " + _LBFGSB_TASK[task]
+    from scipy.optimize._lbfgsb_py import status_messages, task_messages
+    return status_messages[status] + ": " + task_messages[task]
+
+
+def _lbfgsb_extension():
+    """SciPy's compiled L-BFGS-B module ``scipy.optimize._lbfgsb``. When scipy.optimize is not
+    loaded yet, the extension file is loaded on its own: importing it by name runs
+    scipy.optimize's ``__init__``, which imports all of scipy.optimize (with scipy.spatial,
+    scipy.fft, scipy.sparse.linalg, HiGHS and, where installed, CHOLMOD): ~70 ms of a fresh
+    process's first glmer, for one routine. The module is not left in ``sys.modules``, so a
+    later ``import scipy.optimize`` loads its own as usual."""
+    global _LBFGSB_MODULE
+    if _LBFGSB_MODULE is not None:
+        return _LBFGSB_MODULE
+    with _LBFGSB_LOCK:    # fits in several Python threads (bootMer's threads)
+        if _LBFGSB_MODULE is None:
+            name = "scipy.optimize._lbfgsb"
+            mod = sys.modules.get(name)
+            if mod is None and "scipy.optimize" not in sys.modules:
+                mod = _load_extension_alone(name)
+            if mod is None:
+                import importlib
+                mod = importlib.import_module(name)
+            _LBFGSB_MODULE = mod
+    return _LBFGSB_MODULE
+
+
+def _load_extension_alone(name):
+    """The extension module ``name`` of SciPy loaded from its file without importing its
+    package, or None where that file is not found or does not load."""
+    import importlib.machinery
+    import importlib.util
+    import os
+
+    import scipy
+    package, _, leaf = name.rpartition(".")
+    folder = os.path.join(os.path.dirname(scipy.__file__), *package.split(".")[1:])
+    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+        path = os.path.join(folder, leaf + suffix)
+        if os.path.isfile(path):
+            break
+    else:
+        return None
+    try:
+        spec = importlib.util.spec_from_file_location(name, path)
+        if spec is None or spec.loader is None:  # pragma: no cover
+            return None
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+    except Exception:  # pragma: no cover - then the ordinary import
+        return None
+    if sys.modules.get(name) is mod:   # a single-phase extension registers itself
+        del sys.modules[name]
+    return mod
+
+
 def _setulb():
-    """(setulb, status messages, task messages) of SciPy's L-BFGS-B, or None when this
-    SciPy is not one of the releases :func:`_lbfgsb_direct` was checked against, or its
-    routine's signature differs (a private routine: its task codes may change unannounced)."""
+    """SciPy's L-BFGS-B routine ``setulb``, or None when this SciPy is not one of the releases
+    :func:`_lbfgsb_direct` was checked against, or its routine's signature differs (a private
+    routine: its task codes may change unannounced)."""
     import scipy
     try:
         release = tuple(int(v) for v in scipy.__version__.split(".")[:2])
@@ -317,14 +392,14 @@ def _setulb():
     if not _SETULB_VERIFIED[0] <= release <= _SETULB_VERIFIED[1]:  # pragma: no cover
         return None
     try:
-        from scipy.optimize import _lbfgsb
-        from scipy.optimize._lbfgsb_py import status_messages, task_messages
+        lbfgsb = _lbfgsb_extension()
     except ImportError:  # pragma: no cover - an older or newer SciPy: its minimize()
         return None
-    doc = (getattr(_lbfgsb.setulb, "__doc__", None) or "").replace(" ", "")
+    setulb = getattr(lbfgsb, "setulb", None)
+    doc = (getattr(setulb, "__doc__", None) or "").replace(" ", "")
     if not doc.startswith(_SETULB_SIGNATURE):  # pragma: no cover
         return None
-    return _lbfgsb.setulb, status_messages, task_messages
+    return setulb
 
 
 def _lbfgsb_direct(fg, x0, lo, hi, opts):
@@ -339,10 +414,9 @@ def _lbfgsb_direct(fg, x0, lo, hi, opts):
     (``res.status``, ``res.message``), or None where this SciPy's routine is not the one it
     was written for, or a parameter is fixed by its bounds (``minimize`` then removes it).
     """
-    api = _setulb()
-    if api is None:
+    setulb = _setulb()
+    if setulb is None:
         return None
-    setulb, status_messages, task_messages = api
     x0 = np.atleast_1d(np.asarray(x0, dtype=float)).ravel()
     n = x0.shape[0]
     lo = np.broadcast_to(np.asarray(lo, dtype=float), (n,))
@@ -411,7 +485,7 @@ def _lbfgsb_direct(fg, x0, lo, hi, opts):
         warnflag = 1
     else:
         warnflag = 2
-    return warnflag, status_messages[task[0]] + ": " + task_messages[task[1]]
+    return warnflag, _lbfgsb_message(int(task[0]), int(task[1]))
 
 
 def _run_neldermead(rec, x0, lo, hi, settings):
