@@ -7,6 +7,7 @@ A worker is a Python source run as ``python -c WORKER ROOT CASES``: it prints ``
 warm, then answers each request line (what :func:`alternate`'s ``request`` makes of a case)
 with one JSON object of numbers.
 """
+import argparse
 import json
 import os
 import statistics
@@ -14,7 +15,41 @@ import subprocess
 import sys
 from pathlib import Path
 
+#: the start of every worker's source: lmerpy imported from the checkout given as the first
+#: argument (checked), ``clk``, ``acc`` and ``timed(f, key)``, which adds each call's wall
+#: time to ``acc[key]`` (``key`` may be a function of the call's positional arguments)
+WORKER_PRELUDE = r'''
+import json, statistics, sys, time
+root = sys.argv[1]
+sys.path.insert(0, root)
+import lmerpy
+assert lmerpy.__file__.startswith(root), lmerpy.__file__
+from benchmarks import cases as C
+clk = time.perf_counter
+acc = {}
+
+def timed(f, key):
+    def w(*a, **k):
+        t = clk()
+        try:
+            return f(*a, **k)
+        finally:
+            kk = key(a) if callable(key) else key
+            acc[kk] = acc.get(kk, 0.0) + clk() - t
+    return w
+'''
+
 THREADS_ONE = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def parser(doc, blocks, cases):
+    """The command line every A/B script shares: the two roots, ``--blocks``, ``--cases``."""
+    p = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    p.add_argument("root_a")
+    p.add_argument("root_b")
+    p.add_argument("--blocks", type=int, default=blocks)
+    p.add_argument("--cases", default=",".join(cases))
+    return p
 
 
 def start(worker, root_a, root_b, cases, cpu=None):

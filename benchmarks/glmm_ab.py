@@ -10,7 +10,6 @@ wrappers around those functions; the table gives the medians over the blocks and
 A / B (above 1: B is faster). On a busy machine the CPU column is the steadier one. Each
 side also prints −2 log L of its last fit, so that a change of the optimum shows.
 """
-import argparse
 import sys
 from pathlib import Path
 
@@ -22,28 +21,11 @@ CASES = ("cbpp", "grouseticks", "verbagg")
 PHASES = ("cpu", "wall", "glFormula", "mkGlmerDevfun", "stage 1", "stage 2",
           "post-fit Hessian", "mkGlmerMod")
 
-_WORKER = r'''
-import json, sys, time, warnings
-root = sys.argv[1]
-sys.path.insert(0, root)
+_WORKER = ab.WORKER_PRELUDE + r'''
+import warnings
 warnings.simplefilter("ignore")
-from benchmarks import cases as C
-import lmerpy
 import lmerpy.models.glmm as G
 import lmerpy.optimize.lmer as L
-assert lmerpy.__file__.startswith(root), lmerpy.__file__
-clk = time.perf_counter
-acc = {}
-
-def timed(f, key):
-    def w(*a, **k):
-        t = clk()
-        try:
-            return f(*a, **k)
-        finally:
-            kk = key(a) if callable(key) else key
-            acc[kk] = acc.get(kk, 0.0) + clk() - t
-    return w
 
 G.glFormula = timed(G.glFormula, "glFormula")
 G.mkGlmerDevfun = timed(G.mkGlmerDevfun, "mkGlmerDevfun")
@@ -78,11 +60,7 @@ FITS = {"cbpp": 20, "grouseticks": 4, "verbagg": 2}
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("root_a")
-    p.add_argument("root_b")
-    p.add_argument("--blocks", type=int, default=11)
-    p.add_argument("--cases", default=",".join(CASES))
+    p = ab.parser(__doc__, 11, CASES)
     p.add_argument("--cpu", type=int, default=None,
                    help="pin both workers to this CPU (the same core for both sides: on a "
                         "shared machine the two cores' loads differ)")

@@ -17,7 +17,6 @@ dense block), and with ``--insteval`` InstEval's ``~ 1 | d`` + ``varIdent(~ 1 | 
 (73,421 rows, q = 1,128, 13 variance ratios: docs/performance.md's nlme case; builds only
 unless ``--insteval-fits N``: its fit takes seconds).
 """
-import argparse
 import sys
 from pathlib import Path
 
@@ -28,15 +27,9 @@ from benchmarks import ab  # noqa: E402
 CASES = ("slope varIdent", "slope corAR1", "nested varIdent")
 FIELDS = ("wall", "cpu", "build in fit", "builds per fit", "build")
 
-_WORKER = r'''
-import json, statistics, sys, time
+_WORKER = ab.WORKER_PRELUDE + r'''
 import numpy as np, pandas as pd
-root = sys.argv[1]
-sys.path.insert(0, root)
-import lmerpy
 from lmerpy.nlme import lme_estimate as LE
-assert lmerpy.__file__.startswith(root), lmerpy.__file__
-clk = time.perf_counter
 acc = {"t": 0.0, "n": 0}
 _dev_at = LE.LmeCriterion.deviance_at
 
@@ -114,13 +107,9 @@ for line in sys.stdin:
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("root_a")
-    p.add_argument("root_b")
-    p.add_argument("--blocks", type=int, default=9)
+    p = ab.parser(__doc__, 9, CASES)
     p.add_argument("--fits", type=int, default=2, help="fits per block")
     p.add_argument("--builds", type=int, default=10, help="fresh structure values per block")
-    p.add_argument("--cases", default=",".join(CASES))
     p.add_argument("--insteval", action="store_true", help="add InstEval (builds)")
     p.add_argument("--insteval-fits", type=int, default=0,
                    help="whole InstEval fits per block (default 0: builds only)")

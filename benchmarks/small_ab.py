@@ -9,7 +9,6 @@ evaluations and derivative passes, the post-fit Hessian, ``check_conv``, ``mkMer
 timed by wrappers around those functions; the table gives the medians over the blocks and
 the ratio A / B (above 1: B is faster). On a busy machine the CPU column is the steadier one.
 """
-import argparse
 import sys
 from pathlib import Path
 
@@ -21,30 +20,13 @@ CASES = ("sleepstudy", "penicillin", "pastes")
 PHASES = ("cpu", "wall", "lFormula", "mkLmerDevfun", "newton", "evaluations", "derivatives",
           "post-fit Hessian", "check_conv", "mkMerMod")
 
-_WORKER = r'''
-import json, os, sys, time
-root = sys.argv[1]
-sys.path.insert(0, root)
-from benchmarks import cases as C
-import lmerpy
+_WORKER = ab.WORKER_PRELUDE + r'''
 import lmerpy.design as D
 import lmerpy.models.lmm as LM
 import lmerpy.optimize as O
 import lmerpy.optimize.lmer as L
 import lmerpy.optimize.newton as NW
 from lmerpy.pls.lmm.deviance import LmmDeviance
-assert lmerpy.__file__.startswith(root), lmerpy.__file__
-clk = time.perf_counter
-acc = {}
-
-def timed(f, key):
-    def w(*a, **k):
-        t = clk()
-        try:
-            return f(*a, **k)
-        finally:
-            acc[key] = acc.get(key, 0.0) + clk() - t
-    return w
 
 D.lFormula = timed(D.lFormula, "lFormula")
 LM.mkLmerDevfun = timed(LM.mkLmerDevfun, "mkLmerDevfun")
@@ -76,12 +58,8 @@ for line in sys.stdin:
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("root_a")
-    p.add_argument("root_b")
-    p.add_argument("--blocks", type=int, default=15)
+    p = ab.parser(__doc__, 15, CASES)
     p.add_argument("--fits", type=int, default=20, help="fits per block")
-    p.add_argument("--cases", default=",".join(CASES))
     args = p.parse_args(argv)
     cases = args.cases.split(",")
     procs, roots = ab.start(_WORKER, args.root_a, args.root_b, cases)
