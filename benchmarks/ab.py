@@ -89,6 +89,17 @@ def alternate(procs, cases, blocks, request):
     return res, loads
 
 
+def run(worker, args, cases, request, what="", cpu=None):
+    """Start the two workers on ``args.root_a`` and ``args.root_b``, run ``args.blocks``
+    alternating blocks (:func:`alternate`) and print the roots, the blocks (``what``
+    describes a block's work) and the load; returns the results."""
+    procs, roots = start(worker, args.root_a, args.root_b, cases, cpu=cpu)
+    res, loads = alternate(procs, cases, args.blocks, request)
+    print(f"A = {roots['A']}\nB = {roots['B']}\n{args.blocks} blocks{what}; "
+          f"1-minute load {min(loads):.2f}-{max(loads):.2f}")
+    return res
+
+
 def print_tables(res, cases, fields, unit, fmt, ratio_fmt=".2f"):
     """One table per case: each field's median for A and B, and A / B (above 1: B is
     faster); fields a case did not report are left out."""

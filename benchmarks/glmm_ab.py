@@ -66,10 +66,7 @@ def main(argv=None):
                         "shared machine the two cores' loads differ)")
     args = p.parse_args(argv)
     cases = args.cases.split(",")
-    procs, roots = ab.start(_WORKER, args.root_a, args.root_b, cases, cpu=args.cpu)
-    res, loads = ab.alternate(procs, cases, args.blocks, lambda c: f"{c} {FITS.get(c, 2)}")
-    print(f"A = {roots['A']}\nB = {roots['B']}\n{args.blocks} blocks; "
-          f"1-minute load {min(loads):.2f}-{max(loads):.2f}")
+    res = ab.run(_WORKER, args, cases, lambda c: f"{c} {FITS.get(c, 2)}", cpu=args.cpu)
     for c in cases:
         ab.print_tables(res, [c], PHASES, "ms per fit", ".2f", ratio_fmt=".3f")
         print(f"-2 log L: A {res[('A', c, 'm2ll')][-1]:.10f}, "

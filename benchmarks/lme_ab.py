@@ -115,14 +115,12 @@ def main(argv=None):
                    help="whole InstEval fits per block (default 0: builds only)")
     args = p.parse_args(argv)
     cases = args.cases.split(",") + (["InstEval"] if args.insteval else [])
-    procs, roots = ab.start(_WORKER, args.root_a, args.root_b, cases)
 
     def request(c):
         nf = args.insteval_fits if c == "InstEval" else args.fits
         return f"{c} {nf} {args.builds}"
-    res, loads = ab.alternate(procs, cases, args.blocks, request)
-    print(f"A = {roots['A']}\nB = {roots['B']}\n{args.blocks} blocks of {args.fits} fits and "
-          f"{args.builds} builds per case; 1-minute load {min(loads):.2f}-{max(loads):.2f}")
+    res = ab.run(_WORKER, args, cases, request,
+                 f" of {args.fits} fits and {args.builds} builds per case")
     ab.print_tables(res, cases, FIELDS, "ms", ".3g")
     return 0
 

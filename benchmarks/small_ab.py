@@ -62,10 +62,7 @@ def main(argv=None):
     p.add_argument("--fits", type=int, default=20, help="fits per block")
     args = p.parse_args(argv)
     cases = args.cases.split(",")
-    procs, roots = ab.start(_WORKER, args.root_a, args.root_b, cases)
-    res, loads = ab.alternate(procs, cases, args.blocks, lambda c: f"{c} {args.fits}")
-    print(f"A = {roots['A']}\nB = {roots['B']}\n{args.blocks} blocks of {args.fits} fits; "
-          f"1-minute load {min(loads):.2f}-{max(loads):.2f}")
+    res = ab.run(_WORKER, args, cases, lambda c: f"{c} {args.fits}", f" of {args.fits} fits")
     ab.print_tables(res, cases, PHASES, "µs per fit", ".0f")
     return 0
 
