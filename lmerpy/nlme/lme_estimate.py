@@ -48,6 +48,7 @@ from ..design.reterms import build_zt
 from ..design.sparse import trusted_csc
 from ..errors import FitError
 from ..optimize import lme4_start_theta, lmerControl, optimize_lmer
+from ..optimize.derivs import forward_hessian
 from ..optimize.newton import NEWTON_SETTINGS, model_derivatives, trust_newton
 from ..pls import LmmDeviance
 from ..pls.crossprod import ReducedProducts
@@ -93,14 +94,7 @@ class LmeEstimate:
 def _difference_hessian(dev: Any, x: np.ndarray, g: np.ndarray) -> Optional[np.ndarray]:
     """The deviance's Hessian at ``x`` by forward differences of its analytic gradient
     (``g`` at ``x``), symmetrised; None where it is not positive definite."""
-    k = x.size
-    h = 1e-6 * np.maximum(1.0, np.abs(x))
-    H = np.empty((k, k))
-    for j in range(k):
-        e = np.zeros(k)
-        e[j] = h[j]
-        H[:, j] = (np.asarray(dev.gradient(x + e), dtype=float) - g) / h[j]
-    H = (H + H.T) / 2.0
+    H = forward_hessian(dev, x, g, 1e-6 * np.maximum(1.0, np.abs(x)), batch=False)
     try:
         np.linalg.cholesky(H)
     except np.linalg.LinAlgError:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["derivs_analytic", "deriv12", "fd_gradient", "has_gradient", "compute_derivs",
-           "DELTA"]
+           "forward_hessian", "DELTA"]
 
 #: Step of the finite differences (lme4's ``deriv12`` default).
 DELTA = 1e-4
@@ -111,16 +111,27 @@ def _forward(devfun, x, lo, hi, delta):
     g0 = np.asarray(devfun.gradient(x.copy()), dtype=float).ravel()
     h = np.minimum(delta, (hi - lo) / 2.0)
     h = np.where(x + h > hi, -h, h)             # backwards where the upper bound is closer
+    H = forward_hessian(devfun, x, g0, h)
+    return {"gradient": g0, "Hessian": H, "method": "analytic", "evals": 1 + n}
+
+
+def forward_hessian(devfun, x, g, h, batch=True):
+    """The Hessian at ``x`` by forward differences of ``devfun.gradient`` (``g`` the gradient
+    at ``x``; step ``h[j]`` in coordinate ``j``, backwards where negative), symmetrised. With
+    ``batch`` the gradients come from ``devfun.gradients(points)`` in one call where the
+    deviance has it (the same values to rounding, not to the bit)."""
+    x = np.asarray(x, dtype=float)
+    n = x.size
+    h = np.broadcast_to(np.asarray(h, dtype=float), (n,))
     pts = np.repeat(x[None, :], n, axis=0)
     pts[np.arange(n), np.arange(n)] += h
-    batch = getattr(devfun, "gradients", None)
-    if callable(batch):
-        G = np.asarray(batch(pts), dtype=float).reshape(n, n)
+    many = getattr(devfun, "gradients", None) if batch else None
+    if callable(many):
+        G = np.asarray(many(pts), dtype=float).reshape(n, n)
     else:
         G = np.stack([np.asarray(devfun.gradient(z.copy()), dtype=float).ravel() for z in pts])
-    H = (G - g0).T / h
-    H = 0.5 * (H + H.T)
-    return {"gradient": g0, "Hessian": H, "method": "analytic", "evals": 1 + n}
+    H = (G - g).T / h
+    return 0.5 * (H + H.T)
 
 
 def deriv12(fun, x, delta=DELTA, fx=None, lower=None, upper=None):
