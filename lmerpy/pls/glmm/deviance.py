@@ -220,9 +220,6 @@ class GlmmDeviance:
         if (st is not None and st.precise == bool(precise) and not (st.theta != theta).any()
                 and (beta is None or not (st.beta != beta).any())):
             return st
-        start = self._start
-        if start is None:
-            start = self._start = PirlsStart(self.S, self.resp, self.resp.offset + self._lp0)
         st = None
         if precise and warm and self._warm_eta is not None:
             # the mode does not depend on where PIRLS starts: from the last precise mode
@@ -234,8 +231,7 @@ class GlmmDeviance:
                 st = None
         try:
             if st is None:
-                st = pirls(self.S, self.resp, theta, start.eta, beta=beta, tol=self.tolPwrss,
-                           maxit=self.maxit, precise=precise, start=start)
+                st = self._from_start(theta, beta, precise)
         except PirlsError as e:
             where = f"theta = {np.array2string(theta, precision=6)}"
             if beta is not None:
@@ -254,16 +250,24 @@ class GlmmDeviance:
             return agq_deviance(self.S, self.resp, st, self.codes, self.rule) + self.saturated
         return st.ldL2 + st.ussq + self.resp.aic(st.mu, dev=st.devres_sum)
 
+    def _pirls_start(self):
+        """PIRLS's start (:class:`PirlsStart`: the initial linear predictor and what depends
+        on it only), made on first use."""
+        if self._start is None:
+            self._start = PirlsStart(self.S, self.resp, self.resp.offset + self._lp0)
+        return self._start
+
+    def _from_start(self, theta, beta, precise):
+        """PIRLS's state at (θ, β) from :meth:`_pirls_start`; PirlsError as PIRLS raises it."""
+        start = self._pirls_start()
+        return pirls(self.S, self.resp, theta, start.eta, beta=beta, tol=self.tolPwrss,
+                     maxit=self.maxit, precise=precise, start=start)
+
     def _point_value(self, theta, beta):
         """What :meth:`__call__` returns at (θ, β) from the start, PIRLS's state not kept
         (the stencil's points: each evaluated once, none the fit's); PirlsError as PIRLS
         raises it."""
-        start = self._start
-        if start is None:
-            start = self._start = PirlsStart(self.S, self.resp, self.resp.offset + self._lp0)
-        st = pirls(self.S, self.resp, theta, start.eta, beta=beta, tol=self.tolPwrss,
-                   maxit=self.maxit, precise=self.precise, start=start)
-        return float(self._criterion(st))
+        return float(self._criterion(self._from_start(theta, beta, self.precise)))
 
     @call_threads
     def __call__(self, pars):
@@ -339,10 +343,7 @@ class GlmmDeviance:
         offs = np.empty((m, S.n))
         for i, (_, beta) in enumerate(parts):
             offs[i] = resp.offset + (X @ beta if S.p else 0.0)
-        start = self._start
-        if start is None:
-            start = self._start = PirlsStart(S, resp, resp.offset + self._lp0)
-        r = pirls_diagonal_batch(D, resp, thetas, offs, start, tol=self.tolPwrss,
+        r = pirls_diagonal_batch(D, resp, thetas, offs, self._pirls_start(), tol=self.tolPwrss,
                                  maxit=self.maxit)
         done = r["done"]
         out = np.full(m, np.nan)
