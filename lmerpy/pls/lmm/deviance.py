@@ -300,19 +300,28 @@ class LmmDeviance:
         cp = self.cp.with_data(Zt, X, w) if self.cp.has_data else CrossProducts(Zt, X, w)
         if cp.q != self.q or cp.p != self.p:
             return None
-        structure = fac.st if blocked else None
         if self._dense:
             smap = None if cp.ZtWZ_dense is None else self.smap.with_matrix(cp.ZtWZ_dense)
+            structure = fac.st if blocked else None
         else:
-            got = self.smap.with_values(cp.ZtWZ if cp.ZtWZ_dense is None else cp.ZtWZ_dense)
-            smap = None if got is None else got[0]
-            if got is not None and blocked:
-                structure = structure.with_values(smap, got[1])
+            smap, structure = self._refilled(
+                cp.ZtWZ if cp.ZtWZ_dense is None else cp.ZtWZ_dense) or (None, None)
         if smap is None:
             return None
         off = np.zeros(n) if offset is None else np.asarray(offset, dtype=float).reshape(-1)
         return LmmDeviance(self.design, REML=self.REML, _template=self, _y=y,
                            _data=(cp, smap, off, structure))
+
+    def _refilled(self, ZtWZ):
+        """(θ-map, blocked layout or None for CHOLMOD) of a larger model refilled with another
+        Z'WZ's values on this one's pattern; None where it has a nonzero outside it."""
+        got = self.smap.with_values(ZtWZ)
+        if got is None:
+            return None
+        smap, values = got
+        fac = self.factor
+        return smap, (fac.st.with_values(smap, values) if isinstance(fac, BlockedFactor)
+                      else None)
 
     def with_products(self, products, sum_log_w):
         """A deviance function for the same design from new cross-products alone
@@ -330,11 +339,10 @@ class LmmDeviance:
             return None
         if products.q != self.q or products.p != self.p:
             return None
-        got = self.smap.with_values(products.ZtWZ)
+        got = self._refilled(products.ZtWZ)
         if got is None:
             return None
-        smap, values = got
-        structure = fac.st.with_values(smap, values) if blocked else None
+        smap, structure = got
         return LmmDeviance(self.design, REML=self.REML, _template=self,
                            _resp=products.response(None, None),
                            _data=(products, smap, None, structure, sum_log_w))
